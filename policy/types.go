@@ -1,0 +1,201 @@
+// Package policy is the policy database shared by the IKEv1 and IKEv2
+// engines: connections, proposals, traffic selectors, identities and
+// credentials, loaded and validated from TOML. It also defines the shapes
+// both engines hand to the rest of the daemon: a negotiated CHILD SA for the
+// kernel installer and the SA status shown by `ikegate sas`.
+package policy
+
+import (
+	"crypto"
+	"crypto/x509"
+	"net/netip"
+	"time"
+
+	"ikegate/oakley"
+)
+
+// Version selects the IKE version a connection speaks.
+type Version string
+
+// Connection versions.
+const (
+	IKEv1 Version = "ikev1"
+	IKEv2 Version = "ikev2"
+	Any   Version = "any" // responder only: accept whichever the peer starts
+)
+
+// AuthMethod is how a connection authenticates both ends.
+type AuthMethod string
+
+// Authentication methods.
+const (
+	AuthPSK    AuthMethod = "psk"
+	AuthPubkey AuthMethod = "pubkey"
+)
+
+// Start says what the daemon does with a connection at startup.
+type Start string
+
+// Start actions.
+const (
+	StartNone  Start = "none"  // respond only
+	StartStart Start = "start" // initiate at startup
+	StartTrap  Start = "trap"  // install a trap policy, negotiate on first packet
+)
+
+// Config is a loaded, validated configuration file.
+type Config struct {
+	File        string // path the config was read from
+	Gateway     Gateway
+	Connections []*Connection
+}
+
+// Gateway holds daemon-wide settings.
+type Gateway struct {
+	Listen    []netip.Addr
+	IKEPort   int
+	NATTPort  int
+	Dataplane string // "xfrm" | "userspace" | "none"
+	Control   string // Unix socket path of the control API
+	LogLevel  string // "debug" | "info" | "warn" | "error"
+
+	// CookieThreshold is the number of half-open IKE SAs above which an
+	// IKEv2 responder demands a COOKIE (RFC 7296 2.6).
+	CookieThreshold int
+	// RetransmitTries is how many times a request is sent before the
+	// exchange is given up; RetransmitBase is the first timeout, doubled on
+	// each try.
+	RetransmitTries int
+	RetransmitBase  time.Duration
+	// Workers is the number of SA shards (0: one per CPU).
+	Workers int
+}
+
+// Connection is one [[connection]] table: a peer and how to talk to it.
+type Connection struct {
+	Name      string
+	Version   Version
+	IKEv1Mode string // "main" | "aggressive" (IKEv1 only)
+
+	LocalAddr  netip.Addr
+	RemoteAddr netip.Addr // zero value: %any
+
+	LocalID  Identity
+	RemoteID Identity // Any: whatever identity authenticates
+
+	Auth AuthMethod
+	PSK  []byte // never logged
+
+	Cert      *x509.Certificate   // own certificate (pubkey)
+	CertChain []*x509.Certificate // intermediates sent after Cert
+	Key       crypto.Signer       // own private key (pubkey); never logged
+	CAs       *x509.CertPool      // trust anchors for the peer's certificate
+
+	IKE []oakley.Proposal // IKE SA proposals, in preference order
+	ESP []oakley.Proposal // CHILD SA proposals, in preference order
+
+	LocalTS  []netip.Prefix
+	RemoteTS []netip.Prefix
+
+	Start Start
+
+	// Lifetimes; zero means the default.
+	IKELifetime   time.Duration
+	ChildLifetime time.Duration
+
+	DPDDelay   time.Duration
+	DPDTimeout time.Duration
+	DPDAction  string // "clear" | "hold" | "restart"
+}
+
+// RemoteAny reports whether the connection accepts any peer address.
+func (c *Connection) RemoteAny() bool { return !c.RemoteAddr.IsValid() }
+
+// ID types, with IKEv2's numbering (RFC 7296 3.5). IKEv1's IPsec DOI uses
+// the same numbers for the single-address, FQDN, USER_FQDN, DER_ASN1_DN and
+// KEY_ID types.
+const (
+	IDIPv4Addr  uint8 = 1
+	IDFQDN      uint8 = 2
+	IDRFC822    uint8 = 3 // user@fqdn
+	IDIPv6Addr  uint8 = 5
+	IDDERASN1DN uint8 = 9
+	IDKeyID     uint8 = 11
+)
+
+// Identity is an IKE identity: its ID type and the payload data. Any is set
+// for "%any".
+type Identity struct {
+	Type uint8
+	Data []byte
+	Any  bool
+}
+
+// ChildSA is a negotiated IPsec SA pair as both engines hand it to the
+// kernel installer.
+type ChildSA struct {
+	ConnName string
+	ReqID    uint32
+	Tunnel   bool // tunnel mode (else transport)
+
+	Local, Remote netip.Addr
+	// EncapLocalPort and EncapRemotePort are set (non-zero) when ESP is
+	// UDP-encapsulated (RFC 3948).
+	EncapLocalPort, EncapRemotePort uint16
+
+	SPIIn, SPIOut uint32
+
+	Encr  oakley.Transform // ENCR transform (KeyLen in bits)
+	Integ oakley.Transform // INTEG transform; ID IntegNone for AEAD
+
+	// Keys: the encryption key (including any salt/nonce bytes the cipher
+	// takes from KEYMAT, e.g. 4 bytes for AES-GCM) and the integrity key,
+	// for each direction.
+	EncKeyIn, IntegKeyIn   []byte
+	EncKeyOut, IntegKeyOut []byte
+
+	LocalTS, RemoteTS []netip.Prefix
+
+	Lifetime time.Duration
+}
+
+// Installer is what the engines need from the kernel installer. The kernel
+// package implements it for each dataplane.
+type Installer interface {
+	// AllocSPI reserves an inbound ESP SPI for an SA from remote to local.
+	AllocSPI(local, remote netip.Addr) (uint32, error)
+	// AddChildSA installs both directions of sa and its policies.
+	AddChildSA(sa *ChildSA) error
+	// DelChildSA removes what AddChildSA installed; it is safe on a
+	// partially installed SA.
+	DelChildSA(sa *ChildSA) error
+}
+
+// IKESAInfo is one IKE SA as shown by `ikegate sas --json`.
+type IKESAInfo struct {
+	Name        string        `json:"name"`
+	Version     int           `json:"version"`
+	State       string        `json:"state"` // "ESTABLISHED" once up
+	Local       string        `json:"local"`
+	Remote      string        `json:"remote"`
+	LocalSPI    string        `json:"local_spi"`
+	RemoteSPI   string        `json:"remote_spi"`
+	Initiator   bool          `json:"initiator"`
+	IKEProposal string        `json:"ike_proposal"`
+	LocalID     string        `json:"local_id,omitempty"`
+	RemoteID    string        `json:"remote_id,omitempty"`
+	PeerVendor  string        `json:"peer_vendor,omitempty"`
+	Children    []ChildSAInfo `json:"children"`
+}
+
+// ChildSAInfo is one CHILD SA (IKEv1: phase 2 SA) inside IKESAInfo.
+type ChildSAInfo struct {
+	Name        string   `json:"name"`
+	State       string   `json:"state"` // "INSTALLED", "INSTALL_FAILED", ...
+	SPIIn       string   `json:"spi_in"`
+	SPIOut      string   `json:"spi_out"`
+	ESPProposal string   `json:"esp_proposal"`
+	LocalTS     []string `json:"local_ts"`
+	RemoteTS    []string `json:"remote_ts"`
+	Error       string   `json:"error,omitempty"`
+}
