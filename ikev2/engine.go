@@ -2,11 +2,22 @@
 // initiator and responder. It never touches sockets, goroutines or the wall
 // clock: the runtime feeds it datagrams, timer ticks and admin commands with
 // the current time, and sends the datagrams it returns.
+//
+// An exchange is handled in small named steps, one file per exchange:
+// init.go (IKE_SA_INIT), auth.go (IKE_AUTH), child.go (CHILD SA proposals,
+// traffic selectors and keys, shared by IKE_AUTH and CREATE_CHILD_SA),
+// info.go (INFORMATIONAL), and message.go (encryption, message IDs,
+// retransmission).
 package ikev2
 
 import (
-	"errors"
+	"container/heap"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
 	"io"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,40 +38,337 @@ type Config struct {
 	CookieThreshold int           // half-open SAs before COOKIEs are demanded
 	RetransmitTries int           // sends of a request before giving up
 	RetransmitBase  time.Duration // first retransmit timeout, doubled each try
+
+	// SPIFilter, if set, must accept every IKE SPI the engine allocates for
+	// itself. The runtime uses it to keep an SA on the shard that its
+	// initiator SPI hashes to.
+	SPIFilter func(spi uint64) bool
+}
+
+// halfOpenTimeout is how long a responder keeps an IKE SA whose IKE_AUTH
+// has not arrived.
+const halfOpenTimeout = 30 * time.Second
+
+// Counters are the engine's statistics.
+type Counters struct {
+	Dropped      uint64 // malformed, unexpected or unauthenticated messages
+	UnknownSPI   uint64 // messages for IKE SAs we do not have
+	CookiesSent  uint64
+	Established  uint64
+	AuthFailures uint64
 }
 
 // Engine runs the IKE SAs of one shard. It is not safe for concurrent use:
 // one goroutine owns it.
 type Engine struct {
 	cfg Config
+	log *zap.Logger
+
+	sas       map[uint64]*ikeSA // by the SPI we allocated
+	halfOpen  map[halfOpenKey]*ikeSA
+	timers    timerHeap
+	out       []isakmp.Datagram
+	stats     Counters
+	cookieKey [32]byte
+
+	lastInvalidSPI time.Time
 }
 
+type halfOpenKey struct {
+	peer netip.AddrPort
+	spiI uint64
+}
+
+// reqIDs numbers CHILD SAs for the kernel; shared by all engines of the
+// process so reqids never collide across shards.
+var reqIDs atomic.Uint32
+
 // NewEngine returns an engine with no SAs.
-func NewEngine(cfg Config) *Engine { return &Engine{cfg: cfg} }
+func NewEngine(cfg Config) *Engine {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.IKEPort == 0 {
+		cfg.IKEPort = 500
+	}
+	if cfg.NATTPort == 0 {
+		cfg.NATTPort = 4500
+	}
+	if cfg.RetransmitTries <= 0 {
+		cfg.RetransmitTries = 5
+	}
+	if cfg.RetransmitBase <= 0 {
+		cfg.RetransmitBase = time.Second
+	}
+	if cfg.CookieThreshold <= 0 {
+		cfg.CookieThreshold = 100
+	}
+	e := &Engine{
+		cfg:      cfg,
+		log:      cfg.Log.With(zap.Int("version", 2)),
+		sas:      make(map[uint64]*ikeSA),
+		halfOpen: make(map[halfOpenKey]*ikeSA),
+	}
+	if _, err := io.ReadFull(cfg.Rand, e.cookieKey[:]); err != nil {
+		panic(fmt.Sprintf("ikev2: cannot read randomness for the cookie secret: %v", err))
+	}
+	return e
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Counters { return e.stats }
+
+func (e *Engine) flush() []isakmp.Datagram {
+	out := e.out
+	e.out = nil
+	return out
+}
+
+func (e *Engine) emit(local, remote netip.AddrPort, data []byte) {
+	e.out = append(e.out, isakmp.Datagram{Local: local, Remote: remote, Data: data})
+}
 
 // HandleDatagram processes one received IKEv2 message and returns the
 // datagrams to send in answer.
 func (e *Engine) HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datagram {
-	return nil
+	e.handle(now, d)
+	return e.flush()
+}
+
+func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
+	msg, err := isakmp.ParseMessage(d.Data)
+	if err != nil {
+		e.drop("malformed message", d, err)
+		return
+	}
+	h := &msg.Header
+	if h.MajorVersion != 2 {
+		e.drop("not IKEv2", d, nil)
+		return
+	}
+	response := h.Flags&isakmp.FlagResponse != 0
+	fromInitiator := h.Flags&isakmp.FlagInitiator != 0
+	var sa *ikeSA
+	if fromInitiator {
+		if h.SPIr == 0 {
+			if h.Exchange != isakmp.ExchangeIKESAInit || response || h.MessageID != 0 {
+				e.drop("zero responder SPI outside IKE_SA_INIT request", d, nil)
+				return
+			}
+			if sa := e.halfOpen[halfOpenKey{d.Remote, h.SPIi}]; sa != nil {
+				// A retransmitted IKE_SA_INIT: answer with the same response.
+				e.resendResponse(sa, d)
+				return
+			}
+			e.respondInit(now, d, msg)
+			return
+		}
+		sa = e.sas[h.SPIr]
+		if sa != nil && (sa.initiator || sa.spiI != h.SPIi) {
+			sa = nil
+		}
+	} else {
+		sa = e.sas[h.SPIi]
+		if sa != nil && !sa.initiator {
+			sa = nil
+		}
+	}
+	if sa == nil {
+		e.unknownSPI(now, d, msg)
+		return
+	}
+	if response {
+		e.handleResponse(now, sa, d, msg)
+	} else {
+		e.handleRequest(now, sa, d, msg)
+	}
+	e.schedule(sa)
+}
+
+// unknownSPI handles a message for an IKE SA we do not have (RFC 7296
+// 2.21.4): count it and, for a request, answer with an unprotected
+// INVALID_IKE_SPI at most once a second.
+func (e *Engine) unknownSPI(now time.Time, d isakmp.Datagram, msg *isakmp.Message) {
+	e.stats.UnknownSPI++
+	h := msg.Header
+	e.log.Debug("message for unknown IKE SA", zap.Stringer("peer", d.Remote),
+		zap.Stringer("exchange", h.Exchange), zap.Uint32("msgid", h.MessageID),
+		zap.String("spi_i", spiHex(h.SPIi)), zap.String("spi_r", spiHex(h.SPIr)))
+	if h.Flags&isakmp.FlagResponse != 0 || now.Sub(e.lastInvalidSPI) < time.Second {
+		return
+	}
+	e.lastInvalidSPI = now
+	resp := isakmp.Message{Header: isakmp.Header{
+		SPIi: h.SPIi, SPIr: h.SPIr, MajorVersion: 2, Exchange: h.Exchange,
+		Flags: isakmp.FlagResponse, MessageID: h.MessageID,
+	}, Payloads: []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyInvalidIKESPI}}}
+	e.emit(d.Local, d.Remote, resp.Marshal())
+}
+
+func (e *Engine) drop(reason string, d isakmp.Datagram, err error) {
+	e.stats.Dropped++
+	if ce := e.log.Check(zap.DebugLevel, "dropped message"); ce != nil {
+		ce.Write(zap.String("reason", reason), zap.Stringer("peer", d.Remote), zap.Error(err))
+	}
+}
+
+// randomSPI returns a fresh non-zero IKE SPI that the SPI filter accepts
+// and that is not in use.
+func (e *Engine) randomSPI() uint64 {
+	var b [8]byte
+	for {
+		if _, err := io.ReadFull(e.cfg.Rand, b[:]); err != nil {
+			panic(fmt.Sprintf("ikev2: randomness failed: %v", err))
+		}
+		spi := binary.BigEndian.Uint64(b[:])
+		if spi == 0 || e.sas[spi] != nil {
+			continue
+		}
+		if e.cfg.SPIFilter != nil && !e.cfg.SPIFilter(spi) {
+			continue
+		}
+		return spi
+	}
+}
+
+func (e *Engine) random(n int) []byte {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(e.cfg.Rand, b); err != nil {
+		panic(fmt.Sprintf("ikev2: randomness failed: %v", err))
+	}
+	return b
 }
 
 // Tick runs the timers that are due at now (retransmissions, timeouts,
 // expiry) and returns the datagrams to send.
-func (e *Engine) Tick(now time.Time) []isakmp.Datagram { return nil }
-
-// NextDeadline is when Tick next has work; the zero time means never.
-func (e *Engine) NextDeadline() time.Time { return time.Time{} }
-
-// Initiate starts an IKE SA (with its first CHILD SA) for conn.
-func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error) {
-	return nil, errors.New("ikev2: not implemented")
+func (e *Engine) Tick(now time.Time) []isakmp.Datagram {
+	for e.timers.Len() > 0 {
+		t := e.timers[0]
+		if t.when.After(now) {
+			break
+		}
+		heap.Pop(&e.timers)
+		if t.sa.timerGen != t.gen || t.sa.state == stateGone {
+			continue
+		}
+		t.sa.scheduled = time.Time{}
+		e.onTimer(now, t.sa)
+		e.schedule(t.sa)
+	}
+	return e.flush()
 }
 
-// Terminate deletes the IKE SAs (and their CHILD SAs) of connection name.
-// It reports whether there was any.
-func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool) {
-	return nil, false
+// NextDeadline is when Tick next has work; the zero time means never.
+func (e *Engine) NextDeadline() time.Time {
+	for e.timers.Len() > 0 {
+		t := e.timers[0]
+		if t.sa.timerGen == t.gen && t.sa.state != stateGone {
+			return t.when
+		}
+		heap.Pop(&e.timers)
+	}
+	return time.Time{}
+}
+
+// schedule (re)arms sa's timer for its next deadline.
+func (e *Engine) schedule(sa *ikeSA) {
+	if sa.state == stateGone {
+		return
+	}
+	when := sa.nextDeadline()
+	if when.IsZero() || when.Equal(sa.scheduled) {
+		if when.IsZero() {
+			sa.timerGen++
+			sa.scheduled = time.Time{}
+		}
+		return
+	}
+	sa.timerGen++
+	sa.scheduled = when
+	heap.Push(&e.timers, timerEntry{when: when, sa: sa, gen: sa.timerGen})
+}
+
+func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
+	if r := sa.req; r != nil && !r.next.After(now) {
+		if r.tries >= e.cfg.RetransmitTries {
+			sa.log(e).Warn("peer did not answer; giving up the IKE SA",
+				zap.Stringer("exchange", r.exchange), zap.Uint32("msgid", r.msgID), zap.Int("tries", r.tries))
+			if r.onTimeout != nil {
+				r.onTimeout(now)
+			}
+			e.destroy(sa, "peer did not answer "+r.exchange.String())
+			return
+		}
+		r.tries++
+		r.next = now.Add(e.cfg.RetransmitBase << (r.tries - 1))
+		for _, raw := range r.raw {
+			e.emit(sa.local, sa.remote, raw)
+		}
+		sa.log(e).Debug("retransmit", zap.Stringer("exchange", r.exchange), zap.Uint32("msgid", r.msgID), zap.Int("try", r.tries))
+	}
+	if !sa.expires.IsZero() && !sa.expires.After(now) {
+		sa.log(e).Info("half-open IKE SA expired without IKE_AUTH")
+		e.destroy(sa, "half-open timeout")
+	}
+}
+
+// destroy removes sa and everything it installed.
+func (e *Engine) destroy(sa *ikeSA, reason string) {
+	if sa.state == stateGone {
+		return
+	}
+	for _, c := range sa.children {
+		e.removeChild(sa, c)
+	}
+	sa.children = nil
+	if sa.initiator {
+		delete(e.sas, sa.spiI)
+	} else {
+		delete(e.sas, sa.spiR)
+	}
+	if k := (halfOpenKey{sa.remote, sa.spiI}); e.halfOpen[k] == sa {
+		delete(e.halfOpen, k)
+	}
+	if sa.halfOpen {
+		delete(e.halfOpen, sa.halfOpenKey)
+		sa.halfOpen = false
+	}
+	sa.state = stateGone
+	sa.log(e).Debug("IKE SA removed", zap.String("reason", reason))
+	sa.dh = nil
+	sa.keys = nil
 }
 
 // SAs returns the status of every IKE SA in the engine.
-func (e *Engine) SAs() []policy.IKESAInfo { return nil }
+func (e *Engine) SAs() []policy.IKESAInfo {
+	out := make([]policy.IKESAInfo, 0, len(e.sas))
+	for _, sa := range e.sas {
+		out = append(out, sa.info())
+	}
+	return out
+}
+
+func spiHex(spi uint64) string { return fmt.Sprintf("%016x", spi) }
+
+type timerEntry struct {
+	when time.Time
+	sa   *ikeSA
+	gen  uint64
+}
+
+type timerHeap []timerEntry
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = timerEntry{}
+	*h = old[:len(old)-1]
+	return t
+}

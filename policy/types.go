@@ -90,6 +90,7 @@ type Connection struct {
 	CertChain []*x509.Certificate // intermediates sent after Cert
 	Key       crypto.Signer       // own private key (pubkey); never logged
 	CAs       *x509.CertPool      // trust anchors for the peer's certificate
+	CACerts   []*x509.Certificate // the same anchors as a list (for CERTREQ)
 
 	IKE []oakley.Proposal // IKE SA proposals, in preference order
 	ESP []oakley.Proposal // CHILD SA proposals, in preference order

@@ -1,0 +1,310 @@
+package ikev2
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+// Certificate encoding "X.509 Certificate - Signature" (RFC 7296 3.6).
+const certX509Signature uint8 = 4
+
+func idPayload(t isakmp.PayloadType, id policy.Identity) *isakmp.ID {
+	return &isakmp.ID{PType: t, IDType: id.Type, Data: id.Data}
+}
+
+// idBody is RestOfIDPayload: the ID payload body that AUTH covers.
+func idBody(id *isakmp.ID) []byte {
+	return append([]byte{id.IDType, 0, 0, 0}, id.Data...)
+}
+
+// octets returns the signed octets of one side (RFC 7296 2.15): the
+// initiator signs its IKE_SA_INIT request, the responder its response.
+func (sa *ikeSA) octets(ofInitiator bool, id *isakmp.ID) []byte {
+	if ofInitiator {
+		return oakley.SignedOctets(sa.keys.prf, sa.initReq, sa.nonceR, sa.keys.skpi, idBody(id))
+	}
+	return oakley.SignedOctets(sa.keys.prf, sa.initResp, sa.nonceI, sa.keys.skpr, idBody(id))
+}
+
+// makeAuth computes our AUTH payload for conn over octets.
+func (e *Engine) makeAuth(sa *ikeSA, conn *policy.Connection, octets []byte) (*isakmp.Auth, error) {
+	if conn.Auth == policy.AuthPSK {
+		return &isakmp.Auth{Method: oakley.AuthSharedKeyMIC, Data: oakley.PSKAuth(sa.keys.prf, conn.PSK, octets)}, nil
+	}
+	method, data, err := oakley.SignAuth(conn.Key, sa.peerHashes, false, octets, e.cfg.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("signing AUTH: %w", err)
+	}
+	return &isakmp.Auth{Method: method, Data: data}, nil
+}
+
+// verifyAuth checks the peer's AUTH payload under conn's credentials and
+// returns a plain-words reason when it does not verify.
+func (e *Engine) verifyAuth(now time.Time, sa *ikeSA, conn *policy.Connection, id *isakmp.ID, auth *isakmp.Auth, certs [][]byte, octets []byte) error {
+	peerID := policy.Identity{Type: id.IDType, Data: id.Data}
+	if conn.Auth == policy.AuthPSK {
+		if auth.Method != oakley.AuthSharedKeyMIC {
+			return fmt.Errorf("peer authenticated with AUTH method %d but connection %q uses a pre-shared key", auth.Method, conn.Name)
+		}
+		if !hmac.Equal(auth.Data, oakley.PSKAuth(sa.keys.prf, conn.PSK, octets)) {
+			return fmt.Errorf("peer's AUTH does not verify with the pre-shared key of connection %q: the PSKs differ", conn.Name)
+		}
+		return nil
+	}
+	if auth.Method == oakley.AuthSharedKeyMIC {
+		return fmt.Errorf("peer authenticated with a pre-shared key but connection %q uses certificates", conn.Name)
+	}
+	if len(certs) == 0 {
+		return fmt.Errorf("peer sent no certificate (connection %q uses certificates)", conn.Name)
+	}
+	leaf, err := policy.VerifyPeerCert(certs, conn.CAs, now)
+	if err != nil {
+		return fmt.Errorf("peer certificate not trusted: %w", err)
+	}
+	if err := policy.CertMatchesIdentity(leaf, peerID); err != nil {
+		return fmt.Errorf("peer identity: %w", err)
+	}
+	if err := oakley.VerifyAuth(leaf.PublicKey, auth.Method, auth.Data, octets); err != nil {
+		return fmt.Errorf("peer's signature does not verify with its certificate %s: %w", leaf.Subject, err)
+	}
+	return nil
+}
+
+func certPayloads(conn *policy.Connection) []isakmp.Payload {
+	if conn.Auth != policy.AuthPubkey || conn.Cert == nil {
+		return nil
+	}
+	ps := []isakmp.Payload{&isakmp.Cert{Encoding: certX509Signature, Data: conn.Cert.Raw}}
+	for _, c := range conn.CertChain {
+		ps = append(ps, &isakmp.Cert{Encoding: certX509Signature, Data: c.Raw})
+	}
+	return ps
+}
+
+// certReq lists the SHA-1 hashes of our trust anchors' public keys.
+func certReq(conn *policy.Connection) *isakmp.CertReq {
+	if len(conn.CACerts) == 0 {
+		return nil
+	}
+	var data []byte
+	for _, ca := range conn.CACerts {
+		h := sha1.Sum(ca.RawSubjectPublicKeyInfo)
+		data = append(data, h[:]...)
+	}
+	return &isakmp.CertReq{Encoding: certX509Signature, Data: data}
+}
+
+func peerCerts(ps []isakmp.Payload) [][]byte {
+	var out [][]byte
+	for _, p := range ps {
+		if c, ok := p.(*isakmp.Cert); ok && c.Encoding == certX509Signature {
+			out = append(out, c.Data)
+		}
+	}
+	return out
+}
+
+// authRequest builds our IKE_AUTH request with the first CHILD SA.
+func (e *Engine) authRequest(now time.Time, sa *ikeSA) *request {
+	conn := sa.conn
+	idi := idPayload(isakmp.PayloadIDi, conn.LocalID)
+	ps := []isakmp.Payload{idi}
+	ps = append(ps, certPayloads(conn)...)
+	if e.firstContact(sa) {
+		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyInitialContact})
+	}
+	if conn.Auth == policy.AuthPubkey {
+		if cr := certReq(conn); cr != nil {
+			ps = append(ps, cr)
+		}
+	}
+	if !conn.RemoteID.Any {
+		ps = append(ps, idPayload(isakmp.PayloadIDr, conn.RemoteID))
+	}
+	auth, err := e.makeAuth(sa, conn, sa.octets(true, idi))
+	if err != nil {
+		e.fail(sa, err.Error())
+		return nil
+	}
+	ps = append(ps, auth)
+	child, childPs, err := e.offerChild(sa, conn, false)
+	if err != nil {
+		e.fail(sa, err.Error())
+		return nil
+	}
+	sa.pendingChild = child
+	ps = append(ps, childPs...)
+	return e.encryptedRequest(sa, isakmp.ExchangeIKEAuth, ps, e.authResponse(sa))
+}
+
+// firstContact reports whether sa is our only IKE SA with its peer for
+// its connection, so that IKE_AUTH carries INITIAL_CONTACT.
+func (e *Engine) firstContact(sa *ikeSA) bool {
+	for _, o := range e.sas {
+		if o != sa && o.conn == sa.conn && o.remote.Addr() == sa.remote.Addr() && o.state == stateEstablished {
+			return false
+		}
+	}
+	return true
+}
+
+// authResponse handles the responder's IKE_AUTH answer.
+func (e *Engine) authResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakmp.Message, []isakmp.Payload) {
+	return func(now time.Time, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload) {
+		conn := sa.conn
+		idr := findID(inner, isakmp.PayloadIDr)
+		auth := find[*isakmp.Auth](inner)
+		if idr == nil || auth == nil {
+			if n := notifyError(inner); n != nil {
+				e.stats.AuthFailures++
+				e.fail(sa, fmt.Sprintf("peer rejected IKE_AUTH with %s: check the PSK or certificates and both identities (we sent ID %s, expect peer ID %s)",
+					n.NotifyType, conn.LocalID, conn.RemoteID))
+				return
+			}
+			e.fail(sa, "IKE_AUTH response lacks IDr or AUTH")
+			return
+		}
+		peerID := policy.Identity{Type: idr.IDType, Data: idr.Data}
+		var err error
+		if !conn.RemoteID.Matches(peerID) {
+			err = fmt.Errorf("peer identity %s does not match remote_id %s of connection %q", peerID, conn.RemoteID, conn.Name)
+		} else {
+			err = e.verifyAuth(now, sa, conn, idr, auth, peerCerts(inner), sa.octets(false, idr))
+		}
+		if err != nil {
+			e.stats.AuthFailures++
+			// Tell the peer (RFC 7296 2.21.2), then forget the SA.
+			if raw, serr := e.seal(sa, isakmp.ExchangeInformational, sa.nextMsgID, false,
+				[]isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}}); serr == nil {
+				sa.nextMsgID++
+				e.emit(sa.local, sa.remote, raw)
+			}
+			e.fail(sa, "authentication failed: "+err.Error())
+			return
+		}
+		e.established(sa, peerID)
+		e.completeChild(now, sa, sa.pendingChild, inner, nil)
+		sa.pendingChild = nil
+	}
+}
+
+func (e *Engine) established(sa *ikeSA, peerID policy.Identity) {
+	sa.state = stateEstablished
+	sa.peerID = peerID
+	sa.expires = time.Time{}
+	if sa.halfOpen {
+		delete(e.halfOpen, sa.halfOpenKey)
+		sa.halfOpen = false
+	}
+	e.stats.Established++
+	sa.log(e).Info("IKE SA established", zap.String("ike", sa.chosen.String()),
+		zap.Stringer("local_id", sa.conn.LocalID), zap.Stringer("remote_id", peerID), zap.Bool("initiator", sa.initiator),
+		zap.Bool("nat", sa.nat.Any()))
+}
+
+// respondAuth handles the initiator's IKE_AUTH request.
+func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload) {
+	id := msg.Header.MessageID
+	if sa.state != stateInitDone {
+		e.drop("IKE_AUTH on an IKE SA that is not waiting for it", d, nil)
+		return
+	}
+	idi := findID(inner, isakmp.PayloadIDi)
+	auth := find[*isakmp.Auth](inner)
+	if idi == nil || auth == nil {
+		e.respond(sa, d, isakmp.ExchangeIKEAuth, id, []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyInvalidSyntax}})
+		e.fail(sa, "IKE_AUTH request lacks IDi or AUTH")
+		return
+	}
+	idr := findID(inner, isakmp.PayloadIDr)
+	peerID := policy.Identity{Type: idi.IDType, Data: idi.Data}
+	conn, why := e.selectAuthConn(sa, d, peerID, idr, auth)
+	var err error
+	if conn == nil {
+		err = fmt.Errorf("no connection accepts peer identity %s: %s", peerID, why)
+	} else {
+		err = e.verifyAuth(now, sa, conn, idi, auth, peerCerts(inner), sa.octets(true, idi))
+	}
+	if err != nil {
+		e.stats.AuthFailures++
+		e.respond(sa, d, isakmp.ExchangeIKEAuth, id, []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}})
+		e.fail(sa, "authentication failed: "+err.Error())
+		return
+	}
+	sa.conn = conn
+	e.established(sa, peerID)
+	if isakmp.FindNotify(inner, isakmp.NotifyInitialContact) != nil {
+		e.initialContact(sa)
+	}
+	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
+	ps := []isakmp.Payload{ridr}
+	ps = append(ps, certPayloads(conn)...)
+	myAuth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
+	if err != nil {
+		e.respond(sa, d, isakmp.ExchangeIKEAuth, id, []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}})
+		e.fail(sa, err.Error())
+		return
+	}
+	ps = append(ps, myAuth)
+	if find[*isakmp.SA](inner) != nil {
+		ps = append(ps, e.acceptChild(sa, inner, nil, nil)...)
+	}
+	e.respond(sa, d, isakmp.ExchangeIKEAuth, id, ps)
+}
+
+// selectAuthConn picks the connection for an authenticating initiator:
+// one of the candidates for its addresses whose remote_id accepts its
+// identity, whose local_id is the IDr it asked for (if any) and whose
+// authentication method is the one it used. The connection chosen at
+// IKE_SA_INIT is preferred. why lists what each candidate lacked.
+func (e *Engine) selectAuthConn(sa *ikeSA, d isakmp.Datagram, peerID policy.Identity, idr *isakmp.ID, auth *isakmp.Auth) (*policy.Connection, string) {
+	cands := e.cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2)
+	ordered := append([]*policy.Connection{sa.conn}, cands...)
+	usedPSK := auth.Method == oakley.AuthSharedKeyMIC
+	var reasons []string
+	seen := map[*policy.Connection]bool{}
+	for _, c := range ordered {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		switch {
+		case !c.RemoteID.Matches(peerID):
+			reasons = append(reasons, fmt.Sprintf("%q expects remote_id %s", c.Name, c.RemoteID))
+		case idr != nil && !c.LocalID.Equal(policy.Identity{Type: idr.IDType, Data: idr.Data}):
+			reasons = append(reasons, fmt.Sprintf("%q has local_id %s but the peer asked for %s", c.Name, c.LocalID,
+				policy.Identity{Type: idr.IDType, Data: idr.Data}))
+		case (c.Auth == policy.AuthPSK) != usedPSK:
+			reasons = append(reasons, fmt.Sprintf("%q uses auth %s but the peer used AUTH method %d", c.Name, c.Auth, auth.Method))
+		default:
+			if _, ok := oakley.Select(c.IKE, []oakley.Proposal{sa.chosen}, oakley.MatchOptions{}); !ok && c != sa.conn {
+				reasons = append(reasons, fmt.Sprintf("%q does not accept IKE proposal %s", c.Name, sa.chosen))
+				continue
+			}
+			return c, ""
+		}
+	}
+	return nil, strings.Join(reasons, "; ")
+}
+
+// initialContact deletes, without telling the peer, the other IKE SAs we
+// hold with the same peer identity for the same connection: the peer
+// says it has restarted and forgotten them (RFC 7296 2.4).
+func (e *Engine) initialContact(sa *ikeSA) {
+	for _, o := range e.sas {
+		if o == sa || o.conn != sa.conn || !o.peerID.Equal(sa.peerID) || o.state != stateEstablished {
+			continue
+		}
+		o.log(e).Info("INITIAL_CONTACT from peer: removing stale IKE SA")
+		e.destroy(o, "INITIAL_CONTACT")
+	}
+}

@@ -1,0 +1,495 @@
+package ikev2
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+// Traffic selector types (RFC 7296 3.13.1).
+const (
+	tsIPv4 uint8 = 7
+	tsIPv6 uint8 = 8
+)
+
+// offerChild allocates an inbound SPI and builds the payloads that propose
+// a CHILD SA for conn: SA, TSi and TSr, plus Nonce and (with PFS) KE for
+// CREATE_CHILD_SA.
+func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool) (*childSA, []isakmp.Payload, error) {
+	if len(conn.ESP) == 0 {
+		return nil, nil, fmt.Errorf("connection %q has no ESP proposal", conn.Name)
+	}
+	spi, err := e.cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
+	if err != nil {
+		return nil, nil, fmt.Errorf("allocating an inbound SPI: %w", err)
+	}
+	c := &childSA{conn: conn, state: "CREATING", spiIn: spi}
+	ps := []isakmp.Payload{&isakmp.SA{Proposals: toWire(conn.ESP, protoESP, spi32(spi), !createChild)}}
+	if createChild {
+		c.nonce = e.random(nonceLen)
+		ps = append(ps, &isakmp.Nonce{Data: c.nonce})
+		if g := firstDH(conn.ESP); g != 0 {
+			dh, err := oakley.NewKeyExchange(g, e.cfg.Rand)
+			if err != nil {
+				return nil, nil, err
+			}
+			c.dh = dh
+			ps = append(ps, &isakmp.KE{Group: g, Data: dh.PublicKey()})
+		}
+	}
+	ps = append(ps,
+		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: selectorsFor(conn.LocalTS)},
+		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: selectorsFor(conn.RemoteTS)})
+	return c, ps, nil
+}
+
+// completeChild handles the responder's answer to a CHILD SA we proposed,
+// in IKE_AUTH (c.nonce nil) or CREATE_CHILD_SA.
+func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isakmp.Payload, _ []byte) {
+	if c == nil {
+		return
+	}
+	log := sa.log(e).With(zap.String("child", c.conn.Name))
+	failed := func(why string) {
+		c.state, c.err = "FAILED", why
+		c.dh = nil
+		sa.children = append(sa.children, c)
+		log.Warn("CHILD SA failed: " + why)
+	}
+	saP := find[*isakmp.SA](inner)
+	if saP == nil {
+		if n := notifyError(inner); n != nil {
+			failed(fmt.Sprintf("peer refused the CHILD SA with %s; we proposed %s for %s === %s", n.NotifyType,
+				proposalsString(c.conn.ESP), prefixesString(c.conn.LocalTS), prefixesString(c.conn.RemoteTS)))
+		} else {
+			failed("peer answered without a CHILD SA")
+		}
+		return
+	}
+	createChild := c.nonce != nil
+	props, wire := fromWire(saP.Proposals, protoESP)
+	if len(props) != 1 || len(wire[0].SPI) != 4 {
+		failed("peer returned a malformed ESP proposal")
+		return
+	}
+	sel, ok := oakley.Select(c.conn.ESP, props, oakley.MatchOptions{IgnoreDH: !createChild, OptionalESN: true})
+	if !ok {
+		failed("peer chose an ESP proposal we did not offer: " + props[0].String())
+		return
+	}
+	tsi, tsr := findTS(inner, isakmp.PayloadTSi), findTS(inner, isakmp.PayloadTSr)
+	if tsi == nil || tsr == nil {
+		failed("peer answered without traffic selectors")
+		return
+	}
+	local := narrow(tsi.Selectors, c.conn.LocalTS)
+	remote := narrow(tsr.Selectors, c.conn.RemoteTS)
+	if len(local) == 0 || len(remote) == 0 {
+		failed("peer returned traffic selectors outside those we proposed")
+		return
+	}
+	ni, nr := sa.nonceI, sa.nonceR
+	var gir []byte
+	if createChild {
+		nonce := find[*isakmp.Nonce](inner)
+		if nonce == nil {
+			failed("CREATE_CHILD_SA response without Nonce")
+			return
+		}
+		ni, nr = c.nonce, nonce.Data
+		if g, hasDH := sel.Chosen.First(oakley.TransformDH); hasDH && g.ID != oakley.DHNone {
+			ke := find[*isakmp.KE](inner)
+			if ke == nil || c.dh == nil || ke.Group != g.ID || c.dh.Group() != g.ID {
+				failed("CREATE_CHILD_SA response's KE does not match the chosen DH group")
+				return
+			}
+			var err error
+			if gir, err = c.dh.SharedSecret(ke.Data); err != nil {
+				failed("peer's KE payload is invalid: " + err.Error())
+				return
+			}
+		}
+	}
+	c.dh, c.nonce = nil, nil
+	c.chosen = sel.Chosen
+	c.spiOut = binary.BigEndian.Uint32(wire[0].SPI)
+	c.localTS, c.remoteTS = local, remote
+	e.installChild(sa, c, gir, ni, nr, true)
+}
+
+type childRequest struct {
+	ni, nr []byte
+	ke     *isakmp.KE
+}
+
+// acceptChild handles a proposed CHILD SA as responder and returns the
+// payloads of the answer: SA, [Nr, KEr,] TSi, TSr, or an error notify.
+// cc is nil in IKE_AUTH.
+func (e *Engine) acceptChild(sa *ikeSA, inner []isakmp.Payload, cc *childRequest, _ []byte) []isakmp.Payload {
+	log := sa.log(e)
+	saP := find[*isakmp.SA](inner)
+	tsi, tsr := findTS(inner, isakmp.PayloadTSi), findTS(inner, isakmp.PayloadTSr)
+	if saP == nil || tsi == nil || tsr == nil {
+		return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+	}
+	props, wire := fromWire(saP.Proposals, protoESP)
+	opt := oakley.MatchOptions{IgnoreDH: cc == nil, OptionalESN: true}
+	if cc != nil && cc.ke == nil {
+		// No KE: only proposals without PFS can match.
+		opt.IgnoreDH = false
+	}
+	var conn *policy.Connection
+	var sel oakley.Selection
+	var local, remote []isakmp.TrafficSelector
+	var propMissConn *policy.Connection
+	for _, c := range e.childConns(sa) {
+		s, ok := oakley.Select(c.ESP, props, opt)
+		if !ok {
+			if propMissConn == nil {
+				propMissConn = c
+			}
+			continue
+		}
+		l, r := narrow(tsr.Selectors, c.LocalTS), narrow(tsi.Selectors, c.RemoteTS)
+		if len(l) == 0 || len(r) == 0 {
+			continue
+		}
+		conn, sel, local, remote = c, s, l, r
+		break
+	}
+	if conn == nil {
+		if propMissConn != nil && propMissConn == sa.conn {
+			log.Warn("CHILD SA: no proposal chosen: " + oakley.Explain(sa.conn.ESP, props, opt))
+			return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+		}
+		log.Warn(fmt.Sprintf("CHILD SA: traffic selectors unacceptable: peer proposed %s === %s; connection %q has local_ts %s, remote_ts %s",
+			tsString(tsi.Selectors), tsString(tsr.Selectors), sa.conn.Name, prefixesString(sa.conn.LocalTS), prefixesString(sa.conn.RemoteTS)))
+		return notifyOnly(isakmp.NotifyTSUnacceptable, nil)
+	}
+	peerWire := wire[sel.PeerIndex]
+	if len(peerWire.SPI) != 4 {
+		return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+	}
+	ni, nr := sa.nonceI, sa.nonceR
+	var gir []byte
+	var kePayload isakmp.Payload
+	if cc != nil {
+		ni, nr = cc.ni, cc.nr
+		if g, hasDH := sel.Chosen.First(oakley.TransformDH); hasDH && g.ID != oakley.DHNone {
+			if cc.ke.Group != g.ID {
+				var b [2]byte
+				binary.BigEndian.PutUint16(b[:], g.ID)
+				log.Info("CREATE_CHILD_SA with another DH group than chosen; sending INVALID_KE_PAYLOAD")
+				return notifyOnly(isakmp.NotifyInvalidKEPayload, b[:])
+			}
+			dh, err := oakley.NewKeyExchange(g.ID, e.cfg.Rand)
+			if err != nil {
+				return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+			}
+			if gir, err = dh.SharedSecret(cc.ke.Data); err != nil {
+				log.Info("invalid KE in CREATE_CHILD_SA", zap.Error(err))
+				return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+			}
+			kePayload = &isakmp.KE{Group: g.ID, Data: dh.PublicKey()}
+		}
+	}
+	spi, err := e.cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
+	if err != nil {
+		log.Error("allocating an inbound SPI failed", zap.Error(err))
+		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+	}
+	c := &childSA{conn: conn, spiIn: spi, spiOut: binary.BigEndian.Uint32(peerWire.SPI),
+		chosen: sel.Chosen, localTS: local, remoteTS: remote}
+	if !e.installChild(sa, c, gir, ni, nr, false) {
+		// The peer must not believe in an SA we could not install.
+		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+	}
+	ps := []isakmp.Payload{&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, peerWire.Num, protoESP, spi32(spi))}}}
+	if cc != nil {
+		ps = append(ps, &isakmp.Nonce{Data: cc.nr})
+		if kePayload != nil {
+			ps = append(ps, kePayload)
+		}
+	}
+	return append(ps,
+		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: remote},
+		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: local})
+}
+
+// childConns lists the connections a CHILD SA on sa may be negotiated
+// for: sa's own first, then others to the same peer with the same
+// identities and authentication.
+func (e *Engine) childConns(sa *ikeSA) []*policy.Connection {
+	out := []*policy.Connection{sa.conn}
+	for _, c := range e.cfg.DB.Candidates(sa.local.Addr(), sa.remote.Addr(), policy.IKEv2) {
+		if c != sa.conn && c.Auth == sa.conn.Auth && c.RemoteID.Matches(sa.peerID) && c.LocalID.Equal(sa.conn.LocalID) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func notifyOnly(t isakmp.NotifyType, data []byte) []isakmp.Payload {
+	return []isakmp.Payload{&isakmp.Notify{NotifyType: t, Data: data}}
+}
+
+// installChild derives the CHILD SA keys (RFC 7296 2.17) and hands the SA
+// to the kernel installer. weInitiated says whether we initiated the
+// exchange that created it: its initiator's keys come first in KEYMAT.
+func (e *Engine) installChild(sa *ikeSA, c *childSA, gir, ni, nr []byte, weInitiated bool) bool {
+	log := sa.log(e).With(zap.String("child", c.conn.Name))
+	encr, _ := c.chosen.First(oakley.TransformENCR)
+	integ, ok := c.chosen.First(oakley.TransformINTEG)
+	if !ok {
+		integ = oakley.Transform{Type: oakley.TransformINTEG, ID: oakley.IntegNone}
+	}
+	encLen, err1 := oakley.EncrKeyLen(encr)
+	integLen, err2 := oakley.IntegKeyLen(integ.ID)
+	if err1 != nil || err2 != nil {
+		c.state, c.err = "FAILED", fmt.Sprintf("unsupported algorithm: %v %v", err1, err2)
+		sa.children = append(sa.children, c)
+		return false
+	}
+	km := oakley.ChildKeymat(sa.keys.prf, sa.keys.skd, gir, ni, nr, 2*(encLen+integLen))
+	encI, integI := km[:encLen], km[encLen:encLen+integLen]
+	encR, integR := km[encLen+integLen:2*encLen+integLen], km[2*encLen+integLen:]
+	k := &policy.ChildSA{
+		ConnName: c.conn.Name,
+		ReqID:    reqIDs.Add(1),
+		Tunnel:   true,
+		Local:    sa.local.Addr(),
+		Remote:   sa.remote.Addr(),
+		SPIIn:    c.spiIn,
+		SPIOut:   c.spiOut,
+		Encr:     encr,
+		Integ:    integ,
+		LocalTS:  prefixesOf(c.localTS),
+		RemoteTS: prefixesOf(c.remoteTS),
+		Lifetime: c.conn.ChildLifetime,
+	}
+	if weInitiated {
+		k.EncKeyOut, k.IntegKeyOut, k.EncKeyIn, k.IntegKeyIn = encI, integI, encR, integR
+	} else {
+		k.EncKeyOut, k.IntegKeyOut, k.EncKeyIn, k.IntegKeyIn = encR, integR, encI, integI
+	}
+	if sa.nat.Any() {
+		k.EncapLocalPort, k.EncapRemotePort = sa.local.Port(), sa.remote.Port()
+	}
+	c.kernel = k
+	sa.children = append(sa.children, c)
+	if err := e.cfg.Installer.AddChildSA(k); err != nil {
+		c.state, c.err = "INSTALL_FAILED", err.Error()
+		log.Warn("CHILD SA negotiated but the kernel refused it; the IKE SA stays up", zap.Error(err),
+			zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)))
+		return false
+	}
+	c.state = "INSTALLED"
+	log.Info("CHILD SA established", zap.String("esp", c.chosen.String()),
+		zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)),
+		zap.String("local_ts", tsString(c.localTS)), zap.String("remote_ts", tsString(c.remoteTS)))
+	return true
+}
+
+// removeChild takes a CHILD SA out of the kernel and the IKE SA.
+func (e *Engine) removeChild(sa *ikeSA, c *childSA) {
+	if c.kernel != nil && c.state == "INSTALLED" {
+		if err := e.cfg.Installer.DelChildSA(c.kernel); err != nil {
+			sa.log(e).Warn("removing CHILD SA from the kernel failed", zap.Error(err))
+		}
+	}
+	if c.kernel != nil {
+		clear(c.kernel.EncKeyIn)
+		clear(c.kernel.EncKeyOut)
+		clear(c.kernel.IntegKeyIn)
+		clear(c.kernel.IntegKeyOut)
+	}
+	c.state = "DELETED"
+	for i, o := range sa.children {
+		if o == c {
+			sa.children = append(sa.children[:i], sa.children[i+1:]...)
+			break
+		}
+	}
+}
+
+// initiateChild negotiates an additional CHILD SA for conn on sa.
+func (e *Engine) initiateChild(now time.Time, sa *ikeSA, conn *policy.Connection) {
+	sa.log(e).Info("creating CHILD SA with CREATE_CHILD_SA", zap.String("child", conn.Name))
+	e.sendRequest(now, sa, func(now time.Time) *request {
+		c, ps, err := e.offerChild(sa, conn, true)
+		if err != nil {
+			sa.log(e).Warn("cannot propose CHILD SA", zap.Error(err))
+			return nil
+		}
+		return e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
+			func(now time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) {
+				e.completeChild(now, sa, c, inner, nil)
+			})
+	})
+}
+
+// respondCreateChild answers a CREATE_CHILD_SA request.
+func (e *Engine) respondCreateChild(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload) {
+	id := msg.Header.MessageID
+	if sa.state != stateEstablished {
+		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, notifyOnly(isakmp.NotifyTemporaryFailure, nil))
+		return
+	}
+	saP := find[*isakmp.SA](inner)
+	nonce := find[*isakmp.Nonce](inner)
+	if saP == nil || nonce == nil || len(nonce.Data) < 16 || len(nonce.Data) > 256 {
+		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, notifyOnly(isakmp.NotifyInvalidSyntax, nil))
+		return
+	}
+	if len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == protoIKE {
+		sa.log(e).Warn("peer asked to rekey the IKE SA; IKE SA rekeying is not implemented yet, refusing with NO_PROPOSAL_CHOSEN")
+		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, notifyOnly(isakmp.NotifyNoProposalChosen, nil))
+		return
+	}
+	if n := isakmp.FindNotify(inner, isakmp.NotifyRekeySA); n != nil {
+		sa.log(e).Info("peer rekeys a CHILD SA", zap.String("old_spi", fmt.Sprintf("%x", n.SPI)))
+	}
+	cc := &childRequest{ni: nonce.Data, nr: e.random(nonceLen), ke: find[*isakmp.KE](inner)}
+	e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, e.acceptChild(sa, inner, cc, nil))
+}
+
+// selectorsFor turns configured prefixes into traffic selectors for any
+// protocol and port.
+func selectorsFor(ps []netip.Prefix) []isakmp.TrafficSelector {
+	out := make([]isakmp.TrafficSelector, 0, len(ps))
+	for _, p := range ps {
+		p = p.Masked()
+		t := tsIPv4
+		if p.Addr().Is6() {
+			t = tsIPv6
+		}
+		out = append(out, isakmp.TrafficSelector{TSType: t, StartPort: 0, EndPort: 0xffff,
+			StartAddr: p.Addr(), EndAddr: lastAddr(p)})
+	}
+	return out
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	bits := p.Bits()
+	for i := range b {
+		for j := 0; j < 8; j++ {
+			if i*8+j >= bits {
+				b[i] |= 0x80 >> j
+			}
+		}
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// narrow intersects the peer's selectors with configured prefixes
+// (RFC 7296 2.9): each result is the overlap of one selector and one prefix.
+func narrow(sels []isakmp.TrafficSelector, allowed []netip.Prefix) []isakmp.TrafficSelector {
+	var out []isakmp.TrafficSelector
+	for _, s := range sels {
+		if s.TSType != tsIPv4 && s.TSType != tsIPv6 {
+			continue
+		}
+		for _, p := range allowed {
+			p = p.Masked()
+			if p.Addr().Is4() != (s.TSType == tsIPv4) {
+				continue
+			}
+			start, end := s.StartAddr, s.EndAddr
+			if first := p.Addr(); start.Less(first) {
+				start = first
+			}
+			if last := lastAddr(p); last.Less(end) {
+				end = last
+			}
+			if end.Less(start) || s.EndPort < s.StartPort {
+				continue
+			}
+			out = append(out, isakmp.TrafficSelector{TSType: s.TSType, IPProtocol: s.IPProtocol,
+				StartPort: s.StartPort, EndPort: s.EndPort, StartAddr: start, EndAddr: end})
+		}
+	}
+	return out
+}
+
+// prefixesOf covers each selector's address range with CIDR prefixes.
+func prefixesOf(sels []isakmp.TrafficSelector) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range sels {
+		out = append(out, rangeToPrefixes(s.StartAddr, s.EndAddr)...)
+	}
+	return out
+}
+
+// rangeToPrefixes returns the smallest list of prefixes covering exactly
+// the addresses from start to end inclusive.
+func rangeToPrefixes(start, end netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	for !end.Less(start) {
+		bits := start.BitLen()
+		// Grow the prefix while it stays aligned and inside the range.
+		for bits > 0 {
+			p := netip.PrefixFrom(start, bits-1).Masked()
+			if p.Addr() != start || end.Less(lastAddr(p)) {
+				break
+			}
+			bits--
+		}
+		p := netip.PrefixFrom(start, bits)
+		out = append(out, p)
+		last := lastAddr(p)
+		next := last.Next()
+		if !next.IsValid() || next.Less(last) {
+			break
+		}
+		start = next
+	}
+	return out
+}
+
+func tsString(sels []isakmp.TrafficSelector) string {
+	s := ""
+	for i, t := range tsStrings(sels) {
+		if i > 0 {
+			s += ","
+		}
+		s += t
+	}
+	return s
+}
+
+func tsStrings(sels []isakmp.TrafficSelector) []string {
+	out := make([]string, 0, len(sels))
+	for _, s := range sels {
+		var str string
+		if ps := rangeToPrefixes(s.StartAddr, s.EndAddr); len(ps) == 1 {
+			str = ps[0].String()
+		} else {
+			str = s.StartAddr.String() + "-" + s.EndAddr.String()
+		}
+		if s.IPProtocol != 0 || s.StartPort != 0 || s.EndPort != 0xffff {
+			str += fmt.Sprintf("[%d/%d-%d]", s.IPProtocol, s.StartPort, s.EndPort)
+		}
+		out = append(out, str)
+	}
+	return out
+}
+
+func prefixesString(ps []netip.Prefix) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ","
+		}
+		s += p.String()
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+package ikev2
+
+import (
+	"encoding/binary"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+)
+
+// respondInformational answers an INFORMATIONAL request: deletes of the
+// IKE SA or of CHILD SAs, notifications, and empty liveness checks.
+func (e *Engine) respondInformational(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload) {
+	id := msg.Header.MessageID
+	log := sa.log(e)
+	deleteIKE := false
+	var ours []byte // our inbound SPIs of the CHILD SAs the peer deleted
+	nOurs := 0
+	for _, p := range inner {
+		switch v := p.(type) {
+		case *isakmp.Delete:
+			switch v.Protocol {
+			case protoIKE:
+				deleteIKE = true
+			case protoESP, protoAH:
+				for _, spi := range v.SPIs {
+					if len(spi) != 4 {
+						continue
+					}
+					out := binary.BigEndian.Uint32(spi)
+					for _, c := range sa.children {
+						if c.spiOut == out {
+							log.Info("peer deleted CHILD SA", zap.String("child", c.conn.Name))
+							ours = append(ours, spi32(c.spiIn)...)
+							nOurs++
+							e.removeChild(sa, c)
+							break
+						}
+					}
+				}
+			}
+		case *isakmp.Notify:
+			if v.NotifyType == isakmp.NotifyAuthenticationFailed {
+				log.Warn("peer reports AUTHENTICATION_FAILED: it could not verify our authentication; check the PSK, certificates and identities on both sides")
+				deleteIKE = true
+			} else if v.NotifyType.IsError() {
+				log.Info("peer sent error notification", zap.Stringer("notify", v.NotifyType))
+			}
+		}
+	}
+	var resp []isakmp.Payload
+	if !deleteIKE && nOurs > 0 {
+		spis := make([][]byte, 0, nOurs)
+		for i := 0; i < len(ours); i += 4 {
+			spis = append(spis, ours[i:i+4])
+		}
+		resp = append(resp, &isakmp.Delete{Protocol: protoESP, SPISize: 4, SPIs: spis})
+	}
+	e.respond(sa, d, isakmp.ExchangeInformational, id, resp)
+	if deleteIKE {
+		log.Info("peer deleted the IKE SA")
+		e.destroy(sa, "deleted by peer")
+	}
+}
+
+// Terminate deletes the IKE SAs of connection name (and their CHILD SAs),
+// or the CHILD SAs of that name on IKE SAs of other connections. It
+// reports whether there was any.
+func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool) {
+	found := false
+	for _, sa := range e.sas {
+		if sa.conn.Name == name {
+			found = true
+			e.deleteIKE(now, sa)
+			continue
+		}
+		for _, c := range append([]*childSA(nil), sa.children...) {
+			if c.conn.Name == name {
+				found = true
+				e.deleteChild(now, sa, c)
+			}
+		}
+		e.schedule(sa)
+	}
+	return e.flush(), found
+}
+
+// deleteIKE sends a Delete for sa's IKE SA; the SA is removed when the
+// peer answers or after the retransmissions.
+func (e *Engine) deleteIKE(now time.Time, sa *ikeSA) {
+	if sa.state != stateEstablished {
+		e.destroy(sa, "terminated before it was established")
+		return
+	}
+	sa.log(e).Info("deleting IKE SA")
+	sa.state = stateDeleting
+	for _, c := range append([]*childSA(nil), sa.children...) {
+		e.removeChild(sa, c)
+	}
+	// The delete goes out now, ahead of anything queued.
+	sa.queue = nil
+	if sa.req != nil {
+		sa.req = nil
+	}
+	r := e.encryptedRequest(sa, isakmp.ExchangeInformational,
+		[]isakmp.Payload{&isakmp.Delete{Protocol: protoIKE}},
+		func(time.Time, isakmp.Datagram, *isakmp.Message, []isakmp.Payload) { e.destroy(sa, "deleted") })
+	e.startRequest(now, sa, r)
+	e.schedule(sa)
+}
+
+// deleteChild sends a Delete for one CHILD SA.
+func (e *Engine) deleteChild(now time.Time, sa *ikeSA, c *childSA) {
+	sa.log(e).Info("deleting CHILD SA", zap.String("child", c.conn.Name))
+	spi := c.spiIn
+	installed := c.state == "INSTALLED" || c.state == "INSTALL_FAILED"
+	e.removeChild(sa, c)
+	if !installed || sa.state != stateEstablished {
+		return
+	}
+	e.sendRequest(now, sa, func(time.Time) *request {
+		return e.encryptedRequest(sa, isakmp.ExchangeInformational,
+			[]isakmp.Payload{&isakmp.Delete{Protocol: protoESP, SPISize: 4, SPIs: [][]byte{spi32(spi)}}}, nil)
+	})
+}

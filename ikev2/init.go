@@ -1,0 +1,432 @@
+package ikev2
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+	"ikegate/natt"
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+const nonceLen = 32
+
+// Initiate starts an IKE SA (with its first CHILD SA) for conn. If an
+// established IKE SA to the same peer for conn exists, it negotiates an
+// additional CHILD SA on it with CREATE_CHILD_SA instead.
+func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error) {
+	if conn.RemoteAny() {
+		return nil, fmt.Errorf("connection %q: cannot initiate to remote_addr %%any", conn.Name)
+	}
+	if !conn.LocalAddr.IsValid() {
+		return nil, fmt.Errorf("connection %q: local_addr is needed to initiate", conn.Name)
+	}
+	if len(conn.IKE) == 0 {
+		return nil, fmt.Errorf("connection %q: no IKE proposal", conn.Name)
+	}
+	if sa := e.reusableSA(conn); sa != nil {
+		e.initiateChild(now, sa, conn)
+		e.schedule(sa)
+		return e.flush(), nil
+	}
+	group := firstDH(conn.IKE)
+	dh, err := oakley.NewKeyExchange(group, e.cfg.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("connection %q: %w", conn.Name, err)
+	}
+	sa := &ikeSA{
+		conn:      conn,
+		initiator: true,
+		state:     stateInitSent,
+		local:     netip.AddrPortFrom(conn.LocalAddr, e.cfg.IKEPort),
+		remote:    netip.AddrPortFrom(conn.RemoteAddr, e.cfg.IKEPort),
+		dh:        dh,
+		nonceI:    e.random(nonceLen),
+	}
+	sa.spiI = e.randomSPI()
+	e.sas[sa.spiI] = sa
+	sa.log(e).Info("initiating IKE SA", zap.String("ike", proposalsString(conn.IKE)))
+	e.startRequest(now, sa, e.initRequest(sa))
+	e.schedule(sa)
+	return e.flush(), nil
+}
+
+// reusableSA finds an established IKE SA of ours that can carry another
+// CHILD SA for conn: same peer, same identities, same authentication.
+func (e *Engine) reusableSA(conn *policy.Connection) *ikeSA {
+	for _, sa := range e.sas {
+		if sa.state != stateEstablished || sa.remote.Addr() != conn.RemoteAddr {
+			continue
+		}
+		c := sa.conn
+		if c == conn || (c.LocalAddr == conn.LocalAddr && c.Auth == conn.Auth &&
+			c.LocalID.Equal(conn.LocalID) && conn.RemoteID.Matches(sa.peerID)) {
+			return sa
+		}
+	}
+	return nil
+}
+
+// initRequest builds the IKE_SA_INIT request (message ID 0).
+func (e *Engine) initRequest(sa *ikeSA) *request {
+	var ps []isakmp.Payload
+	if sa.cookie != nil {
+		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyCookie, Data: sa.cookie})
+	}
+	ps = append(ps,
+		&isakmp.SA{Proposals: toWire(sa.conn.IKE, protoIKE, nil, false)},
+		&isakmp.KE{Group: sa.dh.Group(), Data: sa.dh.PublicKey()},
+		&isakmp.Nonce{Data: sa.nonceI},
+		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: natt.IKEv2Hash(sa.spiI, 0, sa.local)},
+		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(sa.spiI, 0, sa.remote)},
+		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
+		&isakmp.Notify{NotifyType: isakmp.NotifySignatureHashAlgorithms, Data: hashList(oakley.SupportedSignatureHashes())},
+	)
+	m := isakmp.Message{Header: sa.header(isakmp.ExchangeIKESAInit, 0, false), Payloads: ps}
+	raw := m.Marshal()
+	sa.initReq = raw
+	return &request{exchange: isakmp.ExchangeIKESAInit, msgID: 0, raw: [][]byte{raw}, onResponse: e.initResponse(sa)}
+}
+
+func hashList(hs []uint16) []byte {
+	b := make([]byte, 2*len(hs))
+	for i, h := range hs {
+		binary.BigEndian.PutUint16(b[2*i:], h)
+	}
+	return b
+}
+
+func parseHashList(b []byte) []uint16 {
+	out := make([]uint16, 0, len(b)/2)
+	for i := 0; i+1 < len(b); i += 2 {
+		out = append(out, binary.BigEndian.Uint16(b[i:]))
+	}
+	return out
+}
+
+// initResponse handles the responder's answer to IKE_SA_INIT.
+func (e *Engine) initResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakmp.Message, []isakmp.Payload) {
+	return func(now time.Time, d isakmp.Datagram, msg *isakmp.Message, _ []isakmp.Payload) {
+		log := sa.log(e).With(zap.Stringer("exchange", isakmp.ExchangeIKESAInit))
+		ps := msg.Payloads
+		if n := isakmp.FindNotify(ps, isakmp.NotifyCookie); n != nil {
+			if sa.cookie != nil && string(sa.cookie) == string(n.Data) {
+				e.fail(sa, "responder repeated the same COOKIE")
+				return
+			}
+			log.Debug("responder demands a cookie; retrying")
+			sa.cookie = append([]byte(nil), n.Data...)
+			e.startRequest(now, sa, e.initRequest(sa))
+			return
+		}
+		if n := isakmp.FindNotify(ps, isakmp.NotifyInvalidKEPayload); n != nil {
+			if len(n.Data) != 2 {
+				e.fail(sa, "INVALID_KE_PAYLOAD without a group")
+				return
+			}
+			group := binary.BigEndian.Uint16(n.Data)
+			if !offersDH(sa.conn.IKE, group) || group == sa.dh.Group() || sa.invalidKETries >= 2 {
+				e.fail(sa, fmt.Sprintf("peer asked for DH group %s (INVALID_KE_PAYLOAD), which we did not propose: local proposals %s",
+					oakley.Transform{Type: oakley.TransformDH, ID: group}, proposalsString(sa.conn.IKE)))
+				return
+			}
+			dh, err := oakley.NewKeyExchange(group, e.cfg.Rand)
+			if err != nil {
+				e.fail(sa, err.Error())
+				return
+			}
+			log.Info("peer requested another DH group; retrying",
+				zap.Stringer("group", oakley.Transform{Type: oakley.TransformDH, ID: group}))
+			sa.invalidKETries++
+			sa.dh = dh
+			e.startRequest(now, sa, e.initRequest(sa))
+			return
+		}
+		if n := notifyError(ps); n != nil {
+			e.fail(sa, fmt.Sprintf("peer rejected IKE_SA_INIT with %s; we proposed %s", n.NotifyType, proposalsString(sa.conn.IKE)))
+			return
+		}
+		if msg.Header.SPIr == 0 {
+			e.fail(sa, "IKE_SA_INIT response without responder SPI")
+			return
+		}
+		saP := find[*isakmp.SA](ps)
+		ke := find[*isakmp.KE](ps)
+		nonce := find[*isakmp.Nonce](ps)
+		if saP == nil || ke == nil || nonce == nil {
+			e.fail(sa, "IKE_SA_INIT response lacks SA, KE or Nonce")
+			return
+		}
+		peerProps, _ := fromWire(saP.Proposals, protoIKE)
+		if len(peerProps) != 1 {
+			e.fail(sa, fmt.Sprintf("responder returned %d IKE proposals, want exactly one", len(peerProps)))
+			return
+		}
+		sel, ok := oakley.Select(sa.conn.IKE, peerProps, oakley.MatchOptions{})
+		if !ok || len(sel.Chosen.Transforms) != len(peerProps[0].Transforms) {
+			e.fail(sa, "responder chose a proposal we did not offer: "+peerProps[0].String())
+			return
+		}
+		if g, _ := sel.Chosen.First(oakley.TransformDH); g.ID != ke.Group || ke.Group != sa.dh.Group() {
+			e.fail(sa, fmt.Sprintf("responder's KE group %d does not match the chosen proposal", ke.Group))
+			return
+		}
+		if len(nonce.Data) < 16 || len(nonce.Data) > 256 {
+			e.fail(sa, fmt.Sprintf("responder nonce of %d bytes", len(nonce.Data)))
+			return
+		}
+		gir, err := sa.dh.SharedSecret(ke.Data)
+		if err != nil {
+			e.fail(sa, "responder's KE payload is invalid: "+err.Error())
+			return
+		}
+		sa.spiR = msg.Header.SPIr
+		sa.chosen = sel.Chosen
+		sa.nonceR = append([]byte(nil), nonce.Data...)
+		sa.initResp = append([]byte(nil), d.Data...)
+		sa.peerMsgID = 0
+		sa.nextMsgID = 1
+		e.readCapabilities(sa, ps)
+		e.detectNAT(sa, d, ps)
+		if err := e.deriveIKEKeys(sa, gir); err != nil {
+			e.fail(sa, err.Error())
+			return
+		}
+		sa.dh = nil
+		if sa.nat.Any() {
+			sa.local = netip.AddrPortFrom(sa.local.Addr(), e.cfg.NATTPort)
+			sa.remote = netip.AddrPortFrom(sa.remote.Addr(), e.cfg.NATTPort)
+			log.Info("NAT detected; moving to the NAT-T port",
+				zap.Bool("local_behind_nat", sa.nat.LocalBehindNAT), zap.Bool("peer_behind_nat", sa.nat.PeerBehindNAT))
+		}
+		sa.state = stateAuthSent
+		e.startRequest(now, sa, e.authRequest(now, sa))
+	}
+}
+
+func (e *Engine) readCapabilities(sa *ikeSA, ps []isakmp.Payload) {
+	if n := isakmp.FindNotify(ps, isakmp.NotifySignatureHashAlgorithms); n != nil {
+		sa.peerHashes = parseHashList(n.Data)
+	}
+	sa.peerFragments = isakmp.FindNotify(ps, isakmp.NotifyIKEv2FragmentationSupported) != nil
+}
+
+// detectNAT compares the peer's NAT detection hashes with the addresses
+// of d. The hashes in a request were computed with SPIr zero.
+func (e *Engine) detectNAT(sa *ikeSA, d isakmp.Datagram, ps []isakmp.Payload) {
+	spir := sa.spiR
+	if !sa.initiator {
+		spir = 0
+	}
+	var src [][]byte
+	var dst []byte
+	for _, p := range ps {
+		if n, ok := p.(*isakmp.Notify); ok {
+			switch n.NotifyType {
+			case isakmp.NotifyNATDetectionSourceIP:
+				src = append(src, n.Data)
+			case isakmp.NotifyNATDetectionDestinationIP:
+				dst = n.Data
+			}
+		}
+	}
+	if det, ok := natt.DetectIKEv2(sa.spiI, spir, d.Local, d.Remote, src, dst); ok {
+		sa.nat = det
+	}
+}
+
+// deriveIKEKeys computes SKEYSEED and the IKE SA keys (RFC 7296 2.14).
+func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte) error {
+	encr, _ := sa.chosen.First(oakley.TransformENCR)
+	prfT, _ := sa.chosen.First(oakley.TransformPRF)
+	integ, hasInteg := sa.chosen.First(oakley.TransformINTEG)
+	if !hasInteg {
+		integ.ID = oakley.IntegNone
+	}
+	prf, err := oakley.NewPRF(prfT.ID)
+	if err != nil {
+		return err
+	}
+	encLen, err := oakley.EncrKeyLen(encr)
+	if err != nil {
+		return err
+	}
+	integLen, err := oakley.IntegKeyLen(integ.ID)
+	if err != nil {
+		return err
+	}
+	skeyseed := oakley.SKEYSEED(prf, sa.nonceI, sa.nonceR, gir)
+	k := oakley.DeriveIKEKeys(prf, skeyseed, sa.nonceI, sa.nonceR, sa.spiI, sa.spiR, encLen, integLen)
+	ci, err := oakley.NewSKCipher(encr, integ.ID, k.SKei, k.SKai)
+	if err != nil {
+		return err
+	}
+	cr, err := oakley.NewSKCipher(encr, integ.ID, k.SKer, k.SKar)
+	if err != nil {
+		return err
+	}
+	keys := &ikeKeys{prf: prf, skd: k.SKd, skpi: k.SKpi, skpr: k.SKpr, in: cr, out: ci}
+	if !sa.initiator {
+		keys.in, keys.out = ci, cr
+	}
+	sa.keys = keys
+	return nil
+}
+
+// fail ends an IKE SA that could not be established and logs why.
+func (e *Engine) fail(sa *ikeSA, why string) {
+	sa.log(e).Warn("IKE SA failed: " + why)
+	e.destroy(sa, why)
+}
+
+// cookieFor computes the COOKIE a responder demands (RFC 7296 2.6).
+func (e *Engine) cookieFor(ni []byte, peer netip.AddrPort, spiI uint64) []byte {
+	m := hmac.New(sha256.New, e.cookieKey[:])
+	m.Write(ni)
+	a := peer.Addr().As16()
+	m.Write(a[:])
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], spiI)
+	m.Write(b[:])
+	return append([]byte{0}, m.Sum(nil)...)
+}
+
+// respondInit answers an IKE_SA_INIT request that starts a new IKE SA.
+func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Message) {
+	h := msg.Header
+	ps := msg.Payloads
+	log := e.log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", isakmp.ExchangeIKESAInit),
+		zap.String("spi_i", spiHex(h.SPIi)))
+	saP := find[*isakmp.SA](ps)
+	ke := find[*isakmp.KE](ps)
+	nonce := find[*isakmp.Nonce](ps)
+	if saP == nil || ke == nil || nonce == nil || len(nonce.Data) < 16 || len(nonce.Data) > 256 {
+		e.drop("IKE_SA_INIT request lacks SA, KE or a valid Nonce", d, nil)
+		return
+	}
+	// DoS protection comes before any DH work.
+	if len(e.halfOpen) >= e.cfg.CookieThreshold {
+		want := e.cookieFor(nonce.Data, d.Remote, h.SPIi)
+		if n := isakmp.FindNotify(ps, isakmp.NotifyCookie); n == nil || !hmac.Equal(n.Data, want) {
+			e.stats.CookiesSent++
+			e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyCookie, Data: want})
+			return
+		}
+	}
+	cands := e.cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2)
+	if len(cands) == 0 {
+		log.Warn("IKE_SA_INIT from a peer no connection accepts: no connection has remote_addr " +
+			d.Remote.Addr().String() + " (or %any) with local_addr " + d.Local.Addr().String() + " and version ikev2/any")
+		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyNoProposalChosen})
+		return
+	}
+	peerProps, peerWire := fromWire(saP.Proposals, protoIKE)
+	var conn *policy.Connection
+	var sel oakley.Selection
+	for _, c := range cands {
+		if s, ok := oakley.Select(c.IKE, peerProps, oakley.MatchOptions{}); ok {
+			conn, sel = c, s
+			break
+		}
+	}
+	if conn == nil {
+		log.Warn("no proposal chosen: "+oakley.Explain(cands[0].IKE, peerProps, oakley.MatchOptions{}),
+			zap.String("conn", cands[0].Name))
+		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyNoProposalChosen})
+		return
+	}
+	group, _ := sel.Chosen.First(oakley.TransformDH)
+	if ke.Group != group.ID {
+		log.Info("peer's KE group differs from the chosen one; sending INVALID_KE_PAYLOAD",
+			zap.String("conn", conn.Name), zap.Uint16("peer_group", ke.Group), zap.Stringer("want", group))
+		var b [2]byte
+		binary.BigEndian.PutUint16(b[:], group.ID)
+		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyInvalidKEPayload, Data: b[:]})
+		return
+	}
+	dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+	if err != nil {
+		log.Error("key exchange", zap.Error(err))
+		return
+	}
+	gir, err := dh.SharedSecret(ke.Data)
+	if err != nil {
+		log.Info("invalid KE payload from peer", zap.Error(err))
+		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyInvalidSyntax})
+		return
+	}
+	sa := &ikeSA{
+		conn:      conn,
+		initiator: false,
+		spiI:      h.SPIi,
+		state:     stateInitDone,
+		local:     d.Local,
+		remote:    d.Remote,
+		nonceI:    append([]byte(nil), nonce.Data...),
+		nonceR:    e.random(nonceLen),
+		chosen:    sel.Chosen,
+		initReq:   append([]byte(nil), d.Data...),
+		peerMsgID: 0,
+		expires:   now.Add(halfOpenTimeout),
+	}
+	sa.spiR = e.randomSPI()
+	e.readCapabilities(sa, ps)
+	e.detectNAT(sa, d, ps)
+	if err := e.deriveIKEKeys(sa, gir); err != nil {
+		log.Error("key derivation", zap.Error(err))
+		return
+	}
+	resp := []isakmp.Payload{
+		&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, peerWire[sel.PeerIndex].Num, protoIKE, nil)}},
+		&isakmp.KE{Group: dh.Group(), Data: dh.PublicKey()},
+		&isakmp.Nonce{Data: sa.nonceR},
+		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: natt.IKEv2Hash(sa.spiI, sa.spiR, d.Local)},
+		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(sa.spiI, sa.spiR, d.Remote)},
+		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
+		&isakmp.Notify{NotifyType: isakmp.NotifySignatureHashAlgorithms, Data: hashList(oakley.SupportedSignatureHashes())},
+	}
+	if conn.Auth == policy.AuthPubkey {
+		if cr := certReq(conn); cr != nil {
+			resp = append(resp, cr)
+		}
+	}
+	m := isakmp.Message{Header: sa.header(isakmp.ExchangeIKESAInit, 0, true), Payloads: resp}
+	raw := m.Marshal()
+	sa.initResp = raw
+	sa.lastResp = [][]byte{raw}
+	sa.peerMsgID = 1
+	sa.halfOpen = true
+	sa.halfOpenKey = halfOpenKey{d.Remote, h.SPIi}
+	e.sas[sa.spiR] = sa
+	e.halfOpen[sa.halfOpenKey] = sa
+	e.emit(d.Local, d.Remote, raw)
+	e.schedule(sa)
+	sa.log(e).Debug("IKE_SA_INIT answered", zap.String("ike", sel.Chosen.String()), zap.Bool("nat", sa.nat.Any()))
+}
+
+// plainReply answers an IKE_SA_INIT request without creating state.
+func (e *Engine) plainReply(d isakmp.Datagram, req isakmp.Header, n *isakmp.Notify) {
+	m := isakmp.Message{Header: isakmp.Header{
+		SPIi: req.SPIi, MajorVersion: 2, Exchange: isakmp.ExchangeIKESAInit,
+		Flags: isakmp.FlagResponse, MessageID: 0,
+	}, Payloads: []isakmp.Payload{n}}
+	e.emit(d.Local, d.Remote, m.Marshal())
+}
+
+func proposalsString(ps []oakley.Proposal) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ", "
+		}
+		s += p.String()
+	}
+	return s
+}

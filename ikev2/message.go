@@ -1,0 +1,305 @@
+package ikev2
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+)
+
+// header returns the IKE header for a message of ours on sa.
+func (sa *ikeSA) header(exchange isakmp.ExchangeType, msgID uint32, response bool) isakmp.Header {
+	h := isakmp.Header{
+		SPIi: sa.spiI, SPIr: sa.spiR, MajorVersion: 2,
+		Exchange: exchange, MessageID: msgID,
+	}
+	if sa.initiator {
+		h.Flags |= isakmp.FlagInitiator
+	}
+	if response {
+		h.Flags |= isakmp.FlagResponse
+	}
+	return h
+}
+
+// seal builds an SK-protected message carrying payloads.
+func (e *Engine) seal(sa *ikeSA, exchange isakmp.ExchangeType, msgID uint32, response bool, payloads []isakmp.Payload) ([]byte, error) {
+	if sa.keys == nil {
+		return nil, errors.New("no keys yet")
+	}
+	plain := isakmp.AppendPayloads(nil, payloads)
+	first := isakmp.PayloadNone
+	if len(payloads) > 0 {
+		first = payloads[0].Type()
+	}
+	bodyLen := sa.keys.out.BodyLen(len(plain))
+	h := sa.header(exchange, msgID, response)
+	h.NextPayload = isakmp.PayloadSK
+	h.Length = uint32(isakmp.HeaderLen + 4 + bodyLen)
+	buf := make([]byte, 0, int(h.Length))
+	buf = h.AppendTo(buf)
+	buf = append(buf, byte(first), 0, byte((4+bodyLen)>>8), byte(4+bodyLen))
+	body, err := sa.keys.out.Seal(buf, plain, e.cfg.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("seal %s: %w", exchange, err)
+	}
+	if len(body) != bodyLen {
+		return nil, fmt.Errorf("seal %s: body length %d, expected %d", exchange, len(body), bodyLen)
+	}
+	return append(buf, body...), nil
+}
+
+// open decrypts the SK or SKF payload of msg. For fragments it returns
+// done=false until the last fragment of the message has arrived.
+func (e *Engine) open(sa *ikeSA, raw []byte, msg *isakmp.Message) (inner []isakmp.Payload, done bool, err error) {
+	if sa.keys == nil {
+		return nil, false, errors.New("no keys")
+	}
+	if len(msg.Payloads) == 0 {
+		return nil, false, errors.New("no SK payload")
+	}
+	switch sk := msg.Payloads[len(msg.Payloads)-1].(type) {
+	case *isakmp.SK:
+		plain, err := sa.keys.in.Open(raw[:msg.SKOffset+4], sk.Body)
+		if err != nil {
+			return nil, false, err
+		}
+		inner, err := isakmp.ParsePayloads(sk.NextPayload, plain)
+		return inner, true, err
+	case *isakmp.SKF:
+		plain, err := sa.keys.in.Open(raw[:msg.SKOffset+8], sk.Body)
+		if err != nil {
+			return nil, false, err
+		}
+		return sa.reassemble(msg.Header, sk, plain)
+	}
+	return nil, false, errors.New("message is not encrypted")
+}
+
+// fragments collects the decrypted fragments of one message (RFC 7383).
+type fragments struct {
+	msgID    uint32
+	response bool
+	first    isakmp.PayloadType
+	parts    [][]byte
+	have     int
+}
+
+const maxFragments = 64
+
+func (sa *ikeSA) reassemble(h isakmp.Header, f *isakmp.SKF, plain []byte) ([]isakmp.Payload, bool, error) {
+	if f.TotalFragments == 0 || f.TotalFragments > maxFragments || f.FragmentNumber == 0 || f.FragmentNumber > f.TotalFragments {
+		return nil, false, fmt.Errorf("fragment %d of %d out of range", f.FragmentNumber, f.TotalFragments)
+	}
+	response := h.Flags&isakmp.FlagResponse != 0
+	fr := sa.frags
+	if fr == nil || fr.msgID != h.MessageID || fr.response != response || len(fr.parts) != int(f.TotalFragments) {
+		fr = &fragments{msgID: h.MessageID, response: response, parts: make([][]byte, f.TotalFragments)}
+		sa.frags = fr
+	}
+	i := int(f.FragmentNumber) - 1
+	if fr.parts[i] == nil {
+		fr.parts[i] = plain
+		fr.have++
+	}
+	if i == 0 {
+		fr.first = f.NextPayload
+	}
+	if fr.have < len(fr.parts) {
+		return nil, false, nil
+	}
+	sa.frags = nil
+	var all []byte
+	for _, p := range fr.parts {
+		all = append(all, p...)
+	}
+	inner, err := isakmp.ParsePayloads(fr.first, all)
+	return inner, true, err
+}
+
+// sendRequest sends a request on sa now, or queues it behind the one in
+// flight (window size one).
+func (e *Engine) sendRequest(now time.Time, sa *ikeSA, build func(now time.Time) *request) {
+	if sa.req != nil {
+		sa.queue = append(sa.queue, func(now time.Time) { e.startRequest(now, sa, build(now)) })
+		return
+	}
+	e.startRequest(now, sa, build(now))
+}
+
+func (e *Engine) startRequest(now time.Time, sa *ikeSA, r *request) {
+	if r == nil {
+		e.nextQueued(now, sa)
+		return
+	}
+	r.tries = 1
+	r.next = now.Add(e.cfg.RetransmitBase)
+	sa.req = r
+	for _, raw := range r.raw {
+		e.emit(sa.local, sa.remote, raw)
+	}
+	if ce := e.log.Check(zap.DebugLevel, "request sent"); ce != nil {
+		ce.Write(zap.String("conn", sa.conn.Name), zap.Stringer("peer", sa.remote), zap.Stringer("exchange", r.exchange),
+			zap.Uint32("msgid", r.msgID), zap.String("spi_i", spiHex(sa.spiI)), zap.String("spi_r", spiHex(sa.spiR)))
+	}
+}
+
+func (e *Engine) nextQueued(now time.Time, sa *ikeSA) {
+	for sa.req == nil && len(sa.queue) > 0 && sa.state != stateGone {
+		next := sa.queue[0]
+		sa.queue = sa.queue[1:]
+		next(now)
+	}
+}
+
+// encryptedRequest builds a request of ours with the next message ID.
+func (e *Engine) encryptedRequest(sa *ikeSA, exchange isakmp.ExchangeType, payloads []isakmp.Payload,
+	onResponse func(now time.Time, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload)) *request {
+	raw, err := e.seal(sa, exchange, sa.nextMsgID, false, payloads)
+	if err != nil {
+		sa.log(e).Error("cannot build request", zap.Error(err))
+		return nil
+	}
+	r := &request{exchange: exchange, msgID: sa.nextMsgID, raw: [][]byte{raw}, onResponse: onResponse}
+	sa.nextMsgID++
+	return r
+}
+
+// respond sends and caches the response to the peer's current request.
+func (e *Engine) respond(sa *ikeSA, d isakmp.Datagram, exchange isakmp.ExchangeType, msgID uint32, payloads []isakmp.Payload) {
+	raw, err := e.seal(sa, exchange, msgID, true, payloads)
+	if err != nil {
+		sa.log(e).Error("cannot build response", zap.Error(err))
+		return
+	}
+	sa.lastResp = [][]byte{raw}
+	sa.peerMsgID = msgID + 1
+	e.emit(d.Local, d.Remote, raw)
+}
+
+func (e *Engine) resendResponse(sa *ikeSA, d isakmp.Datagram) {
+	for _, raw := range sa.lastResp {
+		e.emit(d.Local, d.Remote, raw)
+	}
+	if ce := e.log.Check(zap.DebugLevel, "retransmitted request answered from cache"); ce != nil {
+		ce.Write(zap.Stringer("peer", d.Remote), zap.String("spi_i", spiHex(sa.spiI)))
+	}
+}
+
+func (e *Engine) handleResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message) {
+	r := sa.req
+	if r == nil || msg.Header.MessageID != r.msgID || msg.Header.Exchange != r.exchange {
+		e.drop("response to no request in flight", d, nil)
+		return
+	}
+	var inner []isakmp.Payload
+	if r.exchange != isakmp.ExchangeIKESAInit {
+		var done bool
+		var err error
+		inner, done, err = e.open(sa, d.Data, msg)
+		if err != nil {
+			e.drop("response does not decrypt", d, err)
+			return
+		}
+		if !done {
+			return
+		}
+	}
+	sa.req = nil
+	if r.onResponse != nil {
+		r.onResponse(now, d, msg, inner)
+	}
+	if sa.state != stateGone {
+		e.nextQueued(now, sa)
+	}
+}
+
+func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message) {
+	id := msg.Header.MessageID
+	if id+1 == sa.peerMsgID && len(sa.lastResp) > 0 {
+		e.resendResponse(sa, d)
+		return
+	}
+	if id != sa.peerMsgID {
+		e.drop(fmt.Sprintf("request message ID %d outside window (expect %d)", id, sa.peerMsgID), d, nil)
+		return
+	}
+	inner, done, err := e.open(sa, d.Data, msg)
+	if err != nil {
+		e.drop("request does not decrypt", d, err)
+		return
+	}
+	if !done {
+		return
+	}
+	if p := unsupportedCritical(inner); p != nil {
+		e.respond(sa, d, msg.Header.Exchange, id, []isakmp.Payload{&isakmp.Notify{
+			NotifyType: isakmp.NotifyUnsupportedCriticalPayload, Data: []byte{byte(p.PType)}}})
+		return
+	}
+	// An authenticated message from a NAT-ed peer may come from a new
+	// address: follow it (RFC 7296 2.23).
+	if sa.nat.Any() && sa.state == stateEstablished {
+		sa.local, sa.remote = d.Local, d.Remote
+	}
+	switch msg.Header.Exchange {
+	case isakmp.ExchangeIKEAuth:
+		e.respondAuth(now, sa, d, msg, inner)
+	case isakmp.ExchangeCreateChildSA:
+		e.respondCreateChild(now, sa, d, msg, inner)
+	case isakmp.ExchangeInformational:
+		e.respondInformational(now, sa, d, msg, inner)
+	default:
+		e.drop("unexpected exchange "+msg.Header.Exchange.String(), d, nil)
+	}
+}
+
+func unsupportedCritical(ps []isakmp.Payload) *isakmp.Unknown {
+	for _, p := range ps {
+		if u, ok := p.(*isakmp.Unknown); ok && u.Critical {
+			return u
+		}
+	}
+	return nil
+}
+
+// notifyError returns the first error notification in ps, if any.
+func notifyError(ps []isakmp.Payload) *isakmp.Notify {
+	for _, p := range ps {
+		if n, ok := p.(*isakmp.Notify); ok && n.NotifyType.IsError() {
+			return n
+		}
+	}
+	return nil
+}
+
+func find[T isakmp.Payload](ps []isakmp.Payload) T {
+	var zero T
+	for _, p := range ps {
+		if v, ok := p.(T); ok {
+			return v
+		}
+	}
+	return zero
+}
+
+func findID(ps []isakmp.Payload, t isakmp.PayloadType) *isakmp.ID {
+	for _, p := range ps {
+		if v, ok := p.(*isakmp.ID); ok && v.PType == t {
+			return v
+		}
+	}
+	return nil
+}
+
+func findTS(ps []isakmp.Payload, t isakmp.PayloadType) *isakmp.TS {
+	for _, p := range ps {
+		if v, ok := p.(*isakmp.TS); ok && v.PType == t {
+			return v
+		}
+	}
+	return nil
+}

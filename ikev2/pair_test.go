@@ -1,0 +1,434 @@
+package ikev2
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"ikegate/isakmp"
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+// fakeInstaller records CHILD SAs instead of programming a kernel.
+type fakeInstaller struct {
+	next    uint32
+	live    map[uint32]*policy.ChildSA
+	failAdd error
+}
+
+func (f *fakeInstaller) AllocSPI(local, remote netip.Addr) (uint32, error) {
+	f.next++
+	return 0xc0000000 | f.next, nil
+}
+
+func (f *fakeInstaller) AddChildSA(sa *policy.ChildSA) error {
+	if f.failAdd != nil {
+		return f.failAdd
+	}
+	if f.live == nil {
+		f.live = map[uint32]*policy.ChildSA{}
+	}
+	f.live[sa.SPIIn] = sa
+	return nil
+}
+
+func (f *fakeInstaller) DelChildSA(sa *policy.ChildSA) error {
+	delete(f.live, sa.SPIIn)
+	return nil
+}
+
+// node is one engine with its address.
+type node struct {
+	name  string
+	addr  netip.Addr
+	eng   *Engine
+	inst  *fakeInstaller
+	conns []*policy.Connection
+}
+
+// pair wires two engines back to back over an in-memory network with a
+// fake clock. filter may drop, duplicate or reorder datagrams.
+type pair struct {
+	t      *testing.T
+	now    time.Time
+	a, b   *node
+	queue  []isakmp.Datagram
+	filter func(n int, d isakmp.Datagram) []isakmp.Datagram
+	sent   int
+}
+
+func mustProposals(t testing.TB, esp bool, ss ...string) []oakley.Proposal {
+	t.Helper()
+	var out []oakley.Proposal
+	for _, s := range ss {
+		p, err := oakley.ParseProposal(s, esp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func ipID(a netip.Addr) policy.Identity {
+	return policy.Identity{Type: policy.IDIPv4Addr, Data: a.AsSlice()}
+}
+
+func pskConn(t testing.TB, name string, local, remote netip.Addr, ike, esp []string) *policy.Connection {
+	return &policy.Connection{
+		Name: name, Version: policy.IKEv2,
+		LocalAddr: local, RemoteAddr: remote,
+		LocalID: ipID(local), RemoteID: ipID(remote),
+		Auth: policy.AuthPSK, PSK: []byte("test secret"),
+		IKE: mustProposals(t, false, ike...), ESP: mustProposals(t, true, esp...),
+		LocalTS:  []netip.Prefix{netip.PrefixFrom(local, 32)},
+		RemoteTS: []netip.Prefix{netip.PrefixFrom(remote, 32)},
+	}
+}
+
+func newNode(t testing.TB, name string, addr netip.Addr, log *zap.Logger, conns ...*policy.Connection) *node {
+	inst := &fakeInstaller{}
+	n := &node{name: name, addr: addr, inst: inst, conns: conns}
+	n.eng = NewEngine(Config{DB: policy.NewDB(conns), Installer: inst, Log: log.Named(name),
+		RetransmitTries: 5, RetransmitBase: time.Second, CookieThreshold: 10})
+	return n
+}
+
+func newPair(t *testing.T, ike, esp []string) *pair {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	return &pair{t: t, now: time.Unix(1700000000, 0),
+		a: newNode(t, "a", a, log, pskConn(t, "ab", a, b, ike, esp)),
+		b: newNode(t, "b", b, log, pskConn(t, "ba", b, a, ike, esp)),
+	}
+}
+
+func (p *pair) send(ds []isakmp.Datagram) {
+	for _, d := range ds {
+		p.sent++
+		if p.filter != nil {
+			p.queue = append(p.queue, p.filter(p.sent, d)...)
+		} else {
+			p.queue = append(p.queue, d)
+		}
+	}
+}
+
+func (p *pair) nodeFor(a netip.Addr) *node {
+	if a == p.a.addr {
+		return p.a
+	}
+	return p.b
+}
+
+// run delivers datagrams and fires timers until nothing is left or the
+// clock passes limit.
+func (p *pair) run(limit time.Duration) {
+	end := p.now.Add(limit)
+	for steps := 0; steps < 10000; steps++ {
+		if len(p.queue) > 0 {
+			d := p.queue[0]
+			p.queue = p.queue[1:]
+			in := isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}
+			p.send(p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.now, in))
+			continue
+		}
+		next := earliest(p.a.eng.NextDeadline(), p.b.eng.NextDeadline())
+		if next.IsZero() || next.After(end) {
+			return
+		}
+		p.now = next
+		p.send(p.a.eng.Tick(p.now))
+		p.send(p.b.eng.Tick(p.now))
+	}
+	p.t.Fatal("pair did not settle")
+}
+
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero():
+		return a
+	case a.Before(b):
+		return a
+	}
+	return b
+}
+
+func (p *pair) initiate(n *node, conn *policy.Connection) {
+	ds, err := n.eng.Initiate(p.now, conn)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.send(ds)
+}
+
+// requireEstablished checks both sides have one established IKE SA with
+// matching SPIs and one installed CHILD SA with crossed SPIs and keys.
+func requireEstablished(t *testing.T, a, b *node) {
+	t.Helper()
+	sa, sb := a.eng.SAs(), b.eng.SAs()
+	if len(sa) != 1 || len(sb) != 1 {
+		t.Fatalf("IKE SAs: a=%d b=%d, want 1 each (a=%+v b=%+v)", len(sa), len(sb), sa, sb)
+	}
+	x, y := sa[0], sb[0]
+	if x.State != "ESTABLISHED" || y.State != "ESTABLISHED" {
+		t.Fatalf("states %s/%s", x.State, y.State)
+	}
+	if x.LocalSPI != y.RemoteSPI || x.RemoteSPI != y.LocalSPI {
+		t.Fatalf("SPIs do not cross: %+v %+v", x, y)
+	}
+	if len(x.Children) != 1 || len(y.Children) != 1 {
+		t.Fatalf("children a=%+v b=%+v", x.Children, y.Children)
+	}
+	if x.Children[0].State != "INSTALLED" || y.Children[0].State != "INSTALLED" {
+		t.Fatalf("child states %+v %+v", x.Children[0], y.Children[0])
+	}
+	if x.Children[0].SPIIn != y.Children[0].SPIOut || x.Children[0].SPIOut != y.Children[0].SPIIn {
+		t.Fatalf("child SPIs do not cross: %+v %+v", x.Children[0], y.Children[0])
+	}
+	for spi, ka := range a.inst.live {
+		kb := findBySPIOut(b.inst, spi)
+		if kb == nil {
+			t.Fatalf("b has no outbound SA for a's inbound %08x", spi)
+		}
+		if string(ka.EncKeyIn) != string(kb.EncKeyOut) || string(ka.IntegKeyIn) != string(kb.IntegKeyOut) ||
+			string(ka.EncKeyOut) != string(kb.EncKeyIn) {
+			t.Fatalf("CHILD SA keys differ between the peers")
+		}
+		if len(ka.EncKeyIn) == 0 {
+			t.Fatal("empty key")
+		}
+	}
+}
+
+func findBySPIOut(f *fakeInstaller, spi uint32) *policy.ChildSA {
+	for _, k := range f.live {
+		if k.SPIOut == spi {
+			return k
+		}
+	}
+	return nil
+}
+
+func TestHandshakeSuites(t *testing.T) {
+	suites := []struct{ ike, esp string }{
+		{"aes256-sha256-modp2048", "aes256-sha256"},
+		{"aes128gcm16-prfsha256-x25519", "aes128gcm16"},
+		{"aes256gcm16-prfsha384-ecp384", "aes256gcm16"},
+		{"3des-sha1-modp1024", "3des-sha1"},
+		{"aes128ctr-aesxcbc-ecp256", "aes128-sha1"},
+		{"chacha20poly1305-prfsha512-x25519", "chacha20poly1305"},
+	}
+	for _, s := range suites {
+		t.Run(s.ike, func(t *testing.T) {
+			p := newPair(t, []string{s.ike}, []string{s.esp})
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Minute)
+			requireEstablished(t, p.a, p.b)
+			if got := p.a.eng.SAs()[0].IKEProposal; got == "" {
+				t.Error("no IKE proposal recorded")
+			}
+		})
+	}
+}
+
+func TestInvalidKERoundTrip(t *testing.T) {
+	// a prefers x25519 but also offers modp2048; b accepts only modp2048:
+	// b answers INVALID_KE_PAYLOAD and a retries with modp2048.
+	p := newPair(t, []string{"aes128-sha256-x25519-modp2048"}, []string{"aes128gcm16"})
+	p.b.conns[0].IKE = mustProposals(t, false, "aes128-sha256-modp2048")
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	requireEstablished(t, p.a, p.b)
+	if got := p.a.eng.SAs()[0].IKEProposal; got != "AES_CBC_128/PRF_HMAC_SHA2_256/HMAC_SHA2_256_128/MODP_2048" {
+		t.Errorf("proposal %s", got)
+	}
+}
+
+func TestCookieRoundTrip(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.b.eng = NewEngine(Config{DB: p.b.eng.cfg.DB, Installer: p.b.inst, Log: zap.NewNop(), CookieThreshold: 1})
+	// Fill b's half-open table with one SA from an unrelated initiator.
+	p.b.eng.halfOpen[halfOpenKey{netip.MustParseAddrPort("10.9.9.9:500"), 42}] = &ikeSA{}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	if p.b.eng.Stats().CookiesSent != 1 {
+		t.Fatalf("cookies sent %d, want 1", p.b.eng.Stats().CookiesSent)
+	}
+	delete(p.b.eng.halfOpen, halfOpenKey{netip.MustParseAddrPort("10.9.9.9:500"), 42})
+	requireEstablished(t, p.a, p.b)
+}
+
+func TestWrongPSK(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.b.conns[0].PSK = []byte("another secret")
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
+		t.Fatalf("%d SAs left after a failed authentication", n)
+	}
+	if p.b.eng.Stats().AuthFailures != 1 || p.a.eng.Stats().AuthFailures != 1 {
+		t.Fatalf("auth failures a=%d b=%d", p.a.eng.Stats().AuthFailures, p.b.eng.Stats().AuthFailures)
+	}
+	if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+		t.Fatal("CHILD SA installed despite failed authentication")
+	}
+}
+
+func TestNoProposalChosen(t *testing.T) {
+	p := newPair(t, []string{"aes256-sha256-modp2048"}, []string{"aes128gcm16"})
+	p.b.conns[0].IKE = mustProposals(t, false, "aes128-sha1-modp1024")
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
+		t.Fatalf("%d SAs after NO_PROPOSAL_CHOSEN", n)
+	}
+}
+
+func TestChildProposalMismatchKeepsIKESA(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.b.conns[0].ESP = mustProposals(t, true, "aes256-sha512")
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	sa, sb := p.a.eng.SAs(), p.b.eng.SAs()
+	if len(sa) != 1 || len(sb) != 1 || sa[0].State != "ESTABLISHED" || sb[0].State != "ESTABLISHED" {
+		t.Fatalf("IKE SAs %+v %+v", sa, sb)
+	}
+	if len(sa[0].Children) != 1 || sa[0].Children[0].State != "FAILED" {
+		t.Fatalf("initiator child %+v", sa[0].Children)
+	}
+	if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+		t.Fatal("a CHILD SA was installed")
+	}
+}
+
+func TestKernelRefusalKeepsIKESA(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.a.inst.failAdd = fmt.Errorf("protocol not supported")
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	sa := p.a.eng.SAs()
+	if len(sa) != 1 || sa[0].State != "ESTABLISHED" {
+		t.Fatalf("IKE SA %+v", sa)
+	}
+	if c := sa[0].Children; len(c) != 1 || c[0].State != "INSTALL_FAILED" || c[0].Error != "protocol not supported" {
+		t.Fatalf("child %+v", c)
+	}
+}
+
+func TestCreateChildSAAndDelete(t *testing.T) {
+	for _, esp := range []string{"aes128gcm16", "aes128gcm16-modp2048"} {
+		t.Run(esp, func(t *testing.T) {
+			p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{esp})
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Minute)
+			requireEstablished(t, p.a, p.b)
+			// Second CHILD SA on the same IKE SA.
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Minute)
+			if n := len(p.a.eng.SAs()); n != 1 {
+				t.Fatalf("%d IKE SAs, want 1", n)
+			}
+			ca, cb := p.a.eng.SAs()[0].Children, p.b.eng.SAs()[0].Children
+			if len(ca) != 2 || len(cb) != 2 || ca[1].State != "INSTALLED" || cb[1].State != "INSTALLED" {
+				t.Fatalf("children %+v / %+v", ca, cb)
+			}
+			if len(p.a.inst.live) != 2 || len(p.b.inst.live) != 2 {
+				t.Fatalf("installed %d/%d", len(p.a.inst.live), len(p.b.inst.live))
+			}
+			// b deletes everything; a follows.
+			ds, ok := p.b.eng.Terminate(p.now, "ba")
+			if !ok {
+				t.Fatal("terminate found nothing")
+			}
+			p.send(ds)
+			p.run(time.Minute)
+			if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
+				t.Fatalf("%d SAs after delete", n)
+			}
+			if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+				t.Fatal("CHILD SAs left in the kernel")
+			}
+		})
+	}
+}
+
+// TestLossDuplicationReordering drops, duplicates or swaps each message of
+// the handshake in turn; the exchange must still complete.
+func TestLossDuplicationReordering(t *testing.T) {
+	for _, mode := range []string{"drop", "dup", "reorder"} {
+		for target := 1; target <= 4; target++ {
+			t.Run(fmt.Sprintf("%s-%d", mode, target), func(t *testing.T) {
+				p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+				var held *isakmp.Datagram
+				p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
+					switch {
+					case n == target && mode == "drop":
+						return nil
+					case n == target && mode == "dup":
+						return []isakmp.Datagram{d, d}
+					case n == target && mode == "reorder":
+						held = &d
+						return nil
+					case held != nil && mode == "reorder":
+						h := *held
+						held = nil
+						return []isakmp.Datagram{d, h}
+					}
+					return []isakmp.Datagram{d}
+				}
+				p.initiate(p.a, p.a.conns[0])
+				p.run(time.Minute)
+				if held != nil {
+					p.queue = append(p.queue, *held)
+					p.run(time.Minute)
+				}
+				requireEstablished(t, p.a, p.b)
+			})
+		}
+	}
+}
+
+func TestSimultaneousInitiation(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.initiate(p.a, p.a.conns[0])
+	p.initiate(p.b, p.b.conns[0])
+	p.run(time.Minute)
+	// Both IKE SAs come up independently; each side holds both.
+	for _, n := range []*node{p.a, p.b} {
+		sas := n.eng.SAs()
+		if len(sas) != 2 {
+			t.Fatalf("%s has %d IKE SAs", n.name, len(sas))
+		}
+		for _, s := range sas {
+			if s.State != "ESTABLISHED" {
+				t.Fatalf("%s: %+v", n.name, s)
+			}
+		}
+	}
+}
+
+func TestRetransmitGivesUp(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.filter = func(int, isakmp.Datagram) []isakmp.Datagram { return nil } // peer unreachable
+	start := p.now
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Hour)
+	if p.sent != 5 {
+		t.Errorf("sent %d times, want 5", p.sent)
+	}
+	if n := len(p.a.eng.SAs()); n != 0 {
+		t.Errorf("%d SAs left", n)
+	}
+	// 1+2+4+8+16 seconds of waiting.
+	if got := p.now.Sub(start); got != 31*time.Second {
+		t.Errorf("gave up after %v", got)
+	}
+}

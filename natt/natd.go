@@ -1,0 +1,64 @@
+// Package natt implements NAT traversal: IKEv2 NAT detection (RFC 7296
+// 2.23), IKEv1 NAT-D (RFC 3947 and its drafts), UDP encapsulation of ESP
+// (RFC 3948) and NAT keepalives.
+package natt
+
+import (
+	"crypto/sha1"
+	"encoding/binary"
+	"net/netip"
+)
+
+// IKEv2Hash is the NAT_DETECTION_*_IP notification data:
+// SHA-1(SPIi | SPIr | IP | Port) (RFC 7296 2.23). In the IKE_SA_INIT
+// request SPIr is zero.
+func IKEv2Hash(spii, spir uint64, ap netip.AddrPort) []byte {
+	h := sha1.New()
+	var b [18]byte
+	binary.BigEndian.PutUint64(b[0:], spii)
+	binary.BigEndian.PutUint64(b[8:], spir)
+	h.Write(b[:16])
+	ip := ap.Addr().Unmap()
+	if ip.Is4() {
+		a := ip.As4()
+		h.Write(a[:])
+	} else {
+		a := ip.As16()
+		h.Write(a[:])
+	}
+	binary.BigEndian.PutUint16(b[16:], ap.Port())
+	h.Write(b[16:18])
+	return h.Sum(nil)
+}
+
+// Detection is the outcome of comparing NAT detection hashes.
+type Detection struct {
+	LocalBehindNAT bool // our address as the peer saw it differs from ours
+	PeerBehindNAT  bool // the peer's source differs from what it claims
+}
+
+// Any reports whether any NAT was detected, so that IKE moves to the NAT-T
+// port and ESP is UDP-encapsulated.
+func (d Detection) Any() bool { return d.LocalBehindNAT || d.PeerBehindNAT }
+
+// DetectIKEv2 compares the peer's NAT_DETECTION_SOURCE_IP hashes (sourceHashes,
+// any may match) and NAT_DETECTION_DESTINATION_IP hash (destHash) with the
+// addresses the message actually arrived with. ok is false when the peer
+// sent no NAT detection payloads.
+func DetectIKEv2(spii, spir uint64, local, remote netip.AddrPort, sourceHashes [][]byte, destHash []byte) (d Detection, ok bool) {
+	if len(sourceHashes) == 0 || destHash == nil {
+		return Detection{}, false
+	}
+	if string(destHash) != string(IKEv2Hash(spii, spir, local)) {
+		d.LocalBehindNAT = true
+	}
+	want := IKEv2Hash(spii, spir, remote)
+	d.PeerBehindNAT = true
+	for _, h := range sourceHashes {
+		if string(h) == string(want) {
+			d.PeerBehindNAT = false
+			break
+		}
+	}
+	return d, true
+}
