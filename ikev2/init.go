@@ -36,10 +36,18 @@ func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Data
 		e.schedule(sa)
 		return e.flush(), nil
 	}
+	if err := e.initiateIKE(now, conn); err != nil {
+		return nil, err
+	}
+	return e.flush(), nil
+}
+
+// initiateIKE starts a new IKE SA for conn.
+func (e *Engine) initiateIKE(now time.Time, conn *policy.Connection) error {
 	group := firstDH(conn.IKE)
 	dh, err := oakley.NewKeyExchange(group, e.cfg.Rand)
 	if err != nil {
-		return nil, fmt.Errorf("connection %q: %w", conn.Name, err)
+		return fmt.Errorf("connection %q: %w", conn.Name, err)
 	}
 	sa := &ikeSA{
 		conn:      conn,
@@ -55,7 +63,7 @@ func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Data
 	sa.log(e).Info("initiating IKE SA", zap.String("ike", proposalsString(conn.IKE)))
 	e.startRequest(now, sa, e.initRequest(sa))
 	e.schedule(sa)
-	return e.flush(), nil
+	return nil
 }
 
 // reusableSA finds an established IKE SA of ours that can carry another
