@@ -54,7 +54,7 @@ type node struct {
 // pair wires two engines back to back over an in-memory network with a
 // fake clock. filter may drop, duplicate or reorder datagrams.
 type pair struct {
-	t      *testing.T
+	t      testing.TB
 	now    time.Time
 	a, b   *node
 	queue  []isakmp.Datagram

@@ -1,0 +1,51 @@
+package ikev2
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+)
+
+// FuzzHandleDatagram feeds arbitrary datagrams to a responder (and to an
+// initiator waiting for its IKE_SA_INIT response): nothing may panic, and
+// garbage must never create an established SA.
+func FuzzHandleDatagram(f *testing.F) {
+	p := newPairForFuzz(f)
+	// Seeds: the real messages of a handshake.
+	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+		f.Add(d.Data)
+		return []isakmp.Datagram{d}
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := newPairForFuzz(t)
+		ds, _ := p.a.eng.Initiate(p.now, p.a.conns[0])
+		_ = ds
+		from := netip.MustParseAddrPort("10.0.0.1:500")
+		to := netip.MustParseAddrPort("10.0.0.2:500")
+		p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: to, Remote: from, Data: data})
+		p.a.eng.HandleDatagram(p.now, isakmp.Datagram{Local: from, Remote: to, Data: data})
+		for _, n := range []*node{p.a, p.b} {
+			for _, s := range n.eng.SAs() {
+				if s.State == "ESTABLISHED" {
+					t.Fatalf("garbage established an SA: %+v", s)
+				}
+			}
+		}
+	})
+}
+
+func newPairForFuzz(tb testing.TB) *pair {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	log := zap.NewNop()
+	return &pair{now: time.Unix(1700000000, 0),
+		a: newNode(tb, "a", a, log, pskConn(tb, "ab", a, b, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})),
+		b: newNode(tb, "b", b, log, pskConn(tb, "ba", b, a, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})),
+	}
+}
