@@ -90,7 +90,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 		return
 	}
 	local := narrow(tsi.Selectors, c.conn.LocalTS)
-	remote := narrow(tsr.Selectors, c.conn.RemoteTS)
+	remote := narrow(tsr.Selectors, remoteTS(sa, c.conn))
 	if len(local) == 0 || len(remote) == 0 {
 		failed("peer returned traffic selectors outside those we proposed")
 		return
@@ -157,7 +157,7 @@ func (e *Engine) acceptChild(sa *ikeSA, inner []isakmp.Payload, cc *childRequest
 			}
 			continue
 		}
-		l, r := narrow(tsr.Selectors, c.LocalTS), narrow(tsi.Selectors, c.RemoteTS)
+		l, r := narrow(tsr.Selectors, c.LocalTS), narrow(tsi.Selectors, remoteTS(sa, c))
 		if len(l) == 0 || len(r) == 0 {
 			continue
 		}
@@ -221,6 +221,16 @@ func (e *Engine) acceptChild(sa *ikeSA, inner []isakmp.Payload, cc *childRequest
 	return append(ps,
 		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: remote},
 		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: local})
+}
+
+// remoteTS is conn's remote traffic selector; a connection to %any
+// without one protects the peer's own address (strongSwan's "dynamic").
+func remoteTS(sa *ikeSA, conn *policy.Connection) []netip.Prefix {
+	if len(conn.RemoteTS) == 0 {
+		a := sa.remote.Addr().Unmap()
+		return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
+	}
+	return conn.RemoteTS
 }
 
 // childConns lists the connections a CHILD SA on sa may be negotiated

@@ -1,0 +1,1045 @@
+package policy
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"ikegate/oakley"
+)
+
+// Defaults applied by Load and Parse to keys the file leaves out.
+const (
+	DefaultIKEPort           = 500
+	DefaultNATTPort          = 4500
+	DefaultDataplane         = "none"
+	DefaultControl           = "/run/ikegate/ikegate.sock"
+	DefaultLogLevel          = "info"
+	DefaultCookieThreshold   = 100
+	DefaultRetransmitTries   = 5
+	DefaultRetransmitTimeout = time.Second
+	DefaultIKELifetime       = 4 * time.Hour
+	DefaultChildLifetime     = time.Hour
+	DefaultDPDDelay          = 30 * time.Second
+	DefaultDPDTimeout        = 150 * time.Second
+	DefaultDPDAction         = "clear"
+)
+
+// DefaultIKEProposals is used when a connection has no "ike" key.
+var DefaultIKEProposals = []string{"aes256-sha256-modp2048"}
+
+// DefaultESPProposals is used when a connection has no "esp" key: AEAD
+// first, then AES-CBC with HMAC-SHA2-256, one algorithm of each kind per
+// proposal so that the list is valid for IKEv1 as well.
+var DefaultESPProposals = []string{"aes256gcm16", "aes128gcm16", "aes256-sha256", "aes128-sha256"}
+
+// Load reads, decodes and validates the configuration file at path. Relative
+// cert, key and ca paths are resolved against the file's directory. All
+// problems found are returned together (errors.Join of *FieldError); each
+// names the file, the key and what is wrong.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a configuration whose text is data; path
+// names it in errors and is the base for relative cert, key and ca paths
+// (which are read from disk), exactly as with Load.
+func Parse(path string, data []byte) (*Config, error) {
+	l := &cfgLoader{file: path, dir: filepath.Dir(path), src: data}
+	cfg := l.parse()
+	if len(l.errs) > 0 {
+		return nil, errors.Join(l.errs...)
+	}
+	return cfg, nil
+}
+
+// FieldError is one problem found in a configuration file.
+type FieldError struct {
+	File    string // the config file
+	Section string // e.g. `gateway`, `connection "site-b" (connection[0])`; empty at top level
+	Key     string // the key within Section; empty for syntax errors and whole-section problems
+	Line    int    // 1-based line in File, 0 if unknown
+	Column  int    // 1-based column, for TOML syntax errors only
+	Err     error
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	b.WriteString(": ")
+	if e.Section == "" && e.Key == "" && e.Line > 0 {
+		// TOML syntax error: the position is the main information.
+		fmt.Fprintf(&b, "line %d", e.Line)
+		if e.Column > 0 {
+			fmt.Fprintf(&b, ", column %d", e.Column)
+		}
+		fmt.Fprintf(&b, ": %v", e.Err)
+		return b.String()
+	}
+	if e.Section != "" {
+		b.WriteString(e.Section)
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, "key %q: ", e.Key)
+	}
+	fmt.Fprint(&b, e.Err)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, " (line %d)", e.Line)
+	}
+	return b.String()
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// loader holds the state of one Parse call.
+type cfgLoader struct {
+	file  string
+	dir   string
+	src   []byte
+	lines cfgLineIndex
+	errs  []error
+}
+
+func (l *cfgLoader) parse() *Config {
+	var raw map[string]any
+	if _, err := toml.Decode(string(l.src), &raw); err != nil {
+		l.syntaxError(err)
+		return nil
+	}
+	l.lines = cfgIndexLines(l.src)
+	top := &cfgTable{l: l, m: raw}
+
+	cfg := &Config{File: l.file}
+	if v, ok := top.take("gateway"); ok {
+		if m, ok := v.(map[string]any); ok {
+			l.gateway(&cfgTable{l: l, sec: "gateway", loc: "gateway", m: m}, &cfg.Gateway)
+		} else {
+			top.errf("gateway", "must be a table ([gateway]), not %s", cfgTOMLType(v))
+			l.gateway(&cfgTable{l: l, sec: "gateway", loc: "gateway"}, &cfg.Gateway)
+		}
+	} else {
+		l.gateway(&cfgTable{l: l, sec: "gateway", loc: "gateway"}, &cfg.Gateway)
+	}
+
+	if v, ok := top.take("connection"); ok {
+		var tables []map[string]any
+		switch v := v.(type) {
+		case []map[string]any:
+			tables = v
+		case []any:
+			for _, e := range v {
+				m, ok := e.(map[string]any)
+				if !ok {
+					top.errf("connection", "must be an array of tables ([[connection]]), but holds %s", cfgTOMLType(e))
+					tables = nil
+					break
+				}
+				tables = append(tables, m)
+			}
+		default:
+			top.errf("connection", "must be an array of tables ([[connection]]), not %s (write [[connection]], not [connection])", cfgTOMLType(v))
+		}
+		names := map[string]int{}
+		for i, m := range tables {
+			t := &cfgTable{l: l, sec: fmt.Sprintf("connection[%d]", i), loc: fmt.Sprintf("connection#%d", i), m: m}
+			c := l.connection(t, &cfg.Gateway)
+			if c == nil {
+				continue
+			}
+			if first, dup := names[c.Name]; dup {
+				t.errf("name", "duplicate connection name %q (also connection[%d])", c.Name, first)
+				continue
+			}
+			names[c.Name] = i
+			cfg.Connections = append(cfg.Connections, c)
+		}
+	}
+	top.unknown(validTopKeys)
+	return cfg
+}
+
+var validTopKeys = []string{"gateway", "connection"}
+
+// syntaxError records a decoder error, with its position when it has one.
+// A message that may quote a PSK's text is withheld.
+func (l *cfgLoader) syntaxError(err error) {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		l.errs = append(l.errs, &FieldError{File: l.file, Err: fmt.Errorf("invalid TOML: %w", err)})
+		return
+	}
+	msg := pe.Message
+	if cfgSecretNear(l.src, pe) {
+		msg = "invalid value (details withheld: the text may contain a secret)"
+	} else if pe.LastKey != "" {
+		msg += fmt.Sprintf(" (after key %q)", pe.LastKey)
+	}
+	l.errs = append(l.errs, &FieldError{
+		File: l.file, Line: pe.Position.Line, Column: pe.Position.Col,
+		Err: &cfgSyntaxErr{msg: "invalid TOML: " + msg, pe: pe},
+	})
+}
+
+type cfgSyntaxErr struct {
+	msg string
+	pe  toml.ParseError
+}
+
+func (e *cfgSyntaxErr) Error() string { return e.msg }
+func (e *cfgSyntaxErr) Unwrap() error { return e.pe }
+
+var cfgSecretKeyLine = regexp.MustCompile(`^\s*(?:"psk"|'psk'|psk)\s*=`)
+
+// secretNear reports whether a parse error concerns a psk value.
+func cfgSecretNear(src []byte, pe toml.ParseError) bool {
+	if k := pe.LastKey; k == "psk" || strings.HasSuffix(k, ".psk") {
+		return true
+	}
+	lines := strings.Split(string(src), "\n")
+	for _, n := range []int{pe.Position.Line - 1, pe.Position.Line} { // this line and the one before
+		if n >= 1 && n <= len(lines) && cfgSecretKeyLine.MatchString(lines[n-1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// gateway fills g from the [gateway] table.
+func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
+	*g = Gateway{
+		IKEPort: DefaultIKEPort, NATTPort: DefaultNATTPort,
+		Dataplane: DefaultDataplane, Control: DefaultControl, LogLevel: DefaultLogLevel,
+		CookieThreshold: DefaultCookieThreshold, RetransmitTries: DefaultRetransmitTries,
+		RetransmitBase: DefaultRetransmitTimeout,
+	}
+	if list, ok := t.strs("listen"); ok {
+		seen := map[netip.Addr]bool{}
+		for _, s := range list {
+			a, err := cfgParseAddr(s)
+			if err != nil {
+				t.errf("listen", "%w", err)
+				continue
+			}
+			if seen[a] {
+				t.errf("listen", "address %s listed twice", a)
+				continue
+			}
+			seen[a] = true
+			g.Listen = append(g.Listen, a)
+		}
+		if len(list) == 0 {
+			t.errf("listen", "must list at least one address to bind")
+		}
+	} else if !t.has("listen") {
+		t.errf("listen", "missing: list the addresses to bind, e.g. listen = [\"192.0.2.1\"]")
+	}
+	portKey := func(key string, p *int) {
+		if v, ok := t.int(key); ok {
+			if v < 1 || v > 65535 {
+				t.errf(key, "port %d out of range 1-65535", v)
+				return
+			}
+			*p = v
+		}
+	}
+	portKey("ike_port", &g.IKEPort)
+	portKey("natt_port", &g.NATTPort)
+	if g.IKEPort == g.NATTPort {
+		t.errf("natt_port", "must differ from ike_port (both are %d)", g.IKEPort)
+	}
+	t.enum("dataplane", &g.Dataplane, "xfrm", "userspace", "none")
+	if v, ok := t.str("control"); ok {
+		if v == "" {
+			t.errf("control", "must not be empty")
+		} else {
+			g.Control = v
+		}
+	}
+	t.enum("log_level", &g.LogLevel, "debug", "info", "warn", "error")
+	if v, ok := t.int("cookie_threshold"); ok {
+		if v < 0 {
+			t.errf("cookie_threshold", "must not be negative (0 demands a cookie always)")
+		} else {
+			g.CookieThreshold = v
+		}
+	}
+	if v, ok := t.int("retransmit_tries"); ok {
+		if v < 1 {
+			t.errf("retransmit_tries", "must be at least 1")
+		} else {
+			g.RetransmitTries = v
+		}
+	}
+	t.duration("retransmit_timeout", &g.RetransmitBase)
+	if v, ok := t.int("workers"); ok {
+		if v < 0 {
+			t.errf("workers", "must not be negative (0 means one per CPU)")
+		} else {
+			g.Workers = v
+		}
+	}
+	t.unknown(validGatewayKeys)
+}
+
+var validGatewayKeys = []string{
+	"listen", "ike_port", "natt_port", "dataplane", "control", "log_level",
+	"cookie_threshold", "retransmit_tries", "retransmit_timeout", "workers",
+}
+
+var validConnKeys = []string{
+	"name", "version", "ikev1_mode", "local_addr", "remote_addr", "local_id", "remote_id",
+	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start",
+	"ike_lifetime", "child_lifetime", "dpd_delay", "dpd_timeout", "dpd_action",
+}
+
+var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// connection builds one [[connection]]; it returns nil when the table has
+// no usable name (errors are recorded either way).
+func (l *cfgLoader) connection(t *cfgTable, g *Gateway) *Connection {
+	c := &Connection{
+		Version: IKEv2, Start: StartNone,
+		IKELifetime: DefaultIKELifetime, ChildLifetime: DefaultChildLifetime,
+		DPDDelay: DefaultDPDDelay, DPDTimeout: DefaultDPDTimeout, DPDAction: DefaultDPDAction,
+	}
+	defer t.unknown(validConnKeys)
+
+	if name, ok := t.str("name"); ok {
+		switch {
+		case !cfgConnNameRE.MatchString(name):
+			t.errf("name", "%q is not a valid connection name (letters, digits, '.', '_', '-'; starting with a letter or digit)", name)
+		case len(name) > 64:
+			t.errf("name", "longer than 64 characters")
+		default:
+			c.Name = name
+			t.sec = fmt.Sprintf("connection %q (%s)", name, t.sec)
+		}
+	} else if !t.has("name") {
+		t.errf("name", "missing: every [[connection]] needs a name")
+	}
+
+	var v string
+	versionOK := !t.has("version")
+	if t.enum("version", &v, "ikev1", "ikev2", "any") {
+		c.Version = Version(v)
+		versionOK = true
+	}
+	if c.Version != IKEv2 {
+		c.IKEv1Mode = "main"
+	}
+	switch {
+	case !versionOK:
+		t.take("ikev1_mode")
+	case t.has("ikev1_mode") && c.Version != IKEv1:
+		t.take("ikev1_mode")
+		t.errf("ikev1_mode", "only applies to version = \"ikev1\" (this connection is %q)", c.Version)
+	default:
+		t.enum("ikev1_mode", &c.IKEv1Mode, "main", "aggressive")
+	}
+
+	// Addresses.
+	localOK := !t.has("local_addr") // absent: unset, no error
+	if s, ok := t.str("local_addr"); ok {
+		if s == "%any" {
+			localOK = true // leave unset: any local address
+		} else if a, err := cfgParseAddr(s); err != nil {
+			t.errf("local_addr", "%w", err)
+		} else {
+			localOK = true
+			c.LocalAddr = a
+			if !cfgListensOn(g.Listen, a) && len(g.Listen) > 0 {
+				t.errf("local_addr", "%s is not one of gateway.listen (%s), so nothing would receive for it", a, cfgJoinAddrs(g.Listen))
+			}
+		}
+	}
+	remoteOK := false
+	if s, ok := t.str("remote_addr"); ok {
+		if s == "%any" {
+			remoteOK = true
+		} else if a, err := cfgParseAddr(s); err != nil {
+			t.errf("remote_addr", "%w", err)
+		} else {
+			c.RemoteAddr = a
+			remoteOK = true
+		}
+	} else if !t.has("remote_addr") {
+		t.errf("remote_addr", "missing: give the peer's address, or \"%%any\" to accept any peer")
+	}
+	if c.LocalAddr.IsValid() && c.RemoteAddr.IsValid() && c.LocalAddr.Is4() != c.RemoteAddr.Is4() {
+		t.errf("remote_addr", "%s and local_addr %s are of different address families", c.RemoteAddr, c.LocalAddr)
+	}
+
+	// Identities.
+	if s, ok := t.str("local_id"); ok {
+		id, err := ParseIdentity(s)
+		switch {
+		case err != nil:
+			t.errf("local_id", "%w", err)
+		case id.Any:
+			t.errf("local_id", "cannot be %%any: the local end must have an identity")
+		default:
+			c.LocalID = id
+		}
+	}
+	localIDSet := t.has("local_id")
+	if s, ok := t.str("remote_id"); ok {
+		if id, err := ParseIdentity(s); err != nil {
+			t.errf("remote_id", "%w", err)
+		} else {
+			c.RemoteID = id
+		}
+	} else if !t.has("remote_id") && remoteOK {
+		if c.RemoteAddr.IsValid() {
+			c.RemoteID = cfgAddrIdentity(c.RemoteAddr)
+		} else {
+			c.RemoteID = Identity{Any: true}
+		}
+	}
+
+	l.auth(t, c)
+
+	// The default local identity: with a certificate, the identity it
+	// vouches for (its subject DN, as strongSwan does); else local_addr.
+	// A configured one must be in the certificate, or the peer will reject
+	// our AUTH.
+	switch {
+	case localIDSet && c.Cert != nil && c.LocalID.Type != 0:
+		if err := CertMatchesIdentity(c.Cert, c.LocalID); err != nil {
+			t.errf("local_id", "%w", err)
+		}
+	case localIDSet:
+	case c.Auth == AuthPubkey && c.Cert != nil:
+		c.LocalID = CertIdentity(c.Cert)
+	case c.LocalAddr.IsValid():
+		c.LocalID = cfgAddrIdentity(c.LocalAddr)
+	case c.Auth == AuthPubkey && t.has("cert"):
+		// The certificate did not load (reported): no default to offer.
+	default:
+		t.errf("local_id", "missing: set local_id or local_addr (the default local_id is local_addr)")
+	}
+
+	// Proposals.
+	c.IKE = l.proposals(t, "ike", false, c.Version, DefaultIKEProposals)
+	c.ESP = l.proposals(t, "esp", true, c.Version, DefaultESPProposals)
+
+	// Traffic selectors.
+	c.LocalTS = l.selectors(t, "local_ts", c.LocalAddr, "local_addr")
+	c.RemoteTS = l.selectors(t, "remote_ts", c.RemoteAddr, "remote_addr")
+
+	var start string
+	if t.enum("start", &start, "none", "start", "trap") {
+		c.Start = Start(start)
+		if c.Start != StartNone {
+			if remoteOK && !c.RemoteAddr.IsValid() {
+				t.errf("start", "%q needs a peer address to initiate to, but remote_addr is %%any", start)
+			}
+			if c.Version == Any {
+				t.errf("start", "%q needs a version to initiate with, but version is \"any\" (responder only)", start)
+			}
+			if localOK && !c.LocalAddr.IsValid() {
+				t.errf("start", "%q needs a local address to initiate from, but local_addr is not set", start)
+			}
+		}
+	}
+
+	t.duration("ike_lifetime", &c.IKELifetime)
+	t.duration("child_lifetime", &c.ChildLifetime)
+	t.duration("dpd_delay", &c.DPDDelay)
+	t.duration("dpd_timeout", &c.DPDTimeout)
+	t.enum("dpd_action", &c.DPDAction, "clear", "hold", "restart")
+
+	if c.Name == "" {
+		return nil
+	}
+	return c
+}
+
+// auth reads auth, psk, cert, key and ca.
+func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
+	var auth string
+	if !t.enum("auth", &auth, "psk", "pubkey") && !t.has("auth") {
+		// Not given: infer it from the credentials present.
+		switch {
+		case t.has("psk") && !t.has("cert"):
+			auth = "psk"
+		case t.has("cert") && !t.has("psk"):
+			auth = "pubkey"
+		case t.has("psk") && t.has("cert"):
+			t.errf("auth", "missing, and both psk and cert are given: say which to use (\"psk\" or \"pubkey\")")
+		default:
+			t.errf("auth", "missing: \"psk\" or \"pubkey\"")
+		}
+	}
+	c.Auth = AuthMethod(auth)
+
+	switch c.Auth {
+	case AuthPSK:
+		for _, k := range []string{"cert", "key", "ca"} {
+			if t.has(k) {
+				t.take(k)
+				t.errf(k, "only used with auth = \"pubkey\" (this connection uses auth = \"psk\")")
+			}
+		}
+		if s, ok := t.str("psk"); ok {
+			psk, err := cfgDecodePSK(s)
+			if err != nil {
+				t.errf("psk", "%w", err)
+			} else {
+				c.PSK = psk
+			}
+		} else if !t.has("psk") {
+			t.errf("psk", "missing: auth = \"psk\" needs a pre-shared key")
+		}
+	case AuthPubkey:
+		if t.has("psk") {
+			t.take("psk")
+			t.errf("psk", "only used with auth = \"psk\" (this connection uses auth = \"pubkey\")")
+		}
+		certPath, certOK := t.str("cert")
+		if !certOK && !t.has("cert") {
+			t.errf("cert", "missing: auth = \"pubkey\" needs our certificate (PEM file)")
+		}
+		keyPath, keyOK := t.str("key")
+		if !keyOK && !t.has("key") {
+			t.errf("key", "missing: auth = \"pubkey\" needs our private key (PEM file)")
+		}
+		caPaths, caOK := t.strs("ca")
+		if !caOK && !t.has("ca") {
+			t.errf("ca", "missing: auth = \"pubkey\" needs the CA certificates that sign the peer's certificate")
+		} else if caOK && len(caPaths) == 0 {
+			t.errf("ca", "must list at least one CA certificate file")
+		}
+		if certOK {
+			chain, err := cfgLoadCertChain(l.resolve(certPath))
+			if err != nil {
+				t.errf("cert", "%w", err)
+			} else {
+				c.Cert, c.CertChain = chain[0], chain[1:]
+			}
+		}
+		if keyOK {
+			key, err := cfgLoadPrivateKey(l.resolve(keyPath))
+			switch {
+			case err != nil:
+				t.errf("key", "%w", err)
+			case c.Cert != nil:
+				if err := cfgKeyMatchesCert(key, c.Cert); err != nil {
+					t.errf("key", "%s: %v", l.resolve(keyPath), err)
+				} else {
+					c.Key = key
+				}
+			default:
+				c.Key = key
+			}
+		}
+		if caOK && len(caPaths) > 0 {
+			pool, ok := x509.NewCertPool(), true
+			for _, p := range caPaths {
+				certs, err := cfgLoadCertChain(l.resolve(p))
+				if err != nil {
+					t.errf("ca", "%w", err)
+					ok = false
+					continue
+				}
+				for _, cert := range certs {
+					pool.AddCert(cert)
+				}
+			}
+			if ok {
+				c.CAs = pool
+			}
+		}
+	default:
+		// auth is missing or invalid (already reported): do not report
+		// the credentials as unknown keys as well.
+		for _, k := range []string{"psk", "cert", "key", "ca"} {
+			t.take(k)
+		}
+	}
+}
+
+// resolve makes a relative credential path relative to the config file.
+func (l *cfgLoader) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(l.dir, p)
+}
+
+// decodePSK decodes a psk value: "0x" + hex, "0s" + base64 (strongSwan's
+// forms), or the text itself. Errors never quote the value.
+func cfgDecodePSK(s string) ([]byte, error) {
+	switch {
+	case strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X"):
+		b, err := hex.DecodeString(s[2:])
+		if err != nil || len(b) == 0 {
+			return nil, errors.New("starts with 0x but the rest is not an even number of hex digits")
+		}
+		return b, nil
+	case strings.HasPrefix(s, "0s"):
+		b, err := base64.StdEncoding.DecodeString(s[2:])
+		if err != nil || len(b) == 0 {
+			return nil, errors.New("starts with 0s but the rest is not base64")
+		}
+		return b, nil
+	case s == "":
+		return nil, errors.New("must not be empty")
+	}
+	return []byte(s), nil
+}
+
+// proposals parses a list of proposals, or the defaults when key is absent.
+func (l *cfgLoader) proposals(t *cfgTable, key string, esp bool, v Version, def []string) []oakley.Proposal {
+	list, ok := t.strs(key)
+	if !ok {
+		if t.has(key) {
+			return nil // type error already recorded
+		}
+		list = def
+	}
+	if len(list) == 0 {
+		t.errf(key, "must list at least one proposal")
+		return nil
+	}
+	var out []oakley.Proposal
+	for _, s := range list {
+		p, err := oakley.ParseProposal(s, esp)
+		if err == nil && v == IKEv1 {
+			err = cfgIKEv1Proposal(p, s, esp)
+		}
+		if err != nil {
+			t.errf(key, "%w", err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// ikev1Proposal checks what IKEv1 cannot express: several algorithms of one
+// kind in a proposal, AEAD or AES-XCBC for the ISAKMP SA, a PRF other than
+// the HMAC of the hash, ChaCha20-Poly1305.
+func cfgIKEv1Proposal(p oakley.Proposal, s string, esp bool) error {
+	for _, tt := range []oakley.TransformType{oakley.TransformENCR, oakley.TransformINTEG, oakley.TransformPRF, oakley.TransformDH, oakley.TransformESN} {
+		if n := len(p.Of(tt)); n > 1 {
+			return fmt.Errorf("IKEv1 takes one algorithm of each kind per proposal, but proposal %q has %d %s algorithms: split it into several proposals", s, n, tt)
+		}
+	}
+	enc, _ := p.First(oakley.TransformENCR)
+	if enc.ID == oakley.EncrChaCha20Poly1305 {
+		return fmt.Errorf("ChaCha20-Poly1305 is not defined for IKEv1 (proposal %q)", s)
+	}
+	if esp {
+		return nil
+	}
+	if oakley.IsAEAD(enc.ID) {
+		return fmt.Errorf("IKEv1 has no AEAD ciphers for the IKE SA (proposal %q); use e.g. aes256-sha256-modp2048", s)
+	}
+	integ, _ := p.First(oakley.TransformINTEG)
+	if integ.ID == oakley.IntegAESXCBC96 {
+		return fmt.Errorf("IKEv1 has no AES-XCBC hash for the IKE SA (proposal %q)", s)
+	}
+	implied, err := oakley.ParseProposal(strings.Join([]string{"aes", cfgIntegKeyword(integ.ID), "modp2048"}, "-"), false)
+	if err == nil {
+		want, _ := implied.First(oakley.TransformPRF)
+		if got, _ := p.First(oakley.TransformPRF); got != want {
+			return fmt.Errorf("IKEv1 uses the HMAC of the hash algorithm as PRF; %s cannot be combined with %s (proposal %q)", got, integ, s)
+		}
+	}
+	return nil
+}
+
+func cfgIntegKeyword(id uint16) string {
+	switch id {
+	case oakley.IntegHMACMD5_96:
+		return "md5"
+	case oakley.IntegHMACSHA1_96:
+		return "sha1"
+	case oakley.IntegHMACSHA2_256:
+		return "sha256"
+	case oakley.IntegHMACSHA2_384:
+		return "sha384"
+	case oakley.IntegHMACSHA2_512:
+		return "sha512"
+	}
+	return ""
+}
+
+// selectors parses a traffic selector list; without the key the selector is
+// the connection's own address (addrKey), as a single-host prefix. A nil
+// result for remote_ts with remote_addr = "%any" means the peer's address,
+// whatever it turns out to be (strongSwan's "dynamic").
+func (l *cfgLoader) selectors(t *cfgTable, key string, addr netip.Addr, addrKey string) []netip.Prefix {
+	list, ok := t.strs(key)
+	if !ok {
+		if t.has(key) {
+			return nil
+		}
+		if addr.IsValid() {
+			return []netip.Prefix{netip.PrefixFrom(addr, addr.BitLen())}
+		}
+		if addrKey == "local_addr" {
+			t.errf(key, "missing: without a local_addr, local_ts must be given")
+		}
+		return nil
+	}
+	if len(list) == 0 {
+		t.errf(key, "must list at least one prefix")
+		return nil
+	}
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := cfgParsePrefix(s)
+		if err != nil {
+			t.errf(key, "%w", err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// parseAddr parses an IP address literal without zone.
+func cfgParseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q: zoned addresses are not supported", s)
+	}
+	return a.Unmap(), nil
+}
+
+// parsePrefix parses "10.1.0.0/24" or a single address ("10.1.0.1" means
+// 10.1.0.1/32). Host bits must be zero.
+func cfgParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "/") {
+		a, err := cfgParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a prefix (like 10.1.0.0/24) or an address", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a prefix (like 10.1.0.0/24)", s)
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Errorf("prefix %q has host bits set (did you mean %s?)", s, m)
+	}
+	return p, nil
+}
+
+func cfgAddrIdentity(a netip.Addr) Identity {
+	if a.Is4() {
+		b := a.As4()
+		return Identity{Type: IDIPv4Addr, Data: b[:]}
+	}
+	b := a.As16()
+	return Identity{Type: IDIPv6Addr, Data: b[:]}
+}
+
+func cfgListensOn(listen []netip.Addr, a netip.Addr) bool {
+	for _, l := range listen {
+		if l == a || (l.IsUnspecified() && l.Is4() == a.Is4()) {
+			return true
+		}
+	}
+	return false
+}
+
+func cfgJoinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// table is one TOML table being read: it records which keys were used so
+// that the rest can be reported as unknown.
+type cfgTable struct {
+	l    *cfgLoader
+	sec  string // section name for messages
+	loc  string // section name in the line index
+	m    map[string]any
+	used map[string]bool
+}
+
+func (t *cfgTable) has(key string) bool { _, ok := t.m[key]; return ok }
+
+// take returns the value of key and marks it used.
+func (t *cfgTable) take(key string) (any, bool) {
+	v, ok := t.m[key]
+	if ok {
+		if t.used == nil {
+			t.used = map[string]bool{}
+		}
+		t.used[key] = true
+	}
+	return v, ok
+}
+
+func (t *cfgTable) line(key string) int {
+	if t.loc == "" {
+		return t.l.lines[key]
+	}
+	if n, ok := t.l.lines[t.loc+"."+key]; ok {
+		return n
+	}
+	return t.l.lines[t.loc] // the table's header
+}
+
+func (t *cfgTable) errf(key, format string, args ...any) {
+	t.l.errs = append(t.l.errs, &FieldError{
+		File: t.l.file, Section: t.sec, Key: key, Line: t.line(key),
+		Err: fmt.Errorf(format, args...),
+	})
+}
+
+// str returns a string value; ok is false when the key is absent or not a
+// string (the latter recorded as an error).
+func (t *cfgTable) str(key string) (string, bool) {
+	v, ok := t.take(key)
+	if !ok {
+		return "", false
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.errf(key, "must be a string, not %s", cfgTOMLType(v))
+	}
+	return s, ok
+}
+
+// strs returns a list of strings; a single string is taken as a list of one.
+func (t *cfgTable) strs(key string) ([]string, bool) {
+	v, ok := t.take(key)
+	if !ok {
+		return nil, false
+	}
+	switch v := v.(type) {
+	case string:
+		return []string{v}, true
+	case []any:
+		out := make([]string, 0, len(v))
+		for i, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				t.errf(key, "must be an array of strings, but element %d is %s", i, cfgTOMLType(e))
+				return nil, false
+			}
+			out = append(out, s)
+		}
+		return out, true
+	}
+	t.errf(key, "must be an array of strings, not %s", cfgTOMLType(v))
+	return nil, false
+}
+
+func (t *cfgTable) int(key string) (int, bool) {
+	v, ok := t.take(key)
+	if !ok {
+		return 0, false
+	}
+	n, ok := v.(int64)
+	if !ok {
+		t.errf(key, "must be an integer, not %s", cfgTOMLType(v))
+		return 0, false
+	}
+	if int64(int(n)) != n {
+		t.errf(key, "%d is out of range", n)
+		return 0, false
+	}
+	return int(n), true
+}
+
+// enum reads a string that must be one of allowed; it reports whether *dst
+// was set.
+func (t *cfgTable) enum(key string, dst *string, allowed ...string) bool {
+	s, ok := t.str(key)
+	if !ok {
+		return false
+	}
+	if !slices.Contains(allowed, s) {
+		t.errf(key, "%q is not one of %s", s, cfgQuoteList(allowed))
+		return false
+	}
+	*dst = s
+	return true
+}
+
+// duration reads a positive duration written as a string ("30s", "4h").
+func (t *cfgTable) duration(key string, dst *time.Duration) {
+	s, ok := t.str(key)
+	if !ok {
+		return
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		t.errf(key, "%q is not a duration (like \"30s\", \"1h30m\")", s)
+	case d <= 0:
+		t.errf(key, "%q: must be positive", s)
+	default:
+		*dst = d
+	}
+}
+
+// unknown reports every key of the table that was not read.
+func (t *cfgTable) unknown(valid []string) {
+	var keys []string
+	for k := range t.m {
+		if !t.used[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if la, lb := t.line(a), t.line(b); la != lb {
+			return la - lb
+		}
+		return strings.Compare(a, b)
+	})
+	for _, k := range keys {
+		msg := "unknown key"
+		if s := cfgSuggest(k, valid); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		t.errf(k, "%s", msg)
+	}
+}
+
+// suggest returns the valid key closest to k, if it is close.
+func cfgSuggest(k string, valid []string) string {
+	best, bestD := "", 3
+	for _, v := range valid {
+		if d := cfgEditDistance(strings.ToLower(k), v); d < bestD {
+			best, bestD = v, d
+		}
+	}
+	return best
+}
+
+func cfgEditDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func cfgQuoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(q, ", ")
+}
+
+// tomlType names the TOML type of a decoded value.
+func cfgTOMLType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case time.Time:
+		return "a datetime"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// lineIndex maps "section.key" to the line that defines it. Sections are
+// "gateway" and "connection#<i>" for the i-th [[connection]]; a section's
+// own header is indexed under its name. It is a best-effort scan of the
+// source for error messages, not a TOML parser: keys it cannot place get no
+// line number.
+type cfgLineIndex map[string]int
+
+var (
+	cfgArrayHeaderRE = regexp.MustCompile(`^\s*\[\[\s*([A-Za-z0-9_-]+)\s*\]\]`)
+	cfgTableHeaderRE = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_-]+)\s*\]`)
+	cfgKeyLineRE     = regexp.MustCompile(`^\s*([A-Za-z0-9_.-]+|"[^"]*"|'[^']*')\s*=`)
+)
+
+func cfgIndexLines(src []byte) cfgLineIndex {
+	idx := cfgLineIndex{}
+	counts := map[string]int{}
+	sec := ""
+	inMulti := "" // the delimiter of an open multi-line string
+	for i, line := range strings.Split(string(src), "\n") {
+		n := i + 1
+		if inMulti != "" {
+			if strings.Count(line, inMulti)%2 == 1 {
+				inMulti = ""
+			}
+			continue
+		}
+		if m := cfgArrayHeaderRE.FindStringSubmatch(line); m != nil {
+			sec = fmt.Sprintf("%s#%d", m[1], counts[m[1]])
+			counts[m[1]]++
+			idx[sec] = n
+			continue
+		}
+		if m := cfgTableHeaderRE.FindStringSubmatch(line); m != nil {
+			sec = m[1]
+			if _, ok := idx[sec]; !ok {
+				idx[sec] = n
+			}
+			continue
+		}
+		if m := cfgKeyLineRE.FindStringSubmatch(line); m != nil {
+			key := strings.Trim(m[1], `"'`)
+			if sec != "" {
+				key = sec + "." + key
+			}
+			if _, ok := idx[key]; !ok {
+				idx[key] = n
+			}
+		}
+		for _, d := range []string{`"""`, `'''`} {
+			if strings.Count(line, d)%2 == 1 {
+				inMulti = d
+				break
+			}
+		}
+	}
+	return idx
+}

@@ -1,0 +1,111 @@
+package policy
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// loadCertChain reads a PEM file of one or more certificates: the first is
+// the leaf, the rest intermediates sent after it.
+func cfgLoadCertChain(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := cfgParseCertsPEM(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return certs, nil
+}
+
+// parseCertsPEM decodes every CERTIFICATE block of data; other blocks are
+// an error (a private key in a certificate file is a mistake worth
+// flagging, and its text never ends up in the message).
+func cfgParseCertsPEM(path string, data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := data
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%s: PEM block %d is %q, expected only CERTIFICATE blocks", path, n, block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: certificate %d: %v", path, n, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block found", path)
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, fmt.Errorf("%s: trailing data after the last PEM block", path)
+	}
+	return certs, nil
+}
+
+// loadPrivateKey reads a PEM private key: PKCS#1 (RSA PRIVATE KEY), SEC 1
+// (EC PRIVATE KEY) or PKCS#8 (PRIVATE KEY) holding an RSA, ECDSA or Ed25519
+// key. Encrypted keys are not supported. Errors never include key bytes.
+func cfgLoadPrivateKey(path string) (crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var block *pem.Block
+	rest := data
+	for {
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, fmt.Errorf("%s: no PEM private key block found", path)
+		}
+		if strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			break
+		}
+		if block.Type != "EC PARAMETERS" { // openssl ecparam -genkey writes these first
+			return nil, fmt.Errorf("%s: PEM block %q is not a private key", path, block.Type)
+		}
+	}
+	if block.Type == "ENCRYPTED PRIVATE KEY" || block.Headers["Proc-Type"] != "" {
+		return nil, fmt.Errorf("%s: encrypted private keys are not supported (decrypt it, e.g. openssl pkey -in enc.pem -out key.pem)", path)
+	}
+	var key any
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("%s: unsupported PEM block %q (want PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)", path, block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot parse %s: %v", path, block.Type, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s: %T keys cannot sign (want RSA, ECDSA or Ed25519)", path, key)
+	}
+	return signer, nil
+}
+
+// keyMatchesCert checks that key is the private half of cert's public key.
+func cfgKeyMatchesCert(key crypto.Signer, cert *x509.Certificate) error {
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return errors.New("private key does not match the certificate's public key (subject " + cert.Subject.String() + ")")
+	}
+	return nil
+}
