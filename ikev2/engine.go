@@ -40,8 +40,8 @@ type Config struct {
 	RetransmitBase  time.Duration // first retransmit timeout, doubled each try
 
 	// SPIFilter, if set, must accept every IKE SPI the engine allocates for
-	// itself. The runtime uses it to keep an SA on the shard that its
-	// initiator SPI hashes to.
+	// itself. The runtime routes every message to the shard that the SPI
+	// we chose hashes to, so the filter keeps each SA on its own shard.
 	SPIFilter func(spi uint64) bool
 }
 

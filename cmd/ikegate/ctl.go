@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+
+	"ikegate/gateway"
+)
+
+// ctlFlags are the flags of every command that talks to the daemon.
+type ctlFlags struct {
+	control string
+	json    bool
+}
+
+func newCtlFlagSet(name string, withJSON bool, stderr io.Writer) (*flag.FlagSet, *ctlFlags) {
+	fs := newFlagSet(name, stderr)
+	f := &ctlFlags{}
+	fs.StringVar(&f.control, "control", gateway.DefaultControl, "control `SOCKET` of the running daemon")
+	if withJSON {
+		fs.BoolVar(&f.json, "json", false, "print JSON")
+	}
+	return fs, f
+}
+
+// ctlError prints a control error (an *gateway.UnreachableError says
+// "cannot reach ikegate at SOCK: is `ikegate run` running?") and returns
+// the exit code.
+func ctlError(err error, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "ikegate: %v\n", err)
+	return exitFailure
+}
+
+func cmdUp(args []string, stdout, stderr io.Writer) int { return upDown("up", args, stdout, stderr) }
+func cmdDown(args []string, stdout, stderr io.Writer) int {
+	return upDown("down", args, stdout, stderr)
+}
+
+func upDown(cmd string, args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet(cmd, false, stderr)
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	c := &gateway.Client{Path: f.control}
+	var r gateway.Result
+	var err error
+	if cmd == "up" {
+		r, err = c.Up(context.Background(), pos[0])
+	} else {
+		r, err = c.Down(context.Background(), pos[0])
+	}
+	if err != nil {
+		return ctlError(err, stderr)
+	}
+	fmt.Fprintln(stdout, r.Message)
+	if cmd == "down" && r.Terminated != nil && !*r.Terminated {
+		return exitFailure
+	}
+	return exitOK
+}
+
+func cmdSAs(args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet("sas", true, stderr)
+	if code, ok := noPositional(fs, args); !ok {
+		return code
+	}
+	sas, err := (&gateway.Client{Path: f.control}).SAs(context.Background())
+	if err != nil {
+		return ctlError(err, stderr)
+	}
+	if f.json {
+		return printJSON(stdout, stderr, sas)
+	}
+	writeSAs(stdout, sas)
+	return exitOK
+}
+
+func cmdConns(args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet("conns", true, stderr)
+	if code, ok := noPositional(fs, args); !ok {
+		return code
+	}
+	conns, err := (&gateway.Client{Path: f.control}).Conns(context.Background())
+	if err != nil {
+		return ctlError(err, stderr)
+	}
+	if f.json {
+		return printJSON(stdout, stderr, conns)
+	}
+	writeConns(stdout, conns)
+	return exitOK
+}
+
+func cmdStats(args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet("stats", true, stderr)
+	if code, ok := noPositional(fs, args); !ok {
+		return code
+	}
+	st, err := (&gateway.Client{Path: f.control}).Stats(context.Background())
+	if err != nil {
+		return ctlError(err, stderr)
+	}
+	if f.json {
+		return printJSON(stdout, stderr, st)
+	}
+	fmt.Fprintf(stdout, "workers: %d\n", st.Workers)
+	for _, sec := range []struct {
+		name string
+		m    map[string]uint64
+	}{{"packets in", st.PacketsIn}, {"packets out", st.PacketsOut}, {"drops", st.Drops}, {"ikev2 engine", st.IKEv2}} {
+		if sec.m == nil {
+			continue
+		}
+		fmt.Fprintf(stdout, "%s:\n", sec.name)
+		keys := make([]string, 0, len(sec.m))
+		for k := range sec.m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(stdout, "  %-22s %d\n", k, sec.m[k])
+		}
+	}
+	return exitOK
+}
+
+func noPositional(fs *flag.FlagSet, args []string) (int, bool) {
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code, false
+	}
+	if len(pos) > 0 {
+		fs.Usage()
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+func printJSON(stdout, stderr io.Writer, v any) int {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		fmt.Fprintf(stderr, "ikegate: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
+	return exitOK
+}

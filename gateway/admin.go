@@ -1,0 +1,185 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/ikev2"
+	"ikegate/isakmp"
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+// Up initiates connection name on a shard (round robin). The engine picks
+// the initiator SPI with that shard's SPIFilter, so the answers come back
+// to the same shard.
+func (g *Gateway) Up(ctx context.Context, name string) error {
+	c := g.db.Lookup(name)
+	if c == nil {
+		return fmt.Errorf("no connection named %q", name)
+	}
+	switch c.Version {
+	case policy.IKEv1:
+		return fmt.Errorf("connection %q is IKEv1, which this build cannot initiate yet", name)
+	case policy.Any:
+		return fmt.Errorf("connection %q has version \"any\", which is responder-only", name)
+	}
+	k := int(g.rr.Add(1)-1) % len(g.shards)
+	var ierr error
+	err := g.runOn(ctx, k, func(e *ikev2.Engine, now time.Time) []isakmp.Datagram {
+		out, err := e.Initiate(now, c)
+		ierr = err
+		return out
+	})
+	if err != nil {
+		return err
+	}
+	if ierr != nil {
+		return fmt.Errorf("initiating %q: %w", name, ierr)
+	}
+	g.log.Debug("initiation handed to shard", zap.String("conn", name), zap.Int("version", 2), zap.Int("shard", k),
+		zap.Stringer("peer", c.RemoteAddr))
+	return nil
+}
+
+// Down terminates every IKE SA of connection name on every shard and
+// reports whether there was any.
+func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
+	if g.db.Lookup(name) == nil {
+		return false, fmt.Errorf("no connection named %q", name)
+	}
+	var mu sync.Mutex
+	found := false
+	err := g.runOnAll(ctx, func(_ int, e *ikev2.Engine, now time.Time) []isakmp.Datagram {
+		out, ok := e.Terminate(now, name)
+		if ok {
+			mu.Lock()
+			found = true
+			mu.Unlock()
+		}
+		return out
+	})
+	if err != nil {
+		return false, err
+	}
+	g.log.Info("terminated", zap.String("conn", name), zap.Bool("had_sa", found))
+	return found, nil
+}
+
+// SAs returns the IKE SAs of all shards, sorted by connection name and
+// local SPI. It is never nil, and neither is any Children, LocalTS or
+// RemoteTS in it, so the JSON has arrays rather than nulls.
+func (g *Gateway) SAs(ctx context.Context) ([]policy.IKESAInfo, error) {
+	per := make([][]policy.IKESAInfo, len(g.shards))
+	err := g.runOnAll(ctx, func(k int, e *ikev2.Engine, _ time.Time) []isakmp.Datagram {
+		per[k] = e.SAs()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	all := []policy.IKESAInfo{}
+	for _, s := range per {
+		all = append(all, s...)
+	}
+	for i := range all {
+		if all[i].Children == nil {
+			all[i].Children = []policy.ChildSAInfo{}
+		}
+		for j := range all[i].Children {
+			ch := &all[i].Children[j]
+			if ch.LocalTS == nil {
+				ch.LocalTS = []string{}
+			}
+			if ch.RemoteTS == nil {
+				ch.RemoteTS = []string{}
+			}
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].Name != all[j].Name {
+			return all[i].Name < all[j].Name
+		}
+		return all[i].LocalSPI < all[j].LocalSPI
+	})
+	return all, nil
+}
+
+// ConnInfo describes a configured connection for `ikegate conns`. It never
+// carries the PSK or a private key.
+type ConnInfo struct {
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	IKEv1Mode  string   `json:"ikev1_mode,omitempty"`
+	LocalAddr  string   `json:"local_addr"`
+	RemoteAddr string   `json:"remote_addr"`
+	LocalID    string   `json:"local_id"`
+	RemoteID   string   `json:"remote_id"`
+	Auth       string   `json:"auth"`
+	Cert       string   `json:"cert,omitempty"` // subject of the own certificate
+	IKE        []string `json:"ike"`
+	ESP        []string `json:"esp"`
+	LocalTS    []string `json:"local_ts"`
+	RemoteTS   []string `json:"remote_ts"`
+	Start      string   `json:"start"`
+}
+
+// Conns lists the configured connections in config order.
+func (g *Gateway) Conns() []ConnInfo {
+	out := []ConnInfo{}
+	for _, c := range g.db.Connections() {
+		out = append(out, connInfo(c))
+	}
+	return out
+}
+
+func connInfo(c *policy.Connection) ConnInfo {
+	ci := ConnInfo{
+		Name:       c.Name,
+		Version:    string(c.Version),
+		IKEv1Mode:  c.IKEv1Mode,
+		LocalAddr:  addrOrAny(c.LocalAddr),
+		RemoteAddr: addrOrAny(c.RemoteAddr),
+		LocalID:    c.LocalID.String(),
+		RemoteID:   c.RemoteID.String(),
+		Auth:       string(c.Auth),
+		IKE:        proposalStrings(c.IKE),
+		ESP:        proposalStrings(c.ESP),
+		LocalTS:    prefixStrings(c.LocalTS),
+		RemoteTS:   prefixStrings(c.RemoteTS),
+		Start:      string(c.Start),
+	}
+	if c.Cert != nil {
+		ci.Cert = c.Cert.Subject.String()
+	}
+	return ci
+}
+
+func addrOrAny(a netip.Addr) string {
+	if !a.IsValid() {
+		return "%any"
+	}
+	return a.String()
+}
+
+func proposalStrings(ps []oakley.Proposal) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
+}

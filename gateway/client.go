@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"time"
+
+	"ikegate/policy"
+)
+
+// DefaultControl is the default path of the control socket.
+const DefaultControl = "/run/ikegate/ikegate.sock"
+
+// UnreachableError is returned by the Client when nothing answers on the
+// control socket.
+type UnreachableError struct {
+	Path string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach ikegate at %s: is `ikegate run` running? (%v)", e.Path, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// RemoteError is an {"error": ...} answer from the daemon.
+type RemoteError struct{ Msg string }
+
+func (e *RemoteError) Error() string { return e.Msg }
+
+// Client talks to a running daemon over its control socket. Each call is
+// one connection with one request.
+type Client struct {
+	Path    string        // control socket; DefaultControl if empty
+	Timeout time.Duration // whole call; 35 s if zero
+}
+
+func (c *Client) path() string {
+	if c.Path == "" {
+		return DefaultControl
+	}
+	return c.Path
+}
+
+// Call sends req and returns the raw JSON answer (without the trailing
+// newline). An {"error": ...} answer is returned as a *RemoteError.
+func (c *Client) Call(ctx context.Context, req Request) (json.RawMessage, error) {
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = requestTimeout + 5*time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.path())
+	if err != nil {
+		return nil, &UnreachableError{Path: c.path(), Err: err}
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("control %s: %w", c.path(), err)
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("control %s: reading answer: %w", c.path(), err)
+	}
+	line = bytes.TrimSpace(line)
+	if len(line) > 0 && line[0] == '{' {
+		var e struct {
+			Error *string `json:"error"`
+		}
+		if json.Unmarshal(line, &e) == nil && e.Error != nil {
+			return nil, &RemoteError{Msg: *e.Error}
+		}
+	}
+	return json.RawMessage(line), nil
+}
+
+func (c *Client) call(ctx context.Context, req Request, v any) error {
+	raw, err := c.Call(ctx, req)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("control %s: bad %s answer: %w", c.path(), req.Cmd, err)
+	}
+	return nil
+}
+
+// Up asks the daemon to initiate connection name.
+func (c *Client) Up(ctx context.Context, name string) (Result, error) {
+	var r Result
+	err := c.call(ctx, Request{Cmd: "up", Name: name}, &r)
+	return r, err
+}
+
+// Down asks the daemon to terminate the IKE SAs of connection name.
+func (c *Client) Down(ctx context.Context, name string) (Result, error) {
+	var r Result
+	err := c.call(ctx, Request{Cmd: "down", Name: name}, &r)
+	return r, err
+}
+
+// SAs returns the daemon's IKE SAs; never nil on success.
+func (c *Client) SAs(ctx context.Context) ([]policy.IKESAInfo, error) {
+	sas := []policy.IKESAInfo{}
+	if err := c.call(ctx, Request{Cmd: "sas"}, &sas); err != nil {
+		return nil, err
+	}
+	if sas == nil {
+		sas = []policy.IKESAInfo{}
+	}
+	return sas, nil
+}
+
+// Conns returns the daemon's configured connections.
+func (c *Client) Conns(ctx context.Context) ([]ConnInfo, error) {
+	conns := []ConnInfo{}
+	if err := c.call(ctx, Request{Cmd: "conns"}, &conns); err != nil {
+		return nil, err
+	}
+	if conns == nil {
+		conns = []ConnInfo{}
+	}
+	return conns, nil
+}
+
+// Stats returns the daemon's packet counters.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	err := c.call(ctx, Request{Cmd: "stats"}, &s)
+	return s, err
+}

@@ -1,0 +1,460 @@
+// Package gateway is the runtime: UDP sockets on both IKE ports, the version
+// dispatcher, SA shards, timers and the control API. It executes what the
+// sans-I/O engines ask for.
+//
+// Data flow: one reader goroutine per socket classifies each datagram
+// (Classify), copies IKE messages out of a pooled receive buffer and hands
+// them, without blocking, to the shard their SPI hashes to (ShardOf). Each
+// shard is one goroutine owning one *ikev2.Engine: it feeds the engine
+// datagrams, control requests and timer ticks, sends what the engine
+// returns, and re-arms its timer to the engine's next deadline. No lock is
+// taken on that path; counters are atomics.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/ikev2"
+	"ikegate/isakmp"
+	"ikegate/kernel"
+	"ikegate/policy"
+)
+
+// Backend is the kernel installer the gateway hands to the engines and
+// closes when it stops. kernel.Backend satisfies it.
+type Backend interface {
+	policy.Installer
+	Close() error
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	backend   Backend
+	queueLen  int
+	v1Handler func(d isakmp.Datagram) bool
+}
+
+// WithBackend makes the gateway use b instead of opening
+// kernel.New(cfg.Gateway.Dataplane). The gateway owns b once New succeeds
+// and closes it when Run returns (or on Close); if New fails, b is the
+// caller's to close.
+func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
+
+// WithQueueLen sets the capacity of each shard's inbound queue (default
+// 1024). Datagrams arriving at a full queue are dropped and counted.
+func WithQueueLen(n int) Option { return func(o *options) { o.queueLen = n } }
+
+// Default tuning.
+const (
+	defaultQueueLen = 1024
+	recvBufSize     = 64 << 10 // a UDP datagram never exceeds this
+	socketBufSize   = 4 << 20  // SO_RCVBUF / SO_SNDBUF: survive bursts
+)
+
+// Gateway is one running IKE daemon: its sockets, shards and control API.
+type Gateway struct {
+	cfg     *policy.Config
+	db      *policy.DB
+	log     *zap.Logger
+	backend Backend
+
+	socks   []*socket
+	byLocal map[netip.AddrPort]*socket // read-only after New
+	shards  []*shard
+	ctl     *controlServer // nil without a control socket
+
+	// v1Handler is the hook for the IKEv1 engine: it receives each
+	// well-formed IKEv1 datagram (its Data is a private copy) and reports
+	// whether it took it. Nil until ikev1 exists: IKEv1 is then dropped
+	// with a debug log and counted as ikev1_no_engine.
+	v1Handler func(d isakmp.Datagram) bool
+
+	stats   counters
+	rr      atomic.Uint32 // round-robin shard for initiations
+	bufPool sync.Pool     // *[]byte of recvBufSize
+
+	started   atomic.Bool
+	ready     chan struct{} // closed when Run has started the shards
+	done      chan struct{} // closed when Run stops serving
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type socket struct {
+	conn  *net.UDPConn
+	local netip.AddrPort
+	natt  bool
+}
+
+// New validates cfg, opens the kernel backend (unless one is given with
+// WithBackend), creates one engine per shard, and binds the UDP sockets
+// and the control socket, so that address and permission problems are
+// reported here, before Run. Call Run to serve, or Close to release
+// everything without serving.
+func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err error) {
+	if cfg == nil {
+		return nil, errors.New("gateway: nil config")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	o := options{queueLen: defaultQueueLen}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	gw := cfg.Gateway
+	if len(gw.Listen) == 0 {
+		return nil, errors.New("gateway: no listen address configured")
+	}
+	ikePort, nattPort := gw.IKEPort, gw.NATTPort
+	if ikePort == 0 {
+		ikePort = 500
+	}
+	if nattPort == 0 {
+		nattPort = 4500
+	}
+	if ikePort < 0 || ikePort > 65535 || nattPort < 0 || nattPort > 65535 || ikePort == nattPort {
+		return nil, fmt.Errorf("gateway: bad ports: ike_port %d, natt_port %d", ikePort, nattPort)
+	}
+	workers := gw.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+
+	g := &Gateway{
+		cfg:       cfg,
+		db:        policy.NewDB(cfg.Connections),
+		log:       log,
+		byLocal:   make(map[netip.AddrPort]*socket),
+		v1Handler: o.v1Handler,
+		ready:     make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	g.bufPool.New = func() any { b := make([]byte, recvBufSize); return &b }
+
+	ownBackend := false
+	if o.backend != nil {
+		g.backend = o.backend
+	} else {
+		kb, err := kernel.New(gw.Dataplane, log)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: dataplane: %w", err)
+		}
+		g.backend = kb
+		ownBackend = true
+	}
+	defer func() {
+		if err != nil {
+			g.closeSockets()
+			if ownBackend {
+				g.backend.Close()
+			}
+		}
+	}()
+
+	cookies := gw.CookieThreshold / workers
+	if cookies < 1 {
+		cookies = 1
+	}
+	for k := range workers {
+		slog := log.With(zap.Int("shard", k))
+		ecfg := ikev2.Config{
+			DB:              g.db,
+			Installer:       g.backend,
+			Log:             slog,
+			Rand:            rand.Reader,
+			IKEPort:         uint16(ikePort),
+			NATTPort:        uint16(nattPort),
+			CookieThreshold: cookies,
+			RetransmitTries: gw.RetransmitTries,
+			RetransmitBase:  gw.RetransmitBase,
+			SPIFilter:       spiFilter(k, workers),
+		}
+		g.shards = append(g.shards, &shard{
+			id:  k,
+			g:   g,
+			eng: ikev2.NewEngine(ecfg),
+			in:  make(chan isakmp.Datagram, o.queueLen),
+			ctl: make(chan ctlReq),
+			log: slog,
+		})
+	}
+
+	for _, ip := range gw.Listen {
+		ip = ip.Unmap()
+		for _, p := range []struct {
+			port int
+			natt bool
+		}{{ikePort, false}, {nattPort, true}} {
+			s, err := listenUDP(netip.AddrPortFrom(ip, uint16(p.port)), p.natt, log)
+			if err != nil {
+				return nil, err
+			}
+			g.socks = append(g.socks, s)
+			g.byLocal[s.local] = s
+		}
+	}
+
+	if gw.Control != "" {
+		ctl, err := listenControl(gw.Control, g, log)
+		if err != nil {
+			return nil, err
+		}
+		g.ctl = ctl
+	}
+	return g, nil
+}
+
+// spiFilter accepts the SPIs that route to shard k of n.
+func spiFilter(k, n int) func(uint64) bool {
+	if n <= 1 {
+		return nil
+	}
+	return func(spi uint64) bool { return ShardOf(spi, n) == k }
+}
+
+// Workers returns the number of SA shards.
+func (g *Gateway) Workers() int { return len(g.shards) }
+
+// LocalAddrs returns the bound UDP addresses (IKE and NAT-T port for each
+// listen address).
+func (g *Gateway) LocalAddrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, len(g.socks))
+	for i, s := range g.socks {
+		out[i] = s.local
+	}
+	return out
+}
+
+// Run serves until ctx is done, then closes the sockets, the control
+// socket and the kernel backend. Connections with start = "start" are
+// initiated once the shards are running. Run may be called once.
+func (g *Gateway) Run(ctx context.Context) error {
+	if !g.started.CompareAndSwap(false, true) {
+		return errors.New("gateway: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	for _, sh := range g.shards {
+		wg.Go(func() { sh.run(ctx) })
+	}
+	for _, s := range g.socks {
+		wg.Go(func() { g.readLoop(s) })
+	}
+	if g.ctl != nil {
+		wg.Go(func() { g.ctl.serve(ctx) })
+	}
+	close(g.ready)
+	g.log.Info("ikegate running",
+		zap.Stringers("listen", g.LocalAddrs()),
+		zap.Int("workers", len(g.shards)),
+		zap.Int("connections", len(g.db.Connections())),
+		zap.String("control", g.cfg.Gateway.Control))
+
+	for _, c := range g.db.Connections() {
+		if c.Start != policy.StartStart {
+			continue
+		}
+		if err := g.Up(ctx, c.Name); err != nil {
+			g.log.Warn("initiation at startup failed", zap.String("conn", c.Name), zap.Error(err))
+		}
+	}
+
+	<-ctx.Done()
+	g.log.Info("ikegate stopping")
+	close(g.done)
+	err := g.Close()
+	wg.Wait()
+	return err
+}
+
+// Close releases the sockets, the control socket and the kernel backend.
+// Run calls it on exit; call it directly only for a Gateway that is not
+// run. It is idempotent.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		g.closeSockets()
+		if g.backend != nil {
+			g.closeErr = g.backend.Close()
+		}
+	})
+	return g.closeErr
+}
+
+func (g *Gateway) closeSockets() {
+	if g.ctl != nil {
+		g.ctl.close()
+	}
+	for _, s := range g.socks {
+		s.conn.Close()
+	}
+}
+
+// Ready is closed once Run serves: control requests (Up, Down, SAs, ...)
+// fail with "gateway is not running" before.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// running reports whether the shards are serving.
+func (g *Gateway) running() bool {
+	if !g.started.Load() {
+		return false
+	}
+	select {
+	case <-g.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (g *Gateway) drop(r Reason) { g.stats.drops[r].Add(1) }
+
+// send transmits what an engine returned, each datagram through the
+// socket bound to its Local address (adding the non-ESP marker on the
+// NAT-T port).
+func (g *Gateway) send(out []isakmp.Datagram, kind Kind, log *zap.Logger) {
+	for _, d := range out {
+		s := g.socketFor(d)
+		if s == nil {
+			g.drop(ReasonNoSocket)
+			log.Warn("no socket for outbound datagram",
+				zap.Stringer("local", d.Local), zap.Stringer("peer", d.Remote))
+			continue
+		}
+		b := d.Data
+		if s.natt {
+			b = make([]byte, 4+len(d.Data))
+			copy(b[4:], d.Data)
+		}
+		if _, err := s.conn.WriteToUDPAddrPort(b, unmapAP(d.Remote)); err != nil {
+			g.drop(ReasonSendError)
+			log.Debug("send failed", zap.Stringer("local", s.local),
+				zap.Stringer("peer", d.Remote), zap.Error(err))
+			continue
+		}
+		g.stats.out[kind].Add(1)
+	}
+}
+
+// socketFor finds the socket for d.Local. An engine that does not know its
+// local address (unset IP) gets the first socket of the remote's address
+// family on the requested port (the IKE port if none).
+func (g *Gateway) socketFor(d isakmp.Datagram) *socket {
+	local := unmapAP(d.Local)
+	if s := g.byLocal[local]; s != nil {
+		return s
+	}
+	if local.Addr().IsValid() && !local.Addr().IsUnspecified() {
+		return nil
+	}
+	port := local.Port()
+	if port == 0 {
+		port = g.socks[0].local.Port() // sockets come in (IKE, NAT-T) pairs
+	}
+	v4 := d.Remote.Addr().Unmap().Is4()
+	for _, s := range g.socks {
+		if s.local.Port() == port && s.local.Addr().Is4() == v4 {
+			return s
+		}
+	}
+	return nil
+}
+
+func unmapAP(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// readLoop is the reader goroutine of one socket.
+func (g *Gateway) readLoop(s *socket) {
+	log := g.log.With(zap.Stringer("socket", s.local))
+	for {
+		bp := g.bufPool.Get().(*[]byte)
+		n, from, err := s.conn.ReadFromUDPAddrPort(*bp)
+		if err != nil {
+			g.bufPool.Put(bp)
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			g.drop(ReasonReadError)
+			log.Debug("read failed", zap.Error(err))
+			time.Sleep(time.Millisecond) // do not spin on a persistent error
+			continue
+		}
+		g.dispatch(s, unmapAP(from), (*bp)[:n], log)
+		g.bufPool.Put(bp)
+	}
+}
+
+// dispatch classifies one datagram and hands it on; b is only valid during
+// the call.
+func (g *Gateway) dispatch(s *socket, from netip.AddrPort, b []byte, log *zap.Logger) {
+	kind, reason, msg := Classify(b, s.natt)
+	g.stats.in[kind].Add(1)
+	switch kind {
+	case KindInvalid:
+		g.drop(reason)
+		if ce := log.Check(zap.DebugLevel, "dropped malformed datagram"); ce != nil {
+			ce.Write(zap.Stringer("peer", from), zap.String("reason", reason.String()), zap.Int("len", len(b)))
+		}
+		return
+	case KindKeepalive:
+		return
+	case KindESP:
+		// The userspace dataplane will take ESP-in-UDP here.
+		g.drop(ReasonNoDataplane)
+		if ce := log.Check(zap.DebugLevel, "dropped ESP-in-UDP: no userspace dataplane"); ce != nil {
+			ce.Write(zap.Stringer("peer", from), zap.Int("len", len(b)))
+		}
+		return
+	}
+
+	h := peekHeader(msg)
+	d := isakmp.Datagram{Local: s.local, Remote: from, Data: append([]byte(nil), msg...)}
+	if kind == KindIKEv1 {
+		if g.v1Handler != nil && g.v1Handler(d) {
+			return
+		}
+		g.drop(ReasonNoV1Engine)
+		if ce := log.Check(zap.DebugLevel, "dropped IKEv1 message: no IKEv1 engine"); ce != nil {
+			ce.Write(append(h.fields(1), zap.Stringer("peer", from))...)
+		}
+		return
+	}
+
+	sh := g.shards[ShardOf(routeSPI(h), len(g.shards))]
+	select {
+	case sh.in <- d:
+	default:
+		g.drop(ReasonQueueFull)
+		if ce := log.Check(zap.DebugLevel, "dropped IKEv2 message: shard queue full"); ce != nil {
+			ce.Write(append(h.fields(2), zap.Stringer("peer", from), zap.Int("shard", sh.id))...)
+		}
+	}
+}
+
+// fields are the log fields of an IKE header, named as the engines name
+// them; never anything from the body.
+func (h headerInfo) fields(version int) []zap.Field {
+	return []zap.Field{
+		zap.Int("version", version),
+		zap.Stringer("exchange", h.exchange),
+		zap.Uint32("msgid", h.msgID),
+		zap.String("spi_i", fmt.Sprintf("%016x", h.spii)),
+		zap.String("spi_r", fmt.Sprintf("%016x", h.spir)),
+	}
+}

@@ -1,0 +1,43 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"go.uber.org/zap"
+)
+
+// listenUDP binds one UDP socket to ap (a specific address, so that a
+// datagram's local address is known without IP_PKTINFO) and raises its
+// buffers so bursts of IKE_SA_INIT requests are not dropped by the kernel.
+func listenUDP(ap netip.AddrPort, natt bool, log *zap.Logger) (*socket, error) {
+	network := "udp4"
+	if ap.Addr().Is6() {
+		network = "udp6"
+	}
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", ap, err)
+	}
+	raiseBuffers(conn, log.With(zap.Stringer("socket", ap)))
+	local := ap
+	if la, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		local = unmapAP(la.AddrPort()) // the real port if ap's was 0
+	}
+	return &socket{conn: conn, local: local, natt: natt}, nil
+}
+
+// raiseBuffers sets SO_RCVBUF and SO_SNDBUF to socketBufSize. SetReadBuffer
+// is capped by net.core.rmem_max; SO_RCVBUFFORCE, which needs
+// CAP_NET_ADMIN, is not, so it is tried first.
+func raiseBuffers(conn *net.UDPConn, log *zap.Logger) {
+	if !forceRcvBuf(conn, socketBufSize) {
+		if err := conn.SetReadBuffer(socketBufSize); err != nil {
+			log.Debug("cannot raise SO_RCVBUF", zap.Error(err))
+		}
+	}
+	if err := conn.SetWriteBuffer(socketBufSize); err != nil {
+		log.Debug("cannot raise SO_SNDBUF", zap.Error(err))
+	}
+}

@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ikegate/ikev2"
+	"ikegate/isakmp"
+)
+
+// counters are the gateway's packet counters, updated lock-free from the
+// reader and worker goroutines.
+type counters struct {
+	in    [numKinds]atomic.Uint64
+	out   [numKinds]atomic.Uint64
+	drops [numReasons]atomic.Uint64
+}
+
+// Stats is a snapshot of the counters as the control API's "stats" command
+// returns it. Every known key is present, zero or not, so the shape is
+// stable.
+type Stats struct {
+	Workers    int               `json:"workers"`
+	PacketsIn  map[string]uint64 `json:"packets_in"`
+	PacketsOut map[string]uint64 `json:"packets_out"`
+	Drops      map[string]uint64 `json:"drops"`
+	// IKEv2 is the sum of the IKEv2 engines' own counters (absent when
+	// the gateway is not running).
+	IKEv2 map[string]uint64 `json:"ikev2,omitempty"`
+}
+
+func (c *counters) snapshot(workers int) Stats {
+	s := Stats{
+		Workers:    workers,
+		PacketsIn:  make(map[string]uint64, numKinds),
+		PacketsOut: make(map[string]uint64, 2),
+		Drops:      make(map[string]uint64, numReasons),
+	}
+	for k := Kind(0); k < numKinds; k++ {
+		s.PacketsIn[k.String()] = c.in[k].Load()
+	}
+	for _, k := range []Kind{KindIKEv2, KindIKEv1} {
+		s.PacketsOut[k.String()] = c.out[k].Load()
+	}
+	for r := ReasonNone + 1; r < numReasons; r++ {
+		s.Drops[r.String()] = c.drops[r].Load()
+	}
+	return s
+}
+
+// Stats returns a snapshot of the packet counters and, when the gateway
+// is running, the sum of the engines' counters.
+func (g *Gateway) Stats(ctx context.Context) Stats {
+	s := g.stats.snapshot(len(g.shards))
+	var mu sync.Mutex
+	var sum ikev2.Counters
+	err := g.runOnAll(ctx, func(_ int, e *ikev2.Engine, _ time.Time) []isakmp.Datagram {
+		c := e.Stats()
+		mu.Lock()
+		sum.Dropped += c.Dropped
+		sum.UnknownSPI += c.UnknownSPI
+		sum.CookiesSent += c.CookiesSent
+		sum.Established += c.Established
+		sum.AuthFailures += c.AuthFailures
+		mu.Unlock()
+		return nil
+	})
+	if err == nil {
+		s.IKEv2 = map[string]uint64{
+			"dropped":       sum.Dropped,
+			"unknown_spi":   sum.UnknownSPI,
+			"cookies_sent":  sum.CookiesSent,
+			"established":   sum.Established,
+			"auth_failures": sum.AuthFailures,
+		}
+	}
+	return s
+}

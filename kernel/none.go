@@ -1,0 +1,153 @@
+package kernel
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"ikegate/policy"
+)
+
+// minSPI is the smallest SPI handed out: 1-255 are reserved by IANA
+// (RFC 4303 2.1) and 0 means "no SPI".
+const minSPI = 0x100
+
+// noneBackend installs nothing: it hands out SPIs and records SAs.
+type noneBackend struct {
+	log *zap.Logger
+
+	mu        sync.Mutex
+	allocated map[spiKey]netip.Addr // reserved inbound SPIs -> remote
+	installed map[saKey]policy.ChildSA
+	closed    bool
+}
+
+func newNone(log *zap.Logger) *noneBackend {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &noneBackend{
+		log:       log,
+		allocated: map[spiKey]netip.Addr{},
+		installed: map[saKey]policy.ChildSA{},
+	}
+}
+
+// inUse reports whether spi is reserved or installed inbound at dst.
+func (b *noneBackend) inUse(dst netip.Addr, spi uint32) bool {
+	if _, ok := b.allocated[spiKey{dst, spi}]; ok {
+		return true
+	}
+	for k := range b.installed {
+		if k.local == dst && k.spiIn == spi {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *noneBackend) AllocSPI(local, remote netip.Addr) (uint32, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, errClosed
+	}
+	local = local.Unmap()
+	for range 1000 {
+		spi, err := randomSPI()
+		if err != nil {
+			return 0, err
+		}
+		if b.inUse(local, spi) {
+			continue
+		}
+		b.allocated[spiKey{local, spi}] = remote.Unmap()
+		return spi, nil
+	}
+	return 0, fmt.Errorf("kernel: no free SPI for %v after 1000 tries", local)
+}
+
+// randomSPI returns a uniformly random SPI >= minSPI.
+func randomSPI() (uint32, error) {
+	var b [4]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("kernel: random SPI: %w", err)
+		}
+		if spi := binary.BigEndian.Uint32(b[:]); spi >= minSPI {
+			return spi, nil
+		}
+	}
+}
+
+func (b *noneBackend) AddChildSA(sa *policy.ChildSA) error {
+	if err := validateChildSA(sa); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errClosed
+	}
+	k := keyOf(sa)
+	for ik := range b.installed {
+		if ik.local == k.local && ik.spiIn == k.spiIn {
+			return fmt.Errorf("kernel: add inbound ESP state spi %#08x %v->%v: already installed", sa.SPIIn, k.remote, k.local)
+		}
+	}
+	delete(b.allocated, spiKey{k.local, k.spiIn})
+	b.installed[k] = cloneChildSA(sa)
+	b.log.Debug("CHILD SA recorded (dataplane none)", zap.String("conn", sa.ConnName),
+		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)))
+	return nil
+}
+
+func (b *noneBackend) DelChildSA(sa *policy.ChildSA) error {
+	if sa == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := keyOf(sa)
+	delete(b.installed, k)
+	delete(b.allocated, spiKey{k.local, k.spiIn})
+	return nil
+}
+
+func (b *noneBackend) Counters(*policy.ChildSA) (Counters, error) { return Counters{}, nil }
+
+func (b *noneBackend) Events() <-chan Event { return nil }
+
+func (b *noneBackend) Installed() []policy.ChildSA {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]policy.ChildSA, 0, len(b.installed))
+	for _, sa := range b.installed {
+		out = append(out, cloneChildSA(&sa))
+	}
+	sortChildSAs(out)
+	return out
+}
+
+func (b *noneBackend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	clear(b.allocated)
+	clear(b.installed)
+	return nil
+}
+
+func sortChildSAs(s []policy.ChildSA) {
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].ReqID != s[j].ReqID {
+			return s[i].ReqID < s[j].ReqID
+		}
+		return s[i].SPIIn < s[j].SPIIn
+	})
+}

@@ -1,0 +1,150 @@
+package kernel
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+var (
+	addrL = netip.MustParseAddr("10.200.0.1")
+	addrR = netip.MustParseAddr("10.200.0.2")
+)
+
+func testChildSA(spiIn, spiOut uint32) *policy.ChildSA {
+	return &policy.ChildSA{
+		ConnName: "t", ReqID: 7, Tunnel: true,
+		Local: addrL, Remote: addrR,
+		SPIIn: spiIn, SPIOut: spiOut,
+		Encr:     oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESGCM16, KeyLen: 128},
+		Integ:    oakley.Transform{Type: oakley.TransformINTEG, ID: oakley.IntegNone},
+		EncKeyIn: make([]byte, 20), EncKeyOut: make([]byte, 20),
+		LocalTS:  []netip.Prefix{netip.MustParsePrefix("10.1.0.0/24")},
+		RemoteTS: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")},
+	}
+}
+
+func TestNewNames(t *testing.T) {
+	b, err := New("none", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New("userspace", nil); err == nil || !strings.Contains(err.Error(), "userspace dataplane not implemented yet") {
+		t.Fatalf("userspace: got %v", err)
+	}
+	if _, err := New("ipsec-tools", nil); err == nil || !strings.Contains(err.Error(), `"ipsec-tools"`) {
+		t.Fatalf("unknown name: got %v", err)
+	}
+}
+
+func TestNoneUniqueSPIs(t *testing.T) {
+	b := newNone(nil)
+	seen := map[uint32]bool{}
+	for range 5000 {
+		spi, err := b.AllocSPI(addrL, addrR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spi < 0x100 {
+			t.Fatalf("SPI %#x below 0x100", spi)
+		}
+		if seen[spi] {
+			t.Fatalf("SPI %#x handed out twice", spi)
+		}
+		seen[spi] = true
+	}
+}
+
+func TestNoneAllocSkipsLiveSPIs(t *testing.T) {
+	b := newNone(nil)
+	// An installed SA's inbound SPI counts as live even when it was not
+	// allocated here.
+	if err := b.AddChildSA(testChildSA(0x1000, 0x2000)); err != nil {
+		t.Fatal(err)
+	}
+	if !b.inUse(addrL, 0x1000) || b.inUse(addrR, 0x1000) {
+		t.Fatal("inUse is wrong")
+	}
+}
+
+func TestNoneAddDelClose(t *testing.T) {
+	b := newNone(nil)
+	spi, err := b.AllocSPI(addrL, addrR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := testChildSA(spi, 0xabcdef01)
+	if err := b.AddChildSA(sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddChildSA(sa); err == nil {
+		t.Fatal("second AddChildSA of the same inbound SPI succeeded")
+	}
+	got := b.Installed()
+	if len(got) != 1 || got[0].SPIIn != spi || got[0].SPIOut != 0xabcdef01 {
+		t.Fatalf("Installed() = %+v", got)
+	}
+	// The record is a copy.
+	sa.LocalTS[0] = netip.MustParsePrefix("192.0.2.0/24")
+	if b.Installed()[0].LocalTS[0].String() != "10.1.0.0/24" {
+		t.Fatal("Installed shares memory with the caller's ChildSA")
+	}
+	if c, err := b.Counters(sa); err != nil || c != (Counters{}) {
+		t.Fatalf("Counters = %+v, %v", c, err)
+	}
+	if b.Events() != nil {
+		t.Fatal("none backend has events")
+	}
+	if err := b.DelChildSA(sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DelChildSA(sa); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if err := b.DelChildSA(nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.Installed()); n != 0 {
+		t.Fatalf("%d SAs left after DelChildSA", n)
+	}
+
+	if err := b.AddChildSA(testChildSA(0x3000, 0x4000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AllocSPI(addrL, addrR); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Installed()) != 0 || len(b.allocated) != 0 {
+		t.Fatal("Close left records")
+	}
+	if _, err := b.AllocSPI(addrL, addrR); err == nil {
+		t.Fatal("AllocSPI after Close succeeded")
+	}
+}
+
+func TestValidateChildSA(t *testing.T) {
+	for name, mod := range map[string]func(*policy.ChildSA){
+		"no local":   func(sa *policy.ChildSA) { sa.Local = netip.Addr{} },
+		"mixed":      func(sa *policy.ChildSA) { sa.Remote = netip.MustParseAddr("2001:db8::1") },
+		"zero spi":   func(sa *policy.ChildSA) { sa.SPIOut = 0 },
+		"zero spiin": func(sa *policy.ChildSA) { sa.SPIIn = 0 },
+	} {
+		sa := testChildSA(0x1000, 0x2000)
+		mod(sa)
+		if err := newNone(nil).AddChildSA(sa); err == nil {
+			t.Errorf("%s: AddChildSA accepted it", name)
+		}
+	}
+	if err := newNone(nil).AddChildSA(nil); err == nil {
+		t.Error("nil ChildSA accepted")
+	}
+}
