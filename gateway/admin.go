@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"ikegate/ikev2"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -24,17 +23,19 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 	if c == nil {
 		return fmt.Errorf("no connection named %q", name)
 	}
-	switch c.Version {
-	case policy.IKEv1:
-		return fmt.Errorf("connection %q is IKEv1, which this build cannot initiate yet", name)
-	case policy.Any:
+	if c.Version == policy.Any {
 		return fmt.Errorf("connection %q has version \"any\", which is responder-only", name)
 	}
 	k := int(g.rr.Add(1)-1) % len(g.shards)
 	var ierr error
-	err := g.runOn(ctx, k, func(e *ikev2.Engine, now time.Time) []isakmp.Datagram {
+	err := g.runOn(ctx, k, func(sh *shard, now time.Time) []isakmp.Datagram {
+		e, kind := sh.engineFor(c.Version)
 		out, err := e.Initiate(now, c)
 		ierr = err
+		if kind == KindIKEv1 && len(out) > 0 {
+			g.send(out, KindIKEv1, sh.log)
+			return nil
+		}
 		return out
 	})
 	if err != nil {
@@ -43,7 +44,7 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 	if ierr != nil {
 		return fmt.Errorf("initiating %q: %w", name, ierr)
 	}
-	g.log.Debug("initiation handed to shard", zap.String("conn", name), zap.Int("version", 2), zap.Int("shard", k),
+	g.log.Debug("initiation handed to shard", zap.String("conn", name), zap.String("version", string(c.Version)), zap.Int("shard", k),
 		zap.Stringer("peer", c.RemoteAddr))
 	return nil
 }
@@ -56,9 +57,13 @@ func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
 	}
 	var mu sync.Mutex
 	found := false
-	err := g.runOnAll(ctx, func(_ int, e *ikev2.Engine, now time.Time) []isakmp.Datagram {
-		out, ok := e.Terminate(now, name)
-		if ok {
+	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) []isakmp.Datagram {
+		out1, ok1 := sh.v1.Terminate(now, name)
+		if len(out1) > 0 {
+			g.send(out1, KindIKEv1, sh.log)
+		}
+		out, ok2 := sh.v2.Terminate(now, name)
+		if ok1 || ok2 {
 			mu.Lock()
 			found = true
 			mu.Unlock()
@@ -77,8 +82,8 @@ func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
 // RemoteTS in it, so the JSON has arrays rather than nulls.
 func (g *Gateway) SAs(ctx context.Context) ([]policy.IKESAInfo, error) {
 	per := make([][]policy.IKESAInfo, len(g.shards))
-	err := g.runOnAll(ctx, func(k int, e *ikev2.Engine, _ time.Time) []isakmp.Datagram {
-		per[k] = e.SAs()
+	err := g.runOnAll(ctx, func(k int, sh *shard, _ time.Time) []isakmp.Datagram {
+		per[k] = append(sh.v1.SAs(), sh.v2.SAs()...)
 		return nil
 	})
 	if err != nil {

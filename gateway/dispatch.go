@@ -45,7 +45,6 @@ const (
 	ReasonTooShort              // IKE message shorter than the 28-byte header
 	ReasonLengthMismatch        // header Length field differs from the datagram size
 	ReasonBadVersion            // major version neither 1 nor 2
-	ReasonNoV1Engine            // IKEv1 message, but there is no IKEv1 engine
 	ReasonNoDataplane           // ESP-in-UDP, but there is no userspace dataplane hook
 	ReasonQueueFull             // the shard's inbound queue was full
 	ReasonNoSocket              // outbound: no socket for the datagram's local address
@@ -61,7 +60,6 @@ var reasonNames = [numReasons]string{
 	ReasonTooShort:       "ike_too_short",
 	ReasonLengthMismatch: "ike_length_mismatch",
 	ReasonBadVersion:     "ike_bad_version",
-	ReasonNoV1Engine:     "ikev1_no_engine",
 	ReasonNoDataplane:    "esp_no_dataplane",
 	ReasonQueueFull:      "queue_full",
 	ReasonNoSocket:       "no_socket",

@@ -25,6 +25,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/ikev1"
 	"ikegate/ikev2"
 	"ikegate/isakmp"
 	"ikegate/kernel"
@@ -42,9 +43,9 @@ type Backend interface {
 type Option func(*options)
 
 type options struct {
-	backend   Backend
-	queueLen  int
-	v1Handler func(d isakmp.Datagram) bool
+	backend  Backend
+	esp      ESPHandler
+	queueLen int
 }
 
 // WithBackend makes the gateway use b instead of opening
@@ -52,6 +53,21 @@ type options struct {
 // and closes it when Run returns (or on Close); if New fails, b is the
 // caller's to close.
 func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
+
+// ESPHandler is the userspace ESP dataplane as the gateway sees it: it
+// receives the ESP-in-UDP datagrams that arrive on a NAT-T socket (pkt,
+// without non-ESP marker, is only valid during the call) and sends its
+// own through the function given to SetSender, which writes b to remote
+// from the NAT-T socket bound to local. kernel.Userspace implements it.
+type ESPHandler interface {
+	HandleESP(local, remote netip.AddrPort, pkt []byte)
+	SetSender(func(local, remote netip.AddrPort, b []byte) error)
+}
+
+// WithESPHandler makes the gateway hand ESP-in-UDP to h. Without it, the
+// backend is used if it implements ESPHandler (the "userspace"
+// dataplane); otherwise ESP is dropped and counted as esp_no_dataplane.
+func WithESPHandler(h ESPHandler) Option { return func(o *options) { o.esp = h } }
 
 // WithQueueLen sets the capacity of each shard's inbound queue (default
 // 1024). Datagrams arriving at a full queue are dropped and counted.
@@ -76,11 +92,8 @@ type Gateway struct {
 	shards  []*shard
 	ctl     *controlServer // nil without a control socket
 
-	// v1Handler is the hook for the IKEv1 engine: it receives each
-	// well-formed IKEv1 datagram (its Data is a private copy) and reports
-	// whether it took it. Nil until ikev1 exists: IKEv1 is then dropped
-	// with a debug log and counted as ikev1_no_engine.
-	v1Handler func(d isakmp.Datagram) bool
+	// esp takes ESP-in-UDP from the NAT-T sockets (nil: dropped).
+	esp ESPHandler
 
 	stats   counters
 	rr      atomic.Uint32 // round-robin shard for initiations
@@ -135,13 +148,12 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 	}
 
 	g := &Gateway{
-		cfg:       cfg,
-		db:        policy.NewDB(cfg.Connections),
-		log:       log,
-		byLocal:   make(map[netip.AddrPort]*socket),
-		v1Handler: o.v1Handler,
-		ready:     make(chan struct{}),
-		done:      make(chan struct{}),
+		cfg:     cfg,
+		db:      policy.NewDB(cfg.Connections),
+		log:     log,
+		byLocal: make(map[netip.AddrPort]*socket),
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	g.bufPool.New = func() any { b := make([]byte, recvBufSize); return &b }
 
@@ -155,6 +167,10 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		}
 		g.backend = kb
 		ownBackend = true
+	}
+	g.esp = o.esp
+	if h, ok := g.backend.(ESPHandler); ok && g.esp == nil {
+		g.esp = h
 	}
 	defer func() {
 		if err != nil {
@@ -184,10 +200,16 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			SPIFilter:       spiFilter(k, workers),
 		}
 		g.shards = append(g.shards, &shard{
-			id:  k,
-			g:   g,
-			eng: ikev2.NewEngine(ecfg),
-			in:  make(chan isakmp.Datagram, o.queueLen),
+			id: k,
+			g:  g,
+			v1: ikev1.NewEngine(ikev1.Config{
+				DB: ecfg.DB, Installer: ecfg.Installer, Log: slog, Rand: ecfg.Rand,
+				IKEPort: ecfg.IKEPort, NATTPort: ecfg.NATTPort,
+				RetransmitTries: ecfg.RetransmitTries, RetransmitBase: ecfg.RetransmitBase,
+				SPIFilter: ecfg.SPIFilter,
+			}),
+			v2:  ikev2.NewEngine(ecfg),
+			in:  make(chan inbound, o.queueLen),
 			ctl: make(chan ctlReq),
 			log: slog,
 		})
@@ -249,6 +271,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	if g.esp != nil {
+		g.esp.SetSender(g.sendESP)
+	}
 	var wg sync.WaitGroup
 	for _, sh := range g.shards {
 		wg.Go(func() { sh.run(ctx) })
@@ -351,6 +376,23 @@ func (g *Gateway) send(out []isakmp.Datagram, kind Kind, log *zap.Logger) {
 	}
 }
 
+// sendESP sends one ESP-in-UDP datagram (no non-ESP marker) for the
+// userspace dataplane from the socket bound to local (or, for an unset
+// local address, the first socket of remote's family on local's port).
+func (g *Gateway) sendESP(local, remote netip.AddrPort, b []byte) error {
+	s := g.socketFor(isakmp.Datagram{Local: local, Remote: remote})
+	if s == nil || !s.natt {
+		g.drop(ReasonNoSocket)
+		return fmt.Errorf("gateway: no NAT-T socket for ESP from %v", local)
+	}
+	if _, err := s.conn.WriteToUDPAddrPort(b, unmapAP(remote)); err != nil {
+		g.drop(ReasonSendError)
+		return err
+	}
+	g.stats.out[KindESP].Add(1)
+	return nil
+}
+
 // socketFor finds the socket for d.Local. An engine that does not know its
 // local address (unset IP) gets the first socket of the remote's address
 // family on the requested port (the IKE port if none).
@@ -415,7 +457,10 @@ func (g *Gateway) dispatch(s *socket, from netip.AddrPort, b []byte, log *zap.Lo
 	case KindKeepalive:
 		return
 	case KindESP:
-		// The userspace dataplane will take ESP-in-UDP here.
+		if g.esp != nil {
+			g.esp.HandleESP(s.local, from, msg)
+			return
+		}
 		g.drop(ReasonNoDataplane)
 		if ce := log.Check(zap.DebugLevel, "dropped ESP-in-UDP: no userspace dataplane"); ce != nil {
 			ce.Write(zap.Stringer("peer", from), zap.Int("len", len(b)))
@@ -425,24 +470,20 @@ func (g *Gateway) dispatch(s *socket, from netip.AddrPort, b []byte, log *zap.Lo
 
 	h := peekHeader(msg)
 	d := isakmp.Datagram{Local: s.local, Remote: from, Data: append([]byte(nil), msg...)}
-	if kind == KindIKEv1 {
-		if g.v1Handler != nil && g.v1Handler(d) {
-			return
-		}
-		g.drop(ReasonNoV1Engine)
-		if ce := log.Check(zap.DebugLevel, "dropped IKEv1 message: no IKEv1 engine"); ce != nil {
-			ce.Write(append(h.fields(1), zap.Stringer("peer", from))...)
-		}
-		return
+	// IKEv1 SAs live on the shard of their initiator cookie, IKEv2 SAs on
+	// the shard of the SPI we chose (routeSPI).
+	v1 := kind == KindIKEv1
+	route := routeSPI(h)
+	if v1 {
+		route = h.spii
 	}
-
-	sh := g.shards[ShardOf(routeSPI(h), len(g.shards))]
+	sh := g.shards[ShardOf(route, len(g.shards))]
 	select {
-	case sh.in <- d:
+	case sh.in <- inbound{d: d, v1: v1}:
 	default:
 		g.drop(ReasonQueueFull)
-		if ce := log.Check(zap.DebugLevel, "dropped IKEv2 message: shard queue full"); ce != nil {
-			ce.Write(append(h.fields(2), zap.Stringer("peer", from), zap.Int("shard", sh.id))...)
+		if ce := log.Check(zap.DebugLevel, "dropped IKE message: shard queue full"); ce != nil {
+			ce.Write(append(h.fields(int(2-b2i(v1))), zap.Stringer("peer", from), zap.Int("shard", sh.id))...)
 		}
 	}
 }
@@ -457,4 +498,11 @@ func (h headerInfo) fields(version int) []zap.Field {
 		zap.String("spi_i", fmt.Sprintf("%016x", h.spii)),
 		zap.String("spi_r", fmt.Sprintf("%016x", h.spir)),
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

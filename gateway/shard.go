@@ -7,23 +7,60 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/ikev1"
 	"ikegate/ikev2"
 	"ikegate/isakmp"
+	"ikegate/policy"
 )
 
-// shard is one SA shard: a goroutine that alone owns an engine.
+// engine is what a shard needs of an IKE engine: ikev1.Engine and
+// ikev2.Engine both are one.
+type engine interface {
+	HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datagram
+	Tick(now time.Time) []isakmp.Datagram
+	NextDeadline() time.Time
+	Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error)
+	Terminate(now time.Time, name string) ([]isakmp.Datagram, bool)
+	SAs() []policy.IKESAInfo
+}
+
+var (
+	_ engine = (*ikev1.Engine)(nil)
+	_ engine = (*ikev2.Engine)(nil)
+)
+
+// shard is one SA shard: a goroutine that alone owns one engine of each
+// IKE version.
 type shard struct {
 	id  int
 	g   *Gateway
-	eng *ikev2.Engine
-	in  chan isakmp.Datagram // from the readers; never blocks them
-	ctl chan ctlReq          // control requests, run on the shard goroutine
+	v1  *ikev1.Engine
+	v2  *ikev2.Engine
+	in  chan inbound // from the readers; never blocks them
+	ctl chan ctlReq  // control requests, run on the shard goroutine
 	log *zap.Logger
 }
 
-// ctlReq is work to run on a shard's goroutine with its engine; it returns
+// inbound is a datagram for one of the shard's engines.
+type inbound struct {
+	d  isakmp.Datagram
+	v1 bool
+}
+
+// engines returns the shard's engines, IKEv1 first.
+func (sh *shard) engines() [2]engine { return [2]engine{sh.v1, sh.v2} }
+
+// engineFor returns the engine that initiates connections of version v.
+func (sh *shard) engineFor(v policy.Version) (engine, Kind) {
+	if v == policy.IKEv1 {
+		return sh.v1, KindIKEv1
+	}
+	return sh.v2, KindIKEv2
+}
+
+// ctlReq is work to run on a shard's goroutine with its engines; it returns
 // the datagrams to send.
-type ctlReq func(e *ikev2.Engine, now time.Time) []isakmp.Datagram
+type ctlReq func(sh *shard, now time.Time) []isakmp.Datagram
 
 // errNotRunning is returned for control requests when the gateway is not
 // serving (not yet started, or stopping).
@@ -35,26 +72,37 @@ func (sh *shard) run(ctx context.Context) {
 	var armed time.Time // deadline the timer is set for; zero: stopped
 
 	for {
-		var out []isakmp.Datagram
+		var out1, out2 []isakmp.Datagram
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
-		case d := <-sh.in:
-			out = sh.eng.HandleDatagram(time.Now(), d)
+		case in := <-sh.in:
+			if in.v1 {
+				out1 = sh.v1.HandleDatagram(time.Now(), in.d)
+			} else {
+				out2 = sh.v2.HandleDatagram(time.Now(), in.d)
+			}
 		case req := <-sh.ctl:
-			out = req(sh.eng, time.Now())
+			out2 = req(sh, time.Now())
 		case <-timer.C:
 			armed = time.Time{}
-			out = sh.eng.Tick(time.Now())
+			now := time.Now()
+			out1, out2 = sh.v1.Tick(now), sh.v2.Tick(now)
 		}
-		if len(out) > 0 {
-			sh.g.send(out, KindIKEv2, sh.log)
+		if len(out1) > 0 {
+			sh.g.send(out1, KindIKEv1, sh.log)
+		}
+		if len(out2) > 0 {
+			sh.g.send(out2, KindIKEv2, sh.log)
 		}
 
-		// Re-arm to the engine's next deadline (Go >= 1.23 timers: Reset
+		// Re-arm to the engines' next deadline (Go >= 1.23 timers: Reset
 		// and Stop discard any stale expiry).
-		next := sh.eng.NextDeadline()
+		next := sh.v2.NextDeadline()
+		if n1 := sh.v1.NextDeadline(); !n1.IsZero() && (next.IsZero() || n1.Before(next)) {
+			next = n1
+		}
 		if next.Equal(armed) {
 			continue
 		}
@@ -68,14 +116,14 @@ func (sh *shard) run(ctx context.Context) {
 }
 
 // runOn runs fn on shard k's goroutine and waits for it to finish.
-func (g *Gateway) runOn(ctx context.Context, k int, fn func(e *ikev2.Engine, now time.Time) []isakmp.Datagram) error {
+func (g *Gateway) runOn(ctx context.Context, k int, fn func(sh *shard, now time.Time) []isakmp.Datagram) error {
 	if !g.running() {
 		return errNotRunning
 	}
 	done := make(chan struct{})
-	req := func(e *ikev2.Engine, now time.Time) []isakmp.Datagram {
+	req := func(sh *shard, now time.Time) []isakmp.Datagram {
 		defer close(done)
-		return fn(e, now)
+		return fn(sh, now)
 	}
 	select {
 	case g.shards[k].ctl <- req:
@@ -92,12 +140,12 @@ func (g *Gateway) runOn(ctx context.Context, k int, fn func(e *ikev2.Engine, now
 
 // runOnAll runs fn on every shard (concurrently, one call per shard) and
 // waits for all of them.
-func (g *Gateway) runOnAll(ctx context.Context, fn func(k int, e *ikev2.Engine, now time.Time) []isakmp.Datagram) error {
+func (g *Gateway) runOnAll(ctx context.Context, fn func(k int, sh *shard, now time.Time) []isakmp.Datagram) error {
 	errs := make(chan error, len(g.shards))
 	for k := range g.shards {
 		go func() {
-			errs <- g.runOn(ctx, k, func(e *ikev2.Engine, now time.Time) []isakmp.Datagram {
-				return fn(k, e, now)
+			errs <- g.runOn(ctx, k, func(sh *shard, now time.Time) []isakmp.Datagram {
+				return fn(k, sh, now)
 			})
 		}()
 	}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ikegate/ikev1"
 	"ikegate/ikev2"
 	"ikegate/isakmp"
 )
@@ -29,19 +30,20 @@ type Stats struct {
 	// IKEv2 is the sum of the IKEv2 engines' own counters (absent when
 	// the gateway is not running).
 	IKEv2 map[string]uint64 `json:"ikev2,omitempty"`
+	IKEv1 map[string]uint64 `json:"ikev1,omitempty"`
 }
 
 func (c *counters) snapshot(workers int) Stats {
 	s := Stats{
 		Workers:    workers,
 		PacketsIn:  make(map[string]uint64, numKinds),
-		PacketsOut: make(map[string]uint64, 2),
+		PacketsOut: make(map[string]uint64, 3),
 		Drops:      make(map[string]uint64, numReasons),
 	}
 	for k := Kind(0); k < numKinds; k++ {
 		s.PacketsIn[k.String()] = c.in[k].Load()
 	}
-	for _, k := range []Kind{KindIKEv2, KindIKEv1} {
+	for _, k := range []Kind{KindIKEv2, KindIKEv1, KindESP} {
 		s.PacketsOut[k.String()] = c.out[k].Load()
 	}
 	for r := ReasonNone + 1; r < numReasons; r++ {
@@ -56,9 +58,15 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 	s := g.stats.snapshot(len(g.shards))
 	var mu sync.Mutex
 	var sum ikev2.Counters
-	err := g.runOnAll(ctx, func(_ int, e *ikev2.Engine, _ time.Time) []isakmp.Datagram {
-		c := e.Stats()
+	var sum1 ikev1.Counters
+	err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) []isakmp.Datagram {
+		c, c1 := sh.v2.Stats(), sh.v1.Stats()
 		mu.Lock()
+		sum1.Dropped += c1.Dropped
+		sum1.UnknownSPI += c1.UnknownSPI
+		sum1.Established += c1.Established
+		sum1.AuthFailures += c1.AuthFailures
+		sum1.HeldEarly += c1.HeldEarly
 		sum.Dropped += c.Dropped
 		sum.UnknownSPI += c.UnknownSPI
 		sum.CookiesSent += c.CookiesSent
@@ -74,6 +82,13 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 			"cookies_sent":  sum.CookiesSent,
 			"established":   sum.Established,
 			"auth_failures": sum.AuthFailures,
+		}
+		s.IKEv1 = map[string]uint64{
+			"dropped":          sum1.Dropped,
+			"unknown_cookies":  sum1.UnknownSPI,
+			"established":      sum1.Established,
+			"auth_failures":    sum1.AuthFailures,
+			"held_quick_modes": sum1.HeldEarly,
 		}
 	}
 	return s

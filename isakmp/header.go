@@ -3,9 +3,10 @@
 // Encrypted Fragment payload of RFC 7383) and the version peek used by the
 // dispatcher.
 //
-// The header and the payload-chain walker are shared by both protocol
-// versions; IKEv1 payload bodies will live beside the IKEv2 ones in this
-// package.
+// The header, the generic payload header and the data attribute format are
+// shared by both protocol versions; the IKEv1 (ISAKMP: RFC 2408, 2407, 2409,
+// 3947) payloads and message live beside the IKEv2 ones in the v1_*.go
+// files, with names prefixed V1.
 //
 // Decoders never panic: every length is checked and a failure is reported as
 // an error that names the payload and the field, wrapping ErrTruncated when a

@@ -169,21 +169,15 @@ type rawPayload struct {
 // A payload for which terminal reports true ends the chain (its next-payload
 // field does not link to an outer payload) and must extend to the end of b.
 // The generic header layout (next, flags, length) is the same in IKEv1 and
-// IKEv2, so both versions walk chains with this function.
+// IKEv2; IKEv1 chains (walkV1Chain) share genericHeader with this function.
 func walkChain(first PayloadType, b []byte, base int, terminal func(PayloadType) bool, fn func(*rawPayload) error) error {
 	off := 0
 	var rp rawPayload
 	for t := first; t != PayloadNone; {
 		rest := b[off:]
-		if len(rest) < 4 {
-			return errTrunc("isakmp: %s payload: generic header: %d bytes left, need 4", t, len(rest))
-		}
-		n := int(binary.BigEndian.Uint16(rest[2:4]))
-		if n < 4 {
-			return errBad("isakmp: %s payload: length field %d is less than 4", t, n)
-		}
-		if n > len(rest) {
-			return errTrunc("isakmp: %s payload: length %d exceeds remaining %d", t, n, len(rest))
+		n, err := genericHeader(t, rest)
+		if err != nil {
+			return err
 		}
 		rp = rawPayload{
 			Type:     t,
@@ -208,6 +202,29 @@ func walkChain(first PayloadType, b []byte, base int, terminal func(PayloadType)
 		return errBad("isakmp: %d bytes after the last payload", len(b)-off)
 	}
 	return nil
+}
+
+// payloadTypeName is PayloadType or V1PayloadType.
+type payloadTypeName interface {
+	~uint8
+	String() string
+}
+
+// genericHeader checks the generic payload header (next payload, flags or
+// reserved, length), common to IKEv1 and IKEv2, at the start of rest for a
+// payload of type t, and returns the payload's length, header included.
+func genericHeader[T payloadTypeName](t T, rest []byte) (int, error) {
+	if len(rest) < 4 {
+		return 0, errTrunc("isakmp: %s payload: generic header: %d bytes left, need 4", t, len(rest))
+	}
+	n := int(binary.BigEndian.Uint16(rest[2:4]))
+	if n < 4 {
+		return 0, errBad("isakmp: %s payload: length field %d is less than 4", t, n)
+	}
+	if n > len(rest) {
+		return 0, errTrunc("isakmp: %s payload: length %d exceeds remaining %d", t, n, len(rest))
+	}
+	return n, nil
 }
 
 func isEncrypted(t PayloadType) bool { return t == PayloadSK || t == PayloadSKF }

@@ -199,10 +199,21 @@ func parseProposal(b []byte) (Proposal, error) {
 
 func parseTransform(b []byte) (Transform, error) {
 	t := Transform{Type: b[4], ID: binary.BigEndian.Uint16(b[6:8])}
-	b = b[8:]
+	var err error
+	if t.Attrs, err = parseAttributes(b[8:]); err != nil {
+		return Transform{}, err
+	}
+	return t, nil
+}
+
+// parseAttributes decodes a list of data attributes in TV or TLV form, the
+// format shared by IKEv2 transform attributes, IKEv1 SA attributes (RFC 2408
+// 3.3) and IKEv1 mode-config attributes. The list fills b exactly.
+func parseAttributes(b []byte) ([]Attribute, error) {
+	var attrs []Attribute
 	for i := 1; len(b) > 0; i++ {
 		if len(b) < 4 {
-			return Transform{}, errTrunc("attribute %d: header: %d bytes left, need 4", i, len(b))
+			return nil, errTrunc("attribute %d: header: %d bytes left, need 4", i, len(b))
 		}
 		typ := binary.BigEndian.Uint16(b[0:2])
 		v := binary.BigEndian.Uint16(b[2:4])
@@ -213,12 +224,12 @@ func parseTransform(b []byte) (Transform, error) {
 		} else {
 			n := int(v)
 			if n > len(b)-4 {
-				return Transform{}, errTrunc("attribute %d: length %d exceeds remaining %d", i, n, len(b)-4)
+				return nil, errTrunc("attribute %d: length %d exceeds remaining %d", i, n, len(b)-4)
 			}
 			a.Value = clip(b[4 : 4+n])
 			b = b[4+n:]
 		}
-		t.Attrs = append(t.Attrs, a)
+		attrs = append(attrs, a)
 	}
-	return t, nil
+	return attrs, nil
 }

@@ -62,3 +62,22 @@ func DetectIKEv2(spii, spir uint64, local, remote netip.AddrPort, sourceHashes [
 	}
 	return d, true
 }
+
+// DetectIKEv1 evaluates RFC 3947 NAT-D payloads: peerSawUs is the first
+// NAT-D payload (the peer's hash of our address as it saw it), peerOwn the
+// others (the peer's hashes of its own addresses); ourHash and peerHash
+// are the hashes of the addresses the message actually arrived with.
+func DetectIKEv1(peerSawUs []byte, peerOwn [][]byte, ourHash, peerHash []byte) (d Detection, ok bool) {
+	if peerSawUs == nil || len(peerOwn) == 0 {
+		return Detection{}, false
+	}
+	d.LocalBehindNAT = string(peerSawUs) != string(ourHash)
+	d.PeerBehindNAT = true
+	for _, h := range peerOwn {
+		if string(h) == string(peerHash) {
+			d.PeerBehindNAT = false
+			break
+		}
+	}
+	return d, true
+}

@@ -116,7 +116,7 @@ func cmdStats(args []string, stdout, stderr io.Writer) int {
 	for _, sec := range []struct {
 		name string
 		m    map[string]uint64
-	}{{"packets in", st.PacketsIn}, {"packets out", st.PacketsOut}, {"drops", st.Drops}, {"ikev2 engine", st.IKEv2}} {
+	}{{"packets in", st.PacketsIn}, {"packets out", st.PacketsOut}, {"drops", st.Drops}, {"ikev2 engine", st.IKEv2}, {"ikev1 engine", st.IKEv1}} {
 		if sec.m == nil {
 			continue
 		}

@@ -20,7 +20,7 @@ import (
 )
 
 // demoTunnel is one tunnel the demo negotiates from A (initiator) to B
-// (responder). An IKEv1 tunnel is one more entry once ikev1 exists.
+// (responder).
 type demoTunnel struct {
 	name    string
 	version policy.Version
@@ -33,6 +33,8 @@ type demoTunnel struct {
 var demoTunnels = []demoTunnel{
 	{name: "demo-ikev2", version: policy.IKEv2, ike: "aes128gcm16-prfsha256-x25519", esp: "aes128gcm16",
 		localTS: "10.1.0.0/24", peerTS: "10.2.0.0/24"},
+	{name: "demo-ikev1", version: policy.IKEv1, ike: "aes256-sha256-modp2048", esp: "aes256-sha256",
+		localTS: "10.1.1.0/24", peerTS: "10.2.1.0/24"},
 }
 
 type demoSide struct {

@@ -196,7 +196,7 @@ func TestCtlCommands(t *testing.T) {
 		t.Errorf("conns --json: exit %d, stdout %q", code, stdout)
 	}
 	code, stdout, _ = runCmd(t, "stats", "--control", sock)
-	if code != 0 || !strings.Contains(stdout, "drops:") || !strings.Contains(stdout, "ikev1_no_engine") {
+	if code != 0 || !strings.Contains(stdout, "drops:") || !strings.Contains(stdout, "ikev1 engine:") {
 		t.Errorf("stats: exit %d, stdout %q", code, stdout)
 	}
 	code, _, stderr = runCmd(t, "up", "nope", "--control", sock)

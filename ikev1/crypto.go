@@ -1,0 +1,161 @@
+package ikev1
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"net/netip"
+
+	"ikegate/isakmp"
+	"ikegate/oakley"
+)
+
+// rawPayload is one payload of a chain as bytes: RFC 2409's hashes cover
+// payload bodies exactly as sent ("SAi_b", "IDii_b") and Quick Mode's
+// cover the payloads after HASH with their generic headers.
+type rawPayload struct {
+	typ   isakmp.V1PayloadType
+	start int // offset of the generic header in the chain
+	body  []byte
+}
+
+// walkRaw splits a payload chain without decoding bodies. It returns the
+// payloads and the length of the chain (padding excluded).
+func walkRaw(first isakmp.V1PayloadType, b []byte) ([]rawPayload, int, error) {
+	var out []rawPayload
+	off := 0
+	for t := first; t != isakmp.V1PayloadNone; {
+		if len(b)-off < 4 {
+			return nil, 0, errors.New("truncated payload chain")
+		}
+		n := int(binary.BigEndian.Uint16(b[off+2:]))
+		if n < 4 || off+n > len(b) {
+			return nil, 0, errors.New("bad payload length")
+		}
+		out = append(out, rawPayload{typ: t, start: off, body: b[off+4 : off+n]})
+		t = isakmp.V1PayloadType(b[off])
+		off += n
+	}
+	return out, off, nil
+}
+
+func rawBody(ps []rawPayload, t isakmp.V1PayloadType) []byte {
+	for _, p := range ps {
+		if p.typ == t {
+			return p.body
+		}
+	}
+	return nil
+}
+
+// newHash returns the plain hash an IKEv1 hash ID names (NAT-D).
+func newHash(id uint16) (hash.Hash, error) {
+	switch id {
+	case isakmp.V1HashMD5:
+		return md5.New(), nil
+	case isakmp.V1HashSHA1:
+		return sha1.New(), nil
+	case isakmp.V1HashSHA256:
+		return sha256.New(), nil
+	case isakmp.V1HashSHA384:
+		return sha512.New384(), nil
+	case isakmp.V1HashSHA512:
+		return sha512.New(), nil
+	}
+	return nil, fmt.Errorf("unsupported IKEv1 hash %d", id)
+}
+
+// natdHash is HASH(CKY-I | CKY-R | IP | Port) (RFC 3947 3.2).
+func natdHash(hashID uint16, ckyI, ckyR uint64, ap netip.AddrPort) []byte {
+	h, err := newHash(hashID)
+	if err != nil {
+		return nil
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:], ckyI)
+	binary.BigEndian.PutUint64(b[8:], ckyR)
+	h.Write(b[:])
+	h.Write(ap.Addr().Unmap().AsSlice())
+	binary.BigEndian.PutUint16(b[:2], ap.Port())
+	h.Write(b[:2])
+	return h.Sum(nil)
+}
+
+// sealP1 encrypts a phase 1 message with the phase 1 IV chain.
+func (sa *p1SA) sealP1(exchange isakmp.ExchangeType, ps []isakmp.V1Payload) []byte {
+	raw, next := sa.seal(exchange, 0, sa.keys.iv, ps)
+	sa.keys.iv = next
+	return raw
+}
+
+// seal builds an encrypted message with the given IV and returns it with
+// the IV for the next message of the chain.
+func (sa *p1SA) seal(exchange isakmp.ExchangeType, msgID uint32, iv []byte, ps []isakmp.V1Payload) ([]byte, []byte) {
+	plain := isakmp.AppendV1Payloads(nil, ps)
+	ct, next := sa.keys.cipher.Encrypt(iv, plain)
+	h := sa.header(exchange, msgID, true)
+	h.NextPayload = isakmp.PayloadType(ps[0].V1Type())
+	h.Length = uint32(isakmp.HeaderLen + len(ct))
+	raw := h.AppendTo(make([]byte, 0, h.Length))
+	return append(raw, ct...), next
+}
+
+// open decrypts an encrypted message body with iv, returning the payloads,
+// their raw form and the next IV.
+func (sa *p1SA) open(msg *isakmp.V1Message, iv []byte) ([]isakmp.V1Payload, []rawPayload, []byte, []byte, error) {
+	if sa.keys == nil || msg.Encrypted == nil {
+		return nil, nil, nil, nil, errors.New("message is not encrypted")
+	}
+	plain, next, err := sa.keys.cipher.Decrypt(iv, msg.Encrypted)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	first := msg.NextV1()
+	raws, n, err := walkRaw(first, plain)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("decrypted payloads do not parse (%v): most likely the keys differ, i.e. the pre-shared keys do not match", err)
+	}
+	ps, err := isakmp.ParseV1Payloads(first, plain[:n])
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("decrypted payloads do not parse: %w", err)
+	}
+	return ps, raws, plain[:n], next, nil
+}
+
+// hashedPayloads builds [HASH, ps...] where HASH covers the bytes of ps
+// (with their generic headers) through compute.
+func hashedPayloads(hashLen int, ps []isakmp.V1Payload, compute func(rest []byte) []byte) []isakmp.V1Payload {
+	rest := isakmp.AppendV1Payloads(nil, ps)
+	return append([]isakmp.V1Payload{&isakmp.V1Hash{Data: compute(rest)}}, ps...)
+}
+
+// restAfterHash returns the payload bytes after a leading HASH payload.
+func restAfterHash(raws []rawPayload, plain []byte) ([]byte, []byte, error) {
+	if len(raws) == 0 || raws[0].typ != isakmp.V1PayloadHASH {
+		return nil, nil, errors.New("message does not start with a HASH payload")
+	}
+	if len(raws) == 1 {
+		return raws[0].body, nil, nil
+	}
+	return raws[0].body, plain[raws[1].start:], nil
+}
+
+func cookies(ckyI, ckyR uint64) []byte {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, ckyI)
+	binary.BigEndian.PutUint64(b[8:], ckyR)
+	return b
+}
+
+func msgIDBytes(id uint32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], id)
+	return b[:]
+}
+
+var _ = oakley.TransformENCR

@@ -1,0 +1,319 @@
+package ikev1
+
+import (
+	"container/heap"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+	"ikegate/policy"
+)
+
+// Config configures an Engine. It has the same fields as the IKEv2
+// engine's, so the runtime builds both from one place.
+type Config struct {
+	DB        *policy.DB
+	Installer policy.Installer
+	Log       *zap.Logger
+	Rand      io.Reader
+
+	IKEPort, NATTPort uint16
+
+	RetransmitTries int
+	RetransmitBase  time.Duration
+
+	// SPIFilter, if set, must accept every initiator cookie the engine
+	// picks: the runtime routes IKEv1 messages by the initiator cookie.
+	SPIFilter func(spi uint64) bool
+}
+
+// Counters are the engine's statistics.
+type Counters struct {
+	Dropped      uint64
+	UnknownSPI   uint64
+	Established  uint64
+	AuthFailures uint64
+	HeldEarly    uint64 // Quick Mode messages held until phase 1 completed
+}
+
+// Engine runs the IKEv1 SAs of one shard. One goroutine owns it.
+type Engine struct {
+	cfg    Config
+	log    *zap.Logger
+	sas    map[uint64]*p1SA // by initiator cookie
+	timers timerHeap
+	out    []isakmp.Datagram
+	stats  Counters
+}
+
+// NewEngine returns an engine with no SAs.
+func NewEngine(cfg Config) *Engine {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.IKEPort == 0 {
+		cfg.IKEPort = 500
+	}
+	if cfg.NATTPort == 0 {
+		cfg.NATTPort = 4500
+	}
+	if cfg.RetransmitTries <= 0 {
+		cfg.RetransmitTries = 5
+	}
+	if cfg.RetransmitBase <= 0 {
+		cfg.RetransmitBase = time.Second
+	}
+	return &Engine{cfg: cfg, log: cfg.Log.With(zap.Int("version", 1)), sas: make(map[uint64]*p1SA)}
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Counters { return e.stats }
+
+func (e *Engine) flush() []isakmp.Datagram {
+	out := e.out
+	e.out = nil
+	return out
+}
+
+func (e *Engine) emit(local, remote netip.AddrPort, data []byte) {
+	e.out = append(e.out, isakmp.Datagram{Local: local, Remote: remote, Data: data})
+}
+
+func (e *Engine) random(n int) []byte {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(e.cfg.Rand, b); err != nil {
+		panic(fmt.Sprintf("ikev1: randomness failed: %v", err))
+	}
+	return b
+}
+
+func (e *Engine) cookie(initiator bool) uint64 {
+	for {
+		c := binary.BigEndian.Uint64(e.random(8))
+		if c == 0 || (initiator && e.sas[c] != nil) {
+			continue
+		}
+		if initiator && e.cfg.SPIFilter != nil && !e.cfg.SPIFilter(c) {
+			continue
+		}
+		return c
+	}
+}
+
+func (e *Engine) drop(reason string, d isakmp.Datagram, err error) {
+	e.stats.Dropped++
+	if ce := e.log.Check(zap.DebugLevel, "dropped message"); ce != nil {
+		ce.Write(zap.String("reason", reason), zap.Stringer("peer", d.Remote), zap.Error(err))
+	}
+}
+
+// HandleDatagram processes one received IKEv1 message and returns the
+// datagrams to send in answer.
+func (e *Engine) HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datagram {
+	e.handle(now, d)
+	return e.flush()
+}
+
+func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
+	msg, err := isakmp.ParseV1Message(d.Data)
+	if err != nil {
+		e.drop("malformed message", d, err)
+		return
+	}
+	h := msg.Header
+	sa := e.sas[h.SPIi]
+	if sa == nil {
+		if h.SPIr != 0 {
+			e.stats.UnknownSPI++
+			e.drop("unknown cookies", d, nil)
+			return
+		}
+		switch h.Exchange {
+		case isakmp.ExchangeV1Main, isakmp.ExchangeV1Aggressive:
+			e.respondPhase1(now, d, msg)
+		default:
+			e.drop("new exchange is not Main or Aggressive Mode", d, nil)
+		}
+		return
+	}
+	// A retransmission of the peer's last message means our answer was
+	// lost: resend it, unless our own retransmission timer already does.
+	sum := sha256.Sum256(d.Data)
+	if sum == sa.lastRecv {
+		if sa.rtx == nil && sa.lastSentFor == sum {
+			for _, raw := range sa.lastSent {
+				e.emit(d.Local, d.Remote, raw)
+			}
+		}
+		return
+	}
+	if h.SPIr != sa.ckyR && !(sa.initiator && sa.ckyR == 0) {
+		e.stats.UnknownSPI++
+		e.drop("responder cookie mismatch", d, nil)
+		return
+	}
+	switch h.Exchange {
+	case isakmp.ExchangeV1Main, isakmp.ExchangeV1Aggressive:
+		if h.MessageID != 0 {
+			e.drop("phase 1 message with a message ID", d, nil)
+			return
+		}
+		e.phase1Message(now, sa, d, msg, sum)
+	case isakmp.ExchangeV1Quick:
+		if sa.state != stateEstablished {
+			// strongSwan's Aggressive Mode initiator sends Quick Mode right
+			// after message 3; hold it until phase 1 completes.
+			if len(sa.held) < 4 {
+				sa.held = append(sa.held, d)
+				e.stats.HeldEarly++
+			}
+			return
+		}
+		e.quickMode(now, sa, d, msg)
+	case isakmp.ExchangeV1Informational:
+		e.informational(now, sa, d, msg)
+	default:
+		e.drop("unsupported exchange "+h.Exchange.String(), d, nil)
+	}
+	e.schedule(sa)
+}
+
+// Tick runs the timers due at now.
+func (e *Engine) Tick(now time.Time) []isakmp.Datagram {
+	for e.timers.Len() > 0 {
+		t := e.timers[0]
+		if t.when.After(now) {
+			break
+		}
+		heap.Pop(&e.timers)
+		if t.sa.timerGen != t.gen || t.sa.state == stateGone {
+			continue
+		}
+		t.sa.scheduled = time.Time{}
+		e.onTimer(now, t.sa)
+		e.schedule(t.sa)
+	}
+	return e.flush()
+}
+
+// NextDeadline is when Tick next has work; zero means never.
+func (e *Engine) NextDeadline() time.Time {
+	for e.timers.Len() > 0 {
+		t := e.timers[0]
+		if t.sa.timerGen == t.gen && t.sa.state != stateGone {
+			return t.when
+		}
+		heap.Pop(&e.timers)
+	}
+	return time.Time{}
+}
+
+func (e *Engine) schedule(sa *p1SA) {
+	if sa.state == stateGone {
+		return
+	}
+	when := sa.nextDeadline()
+	if when.Equal(sa.scheduled) {
+		return
+	}
+	sa.timerGen++
+	sa.scheduled = when
+	if !when.IsZero() {
+		heap.Push(&e.timers, timerEntry{when: when, sa: sa, gen: sa.timerGen})
+	}
+}
+
+func (e *Engine) onTimer(now time.Time, sa *p1SA) {
+	if r := sa.rtx; r != nil && !r.next.After(now) {
+		if r.tries >= e.cfg.RetransmitTries {
+			e.fail(sa, fmt.Sprintf("peer did not answer after %d tries", r.tries))
+			return
+		}
+		r.tries++
+		r.next = now.Add(e.cfg.RetransmitBase << (r.tries - 1))
+		for _, raw := range r.raw {
+			e.emit(sa.local, sa.remote, raw)
+		}
+	}
+	for id, q := range sa.quick {
+		if r := q.rtx; r != nil && !r.next.After(now) {
+			if r.tries >= e.cfg.RetransmitTries {
+				sa.log(e).Warn("Quick Mode: peer did not answer", zap.Uint32("msgid", id))
+				delete(sa.quick, id)
+				continue
+			}
+			r.tries++
+			r.next = now.Add(e.cfg.RetransmitBase << (r.tries - 1))
+			for _, raw := range r.raw {
+				e.emit(sa.local, sa.remote, raw)
+			}
+		}
+		if !q.expires.IsZero() && !q.expires.After(now) {
+			delete(sa.quick, id)
+		}
+	}
+	if !sa.expires.IsZero() && !sa.expires.After(now) && sa.state != stateEstablished {
+		e.fail(sa, "phase 1 did not complete in time")
+	}
+}
+
+// fail ends a phase 1 SA that could not be established and logs why.
+func (e *Engine) fail(sa *p1SA, why string) {
+	sa.log(e).Warn("IKEv1 SA failed: " + why)
+	e.destroy(sa, why)
+}
+
+func (e *Engine) destroy(sa *p1SA, reason string) {
+	if sa.state == stateGone {
+		return
+	}
+	for _, c := range append([]*child(nil), sa.children...) {
+		e.removeChild(sa, c)
+	}
+	if e.sas[sa.ckyI] == sa {
+		delete(e.sas, sa.ckyI)
+	}
+	sa.state = stateGone
+	sa.keys = nil
+	sa.dh = nil
+	sa.log(e).Debug("IKEv1 SA removed", zap.String("reason", reason))
+}
+
+// SAs returns the status of every phase 1 SA, with phase 2 SAs as children.
+func (e *Engine) SAs() []policy.IKESAInfo {
+	out := make([]policy.IKESAInfo, 0, len(e.sas))
+	for _, sa := range e.sas {
+		out = append(out, sa.info())
+	}
+	return out
+}
+
+type timerEntry struct {
+	when time.Time
+	sa   *p1SA
+	gen  uint64
+}
+
+type timerHeap []timerEntry
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = timerEntry{}
+	*h = old[:len(old)-1]
+	return t
+}

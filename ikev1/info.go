@@ -1,0 +1,142 @@
+package ikev1
+
+import (
+	"crypto/hmac"
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+	"ikegate/oakley"
+)
+
+var reqIDs atomic.Uint32
+
+// nextReqID numbers phase 2 SAs for the kernel. It starts high so IKEv1
+// and IKEv2 reqids (the latter count from 1) do not meet.
+func nextReqID() uint32 { return 1<<24 + reqIDs.Add(1) }
+
+func hmacEqual(a, b []byte) bool { return hmac.Equal(a, b) }
+
+// sendInfo sends a HASH-protected Informational exchange (RFC 2409 5.7).
+func (e *Engine) sendInfo(sa *p1SA, ps []isakmp.V1Payload) {
+	if sa.keys == nil || sa.keys.a == nil {
+		return
+	}
+	id := e.newMsgID(sa)
+	out := hashedPayloads(sa.keys.prf.Size(), ps, func(b []byte) []byte {
+		return oakley.V1InfoHash(sa.keys.prf, sa.keys.a, id, b)
+	})
+	raw, _ := sa.seal(isakmp.ExchangeV1Informational, id, sa.phase2IV(id), out)
+	e.emit(sa.local, sa.remote, raw)
+}
+
+// sendNotify sends a protected notification about the ISAKMP SA.
+func (e *Engine) sendNotify(sa *p1SA, t isakmp.V1NotifyType, data []byte) {
+	e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+		SPI: cookies(sa.ckyI, sa.ckyR), Type: t, Data: data}})
+}
+
+// informational handles an Informational exchange from the peer.
+func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message) {
+	log := sa.log(e)
+	if msg.Encrypted == nil {
+		// Unprotected notifications are believed only before phase 1 is
+		// authenticated, and only to end it.
+		if n := firstErrorNotify(msg.Payloads); n != nil && sa.state != stateEstablished {
+			e.fail(sa, "peer sent "+n.Type.String()+"; we proposed "+proposalsString(sa.conn.IKE))
+			return
+		}
+		e.drop("unprotected Informational", d, nil)
+		return
+	}
+	if sa.keys == nil || sa.keys.a == nil {
+		e.drop("Informational before keys exist", d, nil)
+		return
+	}
+	id := msg.Header.MessageID
+	ps, raws, plain, _, err := sa.open(msg, sa.phase2IV(id))
+	if err != nil {
+		e.drop("Informational does not decrypt", d, err)
+		return
+	}
+	hash, rest, err := restAfterHash(raws, plain)
+	if err != nil || !hmac.Equal(hash, oakley.V1InfoHash(sa.keys.prf, sa.keys.a, id, rest)) {
+		e.drop("Informational HASH does not verify", d, err)
+		return
+	}
+	for _, p := range ps {
+		switch v := p.(type) {
+		case *isakmp.V1Notify:
+			switch v.Type {
+			case isakmp.V1NotifyRUThere:
+				e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+					SPI: v.SPI, Type: isakmp.V1NotifyRUThereAck, Data: v.Data}})
+			case isakmp.V1NotifyRUThereAck:
+				log.Debug("DPD acknowledged")
+			case isakmp.V1NotifyInitialContact:
+				e.initialContact(sa)
+			default:
+				if v.Type < 8192 {
+					log.Warn("peer sent error notification " + v.Type.String())
+					if sa.state != stateEstablished {
+						e.fail(sa, "peer sent "+v.Type.String())
+						return
+					}
+				}
+			}
+		case *isakmp.V1Delete:
+			switch v.ProtocolID {
+			case isakmp.V1ProtocolISAKMP:
+				log.Info("peer deleted the ISAKMP SA")
+				e.destroy(sa, "deleted by peer")
+				return
+			case isakmp.ProtocolESP, isakmp.ProtocolAH:
+				for _, spi := range v.SPIs {
+					if len(spi) != 4 {
+						continue
+					}
+					out := binary.BigEndian.Uint32(spi)
+					for _, c := range sa.children {
+						if c.spiOut == out {
+							log.Info("peer deleted phase 2 SA", zap.String("child", c.conn.Name))
+							e.removeChild(sa, c)
+							break
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// Terminate deletes the ISAKMP SAs of connection name with their phase 2
+// SAs, or phase 2 SAs of that name on other ISAKMP SAs.
+func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool) {
+	found := false
+	for _, sa := range e.sas {
+		owned := sa.conn.Name == name
+		for _, c := range append([]*child(nil), sa.children...) {
+			if owned || c.conn.Name == name {
+				found = true
+				if sa.state == stateEstablished && c.state != "FAILED" {
+					e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP,
+						SPISize: 4, SPIs: [][]byte{spi32(c.spiIn)}}})
+				}
+				e.removeChild(sa, c)
+			}
+		}
+		if owned {
+			found = true
+			if sa.state == stateEstablished {
+				sa.log(e).Info("deleting ISAKMP SA")
+				e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+					SPISize: 16, SPIs: [][]byte{cookies(sa.ckyI, sa.ckyR)}}})
+			}
+			e.destroy(sa, "terminated")
+		}
+	}
+	return e.flush(), found
+}

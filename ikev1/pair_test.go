@@ -1,0 +1,338 @@
+package ikev1
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"ikegate/isakmp"
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+type fakeInstaller struct {
+	base    uint32
+	next    uint32
+	live    map[uint32]*policy.ChildSA
+	failAdd error
+}
+
+func (f *fakeInstaller) AllocSPI(local, remote netip.Addr) (uint32, error) {
+	f.next++
+	return f.base | f.next, nil
+}
+
+func (f *fakeInstaller) AddChildSA(sa *policy.ChildSA) error {
+	if f.failAdd != nil {
+		return f.failAdd
+	}
+	if f.live == nil {
+		f.live = map[uint32]*policy.ChildSA{}
+	}
+	f.live[sa.SPIIn] = sa
+	return nil
+}
+
+func (f *fakeInstaller) DelChildSA(sa *policy.ChildSA) error {
+	delete(f.live, sa.SPIIn)
+	return nil
+}
+
+type node struct {
+	name  string
+	addr  netip.Addr
+	eng   *Engine
+	inst  *fakeInstaller
+	conns []*policy.Connection
+}
+
+type pair struct {
+	t      testing.TB
+	now    time.Time
+	a, b   *node
+	queue  []isakmp.Datagram
+	filter func(n int, d isakmp.Datagram) []isakmp.Datagram
+	sent   int
+}
+
+func props(t testing.TB, esp bool, ss ...string) []oakley.Proposal {
+	t.Helper()
+	var out []oakley.Proposal
+	for _, s := range ss {
+		p, err := oakley.ParseProposal(s, esp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func fqdn(s string) policy.Identity { return policy.Identity{Type: policy.IDFQDN, Data: []byte(s)} }
+
+func conn(t testing.TB, name string, local, remote netip.Addr, mode string, ike, esp []string) *policy.Connection {
+	return &policy.Connection{
+		Name: name, Version: policy.IKEv1, IKEv1Mode: mode,
+		LocalAddr: local, RemoteAddr: remote,
+		LocalID: fqdn(name + ".lab"), RemoteID: policy.Identity{Any: true},
+		Auth: policy.AuthPSK, PSK: []byte("v1 secret"),
+		IKE: props(t, false, ike...), ESP: props(t, true, esp...),
+		LocalTS:  []netip.Prefix{netip.PrefixFrom(local, 32)},
+		RemoteTS: []netip.Prefix{netip.PrefixFrom(remote, 32)},
+	}
+}
+
+func newNode(name string, addr netip.Addr, log *zap.Logger, conns ...*policy.Connection) *node {
+	inst := &fakeInstaller{base: 0xc0000000 | uint32(addr.As4()[3])<<16}
+	return &node{name: name, addr: addr, inst: inst, conns: conns,
+		eng: NewEngine(Config{DB: policy.NewDB(conns), Installer: inst, Log: log.Named(name)})}
+}
+
+func newPair(t testing.TB, mode string, ike, esp []string) *pair {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	log := zap.NewNop()
+	if tt, ok := t.(*testing.T); ok {
+		log = zaptest.NewLogger(tt, zaptest.Level(zap.InfoLevel))
+	}
+	return &pair{t: t, now: time.Unix(1700000000, 0),
+		a: newNode("a", a, log, conn(t, "a", a, b, mode, ike, esp)),
+		b: newNode("b", b, log, conn(t, "b", b, a, mode, ike, esp)),
+	}
+}
+
+func (p *pair) nodeFor(a netip.Addr) *node {
+	if a == p.a.addr {
+		return p.a
+	}
+	return p.b
+}
+
+func (p *pair) send(ds []isakmp.Datagram) {
+	for _, d := range ds {
+		p.sent++
+		if p.filter != nil {
+			p.queue = append(p.queue, p.filter(p.sent, d)...)
+		} else {
+			p.queue = append(p.queue, d)
+		}
+	}
+}
+
+func (p *pair) run(limit time.Duration) {
+	end := p.now.Add(limit)
+	for steps := 0; steps < 10000; steps++ {
+		if len(p.queue) > 0 {
+			d := p.queue[0]
+			p.queue = p.queue[1:]
+			in := isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}
+			p.send(p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.now, in))
+			continue
+		}
+		next := earliest(p.a.eng.NextDeadline(), p.b.eng.NextDeadline())
+		if next.IsZero() || next.After(end) {
+			return
+		}
+		p.now = next
+		p.send(p.a.eng.Tick(p.now))
+		p.send(p.b.eng.Tick(p.now))
+	}
+	p.t.Fatal("pair did not settle")
+}
+
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero():
+		return a
+	case a.Before(b):
+		return a
+	}
+	return b
+}
+
+func (p *pair) initiate(n *node, c *policy.Connection) {
+	ds, err := n.eng.Initiate(p.now, c)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.send(ds)
+}
+
+func requireUp(t *testing.T, a, b *node, children int) {
+	t.Helper()
+	sa, sb := a.eng.SAs(), b.eng.SAs()
+	if len(sa) != 1 || len(sb) != 1 {
+		t.Fatalf("ISAKMP SAs a=%d b=%d", len(sa), len(sb))
+	}
+	x, y := sa[0], sb[0]
+	if x.State != "ESTABLISHED" || y.State != "ESTABLISHED" || x.Version != 1 {
+		t.Fatalf("states %+v / %+v", x, y)
+	}
+	if x.LocalSPI != y.RemoteSPI || x.RemoteSPI != y.LocalSPI {
+		t.Fatalf("cookies do not cross: %+v %+v", x, y)
+	}
+	if len(x.Children) != children || len(y.Children) != children {
+		t.Fatalf("children %+v / %+v", x.Children, y.Children)
+	}
+	for _, ka := range a.inst.live {
+		var kb *policy.ChildSA
+		for _, k := range b.inst.live {
+			if k.SPIOut == ka.SPIIn {
+				kb = k
+			}
+		}
+		if kb == nil {
+			t.Fatalf("no peer SA for inbound %08x", ka.SPIIn)
+		}
+		if string(ka.EncKeyIn) != string(kb.EncKeyOut) || string(ka.IntegKeyIn) != string(kb.IntegKeyOut) ||
+			string(ka.EncKeyOut) != string(kb.EncKeyIn) || len(ka.EncKeyIn) == 0 {
+			t.Fatal("phase 2 keys differ between the peers")
+		}
+		if string(ka.EncKeyIn) == string(ka.EncKeyOut) {
+			t.Fatal("inbound and outbound keys are equal")
+		}
+	}
+	if len(a.inst.live) != children || len(b.inst.live) != children {
+		t.Fatalf("installed %d/%d", len(a.inst.live), len(b.inst.live))
+	}
+}
+
+func TestMainAndQuickMode(t *testing.T) {
+	for _, tc := range []struct{ mode, ike, esp string }{
+		{"main", "aes256-sha256-modp2048", "aes256-sha256"},
+		{"main", "aes128-sha1-modp2048", "aes128-sha1"},
+		{"main", "3des-sha1-modp1024", "3des-sha1"},
+		{"main", "aes128-sha256-x25519", "aes128gcm16"},
+		{"main", "aes256-sha256-modp2048", "aes256-sha256-modp2048"}, // PFS
+		{"aggressive", "aes256-sha256-modp2048", "aes256-sha256"},
+		{"aggressive", "aes128-sha1-ecp256", "aes128-sha1-ecp256"},
+	} {
+		t.Run(fmt.Sprintf("%s/%s/%s", tc.mode, tc.ike, tc.esp), func(t *testing.T) {
+			p := newPair(t, tc.mode, []string{tc.ike}, []string{tc.esp})
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Minute)
+			requireUp(t, p.a, p.b, 1)
+		})
+	}
+}
+
+func TestWrongPSK(t *testing.T) {
+	for _, mode := range []string{"main", "aggressive"} {
+		t.Run(mode, func(t *testing.T) {
+			p := newPair(t, mode, []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+			p.b.conns[0].PSK = []byte("other")
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Minute)
+			for _, n := range []*node{p.a, p.b} {
+				for _, s := range n.eng.SAs() {
+					if s.State == "ESTABLISHED" {
+						t.Fatalf("%s established with a wrong PSK", n.name)
+					}
+				}
+			}
+			if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+				t.Fatal("phase 2 installed")
+			}
+		})
+	}
+}
+
+func TestNoProposalChosen(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.b.conns[0].IKE = props(t, false, "aes128-sha1-modp1024")
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
+		t.Fatalf("%d SAs after NO-PROPOSAL-CHOSEN", n)
+	}
+}
+
+func TestSecondQuickModeAndDelete(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	p.initiate(p.a, p.a.conns[0]) // phase 1 exists: Quick Mode only
+	p.run(time.Minute)
+	requireUp(t, p.a, p.b, 2)
+	ds, ok := p.a.eng.Terminate(p.now, "a")
+	if !ok {
+		t.Fatal("nothing terminated")
+	}
+	p.send(ds)
+	p.run(time.Minute)
+	if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
+		t.Fatalf("%d SAs after delete", n)
+	}
+	if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+		t.Fatal("phase 2 SAs left installed")
+	}
+}
+
+// TestLossDuplicationReordering drops, duplicates or delays each message.
+func TestLossDuplicationReordering(t *testing.T) {
+	for _, mode := range []string{"main", "aggressive"} {
+		msgs := 9 // MM1-6 + QM1-3
+		if mode == "aggressive" {
+			msgs = 6
+		}
+		for _, how := range []string{"drop", "dup", "reorder"} {
+			for target := 1; target <= msgs; target++ {
+				t.Run(fmt.Sprintf("%s/%s-%d", mode, how, target), func(t *testing.T) {
+					p := newPair(t, mode, []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+					var held *isakmp.Datagram
+					p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
+						switch {
+						case n == target && how == "drop":
+							return nil
+						case n == target && how == "dup":
+							return []isakmp.Datagram{d, d}
+						case n == target && how == "reorder":
+							held = &d
+							return nil
+						case held != nil && how == "reorder":
+							h := *held
+							held = nil
+							return []isakmp.Datagram{d, h}
+						}
+						return []isakmp.Datagram{d}
+					}
+					p.initiate(p.a, p.a.conns[0])
+					p.run(time.Minute)
+					if held != nil {
+						p.queue = append(p.queue, *held)
+						p.run(time.Minute)
+					}
+					requireUp(t, p.a, p.b, 1)
+				})
+			}
+		}
+	}
+}
+
+// TestEarlyQuickModeHeld delivers strongSwan's order: QM1 before AM3. The
+// responder must hold QM1 and answer it once phase 1 completes.
+func TestEarlyQuickModeHeld(t *testing.T) {
+	p := newPair(t, "aggressive", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	var am3 *isakmp.Datagram
+	p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
+		switch n {
+		case 3: // AM3
+			am3 = &d
+			return nil
+		case 4: // QM1, sent right after AM3
+			return []isakmp.Datagram{d, *am3}
+		}
+		return []isakmp.Datagram{d}
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second / 2) // well before any retransmission
+	if got := p.b.eng.Stats().HeldEarly; got != 1 {
+		t.Fatalf("held %d early Quick Mode messages, want 1", got)
+	}
+	requireUp(t, p.a, p.b, 1)
+}

@@ -1,0 +1,732 @@
+package ikev1
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+	"ikegate/natt"
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+const (
+	nonceLen      = 32
+	phase1Timeout = 30 * time.Second
+)
+
+type natTVariant uint8
+
+const (
+	natTNone natTVariant = iota
+	natTDraft
+	natTRFC
+)
+
+// ourVIDs are the vendor IDs we send in the first message of each side.
+func ourVIDs(peer natTVariant, responder bool) []isakmp.V1Payload {
+	vids := []isakmp.V1Payload{&isakmp.V1VendorID{Data: VIDDPD}}
+	switch {
+	case !responder:
+		vids = append(vids,
+			&isakmp.V1VendorID{Data: VIDNATTRFC3947},
+			&isakmp.V1VendorID{Data: VIDNATTDraft03},
+			&isakmp.V1VendorID{Data: VIDNATTDraft02n},
+			&isakmp.V1VendorID{Data: VIDNATTDraft02})
+	case peer == natTRFC:
+		vids = append(vids, &isakmp.V1VendorID{Data: VIDNATTRFC3947})
+	case peer == natTDraft:
+		vids = append(vids, &isakmp.V1VendorID{Data: VIDNATTDraft02n})
+	}
+	return vids
+}
+
+// readVIDs records what the peer's vendor IDs announce.
+func (e *Engine) readVIDs(sa *p1SA, ps []isakmp.V1Payload) {
+	for _, p := range ps {
+		v, ok := p.(*isakmp.V1VendorID)
+		if !ok {
+			continue
+		}
+		sa.peerVIDs = append(sa.peerVIDs, v.Data)
+		switch {
+		case bytes.Equal(v.Data, VIDNATTRFC3947):
+			sa.natT = natTRFC
+		case bytes.Equal(v.Data, VIDNATTDraft02), bytes.Equal(v.Data, VIDNATTDraft02n), bytes.Equal(v.Data, VIDNATTDraft03):
+			if sa.natT == natTNone {
+				sa.natT = natTDraft
+			}
+		case bytes.Equal(v.Data, VIDDPD):
+			sa.dpd = true
+		}
+	}
+	if p := Product(sa.peerVIDs); p != "" {
+		sa.product = p
+	}
+}
+
+func idPayload(id policy.Identity) *isakmp.V1ID {
+	return &isakmp.V1ID{IDType: id.Type, Data: id.Data}
+}
+
+// natdPayloads are our NAT-D payloads: the peer's address first, then ours.
+func (sa *p1SA) natdPayloads() []isakmp.V1Payload {
+	if sa.natT == natTNone || sa.keys == nil {
+		return nil
+	}
+	draft := sa.natT == natTDraft
+	return []isakmp.V1Payload{
+		&isakmp.V1NATD{Draft: draft, Hash: natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, sa.remote)},
+		&isakmp.V1NATD{Draft: draft, Hash: natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, sa.local)},
+	}
+}
+
+// detectNAT compares the peer's NAT-D payloads with the addresses of d.
+func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload) {
+	var hashes [][]byte
+	for _, p := range ps {
+		if n, ok := p.(*isakmp.V1NATD); ok {
+			hashes = append(hashes, n.Hash)
+		}
+	}
+	if len(hashes) < 2 || sa.keys == nil {
+		return
+	}
+	// The first hash is of our address as the peer sees it; the others of
+	// the peer's own addresses.
+	det, ok := natt.DetectIKEv1(hashes[0], hashes[1:],
+		natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, d.Local), natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, d.Remote))
+	if ok {
+		sa.nat = det
+	}
+}
+
+// Initiate starts phase 1 for conn, followed by Quick Mode; if an
+// established ISAKMP SA to the peer exists, only Quick Mode runs.
+func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error) {
+	if conn.RemoteAny() || !conn.LocalAddr.IsValid() {
+		return nil, fmt.Errorf("connection %q: initiating needs local_addr and a remote_addr other than %%any", conn.Name)
+	}
+	for _, sa := range e.sas {
+		if sa.state == stateEstablished && sa.conn == conn {
+			e.startQuickMode(now, sa, conn)
+			e.schedule(sa)
+			return e.flush(), nil
+		}
+	}
+	if err := e.initiatePhase1(now, conn); err != nil {
+		return nil, err
+	}
+	return e.flush(), nil
+}
+
+func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
+	transforms, err := phase1Transforms(conn)
+	if err != nil {
+		return fmt.Errorf("connection %q: %w", conn.Name, err)
+	}
+	sa := &p1SA{
+		conn:       conn,
+		initiator:  true,
+		aggressive: conn.IKEv1Mode == "aggressive",
+		local:      netip.AddrPortFrom(conn.LocalAddr, e.cfg.IKEPort),
+		remote:     netip.AddrPortFrom(conn.RemoteAddr, e.cfg.IKEPort),
+		expires:    now.Add(phase1Timeout),
+		quick:      map[uint32]*quickMode{},
+	}
+	sa.ckyI = e.cookie(true)
+	if sa.aggressive {
+		// Aggressive Mode sends KE at once: every transform must use the
+		// first proposal's group.
+		group, _ := conn.IKE[0].First(oakley.TransformDH)
+		var same []isakmp.V1Transform
+		for i, t := range transforms {
+			if g, _ := conn.IKE[i].First(oakley.TransformDH); g.ID == group.ID {
+				same = append(same, t)
+			}
+		}
+		transforms = same
+	}
+	saP := &isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
+		Proposals: []isakmp.V1Proposal{{Num: 1, ProtocolID: isakmp.V1ProtocolISAKMP, Transforms: transforms}}}
+	sa.saiB = isakmp.AppendV1Body(nil, saP)
+	ps := []isakmp.V1Payload{saP}
+	exchange := isakmp.ExchangeV1Main
+	sa.state = stateMM1
+	if sa.aggressive {
+		exchange = isakmp.ExchangeV1Aggressive
+		sa.state = stateAM1
+		group, _ := conn.IKE[0].First(oakley.TransformDH)
+		if sa.dh, err = oakley.NewKeyExchange(group.ID, e.cfg.Rand); err != nil {
+			return err
+		}
+		sa.gxi = sa.dh.PublicKey()
+		sa.ni = e.random(nonceLen)
+		id := idPayload(conn.LocalID)
+		sa.idiB = isakmp.AppendV1Body(nil, id)
+		ps = append(ps, &isakmp.V1KE{Data: sa.gxi}, &isakmp.V1Nonce{Data: sa.ni}, id)
+	}
+	ps = append(ps, ourVIDs(natTNone, false)...)
+	e.sas[sa.ckyI] = sa
+	sa.log(e).Info("initiating IKEv1 phase 1", zap.String("mode", exchange.String()), zap.String("ike", proposalsString(conn.IKE)))
+	e.sendP1(now, sa, e.plain(sa, exchange, ps), true)
+	e.schedule(sa)
+	return nil
+}
+
+func proposalsString(ps []oakley.Proposal) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ", "
+		}
+		s += p.String()
+	}
+	return s
+}
+
+// plain marshals an unencrypted message.
+func (e *Engine) plain(sa *p1SA, exchange isakmp.ExchangeType, ps []isakmp.V1Payload) []byte {
+	m := isakmp.V1Message{Header: sa.header(exchange, 0, false), Payloads: ps}
+	return m.Marshal()
+}
+
+// sendP1 sends a phase 1 message, remembering it to answer a retransmitted
+// peer message; expectReply arms the retransmission timer.
+func (e *Engine) sendP1(now time.Time, sa *p1SA, raw []byte, expectReply bool) {
+	sa.lastSent = [][]byte{raw}
+	sa.lastSentFor = sa.lastRecv
+	sa.rtx = nil
+	if expectReply {
+		sa.rtx = &retransmit{raw: sa.lastSent, tries: 1, next: now.Add(e.cfg.RetransmitBase)}
+	}
+	e.emit(sa.local, sa.remote, raw)
+}
+
+// notifyPlain sends an unprotected Informational notification (used before
+// keys exist, e.g. NO-PROPOSAL-CHOSEN in answer to message 1).
+func (e *Engine) notifyPlain(d isakmp.Datagram, ckyI, ckyR uint64, t isakmp.V1NotifyType) {
+	m := isakmp.V1Message{Header: isakmp.Header{SPIi: ckyI, SPIr: ckyR, MajorVersion: 1,
+		Exchange: isakmp.ExchangeV1Informational},
+		Payloads: []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+			SPI: cookies(ckyI, ckyR), Type: t}}}
+	e.emit(d.Local, d.Remote, m.Marshal())
+}
+
+// respondPhase1 handles the first message of a Main or Aggressive Mode.
+func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1Message) {
+	h := msg.Header
+	aggressive := h.Exchange == isakmp.ExchangeV1Aggressive
+	log := e.log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", h.Exchange))
+	saP, _ := msg.Find(isakmp.V1PayloadSA).(*isakmp.V1SA)
+	if saP == nil {
+		e.drop("first message without SA payload", d, nil)
+		return
+	}
+	var peerID policy.Identity
+	if aggressive {
+		id, _ := msg.Find(isakmp.V1PayloadID).(*isakmp.V1ID)
+		if id == nil {
+			e.drop("Aggressive Mode without ID", d, nil)
+			return
+		}
+		peerID = policy.Identity{Type: id.IDType, Data: id.Data}
+	}
+	var conn *policy.Connection
+	var offer phase1Offer
+	var why []string
+	for _, c := range e.cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv1) {
+		if (c.IKEv1Mode == "aggressive") != aggressive {
+			why = append(why, fmt.Sprintf("%q uses ikev1_mode %q", c.Name, modeName(c)))
+			continue
+		}
+		if aggressive && !c.RemoteID.Matches(peerID) {
+			why = append(why, fmt.Sprintf("%q expects remote_id %s, peer is %s", c.Name, c.RemoteID, peerID))
+			continue
+		}
+		o, miss, ok := selectPhase1(c, saP)
+		if !ok {
+			why = append(why, fmt.Sprintf("%q: %s", c.Name, miss))
+			continue
+		}
+		conn, offer = c, o
+		break
+	}
+	if conn == nil {
+		if len(why) == 0 {
+			why = append(why, "no IKEv1 connection has remote_addr "+d.Remote.Addr().String()+" (or %any)")
+		}
+		log.Warn("no proposal chosen: " + joinReasons(why))
+		e.notifyPlain(d, h.SPIi, 0, isakmp.V1NotifyNoProposalChosen)
+		return
+	}
+	raws, _, err := walkRaw(msg.NextV1(), msg.Marshal()[isakmp.HeaderLen:])
+	if err != nil {
+		e.drop("payload chain", d, err)
+		return
+	}
+	sa := &p1SA{
+		conn:       conn,
+		aggressive: aggressive,
+		ckyI:       h.SPIi,
+		local:      d.Local,
+		remote:     d.Remote,
+		chosen:     offer.prop,
+		auth:       offer.auth,
+		lifetime:   offer.lifetime,
+		saiB:       append([]byte(nil), rawBody(raws, isakmp.V1PayloadSA)...),
+		expires:    now.Add(phase1Timeout),
+		quick:      map[uint32]*quickMode{},
+	}
+	sa.ckyR = e.cookie(false)
+	sa.lastRecv = sumOf(d.Data)
+	e.readVIDs(sa, msg.Payloads)
+	chosenSA := &isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
+		Proposals: []isakmp.V1Proposal{{Num: saP.Proposals[0].Num, ProtocolID: isakmp.V1ProtocolISAKMP,
+			Transforms: []isakmp.V1Transform{offer.wire}}}}
+	e.sas[sa.ckyI] = sa
+	if !aggressive {
+		sa.state = stateMM1
+		ps := append([]isakmp.V1Payload{chosenSA}, ourVIDs(sa.natT, true)...)
+		e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
+		e.schedule(sa)
+		return
+	}
+	// Aggressive Mode: KE, nonce and identity came with the SA.
+	ke, _ := msg.Find(isakmp.V1PayloadKE).(*isakmp.V1KE)
+	nonce, _ := msg.Find(isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
+	if ke == nil || nonce == nil {
+		e.fail(sa, "Aggressive Mode message 1 lacks KE or nonce")
+		return
+	}
+	sa.peerID = peerID
+	sa.gxi, sa.ni = ke.Data, nonce.Data
+	sa.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
+	if err := e.computeKeys(sa, offer.hash); err != nil {
+		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
+		e.fail(sa, err.Error())
+		return
+	}
+	id := idPayload(conn.LocalID)
+	sa.idrB = isakmp.AppendV1Body(nil, id)
+	ps := []isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}, id,
+		&isakmp.V1Hash{Data: e.hashR(sa)}}
+	ps = append(ps, sa.natdPayloads()...)
+	ps = append(ps, ourVIDs(sa.natT, true)...)
+	sa.state = stateAM2
+	e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
+	e.schedule(sa)
+}
+
+func modeName(c *policy.Connection) string {
+	if c.IKEv1Mode == "" {
+		return "main"
+	}
+	return c.IKEv1Mode
+}
+
+func joinReasons(rs []string) string {
+	s := ""
+	for i, r := range rs {
+		if i > 0 {
+			s += "; "
+		}
+		s += r
+	}
+	return s
+}
+
+// computeKeys runs the DH exchange (making our KE if we have none yet) and
+// derives SKEYID and its children (RFC 2409 5).
+func (e *Engine) computeKeys(sa *p1SA, hashID uint16) error {
+	group, _ := sa.chosen.First(oakley.TransformDH)
+	if sa.dh == nil {
+		dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+		if err != nil {
+			return err
+		}
+		sa.dh = dh
+		if sa.initiator {
+			sa.gxi = dh.PublicKey()
+		} else {
+			sa.gxr = dh.PublicKey()
+			sa.nr = e.random(nonceLen)
+		}
+	}
+	peerKE := sa.gxr
+	if !sa.initiator {
+		peerKE = sa.gxi
+	}
+	gxy, err := sa.dh.SharedSecret(peerKE)
+	if err != nil {
+		return fmt.Errorf("peer's KE payload is invalid: %w", err)
+	}
+	prfT, _ := sa.chosen.First(oakley.TransformPRF)
+	prf, err := oakley.NewPRF(prfT.ID)
+	if err != nil {
+		return err
+	}
+	var skeyid []byte
+	if sa.auth == isakmp.V1AuthPSK {
+		skeyid = oakley.V1SKEYIDPSK(prf, sa.conn.PSK, sa.ni, sa.nr)
+	} else {
+		skeyid = oakley.V1SKEYIDSig(prf, sa.ni, sa.nr, gxy)
+	}
+	k := oakley.V1DeriveKeys(prf, skeyid, gxy, sa.ckyI, sa.ckyR)
+	encr, _ := sa.chosen.First(oakley.TransformENCR)
+	keyLen, err := oakley.V1EncrKeyLen(encr)
+	if err != nil {
+		return err
+	}
+	cipher, err := oakley.NewV1Cipher(encr, oakley.V1EncKey(prf, k.SKEYIDe, keyLen))
+	if err != nil {
+		return err
+	}
+	sa.keys = &p1Keys{prf: prf, hashID: hashID, skeyid: skeyid, d: k.SKEYIDd, a: k.SKEYIDa, cipher: cipher,
+		iv: oakley.V1PhaseOneIV(hashID, sa.gxi, sa.gxr, cipher.BlockSize())}
+	sa.gxy = gxy
+	return nil
+}
+
+func (e *Engine) hashI(sa *p1SA) []byte {
+	return oakley.V1HashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, sa.idiB)
+}
+
+func (e *Engine) hashR(sa *p1SA) []byte {
+	return oakley.V1HashR(sa.keys.prf, sa.keys.skeyid, sa.gxr, sa.gxi, sa.ckyR, sa.ckyI, sa.saiB, sa.idrB)
+}
+
+// phase1Message advances Main or Aggressive Mode with the peer's next
+// message.
+func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message, sum [32]byte) {
+	if sa.state == stateEstablished {
+		e.drop("phase 1 message after phase 1 completed", d, nil)
+		return
+	}
+	var ps []isakmp.V1Payload
+	var raws []rawPayload
+	if msg.Encrypted != nil {
+		if sa.keys == nil {
+			e.drop("encrypted phase 1 message before keys exist", d, nil)
+			return
+		}
+		var next []byte
+		var err error
+		ps, raws, _, next, err = sa.open(msg, sa.keys.iv)
+		if err != nil {
+			sa.log(e).Warn("cannot decrypt phase 1 message: " + err.Error())
+			e.stats.AuthFailures++
+			e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyPayloadMalformed)
+			e.fail(sa, "authentication failed: "+err.Error())
+			return
+		}
+		sa.keys.iv = next
+	} else {
+		ps = msg.Payloads
+		var err error
+		if raws, _, err = walkRaw(msg.NextV1(), msg.Marshal()[isakmp.HeaderLen:]); err != nil {
+			e.drop("payload chain", d, err)
+			return
+		}
+	}
+	if n := firstErrorNotify(ps); n != nil {
+		e.fail(sa, fmt.Sprintf("peer sent %s; we proposed %s", n.Type, proposalsString(sa.conn.IKE)))
+		return
+	}
+	sa.lastRecv = sum
+	sa.rtx = nil
+	switch {
+	case sa.initiator && sa.state == stateMM1:
+		e.mainI2(now, sa, d, msg, ps)
+	case sa.initiator && sa.state == stateMM3:
+		e.mainI4(now, sa, d, ps)
+	case sa.initiator && sa.state == stateMM5:
+		e.mainI6(now, sa, d, ps, raws)
+	case !sa.initiator && sa.state == stateMM1 && !sa.aggressive:
+		e.mainR3(now, sa, d, ps)
+	case !sa.initiator && sa.state == stateMM3:
+		e.mainR5(now, sa, d, ps, raws)
+	case sa.initiator && sa.state == stateAM1:
+		e.aggrI2(now, sa, d, msg, ps, raws)
+	case !sa.initiator && sa.state == stateAM2:
+		e.aggrR3(now, sa, d, ps)
+	default:
+		e.drop("unexpected phase 1 message", d, nil)
+	}
+}
+
+func firstErrorNotify(ps []isakmp.V1Payload) *isakmp.V1Notify {
+	for _, p := range ps {
+		if n, ok := p.(*isakmp.V1Notify); ok && n.Type < 8192 {
+			return n
+		}
+	}
+	return nil
+}
+
+// acceptChosen checks the responder's single chosen transform against ours.
+func (e *Engine) acceptChosen(sa *p1SA, msg *isakmp.V1Message) bool {
+	saP, _ := msg.Find(isakmp.V1PayloadSA).(*isakmp.V1SA)
+	if saP == nil || len(saP.Proposals) != 1 || len(saP.Proposals[0].Transforms) != 1 {
+		e.fail(sa, "responder's SA payload does not hold exactly one transform")
+		return false
+	}
+	o := readPhase1Transform(saP.Proposals[0].Transforms[0])
+	if o.err != nil || o.auth != authMethod(sa.conn) {
+		e.fail(sa, "responder chose a transform we did not offer")
+		return false
+	}
+	if _, ok := oakley.Select(sa.conn.IKE, []oakley.Proposal{o.prop}, oakley.MatchOptions{}); !ok {
+		e.fail(sa, "responder chose a transform we did not offer: "+o.prop.String())
+		return false
+	}
+	sa.chosen, sa.auth, sa.lifetime = o.prop, o.auth, o.lifetime
+	sa.keys = &p1Keys{hashID: o.hash} // hash known now; keys follow
+	return true
+}
+
+// mainI2: MM2 received; send MM3 (KE, Ni, NAT-D).
+func (e *Engine) mainI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message, ps []isakmp.V1Payload) {
+	sa.ckyR = msg.Header.SPIr
+	if sa.ckyR == 0 || !e.acceptChosen(sa, msg) {
+		if sa.state != stateGone {
+			e.fail(sa, "responder cookie is zero")
+		}
+		return
+	}
+	e.readVIDs(sa, ps)
+	group, _ := sa.chosen.First(oakley.TransformDH)
+	dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+	if err != nil {
+		e.fail(sa, err.Error())
+		return
+	}
+	sa.dh, sa.gxi, sa.ni = dh, dh.PublicKey(), e.random(nonceLen)
+	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxi}, &isakmp.V1Nonce{Data: sa.ni}}
+	out = append(out, sa.natdPayloads()...)
+	sa.state = stateMM3
+	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
+}
+
+// mainR3: MM3 received; send MM4 (KE, Nr, NAT-D).
+func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload) {
+	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
+	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
+	if ke == nil || nonce == nil {
+		e.fail(sa, "Main Mode message 3 lacks KE or nonce")
+		return
+	}
+	sa.gxi, sa.ni = ke.Data, nonce.Data
+	prfHash := uint16(0)
+	prfT, _ := sa.chosen.First(oakley.TransformPRF)
+	if h, err := oakley.V1HashFromPRF(prfT.ID); err == nil {
+		prfHash = h
+	}
+	if err := e.computeKeys(sa, prfHash); err != nil {
+		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
+		e.fail(sa, err.Error())
+		return
+	}
+	sa.detectNAT(d, ps)
+	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}}
+	out = append(out, sa.natdPayloads()...)
+	sa.state = stateMM3
+	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
+}
+
+// mainI4: MM4 received; send MM5 (IDii, HASH_I), encrypted.
+func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload) {
+	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
+	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
+	if ke == nil || nonce == nil {
+		e.fail(sa, "Main Mode message 4 lacks KE or nonce")
+		return
+	}
+	sa.gxr, sa.nr = ke.Data, nonce.Data
+	if err := e.computeKeys(sa, sa.keys.hashID); err != nil {
+		e.fail(sa, err.Error())
+		return
+	}
+	sa.detectNAT(d, ps)
+	e.floatIfNAT(sa)
+	id := idPayload(sa.conn.LocalID)
+	sa.idiB = isakmp.AppendV1Body(nil, id)
+	out := []isakmp.V1Payload{id, &isakmp.V1Hash{Data: e.hashI(sa)}}
+	if e.firstContact(sa) {
+		out = append(out, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInitialContact})
+	}
+	sa.state = stateMM5
+	e.sendP1(now, sa, sa.sealP1(isakmp.ExchangeV1Main, out), true)
+}
+
+// floatIfNAT moves IKE to the NAT-T port once a NAT is detected (RFC 3947 4).
+func (e *Engine) floatIfNAT(sa *p1SA) {
+	if sa.nat.Any() && sa.local.Port() != e.cfg.NATTPort {
+		sa.local = netip.AddrPortFrom(sa.local.Addr(), e.cfg.NATTPort)
+		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), e.cfg.NATTPort)
+		sa.log(e).Info("NAT detected; moving to the NAT-T port",
+			zap.Bool("local_behind_nat", sa.nat.LocalBehindNAT), zap.Bool("peer_behind_nat", sa.nat.PeerBehindNAT))
+	}
+}
+
+// checkPeer verifies the peer's identity and HASH and, on failure, tells
+// the peer and removes the SA. It reports whether the peer is authentic.
+func (e *Engine) checkPeer(sa *p1SA, d isakmp.Datagram, id *isakmp.V1ID, hash *isakmp.V1Hash, want []byte) bool {
+	if id == nil || hash == nil {
+		e.fail(sa, "peer's identity message lacks ID or HASH")
+		return false
+	}
+	peerID := policy.Identity{Type: id.IDType, Data: id.Data}
+	if !sa.conn.RemoteID.Matches(peerID) {
+		e.stats.AuthFailures++
+		e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInvalidIDInformation}})
+		e.fail(sa, fmt.Sprintf("authentication failed: peer identity %s does not match remote_id %s of connection %q",
+			peerID, sa.conn.RemoteID, sa.conn.Name))
+		return false
+	}
+	if !hmac.Equal(hash.Data, want) {
+		e.stats.AuthFailures++
+		e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInvalidHashInformation}})
+		e.fail(sa, fmt.Sprintf("authentication failed: peer's HASH does not verify with the pre-shared key of connection %q: the PSKs differ", sa.conn.Name))
+		return false
+	}
+	sa.peerID = peerID
+	return true
+}
+
+// mainR5: MM5 received; verify HASH_I, send MM6 (IDir, HASH_R).
+func (e *Engine) mainR5(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload, raws []rawPayload) {
+	id, _ := isakmp.FindV1(ps, isakmp.V1PayloadID).(*isakmp.V1ID)
+	hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
+	sa.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
+	// The peer floated to the NAT-T port with this message.
+	sa.local, sa.remote = d.Local, d.Remote
+	if !e.checkPeer(sa, d, id, hash, e.hashI(sa)) {
+		return
+	}
+	myID := idPayload(sa.conn.LocalID)
+	sa.idrB = isakmp.AppendV1Body(nil, myID)
+	out := []isakmp.V1Payload{myID, &isakmp.V1Hash{Data: e.hashR(sa)}}
+	e.sendP1(now, sa, sa.sealP1(isakmp.ExchangeV1Main, out), false)
+	e.established(now, sa, ps)
+}
+
+// mainI6: MM6 received; verify HASH_R; phase 1 done.
+func (e *Engine) mainI6(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload, raws []rawPayload) {
+	id, _ := isakmp.FindV1(ps, isakmp.V1PayloadID).(*isakmp.V1ID)
+	hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
+	sa.idrB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
+	if !e.checkPeer(sa, d, id, hash, e.hashR(sa)) {
+		return
+	}
+	e.established(now, sa, ps)
+	e.startQuickMode(now, sa, sa.conn)
+}
+
+// aggrI2: AM2 received; verify HASH_R, send AM3 (HASH_I), encrypted.
+func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message, ps []isakmp.V1Payload, raws []rawPayload) {
+	sa.ckyR = msg.Header.SPIr
+	if sa.ckyR == 0 || !e.acceptChosen(sa, msg) {
+		if sa.state != stateGone {
+			e.fail(sa, "responder cookie is zero")
+		}
+		return
+	}
+	e.readVIDs(sa, ps)
+	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
+	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
+	if ke == nil || nonce == nil {
+		e.fail(sa, "Aggressive Mode message 2 lacks KE or nonce")
+		return
+	}
+	if g, _ := sa.chosen.First(oakley.TransformDH); g.ID != sa.dh.Group() {
+		e.fail(sa, "responder chose another DH group than our KE")
+		return
+	}
+	sa.gxr, sa.nr = ke.Data, nonce.Data
+	if err := e.computeKeys(sa, sa.keys.hashID); err != nil {
+		e.fail(sa, err.Error())
+		return
+	}
+	id, _ := isakmp.FindV1(ps, isakmp.V1PayloadID).(*isakmp.V1ID)
+	hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
+	sa.idrB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
+	if !e.checkPeer(sa, d, id, hash, e.hashR(sa)) {
+		return
+	}
+	sa.detectNAT(d, ps)
+	e.floatIfNAT(sa)
+	out := []isakmp.V1Payload{&isakmp.V1Hash{Data: e.hashI(sa)}}
+	out = append(out, sa.natdPayloads()...)
+	if e.firstContact(sa) {
+		out = append(out, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInitialContact})
+	}
+	e.sendP1(now, sa, sa.sealP1(isakmp.ExchangeV1Aggressive, out), false)
+	e.established(now, sa, ps)
+	e.startQuickMode(now, sa, sa.conn)
+}
+
+// aggrR3: AM3 received; verify HASH_I; phase 1 done.
+func (e *Engine) aggrR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload) {
+	hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
+	id := &isakmp.V1ID{IDType: sa.peerID.Type, Data: sa.peerID.Data}
+	sa.local, sa.remote = d.Local, d.Remote
+	if !e.checkPeer(sa, d, id, hash, e.hashI(sa)) {
+		return
+	}
+	sa.detectNAT(d, ps)
+	e.established(now, sa, ps)
+}
+
+// established completes phase 1 and runs any Quick Mode held for it.
+func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
+	sa.state = stateEstablished
+	sa.rtx = nil
+	sa.keys.p1Last = sa.keys.iv
+	sa.expires = time.Time{}
+	sa.dh = nil
+	e.stats.Established++
+	sa.log(e).Info("IKEv1 phase 1 established", zap.String("ike", sa.chosen.String()),
+		zap.Stringer("remote_id", sa.peerID), zap.Bool("initiator", sa.initiator),
+		zap.Bool("aggressive", sa.aggressive), zap.String("peer_vendor", sa.product), zap.Bool("nat", sa.nat.Any()))
+	if isakmp.FindV1Notify(ps, isakmp.V1NotifyInitialContact) != nil {
+		e.initialContact(sa)
+	}
+	held := sa.held
+	sa.held = nil
+	for _, d := range held {
+		e.handle(now, d)
+	}
+}
+
+// firstContact reports whether sa is our only ISAKMP SA for its connection.
+func (e *Engine) firstContact(sa *p1SA) bool {
+	for _, o := range e.sas {
+		if o != sa && o.conn == sa.conn && o.state == stateEstablished {
+			return false
+		}
+	}
+	return true
+}
+
+// initialContact removes the SAs a restarted peer has forgotten.
+func (e *Engine) initialContact(sa *p1SA) {
+	for _, o := range e.sas {
+		if o != sa && o.conn == sa.conn && o.state == stateEstablished && o.peerID.Equal(sa.peerID) {
+			o.log(e).Info("INITIAL-CONTACT from peer: removing stale ISAKMP SA")
+			e.destroy(o, "INITIAL-CONTACT")
+		}
+	}
+}
+
+func sumOf(b []byte) [32]byte { return sha256.Sum256(b) }

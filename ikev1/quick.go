@@ -1,0 +1,529 @@
+package ikev1
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+const quickTimeout = 30 * time.Second
+
+// quickMode is one Quick Mode exchange in progress.
+type quickMode struct {
+	msgID     uint32
+	initiator bool
+	conn      *policy.Connection
+	iv        []byte
+	ni, nr    []byte
+	dh        oakley.KeyExchange
+	gqm       []byte
+	spiIn     uint32
+	spiOut    uint32
+	offer     phase2Offer
+	localTS   netip.Prefix
+	remoteTS  netip.Prefix
+	sentIDs   bool
+	lifetime  time.Duration
+	rtx       *retransmit
+	lastRecv  [32]byte
+	lastSent  [][]byte
+	expires   time.Time
+}
+
+func (e *Engine) newMsgID(sa *p1SA) uint32 {
+	for {
+		id := binary.BigEndian.Uint32(e.random(4))
+		if id != 0 && sa.quick[id] == nil {
+			return id
+		}
+	}
+}
+
+func (sa *p1SA) phase2IV(msgID uint32) []byte {
+	base := sa.keys.p1Last
+	if base == nil {
+		base = sa.keys.iv
+	}
+	return oakley.V1PhaseTwoIV(sa.keys.hashID, base, msgID, sa.keys.cipher.BlockSize())
+}
+
+func (e *Engine) encapMode(sa *p1SA) uint16 {
+	switch {
+	case !sa.nat.Any():
+		return isakmp.V1EncapTunnel
+	case sa.natT == natTDraft:
+		return isakmp.V1EncapUDPTunnelDraft
+	}
+	return isakmp.V1EncapUDPTunnel
+}
+
+func clientID(p netip.Prefix) *isakmp.V1ID {
+	p = p.Masked()
+	var id isakmp.V1ID
+	if p.Bits() == p.Addr().BitLen() {
+		id = isakmp.NewV1IDAddr(p.Addr(), 0, 0)
+	} else {
+		id = isakmp.NewV1IDSubnet(p, 0, 0)
+	}
+	return &id
+}
+
+// idPrefix reads a Quick Mode client ID as one prefix (a range must be
+// exactly one prefix).
+func idPrefix(id *isakmp.V1ID) (netip.Prefix, error) {
+	switch id.IDType {
+	case isakmp.V1IDIPv4Addr, isakmp.V1IDIPv6Addr, isakmp.V1IDIPv4AddrSubnet, isakmp.V1IDIPv6AddrSubnet:
+		return id.Prefix()
+	case isakmp.V1IDIPv4AddrRange, isakmp.V1IDIPv6AddrRange:
+		first, last, err := id.Range()
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		for bits := first.BitLen(); bits >= 0; bits-- {
+			p := netip.PrefixFrom(first, bits).Masked()
+			if p.Addr() == first && lastOf(p) == last {
+				return p, nil
+			}
+		}
+		return netip.Prefix{}, fmt.Errorf("address range %s-%s is not a single subnet", first, last)
+	}
+	return netip.Prefix{}, fmt.Errorf("client ID type %s is not an address", isakmp.V1IDTypeName(id.IDType))
+}
+
+func lastOf(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := range b {
+		for j := 0; j < 8; j++ {
+			if i*8+j >= p.Bits() {
+				b[i] |= 0x80 >> j
+			}
+		}
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+func within(p netip.Prefix, allowed []netip.Prefix) bool {
+	for _, a := range allowed {
+		if a.Bits() <= p.Bits() && a.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+func hostPrefix(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+func remoteTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
+	if len(c.RemoteTS) == 0 {
+		return []netip.Prefix{hostPrefix(sa.remote.Addr())}
+	}
+	return c.RemoteTS
+}
+
+func localTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
+	if len(c.LocalTS) == 0 {
+		return []netip.Prefix{hostPrefix(sa.local.Addr())}
+	}
+	return c.LocalTS
+}
+
+// startQuickMode sends QM1 for conn on an established ISAKMP SA.
+func (e *Engine) startQuickMode(now time.Time, sa *p1SA, conn *policy.Connection) {
+	log := sa.log(e).With(zap.String("child", conn.Name))
+	transforms, pfs, err := phase2Transforms(conn, e.encapMode(sa))
+	if err != nil || len(transforms) == 0 {
+		log.Warn("cannot propose Quick Mode", zap.Error(err))
+		return
+	}
+	spi, err := e.cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
+	if err != nil {
+		log.Warn("allocating an inbound SPI failed", zap.Error(err))
+		return
+	}
+	q := &quickMode{msgID: e.newMsgID(sa), initiator: true, conn: conn, spiIn: spi, ni: e.random(nonceLen),
+		localTS: localTS(sa, conn)[0], remoteTS: remoteTS(sa, conn)[0], expires: now.Add(quickTimeout)}
+	rest := []isakmp.V1Payload{
+		&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly, Proposals: []isakmp.V1Proposal{{
+			Num: 1, ProtocolID: isakmp.ProtocolESP, SPI: spi32(spi), Transforms: transforms}}},
+		&isakmp.V1Nonce{Data: q.ni},
+	}
+	if pfs != 0 {
+		if q.dh, err = oakley.NewKeyExchange(pfs, e.cfg.Rand); err != nil {
+			log.Warn("PFS key exchange", zap.Error(err))
+			return
+		}
+		rest = append(rest, &isakmp.V1KE{Data: q.dh.PublicKey()})
+	}
+	rest = append(rest, clientID(q.localTS), clientID(q.remoteTS))
+	ps := hashedPayloads(sa.keys.prf.Size(), rest, func(b []byte) []byte {
+		return oakley.V1QMHash1(sa.keys.prf, sa.keys.a, q.msgID, b)
+	})
+	raw, next := sa.seal(isakmp.ExchangeV1Quick, q.msgID, sa.phase2IV(q.msgID), ps)
+	q.iv = next
+	q.lastSent = [][]byte{raw}
+	q.rtx = &retransmit{raw: q.lastSent, tries: 1, next: now.Add(e.cfg.RetransmitBase)}
+	sa.quick[q.msgID] = q
+	log.Info("Quick Mode initiated", zap.Uint32("msgid", q.msgID), zap.String("esp", proposalsString(conn.ESP)),
+		zap.Stringer("local_ts", q.localTS), zap.Stringer("remote_ts", q.remoteTS))
+	e.emit(sa.local, sa.remote, raw)
+}
+
+func spi32(spi uint32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], spi)
+	return b[:]
+}
+
+// quickMode handles a Quick Mode message on an established ISAKMP SA.
+func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message) {
+	id := msg.Header.MessageID
+	if id == 0 || msg.Encrypted == nil {
+		e.drop("Quick Mode without message ID or encryption", d, nil)
+		return
+	}
+	q := sa.quick[id]
+	sum := sumOf(d.Data)
+	if q != nil && sum == q.lastRecv {
+		if q.rtx == nil {
+			for _, raw := range q.lastSent {
+				e.emit(d.Local, d.Remote, raw)
+			}
+		}
+		return
+	}
+	iv := sa.phase2IV(id)
+	if q != nil {
+		iv = q.iv
+	}
+	ps, raws, plain, next, err := sa.open(msg, iv)
+	if err != nil {
+		e.drop("Quick Mode does not decrypt", d, err)
+		return
+	}
+	hash, rest, err := restAfterHash(raws, plain)
+	if err != nil {
+		e.drop("Quick Mode without HASH", d, err)
+		return
+	}
+	switch {
+	case q == nil:
+		if !hmacEqual(hash, oakley.V1QMHash1(sa.keys.prf, sa.keys.a, id, rest)) {
+			e.drop("Quick Mode HASH(1) does not verify", d, nil)
+			return
+		}
+		e.respondQuick(now, sa, d, id, ps, next, sum, msg.Header.Flags)
+	case q.initiator && q.nr == nil:
+		if !hmacEqual(hash, oakley.V1QMHash2(sa.keys.prf, sa.keys.a, id, q.ni, rest)) {
+			e.drop("Quick Mode HASH(2) does not verify", d, nil)
+			return
+		}
+		q.iv, q.lastRecv, q.rtx = next, sum, nil
+		e.quickI2(now, sa, q, ps)
+	case !q.initiator:
+		if !hmacEqual(hash, oakley.V1QMHash3(sa.keys.prf, sa.keys.a, id, q.ni, q.nr)) {
+			e.drop("Quick Mode HASH(3) does not verify", d, nil)
+			return
+		}
+		q.rtx = nil
+		delete(sa.quick, id)
+		e.installQuick(sa, q)
+	default:
+		e.drop("unexpected Quick Mode message", d, nil)
+	}
+}
+
+// respondQuick handles QM1: choose a proposal and answer with QM2.
+func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uint32, ps []isakmp.V1Payload, iv []byte, sum [32]byte, flags uint8) {
+	log := sa.log(e).With(zap.Uint32("msgid", id))
+	saP, _ := isakmp.FindV1(ps, isakmp.V1PayloadSA).(*isakmp.V1SA)
+	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
+	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
+	if saP == nil || nonce == nil {
+		e.sendNotify(sa, isakmp.V1NotifyPayloadMalformed, nil)
+		return
+	}
+	if flags&isakmp.V1FlagCommit != 0 {
+		log.Debug("peer set the commit bit; the SA is installed on QM3 as usual")
+	}
+	var ids []*isakmp.V1ID
+	for _, p := range ps {
+		if v, ok := p.(*isakmp.V1ID); ok {
+			ids = append(ids, v)
+		}
+	}
+	peerLocal, ourLocal := hostPrefix(sa.remote.Addr()), hostPrefix(sa.local.Addr())
+	if len(ids) == 2 {
+		var err1, err2 error
+		peerLocal, err1 = idPrefix(ids[0])
+		ourLocal, err2 = idPrefix(ids[1])
+		if err1 != nil || err2 != nil {
+			log.Warn("Quick Mode: unsupported client IDs", zap.NamedError("idci", err1), zap.NamedError("idcr", err2))
+			e.sendNotify(sa, isakmp.V1NotifyInvalidIDInformation, nil)
+			return
+		}
+	}
+	var offers []phase2Offer
+	var props []oakley.Proposal
+	for _, p := range saP.Proposals {
+		if p.ProtocolID != isakmp.ProtocolESP || len(p.SPI) != 4 {
+			continue
+		}
+		for _, t := range p.Transforms {
+			o := readPhase2Transform(p, t)
+			if o.err == nil {
+				offers = append(offers, o)
+				props = append(props, o.prop)
+			}
+		}
+	}
+	var conn *policy.Connection
+	var offer phase2Offer
+	tsOK := false
+	for _, c := range e.childConns(sa) {
+		if !within(peerLocal, remoteTS(sa, c)) || !within(ourLocal, localTS(sa, c)) {
+			continue
+		}
+		tsOK = true
+		sel, ok := oakley.Select(c.ESP, props, oakley.MatchOptions{OptionalESN: true, IgnoreDH: ke == nil})
+		if !ok {
+			continue
+		}
+		conn, offer = c, offers[sel.PeerIndex]
+		break
+	}
+	if !tsOK {
+		log.Warn(fmt.Sprintf("Quick Mode: client IDs %s === %s are outside local_ts %v / remote_ts %v of connection %q",
+			peerLocal, ourLocal, localTS(sa, sa.conn), remoteTS(sa, sa.conn), sa.conn.Name))
+		e.sendNotify(sa, isakmp.V1NotifyInvalidIDInformation, nil)
+		return
+	}
+	if conn == nil {
+		log.Warn("Quick Mode: no proposal chosen: " + oakley.Explain(sa.conn.ESP, props, oakley.MatchOptions{OptionalESN: true, IgnoreDH: ke == nil}))
+		e.sendNotify(sa, isakmp.V1NotifyNoProposalChosen, nil)
+		return
+	}
+	q := &quickMode{msgID: id, conn: conn, ni: nonce.Data, nr: e.random(nonceLen), offer: offer,
+		spiOut: binary.BigEndian.Uint32(offer.spi), localTS: ourLocal, remoteTS: peerLocal,
+		lifetime: offer.lifetime, lastRecv: sum, expires: now.Add(quickTimeout)}
+	var err error
+	rest := []isakmp.V1Payload{}
+	if g, ok := offer.prop.First(oakley.TransformDH); ok && g.ID != oakley.DHNone {
+		if ke == nil {
+			e.sendNotify(sa, isakmp.V1NotifyInvalidKeyInformation, nil)
+			return
+		}
+		if q.dh, err = oakley.NewKeyExchange(g.ID, e.cfg.Rand); err == nil {
+			q.gqm, err = q.dh.SharedSecret(ke.Data)
+		}
+		if err != nil {
+			log.Warn("Quick Mode PFS", zap.Error(err))
+			e.sendNotify(sa, isakmp.V1NotifyInvalidKeyInformation, nil)
+			return
+		}
+	}
+	if q.spiIn, err = e.cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr()); err != nil {
+		log.Warn("allocating an inbound SPI failed", zap.Error(err))
+		e.sendNotify(sa, isakmp.V1NotifyNoProposalChosen, nil)
+		return
+	}
+	rest = append(rest,
+		&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly, Proposals: []isakmp.V1Proposal{{
+			Num: offerNum(offer), ProtocolID: isakmp.ProtocolESP, SPI: spi32(q.spiIn), Transforms: []isakmp.V1Transform{offer.wire}}}},
+		&isakmp.V1Nonce{Data: q.nr})
+	if q.dh != nil {
+		rest = append(rest, &isakmp.V1KE{Data: q.dh.PublicKey()})
+	}
+	for _, v := range ids {
+		rest = append(rest, v)
+	}
+	out := hashedPayloads(sa.keys.prf.Size(), rest, func(b []byte) []byte {
+		return oakley.V1QMHash2(sa.keys.prf, sa.keys.a, id, q.ni, b)
+	})
+	raw, next := sa.seal(isakmp.ExchangeV1Quick, id, iv, out)
+	q.iv = next
+	q.lastSent = [][]byte{raw}
+	q.rtx = &retransmit{raw: q.lastSent, tries: 1, next: now.Add(e.cfg.RetransmitBase)}
+	sa.quick[id] = q
+	e.emit(sa.local, sa.remote, raw)
+}
+
+func offerNum(o phase2Offer) uint8 {
+	if o.num == 0 {
+		return 1
+	}
+	return o.num
+}
+
+// childConns lists connections a Quick Mode on sa may be for.
+func (e *Engine) childConns(sa *p1SA) []*policy.Connection {
+	out := []*policy.Connection{sa.conn}
+	for _, c := range e.cfg.DB.Candidates(sa.local.Addr(), sa.remote.Addr(), policy.IKEv1) {
+		if c != sa.conn && c.Auth == sa.conn.Auth && c.RemoteID.Matches(sa.peerID) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// quickI2 handles QM2: check the choice, send QM3, install.
+func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Payload) {
+	log := sa.log(e).With(zap.String("child", q.conn.Name), zap.Uint32("msgid", q.msgID))
+	fail := func(why string) {
+		delete(sa.quick, q.msgID)
+		log.Warn("Quick Mode failed: " + why)
+		sa.children = append(sa.children, &child{conn: q.conn, state: "FAILED", err: why,
+			spiIn: q.spiIn, localTS: q.localTS, remoteTS: q.remoteTS})
+	}
+	saP, _ := isakmp.FindV1(ps, isakmp.V1PayloadSA).(*isakmp.V1SA)
+	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
+	if saP == nil || nonce == nil || len(saP.Proposals) != 1 || len(saP.Proposals[0].Transforms) != 1 || len(saP.Proposals[0].SPI) != 4 {
+		fail("responder's QM2 lacks a single ESP proposal or nonce")
+		return
+	}
+	o := readPhase2Transform(saP.Proposals[0], saP.Proposals[0].Transforms[0])
+	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
+	if _, ok := oakley.Select(q.conn.ESP, []oakley.Proposal{o.prop}, oakley.MatchOptions{OptionalESN: true}); o.err != nil || !ok {
+		fail("responder chose an ESP transform we did not offer: " + o.prop.String())
+		return
+	}
+	if q.dh != nil {
+		if ke == nil {
+			fail("responder did not answer our PFS key exchange")
+			return
+		}
+		gqm, err := q.dh.SharedSecret(ke.Data)
+		if err != nil {
+			fail("responder's KE is invalid: " + err.Error())
+			return
+		}
+		q.gqm = gqm
+	}
+	q.offer, q.nr = o, nonce.Data
+	q.spiOut = binary.BigEndian.Uint32(saP.Proposals[0].SPI)
+	q.lifetime = o.lifetime
+	for _, p := range ps {
+		if n, ok := p.(*isakmp.V1Notify); ok && n.Type == isakmp.V1NotifyResponderLifetime {
+			if secs, ok := responderLifetime(n.Data); ok {
+				log.Info("peer set IPSEC RESPONDER-LIFETIME", zap.Duration("lifetime", secs))
+				if q.lifetime == 0 || secs < q.lifetime {
+					q.lifetime = secs
+				}
+			}
+		}
+	}
+	hash3 := &isakmp.V1Hash{Data: oakley.V1QMHash3(sa.keys.prf, sa.keys.a, q.msgID, q.ni, q.nr)}
+	raw, _ := sa.seal(isakmp.ExchangeV1Quick, q.msgID, q.iv, []isakmp.V1Payload{hash3})
+	q.lastSent = [][]byte{raw}
+	q.expires = now.Add(quickTimeout) // kept to answer a retransmitted QM2
+	e.emit(sa.local, sa.remote, raw)
+	e.installQuick(sa, q)
+}
+
+// responderLifetime reads the seconds life duration from the attributes
+// of a RESPONDER-LIFETIME notification (RFC 2407 4.6.3.1).
+func responderLifetime(b []byte) (time.Duration, bool) {
+	lifeType := uint16(0)
+	for len(b) >= 4 {
+		typ := binary.BigEndian.Uint16(b)
+		var val uint64
+		if typ&0x8000 != 0 {
+			val = uint64(binary.BigEndian.Uint16(b[2:]))
+			b = b[4:]
+		} else {
+			n := int(binary.BigEndian.Uint16(b[2:]))
+			if n > 8 || len(b) < 4+n {
+				return 0, false
+			}
+			for _, c := range b[4 : 4+n] {
+				val = val<<8 | uint64(c)
+			}
+			b = b[4+n:]
+		}
+		switch typ & 0x7fff {
+		case isakmp.V1IPsecAttrLifeType:
+			lifeType = uint16(val)
+		case isakmp.V1IPsecAttrLifeDuration:
+			if lifeType == isakmp.V1LifeSeconds {
+				return time.Duration(val) * time.Second, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// installQuick derives KEYMAT for both directions (RFC 2409 5.5) and hands
+// the SA pair to the kernel installer.
+func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
+	log := sa.log(e).With(zap.String("child", q.conn.Name))
+	c := &child{conn: q.conn, spiIn: q.spiIn, spiOut: q.spiOut, chosen: q.offer.prop, localTS: q.localTS, remoteTS: q.remoteTS}
+	sa.children = append(sa.children, c)
+	encr, _ := q.offer.prop.First(oakley.TransformENCR)
+	integ, ok := q.offer.prop.First(oakley.TransformINTEG)
+	if !ok {
+		integ = oakley.Transform{Type: oakley.TransformINTEG, ID: oakley.IntegNone}
+	}
+	encLen, err1 := oakley.EncrKeyLen(encr)
+	integLen, err2 := oakley.IntegKeyLen(integ.ID)
+	if err1 != nil || err2 != nil {
+		c.state, c.err = "FAILED", fmt.Sprintf("unsupported algorithm: %v %v", err1, err2)
+		return
+	}
+	n := encLen + integLen
+	in := oakley.V1KeyMat(sa.keys.prf, sa.keys.d, q.gqm, isakmp.ProtocolESP, q.spiIn, q.ni, q.nr, n)
+	out := oakley.V1KeyMat(sa.keys.prf, sa.keys.d, q.gqm, isakmp.ProtocolESP, q.spiOut, q.ni, q.nr, n)
+	k := &policy.ChildSA{
+		ConnName: q.conn.Name, ReqID: nextReqID(), Tunnel: true,
+		Local: sa.local.Addr(), Remote: sa.remote.Addr(),
+		SPIIn: q.spiIn, SPIOut: q.spiOut, Encr: encr, Integ: integ,
+		EncKeyIn: in[:encLen], IntegKeyIn: in[encLen:], EncKeyOut: out[:encLen], IntegKeyOut: out[encLen:],
+		LocalTS: []netip.Prefix{q.localTS}, RemoteTS: []netip.Prefix{q.remoteTS},
+		Lifetime: q.lifetime,
+	}
+	switch q.offer.encap {
+	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft:
+		k.EncapLocalPort, k.EncapRemotePort = sa.local.Port(), sa.remote.Port()
+	case isakmp.V1EncapTransport, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
+		k.Tunnel = false
+	}
+	c.kernel = k
+	if err := e.cfg.Installer.AddChildSA(k); err != nil {
+		c.state, c.err = "INSTALL_FAILED", err.Error()
+		log.Warn("phase 2 SA negotiated but the kernel refused it; the ISAKMP SA stays up", zap.Error(err))
+		return
+	}
+	c.state = "INSTALLED"
+	log.Info("IKEv1 phase 2 SA established", zap.String("esp", c.chosen.String()),
+		zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)),
+		zap.Stringer("local_ts", c.localTS), zap.Stringer("remote_ts", c.remoteTS), zap.Duration("lifetime", q.lifetime))
+}
+
+func (e *Engine) removeChild(sa *p1SA, c *child) {
+	if c.kernel != nil && c.state == "INSTALLED" {
+		if err := e.cfg.Installer.DelChildSA(c.kernel); err != nil {
+			sa.log(e).Warn("removing phase 2 SA from the kernel failed", zap.Error(err))
+		}
+	}
+	if c.kernel != nil {
+		clear(c.kernel.EncKeyIn)
+		clear(c.kernel.EncKeyOut)
+		clear(c.kernel.IntegKeyIn)
+		clear(c.kernel.IntegKeyOut)
+	}
+	for i, o := range sa.children {
+		if o == c {
+			sa.children = append(sa.children[:i], sa.children[i+1:]...)
+			break
+		}
+	}
+}

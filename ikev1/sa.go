@@ -1,0 +1,188 @@
+package ikev1
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+	"ikegate/natt"
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+type p1State uint8
+
+const (
+	stateMM1 p1State = iota + 1 // initiator sent MM1 / responder got MM1
+	stateMM3                    // initiator sent MM3 / responder sent MM4
+	stateMM5                    // initiator sent MM5
+	stateAM1                    // initiator sent AM1
+	stateAM2                    // responder sent AM2
+	stateEstablished
+	stateGone
+)
+
+func (s p1State) String() string {
+	switch s {
+	case stateEstablished:
+		return "ESTABLISHED"
+	case stateGone:
+		return "DESTROYED"
+	}
+	return "CONNECTING"
+}
+
+// p1Keys are an ISAKMP SA's keys and its CBC IV chain.
+type p1Keys struct {
+	prf    *oakley.PRF
+	hashID uint16 // negotiated IKEv1 hash (for IVs and NAT-D)
+	skeyid []byte
+	d, a   []byte
+	cipher *oakley.V1Cipher
+	iv     []byte // phase 1: IV for the next encrypted phase 1 message
+	p1Last []byte // last CBC block of phase 1, the seed of phase 2 IVs
+}
+
+// retransmit is a message of ours that waits for an answer.
+type retransmit struct {
+	raw   [][]byte
+	tries int
+	next  time.Time
+}
+
+// p1SA is one ISAKMP SA (phase 1) with its Quick Mode exchanges.
+type p1SA struct {
+	conn       *policy.Connection
+	initiator  bool
+	aggressive bool
+	ckyI, ckyR uint64
+	state      p1State
+
+	local, remote netip.AddrPort
+
+	chosen   oakley.Proposal // as IKEv2-numbered transforms, for display and keys
+	auth     uint16          // IKEv1 authentication method
+	lifetime time.Duration
+
+	saiB   []byte // body of the initiator's SA payload (HASH_I/HASH_R input)
+	dh     oakley.KeyExchange
+	gxi    []byte
+	gxr    []byte
+	ni, nr []byte
+	idiB   []byte // phase 1 ID payload bodies
+	idrB   []byte
+	keys   *p1Keys
+
+	peerVIDs [][]byte
+	product  string
+	natT     natTVariant
+	dpd      bool
+	nat      natt.Detection
+	peerID   policy.Identity
+	gxy      []byte
+
+	lastRecv    [32]byte // digest of the peer's last phase 1 message
+	lastSent    [][]byte // our last phase 1 message
+	lastSentFor [32]byte // digest of the message lastSent answered
+	rtx         *retransmit
+	expires     time.Time
+
+	held     []isakmp.Datagram // Quick Mode that arrived before phase 1 completed
+	quick    map[uint32]*quickMode
+	children []*child
+
+	scheduled time.Time
+	timerGen  uint64
+}
+
+// child is one pair of IPsec SAs negotiated in Quick Mode.
+type child struct {
+	conn     *policy.Connection
+	state    string
+	err      string
+	spiIn    uint32
+	spiOut   uint32
+	chosen   oakley.Proposal
+	localTS  netip.Prefix
+	remoteTS netip.Prefix
+	kernel   *policy.ChildSA
+}
+
+func (sa *p1SA) log(e *Engine) *zap.Logger {
+	name := ""
+	if sa.conn != nil {
+		name = sa.conn.Name
+	}
+	return e.log.With(zap.String("conn", name), zap.Stringer("peer", sa.remote),
+		zap.String("cky_i", fmt.Sprintf("%016x", sa.ckyI)), zap.String("cky_r", fmt.Sprintf("%016x", sa.ckyR)))
+}
+
+func (sa *p1SA) nextDeadline() time.Time {
+	var when time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (when.IsZero() || t.Before(when)) {
+			when = t
+		}
+	}
+	if sa.rtx != nil {
+		consider(sa.rtx.next)
+	}
+	if sa.state != stateEstablished {
+		consider(sa.expires)
+	}
+	for _, q := range sa.quick {
+		if q.rtx != nil {
+			consider(q.rtx.next)
+		}
+		consider(q.expires)
+	}
+	return when
+}
+
+// header is the ISAKMP header of a message of ours on sa.
+func (sa *p1SA) header(exchange isakmp.ExchangeType, msgID uint32, encrypted bool) isakmp.Header {
+	h := isakmp.Header{SPIi: sa.ckyI, SPIr: sa.ckyR, MajorVersion: 1, Exchange: exchange, MessageID: msgID}
+	if encrypted {
+		h.Flags |= isakmp.V1FlagEncryption
+	}
+	return h
+}
+
+func (sa *p1SA) info() policy.IKESAInfo {
+	ours, theirs := sa.ckyI, sa.ckyR
+	if !sa.initiator {
+		ours, theirs = theirs, ours
+	}
+	info := policy.IKESAInfo{
+		Version:     1,
+		State:       sa.state.String(),
+		Local:       sa.local.String(),
+		Remote:      sa.remote.String(),
+		LocalSPI:    fmt.Sprintf("%016x", ours),
+		RemoteSPI:   fmt.Sprintf("%016x", theirs),
+		Initiator:   sa.initiator,
+		IKEProposal: sa.chosen.String(),
+		PeerVendor:  sa.product,
+		Children:    make([]policy.ChildSAInfo, 0, len(sa.children)),
+	}
+	if sa.conn != nil {
+		info.Name = sa.conn.Name
+		info.LocalID = sa.conn.LocalID.String()
+	}
+	if sa.state == stateEstablished {
+		info.RemoteID = sa.peerID.String()
+	}
+	for _, c := range sa.children {
+		info.Children = append(info.Children, policy.ChildSAInfo{
+			Name: c.conn.Name, State: c.state, Error: c.err,
+			SPIIn: fmt.Sprintf("%08x", c.spiIn), SPIOut: fmt.Sprintf("%08x", c.spiOut),
+			ESPProposal: c.chosen.String(),
+			LocalTS:     []string{c.localTS.String()},
+			RemoteTS:    []string{c.remoteTS.String()},
+		})
+	}
+	return info
+}
