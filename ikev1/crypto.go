@@ -12,42 +12,14 @@ import (
 	"net/netip"
 
 	"ikegate/isakmp"
-	"ikegate/oakley"
 )
 
-// rawPayload is one payload of a chain as bytes: RFC 2409's hashes cover
-// payload bodies exactly as sent ("SAi_b", "IDii_b") and Quick Mode's
-// cover the payloads after HASH with their generic headers.
-type rawPayload struct {
-	typ   isakmp.V1PayloadType
-	start int // offset of the generic header in the chain
-	body  []byte
-}
-
-// walkRaw splits a payload chain without decoding bodies. It returns the
-// payloads and the length of the chain (padding excluded).
-func walkRaw(first isakmp.V1PayloadType, b []byte) ([]rawPayload, int, error) {
-	var out []rawPayload
-	off := 0
-	for t := first; t != isakmp.V1PayloadNone; {
-		if len(b)-off < 4 {
-			return nil, 0, errors.New("truncated payload chain")
-		}
-		n := int(binary.BigEndian.Uint16(b[off+2:]))
-		if n < 4 || off+n > len(b) {
-			return nil, 0, errors.New("bad payload length")
-		}
-		out = append(out, rawPayload{typ: t, start: off, body: b[off+4 : off+n]})
-		t = isakmp.V1PayloadType(b[off])
-		off += n
-	}
-	return out, off, nil
-}
-
-func rawBody(ps []rawPayload, t isakmp.V1PayloadType) []byte {
+// rawBody returns the body, as sent, of the first payload of type t:
+// RFC 2409's hashes cover "SAi_b" and "IDii_b" byte for byte.
+func rawBody(ps []isakmp.V1RawPayload, t isakmp.V1PayloadType) []byte {
 	for _, p := range ps {
-		if p.typ == t {
-			return p.body
+		if p.Type == t {
+			return p.Raw[4:]
 		}
 	}
 	return nil
@@ -107,7 +79,7 @@ func (sa *p1SA) seal(exchange isakmp.ExchangeType, msgID uint32, iv []byte, ps [
 
 // open decrypts an encrypted message body with iv, returning the payloads,
 // their raw form and the next IV.
-func (sa *p1SA) open(msg *isakmp.V1Message, iv []byte) ([]isakmp.V1Payload, []rawPayload, []byte, []byte, error) {
+func (sa *p1SA) open(msg *isakmp.V1Message, iv []byte) ([]isakmp.V1Payload, []isakmp.V1RawPayload, []byte, []byte, error) {
 	if sa.keys == nil || msg.Encrypted == nil {
 		return nil, nil, nil, nil, errors.New("message is not encrypted")
 	}
@@ -116,7 +88,7 @@ func (sa *p1SA) open(msg *isakmp.V1Message, iv []byte) ([]isakmp.V1Payload, []ra
 		return nil, nil, nil, nil, err
 	}
 	first := msg.NextV1()
-	raws, n, err := walkRaw(first, plain)
+	raws, n, err := isakmp.SplitV1Payloads(first, plain)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("decrypted payloads do not parse (%v): most likely the keys differ, i.e. the pre-shared keys do not match", err)
 	}
@@ -134,15 +106,13 @@ func hashedPayloads(hashLen int, ps []isakmp.V1Payload, compute func(rest []byte
 	return append([]isakmp.V1Payload{&isakmp.V1Hash{Data: compute(rest)}}, ps...)
 }
 
-// restAfterHash returns the payload bytes after a leading HASH payload.
-func restAfterHash(raws []rawPayload, plain []byte) ([]byte, []byte, error) {
-	if len(raws) == 0 || raws[0].typ != isakmp.V1PayloadHASH {
+// restAfterHash returns the HASH body of a message that starts with HASH
+// and the bytes of the payloads after it, which the HASH covers.
+func restAfterHash(raws []isakmp.V1RawPayload, plain []byte) ([]byte, []byte, error) {
+	if len(raws) == 0 || raws[0].Type != isakmp.V1PayloadHASH {
 		return nil, nil, errors.New("message does not start with a HASH payload")
 	}
-	if len(raws) == 1 {
-		return raws[0].body, nil, nil
-	}
-	return raws[0].body, plain[raws[1].start:], nil
+	return raws[0].Raw[4:], plain[len(raws[0].Raw):], nil
 }
 
 func cookies(ckyI, ckyR uint64) []byte {
@@ -157,5 +127,3 @@ func msgIDBytes(id uint32) []byte {
 	binary.BigEndian.PutUint32(b[:], id)
 	return b[:]
 }
-
-var _ = oakley.TransformENCR

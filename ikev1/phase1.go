@@ -3,6 +3,7 @@ package ikev1
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
@@ -266,7 +267,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		e.notifyPlain(d, h.SPIi, 0, isakmp.V1NotifyNoProposalChosen)
 		return
 	}
-	raws, _, err := walkRaw(msg.NextV1(), msg.Marshal()[isakmp.HeaderLen:])
+	raws, _, err := isakmp.SplitV1Payloads(msg.NextV1(), d.Data[isakmp.HeaderLen:msg.Header.Length])
 	if err != nil {
 		e.drop("payload chain", d, err)
 		return
@@ -315,8 +316,13 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	}
 	id := idPayload(conn.LocalID)
 	sa.idrB = isakmp.AppendV1Body(nil, id)
-	ps := []isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}, id,
-		&isakmp.V1Hash{Data: e.hashR(sa)}}
+	proof, err := e.proof(sa, e.hashR(sa))
+	if err != nil {
+		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyAuthenticationFailed)
+		e.fail(sa, err.Error())
+		return
+	}
+	ps := append([]isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}, id}, proof...)
 	ps = append(ps, sa.natdPayloads()...)
 	ps = append(ps, ourVIDs(sa.natT, true)...)
 	sa.state = stateAM2
@@ -410,7 +416,7 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		return
 	}
 	var ps []isakmp.V1Payload
-	var raws []rawPayload
+	var raws []isakmp.V1RawPayload
 	if msg.Encrypted != nil {
 		if sa.keys == nil {
 			e.drop("encrypted phase 1 message before keys exist", d, nil)
@@ -430,7 +436,7 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 	} else {
 		ps = msg.Payloads
 		var err error
-		if raws, _, err = walkRaw(msg.NextV1(), msg.Marshal()[isakmp.HeaderLen:]); err != nil {
+		if raws, _, err = isakmp.SplitV1Payloads(msg.NextV1(), d.Data[isakmp.HeaderLen:msg.Header.Length]); err != nil {
 			e.drop("payload chain", d, err)
 			return
 		}
@@ -509,6 +515,7 @@ func (e *Engine) mainI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 	}
 	sa.dh, sa.gxi, sa.ni = dh, dh.PublicKey(), e.random(nonceLen)
 	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxi}, &isakmp.V1Nonce{Data: sa.ni}}
+	out = append(out, certRequests(sa.conn)...)
 	out = append(out, sa.natdPayloads()...)
 	sa.state = stateMM3
 	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
@@ -535,6 +542,7 @@ func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 	}
 	sa.detectNAT(d, ps)
 	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}}
+	out = append(out, certRequests(sa.conn)...)
 	out = append(out, sa.natdPayloads()...)
 	sa.state = stateMM3
 	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
@@ -557,7 +565,12 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 	e.floatIfNAT(sa)
 	id := idPayload(sa.conn.LocalID)
 	sa.idiB = isakmp.AppendV1Body(nil, id)
-	out := []isakmp.V1Payload{id, &isakmp.V1Hash{Data: e.hashI(sa)}}
+	proof, err := e.proof(sa, e.hashI(sa))
+	if err != nil {
+		e.fail(sa, err.Error())
+		return
+	}
+	out := append([]isakmp.V1Payload{id}, proof...)
 	if e.firstContact(sa) {
 		out = append(out, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
 			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInitialContact})
@@ -576,56 +589,128 @@ func (e *Engine) floatIfNAT(sa *p1SA) {
 	}
 }
 
-// checkPeer verifies the peer's identity and HASH and, on failure, tells
-// the peer and removes the SA. It reports whether the peer is authentic.
-func (e *Engine) checkPeer(sa *p1SA, d isakmp.Datagram, id *isakmp.V1ID, hash *isakmp.V1Hash, want []byte) bool {
-	if id == nil || hash == nil {
-		e.fail(sa, "peer's identity message lacks ID or HASH")
+// proof is our authentication payloads over HASH_I or HASH_R: the HASH
+// itself with a pre-shared key, or our certificate and the signature of
+// the hash with RSA signatures (RFC 2409 5.1).
+func (e *Engine) proof(sa *p1SA, hash []byte) ([]isakmp.V1Payload, error) {
+	if sa.auth == isakmp.V1AuthPSK {
+		return []isakmp.V1Payload{&isakmp.V1Hash{Data: hash}}, nil
+	}
+	conn := sa.conn
+	key, ok := conn.Key.(*rsa.PrivateKey)
+	if !ok || conn.Cert == nil {
+		return nil, fmt.Errorf("connection %q: IKEv1 signature authentication needs an RSA certificate and key", conn.Name)
+	}
+	// IKEv1 signs the bare hash with PKCS#1 v1.5 padding, no DigestInfo.
+	sig, err := rsa.SignPKCS1v15(e.cfg.Rand, key, 0, hash)
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	ps := []isakmp.V1Payload{&isakmp.V1Cert{Encoding: certX509Signature, Data: conn.Cert.Raw}}
+	for _, c := range conn.CertChain {
+		ps = append(ps, &isakmp.V1Cert{Encoding: certX509Signature, Data: c.Raw})
+	}
+	return append(ps, &isakmp.V1Sig{Data: sig}), nil
+}
+
+// Certificate encoding "X.509 Certificate - Signature" (RFC 2408 3.9).
+const certX509Signature uint8 = 4
+
+// certRequests asks the peer for a certificate from each of our CAs.
+func certRequests(conn *policy.Connection) []isakmp.V1Payload {
+	if conn.Auth != policy.AuthPubkey {
+		return nil
+	}
+	if len(conn.CACerts) == 0 {
+		return []isakmp.V1Payload{&isakmp.V1CertReq{Encoding: certX509Signature}}
+	}
+	var ps []isakmp.V1Payload
+	for _, ca := range conn.CACerts {
+		ps = append(ps, &isakmp.V1CertReq{Encoding: certX509Signature, Data: ca.RawSubject})
+	}
+	return ps
+}
+
+// checkPeer verifies the peer's identity and its HASH or signature over
+// want and, on failure, tells the peer and removes the SA. It reports
+// whether the peer is authentic.
+func (e *Engine) checkPeer(now time.Time, sa *p1SA, id *isakmp.V1ID, ps []isakmp.V1Payload, want []byte) bool {
+	if id == nil {
+		e.fail(sa, "peer's identity message lacks an ID payload")
 		return false
 	}
 	peerID := policy.Identity{Type: id.IDType, Data: id.Data}
-	if !sa.conn.RemoteID.Matches(peerID) {
+	reject := func(t isakmp.V1NotifyType, why string) bool {
 		e.stats.AuthFailures++
-		e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
-			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInvalidIDInformation}})
-		e.fail(sa, fmt.Sprintf("authentication failed: peer identity %s does not match remote_id %s of connection %q",
-			peerID, sa.conn.RemoteID, sa.conn.Name))
+		e.sendNotify(sa, t, nil)
+		e.fail(sa, "authentication failed: "+why)
 		return false
 	}
-	if !hmac.Equal(hash.Data, want) {
-		e.stats.AuthFailures++
-		e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
-			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInvalidHashInformation}})
-		e.fail(sa, fmt.Sprintf("authentication failed: peer's HASH does not verify with the pre-shared key of connection %q: the PSKs differ", sa.conn.Name))
-		return false
+	if !sa.conn.RemoteID.Matches(peerID) {
+		return reject(isakmp.V1NotifyInvalidIDInformation, fmt.Sprintf("peer identity %s does not match remote_id %s of connection %q",
+			peerID, sa.conn.RemoteID, sa.conn.Name))
+	}
+	if sa.auth == isakmp.V1AuthPSK {
+		hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
+		if hash == nil || !hmac.Equal(hash.Data, want) {
+			return reject(isakmp.V1NotifyInvalidHashInformation, fmt.Sprintf(
+				"peer's HASH does not verify with the pre-shared key of connection %q: the PSKs differ", sa.conn.Name))
+		}
+		sa.peerID = peerID
+		return true
+	}
+	sig, _ := isakmp.FindV1(ps, isakmp.V1PayloadSIG).(*isakmp.V1Sig)
+	var certs [][]byte
+	for _, p := range ps {
+		if c, ok := p.(*isakmp.V1Cert); ok && c.Encoding == certX509Signature {
+			certs = append(certs, c.Data)
+		}
+	}
+	if sig == nil || len(certs) == 0 {
+		return reject(isakmp.V1NotifyAuthenticationFailed, "peer sent no certificate or no signature")
+	}
+	leaf, err := policy.VerifyPeerCert(certs, sa.conn.CAs, now)
+	if err != nil {
+		return reject(isakmp.V1NotifyInvalidCertificate, "peer certificate not trusted: "+err.Error())
+	}
+	if err := policy.CertMatchesIdentity(leaf, peerID); err != nil {
+		return reject(isakmp.V1NotifyInvalidIDInformation, "peer identity: "+err.Error())
+	}
+	pub, ok := leaf.PublicKey.(*rsa.PublicKey)
+	if !ok || rsa.VerifyPKCS1v15(pub, 0, want, sig.Data) != nil {
+		return reject(isakmp.V1NotifyInvalidSignature, fmt.Sprintf("peer's signature does not verify with its certificate %s", leaf.Subject))
 	}
 	sa.peerID = peerID
 	return true
 }
 
 // mainR5: MM5 received; verify HASH_I, send MM6 (IDir, HASH_R).
-func (e *Engine) mainR5(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload, raws []rawPayload) {
+func (e *Engine) mainR5(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload, raws []isakmp.V1RawPayload) {
 	id, _ := isakmp.FindV1(ps, isakmp.V1PayloadID).(*isakmp.V1ID)
-	hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
 	sa.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
 	// The peer floated to the NAT-T port with this message.
 	sa.local, sa.remote = d.Local, d.Remote
-	if !e.checkPeer(sa, d, id, hash, e.hashI(sa)) {
+	if !e.checkPeer(now, sa, id, ps, e.hashI(sa)) {
 		return
 	}
 	myID := idPayload(sa.conn.LocalID)
 	sa.idrB = isakmp.AppendV1Body(nil, myID)
-	out := []isakmp.V1Payload{myID, &isakmp.V1Hash{Data: e.hashR(sa)}}
+	proof, err := e.proof(sa, e.hashR(sa))
+	if err != nil {
+		e.sendNotify(sa, isakmp.V1NotifyAuthenticationFailed, nil)
+		e.fail(sa, err.Error())
+		return
+	}
+	out := append([]isakmp.V1Payload{myID}, proof...)
 	e.sendP1(now, sa, sa.sealP1(isakmp.ExchangeV1Main, out), false)
 	e.established(now, sa, ps)
 }
 
 // mainI6: MM6 received; verify HASH_R; phase 1 done.
-func (e *Engine) mainI6(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload, raws []rawPayload) {
+func (e *Engine) mainI6(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload, raws []isakmp.V1RawPayload) {
 	id, _ := isakmp.FindV1(ps, isakmp.V1PayloadID).(*isakmp.V1ID)
-	hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
 	sa.idrB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
-	if !e.checkPeer(sa, d, id, hash, e.hashR(sa)) {
+	if !e.checkPeer(now, sa, id, ps, e.hashR(sa)) {
 		return
 	}
 	e.established(now, sa, ps)
@@ -633,7 +718,7 @@ func (e *Engine) mainI6(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 }
 
 // aggrI2: AM2 received; verify HASH_R, send AM3 (HASH_I), encrypted.
-func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message, ps []isakmp.V1Payload, raws []rawPayload) {
+func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message, ps []isakmp.V1Payload, raws []isakmp.V1RawPayload) {
 	sa.ckyR = msg.Header.SPIr
 	if sa.ckyR == 0 || !e.acceptChosen(sa, msg) {
 		if sa.state != stateGone {
@@ -658,14 +743,17 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 		return
 	}
 	id, _ := isakmp.FindV1(ps, isakmp.V1PayloadID).(*isakmp.V1ID)
-	hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
 	sa.idrB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
-	if !e.checkPeer(sa, d, id, hash, e.hashR(sa)) {
+	if !e.checkPeer(now, sa, id, ps, e.hashR(sa)) {
 		return
 	}
 	sa.detectNAT(d, ps)
 	e.floatIfNAT(sa)
-	out := []isakmp.V1Payload{&isakmp.V1Hash{Data: e.hashI(sa)}}
+	out, err := e.proof(sa, e.hashI(sa))
+	if err != nil {
+		e.fail(sa, err.Error())
+		return
+	}
 	out = append(out, sa.natdPayloads()...)
 	if e.firstContact(sa) {
 		out = append(out, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
@@ -678,10 +766,9 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 
 // aggrR3: AM3 received; verify HASH_I; phase 1 done.
 func (e *Engine) aggrR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload) {
-	hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
 	id := &isakmp.V1ID{IDType: sa.peerID.Type, Data: sa.peerID.Data}
 	sa.local, sa.remote = d.Local, d.Remote
-	if !e.checkPeer(sa, d, id, hash, e.hashI(sa)) {
+	if !e.checkPeer(now, sa, id, ps, e.hashI(sa)) {
 		return
 	}
 	sa.detectNAT(d, ps)
