@@ -95,7 +95,7 @@ func newNode(name string, addr netip.Addr, log *zap.Logger, conns ...*policy.Con
 func newPair(t testing.TB, mode string, ike, esp []string) *pair {
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	log := zap.NewNop()
-	if tt, ok := t.(*testing.T); ok {
+	if tt, ok := t.(*testing.T); ok && !testing.Short() {
 		log = zaptest.NewLogger(tt, zaptest.Level(zap.InfoLevel))
 	}
 	return &pair{t: t, now: time.Unix(1700000000, 0),
@@ -336,3 +336,5 @@ func TestEarlyQuickModeHeld(t *testing.T) {
 	}
 	requireUp(t, p.a, p.b, 1)
 }
+
+func netipPort(n *node) netip.AddrPort { return netip.AddrPortFrom(n.addr, 500) }
