@@ -264,6 +264,10 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	}
 	if !sa.expires.IsZero() && !sa.expires.After(now) && sa.state != stateEstablished {
 		e.fail(sa, "phase 1 did not complete in time")
+		return
+	}
+	if sa.state == stateEstablished && sa.dpd.Enabled() {
+		e.checkLiveness(now, sa)
 	}
 }
 

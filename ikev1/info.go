@@ -3,13 +3,16 @@ package ikev1
 import (
 	"crypto/hmac"
 	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
+	"ikegate/dpd"
 	"ikegate/isakmp"
 	"ikegate/oakley"
+	"ikegate/policy"
 )
 
 var reqIDs atomic.Uint32
@@ -67,6 +70,9 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		e.drop("Informational HASH does not verify", d, err)
 		return
 	}
+	if isakmp.FindV1Notify(ps, isakmp.V1NotifyRUThereAck) == nil {
+		sa.dpd.Seen(now) // an ACK counts only if it answers our latest probe
+	}
 	for _, p := range ps {
 		switch v := p.(type) {
 		case *isakmp.V1Notify:
@@ -75,7 +81,9 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 				e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
 					SPI: v.SPI, Type: isakmp.V1NotifyRUThereAck, Data: v.Data}})
 			case isakmp.V1NotifyRUThereAck:
-				log.Debug("DPD acknowledged")
+				if len(v.Data) == 4 && sa.dpd.Acked(binary.BigEndian.Uint32(v.Data)) {
+					sa.dpd.Seen(now)
+				}
 			case isakmp.V1NotifyInitialContact:
 				e.initialContact(sa)
 			default:
@@ -139,4 +147,41 @@ func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool)
 		}
 	}
 	return e.flush(), found
+}
+
+// checkLiveness sends R-U-THERE after dpd_delay of silence and declares
+// the peer dead after dpd_timeout without an acknowledgement (RFC 3706).
+func (e *Engine) checkLiveness(now time.Time, sa *p1SA) {
+	if tm, ok := e.cfg.Installer.(policy.TrafficMonitor); ok {
+		for _, c := range sa.children {
+			if c.kernel != nil && c.state == "INSTALLED" {
+				if t := tm.LastInbound(c.kernel); !t.IsZero() && !t.After(now) {
+					sa.dpd.Seen(t)
+				}
+			}
+		}
+	}
+	switch sa.dpd.Check(now) {
+	case dpd.Probe:
+		seq := sa.dpd.NextSeq()
+		e.sendNotify(sa, isakmp.V1NotifyRUThere, binary.BigEndian.AppendUint32(nil, seq))
+	case dpd.Dead:
+		e.peerDead(now, sa, fmt.Sprintf("no R-U-THERE-ACK for dpd_timeout %s", sa.conn.DPDTimeout))
+	}
+}
+
+// peerDead removes a dead peer's SAs and applies dpd_action.
+func (e *Engine) peerDead(now time.Time, sa *p1SA, why string) {
+	conn := sa.conn
+	action := dpd.Action(conn.DPDAction)
+	if action == "" {
+		action = dpd.Clear
+	}
+	sa.log(e).Warn("peer is dead: "+why, zap.String("dpd_action", string(action)))
+	e.destroy(sa, why)
+	if action == dpd.Restart && conn.Version == policy.IKEv1 && !conn.RemoteAny() && conn.LocalAddr.IsValid() {
+		if err := e.initiatePhase1(now, conn); err != nil {
+			e.log.Warn("dpd_action restart failed", zap.String("conn", conn.Name), zap.Error(err))
+		}
+	}
 }

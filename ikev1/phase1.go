@@ -5,12 +5,14 @@ import (
 	"crypto/hmac"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
 
+	"ikegate/dpd"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -64,7 +66,7 @@ func (e *Engine) readVIDs(sa *p1SA, ps []isakmp.V1Payload) {
 				sa.natT = natTDraft
 			}
 		case bytes.Equal(v.Data, VIDDPD):
-			sa.dpd = true
+			sa.peerDPD = true
 		}
 	}
 	if p := Product(sa.peerVIDs); p != "" {
@@ -782,6 +784,9 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	sa.keys.p1Last = sa.keys.iv
 	sa.expires = time.Time{}
 	sa.dh = nil
+	if sa.peerDPD {
+		sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.random(4))>>1)
+	}
 	e.stats.Established++
 	sa.log(e).Info("IKEv1 phase 1 established", zap.String("ike", sa.chosen.String()),
 		zap.Stringer("remote_id", sa.peerID), zap.Bool("initiator", sa.initiator),

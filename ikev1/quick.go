@@ -216,6 +216,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 		e.drop("Quick Mode without HASH", d, err)
 		return
 	}
+	sa.dpd.Seen(now)
 	switch {
 	case q == nil:
 		if !hmacEqual(hash, oakley.V1QMHash1(sa.keys.prf, sa.keys.a, id, rest)) {

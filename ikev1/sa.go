@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/dpd"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -79,7 +80,8 @@ type p1SA struct {
 	peerVIDs [][]byte
 	product  string
 	natT     natTVariant
-	dpd      bool
+	peerDPD  bool        // the peer announced RFC 3706 DPD
+	dpd      dpd.Monitor // R-U-THERE probing once established
 	nat      natt.Detection
 	peerID   policy.Identity
 	gxy      []byte
@@ -132,6 +134,8 @@ func (sa *p1SA) nextDeadline() time.Time {
 	}
 	if sa.state != stateEstablished {
 		consider(sa.expires)
+	} else {
+		consider(sa.dpd.Next())
 	}
 	for _, q := range sa.quick {
 		if q.rtx != nil {

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/dpd"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -191,14 +192,15 @@ func (e *Engine) authResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 			e.fail(sa, "authentication failed: "+err.Error())
 			return
 		}
-		e.established(sa, peerID)
+		e.established(now, sa, peerID)
 		e.completeChild(now, sa, sa.pendingChild, inner, nil)
 		sa.pendingChild = nil
 	}
 }
 
-func (e *Engine) established(sa *ikeSA, peerID policy.Identity) {
+func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 	sa.state = stateEstablished
+	sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, 0)
 	sa.peerID = peerID
 	sa.expires = time.Time{}
 	if sa.halfOpen {
@@ -241,7 +243,7 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 		return
 	}
 	sa.conn = conn
-	e.established(sa, peerID)
+	e.established(now, sa, peerID)
 	if isakmp.FindNotify(inner, isakmp.NotifyInitialContact) != nil {
 		e.initialContact(sa)
 	}

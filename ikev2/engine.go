@@ -22,6 +22,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/dpd"
 	"ikegate/isakmp"
 	"ikegate/policy"
 )
@@ -299,7 +300,7 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 			if r.onTimeout != nil {
 				r.onTimeout(now)
 			}
-			e.destroy(sa, "peer did not answer "+r.exchange.String())
+			e.peerDead(now, sa, "peer did not answer "+r.exchange.String())
 			return
 		}
 		r.tries++
@@ -312,6 +313,53 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 	if !sa.expires.IsZero() && !sa.expires.After(now) {
 		sa.log(e).Info("half-open IKE SA expired without IKE_AUTH")
 		e.destroy(sa, "half-open timeout")
+		return
+	}
+	if sa.state == stateEstablished && sa.dpd.Enabled() {
+		e.checkLiveness(now, sa)
+	}
+}
+
+// checkLiveness runs the dead peer detection of an established SA: inbound
+// ESP counts as life, silence gets an empty INFORMATIONAL (RFC 7296 2.4).
+func (e *Engine) checkLiveness(now time.Time, sa *ikeSA) {
+	if tm, ok := e.cfg.Installer.(policy.TrafficMonitor); ok {
+		for _, c := range sa.children {
+			if c.kernel != nil && c.state == "INSTALLED" {
+				if t := tm.LastInbound(c.kernel); !t.IsZero() && !t.After(now) {
+					sa.dpd.Seen(t)
+				}
+			}
+		}
+	}
+	switch sa.dpd.Check(now) {
+	case dpd.Probe:
+		if sa.req == nil {
+			if ce := e.log.Check(zap.DebugLevel, "liveness check"); ce != nil {
+				ce.Write(zap.String("conn", sa.conn.Name), zap.Stringer("peer", sa.remote))
+			}
+			e.startRequest(now, sa, e.encryptedRequest(sa, isakmp.ExchangeInformational, nil, nil))
+		}
+	case dpd.Dead:
+		e.peerDead(now, sa, fmt.Sprintf("no answer to liveness checks for dpd_timeout %s", sa.conn.DPDTimeout))
+	}
+}
+
+// peerDead removes the SA of a peer that stopped answering and applies the
+// connection's dpd_action.
+func (e *Engine) peerDead(now time.Time, sa *ikeSA, why string) {
+	conn := sa.conn
+	action := dpd.Action(conn.DPDAction)
+	if action == "" {
+		action = dpd.Clear
+	}
+	established := sa.state == stateEstablished
+	sa.log(e).Warn("peer is dead: "+why, zap.String("dpd_action", string(action)))
+	e.destroy(sa, why)
+	if established && action == dpd.Restart && conn.Version != policy.Any && !conn.RemoteAny() && conn.LocalAddr.IsValid() {
+		if err := e.initiateIKE(now, conn); err != nil {
+			e.log.Warn("dpd_action restart failed", zap.String("conn", conn.Name), zap.Error(err))
+		}
 	}
 }
 

@@ -66,6 +66,12 @@ func (e *Engine) initiateIKE(now time.Time, conn *policy.Connection) error {
 	return nil
 }
 
+// Reusable reports whether Initiate(conn) would negotiate a CHILD SA on an
+// established IKE SA of this engine instead of starting a new IKE SA. A
+// runtime with several engines (shards) asks each, so that a second CHILD
+// SA is initiated by the engine that holds the IKE SA.
+func (e *Engine) Reusable(conn *policy.Connection) bool { return e.reusableSA(conn) != nil }
+
 // reusableSA finds an established IKE SA of ours that can carry another
 // CHILD SA for conn: same peer, same identities, same authentication.
 func (e *Engine) reusableSA(conn *policy.Connection) *ikeSA {

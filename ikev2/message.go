@@ -209,6 +209,7 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg
 		}
 	}
 	sa.req = nil
+	sa.dpd.Seen(now)
 	if r.onResponse != nil {
 		r.onResponse(now, d, msg, inner)
 	}
@@ -235,14 +236,20 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg 
 	if !done {
 		return
 	}
+	sa.dpd.Seen(now)
 	if p := unsupportedCritical(inner); p != nil {
 		e.respond(sa, d, msg.Header.Exchange, id, []isakmp.Payload{&isakmp.Notify{
 			NotifyType: isakmp.NotifyUnsupportedCriticalPayload, Data: []byte{byte(p.PType)}}})
 		return
 	}
 	// An authenticated message from a NAT-ed peer may come from a new
-	// address: follow it (RFC 7296 2.23).
-	if sa.nat.Any() && sa.state == stateEstablished {
+	// address: follow it (RFC 7296 2.23). The IKE_AUTH request is where an
+	// initiator moves to the NAT-T port, with or without a NAT (RFC 7296
+	// 2.23 allows port 4500 regardless; strongSwan does so whenever both
+	// sent NAT detection payloads): our later requests and the CHILD SA's
+	// UDP encapsulation must use the endpoints it came from.
+	if (sa.nat.Any() && sa.state == stateEstablished) ||
+		(sa.state == stateInitDone && msg.Header.Exchange == isakmp.ExchangeIKEAuth) {
 		sa.local, sa.remote = d.Local, d.Remote
 	}
 	switch msg.Header.Exchange {

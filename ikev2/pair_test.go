@@ -432,3 +432,38 @@ func TestRetransmitGivesUp(t *testing.T) {
 		t.Errorf("gave up after %v", got)
 	}
 }
+
+// TestResponderFollowsIKEAuthPort: an initiator that moves to port 4500
+// for IKE_AUTH (strongSwan does whenever NAT detection payloads were
+// exchanged, NAT or not; RFC 7296 2.23 allows it) must find the responder
+// there afterwards: the responder's SA endpoints, its own requests (here a
+// Delete) and its view all use the ports IKE_AUTH came from, not those of
+// IKE_SA_INIT. Found against strongSwan in interop/ikev2_psk_test.go.
+func TestResponderFollowsIKEAuthPort(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	float := func(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr(), 4500) }
+	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+		// The initiator (a) sends everything after IKE_SA_INIT from and
+		// to port 4500, as a floating initiator does.
+		if d.Local.Addr() == p.a.addr {
+			if m, err := isakmp.ParseMessage(d.Data); err == nil && m.Header.Exchange != isakmp.ExchangeIKESAInit {
+				d.Local, d.Remote = float(d.Local), float(d.Remote)
+			}
+		}
+		return []isakmp.Datagram{d}
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	requireEstablished(t, p.a, p.b)
+	sb := p.b.eng.SAs()[0]
+	if sb.Local != "10.0.0.2:4500" || sb.Remote != "10.0.0.1:4500" {
+		t.Fatalf("responder's IKE SA endpoints %s <-> %s, want port 4500 where IKE_AUTH came from", sb.Local, sb.Remote)
+	}
+	ds, ok := p.b.eng.Terminate(p.now, "ba")
+	if !ok || len(ds) != 1 {
+		t.Fatalf("terminate: %v %d datagrams", ok, len(ds))
+	}
+	if ds[0].Local.Port() != 4500 || ds[0].Remote.Port() != 4500 {
+		t.Fatalf("responder's Delete goes %s -> %s, want port 4500", ds[0].Local, ds[0].Remote)
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/dpd"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -78,6 +79,7 @@ type ikeSA struct {
 	frags     *fragments
 
 	peerID   policy.Identity
+	dpd      dpd.Monitor // liveness checks once established
 	children []*childSA
 	// pendingChild is the CHILD SA we are negotiating as initiator.
 	pendingChild *childSA
@@ -147,6 +149,11 @@ func (sa *ikeSA) nextDeadline() time.Time {
 	}
 	if !sa.expires.IsZero() && (when.IsZero() || sa.expires.Before(when)) {
 		when = sa.expires
+	}
+	if sa.state == stateEstablished {
+		if t := sa.dpd.Next(); !t.IsZero() && (when.IsZero() || t.Before(when)) {
+			when = t
+		}
 	}
 	return when
 }

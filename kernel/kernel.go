@@ -5,7 +5,9 @@
 //   - "xfrm": the Linux kernel's IPsec stack over netlink (XFRM);
 //   - "none": IKE only; SPIs are allocated and SAs recorded in memory so the
 //     engines, tests and `ikegate sas` work without a dataplane;
-//   - "userspace": ESP over a TUN device (not implemented yet).
+//   - "userspace": ESP-in-UDP (RFC 4303, RFC 3948) in Go over a TUN device
+//     (see Userspace); the gateway hands it ESP datagrams from its NAT-T
+//     socket and sends what it encapsulates.
 package kernel
 
 import (
@@ -93,7 +95,10 @@ type Event struct {
 	Seq                   uint32 // the kernel's acquire sequence number
 }
 
-// ErrUserspaceNotImplemented is returned by New("userspace", ...).
+// ErrUserspaceNotImplemented was returned by New("userspace", ...) before
+// the userspace dataplane existed.
+//
+// Deprecated: New("userspace", ...) now opens the dataplane.
 var ErrUserspaceNotImplemented = errors.New("kernel: userspace dataplane not implemented yet")
 
 // New returns the backend called name: "none", "xfrm" or "userspace".
@@ -109,7 +114,7 @@ func New(name string, log *zap.Logger) (Backend, error) {
 	case "xfrm":
 		return newXfrmCurrentNS(log)
 	case "userspace":
-		return nil, ErrUserspaceNotImplemented
+		return newUserspaceCurrentNS(log)
 	case "":
 		return nil, errors.New(`kernel: no dataplane given (want "xfrm", "userspace" or "none")`)
 	}

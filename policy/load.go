@@ -550,6 +550,7 @@ func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
 		}
 		if caOK && len(caPaths) > 0 {
 			pool, ok := x509.NewCertPool(), true
+			var list []*x509.Certificate
 			for _, p := range caPaths {
 				certs, err := cfgLoadCertChain(l.resolve(p))
 				if err != nil {
@@ -559,10 +560,14 @@ func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
 				}
 				for _, cert := range certs {
 					pool.AddCert(cert)
+					list = append(list, cert)
 				}
 			}
 			if ok {
-				c.CAs = pool
+				// CACerts feeds CERTREQ: without it a peer that sends its
+				// certificate only when asked (strongSwan's default)
+				// sends none.
+				c.CAs, c.CACerts = pool, list
 			}
 		}
 	default:

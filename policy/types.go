@@ -172,6 +172,14 @@ type Installer interface {
 	DelChildSA(sa *ChildSA) error
 }
 
+// TrafficMonitor is implemented by installers that see ESP traffic (the
+// userspace dataplane): inbound packets count as signs of life for dead
+// peer detection, so probes are sent only on a silent tunnel.
+type TrafficMonitor interface {
+	// LastInbound is when the SA last received a valid packet (zero: never).
+	LastInbound(sa *ChildSA) time.Time
+}
+
 // IKESAInfo is one IKE SA as shown by `ikegate sas --json`.
 type IKESAInfo struct {
 	Name        string        `json:"name"`

@@ -1,0 +1,109 @@
+// Package dpd decides when to probe an IKE peer for liveness and when to
+// declare it dead: RFC 3706 (IKEv1 R-U-THERE) and RFC 7296 2.4 (IKEv2
+// liveness checks). The engines own the messages; this package owns the
+// clock arithmetic, so both versions behave the same way: a probe only
+// after dpd_delay without any sign of life from the peer, and the peer is
+// dead when dpd_timeout passes after the first unanswered probe.
+package dpd
+
+import "time"
+
+// Action is what to do with a dead peer's SAs.
+type Action string
+
+// Actions, as in the dpd_action config key.
+const (
+	Clear   Action = "clear"   // delete the SAs
+	Hold    Action = "hold"    // delete the SAs; renegotiate on demand (trap)
+	Restart Action = "restart" // delete the SAs and initiate again at once
+)
+
+// Verdict is what Check decides.
+type Verdict int
+
+// Verdicts.
+const (
+	Wait  Verdict = iota // nothing to do yet
+	Probe                // send a liveness probe now
+	Dead                 // the peer did not answer in time
+)
+
+// Monitor tracks one IKE SA's peer. The zero value is disabled.
+type Monitor struct {
+	delay, timeout time.Duration
+	lastSeen       time.Time
+	probeSince     time.Time // first unanswered probe; zero when not probing
+	lastProbe      time.Time
+	seq            uint32
+}
+
+// New returns a monitor that probes after delay of silence and gives up
+// timeout after the first unanswered probe. delay <= 0 disables it.
+func New(delay, timeout time.Duration, now time.Time, seq uint32) Monitor {
+	if delay <= 0 {
+		return Monitor{}
+	}
+	if timeout <= 0 {
+		timeout = 5 * delay
+	}
+	return Monitor{delay: delay, timeout: timeout, lastSeen: now, seq: seq}
+}
+
+// Enabled reports whether the monitor probes at all.
+func (m *Monitor) Enabled() bool { return m.delay > 0 }
+
+// Seen records a sign of life from the peer: any authenticated IKE message
+// or inbound ESP traffic. It ends any probing.
+func (m *Monitor) Seen(now time.Time) {
+	if now.After(m.lastSeen) {
+		m.lastSeen = now
+	}
+	m.probeSince = time.Time{}
+}
+
+// Next is when Check next has something to decide; zero when disabled.
+func (m *Monitor) Next() time.Time {
+	switch {
+	case !m.Enabled():
+		return time.Time{}
+	case m.probeSince.IsZero():
+		return m.lastSeen.Add(m.delay)
+	}
+	// While probing: probe again every delay, until the timeout.
+	next := m.lastProbe.Add(m.delay)
+	if dead := m.probeSince.Add(m.timeout); dead.Before(next) {
+		return dead
+	}
+	return next
+}
+
+// Check decides at now. On Probe the caller sends a probe with NextSeq.
+func (m *Monitor) Check(now time.Time) Verdict {
+	if !m.Enabled() {
+		return Wait
+	}
+	if !m.probeSince.IsZero() {
+		if !now.Before(m.probeSince.Add(m.timeout)) {
+			return Dead
+		}
+		if !now.Before(m.lastProbe.Add(m.delay)) {
+			m.lastProbe = now
+			return Probe
+		}
+		return Wait
+	}
+	if !now.Before(m.lastSeen.Add(m.delay)) {
+		m.probeSince, m.lastProbe = now, now
+		return Probe
+	}
+	return Wait
+}
+
+// NextSeq returns the sequence number for the next R-U-THERE (RFC 3706 7).
+func (m *Monitor) NextSeq() uint32 {
+	m.seq++
+	return m.seq
+}
+
+// Acked reports whether seq answers our latest probe.
+func (m *Monitor) Acked(seq uint32) bool { return seq == m.seq }

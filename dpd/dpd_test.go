@@ -1,0 +1,67 @@
+package dpd
+
+import (
+	"testing"
+	"time"
+)
+
+func TestMonitorTimeline(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	m := New(30*time.Second, 90*time.Second, t0, 7)
+	steps := []struct {
+		at   int
+		seen bool
+		want Verdict
+		next int
+	}{
+		{10, true, Wait, 40},  // traffic at 10s: the probe moves to 40s
+		{39, false, Wait, 40}, // not yet
+		{40, false, Probe, 70},
+		{55, false, Wait, 70},
+		{70, false, Probe, 100}, // probe again every delay
+		{100, false, Probe, 130},
+		{130, false, Dead, 130}, // 40 + 90
+	}
+	for _, s := range steps {
+		if s.seen {
+			m.Seen(at(s.at))
+			if got := m.Next(); !got.Equal(at(s.next)) {
+				t.Fatalf("after Seen at %ds: Next = %v, want %ds", s.at, got.Sub(t0), s.next)
+			}
+			continue
+		}
+		if got := m.Check(at(s.at)); got != s.want {
+			t.Fatalf("Check at %ds = %v, want %v", s.at, got, s.want)
+		}
+		if got := m.Next(); !got.Equal(at(s.next)) {
+			t.Fatalf("Next after %ds = %v, want %ds", s.at, got.Sub(t0), s.next)
+		}
+	}
+}
+
+func TestAnswerEndsProbing(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	m := New(10*time.Second, 30*time.Second, t0, 0)
+	if m.Check(t0.Add(10*time.Second)) != Probe {
+		t.Fatal("no probe after delay")
+	}
+	seq := m.NextSeq()
+	if !m.Acked(seq) || m.Acked(seq-1) {
+		t.Fatal("Acked")
+	}
+	m.Seen(t0.Add(11 * time.Second))
+	if v := m.Check(t0.Add(45 * time.Second)); v == Dead {
+		t.Fatal("dead although the peer answered")
+	}
+}
+
+func TestDisabled(t *testing.T) {
+	var zero Monitor
+	m := New(0, time.Minute, time.Unix(0, 0), 0)
+	for _, x := range []*Monitor{&zero, &m} {
+		if x.Enabled() || !x.Next().IsZero() || x.Check(time.Unix(1e9, 0)) != Wait {
+			t.Fatal("disabled monitor acts")
+		}
+	}
+}

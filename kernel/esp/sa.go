@@ -1,0 +1,348 @@
+// Package esp implements ESP (RFC 4303) in tunnel mode for the userspace
+// dataplane: one SA direction built from the keys an IKE engine derived,
+// Encapsulate for outbound packets and Decapsulate (with anti-replay) for
+// inbound ones. It is pure: no sockets, no clocks.
+//
+// Suites: AES-GCM with 8, 12 and 16-byte ICVs (RFC 4106), ChaCha20-Poly1305
+// (RFC 7634), AES-CBC (RFC 3602) and 3DES-CBC (RFC 2451) with
+// HMAC-SHA1-96 (RFC 2404), HMAC-MD5-96 (RFC 2403) or HMAC-SHA2-256/384/512
+// (RFC 4868). Sequence numbers are 32 bits (no ESN). All crypto is Go's
+// (crypto/aes, crypto/cipher, crypto/des, crypto/hmac and
+// golang.org/x/crypto/chacha20poly1305).
+//
+// An SA is safe for concurrent use: the outbound sequence number is an
+// atomic counter, the replay window has its own mutex, and per-call cipher
+// state (CBC modes, HMAC) comes from a per-SA pool. With a destination
+// buffer of sufficient capacity (see Overhead), Encapsulate and Decapsulate
+// do not allocate, except Decapsulate for AES-GCM with an 8-byte ICV (Go's
+// GCM cannot open truncated tags, so the tag is recomputed).
+package esp
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"ikegate/oakley"
+)
+
+// Errors returned by Encapsulate and Decapsulate. Each failed Decapsulate
+// is counted under one of the Counters fields.
+var (
+	ErrTruncated     = errors.New("esp: packet too short or misaligned")
+	ErrWrongSPI      = errors.New("esp: SPI does not belong to this SA")
+	ErrReplay        = errors.New("esp: replayed or too old sequence number")
+	ErrAuth          = errors.New("esp: integrity check failed")
+	ErrPadding       = errors.New("esp: bad padding")
+	ErrNextHeader    = errors.New("esp: next header is neither IPv4 (4) nor IPv6 (41)")
+	ErrDummy         = errors.New("esp: dummy packet (next header 59)")
+	ErrSeqExhausted  = errors.New("esp: sequence number space exhausted, the SA must be rekeyed")
+	ErrNotIP         = errors.New("esp: inner packet is neither IPv4 nor IPv6")
+	ErrWrongDir      = errors.New("esp: wrong direction for this SA")
+	errNotSupported  = errors.New("not supported by the userspace ESP dataplane")
+	errAEADWithInteg = errors.New("an AEAD takes no integrity algorithm")
+)
+
+// Next header values in tunnel mode.
+const (
+	NextHeaderIPv4  = 4
+	NextHeaderIPv6  = 41
+	NextHeaderDummy = 59
+)
+
+const (
+	hdrLen    = 8 // SPI + sequence number
+	maxICVLen = 32
+	maxSeq    = 1<<32 - 1
+)
+
+// Counters are one SA's packet counters. Bytes count inner (plaintext)
+// packets.
+type Counters struct {
+	Packets, Bytes uint64 // accepted (inbound) or sent (outbound)
+	ReplayDrops    uint64 // replayed, too old or sequence number zero
+	AuthFailures   uint64 // ICV mismatch
+	PadErrors      uint64 // bad padding or next header
+	Malformed      uint64 // truncated, misaligned or wrong SPI
+	Errors         uint64 // outbound: sequence numbers exhausted, not IP
+}
+
+type counters struct {
+	packets, bytes, replay, auth, pad, malformed, errs atomic.Uint64
+}
+
+// SA is one direction of an ESP security association.
+type SA struct {
+	spi     uint32
+	inbound bool
+	name    string
+
+	// AEAD suites.
+	aead  cipher.AEAD
+	salt  [4]byte
+	gcm8  bool         // AES-GCM with an 8-byte ICV: aead has 16-byte tags
+	block cipher.Block // AES-GCM-8 (for CTR decryption) and CBC suites
+
+	// CBC suites.
+	blockSize int
+	ivPrefix  [16]byte // random per SA; IV = E_K(ivPrefix || seq)
+	newMAC    func() hash.Hash
+	integKey  []byte
+
+	ivLen  int
+	align  int // padding alignment of the encrypted part
+	icvLen int
+
+	pool sync.Pool // *scratch
+
+	seq atomic.Uint64 // outbound: last sequence number used
+
+	mu     sync.Mutex // inbound: guards replay
+	replay replayWindow
+
+	c counters
+
+	testIV []byte // known-answer tests only: fixed explicit AEAD IV
+}
+
+// scratch is per-call state that may not be shared between goroutines.
+type scratch struct {
+	nonce [12]byte
+	iv    [16]byte
+	sum   [64]byte
+	mac   hash.Hash
+	mode  cipher.BlockMode // CBC encrypter or decrypter with SetIV
+}
+
+type ivSetter interface {
+	cipher.BlockMode
+	SetIV([]byte)
+}
+
+// NewOutbound returns the outbound SA for spi. encr is the negotiated ENCR
+// transform (KeyLen in bits, 0 for the default), integID the INTEG
+// transform ID (oakley.IntegNone for an AEAD), encKey the encryption key
+// including any salt (4 bytes at the end for AES-GCM and ChaCha20-Poly1305)
+// and integKey the integrity key.
+func NewOutbound(spi uint32, encr oakley.Transform, integID uint16, encKey, integKey []byte) (*SA, error) {
+	return newSA(spi, false, encr, integID, encKey, integKey)
+}
+
+// NewInbound returns the inbound SA for spi; see NewOutbound.
+func NewInbound(spi uint32, encr oakley.Transform, integID uint16, encKey, integKey []byte) (*SA, error) {
+	return newSA(spi, true, encr, integID, encKey, integKey)
+}
+
+func newSA(spi uint32, inbound bool, encr oakley.Transform, integID uint16, encKey, integKey []byte) (*SA, error) {
+	s := &SA{spi: spi, inbound: inbound}
+	if spi == 0 {
+		return nil, errors.New("esp: SPI 0 is reserved")
+	}
+	if oakley.IsAEAD(encr.ID) {
+		if integID != oakley.IntegNone || len(integKey) != 0 {
+			return nil, fmt.Errorf("esp: %v: %w", encr, errAEADWithInteg)
+		}
+		if err := s.initAEAD(encr, encKey); err != nil {
+			return nil, err
+		}
+	} else if err := s.initCBC(encr, integID, encKey, integKey); err != nil {
+		return nil, err
+	}
+	s.pool.New = s.newScratch
+	return s, nil
+}
+
+func aesKeyLen(encr oakley.Transform) (int, error) {
+	switch encr.KeyLen {
+	case 0:
+		return 16, nil
+	case 128, 192, 256:
+		return int(encr.KeyLen) / 8, nil
+	}
+	return 0, fmt.Errorf("esp: %v: AES key length %d bits is not 128, 192 or 256", encr, encr.KeyLen)
+}
+
+func (s *SA) initAEAD(encr oakley.Transform, encKey []byte) error {
+	s.ivLen, s.align = 8, 4
+	var keyLen int
+	switch encr.ID {
+	case oakley.EncrAESGCM8, oakley.EncrAESGCM12, oakley.EncrAESGCM16:
+		n, err := aesKeyLen(encr)
+		if err != nil {
+			return err
+		}
+		keyLen = n
+	case oakley.EncrChaCha20Poly1305:
+		if encr.KeyLen != 0 && encr.KeyLen != 256 {
+			return fmt.Errorf("esp: %v: key length must be 256 bits", encr)
+		}
+		keyLen = chacha20poly1305.KeySize
+	default:
+		return fmt.Errorf("esp: AEAD %v: %w", encr, errNotSupported)
+	}
+	if len(encKey) != keyLen+4 {
+		return fmt.Errorf("esp: %v: key is %d bytes, want %d (key plus 4-byte salt)", encr, len(encKey), keyLen+4)
+	}
+	key := encKey[:keyLen]
+	copy(s.salt[:], encKey[keyLen:])
+	var err error
+	switch encr.ID {
+	case oakley.EncrChaCha20Poly1305:
+		s.name = "chacha20poly1305"
+		s.icvLen = chacha20poly1305.Overhead
+		s.aead, err = chacha20poly1305.New(key)
+	default:
+		s.block, err = aes.NewCipher(key)
+		if err != nil {
+			break
+		}
+		switch encr.ID {
+		case oakley.EncrAESGCM8:
+			s.icvLen, s.gcm8 = 8, true
+			s.aead, err = cipher.NewGCM(s.block)
+		case oakley.EncrAESGCM12:
+			s.icvLen = 12
+			s.aead, err = cipher.NewGCMWithTagSize(s.block, 12)
+		default:
+			s.icvLen = 16
+			s.aead, err = cipher.NewGCM(s.block)
+		}
+		s.name = fmt.Sprintf("aes%dgcm%d", keyLen*8, s.icvLen*8)
+	}
+	if err != nil {
+		return fmt.Errorf("esp: %v: %w", encr, err)
+	}
+	return nil
+}
+
+type integAlg struct {
+	name   string
+	newH   func() hash.Hash
+	keyLen int
+	icvLen int
+}
+
+var integAlgs = map[uint16]integAlg{
+	oakley.IntegHMACMD5_96:   {"md5_96", md5.New, 16, 12},
+	oakley.IntegHMACSHA1_96:  {"sha1_96", sha1.New, 20, 12},
+	oakley.IntegHMACSHA2_256: {"sha256_128", sha256.New, 32, 16},
+	oakley.IntegHMACSHA2_384: {"sha384_192", sha512.New384, 48, 24},
+	oakley.IntegHMACSHA2_512: {"sha512_256", sha512.New, 64, 32},
+}
+
+func (s *SA) initCBC(encr oakley.Transform, integID uint16, encKey, integKey []byte) error {
+	if encr.Type != 0 && encr.Type != oakley.TransformENCR {
+		return fmt.Errorf("esp: encryption transform has type %v, want ENCR", encr.Type)
+	}
+	var err error
+	var cname string
+	switch encr.ID {
+	case oakley.EncrAESCBC:
+		n, err := aesKeyLen(encr)
+		if err != nil {
+			return err
+		}
+		if len(encKey) != n {
+			return fmt.Errorf("esp: %v: key is %d bytes, want %d", encr, len(encKey), n)
+		}
+		s.block, err = aes.NewCipher(encKey)
+		if err != nil {
+			return fmt.Errorf("esp: %v: %w", encr, err)
+		}
+		cname = fmt.Sprintf("aes%dcbc", n*8)
+	case oakley.Encr3DES:
+		if encr.KeyLen != 0 && encr.KeyLen != 192 {
+			return fmt.Errorf("esp: %v: 3DES has a fixed 192-bit key", encr)
+		}
+		if len(encKey) != 24 {
+			return fmt.Errorf("esp: %v: key is %d bytes, want 24", encr, len(encKey))
+		}
+		s.block, err = des.NewTripleDESCipher(encKey)
+		if err != nil {
+			return fmt.Errorf("esp: %v: %w", encr, err)
+		}
+		cname = "3des"
+	default:
+		return fmt.Errorf("esp: encryption algorithm %v: %w", encr, errNotSupported)
+	}
+	if integID == oakley.IntegNone {
+		return fmt.Errorf("esp: %v is not an AEAD and needs an integrity algorithm", encr)
+	}
+	ia, ok := integAlgs[integID]
+	if !ok {
+		return fmt.Errorf("esp: integrity algorithm %d: %w", integID, errNotSupported)
+	}
+	if len(integKey) != ia.keyLen {
+		return fmt.Errorf("esp: %s integrity key is %d bytes, want %d", ia.name, len(integKey), ia.keyLen)
+	}
+	s.blockSize = s.block.BlockSize()
+	s.ivLen, s.align, s.icvLen = s.blockSize, s.blockSize, ia.icvLen
+	s.newMAC = ia.newH
+	s.integKey = append([]byte(nil), integKey...)
+	if _, err := rand.Read(s.ivPrefix[:]); err != nil {
+		return fmt.Errorf("esp: IV prefix: %w", err)
+	}
+	s.name = cname + "-" + ia.name
+	return nil
+}
+
+func (s *SA) newScratch() any {
+	sc := &scratch{}
+	if s.newMAC != nil {
+		sc.mac = hmac.New(s.newMAC, s.integKey)
+		var zero [16]byte
+		if s.inbound {
+			sc.mode = cipher.NewCBCDecrypter(s.block, zero[:s.blockSize])
+		} else {
+			sc.mode = cipher.NewCBCEncrypter(s.block, zero[:s.blockSize])
+		}
+		if _, ok := sc.mode.(ivSetter); !ok {
+			panic("esp: CBC mode without SetIV") // Go's CBC modes all have it
+		}
+	}
+	return sc
+}
+
+// SPI returns the SA's SPI.
+func (s *SA) SPI() uint32 { return s.spi }
+
+// Inbound reports whether the SA decapsulates.
+func (s *SA) Inbound() bool { return s.inbound }
+
+// Suite names the SA's algorithms, e.g. "aes128gcm128" or
+// "aes256cbc-sha256_128".
+func (s *SA) Suite() string { return s.name }
+
+// Overhead returns how many bytes Encapsulate adds at most to an inner
+// packet: header, IV, padding, pad length and next header, ICV, plus
+// slack the AES-GCM-8 path needs in the buffer.
+func (s *SA) Overhead() int { return hdrLen + s.ivLen + s.align + 2 + maxICVLen }
+
+// Counters returns a snapshot of the SA's counters.
+func (s *SA) Counters() Counters {
+	return Counters{
+		Packets:      s.c.packets.Load(),
+		Bytes:        s.c.bytes.Load(),
+		ReplayDrops:  s.c.replay.Load(),
+		AuthFailures: s.c.auth.Load(),
+		PadErrors:    s.c.pad.Load(),
+		Malformed:    s.c.malformed.Load(),
+		Errors:       s.c.errs.Load(),
+	}
+}
+
+// Seq returns the last outbound sequence number used (0: none yet).
+func (s *SA) Seq() uint32 { return uint32(min(s.seq.Load(), maxSeq)) }
