@@ -29,6 +29,7 @@ import (
 	"ikegate/ikev2"
 	"ikegate/isakmp"
 	"ikegate/kernel"
+	"ikegate/natt"
 	"ikegate/policy"
 )
 
@@ -198,6 +199,9 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			RetransmitTries: gw.RetransmitTries,
 			RetransmitBase:  gw.RetransmitBase,
 			SPIFilter:       spiFilter(k, workers),
+			// The userspace dataplane speaks ESP only inside UDP.
+			ForceEncap:   gw.Dataplane == "userspace",
+			NATKeepalive: gw.NATKeepalive,
 		}
 		g.shards = append(g.shards, &shard{
 			id: k,
@@ -206,7 +210,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 				DB: ecfg.DB, Installer: ecfg.Installer, Log: slog, Rand: ecfg.Rand,
 				IKEPort: ecfg.IKEPort, NATTPort: ecfg.NATTPort,
 				RetransmitTries: ecfg.RetransmitTries, RetransmitBase: ecfg.RetransmitBase,
-				SPIFilter: ecfg.SPIFilter,
+				SPIFilter: ecfg.SPIFilter, ForceEncap: ecfg.ForceEncap, NATKeepalive: ecfg.NATKeepalive,
 			}),
 			v2:  ikev2.NewEngine(ecfg),
 			in:  make(chan inbound, o.queueLen),
@@ -362,7 +366,7 @@ func (g *Gateway) send(out []isakmp.Datagram, kind Kind, log *zap.Logger) {
 			continue
 		}
 		b := d.Data
-		if s.natt {
+		if s.natt && !natt.IsKeepalive(d.Data) {
 			b = make([]byte, 4+len(d.Data))
 			copy(b[4:], d.Data)
 		}

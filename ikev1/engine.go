@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/isakmp"
+	"ikegate/natt"
 	"ikegate/policy"
 )
 
@@ -32,6 +33,14 @@ type Config struct {
 	// SPIFilter, if set, must accept every initiator cookie the engine
 	// picks: the runtime routes IKEv1 messages by the initiator cookie.
 	SPIFilter func(spi uint64) bool
+
+	// ForceEncap makes us claim to be behind a NAT (a made-up NAT
+	// detection hash, as strongSwan's encap=yes does) so that ESP is
+	// UDP-encapsulated even without a NAT: the userspace dataplane needs it.
+	ForceEncap bool
+	// NATKeepalive is the interval of NAT keepalives while we are behind a
+	// NAT (0: natt.DefaultKeepaliveInterval).
+	NATKeepalive time.Duration
 }
 
 // Counters are the engine's statistics.
@@ -72,6 +81,9 @@ func NewEngine(cfg Config) *Engine {
 	}
 	if cfg.RetransmitBase <= 0 {
 		cfg.RetransmitBase = time.Second
+	}
+	if cfg.NATKeepalive <= 0 {
+		cfg.NATKeepalive = natt.DefaultKeepaliveInterval
 	}
 	return &Engine{cfg: cfg, log: cfg.Log.With(zap.Int("version", 1)), sas: make(map[uint64]*p1SA)}
 }
@@ -266,7 +278,14 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 		e.fail(sa, "phase 1 did not complete in time")
 		return
 	}
-	if sa.state == stateEstablished && sa.dpd.Enabled() {
+	if sa.state != stateEstablished {
+		return
+	}
+	if !sa.nextKeepalive.IsZero() && !sa.nextKeepalive.After(now) {
+		e.emit(sa.local, sa.remote, natt.Keepalive)
+		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)
+	}
+	if sa.dpd.Enabled() {
 		e.checkLiveness(now, sa)
 	}
 }

@@ -79,19 +79,27 @@ func idPayload(id policy.Identity) *isakmp.V1ID {
 }
 
 // natdPayloads are our NAT-D payloads: the peer's address first, then ours.
-func (sa *p1SA) natdPayloads() []isakmp.V1Payload {
+func (sa *p1SA) natdPayloads(forceEncap bool) []isakmp.V1Payload {
 	if sa.natT == natTNone || sa.keys == nil {
 		return nil
 	}
 	draft := sa.natT == natTDraft
+	own := natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, sa.local)
+	if forceEncap {
+		// A made-up hash of our address: the peer believes we are behind
+		// a NAT and UDP-encapsulates ESP (the userspace dataplane needs it).
+		own = make([]byte, len(own))
+		copy(own, sa.ni)
+		own[0] ^= 0x5a
+	}
 	return []isakmp.V1Payload{
 		&isakmp.V1NATD{Draft: draft, Hash: natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, sa.remote)},
-		&isakmp.V1NATD{Draft: draft, Hash: natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, sa.local)},
+		&isakmp.V1NATD{Draft: draft, Hash: own},
 	}
 }
 
 // detectNAT compares the peer's NAT-D payloads with the addresses of d.
-func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload) {
+func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload, forceEncap bool) {
 	var hashes [][]byte
 	for _, p := range ps {
 		if n, ok := p.(*isakmp.V1NATD); ok {
@@ -107,6 +115,9 @@ func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload) {
 		natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, d.Local), natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, d.Remote))
 	if ok {
 		sa.nat = det
+		if forceEncap {
+			sa.nat.LocalBehindNAT = true
+		}
 	}
 }
 
@@ -325,7 +336,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		return
 	}
 	ps := append([]isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}, id}, proof...)
-	ps = append(ps, sa.natdPayloads()...)
+	ps = append(ps, sa.natdPayloads(e.cfg.ForceEncap)...)
 	ps = append(ps, ourVIDs(sa.natT, true)...)
 	sa.state = stateAM2
 	e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
@@ -518,7 +529,7 @@ func (e *Engine) mainI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 	sa.dh, sa.gxi, sa.ni = dh, dh.PublicKey(), e.random(nonceLen)
 	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxi}, &isakmp.V1Nonce{Data: sa.ni}}
 	out = append(out, certRequests(sa.conn)...)
-	out = append(out, sa.natdPayloads()...)
+	out = append(out, sa.natdPayloads(e.cfg.ForceEncap)...)
 	sa.state = stateMM3
 	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
 }
@@ -542,10 +553,10 @@ func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		e.fail(sa, err.Error())
 		return
 	}
-	sa.detectNAT(d, ps)
+	sa.detectNAT(d, ps, e.cfg.ForceEncap)
 	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}}
 	out = append(out, certRequests(sa.conn)...)
-	out = append(out, sa.natdPayloads()...)
+	out = append(out, sa.natdPayloads(e.cfg.ForceEncap)...)
 	sa.state = stateMM3
 	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
 }
@@ -563,7 +574,7 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		e.fail(sa, err.Error())
 		return
 	}
-	sa.detectNAT(d, ps)
+	sa.detectNAT(d, ps, e.cfg.ForceEncap)
 	e.floatIfNAT(sa)
 	id := idPayload(sa.conn.LocalID)
 	sa.idiB = isakmp.AppendV1Body(nil, id)
@@ -749,14 +760,14 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 	if !e.checkPeer(now, sa, id, ps, e.hashR(sa)) {
 		return
 	}
-	sa.detectNAT(d, ps)
+	sa.detectNAT(d, ps, e.cfg.ForceEncap)
 	e.floatIfNAT(sa)
 	out, err := e.proof(sa, e.hashI(sa))
 	if err != nil {
 		e.fail(sa, err.Error())
 		return
 	}
-	out = append(out, sa.natdPayloads()...)
+	out = append(out, sa.natdPayloads(e.cfg.ForceEncap)...)
 	if e.firstContact(sa) {
 		out = append(out, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
 			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInitialContact})
@@ -773,7 +784,7 @@ func (e *Engine) aggrR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 	if !e.checkPeer(now, sa, id, ps, e.hashI(sa)) {
 		return
 	}
-	sa.detectNAT(d, ps)
+	sa.detectNAT(d, ps, e.cfg.ForceEncap)
 	e.established(now, sa, ps)
 }
 
@@ -784,6 +795,9 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	sa.keys.p1Last = sa.keys.iv
 	sa.expires = time.Time{}
 	sa.dh = nil
+	if sa.nat.LocalBehindNAT {
+		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)
+	}
 	if sa.peerDPD {
 		sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.random(4))>>1)
 	}

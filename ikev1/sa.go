@@ -82,9 +82,11 @@ type p1SA struct {
 	natT     natTVariant
 	peerDPD  bool        // the peer announced RFC 3706 DPD
 	dpd      dpd.Monitor // R-U-THERE probing once established
-	nat      natt.Detection
-	peerID   policy.Identity
-	gxy      []byte
+	// nextKeepalive is when the next NAT keepalive is due (zero: none).
+	nextKeepalive time.Time
+	nat           natt.Detection
+	peerID        policy.Identity
+	gxy           []byte
 
 	lastRecv    [32]byte // digest of the peer's last phase 1 message
 	lastSent    [][]byte // our last phase 1 message
@@ -136,6 +138,7 @@ func (sa *p1SA) nextDeadline() time.Time {
 		consider(sa.expires)
 	} else {
 		consider(sa.dpd.Next())
+		consider(sa.nextKeepalive)
 	}
 	for _, q := range sa.quick {
 		if q.rtx != nil {

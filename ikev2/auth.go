@@ -201,6 +201,9 @@ func (e *Engine) authResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 	sa.state = stateEstablished
 	sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, 0)
+	if sa.nat.LocalBehindNAT {
+		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)
+	}
 	sa.peerID = peerID
 	sa.expires = time.Time{}
 	if sa.halfOpen {

@@ -24,6 +24,7 @@ import (
 
 	"ikegate/dpd"
 	"ikegate/isakmp"
+	"ikegate/natt"
 	"ikegate/policy"
 )
 
@@ -44,6 +45,14 @@ type Config struct {
 	// itself. The runtime routes every message to the shard that the SPI
 	// we chose hashes to, so the filter keeps each SA on its own shard.
 	SPIFilter func(spi uint64) bool
+
+	// ForceEncap makes us claim to be behind a NAT (a made-up NAT
+	// detection hash, as strongSwan's encap=yes does) so that ESP is
+	// UDP-encapsulated even without a NAT: the userspace dataplane needs it.
+	ForceEncap bool
+	// NATKeepalive is the interval of NAT keepalives while we are behind a
+	// NAT (0: natt.DefaultKeepaliveInterval).
+	NATKeepalive time.Duration
 }
 
 // halfOpenTimeout is how long a responder keeps an IKE SA whose IKE_AUTH
@@ -103,6 +112,9 @@ func NewEngine(cfg Config) *Engine {
 	}
 	if cfg.RetransmitBase <= 0 {
 		cfg.RetransmitBase = time.Second
+	}
+	if cfg.NATKeepalive <= 0 {
+		cfg.NATKeepalive = natt.DefaultKeepaliveInterval
 	}
 	if cfg.CookieThreshold <= 0 {
 		cfg.CookieThreshold = 100
@@ -315,7 +327,14 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 		e.destroy(sa, "half-open timeout")
 		return
 	}
-	if sa.state == stateEstablished && sa.dpd.Enabled() {
+	if sa.state != stateEstablished {
+		return
+	}
+	if !sa.nextKeepalive.IsZero() && !sa.nextKeepalive.After(now) {
+		e.emit(sa.local, sa.remote, natt.Keepalive)
+		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)
+	}
+	if sa.dpd.Enabled() {
 		e.checkLiveness(now, sa)
 	}
 }

@@ -98,7 +98,7 @@ func (e *Engine) initRequest(sa *ikeSA) *request {
 		&isakmp.SA{Proposals: toWire(sa.conn.IKE, protoIKE, nil, false)},
 		&isakmp.KE{Group: sa.dh.Group(), Data: sa.dh.PublicKey()},
 		&isakmp.Nonce{Data: sa.nonceI},
-		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: natt.IKEv2Hash(sa.spiI, 0, sa.local)},
+		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: e.sourceHash(sa.spiI, 0, sa.local)},
 		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(sa.spiI, 0, sa.remote)},
 		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
 		&isakmp.Notify{NotifyType: isakmp.NotifySignatureHashAlgorithms, Data: hashList(oakley.SupportedSignatureHashes())},
@@ -253,7 +253,19 @@ func (e *Engine) detectNAT(sa *ikeSA, d isakmp.Datagram, ps []isakmp.Payload) {
 	}
 	if det, ok := natt.DetectIKEv2(sa.spiI, spir, d.Local, d.Remote, src, dst); ok {
 		sa.nat = det
+		if e.cfg.ForceEncap {
+			sa.nat.LocalBehindNAT = true
+		}
 	}
+}
+
+// sourceHash is our NAT_DETECTION_SOURCE_IP: the real hash, or a made-up
+// one with ForceEncap so that the peer believes we are behind a NAT.
+func (e *Engine) sourceHash(spii, spir uint64, local netip.AddrPort) []byte {
+	if e.cfg.ForceEncap {
+		return e.random(20)
+	}
+	return natt.IKEv2Hash(spii, spir, local)
 }
 
 // deriveIKEKeys computes SKEYSEED and the IKE SA keys (RFC 7296 2.14).
@@ -401,7 +413,7 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 		&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, peerWire[sel.PeerIndex].Num, protoIKE, nil)}},
 		&isakmp.KE{Group: dh.Group(), Data: dh.PublicKey()},
 		&isakmp.Nonce{Data: sa.nonceR},
-		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: natt.IKEv2Hash(sa.spiI, sa.spiR, d.Local)},
+		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: e.sourceHash(sa.spiI, sa.spiR, d.Local)},
 		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(sa.spiI, sa.spiR, d.Remote)},
 		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
 		&isakmp.Notify{NotifyType: isakmp.NotifySignatureHashAlgorithms, Data: hashList(oakley.SupportedSignatureHashes())},

@@ -78,9 +78,12 @@ type ikeSA struct {
 	queue     []func(now time.Time)
 	frags     *fragments
 
-	peerID   policy.Identity
-	dpd      dpd.Monitor // liveness checks once established
-	children []*childSA
+	peerID policy.Identity
+	dpd    dpd.Monitor // liveness checks once established
+	// nextKeepalive is when the next NAT keepalive is due (zero: none,
+	// we are not behind a NAT).
+	nextKeepalive time.Time
+	children      []*childSA
 	// pendingChild is the CHILD SA we are negotiating as initiator.
 	pendingChild *childSA
 
@@ -151,8 +154,10 @@ func (sa *ikeSA) nextDeadline() time.Time {
 		when = sa.expires
 	}
 	if sa.state == stateEstablished {
-		if t := sa.dpd.Next(); !t.IsZero() && (when.IsZero() || t.Before(when)) {
-			when = t
+		for _, t := range []time.Time{sa.dpd.Next(), sa.nextKeepalive} {
+			if !t.IsZero() && (when.IsZero() || t.Before(when)) {
+				when = t
+			}
 		}
 	}
 	return when

@@ -135,6 +135,11 @@ type usSA struct {
 	remoteTS       []netip.Prefix
 	inWkr, outWkr  int
 	outsideTSDrops atomic.Uint64
+
+	// For LastInbound: the inbound packet count when last asked, and when
+	// it was last seen to grow (guarded by Userspace.mu).
+	lastInCount  uint64
+	lastInChange time.Time
 }
 
 func containsAny(ps []netip.Prefix, a netip.Addr) bool {
@@ -687,6 +692,25 @@ func (u *Userspace) find(sa *policy.ChildSA) *usSA {
 	defer u.mu.Unlock()
 	return u.installed[keyOf(sa)]
 }
+
+// LastInbound reports when sa was last seen to receive valid packets, so
+// that dead peer detection probes only silent tunnels. It compares packet
+// counts between calls instead of reading the clock per packet.
+func (u *Userspace) LastInbound(sa *policy.ChildSA) time.Time {
+	s := u.find(sa)
+	if s == nil {
+		return time.Time{}
+	}
+	n := s.in.Counters().Packets
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if n > s.lastInCount {
+		s.lastInCount, s.lastInChange = n, time.Now()
+	}
+	return s.lastInChange
+}
+
+var _ policy.TrafficMonitor = (*Userspace)(nil)
 
 // Counters returns the traffic counters of sa (inner bytes).
 func (u *Userspace) Counters(sa *policy.ChildSA) (Counters, error) {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"net/netip"
+	"time"
 )
 
 // IKEv2Hash is the NAT_DETECTION_*_IP notification data:
@@ -81,3 +82,14 @@ func DetectIKEv1(peerSawUs []byte, peerOwn [][]byte, ourHash, peerHash []byte) (
 	}
 	return d, true
 }
+
+// Keepalive is the NAT keepalive datagram (RFC 3948 2.3): one 0xFF byte on
+// the NAT-T port, without the non-ESP marker.
+var Keepalive = []byte{0xFF}
+
+// IsKeepalive reports whether a datagram is a NAT keepalive.
+func IsKeepalive(b []byte) bool { return len(b) == 1 && b[0] == 0xFF }
+
+// DefaultKeepaliveInterval is how often a host behind a NAT sends
+// keepalives when the configuration does not say.
+const DefaultKeepaliveInterval = 20 * time.Second

@@ -67,6 +67,9 @@ type Gateway struct {
 	// each try.
 	RetransmitTries int
 	RetransmitBase  time.Duration
+	// NATKeepalive is the interval of NAT keepalives (RFC 3948 2.3) sent
+	// while we are behind a NAT.
+	NATKeepalive time.Duration
 	// Workers is the number of SA shards (0: one per CPU).
 	Workers int
 }

@@ -1,0 +1,38 @@
+package ikev1
+
+import (
+	"testing"
+	"time"
+
+	"ikegate/isakmp"
+	"ikegate/natt"
+)
+
+// TestForceEncap: the ForceEncap side claims a NAT through NAT-D, both
+// float to 4500, phase 2 uses UDP-encapsulated tunnel mode and the
+// "NATed" side sends keepalives.
+func TestForceEncap(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.a.eng.cfg.ForceEncap = true
+	keepalives := 0
+	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+		if natt.IsKeepalive(d.Data) {
+			keepalives++
+			return nil
+		}
+		return []isakmp.Datagram{d}
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(70 * time.Second)
+	requireUp(t, p.a, p.b, 1)
+	for _, n := range []*node{p.a, p.b} {
+		for _, k := range n.inst.live {
+			if k.EncapLocalPort != 4500 || k.EncapRemotePort != 4500 {
+				t.Errorf("%s: phase 2 SA not UDP-encapsulated: %d/%d", n.name, k.EncapLocalPort, k.EncapRemotePort)
+			}
+		}
+	}
+	if keepalives < 3 {
+		t.Errorf("%d keepalives in 70 s, want 3", keepalives)
+	}
+}
