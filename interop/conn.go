@@ -43,6 +43,21 @@ type Conn struct {
 
 	Aggressive bool   // IKEv1 Aggressive Mode
 	Start      string // "none" (default: respond only), "start" (initiate when loaded), "trap"
+
+	// ExtraChildren are further CHILD SAs of the same IKE connection
+	// (IKEv2: negotiated with CREATE_CHILD_SA on the connection's IKE
+	// SA). strongSwan lists them under the connection's children; ikegate
+	// has one [[connection]] per CHILD SA, so IkegateTOML renders each as
+	// a connection with the same peer, identities and credentials.
+	// Libreswan configs ignore them.
+	ExtraChildren []Child
+}
+
+// Child is one additional CHILD SA of a Conn.
+type Child struct {
+	Name              string
+	LocalTS, RemoteTS []string // CIDRs
+	ESP               []string // empty: the Conn's ESP
 }
 
 // Mirror returns the same connection as seen from the other end: addresses,
@@ -54,6 +69,11 @@ func (c Conn) Mirror() Conn {
 	m.LocalID, m.RemoteID = c.RemoteID, c.LocalID
 	m.LocalTS, m.RemoteTS = c.RemoteTS, c.LocalTS
 	m.Start = "none"
+	m.ExtraChildren = nil
+	for _, ch := range c.ExtraChildren {
+		ch.LocalTS, ch.RemoteTS = ch.RemoteTS, ch.LocalTS
+		m.ExtraChildren = append(m.ExtraChildren, ch)
+	}
 	if c.Auth == "pubkey" {
 		m.Cert, m.Key, m.CertNick, m.RemoteKeyType = "", "", "", ""
 		if kind, err := certKeyKind(c.Cert); err == nil {

@@ -82,7 +82,19 @@ func IkegateTOML(gw IkegateGateway, conns ...Conn) string {
 		lvl = "debug"
 	}
 	fmt.Fprintf(&b, "log_level = %s\n", strconv.Quote(lvl))
+	var all []Conn
 	for _, c := range conns {
+		all = append(all, c)
+		for _, ch := range c.ExtraChildren {
+			x := c
+			x.Name, x.LocalTS, x.RemoteTS, x.Start, x.ExtraChildren = ch.Name, ch.LocalTS, ch.RemoteTS, "none", nil
+			if len(ch.ESP) > 0 {
+				x.ESP = ch.ESP
+			}
+			all = append(all, x)
+		}
+	}
+	for _, c := range all {
 		b.WriteString("\n[[connection]]\n")
 		fmt.Fprintf(&b, "name = %s\n", strconv.Quote(c.Name))
 		v := "any"

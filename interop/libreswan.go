@@ -21,6 +21,10 @@ type LibreswanConfig struct {
 	Setup string
 	// ConnExtra is raw text added to every conn section, e.g. "rekey=no".
 	ConnExtra string
+	// PerConn is raw text added to the conn section of that name, after
+	// ConnExtra, e.g. "pfs=no" (IKEv1: Libreswan's Quick Mode PFS is on by
+	// default and cannot be chosen in esp=).
+	PerConn map[string]string
 	// IKE / ESP override the proposals derived from each Conn's strongSwan
 	// syntax (LibreswanProposal) with Libreswan syntax, by conn name.
 	IKE, ESP map[string]string
@@ -358,6 +362,9 @@ func libreswanConf(cfg LibreswanConfig, dir string) (conf, secrets string, err e
 		b.WriteString("\tleftupdown=%disabled\n")
 		if cfg.ConnExtra != "" {
 			b.WriteString(indent(cfg.ConnExtra, "\t") + "\n")
+		}
+		if x := cfg.PerConn[c.Name]; x != "" {
+			b.WriteString(indent(x, "\t") + "\n")
 		}
 	}
 	return b.String(), sec.String(), nil

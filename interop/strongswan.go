@@ -373,7 +373,21 @@ func swanStrongswanConf(cfg SwanConfig, s *Swan) string {
 		plugins = DefaultSwanPlugins
 	}
 	if cfg.LibIPsec {
-		plugins = append(append([]string{}, plugins...), "kernel-libipsec")
+		// Fact: the first plugin that registers the kernel IPsec interface
+		// wins. Listed after kernel-netlink, kernel-libipsec only creates
+		// ipsec0 while SAs still go to XFRM ("unable to add SAD entry ...
+		// Function not implemented (38)"); it must come first.
+		var ps []string
+		for _, p := range plugins {
+			if p == "kernel-netlink" {
+				ps = append(ps, "kernel-libipsec")
+			}
+			ps = append(ps, p)
+		}
+		if len(ps) == len(plugins) {
+			ps = append(ps, "kernel-libipsec")
+		}
+		plugins = ps
 	}
 	levels := cfg.LogLevels
 	if levels == "" {
@@ -501,7 +515,25 @@ func swanSwanctlConf(conns []Conn, confDir string) (string, error) {
 		default:
 			return "", fmt.Errorf("%s: start %q: want none, start or trap", c.Name, c.Start)
 		}
-		b.WriteString("      }\n    }\n  }\n")
+		b.WriteString("      }\n")
+		for _, ch := range c.ExtraChildren {
+			fmt.Fprintf(&b, "      %s {\n", ch.Name)
+			if len(ch.LocalTS) > 0 {
+				fmt.Fprintf(&b, "        local_ts = %s\n", strings.Join(ch.LocalTS, ","))
+			}
+			if len(ch.RemoteTS) > 0 {
+				fmt.Fprintf(&b, "        remote_ts = %s\n", strings.Join(ch.RemoteTS, ","))
+			}
+			esp := ch.ESP
+			if len(esp) == 0 {
+				esp = c.ESP
+			}
+			if len(esp) > 0 {
+				fmt.Fprintf(&b, "        esp_proposals = %s\n", strings.Join(esp, ","))
+			}
+			b.WriteString("      }\n")
+		}
+		b.WriteString("    }\n  }\n")
 		if c.Auth == "psk" {
 			fmt.Fprintf(&secrets, "  ike-%s {\n", c.Name)
 			n := 1
