@@ -204,6 +204,7 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 	if sa.nat.LocalBehindNAT {
 		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)
 	}
+	sa.rekeyAt = now.Add(e.rekeyDelay(sa, sa.conn.IKELifetime, defaultIKELifetime))
 	sa.peerID = peerID
 	sa.expires = time.Time{}
 	if sa.halfOpen {
@@ -261,7 +262,7 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 	}
 	ps = append(ps, myAuth)
 	if find[*isakmp.SA](inner) != nil {
-		ps = append(ps, e.acceptChild(sa, inner, nil, nil)...)
+		ps = append(ps, e.acceptChild(now, sa, inner, nil)...)
 	}
 	e.respond(sa, d, isakmp.ExchangeIKEAuth, id, ps)
 }

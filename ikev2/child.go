@@ -121,7 +121,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 	c.chosen = sel.Chosen
 	c.spiOut = binary.BigEndian.Uint32(wire[0].SPI)
 	c.localTS, c.remoteTS = local, remote
-	e.installChild(sa, c, gir, ni, nr, true)
+	e.installChild(now, sa, c, gir, ni, nr, true)
 }
 
 type childRequest struct {
@@ -132,7 +132,7 @@ type childRequest struct {
 // acceptChild handles a proposed CHILD SA as responder and returns the
 // payloads of the answer: SA, [Nr, KEr,] TSi, TSr, or an error notify.
 // cc is nil in IKE_AUTH.
-func (e *Engine) acceptChild(sa *ikeSA, inner []isakmp.Payload, cc *childRequest, _ []byte) []isakmp.Payload {
+func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, cc *childRequest) []isakmp.Payload {
 	log := sa.log(e)
 	saP := find[*isakmp.SA](inner)
 	tsi, tsr := findTS(inner, isakmp.PayloadTSi), findTS(inner, isakmp.PayloadTSr)
@@ -207,7 +207,7 @@ func (e *Engine) acceptChild(sa *ikeSA, inner []isakmp.Payload, cc *childRequest
 	}
 	c := &childSA{conn: conn, spiIn: spi, spiOut: binary.BigEndian.Uint32(peerWire.SPI),
 		chosen: sel.Chosen, localTS: local, remoteTS: remote}
-	if !e.installChild(sa, c, gir, ni, nr, false) {
+	if !e.installChild(now, sa, c, gir, ni, nr, false) {
 		// The peer must not believe in an SA we could not install.
 		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
 	}
@@ -253,7 +253,7 @@ func notifyOnly(t isakmp.NotifyType, data []byte) []isakmp.Payload {
 // installChild derives the CHILD SA keys (RFC 7296 2.17) and hands the SA
 // to the kernel installer. weInitiated says whether we initiated the
 // exchange that created it: its initiator's keys come first in KEYMAT.
-func (e *Engine) installChild(sa *ikeSA, c *childSA, gir, ni, nr []byte, weInitiated bool) bool {
+func (e *Engine) installChild(now time.Time, sa *ikeSA, c *childSA, gir, ni, nr []byte, weInitiated bool) bool {
 	log := sa.log(e).With(zap.String("child", c.conn.Name))
 	encr, _ := c.chosen.First(oakley.TransformENCR)
 	integ, ok := c.chosen.First(oakley.TransformINTEG)
@@ -301,6 +301,7 @@ func (e *Engine) installChild(sa *ikeSA, c *childSA, gir, ni, nr []byte, weIniti
 		return false
 	}
 	c.state = "INSTALLED"
+	c.rekeyAt = now.Add(e.rekeyDelay(sa, c.conn.ChildLifetime, defaultChildLifetime))
 	log.Info("CHILD SA established", zap.String("esp", c.chosen.String()),
 		zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)),
 		zap.String("local_ts", tsString(c.localTS)), zap.String("remote_ts", tsString(c.remoteTS)))
@@ -359,15 +360,14 @@ func (e *Engine) respondCreateChild(now time.Time, sa *ikeSA, d isakmp.Datagram,
 		return
 	}
 	if len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == protoIKE {
-		sa.log(e).Warn("peer asked to rekey the IKE SA; IKE SA rekeying is not implemented yet, refusing with NO_PROPOSAL_CHOSEN")
-		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, notifyOnly(isakmp.NotifyNoProposalChosen, nil))
+		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, e.acceptIKERekey(now, sa, inner, nonce.Data))
 		return
 	}
 	if n := isakmp.FindNotify(inner, isakmp.NotifyRekeySA); n != nil {
 		sa.log(e).Info("peer rekeys a CHILD SA", zap.String("old_spi", fmt.Sprintf("%x", n.SPI)))
 	}
 	cc := &childRequest{ni: nonce.Data, nr: e.random(nonceLen), ke: find[*isakmp.KE](inner)}
-	e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, e.acceptChild(sa, inner, cc, nil))
+	e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, e.acceptChild(now, sa, inner, cc))
 }
 
 // selectorsFor turns configured prefixes into traffic selectors for any

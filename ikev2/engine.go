@@ -336,7 +336,11 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 	}
 	if sa.dpd.Enabled() {
 		e.checkLiveness(now, sa)
+		if sa.state != stateEstablished {
+			return
+		}
 	}
+	e.rekeyDue(now, sa)
 }
 
 // checkLiveness runs the dead peer detection of an established SA: inbound

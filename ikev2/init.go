@@ -209,7 +209,7 @@ func (e *Engine) initResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 		sa.nextMsgID = 1
 		e.readCapabilities(sa, ps)
 		e.detectNAT(sa, d, ps)
-		if err := e.deriveIKEKeys(sa, gir); err != nil {
+		if err := e.deriveIKEKeys(sa, gir, nil); err != nil {
 			e.fail(sa, err.Error())
 			return
 		}
@@ -268,8 +268,10 @@ func (e *Engine) sourceHash(spii, spir uint64, local netip.AddrPort) []byte {
 	return natt.IKEv2Hash(spii, spir, local)
 }
 
-// deriveIKEKeys computes SKEYSEED and the IKE SA keys (RFC 7296 2.14).
-func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte) error {
+// deriveIKEKeys computes SKEYSEED and the IKE SA keys (RFC 7296 2.14); for
+// a rekeyed SA (old non-nil) SKEYSEED comes from the old SA's SK_d and
+// PRF (2.18).
+func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte, old *ikeKeys) error {
 	encr, _ := sa.chosen.First(oakley.TransformENCR)
 	prfT, _ := sa.chosen.First(oakley.TransformPRF)
 	integ, hasInteg := sa.chosen.First(oakley.TransformINTEG)
@@ -289,6 +291,9 @@ func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte) error {
 		return err
 	}
 	skeyseed := oakley.SKEYSEED(prf, sa.nonceI, sa.nonceR, gir)
+	if old != nil {
+		skeyseed = oakley.RekeySKEYSEED(old.prf, old.skd, gir, sa.nonceI, sa.nonceR)
+	}
 	k := oakley.DeriveIKEKeys(prf, skeyseed, sa.nonceI, sa.nonceR, sa.spiI, sa.spiR, encLen, integLen)
 	ci, err := oakley.NewSKCipher(encr, integ.ID, k.SKei, k.SKai)
 	if err != nil {
@@ -405,7 +410,7 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 	sa.spiR = e.randomSPI()
 	e.readCapabilities(sa, ps)
 	e.detectNAT(sa, d, ps)
-	if err := e.deriveIKEKeys(sa, gir); err != nil {
+	if err := e.deriveIKEKeys(sa, gir, nil); err != nil {
 		log.Error("key derivation", zap.Error(err))
 		return
 	}

@@ -83,6 +83,8 @@ type ikeSA struct {
 	// nextKeepalive is when the next NAT keepalive is due (zero: none,
 	// we are not behind a NAT).
 	nextKeepalive time.Time
+	rekeyAt       time.Time // when we rekey the IKE SA
+	rekeying      bool      // our IKE SA rekey is in flight
 	children      []*childSA
 	// pendingChild is the CHILD SA we are negotiating as initiator.
 	pendingChild *childSA
@@ -120,6 +122,8 @@ type childSA struct {
 	localTS  []isakmp.TrafficSelector
 	remoteTS []isakmp.TrafficSelector
 	kernel   *policy.ChildSA // what was handed to the installer
+	rekeyAt  time.Time       // when we rekey it (zero: not installed)
+	rekeying bool            // our CREATE_CHILD_SA with REKEY_SA is in flight
 }
 
 func (sa *ikeSA) ourSPI() uint64 {
@@ -154,9 +158,19 @@ func (sa *ikeSA) nextDeadline() time.Time {
 		when = sa.expires
 	}
 	if sa.state == stateEstablished {
-		for _, t := range []time.Time{sa.dpd.Next(), sa.nextKeepalive} {
+		consider := func(t time.Time) {
 			if !t.IsZero() && (when.IsZero() || t.Before(when)) {
 				when = t
+			}
+		}
+		consider(sa.dpd.Next())
+		consider(sa.nextKeepalive)
+		if !sa.rekeying {
+			consider(sa.rekeyAt)
+		}
+		for _, c := range sa.children {
+			if c.state == "INSTALLED" && !c.rekeying {
+				consider(c.rekeyAt)
 			}
 		}
 	}

@@ -1,0 +1,203 @@
+package ikev2
+
+import (
+	"encoding/binary"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/isakmp"
+	"ikegate/oakley"
+)
+
+// Default lifetimes when a connection sets none.
+const (
+	defaultIKELifetime   = 4 * time.Hour
+	defaultChildLifetime = time.Hour
+	rekeyRetry           = time.Minute
+)
+
+// rekeyDelay is how long after creation we rekey an SA of the given
+// lifetime. The original initiator rekeys at 80-90% of it (random, so two
+// gateways do not collide); the responder waits for the full lifetime, so
+// it rekeys only when the peer does not.
+func (e *Engine) rekeyDelay(sa *ikeSA, lifetime, def time.Duration) time.Duration {
+	if lifetime <= 0 {
+		lifetime = def
+	}
+	if !sa.initiator {
+		return lifetime
+	}
+	jitter := time.Duration(binary.BigEndian.Uint16(e.random(2))) * lifetime / 10 / 65536
+	return lifetime*9/10 - jitter
+}
+
+// rekeyDue starts the rekeys whose time has come.
+func (e *Engine) rekeyDue(now time.Time, sa *ikeSA) {
+	if !sa.rekeying && !sa.rekeyAt.IsZero() && !sa.rekeyAt.After(now) {
+		e.rekeyIKE(now, sa)
+		return
+	}
+	for _, c := range sa.children {
+		if c.state == "INSTALLED" && !c.rekeying && !c.rekeyAt.IsZero() && !c.rekeyAt.After(now) {
+			e.rekeyChild(now, sa, c)
+		}
+	}
+}
+
+func spi64(spi uint64) []byte { return binary.BigEndian.AppendUint64(nil, spi) }
+
+// rekeyIKE replaces sa by a new IKE SA with CREATE_CHILD_SA (RFC 7296
+// 1.3.2, 2.18); the CHILD SAs move to it and sa is deleted.
+func (e *Engine) rekeyIKE(now time.Time, sa *ikeSA) {
+	sa.rekeying = true
+	group, _ := sa.chosen.First(oakley.TransformDH)
+	e.sendRequest(now, sa, func(now time.Time) *request {
+		dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+		if err != nil {
+			sa.rekeying = false
+			return nil
+		}
+		spi := e.randomSPI()
+		ni := e.random(nonceLen)
+		ps := []isakmp.Payload{
+			&isakmp.SA{Proposals: toWire(sa.conn.IKE, protoIKE, spi64(spi), false)},
+			&isakmp.Nonce{Data: ni},
+			&isakmp.KE{Group: group.ID, Data: dh.PublicKey()},
+		}
+		sa.log(e).Info("rekeying IKE SA")
+		return e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
+			func(now time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) {
+				e.completeIKERekey(now, sa, spi, ni, dh, inner)
+			})
+	})
+}
+
+func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, spi uint64, ni []byte, dh oakley.KeyExchange, inner []isakmp.Payload) {
+	retry := func(why string) {
+		sa.log(e).Warn("IKE SA rekey failed; retrying later: " + why)
+		sa.rekeying = false
+		sa.rekeyAt = now.Add(rekeyRetry)
+	}
+	if n := notifyError(inner); n != nil {
+		retry("peer answered " + n.NotifyType.String())
+		return
+	}
+	saP := find[*isakmp.SA](inner)
+	nonce := find[*isakmp.Nonce](inner)
+	ke := find[*isakmp.KE](inner)
+	if saP == nil || nonce == nil || ke == nil {
+		retry("response lacks SA, Nonce or KE")
+		return
+	}
+	props, wire := fromWire(saP.Proposals, protoIKE)
+	if len(props) != 1 || len(wire[0].SPI) != 8 {
+		retry("response does not hold one IKE proposal with an SPI")
+		return
+	}
+	sel, ok := oakley.Select(sa.conn.IKE, props, oakley.MatchOptions{})
+	if g, _ := sel.Chosen.First(oakley.TransformDH); !ok || g.ID != ke.Group || ke.Group != dh.Group() {
+		retry("peer chose a proposal or group we did not offer: " + props[0].String())
+		return
+	}
+	gir, err := dh.SharedSecret(ke.Data)
+	if err != nil {
+		retry("peer's KE is invalid: " + err.Error())
+		return
+	}
+	n := e.successor(now, sa, true, spi, binary.BigEndian.Uint64(wire[0].SPI), sel.Chosen, ni, nonce.Data)
+	if err := e.deriveIKEKeys(n, gir, sa.keys); err != nil {
+		retry(err.Error())
+		return
+	}
+	e.sas[spi] = n
+	e.established(now, n, sa.peerID)
+	n.children, sa.children = sa.children, nil
+	e.schedule(n)
+	e.deleteIKE(now, sa)
+}
+
+// acceptIKERekey answers a peer's IKE SA rekey: the new SA takes over the
+// CHILD SAs; the peer deletes the old one.
+func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload, ni []byte) []isakmp.Payload {
+	saP := find[*isakmp.SA](inner)
+	props, wire := fromWire(saP.Proposals, protoIKE)
+	sel, ok := oakley.Select(sa.conn.IKE, props, oakley.MatchOptions{})
+	if !ok {
+		sa.log(e).Warn("IKE SA rekey: no proposal chosen: " + oakley.Explain(sa.conn.IKE, props, oakley.MatchOptions{}))
+		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+	}
+	if len(wire[sel.PeerIndex].SPI) != 8 {
+		return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+	}
+	group, _ := sel.Chosen.First(oakley.TransformDH)
+	ke := find[*isakmp.KE](inner)
+	if ke == nil || ke.Group != group.ID {
+		return notifyOnly(isakmp.NotifyInvalidKEPayload, binary.BigEndian.AppendUint16(nil, group.ID))
+	}
+	dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+	if err != nil {
+		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+	}
+	gir, err := dh.SharedSecret(ke.Data)
+	if err != nil {
+		return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+	}
+	nr := e.random(nonceLen)
+	n := e.successor(now, sa, false, binary.BigEndian.Uint64(wire[sel.PeerIndex].SPI), e.randomSPI(), sel.Chosen, ni, nr)
+	if err := e.deriveIKEKeys(n, gir, sa.keys); err != nil {
+		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+	}
+	e.sas[n.spiR] = n
+	e.established(now, n, sa.peerID)
+	n.children, sa.children = sa.children, nil
+	// The old SA lingers until the peer deletes it; it must not rekey.
+	sa.rekeying = true
+	e.schedule(n)
+	return []isakmp.Payload{
+		&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, wire[sel.PeerIndex].Num, protoIKE, spi64(n.spiR))}},
+		&isakmp.Nonce{Data: nr},
+		&isakmp.KE{Group: group.ID, Data: dh.PublicKey()},
+	}
+}
+
+// successor is the IKE SA that replaces sa after a rekey; the side that
+// initiated the rekey is the new SA's original initiator.
+func (e *Engine) successor(now time.Time, sa *ikeSA, initiator bool, spiI, spiR uint64, chosen oakley.Proposal, ni, nr []byte) *ikeSA {
+	return &ikeSA{
+		conn: sa.conn, initiator: initiator, spiI: spiI, spiR: spiR,
+		state: stateEstablished, local: sa.local, remote: sa.remote, nat: sa.nat,
+		chosen: chosen, nonceI: ni, nonceR: nr,
+		peerHashes: sa.peerHashes, peerFragments: sa.peerFragments,
+	}
+}
+
+// rekeyChild replaces a CHILD SA with CREATE_CHILD_SA and REKEY_SA
+// (RFC 7296 1.3.3), then deletes the old one.
+func (e *Engine) rekeyChild(now time.Time, sa *ikeSA, old *childSA) {
+	old.rekeying = true
+	e.sendRequest(now, sa, func(now time.Time) *request {
+		if old.state != "INSTALLED" || sa.state != stateEstablished {
+			return nil
+		}
+		c, ps, err := e.offerChild(sa, old.conn, true)
+		if err != nil {
+			old.rekeying = false
+			old.rekeyAt = now.Add(rekeyRetry)
+			return nil
+		}
+		sa.log(e).Info("rekeying CHILD SA", zap.String("child", old.conn.Name))
+		ps = append([]isakmp.Payload{&isakmp.Notify{Protocol: protoESP, SPI: spi32(old.spiIn), NotifyType: isakmp.NotifyRekeySA}}, ps...)
+		return e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
+			func(now time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) {
+				e.completeChild(now, sa, c, inner, nil)
+				if c.state != "INSTALLED" {
+					e.removeChild(sa, c)
+					old.rekeying = false
+					old.rekeyAt = now.Add(rekeyRetry)
+					return
+				}
+				e.deleteChild(now, sa, old)
+			})
+	})
+}

@@ -1,0 +1,41 @@
+package ikev2
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRekey runs a tunnel through several IKE SA and CHILD SA lifetimes,
+// rekeyed by the initiator and by the responder: each rekey replaces the
+// SAs (new SPIs), the old ones disappear on both sides and in the kernel,
+// and the keys still agree.
+func TestRekey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		side func(p *pair) *node // whose lifetimes are short
+		esp  string
+	}{
+		{"by initiator", func(p *pair) *node { return p.a }, "aes128gcm16"},
+		{"by responder", func(p *pair) *node { return p.b }, "aes128gcm16"},
+		{"by initiator with PFS", func(p *pair) *node { return p.a }, "aes128gcm16-modp2048"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{tc.esp})
+			n := tc.side(p)
+			n.conns[0].IKELifetime, n.conns[0].ChildLifetime = 10*time.Minute, 4*time.Minute
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Second)
+			requireEstablished(t, p.a, p.b)
+			first := p.a.eng.SAs()[0]
+			p.run(25 * time.Minute)
+			requireEstablished(t, p.a, p.b)
+			now := p.a.eng.SAs()[0]
+			if now.LocalSPI == first.LocalSPI || now.RemoteSPI == first.RemoteSPI {
+				t.Errorf("IKE SA not rekeyed: %s/%s", now.LocalSPI, now.RemoteSPI)
+			}
+			if now.Children[0].SPIIn == first.Children[0].SPIIn {
+				t.Errorf("CHILD SA not rekeyed: %s", now.Children[0].SPIIn)
+			}
+		})
+	}
+}
