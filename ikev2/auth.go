@@ -187,7 +187,9 @@ func (e *Engine) authResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 			if raw, serr := e.seal(sa, isakmp.ExchangeInformational, sa.nextMsgID, false,
 				[]isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}}); serr == nil {
 				sa.nextMsgID++
-				e.emit(sa.local, sa.remote, raw)
+				for _, r := range raw {
+					e.emit(sa.local, sa.remote, r)
+				}
 			}
 			e.fail(sa, "authentication failed: "+err.Error())
 			return

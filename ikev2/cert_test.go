@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"ikegate/isakmp"
 	"ikegate/policy"
 )
 
@@ -129,4 +130,31 @@ func TestCertificateAuthFailures(t *testing.T) {
 			t.Fatalf("%d SAs with a mismatched identity", n)
 		}
 	})
+}
+
+// TestFragmentation forces small fragments: the certificate IKE_AUTH
+// messages go out as several SKF fragments each way and are reassembled.
+func TestFragmentation(t *testing.T) {
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ca := newTestCA(t, "Test CA")
+	p := certPair(t, rsaKey, rsaKey, ca, ca, ca)
+	for _, n := range []*node{p.a, p.b} {
+		n.eng.cfg.FragmentSize = 300
+	}
+	frags := 0
+	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+		if len(d.Data) > 300 {
+			t.Errorf("datagram of %d bytes exceeds the fragment size", len(d.Data))
+		}
+		if d.Data[16] == byte(isakmp.PayloadSKF) {
+			frags++
+		}
+		return []isakmp.Datagram{d}
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	requireEstablished(t, p.a, p.b)
+	if frags < 6 {
+		t.Errorf("only %d fragments sent", frags)
+	}
 }

@@ -53,6 +53,10 @@ type Config struct {
 	// NATKeepalive is the interval of NAT keepalives while we are behind a
 	// NAT (0: natt.DefaultKeepaliveInterval).
 	NATKeepalive time.Duration
+	// FragmentSize is the largest IKE message (from the IKE header on) we
+	// send unfragmented to a peer that supports RFC 7383 (0: 1232, which
+	// keeps an IPv4 packet with the non-ESP marker within 1280 bytes).
+	FragmentSize int
 }
 
 // halfOpenTimeout is how long a responder keeps an IKE SA whose IKE_AUTH
@@ -115,6 +119,9 @@ func NewEngine(cfg Config) *Engine {
 	}
 	if cfg.NATKeepalive <= 0 {
 		cfg.NATKeepalive = natt.DefaultKeepaliveInterval
+	}
+	if cfg.FragmentSize <= 0 {
+		cfg.FragmentSize = 1232
 	}
 	if cfg.CookieThreshold <= 0 {
 		cfg.CookieThreshold = 100

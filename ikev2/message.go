@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/isakmp"
+	"ikegate/oakley"
 )
 
 // header returns the IKE header for a message of ours on sa.
@@ -25,8 +26,11 @@ func (sa *ikeSA) header(exchange isakmp.ExchangeType, msgID uint32, response boo
 	return h
 }
 
-// seal builds an SK-protected message carrying payloads.
-func (e *Engine) seal(sa *ikeSA, exchange isakmp.ExchangeType, msgID uint32, response bool, payloads []isakmp.Payload) ([]byte, error) {
+// seal builds an SK-protected message carrying payloads. When the peer
+// supports IKE fragmentation (RFC 7383) and the message would exceed the
+// fragment size, it is split into SKF fragments, each encrypted on its
+// own; they all go out under the same message ID.
+func (e *Engine) seal(sa *ikeSA, exchange isakmp.ExchangeType, msgID uint32, response bool, payloads []isakmp.Payload) ([][]byte, error) {
 	if sa.keys == nil {
 		return nil, errors.New("no keys yet")
 	}
@@ -35,19 +39,58 @@ func (e *Engine) seal(sa *ikeSA, exchange isakmp.ExchangeType, msgID uint32, res
 	if len(payloads) > 0 {
 		first = payloads[0].Type()
 	}
-	bodyLen := sa.keys.out.BodyLen(len(plain))
 	h := sa.header(exchange, msgID, response)
-	h.NextPayload = isakmp.PayloadSK
-	h.Length = uint32(isakmp.HeaderLen + 4 + bodyLen)
+	if !sa.peerFragments || isakmp.HeaderLen+4+sa.keys.out.BodyLen(len(plain)) <= e.cfg.FragmentSize {
+		raw, err := e.sealOne(h, isakmp.PayloadSK, []byte{byte(first), 0, 0, 0}, plain, sa.keys.out)
+		if err != nil {
+			return nil, fmt.Errorf("seal %s: %w", exchange, err)
+		}
+		return [][]byte{raw}, nil
+	}
+	// The largest fragment plaintext that keeps each datagram in size.
+	room := e.cfg.FragmentSize - isakmp.HeaderLen - 8
+	chunk := room
+	for chunk > 1 && sa.keys.out.BodyLen(chunk) > room {
+		chunk--
+	}
+	total := (len(plain) + chunk - 1) / chunk
+	if total > maxFragments {
+		return nil, fmt.Errorf("seal %s: %d bytes need %d fragments", exchange, len(plain), total)
+	}
+	out := make([][]byte, 0, total)
+	for i := 0; i < total; i++ {
+		part := plain[i*chunk : min((i+1)*chunk, len(plain))]
+		next := byte(0)
+		if i == 0 {
+			next = byte(first)
+		}
+		skf := []byte{next, 0, 0, 0, byte((i + 1) >> 8), byte(i + 1), byte(total >> 8), byte(total)}
+		raw, err := e.sealOne(h, isakmp.PayloadSKF, skf, part, sa.keys.out)
+		if err != nil {
+			return nil, fmt.Errorf("seal %s fragment %d: %w", exchange, i+1, err)
+		}
+		out = append(out, raw)
+	}
+	return out, nil
+}
+
+// sealOne encrypts one SK or SKF payload: skHeader is its generic header
+// (length filled in here) and, for SKF, the fragment numbers.
+func (e *Engine) sealOne(h isakmp.Header, t isakmp.PayloadType, skHeader, plain []byte, c oakley.SKCipher) ([]byte, error) {
+	bodyLen := c.BodyLen(len(plain))
+	payLen := len(skHeader) + bodyLen
+	h.NextPayload = t
+	h.Length = uint32(isakmp.HeaderLen + payLen)
 	buf := make([]byte, 0, int(h.Length))
 	buf = h.AppendTo(buf)
-	buf = append(buf, byte(first), 0, byte((4+bodyLen)>>8), byte(4+bodyLen))
-	body, err := sa.keys.out.Seal(buf, plain, e.cfg.Rand)
+	buf = append(buf, skHeader...)
+	buf[isakmp.HeaderLen+2], buf[isakmp.HeaderLen+3] = byte(payLen>>8), byte(payLen)
+	body, err := c.Seal(buf, plain, e.cfg.Rand)
 	if err != nil {
-		return nil, fmt.Errorf("seal %s: %w", exchange, err)
+		return nil, err
 	}
 	if len(body) != bodyLen {
-		return nil, fmt.Errorf("seal %s: body length %d, expected %d", exchange, len(body), bodyLen)
+		return nil, fmt.Errorf("body length %d, expected %d", len(body), bodyLen)
 	}
 	return append(buf, body...), nil
 }
@@ -163,7 +206,7 @@ func (e *Engine) encryptedRequest(sa *ikeSA, exchange isakmp.ExchangeType, paylo
 		sa.log(e).Error("cannot build request", zap.Error(err))
 		return nil
 	}
-	r := &request{exchange: exchange, msgID: sa.nextMsgID, raw: [][]byte{raw}, onResponse: onResponse}
+	r := &request{exchange: exchange, msgID: sa.nextMsgID, raw: raw, onResponse: onResponse}
 	sa.nextMsgID++
 	return r
 }
@@ -175,9 +218,11 @@ func (e *Engine) respond(sa *ikeSA, d isakmp.Datagram, exchange isakmp.ExchangeT
 		sa.log(e).Error("cannot build response", zap.Error(err))
 		return
 	}
-	sa.lastResp = [][]byte{raw}
+	sa.lastResp = raw
 	sa.peerMsgID = msgID + 1
-	e.emit(d.Local, d.Remote, raw)
+	for _, r := range raw {
+		e.emit(d.Local, d.Remote, r)
+	}
 }
 
 func (e *Engine) resendResponse(sa *ikeSA, d isakmp.Datagram) {
