@@ -139,8 +139,10 @@ func (e *Engine) HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datag
 func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 	msg, err := isakmp.ParseV1Message(d.Data)
 	if err != nil {
-		e.drop("malformed message", d, err)
-		return
+		if msg = parsePadded(d.Data); msg == nil {
+			e.drop("malformed message", d, err)
+			return
+		}
 	}
 	h := msg.Header
 	sa := e.sas[h.SPIi]
@@ -198,6 +200,30 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 		e.drop("unsupported exchange "+h.Exchange.String(), d, nil)
 	}
 	e.schedule(sa)
+}
+
+// parsePadded accepts an unencrypted message whose payload chain ends up
+// to 3 zero bytes before the header's Length: Libreswan pads every IKEv1
+// message to a multiple of 4 bytes, so its Aggressive Mode messages with
+// an ID of odd length (e.g. "@peer.lab") carry 1-3 bytes after the last
+// payload. strongSwan accepts them; RFC 2408 does not forbid them. It
+// returns nil for anything else.
+func parsePadded(b []byte) *isakmp.V1Message {
+	h, err := isakmp.ParseHeader(b)
+	if err != nil || h.MajorVersion != 1 || h.Flags&isakmp.V1FlagEncryption != 0 {
+		return nil
+	}
+	body := b[isakmp.HeaderLen:h.Length]
+	ps, n, err := isakmp.ParseV1PayloadsLen(isakmp.V1PayloadType(h.NextPayload), body)
+	if err != nil || n == 0 || len(body)-n > 3 {
+		return nil
+	}
+	for _, c := range body[n:] {
+		if c != 0 {
+			return nil
+		}
+	}
+	return &isakmp.V1Message{Header: h, Payloads: ps}
 }
 
 // Tick runs the timers due at now.

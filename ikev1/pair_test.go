@@ -1,6 +1,7 @@
 package ikev1
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -338,3 +339,75 @@ func TestEarlyQuickModeHeld(t *testing.T) {
 }
 
 func netipPort(n *node) netip.AddrPort { return netip.AddrPortFrom(n.addr, 500) }
+
+// TestPaddedPlaintextMessages: Libreswan pads IKEv1 messages to a multiple
+// of 4 bytes, so an Aggressive Mode message with an ID of odd length ends
+// with zero bytes after the last payload (seen in the interop lab: AM1 and
+// AM2 with "@peer-lam-fqdn-i.lab" were dropped as "1 bytes after the last
+// payload" and Aggressive Mode with Libreswan never completed). Both ends
+// must accept such messages; non-zero trailing bytes stay malformed.
+func TestPaddedPlaintextMessages(t *testing.T) {
+	pad := func(d isakmp.Datagram, fill byte) isakmp.Datagram {
+		h, err := isakmp.ParseHeader(d.Data)
+		if err != nil || h.Flags&isakmp.V1FlagEncryption != 0 {
+			return d
+		}
+		n := 4 - len(d.Data)%4
+		if n == 4 {
+			n = 1 // force some padding
+		}
+		b := append([]byte(nil), d.Data...)
+		for i := 0; i < n; i++ {
+			b = append(b, fill)
+		}
+		binary.BigEndian.PutUint32(b[24:], uint32(len(b)))
+		d.Data = b
+		return d
+	}
+	for _, mode := range []string{"aggressive", "main"} {
+		t.Run(mode, func(t *testing.T) {
+			p := newPair(t, mode, []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+			p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram { return []isakmp.Datagram{pad(d, 0)} }
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Second / 2) // no retransmission needed
+			requireUp(t, p.a, p.b, 1)
+		})
+	}
+	t.Run("non-zero", func(t *testing.T) {
+		p := newPair(t, "aggressive", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+		p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram { return []isakmp.Datagram{pad(d, 0xff)} }
+		p.initiate(p.a, p.a.conns[0])
+		p.run(time.Minute)
+		if n := len(p.b.eng.SAs()); n != 0 || p.b.eng.Stats().Dropped == 0 {
+			t.Fatalf("responder has %d SAs and dropped %d messages; want 0 and > 0", n, p.b.eng.Stats().Dropped)
+		}
+	})
+}
+
+// TestRejectedIdentityDeletesPeerSA: when the Main Mode initiator rejects
+// the responder's identity in MM6, the responder already holds an
+// ESTABLISHED ISAKMP SA. A notification alone left it there with strongSwan
+// and Libreswan in the interop lab (and with our own responder); the
+// initiator must also delete it, so neither end keeps an SA. (An
+// Aggressive responder checks the identity with AM1 already, so the
+// aggressive case ends in NO-PROPOSAL-CHOSEN; it is here to stay so.)
+func TestRejectedIdentityDeletesPeerSA(t *testing.T) {
+	for _, tc := range []struct {
+		mode     string
+		rejecter string // which node's remote_id does not match
+	}{{"main", "a"}, {"aggressive", "b"}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			p := newPair(t, tc.mode, []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+			n := p.a
+			if tc.rejecter == "b" {
+				n = p.b
+			}
+			n.conns[0].RemoteID = fqdn("someone-else.lab")
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Minute)
+			if na, nb := len(p.a.eng.SAs()), len(p.b.eng.SAs()); na+nb != 0 {
+				t.Fatalf("ISAKMP SAs left: a=%d b=%d (%+v %+v)", na, nb, p.a.eng.SAs(), p.b.eng.SAs())
+			}
+		})
+	}
+}

@@ -656,6 +656,13 @@ func (e *Engine) checkPeer(now time.Time, sa *p1SA, id *isakmp.V1ID, ps []isakmp
 	reject := func(t isakmp.V1NotifyType, why string) bool {
 		e.stats.AuthFailures++
 		e.sendNotify(sa, t, nil)
+		if sa.initiator != sa.aggressive {
+			// The peer sent its last phase 1 message (MM6, or AM3) and
+			// holds an ESTABLISHED ISAKMP SA; strongSwan and Libreswan
+			// keep it on the notification alone. Delete it.
+			e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+				SPISize: 16, SPIs: [][]byte{cookies(sa.ckyI, sa.ckyR)}}})
+		}
 		e.fail(sa, "authentication failed: "+why)
 		return false
 	}
