@@ -233,6 +233,11 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			g.byLocal[s.local] = s
 		}
 	}
+	if gw.Dataplane == "xfrm" {
+		if err := g.prepareXfrmSockets(); err != nil {
+			return nil, err
+		}
+	}
 
 	if gw.Control != "" {
 		ctl, err := listenControl(gw.Control, g, log)
@@ -267,7 +272,9 @@ func (g *Gateway) LocalAddrs() []netip.AddrPort {
 
 // Run serves until ctx is done, then closes the sockets, the control
 // socket and the kernel backend. Connections with start = "start" are
-// initiated once the shards are running. Run may be called once.
+// initiated once the shards are running; those with start = "trap" get
+// their trap policies then and are initiated when traffic hits them
+// (trap.go). Run may be called once.
 func (g *Gateway) Run(ctx context.Context) error {
 	if !g.started.CompareAndSwap(false, true) {
 		return errors.New("gateway: Run called twice")
@@ -288,6 +295,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.ctl != nil {
 		wg.Go(func() { g.ctl.serve(ctx) })
 	}
+	g.startKernel(ctx, &wg) // traps and kernel events (trap.go)
 	close(g.ready)
 	g.log.Info("ikegate running",
 		zap.Stringers("listen", g.LocalAddrs()),

@@ -2,6 +2,13 @@
 
 package gateway
 
-import "net"
+import (
+	"errors"
+	"net"
+)
 
 func forceRcvBuf(*net.UDPConn, int) bool { return false }
+
+func xfrmSocket(*net.UDPConn, bool, bool) error {
+	return errors.New("the xfrm dataplane needs Linux")
+}

@@ -307,6 +307,10 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	if sa.state != stateEstablished {
 		return
 	}
+	if !sa.quickAt.IsZero() && !sa.quickAt.After(now) {
+		sa.quickAt = time.Time{}
+		e.startQuickMode(now, sa, sa.conn)
+	}
 	if !sa.nextKeepalive.IsZero() && !sa.nextKeepalive.After(now) {
 		e.emit(sa.local, sa.remote, natt.Keepalive)
 		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)

@@ -3,6 +3,7 @@ package ikev1
 import (
 	"crypto/hmac"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -61,13 +62,24 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 	}
 	id := msg.Header.MessageID
 	ps, raws, plain, _, err := sa.open(msg, sa.phase2IV(id))
-	if err != nil {
-		e.drop("Informational does not decrypt", d, err)
-		return
+	var hash, rest []byte
+	if err == nil {
+		hash, rest, err = restAfterHash(raws, plain)
 	}
-	hash, rest, err := restAfterHash(raws, plain)
-	if err != nil || !hmac.Equal(hash, oakley.V1InfoHash(sa.keys.prf, sa.keys.a, id, rest)) {
-		e.drop("Informational HASH does not verify", d, err)
+	if err == nil && !hmac.Equal(hash, oakley.V1InfoHash(sa.keys.prf, sa.keys.a, id, rest)) {
+		err = errors.New("HASH(1) does not verify")
+	}
+	if err != nil {
+		if sa.state != stateEstablished && sa.auth == isakmp.V1AuthPSK {
+			// During phase 1 the peer's only reason to send a protected
+			// notification is a failure, and one we cannot read means it
+			// derived other keys: typically a different pre-shared key.
+			e.stats.AuthFailures++
+			e.fail(sa, fmt.Sprintf("authentication failed: the peer sent a protected notification we cannot read (%v): "+
+				"most likely the pre-shared keys of connection %q differ", err, sa.conn.Name))
+			return
+		}
+		e.drop("Informational does not decrypt or verify", d, err)
 		return
 	}
 	if isakmp.FindV1Notify(ps, isakmp.V1NotifyRUThereAck) == nil {

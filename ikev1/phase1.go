@@ -781,8 +781,14 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 	}
 	e.sendP1(now, sa, sa.sealP1(isakmp.ExchangeV1Aggressive, out), false)
 	e.established(now, sa, ps)
-	e.startQuickMode(now, sa, sa.conn)
+	// A responder handles AM3 and a Quick Mode right behind it in any
+	// order only if it queues (strongSwan drops such a Quick Mode and costs
+	// us a retransmission): give AM3 a head start.
+	sa.quickAt = now.Add(aggressiveQuickDelay)
 }
+
+// aggressiveQuickDelay is how long after AM3 our Quick Mode waits.
+const aggressiveQuickDelay = 50 * time.Millisecond
 
 // aggrR3: AM3 received; verify HASH_I; phase 1 done.
 func (e *Engine) aggrR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload) {

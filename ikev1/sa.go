@@ -84,9 +84,12 @@ type p1SA struct {
 	dpd      dpd.Monitor // R-U-THERE probing once established
 	// nextKeepalive is when the next NAT keepalive is due (zero: none).
 	nextKeepalive time.Time
-	nat           natt.Detection
-	peerID        policy.Identity
-	gxy           []byte
+	// quickAt is when our first Quick Mode starts (Aggressive Mode
+	// initiator; zero: none pending).
+	quickAt time.Time
+	nat     natt.Detection
+	peerID  policy.Identity
+	gxy     []byte
 
 	lastRecv    [32]byte // digest of the peer's last phase 1 message
 	lastSent    [][]byte // our last phase 1 message
@@ -139,6 +142,7 @@ func (sa *p1SA) nextDeadline() time.Time {
 	} else {
 		consider(sa.dpd.Next())
 		consider(sa.nextKeepalive)
+		consider(sa.quickAt)
 	}
 	for _, q := range sa.quick {
 		if q.rtx != nil {

@@ -60,13 +60,26 @@ func (s polSpec) policy() *netlink.XfrmPolicy {
 	return p
 }
 
-type polOwner struct {
+// ownerID names who holds a policy: a CHILD SA (sa) or the trap of a
+// connection (trap, the connection name; sa is zero then).
+type ownerID struct {
 	sa   saKey
+	trap string
+}
+
+func saOwner(k saKey) ownerID { return ownerID{sa: k} }
+
+func trapOwner(conn string) ownerID { return ownerID{trap: conn} }
+
+func (o ownerID) isTrap() bool { return o.trap != "" }
+
+type polOwner struct {
+	id   ownerID
 	tmpl netlink.XfrmPolicyTmpl
 }
 
 type polEntry struct {
-	owners []polOwner // the last one's template is installed
+	owners []polOwner // traps first; the last one's template is installed
 }
 
 func sameTmpl(a, b netlink.XfrmPolicyTmpl) bool {
@@ -156,7 +169,7 @@ func (b *xfrmBackend) addPolicies(sa *policy.ChildSA) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.addPolicySpecsLocked(keyOf(sa), specs)
+	return b.addPolicySpecsLocked(saOwner(keyOf(sa)), specs)
 }
 
 // delPolicies removes sa's ownership of its policies (test hook).
@@ -167,12 +180,12 @@ func (b *xfrmBackend) delPolicies(sa *policy.ChildSA) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.delPolicySpecsLocked(keyOf(sa), sa.ReqID, specs)
+	return b.delPolicySpecsLocked(saOwner(keyOf(sa)), sa.ReqID, specs)
 }
 
 // addPolicySpecsLocked installs specs for owner k; on failure it removes
 // those it added and returns the error.
-func (b *xfrmBackend) addPolicySpecsLocked(k saKey, specs []polSpec) error {
+func (b *xfrmBackend) addPolicySpecsLocked(k ownerID, specs []polSpec) error {
 	for i, s := range specs {
 		if err := b.addPolicyLocked(k, s); err != nil {
 			for j := i - 1; j >= 0; j-- {
@@ -186,13 +199,19 @@ func (b *xfrmBackend) addPolicySpecsLocked(k saKey, specs []polSpec) error {
 	return nil
 }
 
-func (b *xfrmBackend) addPolicyLocked(k saKey, s polSpec) error {
+func (b *xfrmBackend) addPolicyLocked(k ownerID, s polSpec) error {
 	e := b.policies[s.key]
 	if e == nil {
 		if err := b.h.XfrmPolicyAdd(s.policy()); err != nil {
 			return fmt.Errorf("kernel: add %s reqid %d: %w%s", s.key, s.tmpl.Reqid, err, errHint(err, ""))
 		}
 		b.policies[s.key] = &polEntry{owners: []polOwner{{k, s.tmpl}}}
+		return nil
+	}
+	if k.isTrap() {
+		// A trap never displaces a template: it goes first in line and
+		// becomes active only when every CHILD SA has left.
+		e.owners = append([]polOwner{{k, s.tmpl}}, e.owners...)
 		return nil
 	}
 	if !sameTmpl(e.owners[len(e.owners)-1].tmpl, s.tmpl) {
@@ -207,7 +226,7 @@ func (b *xfrmBackend) addPolicyLocked(k saKey, s polSpec) error {
 // delPolicySpecsLocked drops owner k from specs, removing policies nobody
 // else owns. Policies this backend does not track (installed before a
 // restart, say) are removed only when their template carries reqid.
-func (b *xfrmBackend) delPolicySpecsLocked(k saKey, reqid uint32, specs []polSpec) error {
+func (b *xfrmBackend) delPolicySpecsLocked(k ownerID, reqid uint32, specs []polSpec) error {
 	var errs []error
 	for _, s := range specs {
 		errs = append(errs, b.delPolicyLocked(k, reqid, s))
@@ -215,7 +234,7 @@ func (b *xfrmBackend) delPolicySpecsLocked(k saKey, reqid uint32, specs []polSpe
 	return errors.Join(errs...)
 }
 
-func (b *xfrmBackend) delPolicyLocked(k saKey, reqid uint32, s polSpec) error {
+func (b *xfrmBackend) delPolicyLocked(k ownerID, reqid uint32, s polSpec) error {
 	e := b.policies[s.key]
 	if e == nil {
 		if reqid == 0 {
@@ -235,7 +254,7 @@ func (b *xfrmBackend) delPolicyLocked(k saKey, reqid uint32, s polSpec) error {
 	}
 	i := -1
 	for j, o := range e.owners {
-		if o.sa == k {
+		if o.id == k {
 			i = j
 		}
 	}

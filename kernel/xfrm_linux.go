@@ -48,6 +48,7 @@ type xfrmBackend struct {
 	allocated map[spiKey]netip.Addr // larval inbound SAs from ALLOCSPI -> remote
 	installed map[saKey]policy.ChildSA
 	policies  map[polKey]*polEntry
+	traps     map[string]trapRec // by connection name
 }
 
 func newXfrmCurrentNS(log *zap.Logger) (Backend, error) {
@@ -85,6 +86,7 @@ func newXfrm(ns netns.NsHandle, log *zap.Logger) (*xfrmBackend, error) {
 		allocated: map[spiKey]netip.Addr{},
 		installed: map[saKey]policy.ChildSA{},
 		policies:  map[polKey]*polEntry{},
+		traps:     map[string]trapRec{},
 	}
 	b.wg.Add(1)
 	go b.readEvents()
@@ -289,6 +291,20 @@ func (b *xfrmBackend) AddChildSA(sa *policy.ChildSA) error {
 	if _, ok := b.installed[k]; ok {
 		return fmt.Errorf("kernel: CHILD SA %q spi in %#08x out %#08x is already installed", sa.ConnName, sa.SPIIn, sa.SPIOut)
 	}
+	if reqid, trap := b.trapReqIDLocked(specs); reqid != 0 && reqid != sa.ReqID {
+		// The SA covers a trapped policy: give it the trap's reqid, so
+		// the outbound state replaces the kernel's larval acquire state
+		// (and releases what waits on it) and the policy's template does
+		// not change at all. The caller's ChildSA keeps its own reqid.
+		b.log.Debug("CHILD SA takes the reqid of a trap", zap.String("conn", sa.ConnName), zap.String("trap", trap),
+			zap.Uint32("reqid", sa.ReqID), zap.Uint32("trap_reqid", reqid))
+		c := *sa
+		c.ReqID = reqid
+		sa = &c
+		if specs, err = policySpecs(sa); err != nil {
+			return err
+		}
+	}
 
 	var undo []func() error
 	fail := func(err error) error {
@@ -328,7 +344,7 @@ func (b *xfrmBackend) AddChildSA(sa *policy.ChildSA) error {
 	}
 	undo = append(undo, delOut)
 
-	if err := b.addPolicySpecsLocked(k, specs); err != nil {
+	if err := b.addPolicySpecsLocked(saOwner(k), specs); err != nil {
 		return fail(err)
 	}
 
@@ -362,7 +378,7 @@ func (b *xfrmBackend) delChildSALocked(sa *policy.ChildSA) error {
 	errs = append(errs, b.delState(k.remote, k.local, k.spiIn, true))
 	errs = append(errs, b.delState(k.local, k.remote, k.spiOut, false))
 	if specs, err := policySpecs(sa); err == nil && k.local.IsValid() && k.remote.IsValid() {
-		errs = append(errs, b.delPolicySpecsLocked(k, sa.ReqID, specs))
+		errs = append(errs, b.delPolicySpecsLocked(saOwner(k), sa.ReqID, specs))
 	}
 	delete(b.installed, k)
 	delete(b.allocated, spiKey{k.local, k.spiIn})
@@ -412,6 +428,10 @@ func (b *xfrmBackend) Close() error {
 	b.close.Do(func() {
 		b.mu.Lock()
 		b.closed = true
+		for name, tr := range b.traps {
+			errs = append(errs, b.delPolicySpecsLocked(trapOwner(name), 0, tr.specs))
+			delete(b.traps, name)
+		}
 		for _, sa := range b.installed {
 			errs = append(errs, b.delChildSALocked(&sa))
 		}

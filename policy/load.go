@@ -457,6 +457,9 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway) *Connection {
 				t.errf("start", "%q needs a local address to initiate from, but local_addr is not set", start)
 			}
 		}
+		if c.Start == StartTrap && g.Dataplane != "xfrm" {
+			t.errf("start", "\"trap\" needs gateway.dataplane = \"xfrm\" (a kernel policy raises the acquire that starts the negotiation), but dataplane is %q; use start = \"start\" or \"none\" with it", g.Dataplane)
+		}
 	}
 
 	t.duration("ike_lifetime", &c.IKELifetime)

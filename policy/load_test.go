@@ -316,6 +316,8 @@ func TestParseErrors(t *testing.T) {
 		{"start enum", loadTestConn(psk + "start = \"auto\"\n"), []string{`key "start": "auto" is not one of "none", "start", "trap"`}},
 		{"start with %any", loadTestConn("remote_addr = \"%any\"\npsk = \"x\"\nstart = \"start\"\n"), []string{`key "start": "start" needs a peer address to initiate to, but remote_addr is %any`}},
 		{"trap with %any", loadTestConn("remote_addr = \"%any\"\npsk = \"x\"\nstart = \"trap\"\n"), []string{`key "start": "trap" needs a peer address`}},
+		{"trap without xfrm", loadTestConn(psk + "start = \"trap\"\n"),
+			[]string{`bad.toml: connection "c" (connection[0]): key "start": "trap" needs gateway.dataplane = "xfrm" (a kernel policy raises the acquire that starts the negotiation), but dataplane is "none"`}},
 		{"start with any version", loadTestConn(psk + "version = \"any\"\nstart = \"start\"\n"), []string{`key "start": "start" needs a version to initiate with, but version is "any"`}},
 		{"lifetime", loadTestConn(psk + "ike_lifetime = \"4 hours\"\n"), []string{`key "ike_lifetime": "4 hours" is not a duration`}},
 		{"negative dpd", loadTestConn(psk + "dpd_delay = \"-5s\"\n"), []string{`key "dpd_delay": "-5s": must be positive`}},
@@ -596,5 +598,18 @@ not = 1
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
 		t.Errorf("got\n%v\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+// TestTrapWithXfrm: start = "trap" loads with dataplane = "xfrm".
+func TestTrapWithXfrm(t *testing.T) {
+	src := strings.Replace(loadTestConn("remote_addr = \"198.51.100.1\"\npsk = \"pw\"\nstart = \"trap\"\n"),
+		"[gateway]\n", "[gateway]\ndataplane = \"xfrm\"\n", 1)
+	cfg, err := Parse("trap.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Connections[0]; c.Start != StartTrap || cfg.Gateway.Dataplane != "xfrm" {
+		t.Fatalf("start %q dataplane %q", c.Start, cfg.Gateway.Dataplane)
 	}
 }
