@@ -31,7 +31,11 @@ func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool
 		return nil, nil, fmt.Errorf("allocating an inbound SPI: %w", err)
 	}
 	c := &childSA{conn: conn, state: "CREATING", spiIn: spi}
-	ps := []isakmp.Payload{&isakmp.SA{Proposals: toWire(conn.ESP, protoESP, spi32(spi), !createChild)}}
+	var ps []isakmp.Payload
+	if conn.Transport {
+		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyUseTransportMode})
+	}
+	ps = append(ps, &isakmp.SA{Proposals: toWire(conn.ESP, protoESP, spi32(spi), !createChild)})
 	if createChild {
 		c.nonce = e.random(nonceLen)
 		ps = append(ps, &isakmp.Nonce{Data: c.nonce})
@@ -119,6 +123,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 	}
 	c.dh, c.nonce = nil, nil
 	c.chosen = sel.Chosen
+	c.transport = c.conn.Transport && isakmp.FindNotify(inner, isakmp.NotifyUseTransportMode) != nil
 	c.spiOut = binary.BigEndian.Uint32(wire[0].SPI)
 	c.localTS, c.remoteTS = local, remote
 	e.installChild(now, sa, c, gir, ni, nr, true)
@@ -206,12 +211,17 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
 	}
 	c := &childSA{conn: conn, spiIn: spi, spiOut: binary.BigEndian.Uint32(peerWire.SPI),
-		chosen: sel.Chosen, localTS: local, remoteTS: remote}
+		chosen: sel.Chosen, localTS: local, remoteTS: remote,
+		transport: conn.Transport && isakmp.FindNotify(inner, isakmp.NotifyUseTransportMode) != nil}
 	if !e.installChild(now, sa, c, gir, ni, nr, false) {
 		// The peer must not believe in an SA we could not install.
 		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
 	}
-	ps := []isakmp.Payload{&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, peerWire.Num, protoESP, spi32(spi))}}}
+	var ps []isakmp.Payload
+	if c.transport {
+		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyUseTransportMode})
+	}
+	ps = append(ps, &isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, peerWire.Num, protoESP, spi32(spi))}})
 	if cc != nil {
 		ps = append(ps, &isakmp.Nonce{Data: cc.nr})
 		if kePayload != nil {
@@ -273,7 +283,7 @@ func (e *Engine) installChild(now time.Time, sa *ikeSA, c *childSA, gir, ni, nr 
 	k := &policy.ChildSA{
 		ConnName: c.conn.Name,
 		ReqID:    reqIDs.Add(1),
-		Tunnel:   true,
+		Tunnel:   !c.transport,
 		Local:    sa.local.Addr(),
 		Remote:   sa.remote.Addr(),
 		SPIIn:    c.spiIn,

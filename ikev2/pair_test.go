@@ -467,3 +467,33 @@ func TestResponderFollowsIKEAuthPort(t *testing.T) {
 		t.Fatalf("responder's Delete goes %s -> %s, want port 4500", ds[0].Local, ds[0].Remote)
 	}
 }
+
+func TestTransportMode(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		a, b     bool
+		wantMode string
+	}{
+		{"both transport", true, true, "transport"},
+		{"only initiator asks", true, false, "tunnel"},
+		{"only responder wants", false, true, "tunnel"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+			p.a.conns[0].Transport, p.b.conns[0].Transport = tc.a, tc.b
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Minute)
+			requireEstablished(t, p.a, p.b)
+			for _, n := range []*node{p.a, p.b} {
+				if m := n.eng.SAs()[0].Children[0].Mode; m != tc.wantMode {
+					t.Errorf("%s: mode %s, want %s", n.name, m, tc.wantMode)
+				}
+				for _, k := range n.inst.live {
+					if k.Tunnel != (tc.wantMode == "tunnel") {
+						t.Errorf("%s: kernel SA Tunnel=%v", n.name, k.Tunnel)
+					}
+				}
+			}
+		})
+	}
+}

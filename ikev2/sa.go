@@ -111,19 +111,20 @@ type request struct {
 
 // childSA is one CHILD SA of an IKE SA.
 type childSA struct {
-	conn     *policy.Connection
-	state    string // "INSTALLED", "INSTALL_FAILED", "CREATING", "FAILED"
-	err      string
-	spiIn    uint32
-	spiOut   uint32
-	chosen   oakley.Proposal
-	dh       oakley.KeyExchange // PFS key exchange of a CREATE_CHILD_SA we initiate
-	nonce    []byte             // our nonce of a CREATE_CHILD_SA we initiate
-	localTS  []isakmp.TrafficSelector
-	remoteTS []isakmp.TrafficSelector
-	kernel   *policy.ChildSA // what was handed to the installer
-	rekeyAt  time.Time       // when we rekey it (zero: not installed)
-	rekeying bool            // our CREATE_CHILD_SA with REKEY_SA is in flight
+	conn      *policy.Connection
+	state     string // "INSTALLED", "INSTALL_FAILED", "CREATING", "FAILED"
+	err       string
+	spiIn     uint32
+	spiOut    uint32
+	chosen    oakley.Proposal
+	dh        oakley.KeyExchange // PFS key exchange of a CREATE_CHILD_SA we initiate
+	nonce     []byte             // our nonce of a CREATE_CHILD_SA we initiate
+	localTS   []isakmp.TrafficSelector
+	remoteTS  []isakmp.TrafficSelector
+	kernel    *policy.ChildSA // what was handed to the installer
+	rekeyAt   time.Time       // when we rekey it (zero: not installed)
+	rekeying  bool            // our CREATE_CHILD_SA with REKEY_SA is in flight
+	transport bool            // transport mode (both sides asked for it)
 }
 
 func (sa *ikeSA) ourSPI() uint64 {
@@ -206,6 +207,7 @@ func (c *childSA) info() policy.ChildSAInfo {
 	return policy.ChildSAInfo{
 		Name:        c.conn.Name,
 		State:       c.state,
+		Mode:        modeName(c.transport),
 		SPIIn:       fmt.Sprintf("%08x", c.spiIn),
 		SPIOut:      fmt.Sprintf("%08x", c.spiOut),
 		ESPProposal: c.chosen.String(),
@@ -213,4 +215,11 @@ func (c *childSA) info() policy.ChildSAInfo {
 		RemoteTS:    tsStrings(c.remoteTS),
 		Error:       c.err,
 	}
+}
+
+func modeName(transport bool) string {
+	if transport {
+		return "transport"
+	}
+	return "tunnel"
 }

@@ -305,7 +305,7 @@ var validGatewayKeys = []string{
 
 var validConnKeys = []string{
 	"name", "version", "ikev1_mode", "local_addr", "remote_addr", "local_id", "remote_id",
-	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start",
+	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
 	"ike_lifetime", "child_lifetime", "dpd_delay", "dpd_timeout", "dpd_action",
 }
 
@@ -467,6 +467,10 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway) *Connection {
 	t.duration("dpd_delay", &c.DPDDelay)
 	t.duration("dpd_timeout", &c.DPDTimeout)
 	t.enum("dpd_action", &c.DPDAction, "clear", "hold", "restart")
+	mode := "tunnel"
+	if t.enum("mode", &mode, "tunnel", "transport") {
+		c.Transport = mode == "transport"
+	}
 
 	if c.Name == "" {
 		return nil

@@ -101,6 +101,10 @@ type Connection struct {
 	LocalTS  []netip.Prefix
 	RemoteTS []netip.Prefix
 
+	// Transport asks for IPsec transport mode (mode = "transport"); the
+	// CHILD SA falls back to tunnel mode if the peer does not agree.
+	Transport bool
+
 	Start Start
 
 	// Lifetimes; zero means the default.
@@ -204,10 +208,26 @@ type IKESAInfo struct {
 type ChildSAInfo struct {
 	Name        string   `json:"name"`
 	State       string   `json:"state"` // "INSTALLED", "INSTALL_FAILED", ...
+	Mode        string   `json:"mode"`  // "tunnel" or "transport"
 	SPIIn       string   `json:"spi_in"`
 	SPIOut      string   `json:"spi_out"`
 	ESPProposal string   `json:"esp_proposal"`
 	LocalTS     []string `json:"local_ts"`
 	RemoteTS    []string `json:"remote_ts"`
 	Error       string   `json:"error,omitempty"`
+
+	// Dataplane counters, filled in by the gateway when the dataplane
+	// keeps them (the userspace one); absent (zero) otherwise. Bytes
+	// count inner packets. ReplayDrops: replayed, too old or sequence
+	// number zero; AuthFailures: ICV mismatch; OutsideTSDrops: decrypted
+	// packets outside the traffic selectors.
+	InPackets      uint64 `json:"in_packets,omitempty"`
+	InBytes        uint64 `json:"in_bytes,omitempty"`
+	OutPackets     uint64 `json:"out_packets,omitempty"`
+	OutBytes       uint64 `json:"out_bytes,omitempty"`
+	ReplayDrops    uint64 `json:"replay_drops,omitempty"`
+	AuthFailures   uint64 `json:"auth_failures,omitempty"`
+	PadErrors      uint64 `json:"pad_errors,omitempty"`
+	Malformed      uint64 `json:"malformed,omitempty"`
+	OutsideTSDrops uint64 `json:"outside_ts_drops,omitempty"`
 }
