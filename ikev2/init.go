@@ -42,6 +42,15 @@ func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Data
 	return e.flush(), nil
 }
 
+// InitiateNew starts a new IKE SA for conn even when one exists: a load
+// generator built from the initiator engine uses it.
+func (e *Engine) InitiateNew(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error) {
+	if err := e.initiateIKE(now, conn); err != nil {
+		return nil, err
+	}
+	return e.flush(), nil
+}
+
 // initiateIKE starts a new IKE SA for conn.
 func (e *Engine) initiateIKE(now time.Time, conn *policy.Connection) error {
 	group := firstDH(conn.IKE)
