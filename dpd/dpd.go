@@ -52,11 +52,18 @@ func New(delay, timeout time.Duration, now time.Time, seq uint32) Monitor {
 // Enabled reports whether the monitor probes at all.
 func (m *Monitor) Enabled() bool { return m.delay > 0 }
 
-// Seen records a sign of life from the peer: any authenticated IKE message
-// or inbound ESP traffic. It ends any probing.
-func (m *Monitor) Seen(now time.Time) {
-	if now.After(m.lastSeen) {
-		m.lastSeen = now
+// Seen records a sign of life from the peer at time at: any authenticated
+// IKE message or inbound ESP traffic. It ends any probing, unless it is
+// older than the first unanswered probe: the engines report the last
+// inbound ESP time of each CHILD SA on every check (TrafficMonitor), and
+// that same old time, repeated while the peer is silent, must not restart
+// the probing forever (a dead peer was then never declared dead).
+func (m *Monitor) Seen(at time.Time) {
+	if !m.probeSince.IsZero() && at.Before(m.probeSince) {
+		return
+	}
+	if at.After(m.lastSeen) {
+		m.lastSeen = at
 	}
 	m.probeSince = time.Time{}
 }

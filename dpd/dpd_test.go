@@ -65,3 +65,36 @@ func TestDisabled(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleSignOfLifeDoesNotEndProbing: the engines feed the time inbound
+// ESP was last seen on every check; once the peer falls silent that time
+// stays the same, and repeating it must neither end the probing nor
+// postpone the verdict (found in interop: a killed strongSwan was probed
+// forever and never declared dead).
+func TestStaleSignOfLifeDoesNotEndProbing(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	m := New(3*time.Second, 9*time.Second, t0, 0)
+	lastESP := at(1)
+	var got []Verdict
+	for s := 1; s <= 13; s++ {
+		m.Seen(lastESP) // what TrafficMonitor.LastInbound keeps reporting
+		got = append(got, m.Check(at(s)))
+	}
+	// Probe at 4 (1 + delay), again at 7 and 10, dead at 13 (4 + timeout).
+	want := []Verdict{Wait, Wait, Wait, Probe, Wait, Wait, Probe, Wait, Wait, Probe, Wait, Wait, Dead}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("verdicts %v, want %v", got, want)
+		}
+	}
+	// A fresh sign of life (at or after the first probe) still ends probing.
+	m = New(3*time.Second, 9*time.Second, t0, 0)
+	if m.Check(at(3)) != Probe {
+		t.Fatal("no probe")
+	}
+	m.Seen(at(3))
+	if v := m.Check(at(12)); v == Dead {
+		t.Fatal("dead although the peer answered at the probe time")
+	}
+}

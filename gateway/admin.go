@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"ikegate/isakmp"
+	"ikegate/kernel/esp"
 	"ikegate/oakley"
 	"ikegate/policy"
 )
@@ -128,6 +130,7 @@ func (g *Gateway) SAs(ctx context.Context) ([]policy.IKESAInfo, error) {
 			if ch.RemoteTS == nil {
 				ch.RemoteTS = []string{}
 			}
+			g.fillChildCounters(ch)
 		}
 	}
 	sort.SliceStable(all, func(i, j int) bool {
@@ -210,4 +213,32 @@ func prefixStrings(ps []netip.Prefix) []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+// spiCounters is implemented by dataplanes that count per CHILD SA
+// (kernel.Userspace).
+type spiCounters interface {
+	CountersBySPI(spiIn uint32) (in, out esp.Counters, outsideTS uint64, ok bool)
+}
+
+// fillChildCounters copies the dataplane's counters of ch (found by its
+// inbound SPI) into ch, if the backend keeps any.
+func (g *Gateway) fillChildCounters(ch *policy.ChildSAInfo) {
+	sc, ok := g.backend.(spiCounters)
+	if !ok {
+		return
+	}
+	spi, err := strconv.ParseUint(ch.SPIIn, 16, 32)
+	if err != nil || spi == 0 {
+		return
+	}
+	in, out, outsideTS, ok := sc.CountersBySPI(uint32(spi))
+	if !ok {
+		return
+	}
+	ch.InPackets, ch.InBytes = in.Packets, in.Bytes
+	ch.OutPackets, ch.OutBytes = out.Packets, out.Bytes
+	ch.ReplayDrops, ch.AuthFailures = in.ReplayDrops, in.AuthFailures
+	ch.PadErrors, ch.Malformed = in.PadErrors, in.Malformed
+	ch.OutsideTSDrops = outsideTS
 }

@@ -9,6 +9,7 @@ import (
 	"ikegate/ikev1"
 	"ikegate/ikev2"
 	"ikegate/isakmp"
+	"ikegate/kernel"
 )
 
 // counters are the gateway's packet counters, updated lock-free from the
@@ -31,6 +32,9 @@ type Stats struct {
 	// the gateway is not running).
 	IKEv2 map[string]uint64 `json:"ikev2,omitempty"`
 	IKEv1 map[string]uint64 `json:"ikev1,omitempty"`
+	// Dataplane is the userspace dataplane's drop counters (absent with
+	// another dataplane); per-SA counters are in `sas --json`.
+	Dataplane map[string]uint64 `json:"dataplane,omitempty"`
 }
 
 func (c *counters) snapshot(workers int) Stats {
@@ -56,6 +60,16 @@ func (c *counters) snapshot(workers int) Stats {
 // is running, the sum of the engines' counters.
 func (g *Gateway) Stats(ctx context.Context) Stats {
 	s := g.stats.snapshot(len(g.shards))
+	if us, ok := g.backend.(interface{ Stats() kernel.UserspaceStats }); ok {
+		d := us.Stats()
+		s.Dataplane = map[string]uint64{
+			"out_no_sa": d.OutNoSA, "out_not_ip": d.OutNotIP, "out_too_big": d.OutTooBig,
+			"out_no_sender": d.OutNoSender, "out_send_errors": d.OutSendErrors, "out_encap_errors": d.OutEncapError,
+			"in_unknown_spi": d.InUnknownSPI, "in_too_big": d.InTooBig, "in_rejected": d.InRejected,
+			"in_outside_ts": d.InOutsideTS, "in_tun_errors": d.InTUNErrors,
+			"queue_full": d.QueueFull, "tun_read_errors": d.TUNReadErrors,
+		}
+	}
 	var mu sync.Mutex
 	var sum ikev2.Counters
 	var sum1 ikev1.Counters

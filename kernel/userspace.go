@@ -733,6 +733,17 @@ func (u *Userspace) SACounters(sa *policy.ChildSA) (in, out esp.Counters, outsid
 	return s.in.Counters(), s.out.Counters(), s.outsideTSDrops.Load(), nil
 }
 
+// CountersBySPI returns the ESP counters of both directions of the
+// installed CHILD SA whose inbound SPI is spiIn (inbound SPIs are unique
+// in this backend), for the control API; ok is false if there is none.
+func (u *Userspace) CountersBySPI(spiIn uint32) (in, out esp.Counters, outsideTS uint64, ok bool) {
+	s := (*u.inTab.Load())[spiIn]
+	if s == nil {
+		return in, out, 0, false
+	}
+	return s.in.Counters(), s.out.Counters(), s.outsideTSDrops.Load(), true
+}
+
 // Events returns nil: the userspace dataplane has no expire or acquire
 // events yet.
 func (u *Userspace) Events() <-chan Event { return nil }
