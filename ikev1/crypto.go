@@ -1,17 +1,13 @@
 package ikev1
 
 import (
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"net/netip"
 
 	"ikegate/isakmp"
+	"ikegate/oakley"
 )
 
 // rawBody returns the body, as sent, of the first payload of type t:
@@ -25,29 +21,13 @@ func rawBody(ps []isakmp.V1RawPayload, t isakmp.V1PayloadType) []byte {
 	return nil
 }
 
-// newHash returns the plain hash an IKEv1 hash ID names (NAT-D).
-func newHash(id uint16) (hash.Hash, error) {
-	switch id {
-	case isakmp.V1HashMD5:
-		return md5.New(), nil
-	case isakmp.V1HashSHA1:
-		return sha1.New(), nil
-	case isakmp.V1HashSHA256:
-		return sha256.New(), nil
-	case isakmp.V1HashSHA384:
-		return sha512.New384(), nil
-	case isakmp.V1HashSHA512:
-		return sha512.New(), nil
-	}
-	return nil, fmt.Errorf("unsupported IKEv1 hash %d", id)
-}
-
 // natdHash is HASH(CKY-I | CKY-R | IP | Port) (RFC 3947 3.2).
 func natdHash(hashID uint16, ckyI, ckyR uint64, ap netip.AddrPort) []byte {
-	h, err := newHash(hashID)
+	newHash, err := oakley.V1NewHash(hashID)
 	if err != nil {
 		return nil
 	}
+	h := newHash()
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:], ckyI)
 	binary.BigEndian.PutUint64(b[8:], ckyR)

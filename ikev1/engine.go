@@ -1,7 +1,6 @@
 package ikev1
 
 import (
-	"container/heap"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -12,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/internal/timerq"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/policy"
@@ -57,7 +57,7 @@ type Engine struct {
 	cfg    Config
 	log    *zap.Logger
 	sas    map[uint64]*p1SA // by initiator cookie
-	timers timerHeap
+	timers timerq.Queue[*p1SA]
 	out    []isakmp.Datagram
 	stats  Counters
 }
@@ -228,47 +228,37 @@ func parsePadded(b []byte) *isakmp.V1Message {
 
 // Tick runs the timers due at now.
 func (e *Engine) Tick(now time.Time) []isakmp.Datagram {
-	for e.timers.Len() > 0 {
-		t := e.timers[0]
-		if t.when.After(now) {
+	for {
+		sa, ok := e.timers.PopDue(now)
+		if !ok {
 			break
 		}
-		heap.Pop(&e.timers)
-		if t.sa.timerGen != t.gen || t.sa.state == stateGone {
+		if sa.state == stateGone {
 			continue
 		}
-		t.sa.scheduled = time.Time{}
-		e.onTimer(now, t.sa)
-		e.schedule(t.sa)
+		e.onTimer(now, sa)
+		e.schedule(sa)
 	}
 	return e.flush()
 }
 
 // NextDeadline is when Tick next has work; zero means never.
 func (e *Engine) NextDeadline() time.Time {
-	for e.timers.Len() > 0 {
-		t := e.timers[0]
-		if t.sa.timerGen == t.gen && t.sa.state != stateGone {
-			return t.when
+	for {
+		sa, when, ok := e.timers.Next()
+		if !ok || sa.state != stateGone {
+			return when
 		}
-		heap.Pop(&e.timers)
+		e.timers.Cancel(sa)
 	}
-	return time.Time{}
 }
 
+// schedule (re)arms sa's timer for its next deadline.
 func (e *Engine) schedule(sa *p1SA) {
 	if sa.state == stateGone {
 		return
 	}
-	when := sa.nextDeadline()
-	if when.Equal(sa.scheduled) {
-		return
-	}
-	sa.timerGen++
-	sa.scheduled = when
-	if !when.IsZero() {
-		heap.Push(&e.timers, timerEntry{when: when, sa: sa, gen: sa.timerGen})
-	}
+	e.timers.Schedule(sa, sa.nextDeadline()) // zero: no deadline
 }
 
 func (e *Engine) onTimer(now time.Time, sa *p1SA) {
@@ -349,24 +339,4 @@ func (e *Engine) SAs() []policy.IKESAInfo {
 		out = append(out, sa.info())
 	}
 	return out
-}
-
-type timerEntry struct {
-	when time.Time
-	sa   *p1SA
-	gen  uint64
-}
-
-type timerHeap []timerEntry
-
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = timerEntry{}
-	*h = old[:len(old)-1]
-	return t
 }

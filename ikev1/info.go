@@ -50,7 +50,7 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		// Unprotected notifications are believed only before phase 1 is
 		// authenticated, and only to end it.
 		if n := firstErrorNotify(msg.Payloads); n != nil && sa.state != stateEstablished {
-			e.fail(sa, "peer sent "+n.Type.String()+"; we proposed "+proposalsString(sa.conn.IKE))
+			e.fail(sa, "peer sent "+n.Type.String()+"; we proposed "+oakley.ProposalsString(sa.conn.IKE))
 			return
 		}
 		e.drop("unprotected Informational", d, nil)
@@ -70,7 +70,7 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		err = errors.New("HASH(1) does not verify")
 	}
 	if err != nil {
-		if sa.state != stateEstablished && sa.auth == isakmp.V1AuthPSK {
+		if sa.state != stateEstablished && sa.auth == oakley.V1AuthPSK {
 			// During phase 1 the peer's only reason to send a protected
 			// notification is a failure, and one we cannot read means it
 			// derived other keys: typically a different pre-shared key.

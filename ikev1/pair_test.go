@@ -411,3 +411,16 @@ func TestRejectedIdentityDeletesPeerSA(t *testing.T) {
 		})
 	}
 }
+
+func TestTransportMode(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.a.conns[0].Transport, p.b.conns[0].Transport = true, true
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	requireUp(t, p.a, p.b, 1)
+	for _, n := range []*node{p.a, p.b} {
+		if m := n.eng.SAs()[0].Children[0].Mode; m != "transport" {
+			t.Errorf("%s: mode %s, want transport", n.name, m)
+		}
+	}
+}

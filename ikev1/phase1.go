@@ -188,21 +188,10 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 	}
 	ps = append(ps, ourVIDs(natTNone, false)...)
 	e.sas[sa.ckyI] = sa
-	sa.log(e).Info("initiating IKEv1 phase 1", zap.String("mode", exchange.String()), zap.String("ike", proposalsString(conn.IKE)))
+	sa.log(e).Info("initiating IKEv1 phase 1", zap.String("mode", exchange.String()), zap.String("ike", oakley.ProposalsString(conn.IKE)))
 	e.sendP1(now, sa, e.plain(sa, exchange, ps), true)
 	e.schedule(sa)
 	return nil
-}
-
-func proposalsString(ps []oakley.Proposal) string {
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ", "
-		}
-		s += p.String()
-	}
-	return s
 }
 
 // plain marshals an unencrypted message.
@@ -392,7 +381,7 @@ func (e *Engine) computeKeys(sa *p1SA, hashID uint16) error {
 		return err
 	}
 	var skeyid []byte
-	if sa.auth == isakmp.V1AuthPSK {
+	if sa.auth == oakley.V1AuthPSK {
 		skeyid = oakley.V1SKEYIDPSK(prf, sa.conn.PSK, sa.ni, sa.nr)
 	} else {
 		skeyid = oakley.V1SKEYIDSig(prf, sa.ni, sa.nr, gxy)
@@ -455,7 +444,7 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		}
 	}
 	if n := firstErrorNotify(ps); n != nil {
-		e.fail(sa, fmt.Sprintf("peer sent %s; we proposed %s", n.Type, proposalsString(sa.conn.IKE)))
+		e.fail(sa, fmt.Sprintf("peer sent %s; we proposed %s", n.Type, oakley.ProposalsString(sa.conn.IKE)))
 		return
 	}
 	sa.lastRecv = sum
@@ -606,7 +595,7 @@ func (e *Engine) floatIfNAT(sa *p1SA) {
 // itself with a pre-shared key, or our certificate and the signature of
 // the hash with RSA signatures (RFC 2409 5.1).
 func (e *Engine) proof(sa *p1SA, hash []byte) ([]isakmp.V1Payload, error) {
-	if sa.auth == isakmp.V1AuthPSK {
+	if sa.auth == oakley.V1AuthPSK {
 		return []isakmp.V1Payload{&isakmp.V1Hash{Data: hash}}, nil
 	}
 	conn := sa.conn
@@ -670,7 +659,7 @@ func (e *Engine) checkPeer(now time.Time, sa *p1SA, id *isakmp.V1ID, ps []isakmp
 		return reject(isakmp.V1NotifyInvalidIDInformation, fmt.Sprintf("peer identity %s does not match remote_id %s of connection %q",
 			peerID, sa.conn.RemoteID, sa.conn.Name))
 	}
-	if sa.auth == isakmp.V1AuthPSK {
+	if sa.auth == oakley.V1AuthPSK {
 		hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
 		if hash == nil || !hmac.Equal(hash.Data, want) {
 			return reject(isakmp.V1NotifyInvalidHashInformation, fmt.Sprintf(

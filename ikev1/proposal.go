@@ -12,18 +12,18 @@ import (
 // integForHash is the integrity transform that IKEv1's negotiated hash
 // stands for when phase 1 proposals are compared with IKEv2-style ones.
 var integForHash = map[uint16]uint16{
-	isakmp.V1HashMD5:    oakley.IntegHMACMD5_96,
-	isakmp.V1HashSHA1:   oakley.IntegHMACSHA1_96,
-	isakmp.V1HashSHA256: oakley.IntegHMACSHA2_256,
-	isakmp.V1HashSHA384: oakley.IntegHMACSHA2_384,
-	isakmp.V1HashSHA512: oakley.IntegHMACSHA2_512,
+	oakley.V1HashMD5:     oakley.IntegHMACMD5_96,
+	oakley.V1HashSHA1:    oakley.IntegHMACSHA1_96,
+	oakley.V1HashSHA2256: oakley.IntegHMACSHA2_256,
+	oakley.V1HashSHA2384: oakley.IntegHMACSHA2_384,
+	oakley.V1HashSHA2512: oakley.IntegHMACSHA2_512,
 }
 
 func authMethod(conn *policy.Connection) uint16 {
 	if conn.Auth == policy.AuthPubkey {
-		return isakmp.V1AuthRSASig
+		return oakley.V1AuthRSASig
 	}
-	return isakmp.V1AuthPSK
+	return oakley.V1AuthPSK
 }
 
 // phase1Transforms turns conn's IKE proposals into ISAKMP transforms, one

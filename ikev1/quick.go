@@ -54,12 +54,20 @@ func (sa *p1SA) phase2IV(msgID uint32) []byte {
 	return oakley.V1PhaseTwoIV(sa.keys.hashID, base, msgID, sa.keys.cipher.BlockSize())
 }
 
-func (e *Engine) encapMode(sa *p1SA) uint16 {
+// encapMode is the Encapsulation Mode we propose: tunnel or transport,
+// UDP-encapsulated behind a NAT in the RFC 3947 or draft numbering.
+func (e *Engine) encapMode(sa *p1SA, transport bool) uint16 {
 	switch {
+	case !sa.nat.Any() && transport:
+		return isakmp.V1EncapTransport
 	case !sa.nat.Any():
 		return isakmp.V1EncapTunnel
+	case sa.natT == natTDraft && transport:
+		return isakmp.V1EncapUDPTransportDraft
 	case sa.natT == natTDraft:
 		return isakmp.V1EncapUDPTunnelDraft
+	case transport:
+		return isakmp.V1EncapUDPTransport
 	}
 	return isakmp.V1EncapUDPTunnel
 }
@@ -141,7 +149,7 @@ func localTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
 // startQuickMode sends QM1 for conn on an established ISAKMP SA.
 func (e *Engine) startQuickMode(now time.Time, sa *p1SA, conn *policy.Connection) {
 	log := sa.log(e).With(zap.String("child", conn.Name))
-	transforms, pfs, err := phase2Transforms(conn, e.encapMode(sa))
+	transforms, pfs, err := phase2Transforms(conn, e.encapMode(sa, conn.Transport))
 	if err != nil || len(transforms) == 0 {
 		log.Warn("cannot propose Quick Mode", zap.Error(err))
 		return
@@ -174,7 +182,7 @@ func (e *Engine) startQuickMode(now time.Time, sa *p1SA, conn *policy.Connection
 	q.lastSent = [][]byte{raw}
 	q.rtx = &retransmit{raw: q.lastSent, tries: 1, next: now.Add(e.cfg.RetransmitBase)}
 	sa.quick[q.msgID] = q
-	log.Info("Quick Mode initiated", zap.Uint32("msgid", q.msgID), zap.String("esp", proposalsString(conn.ESP)),
+	log.Info("Quick Mode initiated", zap.Uint32("msgid", q.msgID), zap.String("esp", oakley.ProposalsString(conn.ESP)),
 		zap.Stringer("local_ts", q.localTS), zap.Stringer("remote_ts", q.remoteTS))
 	e.emit(sa.local, sa.remote, raw)
 }
@@ -515,12 +523,7 @@ func (e *Engine) removeChild(sa *p1SA, c *child) {
 			sa.log(e).Warn("removing phase 2 SA from the kernel failed", zap.Error(err))
 		}
 	}
-	if c.kernel != nil {
-		clear(c.kernel.EncKeyIn)
-		clear(c.kernel.EncKeyOut)
-		clear(c.kernel.IntegKeyIn)
-		clear(c.kernel.IntegKeyOut)
-	}
+	c.kernel.WipeKeys()
 	for i, o := range sa.children {
 		if o == c {
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)

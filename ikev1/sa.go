@@ -100,9 +100,6 @@ type p1SA struct {
 	held     []isakmp.Datagram // Quick Mode that arrived before phase 1 completed
 	quick    map[uint32]*quickMode
 	children []*child
-
-	scheduled time.Time
-	timerGen  uint64
 }
 
 // child is one pair of IPsec SAs negotiated in Quick Mode.
@@ -188,7 +185,7 @@ func (sa *p1SA) info() policy.IKESAInfo {
 	}
 	for _, c := range sa.children {
 		info.Children = append(info.Children, policy.ChildSAInfo{
-			Name: c.conn.Name, State: c.state, Error: c.err,
+			Name: c.conn.Name, State: c.state, Error: c.err, Mode: ipsecMode(c.kernel),
 			SPIIn: fmt.Sprintf("%08x", c.spiIn), SPIOut: fmt.Sprintf("%08x", c.spiOut),
 			ESPProposal: c.chosen.String(),
 			LocalTS:     []string{c.localTS.String()},
@@ -196,4 +193,11 @@ func (sa *p1SA) info() policy.IKESAInfo {
 		})
 	}
 	return info
+}
+
+func ipsecMode(k *policy.ChildSA) string {
+	if k != nil && !k.Tunnel {
+		return "transport"
+	}
+	return "tunnel"
 }

@@ -71,7 +71,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 	if saP == nil {
 		if n := notifyError(inner); n != nil {
 			failed(fmt.Sprintf("peer refused the CHILD SA with %s; we proposed %s for %s === %s", n.NotifyType,
-				proposalsString(c.conn.ESP), prefixesString(c.conn.LocalTS), prefixesString(c.conn.RemoteTS)))
+				oakley.ProposalsString(c.conn.ESP), prefixesString(c.conn.LocalTS), prefixesString(c.conn.RemoteTS)))
 		} else {
 			failed("peer answered without a CHILD SA")
 		}
@@ -325,12 +325,7 @@ func (e *Engine) removeChild(sa *ikeSA, c *childSA) {
 			sa.log(e).Warn("removing CHILD SA from the kernel failed", zap.Error(err))
 		}
 	}
-	if c.kernel != nil {
-		clear(c.kernel.EncKeyIn)
-		clear(c.kernel.EncKeyOut)
-		clear(c.kernel.IntegKeyIn)
-		clear(c.kernel.IntegKeyOut)
-	}
+	c.kernel.WipeKeys()
 	c.state = "DELETED"
 	for i, o := range sa.children {
 		if o == c {

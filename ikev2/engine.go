@@ -11,7 +11,6 @@
 package ikev2
 
 import (
-	"container/heap"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
+	"ikegate/internal/timerq"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/policy"
@@ -80,7 +80,7 @@ type Engine struct {
 
 	sas       map[uint64]*ikeSA // by the SPI we allocated
 	halfOpen  map[halfOpenKey]*ikeSA
-	timers    timerHeap
+	timers    timerq.Queue[*ikeSA]
 	out       []isakmp.Datagram
 	stats     Counters
 	cookieKey [32]byte
@@ -265,32 +265,29 @@ func (e *Engine) random(n int) []byte {
 // Tick runs the timers that are due at now (retransmissions, timeouts,
 // expiry) and returns the datagrams to send.
 func (e *Engine) Tick(now time.Time) []isakmp.Datagram {
-	for e.timers.Len() > 0 {
-		t := e.timers[0]
-		if t.when.After(now) {
+	for {
+		sa, ok := e.timers.PopDue(now)
+		if !ok {
 			break
 		}
-		heap.Pop(&e.timers)
-		if t.sa.timerGen != t.gen || t.sa.state == stateGone {
+		if sa.state == stateGone {
 			continue
 		}
-		t.sa.scheduled = time.Time{}
-		e.onTimer(now, t.sa)
-		e.schedule(t.sa)
+		e.onTimer(now, sa)
+		e.schedule(sa)
 	}
 	return e.flush()
 }
 
 // NextDeadline is when Tick next has work; the zero time means never.
 func (e *Engine) NextDeadline() time.Time {
-	for e.timers.Len() > 0 {
-		t := e.timers[0]
-		if t.sa.timerGen == t.gen && t.sa.state != stateGone {
-			return t.when
+	for {
+		sa, when, ok := e.timers.Next()
+		if !ok || sa.state != stateGone {
+			return when
 		}
-		heap.Pop(&e.timers)
+		e.timers.Cancel(sa)
 	}
-	return time.Time{}
 }
 
 // schedule (re)arms sa's timer for its next deadline.
@@ -298,17 +295,7 @@ func (e *Engine) schedule(sa *ikeSA) {
 	if sa.state == stateGone {
 		return
 	}
-	when := sa.nextDeadline()
-	if when.IsZero() || when.Equal(sa.scheduled) {
-		if when.IsZero() {
-			sa.timerGen++
-			sa.scheduled = time.Time{}
-		}
-		return
-	}
-	sa.timerGen++
-	sa.scheduled = when
-	heap.Push(&e.timers, timerEntry{when: when, sa: sa, gen: sa.timerGen})
+	e.timers.Schedule(sa, sa.nextDeadline()) // zero: no deadline
 }
 
 func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
@@ -430,23 +417,3 @@ func (e *Engine) SAs() []policy.IKESAInfo {
 }
 
 func spiHex(spi uint64) string { return fmt.Sprintf("%016x", spi) }
-
-type timerEntry struct {
-	when time.Time
-	sa   *ikeSA
-	gen  uint64
-}
-
-type timerHeap []timerEntry
-
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = timerEntry{}
-	*h = old[:len(old)-1]
-	return t
-}

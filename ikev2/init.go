@@ -69,7 +69,7 @@ func (e *Engine) initiateIKE(now time.Time, conn *policy.Connection) error {
 	}
 	sa.spiI = e.randomSPI()
 	e.sas[sa.spiI] = sa
-	sa.log(e).Info("initiating IKE SA", zap.String("ike", proposalsString(conn.IKE)))
+	sa.log(e).Info("initiating IKE SA", zap.String("ike", oakley.ProposalsString(conn.IKE)))
 	e.startRequest(now, sa, e.initRequest(sa))
 	e.schedule(sa)
 	return nil
@@ -157,7 +157,7 @@ func (e *Engine) initResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 			group := binary.BigEndian.Uint16(n.Data)
 			if !offersDH(sa.conn.IKE, group) || group == sa.dh.Group() || sa.invalidKETries >= 2 {
 				e.fail(sa, fmt.Sprintf("peer asked for DH group %s (INVALID_KE_PAYLOAD), which we did not propose: local proposals %s",
-					oakley.Transform{Type: oakley.TransformDH, ID: group}, proposalsString(sa.conn.IKE)))
+					oakley.Transform{Type: oakley.TransformDH, ID: group}, oakley.ProposalsString(sa.conn.IKE)))
 				return
 			}
 			dh, err := oakley.NewKeyExchange(group, e.cfg.Rand)
@@ -173,7 +173,7 @@ func (e *Engine) initResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 			return
 		}
 		if n := notifyError(ps); n != nil {
-			e.fail(sa, fmt.Sprintf("peer rejected IKE_SA_INIT with %s; we proposed %s", n.NotifyType, proposalsString(sa.conn.IKE)))
+			e.fail(sa, fmt.Sprintf("peer rejected IKE_SA_INIT with %s; we proposed %s", n.NotifyType, oakley.ProposalsString(sa.conn.IKE)))
 			return
 		}
 		if msg.Header.SPIr == 0 {
@@ -458,15 +458,4 @@ func (e *Engine) plainReply(d isakmp.Datagram, req isakmp.Header, n *isakmp.Noti
 		Flags: isakmp.FlagResponse, MessageID: 0,
 	}, Payloads: []isakmp.Payload{n}}
 	e.emit(d.Local, d.Remote, m.Marshal())
-}
-
-func proposalsString(ps []oakley.Proposal) string {
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ", "
-		}
-		s += p.String()
-	}
-	return s
 }

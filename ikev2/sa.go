@@ -92,10 +92,6 @@ type ikeSA struct {
 	halfOpen    bool
 	halfOpenKey halfOpenKey
 	expires     time.Time // half-open expiry
-
-	// timer bookkeeping (see Engine.schedule)
-	scheduled time.Time
-	timerGen  uint64
 }
 
 // request is one request of ours waiting for its response.

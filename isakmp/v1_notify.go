@@ -159,42 +159,18 @@ type V1Delete struct {
 func (*V1Delete) V1Type() V1PayloadType { return V1PayloadD }
 
 func (d *V1Delete) appendV1Body(b []byte) []byte {
-	if len(d.SPIs) > 0xffff {
-		encodeFail("Delete: %d SPIs", len(d.SPIs))
-	}
 	b = binary.BigEndian.AppendUint32(b, d.DOI)
-	b = append(b, d.ProtocolID, d.SPISize)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(d.SPIs)))
-	for i, s := range d.SPIs {
-		if len(s) != int(d.SPISize) {
-			encodeFail("Delete: SPI %d has %d bytes, SPI size is %d", i+1, len(s), d.SPISize)
-		}
-		b = append(b, s...)
-	}
-	return b
+	return appendDeleteSPIs(b, d.ProtocolID, d.SPISize, d.SPIs)
 }
 
 func parseV1Delete(b []byte) (*V1Delete, error) {
 	if len(b) < 8 {
 		return nil, errTrunc("body of %d bytes, need at least 8", len(b))
 	}
-	d := &V1Delete{DOI: binary.BigEndian.Uint32(b[0:4]), ProtocolID: b[4], SPISize: b[5]}
-	size, count := int(b[5]), int(binary.BigEndian.Uint16(b[6:8]))
-	b = b[8:]
-	if size == 0 && count > 0 {
-		return nil, errBad("%d SPIs of size 0", count)
-	}
-	if want := size * count; want != len(b) {
-		if want > len(b) {
-			return nil, errTrunc("%d SPIs of %d bytes need %d, have %d", count, size, want, len(b))
-		}
-		return nil, errBad("%d SPIs of %d bytes need %d, have %d", count, size, want, len(b))
-	}
-	if count > 0 {
-		d.SPIs = make([][]byte, count)
-		for i := range d.SPIs {
-			d.SPIs[i] = clip(b[i*size : (i+1)*size])
-		}
+	d := &V1Delete{DOI: binary.BigEndian.Uint32(b[0:4])}
+	var err error
+	if d.ProtocolID, d.SPISize, d.SPIs, err = parseDeleteSPIs(b[4:]); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -22,18 +22,21 @@ type v1Sample struct {
 func v1IPsecSA() *V1SA {
 	return &V1SA{DOI: V1DOIIPsec, Situation: V1SitIdentityOnly, Proposals: []V1Proposal{
 		{Num: 1, ProtocolID: ProtocolESP, SPI: []byte{0xc0, 0xff, 0xee, 0x01}, Transforms: []V1Transform{
-			{Num: 1, ID: V1ESPAES, Attrs: []Attribute{
+			{Num: 1, ID: 12, Attrs: []Attribute{ // ESP_AES-CBC (oakley.V1ESPAES)
 				V1AttrTV(V1IPsecAttrLifeType, V1LifeSeconds),
 				{Type: V1IPsecAttrLifeDuration, Value: []byte{0, 0, 0x0e, 0x10}},
 				V1AttrTV(V1IPsecAttrEncapsulationMode, V1EncapTunnel),
-				V1AttrTV(V1IPsecAttrAuthAlg, V1AuthAlgHMACSHA256),
+				V1AttrTV(V1IPsecAttrAuthAlg, 5), // HMAC-SHA2-256 (oakley.V1ESPAuthHMACSHA2256)
 				V1AttrTV(V1IPsecAttrKeyLength, 256),
 				V1AttrTV(V1IPsecAttrGroupDesc, 14),
 			}},
-			{Num: 2, ID: V1ESP3DES, Attrs: []Attribute{V1AttrTV(V1IPsecAttrAuthAlg, V1AuthAlgHMACSHA1)}},
+			// ESP_3DES (3) with HMAC-SHA1 (2): oakley.V1ESP3DES, oakley.V1ESPAuthHMACSHA1
+			{Num: 2, ID: 3, Attrs: []Attribute{V1AttrTV(V1IPsecAttrAuthAlg, 2)}},
 		}},
-		{Num: 1, ProtocolID: V1ProtocolIPComp, SPI: []byte{0x12, 0x34}, Transforms: []V1Transform{{Num: 1, ID: V1IPCompDeflate}}},
-		{Num: 2, ProtocolID: ProtocolAH, SPI: []byte{1, 2, 3, 4}, Transforms: []V1Transform{{Num: 1, ID: V1AHSHA256}}},
+		// IPCOMP_DEFLATE (2, oakley.V1IPCompDeflate)
+		{Num: 1, ProtocolID: V1ProtocolIPComp, SPI: []byte{0x12, 0x34}, Transforms: []V1Transform{{Num: 1, ID: 2}}},
+		// AH_SHA2-256 (5, oakley.V1AHSHA256)
+		{Num: 2, ProtocolID: ProtocolAH, SPI: []byte{1, 2, 3, 4}, Transforms: []V1Transform{{Num: 1, ID: 5}}},
 	}}
 }
 

@@ -20,34 +20,11 @@ const (
 	V1ProtocolIPComp uint8 = 4
 )
 
-// IKEv1 transform IDs (RFC 2407 4.4.1-4.4.5, RFC 3602, RFC 3686, RFC 4106,
-// RFC 4309, RFC 4543, RFC 4868).
-const (
-	V1KeyIKE uint8 = 1 // the only ISAKMP transform
-
-	V1AHMD5    uint8 = 2
-	V1AHSHA1   uint8 = 3
-	V1AHSHA256 uint8 = 5
-	V1AHSHA384 uint8 = 6
-	V1AHSHA512 uint8 = 7
-
-	V1ESPDES             uint8 = 2
-	V1ESP3DES            uint8 = 3
-	V1ESPNull            uint8 = 11
-	V1ESPAES             uint8 = 12 // AES-CBC
-	V1ESPAESCTR          uint8 = 13
-	V1ESPAESCCM8         uint8 = 14
-	V1ESPAESCCM12        uint8 = 15
-	V1ESPAESCCM16        uint8 = 16
-	V1ESPAESGCM8         uint8 = 18
-	V1ESPAESGCM12        uint8 = 19
-	V1ESPAESGCM16        uint8 = 20
-	V1ESPNullAuthAESGMAC uint8 = 23
-
-	V1IPCompOUI     uint8 = 1
-	V1IPCompDeflate uint8 = 2
-	V1IPCompLZS     uint8 = 3
-)
+// V1KeyIKE is the only ISAKMP transform ID (RFC 2407 4.4.2), the ID of
+// every Transform payload of a phase 1 proposal. The AH, ESP and IPComp
+// transform IDs are algorithm registry values and live in package oakley
+// (oakley.V1AH*, oakley.V1ESP*, oakley.V1IPComp*).
+const V1KeyIKE uint8 = 1
 
 // Phase 1 (ISAKMP SA) attribute types (RFC 2409 Appendix A). "V" types are
 // variable length; the others are basic (TV).
@@ -70,55 +47,15 @@ const (
 	V1IKEAttrGroupOrder   uint16 = 16 // V
 )
 
-// Phase 1 attribute values (RFC 2409 Appendix A, RFC 3602, RFC 4312,
-// RFC 4868, RFC 4754, draft-ietf-ipsec-isakmp-xauth,
-// draft-ietf-ipsec-isakmp-hybrid-auth). Group descriptions are the IANA
-// group numbers (see package oakley).
+// Life Type attribute values, for both the phase 1 Life Type
+// (V1IKEAttrLifeType, RFC 2409 Appendix A) and the IPsec SA Life Type
+// (V1IPsecAttrLifeType, RFC 2407 4.5). The phase 1 algorithm values
+// (encryption, hash, authentication method, group type) live in package
+// oakley (oakley.V1Encr*, oakley.V1Hash*, oakley.V1Auth*,
+// oakley.V1GroupType*); Group Description values are the IANA group
+// numbers (see package oakley).
 const (
-	V1EncDES      uint16 = 1
-	V1EncIDEA     uint16 = 2
-	V1EncBlowfish uint16 = 3
-	V1EncRC5      uint16 = 4
-	V1Enc3DES     uint16 = 5
-	V1EncCAST     uint16 = 6
-	V1EncAES      uint16 = 7 // AES-CBC, with a Key Length attribute
-	V1EncCamellia uint16 = 8
-
-	V1HashMD5    uint16 = 1
-	V1HashSHA1   uint16 = 2
-	V1HashTiger  uint16 = 3
-	V1HashSHA256 uint16 = 4
-	V1HashSHA384 uint16 = 5
-	V1HashSHA512 uint16 = 6
-
-	V1AuthPSK             uint16 = 1
-	V1AuthDSS             uint16 = 2
-	V1AuthRSASig          uint16 = 3
-	V1AuthRSAEnc          uint16 = 4
-	V1AuthRSARevisedEnc   uint16 = 5
-	V1AuthECDSA256        uint16 = 9
-	V1AuthECDSA384        uint16 = 10
-	V1AuthECDSA521        uint16 = 11
-	V1AuthHybridInitRSA   uint16 = 64221
-	V1AuthHybridRespRSA   uint16 = 64222
-	V1AuthHybridInitDSS   uint16 = 64223
-	V1AuthHybridRespDSS   uint16 = 64224
-	V1AuthXAUTHInitPSK    uint16 = 65001
-	V1AuthXAUTHRespPSK    uint16 = 65002
-	V1AuthXAUTHInitDSS    uint16 = 65003
-	V1AuthXAUTHRespDSS    uint16 = 65004
-	V1AuthXAUTHInitRSA    uint16 = 65005
-	V1AuthXAUTHRespRSA    uint16 = 65006
-	V1AuthXAUTHInitRSAEnc uint16 = 65007
-	V1AuthXAUTHRespRSAEnc uint16 = 65008
-	V1AuthXAUTHInitRSARev uint16 = 65009
-	V1AuthXAUTHRespRSARev uint16 = 65010
-
-	V1GroupTypeMODP uint16 = 1
-	V1GroupTypeECP  uint16 = 2
-	V1GroupTypeEC2N uint16 = 3
-
-	V1LifeSeconds   uint16 = 1 // phase 1 Life Type and IPsec SA Life Type
+	V1LifeSeconds   uint16 = 1
 	V1LifeKilobytes uint16 = 2
 )
 
@@ -132,13 +69,15 @@ const (
 	V1IPsecAttrKeyLength         uint16 = 6
 	V1IPsecAttrKeyRounds         uint16 = 7
 	V1IPsecAttrCompressDictSize  uint16 = 8
-	V1IPsecAttrCompressPrivAlg   uint16 = 9 // V
+	V1IPsecAttrCompressPrivAlg   uint16 = 9  // V
+	V1IPsecAttrECNTunnel         uint16 = 10 // RFC 3168
 	V1IPsecAttrESN               uint16 = 11
 )
 
-// IPsec DOI attribute values: encapsulation modes (RFC 2407 4.5, RFC 3947
-// 5, draft-ietf-ipsec-nat-t-ike-00..03) and authentication algorithms
-// (RFC 2407 4.5, RFC 3566, RFC 4868).
+// IPsec DOI Encapsulation Mode attribute values (RFC 2407 4.5, RFC 3947
+// 5, draft-ietf-ipsec-nat-t-ike-00..03 for the private-use values). The
+// Authentication Algorithm values (V1IPsecAttrAuthAlg) live in package
+// oakley (oakley.V1ESPAuth*).
 const (
 	V1EncapTunnel            uint16 = 1
 	V1EncapTransport         uint16 = 2
@@ -146,15 +85,6 @@ const (
 	V1EncapUDPTransport      uint16 = 4
 	V1EncapUDPTunnelDraft    uint16 = 61443
 	V1EncapUDPTransportDraft uint16 = 61444
-
-	V1AuthAlgHMACMD5    uint16 = 1
-	V1AuthAlgHMACSHA1   uint16 = 2
-	V1AuthAlgDESMAC     uint16 = 3
-	V1AuthAlgKPDK       uint16 = 4
-	V1AuthAlgHMACSHA256 uint16 = 5
-	V1AuthAlgHMACSHA384 uint16 = 6
-	V1AuthAlgHMACSHA512 uint16 = 7
-	V1AuthAlgAESXCBC    uint16 = 9
 )
 
 // V1SA is the IKEv1 Security Association payload (RFC 2408 3.4) with its
@@ -180,8 +110,8 @@ type V1Proposal struct {
 	Transforms []V1Transform
 }
 
-// V1Transform is a Transform payload. ID is V1KeyIKE for ISAKMP, or a
-// V1ESP*, V1AH* or V1IPComp* transform ID. Attrs are the SA attributes
+// V1Transform is a Transform payload. ID is V1KeyIKE for ISAKMP, or an
+// oakley.V1ESP*, oakley.V1AH* or oakley.V1IPComp* transform ID. Attrs are the SA attributes
 // (V1IKEAttr* in phase 1, V1IPsecAttr* in Quick Mode).
 type V1Transform struct {
 	Num   uint8

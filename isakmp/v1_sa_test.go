@@ -45,10 +45,10 @@ func mainModeSAValue() *V1SA {
 	return &V1SA{DOI: V1DOIIPsec, Situation: V1SitIdentityOnly, Proposals: []V1Proposal{{
 		Num: 1, ProtocolID: V1ProtocolISAKMP,
 		Transforms: []V1Transform{{Num: 1, ID: V1KeyIKE, Attrs: []Attribute{
-			V1AttrTV(V1IKEAttrEncryption, V1EncAES),
+			V1AttrTV(V1IKEAttrEncryption, 7), // AES-CBC (oakley.V1EncrAESCBC)
 			V1AttrTV(V1IKEAttrKeyLength, 256),
-			V1AttrTV(V1IKEAttrHash, V1HashSHA256),
-			V1AttrTV(V1IKEAttrAuthMethod, V1AuthPSK),
+			V1AttrTV(V1IKEAttrHash, 4),       // SHA2-256 (oakley.V1HashSHA2256)
+			V1AttrTV(V1IKEAttrAuthMethod, 1), // pre-shared key (oakley.V1AuthPSK)
 			V1AttrTV(V1IKEAttrGroupDesc, 14),
 			V1AttrTV(V1IKEAttrLifeType, V1LifeSeconds),
 			{Type: V1IKEAttrLifeDuration, Value: []byte{0, 0, 0x70, 0x80}},

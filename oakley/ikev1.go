@@ -19,30 +19,13 @@ var ErrV1Unsupported = errors.New("oakley: unsupported IKEv1 algorithm")
 // logs and, where policy allows, decrypted (NewV1Cipher).
 const EncrDES uint16 = 2
 
-// Oakley SA attribute types (RFC 2409 Appendix A). B: basic (TV) attribute,
-// V: variable (TLV) attribute.
+// Oakley Group Type attribute values (RFC 2409 Appendix A). The attribute
+// type numbers themselves (V1IKEAttr*) and the Life Type values are wire
+// structure and live in package isakmp.
 const (
-	V1AttrEncr          uint16 = 1  // B: Encryption Algorithm
-	V1AttrHash          uint16 = 2  // B: Hash Algorithm
-	V1AttrAuthMethod    uint16 = 3  // B: Authentication Method
-	V1AttrGroupDesc     uint16 = 4  // B: Group Description
-	V1AttrGroupType     uint16 = 5  // B: Group Type
-	V1AttrGroupPrime    uint16 = 6  // V: Group Prime/Irreducible Polynomial
-	V1AttrGroupGenOne   uint16 = 7  // V: Group Generator One
-	V1AttrGroupGenTwo   uint16 = 8  // V: Group Generator Two
-	V1AttrGroupCurveA   uint16 = 9  // V: Group Curve A
-	V1AttrGroupCurveB   uint16 = 10 // V: Group Curve B
-	V1AttrLifeType      uint16 = 11 // B: Life Type
-	V1AttrLifeDuration  uint16 = 12 // V: Life Duration
-	V1AttrPRF           uint16 = 13 // B: PRF (none defined; HMAC of the hash is used)
-	V1AttrKeyLength     uint16 = 14 // B: Key Length (bits)
-	V1AttrFieldSize     uint16 = 15 // B: Field Size
-	V1AttrGroupOrder    uint16 = 16 // V: Group Order
-	V1LifeTypeSeconds   uint16 = 1  // Life Type value: seconds
-	V1LifeTypeKilobytes uint16 = 2  // Life Type value: kilobytes
-	V1GroupTypeMODP     uint16 = 1  // Group Type value: MODP
-	V1GroupTypeECP      uint16 = 2  // Group Type value: ECP
-	V1GroupTypeEC2N     uint16 = 3  // Group Type value: EC2N
+	V1GroupTypeMODP uint16 = 1
+	V1GroupTypeECP  uint16 = 2
+	V1GroupTypeEC2N uint16 = 3
 )
 
 // Oakley Encryption Algorithm attribute values (RFC 2409 Appendix A,
@@ -103,51 +86,41 @@ const (
 // (MODP1024 = 2, MODP1536 = 5, MODP2048 = 14, ..., ECP256 = 19, ECP384 =
 // 20, ECP521 = 21, Curve25519 = 31): pass it to NewKeyExchange unchanged.
 
-// IPsec DOI protocol IDs (RFC 2407 4.4.1), as in Proposal payloads and as
-// the protocol octet of KEYMAT (V1KeyMat).
+// IPsec DOI AH transform IDs (RFC 2407 4.4.3, RFC 4868). The protocol
+// IDs (ISAKMP, AH, ESP, IPComp) are wire structure and live in package
+// isakmp.
 const (
-	V1ProtoISAKMP uint8 = 1
-	V1ProtoAH     uint8 = 2
-	V1ProtoESP    uint8 = 3
-	V1ProtoIPComp uint8 = 4
+	V1AHMD5    uint8 = 2
+	V1AHSHA1   uint8 = 3
+	V1AHSHA256 uint8 = 5
+	V1AHSHA384 uint8 = 6
+	V1AHSHA512 uint8 = 7
 )
 
 // IPsec DOI ESP transform IDs (RFC 2407 4.4.4, RFC 3602, RFC 3686, RFC
-// 4106). They share their numbers with the IKEv2 ENCR IDs. The Transform
-// ID field of an IKEv1 Transform payload is one octet.
+// 4106, RFC 4309, RFC 4543). They share their numbers with the IKEv2 ENCR
+// IDs. The Transform ID field of an IKEv1 Transform payload is one octet.
 const (
 	V1ESPDES              uint8 = 2
 	V1ESP3DES             uint8 = 3
 	V1ESPNULL             uint8 = 11
 	V1ESPAES              uint8 = 12 // AES-CBC, with a Key Length attribute
 	V1ESPAESCTR           uint8 = 13
+	V1ESPAESCCM8          uint8 = 14
+	V1ESPAESCCM12         uint8 = 15
+	V1ESPAESCCM16         uint8 = 16
 	V1ESPAESGCM8          uint8 = 18
 	V1ESPAESGCM12         uint8 = 19
 	V1ESPAESGCM16         uint8 = 20
+	V1ESPNullAuthAESGMAC  uint8 = 23
 	V1ESPChaCha20Poly1305 uint8 = 28 // IKEv2 number, as Libreswan uses it in IKEv1
 )
 
-// IPsec DOI SA attribute types (RFC 2407 4.5, RFC 4304 for ESN).
+// IPsec DOI IPComp transform IDs (RFC 2407 4.4.5).
 const (
-	V1IPsecAttrLifeType      uint16 = 1
-	V1IPsecAttrLifeDuration  uint16 = 2
-	V1IPsecAttrGroupDesc     uint16 = 3 // PFS group, same numbers as IKEv2
-	V1IPsecAttrEncapMode     uint16 = 4
-	V1IPsecAttrAuthAlg       uint16 = 5
-	V1IPsecAttrKeyLength     uint16 = 6
-	V1IPsecAttrKeyRounds     uint16 = 7
-	V1IPsecAttrCompDictSize  uint16 = 8
-	V1IPsecAttrCompPrivAlg   uint16 = 9
-	V1IPsecAttrECNTunnel     uint16 = 10 // RFC 3168
-	V1IPsecAttrExtSeqNum     uint16 = 11 // RFC 4304
-	V1EncapTunnel            uint16 = 1
-	V1EncapTransport         uint16 = 2
-	V1EncapUDPTunnel         uint16 = 3     // RFC 3947
-	V1EncapUDPTransport      uint16 = 4     // RFC 3947
-	V1EncapUDPTunnelDraft    uint16 = 61443 // draft-ietf-ipsec-nat-t-ike-02/03
-	V1EncapUDPTransportDraft uint16 = 61444 // draft-ietf-ipsec-nat-t-ike-02/03
-	V1IPsecLifeTypeSeconds   uint16 = 1
-	V1IPsecLifeTypeKilobytes uint16 = 2
+	V1IPCompOUI     uint8 = 1
+	V1IPCompDeflate uint8 = 2
+	V1IPCompLZS     uint8 = 3
 )
 
 // IPsec DOI Authentication Algorithm attribute values (RFC 2407 4.5,

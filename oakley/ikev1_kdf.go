@@ -141,9 +141,10 @@ func V1InfoHash(p *PRF, skeyidA []byte, msgID uint32, rest []byte) []byte {
 //	K2 = prf(SKEYID_d, K1 | [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b)
 //
 // gxy is the Quick Mode Diffie-Hellman secret with PFS, nil without.
-// protocol is the IPsec DOI protocol ID (V1ProtoESP, V1ProtoAH) and spi
-// the 4-octet SPI of the SA being keyed (the receiver's: each direction has
-// its own KEYMAT). n <= 0 gives an empty result.
+// protocol is the IPsec DOI protocol ID (isakmp.ProtocolESP or
+// isakmp.ProtocolAH; the caller passes it, oakley does not import isakmp)
+// and spi the 4-octet SPI of the SA being keyed (the receiver's: each
+// direction has its own KEYMAT). n <= 0 gives an empty result.
 func V1KeyMat(p *PRF, skeyidD, gxy []byte, protocol uint8, spi uint32, ni, nr []byte, n int) []byte {
 	if n <= 0 {
 		return []byte{}

@@ -130,6 +130,14 @@ func TestV1EncKeyExpansion(t *testing.T) {
 	}
 }
 
+// IPsec DOI protocol IDs (RFC 2407 4.4.1) as KEYMAT's protocol octet. They
+// are wire structure owned by package isakmp (ProtocolESP, ProtocolAH),
+// which oakley does not import.
+const (
+	protoAH  uint8 = 2
+	protoESP uint8 = 3
+)
+
 func TestV1KeyMat(t *testing.T) {
 	p := mustPRF(t, PRFHMACSHA1)
 	skeyidD := mustHex("369e5aad1bdb5faf6a3d929d500cdc236710a9ab")
@@ -144,24 +152,24 @@ func TestV1KeyMat(t *testing.T) {
 		gxy  []byte
 	}{{"no PFS", nil}, {"PFS", gxy}} {
 		t.Run(tc.name, func(t *testing.T) {
-			seed := cat(tc.gxy, []byte{V1ProtoESP}, spiB, ni, nr)
+			seed := cat(tc.gxy, []byte{protoESP}, spiB, ni, nr)
 			k1 := refHMAC(sha1.New, skeyidD, seed)
 			k2 := refHMAC(sha1.New, skeyidD, k1, seed)
 			k3 := refHMAC(sha1.New, skeyidD, k2, seed)
 			// AES-256 (32) + HMAC-SHA1 (20) = 52 bytes: three SHA-1 blocks.
-			got := V1KeyMat(p, skeyidD, tc.gxy, V1ProtoESP, spi, ni, nr, 52)
+			got := V1KeyMat(p, skeyidD, tc.gxy, protoESP, spi, ni, nr, 52)
 			checkEqual(t, "KEYMAT", got, cat(k1, k2, k3)[:52])
-			checkEqual(t, "short KEYMAT", V1KeyMat(p, skeyidD, tc.gxy, V1ProtoESP, spi, ni, nr, 7), k1[:7])
-			checkEqual(t, "one block", V1KeyMat(p, skeyidD, tc.gxy, V1ProtoESP, spi, ni, nr, 20), k1)
+			checkEqual(t, "short KEYMAT", V1KeyMat(p, skeyidD, tc.gxy, protoESP, spi, ni, nr, 7), k1[:7])
+			checkEqual(t, "one block", V1KeyMat(p, skeyidD, tc.gxy, protoESP, spi, ni, nr, 20), k1)
 		})
 	}
 	// The SPI and protocol are part of the seed: each direction and protocol differs.
-	a := V1KeyMat(p, skeyidD, nil, V1ProtoESP, 1, ni, nr, 20)
-	if bytes.Equal(a, V1KeyMat(p, skeyidD, nil, V1ProtoESP, 2, ni, nr, 20)) ||
-		bytes.Equal(a, V1KeyMat(p, skeyidD, nil, V1ProtoAH, 1, ni, nr, 20)) {
+	a := V1KeyMat(p, skeyidD, nil, protoESP, 1, ni, nr, 20)
+	if bytes.Equal(a, V1KeyMat(p, skeyidD, nil, protoESP, 2, ni, nr, 20)) ||
+		bytes.Equal(a, V1KeyMat(p, skeyidD, nil, protoAH, 1, ni, nr, 20)) {
 		t.Error("KEYMAT does not depend on SPI / protocol")
 	}
-	if len(V1KeyMat(p, skeyidD, nil, V1ProtoESP, 1, ni, nr, 0)) != 0 {
+	if len(V1KeyMat(p, skeyidD, nil, protoESP, 1, ni, nr, 0)) != 0 {
 		t.Error("n = 0 must give an empty result")
 	}
 }

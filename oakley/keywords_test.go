@@ -160,6 +160,29 @@ func TestParseProposalExamples(t *testing.T) {
 	}
 }
 
+func TestProposalsString(t *testing.T) {
+	var ps []Proposal
+	for _, kw := range []string{"aes256-sha256-modp2048", "aes128gcm16-prfsha256-x25519"} {
+		p, err := ParseProposal(kw, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	for _, c := range []struct {
+		ps   []Proposal
+		want string
+	}{
+		{nil, ""},
+		{ps[:1], "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"},
+		{ps, "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048, AES_GCM_16_128/PRF_HMAC_SHA2_256/CURVE_25519"},
+	} {
+		if got := ProposalsString(c.ps); got != c.want {
+			t.Errorf("ProposalsString(%d proposals) = %q, want %q", len(c.ps), got, c.want)
+		}
+	}
+}
+
 func TestParseProposalErrors(t *testing.T) {
 	cases := []struct {
 		s    string

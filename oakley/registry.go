@@ -140,6 +140,16 @@ func (p Proposal) String() string {
 	return strings.Join(names, "/")
 }
 
+// ProposalsString returns the proposals in order of preference, separated
+// by ", ", for logs and failure explanations.
+func ProposalsString(ps []Proposal) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.String()
+	}
+	return strings.Join(names, ", ")
+}
+
 // IsAEAD reports whether the encryption transform ID is a combined-mode
 // (AEAD) cipher that needs no separate integrity transform.
 func IsAEAD(encrID uint16) bool {
