@@ -424,3 +424,15 @@ func TestTransportMode(t *testing.T) {
 		}
 	}
 }
+
+// TestTransportRefused: a responder whose connection is tunnel mode does
+// not accept a transport-mode Quick Mode.
+func TestTransportRefused(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.a.conns[0].Transport = true
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	if n := len(p.a.inst.live) + len(p.b.inst.live); n != 0 {
+		t.Fatalf("%d phase 2 SAs installed although b does not allow transport mode", n)
+	}
+}

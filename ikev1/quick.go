@@ -304,11 +304,21 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 			continue
 		}
 		tsOK = true
-		sel, ok := oakley.Select(c.ESP, props, oakley.MatchOptions{OptionalESN: true, IgnoreDH: ke == nil})
+		// Transport mode only where the connection asks for it; a tunnel
+		// offer is fine either way (the IKEv2 rule as well).
+		var usable []phase2Offer
+		var usableProps []oakley.Proposal
+		for _, o := range offers {
+			if isTransport(o.encap) && !c.Transport {
+				continue
+			}
+			usable, usableProps = append(usable, o), append(usableProps, o.prop)
+		}
+		sel, ok := oakley.Select(c.ESP, usableProps, oakley.MatchOptions{OptionalESN: true, IgnoreDH: ke == nil})
 		if !ok {
 			continue
 		}
-		conn, offer = c, offers[sel.PeerIndex]
+		conn, offer = c, usable[sel.PeerIndex]
 		break
 	}
 	if !tsOK {
@@ -530,4 +540,12 @@ func (e *Engine) removeChild(sa *p1SA, c *child) {
 			break
 		}
 	}
+}
+
+func isTransport(encap uint16) bool {
+	switch encap {
+	case isakmp.V1EncapTransport, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
+		return true
+	}
+	return false
 }
