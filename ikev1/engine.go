@@ -297,6 +297,7 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	if sa.state != stateEstablished {
 		return
 	}
+	e.rekeyDue(now, sa)
 	if !sa.quickAt.IsZero() && !sa.quickAt.After(now) {
 		sa.quickAt = time.Time{}
 		e.startQuickMode(now, sa, sa.conn)

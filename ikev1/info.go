@@ -141,24 +141,35 @@ func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool)
 		for _, c := range append([]*child(nil), sa.children...) {
 			if owned || c.conn.Name == name {
 				found = true
-				if sa.state == stateEstablished && c.state != "FAILED" {
-					e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP,
-						SPISize: 4, SPIs: [][]byte{spi32(c.spiIn)}}})
-				}
-				e.removeChild(sa, c)
+				e.deletePhase2(sa, c)
 			}
 		}
 		if owned {
 			found = true
-			if sa.state == stateEstablished {
-				sa.log(e).Info("deleting ISAKMP SA")
-				e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
-					SPISize: 16, SPIs: [][]byte{cookies(sa.ckyI, sa.ckyR)}}})
-			}
-			e.destroy(sa, "terminated")
+			e.deleteISAKMP(sa, "terminated")
 		}
 	}
 	return e.flush(), found
+}
+
+// deletePhase2 tells the peer a phase 2 SA is gone and removes it.
+func (e *Engine) deletePhase2(sa *p1SA, c *child) {
+	if sa.state == stateEstablished && c.state != "FAILED" {
+		e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP,
+			SPISize: 4, SPIs: [][]byte{spi32(c.spiIn)}}})
+	}
+	e.removeChild(sa, c)
+}
+
+// deleteISAKMP tells the peer the ISAKMP SA is gone and removes it (IKEv1
+// deletes are not acknowledged).
+func (e *Engine) deleteISAKMP(sa *p1SA, why string) {
+	if sa.state == stateEstablished {
+		sa.log(e).Info("deleting ISAKMP SA", zap.String("reason", why))
+		e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
+			SPISize: 16, SPIs: [][]byte{cookies(sa.ckyI, sa.ckyR)}}})
+	}
+	e.destroy(sa, why)
 }
 
 // checkLiveness sends R-U-THERE after dpd_delay of silence and declares

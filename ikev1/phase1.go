@@ -800,6 +800,7 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	if sa.nat.LocalBehindNAT {
 		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)
 	}
+	sa.rekeyAt = now.Add(e.rekeyDelay(sa, sa.lifetime, defaultIKELifetime))
 	if sa.peerDPD {
 		sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.random(4))>>1)
 	}

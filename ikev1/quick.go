@@ -35,6 +35,7 @@ type quickMode struct {
 	lastRecv  [32]byte
 	lastSent  [][]byte
 	expires   time.Time
+	replaces  *child // the phase 2 SA this Quick Mode rekeys
 }
 
 func (e *Engine) newMsgID(sa *p1SA) uint32 {
@@ -148,6 +149,12 @@ func localTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
 
 // startQuickMode sends QM1 for conn on an established ISAKMP SA.
 func (e *Engine) startQuickMode(now time.Time, sa *p1SA, conn *policy.Connection) {
+	e.startQuickModeFor(now, sa, conn, nil)
+}
+
+// startQuickModeFor sends QM1; replaces is the phase 2 SA the new one
+// rekeys (deleted once the new one is installed), or nil.
+func (e *Engine) startQuickModeFor(now time.Time, sa *p1SA, conn *policy.Connection, replaces *child) {
 	log := sa.log(e).With(zap.String("child", conn.Name))
 	transforms, pfs, err := phase2Transforms(conn, e.encapMode(sa, conn.Transport))
 	if err != nil || len(transforms) == 0 {
@@ -160,7 +167,10 @@ func (e *Engine) startQuickMode(now time.Time, sa *p1SA, conn *policy.Connection
 		return
 	}
 	q := &quickMode{msgID: e.newMsgID(sa), initiator: true, conn: conn, spiIn: spi, ni: e.random(nonceLen),
-		localTS: localTS(sa, conn)[0], remoteTS: remoteTS(sa, conn)[0], expires: now.Add(quickTimeout)}
+		localTS: localTS(sa, conn)[0], remoteTS: remoteTS(sa, conn)[0], expires: now.Add(quickTimeout), replaces: replaces}
+	if replaces != nil {
+		q.localTS, q.remoteTS = replaces.localTS, replaces.remoteTS
+	}
 	rest := []isakmp.V1Payload{
 		&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly, Proposals: []isakmp.V1Proposal{{
 			Num: 1, ProtocolID: isakmp.ProtocolESP, SPI: spi32(spi), Transforms: transforms}}},
@@ -246,7 +256,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 		}
 		q.rtx = nil
 		delete(sa.quick, id)
-		e.installQuick(sa, q)
+		e.installQuick(now, sa, q)
 	default:
 		e.drop("unexpected Quick Mode message", d, nil)
 	}
@@ -366,6 +376,16 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 	for _, v := range ids {
 		rest = append(rest, v)
 	}
+	if ours := conn.ChildLifetime; ours > 0 && (q.lifetime == 0 || ours < q.lifetime) {
+		// Our lifetime is shorter than the offer: say so (RFC 2407 4.6.3.1).
+		q.lifetime = ours
+		attrs := isakmp.AppendAttributes(nil, []isakmp.Attribute{
+			isakmp.V1AttrTV(isakmp.V1IPsecAttrLifeType, isakmp.V1LifeSeconds),
+			isakmp.V1AttrUint(isakmp.V1IPsecAttrLifeDuration, uint64(ours/time.Second)),
+		})
+		rest = append(rest, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP,
+			SPI: spi32(q.spiIn), Type: isakmp.V1NotifyResponderLifetime, Data: attrs})
+	}
 	out := hashedPayloads(sa.keys.prf.Size(), rest, func(b []byte) []byte {
 		return oakley.V1QMHash2(sa.keys.prf, sa.keys.a, id, q.ni, b)
 	})
@@ -446,35 +466,28 @@ func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Pa
 	q.lastSent = [][]byte{raw}
 	q.expires = now.Add(quickTimeout) // kept to answer a retransmitted QM2
 	e.emit(sa.local, sa.remote, raw)
-	e.installQuick(sa, q)
+	e.installQuick(now, sa, q)
 }
 
 // responderLifetime reads the seconds life duration from the attributes
 // of a RESPONDER-LIFETIME notification (RFC 2407 4.6.3.1).
 func responderLifetime(b []byte) (time.Duration, bool) {
-	lifeType := uint16(0)
-	for len(b) >= 4 {
-		typ := binary.BigEndian.Uint16(b)
-		var val uint64
-		if typ&0x8000 != 0 {
-			val = uint64(binary.BigEndian.Uint16(b[2:]))
-			b = b[4:]
-		} else {
-			n := int(binary.BigEndian.Uint16(b[2:]))
-			if n > 8 || len(b) < 4+n {
-				return 0, false
-			}
-			for _, c := range b[4 : 4+n] {
-				val = val<<8 | uint64(c)
-			}
-			b = b[4+n:]
+	attrs, err := isakmp.ParseAttributes(b)
+	if err != nil {
+		return 0, false
+	}
+	seconds := false
+	for _, a := range attrs {
+		v, err := a.Uint64()
+		if err != nil {
+			return 0, false
 		}
-		switch typ & 0x7fff {
+		switch a.Type {
 		case isakmp.V1IPsecAttrLifeType:
-			lifeType = uint16(val)
+			seconds = v == uint64(isakmp.V1LifeSeconds)
 		case isakmp.V1IPsecAttrLifeDuration:
-			if lifeType == isakmp.V1LifeSeconds {
-				return time.Duration(val) * time.Second, true
+			if seconds {
+				return time.Duration(v) * time.Second, true
 			}
 		}
 	}
@@ -483,7 +496,7 @@ func responderLifetime(b []byte) (time.Duration, bool) {
 
 // installQuick derives KEYMAT for both directions (RFC 2409 5.5) and hands
 // the SA pair to the kernel installer.
-func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
+func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
 	log := sa.log(e).With(zap.String("child", q.conn.Name))
 	c := &child{conn: q.conn, spiIn: q.spiIn, spiOut: q.spiOut, chosen: q.offer.prop, localTS: q.localTS, remoteTS: q.remoteTS}
 	sa.children = append(sa.children, c)
@@ -522,6 +535,13 @@ func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
 		return
 	}
 	c.state = "INSTALLED"
+	c.rekeyAt = now.Add(e.rekeyDelay(sa, q.lifetime, defaultChildLifetime))
+	if q.replaces != nil {
+		e.deletePhase2(sa, q.replaces)
+	}
+	if q.initiator {
+		e.retireReplaced(sa)
+	}
 	log.Info("IKEv1 phase 2 SA established", zap.String("esp", c.chosen.String()),
 		zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)),
 		zap.Stringer("local_ts", c.localTS), zap.Stringer("remote_ts", c.remoteTS), zap.Duration("lifetime", q.lifetime))

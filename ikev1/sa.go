@@ -87,9 +87,13 @@ type p1SA struct {
 	// quickAt is when our first Quick Mode starts (Aggressive Mode
 	// initiator; zero: none pending).
 	quickAt time.Time
-	nat     natt.Detection
-	peerID  policy.Identity
-	gxy     []byte
+	// rekeyAt is when we start a new phase 1 to replace this one;
+	// rekeying is set once we did.
+	rekeyAt  time.Time
+	rekeying bool
+	nat      natt.Detection
+	peerID   policy.Identity
+	gxy      []byte
 
 	lastRecv    [32]byte // digest of the peer's last phase 1 message
 	lastSent    [][]byte // our last phase 1 message
@@ -113,6 +117,8 @@ type child struct {
 	localTS  netip.Prefix
 	remoteTS netip.Prefix
 	kernel   *policy.ChildSA
+	rekeyAt  time.Time // when we start a Quick Mode to replace it
+	rekeying bool
 }
 
 func (sa *p1SA) log(e *Engine) *zap.Logger {
@@ -140,6 +146,14 @@ func (sa *p1SA) nextDeadline() time.Time {
 		consider(sa.dpd.Next())
 		consider(sa.nextKeepalive)
 		consider(sa.quickAt)
+		if !sa.rekeying {
+			consider(sa.rekeyAt)
+		}
+		for _, c := range sa.children {
+			if c.state == "INSTALLED" && !c.rekeying {
+				consider(c.rekeyAt)
+			}
+		}
 	}
 	for _, q := range sa.quick {
 		if q.rtx != nil {

@@ -233,3 +233,16 @@ func parseAttributes(b []byte) ([]Attribute, error) {
 	}
 	return attrs, nil
 }
+
+// AppendAttributes appends SA attributes as they are encoded inside
+// transforms; IKEv1 also carries them in notification data (e.g.
+// RESPONDER-LIFETIME, RFC 2407 4.6.3.1).
+func AppendAttributes(b []byte, attrs []Attribute) []byte {
+	for i := range attrs {
+		b = attrs[i].appendTo(b)
+	}
+	return b
+}
+
+// ParseAttributes decodes a run of SA attributes (see AppendAttributes).
+func ParseAttributes(b []byte) ([]Attribute, error) { return parseAttributes(b) }

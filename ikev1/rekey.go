@@ -1,0 +1,70 @@
+package ikev1
+
+import (
+	"encoding/binary"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/policy"
+)
+
+// Default lifetimes when neither the connection nor the peer sets one.
+const (
+	defaultIKELifetime   = 8 * time.Hour
+	defaultChildLifetime = time.Hour
+)
+
+// rekeyDelay is when, after creation, we replace an SA of the given
+// (negotiated) lifetime: the original initiator at 80-90% of it, the
+// responder only at the full lifetime (if the peer has not done it).
+func (e *Engine) rekeyDelay(sa *p1SA, lifetime, def time.Duration) time.Duration {
+	if lifetime <= 0 {
+		lifetime = def
+	}
+	if !sa.initiator {
+		return lifetime
+	}
+	jitter := time.Duration(binary.BigEndian.Uint16(e.random(2))) * lifetime / 10 / 65536
+	return lifetime*9/10 - jitter
+}
+
+// rekeyDue starts the replacements whose time has come. IKEv1 has no
+// rekey exchange: a phase 2 SA is replaced by a new Quick Mode, a phase 1
+// SA by a new Main or Aggressive Mode (with its Quick Mode), after which
+// the old SAs are deleted.
+func (e *Engine) rekeyDue(now time.Time, sa *p1SA) {
+	if !sa.rekeying && !sa.rekeyAt.IsZero() && !sa.rekeyAt.After(now) {
+		sa.rekeying = true
+		if canInitiate(sa.conn) {
+			sa.log(e).Info("phase 1 lifetime ending: negotiating a new ISAKMP SA")
+			if err := e.initiatePhase1(now, sa.conn); err != nil {
+				sa.log(e).Warn("renewing phase 1 failed", zap.Error(err))
+			}
+		}
+	}
+	for _, c := range sa.children {
+		if c.state == "INSTALLED" && !c.rekeying && !c.rekeyAt.IsZero() && !c.rekeyAt.After(now) {
+			c.rekeying = true
+			sa.log(e).Info("phase 2 lifetime ending: new Quick Mode", zap.String("child", c.conn.Name))
+			e.startQuickModeFor(now, sa, c.conn, c)
+		}
+	}
+}
+
+func canInitiate(c *policy.Connection) bool {
+	return c.Version == policy.IKEv1 && !c.RemoteAny() && c.LocalAddr.IsValid()
+}
+
+// retireReplaced deletes, once a new ISAKMP SA carries a phase 2 SA, the
+// old ISAKMP SA of the same connection that we decided to replace.
+func (e *Engine) retireReplaced(sa *p1SA) {
+	for _, o := range e.sas {
+		if o != sa && o.conn == sa.conn && o.rekeying && o.state == stateEstablished {
+			for _, c := range append([]*child(nil), o.children...) {
+				e.deletePhase2(o, c)
+			}
+			e.deleteISAKMP(o, "replaced by a new ISAKMP SA")
+		}
+	}
+}

@@ -1,0 +1,38 @@
+package ikev1
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRekey runs a tunnel through several phase 1 and phase 2 lifetimes:
+// new ISAKMP and IPsec SAs replace the old ones, which are deleted on
+// both sides and in the kernel.
+func TestRekey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		side func(p *pair) *node
+	}{
+		{"by initiator", func(p *pair) *node { return p.a }},
+		{"by responder (phase 2 only)", func(p *pair) *node { return p.b }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+			n := tc.side(p)
+			n.conns[0].IKELifetime, n.conns[0].ChildLifetime = 20*time.Minute, 5*time.Minute
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Second)
+			requireUp(t, p.a, p.b, 1)
+			first := p.a.eng.SAs()[0]
+			p.run(50 * time.Minute)
+			requireUp(t, p.a, p.b, 1)
+			now := p.a.eng.SAs()[0]
+			if now.Children[0].SPIIn == first.Children[0].SPIIn {
+				t.Errorf("phase 2 SA not replaced")
+			}
+			if n == p.a && now.LocalSPI == first.LocalSPI {
+				t.Errorf("ISAKMP SA not replaced")
+			}
+		})
+	}
+}
