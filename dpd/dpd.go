@@ -6,7 +6,11 @@
 // dead when dpd_timeout passes after the first unanswered probe.
 package dpd
 
-import "time"
+import (
+	"time"
+
+	"ikegate/policy"
+)
 
 // Action is what to do with a dead peer's SAs.
 type Action string
@@ -114,3 +118,18 @@ func (m *Monitor) NextSeq() uint32 {
 
 // Acked reports whether seq answers our latest probe.
 func (m *Monitor) Acked(seq uint32) bool { return seq == m.seq }
+
+// SeenTraffic counts inbound ESP on the given CHILD SAs as a sign of life,
+// when the installer can tell (policy.TrafficMonitor): probes then go out
+// only on a silent tunnel.
+func (m *Monitor) SeenTraffic(now time.Time, inst policy.Installer, sas []*policy.ChildSA) {
+	tm, ok := inst.(policy.TrafficMonitor)
+	if !ok {
+		return
+	}
+	for _, sa := range sas {
+		if t := tm.LastInbound(sa); !t.IsZero() && !t.After(now) {
+			m.Seen(t)
+		}
+	}
+}

@@ -118,9 +118,12 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 					if len(spi) != 4 {
 						continue
 					}
+					// Usually the peer's inbound SPI (our spiOut); strongSwan
+					// names ours after a failed install, Libreswan accepts
+					// both: match either.
 					out := binary.BigEndian.Uint32(spi)
 					for _, c := range sa.children {
-						if c.spiOut == out {
+						if c.spiOut == out || c.spiIn == out {
 							log.Info("peer deleted phase 2 SA", zap.String("child", c.conn.Name))
 							e.removeChild(sa, c)
 							break
@@ -175,15 +178,7 @@ func (e *Engine) deleteISAKMP(sa *p1SA, why string) {
 // checkLiveness sends R-U-THERE after dpd_delay of silence and declares
 // the peer dead after dpd_timeout without an acknowledgement (RFC 3706).
 func (e *Engine) checkLiveness(now time.Time, sa *p1SA) {
-	if tm, ok := e.cfg.Installer.(policy.TrafficMonitor); ok {
-		for _, c := range sa.children {
-			if c.kernel != nil && c.state == "INSTALLED" {
-				if t := tm.LastInbound(c.kernel); !t.IsZero() && !t.After(now) {
-					sa.dpd.Seen(t)
-				}
-			}
-		}
-	}
+	sa.dpd.SeenTraffic(now, e.cfg.Installer, sa.installed())
 	switch sa.dpd.Check(now) {
 	case dpd.Probe:
 		seq := sa.dpd.NextSeq()
@@ -207,4 +202,15 @@ func (e *Engine) peerDead(now time.Time, sa *p1SA, why string) {
 			e.log.Warn("dpd_action restart failed", zap.String("conn", conn.Name), zap.Error(err))
 		}
 	}
+}
+
+// installed lists the kernel SAs of the children that are installed.
+func (sa *p1SA) installed() []*policy.ChildSA {
+	var out []*policy.ChildSA
+	for _, c := range sa.children {
+		if c.kernel != nil && c.state == "INSTALLED" {
+			out = append(out, c.kernel)
+		}
+	}
+	return out
 }

@@ -340,15 +340,7 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 // checkLiveness runs the dead peer detection of an established SA: inbound
 // ESP counts as life, silence gets an empty INFORMATIONAL (RFC 7296 2.4).
 func (e *Engine) checkLiveness(now time.Time, sa *ikeSA) {
-	if tm, ok := e.cfg.Installer.(policy.TrafficMonitor); ok {
-		for _, c := range sa.children {
-			if c.kernel != nil && c.state == "INSTALLED" {
-				if t := tm.LastInbound(c.kernel); !t.IsZero() && !t.After(now) {
-					sa.dpd.Seen(t)
-				}
-			}
-		}
-	}
+	sa.dpd.SeenTraffic(now, e.cfg.Installer, sa.installed())
 	switch sa.dpd.Check(now) {
 	case dpd.Probe:
 		if sa.req == nil {
@@ -417,3 +409,14 @@ func (e *Engine) SAs() []policy.IKESAInfo {
 }
 
 func spiHex(spi uint64) string { return fmt.Sprintf("%016x", spi) }
+
+// installed lists the kernel SAs of the children that are installed.
+func (sa *ikeSA) installed() []*policy.ChildSA {
+	var out []*policy.ChildSA
+	for _, c := range sa.children {
+		if c.kernel != nil && c.state == "INSTALLED" {
+			out = append(out, c.kernel)
+		}
+	}
+	return out
+}
