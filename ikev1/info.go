@@ -82,6 +82,7 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		e.drop("Informational does not decrypt or verify", d, err)
 		return
 	}
+	sa.followPeer(d)
 	if isakmp.FindV1Notify(ps, isakmp.V1NotifyRUThereAck) == nil {
 		sa.dpd.Seen(now) // an ACK counts only if it answers our latest probe
 	}

@@ -36,3 +36,21 @@ func TestForceEncap(t *testing.T) {
 		t.Errorf("%d keepalives in 70 s, want 3", keepalives)
 	}
 }
+
+// TestTransportBehindNAT: UDP-encapsulated transport mode carries NAT-OA
+// in both Quick Mode messages and installs with encapsulation ports.
+func TestTransportBehindNAT(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.a.eng.cfg.ForceEncap = true
+	p.a.conns[0].Transport, p.b.conns[0].Transport = true, true
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	requireUp(t, p.a, p.b, 1)
+	for _, n := range []*node{p.a, p.b} {
+		for _, k := range n.inst.live {
+			if k.Tunnel || k.EncapLocalPort != 4500 || k.EncapRemotePort != 4500 {
+				t.Errorf("%s: want UDP-encapsulated transport, got tunnel=%v ports %d/%d", n.name, k.Tunnel, k.EncapLocalPort, k.EncapRemotePort)
+			}
+		}
+	}
+}

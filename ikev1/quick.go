@@ -184,6 +184,7 @@ func (e *Engine) startQuickModeFor(now time.Time, sa *p1SA, conn *policy.Connect
 		rest = append(rest, &isakmp.V1KE{Data: q.dh.PublicKey()})
 	}
 	rest = append(rest, clientID(q.localTS), clientID(q.remoteTS))
+	rest = append(rest, sa.natOA(conn.Transport, sa.local.Addr(), sa.remote.Addr())...)
 	ps := hashedPayloads(sa.keys.prf.Size(), rest, func(b []byte) []byte {
 		return oakley.V1QMHash1(sa.keys.prf, sa.keys.a, q.msgID, b)
 	})
@@ -235,6 +236,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 		return
 	}
 	sa.dpd.Seen(now)
+	sa.followPeer(d)
 	switch {
 	case q == nil:
 		if !hmacEqual(hash, oakley.V1QMHash1(sa.keys.prf, sa.keys.a, id, rest)) {
@@ -376,6 +378,7 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 	for _, v := range ids {
 		rest = append(rest, v)
 	}
+	rest = append(rest, sa.natOA(isTransport(offer.encap), sa.remote.Addr(), sa.local.Addr())...)
 	if ours := conn.ChildLifetime; ours > 0 && (q.lifetime == 0 || ours < q.lifetime) {
 		// Our lifetime is shorter than the offer: say so (RFC 2407 4.6.3.1).
 		q.lifetime = ours
@@ -522,11 +525,10 @@ func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
 		LocalTS: []netip.Prefix{q.localTS}, RemoteTS: []netip.Prefix{q.remoteTS},
 		Lifetime: q.lifetime,
 	}
+	k.Tunnel = !isTransport(q.offer.encap)
 	switch q.offer.encap {
-	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft:
+	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
 		k.EncapLocalPort, k.EncapRemotePort = sa.local.Port(), sa.remote.Port()
-	case isakmp.V1EncapTransport, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
-		k.Tunnel = false
 	}
 	c.kernel = k
 	if err := e.cfg.Installer.AddChildSA(k); err != nil {
@@ -568,4 +570,22 @@ func isTransport(encap uint16) bool {
 		return true
 	}
 	return false
+}
+
+// natOA returns NAT-OAi and NAT-OAr (RFC 3947 5.2): in transport mode
+// behind a NAT both Quick Mode messages carry the original addresses of
+// initiator and responder, for the transport checksum fix-up.
+func (sa *p1SA) natOA(transport bool, initiator, responder netip.Addr) []isakmp.V1Payload {
+	if !transport || !sa.nat.Any() || sa.natT == natTNone {
+		return nil
+	}
+	oa := func(a netip.Addr) *isakmp.V1NATOA {
+		a = a.Unmap()
+		t := isakmp.V1IDIPv4Addr
+		if a.Is6() {
+			t = isakmp.V1IDIPv6Addr
+		}
+		return &isakmp.V1NATOA{Draft: sa.natT == natTDraft, IDType: t, Addr: a}
+	}
+	return []isakmp.V1Payload{oa(initiator), oa(responder)}
 }

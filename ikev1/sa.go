@@ -215,3 +215,11 @@ func ipsecMode(k *policy.ChildSA) string {
 	}
 	return "tunnel"
 }
+
+// followPeer adopts the addresses of an authenticated message when a NAT
+// is in the path: the peer's mapping may have changed (RFC 3947 4).
+func (sa *p1SA) followPeer(d isakmp.Datagram) {
+	if sa.nat.Any() && sa.state == stateEstablished {
+		sa.local, sa.remote = d.Local, d.Remote
+	}
+}

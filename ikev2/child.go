@@ -63,6 +63,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 	log := sa.log(e).With(zap.String("child", c.conn.Name))
 	failed := func(why string) {
 		c.state, c.err = "FAILED", why
+		c.transport = c.conn.Transport // what we asked for
 		c.dh = nil
 		sa.children = append(sa.children, c)
 		log.Warn("CHILD SA failed: " + why)

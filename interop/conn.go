@@ -43,6 +43,10 @@ type Conn struct {
 
 	Aggressive bool   // IKEv1 Aggressive Mode
 	Start      string // "none" (default: respond only), "start" (initiate when loaded), "trap"
+	// Mode is the IPsec mode of the CHILD SA: "" (each daemon's default,
+	// tunnel), "tunnel" or "transport" (strongSwan mode =, Libreswan
+	// type=, ikegate mode =).
+	Mode string
 
 	// ExtraChildren are further CHILD SAs of the same IKE connection
 	// (IKEv2: negotiated with CREATE_CHILD_SA on the connection's IKE
@@ -104,6 +108,11 @@ func (c Conn) validate() error {
 		}
 	default:
 		return fmt.Errorf("%s: auth %q: want psk or pubkey", c.Name, c.Auth)
+	}
+	switch c.Mode {
+	case "", "tunnel", "transport":
+	default:
+		return fmt.Errorf("%s: mode %q: want tunnel or transport", c.Name, c.Mode)
 	}
 	return nil
 }

@@ -141,6 +141,7 @@ func IkegateTOML(gw IkegateGateway, conns ...Conn) string {
 		if len(c.RemoteTS) > 0 {
 			fmt.Fprintf(&b, "remote_ts = %s\n", tomlStrings(c.RemoteTS))
 		}
+		kv("mode", c.Mode)
 		start := c.Start
 		if start == "" {
 			start = "none"
@@ -226,6 +227,7 @@ type IkegateChild struct {
 	ESPProposal string   `json:"esp_proposal"`
 	LocalTS     []string `json:"local_ts"`
 	RemoteTS    []string `json:"remote_ts"`
+	Mode        string   `json:"mode,omitempty"` // "tunnel" or "transport"
 	Error       string   `json:"error,omitempty"`
 }
 

@@ -33,6 +33,10 @@ type LibreswanConfig struct {
 	// PKI, when set, is imported into the NSS database (the CA as trusted,
 	// every leaf with its key) so pubkey conns can name their CertNick.
 	PKI *TestPKI
+	// Leaves are further certificates imported with their keys (e.g. from
+	// a second TestPKI) whose CA is NOT marked trusted: an end can present
+	// a certificate its peer cannot verify. Conns name them by CertNick.
+	Leaves []*Leaf
 }
 
 // Libreswan is a running pluto.
@@ -83,6 +87,11 @@ func (l *Lab) StartLibreswan(t testing.TB, ns string, cfg LibreswanConfig) *Libr
 	MustRun(t, Certutil, "-N", "-d", "sql:"+ls.NSSDir, "--empty-password")
 	if cfg.PKI != nil {
 		cfg.PKI.ImportNSS(t, ls.NSSDir)
+	}
+	for _, l := range cfg.Leaves {
+		// The PKCS#12 holds the leaf's CA too; pk12util imports it without
+		// trust flags, so NSS does not trust it.
+		MustRun(t, Pk12util, "-i", l.P12, "-d", "sql:"+ls.NSSDir, "-W", "")
 	}
 	conf, secrets, err := libreswanConf(cfg, dir)
 	if err != nil {
@@ -348,6 +357,9 @@ func libreswanConf(cfg LibreswanConfig, dir string) (conf, secrets string, err e
 		}
 		if c.Aggressive {
 			b.WriteString("\taggressive=yes\n")
+		}
+		if c.Mode != "" {
+			fmt.Fprintf(&b, "\ttype=%s\n", c.Mode)
 		}
 		switch c.Start {
 		case "", "none":

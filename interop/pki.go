@@ -58,6 +58,14 @@ type Leaf struct {
 // NewTestPKI creates an ECDSA P-256 CA in dir ("CN=ikegate interop CA").
 func NewTestPKI(t testing.TB, dir string) *TestPKI {
 	t.Helper()
+	return NewTestPKICN(t, dir, "ikegate interop CA")
+}
+
+// NewTestPKICN is NewTestPKI with the CA's common name cn: a second CA
+// with its own subject, so that NSS (which keys certificates by issuer and
+// serial) can hold leaves of both CAs in one database.
+func NewTestPKICN(t testing.TB, dir, cn string) *TestPKI {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +76,7 @@ func NewTestPKI(t testing.TB, dir string) *TestPKI {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{Country: []string{"CH"}, Organization: []string{"ikegate"}, CommonName: "ikegate interop CA"},
+		Subject:               pkix.Name{Country: []string{"CH"}, Organization: []string{"ikegate"}, CommonName: cn},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
@@ -82,7 +90,7 @@ func NewTestPKI(t testing.TB, dir string) *TestPKI {
 	ca, _ := x509.ParseCertificate(der)
 	p := &TestPKI{Dir: dir, ca: ca, caKey: key, n: 1,
 		CACert: filepath.Join(dir, "ca.pem"), CAKey: filepath.Join(dir, "ca.key"),
-		CADN: "C=CH, O=ikegate, CN=ikegate interop CA"}
+		CADN: "C=CH, O=ikegate, CN=" + cn}
 	writePEM(t, p.CACert, "CERTIFICATE", der)
 	writeKey(t, p.CAKey, key)
 	return p

@@ -508,6 +508,9 @@ func swanSwanctlConf(conns []Conn, confDir string) (string, error) {
 		if len(c.ESP) > 0 {
 			fmt.Fprintf(&b, "        esp_proposals = %s\n", strings.Join(c.ESP, ","))
 		}
+		if c.Mode != "" {
+			fmt.Fprintf(&b, "        mode = %s\n", c.Mode)
+		}
 		switch c.Start {
 		case "", "none":
 		case "start", "trap":

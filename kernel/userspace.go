@@ -130,8 +130,9 @@ type usSA struct {
 	sa             policy.ChildSA // deep copy
 	seq            uint64         // install order: newer SAs win outbound
 	in, out        *esp.SA
-	local, remote  netip.AddrPort // UDP encapsulation endpoints
-	localTS        []netip.Prefix // unmapped
+	local          netip.AddrPort                 // our UDP encapsulation endpoint
+	remote         atomic.Pointer[netip.AddrPort] // the peer's; follows its NAT mapping
+	localTS        []netip.Prefix                 // unmapped
 	remoteTS       []netip.Prefix
 	inWkr, outWkr  int
 	outsideTSDrops atomic.Uint64
@@ -218,6 +219,7 @@ type job struct {
 	buf     *[]byte
 	n       int
 	inbound bool
+	from    netip.AddrPort // inbound: where the datagram came from
 }
 
 // Userspace is the userspace ESP dataplane backend.
@@ -353,7 +355,7 @@ func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 	}
 	bp := u.getBuf(len(pkt))
 	n := copy((*bp)[len(*bp)/2:], pkt)
-	u.dispatch(job{sa: s, buf: bp, n: n, inbound: true}, s.inWkr)
+	u.dispatch(job{sa: s, buf: bp, n: n, inbound: true, from: remote}, s.inWkr)
 }
 
 func (u *Userspace) dispatch(j job, w int) {
@@ -390,13 +392,13 @@ func (u *Userspace) process(j job) {
 	h := len(b) / 2
 	in := b[h : h+j.n]
 	if j.inbound {
-		u.decap(j.sa, b[:0:h], in)
+		u.decap(j.sa, b[:0:h], in, j.from)
 	} else {
 		u.encap(j.sa, b[:0:h], in)
 	}
 }
 
-func (u *Userspace) decap(s *usSA, dst, pkt []byte) {
+func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) {
 	inner, nh, err := s.in.Decapsulate(dst, pkt)
 	if err != nil {
 		u.stats.inRejected.Add(1)
@@ -413,6 +415,16 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte) {
 			ce.Write(zap.String("conn", s.sa.ConnName), zap.Stringer("src", src), zap.Stringer("dst", dst2))
 		}
 		return
+	}
+	// An authenticated packet from a new address or port means the peer's
+	// NAT mapping changed: follow it without renegotiation (RFC 3948 and
+	// RFC 7296 2.23 for IKE, which the engines do on their side).
+	if from.IsValid() {
+		if cur := s.remote.Load(); *cur != from {
+			s.remote.Store(&from)
+			u.log.Info("peer's NAT mapping changed; ESP follows it", zap.String("conn", s.sa.ConnName),
+				zap.Stringer("old", *cur), zap.Stringer("new", from))
+		}
 	}
 	if _, err := u.tun.Write(inner); err != nil {
 		u.stats.inTUNErr.Add(1)
@@ -433,7 +445,7 @@ func (u *Userspace) encap(s *usSA, dst, inner []byte) {
 		}
 		return
 	}
-	if err := (*send)(s.local, s.remote, pkt); err != nil {
+	if err := (*send)(s.local, *s.remote.Load(), pkt); err != nil {
 		u.stats.outSendErr.Add(1)
 	}
 }
@@ -590,12 +602,13 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 		in:       in,
 		out:      out,
 		local:    netip.AddrPortFrom(sa.Local.Unmap(), sa.EncapLocalPort),
-		remote:   netip.AddrPortFrom(sa.Remote.Unmap(), sa.EncapRemotePort),
 		localTS:  unmapTS(sa.LocalTS),
 		remoteTS: unmapTS(sa.RemoteTS),
 		inWkr:    spiHash(sa.SPIIn, len(u.workers)),
 		outWkr:   spiHash(sa.SPIOut, len(u.workers)),
 	}
+	remote := netip.AddrPortFrom(sa.Remote.Unmap(), sa.EncapRemotePort)
+	s.remote.Store(&remote)
 
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -624,7 +637,7 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	u.log.Info("CHILD SA installed in the userspace dataplane", zap.String("conn", sa.ConnName),
 		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)),
 		zap.String("suite", in.Suite()), zap.Stringers("local_ts", s.localTS), zap.Stringers("remote_ts", s.remoteTS),
-		zap.Stringer("encap_local", s.local), zap.Stringer("encap_remote", s.remote))
+		zap.Stringer("encap_local", s.local), zap.Stringer("encap_remote", *s.remote.Load()))
 	return nil
 }
 

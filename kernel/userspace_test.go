@@ -582,3 +582,42 @@ func benchInbound(b *testing.B, workers, readers, nSA int) {
 		b.ReportMetric(float64(s.QueueFull+s.InRejected)/float64(b.N)*100, "%dropped")
 	}
 }
+
+// TestUserspaceFollowsNATMapping: when authenticated ESP arrives from a
+// new address and port (the peer's NAT rebinding), outbound ESP follows
+// it; a forged packet from elsewhere does not move it.
+func TestUserspaceFollowsNATMapping(t *testing.T) {
+	a, b, ta, tb, _, w := newTestPair(t, -1)
+	saA, saB := mirrorSAs(gcm128, 0, 0x2000a, 0x2000b, 3)
+	if err := a.AddChildSA(saA); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddChildSA(saB); err != nil {
+		t.Fatal(err)
+	}
+	// A's datagrams reach B as if from a new NAT mapping.
+	moved := netip.MustParseAddrPort("198.51.100.7:61000")
+	var sentTo []netip.AddrPort
+	b.SetSender(func(l, r netip.AddrPort, p []byte) error {
+		w.mu.Lock()
+		sentTo = append(sentTo, r)
+		w.mu.Unlock()
+		a.HandleESP(l, r, p)
+		return nil
+	})
+	a.SetSender(func(l, r netip.AddrPort, p []byte) error {
+		b.HandleESP(netip.AddrPortFrom(gwB, 4500), moved, p)
+		return nil
+	})
+	// Garbage from another address must not move the mapping.
+	b.HandleESP(netip.AddrPortFrom(gwB, 4500), netip.MustParseAddrPort("203.0.113.9:1"), make([]byte, 64))
+	ta.in <- ipv4("10.1.0.1", "10.2.0.5", []byte("from a new port"))
+	recv(t, tb)
+	tb.in <- ipv4("10.2.0.5", "10.1.0.1", []byte("answer"))
+	recv(t, ta)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(sentTo) != 1 || sentTo[0] != moved {
+		t.Fatalf("B sent to %v, want the new mapping %v", sentTo, moved)
+	}
+}
