@@ -18,8 +18,8 @@ trap 'rm -rf "$BINDIR"' EXIT
 go build -o "$BINDIR/ikegate" ./cmd/ikegate
 LOG=$BINDIR/bench.log
 status=0
-IKEGATE_BIN=$BINDIR/ikegate IKEGATE_INTEROP=1 IKEGATE_BENCH_TRAFFIC=1 \
-	go test -count=1 -v -timeout 15m -run '^TestTrafficBenchmark$' ./interop/ "$@" >"$LOG" 2>&1 || status=$?
+IKEGATE_BIN=$BINDIR/ikegate IKEGATE_INTEROP=1 \
+	go test -tags bench -count=1 -v -timeout 15m -run '^TestTrafficBenchmark$' ./interop/ "$@" >"$LOG" 2>&1 || status=$?
 if [[ $status -ne 0 ]]; then
 	tail -n 200 "$LOG"
 	echo "bench-traffic.sh: FAILED (go test status $status)" >&2

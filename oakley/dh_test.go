@@ -22,7 +22,7 @@ func dhVectors(t *testing.T, file string) {
 				if _, err := NewKeyExchange(group, nil); !errors.Is(err, ErrUnsupportedGroup) {
 					t.Errorf("group %d: error %v, want ErrUnsupportedGroup", group, err)
 				}
-				t.Skipf("group %d not supported", group)
+				return // the unsupported group is refused as it should be
 			}
 			ran++
 			shared := v.hex(t, "shared_secret")
@@ -181,7 +181,7 @@ func TestMODPSharedSecretPadding(t *testing.T) {
 		checkEqual(t, "g^x", s, z.FillBytes(make([]byte, grp.size)))
 		return
 	}
-	t.Skip("no exponent with a short result found")
+	t.Fatal("no exponent with a short result found: the test no longer exercises left-padding")
 }
 
 func TestECPRejects(t *testing.T) {

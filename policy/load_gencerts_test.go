@@ -1,3 +1,5 @@
+//go:build gencerts
+
 package policy
 
 import (
@@ -21,14 +23,11 @@ import (
 // TestGenerateConfigCerts writes the TEST-ONLY PKI under configs/certs that
 // configs/site-to-site-cert.toml uses. It only runs when asked:
 //
-//	IKEGATE_GEN_CERTS=1 go test ./policy/ -run TestGenerateConfigCerts
+//	go test -tags gencerts ./policy/ -run TestGenerateConfigCerts
 //
 // The private keys it writes are public by being committed; never use them
 // for anything but tests.
 func TestGenerateConfigCerts(t *testing.T) {
-	if os.Getenv("IKEGATE_GEN_CERTS") == "" {
-		t.Skip("set IKEGATE_GEN_CERTS=1 to regenerate configs/certs")
-	}
 	dir := filepath.Join("..", "configs", "certs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
