@@ -436,3 +436,38 @@ func TestTransportRefused(t *testing.T) {
 		t.Fatalf("%d phase 2 SAs installed although b does not allow transport mode", n)
 	}
 }
+
+// TestClientIDPrefixes: Quick Mode client IDs of every address form,
+// including ranges that are not one subnet (as some concentrators send),
+// become the prefixes that cover them exactly.
+func TestClientIDPrefixes(t *testing.T) {
+	rng := func(a, b string) *isakmp.V1ID {
+		id, err := isakmp.NewV1IDRange(netip.MustParseAddr(a), netip.MustParseAddr(b), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &id
+	}
+	sub := func(p string) *isakmp.V1ID { id := isakmp.NewV1IDSubnet(netip.MustParsePrefix(p), 0, 0); return &id }
+	addr := func(a string) *isakmp.V1ID { id := isakmp.NewV1IDAddr(netip.MustParseAddr(a), 0, 0); return &id }
+	for _, tc := range []struct {
+		id   *isakmp.V1ID
+		want string
+	}{
+		{addr("10.1.0.9"), "[10.1.0.9/32]"},
+		{sub("10.1.0.0/24"), "[10.1.0.0/24]"},
+		{rng("10.1.0.0", "10.1.0.127"), "[10.1.0.0/25]"},
+		{rng("10.1.0.1", "10.1.0.6"), "[10.1.0.1/32 10.1.0.2/31 10.1.0.4/31 10.1.0.6/32]"},
+		{sub("2001:db8::/64"), "[2001:db8::/64]"},
+		{&isakmp.V1ID{IDType: isakmp.V1IDFQDN, Data: []byte("x.lab")}, "error"},
+	} {
+		ps, err := idPrefixes(tc.id)
+		got := fmt.Sprint(ps)
+		if err != nil {
+			got = "error"
+		}
+		if got != tc.want {
+			t.Errorf("%v: %s, want %s", tc.id, got, tc.want)
+		}
+	}
+}

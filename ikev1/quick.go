@@ -27,8 +27,8 @@ type quickMode struct {
 	spiIn     uint32
 	spiOut    uint32
 	offer     phase2Offer
-	localTS   netip.Prefix
-	remoteTS  netip.Prefix
+	localTS   []netip.Prefix
+	remoteTS  []netip.Prefix
 	sentIDs   bool
 	lifetime  time.Duration
 	rtx       *retransmit
@@ -84,48 +84,35 @@ func clientID(p netip.Prefix) *isakmp.V1ID {
 	return &id
 }
 
-// idPrefix reads a Quick Mode client ID as one prefix (a range must be
-// exactly one prefix).
-func idPrefix(id *isakmp.V1ID) (netip.Prefix, error) {
+// idPrefixes reads a Quick Mode client ID (address, subnet or range) as
+// the prefixes that cover it exactly.
+func idPrefixes(id *isakmp.V1ID) ([]netip.Prefix, error) {
 	switch id.IDType {
 	case isakmp.V1IDIPv4Addr, isakmp.V1IDIPv6Addr, isakmp.V1IDIPv4AddrSubnet, isakmp.V1IDIPv6AddrSubnet:
-		return id.Prefix()
+		p, err := id.Prefix()
+		return []netip.Prefix{p}, err
 	case isakmp.V1IDIPv4AddrRange, isakmp.V1IDIPv6AddrRange:
 		first, last, err := id.Range()
 		if err != nil {
-			return netip.Prefix{}, err
+			return nil, err
 		}
-		for bits := first.BitLen(); bits >= 0; bits-- {
-			p := netip.PrefixFrom(first, bits).Masked()
-			if p.Addr() == first && lastOf(p) == last {
-				return p, nil
-			}
+		if ps := policy.RangePrefixes(first, last); len(ps) > 0 {
+			return ps, nil
 		}
-		return netip.Prefix{}, fmt.Errorf("address range %s-%s is not a single subnet", first, last)
+		return nil, fmt.Errorf("empty address range %s-%s", first, last)
 	}
-	return netip.Prefix{}, fmt.Errorf("client ID type %s is not an address", isakmp.V1IDTypeName(id.IDType))
+	return nil, fmt.Errorf("client ID type %s is not an address", isakmp.V1IDTypeName(id.IDType))
 }
 
-func lastOf(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := range b {
-		for j := 0; j < 8; j++ {
-			if i*8+j >= p.Bits() {
-				b[i] |= 0x80 >> j
-			}
+func prefixesString(ps []netip.Prefix) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ","
 		}
+		s += p.String()
 	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
-}
-
-func within(p netip.Prefix, allowed []netip.Prefix) bool {
-	for _, a := range allowed {
-		if a.Bits() <= p.Bits() && a.Contains(p.Addr()) {
-			return true
-		}
-	}
-	return false
+	return s
 }
 
 func hostPrefix(a netip.Addr) netip.Prefix {
@@ -167,7 +154,7 @@ func (e *Engine) startQuickModeFor(now time.Time, sa *p1SA, conn *policy.Connect
 		return
 	}
 	q := &quickMode{msgID: e.newMsgID(sa), initiator: true, conn: conn, spiIn: spi, ni: e.random(nonceLen),
-		localTS: localTS(sa, conn)[0], remoteTS: remoteTS(sa, conn)[0], expires: now.Add(quickTimeout), replaces: replaces}
+		localTS: localTS(sa, conn)[:1], remoteTS: remoteTS(sa, conn)[:1], expires: now.Add(quickTimeout), replaces: replaces}
 	if replaces != nil {
 		q.localTS, q.remoteTS = replaces.localTS, replaces.remoteTS
 	}
@@ -183,7 +170,7 @@ func (e *Engine) startQuickModeFor(now time.Time, sa *p1SA, conn *policy.Connect
 		}
 		rest = append(rest, &isakmp.V1KE{Data: q.dh.PublicKey()})
 	}
-	rest = append(rest, clientID(q.localTS), clientID(q.remoteTS))
+	rest = append(rest, clientID(q.localTS[0]), clientID(q.remoteTS[0]))
 	rest = append(rest, sa.natOA(conn.Transport, sa.local.Addr(), sa.remote.Addr())...)
 	ps := hashedPayloads(sa.keys.prf.Size(), rest, func(b []byte) []byte {
 		return oakley.V1QMHash1(sa.keys.prf, sa.keys.a, q.msgID, b)
@@ -194,7 +181,7 @@ func (e *Engine) startQuickModeFor(now time.Time, sa *p1SA, conn *policy.Connect
 	q.rtx = &retransmit{raw: q.lastSent, tries: 1, next: now.Add(e.cfg.RetransmitBase)}
 	sa.quick[q.msgID] = q
 	log.Info("Quick Mode initiated", zap.Uint32("msgid", q.msgID), zap.String("esp", oakley.ProposalsString(conn.ESP)),
-		zap.Stringer("local_ts", q.localTS), zap.Stringer("remote_ts", q.remoteTS))
+		zap.String("local_ts", prefixesString(q.localTS)), zap.String("remote_ts", prefixesString(q.remoteTS)))
 	e.emit(sa.local, sa.remote, raw)
 }
 
@@ -283,11 +270,11 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 			ids = append(ids, v)
 		}
 	}
-	peerLocal, ourLocal := hostPrefix(sa.remote.Addr()), hostPrefix(sa.local.Addr())
+	peerLocal, ourLocal := []netip.Prefix{hostPrefix(sa.remote.Addr())}, []netip.Prefix{hostPrefix(sa.local.Addr())}
 	if len(ids) == 2 {
 		var err1, err2 error
-		peerLocal, err1 = idPrefix(ids[0])
-		ourLocal, err2 = idPrefix(ids[1])
+		peerLocal, err1 = idPrefixes(ids[0])
+		ourLocal, err2 = idPrefixes(ids[1])
 		if err1 != nil || err2 != nil {
 			log.Warn("Quick Mode: unsupported client IDs", zap.NamedError("idci", err1), zap.NamedError("idcr", err2))
 			e.sendNotify(sa, isakmp.V1NotifyInvalidIDInformation, nil)
@@ -312,7 +299,7 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 	var offer phase2Offer
 	tsOK := false
 	for _, c := range e.childConns(sa) {
-		if !within(peerLocal, remoteTS(sa, c)) || !within(ourLocal, localTS(sa, c)) {
+		if !policy.Covered(peerLocal, remoteTS(sa, c)) || !policy.Covered(ourLocal, localTS(sa, c)) {
 			continue
 		}
 		tsOK = true
@@ -522,7 +509,7 @@ func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
 		Local: sa.local.Addr(), Remote: sa.remote.Addr(),
 		SPIIn: q.spiIn, SPIOut: q.spiOut, Encr: encr, Integ: integ,
 		EncKeyIn: in[:encLen], IntegKeyIn: in[encLen:], EncKeyOut: out[:encLen], IntegKeyOut: out[encLen:],
-		LocalTS: []netip.Prefix{q.localTS}, RemoteTS: []netip.Prefix{q.remoteTS},
+		LocalTS: q.localTS, RemoteTS: q.remoteTS,
 		Lifetime: q.lifetime,
 	}
 	k.Tunnel = !isTransport(q.offer.encap)
@@ -546,7 +533,7 @@ func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
 	}
 	log.Info("IKEv1 phase 2 SA established", zap.String("esp", c.chosen.String()),
 		zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)),
-		zap.Stringer("local_ts", c.localTS), zap.Stringer("remote_ts", c.remoteTS), zap.Duration("lifetime", q.lifetime))
+		zap.String("local_ts", prefixesString(c.localTS)), zap.String("remote_ts", prefixesString(c.remoteTS)), zap.Duration("lifetime", q.lifetime))
 }
 
 func (e *Engine) removeChild(sa *p1SA, c *child) {

@@ -114,8 +114,8 @@ type child struct {
 	spiIn    uint32
 	spiOut   uint32
 	chosen   oakley.Proposal
-	localTS  netip.Prefix
-	remoteTS netip.Prefix
+	localTS  []netip.Prefix
+	remoteTS []netip.Prefix
 	kernel   *policy.ChildSA
 	rekeyAt  time.Time // when we start a Quick Mode to replace it
 	rekeying bool
@@ -202,8 +202,8 @@ func (sa *p1SA) info() policy.IKESAInfo {
 			Name: c.conn.Name, State: c.state, Error: c.err, Mode: ipsecMode(c.kernel),
 			SPIIn: fmt.Sprintf("%08x", c.spiIn), SPIOut: fmt.Sprintf("%08x", c.spiOut),
 			ESPProposal: c.chosen.String(),
-			LocalTS:     []string{c.localTS.String()},
-			RemoteTS:    []string{c.remoteTS.String()},
+			LocalTS:     prefixStrings(c.localTS),
+			RemoteTS:    prefixStrings(c.remoteTS),
 		})
 	}
 	return info
@@ -222,4 +222,12 @@ func (sa *p1SA) followPeer(d isakmp.Datagram) {
 	if sa.nat.Any() && sa.state == stateEstablished {
 		sa.local, sa.remote = d.Local, d.Remote
 	}
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
 }

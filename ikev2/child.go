@@ -387,23 +387,9 @@ func selectorsFor(ps []netip.Prefix) []isakmp.TrafficSelector {
 			t = tsIPv6
 		}
 		out = append(out, isakmp.TrafficSelector{TSType: t, StartPort: 0, EndPort: 0xffff,
-			StartAddr: p.Addr(), EndAddr: lastAddr(p)})
+			StartAddr: p.Addr(), EndAddr: policy.LastAddr(p)})
 	}
 	return out
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	bits := p.Bits()
-	for i := range b {
-		for j := 0; j < 8; j++ {
-			if i*8+j >= bits {
-				b[i] |= 0x80 >> j
-			}
-		}
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
 
 // narrow intersects the peer's selectors with configured prefixes
@@ -423,7 +409,7 @@ func narrow(sels []isakmp.TrafficSelector, allowed []netip.Prefix) []isakmp.Traf
 			if first := p.Addr(); start.Less(first) {
 				start = first
 			}
-			if last := lastAddr(p); last.Less(end) {
+			if last := policy.LastAddr(p); last.Less(end) {
 				end = last
 			}
 			if end.Less(start) || s.EndPort < s.StartPort {
@@ -440,33 +426,7 @@ func narrow(sels []isakmp.TrafficSelector, allowed []netip.Prefix) []isakmp.Traf
 func prefixesOf(sels []isakmp.TrafficSelector) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range sels {
-		out = append(out, rangeToPrefixes(s.StartAddr, s.EndAddr)...)
-	}
-	return out
-}
-
-// rangeToPrefixes returns the smallest list of prefixes covering exactly
-// the addresses from start to end inclusive.
-func rangeToPrefixes(start, end netip.Addr) []netip.Prefix {
-	var out []netip.Prefix
-	for !end.Less(start) {
-		bits := start.BitLen()
-		// Grow the prefix while it stays aligned and inside the range.
-		for bits > 0 {
-			p := netip.PrefixFrom(start, bits-1).Masked()
-			if p.Addr() != start || end.Less(lastAddr(p)) {
-				break
-			}
-			bits--
-		}
-		p := netip.PrefixFrom(start, bits)
-		out = append(out, p)
-		last := lastAddr(p)
-		next := last.Next()
-		if !next.IsValid() || next.Less(last) {
-			break
-		}
-		start = next
+		out = append(out, policy.RangePrefixes(s.StartAddr, s.EndAddr)...)
 	}
 	return out
 }
@@ -486,7 +446,7 @@ func tsStrings(sels []isakmp.TrafficSelector) []string {
 	out := make([]string, 0, len(sels))
 	for _, s := range sels {
 		var str string
-		if ps := rangeToPrefixes(s.StartAddr, s.EndAddr); len(ps) == 1 {
+		if ps := policy.RangePrefixes(s.StartAddr, s.EndAddr); len(ps) == 1 {
 			str = ps[0].String()
 		} else {
 			str = s.StartAddr.String() + "-" + s.EndAddr.String()
