@@ -160,11 +160,8 @@ func phase2Transforms(conn *policy.Connection, encap uint16) ([]isakmp.V1Transfo
 	var pfs uint16
 	for i, p := range conn.ESP {
 		encr, _ := p.First(oakley.TransformENCR)
-		attrs := []isakmp.Attribute{
-			isakmp.V1AttrTV(isakmp.V1IPsecAttrLifeType, isakmp.V1LifeSeconds),
-			isakmp.V1AttrUint(isakmp.V1IPsecAttrLifeDuration, uint64(life/time.Second)),
-			isakmp.V1AttrTV(isakmp.V1IPsecAttrEncapsulationMode, encap),
-		}
+		attrs := lifetimeAttrs(life, conn.ChildLifetimeBytes)
+		attrs = append(attrs, isakmp.V1AttrTV(isakmp.V1IPsecAttrEncapsulationMode, encap))
 		if integ, ok := p.First(oakley.TransformINTEG); ok && integ.ID != oakley.IntegNone {
 			auth, err := oakley.V1ESPAuthFromInteg(integ.ID)
 			if err != nil {
@@ -238,4 +235,30 @@ func readPhase2Transform(p isakmp.V1Proposal, t isakmp.V1Transform) phase2Offer 
 	}
 	o.prop = oakley.Proposal{Transforms: append([]oakley.Transform{encr}, prop.Transforms...)}
 	return o
+}
+
+// lifetimeAttrs are the IPsec SA lifetime attributes: seconds and, with a
+// byte limit, kilobytes (RFC 2407 4.5: a life type, then its duration).
+func lifetimeAttrs(life time.Duration, bytes uint64) []isakmp.Attribute {
+	attrs := []isakmp.Attribute{
+		isakmp.V1AttrTV(isakmp.V1IPsecAttrLifeType, isakmp.V1LifeSeconds),
+		isakmp.V1AttrUint(isakmp.V1IPsecAttrLifeDuration, uint64(life/time.Second)),
+	}
+	if kb := bytes / 1024; kb > 0 {
+		attrs = append(attrs,
+			isakmp.V1AttrTV(isakmp.V1IPsecAttrLifeType, isakmp.V1LifeKilobytes),
+			isakmp.V1AttrUint(isakmp.V1IPsecAttrLifeDuration, kb))
+	}
+	return attrs
+}
+
+// shorter returns the smaller non-zero limit (zero means none).
+func shorter[T time.Duration | uint64](a, b T) T {
+	switch {
+	case a == 0:
+		return b
+	case b == 0 || a < b:
+		return a
+	}
+	return b
 }

@@ -31,6 +31,7 @@ type quickMode struct {
 	remoteTS  []netip.Prefix
 	sentIDs   bool
 	lifetime  time.Duration
+	lifeBytes uint64 // 0: no byte limit
 	rtx       *retransmit
 	lastRecv  [32]byte
 	lastSent  [][]byte
@@ -366,16 +367,16 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 		rest = append(rest, v)
 	}
 	rest = append(rest, sa.natOA(isTransport(offer.encap), sa.remote.Addr(), sa.local.Addr())...)
-	if ours := conn.ChildLifetime; ours > 0 && (q.lifetime == 0 || ours < q.lifetime) {
-		// Our lifetime is shorter than the offer: say so (RFC 2407 4.6.3.1).
-		q.lifetime = ours
-		attrs := isakmp.AppendAttributes(nil, []isakmp.Attribute{
-			isakmp.V1AttrTV(isakmp.V1IPsecAttrLifeType, isakmp.V1LifeSeconds),
-			isakmp.V1AttrUint(isakmp.V1IPsecAttrLifeDuration, uint64(ours/time.Second)),
-		})
+	// Where our lifetimes are shorter than the offer, say so (RFC 2407
+	// 4.6.3.1) and use ours.
+	life, bytes := shorter(q.lifetime, conn.ChildLifetime), shorter(offer.kilobytes*1024, conn.ChildLifetimeBytes)
+	if life != q.lifetime || bytes != offer.kilobytes*1024 {
+		q.lifetime, q.lifeBytes = life, bytes
 		rest = append(rest, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP,
-			SPI: spi32(q.spiIn), Type: isakmp.V1NotifyResponderLifetime, Data: attrs})
+			SPI: spi32(q.spiIn), Type: isakmp.V1NotifyResponderLifetime,
+			Data: isakmp.AppendAttributes(nil, lifetimeAttrs(life, bytes))})
 	}
+	q.lifeBytes = bytes
 	out := hashedPayloads(sa.keys.prf.Size(), rest, func(b []byte) []byte {
 		return oakley.V1QMHash2(sa.keys.prf, sa.keys.a, id, q.ni, b)
 	})
@@ -441,13 +442,12 @@ func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Pa
 	q.offer, q.nr = o, nonce.Data
 	q.spiOut = binary.BigEndian.Uint32(saP.Proposals[0].SPI)
 	q.lifetime = o.lifetime
+	q.lifeBytes = shorter(o.kilobytes*1024, q.conn.ChildLifetimeBytes)
 	for _, p := range ps {
 		if n, ok := p.(*isakmp.V1Notify); ok && n.Type == isakmp.V1NotifyResponderLifetime {
-			if secs, ok := responderLifetime(n.Data); ok {
-				log.Info("peer set IPSEC RESPONDER-LIFETIME", zap.Duration("lifetime", secs))
-				if q.lifetime == 0 || secs < q.lifetime {
-					q.lifetime = secs
-				}
+			if secs, bytes, ok := responderLifetime(n.Data); ok {
+				log.Info("peer set IPSEC RESPONDER-LIFETIME", zap.Duration("lifetime", secs), zap.Uint64("bytes", bytes))
+				q.lifetime, q.lifeBytes = shorter(q.lifetime, secs), shorter(q.lifeBytes, bytes)
 			}
 		}
 	}
@@ -459,29 +459,33 @@ func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Pa
 	e.installQuick(now, sa, q)
 }
 
-// responderLifetime reads the seconds life duration from the attributes
-// of a RESPONDER-LIFETIME notification (RFC 2407 4.6.3.1).
-func responderLifetime(b []byte) (time.Duration, bool) {
+// responderLifetime reads the lifetimes (seconds and bytes, 0 where not
+// given) from the attributes of a RESPONDER-LIFETIME notification (RFC
+// 2407 4.6.3.1).
+func responderLifetime(b []byte) (life time.Duration, bytes uint64, ok bool) {
 	attrs, err := isakmp.ParseAttributes(b)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
-	seconds := false
+	lifeType := uint64(0)
 	for _, a := range attrs {
 		v, err := a.Uint64()
 		if err != nil {
-			return 0, false
+			return 0, 0, false
 		}
 		switch a.Type {
 		case isakmp.V1IPsecAttrLifeType:
-			seconds = v == uint64(isakmp.V1LifeSeconds)
+			lifeType = v
 		case isakmp.V1IPsecAttrLifeDuration:
-			if seconds {
-				return time.Duration(v) * time.Second, true
+			switch lifeType {
+			case uint64(isakmp.V1LifeSeconds):
+				life, ok = time.Duration(v)*time.Second, true
+			case uint64(isakmp.V1LifeKilobytes):
+				bytes, ok = v*1024, true
 			}
 		}
 	}
-	return 0, false
+	return life, bytes, ok
 }
 
 // installQuick derives KEYMAT for both directions (RFC 2409 5.5) and hands
@@ -510,7 +514,7 @@ func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
 		SPIIn: q.spiIn, SPIOut: q.spiOut, Encr: encr, Integ: integ,
 		EncKeyIn: in[:encLen], IntegKeyIn: in[encLen:], EncKeyOut: out[:encLen], IntegKeyOut: out[encLen:],
 		LocalTS: q.localTS, RemoteTS: q.remoteTS,
-		Lifetime: q.lifetime,
+		Lifetime: q.lifetime, LifetimeBytes: q.lifeBytes,
 	}
 	k.Tunnel = !isTransport(q.offer.encap)
 	switch q.offer.encap {
@@ -525,6 +529,9 @@ func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
 	}
 	c.state = "INSTALLED"
 	c.rekeyAt = now.Add(e.rekeyDelay(sa, q.lifetime, defaultChildLifetime))
+	if k.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
+		sa.bytesCheckAt = now.Add(bytesCheckInterval)
+	}
 	if q.replaces != nil {
 		e.deletePhase2(sa, q.replaces)
 	}

@@ -43,14 +43,26 @@ func (e *Engine) rekeyDue(now time.Time, sa *p1SA) {
 			}
 		}
 	}
+	checkBytes := !sa.bytesCheckAt.IsZero() && !sa.bytesCheckAt.After(now)
+	if checkBytes {
+		sa.bytesCheckAt = now.Add(bytesCheckInterval)
+	}
 	for _, c := range sa.children {
-		if c.state == "INSTALLED" && !c.rekeying && !c.rekeyAt.IsZero() && !c.rekeyAt.After(now) {
+		if c.state != "INSTALLED" || c.rekeying {
+			continue
+		}
+		timeUp := !c.rekeyAt.IsZero() && !c.rekeyAt.After(now)
+		if timeUp || (checkBytes && policy.ByteLifetimeReached(e.cfg.Installer, c.kernel)) {
 			c.rekeying = true
-			sa.log(e).Info("phase 2 lifetime ending: new Quick Mode", zap.String("child", c.conn.Name))
+			sa.log(e).Info("phase 2 lifetime ending: new Quick Mode", zap.String("child", c.conn.Name), zap.Bool("by_bytes", !timeUp))
 			e.startQuickModeFor(now, sa, c.conn, c)
 		}
 	}
 }
+
+// bytesCheckInterval is how often the traffic of phase 2 SAs with a byte
+// lifetime is compared with it.
+const bytesCheckInterval = 10 * time.Second
 
 func canInitiate(c *policy.Connection) bool {
 	return c.Version == policy.IKEv1 && !c.RemoteAny() && c.LocalAddr.IsValid()

@@ -3,6 +3,8 @@ package ikev1
 import (
 	"testing"
 	"time"
+
+	"ikegate/policy"
 )
 
 // TestRekey runs a tunnel through several phase 1 and phase 2 lifetimes:
@@ -34,5 +36,40 @@ func TestRekey(t *testing.T) {
 				t.Errorf("ISAKMP SA not replaced")
 			}
 		})
+	}
+}
+
+type meteredInstaller struct {
+	*fakeInstaller
+	used uint64
+}
+
+func (m *meteredInstaller) BytesUsed(*policy.ChildSA) uint64 { return m.used }
+
+// TestKilobyteLifetimes: the initiator offers a kilobyte lifetime, the
+// responder answers with a shorter one in RESPONDER-LIFETIME, both install
+// the shorter one, and the initiator rekeys when 90% of it is used.
+func TestKilobyteLifetimes(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.a.conns[0].ChildLifetimeBytes = 100 << 20
+	p.b.conns[0].ChildLifetimeBytes = 10 << 20
+	meter := &meteredInstaller{fakeInstaller: p.a.inst}
+	p.a.eng.cfg.Installer = meter
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second)
+	requireUp(t, p.a, p.b, 1)
+	for _, n := range []*node{p.a, p.b} {
+		for _, k := range n.inst.live {
+			if k.LifetimeBytes != 10<<20 {
+				t.Fatalf("%s installed byte lifetime %d, want %d", n.name, k.LifetimeBytes, 10<<20)
+			}
+		}
+	}
+	first := p.a.eng.SAs()[0].Children[0].SPIIn
+	meter.used = 10<<20 - 1<<19 // 95%
+	p.run(20 * time.Second)
+	requireUp(t, p.a, p.b, 1)
+	if p.a.eng.SAs()[0].Children[0].SPIIn == first {
+		t.Fatal("phase 2 SA not replaced at 95% of its byte lifetime")
 	}
 }

@@ -89,11 +89,12 @@ type p1SA struct {
 	quickAt time.Time
 	// rekeyAt is when we start a new phase 1 to replace this one;
 	// rekeying is set once we did.
-	rekeyAt  time.Time
-	rekeying bool
-	nat      natt.Detection
-	peerID   policy.Identity
-	gxy      []byte
+	rekeyAt      time.Time
+	rekeying     bool
+	bytesCheckAt time.Time // next comparison of phase 2 traffic with byte lifetimes
+	nat          natt.Detection
+	peerID       policy.Identity
+	gxy          []byte
 
 	lastRecv    [32]byte // digest of the peer's last phase 1 message
 	lastSent    [][]byte // our last phase 1 message
@@ -149,6 +150,7 @@ func (sa *p1SA) nextDeadline() time.Time {
 		if !sa.rekeying {
 			consider(sa.rekeyAt)
 		}
+		consider(sa.bytesCheckAt)
 		for _, c := range sa.children {
 			if c.state == "INSTALLED" && !c.rekeying {
 				consider(c.rekeyAt)

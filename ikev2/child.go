@@ -282,18 +282,19 @@ func (e *Engine) installChild(now time.Time, sa *ikeSA, c *childSA, gir, ni, nr 
 	encI, integI := km[:encLen], km[encLen:encLen+integLen]
 	encR, integR := km[encLen+integLen:2*encLen+integLen], km[2*encLen+integLen:]
 	k := &policy.ChildSA{
-		ConnName: c.conn.Name,
-		ReqID:    reqIDs.Add(1),
-		Tunnel:   !c.transport,
-		Local:    sa.local.Addr(),
-		Remote:   sa.remote.Addr(),
-		SPIIn:    c.spiIn,
-		SPIOut:   c.spiOut,
-		Encr:     encr,
-		Integ:    integ,
-		LocalTS:  prefixesOf(c.localTS),
-		RemoteTS: prefixesOf(c.remoteTS),
-		Lifetime: c.conn.ChildLifetime,
+		ConnName:      c.conn.Name,
+		ReqID:         reqIDs.Add(1),
+		Tunnel:        !c.transport,
+		Local:         sa.local.Addr(),
+		Remote:        sa.remote.Addr(),
+		SPIIn:         c.spiIn,
+		SPIOut:        c.spiOut,
+		Encr:          encr,
+		Integ:         integ,
+		LocalTS:       prefixesOf(c.localTS),
+		RemoteTS:      prefixesOf(c.remoteTS),
+		Lifetime:      c.conn.ChildLifetime,
+		LifetimeBytes: c.conn.ChildLifetimeBytes,
 	}
 	if weInitiated {
 		k.EncKeyOut, k.IntegKeyOut, k.EncKeyIn, k.IntegKeyIn = encI, integI, encR, integR
@@ -313,6 +314,9 @@ func (e *Engine) installChild(now time.Time, sa *ikeSA, c *childSA, gir, ni, nr 
 	}
 	c.state = "INSTALLED"
 	c.rekeyAt = now.Add(e.rekeyDelay(sa, c.conn.ChildLifetime, defaultChildLifetime))
+	if k.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
+		sa.bytesCheckAt = now.Add(bytesCheckInterval)
+	}
 	log.Info("CHILD SA established", zap.String("esp", c.chosen.String()),
 		zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)),
 		zap.String("local_ts", tsString(c.localTS)), zap.String("remote_ts", tsString(c.remoteTS)))

@@ -8,6 +8,7 @@ import (
 
 	"ikegate/isakmp"
 	"ikegate/oakley"
+	"ikegate/policy"
 )
 
 // Default lifetimes when a connection sets none.
@@ -43,7 +44,20 @@ func (e *Engine) rekeyDue(now time.Time, sa *ikeSA) {
 			e.rekeyChild(now, sa, c)
 		}
 	}
+	if !sa.bytesCheckAt.IsZero() && !sa.bytesCheckAt.After(now) {
+		sa.bytesCheckAt = now.Add(bytesCheckInterval)
+		for _, c := range sa.children {
+			if c.state == "INSTALLED" && !c.rekeying && policy.ByteLifetimeReached(e.cfg.Installer, c.kernel) {
+				sa.log(e).Info("CHILD SA byte lifetime reached", zap.String("child", c.conn.Name))
+				e.rekeyChild(now, sa, c)
+			}
+		}
+	}
 }
+
+// bytesCheckInterval is how often the traffic of CHILD SAs with a byte
+// lifetime is compared with it.
+const bytesCheckInterval = 10 * time.Second
 
 func spi64(spi uint64) []byte { return binary.BigEndian.AppendUint64(nil, spi) }
 
@@ -113,6 +127,7 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, spi uint64, ni []byt
 	e.sas[spi] = n
 	e.established(now, n, sa.peerID)
 	n.children, sa.children = sa.children, nil
+	n.bytesCheckAt = sa.bytesCheckAt
 	e.schedule(n)
 	e.deleteIKE(now, sa)
 }
@@ -151,6 +166,7 @@ func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload
 	e.sas[n.spiR] = n
 	e.established(now, n, sa.peerID)
 	n.children, sa.children = sa.children, nil
+	n.bytesCheckAt = sa.bytesCheckAt
 	// The old SA lingers until the peer deletes it; it must not rekey.
 	sa.rekeying = true
 	e.schedule(n)

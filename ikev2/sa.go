@@ -84,6 +84,7 @@ type ikeSA struct {
 	// we are not behind a NAT).
 	nextKeepalive time.Time
 	rekeyAt       time.Time // when we rekey the IKE SA
+	bytesCheckAt  time.Time // next comparison of CHILD SA traffic with byte lifetimes
 	rekeying      bool      // our IKE SA rekey is in flight
 	children      []*childSA
 	// pendingChild is the CHILD SA we are negotiating as initiator.
@@ -165,6 +166,7 @@ func (sa *ikeSA) nextDeadline() time.Time {
 		if !sa.rekeying {
 			consider(sa.rekeyAt)
 		}
+		consider(sa.bytesCheckAt)
 		for _, c := range sa.children {
 			if c.state == "INSTALLED" && !c.rekeying {
 				consider(c.rekeyAt)

@@ -169,3 +169,11 @@ func validateChildSA(sa *policy.ChildSA) error {
 }
 
 var errClosed = errors.New("kernel: backend is closed")
+
+// bytesUsed adapts a backend's Counters to policy.ByteMeter.
+func bytesUsed(c Counters, err error) uint64 {
+	if err != nil {
+		return 0
+	}
+	return c.InBytes + c.OutBytes
+}

@@ -798,3 +798,8 @@ func (u *Userspace) Close() error {
 	}
 	return err
 }
+
+// BytesUsed implements policy.ByteMeter (rekeying by byte lifetime).
+func (u *Userspace) BytesUsed(sa *policy.ChildSA) uint64 { return bytesUsed(u.Counters(sa)) }
+
+var _ policy.ByteMeter = (*Userspace)(nil)

@@ -222,6 +222,10 @@ func xfrmState(sa *policy.ChildSA, inbound bool, a espAlgs) *netlink.XfrmState {
 		st.Limits.TimeHard = secs
 		st.Limits.TimeSoft = max(secs*9/10, 1)
 	}
+	if b := sa.LifetimeBytes; b > 0 {
+		st.Limits.ByteHard = b
+		st.Limits.ByteSoft = max(b*9/10, 1)
+	}
 	return st
 }
 
@@ -504,3 +508,8 @@ func (b *xfrmBackend) readEvents() {
 		}
 	}
 }
+
+// BytesUsed implements policy.ByteMeter (rekeying by byte lifetime).
+func (b *xfrmBackend) BytesUsed(sa *policy.ChildSA) uint64 { return bytesUsed(b.Counters(sa)) }
+
+var _ policy.ByteMeter = (*xfrmBackend)(nil)

@@ -306,7 +306,7 @@ var validGatewayKeys = []string{
 var validConnKeys = []string{
 	"name", "version", "ikev1_mode", "local_addr", "remote_addr", "local_id", "remote_id",
 	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
-	"ike_lifetime", "child_lifetime", "dpd_delay", "dpd_timeout", "dpd_action",
+	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -464,6 +464,13 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway) *Connection {
 
 	t.duration("ike_lifetime", &c.IKELifetime)
 	t.duration("child_lifetime", &c.ChildLifetime)
+	if v, ok := t.int("child_lifetime_bytes"); ok {
+		if v < 0 {
+			t.errf("child_lifetime_bytes", "must not be negative (0: no byte limit)")
+		} else {
+			c.ChildLifetimeBytes = uint64(v)
+		}
+	}
 	t.duration("dpd_delay", &c.DPDDelay)
 	t.duration("dpd_timeout", &c.DPDTimeout)
 	t.enum("dpd_action", &c.DPDAction, "clear", "hold", "restart")

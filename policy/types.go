@@ -110,6 +110,9 @@ type Connection struct {
 	// Lifetimes; zero means the default.
 	IKELifetime   time.Duration
 	ChildLifetime time.Duration
+	// ChildLifetimeBytes limits a CHILD SA by traffic (0: no limit): it is
+	// rekeyed at 90% and the kernel drops it at 100%.
+	ChildLifetimeBytes uint64
 
 	DPDDelay   time.Duration
 	DPDTimeout time.Duration
@@ -164,7 +167,8 @@ type ChildSA struct {
 
 	LocalTS, RemoteTS []netip.Prefix
 
-	Lifetime time.Duration
+	Lifetime      time.Duration
+	LifetimeBytes uint64 // 0: no byte limit
 }
 
 // Installer is what the engines need from the kernel installer. The kernel
@@ -177,6 +181,13 @@ type Installer interface {
 	// DelChildSA removes what AddChildSA installed; it is safe on a
 	// partially installed SA.
 	DelChildSA(sa *ChildSA) error
+}
+
+// ByteMeter is implemented by installers that count an SA's traffic, so
+// that the engines can rekey a CHILD SA by its byte lifetime.
+type ByteMeter interface {
+	// BytesUsed is the traffic of sa in both directions so far.
+	BytesUsed(sa *ChildSA) uint64
 }
 
 // TrafficMonitor is implemented by installers that see ESP traffic (the
@@ -230,4 +241,14 @@ type ChildSAInfo struct {
 	PadErrors      uint64 `json:"pad_errors,omitempty"`
 	Malformed      uint64 `json:"malformed,omitempty"`
 	OutsideTSDrops uint64 `json:"outside_ts_drops,omitempty"`
+}
+
+// ByteLifetimeReached reports whether sa has used 90% of its byte
+// lifetime, when inst can tell: time to rekey it.
+func ByteLifetimeReached(inst Installer, sa *ChildSA) bool {
+	if sa == nil || sa.LifetimeBytes == 0 {
+		return false
+	}
+	m, ok := inst.(ByteMeter)
+	return ok && m.BytesUsed(sa) >= sa.LifetimeBytes/10*9
 }
