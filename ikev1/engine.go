@@ -228,14 +228,7 @@ func parsePadded(b []byte) *isakmp.V1Message {
 
 // Tick runs the timers due at now.
 func (e *Engine) Tick(now time.Time) []isakmp.Datagram {
-	for {
-		sa, ok := e.timers.PopDue(now)
-		if !ok {
-			break
-		}
-		if sa.state == stateGone {
-			continue
-		}
+	for sa, ok := e.timers.PopDue(now); ok; sa, ok = e.timers.PopDue(now) {
 		e.onTimer(now, sa)
 		e.schedule(sa)
 	}
@@ -244,13 +237,8 @@ func (e *Engine) Tick(now time.Time) []isakmp.Datagram {
 
 // NextDeadline is when Tick next has work; zero means never.
 func (e *Engine) NextDeadline() time.Time {
-	for {
-		sa, when, ok := e.timers.Next()
-		if !ok || sa.state != stateGone {
-			return when
-		}
-		e.timers.Cancel(sa)
-	}
+	_, when, _ := e.timers.Next()
+	return when
 }
 
 // schedule (re)arms sa's timer for its next deadline.
@@ -321,6 +309,7 @@ func (e *Engine) destroy(sa *p1SA, reason string) {
 	if sa.state == stateGone {
 		return
 	}
+	e.timers.Cancel(sa)
 	for _, c := range append([]*child(nil), sa.children...) {
 		e.removeChild(sa, c)
 	}

@@ -265,14 +265,7 @@ func (e *Engine) random(n int) []byte {
 // Tick runs the timers that are due at now (retransmissions, timeouts,
 // expiry) and returns the datagrams to send.
 func (e *Engine) Tick(now time.Time) []isakmp.Datagram {
-	for {
-		sa, ok := e.timers.PopDue(now)
-		if !ok {
-			break
-		}
-		if sa.state == stateGone {
-			continue
-		}
+	for sa, ok := e.timers.PopDue(now); ok; sa, ok = e.timers.PopDue(now) {
 		e.onTimer(now, sa)
 		e.schedule(sa)
 	}
@@ -281,13 +274,8 @@ func (e *Engine) Tick(now time.Time) []isakmp.Datagram {
 
 // NextDeadline is when Tick next has work; the zero time means never.
 func (e *Engine) NextDeadline() time.Time {
-	for {
-		sa, when, ok := e.timers.Next()
-		if !ok || sa.state != stateGone {
-			return when
-		}
-		e.timers.Cancel(sa)
-	}
+	_, when, _ := e.timers.Next()
+	return when
 }
 
 // schedule (re)arms sa's timer for its next deadline.
@@ -377,6 +365,7 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 	if sa.state == stateGone {
 		return
 	}
+	e.timers.Cancel(sa)
 	for _, c := range sa.children {
 		e.removeChild(sa, c)
 	}
