@@ -89,7 +89,12 @@ if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
 fi
 
 log "apt-get install ${APT_PKGS[*]}"
-apt-get install "${APT_PKGS[@]}" "${APT_OPTS[@]}"
+if ! apt-get install "${APT_PKGS[@]}" "${APT_OPTS[@]}"; then
+	# Package lists can be present but stale (files gone from the mirror).
+	log "apt-get install failed: apt-get update and retry"
+	apt-get update -q
+	apt-get install "${APT_PKGS[@]}" "${APT_OPTS[@]}"
+fi
 
 # Libreswan's runtime libraries: its Depends, first alternative of each,
 # without version constraints, minus anything it Conflicts with or that
