@@ -22,6 +22,7 @@ type engine interface {
 	Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error)
 	Terminate(now time.Time, name string) ([]isakmp.Datagram, bool)
 	SAs() []policy.IKESAInfo
+	Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagram, bool)
 }
 
 var (

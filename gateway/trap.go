@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
+	"ikegate/isakmp"
 	"ikegate/kernel"
 	"ikegate/policy"
 )
@@ -148,12 +150,13 @@ func (g *Gateway) readKernelEvents(ctx context.Context, evs <-chan kernel.Event,
 			switch ev.Kind {
 			case kernel.EventAcquire:
 				g.onAcquire(ctx, ev, traps)
-			default:
-				// The engines keep their own lifetimes and rekey before
-				// the kernel's soft limit; these are for the record.
-				g.log.Debug("kernel event", zap.Stringer("kind", ev.Kind),
-					zap.String("spi", fmt.Sprintf("%08x", ev.SPI)), zap.Uint32("reqid", ev.ReqID),
-					zap.Stringer("src", ev.Src), zap.Stringer("dst", ev.Dst))
+			case kernel.EventSoftExpire, kernel.EventHardExpire:
+				// The engines rekey on their own timers before the soft
+				// limit; an expire means a limit they do not track (or a
+				// clock that disagrees): let the SA's engine act on it.
+				g.log.Debug("kernel expire", zap.Stringer("kind", ev.Kind),
+					zap.String("spi", fmt.Sprintf("%08x", ev.SPI)), zap.Uint32("reqid", ev.ReqID))
+				g.onExpire(ctx, ev.SPI, ev.Kind == kernel.EventHardExpire)
 			}
 		}
 	}
@@ -213,4 +216,19 @@ func (g *Gateway) trapBusy(ctx context.Context, name string) (bool, string) {
 		}
 	}
 	return false, ""
+}
+
+// onExpire hands a kernel expire to whichever engine owns the SPI.
+func (g *Gateway) onExpire(ctx context.Context, spi uint32, hard bool) {
+	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) []isakmp.Datagram {
+		if out, ok := sh.v1.Expired(now, spi, hard); ok {
+			g.send(out, KindIKEv1, sh.log)
+			return nil
+		}
+		out, _ := sh.v2.Expired(now, spi, hard)
+		return out
+	})
+	if err != nil {
+		g.log.Debug("kernel expire not handled", zap.Error(err))
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/isakmp"
 	"ikegate/policy"
 )
 
@@ -79,4 +80,29 @@ func (e *Engine) retireReplaced(sa *p1SA) {
 			e.deleteISAKMP(o, "replaced by a new ISAKMP SA")
 		}
 	}
+}
+
+// Expired handles the kernel's expire of a phase 2 SA state (either
+// direction, by SPI): at the soft limit a new Quick Mode replaces it
+// unless one is under way, at the hard limit it is gone and the peer is
+// told. It reports whether the SPI belonged to an SA of this engine.
+func (e *Engine) Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagram, bool) {
+	for _, sa := range e.sas {
+		for _, c := range sa.children {
+			if c.state != "INSTALLED" || (c.spiIn != spi && c.spiOut != spi) {
+				continue
+			}
+			if hard {
+				sa.log(e).Warn("kernel hard-expired a phase 2 SA before it was replaced; deleting it", zap.String("child", c.conn.Name))
+				e.deletePhase2(sa, c)
+			} else if !c.rekeying && sa.state == stateEstablished {
+				c.rekeying = true
+				sa.log(e).Info("kernel soft expire: new Quick Mode", zap.String("child", c.conn.Name))
+				e.startQuickModeFor(now, sa, c.conn, c)
+			}
+			e.schedule(sa)
+			return e.flush(), true
+		}
+	}
+	return nil, false
 }

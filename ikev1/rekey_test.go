@@ -1,6 +1,7 @@
 package ikev1
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,5 +72,31 @@ func TestKilobyteLifetimes(t *testing.T) {
 	requireUp(t, p.a, p.b, 1)
 	if p.a.eng.SAs()[0].Children[0].SPIIn == first {
 		t.Fatal("phase 2 SA not replaced at 95% of its byte lifetime")
+	}
+}
+
+func TestKernelExpire(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second)
+	requireUp(t, p.a, p.b, 1)
+	var spi uint32
+	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIOut, "%x", &spi)
+	ds, ok := p.a.eng.Expired(p.now, spi, false)
+	if !ok {
+		t.Fatal("soft expire not claimed")
+	}
+	p.send(ds)
+	p.run(time.Second)
+	requireUp(t, p.a, p.b, 1)
+	if got := p.a.eng.SAs()[0].Children[0].SPIOut; got == fmt.Sprintf("%08x", spi) {
+		t.Fatal("not replaced after a soft expire")
+	}
+	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIIn, "%x", &spi)
+	ds, _ = p.a.eng.Expired(p.now, spi, true)
+	p.send(ds)
+	p.run(time.Second)
+	if c := p.b.eng.SAs()[0].Children; len(c) != 0 {
+		t.Fatalf("peer still has %d phase 2 SAs after a hard expire", len(c))
 	}
 }

@@ -217,3 +217,27 @@ func (e *Engine) rekeyChild(now time.Time, sa *ikeSA, old *childSA) {
 			})
 	})
 }
+
+// Expired handles the kernel's expire of a CHILD SA state (either
+// direction, by SPI): at the soft limit the CHILD SA is rekeyed unless a
+// rekey is under way, at the hard limit it is gone and the peer is told.
+// It reports whether the SPI belonged to an SA of this engine.
+func (e *Engine) Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagram, bool) {
+	for _, sa := range e.sas {
+		for _, c := range sa.children {
+			if c.state != "INSTALLED" || (c.spiIn != spi && c.spiOut != spi) {
+				continue
+			}
+			if hard {
+				sa.log(e).Warn("kernel hard-expired a CHILD SA before it was rekeyed; deleting it", zap.String("child", c.conn.Name))
+				e.deleteChild(now, sa, c)
+			} else if !c.rekeying && sa.state == stateEstablished {
+				sa.log(e).Info("kernel soft expire: rekeying CHILD SA", zap.String("child", c.conn.Name))
+				e.rekeyChild(now, sa, c)
+			}
+			e.schedule(sa)
+			return e.flush(), true
+		}
+	}
+	return nil, false
+}

@@ -1,6 +1,7 @@
 package ikev2
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -75,5 +76,36 @@ func TestRekeyByBytes(t *testing.T) {
 		if k.LifetimeBytes != 1<<20 {
 			t.Errorf("installed with byte lifetime %d", k.LifetimeBytes)
 		}
+	}
+}
+
+// TestKernelExpire: a soft expire from the kernel rekeys the CHILD SA; a
+// hard expire deletes it on both sides.
+func TestKernelExpire(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second)
+	requireEstablished(t, p.a, p.b)
+	var spi uint32
+	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIIn, "%x", &spi)
+	ds, ok := p.a.eng.Expired(p.now, spi, false)
+	if !ok {
+		t.Fatal("soft expire not claimed")
+	}
+	p.send(ds)
+	p.run(time.Second)
+	requireEstablished(t, p.a, p.b)
+	if got := p.a.eng.SAs()[0].Children[0].SPIIn; got == fmt.Sprintf("%08x", spi) {
+		t.Fatal("not rekeyed after a soft expire")
+	}
+	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIIn, "%x", &spi)
+	ds, _ = p.a.eng.Expired(p.now, spi, true)
+	p.send(ds)
+	p.run(time.Second)
+	if c := p.b.eng.SAs()[0].Children; len(c) != 0 {
+		t.Fatalf("peer still has %d CHILD SAs after a hard expire", len(c))
+	}
+	if _, ok := p.a.eng.Expired(p.now, 0xdeadbeef, false); ok {
+		t.Fatal("unknown SPI claimed")
 	}
 }
