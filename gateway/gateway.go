@@ -186,6 +186,14 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 	if cookies < 1 {
 		cookies = 1
 	}
+	var keyLog func(policy.ExportedKeys)
+	if gw.KeyExport != "" {
+		ke, err := newKeyExport(gw.KeyExport, log)
+		if err != nil {
+			return nil, err
+		}
+		keyLog = ke.record
+	}
 	for k := range workers {
 		slog := log.With(zap.Int("shard", k))
 		ecfg := ikev2.Config{
@@ -202,6 +210,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			// The userspace dataplane speaks ESP only inside UDP.
 			ForceEncap:   gw.Dataplane == "userspace",
 			NATKeepalive: gw.NATKeepalive,
+			KeyLog:       keyLog,
 		}
 		g.shards = append(g.shards, &shard{
 			id: k,
@@ -211,6 +220,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 				IKEPort: ecfg.IKEPort, NATTPort: ecfg.NATTPort,
 				RetransmitTries: ecfg.RetransmitTries, RetransmitBase: ecfg.RetransmitBase,
 				SPIFilter: ecfg.SPIFilter, ForceEncap: ecfg.ForceEncap, NATKeepalive: ecfg.NATKeepalive,
+				KeyLog: keyLog,
 			}),
 			v2:  ikev2.NewEngine(ecfg),
 			in:  make(chan inbound, o.queueLen),

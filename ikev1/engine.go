@@ -41,6 +41,10 @@ type Config struct {
 	// NATKeepalive is the interval of NAT keepalives while we are behind a
 	// NAT (0: natt.DefaultKeepaliveInterval).
 	NATKeepalive time.Duration
+	// KeyLog, if set, receives every IKE SA's keys: the explicit,
+	// documented key export for Wireshark (gateway.key_export). Nothing
+	// else sees keys.
+	KeyLog func(policy.ExportedKeys)
 }
 
 // Counters are the engine's statistics.

@@ -392,9 +392,13 @@ func (e *Engine) computeKeys(sa *p1SA, hashID uint16) error {
 	if err != nil {
 		return err
 	}
-	cipher, err := oakley.NewV1Cipher(encr, oakley.V1EncKey(prf, k.SKEYIDe, keyLen))
+	encKey := oakley.V1EncKey(prf, k.SKEYIDe, keyLen)
+	cipher, err := oakley.NewV1Cipher(encr, encKey)
 	if err != nil {
 		return err
+	}
+	if e.cfg.KeyLog != nil {
+		e.cfg.KeyLog(policy.ExportedKeys{Version: 1, SPIi: sa.ckyI, SPIr: sa.ckyR, Encr: encr, EncI: encKey})
 	}
 	sa.keys = &p1Keys{prf: prf, hashID: hashID, skeyid: skeyid, d: k.SKEYIDd, a: k.SKEYIDa, cipher: cipher,
 		iv: oakley.V1PhaseOneIV(hashID, sa.gxi, sa.gxr, cipher.BlockSize())}

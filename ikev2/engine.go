@@ -57,6 +57,10 @@ type Config struct {
 	// send unfragmented to a peer that supports RFC 7383 (0: 1232, which
 	// keeps an IPv4 packet with the non-ESP marker within 1280 bytes).
 	FragmentSize int
+	// KeyLog, if set, receives every IKE SA's keys: the explicit,
+	// documented key export for Wireshark (gateway.key_export). Nothing
+	// else sees keys.
+	KeyLog func(policy.ExportedKeys)
 }
 
 // halfOpenTimeout is how long a responder keeps an IKE SA whose IKE_AUTH

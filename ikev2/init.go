@@ -304,6 +304,10 @@ func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte, old *ikeKeys) error {
 		skeyseed = oakley.RekeySKEYSEED(old.prf, old.skd, gir, sa.nonceI, sa.nonceR)
 	}
 	k := oakley.DeriveIKEKeys(prf, skeyseed, sa.nonceI, sa.nonceR, sa.spiI, sa.spiR, encLen, integLen)
+	if e.cfg.KeyLog != nil {
+		e.cfg.KeyLog(policy.ExportedKeys{Version: 2, SPIi: sa.spiI, SPIr: sa.spiR, Encr: encr, Integ: integ.ID,
+			EncI: k.SKei, EncR: k.SKer, IntegI: k.SKai, IntegR: k.SKar})
+	}
 	ci, err := oakley.NewSKCipher(encr, integ.ID, k.SKei, k.SKai)
 	if err != nil {
 		return err

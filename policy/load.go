@@ -288,6 +288,9 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 	}
 	t.duration("retransmit_timeout", &g.RetransmitBase)
 	t.duration("natt_keepalive", &g.NATKeepalive)
+	if v, ok := t.str("key_export"); ok {
+		g.KeyExport = v
+	}
 	if v, ok := t.int("workers"); ok {
 		if v < 0 {
 			t.errf("workers", "must not be negative (0 means one per CPU)")
@@ -300,7 +303,7 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 
 var validGatewayKeys = []string{
 	"listen", "ike_port", "natt_port", "dataplane", "control", "log_level",
-	"cookie_threshold", "retransmit_tries", "retransmit_timeout", "natt_keepalive", "workers",
+	"cookie_threshold", "retransmit_tries", "retransmit_timeout", "natt_keepalive", "workers", "key_export",
 }
 
 var validConnKeys = []string{

@@ -72,6 +72,9 @@ type Gateway struct {
 	NATKeepalive time.Duration
 	// Workers is the number of SA shards (0: one per CPU).
 	Workers int
+	// KeyExport, if set, is a directory where the IKE SA keys are written
+	// in Wireshark's decryption-table formats: for lab debugging only.
+	KeyExport string
 }
 
 // Connection is one [[connection]] table: a peer and how to talk to it.
@@ -251,4 +254,17 @@ func ByteLifetimeReached(inst Installer, sa *ChildSA) bool {
 	}
 	m, ok := inst.(ByteMeter)
 	return ok && m.BytesUsed(sa) >= sa.LifetimeBytes/10*9
+}
+
+// ExportedKeys are the keys of one IKE SA as the explicit key export
+// (gateway.key_export) writes them for Wireshark. Nothing else may
+// receive them.
+type ExportedKeys struct {
+	Version    int
+	SPIi, SPIr uint64 // IKEv1: the cookies
+	Encr       oakley.Transform
+	Integ      uint16 // IKEv2 only
+	// IKEv2: SK_ei, SK_er, SK_ai, SK_ar. IKEv1: EncI is the encryption
+	// key of the ISAKMP SA, the others are empty.
+	EncI, EncR, IntegI, IntegR []byte
 }
