@@ -17,8 +17,8 @@ import (
 	"ikegate/policy"
 )
 
-// Up initiates connection name on a shard (round robin, or for IKEv2 the
-// shard holding an IKE SA the new CHILD SA can reuse). The engine picks
+// Up initiates connection name on a shard (round robin, or the shard
+// holding an IKE SA the new CHILD SA can reuse). The engine picks
 // the initiator SPI with that shard's SPIFilter, so the answers come back
 // to the same shard.
 func (g *Gateway) Up(ctx context.Context, name string) error {
@@ -30,27 +30,25 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 		return fmt.Errorf("connection %q has version \"any\", which is responder-only", name)
 	}
 	k := int(g.rr.Add(1)-1) % len(g.shards)
-	if c.Version == policy.IKEv2 {
-		// An established IKE SA to the same peer and identities carries
-		// the new CHILD SA (CREATE_CHILD_SA); it lives on one shard only,
-		// and only that shard's engine can find it.
-		var mu sync.Mutex
-		reuse := -1
-		if err := g.runOnAll(ctx, func(i int, sh *shard, _ time.Time) []isakmp.Datagram {
-			if sh.v2.Reusable(c) {
-				mu.Lock()
-				if reuse < 0 || i < reuse {
-					reuse = i
-				}
-				mu.Unlock()
+	// An established IKE SA to the same peer and identities carries the
+	// new CHILD SA (CREATE_CHILD_SA, or Quick Mode in IKEv1); it lives on
+	// one shard only, and only that shard's engine can find it.
+	var mu sync.Mutex
+	reuse := -1
+	if err := g.runOnAll(ctx, func(i int, sh *shard, _ time.Time) []isakmp.Datagram {
+		if e, _ := sh.engineFor(c.Version); e.Reusable(c) {
+			mu.Lock()
+			if reuse < 0 || i < reuse {
+				reuse = i
 			}
-			return nil
-		}); err != nil {
-			return err
+			mu.Unlock()
 		}
-		if reuse >= 0 {
-			k = reuse
-		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if reuse >= 0 {
+		k = reuse
 	}
 	var ierr error
 	err := g.runOn(ctx, k, func(sh *shard, now time.Time) []isakmp.Datagram {

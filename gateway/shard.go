@@ -23,6 +23,7 @@ type engine interface {
 	Terminate(now time.Time, name string) ([]isakmp.Datagram, bool)
 	SAs() []policy.IKESAInfo
 	Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagram, bool)
+	Reusable(conn *policy.Connection) bool
 }
 
 var (

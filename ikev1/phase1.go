@@ -127,17 +127,28 @@ func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Data
 	if conn.RemoteAny() || !conn.LocalAddr.IsValid() {
 		return nil, fmt.Errorf("connection %q: initiating needs local_addr and a remote_addr other than %%any", conn.Name)
 	}
-	for _, sa := range e.sas {
-		if sa.state == stateEstablished && sa.conn == conn {
-			e.startQuickMode(now, sa, conn)
-			e.schedule(sa)
-			return e.flush(), nil
-		}
+	if sa := e.reusableSA(conn); sa != nil {
+		e.startQuickMode(now, sa, conn)
+		e.schedule(sa)
+		return e.flush(), nil
 	}
 	if err := e.initiatePhase1(now, conn); err != nil {
 		return nil, err
 	}
 	return e.flush(), nil
+}
+
+// Reusable reports whether Initiate(conn) would run only a Quick Mode on
+// an established ISAKMP SA of this engine.
+func (e *Engine) Reusable(conn *policy.Connection) bool { return e.reusableSA(conn) != nil }
+
+func (e *Engine) reusableSA(conn *policy.Connection) *p1SA {
+	for _, sa := range e.sas {
+		if sa.state == stateEstablished && sa.conn == conn && !sa.rekeying {
+			return sa
+		}
+	}
+	return nil
 }
 
 func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
