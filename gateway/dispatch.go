@@ -44,7 +44,7 @@ const (
 	ReasonRunt                  // NAT-T port: neither keepalive, marker nor a whole ESP header
 	ReasonTooShort              // IKE message shorter than the 28-byte header
 	ReasonLengthMismatch        // header Length field differs from the datagram size
-	ReasonBadVersion            // major version neither 1 nor 2
+	ReasonBadVersion            // major version 0
 	ReasonNoDataplane           // ESP-in-UDP, but there is no userspace dataplane hook
 	ReasonQueueFull             // the shard's inbound queue was full
 	ReasonNoSocket              // outbound: no socket for the datagram's local address
@@ -112,10 +112,12 @@ func Classify(b []byte, natt bool) (kind Kind, reason Reason, msg []byte) {
 	if err != nil {
 		return KindInvalid, ReasonTooShort, nil
 	}
-	switch major {
-	case 2:
+	switch {
+	case major >= 2:
+		// A higher version goes to the IKEv2 engine, which answers
+		// INVALID_MAJOR_VERSION (RFC 7296 2.5).
 		return KindIKEv2, ReasonNone, b
-	case 1:
+	case major == 1:
 		return KindIKEv1, ReasonNone, b
 	}
 	return KindInvalid, ReasonBadVersion, nil

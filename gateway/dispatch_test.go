@@ -28,6 +28,7 @@ func TestClassify(t *testing.T) {
 	v2 := ikeMsg(2, 0x1122334455667788, 0, isakmp.FlagInitiator, 80)
 	v1 := ikeMsg(1, 0xAA, 0, 0, 40)
 	v3 := ikeMsg(3, 0xAA, 0, 0, 28)
+	v0 := ikeMsg(0, 0xAA, 0, 0, 28)
 	badLen := ikeMsg(2, 1, 0, 0, 40)
 	binary.BigEndian.PutUint32(badLen[24:], 41)
 	esp := []byte{0x00, 0x00, 0x12, 0x34, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef}
@@ -42,7 +43,8 @@ func TestClassify(t *testing.T) {
 	}{
 		{"500 ikev2", false, v2, KindIKEv2, ReasonNone, v2},
 		{"500 ikev1", false, v1, KindIKEv1, ReasonNone, v1},
-		{"500 version 3", false, v3, KindInvalid, ReasonBadVersion, nil},
+		{"500 version 3 (answered by the IKEv2 engine)", false, v3, KindIKEv2, ReasonNone, v3},
+		{"500 version 0", false, v0, KindInvalid, ReasonBadVersion, nil},
 		{"500 version 0", false, ikeMsg(0, 1, 0, 0, 28), KindInvalid, ReasonBadVersion, nil},
 		{"500 empty", false, nil, KindInvalid, ReasonTooShort, nil},
 		{"500 27 bytes", false, v2[:27], KindInvalid, ReasonTooShort, nil},
@@ -57,7 +59,7 @@ func TestClassify(t *testing.T) {
 		{"4500 marker only", true, []byte{0, 0, 0, 0}, KindInvalid, ReasonTooShort, nil},
 		{"4500 marker + short", true, withMarker(v2[:20]), KindInvalid, ReasonTooShort, nil},
 		{"4500 marker + bad length", true, withMarker(badLen), KindInvalid, ReasonLengthMismatch, nil},
-		{"4500 marker + version 3", true, withMarker(v3), KindInvalid, ReasonBadVersion, nil},
+		{"4500 marker + version 3", true, withMarker(v3), KindIKEv2, ReasonNone, v3},
 		{"4500 esp", true, esp, KindESP, ReasonNone, esp},
 		{"4500 ike without marker is esp", true, v2, KindESP, ReasonNone, v2},
 		{"4500 empty", true, nil, KindInvalid, ReasonRunt, nil},

@@ -323,7 +323,7 @@ func TestDropsCounted(t *testing.T) {
 	bad := ikeMsg(2, 7, 0, 0, 40)
 	bad[27]++
 	send(ike, bad)                          // length mismatch
-	send(ike, ikeMsg(9, 1, 0, 0, 28))       // bad version
+	send(ike, ikeMsg(0, 1, 0, 0, 28))       // bad version
 	send(natt, []byte{0xFF})                // keepalive
 	send(natt, []byte{1, 2, 3, 4, 5, 6, 7}) // runt
 	send(natt, []byte{0, 0, 1, 0, 0, 0, 0, 1, 9, 9, 9, 9})

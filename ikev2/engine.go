@@ -13,6 +13,7 @@ package ikev2
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -164,6 +165,11 @@ func (e *Engine) HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datag
 
 func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 	msg, err := isakmp.ParseMessage(d.Data)
+	if errors.Is(err, isakmp.ErrUnsupportedVersion) {
+		e.drop("higher major version", d, err)
+		e.invalidMajorVersion(now, d)
+		return
+	}
 	if err != nil {
 		e.drop("malformed message", d, err)
 		return
@@ -412,4 +418,20 @@ func (sa *ikeSA) installed() []*policy.ChildSA {
 		}
 	}
 	return out
+}
+
+// invalidMajorVersion answers a request of a higher IKE major version with
+// an unprotected INVALID_MAJOR_VERSION carrying ours (RFC 7296 2.5), at
+// most once a second.
+func (e *Engine) invalidMajorVersion(now time.Time, d isakmp.Datagram) {
+	h, err := isakmp.ParseHeader(d.Data)
+	if err != nil || h.MajorVersion <= 2 || h.Flags&isakmp.FlagResponse != 0 || now.Sub(e.lastInvalidSPI) < time.Second {
+		return
+	}
+	e.lastInvalidSPI = now
+	resp := isakmp.Message{Header: isakmp.Header{
+		SPIi: h.SPIi, SPIr: h.SPIr, MajorVersion: 2, Exchange: h.Exchange,
+		Flags: isakmp.FlagResponse, MessageID: h.MessageID,
+	}, Payloads: []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyInvalidMajorVersion}}}
+	e.emit(d.Local, d.Remote, resp.Marshal())
 }

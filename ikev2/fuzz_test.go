@@ -49,3 +49,41 @@ func newPairForFuzz(tb testing.TB) *pair {
 		b: newNode(tb, "b", b, log, pskConn(tb, "ba", b, a, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})),
 	}
 }
+
+func TestInvalidMajorVersion(t *testing.T) {
+	p := newPairForFuzz(t)
+	m := isakmp.Message{Header: isakmp.Header{SPIi: 7, MajorVersion: 2, Exchange: isakmp.ExchangeIKESAInit, Flags: isakmp.FlagInitiator}}
+	raw := m.Marshal()
+	raw[17] = 0x30 // IKE version 3.0
+	from, to := netip.MustParseAddrPort("10.0.0.1:500"), netip.MustParseAddrPort("10.0.0.2:500")
+	out := p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: to, Remote: from, Data: raw})
+	if len(out) != 1 {
+		t.Fatalf("%d answers, want 1", len(out))
+	}
+	resp, err := isakmp.ParseMessage(out[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := isakmp.FindNotify(resp.Payloads, isakmp.NotifyInvalidMajorVersion); n == nil || resp.Header.MajorVersion != 2 || resp.Header.SPIi != 7 {
+		t.Fatalf("answer %+v", resp)
+	}
+	// Rate limited: a second one within the second is not answered.
+	if out := p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: to, Remote: from, Data: raw}); len(out) != 0 {
+		t.Fatal("answered twice within a second")
+	}
+}
+
+func TestUnsupportedCriticalPayloadInInit(t *testing.T) {
+	p := newPairForFuzz(t)
+	m := isakmp.Message{Header: isakmp.Header{SPIi: 9, MajorVersion: 2, Exchange: isakmp.ExchangeIKESAInit, Flags: isakmp.FlagInitiator},
+		Payloads: []isakmp.Payload{&isakmp.Unknown{PType: 200, Critical: true, Data: []byte{1}}}}
+	from, to := netip.MustParseAddrPort("10.0.0.1:500"), netip.MustParseAddrPort("10.0.0.2:500")
+	out := p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: to, Remote: from, Data: m.Marshal()})
+	if len(out) != 1 {
+		t.Fatalf("%d answers", len(out))
+	}
+	resp, _ := isakmp.ParseMessage(out[0].Data)
+	if n := isakmp.FindNotify(resp.Payloads, isakmp.NotifyUnsupportedCriticalPayload); n == nil || len(n.Data) != 1 || n.Data[0] != 200 {
+		t.Fatalf("answer %+v", resp)
+	}
+}

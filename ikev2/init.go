@@ -348,6 +348,10 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 	ps := msg.Payloads
 	log := e.log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", isakmp.ExchangeIKESAInit),
 		zap.String("spi_i", spiHex(h.SPIi)))
+	if u := unsupportedCritical(ps); u != nil {
+		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyUnsupportedCriticalPayload, Data: []byte{byte(u.PType)}})
+		return
+	}
 	saP := find[*isakmp.SA](ps)
 	ke := find[*isakmp.KE](ps)
 	nonce := find[*isakmp.Nonce](ps)
