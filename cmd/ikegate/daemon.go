@@ -52,7 +52,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d connections)\n", *file, len(cfg.Connections))
+	noun := "connections"
+	if len(cfg.Connections) == 1 {
+		noun = "connection"
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d %s)\n", *file, len(cfg.Connections), noun)
 	return exitOK
 }
 

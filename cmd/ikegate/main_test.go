@@ -113,7 +113,7 @@ func TestRunBadConfig(t *testing.T) {
 func TestCheck(t *testing.T) {
 	good := writeFile(t, "good.toml", goodConfig)
 	code, stdout, stderr := runCmd(t, "check", "--config", good)
-	if code != 0 || stdout != good+": OK (1 connections)\n" {
+	if code != 0 || stdout != good+": OK (1 connection)\n" {
 		t.Errorf("check good: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	bad := writeFile(t, "bad.toml", "[gateway]\nlisten = [\"not-an-ip\"]\n")
