@@ -471,3 +471,23 @@ func TestClientIDPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestQuickModePerSubnetPair: two local and two remote subnets give four
+// phase 2 SAs, one Quick Mode per pair, as a Cisco crypto ACL would.
+func TestQuickModePerSubnetPair(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	a, b := p.a.conns[0], p.b.conns[0]
+	a.LocalTS = []netip.Prefix{netip.MustParsePrefix("10.1.0.0/24"), netip.MustParsePrefix("10.1.1.0/24")}
+	a.RemoteTS = []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24"), netip.MustParsePrefix("10.2.1.0/24")}
+	b.LocalTS, b.RemoteTS = a.RemoteTS, a.LocalTS
+	p.initiate(p.a, a)
+	p.run(time.Minute)
+	requireUp(t, p.a, p.b, 4)
+	seen := map[string]bool{}
+	for _, c := range p.a.eng.SAs()[0].Children {
+		seen[c.LocalTS[0]+"=="+c.RemoteTS[0]] = true
+	}
+	if len(seen) != 4 {
+		t.Fatalf("pairs %v", seen)
+	}
+}

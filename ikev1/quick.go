@@ -137,12 +137,26 @@ func localTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
 
 // startQuickMode sends QM1 for conn on an established ISAKMP SA.
 func (e *Engine) startQuickMode(now time.Time, sa *p1SA, conn *policy.Connection) {
-	e.startQuickModeFor(now, sa, conn, nil)
+	// A Quick Mode carries one pair of client IDs: one per pair of
+	// local_ts and remote_ts of the same address family (a crypto ACL of
+	// several lines on a Cisco).
+	for _, l := range localTS(sa, conn) {
+		for _, r := range remoteTS(sa, conn) {
+			if l.Addr().Is4() == r.Addr().Is4() {
+				e.startQuickModeTS(now, sa, conn, []netip.Prefix{l}, []netip.Prefix{r}, nil)
+			}
+		}
+	}
 }
 
-// startQuickModeFor sends QM1; replaces is the phase 2 SA the new one
-// rekeys (deleted once the new one is installed), or nil.
+// startQuickModeFor sends QM1 for a phase 2 SA that replaces (rekeys) an
+// installed one, which is deleted once the new one is installed.
 func (e *Engine) startQuickModeFor(now time.Time, sa *p1SA, conn *policy.Connection, replaces *child) {
+	e.startQuickModeTS(now, sa, conn, replaces.localTS, replaces.remoteTS, replaces)
+}
+
+// startQuickModeTS sends QM1 for the client IDs local === remote.
+func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connection, local, remote []netip.Prefix, replaces *child) {
 	log := sa.log(e).With(zap.String("child", conn.Name))
 	transforms, pfs, err := phase2Transforms(conn, e.encapMode(sa, conn.Transport))
 	if err != nil || len(transforms) == 0 {
@@ -155,10 +169,7 @@ func (e *Engine) startQuickModeFor(now time.Time, sa *p1SA, conn *policy.Connect
 		return
 	}
 	q := &quickMode{msgID: e.newMsgID(sa), initiator: true, conn: conn, spiIn: spi, ni: e.random(nonceLen),
-		localTS: localTS(sa, conn)[:1], remoteTS: remoteTS(sa, conn)[:1], expires: now.Add(quickTimeout), replaces: replaces}
-	if replaces != nil {
-		q.localTS, q.remoteTS = replaces.localTS, replaces.remoteTS
-	}
+		localTS: local, remoteTS: remote, expires: now.Add(quickTimeout), replaces: replaces}
 	rest := []isakmp.V1Payload{
 		&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly, Proposals: []isakmp.V1Proposal{{
 			Num: 1, ProtocolID: isakmp.ProtocolESP, SPI: spi32(spi), Transforms: transforms}}},
