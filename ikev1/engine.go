@@ -257,6 +257,14 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	if r := sa.rtx; r != nil && !r.next.After(now) {
 		if r.tries >= e.cfg.RetransmitTries {
 			e.fail(sa, fmt.Sprintf("peer did not answer after %d tries", r.tries))
+			// A connection that starts with the daemon keeps trying until
+			// the peer answers.
+			if sa.initiator && sa.conn.Start == policy.StartStart && canInitiate(sa.conn) {
+				sa.log(e).Info("initiating again (start = \"start\")")
+				if err := e.initiatePhase1(now, sa.conn); err != nil {
+					sa.log(e).Warn("initiating again failed", zap.Error(err))
+				}
+			}
 			return
 		}
 		r.tries++

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"ikegate/isakmp"
+	"ikegate/policy"
 )
 
 // TestDeadPeerRestart silences b after the handshake: a must declare it
@@ -67,4 +68,27 @@ func TestLivenessAnswered(t *testing.T) {
 	if p.sent < 10 {
 		t.Fatalf("only %d datagrams in 5 minutes: no liveness checks", p.sent)
 	}
+}
+
+// TestStartKeepsTrying: a start = "start" connection whose peer is not up
+// yet initiates again after each retransmission schedule, and comes up
+// once the peer answers.
+func TestStartKeepsTrying(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.a.conns[0].Start = policy.StartStart
+	down := true
+	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+		if down {
+			return nil
+		}
+		return []isakmp.Datagram{d}
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(2 * time.Minute) // several schedules of 31 s
+	if sas := p.a.eng.SAs(); len(sas) != 1 || sas[0].State != "CONNECTING" {
+		t.Fatalf("after two minutes without the peer: %+v", sas)
+	}
+	down = false
+	p.run(time.Minute)
+	requireEstablished(t, p.a, p.b)
 }

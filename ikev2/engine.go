@@ -361,11 +361,21 @@ func (e *Engine) peerDead(now time.Time, sa *ikeSA, why string) {
 		action = dpd.Clear
 	}
 	established := sa.state == stateEstablished
-	sa.log(e).Warn("peer is dead: "+why, zap.String("dpd_action", string(action)))
+	canInitiate := conn.Version != policy.Any && !conn.RemoteAny() && conn.LocalAddr.IsValid()
+	var again bool
+	if established {
+		sa.log(e).Warn("peer is dead: "+why, zap.String("dpd_action", string(action)))
+		again = action == dpd.Restart
+	} else {
+		// A connection that starts with the daemon keeps trying until the
+		// peer answers (one try lasts the whole retransmission schedule).
+		again = sa.initiator && conn.Start == policy.StartStart
+		sa.log(e).Warn("IKE SA failed: "+why, zap.Bool("retrying", again && canInitiate))
+	}
 	e.destroy(sa, why)
-	if established && action == dpd.Restart && conn.Version != policy.Any && !conn.RemoteAny() && conn.LocalAddr.IsValid() {
+	if again && canInitiate {
 		if err := e.initiateIKE(now, conn); err != nil {
-			e.log.Warn("dpd_action restart failed", zap.String("conn", conn.Name), zap.Error(err))
+			e.log.Warn("initiating again failed", zap.String("conn", conn.Name), zap.Error(err))
 		}
 	}
 }
