@@ -41,6 +41,10 @@ type Config struct {
 	// NATKeepalive is the interval of NAT keepalives while we are behind a
 	// NAT (0: natt.DefaultKeepaliveInterval).
 	NATKeepalive time.Duration
+	// MaxHalfOpen bounds the ISAKMP SAs a responder holds before phase 1
+	// completes (0: 10,000); first messages beyond it are dropped.
+	MaxHalfOpen int
+
 	// KeyLog, if set, receives every IKE SA's keys: the explicit,
 	// documented key export for Wireshark (gateway.key_export). Nothing
 	// else sees keys.
@@ -64,6 +68,8 @@ type Engine struct {
 	timers timerq.Queue[*p1SA]
 	out    []isakmp.Datagram
 	stats  Counters
+
+	halfOpen int // responder SAs before phase 1 completed
 }
 
 // NewEngine returns an engine with no SAs.
@@ -85,6 +91,9 @@ func NewEngine(cfg Config) *Engine {
 	}
 	if cfg.RetransmitBase <= 0 {
 		cfg.RetransmitBase = time.Second
+	}
+	if cfg.MaxHalfOpen <= 0 {
+		cfg.MaxHalfOpen = 10000
 	}
 	if cfg.NATKeepalive <= 0 {
 		cfg.NATKeepalive = natt.DefaultKeepaliveInterval
@@ -322,6 +331,7 @@ func (e *Engine) destroy(sa *p1SA, reason string) {
 		return
 	}
 	e.timers.Cancel(sa)
+	e.leaveHalfOpen(sa)
 	for _, c := range append([]*child(nil), sa.children...) {
 		e.removeChild(sa, c)
 	}
@@ -341,4 +351,12 @@ func (e *Engine) SAs() []policy.IKESAInfo {
 		out = append(out, sa.info())
 	}
 	return out
+}
+
+// leaveHalfOpen stops counting sa as a half-open responder SA.
+func (e *Engine) leaveHalfOpen(sa *p1SA) {
+	if sa.halfOpen {
+		sa.halfOpen = false
+		e.halfOpen--
+	}
 }

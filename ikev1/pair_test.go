@@ -491,3 +491,32 @@ func TestQuickModePerSubnetPair(t *testing.T) {
 		t.Fatalf("pairs %v", seen)
 	}
 }
+
+// TestHalfOpenBound: a flood of Main Mode first messages creates at most
+// MaxHalfOpen SAs, which expire; a real peer gets through afterwards.
+func TestHalfOpenBound(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.b.eng.cfg.MaxHalfOpen = 50
+	for i := 0; i < 200; i++ {
+		sa := &p1SA{conn: p.a.conns[0], ckyI: uint64(1000 + i)}
+		trs, _ := phase1Transforms(p.a.conns[0])
+		m := isakmp.V1Message{Header: sa.header(isakmp.ExchangeV1Main, 0, false), Payloads: []isakmp.V1Payload{
+			&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
+				Proposals: []isakmp.V1Proposal{{Num: 1, ProtocolID: isakmp.V1ProtocolISAKMP, Transforms: trs}}}}}
+		p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: netipPort(p.b), Remote: netipPort(p.a), Data: m.Marshal()})
+	}
+	if n := len(p.b.eng.SAs()); n != 50 {
+		t.Fatalf("%d half-open SAs, want 50", n)
+	}
+	p.now = p.now.Add(time.Minute)
+	p.b.eng.Tick(p.now)
+	if n := len(p.b.eng.SAs()); n != 0 || p.b.eng.halfOpen != 0 {
+		t.Fatalf("%d SAs (%d counted) after expiry", n, p.b.eng.halfOpen)
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	requireUp(t, p.a, p.b, 1)
+	if p.b.eng.halfOpen != 0 {
+		t.Fatalf("half-open count %d after establishment", p.b.eng.halfOpen)
+	}
+}

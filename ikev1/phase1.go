@@ -236,6 +236,12 @@ func (e *Engine) notifyPlain(d isakmp.Datagram, ckyI, ckyR uint64, t isakmp.V1No
 // respondPhase1 handles the first message of a Main or Aggressive Mode.
 func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1Message) {
 	h := msg.Header
+	if e.halfOpen >= e.cfg.MaxHalfOpen {
+		// Without IKEv2's cookies the only defence against a flood of
+		// first messages is a bound on the state they create.
+		e.drop("too many half-open ISAKMP SAs", d, nil)
+		return
+	}
 	aggressive := h.Exchange == isakmp.ExchangeV1Aggressive
 	log := e.log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", h.Exchange))
 	saP, _ := msg.Find(isakmp.V1PayloadSA).(*isakmp.V1SA)
@@ -305,6 +311,8 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		Proposals: []isakmp.V1Proposal{{Num: saP.Proposals[0].Num, ProtocolID: isakmp.V1ProtocolISAKMP,
 			Transforms: []isakmp.V1Transform{offer.wire}}}}
 	e.sas[sa.ckyI] = sa
+	sa.halfOpen = true
+	e.halfOpen++
 	if !aggressive {
 		sa.state = stateMM1
 		ps := append([]isakmp.V1Payload{chosenSA}, ourVIDs(sa.natT, true)...)
@@ -807,6 +815,7 @@ func (e *Engine) aggrR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 
 // established completes phase 1 and runs any Quick Mode held for it.
 func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
+	e.leaveHalfOpen(sa)
 	sa.state = stateEstablished
 	sa.rtx = nil
 	sa.keys.p1Last = sa.keys.iv

@@ -103,6 +103,7 @@ type p1SA struct {
 	expires     time.Time
 
 	held     []isakmp.Datagram // Quick Mode that arrived before phase 1 completed
+	halfOpen bool              // counted in Engine.halfOpen
 	quick    map[uint32]*quickMode
 	children []*child
 }
