@@ -16,18 +16,10 @@ const (
 	defaultChildLifetime = time.Hour
 )
 
-// rekeyDelay is when, after creation, we replace an SA of the given
-// (negotiated) lifetime: the original initiator at 80-90% of it, the
-// responder only at the full lifetime (if the peer has not done it).
+// rekeyDelay is when, after creation, our side replaces an SA of the
+// given (negotiated) lifetime: see policy.RekeyAfter.
 func (e *Engine) rekeyDelay(sa *p1SA, lifetime, def time.Duration) time.Duration {
-	if lifetime <= 0 {
-		lifetime = def
-	}
-	if !sa.initiator {
-		return lifetime
-	}
-	jitter := time.Duration(binary.BigEndian.Uint16(e.random(2))) * lifetime / 10 / 65536
-	return lifetime*9/10 - jitter
+	return policy.RekeyAfter(lifetime, def, sa.initiator, binary.BigEndian.Uint16(e.random(2)))
 }
 
 // rekeyDue starts the replacements whose time has come. IKEv1 has no

@@ -18,19 +18,10 @@ const (
 	rekeyRetry           = time.Minute
 )
 
-// rekeyDelay is how long after creation we rekey an SA of the given
-// lifetime. The original initiator rekeys at 80-90% of it (random, so two
-// gateways do not collide); the responder waits for the full lifetime, so
-// it rekeys only when the peer does not.
+// rekeyDelay is when, after creation, our side replaces an SA of the
+// given (negotiated) lifetime: see policy.RekeyAfter.
 func (e *Engine) rekeyDelay(sa *ikeSA, lifetime, def time.Duration) time.Duration {
-	if lifetime <= 0 {
-		lifetime = def
-	}
-	if !sa.initiator {
-		return lifetime
-	}
-	jitter := time.Duration(binary.BigEndian.Uint16(e.random(2))) * lifetime / 10 / 65536
-	return lifetime*9/10 - jitter
+	return policy.RekeyAfter(lifetime, def, sa.initiator, binary.BigEndian.Uint16(e.random(2)))
 }
 
 // rekeyDue starts the rekeys whose time has come.
