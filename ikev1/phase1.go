@@ -80,11 +80,11 @@ func idPayload(id policy.Identity) *isakmp.V1ID {
 
 // natdPayloads are our NAT-D payloads: the peer's address first, then ours.
 func (sa *p1SA) natdPayloads(forceEncap bool) []isakmp.V1Payload {
-	if sa.natT == natTNone || sa.keys == nil {
+	if sa.natT == natTNone || sa.hashID == 0 {
 		return nil
 	}
 	draft := sa.natT == natTDraft
-	own := natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, sa.local)
+	own := natdHash(sa.hashID, sa.ckyI, sa.ckyR, sa.local)
 	if forceEncap {
 		// A made-up hash of our address: the peer believes we are behind
 		// a NAT and UDP-encapsulates ESP (the userspace dataplane needs it).
@@ -93,7 +93,7 @@ func (sa *p1SA) natdPayloads(forceEncap bool) []isakmp.V1Payload {
 		own[0] ^= 0x5a
 	}
 	return []isakmp.V1Payload{
-		&isakmp.V1NATD{Draft: draft, Hash: natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, sa.remote)},
+		&isakmp.V1NATD{Draft: draft, Hash: natdHash(sa.hashID, sa.ckyI, sa.ckyR, sa.remote)},
 		&isakmp.V1NATD{Draft: draft, Hash: own},
 	}
 }
@@ -106,13 +106,13 @@ func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload, forceEncap b
 			hashes = append(hashes, n.Hash)
 		}
 	}
-	if len(hashes) < 2 || sa.keys == nil {
+	if len(hashes) < 2 || sa.hashID == 0 {
 		return
 	}
 	// The first hash is of our address as the peer sees it; the others of
 	// the peer's own addresses.
 	det, ok := natt.DetectIKEv1(hashes[0], hashes[1:],
-		natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, d.Local), natdHash(sa.keys.hashID, sa.ckyI, sa.ckyR, d.Remote))
+		natdHash(sa.hashID, sa.ckyI, sa.ckyR, d.Local), natdHash(sa.hashID, sa.ckyI, sa.ckyR, d.Remote))
 	if ok {
 		sa.nat = det
 		if forceEncap {
@@ -298,6 +298,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		local:      d.Local,
 		remote:     d.Remote,
 		chosen:     offer.prop,
+		hashID:     offer.hash,
 		auth:       offer.auth,
 		lifetime:   offer.lifetime,
 		saiB:       append([]byte(nil), rawBody(raws, isakmp.V1PayloadSA)...),
@@ -330,7 +331,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	sa.peerID = peerID
 	sa.gxi, sa.ni = ke.Data, nonce.Data
 	sa.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
-	if err := e.computeKeys(sa, offer.hash); err != nil {
+	if err := e.computeKeys(sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
 		e.fail(sa, err.Error())
 		return
@@ -371,7 +372,7 @@ func joinReasons(rs []string) string {
 
 // computeKeys runs the DH exchange (making our KE if we have none yet) and
 // derives SKEYID and its children (RFC 2409 5).
-func (e *Engine) computeKeys(sa *p1SA, hashID uint16) error {
+func (e *Engine) computeKeys(sa *p1SA) error {
 	group, _ := sa.chosen.First(oakley.TransformDH)
 	if sa.dh == nil {
 		dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
@@ -419,8 +420,8 @@ func (e *Engine) computeKeys(sa *p1SA, hashID uint16) error {
 	if e.cfg.KeyLog != nil {
 		e.cfg.KeyLog(policy.ExportedKeys{Version: 1, SPIi: sa.ckyI, SPIr: sa.ckyR, Encr: encr, EncI: encKey})
 	}
-	sa.keys = &p1Keys{prf: prf, hashID: hashID, skeyid: skeyid, d: k.SKEYIDd, a: k.SKEYIDa, cipher: cipher,
-		iv: oakley.V1PhaseOneIV(hashID, sa.gxi, sa.gxr, cipher.BlockSize())}
+	sa.keys = &p1Keys{prf: prf, skeyid: skeyid, d: k.SKEYIDd, a: k.SKEYIDa, cipher: cipher,
+		iv: oakley.V1PhaseOneIV(sa.hashID, sa.gxi, sa.gxr, cipher.BlockSize())}
 	sa.gxy = gxy
 	return nil
 }
@@ -518,7 +519,7 @@ func (e *Engine) acceptChosen(sa *p1SA, msg *isakmp.V1Message) bool {
 		return false
 	}
 	sa.chosen, sa.auth, sa.lifetime = o.prop, o.auth, o.lifetime
-	sa.keys = &p1Keys{hashID: o.hash} // hash known now; keys follow
+	sa.hashID = o.hash
 	return true
 }
 
@@ -555,12 +556,7 @@ func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		return
 	}
 	sa.gxi, sa.ni = ke.Data, nonce.Data
-	prfHash := uint16(0)
-	prfT, _ := sa.chosen.First(oakley.TransformPRF)
-	if h, err := oakley.V1HashFromPRF(prfT.ID); err == nil {
-		prfHash = h
-	}
-	if err := e.computeKeys(sa, prfHash); err != nil {
+	if err := e.computeKeys(sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
 		e.fail(sa, err.Error())
 		return
@@ -582,7 +578,7 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		return
 	}
 	sa.gxr, sa.nr = ke.Data, nonce.Data
-	if err := e.computeKeys(sa, sa.keys.hashID); err != nil {
+	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return
 	}
@@ -770,7 +766,7 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 		return
 	}
 	sa.gxr, sa.nr = ke.Data, nonce.Data
-	if err := e.computeKeys(sa, sa.keys.hashID); err != nil {
+	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return
 	}

@@ -53,7 +53,7 @@ func (sa *p1SA) phase2IV(msgID uint32) []byte {
 	if base == nil {
 		base = sa.keys.iv
 	}
-	return oakley.V1PhaseTwoIV(sa.keys.hashID, base, msgID, sa.keys.cipher.BlockSize())
+	return oakley.V1PhaseTwoIV(sa.hashID, base, msgID, sa.keys.cipher.BlockSize())
 }
 
 // encapMode is the Encapsulation Mode we propose: tunnel or transport,

@@ -39,7 +39,6 @@ func (s p1State) String() string {
 // p1Keys are an ISAKMP SA's keys and its CBC IV chain.
 type p1Keys struct {
 	prf    *oakley.PRF
-	hashID uint16 // negotiated IKEv1 hash (for IVs and NAT-D)
 	skeyid []byte
 	d, a   []byte
 	cipher *oakley.V1Cipher
@@ -65,6 +64,7 @@ type p1SA struct {
 	local, remote netip.AddrPort
 
 	chosen   oakley.Proposal // as IKEv2-numbered transforms, for display and keys
+	hashID   uint16          // negotiated IKEv1 hash (IVs, NAT-D)
 	auth     uint16          // IKEv1 authentication method
 	lifetime time.Duration
 
