@@ -55,6 +55,13 @@ type Conn struct {
 	// a connection with the same peer, identities and credentials.
 	// Libreswan configs ignore them.
 	ExtraChildren []Child
+
+	// SwanRekeyIKE and SwanRekeyChild set strongSwan's rekey_time for the
+	// IKE SA and the CHILD SA ("" = its default); other daemons ignore them.
+	SwanRekeyIKE, SwanRekeyChild string
+	// IkegateLifetimes are ikegate's ike_lifetime and child_lifetime
+	// ("" = its defaults); other daemons ignore them.
+	IkegateLifetimes [2]string
 }
 
 // Child is one additional CHILD SA of a Conn.

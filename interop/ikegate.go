@@ -142,6 +142,8 @@ func IkegateTOML(gw IkegateGateway, conns ...Conn) string {
 			fmt.Fprintf(&b, "remote_ts = %s\n", tomlStrings(c.RemoteTS))
 		}
 		kv("mode", c.Mode)
+		kv("ike_lifetime", c.IkegateLifetimes[0])
+		kv("child_lifetime", c.IkegateLifetimes[1])
 		start := c.Start
 		if start == "" {
 			start = "none"

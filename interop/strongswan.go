@@ -497,8 +497,19 @@ func swanSwanctlConf(conns []Conn, confDir string) (string, error) {
 			}
 			fmt.Fprintf(&b, "      cacerts = %s\n", strings.Join(names, ","))
 		}
-		b.WriteString("    }\n    children {\n")
+		b.WriteString("    }\n")
+		if c.SwanRekeyIKE != "" {
+			// Fact: with a short rekey_time the default over_time (10%,
+			// truncated to whole seconds) makes the hard lifetime equal the
+			// rekey time; the expiry's IKE_DELETE then migrates to the new
+			// IKE SA and deletes it right after the rekey.
+			fmt.Fprintf(&b, "    rekey_time = %s\n    over_time = 60s\n", c.SwanRekeyIKE)
+		}
+		b.WriteString("    children {\n")
 		fmt.Fprintf(&b, "      %s {\n", c.childName())
+		if c.SwanRekeyChild != "" {
+			fmt.Fprintf(&b, "        rekey_time = %s\n", c.SwanRekeyChild)
+		}
 		if len(c.LocalTS) > 0 {
 			fmt.Fprintf(&b, "        local_ts = %s\n", strings.Join(c.LocalTS, ","))
 		}
