@@ -503,12 +503,17 @@ func swanSwanctlConf(conns []Conn, confDir string) (string, error) {
 			// truncated to whole seconds) makes the hard lifetime equal the
 			// rekey time; the expiry's IKE_DELETE then migrates to the new
 			// IKE SA and deletes it right after the rekey.
-			fmt.Fprintf(&b, "    rekey_time = %s\n    over_time = 60s\n", c.SwanRekeyIKE)
+			// rand_time defaults to over_time and would be subtracted at
+			// random from the rekey time: pin it.
+			fmt.Fprintf(&b, "    rekey_time = %s\n    over_time = 60s\n    rand_time = 0s\n", c.SwanRekeyIKE)
 		}
 		b.WriteString("    children {\n")
 		fmt.Fprintf(&b, "      %s {\n", c.childName())
 		if c.SwanRekeyChild != "" {
-			fmt.Fprintf(&b, "        rekey_time = %s\n", c.SwanRekeyChild)
+			// As for the IKE SA: a default life_time this close to the
+			// rekey time makes strongSwan close the SA as expired instead
+			// of rekeying it (seen with IKEv1).
+			fmt.Fprintf(&b, "        rekey_time = %s\n        life_time = 60s\n        rand_time = 0s\n", c.SwanRekeyChild)
 		}
 		if len(c.LocalTS) > 0 {
 			fmt.Fprintf(&b, "        local_ts = %s\n", strings.Join(c.LocalTS, ","))
