@@ -195,7 +195,7 @@ func (e *Engine) authResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 			return
 		}
 		e.established(now, sa, peerID)
-		e.completeChild(now, sa, sa.pendingChild, inner, nil)
+		e.completeChild(now, sa, sa.pendingChild, inner)
 		sa.pendingChild = nil
 	}
 }

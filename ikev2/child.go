@@ -56,7 +56,7 @@ func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool
 
 // completeChild handles the responder's answer to a CHILD SA we proposed,
 // in IKE_AUTH (c.nonce nil) or CREATE_CHILD_SA.
-func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isakmp.Payload, _ []byte) {
+func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isakmp.Payload) {
 	if c == nil {
 		return
 	}
@@ -189,6 +189,10 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 	if cc != nil {
 		ni, nr = cc.ni, cc.nr
 		if g, hasDH := sel.Chosen.First(oakley.TransformDH); hasDH && g.ID != oakley.DHNone {
+			if cc.ke == nil {
+				// A PFS proposal without a KE payload (RFC 7296 1.3.1).
+				return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+			}
 			if cc.ke.Group != g.ID {
 				var b [2]byte
 				binary.BigEndian.PutUint16(b[:], g.ID)
@@ -351,7 +355,7 @@ func (e *Engine) initiateChild(now time.Time, sa *ikeSA, conn *policy.Connection
 		}
 		return e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
 			func(now time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) {
-				e.completeChild(now, sa, c, inner, nil)
+				e.completeChild(now, sa, c, inner)
 			})
 	})
 }

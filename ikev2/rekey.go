@@ -197,7 +197,7 @@ func (e *Engine) rekeyChild(now time.Time, sa *ikeSA, old *childSA) {
 		ps = append([]isakmp.Payload{&isakmp.Notify{Protocol: protoESP, SPI: spi32(old.spiIn), NotifyType: isakmp.NotifyRekeySA}}, ps...)
 		return e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
 			func(now time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) {
-				e.completeChild(now, sa, c, inner, nil)
+				e.completeChild(now, sa, c, inner)
 				if c.state != "INSTALLED" {
 					e.removeChild(sa, c)
 					old.rekeying = false

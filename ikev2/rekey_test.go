@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"ikegate/isakmp"
 	"ikegate/policy"
 )
 
@@ -108,4 +109,35 @@ func TestKernelExpire(t *testing.T) {
 	if _, ok := p.a.eng.Expired(p.now, 0xdeadbeef, false); ok {
 		t.Fatal("unknown SPI claimed")
 	}
+}
+
+// TestCreateChildPFSWithoutKE: a CREATE_CHILD_SA whose proposal has a DH
+// group but which carries no KE payload is answered with INVALID_SYNTAX,
+// and the IKE SA survives.
+func TestCreateChildPFSWithoutKE(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16-modp2048"})
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second)
+	requireEstablished(t, p.a, p.b)
+	var sa *ikeSA
+	for _, s := range p.a.eng.sas {
+		sa = s
+	}
+	c := p.a.conns[0]
+	ps := []isakmp.Payload{
+		&isakmp.SA{Proposals: toWire(c.ESP, protoESP, spi32(0x12345678), false)},
+		&isakmp.Nonce{Data: make([]byte, 32)},
+		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: selectorsFor(c.LocalTS)},
+		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: selectorsFor(c.RemoteTS)},
+	}
+	var answer []isakmp.Payload
+	e := p.a.eng
+	e.startRequest(p.now, sa, e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
+		func(_ time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) { answer = inner }))
+	p.send(e.flush())
+	p.run(time.Second)
+	if n := isakmp.FindNotify(answer, isakmp.NotifyInvalidSyntax); n == nil {
+		t.Fatalf("answer %+v, want INVALID_SYNTAX", answer)
+	}
+	requireEstablished(t, p.a, p.b)
 }
