@@ -51,6 +51,7 @@ const (
 	ReasonSendError             // outbound: the socket write failed
 	ReasonReadError             // a socket read failed (other than at shutdown)
 	ReasonNotRunning            // the gateway was shutting down
+	ReasonEnginePanic           // an engine panicked handling it (a bug; logged with a stack)
 	numReasons
 )
 
@@ -66,6 +67,7 @@ var reasonNames = [numReasons]string{
 	ReasonSendError:      "send_error",
 	ReasonReadError:      "read_error",
 	ReasonNotRunning:     "not_running",
+	ReasonEnginePanic:    "engine_panic",
 }
 
 func (r Reason) String() string {

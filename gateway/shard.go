@@ -80,17 +80,21 @@ func (sh *shard) run(ctx context.Context) {
 			timer.Stop()
 			return
 		case in := <-sh.in:
-			if in.v1 {
-				out1 = sh.v1.HandleDatagram(time.Now(), in.d)
-			} else {
-				out2 = sh.v2.HandleDatagram(time.Now(), in.d)
-			}
+			sh.guard("datagram", func() {
+				if in.v1 {
+					out1 = sh.v1.HandleDatagram(time.Now(), in.d)
+				} else {
+					out2 = sh.v2.HandleDatagram(time.Now(), in.d)
+				}
+			})
 		case req := <-sh.ctl:
-			out2 = req(sh, time.Now())
+			sh.guard("control request", func() { out2 = req(sh, time.Now()) })
 		case <-timer.C:
 			armed = time.Time{}
-			now := time.Now()
-			out1, out2 = sh.v1.Tick(now), sh.v2.Tick(now)
+			sh.guard("timer", func() {
+				now := time.Now()
+				out1, out2 = sh.v1.Tick(now), sh.v2.Tick(now)
+			})
 		}
 		if len(out1) > 0 {
 			sh.g.send(out1, KindIKEv1, sh.log)
@@ -158,4 +162,18 @@ func (g *Gateway) runOnAll(ctx context.Context, fn func(k int, sh *shard, now ti
 		}
 	}
 	return first
+}
+
+// guard runs f and survives a panic in it: a bug in handling one message
+// must not take down every other SA. It is logged with its stack and
+// counted; what f was doing is lost.
+func (sh *shard) guard(what string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			sh.g.drop(ReasonEnginePanic)
+			sh.log.Error("engine panic (a bug in ikegate): "+what+" dropped; please report it with this log",
+				zap.Any("panic", r), zap.Stack("stack"))
+		}
+	}()
+	f()
 }
