@@ -18,19 +18,19 @@ func BenchmarkMainQuick(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if err := p.a.eng.initiatePhase1(p.now, p.a.conns[0]); err != nil {
+				if err := p.a.eng.initiatePhase1(p.Now, p.a.conns[0]); err != nil {
 					b.Fatal(err)
 				}
-				p.queue = append(p.queue, p.a.eng.flush()...)
-				for len(p.queue) > 0 {
-					d := p.queue[0]
-					p.queue = p.queue[1:]
+				p.Queue = append(p.Queue, p.a.eng.flush()...)
+				for len(p.Queue) > 0 {
+					d := p.Queue[0]
+					p.Queue = p.Queue[1:]
 					in := isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}
-					p.queue = append(p.queue, p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.now, in)...)
+					p.Queue = append(p.Queue, p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.Now, in)...)
 				}
 			}
 			b.StopTimer()
-			if got := len(p.b.inst.live); got != b.N {
+			if got := len(p.b.inst.Live); got != b.N {
 				b.Fatalf("%d phase 2 SAs, want %d", got, b.N)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "exchanges/s")
@@ -43,7 +43,7 @@ func BenchmarkMainQuick(b *testing.B) {
 // never establishes an SA.
 func FuzzHandleDatagram(f *testing.F) {
 	seed := newPair(f, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
-	seed.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+	seed.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		f.Add(d.Data)
 		return []isakmp.Datagram{d}
 	}
@@ -52,13 +52,13 @@ func FuzzHandleDatagram(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := newPair(t, "aggressive", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
 		p.initiate(p.a, p.a.conns[0])
-		p.queue = nil
+		p.Queue = nil
 		for _, n := range []*node{p.b, p.a} {
 			other := p.a
 			if n == p.a {
 				other = p.b
 			}
-			n.eng.HandleDatagram(p.now, isakmp.Datagram{Local: netipPort(n), Remote: netipPort(other), Data: data})
+			n.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: netipPort(n), Remote: netipPort(other), Data: data})
 			for _, s := range n.eng.SAs() {
 				if s.State == "ESTABLISHED" {
 					t.Fatalf("garbage established an SA: %+v", s)

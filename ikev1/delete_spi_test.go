@@ -29,13 +29,13 @@ func TestDeleteNamingOurInboundSPI(t *testing.T) {
 				p.b.eng.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec,
 					ProtocolID: isakmp.ProtocolESP, SPISize: 4, SPIs: [][]byte{spi32(spi)}}})
 			}
-			p.send(p.b.eng.flush())
+			p.Send(p.b.eng.flush())
 			p.run(time.Second)
 			if sas := p.a.eng.SAs(); len(sas) != 1 || len(sas[0].Children) != 0 {
 				t.Fatalf("a after the Delete: %+v", sas)
 			}
-			if len(p.a.inst.live) != 0 {
-				t.Fatalf("a still has %d phase 2 SAs installed", len(p.a.inst.live))
+			if len(p.a.inst.Live) != 0 {
+				t.Fatalf("a still has %d phase 2 SAs installed", len(p.a.inst.Live))
 			}
 		})
 	}

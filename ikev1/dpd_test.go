@@ -25,28 +25,28 @@ func TestDeadPeerRestart(t *testing.T) {
 		t.Fatalf("SA replaced although b answers R-U-THERE: %+v", sas)
 	}
 	bDown := true
-	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		if bDown && d.Local.Addr() == p.b.addr {
 			return nil
 		}
 		return []isakmp.Datagram{d}
 	}
-	start := p.now
-	for p.now.Sub(start) < 2*time.Minute {
+	start := p.Now
+	for p.Now.Sub(start) < 2*time.Minute {
 		if sas := p.a.eng.SAs(); len(sas) == 0 || sas[0].LocalSPI != old {
 			break
 		}
-		p.now = p.now.Add(time.Second)
-		p.send(p.a.eng.Tick(p.now))
-		p.send(p.b.eng.Tick(p.now))
+		p.Now = p.Now.Add(time.Second)
+		p.Send(p.a.eng.Tick(p.Now))
+		p.Send(p.b.eng.Tick(p.Now))
 		p.run(0)
 	}
-	if dead, limit := p.now.Sub(start), 50*time.Second; dead > limit {
+	if dead, limit := p.Now.Sub(start), 50*time.Second; dead > limit {
 		t.Fatalf("declared dead after %v, want at most %v", dead, limit)
 	}
 	bDown = false
 	p.b.eng = NewEngine(p.b.eng.cfg)
-	p.b.inst.live = nil
+	p.b.inst.Live = nil
 	p.run(time.Minute)
 	sas := p.a.eng.SAs()
 	if len(sas) != 1 || sas[0].State != "ESTABLISHED" || sas[0].LocalSPI == old || len(sas[0].Children) != 1 {

@@ -15,7 +15,7 @@ func TestForceEncap(t *testing.T) {
 	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
 	p.a.eng.cfg.ForceEncap = true
 	keepalives := 0
-	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		if natt.IsKeepalive(d.Data) {
 			keepalives++
 			return nil
@@ -26,7 +26,7 @@ func TestForceEncap(t *testing.T) {
 	p.run(70 * time.Second)
 	requireUp(t, p.a, p.b, 1)
 	for _, n := range []*node{p.a, p.b} {
-		for _, k := range n.inst.live {
+		for _, k := range n.inst.Live {
 			if k.EncapLocalPort != 4500 || k.EncapRemotePort != 4500 {
 				t.Errorf("%s: phase 2 SA not UDP-encapsulated: %d/%d", n.name, k.EncapLocalPort, k.EncapRemotePort)
 			}
@@ -47,7 +47,7 @@ func TestTransportBehindNAT(t *testing.T) {
 	p.run(time.Minute)
 	requireUp(t, p.a, p.b, 1)
 	for _, n := range []*node{p.a, p.b} {
-		for _, k := range n.inst.live {
+		for _, k := range n.inst.Live {
 			if k.Tunnel || k.EncapLocalPort != 4500 || k.EncapRemotePort != 4500 {
 				t.Errorf("%s: want UDP-encapsulated transport, got tunnel=%v ports %d/%d", n.name, k.Tunnel, k.EncapLocalPort, k.EncapRemotePort)
 			}

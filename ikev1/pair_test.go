@@ -10,38 +10,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"ikegate/internal/enginetest"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
 )
 
-type fakeInstaller struct {
-	base    uint32
-	next    uint32
-	live    map[uint32]*policy.ChildSA
-	failAdd error
-}
-
-func (f *fakeInstaller) AllocSPI(local, remote netip.Addr) (uint32, error) {
-	f.next++
-	return f.base | f.next, nil
-}
-
-func (f *fakeInstaller) AddChildSA(sa *policy.ChildSA) error {
-	if f.failAdd != nil {
-		return f.failAdd
-	}
-	if f.live == nil {
-		f.live = map[uint32]*policy.ChildSA{}
-	}
-	f.live[sa.SPIIn] = sa
-	return nil
-}
-
-func (f *fakeInstaller) DelChildSA(sa *policy.ChildSA) error {
-	delete(f.live, sa.SPIIn)
-	return nil
-}
+type fakeInstaller = enginetest.Installer
 
 type node struct {
 	name  string
@@ -51,26 +26,23 @@ type node struct {
 	conns []*policy.Connection
 }
 
+// pair wires two engines back to back over enginetest.Wire.
 type pair struct {
-	t      testing.TB
-	now    time.Time
-	a, b   *node
-	queue  []isakmp.Datagram
-	filter func(n int, d isakmp.Datagram) []isakmp.Datagram
-	sent   int
+	*enginetest.Wire
+	t    testing.TB
+	a, b *node
+}
+
+// wire connects p's two nodes, starting the clock at a fixed time.
+func (p *pair) wire() *pair {
+	p.Wire = &enginetest.Wire{Now: time.Unix(1700000000, 0),
+		At:      func(a netip.Addr) enginetest.Engine { return p.nodeFor(a).eng },
+		Engines: func() []enginetest.Engine { return []enginetest.Engine{p.a.eng, p.b.eng} }}
+	return p
 }
 
 func props(t testing.TB, esp bool, ss ...string) []oakley.Proposal {
-	t.Helper()
-	var out []oakley.Proposal
-	for _, s := range ss {
-		p, err := oakley.ParseProposal(s, esp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	return out
+	return enginetest.Proposals(t, esp, ss...)
 }
 
 func fqdn(s string) policy.Identity { return policy.Identity{Type: policy.IDFQDN, Data: []byte(s)} }
@@ -88,7 +60,7 @@ func conn(t testing.TB, name string, local, remote netip.Addr, mode string, ike,
 }
 
 func newNode(name string, addr netip.Addr, log *zap.Logger, conns ...*policy.Connection) *node {
-	inst := &fakeInstaller{base: 0xc0000000 | uint32(addr.As4()[3])<<16}
+	inst := &fakeInstaller{Base: 0xc0000000 | uint32(addr.As4()[3])<<16}
 	return &node{name: name, addr: addr, inst: inst, conns: conns,
 		eng: NewEngine(Config{DB: policy.NewDB(conns), Installer: inst, Log: log.Named(name)})}
 }
@@ -99,10 +71,11 @@ func newPair(t testing.TB, mode string, ike, esp []string) *pair {
 	if tt, ok := t.(*testing.T); ok && !testing.Short() {
 		log = zaptest.NewLogger(tt, zaptest.Level(zap.InfoLevel))
 	}
-	return &pair{t: t, now: time.Unix(1700000000, 0),
+	p := &pair{t: t,
 		a: newNode("a", a, log, conn(t, "a", a, b, mode, ike, esp)),
 		b: newNode("b", b, log, conn(t, "b", b, a, mode, ike, esp)),
 	}
+	return p.wire()
 }
 
 func (p *pair) nodeFor(a netip.Addr) *node {
@@ -112,56 +85,18 @@ func (p *pair) nodeFor(a netip.Addr) *node {
 	return p.b
 }
 
-func (p *pair) send(ds []isakmp.Datagram) {
-	for _, d := range ds {
-		p.sent++
-		if p.filter != nil {
-			p.queue = append(p.queue, p.filter(p.sent, d)...)
-		} else {
-			p.queue = append(p.queue, d)
-		}
-	}
-}
-
 func (p *pair) run(limit time.Duration) {
-	end := p.now.Add(limit)
-	for steps := 0; steps < 10000; steps++ {
-		if len(p.queue) > 0 {
-			d := p.queue[0]
-			p.queue = p.queue[1:]
-			in := isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}
-			p.send(p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.now, in))
-			continue
-		}
-		next := earliest(p.a.eng.NextDeadline(), p.b.eng.NextDeadline())
-		if next.IsZero() || next.After(end) {
-			return
-		}
-		p.now = next
-		p.send(p.a.eng.Tick(p.now))
-		p.send(p.b.eng.Tick(p.now))
+	if !p.Run(limit) {
+		p.t.Fatal("pair did not settle")
 	}
-	p.t.Fatal("pair did not settle")
-}
-
-func earliest(a, b time.Time) time.Time {
-	switch {
-	case a.IsZero():
-		return b
-	case b.IsZero():
-		return a
-	case a.Before(b):
-		return a
-	}
-	return b
 }
 
 func (p *pair) initiate(n *node, c *policy.Connection) {
-	ds, err := n.eng.Initiate(p.now, c)
+	ds, err := n.eng.Initiate(p.Now, c)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	p.send(ds)
+	p.Send(ds)
 }
 
 func requireUp(t *testing.T, a, b *node, children int) {
@@ -180,9 +115,9 @@ func requireUp(t *testing.T, a, b *node, children int) {
 	if len(x.Children) != children || len(y.Children) != children {
 		t.Fatalf("children %+v / %+v", x.Children, y.Children)
 	}
-	for _, ka := range a.inst.live {
+	for _, ka := range a.inst.Live {
 		var kb *policy.ChildSA
-		for _, k := range b.inst.live {
+		for _, k := range b.inst.Live {
 			if k.SPIOut == ka.SPIIn {
 				kb = k
 			}
@@ -198,8 +133,8 @@ func requireUp(t *testing.T, a, b *node, children int) {
 			t.Fatal("inbound and outbound keys are equal")
 		}
 	}
-	if len(a.inst.live) != children || len(b.inst.live) != children {
-		t.Fatalf("installed %d/%d", len(a.inst.live), len(b.inst.live))
+	if len(a.inst.Live) != children || len(b.inst.Live) != children {
+		t.Fatalf("installed %d/%d", len(a.inst.Live), len(b.inst.Live))
 	}
 }
 
@@ -236,7 +171,7 @@ func TestWrongPSK(t *testing.T) {
 					}
 				}
 			}
-			if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+			if len(p.a.inst.Live)+len(p.b.inst.Live) != 0 {
 				t.Fatal("phase 2 installed")
 			}
 		})
@@ -260,16 +195,16 @@ func TestSecondQuickModeAndDelete(t *testing.T) {
 	p.initiate(p.a, p.a.conns[0]) // phase 1 exists: Quick Mode only
 	p.run(time.Minute)
 	requireUp(t, p.a, p.b, 2)
-	ds, ok := p.a.eng.Terminate(p.now, "a")
+	ds, ok := p.a.eng.Terminate(p.Now, "a")
 	if !ok {
 		t.Fatal("nothing terminated")
 	}
-	p.send(ds)
+	p.Send(ds)
 	p.run(time.Minute)
 	if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
 		t.Fatalf("%d SAs after delete", n)
 	}
-	if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+	if len(p.a.inst.Live)+len(p.b.inst.Live) != 0 {
 		t.Fatal("phase 2 SAs left installed")
 	}
 }
@@ -286,7 +221,7 @@ func TestLossDuplicationReordering(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/%s-%d", mode, how, target), func(t *testing.T) {
 					p := newPair(t, mode, []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
 					var held *isakmp.Datagram
-					p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
+					p.Filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
 						switch {
 						case n == target && how == "drop":
 							return nil
@@ -305,7 +240,7 @@ func TestLossDuplicationReordering(t *testing.T) {
 					p.initiate(p.a, p.a.conns[0])
 					p.run(time.Minute)
 					if held != nil {
-						p.queue = append(p.queue, *held)
+						p.Queue = append(p.Queue, *held)
 						p.run(time.Minute)
 					}
 					requireUp(t, p.a, p.b, 1)
@@ -320,7 +255,7 @@ func TestLossDuplicationReordering(t *testing.T) {
 func TestEarlyQuickModeHeld(t *testing.T) {
 	p := newPair(t, "aggressive", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
 	var am3 *isakmp.Datagram
-	p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
+	p.Filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
 		switch n {
 		case 3: // AM3
 			am3 = &d
@@ -367,7 +302,7 @@ func TestPaddedPlaintextMessages(t *testing.T) {
 	for _, mode := range []string{"aggressive", "main"} {
 		t.Run(mode, func(t *testing.T) {
 			p := newPair(t, mode, []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
-			p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram { return []isakmp.Datagram{pad(d, 0)} }
+			p.Filter = func(n int, d isakmp.Datagram) []isakmp.Datagram { return []isakmp.Datagram{pad(d, 0)} }
 			p.initiate(p.a, p.a.conns[0])
 			p.run(time.Second / 2) // no retransmission needed
 			requireUp(t, p.a, p.b, 1)
@@ -375,7 +310,7 @@ func TestPaddedPlaintextMessages(t *testing.T) {
 	}
 	t.Run("non-zero", func(t *testing.T) {
 		p := newPair(t, "aggressive", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
-		p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram { return []isakmp.Datagram{pad(d, 0xff)} }
+		p.Filter = func(n int, d isakmp.Datagram) []isakmp.Datagram { return []isakmp.Datagram{pad(d, 0xff)} }
 		p.initiate(p.a, p.a.conns[0])
 		p.run(time.Minute)
 		if n := len(p.b.eng.SAs()); n != 0 || p.b.eng.Stats().Dropped == 0 {
@@ -432,7 +367,7 @@ func TestTransportRefused(t *testing.T) {
 	p.a.conns[0].Transport = true
 	p.initiate(p.a, p.a.conns[0])
 	p.run(time.Minute)
-	if n := len(p.a.inst.live) + len(p.b.inst.live); n != 0 {
+	if n := len(p.a.inst.Live) + len(p.b.inst.Live); n != 0 {
 		t.Fatalf("%d phase 2 SAs installed although b does not allow transport mode", n)
 	}
 }
@@ -503,13 +438,13 @@ func TestHalfOpenBound(t *testing.T) {
 		m := isakmp.V1Message{Header: sa.header(isakmp.ExchangeV1Main, 0, false), Payloads: []isakmp.V1Payload{
 			&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
 				Proposals: []isakmp.V1Proposal{{Num: 1, ProtocolID: isakmp.V1ProtocolISAKMP, Transforms: trs}}}}}
-		p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: netipPort(p.b), Remote: netipPort(p.a), Data: m.Marshal()})
+		p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: netipPort(p.b), Remote: netipPort(p.a), Data: m.Marshal()})
 	}
 	if n := len(p.b.eng.SAs()); n != 50 {
 		t.Fatalf("%d half-open SAs, want 50", n)
 	}
-	p.now = p.now.Add(time.Minute)
-	p.b.eng.Tick(p.now)
+	p.Now = p.Now.Add(time.Minute)
+	p.b.eng.Tick(p.Now)
 	if n := len(p.b.eng.SAs()); n != 0 || p.b.eng.halfOpen != 0 {
 		t.Fatalf("%d SAs (%d counted) after expiry", n, p.b.eng.halfOpen)
 	}

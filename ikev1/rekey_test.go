@@ -60,7 +60,7 @@ func TestKilobyteLifetimes(t *testing.T) {
 	p.run(time.Second)
 	requireUp(t, p.a, p.b, 1)
 	for _, n := range []*node{p.a, p.b} {
-		for _, k := range n.inst.live {
+		for _, k := range n.inst.Live {
 			if k.LifetimeBytes != 10<<20 {
 				t.Fatalf("%s installed byte lifetime %d, want %d", n.name, k.LifetimeBytes, 10<<20)
 			}
@@ -82,19 +82,19 @@ func TestKernelExpire(t *testing.T) {
 	requireUp(t, p.a, p.b, 1)
 	var spi uint32
 	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIOut, "%x", &spi)
-	ds, ok := p.a.eng.Expired(p.now, spi, false)
+	ds, ok := p.a.eng.Expired(p.Now, spi, false)
 	if !ok {
 		t.Fatal("soft expire not claimed")
 	}
-	p.send(ds)
+	p.Send(ds)
 	p.run(time.Second)
 	requireUp(t, p.a, p.b, 1)
 	if got := p.a.eng.SAs()[0].Children[0].SPIOut; got == fmt.Sprintf("%08x", spi) {
 		t.Fatal("not replaced after a soft expire")
 	}
 	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIIn, "%x", &spi)
-	ds, _ = p.a.eng.Expired(p.now, spi, true)
-	p.send(ds)
+	ds, _ = p.a.eng.Expired(p.Now, spi, true)
+	p.Send(ds)
 	p.run(time.Second)
 	if c := p.b.eng.SAs()[0].Children; len(c) != 0 {
 		t.Fatalf("peer still has %d phase 2 SAs after a hard expire", len(c))

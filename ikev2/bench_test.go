@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -15,25 +14,25 @@ import (
 func newBenchPair(b *testing.B, ike, esp string) *pair {
 	a, bb := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	log := zap.NewNop()
-	p := &pair{now: time.Unix(1700000000, 0),
+	p := (&pair{t: b,
 		a: newNode(b, "a", a, log, pskConn(b, "ab", a, bb, []string{ike}, []string{esp})),
 		b: newNode(b, "b", bb, log, pskConn(b, "ba", bb, a, []string{ike}, []string{esp})),
-	}
+	}).wire()
 	p.b.eng.cfg.CookieThreshold = 1 << 30
 	return p
 }
 
 // handshake runs one IKE_SA_INIT + IKE_AUTH (with its CHILD SA) to the end.
 func (p *pair) handshake(b *testing.B) {
-	if err := p.a.eng.initiateIKE(p.now, p.a.conns[0]); err != nil {
+	if err := p.a.eng.initiateIKE(p.Now, p.a.conns[0]); err != nil {
 		b.Fatal(err)
 	}
-	p.queue = append(p.queue, p.a.eng.flush()...)
-	for len(p.queue) > 0 {
-		d := p.queue[0]
-		p.queue = p.queue[1:]
+	p.Queue = append(p.Queue, p.a.eng.flush()...)
+	for len(p.Queue) > 0 {
+		d := p.Queue[0]
+		p.Queue = p.Queue[1:]
 		in := isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}
-		p.queue = append(p.queue, p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.now, in)...)
+		p.Queue = append(p.Queue, p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.Now, in)...)
 	}
 }
 

@@ -142,7 +142,7 @@ func TestFragmentation(t *testing.T) {
 		n.eng.cfg.FragmentSize = 300
 	}
 	frags := 0
-	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		if len(d.Data) > 300 {
 			t.Errorf("datagram of %d bytes exceeds the fragment size", len(d.Data))
 		}

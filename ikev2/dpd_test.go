@@ -22,24 +22,24 @@ func TestDeadPeerRestart(t *testing.T) {
 
 	// b's host goes away: nothing from b reaches a.
 	bDown := true
-	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		if bDown && d.Local.Addr() == p.b.addr {
 			return nil
 		}
 		return []isakmp.Datagram{d}
 	}
-	start := p.now
-	for p.now.Sub(start) < 2*time.Minute {
+	start := p.Now
+	for p.Now.Sub(start) < 2*time.Minute {
 		p.run(time.Second)
 		sas := p.a.eng.SAs()
 		if len(sas) == 0 || sas[0].LocalSPI != oldSPI {
 			break
 		}
-		p.now = p.now.Add(time.Second)
-		p.send(p.a.eng.Tick(p.now))
-		p.send(p.b.eng.Tick(p.now))
+		p.Now = p.Now.Add(time.Second)
+		p.Send(p.a.eng.Tick(p.Now))
+		p.Send(p.b.eng.Tick(p.Now))
 	}
-	dead := p.now.Sub(start)
+	dead := p.Now.Sub(start)
 	if limit := 10*time.Second + 30*time.Second + 10*time.Second; dead > limit {
 		t.Fatalf("peer declared dead after %v, want at most %v", dead, limit)
 	}
@@ -49,7 +49,7 @@ func TestDeadPeerRestart(t *testing.T) {
 	// b is back (it forgot everything): the restart completes.
 	bDown = false
 	p.b.eng = NewEngine(p.b.eng.cfg)
-	p.b.inst.live = nil
+	p.b.inst.Live = nil
 	p.run(time.Minute)
 	sas := p.a.eng.SAs()
 	if len(sas) != 1 || sas[0].State != "ESTABLISHED" || len(sas[0].Children) != 1 {
@@ -65,8 +65,8 @@ func TestLivenessAnswered(t *testing.T) {
 	p.initiate(p.a, p.a.conns[0])
 	p.run(5 * time.Minute)
 	requireEstablished(t, p.a, p.b)
-	if p.sent < 10 {
-		t.Fatalf("only %d datagrams in 5 minutes: no liveness checks", p.sent)
+	if p.Sent < 10 {
+		t.Fatalf("only %d datagrams in 5 minutes: no liveness checks", p.Sent)
 	}
 }
 
@@ -77,7 +77,7 @@ func TestStartKeepsTrying(t *testing.T) {
 	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
 	p.a.conns[0].Start = policy.StartStart
 	down := true
-	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		if down {
 			return nil
 		}

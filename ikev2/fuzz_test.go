@@ -16,7 +16,7 @@ import (
 func FuzzHandleDatagram(f *testing.F) {
 	p := newPairForFuzz(f)
 	// Seeds: the real messages of a handshake.
-	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		f.Add(d.Data)
 		return []isakmp.Datagram{d}
 	}
@@ -25,12 +25,12 @@ func FuzzHandleDatagram(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := newPairForFuzz(t)
-		ds, _ := p.a.eng.Initiate(p.now, p.a.conns[0])
+		ds, _ := p.a.eng.Initiate(p.Now, p.a.conns[0])
 		_ = ds
 		from := netip.MustParseAddrPort("10.0.0.1:500")
 		to := netip.MustParseAddrPort("10.0.0.2:500")
-		p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: to, Remote: from, Data: data})
-		p.a.eng.HandleDatagram(p.now, isakmp.Datagram{Local: from, Remote: to, Data: data})
+		p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: to, Remote: from, Data: data})
+		p.a.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: from, Remote: to, Data: data})
 		for _, n := range []*node{p.a, p.b} {
 			for _, s := range n.eng.SAs() {
 				if s.State == "ESTABLISHED" {
@@ -44,10 +44,10 @@ func FuzzHandleDatagram(f *testing.F) {
 func newPairForFuzz(tb testing.TB) *pair {
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	log := zap.NewNop()
-	return &pair{now: time.Unix(1700000000, 0),
+	return (&pair{t: tb,
 		a: newNode(tb, "a", a, log, pskConn(tb, "ab", a, b, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})),
 		b: newNode(tb, "b", b, log, pskConn(tb, "ba", b, a, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})),
-	}
+	}).wire()
 }
 
 func TestInvalidMajorVersion(t *testing.T) {
@@ -56,7 +56,7 @@ func TestInvalidMajorVersion(t *testing.T) {
 	raw := m.Marshal()
 	raw[17] = 0x30 // IKE version 3.0
 	from, to := netip.MustParseAddrPort("10.0.0.1:500"), netip.MustParseAddrPort("10.0.0.2:500")
-	out := p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: to, Remote: from, Data: raw})
+	out := p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: to, Remote: from, Data: raw})
 	if len(out) != 1 {
 		t.Fatalf("%d answers, want 1", len(out))
 	}
@@ -68,7 +68,7 @@ func TestInvalidMajorVersion(t *testing.T) {
 		t.Fatalf("answer %+v", resp)
 	}
 	// Rate limited: a second one within the second is not answered.
-	if out := p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: to, Remote: from, Data: raw}); len(out) != 0 {
+	if out := p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: to, Remote: from, Data: raw}); len(out) != 0 {
 		t.Fatal("answered twice within a second")
 	}
 }
@@ -78,7 +78,7 @@ func TestUnsupportedCriticalPayloadInInit(t *testing.T) {
 	m := isakmp.Message{Header: isakmp.Header{SPIi: 9, MajorVersion: 2, Exchange: isakmp.ExchangeIKESAInit, Flags: isakmp.FlagInitiator},
 		Payloads: []isakmp.Payload{&isakmp.Unknown{PType: 200, Critical: true, Data: []byte{1}}}}
 	from, to := netip.MustParseAddrPort("10.0.0.1:500"), netip.MustParseAddrPort("10.0.0.2:500")
-	out := p.b.eng.HandleDatagram(p.now, isakmp.Datagram{Local: to, Remote: from, Data: m.Marshal()})
+	out := p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: to, Remote: from, Data: m.Marshal()})
 	if len(out) != 1 {
 		t.Fatalf("%d answers", len(out))
 	}

@@ -16,7 +16,7 @@ func TestForceEncap(t *testing.T) {
 	p.a.eng.cfg.ForceEncap = true
 	p.a.eng.cfg.NATKeepalive = 20 * time.Second
 	keepalives := 0
-	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		if natt.IsKeepalive(d.Data) {
 			keepalives++
 			if d.Local.Port() != 4500 || d.Remote.Port() != 4500 {
@@ -34,7 +34,7 @@ func TestForceEncap(t *testing.T) {
 		if s.Local[len(s.Local)-4:] != "4500" || s.Remote[len(s.Remote)-4:] != "4500" {
 			t.Errorf("%s: IKE SA on %s <-> %s, want port 4500", n.name, s.Local, s.Remote)
 		}
-		for _, k := range n.inst.live {
+		for _, k := range n.inst.Live {
 			if k.EncapLocalPort != 4500 || k.EncapRemotePort != 4500 {
 				t.Errorf("%s: CHILD SA not UDP-encapsulated: %d/%d", n.name, k.EncapLocalPort, k.EncapRemotePort)
 			}

@@ -9,38 +9,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"ikegate/internal/enginetest"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
 )
 
-// fakeInstaller records CHILD SAs instead of programming a kernel.
-type fakeInstaller struct {
-	next    uint32
-	live    map[uint32]*policy.ChildSA
-	failAdd error
-}
-
-func (f *fakeInstaller) AllocSPI(local, remote netip.Addr) (uint32, error) {
-	f.next++
-	return 0xc0000000 | f.next, nil
-}
-
-func (f *fakeInstaller) AddChildSA(sa *policy.ChildSA) error {
-	if f.failAdd != nil {
-		return f.failAdd
-	}
-	if f.live == nil {
-		f.live = map[uint32]*policy.ChildSA{}
-	}
-	f.live[sa.SPIIn] = sa
-	return nil
-}
-
-func (f *fakeInstaller) DelChildSA(sa *policy.ChildSA) error {
-	delete(f.live, sa.SPIIn)
-	return nil
-}
+type fakeInstaller = enginetest.Installer
 
 // node is one engine with its address.
 type node struct {
@@ -52,27 +27,24 @@ type node struct {
 }
 
 // pair wires two engines back to back over an in-memory network with a
-// fake clock. filter may drop, duplicate or reorder datagrams.
+// fake clock (enginetest.Wire); its Filter may drop, duplicate or reorder
+// datagrams.
 type pair struct {
-	t      testing.TB
-	now    time.Time
-	a, b   *node
-	queue  []isakmp.Datagram
-	filter func(n int, d isakmp.Datagram) []isakmp.Datagram
-	sent   int
+	*enginetest.Wire
+	t    testing.TB
+	a, b *node
+}
+
+// wire connects p's two nodes, starting the clock at a fixed time.
+func (p *pair) wire() *pair {
+	p.Wire = &enginetest.Wire{Now: time.Unix(1700000000, 0),
+		At:      func(a netip.Addr) enginetest.Engine { return p.nodeFor(a).eng },
+		Engines: func() []enginetest.Engine { return []enginetest.Engine{p.a.eng, p.b.eng} }}
+	return p
 }
 
 func mustProposals(t testing.TB, esp bool, ss ...string) []oakley.Proposal {
-	t.Helper()
-	var out []oakley.Proposal
-	for _, s := range ss {
-		p, err := oakley.ParseProposal(s, esp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	return out
+	return enginetest.Proposals(t, esp, ss...)
 }
 
 func ipID(a netip.Addr) policy.Identity {
@@ -92,7 +64,7 @@ func pskConn(t testing.TB, name string, local, remote netip.Addr, ike, esp []str
 }
 
 func newNode(t testing.TB, name string, addr netip.Addr, log *zap.Logger, conns ...*policy.Connection) *node {
-	inst := &fakeInstaller{}
+	inst := &fakeInstaller{Base: 0xc0000000 | uint32(addr.As4()[3])<<16}
 	n := &node{name: name, addr: addr, inst: inst, conns: conns}
 	n.eng = NewEngine(Config{DB: policy.NewDB(conns), Installer: inst, Log: log.Named(name),
 		RetransmitTries: 5, RetransmitBase: time.Second, CookieThreshold: 10})
@@ -102,21 +74,11 @@ func newNode(t testing.TB, name string, addr netip.Addr, log *zap.Logger, conns 
 func newPair(t *testing.T, ike, esp []string) *pair {
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
-	return &pair{t: t, now: time.Unix(1700000000, 0),
+	p := &pair{t: t,
 		a: newNode(t, "a", a, log, pskConn(t, "ab", a, b, ike, esp)),
 		b: newNode(t, "b", b, log, pskConn(t, "ba", b, a, ike, esp)),
 	}
-}
-
-func (p *pair) send(ds []isakmp.Datagram) {
-	for _, d := range ds {
-		p.sent++
-		if p.filter != nil {
-			p.queue = append(p.queue, p.filter(p.sent, d)...)
-		} else {
-			p.queue = append(p.queue, d)
-		}
-	}
+	return p.wire()
 }
 
 func (p *pair) nodeFor(a netip.Addr) *node {
@@ -129,44 +91,17 @@ func (p *pair) nodeFor(a netip.Addr) *node {
 // run delivers datagrams and fires timers until nothing is left or the
 // clock passes limit.
 func (p *pair) run(limit time.Duration) {
-	end := p.now.Add(limit)
-	for steps := 0; steps < 10000; steps++ {
-		if len(p.queue) > 0 {
-			d := p.queue[0]
-			p.queue = p.queue[1:]
-			in := isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}
-			p.send(p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.now, in))
-			continue
-		}
-		next := earliest(p.a.eng.NextDeadline(), p.b.eng.NextDeadline())
-		if next.IsZero() || next.After(end) {
-			return
-		}
-		p.now = next
-		p.send(p.a.eng.Tick(p.now))
-		p.send(p.b.eng.Tick(p.now))
+	if !p.Run(limit) {
+		p.t.Fatal("pair did not settle")
 	}
-	p.t.Fatal("pair did not settle")
-}
-
-func earliest(a, b time.Time) time.Time {
-	switch {
-	case a.IsZero():
-		return b
-	case b.IsZero():
-		return a
-	case a.Before(b):
-		return a
-	}
-	return b
 }
 
 func (p *pair) initiate(n *node, conn *policy.Connection) {
-	ds, err := n.eng.Initiate(p.now, conn)
+	ds, err := n.eng.Initiate(p.Now, conn)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	p.send(ds)
+	p.Send(ds)
 }
 
 // requireEstablished checks both sides have one established IKE SA with
@@ -193,7 +128,7 @@ func requireEstablished(t *testing.T, a, b *node) {
 	if x.Children[0].SPIIn != y.Children[0].SPIOut || x.Children[0].SPIOut != y.Children[0].SPIIn {
 		t.Fatalf("child SPIs do not cross: %+v %+v", x.Children[0], y.Children[0])
 	}
-	for spi, ka := range a.inst.live {
+	for spi, ka := range a.inst.Live {
 		kb := findBySPIOut(b.inst, spi)
 		if kb == nil {
 			t.Fatalf("b has no outbound SA for a's inbound %08x", spi)
@@ -209,7 +144,7 @@ func requireEstablished(t *testing.T, a, b *node) {
 }
 
 func findBySPIOut(f *fakeInstaller, spi uint32) *policy.ChildSA {
-	for _, k := range f.live {
+	for _, k := range f.Live {
 		if k.SPIOut == spi {
 			return k
 		}
@@ -277,7 +212,7 @@ func TestWrongPSK(t *testing.T) {
 	if p.b.eng.Stats().AuthFailures != 1 || p.a.eng.Stats().AuthFailures != 1 {
 		t.Fatalf("auth failures a=%d b=%d", p.a.eng.Stats().AuthFailures, p.b.eng.Stats().AuthFailures)
 	}
-	if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+	if len(p.a.inst.Live)+len(p.b.inst.Live) != 0 {
 		t.Fatal("CHILD SA installed despite failed authentication")
 	}
 }
@@ -304,14 +239,14 @@ func TestChildProposalMismatchKeepsIKESA(t *testing.T) {
 	if len(sa[0].Children) != 1 || sa[0].Children[0].State != "FAILED" {
 		t.Fatalf("initiator child %+v", sa[0].Children)
 	}
-	if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+	if len(p.a.inst.Live)+len(p.b.inst.Live) != 0 {
 		t.Fatal("a CHILD SA was installed")
 	}
 }
 
 func TestKernelRefusalKeepsIKESA(t *testing.T) {
 	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
-	p.a.inst.failAdd = fmt.Errorf("protocol not supported")
+	p.a.inst.FailAdd = fmt.Errorf("protocol not supported")
 	p.initiate(p.a, p.a.conns[0])
 	p.run(time.Minute)
 	sa := p.a.eng.SAs()
@@ -340,20 +275,20 @@ func TestCreateChildSAAndDelete(t *testing.T) {
 			if len(ca) != 2 || len(cb) != 2 || ca[1].State != "INSTALLED" || cb[1].State != "INSTALLED" {
 				t.Fatalf("children %+v / %+v", ca, cb)
 			}
-			if len(p.a.inst.live) != 2 || len(p.b.inst.live) != 2 {
-				t.Fatalf("installed %d/%d", len(p.a.inst.live), len(p.b.inst.live))
+			if len(p.a.inst.Live) != 2 || len(p.b.inst.Live) != 2 {
+				t.Fatalf("installed %d/%d", len(p.a.inst.Live), len(p.b.inst.Live))
 			}
 			// b deletes everything; a follows.
-			ds, ok := p.b.eng.Terminate(p.now, "ba")
+			ds, ok := p.b.eng.Terminate(p.Now, "ba")
 			if !ok {
 				t.Fatal("terminate found nothing")
 			}
-			p.send(ds)
+			p.Send(ds)
 			p.run(time.Minute)
 			if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
 				t.Fatalf("%d SAs after delete", n)
 			}
-			if len(p.a.inst.live)+len(p.b.inst.live) != 0 {
+			if len(p.a.inst.Live)+len(p.b.inst.Live) != 0 {
 				t.Fatal("CHILD SAs left in the kernel")
 			}
 		})
@@ -368,7 +303,7 @@ func TestLossDuplicationReordering(t *testing.T) {
 			t.Run(fmt.Sprintf("%s-%d", mode, target), func(t *testing.T) {
 				p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
 				var held *isakmp.Datagram
-				p.filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
+				p.Filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
 					switch {
 					case n == target && mode == "drop":
 						return nil
@@ -387,7 +322,7 @@ func TestLossDuplicationReordering(t *testing.T) {
 				p.initiate(p.a, p.a.conns[0])
 				p.run(time.Minute)
 				if held != nil {
-					p.queue = append(p.queue, *held)
+					p.Queue = append(p.Queue, *held)
 					p.run(time.Minute)
 				}
 				requireEstablished(t, p.a, p.b)
@@ -417,18 +352,18 @@ func TestSimultaneousInitiation(t *testing.T) {
 
 func TestRetransmitGivesUp(t *testing.T) {
 	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
-	p.filter = func(int, isakmp.Datagram) []isakmp.Datagram { return nil } // peer unreachable
-	start := p.now
+	p.Filter = func(int, isakmp.Datagram) []isakmp.Datagram { return nil } // peer unreachable
+	start := p.Now
 	p.initiate(p.a, p.a.conns[0])
 	p.run(time.Hour)
-	if p.sent != 5 {
-		t.Errorf("sent %d times, want 5", p.sent)
+	if p.Sent != 5 {
+		t.Errorf("sent %d times, want 5", p.Sent)
 	}
 	if n := len(p.a.eng.SAs()); n != 0 {
 		t.Errorf("%d SAs left", n)
 	}
 	// 1+2+4+8+16 seconds of waiting.
-	if got := p.now.Sub(start); got != 31*time.Second {
+	if got := p.Now.Sub(start); got != 31*time.Second {
 		t.Errorf("gave up after %v", got)
 	}
 }
@@ -442,7 +377,7 @@ func TestRetransmitGivesUp(t *testing.T) {
 func TestResponderFollowsIKEAuthPort(t *testing.T) {
 	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
 	float := func(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr(), 4500) }
-	p.filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		// The initiator (a) sends everything after IKE_SA_INIT from and
 		// to port 4500, as a floating initiator does.
 		if d.Local.Addr() == p.a.addr {
@@ -459,7 +394,7 @@ func TestResponderFollowsIKEAuthPort(t *testing.T) {
 	if sb.Local != "10.0.0.2:4500" || sb.Remote != "10.0.0.1:4500" {
 		t.Fatalf("responder's IKE SA endpoints %s <-> %s, want port 4500 where IKE_AUTH came from", sb.Local, sb.Remote)
 	}
-	ds, ok := p.b.eng.Terminate(p.now, "ba")
+	ds, ok := p.b.eng.Terminate(p.Now, "ba")
 	if !ok || len(ds) != 1 {
 		t.Fatalf("terminate: %v %d datagrams", ok, len(ds))
 	}
@@ -488,7 +423,7 @@ func TestTransportMode(t *testing.T) {
 				if m := n.eng.SAs()[0].Children[0].Mode; m != tc.wantMode {
 					t.Errorf("%s: mode %s, want %s", n.name, m, tc.wantMode)
 				}
-				for _, k := range n.inst.live {
+				for _, k := range n.inst.Live {
 					if k.Tunnel != (tc.wantMode == "tunnel") {
 						t.Errorf("%s: kernel SA Tunnel=%v", n.name, k.Tunnel)
 					}

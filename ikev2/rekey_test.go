@@ -73,7 +73,7 @@ func TestRekeyByBytes(t *testing.T) {
 	if got := p.a.eng.SAs()[0].Children[0].SPIIn; got == first {
 		t.Fatal("CHILD SA not rekeyed after 94% of its byte lifetime")
 	}
-	for _, k := range p.a.inst.live {
+	for _, k := range p.a.inst.Live {
 		if k.LifetimeBytes != 1<<20 {
 			t.Errorf("installed with byte lifetime %d", k.LifetimeBytes)
 		}
@@ -89,24 +89,24 @@ func TestKernelExpire(t *testing.T) {
 	requireEstablished(t, p.a, p.b)
 	var spi uint32
 	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIIn, "%x", &spi)
-	ds, ok := p.a.eng.Expired(p.now, spi, false)
+	ds, ok := p.a.eng.Expired(p.Now, spi, false)
 	if !ok {
 		t.Fatal("soft expire not claimed")
 	}
-	p.send(ds)
+	p.Send(ds)
 	p.run(time.Second)
 	requireEstablished(t, p.a, p.b)
 	if got := p.a.eng.SAs()[0].Children[0].SPIIn; got == fmt.Sprintf("%08x", spi) {
 		t.Fatal("not rekeyed after a soft expire")
 	}
 	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIIn, "%x", &spi)
-	ds, _ = p.a.eng.Expired(p.now, spi, true)
-	p.send(ds)
+	ds, _ = p.a.eng.Expired(p.Now, spi, true)
+	p.Send(ds)
 	p.run(time.Second)
 	if c := p.b.eng.SAs()[0].Children; len(c) != 0 {
 		t.Fatalf("peer still has %d CHILD SAs after a hard expire", len(c))
 	}
-	if _, ok := p.a.eng.Expired(p.now, 0xdeadbeef, false); ok {
+	if _, ok := p.a.eng.Expired(p.Now, 0xdeadbeef, false); ok {
 		t.Fatal("unknown SPI claimed")
 	}
 }
@@ -132,9 +132,9 @@ func TestCreateChildPFSWithoutKE(t *testing.T) {
 	}
 	var answer []isakmp.Payload
 	e := p.a.eng
-	e.startRequest(p.now, sa, e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
+	e.startRequest(p.Now, sa, e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
 		func(_ time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) { answer = inner }))
-	p.send(e.flush())
+	p.Send(e.flush())
 	p.run(time.Second)
 	if n := isakmp.FindNotify(answer, isakmp.NotifyInvalidSyntax); n == nil {
 		t.Fatalf("answer %+v, want INVALID_SYNTAX", answer)

@@ -20,15 +20,15 @@ func TestNoSecretsInLogs(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(core)
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	p := &pair{t: t, now: time.Unix(1700000000, 0),
+	p := (&pair{t: t,
 		a: newNode(t, "a", a, log, pskConn(t, "ab", a, b, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128-sha256"})),
 		b: newNode(t, "b", b, log, pskConn(t, "ba", b, a, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128-sha256"})),
-	}
+	}).wire()
 	p.initiate(p.a, p.a.conns[0])
 	p.run(time.Minute)
 	requireEstablished(t, p.a, p.b)
 	var secrets []string
-	for _, k := range p.a.inst.live {
+	for _, k := range p.a.inst.Live {
 		for _, key := range [][]byte{k.EncKeyIn, k.EncKeyOut, k.IntegKeyIn, k.IntegKeyOut} {
 			secrets = append(secrets, hex.EncodeToString(key), fmt.Sprint(key))
 		}
@@ -36,8 +36,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 	for _, sa := range p.a.eng.sas {
 		secrets = append(secrets, hex.EncodeToString(sa.keys.skd), hex.EncodeToString(sa.keys.skpi))
 	}
-	ds, _ := p.b.eng.Terminate(p.now, "ba")
-	p.send(ds)
+	ds, _ := p.b.eng.Terminate(p.Now, "ba")
+	p.Send(ds)
 	p.run(time.Minute)
 	// A failed authentication logs the most about keys, if anything does.
 	p.b.conns[0].PSK = []byte("another secret")
