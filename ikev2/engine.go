@@ -386,7 +386,8 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 		return
 	}
 	e.timers.Cancel(sa)
-	for _, c := range sa.children {
+	// removeChild edits sa.children: iterate over a copy.
+	for _, c := range append([]*childSA(nil), sa.children...) {
 		e.removeChild(sa, c)
 	}
 	sa.children = nil
@@ -394,9 +395,6 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 		delete(e.sas, sa.spiI)
 	} else {
 		delete(e.sas, sa.spiR)
-	}
-	if k := (halfOpenKey{sa.remote, sa.spiI}); e.halfOpen[k] == sa {
-		delete(e.halfOpen, k)
 	}
 	if sa.halfOpen {
 		delete(e.halfOpen, sa.halfOpenKey)

@@ -432,3 +432,24 @@ func TestTransportMode(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteRemovesEveryChild: deleting an IKE SA with several CHILD SAs
+// takes every one of them out of the kernel.
+func TestDeleteRemovesEveryChild(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Minute)
+	for range 3 {
+		p.initiate(p.a, p.a.conns[0]) // more CHILD SAs on the same IKE SA
+		p.run(time.Minute)
+	}
+	if n := len(p.a.inst.Live); n != 4 {
+		t.Fatalf("%d CHILD SAs installed, want 4", n)
+	}
+	ds, _ := p.a.eng.Terminate(p.Now, "ab")
+	p.Send(ds)
+	p.run(time.Minute)
+	if n, m := len(p.a.inst.Live), len(p.b.inst.Live); n+m != 0 {
+		t.Fatalf("left in the kernel after delete: %d and %d", n, m)
+	}
+}
