@@ -196,7 +196,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 	}
 	for k := range workers {
 		slog := log.With(zap.Int("shard", k))
-		ecfg := ikev2.Config{
+		ecfg := ikev2.Config{ // = ikev1.Config: the engines share it
 			DB:              g.db,
 			Installer:       g.backend,
 			Log:             slog,
@@ -213,15 +213,9 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			KeyLog:       keyLog,
 		}
 		g.shards = append(g.shards, &shard{
-			id: k,
-			g:  g,
-			v1: ikev1.NewEngine(ikev1.Config{
-				DB: ecfg.DB, Installer: ecfg.Installer, Log: slog, Rand: ecfg.Rand,
-				IKEPort: ecfg.IKEPort, NATTPort: ecfg.NATTPort,
-				RetransmitTries: ecfg.RetransmitTries, RetransmitBase: ecfg.RetransmitBase,
-				SPIFilter: ecfg.SPIFilter, ForceEncap: ecfg.ForceEncap, NATKeepalive: ecfg.NATKeepalive,
-				KeyLog: keyLog,
-			}),
+			id:  k,
+			g:   g,
+			v1:  ikev1.NewEngine(ecfg), // one configuration for both engines
 			v2:  ikev2.NewEngine(ecfg),
 			in:  make(chan inbound, o.queueLen),
 			ctl: make(chan ctlReq),

@@ -26,11 +26,6 @@ import (
 // policies then take the trap's place (kernel.TrapInstaller); when the SA
 // is deleted the trap is back, so the next packet negotiates again.
 
-// trapReqIDBase is the reqid of the first connection's trap (plus its
-// index in the configuration). The engines number CHILD SAs from 1
-// (IKEv2) and from 1<<24 (IKEv1), so the ranges do not meet.
-const trapReqIDBase = 1 << 30
-
 // eventSource is a backend with a kernel event stream (kernel.Backend).
 type eventSource interface {
 	Events() <-chan kernel.Event
@@ -113,7 +108,7 @@ func (g *Gateway) startKernel(ctx context.Context, wg *sync.WaitGroup) {
 func (g *Gateway) installTraps() *trapTable {
 	t := &trapTable{byReqID: map[uint32]*policy.Connection{}}
 	ti, canTrap := g.backend.(kernel.TrapInstaller)
-	for i, c := range g.db.Connections() {
+	for _, c := range g.db.Connections() {
 		if c.Start != policy.StartTrap {
 			continue
 		}
@@ -128,7 +123,7 @@ func (g *Gateway) installTraps() *trapTable {
 			log.Error(`start = "trap" needs version "ikev1" or "ikev2" to initiate with; not trapped`, zap.String("version", string(c.Version)))
 			continue
 		}
-		reqid := uint32(trapReqIDBase + i + 1)
+		reqid := g.backend.AllocReqID() // the installer's, shared with CHILD SAs
 		if err := ti.InstallTrap(c, reqid); err != nil {
 			log.Error("cannot install the trap; this connection will not be negotiated on traffic", zap.Error(err))
 			continue

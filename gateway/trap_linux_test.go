@@ -281,9 +281,9 @@ func TestXfrmGatewayTraps(t *testing.T) {
 
 	// The traps: out policies only, tunnel templates with trap reqids.
 	want := map[string]uint32{
-		"10.1.0.0/24 10.2.0.0/24":     trapReqIDBase + 1,
-		"10.1.0.0/24 10.3.0.0/24":     trapReqIDBase + 2,
-		"10.200.0.1/32 10.200.0.3/32": trapReqIDBase + 3,
+		"10.1.0.0/24 10.2.0.0/24":     1,
+		"10.1.0.0/24 10.3.0.0/24":     2,
+		"10.200.0.1/32 10.200.0.3/32": 3,
 	}
 	pols, err := lab.hGW.XfrmPolicyList(netlink.FAMILY_ALL)
 	if err != nil {

@@ -119,8 +119,8 @@ func TestTrapAcquireInitiatesOnce(t *testing.T) {
 	g := runGateway(t, cfg, zaptest.NewLogger(t, zaptest.Level(zap.DebugLevel)), b)
 
 	reqid := b.trap("site-b")
-	if reqid != trapReqIDBase+1 {
-		t.Fatalf("trap reqid %d, want %d (installed before Ready?)", reqid, trapReqIDBase+1)
+	if reqid != 1 {
+		t.Fatalf("trap reqid %d, want %d (installed before Ready?)", reqid, 1)
 	}
 	if b.trap("legacy") != 0 {
 		t.Fatal("a start = none connection was trapped")
@@ -170,7 +170,7 @@ func TestTrapMatch(t *testing.T) {
 		RemoteTS: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/16")},
 	}
 	h := &policy.Connection{Name: "h", LocalAddr: netip.MustParseAddr("192.0.2.1"), RemoteAddr: netip.MustParseAddr("192.0.2.3")}
-	tt := &trapTable{byReqID: map[uint32]*policy.Connection{trapReqIDBase + 1: c, trapReqIDBase + 2: h}}
+	tt := &trapTable{byReqID: map[uint32]*policy.Connection{1: c, 2: h}}
 	ev := func(reqid uint32, src, dst, l, r string) kernel.Event {
 		return kernel.Event{Kind: kernel.EventAcquire, ReqID: reqid, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst),
 			LocalTS: netip.MustParsePrefix(l), RemoteTS: netip.MustParsePrefix(r)}
@@ -180,7 +180,7 @@ func TestTrapMatch(t *testing.T) {
 		ev   kernel.Event
 		want string
 	}{
-		{"by reqid", ev(trapReqIDBase+1, "192.0.2.1", "192.0.2.2", "10.9.0.1/32", "10.9.0.2/32"), "x"},
+		{"by reqid", ev(1, "192.0.2.1", "192.0.2.2", "10.9.0.1/32", "10.9.0.2/32"), "x"},
 		{"by selector", ev(7, "192.0.2.1", "192.0.2.2", "10.1.3.4/32", "10.2.0.0/24"), "x"},
 		{"host-to-host by selector", ev(7, "192.0.2.1", "192.0.2.3", "192.0.2.1/32", "192.0.2.3/32"), "h"},
 		{"selector wider than the trap", ev(7, "192.0.2.1", "192.0.2.2", "10.1.0.0/15", "10.2.0.1/32"), ""},

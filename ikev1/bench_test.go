@@ -21,7 +21,7 @@ func BenchmarkMainQuick(b *testing.B) {
 				if err := p.a.eng.initiatePhase1(p.Now, p.a.conns[0]); err != nil {
 					b.Fatal(err)
 				}
-				p.Queue = append(p.Queue, p.a.eng.flush()...)
+				p.Queue = append(p.Queue, p.a.eng.Flush()...)
 				for len(p.Queue) > 0 {
 					d := p.Queue[0]
 					p.Queue = p.Queue[1:]

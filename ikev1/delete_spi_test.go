@@ -22,14 +22,14 @@ func TestDeleteNamingOurInboundSPI(t *testing.T) {
 			requireUp(t, p.a, p.b, 1)
 			for _, sa := range p.b.eng.sas {
 				c := sa.children[0]
-				spi := c.spiIn // b's inbound: what a sends with (the usual Delete)
+				spi := c.SPIIn // b's inbound: what a sends with (the usual Delete)
 				if which == "our-inbound" {
-					spi = c.spiOut // b's outbound: a's inbound (strongSwan's failed install)
+					spi = c.SPIOut // b's outbound: a's inbound (strongSwan's failed install)
 				}
 				p.b.eng.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec,
 					ProtocolID: isakmp.ProtocolESP, SPISize: 4, SPIs: [][]byte{spi32(spi)}}})
 			}
-			p.Send(p.b.eng.flush())
+			p.Send(p.b.eng.Flush())
 			p.run(time.Second)
 			if sas := p.a.eng.SAs(); len(sas) != 1 || len(sas[0].Children) != 0 {
 				t.Fatalf("a after the Delete: %+v", sas)

@@ -45,7 +45,7 @@ func TestDeadPeerRestart(t *testing.T) {
 		t.Fatalf("declared dead after %v, want at most %v", dead, limit)
 	}
 	bDown = false
-	p.b.eng = NewEngine(p.b.eng.cfg)
+	p.b.eng = NewEngine(p.b.eng.Cfg)
 	p.b.inst.Live = nil
 	p.run(time.Minute)
 	sas := p.a.eng.SAs()

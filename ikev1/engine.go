@@ -1,144 +1,51 @@
 package ikev1
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
 
-	"ikegate/internal/timerq"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/policy"
 )
 
-// Config configures an Engine. It has the same fields as the IKEv2
-// engine's, so the runtime builds both from one place.
-type Config struct {
-	DB        *policy.DB
-	Installer policy.Installer
-	Log       *zap.Logger
-	Rand      io.Reader
-
-	IKEPort, NATTPort uint16
-
-	RetransmitTries int
-	RetransmitBase  time.Duration
-
-	// SPIFilter, if set, must accept every initiator cookie the engine
-	// picks: the runtime routes IKEv1 messages by the initiator cookie.
-	SPIFilter func(spi uint64) bool
-
-	// ForceEncap makes us claim to be behind a NAT (a made-up NAT
-	// detection hash, as strongSwan's encap=yes does) so that ESP is
-	// UDP-encapsulated even without a NAT: the userspace dataplane needs it.
-	ForceEncap bool
-	// NATKeepalive is the interval of NAT keepalives while we are behind a
-	// NAT (0: natt.DefaultKeepaliveInterval).
-	NATKeepalive time.Duration
-	// MaxHalfOpen bounds the ISAKMP SAs a responder holds before phase 1
-	// completes (0: 10,000); first messages beyond it are dropped.
-	MaxHalfOpen int
-
-	// KeyLog, if set, receives every IKE SA's keys: the explicit,
-	// documented key export for Wireshark (gateway.key_export). Nothing
-	// else sees keys.
-	KeyLog func(policy.ExportedKeys)
-}
+// Config configures an Engine: the configuration both engines share.
+type Config = engine.Config
 
 // Counters are the engine's statistics.
-type Counters struct {
-	Dropped      uint64
-	UnknownSPI   uint64
-	Established  uint64
-	AuthFailures uint64
-	HeldEarly    uint64 // Quick Mode messages held until phase 1 completed
-}
+type Counters = engine.Counters
 
 // Engine runs the IKEv1 SAs of one shard. One goroutine owns it.
 type Engine struct {
-	cfg    Config
-	log    *zap.Logger
-	sas    map[uint64]*p1SA // by initiator cookie
-	timers timerq.Queue[*p1SA]
-	out    []isakmp.Datagram
-	stats  Counters
+	engine.Core[*p1SA]
 
-	halfOpen int // responder SAs before phase 1 completed
+	sas      map[uint64]*p1SA // by initiator cookie
+	halfOpen int              // responder SAs before phase 1 completed
 }
 
 // NewEngine returns an engine with no SAs.
 func NewEngine(cfg Config) *Engine {
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	if cfg.Log == nil {
-		cfg.Log = zap.NewNop()
-	}
-	if cfg.IKEPort == 0 {
-		cfg.IKEPort = 500
-	}
-	if cfg.NATTPort == 0 {
-		cfg.NATTPort = 4500
-	}
-	if cfg.RetransmitTries <= 0 {
-		cfg.RetransmitTries = 5
-	}
-	if cfg.RetransmitBase <= 0 {
-		cfg.RetransmitBase = time.Second
-	}
-	if cfg.MaxHalfOpen <= 0 {
-		cfg.MaxHalfOpen = 10000
-	}
-	if cfg.NATKeepalive <= 0 {
-		cfg.NATKeepalive = natt.DefaultKeepaliveInterval
-	}
-	return &Engine{cfg: cfg, log: cfg.Log.With(zap.Int("version", 1)), sas: make(map[uint64]*p1SA)}
+	e := &Engine{sas: make(map[uint64]*p1SA)}
+	e.Init(cfg, 1)
+	return e
 }
 
 // Stats returns the engine's counters.
-func (e *Engine) Stats() Counters { return e.stats }
-
-func (e *Engine) flush() []isakmp.Datagram {
-	out := e.out
-	e.out = nil
-	return out
-}
-
-func (e *Engine) emit(local, remote netip.AddrPort, data []byte) {
-	e.out = append(e.out, isakmp.Datagram{Local: local, Remote: remote, Data: data})
-}
-
-func (e *Engine) random(n int) []byte {
-	b := make([]byte, n)
-	if _, err := io.ReadFull(e.cfg.Rand, b); err != nil {
-		panic(fmt.Sprintf("ikev1: randomness failed: %v", err))
-	}
-	return b
-}
+func (e *Engine) Stats() Counters { return e.Count }
 
 func (e *Engine) cookie(initiator bool) uint64 {
-	for {
-		c := binary.BigEndian.Uint64(e.random(8))
-		if c == 0 || (initiator && e.sas[c] != nil) {
-			continue
-		}
-		if initiator && e.cfg.SPIFilter != nil && !e.cfg.SPIFilter(c) {
-			continue
-		}
-		return c
+	if initiator {
+		return e.RandomSPI(func(c uint64) bool { return e.sas[c] != nil })
 	}
-}
-
-func (e *Engine) drop(reason string, d isakmp.Datagram, err error) {
-	e.stats.Dropped++
-	if ce := e.log.Check(zap.DebugLevel, "dropped message"); ce != nil {
-		ce.Write(zap.String("reason", reason), zap.Stringer("peer", d.Remote), zap.Error(err))
+	for {
+		if c := binary.BigEndian.Uint64(e.Random(8)); c != 0 {
+			return c
+		}
 	}
 }
 
@@ -146,14 +53,14 @@ func (e *Engine) drop(reason string, d isakmp.Datagram, err error) {
 // datagrams to send in answer.
 func (e *Engine) HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datagram {
 	e.handle(now, d)
-	return e.flush()
+	return e.Flush()
 }
 
 func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 	msg, err := isakmp.ParseV1Message(d.Data)
 	if err != nil {
 		if msg = parsePadded(d.Data); msg == nil {
-			e.drop("malformed message", d, err)
+			e.Drop("malformed message", d, err)
 			return
 		}
 	}
@@ -161,15 +68,15 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 	sa := e.sas[h.SPIi]
 	if sa == nil {
 		if h.SPIr != 0 {
-			e.stats.UnknownSPI++
-			e.drop("unknown cookies", d, nil)
+			e.Count.UnknownSPI++
+			e.Drop("unknown cookies", d, nil)
 			return
 		}
 		switch h.Exchange {
 		case isakmp.ExchangeV1Main, isakmp.ExchangeV1Aggressive:
 			e.respondPhase1(now, d, msg)
 		default:
-			e.drop("new exchange is not Main or Aggressive Mode", d, nil)
+			e.Drop("new exchange is not Main or Aggressive Mode", d, nil)
 		}
 		return
 	}
@@ -179,20 +86,20 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 	if sum == sa.lastRecv {
 		if sa.rtx == nil && sa.lastSentFor == sum {
 			for _, raw := range sa.lastSent {
-				e.emit(d.Local, d.Remote, raw)
+				e.Emit(d.Local, d.Remote, raw)
 			}
 		}
 		return
 	}
 	if h.SPIr != sa.ckyR && !(sa.initiator && sa.ckyR == 0) {
-		e.stats.UnknownSPI++
-		e.drop("responder cookie mismatch", d, nil)
+		e.Count.UnknownSPI++
+		e.Drop("responder cookie mismatch", d, nil)
 		return
 	}
 	switch h.Exchange {
 	case isakmp.ExchangeV1Main, isakmp.ExchangeV1Aggressive:
 		if h.MessageID != 0 {
-			e.drop("phase 1 message with a message ID", d, nil)
+			e.Drop("phase 1 message with a message ID", d, nil)
 			return
 		}
 		e.phase1Message(now, sa, d, msg, sum)
@@ -202,7 +109,7 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 			// after message 3; hold it until phase 1 completes.
 			if len(sa.held) < 4 {
 				sa.held = append(sa.held, d)
-				e.stats.HeldEarly++
+				e.Count.HeldEarly++
 			}
 			return
 		}
@@ -210,9 +117,9 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 	case isakmp.ExchangeV1Informational:
 		e.informational(now, sa, d, msg)
 	default:
-		e.drop("unsupported exchange "+h.Exchange.String(), d, nil)
+		e.Drop("unsupported exchange "+h.Exchange.String(), d, nil)
 	}
-	e.schedule(sa)
+	e.Schedule(sa)
 }
 
 // parsePadded accepts an unencrypted message whose payload chain ends up
@@ -240,80 +147,38 @@ func parsePadded(b []byte) *isakmp.V1Message {
 }
 
 // Tick runs the timers due at now.
-func (e *Engine) Tick(now time.Time) []isakmp.Datagram {
-	for sa, ok := e.timers.PopDue(now); ok; sa, ok = e.timers.PopDue(now) {
-		e.onTimer(now, sa)
-		e.schedule(sa)
-	}
-	return e.flush()
-}
-
-// NextDeadline is when Tick next has work; zero means never.
-func (e *Engine) NextDeadline() time.Time {
-	_, when, _ := e.timers.Next()
-	return when
-}
-
-// schedule (re)arms sa's timer for its next deadline.
-func (e *Engine) schedule(sa *p1SA) {
-	if sa.state == stateGone {
-		return
-	}
-	e.timers.Schedule(sa, sa.nextDeadline()) // zero: no deadline
-}
+func (e *Engine) Tick(now time.Time) []isakmp.Datagram { return e.RunTimers(now, e.onTimer) }
 
 func (e *Engine) onTimer(now time.Time, sa *p1SA) {
-	if r := sa.rtx; r != nil && !r.next.After(now) {
-		if r.tries >= e.cfg.RetransmitTries {
-			e.fail(sa, fmt.Sprintf("peer did not answer after %d tries", r.tries))
-			// A connection that starts with the daemon keeps trying until
-			// the peer answers.
-			if sa.initiator && sa.conn.Start == policy.StartStart && canInitiate(sa.conn) {
-				sa.log(e).Info("initiating again (start = \"start\")")
-				if err := e.initiatePhase1(now, sa.conn); err != nil {
-					sa.log(e).Warn("initiating again failed", zap.Error(err))
-				}
-			}
-			return
-		}
-		r.tries++
-		r.next = now.Add(e.cfg.RetransmitBase << (r.tries - 1))
-		for _, raw := range r.raw {
-			e.emit(sa.local, sa.remote, raw)
-		}
+	if r := sa.rtx; r.Due(now) && !e.Resend(now, r, sa.local, sa.remote) {
+		e.peerDead(now, sa, fmt.Sprintf("peer did not answer after %d tries", r.Tries))
+		return
 	}
 	for id, q := range sa.quick {
-		if r := q.rtx; r != nil && !r.next.After(now) {
-			if r.tries >= e.cfg.RetransmitTries {
-				sa.log(e).Warn("Quick Mode: peer did not answer", zap.Uint32("msgid", id))
-				delete(sa.quick, id)
-				continue
-			}
-			r.tries++
-			r.next = now.Add(e.cfg.RetransmitBase << (r.tries - 1))
-			for _, raw := range r.raw {
-				e.emit(sa.local, sa.remote, raw)
-			}
+		if r := q.rtx; r.Due(now) && !e.Resend(now, r, sa.local, sa.remote) {
+			sa.log(e).Warn("Quick Mode: peer did not answer", zap.Uint32("msgid", id))
+			delete(sa.quick, id)
+			continue
 		}
-		if !q.expires.IsZero() && !q.expires.After(now) {
+		if engine.Due(q.expires, now) {
 			delete(sa.quick, id)
 		}
 	}
-	if !sa.expires.IsZero() && !sa.expires.After(now) && sa.state != stateEstablished {
-		e.fail(sa, "phase 1 did not complete in time")
+	if engine.Due(sa.expires, now) && sa.state != stateEstablished {
+		e.peerDead(now, sa, "phase 1 did not complete in time")
 		return
 	}
 	if sa.state != stateEstablished {
 		return
 	}
 	e.rekeyDue(now, sa)
-	if !sa.quickAt.IsZero() && !sa.quickAt.After(now) {
+	if engine.Due(sa.quickAt, now) {
 		sa.quickAt = time.Time{}
 		e.startQuickMode(now, sa, sa.conn)
 	}
-	if !sa.nextKeepalive.IsZero() && !sa.nextKeepalive.After(now) {
-		e.emit(sa.local, sa.remote, natt.Keepalive)
-		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)
+	if engine.Due(sa.nextKeepalive, now) {
+		e.Emit(sa.local, sa.remote, natt.Keepalive)
+		sa.nextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
 	if sa.dpd.Enabled() {
 		e.checkLiveness(now, sa)
@@ -330,7 +195,7 @@ func (e *Engine) destroy(sa *p1SA, reason string) {
 	if sa.state == stateGone {
 		return
 	}
-	e.timers.Cancel(sa)
+	e.Unschedule(sa)
 	e.leaveHalfOpen(sa)
 	for _, c := range append([]*child(nil), sa.children...) {
 		e.removeChild(sa, c)

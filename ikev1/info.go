@@ -5,22 +5,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
 )
-
-var reqIDs atomic.Uint32
-
-// nextReqID numbers phase 2 SAs for the kernel. It starts high so IKEv1
-// and IKEv2 reqids (the latter count from 1) do not meet.
-func nextReqID() uint32 { return 1<<24 + reqIDs.Add(1) }
 
 func hmacEqual(a, b []byte) bool { return hmac.Equal(a, b) }
 
@@ -34,7 +28,7 @@ func (e *Engine) sendInfo(sa *p1SA, ps []isakmp.V1Payload) {
 		return oakley.V1InfoHash(sa.keys.prf, sa.keys.a, id, b)
 	})
 	raw, _ := sa.seal(isakmp.ExchangeV1Informational, id, sa.phase2IV(id), out)
-	e.emit(sa.local, sa.remote, raw)
+	e.Emit(sa.local, sa.remote, raw)
 }
 
 // sendNotify sends a protected notification about the ISAKMP SA.
@@ -53,11 +47,11 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 			e.fail(sa, "peer sent "+n.Type.String()+"; we proposed "+oakley.ProposalsString(sa.conn.IKE))
 			return
 		}
-		e.drop("unprotected Informational", d, nil)
+		e.Drop("unprotected Informational", d, nil)
 		return
 	}
 	if sa.keys == nil || sa.keys.a == nil {
-		e.drop("Informational before keys exist", d, nil)
+		e.Drop("Informational before keys exist", d, nil)
 		return
 	}
 	id := msg.Header.MessageID
@@ -74,12 +68,12 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 			// During phase 1 the peer's only reason to send a protected
 			// notification is a failure, and one we cannot read means it
 			// derived other keys: typically a different pre-shared key.
-			e.stats.AuthFailures++
+			e.Count.AuthFailures++
 			e.fail(sa, fmt.Sprintf("authentication failed: the peer sent a protected notification we cannot read (%v): "+
 				"most likely the pre-shared keys of connection %q differ", err, sa.conn.Name))
 			return
 		}
-		e.drop("Informational does not decrypt or verify", d, err)
+		e.Drop("Informational does not decrypt or verify", d, err)
 		return
 	}
 	sa.followPeer(d)
@@ -124,8 +118,8 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 					// both: match either.
 					out := binary.BigEndian.Uint32(spi)
 					for _, c := range sa.children {
-						if c.spiOut == out || c.spiIn == out {
-							log.Info("peer deleted phase 2 SA", zap.String("child", c.conn.Name))
+						if c.SPIOut == out || c.SPIIn == out {
+							log.Info("peer deleted phase 2 SA", zap.String("child", c.Conn.Name))
 							e.removeChild(sa, c)
 							break
 						}
@@ -143,7 +137,7 @@ func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool)
 	for _, sa := range e.sas {
 		owned := sa.conn.Name == name
 		for _, c := range append([]*child(nil), sa.children...) {
-			if owned || c.conn.Name == name {
+			if owned || c.Conn.Name == name {
 				found = true
 				e.deletePhase2(sa, c)
 			}
@@ -153,14 +147,14 @@ func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool)
 			e.deleteISAKMP(sa, "terminated")
 		}
 	}
-	return e.flush(), found
+	return e.Flush(), found
 }
 
 // deletePhase2 tells the peer a phase 2 SA is gone and removes it.
 func (e *Engine) deletePhase2(sa *p1SA, c *child) {
-	if sa.state == stateEstablished && c.state != "FAILED" {
+	if sa.state == stateEstablished && c.State != engine.ChildFailed {
 		e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP,
-			SPISize: 4, SPIs: [][]byte{spi32(c.spiIn)}}})
+			SPISize: 4, SPIs: [][]byte{spi32(c.SPIIn)}}})
 	}
 	e.removeChild(sa, c)
 }
@@ -179,8 +173,7 @@ func (e *Engine) deleteISAKMP(sa *p1SA, why string) {
 // checkLiveness sends R-U-THERE after dpd_delay of silence and declares
 // the peer dead after dpd_timeout without an acknowledgement (RFC 3706).
 func (e *Engine) checkLiveness(now time.Time, sa *p1SA) {
-	sa.dpd.SeenTraffic(now, e.cfg.Installer, sa.installed())
-	switch sa.dpd.Check(now) {
+	switch e.Liveness(now, &sa.dpd, sa.installed()) {
 	case dpd.Probe:
 		seq := sa.dpd.NextSeq()
 		e.sendNotify(sa, isakmp.V1NotifyRUThere, binary.BigEndian.AppendUint32(nil, seq))
@@ -189,18 +182,15 @@ func (e *Engine) checkLiveness(now time.Time, sa *p1SA) {
 	}
 }
 
-// peerDead removes a dead peer's SAs and applies dpd_action.
+// peerDead removes the SA of a peer that stopped answering (or a phase 1
+// that never completed) and, as engine.PeerLost decides, initiates the
+// connection again.
 func (e *Engine) peerDead(now time.Time, sa *p1SA, why string) {
-	conn := sa.conn
-	action := dpd.Action(conn.DPDAction)
-	if action == "" {
-		action = dpd.Clear
-	}
-	sa.log(e).Warn("peer is dead: "+why, zap.String("dpd_action", string(action)))
+	again := engine.PeerLost(sa.log(e), sa.conn, sa.state == stateEstablished, sa.initiator, "IKEv1 SA failed", why)
 	e.destroy(sa, why)
-	if action == dpd.Restart && conn.Version == policy.IKEv1 && !conn.RemoteAny() && conn.LocalAddr.IsValid() {
-		if err := e.initiatePhase1(now, conn); err != nil {
-			e.log.Warn("dpd_action restart failed", zap.String("conn", conn.Name), zap.Error(err))
+	if again && sa.conn.Version == policy.IKEv1 {
+		if err := e.initiatePhase1(now, sa.conn); err != nil {
+			e.Log.Warn("initiating again failed", zap.String("conn", sa.conn.Name), zap.Error(err))
 		}
 	}
 }
@@ -209,8 +199,8 @@ func (e *Engine) peerDead(now time.Time, sa *p1SA, why string) {
 func (sa *p1SA) installed() []*policy.ChildSA {
 	var out []*policy.ChildSA
 	for _, c := range sa.children {
-		if c.kernel != nil && c.state == "INSTALLED" {
-			out = append(out, c.kernel)
+		if c.Installed() {
+			out = append(out, c.Kernel)
 		}
 	}
 	return out

@@ -13,7 +13,7 @@ import (
 // "NATed" side sends keepalives.
 func TestForceEncap(t *testing.T) {
 	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
-	p.a.eng.cfg.ForceEncap = true
+	p.a.eng.Cfg.ForceEncap = true
 	keepalives := 0
 	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		if natt.IsKeepalive(d.Data) {
@@ -41,7 +41,7 @@ func TestForceEncap(t *testing.T) {
 // in both Quick Mode messages and installs with encapsulation ports.
 func TestTransportBehindNAT(t *testing.T) {
 	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
-	p.a.eng.cfg.ForceEncap = true
+	p.a.eng.Cfg.ForceEncap = true
 	p.a.conns[0].Transport, p.b.conns[0].Transport = true, true
 	p.initiate(p.a, p.a.conns[0])
 	p.run(time.Minute)

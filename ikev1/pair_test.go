@@ -431,7 +431,7 @@ func TestQuickModePerSubnetPair(t *testing.T) {
 // MaxHalfOpen SAs, which expire; a real peer gets through afterwards.
 func TestHalfOpenBound(t *testing.T) {
 	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
-	p.b.eng.cfg.MaxHalfOpen = 50
+	p.b.eng.Cfg.MaxHalfOpen = 50
 	for i := 0; i < 200; i++ {
 		sa := &p1SA{conn: p.a.conns[0], ckyI: uint64(1000 + i)}
 		trs, _ := phase1Transforms(p.a.conns[0])

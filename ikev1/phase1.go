@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -124,18 +125,18 @@ func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload, forceEncap b
 // Initiate starts phase 1 for conn, followed by Quick Mode; if an
 // established ISAKMP SA to the peer exists, only Quick Mode runs.
 func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error) {
-	if conn.RemoteAny() || !conn.LocalAddr.IsValid() {
-		return nil, fmt.Errorf("connection %q: initiating needs local_addr and a remote_addr other than %%any", conn.Name)
+	if err := engine.CheckInitiate(conn); err != nil {
+		return nil, err
 	}
 	if sa := e.reusableSA(conn); sa != nil {
 		e.startQuickMode(now, sa, conn)
-		e.schedule(sa)
-		return e.flush(), nil
+		e.Schedule(sa)
+		return e.Flush(), nil
 	}
 	if err := e.initiatePhase1(now, conn); err != nil {
 		return nil, err
 	}
-	return e.flush(), nil
+	return e.Flush(), nil
 }
 
 // Reusable reports whether Initiate(conn) would run only a Quick Mode on
@@ -160,8 +161,8 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 		conn:       conn,
 		initiator:  true,
 		aggressive: conn.IKEv1Mode == "aggressive",
-		local:      netip.AddrPortFrom(conn.LocalAddr, e.cfg.IKEPort),
-		remote:     netip.AddrPortFrom(conn.RemoteAddr, e.cfg.IKEPort),
+		local:      netip.AddrPortFrom(conn.LocalAddr, e.Cfg.IKEPort),
+		remote:     netip.AddrPortFrom(conn.RemoteAddr, e.Cfg.IKEPort),
 		expires:    now.Add(phase1Timeout),
 		quick:      map[uint32]*quickMode{},
 	}
@@ -188,11 +189,11 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 		exchange = isakmp.ExchangeV1Aggressive
 		sa.state = stateAM1
 		group, _ := conn.IKE[0].First(oakley.TransformDH)
-		if sa.dh, err = oakley.NewKeyExchange(group.ID, e.cfg.Rand); err != nil {
+		if sa.dh, err = oakley.NewKeyExchange(group.ID, e.Cfg.Rand); err != nil {
 			return err
 		}
 		sa.gxi = sa.dh.PublicKey()
-		sa.ni = e.random(nonceLen)
+		sa.ni = e.Random(nonceLen)
 		id := idPayload(conn.LocalID)
 		sa.idiB = isakmp.AppendV1Body(nil, id)
 		ps = append(ps, &isakmp.V1KE{Data: sa.gxi}, &isakmp.V1Nonce{Data: sa.ni}, id)
@@ -201,7 +202,7 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 	e.sas[sa.ckyI] = sa
 	sa.log(e).Info("initiating IKEv1 phase 1", zap.String("mode", exchange.String()), zap.String("ike", oakley.ProposalsString(conn.IKE)))
 	e.sendP1(now, sa, e.plain(sa, exchange, ps), true)
-	e.schedule(sa)
+	e.Schedule(sa)
 	return nil
 }
 
@@ -218,9 +219,9 @@ func (e *Engine) sendP1(now time.Time, sa *p1SA, raw []byte, expectReply bool) {
 	sa.lastSentFor = sa.lastRecv
 	sa.rtx = nil
 	if expectReply {
-		sa.rtx = &retransmit{raw: sa.lastSent, tries: 1, next: now.Add(e.cfg.RetransmitBase)}
+		sa.rtx = e.Arm(now, sa.lastSent)
 	}
-	e.emit(sa.local, sa.remote, raw)
+	e.Emit(sa.local, sa.remote, raw)
 }
 
 // notifyPlain sends an unprotected Informational notification (used before
@@ -230,30 +231,30 @@ func (e *Engine) notifyPlain(d isakmp.Datagram, ckyI, ckyR uint64, t isakmp.V1No
 		Exchange: isakmp.ExchangeV1Informational},
 		Payloads: []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
 			SPI: cookies(ckyI, ckyR), Type: t}}}
-	e.emit(d.Local, d.Remote, m.Marshal())
+	e.Emit(d.Local, d.Remote, m.Marshal())
 }
 
 // respondPhase1 handles the first message of a Main or Aggressive Mode.
 func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1Message) {
 	h := msg.Header
-	if e.halfOpen >= e.cfg.MaxHalfOpen {
+	if e.halfOpen >= e.Cfg.MaxHalfOpen {
 		// Without IKEv2's cookies the only defence against a flood of
 		// first messages is a bound on the state they create.
-		e.drop("too many half-open ISAKMP SAs", d, nil)
+		e.Drop("too many half-open ISAKMP SAs", d, nil)
 		return
 	}
 	aggressive := h.Exchange == isakmp.ExchangeV1Aggressive
-	log := e.log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", h.Exchange))
+	log := e.Log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", h.Exchange))
 	saP, _ := msg.Find(isakmp.V1PayloadSA).(*isakmp.V1SA)
 	if saP == nil {
-		e.drop("first message without SA payload", d, nil)
+		e.Drop("first message without SA payload", d, nil)
 		return
 	}
 	var peerID policy.Identity
 	if aggressive {
 		id, _ := msg.Find(isakmp.V1PayloadID).(*isakmp.V1ID)
 		if id == nil {
-			e.drop("Aggressive Mode without ID", d, nil)
+			e.Drop("Aggressive Mode without ID", d, nil)
 			return
 		}
 		peerID = policy.Identity{Type: id.IDType, Data: id.Data}
@@ -261,7 +262,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	var conn *policy.Connection
 	var offer phase1Offer
 	var why []string
-	for _, c := range e.cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv1) {
+	for _, c := range e.Cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv1) {
 		if (c.IKEv1Mode == "aggressive") != aggressive {
 			why = append(why, fmt.Sprintf("%q uses ikev1_mode %q", c.Name, modeName(c)))
 			continue
@@ -288,7 +289,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	}
 	raws, _, err := isakmp.SplitV1Payloads(msg.NextV1(), d.Data[isakmp.HeaderLen:msg.Header.Length])
 	if err != nil {
-		e.drop("payload chain", d, err)
+		e.Drop("payload chain", d, err)
 		return
 	}
 	sa := &p1SA{
@@ -318,7 +319,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		sa.state = stateMM1
 		ps := append([]isakmp.V1Payload{chosenSA}, ourVIDs(sa.natT, true)...)
 		e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
-		e.schedule(sa)
+		e.Schedule(sa)
 		return
 	}
 	// Aggressive Mode: KE, nonce and identity came with the SA.
@@ -345,11 +346,11 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		return
 	}
 	ps := append([]isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}, id}, proof...)
-	ps = append(ps, sa.natdPayloads(e.cfg.ForceEncap)...)
+	ps = append(ps, sa.natdPayloads(e.Cfg.ForceEncap)...)
 	ps = append(ps, ourVIDs(sa.natT, true)...)
 	sa.state = stateAM2
 	e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
-	e.schedule(sa)
+	e.Schedule(sa)
 }
 
 func modeName(c *policy.Connection) string {
@@ -375,7 +376,7 @@ func joinReasons(rs []string) string {
 func (e *Engine) computeKeys(sa *p1SA) error {
 	group, _ := sa.chosen.First(oakley.TransformDH)
 	if sa.dh == nil {
-		dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+		dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
 		if err != nil {
 			return err
 		}
@@ -384,7 +385,7 @@ func (e *Engine) computeKeys(sa *p1SA) error {
 			sa.gxi = dh.PublicKey()
 		} else {
 			sa.gxr = dh.PublicKey()
-			sa.nr = e.random(nonceLen)
+			sa.nr = e.Random(nonceLen)
 		}
 	}
 	peerKE := sa.gxr
@@ -417,8 +418,8 @@ func (e *Engine) computeKeys(sa *p1SA) error {
 	if err != nil {
 		return err
 	}
-	if e.cfg.KeyLog != nil {
-		e.cfg.KeyLog(policy.ExportedKeys{Version: 1, SPIi: sa.ckyI, SPIr: sa.ckyR, Encr: encr, EncI: encKey})
+	if e.Cfg.KeyLog != nil {
+		e.Cfg.KeyLog(policy.ExportedKeys{Version: 1, SPIi: sa.ckyI, SPIr: sa.ckyR, Encr: encr, EncI: encKey})
 	}
 	sa.keys = &p1Keys{prf: prf, skeyid: skeyid, d: k.SKEYIDd, a: k.SKEYIDa, cipher: cipher,
 		iv: oakley.V1PhaseOneIV(sa.hashID, sa.gxi, sa.gxr, cipher.BlockSize())}
@@ -438,14 +439,14 @@ func (e *Engine) hashR(sa *p1SA) []byte {
 // message.
 func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message, sum [32]byte) {
 	if sa.state == stateEstablished {
-		e.drop("phase 1 message after phase 1 completed", d, nil)
+		e.Drop("phase 1 message after phase 1 completed", d, nil)
 		return
 	}
 	var ps []isakmp.V1Payload
 	var raws []isakmp.V1RawPayload
 	if msg.Encrypted != nil {
 		if sa.keys == nil {
-			e.drop("encrypted phase 1 message before keys exist", d, nil)
+			e.Drop("encrypted phase 1 message before keys exist", d, nil)
 			return
 		}
 		var next []byte
@@ -453,7 +454,7 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		ps, raws, _, next, err = sa.open(msg, sa.keys.iv)
 		if err != nil {
 			sa.log(e).Warn("cannot decrypt phase 1 message: " + err.Error())
-			e.stats.AuthFailures++
+			e.Count.AuthFailures++
 			e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyPayloadMalformed)
 			e.fail(sa, "authentication failed: "+err.Error())
 			return
@@ -463,7 +464,7 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		ps = msg.Payloads
 		var err error
 		if raws, _, err = isakmp.SplitV1Payloads(msg.NextV1(), d.Data[isakmp.HeaderLen:msg.Header.Length]); err != nil {
-			e.drop("payload chain", d, err)
+			e.Drop("payload chain", d, err)
 			return
 		}
 	}
@@ -489,7 +490,7 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 	case !sa.initiator && sa.state == stateAM2:
 		e.aggrR3(now, sa, d, ps)
 	default:
-		e.drop("unexpected phase 1 message", d, nil)
+		e.Drop("unexpected phase 1 message", d, nil)
 	}
 }
 
@@ -534,15 +535,15 @@ func (e *Engine) mainI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 	}
 	e.readVIDs(sa, ps)
 	group, _ := sa.chosen.First(oakley.TransformDH)
-	dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+	dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
 	if err != nil {
 		e.fail(sa, err.Error())
 		return
 	}
-	sa.dh, sa.gxi, sa.ni = dh, dh.PublicKey(), e.random(nonceLen)
+	sa.dh, sa.gxi, sa.ni = dh, dh.PublicKey(), e.Random(nonceLen)
 	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxi}, &isakmp.V1Nonce{Data: sa.ni}}
 	out = append(out, certRequests(sa.conn)...)
-	out = append(out, sa.natdPayloads(e.cfg.ForceEncap)...)
+	out = append(out, sa.natdPayloads(e.Cfg.ForceEncap)...)
 	sa.state = stateMM3
 	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
 }
@@ -561,10 +562,10 @@ func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		e.fail(sa, err.Error())
 		return
 	}
-	sa.detectNAT(d, ps, e.cfg.ForceEncap)
+	sa.detectNAT(d, ps, e.Cfg.ForceEncap)
 	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}}
 	out = append(out, certRequests(sa.conn)...)
-	out = append(out, sa.natdPayloads(e.cfg.ForceEncap)...)
+	out = append(out, sa.natdPayloads(e.Cfg.ForceEncap)...)
 	sa.state = stateMM3
 	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
 }
@@ -582,7 +583,7 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		e.fail(sa, err.Error())
 		return
 	}
-	sa.detectNAT(d, ps, e.cfg.ForceEncap)
+	sa.detectNAT(d, ps, e.Cfg.ForceEncap)
 	e.floatIfNAT(sa)
 	id := idPayload(sa.conn.LocalID)
 	sa.idiB = isakmp.AppendV1Body(nil, id)
@@ -602,9 +603,9 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 
 // floatIfNAT moves IKE to the NAT-T port once a NAT is detected (RFC 3947 4).
 func (e *Engine) floatIfNAT(sa *p1SA) {
-	if sa.nat.Any() && sa.local.Port() != e.cfg.NATTPort {
-		sa.local = netip.AddrPortFrom(sa.local.Addr(), e.cfg.NATTPort)
-		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), e.cfg.NATTPort)
+	if sa.nat.Any() && sa.local.Port() != e.Cfg.NATTPort {
+		sa.local = netip.AddrPortFrom(sa.local.Addr(), e.Cfg.NATTPort)
+		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), e.Cfg.NATTPort)
 		sa.log(e).Info("NAT detected; moving to the NAT-T port",
 			zap.Bool("local_behind_nat", sa.nat.LocalBehindNAT), zap.Bool("peer_behind_nat", sa.nat.PeerBehindNAT))
 	}
@@ -623,7 +624,7 @@ func (e *Engine) proof(sa *p1SA, hash []byte) ([]isakmp.V1Payload, error) {
 		return nil, fmt.Errorf("connection %q: IKEv1 signature authentication needs an RSA certificate and key", conn.Name)
 	}
 	// IKEv1 signs the bare hash with PKCS#1 v1.5 padding, no DigestInfo.
-	sig, err := rsa.SignPKCS1v15(e.cfg.Rand, key, 0, hash)
+	sig, err := rsa.SignPKCS1v15(e.Cfg.Rand, key, 0, hash)
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
@@ -662,7 +663,7 @@ func (e *Engine) checkPeer(now time.Time, sa *p1SA, id *isakmp.V1ID, ps []isakmp
 	}
 	peerID := policy.Identity{Type: id.IDType, Data: id.Data}
 	reject := func(t isakmp.V1NotifyType, why string) bool {
-		e.stats.AuthFailures++
+		e.Count.AuthFailures++
 		e.sendNotify(sa, t, nil)
 		if sa.initiator != sa.aggressive {
 			// The peer sent its last phase 1 message (MM6, or AM3) and
@@ -775,14 +776,14 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 	if !e.checkPeer(now, sa, id, ps, e.hashR(sa)) {
 		return
 	}
-	sa.detectNAT(d, ps, e.cfg.ForceEncap)
+	sa.detectNAT(d, ps, e.Cfg.ForceEncap)
 	e.floatIfNAT(sa)
 	out, err := e.proof(sa, e.hashI(sa))
 	if err != nil {
 		e.fail(sa, err.Error())
 		return
 	}
-	out = append(out, sa.natdPayloads(e.cfg.ForceEncap)...)
+	out = append(out, sa.natdPayloads(e.Cfg.ForceEncap)...)
 	if e.firstContact(sa) {
 		out = append(out, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
 			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInitialContact})
@@ -805,7 +806,7 @@ func (e *Engine) aggrR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 	if !e.checkPeer(now, sa, id, ps, e.hashI(sa)) {
 		return
 	}
-	sa.detectNAT(d, ps, e.cfg.ForceEncap)
+	sa.detectNAT(d, ps, e.Cfg.ForceEncap)
 	e.established(now, sa, ps)
 }
 
@@ -818,13 +819,13 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	sa.expires = time.Time{}
 	sa.dh = nil
 	if sa.nat.LocalBehindNAT {
-		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)
+		sa.nextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
 	sa.rekeyAt = now.Add(e.rekeyDelay(sa, sa.lifetime, defaultIKELifetime))
 	if sa.peerDPD {
-		sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.random(4))>>1)
+		sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.Random(4))>>1)
 	}
-	e.stats.Established++
+	e.Count.Established++
 	sa.log(e).Info("IKEv1 phase 1 established", zap.String("ike", sa.chosen.String()),
 		zap.Stringer("remote_id", sa.peerID), zap.Bool("initiator", sa.initiator),
 		zap.Bool("aggressive", sa.aggressive), zap.String("peer_vendor", sa.product), zap.Bool("nat", sa.nat.Any()))

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -32,7 +33,7 @@ type quickMode struct {
 	sentIDs   bool
 	lifetime  time.Duration
 	lifeBytes uint64 // 0: no byte limit
-	rtx       *retransmit
+	rtx       *engine.Retransmit
 	lastRecv  [32]byte
 	lastSent  [][]byte
 	expires   time.Time
@@ -41,7 +42,7 @@ type quickMode struct {
 
 func (e *Engine) newMsgID(sa *p1SA) uint32 {
 	for {
-		id := binary.BigEndian.Uint32(e.random(4))
+		id := binary.BigEndian.Uint32(e.Random(4))
 		if id != 0 && sa.quick[id] == nil {
 			return id
 		}
@@ -163,12 +164,12 @@ func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connecti
 		log.Warn("cannot propose Quick Mode", zap.Error(err))
 		return
 	}
-	spi, err := e.cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
+	spi, err := e.Cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
 	if err != nil {
 		log.Warn("allocating an inbound SPI failed", zap.Error(err))
 		return
 	}
-	q := &quickMode{msgID: e.newMsgID(sa), initiator: true, conn: conn, spiIn: spi, ni: e.random(nonceLen),
+	q := &quickMode{msgID: e.newMsgID(sa), initiator: true, conn: conn, spiIn: spi, ni: e.Random(nonceLen),
 		localTS: local, remoteTS: remote, expires: now.Add(quickTimeout), replaces: replaces}
 	rest := []isakmp.V1Payload{
 		&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly, Proposals: []isakmp.V1Proposal{{
@@ -176,7 +177,7 @@ func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connecti
 		&isakmp.V1Nonce{Data: q.ni},
 	}
 	if pfs != 0 {
-		if q.dh, err = oakley.NewKeyExchange(pfs, e.cfg.Rand); err != nil {
+		if q.dh, err = oakley.NewKeyExchange(pfs, e.Cfg.Rand); err != nil {
 			log.Warn("PFS key exchange", zap.Error(err))
 			return
 		}
@@ -190,11 +191,11 @@ func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connecti
 	raw, next := sa.seal(isakmp.ExchangeV1Quick, q.msgID, sa.phase2IV(q.msgID), ps)
 	q.iv = next
 	q.lastSent = [][]byte{raw}
-	q.rtx = &retransmit{raw: q.lastSent, tries: 1, next: now.Add(e.cfg.RetransmitBase)}
+	q.rtx = e.Arm(now, q.lastSent)
 	sa.quick[q.msgID] = q
 	log.Info("Quick Mode initiated", zap.Uint32("msgid", q.msgID), zap.String("esp", oakley.ProposalsString(conn.ESP)),
 		zap.String("local_ts", prefixesString(q.localTS)), zap.String("remote_ts", prefixesString(q.remoteTS)))
-	e.emit(sa.local, sa.remote, raw)
+	e.Emit(sa.local, sa.remote, raw)
 }
 
 func spi32(spi uint32) []byte {
@@ -207,7 +208,7 @@ func spi32(spi uint32) []byte {
 func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message) {
 	id := msg.Header.MessageID
 	if id == 0 || msg.Encrypted == nil {
-		e.drop("Quick Mode without message ID or encryption", d, nil)
+		e.Drop("Quick Mode without message ID or encryption", d, nil)
 		return
 	}
 	q := sa.quick[id]
@@ -215,7 +216,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 	if q != nil && sum == q.lastRecv {
 		if q.rtx == nil {
 			for _, raw := range q.lastSent {
-				e.emit(d.Local, d.Remote, raw)
+				e.Emit(d.Local, d.Remote, raw)
 			}
 		}
 		return
@@ -226,12 +227,12 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 	}
 	ps, raws, plain, next, err := sa.open(msg, iv)
 	if err != nil {
-		e.drop("Quick Mode does not decrypt", d, err)
+		e.Drop("Quick Mode does not decrypt", d, err)
 		return
 	}
 	hash, rest, err := restAfterHash(raws, plain)
 	if err != nil {
-		e.drop("Quick Mode without HASH", d, err)
+		e.Drop("Quick Mode without HASH", d, err)
 		return
 	}
 	sa.dpd.Seen(now)
@@ -239,27 +240,27 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 	switch {
 	case q == nil:
 		if !hmacEqual(hash, oakley.V1QMHash1(sa.keys.prf, sa.keys.a, id, rest)) {
-			e.drop("Quick Mode HASH(1) does not verify", d, nil)
+			e.Drop("Quick Mode HASH(1) does not verify", d, nil)
 			return
 		}
 		e.respondQuick(now, sa, d, id, ps, next, sum, msg.Header.Flags)
 	case q.initiator && q.nr == nil:
 		if !hmacEqual(hash, oakley.V1QMHash2(sa.keys.prf, sa.keys.a, id, q.ni, rest)) {
-			e.drop("Quick Mode HASH(2) does not verify", d, nil)
+			e.Drop("Quick Mode HASH(2) does not verify", d, nil)
 			return
 		}
 		q.iv, q.lastRecv, q.rtx = next, sum, nil
 		e.quickI2(now, sa, q, ps)
 	case !q.initiator:
 		if !hmacEqual(hash, oakley.V1QMHash3(sa.keys.prf, sa.keys.a, id, q.ni, q.nr)) {
-			e.drop("Quick Mode HASH(3) does not verify", d, nil)
+			e.Drop("Quick Mode HASH(3) does not verify", d, nil)
 			return
 		}
 		q.rtx = nil
 		delete(sa.quick, id)
 		e.installQuick(now, sa, q)
 	default:
-		e.drop("unexpected Quick Mode message", d, nil)
+		e.Drop("unexpected Quick Mode message", d, nil)
 	}
 }
 
@@ -343,7 +344,7 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 		e.sendNotify(sa, isakmp.V1NotifyNoProposalChosen, nil)
 		return
 	}
-	q := &quickMode{msgID: id, conn: conn, ni: nonce.Data, nr: e.random(nonceLen), offer: offer,
+	q := &quickMode{msgID: id, conn: conn, ni: nonce.Data, nr: e.Random(nonceLen), offer: offer,
 		spiOut: binary.BigEndian.Uint32(offer.spi), localTS: ourLocal, remoteTS: peerLocal,
 		lifetime: offer.lifetime, lastRecv: sum, expires: now.Add(quickTimeout)}
 	var err error
@@ -353,7 +354,7 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 			e.sendNotify(sa, isakmp.V1NotifyInvalidKeyInformation, nil)
 			return
 		}
-		if q.dh, err = oakley.NewKeyExchange(g.ID, e.cfg.Rand); err == nil {
+		if q.dh, err = oakley.NewKeyExchange(g.ID, e.Cfg.Rand); err == nil {
 			q.gqm, err = q.dh.SharedSecret(ke.Data)
 		}
 		if err != nil {
@@ -362,7 +363,7 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 			return
 		}
 	}
-	if q.spiIn, err = e.cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr()); err != nil {
+	if q.spiIn, err = e.Cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr()); err != nil {
 		log.Warn("allocating an inbound SPI failed", zap.Error(err))
 		e.sendNotify(sa, isakmp.V1NotifyNoProposalChosen, nil)
 		return
@@ -394,9 +395,9 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 	raw, next := sa.seal(isakmp.ExchangeV1Quick, id, iv, out)
 	q.iv = next
 	q.lastSent = [][]byte{raw}
-	q.rtx = &retransmit{raw: q.lastSent, tries: 1, next: now.Add(e.cfg.RetransmitBase)}
+	q.rtx = e.Arm(now, q.lastSent)
 	sa.quick[id] = q
-	e.emit(sa.local, sa.remote, raw)
+	e.Emit(sa.local, sa.remote, raw)
 }
 
 func offerNum(o phase2Offer) uint8 {
@@ -409,7 +410,7 @@ func offerNum(o phase2Offer) uint8 {
 // childConns lists connections a Quick Mode on sa may be for.
 func (e *Engine) childConns(sa *p1SA) []*policy.Connection {
 	out := []*policy.Connection{sa.conn}
-	for _, c := range e.cfg.DB.Candidates(sa.local.Addr(), sa.remote.Addr(), policy.IKEv1) {
+	for _, c := range e.Cfg.DB.Candidates(sa.local.Addr(), sa.remote.Addr(), policy.IKEv1) {
 		if c != sa.conn && c.Auth == sa.conn.Auth && c.RemoteID.Matches(sa.peerID) {
 			out = append(out, c)
 		}
@@ -423,8 +424,8 @@ func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Pa
 	fail := func(why string) {
 		delete(sa.quick, q.msgID)
 		log.Warn("Quick Mode failed: " + why)
-		sa.children = append(sa.children, &child{conn: q.conn, state: "FAILED", err: why,
-			spiIn: q.spiIn, localTS: q.localTS, remoteTS: q.remoteTS})
+		sa.children = append(sa.children, &child{Child: engine.Child{Conn: q.conn, State: engine.ChildFailed, Err: why, SPIIn: q.spiIn},
+			localTS: q.localTS, remoteTS: q.remoteTS})
 	}
 	saP, _ := isakmp.FindV1(ps, isakmp.V1PayloadSA).(*isakmp.V1SA)
 	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
@@ -466,7 +467,7 @@ func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Pa
 	raw, _ := sa.seal(isakmp.ExchangeV1Quick, q.msgID, q.iv, []isakmp.V1Payload{hash3})
 	q.lastSent = [][]byte{raw}
 	q.expires = now.Add(quickTimeout) // kept to answer a retransmitted QM2
-	e.emit(sa.local, sa.remote, raw)
+	e.Emit(sa.local, sa.remote, raw)
 	e.installQuick(now, sa, q)
 }
 
@@ -500,48 +501,38 @@ func responderLifetime(b []byte) (life time.Duration, bytes uint64, ok bool) {
 }
 
 // installQuick derives KEYMAT for both directions (RFC 2409 5.5) and hands
-// the SA pair to the kernel installer.
+// the SA pair to the installer (engine.Core.InstallChild).
 func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
 	log := sa.log(e).With(zap.String("child", q.conn.Name))
-	c := &child{conn: q.conn, spiIn: q.spiIn, spiOut: q.spiOut, chosen: q.offer.prop, localTS: q.localTS, remoteTS: q.remoteTS}
+	c := &child{Child: engine.Child{Conn: q.conn, SPIIn: q.spiIn, SPIOut: q.spiOut, Chosen: q.offer.prop},
+		localTS: q.localTS, remoteTS: q.remoteTS}
 	sa.children = append(sa.children, c)
-	encr, _ := q.offer.prop.First(oakley.TransformENCR)
-	integ, ok := q.offer.prop.First(oakley.TransformINTEG)
-	if !ok {
-		integ = oakley.Transform{Type: oakley.TransformINTEG, ID: oakley.IntegNone}
-	}
-	encLen, err1 := oakley.EncrKeyLen(encr)
-	integLen, err2 := oakley.IntegKeyLen(integ.ID)
-	if err1 != nil || err2 != nil {
-		c.state, c.err = "FAILED", fmt.Sprintf("unsupported algorithm: %v %v", err1, err2)
+	alg, err := engine.ChildAlgorithms(q.offer.prop)
+	if err != nil {
+		c.State, c.Err = engine.ChildFailed, err.Error()
 		return
 	}
-	n := encLen + integLen
+	n := alg.EncLen + alg.IntegLen
 	in := oakley.V1KeyMat(sa.keys.prf, sa.keys.d, q.gqm, isakmp.ProtocolESP, q.spiIn, q.ni, q.nr, n)
 	out := oakley.V1KeyMat(sa.keys.prf, sa.keys.d, q.gqm, isakmp.ProtocolESP, q.spiOut, q.ni, q.nr, n)
 	k := &policy.ChildSA{
-		ConnName: q.conn.Name, ReqID: nextReqID(), Tunnel: true,
+		ConnName: q.conn.Name, Tunnel: !isTransport(q.offer.encap),
 		Local: sa.local.Addr(), Remote: sa.remote.Addr(),
-		SPIIn: q.spiIn, SPIOut: q.spiOut, Encr: encr, Integ: integ,
-		EncKeyIn: in[:encLen], IntegKeyIn: in[encLen:], EncKeyOut: out[:encLen], IntegKeyOut: out[encLen:],
+		SPIIn: q.spiIn, SPIOut: q.spiOut, Encr: alg.Encr, Integ: alg.Integ,
+		EncKeyIn: in[:alg.EncLen], IntegKeyIn: in[alg.EncLen:], EncKeyOut: out[:alg.EncLen], IntegKeyOut: out[alg.EncLen:],
 		LocalTS: q.localTS, RemoteTS: q.remoteTS,
 		Lifetime: q.lifetime, LifetimeBytes: q.lifeBytes,
 	}
-	k.Tunnel = !isTransport(q.offer.encap)
 	switch q.offer.encap {
 	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
 		k.EncapLocalPort, k.EncapRemotePort = sa.local.Port(), sa.remote.Port()
 	}
-	c.kernel = k
-	if err := e.cfg.Installer.AddChildSA(k); err != nil {
-		c.state, c.err = "INSTALL_FAILED", err.Error()
+	if err := e.InstallChild(now, &c.Child, k, sa.initiator); err != nil {
 		log.Warn("phase 2 SA negotiated but the kernel refused it; the ISAKMP SA stays up", zap.Error(err))
 		return
 	}
-	c.state = "INSTALLED"
-	c.rekeyAt = now.Add(e.rekeyDelay(sa, q.lifetime, defaultChildLifetime))
 	if k.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
-		sa.bytesCheckAt = now.Add(bytesCheckInterval)
+		sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
 	}
 	if q.replaces != nil {
 		e.deletePhase2(sa, q.replaces)
@@ -549,18 +540,14 @@ func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
 	if q.initiator {
 		e.retireReplaced(sa)
 	}
-	log.Info("IKEv1 phase 2 SA established", zap.String("esp", c.chosen.String()),
-		zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)),
+	log.Info("IKEv1 phase 2 SA established", zap.String("esp", c.Chosen.String()),
+		zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)),
 		zap.String("local_ts", prefixesString(c.localTS)), zap.String("remote_ts", prefixesString(c.remoteTS)), zap.Duration("lifetime", q.lifetime))
 }
 
+// removeChild takes a phase 2 SA out of the dataplane and the ISAKMP SA.
 func (e *Engine) removeChild(sa *p1SA, c *child) {
-	if c.kernel != nil && c.state == "INSTALLED" {
-		if err := e.cfg.Installer.DelChildSA(c.kernel); err != nil {
-			sa.log(e).Warn("removing phase 2 SA from the kernel failed", zap.Error(err))
-		}
-	}
-	c.kernel.WipeKeys()
+	e.RemoveChild(&c.Child, sa.log(e))
 	for i, o := range sa.children {
 		if o == c {
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)

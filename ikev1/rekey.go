@@ -1,25 +1,23 @@
 package ikev1
 
 import (
-	"encoding/binary"
 	"time"
 
 	"go.uber.org/zap"
 
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/policy"
 )
 
-// Default lifetimes when neither the connection nor the peer sets one.
-const (
-	defaultIKELifetime   = 8 * time.Hour
-	defaultChildLifetime = time.Hour
-)
+// defaultIKELifetime is an ISAKMP SA's lifetime when neither the
+// connection nor the peer sets one.
+const defaultIKELifetime = 8 * time.Hour
 
 // rekeyDelay is when, after creation, our side replaces an SA of the
 // given (negotiated) lifetime: see policy.RekeyAfter.
 func (e *Engine) rekeyDelay(sa *p1SA, lifetime, def time.Duration) time.Duration {
-	return policy.RekeyAfter(lifetime, def, sa.initiator, binary.BigEndian.Uint16(e.random(2)))
+	return e.RekeyDelay(sa.initiator, lifetime, def)
 }
 
 // rekeyDue starts the replacements whose time has come. IKEv1 has no
@@ -27,7 +25,7 @@ func (e *Engine) rekeyDelay(sa *p1SA, lifetime, def time.Duration) time.Duration
 // SA by a new Main or Aggressive Mode (with its Quick Mode), after which
 // the old SAs are deleted.
 func (e *Engine) rekeyDue(now time.Time, sa *p1SA) {
-	if !sa.rekeying && !sa.rekeyAt.IsZero() && !sa.rekeyAt.After(now) {
+	if !sa.rekeying && engine.Due(sa.rekeyAt, now) {
 		sa.rekeying = true
 		if canInitiate(sa.conn) {
 			sa.log(e).Info("phase 1 lifetime ending: negotiating a new ISAKMP SA")
@@ -36,29 +34,19 @@ func (e *Engine) rekeyDue(now time.Time, sa *p1SA) {
 			}
 		}
 	}
-	checkBytes := !sa.bytesCheckAt.IsZero() && !sa.bytesCheckAt.After(now)
-	if checkBytes {
-		sa.bytesCheckAt = now.Add(bytesCheckInterval)
-	}
+	checkBytes := engine.BytesDue(&sa.bytesCheckAt, now)
 	for _, c := range sa.children {
-		if c.state != "INSTALLED" || c.rekeying {
-			continue
-		}
-		timeUp := !c.rekeyAt.IsZero() && !c.rekeyAt.After(now)
-		if timeUp || (checkBytes && policy.ByteLifetimeReached(e.cfg.Installer, c.kernel)) {
-			c.rekeying = true
-			sa.log(e).Info("phase 2 lifetime ending: new Quick Mode", zap.String("child", c.conn.Name), zap.Bool("by_bytes", !timeUp))
-			e.startQuickModeFor(now, sa, c.conn, c)
+		timeUp := c.RekeyDue(now)
+		if timeUp || (checkBytes && e.ByteLifetimeReached(&c.Child)) {
+			c.Rekeying = true
+			sa.log(e).Info("phase 2 lifetime ending: new Quick Mode", zap.String("child", c.Conn.Name), zap.Bool("by_bytes", !timeUp))
+			e.startQuickModeFor(now, sa, c.Conn, c)
 		}
 	}
 }
 
-// bytesCheckInterval is how often the traffic of phase 2 SAs with a byte
-// lifetime is compared with it.
-const bytesCheckInterval = 10 * time.Second
-
 func canInitiate(c *policy.Connection) bool {
-	return c.Version == policy.IKEv1 && !c.RemoteAny() && c.LocalAddr.IsValid()
+	return c.Version == policy.IKEv1 && engine.CanInitiate(c)
 }
 
 // retireReplaced deletes, once a new ISAKMP SA carries a phase 2 SA, the
@@ -81,19 +69,19 @@ func (e *Engine) retireReplaced(sa *p1SA) {
 func (e *Engine) Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagram, bool) {
 	for _, sa := range e.sas {
 		for _, c := range sa.children {
-			if c.state != "INSTALLED" || (c.spiIn != spi && c.spiOut != spi) {
+			if c.State != engine.ChildInstalled || (c.SPIIn != spi && c.SPIOut != spi) {
 				continue
 			}
 			if hard {
-				sa.log(e).Warn("kernel hard-expired a phase 2 SA before it was replaced; deleting it", zap.String("child", c.conn.Name))
+				sa.log(e).Warn("kernel hard-expired a phase 2 SA before it was replaced; deleting it", zap.String("child", c.Conn.Name))
 				e.deletePhase2(sa, c)
-			} else if !c.rekeying && sa.state == stateEstablished {
-				c.rekeying = true
-				sa.log(e).Info("kernel soft expire: new Quick Mode", zap.String("child", c.conn.Name))
-				e.startQuickModeFor(now, sa, c.conn, c)
+			} else if !c.Rekeying && sa.state == stateEstablished {
+				c.Rekeying = true
+				sa.log(e).Info("kernel soft expire: new Quick Mode", zap.String("child", c.Conn.Name))
+				e.startQuickModeFor(now, sa, c.Conn, c)
 			}
-			e.schedule(sa)
-			return e.flush(), true
+			e.Schedule(sa)
+			return e.Flush(), true
 		}
 	}
 	return nil, false

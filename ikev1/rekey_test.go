@@ -55,7 +55,7 @@ func TestKilobyteLifetimes(t *testing.T) {
 	p.a.conns[0].ChildLifetimeBytes = 100 << 20
 	p.b.conns[0].ChildLifetimeBytes = 10 << 20
 	meter := &meteredInstaller{fakeInstaller: p.a.inst}
-	p.a.eng.cfg.Installer = meter
+	p.a.eng.Cfg.Installer = meter
 	p.initiate(p.a, p.a.conns[0])
 	p.run(time.Second)
 	requireUp(t, p.a, p.b, 1)

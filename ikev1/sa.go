@@ -1,13 +1,13 @@
 package ikev1
 
 import (
-	"fmt"
 	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -44,13 +44,6 @@ type p1Keys struct {
 	cipher *oakley.V1Cipher
 	iv     []byte // phase 1: IV for the next encrypted phase 1 message
 	p1Last []byte // last CBC block of phase 1, the seed of phase 2 IVs
-}
-
-// retransmit is a message of ours that waits for an answer.
-type retransmit struct {
-	raw   [][]byte
-	tries int
-	next  time.Time
 }
 
 // p1SA is one ISAKMP SA (phase 1) with its Quick Mode exchanges.
@@ -99,7 +92,7 @@ type p1SA struct {
 	lastRecv    [32]byte // digest of the peer's last phase 1 message
 	lastSent    [][]byte // our last phase 1 message
 	lastSentFor [32]byte // digest of the message lastSent answered
-	rtx         *retransmit
+	rtx         *engine.Retransmit
 	expires     time.Time
 
 	held     []isakmp.Datagram // Quick Mode that arrived before phase 1 completed
@@ -108,19 +101,12 @@ type p1SA struct {
 	children []*child
 }
 
-// child is one pair of IPsec SAs negotiated in Quick Mode.
+// child is one pair of IPsec SAs negotiated in Quick Mode: the shared
+// CHILD SA and its client IDs.
 type child struct {
-	conn     *policy.Connection
-	state    string
-	err      string
-	spiIn    uint32
-	spiOut   uint32
-	chosen   oakley.Proposal
+	engine.Child
 	localTS  []netip.Prefix
 	remoteTS []netip.Prefix
-	kernel   *policy.ChildSA
-	rekeyAt  time.Time // when we start a Quick Mode to replace it
-	rekeying bool
 }
 
 func (sa *p1SA) log(e *Engine) *zap.Logger {
@@ -128,43 +114,42 @@ func (sa *p1SA) log(e *Engine) *zap.Logger {
 	if sa.conn != nil {
 		name = sa.conn.Name
 	}
-	return e.log.With(zap.String("conn", name), zap.Stringer("peer", sa.remote),
-		zap.String("cky_i", fmt.Sprintf("%016x", sa.ckyI)), zap.String("cky_r", fmt.Sprintf("%016x", sa.ckyR)))
+	return e.Log.With(zap.String("conn", name), zap.Stringer("peer", sa.remote),
+		zap.String("cky_i", engine.SPIHex(sa.ckyI)), zap.String("cky_r", engine.SPIHex(sa.ckyR)))
 }
 
-func (sa *p1SA) nextDeadline() time.Time {
-	var when time.Time
-	consider := func(t time.Time) {
-		if !t.IsZero() && (when.IsZero() || t.Before(when)) {
-			when = t
-		}
-	}
+// Gone reports whether sa was removed from the engine.
+func (sa *p1SA) Gone() bool { return sa.state == stateGone }
+
+// NextDeadline is when sa's timer is due next (zero: never).
+func (sa *p1SA) NextDeadline() time.Time {
+	var d engine.Deadline
 	if sa.rtx != nil {
-		consider(sa.rtx.next)
+		d.Consider(sa.rtx.Next)
 	}
 	if sa.state != stateEstablished {
-		consider(sa.expires)
+		d.Consider(sa.expires)
 	} else {
-		consider(sa.dpd.Next())
-		consider(sa.nextKeepalive)
-		consider(sa.quickAt)
+		d.Consider(sa.dpd.Next())
+		d.Consider(sa.nextKeepalive)
+		d.Consider(sa.quickAt)
 		if !sa.rekeying {
-			consider(sa.rekeyAt)
+			d.Consider(sa.rekeyAt)
 		}
-		consider(sa.bytesCheckAt)
+		d.Consider(sa.bytesCheckAt)
 		for _, c := range sa.children {
-			if c.state == "INSTALLED" && !c.rekeying {
-				consider(c.rekeyAt)
+			if c.Installed() && !c.Rekeying {
+				d.Consider(c.RekeyAt)
 			}
 		}
 	}
 	for _, q := range sa.quick {
 		if q.rtx != nil {
-			consider(q.rtx.next)
+			d.Consider(q.rtx.Next)
 		}
-		consider(q.expires)
+		d.Consider(q.expires)
 	}
-	return when
+	return d.When()
 }
 
 // header is the ISAKMP header of a message of ours on sa.
@@ -186,8 +171,8 @@ func (sa *p1SA) info() policy.IKESAInfo {
 		State:       sa.state.String(),
 		Local:       sa.local.String(),
 		Remote:      sa.remote.String(),
-		LocalSPI:    fmt.Sprintf("%016x", ours),
-		RemoteSPI:   fmt.Sprintf("%016x", theirs),
+		LocalSPI:    engine.SPIHex(ours),
+		RemoteSPI:   engine.SPIHex(theirs),
 		Initiator:   sa.initiator,
 		IKEProposal: sa.chosen.String(),
 		PeerVendor:  sa.product,
@@ -201,22 +186,11 @@ func (sa *p1SA) info() policy.IKESAInfo {
 		info.RemoteID = sa.peerID.String()
 	}
 	for _, c := range sa.children {
-		info.Children = append(info.Children, policy.ChildSAInfo{
-			Name: c.conn.Name, State: c.state, Error: c.err, Mode: ipsecMode(c.kernel),
-			SPIIn: fmt.Sprintf("%08x", c.spiIn), SPIOut: fmt.Sprintf("%08x", c.spiOut),
-			ESPProposal: c.chosen.String(),
-			LocalTS:     prefixStrings(c.localTS),
-			RemoteTS:    prefixStrings(c.remoteTS),
-		})
+		ci := c.Info()
+		ci.LocalTS, ci.RemoteTS = prefixStrings(c.localTS), prefixStrings(c.remoteTS)
+		info.Children = append(info.Children, ci)
 	}
 	return info
-}
-
-func ipsecMode(k *policy.ChildSA) string {
-	if k != nil && !k.Tunnel {
-		return "transport"
-	}
-	return "tunnel"
 }
 
 // followPeer adopts the addresses of an authenticated message when a NAT

@@ -41,7 +41,7 @@ func (e *Engine) makeAuth(sa *ikeSA, conn *policy.Connection, octets []byte) (*i
 	if conn.Auth == policy.AuthPSK {
 		return &isakmp.Auth{Method: oakley.AuthSharedKeyMIC, Data: oakley.PSKAuth(sa.keys.prf, conn.PSK, octets)}, nil
 	}
-	method, data, err := oakley.SignAuth(conn.Key, sa.peerHashes, false, octets, e.cfg.Rand)
+	method, data, err := oakley.SignAuth(conn.Key, sa.peerHashes, false, octets, e.Cfg.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("signing AUTH: %w", err)
 	}
@@ -166,7 +166,7 @@ func (e *Engine) authResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 		auth := find[*isakmp.Auth](inner)
 		if idr == nil || auth == nil {
 			if n := notifyError(inner); n != nil {
-				e.stats.AuthFailures++
+				e.Count.AuthFailures++
 				e.fail(sa, fmt.Sprintf("peer rejected IKE_AUTH with %s: check the PSK or certificates and both identities (we sent ID %s, expect peer ID %s)",
 					n.NotifyType, conn.LocalID, conn.RemoteID))
 				return
@@ -182,13 +182,13 @@ func (e *Engine) authResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 			err = e.verifyAuth(now, sa, conn, idr, auth, peerCerts(inner), sa.octets(false, idr))
 		}
 		if err != nil {
-			e.stats.AuthFailures++
+			e.Count.AuthFailures++
 			// Tell the peer (RFC 7296 2.21.2), then forget the SA.
 			if raw, serr := e.seal(sa, isakmp.ExchangeInformational, sa.nextMsgID, false,
 				[]isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}}); serr == nil {
 				sa.nextMsgID++
 				for _, r := range raw {
-					e.emit(sa.local, sa.remote, r)
+					e.Emit(sa.local, sa.remote, r)
 				}
 			}
 			e.fail(sa, "authentication failed: "+err.Error())
@@ -204,7 +204,7 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 	sa.state = stateEstablished
 	sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, 0)
 	if sa.nat.LocalBehindNAT {
-		sa.nextKeepalive = now.Add(e.cfg.NATKeepalive)
+		sa.nextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
 	sa.rekeyAt = now.Add(e.rekeyDelay(sa, sa.conn.IKELifetime, defaultIKELifetime))
 	sa.peerID = peerID
@@ -213,7 +213,7 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 		delete(e.halfOpen, sa.halfOpenKey)
 		sa.halfOpen = false
 	}
-	e.stats.Established++
+	e.Count.Established++
 	sa.log(e).Info("IKE SA established", zap.String("ike", sa.chosen.String()),
 		zap.Stringer("local_id", sa.conn.LocalID), zap.Stringer("remote_id", peerID), zap.Bool("initiator", sa.initiator),
 		zap.Bool("nat", sa.nat.Any()))
@@ -223,7 +223,7 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload) {
 	id := msg.Header.MessageID
 	if sa.state != stateInitDone {
-		e.drop("IKE_AUTH on an IKE SA that is not waiting for it", d, nil)
+		e.Drop("IKE_AUTH on an IKE SA that is not waiting for it", d, nil)
 		return
 	}
 	idi := findID(inner, isakmp.PayloadIDi)
@@ -243,7 +243,7 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 		err = e.verifyAuth(now, sa, conn, idi, auth, peerCerts(inner), sa.octets(true, idi))
 	}
 	if err != nil {
-		e.stats.AuthFailures++
+		e.Count.AuthFailures++
 		e.respond(sa, d, isakmp.ExchangeIKEAuth, id, []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}})
 		e.fail(sa, "authentication failed: "+err.Error())
 		return
@@ -275,7 +275,7 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 // authentication method is the one it used. The connection chosen at
 // IKE_SA_INIT is preferred. why lists what each candidate lacked.
 func (e *Engine) selectAuthConn(sa *ikeSA, d isakmp.Datagram, peerID policy.Identity, idr *isakmp.ID, auth *isakmp.Auth) (*policy.Connection, string) {
-	cands := e.cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2)
+	cands := e.Cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2)
 	ordered := append([]*policy.Connection{sa.conn}, cands...)
 	usedPSK := auth.Method == oakley.AuthSharedKeyMIC
 	var reasons []string

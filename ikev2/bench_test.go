@@ -18,7 +18,7 @@ func newBenchPair(b *testing.B, ike, esp string) *pair {
 		a: newNode(b, "a", a, log, pskConn(b, "ab", a, bb, []string{ike}, []string{esp})),
 		b: newNode(b, "b", bb, log, pskConn(b, "ba", bb, a, []string{ike}, []string{esp})),
 	}).wire()
-	p.b.eng.cfg.CookieThreshold = 1 << 30
+	p.b.eng.Cfg.CookieThreshold = 1 << 30
 	return p
 }
 
@@ -27,7 +27,7 @@ func (p *pair) handshake(b *testing.B) {
 	if err := p.a.eng.initiateIKE(p.Now, p.a.conns[0]); err != nil {
 		b.Fatal(err)
 	}
-	p.Queue = append(p.Queue, p.a.eng.flush()...)
+	p.Queue = append(p.Queue, p.a.eng.Flush()...)
 	for len(p.Queue) > 0 {
 		d := p.Queue[0]
 		p.Queue = p.Queue[1:]

@@ -139,7 +139,7 @@ func TestFragmentation(t *testing.T) {
 	ca := newTestCA(t, "Test CA")
 	p := certPair(t, rsaKey, rsaKey, ca, ca, ca)
 	for _, n := range []*node{p.a, p.b} {
-		n.eng.cfg.FragmentSize = 300
+		n.eng.Cfg.FragmentSize = 300
 	}
 	frags := 0
 	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {

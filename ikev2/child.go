@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -26,21 +27,21 @@ func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool
 	if len(conn.ESP) == 0 {
 		return nil, nil, fmt.Errorf("connection %q has no ESP proposal", conn.Name)
 	}
-	spi, err := e.cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
+	spi, err := e.Cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
 	if err != nil {
 		return nil, nil, fmt.Errorf("allocating an inbound SPI: %w", err)
 	}
-	c := &childSA{conn: conn, state: "CREATING", spiIn: spi}
+	c := &childSA{Child: engine.Child{Conn: conn, State: engine.ChildCreating, SPIIn: spi}}
 	var ps []isakmp.Payload
 	if conn.Transport {
 		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyUseTransportMode})
 	}
 	ps = append(ps, &isakmp.SA{Proposals: toWire(conn.ESP, protoESP, spi32(spi), !createChild)})
 	if createChild {
-		c.nonce = e.random(nonceLen)
+		c.nonce = e.Random(nonceLen)
 		ps = append(ps, &isakmp.Nonce{Data: c.nonce})
 		if g := firstDH(conn.ESP); g != 0 {
-			dh, err := oakley.NewKeyExchange(g, e.cfg.Rand)
+			dh, err := oakley.NewKeyExchange(g, e.Cfg.Rand)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -60,10 +61,10 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 	if c == nil {
 		return
 	}
-	log := sa.log(e).With(zap.String("child", c.conn.Name))
+	log := sa.log(e).With(zap.String("child", c.Conn.Name))
 	failed := func(why string) {
-		c.state, c.err = "FAILED", why
-		c.transport = c.conn.Transport // what we asked for
+		c.State, c.Err = engine.ChildFailed, why
+		c.transport = c.Conn.Transport // what we asked for
 		c.dh = nil
 		sa.children = append(sa.children, c)
 		log.Warn("CHILD SA failed: " + why)
@@ -72,7 +73,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 	if saP == nil {
 		if n := notifyError(inner); n != nil {
 			failed(fmt.Sprintf("peer refused the CHILD SA with %s; we proposed %s for %s === %s", n.NotifyType,
-				oakley.ProposalsString(c.conn.ESP), prefixesString(c.conn.LocalTS), prefixesString(c.conn.RemoteTS)))
+				oakley.ProposalsString(c.Conn.ESP), prefixesString(c.Conn.LocalTS), prefixesString(c.Conn.RemoteTS)))
 		} else {
 			failed("peer answered without a CHILD SA")
 		}
@@ -84,7 +85,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 		failed("peer returned a malformed ESP proposal")
 		return
 	}
-	sel, ok := oakley.Select(c.conn.ESP, props, oakley.MatchOptions{IgnoreDH: !createChild, OptionalESN: true})
+	sel, ok := oakley.Select(c.Conn.ESP, props, oakley.MatchOptions{IgnoreDH: !createChild, OptionalESN: true})
 	if !ok {
 		failed("peer chose an ESP proposal we did not offer: " + props[0].String())
 		return
@@ -94,8 +95,8 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 		failed("peer answered without traffic selectors")
 		return
 	}
-	local := narrow(tsi.Selectors, c.conn.LocalTS)
-	remote := narrow(tsr.Selectors, remoteTS(sa, c.conn))
+	local := narrow(tsi.Selectors, c.Conn.LocalTS)
+	remote := narrow(tsr.Selectors, remoteTS(sa, c.Conn))
 	if len(local) == 0 || len(remote) == 0 {
 		failed("peer returned traffic selectors outside those we proposed")
 		return
@@ -123,9 +124,9 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 		}
 	}
 	c.dh, c.nonce = nil, nil
-	c.chosen = sel.Chosen
-	c.transport = c.conn.Transport && isakmp.FindNotify(inner, isakmp.NotifyUseTransportMode) != nil
-	c.spiOut = binary.BigEndian.Uint32(wire[0].SPI)
+	c.Chosen = sel.Chosen
+	c.transport = c.Conn.Transport && isakmp.FindNotify(inner, isakmp.NotifyUseTransportMode) != nil
+	c.SPIOut = binary.BigEndian.Uint32(wire[0].SPI)
 	c.localTS, c.remoteTS = local, remote
 	e.installChild(now, sa, c, gir, ni, nr, true)
 }
@@ -199,7 +200,7 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 				log.Info("CREATE_CHILD_SA with another DH group than chosen; sending INVALID_KE_PAYLOAD")
 				return notifyOnly(isakmp.NotifyInvalidKEPayload, b[:])
 			}
-			dh, err := oakley.NewKeyExchange(g.ID, e.cfg.Rand)
+			dh, err := oakley.NewKeyExchange(g.ID, e.Cfg.Rand)
 			if err != nil {
 				return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
 			}
@@ -210,13 +211,13 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 			kePayload = &isakmp.KE{Group: g.ID, Data: dh.PublicKey()}
 		}
 	}
-	spi, err := e.cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
+	spi, err := e.Cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
 	if err != nil {
 		log.Error("allocating an inbound SPI failed", zap.Error(err))
 		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
 	}
-	c := &childSA{conn: conn, spiIn: spi, spiOut: binary.BigEndian.Uint32(peerWire.SPI),
-		chosen: sel.Chosen, localTS: local, remoteTS: remote,
+	c := &childSA{Child: engine.Child{Conn: conn, SPIIn: spi, SPIOut: binary.BigEndian.Uint32(peerWire.SPI), Chosen: sel.Chosen},
+		localTS: local, remoteTS: remote,
 		transport: conn.Transport && isakmp.FindNotify(inner, isakmp.NotifyUseTransportMode) != nil}
 	if !e.installChild(now, sa, c, gir, ni, nr, false) {
 		// The peer must not believe in an SA we could not install.
@@ -253,7 +254,7 @@ func remoteTS(sa *ikeSA, conn *policy.Connection) []netip.Prefix {
 // identities and authentication.
 func (e *Engine) childConns(sa *ikeSA) []*policy.Connection {
 	out := []*policy.Connection{sa.conn}
-	for _, c := range e.cfg.DB.Candidates(sa.local.Addr(), sa.remote.Addr(), policy.IKEv2) {
+	for _, c := range e.Cfg.DB.Candidates(sa.local.Addr(), sa.remote.Addr(), policy.IKEv2) {
 		if c != sa.conn && c.Auth == sa.conn.Auth && c.RemoteID.Matches(sa.peerID) && c.LocalID.Equal(sa.conn.LocalID) {
 			out = append(out, c)
 		}
@@ -266,39 +267,33 @@ func notifyOnly(t isakmp.NotifyType, data []byte) []isakmp.Payload {
 }
 
 // installChild derives the CHILD SA keys (RFC 7296 2.17) and hands the SA
-// to the kernel installer. weInitiated says whether we initiated the
-// exchange that created it: its initiator's keys come first in KEYMAT.
+// to the installer (engine.Core.InstallChild). weInitiated says whether we
+// initiated the exchange that created it: its initiator's keys come first
+// in KEYMAT.
 func (e *Engine) installChild(now time.Time, sa *ikeSA, c *childSA, gir, ni, nr []byte, weInitiated bool) bool {
-	log := sa.log(e).With(zap.String("child", c.conn.Name))
-	encr, _ := c.chosen.First(oakley.TransformENCR)
-	integ, ok := c.chosen.First(oakley.TransformINTEG)
-	if !ok {
-		integ = oakley.Transform{Type: oakley.TransformINTEG, ID: oakley.IntegNone}
-	}
-	encLen, err1 := oakley.EncrKeyLen(encr)
-	integLen, err2 := oakley.IntegKeyLen(integ.ID)
-	if err1 != nil || err2 != nil {
-		c.state, c.err = "FAILED", fmt.Sprintf("unsupported algorithm: %v %v", err1, err2)
-		sa.children = append(sa.children, c)
+	sa.children = append(sa.children, c)
+	alg, err := engine.ChildAlgorithms(c.Chosen)
+	if err != nil {
+		c.State, c.Err = engine.ChildFailed, err.Error()
 		return false
 	}
+	encLen, integLen := alg.EncLen, alg.IntegLen
 	km := oakley.ChildKeymat(sa.keys.prf, sa.keys.skd, gir, ni, nr, 2*(encLen+integLen))
 	encI, integI := km[:encLen], km[encLen:encLen+integLen]
 	encR, integR := km[encLen+integLen:2*encLen+integLen], km[2*encLen+integLen:]
 	k := &policy.ChildSA{
-		ConnName:      c.conn.Name,
-		ReqID:         reqIDs.Add(1),
+		ConnName:      c.Conn.Name,
 		Tunnel:        !c.transport,
 		Local:         sa.local.Addr(),
 		Remote:        sa.remote.Addr(),
-		SPIIn:         c.spiIn,
-		SPIOut:        c.spiOut,
-		Encr:          encr,
-		Integ:         integ,
+		SPIIn:         c.SPIIn,
+		SPIOut:        c.SPIOut,
+		Encr:          alg.Encr,
+		Integ:         alg.Integ,
 		LocalTS:       prefixesOf(c.localTS),
 		RemoteTS:      prefixesOf(c.remoteTS),
-		Lifetime:      c.conn.ChildLifetime,
-		LifetimeBytes: c.conn.ChildLifetimeBytes,
+		Lifetime:      c.Conn.ChildLifetime,
+		LifetimeBytes: c.Conn.ChildLifetimeBytes,
 	}
 	if weInitiated {
 		k.EncKeyOut, k.IntegKeyOut, k.EncKeyIn, k.IntegKeyIn = encI, integI, encR, integR
@@ -308,34 +303,24 @@ func (e *Engine) installChild(now time.Time, sa *ikeSA, c *childSA, gir, ni, nr 
 	if sa.nat.Any() {
 		k.EncapLocalPort, k.EncapRemotePort = sa.local.Port(), sa.remote.Port()
 	}
-	c.kernel = k
-	sa.children = append(sa.children, c)
-	if err := e.cfg.Installer.AddChildSA(k); err != nil {
-		c.state, c.err = "INSTALL_FAILED", err.Error()
+	log := sa.log(e).With(zap.String("child", c.Conn.Name))
+	if err := e.InstallChild(now, &c.Child, k, sa.initiator); err != nil {
 		log.Warn("CHILD SA negotiated but the kernel refused it; the IKE SA stays up", zap.Error(err),
-			zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)))
+			zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)))
 		return false
 	}
-	c.state = "INSTALLED"
-	c.rekeyAt = now.Add(e.rekeyDelay(sa, c.conn.ChildLifetime, defaultChildLifetime))
 	if k.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
-		sa.bytesCheckAt = now.Add(bytesCheckInterval)
+		sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
 	}
-	log.Info("CHILD SA established", zap.String("esp", c.chosen.String()),
-		zap.String("spi_in", fmt.Sprintf("%08x", c.spiIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.spiOut)),
+	log.Info("CHILD SA established", zap.String("esp", c.Chosen.String()),
+		zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)),
 		zap.String("local_ts", tsString(c.localTS)), zap.String("remote_ts", tsString(c.remoteTS)))
 	return true
 }
 
-// removeChild takes a CHILD SA out of the kernel and the IKE SA.
+// removeChild takes a CHILD SA out of the dataplane and the IKE SA.
 func (e *Engine) removeChild(sa *ikeSA, c *childSA) {
-	if c.kernel != nil && c.state == "INSTALLED" {
-		if err := e.cfg.Installer.DelChildSA(c.kernel); err != nil {
-			sa.log(e).Warn("removing CHILD SA from the kernel failed", zap.Error(err))
-		}
-	}
-	c.kernel.WipeKeys()
-	c.state = "DELETED"
+	e.RemoveChild(&c.Child, sa.log(e))
 	for i, o := range sa.children {
 		if o == c {
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)
@@ -380,7 +365,7 @@ func (e *Engine) respondCreateChild(now time.Time, sa *ikeSA, d isakmp.Datagram,
 	if n := isakmp.FindNotify(inner, isakmp.NotifyRekeySA); n != nil {
 		sa.log(e).Info("peer rekeys a CHILD SA", zap.String("old_spi", fmt.Sprintf("%x", n.SPI)))
 	}
-	cc := &childRequest{ni: nonce.Data, nr: e.random(nonceLen), ke: find[*isakmp.KE](inner)}
+	cc := &childRequest{ni: nonce.Data, nr: e.Random(nonceLen), ke: find[*isakmp.KE](inner)}
 	e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, e.acceptChild(now, sa, inner, cc))
 }
 

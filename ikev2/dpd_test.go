@@ -48,7 +48,7 @@ func TestDeadPeerRestart(t *testing.T) {
 	}
 	// b is back (it forgot everything): the restart completes.
 	bDown = false
-	p.b.eng = NewEngine(p.b.eng.cfg)
+	p.b.eng = NewEngine(p.b.eng.Cfg)
 	p.b.inst.Live = nil
 	p.run(time.Minute)
 	sas := p.a.eng.SAs()

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 )
 
@@ -30,9 +31,9 @@ func (e *Engine) respondInformational(now time.Time, sa *ikeSA, d isakmp.Datagra
 					}
 					out := binary.BigEndian.Uint32(spi)
 					for _, c := range sa.children {
-						if c.spiOut == out {
-							log.Info("peer deleted CHILD SA", zap.String("child", c.conn.Name))
-							ours = append(ours, spi32(c.spiIn)...)
+						if c.SPIOut == out {
+							log.Info("peer deleted CHILD SA", zap.String("child", c.Conn.Name))
+							ours = append(ours, spi32(c.SPIIn)...)
 							nOurs++
 							e.removeChild(sa, c)
 							break
@@ -76,14 +77,14 @@ func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool)
 			continue
 		}
 		for _, c := range append([]*childSA(nil), sa.children...) {
-			if c.conn.Name == name {
+			if c.Conn.Name == name {
 				found = true
 				e.deleteChild(now, sa, c)
 			}
 		}
-		e.schedule(sa)
+		e.Schedule(sa)
 	}
-	return e.flush(), found
+	return e.Flush(), found
 }
 
 // deleteIKE sends a Delete for sa's IKE SA; the SA is removed when the
@@ -107,14 +108,14 @@ func (e *Engine) deleteIKE(now time.Time, sa *ikeSA) {
 		[]isakmp.Payload{&isakmp.Delete{Protocol: protoIKE}},
 		func(time.Time, isakmp.Datagram, *isakmp.Message, []isakmp.Payload) { e.destroy(sa, "deleted") })
 	e.startRequest(now, sa, r)
-	e.schedule(sa)
+	e.Schedule(sa)
 }
 
 // deleteChild sends a Delete for one CHILD SA.
 func (e *Engine) deleteChild(now time.Time, sa *ikeSA, c *childSA) {
-	sa.log(e).Info("deleting CHILD SA", zap.String("child", c.conn.Name))
-	spi := c.spiIn
-	installed := c.state == "INSTALLED" || c.state == "INSTALL_FAILED"
+	sa.log(e).Info("deleting CHILD SA", zap.String("child", c.Conn.Name))
+	spi := c.SPIIn
+	installed := c.State == engine.ChildInstalled || c.State == engine.ChildInstallFailed
 	e.removeChild(sa, c)
 	if !installed || sa.state != stateEstablished {
 		return

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -22,24 +23,18 @@ const nonceLen = 32
 // established IKE SA to the same peer for conn exists, it negotiates an
 // additional CHILD SA on it with CREATE_CHILD_SA instead.
 func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error) {
-	if conn.RemoteAny() {
-		return nil, fmt.Errorf("connection %q: cannot initiate to remote_addr %%any", conn.Name)
-	}
-	if !conn.LocalAddr.IsValid() {
-		return nil, fmt.Errorf("connection %q: local_addr is needed to initiate", conn.Name)
-	}
-	if len(conn.IKE) == 0 {
-		return nil, fmt.Errorf("connection %q: no IKE proposal", conn.Name)
+	if err := engine.CheckInitiate(conn); err != nil {
+		return nil, err
 	}
 	if sa := e.reusableSA(conn); sa != nil {
 		e.initiateChild(now, sa, conn)
-		e.schedule(sa)
-		return e.flush(), nil
+		e.Schedule(sa)
+		return e.Flush(), nil
 	}
 	if err := e.initiateIKE(now, conn); err != nil {
 		return nil, err
 	}
-	return e.flush(), nil
+	return e.Flush(), nil
 }
 
 // InitiateNew starts a new IKE SA for conn even when one exists: a load
@@ -48,13 +43,13 @@ func (e *Engine) InitiateNew(now time.Time, conn *policy.Connection) ([]isakmp.D
 	if err := e.initiateIKE(now, conn); err != nil {
 		return nil, err
 	}
-	return e.flush(), nil
+	return e.Flush(), nil
 }
 
 // initiateIKE starts a new IKE SA for conn.
 func (e *Engine) initiateIKE(now time.Time, conn *policy.Connection) error {
 	group := firstDH(conn.IKE)
-	dh, err := oakley.NewKeyExchange(group, e.cfg.Rand)
+	dh, err := oakley.NewKeyExchange(group, e.Cfg.Rand)
 	if err != nil {
 		return fmt.Errorf("connection %q: %w", conn.Name, err)
 	}
@@ -62,16 +57,16 @@ func (e *Engine) initiateIKE(now time.Time, conn *policy.Connection) error {
 		conn:      conn,
 		initiator: true,
 		state:     stateInitSent,
-		local:     netip.AddrPortFrom(conn.LocalAddr, e.cfg.IKEPort),
-		remote:    netip.AddrPortFrom(conn.RemoteAddr, e.cfg.IKEPort),
+		local:     netip.AddrPortFrom(conn.LocalAddr, e.Cfg.IKEPort),
+		remote:    netip.AddrPortFrom(conn.RemoteAddr, e.Cfg.IKEPort),
 		dh:        dh,
-		nonceI:    e.random(nonceLen),
+		nonceI:    e.Random(nonceLen),
 	}
 	sa.spiI = e.randomSPI()
 	e.sas[sa.spiI] = sa
 	sa.log(e).Info("initiating IKE SA", zap.String("ike", oakley.ProposalsString(conn.IKE)))
 	e.startRequest(now, sa, e.initRequest(sa))
-	e.schedule(sa)
+	e.Schedule(sa)
 	return nil
 }
 
@@ -115,7 +110,7 @@ func (e *Engine) initRequest(sa *ikeSA) *request {
 	m := isakmp.Message{Header: sa.header(isakmp.ExchangeIKESAInit, 0, false), Payloads: ps}
 	raw := m.Marshal()
 	sa.initReq = raw
-	return &request{exchange: isakmp.ExchangeIKESAInit, msgID: 0, raw: [][]byte{raw}, onResponse: e.initResponse(sa)}
+	return &request{Retransmit: engine.Retransmit{Raw: [][]byte{raw}}, exchange: isakmp.ExchangeIKESAInit, msgID: 0, onResponse: e.initResponse(sa)}
 }
 
 func hashList(hs []uint16) []byte {
@@ -160,7 +155,7 @@ func (e *Engine) initResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 					oakley.Transform{Type: oakley.TransformDH, ID: group}, oakley.ProposalsString(sa.conn.IKE)))
 				return
 			}
-			dh, err := oakley.NewKeyExchange(group, e.cfg.Rand)
+			dh, err := oakley.NewKeyExchange(group, e.Cfg.Rand)
 			if err != nil {
 				e.fail(sa, err.Error())
 				return
@@ -224,8 +219,8 @@ func (e *Engine) initResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakm
 		}
 		sa.dh = nil
 		if sa.nat.Any() {
-			sa.local = netip.AddrPortFrom(sa.local.Addr(), e.cfg.NATTPort)
-			sa.remote = netip.AddrPortFrom(sa.remote.Addr(), e.cfg.NATTPort)
+			sa.local = netip.AddrPortFrom(sa.local.Addr(), e.Cfg.NATTPort)
+			sa.remote = netip.AddrPortFrom(sa.remote.Addr(), e.Cfg.NATTPort)
 			log.Info("NAT detected; moving to the NAT-T port",
 				zap.Bool("local_behind_nat", sa.nat.LocalBehindNAT), zap.Bool("peer_behind_nat", sa.nat.PeerBehindNAT))
 		}
@@ -262,7 +257,7 @@ func (e *Engine) detectNAT(sa *ikeSA, d isakmp.Datagram, ps []isakmp.Payload) {
 	}
 	if det, ok := natt.DetectIKEv2(sa.spiI, spir, d.Local, d.Remote, src, dst); ok {
 		sa.nat = det
-		if e.cfg.ForceEncap {
+		if e.Cfg.ForceEncap {
 			sa.nat.LocalBehindNAT = true
 		}
 	}
@@ -271,8 +266,8 @@ func (e *Engine) detectNAT(sa *ikeSA, d isakmp.Datagram, ps []isakmp.Payload) {
 // sourceHash is our NAT_DETECTION_SOURCE_IP: the real hash, or a made-up
 // one with ForceEncap so that the peer believes we are behind a NAT.
 func (e *Engine) sourceHash(spii, spir uint64, local netip.AddrPort) []byte {
-	if e.cfg.ForceEncap {
-		return e.random(20)
+	if e.Cfg.ForceEncap {
+		return e.Random(20)
 	}
 	return natt.IKEv2Hash(spii, spir, local)
 }
@@ -304,8 +299,8 @@ func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte, old *ikeKeys) error {
 		skeyseed = oakley.RekeySKEYSEED(old.prf, old.skd, gir, sa.nonceI, sa.nonceR)
 	}
 	k := oakley.DeriveIKEKeys(prf, skeyseed, sa.nonceI, sa.nonceR, sa.spiI, sa.spiR, encLen, integLen)
-	if e.cfg.KeyLog != nil {
-		e.cfg.KeyLog(policy.ExportedKeys{Version: 2, SPIi: sa.spiI, SPIr: sa.spiR, Encr: encr, Integ: integ.ID,
+	if e.Cfg.KeyLog != nil {
+		e.Cfg.KeyLog(policy.ExportedKeys{Version: 2, SPIi: sa.spiI, SPIr: sa.spiR, Encr: encr, Integ: integ.ID,
 			EncI: k.SKei, EncR: k.SKer, IntegI: k.SKai, IntegR: k.SKar})
 	}
 	ci, err := oakley.NewSKCipher(encr, integ.ID, k.SKei, k.SKai)
@@ -346,7 +341,7 @@ func (e *Engine) cookieFor(ni []byte, peer netip.AddrPort, spiI uint64) []byte {
 func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Message) {
 	h := msg.Header
 	ps := msg.Payloads
-	log := e.log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", isakmp.ExchangeIKESAInit),
+	log := e.Log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", isakmp.ExchangeIKESAInit),
 		zap.String("spi_i", spiHex(h.SPIi)))
 	if u := unsupportedCritical(ps); u != nil {
 		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyUnsupportedCriticalPayload, Data: []byte{byte(u.PType)}})
@@ -356,19 +351,19 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 	ke := find[*isakmp.KE](ps)
 	nonce := find[*isakmp.Nonce](ps)
 	if saP == nil || ke == nil || nonce == nil || len(nonce.Data) < 16 || len(nonce.Data) > 256 {
-		e.drop("IKE_SA_INIT request lacks SA, KE or a valid Nonce", d, nil)
+		e.Drop("IKE_SA_INIT request lacks SA, KE or a valid Nonce", d, nil)
 		return
 	}
 	// DoS protection comes before any DH work.
-	if len(e.halfOpen) >= e.cfg.CookieThreshold {
+	if len(e.halfOpen) >= e.Cfg.CookieThreshold {
 		want := e.cookieFor(nonce.Data, d.Remote, h.SPIi)
 		if n := isakmp.FindNotify(ps, isakmp.NotifyCookie); n == nil || !hmac.Equal(n.Data, want) {
-			e.stats.CookiesSent++
+			e.Count.CookiesSent++
 			e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyCookie, Data: want})
 			return
 		}
 	}
-	cands := e.cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2)
+	cands := e.Cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2)
 	if len(cands) == 0 {
 		log.Warn("IKE_SA_INIT from a peer no connection accepts: no connection has remote_addr " +
 			d.Remote.Addr().String() + " (or %any) with local_addr " + d.Local.Addr().String() + " and version ikev2/any")
@@ -399,7 +394,7 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyInvalidKEPayload, Data: b[:]})
 		return
 	}
-	dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+	dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
 	if err != nil {
 		log.Error("key exchange", zap.Error(err))
 		return
@@ -418,7 +413,7 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 		local:     d.Local,
 		remote:    d.Remote,
 		nonceI:    append([]byte(nil), nonce.Data...),
-		nonceR:    e.random(nonceLen),
+		nonceR:    e.Random(nonceLen),
 		chosen:    sel.Chosen,
 		initReq:   append([]byte(nil), d.Data...),
 		peerMsgID: 0,
@@ -454,8 +449,8 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 	sa.halfOpenKey = halfOpenKey{d.Remote, h.SPIi}
 	e.sas[sa.spiR] = sa
 	e.halfOpen[sa.halfOpenKey] = sa
-	e.emit(d.Local, d.Remote, raw)
-	e.schedule(sa)
+	e.Emit(d.Local, d.Remote, raw)
+	e.Schedule(sa)
 	sa.log(e).Debug("IKE_SA_INIT answered", zap.String("ike", sel.Chosen.String()), zap.Bool("nat", sa.nat.Any()))
 }
 
@@ -465,5 +460,5 @@ func (e *Engine) plainReply(d isakmp.Datagram, req isakmp.Header, n *isakmp.Noti
 		SPIi: req.SPIi, MajorVersion: 2, Exchange: isakmp.ExchangeIKESAInit,
 		Flags: isakmp.FlagResponse, MessageID: 0,
 	}, Payloads: []isakmp.Payload{n}}
-	e.emit(d.Local, d.Remote, m.Marshal())
+	e.Emit(d.Local, d.Remote, m.Marshal())
 }

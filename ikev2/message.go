@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 )
@@ -40,7 +41,7 @@ func (e *Engine) seal(sa *ikeSA, exchange isakmp.ExchangeType, msgID uint32, res
 		first = payloads[0].Type()
 	}
 	h := sa.header(exchange, msgID, response)
-	if !sa.peerFragments || isakmp.HeaderLen+4+sa.keys.out.BodyLen(len(plain)) <= e.cfg.FragmentSize {
+	if !sa.peerFragments || isakmp.HeaderLen+4+sa.keys.out.BodyLen(len(plain)) <= e.Cfg.FragmentSize {
 		raw, err := e.sealOne(h, isakmp.PayloadSK, []byte{byte(first), 0, 0, 0}, plain, sa.keys.out)
 		if err != nil {
 			return nil, fmt.Errorf("seal %s: %w", exchange, err)
@@ -48,7 +49,7 @@ func (e *Engine) seal(sa *ikeSA, exchange isakmp.ExchangeType, msgID uint32, res
 		return [][]byte{raw}, nil
 	}
 	// The largest fragment plaintext that keeps each datagram in size.
-	room := e.cfg.FragmentSize - isakmp.HeaderLen - 8
+	room := e.Cfg.FragmentSize - isakmp.HeaderLen - 8
 	chunk := room
 	for chunk > 1 && sa.keys.out.BodyLen(chunk) > room {
 		chunk--
@@ -85,7 +86,7 @@ func (e *Engine) sealOne(h isakmp.Header, t isakmp.PayloadType, skHeader, plain 
 	buf = h.AppendTo(buf)
 	buf = append(buf, skHeader...)
 	buf[isakmp.HeaderLen+2], buf[isakmp.HeaderLen+3] = byte(payLen>>8), byte(payLen)
-	body, err := c.Seal(buf, plain, e.cfg.Rand)
+	body, err := c.Seal(buf, plain, e.Cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -178,13 +179,10 @@ func (e *Engine) startRequest(now time.Time, sa *ikeSA, r *request) {
 		e.nextQueued(now, sa)
 		return
 	}
-	r.tries = 1
-	r.next = now.Add(e.cfg.RetransmitBase)
+	r.Retransmit = *e.Arm(now, r.Raw)
 	sa.req = r
-	for _, raw := range r.raw {
-		e.emit(sa.local, sa.remote, raw)
-	}
-	if ce := e.log.Check(zap.DebugLevel, "request sent"); ce != nil {
+	e.EmitAll(sa.local, sa.remote, r.Raw)
+	if ce := e.Log.Check(zap.DebugLevel, "request sent"); ce != nil {
 		ce.Write(zap.String("conn", sa.conn.Name), zap.Stringer("peer", sa.remote), zap.Stringer("exchange", r.exchange),
 			zap.Uint32("msgid", r.msgID), zap.String("spi_i", spiHex(sa.spiI)), zap.String("spi_r", spiHex(sa.spiR)))
 	}
@@ -206,7 +204,7 @@ func (e *Engine) encryptedRequest(sa *ikeSA, exchange isakmp.ExchangeType, paylo
 		sa.log(e).Error("cannot build request", zap.Error(err))
 		return nil
 	}
-	r := &request{exchange: exchange, msgID: sa.nextMsgID, raw: raw, onResponse: onResponse}
+	r := &request{Retransmit: engine.Retransmit{Raw: raw}, exchange: exchange, msgID: sa.nextMsgID, onResponse: onResponse}
 	sa.nextMsgID++
 	return r
 }
@@ -221,15 +219,15 @@ func (e *Engine) respond(sa *ikeSA, d isakmp.Datagram, exchange isakmp.ExchangeT
 	sa.lastResp = raw
 	sa.peerMsgID = msgID + 1
 	for _, r := range raw {
-		e.emit(d.Local, d.Remote, r)
+		e.Emit(d.Local, d.Remote, r)
 	}
 }
 
 func (e *Engine) resendResponse(sa *ikeSA, d isakmp.Datagram) {
 	for _, raw := range sa.lastResp {
-		e.emit(d.Local, d.Remote, raw)
+		e.Emit(d.Local, d.Remote, raw)
 	}
-	if ce := e.log.Check(zap.DebugLevel, "retransmitted request answered from cache"); ce != nil {
+	if ce := e.Log.Check(zap.DebugLevel, "retransmitted request answered from cache"); ce != nil {
 		ce.Write(zap.Stringer("peer", d.Remote), zap.String("spi_i", spiHex(sa.spiI)))
 	}
 }
@@ -237,7 +235,7 @@ func (e *Engine) resendResponse(sa *ikeSA, d isakmp.Datagram) {
 func (e *Engine) handleResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message) {
 	r := sa.req
 	if r == nil || msg.Header.MessageID != r.msgID || msg.Header.Exchange != r.exchange {
-		e.drop("response to no request in flight", d, nil)
+		e.Drop("response to no request in flight", d, nil)
 		return
 	}
 	var inner []isakmp.Payload
@@ -246,7 +244,7 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg
 		var err error
 		inner, done, err = e.open(sa, d.Data, msg)
 		if err != nil {
-			e.drop("response does not decrypt", d, err)
+			e.Drop("response does not decrypt", d, err)
 			return
 		}
 		if !done {
@@ -270,12 +268,12 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg 
 		return
 	}
 	if id != sa.peerMsgID {
-		e.drop(fmt.Sprintf("request message ID %d outside window (expect %d)", id, sa.peerMsgID), d, nil)
+		e.Drop(fmt.Sprintf("request message ID %d outside window (expect %d)", id, sa.peerMsgID), d, nil)
 		return
 	}
 	inner, done, err := e.open(sa, d.Data, msg)
 	if err != nil {
-		e.drop("request does not decrypt", d, err)
+		e.Drop("request does not decrypt", d, err)
 		return
 	}
 	if !done {
@@ -305,7 +303,7 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg 
 	case isakmp.ExchangeInformational:
 		e.respondInformational(now, sa, d, msg, inner)
 	default:
-		e.drop("unexpected exchange "+msg.Header.Exchange.String(), d, nil)
+		e.Drop("unexpected exchange "+msg.Header.Exchange.String(), d, nil)
 	}
 }
 

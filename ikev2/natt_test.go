@@ -13,8 +13,8 @@ import (
 // the CHILD SAs are UDP-encapsulated, and the "NATed" side sends keepalives.
 func TestForceEncap(t *testing.T) {
 	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
-	p.a.eng.cfg.ForceEncap = true
-	p.a.eng.cfg.NATKeepalive = 20 * time.Second
+	p.a.eng.Cfg.ForceEncap = true
+	p.a.eng.Cfg.NATKeepalive = 20 * time.Second
 	keepalives := 0
 	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
 		if natt.IsKeepalive(d.Data) {

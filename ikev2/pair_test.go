@@ -189,7 +189,7 @@ func TestInvalidKERoundTrip(t *testing.T) {
 
 func TestCookieRoundTrip(t *testing.T) {
 	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
-	p.b.eng = NewEngine(Config{DB: p.b.eng.cfg.DB, Installer: p.b.inst, Log: zap.NewNop(), CookieThreshold: 1})
+	p.b.eng = NewEngine(Config{DB: p.b.eng.Cfg.DB, Installer: p.b.inst, Log: zap.NewNop(), CookieThreshold: 1})
 	// Fill b's half-open table with one SA from an unrelated initiator.
 	p.b.eng.halfOpen[halfOpenKey{netip.MustParseAddrPort("10.9.9.9:500"), 42}] = &ikeSA{}
 	p.initiate(p.a, p.a.conns[0])

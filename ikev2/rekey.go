@@ -6,49 +6,43 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
-	"ikegate/policy"
 )
 
 // Default lifetimes when a connection sets none.
 const (
-	defaultIKELifetime   = 4 * time.Hour
-	defaultChildLifetime = time.Hour
-	rekeyRetry           = time.Minute
+	defaultIKELifetime = 4 * time.Hour
+	rekeyRetry         = time.Minute
 )
 
 // rekeyDelay is when, after creation, our side replaces an SA of the
 // given (negotiated) lifetime: see policy.RekeyAfter.
 func (e *Engine) rekeyDelay(sa *ikeSA, lifetime, def time.Duration) time.Duration {
-	return policy.RekeyAfter(lifetime, def, sa.initiator, binary.BigEndian.Uint16(e.random(2)))
+	return e.RekeyDelay(sa.initiator, lifetime, def)
 }
 
 // rekeyDue starts the rekeys whose time has come.
 func (e *Engine) rekeyDue(now time.Time, sa *ikeSA) {
-	if !sa.rekeying && !sa.rekeyAt.IsZero() && !sa.rekeyAt.After(now) {
+	if !sa.rekeying && engine.Due(sa.rekeyAt, now) {
 		e.rekeyIKE(now, sa)
 		return
 	}
 	for _, c := range sa.children {
-		if c.state == "INSTALLED" && !c.rekeying && !c.rekeyAt.IsZero() && !c.rekeyAt.After(now) {
+		if c.RekeyDue(now) {
 			e.rekeyChild(now, sa, c)
 		}
 	}
-	if !sa.bytesCheckAt.IsZero() && !sa.bytesCheckAt.After(now) {
-		sa.bytesCheckAt = now.Add(bytesCheckInterval)
+	if engine.BytesDue(&sa.bytesCheckAt, now) {
 		for _, c := range sa.children {
-			if c.state == "INSTALLED" && !c.rekeying && policy.ByteLifetimeReached(e.cfg.Installer, c.kernel) {
-				sa.log(e).Info("CHILD SA byte lifetime reached", zap.String("child", c.conn.Name))
+			if e.ByteLifetimeReached(&c.Child) {
+				sa.log(e).Info("CHILD SA byte lifetime reached", zap.String("child", c.Conn.Name))
 				e.rekeyChild(now, sa, c)
 			}
 		}
 	}
 }
-
-// bytesCheckInterval is how often the traffic of CHILD SAs with a byte
-// lifetime is compared with it.
-const bytesCheckInterval = 10 * time.Second
 
 func spi64(spi uint64) []byte { return binary.BigEndian.AppendUint64(nil, spi) }
 
@@ -58,13 +52,13 @@ func (e *Engine) rekeyIKE(now time.Time, sa *ikeSA) {
 	sa.rekeying = true
 	group, _ := sa.chosen.First(oakley.TransformDH)
 	e.sendRequest(now, sa, func(now time.Time) *request {
-		dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+		dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
 		if err != nil {
 			sa.rekeying = false
 			return nil
 		}
 		spi := e.randomSPI()
-		ni := e.random(nonceLen)
+		ni := e.Random(nonceLen)
 		ps := []isakmp.Payload{
 			&isakmp.SA{Proposals: toWire(sa.conn.IKE, protoIKE, spi64(spi), false)},
 			&isakmp.Nonce{Data: ni},
@@ -119,7 +113,7 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, spi uint64, ni []byt
 	e.established(now, n, sa.peerID)
 	n.children, sa.children = sa.children, nil
 	n.bytesCheckAt = sa.bytesCheckAt
-	e.schedule(n)
+	e.Schedule(n)
 	e.deleteIKE(now, sa)
 }
 
@@ -141,7 +135,7 @@ func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload
 	if ke == nil || ke.Group != group.ID {
 		return notifyOnly(isakmp.NotifyInvalidKEPayload, binary.BigEndian.AppendUint16(nil, group.ID))
 	}
-	dh, err := oakley.NewKeyExchange(group.ID, e.cfg.Rand)
+	dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
 	if err != nil {
 		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
 	}
@@ -149,7 +143,7 @@ func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload
 	if err != nil {
 		return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
 	}
-	nr := e.random(nonceLen)
+	nr := e.Random(nonceLen)
 	n := e.successor(now, sa, false, binary.BigEndian.Uint64(wire[sel.PeerIndex].SPI), e.randomSPI(), sel.Chosen, ni, nr)
 	if err := e.deriveIKEKeys(n, gir, sa.keys); err != nil {
 		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
@@ -160,7 +154,7 @@ func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload
 	n.bytesCheckAt = sa.bytesCheckAt
 	// The old SA lingers until the peer deletes it; it must not rekey.
 	sa.rekeying = true
-	e.schedule(n)
+	e.Schedule(n)
 	return []isakmp.Payload{
 		&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, wire[sel.PeerIndex].Num, protoIKE, spi64(n.spiR))}},
 		&isakmp.Nonce{Data: nr},
@@ -182,26 +176,26 @@ func (e *Engine) successor(now time.Time, sa *ikeSA, initiator bool, spiI, spiR 
 // rekeyChild replaces a CHILD SA with CREATE_CHILD_SA and REKEY_SA
 // (RFC 7296 1.3.3), then deletes the old one.
 func (e *Engine) rekeyChild(now time.Time, sa *ikeSA, old *childSA) {
-	old.rekeying = true
+	old.Rekeying = true
 	e.sendRequest(now, sa, func(now time.Time) *request {
-		if old.state != "INSTALLED" || sa.state != stateEstablished {
+		if old.State != engine.ChildInstalled || sa.state != stateEstablished {
 			return nil
 		}
-		c, ps, err := e.offerChild(sa, old.conn, true)
+		c, ps, err := e.offerChild(sa, old.Conn, true)
 		if err != nil {
-			old.rekeying = false
-			old.rekeyAt = now.Add(rekeyRetry)
+			old.Rekeying = false
+			old.RekeyAt = now.Add(rekeyRetry)
 			return nil
 		}
-		sa.log(e).Info("rekeying CHILD SA", zap.String("child", old.conn.Name))
-		ps = append([]isakmp.Payload{&isakmp.Notify{Protocol: protoESP, SPI: spi32(old.spiIn), NotifyType: isakmp.NotifyRekeySA}}, ps...)
+		sa.log(e).Info("rekeying CHILD SA", zap.String("child", old.Conn.Name))
+		ps = append([]isakmp.Payload{&isakmp.Notify{Protocol: protoESP, SPI: spi32(old.SPIIn), NotifyType: isakmp.NotifyRekeySA}}, ps...)
 		return e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
 			func(now time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) {
 				e.completeChild(now, sa, c, inner)
-				if c.state != "INSTALLED" {
+				if c.State != engine.ChildInstalled {
 					e.removeChild(sa, c)
-					old.rekeying = false
-					old.rekeyAt = now.Add(rekeyRetry)
+					old.Rekeying = false
+					old.RekeyAt = now.Add(rekeyRetry)
 					return
 				}
 				e.deleteChild(now, sa, old)
@@ -216,18 +210,18 @@ func (e *Engine) rekeyChild(now time.Time, sa *ikeSA, old *childSA) {
 func (e *Engine) Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagram, bool) {
 	for _, sa := range e.sas {
 		for _, c := range sa.children {
-			if c.state != "INSTALLED" || (c.spiIn != spi && c.spiOut != spi) {
+			if c.State != engine.ChildInstalled || (c.SPIIn != spi && c.SPIOut != spi) {
 				continue
 			}
 			if hard {
-				sa.log(e).Warn("kernel hard-expired a CHILD SA before it was rekeyed; deleting it", zap.String("child", c.conn.Name))
+				sa.log(e).Warn("kernel hard-expired a CHILD SA before it was rekeyed; deleting it", zap.String("child", c.Conn.Name))
 				e.deleteChild(now, sa, c)
-			} else if !c.rekeying && sa.state == stateEstablished {
-				sa.log(e).Info("kernel soft expire: rekeying CHILD SA", zap.String("child", c.conn.Name))
+			} else if !c.Rekeying && sa.state == stateEstablished {
+				sa.log(e).Info("kernel soft expire: rekeying CHILD SA", zap.String("child", c.Conn.Name))
 				e.rekeyChild(now, sa, c)
 			}
-			e.schedule(sa)
-			return e.flush(), true
+			e.Schedule(sa)
+			return e.Flush(), true
 		}
 	}
 	return nil, false

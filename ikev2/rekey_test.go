@@ -58,7 +58,7 @@ func TestRekeyByBytes(t *testing.T) {
 	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
 	p.a.conns[0].ChildLifetimeBytes = 1 << 20
 	meter := &meteredInstaller{fakeInstaller: p.a.inst}
-	p.a.eng.cfg.Installer = meter
+	p.a.eng.Cfg.Installer = meter
 	p.initiate(p.a, p.a.conns[0])
 	p.run(time.Second)
 	requireEstablished(t, p.a, p.b)
@@ -134,7 +134,7 @@ func TestCreateChildPFSWithoutKE(t *testing.T) {
 	e := p.a.eng
 	e.startRequest(p.Now, sa, e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
 		func(_ time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) { answer = inner }))
-	p.Send(e.flush())
+	p.Send(e.Flush())
 	p.run(time.Second)
 	if n := isakmp.FindNotify(answer, isakmp.NotifyInvalidSyntax); n == nil {
 		t.Fatalf("answer %+v, want INVALID_SYNTAX", answer)

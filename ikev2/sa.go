@@ -1,13 +1,13 @@
 package ikev2
 
 import (
-	"fmt"
 	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -97,31 +97,22 @@ type ikeSA struct {
 
 // request is one request of ours waiting for its response.
 type request struct {
+	engine.Retransmit
 	exchange   isakmp.ExchangeType
 	msgID      uint32
-	raw        [][]byte
-	tries      int
-	next       time.Time
 	onResponse func(now time.Time, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload)
 	onTimeout  func(now time.Time)
 }
 
-// childSA is one CHILD SA of an IKE SA.
+// childSA is one CHILD SA of an IKE SA: the shared part and what IKEv2
+// adds.
 type childSA struct {
-	conn      *policy.Connection
-	state     string // "INSTALLED", "INSTALL_FAILED", "CREATING", "FAILED"
-	err       string
-	spiIn     uint32
-	spiOut    uint32
-	chosen    oakley.Proposal
+	engine.Child
 	dh        oakley.KeyExchange // PFS key exchange of a CREATE_CHILD_SA we initiate
 	nonce     []byte             // our nonce of a CREATE_CHILD_SA we initiate
 	localTS   []isakmp.TrafficSelector
 	remoteTS  []isakmp.TrafficSelector
-	kernel    *policy.ChildSA // what was handed to the installer
-	rekeyAt   time.Time       // when we rekey it (zero: not installed)
-	rekeying  bool            // our CREATE_CHILD_SA with REKEY_SA is in flight
-	transport bool            // transport mode (both sides asked for it)
+	transport bool // transport mode (both sides asked for it)
 }
 
 func (sa *ikeSA) ourSPI() uint64 {
@@ -143,37 +134,34 @@ func (sa *ikeSA) log(e *Engine) *zap.Logger {
 	if sa.conn != nil {
 		name = sa.conn.Name
 	}
-	return e.log.With(zap.String("conn", name), zap.Stringer("peer", sa.remote),
+	return e.Log.With(zap.String("conn", name), zap.Stringer("peer", sa.remote),
 		zap.String("spi_i", spiHex(sa.spiI)), zap.String("spi_r", spiHex(sa.spiR)))
 }
 
-func (sa *ikeSA) nextDeadline() time.Time {
-	var when time.Time
+// Gone reports whether sa was removed from the engine.
+func (sa *ikeSA) Gone() bool { return sa.state == stateGone }
+
+// NextDeadline is when sa's timer is due next (zero: never).
+func (sa *ikeSA) NextDeadline() time.Time {
+	var d engine.Deadline
 	if sa.req != nil {
-		when = sa.req.next
+		d.Consider(sa.req.Next)
 	}
-	if !sa.expires.IsZero() && (when.IsZero() || sa.expires.Before(when)) {
-		when = sa.expires
-	}
+	d.Consider(sa.expires)
 	if sa.state == stateEstablished {
-		consider := func(t time.Time) {
-			if !t.IsZero() && (when.IsZero() || t.Before(when)) {
-				when = t
-			}
-		}
-		consider(sa.dpd.Next())
-		consider(sa.nextKeepalive)
+		d.Consider(sa.dpd.Next())
+		d.Consider(sa.nextKeepalive)
 		if !sa.rekeying {
-			consider(sa.rekeyAt)
+			d.Consider(sa.rekeyAt)
 		}
-		consider(sa.bytesCheckAt)
+		d.Consider(sa.bytesCheckAt)
 		for _, c := range sa.children {
-			if c.state == "INSTALLED" && !c.rekeying {
-				consider(c.rekeyAt)
+			if c.Installed() && !c.Rekeying {
+				d.Consider(c.RekeyAt)
 			}
 		}
 	}
-	return when
+	return d.When()
 }
 
 func (sa *ikeSA) info() policy.IKESAInfo {
@@ -202,17 +190,10 @@ func (sa *ikeSA) info() policy.IKESAInfo {
 }
 
 func (c *childSA) info() policy.ChildSAInfo {
-	return policy.ChildSAInfo{
-		Name:        c.conn.Name,
-		State:       c.state,
-		Mode:        modeName(c.transport),
-		SPIIn:       fmt.Sprintf("%08x", c.spiIn),
-		SPIOut:      fmt.Sprintf("%08x", c.spiOut),
-		ESPProposal: c.chosen.String(),
-		LocalTS:     tsStrings(c.localTS),
-		RemoteTS:    tsStrings(c.remoteTS),
-		Error:       c.err,
-	}
+	info := c.Info()
+	info.Mode = modeName(c.transport)
+	info.LocalTS, info.RemoteTS = tsStrings(c.localTS), tsStrings(c.remoteTS)
+	return info
 }
 
 func modeName(transport bool) string {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -120,6 +121,15 @@ func New(name string, log *zap.Logger) (Backend, error) {
 	}
 	return nil, fmt.Errorf(`kernel: unknown dataplane %q (want "xfrm", "userspace" or "none")`, name)
 }
+
+// ReqIDs hands out the reqids of one backend (policy.Installer's
+// AllocReqID): CHILD SAs of both IKE versions and traps draw from the
+// same counter, so they never collide. The zero value is ready; it is
+// safe for concurrent use.
+type ReqIDs struct{ n atomic.Uint32 }
+
+// AllocReqID returns a reqid not handed out before (never 0).
+func (r *ReqIDs) AllocReqID() uint32 { return r.n.Add(1) }
 
 // saKey identifies a CHILD SA pair within a backend.
 type saKey struct {

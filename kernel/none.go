@@ -19,6 +19,7 @@ const minSPI = 0x100
 
 // noneBackend installs nothing: it hands out SPIs and records SAs.
 type noneBackend struct {
+	ReqIDs
 	log *zap.Logger
 
 	mu        sync.Mutex

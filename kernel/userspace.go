@@ -224,6 +224,7 @@ type job struct {
 
 // Userspace is the userspace ESP dataplane backend.
 type Userspace struct {
+	ReqIDs
 	log    *zap.Logger
 	cfg    UserspaceConfig
 	tun    tunDevice

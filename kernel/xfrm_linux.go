@@ -34,6 +34,7 @@ const (
 
 // xfrmBackend installs SAs and policies in the kernel through netlink XFRM.
 type xfrmBackend struct {
+	ReqIDs
 	log   *zap.Logger
 	h     *netlink.Handle
 	sock  *nl.SocketHandle  // for XFRM_MSG_ALLOCSPI, which Handle lacks

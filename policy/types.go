@@ -179,6 +179,9 @@ type ChildSA struct {
 type Installer interface {
 	// AllocSPI reserves an inbound ESP SPI for an SA from remote to local.
 	AllocSPI(local, remote netip.Addr) (uint32, error)
+	// AllocReqID hands out a reqid for a CHILD SA or a trap, unique
+	// within the installer and never 0.
+	AllocReqID() uint32
 	// AddChildSA installs both directions of sa and its policies.
 	AddChildSA(sa *ChildSA) error
 	// DelChildSA removes what AddChildSA installed; it is safe on a

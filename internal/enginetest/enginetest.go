@@ -20,12 +20,19 @@ type Installer struct {
 	Next    uint32
 	Live    map[uint32]*policy.ChildSA // by inbound SPI
 	FailAdd error                      // returned by AddChildSA when set
+	ReqIDs  uint32                     // the last reqid handed out
 }
 
 // AllocSPI returns Base | a counter.
 func (f *Installer) AllocSPI(local, remote netip.Addr) (uint32, error) {
 	f.Next++
 	return f.Base | f.Next, nil
+}
+
+// AllocReqID counts reqids from 1.
+func (f *Installer) AllocReqID() uint32 {
+	f.ReqIDs++
+	return f.ReqIDs
 }
 
 // AddChildSA records sa, or fails with FailAdd.

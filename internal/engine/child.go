@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/oakley"
+	"ikegate/policy"
+)
+
+// DefaultChildLifetime is a CHILD SA's lifetime when neither the
+// connection nor the peer sets one (both versions).
+const DefaultChildLifetime = time.Hour
+
+// BytesCheckInterval is how often the traffic of CHILD SAs with a byte
+// lifetime is compared with it.
+const BytesCheckInterval = 10 * time.Second
+
+// ChildState is where a CHILD SA (IKEv1: phase 2 SA) stands.
+type ChildState uint8
+
+// CHILD SA states.
+const (
+	ChildCreating      ChildState = iota + 1 // being negotiated
+	ChildInstalled                           // negotiated and in the dataplane
+	ChildInstallFailed                       // negotiated, but the dataplane refused it
+	ChildFailed                              // the negotiation failed
+	ChildDeleted                             // removed
+)
+
+// String is the state as `ikegate sas` shows it.
+func (s ChildState) String() string {
+	switch s {
+	case ChildCreating:
+		return "CREATING"
+	case ChildInstalled:
+		return "INSTALLED"
+	case ChildInstallFailed:
+		return "INSTALL_FAILED"
+	case ChildFailed:
+		return "FAILED"
+	case ChildDeleted:
+		return "DELETED"
+	}
+	return fmt.Sprintf("ChildState(%d)", uint8(s))
+}
+
+// Child is the part of a CHILD SA that both versions share; each engine
+// embeds it in its own type for what its RFCs add (traffic selectors,
+// in-flight key exchange).
+type Child struct {
+	Conn          *policy.Connection
+	State         ChildState
+	Err           string // why it failed
+	SPIIn, SPIOut uint32
+	Chosen        oakley.Proposal
+	Kernel        *policy.ChildSA // what was handed to the installer
+	RekeyAt       time.Time       // when we replace it (zero: not installed)
+	Rekeying      bool            // our replacement is under way
+}
+
+// Installed reports whether the CHILD SA is in the dataplane.
+func (ch *Child) Installed() bool { return ch.State == ChildInstalled }
+
+// RekeyDue reports whether it is time to replace the CHILD SA.
+func (ch *Child) RekeyDue(now time.Time) bool {
+	return ch.Installed() && !ch.Rekeying && Due(ch.RekeyAt, now)
+}
+
+// Info is the CHILD SA as `ikegate sas` shows it, without selectors.
+func (ch *Child) Info() policy.ChildSAInfo {
+	mode := "tunnel"
+	if ch.Kernel != nil && !ch.Kernel.Tunnel {
+		mode = "transport"
+	}
+	return policy.ChildSAInfo{
+		Name:        ch.Conn.Name,
+		State:       ch.State.String(),
+		Mode:        mode,
+		SPIIn:       fmt.Sprintf("%08x", ch.SPIIn),
+		SPIOut:      fmt.Sprintf("%08x", ch.SPIOut),
+		ESPProposal: ch.Chosen.String(),
+		Error:       ch.Err,
+	}
+}
+
+// Algorithms are the ESP algorithms of a chosen proposal and the lengths of
+// their keys, which both versions cut from their KEYMAT.
+type Algorithms struct {
+	Encr, Integ      oakley.Transform
+	EncLen, IntegLen int
+}
+
+// ChildAlgorithms reads the ESP algorithms of chosen (INTEG "none" for
+// AEAD ciphers).
+func ChildAlgorithms(chosen oakley.Proposal) (Algorithms, error) {
+	var a Algorithms
+	a.Encr, _ = chosen.First(oakley.TransformENCR)
+	integ, ok := chosen.First(oakley.TransformINTEG)
+	if !ok {
+		integ = oakley.Transform{Type: oakley.TransformINTEG, ID: oakley.IntegNone}
+	}
+	a.Integ = integ
+	var err1, err2 error
+	a.EncLen, err1 = oakley.EncrKeyLen(a.Encr)
+	a.IntegLen, err2 = oakley.IntegKeyLen(integ.ID)
+	if err1 != nil || err2 != nil {
+		return a, fmt.Errorf("unsupported algorithm: %v %v", err1, err2)
+	}
+	return a, nil
+}
+
+// InstallChild hands k to the installer for ch: the one path by which a
+// CHILD SA of either version enters the dataplane. The installer hands out
+// k's reqid. On success ch is INSTALLED with its rekey time set from k's
+// lifetime (initiator: whether our side originally initiated the IKE SA,
+// see policy.RekeyAfter); otherwise INSTALL_FAILED with the reason, which
+// is also returned.
+func (c *Core[S]) InstallChild(now time.Time, ch *Child, k *policy.ChildSA, initiator bool) error {
+	k.ReqID = c.Cfg.Installer.AllocReqID()
+	ch.Kernel = k
+	if err := c.Cfg.Installer.AddChildSA(k); err != nil {
+		ch.State, ch.Err = ChildInstallFailed, err.Error()
+		return err
+	}
+	ch.State = ChildInstalled
+	ch.RekeyAt = now.Add(c.RekeyDelay(initiator, k.Lifetime, DefaultChildLifetime))
+	return nil
+}
+
+// RemoveChild takes ch out of the dataplane (if it is in), wipes its keys
+// and marks it DELETED: the one path out.
+func (c *Core[S]) RemoveChild(ch *Child, log *zap.Logger) {
+	if ch.Kernel != nil && ch.State == ChildInstalled {
+		if err := c.Cfg.Installer.DelChildSA(ch.Kernel); err != nil {
+			log.Warn("removing CHILD SA from the dataplane failed", zap.String("child", ch.Conn.Name), zap.Error(err))
+		}
+	}
+	ch.Kernel.WipeKeys()
+	ch.State = ChildDeleted
+}
+
+// BytesDue reports whether the periodic byte-lifetime check at *at is due,
+// and if so moves it on.
+func BytesDue(at *time.Time, now time.Time) bool {
+	if !Due(*at, now) {
+		return false
+	}
+	*at = now.Add(BytesCheckInterval)
+	return true
+}
+
+// ByteLifetimeReached reports whether ch has used 90% of its byte
+// lifetime, when the installer can tell: time to replace it.
+func (c *Core[S]) ByteLifetimeReached(ch *Child) bool {
+	return ch.Installed() && !ch.Rekeying && policy.ByteLifetimeReached(c.Cfg.Installer, ch.Kernel)
+}

@@ -1,0 +1,239 @@
+// Package engine is the shell that the IKEv1 and IKEv2 engines share: their
+// configuration, the outbox of datagrams, randomness, counters, the timer
+// glue over internal/timerq, retransmission, the CHILD SA with its typed
+// states and its one install/remove path, liveness and peer-dead handling,
+// rekey timing, and the versioned record that carries an established SA out
+// of the process and back (Record). Each engine keeps only what its RFCs
+// make different.
+//
+// Like the engines, it is sans-I/O: no sockets, goroutines or wall clock.
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/internal/timerq"
+	"ikegate/isakmp"
+	"ikegate/natt"
+	"ikegate/policy"
+)
+
+// Config configures either engine; the runtime builds one for both.
+type Config struct {
+	DB        *policy.DB
+	Installer policy.Installer
+	Log       *zap.Logger
+	Rand      io.Reader // crypto/rand.Reader in production
+
+	IKEPort, NATTPort uint16 // ports peers are contacted on
+
+	RetransmitTries int           // sends of a request before giving up
+	RetransmitBase  time.Duration // first retransmit timeout, doubled each try
+
+	// SPIFilter, if set, must accept every IKE SPI (IKEv1: initiator
+	// cookie) the engine allocates for itself. The runtime routes every
+	// message to the shard that this SPI hashes to, so the filter keeps
+	// each SA on its own shard.
+	SPIFilter func(spi uint64) bool
+
+	// ForceEncap makes us claim to be behind a NAT (a made-up NAT
+	// detection hash, as strongSwan's encap=yes does) so that ESP is
+	// UDP-encapsulated even without a NAT: the userspace dataplane needs it.
+	ForceEncap bool
+	// NATKeepalive is the interval of NAT keepalives while we are behind a
+	// NAT (0: natt.DefaultKeepaliveInterval).
+	NATKeepalive time.Duration
+
+	// CookieThreshold (IKEv2) is the number of half-open SAs before
+	// COOKIEs are demanded (0: 100).
+	CookieThreshold int
+	// MaxHalfOpen (IKEv1) bounds the ISAKMP SAs a responder holds before
+	// phase 1 completes (0: 10,000); first messages beyond it are dropped.
+	MaxHalfOpen int
+	// FragmentSize (IKEv2) is the largest IKE message (from the IKE header
+	// on) we send unfragmented to a peer that supports RFC 7383 (0: 1232,
+	// which keeps an IPv4 packet with the non-ESP marker within 1280 bytes).
+	FragmentSize int
+
+	// KeyLog, if set, receives every IKE SA's keys: the explicit,
+	// documented key export for Wireshark (gateway.key_export). Nothing
+	// else sees keys.
+	KeyLog func(policy.ExportedKeys)
+}
+
+// WithDefaults returns cfg with every unset field at its default.
+func (cfg Config) WithDefaults() Config {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.IKEPort == 0 {
+		cfg.IKEPort = 500
+	}
+	if cfg.NATTPort == 0 {
+		cfg.NATTPort = 4500
+	}
+	if cfg.RetransmitTries <= 0 {
+		cfg.RetransmitTries = 5
+	}
+	if cfg.RetransmitBase <= 0 {
+		cfg.RetransmitBase = time.Second
+	}
+	if cfg.NATKeepalive <= 0 {
+		cfg.NATKeepalive = natt.DefaultKeepaliveInterval
+	}
+	if cfg.CookieThreshold <= 0 {
+		cfg.CookieThreshold = 100
+	}
+	if cfg.MaxHalfOpen <= 0 {
+		cfg.MaxHalfOpen = 10000
+	}
+	if cfg.FragmentSize <= 0 {
+		cfg.FragmentSize = 1232
+	}
+	return cfg
+}
+
+// Counters are an engine's statistics.
+type Counters struct {
+	Dropped      uint64 // malformed, unexpected or unauthenticated messages
+	UnknownSPI   uint64 // messages for SAs we do not have
+	CookiesSent  uint64 // IKEv2 COOKIE demands
+	Established  uint64
+	AuthFailures uint64
+	HeldEarly    uint64 // IKEv1 Quick Mode held until phase 1 completed
+}
+
+// SA is what the core needs of an engine's IKE SA: when its timer is due
+// next (zero: never) and whether it has been removed.
+type SA interface {
+	comparable
+	NextDeadline() time.Time
+	Gone() bool
+}
+
+// Core is the shell of one engine over its SA type S. The engine embeds it;
+// one goroutine owns both.
+type Core[S SA] struct {
+	Cfg   Config
+	Log   *zap.Logger // with the version field
+	Count Counters    // the engine's statistics (its Stats method)
+
+	timers timerq.Queue[S]
+	out    []isakmp.Datagram
+}
+
+// Init sets up c for an engine of IKE version 1 or 2.
+func (c *Core[S]) Init(cfg Config, version int) {
+	c.Cfg = cfg.WithDefaults()
+	c.Log = c.Cfg.Log.With(zap.Int("version", version))
+}
+
+// Emit queues a datagram to send.
+func (c *Core[S]) Emit(local, remote netip.AddrPort, data []byte) {
+	c.out = append(c.out, isakmp.Datagram{Local: local, Remote: remote, Data: data})
+}
+
+// EmitAll queues several datagrams between the same endpoints.
+func (c *Core[S]) EmitAll(local, remote netip.AddrPort, raw [][]byte) {
+	for _, b := range raw {
+		c.Emit(local, remote, b)
+	}
+}
+
+// Flush returns the queued datagrams and empties the outbox.
+func (c *Core[S]) Flush() []isakmp.Datagram {
+	out := c.out
+	c.out = nil
+	return out
+}
+
+// Random returns n random bytes from the configured source.
+func (c *Core[S]) Random(n int) []byte {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c.Cfg.Rand, b); err != nil {
+		panic(fmt.Sprintf("engine: randomness failed: %v", err))
+	}
+	return b
+}
+
+// RandomSPI returns a random non-zero 64-bit SPI that the SPI filter
+// accepts and that inUse does not claim.
+func (c *Core[S]) RandomSPI(inUse func(uint64) bool) uint64 {
+	for {
+		spi := binary.BigEndian.Uint64(c.Random(8))
+		if spi == 0 || inUse(spi) || (c.Cfg.SPIFilter != nil && !c.Cfg.SPIFilter(spi)) {
+			continue
+		}
+		return spi
+	}
+}
+
+// Drop counts a message that is not processed and logs why at debug.
+func (c *Core[S]) Drop(reason string, d isakmp.Datagram, err error) {
+	c.Count.Dropped++
+	if ce := c.Log.Check(zap.DebugLevel, "dropped message"); ce != nil {
+		ce.Write(zap.String("reason", reason), zap.Stringer("peer", d.Remote), zap.Error(err))
+	}
+}
+
+// Schedule (re)arms sa's timer for its next deadline.
+func (c *Core[S]) Schedule(sa S) {
+	if sa.Gone() {
+		return
+	}
+	c.timers.Schedule(sa, sa.NextDeadline()) // zero: no deadline
+}
+
+// Unschedule cancels sa's timer (the SA is being removed).
+func (c *Core[S]) Unschedule(sa S) { c.timers.Cancel(sa) }
+
+// RunTimers calls fire for every SA whose deadline is at or before now,
+// then re-arms it, and returns what to send.
+func (c *Core[S]) RunTimers(now time.Time, fire func(now time.Time, sa S)) []isakmp.Datagram {
+	for sa, ok := c.timers.PopDue(now); ok; sa, ok = c.timers.PopDue(now) {
+		fire(now, sa)
+		c.Schedule(sa)
+	}
+	return c.Flush()
+}
+
+// NextDeadline is when the engine's Tick next has work; zero means never.
+func (c *Core[S]) NextDeadline() time.Time {
+	_, when, _ := c.timers.Next()
+	return when
+}
+
+// RekeyDelay is when, after creation, our side replaces an SA of the given
+// (negotiated) lifetime: see policy.RekeyAfter.
+func (c *Core[S]) RekeyDelay(initiator bool, lifetime, def time.Duration) time.Duration {
+	return policy.RekeyAfter(lifetime, def, initiator, binary.BigEndian.Uint16(c.Random(2)))
+}
+
+// Deadline collects the earliest of several optional times.
+type Deadline struct{ when time.Time }
+
+// Consider takes t into account; the zero time is ignored.
+func (d *Deadline) Consider(t time.Time) {
+	if !t.IsZero() && (d.when.IsZero() || t.Before(d.when)) {
+		d.when = t
+	}
+}
+
+// When is the earliest time considered (zero: none).
+func (d Deadline) When() time.Time { return d.when }
+
+// Due reports whether the optional time t has come.
+func Due(t, now time.Time) bool { return !t.IsZero() && !t.After(now) }
+
+// SPIHex formats a 64-bit SPI or cookie as both engines log it.
+func SPIHex(spi uint64) string { return fmt.Sprintf("%016x", spi) }

@@ -1,0 +1,60 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/dpd"
+	"ikegate/policy"
+)
+
+// Liveness runs dead peer detection for an established SA: inbound ESP on
+// its installed CHILD SAs counts as a sign of life when the installer can
+// tell, so probes go out only on a silent tunnel.
+func (c *Core[S]) Liveness(now time.Time, m *dpd.Monitor, installed []*policy.ChildSA) dpd.Verdict {
+	m.SeenTraffic(now, c.Cfg.Installer, installed)
+	return m.Check(now)
+}
+
+// CanInitiate reports whether we can start conn ourselves: it names one
+// IKE version, a local address and a remote address other than %any.
+func CanInitiate(conn *policy.Connection) bool {
+	return conn.Version != policy.Any && !conn.RemoteAny() && conn.LocalAddr.IsValid()
+}
+
+// CheckInitiate says why conn cannot be initiated, or returns nil.
+func CheckInitiate(conn *policy.Connection) error {
+	switch {
+	case conn.RemoteAny():
+		return fmt.Errorf("connection %q: cannot initiate to remote_addr %%any", conn.Name)
+	case !conn.LocalAddr.IsValid():
+		return fmt.Errorf("connection %q: local_addr is needed to initiate", conn.Name)
+	case len(conn.IKE) == 0:
+		return fmt.Errorf("connection %q: no IKE proposal", conn.Name)
+	}
+	return nil
+}
+
+// PeerLost decides what follows when an SA's peer stopped answering (why
+// says how) and logs it: an established SA follows the connection's
+// dpd_action ("restart" starts it again), one we were still negotiating as
+// initiator is retried when the connection starts with the daemon
+// (start = "start": one try lasts the whole retransmission schedule).
+// failed names the failure of a negotiation in the engine's words. It
+// reports whether to initiate the connection again; the engine removes the
+// SA and does so.
+func PeerLost(log *zap.Logger, conn *policy.Connection, established, initiator bool, failed, why string) bool {
+	if established {
+		action := dpd.Action(conn.DPDAction)
+		if action == "" {
+			action = dpd.Clear
+		}
+		log.Warn("peer is dead: "+why, zap.String("dpd_action", string(action)))
+		return action == dpd.Restart && CanInitiate(conn)
+	}
+	again := initiator && conn.Start == policy.StartStart && CanInitiate(conn)
+	log.Warn(failed+": "+why, zap.Bool("retrying", again))
+	return again
+}
