@@ -133,3 +133,24 @@ func (m *Monitor) SeenTraffic(now time.Time, inst policy.Installer, sas []*polic
 		}
 	}
 }
+
+// State is a Monitor's complete state, for carrying an SA to another
+// process (the SA export record) and back.
+type State struct {
+	Delay      time.Duration `json:"delay"`
+	Timeout    time.Duration `json:"timeout"`
+	LastSeen   time.Time     `json:"last_seen"`
+	ProbeSince time.Time     `json:"probe_since"`
+	LastProbe  time.Time     `json:"last_probe"`
+	Seq        uint32        `json:"seq"` // last R-U-THERE sequence number sent
+}
+
+// State returns m's state.
+func (m *Monitor) State() State {
+	return State{Delay: m.delay, Timeout: m.timeout, LastSeen: m.lastSeen, ProbeSince: m.probeSince, LastProbe: m.lastProbe, Seq: m.seq}
+}
+
+// FromState returns the monitor whose state is s.
+func FromState(s State) Monitor {
+	return Monitor{delay: s.Delay, timeout: s.Timeout, lastSeen: s.LastSeen, probeSince: s.ProbeSince, lastProbe: s.LastProbe, seq: s.Seq}
+}

@@ -421,9 +421,8 @@ func (e *Engine) computeKeys(sa *p1SA) error {
 	if e.Cfg.KeyLog != nil {
 		e.Cfg.KeyLog(policy.ExportedKeys{Version: 1, SPIi: sa.ckyI, SPIr: sa.ckyR, Encr: encr, EncI: encKey})
 	}
-	sa.keys = &p1Keys{prf: prf, skeyid: skeyid, d: k.SKEYIDd, a: k.SKEYIDa, cipher: cipher,
+	sa.keys = &p1Keys{prf: prf, skeyid: skeyid, d: k.SKEYIDd, a: k.SKEYIDa, enc: encKey, cipher: cipher,
 		iv: oakley.V1PhaseOneIV(sa.hashID, sa.gxi, sa.gxr, cipher.BlockSize())}
-	sa.gxy = gxy
 	return nil
 }
 

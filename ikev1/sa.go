@@ -41,6 +41,7 @@ type p1Keys struct {
 	prf    *oakley.PRF
 	skeyid []byte
 	d, a   []byte
+	enc    []byte // the ISAKMP SA's encryption key (for the export record)
 	cipher *oakley.V1Cipher
 	iv     []byte // phase 1: IV for the next encrypted phase 1 message
 	p1Last []byte // last CBC block of phase 1, the seed of phase 2 IVs
@@ -87,7 +88,6 @@ type p1SA struct {
 	bytesCheckAt time.Time // next comparison of phase 2 traffic with byte lifetimes
 	nat          natt.Detection
 	peerID       policy.Identity
-	gxy          []byte
 
 	lastRecv    [32]byte // digest of the peer's last phase 1 message
 	lastSent    [][]byte // our last phase 1 message

@@ -278,7 +278,7 @@ func (e *Engine) installChild(now time.Time, sa *ikeSA, c *childSA, gir, ni, nr 
 		return false
 	}
 	encLen, integLen := alg.EncLen, alg.IntegLen
-	km := oakley.ChildKeymat(sa.keys.prf, sa.keys.skd, gir, ni, nr, 2*(encLen+integLen))
+	km := oakley.ChildKeymat(sa.keys.prf, sa.keys.sk.SKd, gir, ni, nr, 2*(encLen+integLen))
 	encI, integI := km[:encLen], km[encLen:encLen+integLen]
 	encR, integR := km[encLen+integLen:2*encLen+integLen], km[2*encLen+integLen:]
 	k := &policy.ChildSA{

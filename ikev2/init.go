@@ -296,7 +296,7 @@ func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte, old *ikeKeys) error {
 	}
 	skeyseed := oakley.SKEYSEED(prf, sa.nonceI, sa.nonceR, gir)
 	if old != nil {
-		skeyseed = oakley.RekeySKEYSEED(old.prf, old.skd, gir, sa.nonceI, sa.nonceR)
+		skeyseed = oakley.RekeySKEYSEED(old.prf, old.sk.SKd, gir, sa.nonceI, sa.nonceR)
 	}
 	k := oakley.DeriveIKEKeys(prf, skeyseed, sa.nonceI, sa.nonceR, sa.spiI, sa.spiR, encLen, integLen)
 	if e.Cfg.KeyLog != nil {
@@ -311,7 +311,7 @@ func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte, old *ikeKeys) error {
 	if err != nil {
 		return err
 	}
-	keys := &ikeKeys{prf: prf, skd: k.SKd, skpi: k.SKpi, skpr: k.SKpr, in: cr, out: ci}
+	keys := &ikeKeys{prf: prf, sk: k, in: cr, out: ci}
 	if !sa.initiator {
 		keys.in, keys.out = ci, cr
 	}

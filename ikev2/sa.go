@@ -40,9 +40,7 @@ func (s saState) String() string {
 // ikeKeys holds an established IKE SA's keys and ciphers.
 type ikeKeys struct {
 	prf     *oakley.PRF
-	skd     []byte
-	skpi    []byte
-	skpr    []byte
+	sk      oakley.IKEKeys // SK_d, SK_a*, SK_e*, SK_p* (for the export record)
 	in, out oakley.SKCipher
 }
 

@@ -119,6 +119,15 @@ func ChildAlgorithms(chosen oakley.Proposal) (Algorithms, error) {
 // see policy.RekeyAfter); otherwise INSTALL_FAILED with the reason, which
 // is also returned.
 func (c *Core[S]) InstallChild(now time.Time, ch *Child, k *policy.ChildSA, initiator bool) error {
+	if err := c.install(ch, k); err != nil {
+		return err
+	}
+	ch.RekeyAt = now.Add(c.RekeyDelay(initiator, k.Lifetime, DefaultChildLifetime))
+	return nil
+}
+
+// install gives k a reqid and adds it to the dataplane for ch.
+func (c *Core[S]) install(ch *Child, k *policy.ChildSA) error {
 	k.ReqID = c.Cfg.Installer.AllocReqID()
 	ch.Kernel = k
 	if err := c.Cfg.Installer.AddChildSA(k); err != nil {
@@ -126,7 +135,6 @@ func (c *Core[S]) InstallChild(now time.Time, ch *Child, k *policy.ChildSA, init
 		return err
 	}
 	ch.State = ChildInstalled
-	ch.RekeyAt = now.Add(c.RekeyDelay(initiator, k.Lifetime, DefaultChildLifetime))
 	return nil
 }
 

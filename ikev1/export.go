@@ -1,0 +1,127 @@
+package ikev1
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/dpd"
+	"ikegate/internal/engine"
+	"ikegate/oakley"
+)
+
+// Export returns the record (engine.Record) of every established ISAKMP
+// SA with its installed phase 2 SAs. Quick Modes in flight are not part of
+// the record: the peer retries them, or our timers start them again.
+func (e *Engine) Export() []engine.Record {
+	var out []engine.Record
+	for _, sa := range e.sas {
+		if sa.state == stateEstablished {
+			out = append(out, sa.record())
+		}
+	}
+	return out
+}
+
+func (sa *p1SA) record() engine.Record {
+	k := sa.keys
+	r := engine.Record{
+		Format: engine.RecordFormat, Version: 1, Conn: sa.conn.Name, Initiator: sa.initiator,
+		SPIi: engine.SPI(sa.ckyI), SPIr: engine.SPI(sa.ckyR), Local: sa.local, Remote: sa.remote, NAT: sa.nat,
+		PeerID: engine.RecordIdentity(sa.peerID), Proposal: engine.RecordProposal(sa.chosen),
+		RekeyAt: sa.rekeyAt, NextKeepalive: sa.nextKeepalive, BytesCheckAt: sa.bytesCheckAt, DPD: sa.dpd.State(),
+		Secrets: engine.Secrets{"skeyid": k.skeyid, "skeyid_d": k.d, "skeyid_a": k.a, "enc_key": k.enc},
+		IKEv1: &engine.V1State{
+			Aggressive: sa.aggressive, Hash: sa.hashID, Auth: sa.auth, Lifetime: sa.lifetime, NATT: uint8(sa.natT),
+			PeerDPD: sa.peerDPD, Product: sa.product, PhaseTwoIV: k.p1Last,
+			LastSent: sa.lastSent, LastSentFor: sa.lastSentFor[:], LastRecv: sa.lastRecv[:],
+		},
+		Children: []engine.ChildRecord{},
+	}
+	for _, c := range sa.children {
+		if c.Installed() {
+			r.Children = append(r.Children, c.Record(engine.PrefixSelectors(c.localTS), engine.PrefixSelectors(c.remoteTS)))
+		}
+	}
+	return r
+}
+
+// Restore adds the ISAKMP SA of rec (from Export, here or in another
+// process) and its phase 2 SAs, which go to the installer as they were
+// negotiated. The initiator cookie must be free in this engine and, with a
+// SPIFilter, route to it.
+func (e *Engine) Restore(now time.Time, rec *engine.Record) error {
+	if err := rec.Check(); err != nil {
+		return err
+	}
+	if rec.Version != 1 {
+		return fmt.Errorf("IKEv1 engine: cannot restore an IKEv%d SA", rec.Version)
+	}
+	conn := e.Cfg.DB.Lookup(rec.Conn)
+	if conn == nil {
+		return fmt.Errorf("SA record: no connection named %q", rec.Conn)
+	}
+	v1 := rec.IKEv1
+	sa := &p1SA{
+		conn: conn, initiator: rec.Initiator, aggressive: v1.Aggressive, ckyI: uint64(rec.SPIi), ckyR: uint64(rec.SPIr),
+		state: stateEstablished, local: rec.Local, remote: rec.Remote, nat: rec.NAT,
+		chosen: rec.Proposal.Oakley(), hashID: v1.Hash, auth: v1.Auth, lifetime: v1.Lifetime,
+		natT: natTVariant(v1.NATT), peerDPD: v1.PeerDPD, product: v1.Product, peerID: rec.PeerID.Policy(),
+		dpd: dpd.FromState(rec.DPD), nextKeepalive: rec.NextKeepalive, rekeyAt: rec.RekeyAt, bytesCheckAt: rec.BytesCheckAt,
+		lastSent: v1.LastSent, quick: map[uint32]*quickMode{},
+	}
+	copy(sa.lastSentFor[:], v1.LastSentFor)
+	copy(sa.lastRecv[:], v1.LastRecv)
+	if e.sas[sa.ckyI] != nil {
+		return fmt.Errorf("SA record: initiator cookie %s is in use", engine.SPIHex(sa.ckyI))
+	}
+	if f := e.Cfg.SPIFilter; f != nil && !f(sa.ckyI) {
+		return fmt.Errorf("SA record: initiator cookie %s does not belong to this shard", engine.SPIHex(sa.ckyI))
+	}
+	keys, err := restoreKeys(sa, rec.Secrets, v1.PhaseTwoIV)
+	if err != nil {
+		return err
+	}
+	sa.keys = keys
+	for _, cr := range rec.Children {
+		ch, err := e.RestoreChild(cr, sa.local.Addr(), sa.remote.Addr())
+		if err != nil {
+			return err
+		}
+		sa.children = append(sa.children, &child{Child: *ch,
+			localTS: engine.SelectorPrefixes(cr.LocalTS), remoteTS: engine.SelectorPrefixes(cr.RemoteTS)})
+	}
+	e.sas[sa.ckyI] = sa
+	e.Schedule(sa)
+	sa.log(e).Info("ISAKMP SA restored", zap.Int("children", len(sa.children)))
+	return nil
+}
+
+// restoreKeys rebuilds the keys and cipher of sa from a record's secrets
+// and the phase 2 IV seed.
+func restoreKeys(sa *p1SA, s engine.Secrets, iv []byte) (*p1Keys, error) {
+	var k p1Keys
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *[]byte
+	}{{"skeyid", &k.skeyid}, {"skeyid_d", &k.d}, {"skeyid_a", &k.a}, {"enc_key", &k.enc}} {
+		if *f.dst, err = s.Need(f.name); err != nil {
+			return nil, err
+		}
+	}
+	prfT, _ := sa.chosen.First(oakley.TransformPRF)
+	if k.prf, err = oakley.NewPRF(prfT.ID); err != nil {
+		return nil, fmt.Errorf("SA record: %w", err)
+	}
+	encr, _ := sa.chosen.First(oakley.TransformENCR)
+	if k.cipher, err = oakley.NewV1Cipher(encr, k.enc); err != nil {
+		return nil, fmt.Errorf("SA record: %w", err)
+	}
+	if len(iv) != k.cipher.BlockSize() {
+		return nil, fmt.Errorf("SA record: phase 2 IV of %d bytes, want %d", len(iv), k.cipher.BlockSize())
+	}
+	k.iv, k.p1Last = iv, iv
+	return &k, nil
+}

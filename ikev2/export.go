@@ -1,0 +1,165 @@
+package ikev2
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/dpd"
+	"ikegate/internal/engine"
+	"ikegate/isakmp"
+	"ikegate/oakley"
+)
+
+// Export returns the record (engine.Record) of every established IKE SA
+// with its installed CHILD SAs. SAs in the middle of an exchange of their
+// own are exported as they stand: a request of ours in flight is not part
+// of the record (the restored side starts it again when its timers say
+// so), and a request of the peer's is answered from the cached response.
+func (e *Engine) Export() []engine.Record {
+	var out []engine.Record
+	for _, sa := range e.sas {
+		if sa.state == stateEstablished {
+			out = append(out, sa.record())
+		}
+	}
+	return out
+}
+
+func (sa *ikeSA) record() engine.Record {
+	k := sa.keys.sk
+	r := engine.Record{
+		Format: engine.RecordFormat, Version: 2, Conn: sa.conn.Name, Initiator: sa.initiator,
+		SPIi: engine.SPI(sa.spiI), SPIr: engine.SPI(sa.spiR), Local: sa.local, Remote: sa.remote, NAT: sa.nat,
+		PeerID: engine.RecordIdentity(sa.peerID), Proposal: engine.RecordProposal(sa.chosen),
+		RekeyAt: sa.rekeyAt, NextKeepalive: sa.nextKeepalive, BytesCheckAt: sa.bytesCheckAt, DPD: sa.dpd.State(),
+		Secrets: engine.Secrets{"sk_d": k.SKd, "sk_ai": k.SKai, "sk_ar": k.SKar, "sk_ei": k.SKei, "sk_er": k.SKer,
+			"sk_pi": k.SKpi, "sk_pr": k.SKpr},
+		IKEv2: &engine.V2State{
+			NextMsgID: sa.nextMsgID, PeerMsgID: sa.peerMsgID, LastResponse: sa.lastResp,
+			PeerHashes: sa.peerHashes, PeerFragments: sa.peerFragments,
+		},
+		Children: []engine.ChildRecord{},
+	}
+	// A request of ours in flight keeps its message ID: the restored side
+	// must not reuse it, or the peer would answer from its cache.
+	for _, c := range sa.children {
+		if c.Installed() {
+			r.Children = append(r.Children, c.Record(recordSelectors(c.localTS), recordSelectors(c.remoteTS)))
+		}
+	}
+	return r
+}
+
+// Restore adds the IKE SA of rec (from Export, here or in another
+// process) and its CHILD SAs, which go to the installer as they were
+// negotiated. The SPI we chose must be free in this engine and, with a
+// SPIFilter, route to it.
+func (e *Engine) Restore(now time.Time, rec *engine.Record) error {
+	if err := rec.Check(); err != nil {
+		return err
+	}
+	if rec.Version != 2 {
+		return fmt.Errorf("IKEv2 engine: cannot restore an IKEv%d SA", rec.Version)
+	}
+	conn := e.Cfg.DB.Lookup(rec.Conn)
+	if conn == nil {
+		return fmt.Errorf("SA record: no connection named %q", rec.Conn)
+	}
+	sa := &ikeSA{
+		conn: conn, initiator: rec.Initiator, spiI: uint64(rec.SPIi), spiR: uint64(rec.SPIr),
+		state: stateEstablished, local: rec.Local, remote: rec.Remote, nat: rec.NAT,
+		chosen: rec.Proposal.Oakley(), peerID: rec.PeerID.Policy(),
+		nextMsgID: rec.IKEv2.NextMsgID, peerMsgID: rec.IKEv2.PeerMsgID, lastResp: rec.IKEv2.LastResponse,
+		peerHashes: rec.IKEv2.PeerHashes, peerFragments: rec.IKEv2.PeerFragments,
+		dpd: dpd.FromState(rec.DPD), nextKeepalive: rec.NextKeepalive, rekeyAt: rec.RekeyAt, bytesCheckAt: rec.BytesCheckAt,
+	}
+	if o := e.sas[sa.ourSPI()]; o != nil {
+		return fmt.Errorf("SA record: SPI %s is in use", spiHex(sa.ourSPI()))
+	}
+	if f := e.Cfg.SPIFilter; f != nil && !f(sa.ourSPI()) {
+		return fmt.Errorf("SA record: SPI %s does not belong to this shard", spiHex(sa.ourSPI()))
+	}
+	keys, err := restoreKeys(sa, rec.Secrets)
+	if err != nil {
+		return err
+	}
+	sa.keys = keys
+	for _, cr := range rec.Children {
+		ch, err := e.RestoreChild(cr, sa.local.Addr(), sa.remote.Addr())
+		if err != nil {
+			return err
+		}
+		c := &childSA{Child: *ch, localTS: wireSelectors(cr.LocalTS), remoteTS: wireSelectors(cr.RemoteTS),
+			transport: !cr.Tunnel}
+		sa.children = append(sa.children, c)
+	}
+	e.sas[sa.ourSPI()] = sa
+	e.Schedule(sa)
+	sa.log(e).Info("IKE SA restored", zap.Int("children", len(sa.children)),
+		zap.Uint32("next_msgid", sa.nextMsgID), zap.Uint32("peer_msgid", sa.peerMsgID))
+	return nil
+}
+
+// restoreKeys rebuilds the keys and ciphers of sa (its proposal set) from
+// the secrets of a record.
+func restoreKeys(sa *ikeSA, s engine.Secrets) (*ikeKeys, error) {
+	var k oakley.IKEKeys
+	for _, f := range []struct {
+		name string
+		dst  *[]byte
+		opt  bool
+	}{{"sk_d", &k.SKd, false}, {"sk_ai", &k.SKai, true}, {"sk_ar", &k.SKar, true}, {"sk_ei", &k.SKei, false},
+		{"sk_er", &k.SKer, false}, {"sk_pi", &k.SKpi, false}, {"sk_pr", &k.SKpr, false}} {
+		v, err := s.Need(f.name)
+		if err != nil && !f.opt { // AEAD ciphers have no SK_a
+			return nil, err
+		}
+		*f.dst = v
+	}
+	encr, _ := sa.chosen.First(oakley.TransformENCR)
+	prfT, _ := sa.chosen.First(oakley.TransformPRF)
+	integ, ok := sa.chosen.First(oakley.TransformINTEG)
+	if !ok {
+		integ.ID = oakley.IntegNone
+	}
+	prf, err := oakley.NewPRF(prfT.ID)
+	if err != nil {
+		return nil, fmt.Errorf("SA record: %w", err)
+	}
+	ci, err := oakley.NewSKCipher(encr, integ.ID, k.SKei, k.SKai)
+	if err != nil {
+		return nil, fmt.Errorf("SA record: %w", err)
+	}
+	cr, err := oakley.NewSKCipher(encr, integ.ID, k.SKer, k.SKar)
+	if err != nil {
+		return nil, fmt.Errorf("SA record: %w", err)
+	}
+	keys := &ikeKeys{prf: prf, sk: k, in: cr, out: ci}
+	if !sa.initiator {
+		keys.in, keys.out = ci, cr
+	}
+	return keys, nil
+}
+
+func recordSelectors(ts []isakmp.TrafficSelector) []engine.Selector {
+	out := make([]engine.Selector, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, engine.Selector{Proto: t.IPProtocol, StartPort: t.StartPort, EndPort: t.EndPort, Start: t.StartAddr, End: t.EndAddr})
+	}
+	return out
+}
+
+func wireSelectors(ss []engine.Selector) []isakmp.TrafficSelector {
+	out := make([]isakmp.TrafficSelector, 0, len(ss))
+	for _, s := range ss {
+		t := tsIPv4
+		if s.Start.Is6() {
+			t = tsIPv6
+		}
+		out = append(out, isakmp.TrafficSelector{TSType: t, IPProtocol: s.Proto, StartPort: s.StartPort, EndPort: s.EndPort,
+			StartAddr: s.Start, EndAddr: s.End})
+	}
+	return out
+}

@@ -1,0 +1,182 @@
+package ikev2
+
+import (
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"ikegate/internal/engine"
+	"ikegate/isakmp"
+)
+
+// moveTo exports every SA of n, sends the records through their JSON
+// encoding and restores them into a fresh engine with a fresh installer,
+// which then takes n's place: the peer must notice nothing.
+func moveTo(t *testing.T, p *pair, n *node) {
+	t.Helper()
+	before := n.eng.SAs()
+	var blobs [][]byte
+	for _, rec := range n.eng.Export() {
+		b, err := rec.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = append(blobs, b)
+	}
+	if len(blobs) != len(before) {
+		t.Fatalf("exported %d records for %d SAs", len(blobs), len(before))
+	}
+	cfg := n.eng.Cfg
+	inst := &fakeInstaller{Base: n.inst.Base ^ 0x0f000000} // another host's SPI space
+	cfg.Installer = inst
+	fresh := NewEngine(cfg)
+	for _, b := range blobs {
+		rec, err := engine.UnmarshalRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.Restore(p.Now, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := fresh.SAs(); !reflect.DeepEqual(after, before) {
+		t.Fatalf("restored SAs differ:\n before %+v\n after  %+v", before, after)
+	}
+	if len(inst.Live) != len(n.inst.Live) {
+		t.Fatalf("restored %d CHILD SAs into the installer, had %d", len(inst.Live), len(n.inst.Live))
+	}
+	n.eng, n.inst = fresh, inst
+}
+
+// TestExportRestore moves one side's SAs to a fresh engine in the middle
+// of an exchange whose response was lost: the peer's retransmission is
+// answered from the restored response cache, and the SA then lives on
+// through liveness checks, CHILD SA and IKE SA rekeys initiated by either
+// side, and a new CHILD SA from the restored side.
+func TestExportRestore(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		moved func(p *pair) *node // whose SAs move
+		short func(p *pair) *node // whose lifetimes are short (rekeys it)
+	}{
+		{"responder moves, initiator rekeys", func(p *pair) *node { return p.b }, func(p *pair) *node { return p.a }},
+		{"responder moves and rekeys", func(p *pair) *node { return p.b }, func(p *pair) *node { return p.b }},
+		{"initiator moves and rekeys", func(p *pair) *node { return p.a }, func(p *pair) *node { return p.a }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, []string{"aes256-sha256-modp2048"}, []string{"aes128-sha256"})
+			for _, n := range []*node{p.a, p.b} {
+				n.conns[0].DPDDelay, n.conns[0].DPDTimeout, n.conns[0].DPDAction = 20*time.Second, time.Minute, "clear"
+			}
+			s := tc.short(p)
+			s.conns[0].IKELifetime, s.conns[0].ChildLifetime = 10*time.Minute, 4*time.Minute
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Second)
+			requireEstablished(t, p.a, p.b)
+			first := p.a.eng.SAs()[0]
+
+			// The peer of the moving side rekeys the CHILD SA (a kernel soft
+			// expire); the answer is lost and the move happens right then.
+			moved := tc.moved(p)
+			other := p.a
+			if moved == p.a {
+				other = p.b
+			}
+			dropped := 0
+			p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+				if d.Local.Addr() == moved.addr && dropped == 0 {
+					dropped++
+					return nil
+				}
+				return []isakmp.Datagram{d}
+			}
+			spi := other.eng.SAs()[0].Children[0].SPIIn
+			v, _ := strconv.ParseUint(spi, 16, 32)
+			out, ok := other.eng.Expired(p.Now, uint32(v), false)
+			if !ok {
+				t.Fatal("soft expire not taken")
+			}
+			p.Send(out)
+			for len(p.Queue) > 0 { // deliver the request only; no timers
+				d := p.Queue[0]
+				p.Queue = p.Queue[1:]
+				p.Send(p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.Now, isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}))
+			}
+			if dropped != 1 {
+				t.Fatalf("the response was not dropped (%d)", dropped)
+			}
+			moveTo(t, p, moved)
+			p.run(30 * time.Second) // the retransmission is answered from the cache
+			requireEstablished(t, p.a, p.b)
+			if got := p.a.eng.SAs()[0]; got.LocalSPI != first.LocalSPI || got.Children[0].SPIIn == first.Children[0].SPIIn {
+				t.Fatalf("after the move: IKE SA %s (was %s), CHILD SA %s (was %s)", got.LocalSPI, first.LocalSPI,
+					got.Children[0].SPIIn, first.Children[0].SPIIn)
+			}
+
+			// Liveness checks both ways and IKE/CHILD rekeys.
+			p.run(25 * time.Minute)
+			requireEstablished(t, p.a, p.b)
+			now := p.a.eng.SAs()[0]
+			if now.LocalSPI == first.LocalSPI {
+				t.Errorf("IKE SA not rekeyed after the move: %s", now.LocalSPI)
+			}
+
+			// A new CHILD SA initiated by the moved side.
+			ds, err := moved.eng.Initiate(p.Now, moved.conns[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Send(ds)
+			p.run(time.Second)
+			for _, n := range []*node{p.a, p.b} {
+				sas := n.eng.SAs()
+				if len(sas) != 1 || len(sas[0].Children) != 2 {
+					t.Fatalf("%s: want one IKE SA with two CHILD SAs: %+v", n.name, sas)
+				}
+				for _, c := range sas[0].Children {
+					if c.State != "INSTALLED" {
+						t.Fatalf("%s: CHILD SA %s is %s", n.name, c.SPIIn, c.State)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRecordHidesSecrets: the record's JSON carries the keys (it is what
+// a cluster stores, encrypted), but printing or logging a record never
+// shows them.
+func TestRecordHidesSecrets(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second)
+	recs := p.b.eng.Export()
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	rec := &recs[0]
+	skd := rec.Secrets["sk_d"]
+	enc := rec.Children[0].Secrets["enc_in"]
+	if len(skd) == 0 || len(enc) == 0 {
+		t.Fatal("record lacks keys")
+	}
+	js, err := rec.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"secrets"`) || !strings.Contains(string(js), `"format":1`) {
+		t.Fatalf("JSON does not mark its secrets or format: %s", js)
+	}
+	for _, shown := range []string{fmt.Sprint(rec), fmt.Sprintf("%+v", *rec), fmt.Sprintf("%#v", *rec), fmt.Sprintf("%v", rec.Children),
+		fmt.Sprintf("%x", rec.Secrets["sk_d"]), fmt.Sprintf("%s", rec.Secrets)} {
+		for _, k := range [][]byte{skd, enc} {
+			if strings.Contains(shown, hex.EncodeToString(k)) || strings.Contains(shown, string(k)) || strings.Contains(shown, fmt.Sprint([]byte(k))) {
+				t.Fatalf("a key shows in %q", shown)
+			}
+		}
+	}
+}
