@@ -109,7 +109,7 @@ func idCutPrefixFold(s, prefix string) (string, bool) {
 	return s, false
 }
 
-// nameIdentity builds an FQDN or RFC822 identity from name.
+// idName builds an FQDN or RFC822 identity from name.
 func idName(orig string, typ uint8, name string) (Identity, error) {
 	what := "an FQDN"
 	if typ == IDRFC822 {
@@ -133,7 +133,7 @@ var (
 	oidDomainComponent = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
 )
 
-// DN attribute names, in the form String prints them.
+// idDNAttrs are the DN attribute names, in the form String prints them.
 var idDNAttrs = []struct {
 	name string
 	oid  asn1.ObjectIdentifier
@@ -154,7 +154,7 @@ var idDNAttrs = []struct {
 	{"UID", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}},
 }
 
-// dnAliases are further accepted spellings (matched case-insensitively).
+// idDNAliases are further accepted spellings (matched case-insensitively).
 var idDNAliases = map[string]string{
 	"s": "ST", "stateorprovincename": "ST", "countryname": "C", "localityname": "L",
 	"organizationname": "O", "organizationalunitname": "OU", "commonname": "CN",
@@ -196,7 +196,7 @@ func idDNName(oid asn1.ObjectIdentifier) string {
 	return oid.String()
 }
 
-// dnIdentity parses a DN string into the DER of its RDN sequence, one
+// idDN parses a DN string into the DER of its RDN sequence, one
 // attribute per RDN, in the order written.
 func idDN(orig, s string) (Identity, error) {
 	sep := ','
@@ -251,6 +251,10 @@ func idDN(orig, s string) (Identity, error) {
 	if err != nil {
 		return Identity{}, fmt.Errorf("identity %q: encoding DN: %v", orig, err)
 	}
+	if _, ok := idParseDN(der); !ok {
+		// encoding/asn1 writes OID arcs it cannot read back (2^31 and up).
+		return Identity{}, fmt.Errorf("identity %q: OID arcs must be below 2^31", orig)
+	}
 	return Identity{Type: IDDERASN1DN, Data: der}, nil
 }
 
@@ -277,14 +281,14 @@ func idIsASCII(s string) bool {
 	return true
 }
 
-// parseDN decodes a DER_ASN1_DN identity's data.
+// idParseDN decodes a DER_ASN1_DN identity's data.
 func idParseDN(der []byte) (pkix.RDNSequence, bool) {
 	var seq pkix.RDNSequence
 	rest, err := asn1.Unmarshal(der, &seq)
 	return seq, err == nil && len(rest) == 0
 }
 
-// dnValue renders an attribute value as text.
+// idDNValue renders an attribute value as text.
 func idDNValue(v any) string {
 	switch v := v.(type) {
 	case string:
@@ -323,7 +327,7 @@ func (id Identity) String() string {
 			if id.Type == IDFQDN && !strings.Contains(s, "@") {
 				return "fqdn:" + s
 			}
-			if id.Type == IDRFC822 && strings.Count(s, "@") == 1 && !strings.HasPrefix(s, "@") && !strings.HasSuffix(s, "@") {
+			if id.Type == IDRFC822 && !strings.HasPrefix(s, "@") && !strings.HasSuffix(s, "@") {
 				return "email:" + s
 			}
 		}
@@ -342,7 +346,12 @@ func (id Identity) String() string {
 					parts = append(parts, idDNName(atv.Type)+"="+v)
 				}
 			}
-			return strings.Join(parts, ", ")
+			// Print the text only if it reads back as this DN: it cannot
+			// show multi-valued RDNs, empty RDNs or empty values.
+			text := strings.Join(parts, ", ")
+			if back, err := ParseIdentity(text); err == nil && back.Equal(id) {
+				return text
+			}
 		}
 		return "asn1dn:#" + hex.EncodeToString(id.Data)
 	}
@@ -409,7 +418,7 @@ func (id Identity) Matches(peer Identity) bool {
 	return id.Equal(peer)
 }
 
-// dnMatch compares two DER DNs attribute by attribute; with wildcards, a
+// idDNMatch compares two DER DNs attribute by attribute; with wildcards, a
 // "*" value in a matches any value.
 func idDNMatch(a, b []byte, wildcards bool) bool {
 	sa, okA := idParseDN(a)

@@ -161,7 +161,7 @@ func TestIdentityStringOther(t *testing.T) {
 		{Identity{Type: IDKeyID, Data: []byte{0, 1, 2}}, "keyid:#000102"},
 		{Identity{Type: IDKeyID, Data: []byte("#x")}, "keyid:#2378"},
 		{Identity{Type: IDFQDN, Data: []byte("a b")}, "ID_TYPE_2:#612062"},
-		{Identity{Type: IDRFC822, Data: []byte("gw")}, "ID_TYPE_3:#6777"},
+		{Identity{Type: IDRFC822, Data: []byte("gw")}, "email:gw"},
 		{Identity{Type: IDRFC822, Data: []byte("C=x@y")}, "email:C=x@y"},
 		{Identity{Type: IDFQDN, Data: []byte("C=x")}, "fqdn:C=x"},
 		{Identity{Type: IDIPv4Addr, Data: []byte{1, 2, 3}}, "ID_TYPE_1:#010203"},

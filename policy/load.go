@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 
@@ -78,6 +80,9 @@ type FieldError struct {
 	Err     error
 }
 
+// Error formats the problem: the file, then the section, key, message and
+// line (`f.toml: gateway: key "ike_port": ... (line 3)`), or for a TOML
+// syntax error the file, line and column, then the message.
 func (e *FieldError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
@@ -105,9 +110,10 @@ func (e *FieldError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the underlying error, Err.
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// loader holds the state of one Parse call.
+// cfgLoader holds the state of one Parse call.
 type cfgLoader struct {
 	file  string
 	dir   string
@@ -184,7 +190,7 @@ func (l *cfgLoader) syntaxError(err error) {
 		l.errs = append(l.errs, &FieldError{File: l.file, Err: fmt.Errorf("invalid TOML: %w", err)})
 		return
 	}
-	msg := pe.Message
+	msg := cfgOneLine(pe.Message)
 	if cfgSecretNear(l.src, pe) {
 		msg = "invalid value (details withheld: the text may contain a secret)"
 	} else if pe.LastKey != "" {
@@ -206,7 +212,7 @@ func (e *cfgSyntaxErr) Unwrap() error { return e.pe }
 
 var cfgSecretKeyLine = regexp.MustCompile(`^\s*(?:"psk"|'psk'|psk)\s*=`)
 
-// secretNear reports whether a parse error concerns a psk value.
+// cfgSecretNear reports whether a parse error concerns a psk value.
 func cfgSecretNear(src []byte, pe toml.ParseError) bool {
 	if k := pe.LastKey; k == "psk" || strings.HasSuffix(k, ".psk") {
 		return true
@@ -605,7 +611,7 @@ func (l *cfgLoader) resolve(p string) string {
 	return filepath.Join(l.dir, p)
 }
 
-// decodePSK decodes a psk value: "0x" + hex, "0s" + base64 (strongSwan's
+// cfgDecodePSK decodes a psk value: "0x" + hex, "0s" + base64 (strongSwan's
 // forms), or the text itself. Errors never quote the value.
 func cfgDecodePSK(s string) ([]byte, error) {
 	switch {
@@ -655,7 +661,7 @@ func (l *cfgLoader) proposals(t *cfgTable, key string, esp bool, v Version, def 
 	return out
 }
 
-// ikev1Proposal checks what IKEv1 cannot express: several algorithms of one
+// cfgIKEv1Proposal checks what IKEv1 cannot express: several algorithms of one
 // kind in a proposal, AEAD or AES-XCBC for the ISAKMP SA, a PRF other than
 // the HMAC of the hash, ChaCha20-Poly1305.
 func cfgIKEv1Proposal(p oakley.Proposal, s string, esp bool) error {
@@ -738,7 +744,7 @@ func (l *cfgLoader) selectors(t *cfgTable, key string, addr netip.Addr, addrKey 
 	return out
 }
 
-// parseAddr parses an IP address literal without zone.
+// cfgParseAddr parses an IP address literal without zone.
 func cfgParseAddr(s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(strings.TrimSpace(s))
 	if err != nil {
@@ -750,7 +756,7 @@ func cfgParseAddr(s string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// parsePrefix parses "10.1.0.0/24" or a single address ("10.1.0.1" means
+// cfgParsePrefix parses "10.1.0.0/24" or a single address ("10.1.0.1" means
 // 10.1.0.1/32). Host bits must be zero.
 func cfgParsePrefix(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
@@ -797,7 +803,7 @@ func cfgJoinAddrs(as []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
-// table is one TOML table being read: it records which keys were used so
+// cfgTable is one TOML table being read: it records which keys were used so
 // that the rest can be reported as unknown.
 type cfgTable struct {
 	l    *cfgLoader
@@ -949,7 +955,7 @@ func (t *cfgTable) unknown(valid []string) {
 	}
 }
 
-// suggest returns the valid key closest to k, if it is close.
+// cfgSuggest returns the valid key closest to k, if it is close.
 func cfgSuggest(k string, valid []string) string {
 	best, bestD := "", 3
 	for _, v := range valid {
@@ -988,7 +994,7 @@ func cfgQuoteList(s []string) string {
 	return strings.Join(q, ", ")
 }
 
-// tomlType names the TOML type of a decoded value.
+// cfgTOMLType names the TOML type of a decoded value.
 func cfgTOMLType(v any) string {
 	switch v.(type) {
 	case string:
@@ -1009,7 +1015,7 @@ func cfgTOMLType(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
-// lineIndex maps "section.key" to the line that defines it. Sections are
+// cfgLineIndex maps "section.key" to the line that defines it. Sections are
 // "gateway" and "connection#<i>" for the i-th [[connection]]; a section's
 // own header is indexed under its name. It is a best-effort scan of the
 // source for error messages, not a TOML parser: keys it cannot place get no
@@ -1065,4 +1071,22 @@ func cfgIndexLines(src []byte) cfgLineIndex {
 		}
 	}
 	return idx
+}
+
+// cfgOneLine escapes the control and other non-printing characters of s
+// (the TOML decoder's messages quote source text, newlines included), so
+// that each error stays on one line.
+func cfgOneLine(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) || r == ' ' {
+			b.WriteRune(r)
+		} else {
+			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
+		}
+	}
+	return b.String()
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// loadCertChain reads a PEM file of one or more certificates: the first is
+// cfgLoadCertChain reads a PEM file of one or more certificates: the first is
 // the leaf, the rest intermediates sent after it.
 func cfgLoadCertChain(path string) ([]*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
@@ -25,7 +25,7 @@ func cfgLoadCertChain(path string) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// parseCertsPEM decodes every CERTIFICATE block of data; other blocks are
+// cfgParseCertsPEM decodes every CERTIFICATE block of data; other blocks are
 // an error (a private key in a certificate file is a mistake worth
 // flagging, and its text never ends up in the message).
 func cfgParseCertsPEM(path string, data []byte) ([]*x509.Certificate, error) {
@@ -55,7 +55,7 @@ func cfgParseCertsPEM(path string, data []byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// loadPrivateKey reads a PEM private key: PKCS#1 (RSA PRIVATE KEY), SEC 1
+// cfgLoadPrivateKey reads a PEM private key: PKCS#1 (RSA PRIVATE KEY), SEC 1
 // (EC PRIVATE KEY) or PKCS#8 (PRIVATE KEY) holding an RSA, ECDSA or Ed25519
 // key. Encrypted keys are not supported. Errors never include key bytes.
 func cfgLoadPrivateKey(path string) (crypto.Signer, error) {
@@ -101,7 +101,7 @@ func cfgLoadPrivateKey(path string) (crypto.Signer, error) {
 	return signer, nil
 }
 
-// keyMatchesCert checks that key is the private half of cert's public key.
+// cfgKeyMatchesCert checks that key is the private half of cert's public key.
 func cfgKeyMatchesCert(key crypto.Signer, cert *x509.Certificate) error {
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(cert.PublicKey) {

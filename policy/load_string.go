@@ -53,7 +53,7 @@ func (c Connection) Format(f fmt.State, verb rune) {
 	fmt.Fprint(f, c.String())
 }
 
-// connectionJSON is the JSON form of a Connection.
+// cfgConnectionJSON is the JSON form of a Connection.
 type cfgConnectionJSON struct {
 	Name        string   `json:"name"`
 	Version     Version  `json:"version"`
