@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"ikegate/isakmp"
 	"ikegate/kernel/esp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -35,15 +34,14 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 	// one shard only, and only that shard's engine can find it.
 	var mu sync.Mutex
 	reuse := -1
-	if err := g.runOnAll(ctx, func(i int, sh *shard, _ time.Time) []isakmp.Datagram {
-		if e, _ := sh.engineFor(c.Version); e.Reusable(c) {
+	if err := g.runOnAll(ctx, func(i int, sh *shard, _ time.Time) {
+		if sh.engines[engineFor(c.Version)].Reusable(c) {
 			mu.Lock()
 			if reuse < 0 || i < reuse {
 				reuse = i
 			}
 			mu.Unlock()
 		}
-		return nil
 	}); err != nil {
 		return err
 	}
@@ -51,15 +49,11 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 		k = reuse
 	}
 	var ierr error
-	err := g.runOn(ctx, k, func(sh *shard, now time.Time) []isakmp.Datagram {
-		e, kind := sh.engineFor(c.Version)
-		out, err := e.Initiate(now, c)
+	err := g.runOn(ctx, k, func(sh *shard, now time.Time) {
+		i := engineFor(c.Version)
+		out, err := sh.engines[i].Initiate(now, c)
 		ierr = err
-		if kind == KindIKEv1 && len(out) > 0 {
-			g.send(out, KindIKEv1, sh.log)
-			return nil
-		}
-		return out
+		sh.exec(i, out)
 	})
 	if err != nil {
 		return err
@@ -80,18 +74,16 @@ func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
 	}
 	var mu sync.Mutex
 	found := false
-	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) []isakmp.Datagram {
-		out1, ok1 := sh.v1.Terminate(now, name)
-		if len(out1) > 0 {
-			g.send(out1, KindIKEv1, sh.log)
+	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) {
+		for i, e := range sh.engines {
+			out, ok := e.Terminate(now, name)
+			sh.exec(i, out)
+			if ok {
+				mu.Lock()
+				found = true
+				mu.Unlock()
+			}
 		}
-		out, ok2 := sh.v2.Terminate(now, name)
-		if ok1 || ok2 {
-			mu.Lock()
-			found = true
-			mu.Unlock()
-		}
-		return out
 	})
 	if err != nil {
 		return false, err
@@ -105,9 +97,10 @@ func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
 // RemoteTS in it, so the JSON has arrays rather than nulls.
 func (g *Gateway) SAs(ctx context.Context) ([]policy.IKESAInfo, error) {
 	per := make([][]policy.IKESAInfo, len(g.shards))
-	err := g.runOnAll(ctx, func(k int, sh *shard, _ time.Time) []isakmp.Datagram {
-		per[k] = append(sh.v1.SAs(), sh.v2.SAs()...)
-		return nil
+	err := g.runOnAll(ctx, func(k int, sh *shard, _ time.Time) {
+		for _, e := range sh.engines {
+			per[k] = append(per[k], e.SAs()...)
+		}
 	})
 	if err != nil {
 		return nil, err

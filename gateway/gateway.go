@@ -215,11 +215,11 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		g.shards = append(g.shards, &shard{
 			id:  k,
 			g:   g,
-			v1:  ikev1.NewEngine(ecfg), // one configuration for both engines
-			v2:  ikev2.NewEngine(ecfg),
-			in:  make(chan inbound, o.queueLen),
-			ctl: make(chan ctlReq),
-			log: slog,
+			// One configuration for both engines.
+			engines: [2]ikeEngine{v1: ikev1.NewEngine(ecfg), v2: ikev2.NewEngine(ecfg)},
+			in:      make(chan inbound, o.queueLen),
+			ctl:     make(chan ctlReq),
+			log:     slog,
 		})
 	}
 
@@ -488,18 +488,17 @@ func (g *Gateway) dispatch(s *socket, from netip.AddrPort, b []byte, log *zap.Lo
 	d := isakmp.Datagram{Local: s.local, Remote: from, Data: append([]byte(nil), msg...)}
 	// IKEv1 SAs live on the shard of their initiator cookie, IKEv2 SAs on
 	// the shard of the SPI we chose (routeSPI).
-	v1 := kind == KindIKEv1
-	route := routeSPI(h)
-	if v1 {
-		route = h.spii
+	ver, route := v2, routeSPI(h)
+	if kind == KindIKEv1 {
+		ver, route = v1, h.spii
 	}
 	sh := g.shards[ShardOf(route, len(g.shards))]
 	select {
-	case sh.in <- inbound{d: d, v1: v1}:
+	case sh.in <- inbound{d: d, ver: ver}:
 	default:
 		g.drop(ReasonQueueFull)
 		if ce := log.Check(zap.DebugLevel, "dropped IKE message: shard queue full"); ce != nil {
-			ce.Write(append(h.fields(int(2-b2i(v1))), zap.Stringer("peer", from), zap.Int("shard", sh.id))...)
+			ce.Write(append(h.fields(ver+1), zap.Stringer("peer", from), zap.Int("shard", sh.id))...)
 		}
 	}
 }
@@ -516,9 +515,3 @@ func (h headerInfo) fields(version int) []zap.Field {
 	}
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/ikev2"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/kernel"
 	"ikegate/oakley"
@@ -82,8 +83,8 @@ func BenchmarkGatewayHandshakes(b *testing.B) {
 				Data: append([]byte(nil), buf[:n]...)}
 		}
 	}()
-	send := func(ds []isakmp.Datagram) {
-		for _, d := range ds {
+	send := func(out engine.Output) {
+		for _, d := range engine.Execute(time.Now(), eng, gen, out, nil) {
 			sock.WriteToUDPAddrPort(d.Data, d.Remote)
 		}
 	}

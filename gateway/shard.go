@@ -3,66 +3,100 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
 
 	"ikegate/ikev1"
+	"ikegate/internal/engine"
 	"ikegate/ikev2"
 	"ikegate/isakmp"
 	"ikegate/policy"
 )
 
-// engine is what a shard needs of an IKE engine: ikev1.Engine and
-// ikev2.Engine both are one.
-type engine interface {
-	HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datagram
-	Tick(now time.Time) []isakmp.Datagram
+// ikeEngine is what a shard needs of an IKE engine: ikev1.Engine and
+// ikev2.Engine both are one, and the shard treats them alike.
+type ikeEngine interface {
+	engine.Answerer
+	HandleDatagram(now time.Time, d isakmp.Datagram) engine.Output
+	Tick(now time.Time) engine.Output
 	NextDeadline() time.Time
-	Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error)
-	Terminate(now time.Time, name string) ([]isakmp.Datagram, bool)
+	Initiate(now time.Time, conn *policy.Connection) (engine.Output, error)
+	Terminate(now time.Time, name string) (engine.Output, bool)
 	SAs() []policy.IKESAInfo
-	Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagram, bool)
+	Expired(now time.Time, spi uint32, hard bool) (engine.Output, bool)
 	Reusable(conn *policy.Connection) bool
+	Export() []engine.Record
+	Restore(now time.Time, rec *engine.Record) (engine.Output, error)
+	Stats() engine.Counters
 }
 
 var (
-	_ engine = (*ikev1.Engine)(nil)
-	_ engine = (*ikev2.Engine)(nil)
+	_ ikeEngine = (*ikev1.Engine)(nil)
+	_ ikeEngine = (*ikev2.Engine)(nil)
 )
 
 // shard is one SA shard: a goroutine that alone owns one engine of each
 // IKE version.
 type shard struct {
-	id  int
-	g   *Gateway
-	v1  *ikev1.Engine
-	v2  *ikev2.Engine
-	in  chan inbound // from the readers; never blocks them
-	ctl chan ctlReq  // control requests, run on the shard goroutine
-	log *zap.Logger
+	id      int
+	g       *Gateway
+	engines [2]ikeEngine // by version: IKEv1, IKEv2
+	in      chan inbound // from the readers; never blocks them
+	ctl     chan ctlReq  // control requests, run on the shard goroutine
+	log     *zap.Logger
 }
+
+// Engine versions as indexes of shard.engines.
+const (
+	v1 = 0
+	v2 = 1
+)
+
+// kinds are the datagram kinds of the engines, for the counters.
+var kinds = [2]Kind{KindIKEv1, KindIKEv2}
 
 // inbound is a datagram for one of the shard's engines.
 type inbound struct {
-	d  isakmp.Datagram
-	v1 bool
+	d   isakmp.Datagram
+	ver int // v1 or v2
 }
 
-// engines returns the shard's engines, IKEv1 first.
-func (sh *shard) engines() [2]engine { return [2]engine{sh.v1, sh.v2} }
-
-// engineFor returns the engine that initiates connections of version v.
-func (sh *shard) engineFor(v policy.Version) (engine, Kind) {
+// engineFor returns the index of the engine that initiates connections of
+// version v.
+func engineFor(v policy.Version) int {
 	if v == policy.IKEv1 {
-		return sh.v1, KindIKEv1
+		return v1
 	}
-	return sh.v2, KindIKEv2
+	return v2
 }
 
-// ctlReq is work to run on a shard's goroutine with its engines; it returns
-// the datagrams to send.
-type ctlReq func(sh *shard, now time.Time) []isakmp.Datagram
+// exec carries out what engine i returned: its effects on the dataplane
+// (engine.Execute, observed by observe) and then its datagrams. Every SA
+// state change of the shard passes here.
+func (sh *shard) exec(i int, out engine.Output) {
+	if out.Empty() {
+		return
+	}
+	sent := engine.Execute(time.Now(), sh.engines[i], sh.g.backend, out, sh.observe)
+	if len(sent) > 0 {
+		sh.g.send(sent, kinds[i], sh.log)
+	}
+}
+
+// observe sees every effect an engine asked for once it was carried out.
+func (sh *shard) observe(ef engine.Effect, err error) {
+	sh.g.stats.effects[ef.Kind].Add(1)
+	if err != nil && ef.Kind == engine.EffectRemove {
+		sh.log.Warn("removing CHILD SA from the dataplane failed", zap.String("child", ef.Child.ConnName),
+			zap.String("spi_in", fmt.Sprintf("%08x", ef.Child.SPIIn)), zap.Error(err))
+	}
+}
+
+// ctlReq is work to run on a shard's goroutine with its engines; it
+// carries out what they return with sh.exec.
+type ctlReq func(sh *shard, now time.Time)
 
 // errNotRunning is returned for control requests when the gateway is not
 // serving (not yet started, or stopping).
@@ -74,41 +108,31 @@ func (sh *shard) run(ctx context.Context) {
 	var armed time.Time // deadline the timer is set for; zero: stopped
 
 	for {
-		var out1, out2 []isakmp.Datagram
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
 		case in := <-sh.in:
-			sh.guard("datagram", func() {
-				if in.v1 {
-					out1 = sh.v1.HandleDatagram(time.Now(), in.d)
-				} else {
-					out2 = sh.v2.HandleDatagram(time.Now(), in.d)
-				}
-			})
+			sh.guard("datagram", func() { sh.exec(in.ver, sh.engines[in.ver].HandleDatagram(time.Now(), in.d)) })
 		case req := <-sh.ctl:
-			sh.guard("control request", func() { out2 = req(sh, time.Now()) })
+			sh.guard("control request", func() { req(sh, time.Now()) })
 		case <-timer.C:
 			armed = time.Time{}
 			sh.guard("timer", func() {
 				now := time.Now()
-				out1, out2 = sh.v1.Tick(now), sh.v2.Tick(now)
+				for i, e := range sh.engines {
+					sh.exec(i, e.Tick(now))
+				}
 			})
-		}
-		if len(out1) > 0 {
-			sh.g.send(out1, KindIKEv1, sh.log)
-		}
-		if len(out2) > 0 {
-			sh.g.send(out2, KindIKEv2, sh.log)
 		}
 
 		// Re-arm to the engines' next deadline (Go >= 1.23 timers: Reset
 		// and Stop discard any stale expiry).
-		next := sh.v2.NextDeadline()
-		if n1 := sh.v1.NextDeadline(); !n1.IsZero() && (next.IsZero() || n1.Before(next)) {
-			next = n1
+		var d engine.Deadline
+		for _, e := range sh.engines {
+			d.Consider(e.NextDeadline())
 		}
+		next := d.When()
 		if next.Equal(armed) {
 			continue
 		}
@@ -122,14 +146,14 @@ func (sh *shard) run(ctx context.Context) {
 }
 
 // runOn runs fn on shard k's goroutine and waits for it to finish.
-func (g *Gateway) runOn(ctx context.Context, k int, fn func(sh *shard, now time.Time) []isakmp.Datagram) error {
+func (g *Gateway) runOn(ctx context.Context, k int, fn func(sh *shard, now time.Time)) error {
 	if !g.running() {
 		return errNotRunning
 	}
 	done := make(chan struct{})
-	req := func(sh *shard, now time.Time) []isakmp.Datagram {
+	req := func(sh *shard, now time.Time) {
 		defer close(done)
-		return fn(sh, now)
+		fn(sh, now)
 	}
 	select {
 	case g.shards[k].ctl <- req:
@@ -146,13 +170,11 @@ func (g *Gateway) runOn(ctx context.Context, k int, fn func(sh *shard, now time.
 
 // runOnAll runs fn on every shard (concurrently, one call per shard) and
 // waits for all of them.
-func (g *Gateway) runOnAll(ctx context.Context, fn func(k int, sh *shard, now time.Time) []isakmp.Datagram) error {
+func (g *Gateway) runOnAll(ctx context.Context, fn func(k int, sh *shard, now time.Time)) error {
 	errs := make(chan error, len(g.shards))
 	for k := range g.shards {
 		go func() {
-			errs <- g.runOn(ctx, k, func(sh *shard, now time.Time) []isakmp.Datagram {
-				return fn(k, sh, now)
-			})
+			errs <- g.runOn(ctx, k, func(sh *shard, now time.Time) { fn(k, sh, now) })
 		}()
 	}
 	var first error

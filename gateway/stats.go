@@ -6,18 +6,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"ikegate/ikev1"
-	"ikegate/ikev2"
-	"ikegate/isakmp"
+	"ikegate/internal/engine"
 	"ikegate/kernel"
 )
 
 // counters are the gateway's packet counters, updated lock-free from the
 // reader and worker goroutines.
 type counters struct {
-	in    [numKinds]atomic.Uint64
-	out   [numKinds]atomic.Uint64
-	drops [numReasons]atomic.Uint64
+	in      [numKinds]atomic.Uint64
+	out     [numKinds]atomic.Uint64
+	drops   [numReasons]atomic.Uint64
+	effects [engine.EffectIKEDown + 1]atomic.Uint64 // what the engines asked of the dataplane, by kind
 }
 
 // Stats is a snapshot of the counters as the control API's "stats" command
@@ -35,6 +34,9 @@ type Stats struct {
 	// Dataplane is the userspace dataplane's drop counters (absent with
 	// another dataplane); per-SA counters are in `sas --json`.
 	Dataplane map[string]uint64 `json:"dataplane,omitempty"`
+	// Effects counts what the engines asked the shards to do: CHILD SA
+	// installs and removals, IKE SAs up and down (both versions).
+	Effects map[string]uint64 `json:"effects"`
 }
 
 func (c *counters) snapshot(workers int) Stats {
@@ -52,6 +54,10 @@ func (c *counters) snapshot(workers int) Stats {
 	}
 	for r := ReasonNone + 1; r < numReasons; r++ {
 		s.Drops[r.String()] = c.drops[r].Load()
+	}
+	s.Effects = make(map[string]uint64, len(c.effects))
+	for k := engine.EffectInstall; k <= engine.EffectIKEDown; k++ {
+		s.Effects[k.String()] = c.effects[k].Load()
 	}
 	return s
 }
@@ -71,24 +77,21 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 		}
 	}
 	var mu sync.Mutex
-	var sum ikev2.Counters
-	var sum1 ikev1.Counters
-	err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) []isakmp.Datagram {
-		c, c1 := sh.v2.Stats(), sh.v1.Stats()
+	var sums [2]engine.Counters
+	err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
 		mu.Lock()
-		sum1.Dropped += c1.Dropped
-		sum1.UnknownSPI += c1.UnknownSPI
-		sum1.Established += c1.Established
-		sum1.AuthFailures += c1.AuthFailures
-		sum1.HeldEarly += c1.HeldEarly
-		sum.Dropped += c.Dropped
-		sum.UnknownSPI += c.UnknownSPI
-		sum.CookiesSent += c.CookiesSent
-		sum.Established += c.Established
-		sum.AuthFailures += c.AuthFailures
-		mu.Unlock()
-		return nil
+		defer mu.Unlock()
+		for i, e := range sh.engines {
+			c, sum := e.Stats(), &sums[i]
+			sum.Dropped += c.Dropped
+			sum.UnknownSPI += c.UnknownSPI
+			sum.CookiesSent += c.CookiesSent
+			sum.Established += c.Established
+			sum.AuthFailures += c.AuthFailures
+			sum.HeldEarly += c.HeldEarly
+		}
 	})
+	sum, sum1 := sums[v2], sums[v1]
 	if err == nil {
 		s.IKEv2 = map[string]uint64{
 			"dropped":       sum.Dropped,

@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"ikegate/isakmp"
 	"ikegate/kernel"
 	"ikegate/policy"
 )
@@ -215,13 +214,13 @@ func (g *Gateway) trapBusy(ctx context.Context, name string) (bool, string) {
 
 // onExpire hands a kernel expire to whichever engine owns the SPI.
 func (g *Gateway) onExpire(ctx context.Context, spi uint32, hard bool) {
-	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) []isakmp.Datagram {
-		if out, ok := sh.v1.Expired(now, spi, hard); ok {
-			g.send(out, KindIKEv1, sh.log)
-			return nil
+	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) {
+		for i, e := range sh.engines {
+			if out, ok := e.Expired(now, spi, hard); ok {
+				sh.exec(i, out)
+				return
+			}
 		}
-		out, _ := sh.v2.Expired(now, spi, hard)
-		return out
 	})
 	if err != nil {
 		g.log.Debug("kernel expire not handled", zap.Error(err))

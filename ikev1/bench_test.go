@@ -21,12 +21,9 @@ func BenchmarkMainQuick(b *testing.B) {
 				if err := p.a.eng.initiatePhase1(p.Now, p.a.conns[0]); err != nil {
 					b.Fatal(err)
 				}
-				p.Queue = append(p.Queue, p.a.eng.Flush()...)
+				p.do(p.a, p.a.eng.Flush())
 				for len(p.Queue) > 0 {
-					d := p.Queue[0]
-					p.Queue = p.Queue[1:]
-					in := isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}
-					p.Queue = append(p.Queue, p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.Now, in)...)
+					p.Deliver()
 				}
 			}
 			b.StopTimer()

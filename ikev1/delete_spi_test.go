@@ -29,7 +29,7 @@ func TestDeleteNamingOurInboundSPI(t *testing.T) {
 				p.b.eng.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec,
 					ProtocolID: isakmp.ProtocolESP, SPISize: 4, SPIs: [][]byte{spi32(spi)}}})
 			}
-			p.Send(p.b.eng.Flush())
+			p.do(p.b, p.b.eng.Flush())
 			p.run(time.Second)
 			if sas := p.a.eng.SAs(); len(sas) != 1 || len(sas[0].Children) != 0 {
 				t.Fatalf("a after the Delete: %+v", sas)

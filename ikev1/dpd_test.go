@@ -37,8 +37,8 @@ func TestDeadPeerRestart(t *testing.T) {
 			break
 		}
 		p.Now = p.Now.Add(time.Second)
-		p.Send(p.a.eng.Tick(p.Now))
-		p.Send(p.b.eng.Tick(p.Now))
+		p.do(p.a, p.a.eng.Tick(p.Now))
+		p.do(p.b, p.b.eng.Tick(p.Now))
 		p.run(0)
 	}
 	if dead, limit := p.Now.Sub(start), 50*time.Second; dead > limit {

@@ -24,13 +24,14 @@ type Counters = engine.Counters
 type Engine struct {
 	engine.Core[*p1SA]
 
-	sas      map[uint64]*p1SA // by initiator cookie
-	halfOpen int              // responder SAs before phase 1 completed
+	sas      map[uint64]*p1SA       // by initiator cookie
+	halfOpen int                    // responder SAs before phase 1 completed
+	installs map[uint64]installWait // phase 2 SAs waiting for the dataplane, by install ID
 }
 
 // NewEngine returns an engine with no SAs.
 func NewEngine(cfg Config) *Engine {
-	e := &Engine{sas: make(map[uint64]*p1SA)}
+	e := &Engine{sas: make(map[uint64]*p1SA), installs: make(map[uint64]installWait)}
 	e.Init(cfg, 1)
 	return e
 }
@@ -51,7 +52,7 @@ func (e *Engine) cookie(initiator bool) uint64 {
 
 // HandleDatagram processes one received IKEv1 message and returns the
 // datagrams to send in answer.
-func (e *Engine) HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datagram {
+func (e *Engine) HandleDatagram(now time.Time, d isakmp.Datagram) engine.Output {
 	e.handle(now, d)
 	return e.Flush()
 }
@@ -147,7 +148,7 @@ func parsePadded(b []byte) *isakmp.V1Message {
 }
 
 // Tick runs the timers due at now.
-func (e *Engine) Tick(now time.Time) []isakmp.Datagram { return e.RunTimers(now, e.onTimer) }
+func (e *Engine) Tick(now time.Time) engine.Output { return e.RunTimers(now, e.onTimer) }
 
 func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	if r := sa.rtx; r.Due(now) && !e.Resend(now, r, sa.local, sa.remote) {
@@ -202,6 +203,9 @@ func (e *Engine) destroy(sa *p1SA, reason string) {
 	}
 	if e.sas[sa.ckyI] == sa {
 		delete(e.sas, sa.ckyI)
+	}
+	if sa.state == stateEstablished {
+		e.Effect(engine.IKEDown(1, sa.conn.Name, sa.ckyI, sa.ckyR))
 	}
 	sa.state = stateGone
 	sa.keys = nil

@@ -51,7 +51,18 @@ func (sa *p1SA) record() engine.Record {
 // process) and its phase 2 SAs, which go to the installer as they were
 // negotiated. The initiator cookie must be free in this engine and, with a
 // SPIFilter, route to it.
-func (e *Engine) Restore(now time.Time, rec *engine.Record) error {
+//
+// The phase 2 SAs are installed through the returned Output (install
+// effects), which the caller executes as any other.
+func (e *Engine) Restore(now time.Time, rec *engine.Record) (engine.Output, error) {
+	if err := e.restore(now, rec); err != nil {
+		e.Flush()
+		return engine.Output{}, err
+	}
+	return e.Flush(), nil
+}
+
+func (e *Engine) restore(now time.Time, rec *engine.Record) error {
 	if err := rec.Check(); err != nil {
 		return err
 	}
@@ -85,14 +96,16 @@ func (e *Engine) Restore(now time.Time, rec *engine.Record) error {
 	}
 	sa.keys = keys
 	for _, cr := range rec.Children {
-		ch, err := e.RestoreChild(cr, sa.local.Addr(), sa.remote.Addr())
+		ch, id, err := e.RestoreChild(cr, sa.local.Addr(), sa.remote.Addr())
 		if err != nil {
 			return err
 		}
-		sa.children = append(sa.children, &child{Child: *ch,
-			localTS: engine.SelectorPrefixes(cr.LocalTS), remoteTS: engine.SelectorPrefixes(cr.RemoteTS)})
+		c := &child{Child: *ch, localTS: engine.SelectorPrefixes(cr.LocalTS), remoteTS: engine.SelectorPrefixes(cr.RemoteTS)}
+		sa.children = append(sa.children, c)
+		e.installs[id] = installWait{sa: sa, c: c, restored: true, rekeyAt: cr.RekeyAt}
 	}
 	e.sas[sa.ckyI] = sa
+	e.Effect(engine.IKEUp(1, conn.Name, sa.ckyI, sa.ckyR))
 	e.Schedule(sa)
 	sa.log(e).Info("ISAKMP SA restored", zap.Int("children", len(sa.children)))
 	return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"ikegate/internal/engine"
+	"ikegate/internal/enginetest"
 	"ikegate/isakmp"
 )
 
@@ -33,9 +34,11 @@ func moveTo(t *testing.T, p *pair, n *node) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := fresh.Restore(p.Now, back); err != nil {
+		out, err := fresh.Restore(p.Now, back)
+		if err != nil {
 			t.Fatal(err)
 		}
+		p.Do(enginetest.Peer{Engine: fresh, Inst: inst}, out)
 	}
 	if after := fresh.SAs(); !reflect.DeepEqual(after, before) {
 		t.Fatalf("restored SAs differ:\n before %+v\n after  %+v", before, after)
@@ -47,9 +50,7 @@ func moveTo(t *testing.T, p *pair, n *node) {
 // timers.
 func (p *pair) deliver() {
 	for len(p.Queue) > 0 {
-		d := p.Queue[0]
-		p.Queue = p.Queue[1:]
-		p.Send(p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.Now, isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}))
+		p.Wire.Deliver()
 	}
 }
 
@@ -97,9 +98,7 @@ func TestExportRestore(t *testing.T) {
 			if tc.lost == "MM6" {
 				// MM1..MM5 pass; b's MM6 is lost; b is established.
 				for i := 0; i < 4; i++ {
-					d := p.Queue[0]
-					p.Queue = p.Queue[1:]
-					p.Send(p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.Now, isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}))
+					p.Wire.Deliver()
 				}
 				drop = true
 				p.deliver()
@@ -119,7 +118,7 @@ func TestExportRestore(t *testing.T) {
 					t.Fatal("soft expire not taken")
 				}
 				drop = true
-				p.Send(out)
+				p.do(other, out)
 				p.deliver()
 				if dropped != 1 {
 					t.Fatal("QM2 was not dropped")
@@ -149,7 +148,7 @@ func TestExportRestore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.Send(ds)
+			p.do(moved, ds)
 			p.run(time.Second)
 			requireUp(t, p.a, p.b, 2)
 		})

@@ -132,7 +132,7 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 
 // Terminate deletes the ISAKMP SAs of connection name with their phase 2
 // SAs, or phase 2 SAs of that name on other ISAKMP SAs.
-func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool) {
+func (e *Engine) Terminate(now time.Time, name string) (engine.Output, bool) {
 	found := false
 	for _, sa := range e.sas {
 		owned := sa.conn.Name == name

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"ikegate/internal/engine"
 	"ikegate/internal/enginetest"
 	"ikegate/isakmp"
 	"ikegate/oakley"
@@ -36,10 +37,16 @@ type pair struct {
 // wire connects p's two nodes, starting the clock at a fixed time.
 func (p *pair) wire() *pair {
 	p.Wire = &enginetest.Wire{Now: time.Unix(1700000000, 0),
-		At:      func(a netip.Addr) enginetest.Engine { return p.nodeFor(a).eng },
-		Engines: func() []enginetest.Engine { return []enginetest.Engine{p.a.eng, p.b.eng} }}
+		At:    func(a netip.Addr) enginetest.Peer { return p.nodeFor(a).peer() },
+		Peers: func() []enginetest.Peer { return []enginetest.Peer{p.a.peer(), p.b.peer()} }}
 	return p
 }
+
+// peer is n as the wire drives it: its engine and its dataplane.
+func (n *node) peer() enginetest.Peer { return enginetest.Peer{Engine: n.eng, Inst: n.inst} }
+
+// do carries out what n's engine returned and sends its datagrams.
+func (p *pair) do(n *node, out engine.Output) { p.Do(n.peer(), out) }
 
 func props(t testing.TB, esp bool, ss ...string) []oakley.Proposal {
 	return enginetest.Proposals(t, esp, ss...)
@@ -96,7 +103,7 @@ func (p *pair) initiate(n *node, c *policy.Connection) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	p.Send(ds)
+	p.do(n, ds)
 }
 
 func requireUp(t *testing.T, a, b *node, children int) {
@@ -199,7 +206,7 @@ func TestSecondQuickModeAndDelete(t *testing.T) {
 	if !ok {
 		t.Fatal("nothing terminated")
 	}
-	p.Send(ds)
+	p.do(p.a, ds)
 	p.run(time.Minute)
 	if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
 		t.Fatalf("%d SAs after delete", n)

@@ -124,9 +124,9 @@ func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload, forceEncap b
 
 // Initiate starts phase 1 for conn, followed by Quick Mode; if an
 // established ISAKMP SA to the peer exists, only Quick Mode runs.
-func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error) {
+func (e *Engine) Initiate(now time.Time, conn *policy.Connection) (engine.Output, error) {
 	if err := engine.CheckInitiate(conn); err != nil {
-		return nil, err
+		return engine.Output{}, err
 	}
 	if sa := e.reusableSA(conn); sa != nil {
 		e.startQuickMode(now, sa, conn)
@@ -134,7 +134,7 @@ func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Data
 		return e.Flush(), nil
 	}
 	if err := e.initiatePhase1(now, conn); err != nil {
-		return nil, err
+		return engine.Output{}, err
 	}
 	return e.Flush(), nil
 }
@@ -184,10 +184,10 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 	sa.saiB = isakmp.AppendV1Body(nil, saP)
 	ps := []isakmp.V1Payload{saP}
 	exchange := isakmp.ExchangeV1Main
-	sa.state = stateMM1
+	sa.state = stateMainI1
 	if sa.aggressive {
 		exchange = isakmp.ExchangeV1Aggressive
-		sa.state = stateAM1
+		sa.state = stateAggrI1
 		group, _ := conn.IKE[0].First(oakley.TransformDH)
 		if sa.dh, err = oakley.NewKeyExchange(group.ID, e.Cfg.Rand); err != nil {
 			return err
@@ -316,7 +316,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	sa.halfOpen = true
 	e.halfOpen++
 	if !aggressive {
-		sa.state = stateMM1
+		sa.state = stateMainR2
 		ps := append([]isakmp.V1Payload{chosenSA}, ourVIDs(sa.natT, true)...)
 		e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
 		e.Schedule(sa)
@@ -348,7 +348,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	ps := append([]isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}, id}, proof...)
 	ps = append(ps, sa.natdPayloads(e.Cfg.ForceEncap)...)
 	ps = append(ps, ourVIDs(sa.natT, true)...)
-	sa.state = stateAM2
+	sa.state = stateAggrR2
 	e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
 	e.Schedule(sa)
 }
@@ -474,19 +474,19 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 	sa.lastRecv = sum
 	sa.rtx = nil
 	switch {
-	case sa.initiator && sa.state == stateMM1:
+	case sa.state == stateMainI1:
 		e.mainI2(now, sa, d, msg, ps)
-	case sa.initiator && sa.state == stateMM3:
+	case sa.state == stateMainI3:
 		e.mainI4(now, sa, d, ps)
-	case sa.initiator && sa.state == stateMM5:
+	case sa.state == stateMainI5:
 		e.mainI6(now, sa, d, ps, raws)
-	case !sa.initiator && sa.state == stateMM1 && !sa.aggressive:
+	case sa.state == stateMainR2:
 		e.mainR3(now, sa, d, ps)
-	case !sa.initiator && sa.state == stateMM3:
+	case sa.state == stateMainR4:
 		e.mainR5(now, sa, d, ps, raws)
-	case sa.initiator && sa.state == stateAM1:
+	case sa.state == stateAggrI1:
 		e.aggrI2(now, sa, d, msg, ps, raws)
-	case !sa.initiator && sa.state == stateAM2:
+	case sa.state == stateAggrR2:
 		e.aggrR3(now, sa, d, ps)
 	default:
 		e.Drop("unexpected phase 1 message", d, nil)
@@ -543,7 +543,7 @@ func (e *Engine) mainI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxi}, &isakmp.V1Nonce{Data: sa.ni}}
 	out = append(out, certRequests(sa.conn)...)
 	out = append(out, sa.natdPayloads(e.Cfg.ForceEncap)...)
-	sa.state = stateMM3
+	sa.state = stateMainI3
 	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
 }
 
@@ -565,7 +565,7 @@ func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}}
 	out = append(out, certRequests(sa.conn)...)
 	out = append(out, sa.natdPayloads(e.Cfg.ForceEncap)...)
-	sa.state = stateMM3
+	sa.state = stateMainR4
 	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
 }
 
@@ -596,7 +596,7 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		out = append(out, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
 			SPI: cookies(sa.ckyI, sa.ckyR), Type: isakmp.V1NotifyInitialContact})
 	}
-	sa.state = stateMM5
+	sa.state = stateMainI5
 	e.sendP1(now, sa, sa.sealP1(isakmp.ExchangeV1Main, out), true)
 }
 
@@ -825,6 +825,7 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 		sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.Random(4))>>1)
 	}
 	e.Count.Established++
+	e.Effect(engine.IKEUp(1, sa.conn.Name, sa.ckyI, sa.ckyR))
 	sa.log(e).Info("IKEv1 phase 1 established", zap.String("ike", sa.chosen.String()),
 		zap.Stringer("remote_id", sa.peerID), zap.Bool("initiator", sa.initiator),
 		zap.Bool("aggressive", sa.aggressive), zap.String("peer_vendor", sa.product), zap.Bool("nat", sa.nat.Any()))

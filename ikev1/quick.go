@@ -258,7 +258,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 		}
 		q.rtx = nil
 		delete(sa.quick, id)
-		e.installQuick(now, sa, q)
+		e.installQuick(sa, q)
 	default:
 		e.Drop("unexpected Quick Mode message", d, nil)
 	}
@@ -468,7 +468,7 @@ func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Pa
 	q.lastSent = [][]byte{raw}
 	q.expires = now.Add(quickTimeout) // kept to answer a retransmitted QM2
 	e.Emit(sa.local, sa.remote, raw)
-	e.installQuick(now, sa, q)
+	e.installQuick(sa, q)
 }
 
 // responderLifetime reads the lifetimes (seconds and bytes, 0 where not
@@ -500,10 +500,10 @@ func responderLifetime(b []byte) (life time.Duration, bytes uint64, ok bool) {
 	return life, bytes, ok
 }
 
-// installQuick derives KEYMAT for both directions (RFC 2409 5.5) and hands
-// the SA pair to the installer (engine.Core.InstallChild).
-func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
-	log := sa.log(e).With(zap.String("child", q.conn.Name))
+// installQuick derives KEYMAT for both directions (RFC 2409 5.5) and asks
+// the runtime to install the SA pair (engine.Core.RequestInstall); the
+// Quick Mode finishes in Installed.
+func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
 	c := &child{Child: engine.Child{Conn: q.conn, SPIIn: q.spiIn, SPIOut: q.spiOut, Chosen: q.offer.prop},
 		localTS: q.localTS, remoteTS: q.remoteTS}
 	sa.children = append(sa.children, c)
@@ -527,27 +527,66 @@ func (e *Engine) installQuick(now time.Time, sa *p1SA, q *quickMode) {
 	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
 		k.EncapLocalPort, k.EncapRemotePort = sa.local.Port(), sa.remote.Port()
 	}
-	if err := e.InstallChild(now, &c.Child, k, sa.initiator); err != nil {
+	e.installs[e.RequestInstall(&c.Child, k)] = installWait{sa: sa, c: c, replaces: q.replaces, initiator: q.initiator}
+}
+
+// installWait is a phase 2 SA waiting for the dataplane (Installed): what
+// its Quick Mode does once it is in.
+type installWait struct {
+	sa        *p1SA
+	c         *child
+	replaces  *child    // the phase 2 SA it renews: deleted once it is in
+	initiator bool      // we initiated the Quick Mode
+	restored  bool      // from an SA record, to be rekeyed at rekeyAt
+	rekeyAt   time.Time // restored
+}
+
+// Installed takes the dataplane's answer to the install request id
+// (engine.EffectInstall) and finishes the Quick Mode that waited for it.
+func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
+	w, ok := e.installs[id]
+	if !ok {
+		return e.Flush()
+	}
+	delete(e.installs, id)
+	sa, c := w.sa, w.c
+	rekeyAt := w.rekeyAt
+	if !w.restored {
+		rekeyAt = e.ChildRekeyAt(now, c.Kernel, sa.initiator)
+	}
+	e.InstallDone(&c.Child, err, rekeyAt)
+	log := sa.log(e).With(zap.String("child", c.Conn.Name))
+	switch {
+	case err != nil:
 		log.Warn("phase 2 SA negotiated but the kernel refused it; the ISAKMP SA stays up", zap.Error(err))
-		return
+	case sa.state == stateGone:
+		e.RemoveChild(&c.Child)
+	case w.restored:
+		if c.Kernel.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
+			sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
+		}
+	default:
+		if c.Kernel.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
+			sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
+		}
+		if w.replaces != nil {
+			e.deletePhase2(sa, w.replaces)
+		}
+		if w.initiator {
+			e.retireReplaced(sa)
+		}
+		log.Info("IKEv1 phase 2 SA established", zap.String("esp", c.Chosen.String()),
+			zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)),
+			zap.String("local_ts", prefixesString(c.localTS)), zap.String("remote_ts", prefixesString(c.remoteTS)),
+			zap.Duration("lifetime", c.Kernel.Lifetime))
 	}
-	if k.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
-		sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
-	}
-	if q.replaces != nil {
-		e.deletePhase2(sa, q.replaces)
-	}
-	if q.initiator {
-		e.retireReplaced(sa)
-	}
-	log.Info("IKEv1 phase 2 SA established", zap.String("esp", c.Chosen.String()),
-		zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)),
-		zap.String("local_ts", prefixesString(c.localTS)), zap.String("remote_ts", prefixesString(c.remoteTS)), zap.Duration("lifetime", q.lifetime))
+	e.Schedule(sa)
+	return e.Flush()
 }
 
 // removeChild takes a phase 2 SA out of the dataplane and the ISAKMP SA.
 func (e *Engine) removeChild(sa *p1SA, c *child) {
-	e.RemoveChild(&c.Child, sa.log(e))
+	e.RemoveChild(&c.Child)
 	for i, o := range sa.children {
 		if o == c {
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)

@@ -6,7 +6,6 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/internal/engine"
-	"ikegate/isakmp"
 	"ikegate/policy"
 )
 
@@ -66,7 +65,7 @@ func (e *Engine) retireReplaced(sa *p1SA) {
 // direction, by SPI): at the soft limit a new Quick Mode replaces it
 // unless one is under way, at the hard limit it is gone and the peer is
 // told. It reports whether the SPI belonged to an SA of this engine.
-func (e *Engine) Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagram, bool) {
+func (e *Engine) Expired(now time.Time, spi uint32, hard bool) (engine.Output, bool) {
 	for _, sa := range e.sas {
 		for _, c := range sa.children {
 			if c.State != engine.ChildInstalled || (c.SPIIn != spi && c.SPIOut != spi) {
@@ -84,5 +83,5 @@ func (e *Engine) Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagra
 			return e.Flush(), true
 		}
 	}
-	return nil, false
+	return engine.Output{}, false
 }

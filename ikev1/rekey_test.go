@@ -86,7 +86,7 @@ func TestKernelExpire(t *testing.T) {
 	if !ok {
 		t.Fatal("soft expire not claimed")
 	}
-	p.Send(ds)
+	p.do(p.a, ds)
 	p.run(time.Second)
 	requireUp(t, p.a, p.b, 1)
 	if got := p.a.eng.SAs()[0].Children[0].SPIOut; got == fmt.Sprintf("%08x", spi) {
@@ -94,7 +94,7 @@ func TestKernelExpire(t *testing.T) {
 	}
 	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIIn, "%x", &spi)
 	ds, _ = p.a.eng.Expired(p.Now, spi, true)
-	p.Send(ds)
+	p.do(p.a, ds)
 	p.run(time.Second)
 	if c := p.b.eng.SAs()[0].Children; len(c) != 0 {
 		t.Fatalf("peer still has %d phase 2 SAs after a hard expire", len(c))

@@ -17,11 +17,16 @@ import (
 type p1State uint8
 
 const (
-	stateMM1 p1State = iota + 1 // initiator sent MM1 / responder got MM1
-	stateMM3                    // initiator sent MM3 / responder sent MM4
-	stateMM5                    // initiator sent MM5
-	stateAM1                    // initiator sent AM1
-	stateAM2                    // responder sent AM2
+	// Initiator.
+	stateMainI1 p1State = iota + 1 // sent Main Mode message 1
+	stateMainI3                    // sent MM3
+	stateMainI5                    // sent MM5
+	stateAggrI1                    // sent Aggressive Mode message 1
+	// Responder.
+	stateMainR2 // got MM1, sent MM2
+	stateMainR4 // sent MM4
+	stateAggrR2 // sent AM2
+	// Both.
 	stateEstablished
 	stateGone
 )

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -31,9 +32,9 @@ func idBody(id *isakmp.ID) []byte {
 // initiator signs its IKE_SA_INIT request, the responder its response.
 func (sa *ikeSA) octets(ofInitiator bool, id *isakmp.ID) []byte {
 	if ofInitiator {
-		return oakley.SignedOctets(sa.keys.prf, sa.initReq, sa.nonceR, sa.keys.sk.SKpi, idBody(id))
+		return oakley.SignedOctets(sa.keys.prf, sa.hs.initReq, sa.hs.nonceR, sa.keys.sk.SKpi, idBody(id))
 	}
-	return oakley.SignedOctets(sa.keys.prf, sa.initResp, sa.nonceI, sa.keys.sk.SKpr, idBody(id))
+	return oakley.SignedOctets(sa.keys.prf, sa.hs.initResp, sa.hs.nonceI, sa.keys.sk.SKpr, idBody(id))
 }
 
 // makeAuth computes our AUTH payload for conn over octets.
@@ -142,9 +143,9 @@ func (e *Engine) authRequest(now time.Time, sa *ikeSA) *request {
 		e.fail(sa, err.Error())
 		return nil
 	}
-	sa.pendingChild = child
+	sa.hs.pendingChild = child
 	ps = append(ps, childPs...)
-	return e.encryptedRequest(sa, isakmp.ExchangeIKEAuth, ps, e.authResponse(sa))
+	return e.encryptedRequest(sa, isakmp.ExchangeIKEAuth, ps, stepAuth)
 }
 
 // firstContact reports whether sa is our only IKE SA with its peer for
@@ -159,45 +160,43 @@ func (e *Engine) firstContact(sa *ikeSA) bool {
 }
 
 // authResponse handles the responder's IKE_AUTH answer.
-func (e *Engine) authResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakmp.Message, []isakmp.Payload) {
-	return func(now time.Time, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload) {
-		conn := sa.conn
-		idr := findID(inner, isakmp.PayloadIDr)
-		auth := find[*isakmp.Auth](inner)
-		if idr == nil || auth == nil {
-			if n := notifyError(inner); n != nil {
-				e.Count.AuthFailures++
-				e.fail(sa, fmt.Sprintf("peer rejected IKE_AUTH with %s: check the PSK or certificates and both identities (we sent ID %s, expect peer ID %s)",
-					n.NotifyType, conn.LocalID, conn.RemoteID))
-				return
-			}
-			e.fail(sa, "IKE_AUTH response lacks IDr or AUTH")
-			return
-		}
-		peerID := policy.Identity{Type: idr.IDType, Data: idr.Data}
-		var err error
-		if !conn.RemoteID.Matches(peerID) {
-			err = fmt.Errorf("peer identity %s does not match remote_id %s of connection %q", peerID, conn.RemoteID, conn.Name)
-		} else {
-			err = e.verifyAuth(now, sa, conn, idr, auth, peerCerts(inner), sa.octets(false, idr))
-		}
-		if err != nil {
+func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) {
+	conn := sa.conn
+	idr := findID(inner, isakmp.PayloadIDr)
+	auth := find[*isakmp.Auth](inner)
+	if idr == nil || auth == nil {
+		if n := notifyError(inner); n != nil {
 			e.Count.AuthFailures++
-			// Tell the peer (RFC 7296 2.21.2), then forget the SA.
-			if raw, serr := e.seal(sa, isakmp.ExchangeInformational, sa.nextMsgID, false,
-				[]isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}}); serr == nil {
-				sa.nextMsgID++
-				for _, r := range raw {
-					e.Emit(sa.local, sa.remote, r)
-				}
-			}
-			e.fail(sa, "authentication failed: "+err.Error())
+			e.fail(sa, fmt.Sprintf("peer rejected IKE_AUTH with %s: check the PSK or certificates and both identities (we sent ID %s, expect peer ID %s)",
+				n.NotifyType, conn.LocalID, conn.RemoteID))
 			return
 		}
-		e.established(now, sa, peerID)
-		e.completeChild(now, sa, sa.pendingChild, inner)
-		sa.pendingChild = nil
+		e.fail(sa, "IKE_AUTH response lacks IDr or AUTH")
+		return
 	}
+	peerID := policy.Identity{Type: idr.IDType, Data: idr.Data}
+	var err error
+	if !conn.RemoteID.Matches(peerID) {
+		err = fmt.Errorf("peer identity %s does not match remote_id %s of connection %q", peerID, conn.RemoteID, conn.Name)
+	} else {
+		err = e.verifyAuth(now, sa, conn, idr, auth, peerCerts(inner), sa.octets(false, idr))
+	}
+	if err != nil {
+		e.Count.AuthFailures++
+		// Tell the peer (RFC 7296 2.21.2), then forget the SA.
+		if raw, serr := e.seal(sa, isakmp.ExchangeInformational, sa.nextMsgID, false,
+			[]isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}}); serr == nil {
+			sa.nextMsgID++
+			for _, r := range raw {
+				e.Emit(sa.local, sa.remote, r)
+			}
+		}
+		e.fail(sa, "authentication failed: "+err.Error())
+		return
+	}
+	e.established(now, sa, peerID)
+	e.completeChild(now, sa, sa.hs.pendingChild, nil, inner)
+	sa.hs = nil // IKE_AUTH is over: only the long-lived state stays
 }
 
 func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
@@ -214,6 +213,7 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 		sa.halfOpen = false
 	}
 	e.Count.Established++
+	e.Effect(engine.IKEUp(2, sa.conn.Name, sa.spiI, sa.spiR))
 	sa.log(e).Info("IKE SA established", zap.String("ike", sa.chosen.String()),
 		zap.Stringer("local_id", sa.conn.LocalID), zap.Stringer("remote_id", peerID), zap.Bool("initiator", sa.initiator),
 		zap.Bool("nat", sa.nat.Any()))
@@ -264,8 +264,16 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 	}
 	ps = append(ps, myAuth)
 	if find[*isakmp.SA](inner) != nil {
-		ps = append(ps, e.acceptChild(now, sa, inner, nil)...)
+		childPs, wait := e.acceptChild(now, sa, inner, nil)
+		sa.hs = nil // IKE_AUTH is over: only the long-lived state stays
+		if wait != 0 {
+			e.installs[wait] = installWait{sa: sa, c: sa.children[len(sa.children)-1], then: afterRespond,
+				resp: &pendingResponse{to: d, exchange: isakmp.ExchangeIKEAuth, msgID: id, prefix: ps, child: childPs}}
+			return
+		}
+		ps = append(ps, childPs...)
 	}
+	sa.hs = nil
 	e.respond(sa, d, isakmp.ExchangeIKEAuth, id, ps)
 }
 

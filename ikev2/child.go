@@ -56,11 +56,18 @@ func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool
 }
 
 // completeChild handles the responder's answer to a CHILD SA we proposed,
-// in IKE_AUTH (c.nonce nil) or CREATE_CHILD_SA.
-func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isakmp.Payload) {
+// in IKE_AUTH (c.nonce nil) or CREATE_CHILD_SA, replacing old if it is a
+// rekey. It asks for the install; when the CHILD SA fails before that it
+// is FAILED, and a rekey is retried later.
+func (e *Engine) completeChild(now time.Time, sa *ikeSA, c, old *childSA, inner []isakmp.Payload) {
 	if c == nil {
 		return
 	}
+	defer func() {
+		if old != nil && c.State == engine.ChildFailed {
+			e.rekeyChildFailed(now, sa, c, old)
+		}
+	}()
 	log := sa.log(e).With(zap.String("child", c.Conn.Name))
 	failed := func(why string) {
 		c.State, c.Err = engine.ChildFailed, why
@@ -101,9 +108,10 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 		failed("peer returned traffic selectors outside those we proposed")
 		return
 	}
-	ni, nr := sa.nonceI, sa.nonceR
-	var gir []byte
-	if createChild {
+	var ni, nr, gir []byte
+	if !createChild { // IKE_AUTH: the IKE SA's nonces
+		ni, nr = sa.hs.nonceI, sa.hs.nonceR
+	} else {
 		nonce := find[*isakmp.Nonce](inner)
 		if nonce == nil {
 			failed("CREATE_CHILD_SA response without Nonce")
@@ -128,7 +136,9 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c *childSA, inner []isa
 	c.transport = c.Conn.Transport && isakmp.FindNotify(inner, isakmp.NotifyUseTransportMode) != nil
 	c.SPIOut = binary.BigEndian.Uint32(wire[0].SPI)
 	c.localTS, c.remoteTS = local, remote
-	e.installChild(now, sa, c, gir, ni, nr, true)
+	if id := e.installChild(sa, c, gir, ni, nr, true); id != 0 {
+		e.installs[id] = installWait{sa: sa, c: c, old: old, then: afterInitiated}
+	}
 }
 
 type childRequest struct {
@@ -138,13 +148,15 @@ type childRequest struct {
 
 // acceptChild handles a proposed CHILD SA as responder and returns the
 // payloads of the answer: SA, [Nr, KEr,] TSi, TSr, or an error notify.
-// cc is nil in IKE_AUTH.
-func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, cc *childRequest) []isakmp.Payload {
+// cc is nil in IKE_AUTH. A non-zero install ID means the CHILD SA waits
+// for the dataplane: the answer is sent when it has installed the SA
+// (installWait), and replaced by NO_PROPOSAL_CHOSEN if it cannot.
+func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, cc *childRequest) ([]isakmp.Payload, uint64) {
 	log := sa.log(e)
 	saP := find[*isakmp.SA](inner)
 	tsi, tsr := findTS(inner, isakmp.PayloadTSi), findTS(inner, isakmp.PayloadTSr)
 	if saP == nil || tsi == nil || tsr == nil {
-		return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+		return notifyOnly(isakmp.NotifyInvalidSyntax, nil), 0
 	}
 	props, wire := fromWire(saP.Proposals, protoESP)
 	opt := oakley.MatchOptions{IgnoreDH: cc == nil, OptionalESN: true}
@@ -174,39 +186,40 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 	if conn == nil {
 		if propMissConn != nil && propMissConn == sa.conn {
 			log.Warn("CHILD SA: no proposal chosen: " + oakley.Explain(sa.conn.ESP, props, opt))
-			return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+			return notifyOnly(isakmp.NotifyNoProposalChosen, nil), 0
 		}
 		log.Warn(fmt.Sprintf("CHILD SA: traffic selectors unacceptable: peer proposed %s === %s; connection %q has local_ts %s, remote_ts %s",
 			tsString(tsi.Selectors), tsString(tsr.Selectors), sa.conn.Name, prefixesString(sa.conn.LocalTS), prefixesString(sa.conn.RemoteTS)))
-		return notifyOnly(isakmp.NotifyTSUnacceptable, nil)
+		return notifyOnly(isakmp.NotifyTSUnacceptable, nil), 0
 	}
 	peerWire := wire[sel.PeerIndex]
 	if len(peerWire.SPI) != 4 {
-		return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+		return notifyOnly(isakmp.NotifyInvalidSyntax, nil), 0
 	}
-	ni, nr := sa.nonceI, sa.nonceR
-	var gir []byte
+	var ni, nr, gir []byte
 	var kePayload isakmp.Payload
-	if cc != nil {
+	if cc == nil { // IKE_AUTH: the IKE SA's nonces
+		ni, nr = sa.hs.nonceI, sa.hs.nonceR
+	} else {
 		ni, nr = cc.ni, cc.nr
 		if g, hasDH := sel.Chosen.First(oakley.TransformDH); hasDH && g.ID != oakley.DHNone {
 			if cc.ke == nil {
 				// A PFS proposal without a KE payload (RFC 7296 1.3.1).
-				return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+				return notifyOnly(isakmp.NotifyInvalidSyntax, nil), 0
 			}
 			if cc.ke.Group != g.ID {
 				var b [2]byte
 				binary.BigEndian.PutUint16(b[:], g.ID)
 				log.Info("CREATE_CHILD_SA with another DH group than chosen; sending INVALID_KE_PAYLOAD")
-				return notifyOnly(isakmp.NotifyInvalidKEPayload, b[:])
+				return notifyOnly(isakmp.NotifyInvalidKEPayload, b[:]), 0
 			}
 			dh, err := oakley.NewKeyExchange(g.ID, e.Cfg.Rand)
 			if err != nil {
-				return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+				return notifyOnly(isakmp.NotifyNoProposalChosen, nil), 0
 			}
 			if gir, err = dh.SharedSecret(cc.ke.Data); err != nil {
 				log.Info("invalid KE in CREATE_CHILD_SA", zap.Error(err))
-				return notifyOnly(isakmp.NotifyInvalidSyntax, nil)
+				return notifyOnly(isakmp.NotifyInvalidSyntax, nil), 0
 			}
 			kePayload = &isakmp.KE{Group: g.ID, Data: dh.PublicKey()}
 		}
@@ -214,14 +227,15 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 	spi, err := e.Cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
 	if err != nil {
 		log.Error("allocating an inbound SPI failed", zap.Error(err))
-		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+		return notifyOnly(isakmp.NotifyNoProposalChosen, nil), 0
 	}
 	c := &childSA{Child: engine.Child{Conn: conn, SPIIn: spi, SPIOut: binary.BigEndian.Uint32(peerWire.SPI), Chosen: sel.Chosen},
 		localTS: local, remoteTS: remote,
 		transport: conn.Transport && isakmp.FindNotify(inner, isakmp.NotifyUseTransportMode) != nil}
-	if !e.installChild(now, sa, c, gir, ni, nr, false) {
+	id := e.installChild(sa, c, gir, ni, nr, false)
+	if id == 0 {
 		// The peer must not believe in an SA we could not install.
-		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
+		return notifyOnly(isakmp.NotifyNoProposalChosen, nil), 0
 	}
 	var ps []isakmp.Payload
 	if c.transport {
@@ -236,7 +250,7 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 	}
 	return append(ps,
 		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: remote},
-		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: local})
+		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: local}), id
 }
 
 // remoteTS is conn's remote traffic selector; a connection to %any
@@ -270,12 +284,12 @@ func notifyOnly(t isakmp.NotifyType, data []byte) []isakmp.Payload {
 // to the installer (engine.Core.InstallChild). weInitiated says whether we
 // initiated the exchange that created it: its initiator's keys come first
 // in KEYMAT.
-func (e *Engine) installChild(now time.Time, sa *ikeSA, c *childSA, gir, ni, nr []byte, weInitiated bool) bool {
+func (e *Engine) installChild(sa *ikeSA, c *childSA, gir, ni, nr []byte, weInitiated bool) uint64 {
 	sa.children = append(sa.children, c)
 	alg, err := engine.ChildAlgorithms(c.Chosen)
 	if err != nil {
 		c.State, c.Err = engine.ChildFailed, err.Error()
-		return false
+		return 0
 	}
 	encLen, integLen := alg.EncLen, alg.IntegLen
 	km := oakley.ChildKeymat(sa.keys.prf, sa.keys.sk.SKd, gir, ni, nr, 2*(encLen+integLen))
@@ -303,24 +317,96 @@ func (e *Engine) installChild(now time.Time, sa *ikeSA, c *childSA, gir, ni, nr 
 	if sa.nat.Any() {
 		k.EncapLocalPort, k.EncapRemotePort = sa.local.Port(), sa.remote.Port()
 	}
+	return e.RequestInstall(&c.Child, k)
+}
+
+// afterInstall says how an exchange goes on once the dataplane answered
+// the install of its CHILD SA.
+type afterInstall uint8
+
+const (
+	afterInitiated afterInstall = iota + 1 // a CHILD SA we initiated (a rekey when old is set)
+	afterRespond                           // we answer the peer's request now (resp)
+	afterRestore                           // a restored CHILD SA
+)
+
+// installWait is an exchange step waiting for the dataplane to install
+// its CHILD SA (Installed).
+type installWait struct {
+	sa      *ikeSA
+	c       *childSA
+	then    afterInstall
+	old     *childSA         // afterInitiated: the CHILD SA it rekeys
+	resp    *pendingResponse // afterRespond
+	rekeyAt time.Time        // afterRestore
+}
+
+// pendingResponse is our response to a request whose CHILD SA waits for
+// the dataplane: prefix goes first (IKE_AUTH: IDr, CERT, AUTH), then the
+// CHILD SA's payloads, or NO_PROPOSAL_CHOSEN if the install failed.
+type pendingResponse struct {
+	to       isakmp.Datagram // the request's addresses
+	exchange isakmp.ExchangeType
+	msgID    uint32
+	prefix   []isakmp.Payload
+	child    []isakmp.Payload
+}
+
+// Installed takes the dataplane's answer to the install request id
+// (engine.EffectInstall) and continues the exchange that waited for it.
+func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
+	w, ok := e.installs[id]
+	if !ok {
+		return e.Flush()
+	}
+	delete(e.installs, id)
+	sa, c := w.sa, w.c
+	rekeyAt := w.rekeyAt
+	if w.then != afterRestore {
+		rekeyAt = e.ChildRekeyAt(now, c.Kernel, sa.initiator)
+	}
+	e.InstallDone(&c.Child, err, rekeyAt)
 	log := sa.log(e).With(zap.String("child", c.Conn.Name))
-	if err := e.InstallChild(now, &c.Child, k, sa.initiator); err != nil {
+	switch {
+	case err != nil:
 		log.Warn("CHILD SA negotiated but the kernel refused it; the IKE SA stays up", zap.Error(err),
 			zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)))
-		return false
+	case sa.state == stateGone:
+		e.RemoveChild(&c.Child) // its IKE SA went away meanwhile
+	default:
+		if c.Kernel.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
+			sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
+		}
+		if w.then != afterRestore {
+			log.Info("CHILD SA established", zap.String("esp", c.Chosen.String()),
+				zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)),
+				zap.String("local_ts", tsString(c.localTS)), zap.String("remote_ts", tsString(c.remoteTS)))
+		}
 	}
-	if k.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
-		sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
+	switch w.then {
+	case afterRespond:
+		r := w.resp
+		ps := r.child
+		if err != nil {
+			ps = notifyOnly(isakmp.NotifyNoProposalChosen, nil) // the peer must not believe in an SA we could not install
+		}
+		e.respond(sa, r.to, r.exchange, r.msgID, append(r.prefix, ps...))
+	case afterInitiated:
+		if w.old != nil {
+			if err != nil {
+				e.rekeyChildFailed(now, sa, c, w.old)
+			} else {
+				e.deleteChild(now, sa, w.old)
+			}
+		}
 	}
-	log.Info("CHILD SA established", zap.String("esp", c.Chosen.String()),
-		zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)),
-		zap.String("local_ts", tsString(c.localTS)), zap.String("remote_ts", tsString(c.remoteTS)))
-	return true
+	e.Schedule(sa)
+	return e.Flush()
 }
 
 // removeChild takes a CHILD SA out of the dataplane and the IKE SA.
 func (e *Engine) removeChild(sa *ikeSA, c *childSA) {
-	e.RemoveChild(&c.Child, sa.log(e))
+	e.RemoveChild(&c.Child)
 	for i, o := range sa.children {
 		if o == c {
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)
@@ -332,17 +418,21 @@ func (e *Engine) removeChild(sa *ikeSA, c *childSA) {
 // initiateChild negotiates an additional CHILD SA for conn on sa.
 func (e *Engine) initiateChild(now time.Time, sa *ikeSA, conn *policy.Connection) {
 	sa.log(e).Info("creating CHILD SA with CREATE_CHILD_SA", zap.String("child", conn.Name))
-	e.sendRequest(now, sa, func(now time.Time) *request {
-		c, ps, err := e.offerChild(sa, conn, true)
-		if err != nil {
-			sa.log(e).Warn("cannot propose CHILD SA", zap.Error(err))
-			return nil
-		}
-		return e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
-			func(now time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) {
-				e.completeChild(now, sa, c, inner)
-			})
-	})
+	e.sendRequest(now, sa, queued{what: queueNewChild, conn: conn})
+}
+
+// newChildRequest builds the CREATE_CHILD_SA request for a new CHILD SA.
+func (e *Engine) newChildRequest(sa *ikeSA, conn *policy.Connection) *request {
+	c, ps, err := e.offerChild(sa, conn, true)
+	if err != nil {
+		sa.log(e).Warn("cannot propose CHILD SA", zap.Error(err))
+		return nil
+	}
+	r := e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps, stepChild)
+	if r != nil {
+		r.child = c
+	}
+	return r
 }
 
 // respondCreateChild answers a CREATE_CHILD_SA request.
@@ -366,7 +456,13 @@ func (e *Engine) respondCreateChild(now time.Time, sa *ikeSA, d isakmp.Datagram,
 		sa.log(e).Info("peer rekeys a CHILD SA", zap.String("old_spi", fmt.Sprintf("%x", n.SPI)))
 	}
 	cc := &childRequest{ni: nonce.Data, nr: e.Random(nonceLen), ke: find[*isakmp.KE](inner)}
-	e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, e.acceptChild(now, sa, inner, cc))
+	ps, wait := e.acceptChild(now, sa, inner, cc)
+	if wait == 0 {
+		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, ps)
+		return
+	}
+	e.installs[wait] = installWait{sa: sa, c: sa.children[len(sa.children)-1], then: afterRespond,
+		resp: &pendingResponse{to: d, exchange: isakmp.ExchangeCreateChildSA, msgID: id, child: ps}}
 }
 
 // selectorsFor turns configured prefixes into traffic selectors for any

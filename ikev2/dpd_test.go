@@ -36,8 +36,8 @@ func TestDeadPeerRestart(t *testing.T) {
 			break
 		}
 		p.Now = p.Now.Add(time.Second)
-		p.Send(p.a.eng.Tick(p.Now))
-		p.Send(p.b.eng.Tick(p.Now))
+		p.do(p.a, p.a.eng.Tick(p.Now))
+		p.do(p.b, p.b.eng.Tick(p.Now))
 	}
 	dead := p.Now.Sub(start)
 	if limit := 10*time.Second + 30*time.Second + 10*time.Second; dead > limit {

@@ -42,6 +42,7 @@ type Engine struct {
 
 	sas       map[uint64]*ikeSA // by the SPI we allocated
 	halfOpen  map[halfOpenKey]*ikeSA
+	installs  map[uint64]installWait // exchange steps waiting for the dataplane, by install ID
 	cookieKey [32]byte
 
 	lastInvalidSPI time.Time
@@ -57,6 +58,7 @@ func NewEngine(cfg Config) *Engine {
 	e := &Engine{
 		sas:      make(map[uint64]*ikeSA),
 		halfOpen: make(map[halfOpenKey]*ikeSA),
+		installs: make(map[uint64]installWait),
 	}
 	e.Init(cfg, 2)
 	copy(e.cookieKey[:], e.Random(len(e.cookieKey)))
@@ -68,7 +70,7 @@ func (e *Engine) Stats() Counters { return e.Count }
 
 // HandleDatagram processes one received IKEv2 message and returns the
 // datagrams to send in answer.
-func (e *Engine) HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datagram {
+func (e *Engine) HandleDatagram(now time.Time, d isakmp.Datagram) engine.Output {
 	e.handle(now, d)
 	return e.Flush()
 }
@@ -155,16 +157,13 @@ func (e *Engine) randomSPI() uint64 {
 
 // Tick runs the timers that are due at now (retransmissions, timeouts,
 // expiry) and returns the datagrams to send.
-func (e *Engine) Tick(now time.Time) []isakmp.Datagram { return e.RunTimers(now, e.onTimer) }
+func (e *Engine) Tick(now time.Time) engine.Output { return e.RunTimers(now, e.onTimer) }
 
 func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 	if r := sa.req; r != nil && r.Due(now) {
 		if !e.Resend(now, &r.Retransmit, sa.local, sa.remote) {
 			sa.log(e).Warn("peer did not answer; giving up the IKE SA",
 				zap.Stringer("exchange", r.exchange), zap.Uint32("msgid", r.msgID), zap.Int("tries", r.Tries))
-			if r.onTimeout != nil {
-				r.onTimeout(now)
-			}
 			e.peerDead(now, sa, "peer did not answer "+r.exchange.String())
 			return
 		}
@@ -200,7 +199,7 @@ func (e *Engine) checkLiveness(now time.Time, sa *ikeSA) {
 			if ce := e.Log.Check(zap.DebugLevel, "liveness check"); ce != nil {
 				ce.Write(zap.String("conn", sa.conn.Name), zap.Stringer("peer", sa.remote))
 			}
-			e.startRequest(now, sa, e.encryptedRequest(sa, isakmp.ExchangeInformational, nil, nil))
+			e.startRequest(now, sa, e.encryptedRequest(sa, isakmp.ExchangeInformational, nil, stepInfo))
 		}
 	case dpd.Dead:
 		e.peerDead(now, sa, fmt.Sprintf("no answer to liveness checks for dpd_timeout %s", sa.conn.DPDTimeout))
@@ -239,9 +238,12 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 		delete(e.halfOpen, sa.halfOpenKey)
 		sa.halfOpen = false
 	}
+	if sa.state == stateEstablished || sa.state == stateDeleting {
+		e.Effect(engine.IKEDown(2, sa.conn.Name, sa.spiI, sa.spiR))
+	}
 	sa.state = stateGone
 	sa.log(e).Debug("IKE SA removed", zap.String("reason", reason))
-	sa.dh = nil
+	sa.hs = nil
 	sa.keys = nil
 }
 

@@ -56,7 +56,18 @@ func (sa *ikeSA) record() engine.Record {
 // process) and its CHILD SAs, which go to the installer as they were
 // negotiated. The SPI we chose must be free in this engine and, with a
 // SPIFilter, route to it.
-func (e *Engine) Restore(now time.Time, rec *engine.Record) error {
+//
+// The CHILD SAs are installed through the returned Output (install
+// effects), which the caller executes as any other.
+func (e *Engine) Restore(now time.Time, rec *engine.Record) (engine.Output, error) {
+	if err := e.restore(now, rec); err != nil {
+		e.Flush()
+		return engine.Output{}, err
+	}
+	return e.Flush(), nil
+}
+
+func (e *Engine) restore(now time.Time, rec *engine.Record) error {
 	if err := rec.Check(); err != nil {
 		return err
 	}
@@ -87,15 +98,17 @@ func (e *Engine) Restore(now time.Time, rec *engine.Record) error {
 	}
 	sa.keys = keys
 	for _, cr := range rec.Children {
-		ch, err := e.RestoreChild(cr, sa.local.Addr(), sa.remote.Addr())
+		ch, id, err := e.RestoreChild(cr, sa.local.Addr(), sa.remote.Addr())
 		if err != nil {
 			return err
 		}
 		c := &childSA{Child: *ch, localTS: wireSelectors(cr.LocalTS), remoteTS: wireSelectors(cr.RemoteTS),
 			transport: !cr.Tunnel}
 		sa.children = append(sa.children, c)
+		e.installs[id] = installWait{sa: sa, c: c, then: afterRestore, rekeyAt: cr.RekeyAt}
 	}
 	e.sas[sa.ourSPI()] = sa
+	e.Effect(engine.IKEUp(2, conn.Name, sa.spiI, sa.spiR))
 	e.Schedule(sa)
 	sa.log(e).Info("IKE SA restored", zap.Int("children", len(sa.children)),
 		zap.Uint32("next_msgid", sa.nextMsgID), zap.Uint32("peer_msgid", sa.peerMsgID))

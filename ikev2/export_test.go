@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ikegate/internal/engine"
+	"ikegate/internal/enginetest"
 	"ikegate/isakmp"
 )
 
@@ -39,9 +40,11 @@ func moveTo(t *testing.T, p *pair, n *node) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := fresh.Restore(p.Now, rec); err != nil {
+		out, err := fresh.Restore(p.Now, rec)
+		if err != nil {
 			t.Fatal(err)
 		}
+		p.Do(enginetest.Peer{Engine: fresh, Inst: inst}, out)
 	}
 	if after := fresh.SAs(); !reflect.DeepEqual(after, before) {
 		t.Fatalf("restored SAs differ:\n before %+v\n after  %+v", before, after)
@@ -100,11 +103,9 @@ func TestExportRestore(t *testing.T) {
 			if !ok {
 				t.Fatal("soft expire not taken")
 			}
-			p.Send(out)
+			p.do(other, out)
 			for len(p.Queue) > 0 { // deliver the request only; no timers
-				d := p.Queue[0]
-				p.Queue = p.Queue[1:]
-				p.Send(p.nodeFor(d.Remote.Addr()).eng.HandleDatagram(p.Now, isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}))
+				p.Wire.Deliver()
 			}
 			if dropped != 1 {
 				t.Fatalf("the response was not dropped (%d)", dropped)
@@ -130,7 +131,7 @@ func TestExportRestore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.Send(ds)
+			p.do(moved, ds)
 			p.run(time.Second)
 			for _, n := range []*node{p.a, p.b} {
 				sas := n.eng.SAs()

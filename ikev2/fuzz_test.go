@@ -57,10 +57,10 @@ func TestInvalidMajorVersion(t *testing.T) {
 	raw[17] = 0x30 // IKE version 3.0
 	from, to := netip.MustParseAddrPort("10.0.0.1:500"), netip.MustParseAddrPort("10.0.0.2:500")
 	out := p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: to, Remote: from, Data: raw})
-	if len(out) != 1 {
-		t.Fatalf("%d answers, want 1", len(out))
+	if len(out.Datagrams) != 1 {
+		t.Fatalf("%d answers, want 1", len(out.Datagrams))
 	}
-	resp, err := isakmp.ParseMessage(out[0].Data)
+	resp, err := isakmp.ParseMessage(out.Datagrams[0].Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestInvalidMajorVersion(t *testing.T) {
 		t.Fatalf("answer %+v", resp)
 	}
 	// Rate limited: a second one within the second is not answered.
-	if out := p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: to, Remote: from, Data: raw}); len(out) != 0 {
+	if out := p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: to, Remote: from, Data: raw}); len(out.Datagrams) != 0 {
 		t.Fatal("answered twice within a second")
 	}
 }
@@ -79,10 +79,10 @@ func TestUnsupportedCriticalPayloadInInit(t *testing.T) {
 		Payloads: []isakmp.Payload{&isakmp.Unknown{PType: 200, Critical: true, Data: []byte{1}}}}
 	from, to := netip.MustParseAddrPort("10.0.0.1:500"), netip.MustParseAddrPort("10.0.0.2:500")
 	out := p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: to, Remote: from, Data: m.Marshal()})
-	if len(out) != 1 {
-		t.Fatalf("%d answers", len(out))
+	if len(out.Datagrams) != 1 {
+		t.Fatalf("%d answers", len(out.Datagrams))
 	}
-	resp, _ := isakmp.ParseMessage(out[0].Data)
+	resp, _ := isakmp.ParseMessage(out.Datagrams[0].Data)
 	if n := isakmp.FindNotify(resp.Payloads, isakmp.NotifyUnsupportedCriticalPayload); n == nil || len(n.Data) != 1 || n.Data[0] != 200 {
 		t.Fatalf("answer %+v", resp)
 	}

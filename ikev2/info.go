@@ -68,7 +68,7 @@ func (e *Engine) respondInformational(now time.Time, sa *ikeSA, d isakmp.Datagra
 // Terminate deletes the IKE SAs of connection name (and their CHILD SAs),
 // or the CHILD SAs of that name on IKE SAs of other connections. It
 // reports whether there was any.
-func (e *Engine) Terminate(now time.Time, name string) ([]isakmp.Datagram, bool) {
+func (e *Engine) Terminate(now time.Time, name string) (engine.Output, bool) {
 	found := false
 	for _, sa := range e.sas {
 		if sa.conn.Name == name {
@@ -105,8 +105,7 @@ func (e *Engine) deleteIKE(now time.Time, sa *ikeSA) {
 		sa.req = nil
 	}
 	r := e.encryptedRequest(sa, isakmp.ExchangeInformational,
-		[]isakmp.Payload{&isakmp.Delete{Protocol: protoIKE}},
-		func(time.Time, isakmp.Datagram, *isakmp.Message, []isakmp.Payload) { e.destroy(sa, "deleted") })
+		[]isakmp.Payload{&isakmp.Delete{Protocol: protoIKE}}, stepDeleteIKE)
 	e.startRequest(now, sa, r)
 	e.Schedule(sa)
 }
@@ -120,8 +119,5 @@ func (e *Engine) deleteChild(now time.Time, sa *ikeSA, c *childSA) {
 	if !installed || sa.state != stateEstablished {
 		return
 	}
-	e.sendRequest(now, sa, func(time.Time) *request {
-		return e.encryptedRequest(sa, isakmp.ExchangeInformational,
-			[]isakmp.Payload{&isakmp.Delete{Protocol: protoESP, SPISize: 4, SPIs: [][]byte{spi32(spi)}}}, nil)
-	})
+	e.sendRequest(now, sa, queued{what: queueDeleteChild, spi: spi})
 }

@@ -22,9 +22,9 @@ const nonceLen = 32
 // Initiate starts an IKE SA (with its first CHILD SA) for conn. If an
 // established IKE SA to the same peer for conn exists, it negotiates an
 // additional CHILD SA on it with CREATE_CHILD_SA instead.
-func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error) {
+func (e *Engine) Initiate(now time.Time, conn *policy.Connection) (engine.Output, error) {
 	if err := engine.CheckInitiate(conn); err != nil {
-		return nil, err
+		return engine.Output{}, err
 	}
 	if sa := e.reusableSA(conn); sa != nil {
 		e.initiateChild(now, sa, conn)
@@ -32,16 +32,16 @@ func (e *Engine) Initiate(now time.Time, conn *policy.Connection) ([]isakmp.Data
 		return e.Flush(), nil
 	}
 	if err := e.initiateIKE(now, conn); err != nil {
-		return nil, err
+		return engine.Output{}, err
 	}
 	return e.Flush(), nil
 }
 
 // InitiateNew starts a new IKE SA for conn even when one exists: a load
 // generator built from the initiator engine uses it.
-func (e *Engine) InitiateNew(now time.Time, conn *policy.Connection) ([]isakmp.Datagram, error) {
+func (e *Engine) InitiateNew(now time.Time, conn *policy.Connection) (engine.Output, error) {
 	if err := e.initiateIKE(now, conn); err != nil {
-		return nil, err
+		return engine.Output{}, err
 	}
 	return e.Flush(), nil
 }
@@ -59,8 +59,7 @@ func (e *Engine) initiateIKE(now time.Time, conn *policy.Connection) error {
 		state:     stateInitSent,
 		local:     netip.AddrPortFrom(conn.LocalAddr, e.Cfg.IKEPort),
 		remote:    netip.AddrPortFrom(conn.RemoteAddr, e.Cfg.IKEPort),
-		dh:        dh,
-		nonceI:    e.Random(nonceLen),
+		hs:        &handshake{dh: dh, nonceI: e.Random(nonceLen)},
 	}
 	sa.spiI = e.randomSPI()
 	e.sas[sa.spiI] = sa
@@ -95,13 +94,13 @@ func (e *Engine) reusableSA(conn *policy.Connection) *ikeSA {
 // initRequest builds the IKE_SA_INIT request (message ID 0).
 func (e *Engine) initRequest(sa *ikeSA) *request {
 	var ps []isakmp.Payload
-	if sa.cookie != nil {
-		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyCookie, Data: sa.cookie})
+	if sa.hs.cookie != nil {
+		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyCookie, Data: sa.hs.cookie})
 	}
 	ps = append(ps,
 		&isakmp.SA{Proposals: toWire(sa.conn.IKE, protoIKE, nil, false)},
-		&isakmp.KE{Group: sa.dh.Group(), Data: sa.dh.PublicKey()},
-		&isakmp.Nonce{Data: sa.nonceI},
+		&isakmp.KE{Group: sa.hs.dh.Group(), Data: sa.hs.dh.PublicKey()},
+		&isakmp.Nonce{Data: sa.hs.nonceI},
 		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: e.sourceHash(sa.spiI, 0, sa.local)},
 		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(sa.spiI, 0, sa.remote)},
 		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
@@ -109,8 +108,8 @@ func (e *Engine) initRequest(sa *ikeSA) *request {
 	)
 	m := isakmp.Message{Header: sa.header(isakmp.ExchangeIKESAInit, 0, false), Payloads: ps}
 	raw := m.Marshal()
-	sa.initReq = raw
-	return &request{Retransmit: engine.Retransmit{Raw: [][]byte{raw}}, exchange: isakmp.ExchangeIKESAInit, msgID: 0, onResponse: e.initResponse(sa)}
+	sa.hs.initReq = raw
+	return &request{Retransmit: engine.Retransmit{Raw: [][]byte{raw}}, exchange: isakmp.ExchangeIKESAInit, msgID: 0, step: stepInit}
 }
 
 func hashList(hs []uint16) []byte {
@@ -130,103 +129,101 @@ func parseHashList(b []byte) []uint16 {
 }
 
 // initResponse handles the responder's answer to IKE_SA_INIT.
-func (e *Engine) initResponse(sa *ikeSA) func(time.Time, isakmp.Datagram, *isakmp.Message, []isakmp.Payload) {
-	return func(now time.Time, d isakmp.Datagram, msg *isakmp.Message, _ []isakmp.Payload) {
-		log := sa.log(e).With(zap.Stringer("exchange", isakmp.ExchangeIKESAInit))
-		ps := msg.Payloads
-		if n := isakmp.FindNotify(ps, isakmp.NotifyCookie); n != nil {
-			if sa.cookie != nil && string(sa.cookie) == string(n.Data) {
-				e.fail(sa, "responder repeated the same COOKIE")
-				return
-			}
-			log.Debug("responder demands a cookie; retrying")
-			sa.cookie = append([]byte(nil), n.Data...)
-			e.startRequest(now, sa, e.initRequest(sa))
+func (e *Engine) initResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message) {
+	log := sa.log(e).With(zap.Stringer("exchange", isakmp.ExchangeIKESAInit))
+	ps := msg.Payloads
+	if n := isakmp.FindNotify(ps, isakmp.NotifyCookie); n != nil {
+		if sa.hs.cookie != nil && string(sa.hs.cookie) == string(n.Data) {
+			e.fail(sa, "responder repeated the same COOKIE")
 			return
 		}
-		if n := isakmp.FindNotify(ps, isakmp.NotifyInvalidKEPayload); n != nil {
-			if len(n.Data) != 2 {
-				e.fail(sa, "INVALID_KE_PAYLOAD without a group")
-				return
-			}
-			group := binary.BigEndian.Uint16(n.Data)
-			if !offersDH(sa.conn.IKE, group) || group == sa.dh.Group() || sa.invalidKETries >= 2 {
-				e.fail(sa, fmt.Sprintf("peer asked for DH group %s (INVALID_KE_PAYLOAD), which we did not propose: local proposals %s",
-					oakley.Transform{Type: oakley.TransformDH, ID: group}, oakley.ProposalsString(sa.conn.IKE)))
-				return
-			}
-			dh, err := oakley.NewKeyExchange(group, e.Cfg.Rand)
-			if err != nil {
-				e.fail(sa, err.Error())
-				return
-			}
-			log.Info("peer requested another DH group; retrying",
-				zap.Stringer("group", oakley.Transform{Type: oakley.TransformDH, ID: group}))
-			sa.invalidKETries++
-			sa.dh = dh
-			e.startRequest(now, sa, e.initRequest(sa))
+		log.Debug("responder demands a cookie; retrying")
+		sa.hs.cookie = append([]byte(nil), n.Data...)
+		e.startRequest(now, sa, e.initRequest(sa))
+		return
+	}
+	if n := isakmp.FindNotify(ps, isakmp.NotifyInvalidKEPayload); n != nil {
+		if len(n.Data) != 2 {
+			e.fail(sa, "INVALID_KE_PAYLOAD without a group")
 			return
 		}
-		if n := notifyError(ps); n != nil {
-			e.fail(sa, fmt.Sprintf("peer rejected IKE_SA_INIT with %s; we proposed %s", n.NotifyType, oakley.ProposalsString(sa.conn.IKE)))
+		group := binary.BigEndian.Uint16(n.Data)
+		if !offersDH(sa.conn.IKE, group) || group == sa.hs.dh.Group() || sa.hs.invalidKETries >= 2 {
+			e.fail(sa, fmt.Sprintf("peer asked for DH group %s (INVALID_KE_PAYLOAD), which we did not propose: local proposals %s",
+				oakley.Transform{Type: oakley.TransformDH, ID: group}, oakley.ProposalsString(sa.conn.IKE)))
 			return
 		}
-		if msg.Header.SPIr == 0 {
-			e.fail(sa, "IKE_SA_INIT response without responder SPI")
-			return
-		}
-		saP := find[*isakmp.SA](ps)
-		ke := find[*isakmp.KE](ps)
-		nonce := find[*isakmp.Nonce](ps)
-		if saP == nil || ke == nil || nonce == nil {
-			e.fail(sa, "IKE_SA_INIT response lacks SA, KE or Nonce")
-			return
-		}
-		peerProps, _ := fromWire(saP.Proposals, protoIKE)
-		if len(peerProps) != 1 {
-			e.fail(sa, fmt.Sprintf("responder returned %d IKE proposals, want exactly one", len(peerProps)))
-			return
-		}
-		sel, ok := oakley.Select(sa.conn.IKE, peerProps, oakley.MatchOptions{})
-		if !ok || len(sel.Chosen.Transforms) != len(peerProps[0].Transforms) {
-			e.fail(sa, "responder chose a proposal we did not offer: "+peerProps[0].String())
-			return
-		}
-		if g, _ := sel.Chosen.First(oakley.TransformDH); g.ID != ke.Group || ke.Group != sa.dh.Group() {
-			e.fail(sa, fmt.Sprintf("responder's KE group %d does not match the chosen proposal", ke.Group))
-			return
-		}
-		if len(nonce.Data) < 16 || len(nonce.Data) > 256 {
-			e.fail(sa, fmt.Sprintf("responder nonce of %d bytes", len(nonce.Data)))
-			return
-		}
-		gir, err := sa.dh.SharedSecret(ke.Data)
+		dh, err := oakley.NewKeyExchange(group, e.Cfg.Rand)
 		if err != nil {
-			e.fail(sa, "responder's KE payload is invalid: "+err.Error())
-			return
-		}
-		sa.spiR = msg.Header.SPIr
-		sa.chosen = sel.Chosen
-		sa.nonceR = append([]byte(nil), nonce.Data...)
-		sa.initResp = append([]byte(nil), d.Data...)
-		sa.peerMsgID = 0
-		sa.nextMsgID = 1
-		e.readCapabilities(sa, ps)
-		e.detectNAT(sa, d, ps)
-		if err := e.deriveIKEKeys(sa, gir, nil); err != nil {
 			e.fail(sa, err.Error())
 			return
 		}
-		sa.dh = nil
-		if sa.nat.Any() {
-			sa.local = netip.AddrPortFrom(sa.local.Addr(), e.Cfg.NATTPort)
-			sa.remote = netip.AddrPortFrom(sa.remote.Addr(), e.Cfg.NATTPort)
-			log.Info("NAT detected; moving to the NAT-T port",
-				zap.Bool("local_behind_nat", sa.nat.LocalBehindNAT), zap.Bool("peer_behind_nat", sa.nat.PeerBehindNAT))
-		}
-		sa.state = stateAuthSent
-		e.startRequest(now, sa, e.authRequest(now, sa))
+		log.Info("peer requested another DH group; retrying",
+			zap.Stringer("group", oakley.Transform{Type: oakley.TransformDH, ID: group}))
+		sa.hs.invalidKETries++
+		sa.hs.dh = dh
+		e.startRequest(now, sa, e.initRequest(sa))
+		return
 	}
+	if n := notifyError(ps); n != nil {
+		e.fail(sa, fmt.Sprintf("peer rejected IKE_SA_INIT with %s; we proposed %s", n.NotifyType, oakley.ProposalsString(sa.conn.IKE)))
+		return
+	}
+	if msg.Header.SPIr == 0 {
+		e.fail(sa, "IKE_SA_INIT response without responder SPI")
+		return
+	}
+	saP := find[*isakmp.SA](ps)
+	ke := find[*isakmp.KE](ps)
+	nonce := find[*isakmp.Nonce](ps)
+	if saP == nil || ke == nil || nonce == nil {
+		e.fail(sa, "IKE_SA_INIT response lacks SA, KE or Nonce")
+		return
+	}
+	peerProps, _ := fromWire(saP.Proposals, protoIKE)
+	if len(peerProps) != 1 {
+		e.fail(sa, fmt.Sprintf("responder returned %d IKE proposals, want exactly one", len(peerProps)))
+		return
+	}
+	sel, ok := oakley.Select(sa.conn.IKE, peerProps, oakley.MatchOptions{})
+	if !ok || len(sel.Chosen.Transforms) != len(peerProps[0].Transforms) {
+		e.fail(sa, "responder chose a proposal we did not offer: "+peerProps[0].String())
+		return
+	}
+	if g, _ := sel.Chosen.First(oakley.TransformDH); g.ID != ke.Group || ke.Group != sa.hs.dh.Group() {
+		e.fail(sa, fmt.Sprintf("responder's KE group %d does not match the chosen proposal", ke.Group))
+		return
+	}
+	if len(nonce.Data) < 16 || len(nonce.Data) > 256 {
+		e.fail(sa, fmt.Sprintf("responder nonce of %d bytes", len(nonce.Data)))
+		return
+	}
+	gir, err := sa.hs.dh.SharedSecret(ke.Data)
+	if err != nil {
+		e.fail(sa, "responder's KE payload is invalid: "+err.Error())
+		return
+	}
+	sa.spiR = msg.Header.SPIr
+	sa.chosen = sel.Chosen
+	sa.hs.nonceR = append([]byte(nil), nonce.Data...)
+	sa.hs.initResp = append([]byte(nil), d.Data...)
+	sa.peerMsgID = 0
+	sa.nextMsgID = 1
+	e.readCapabilities(sa, ps)
+	e.detectNAT(sa, d, ps)
+	if err := e.deriveIKEKeys(sa, gir, nil); err != nil {
+		e.fail(sa, err.Error())
+		return
+	}
+	sa.hs.dh = nil
+	if sa.nat.Any() {
+		sa.local = netip.AddrPortFrom(sa.local.Addr(), e.Cfg.NATTPort)
+		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), e.Cfg.NATTPort)
+		log.Info("NAT detected; moving to the NAT-T port",
+			zap.Bool("local_behind_nat", sa.nat.LocalBehindNAT), zap.Bool("peer_behind_nat", sa.nat.PeerBehindNAT))
+	}
+	sa.state = stateAuthSent
+	e.startRequest(now, sa, e.authRequest(now, sa))
 }
 
 func (e *Engine) readCapabilities(sa *ikeSA, ps []isakmp.Payload) {
@@ -294,11 +291,11 @@ func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte, old *ikeKeys) error {
 	if err != nil {
 		return err
 	}
-	skeyseed := oakley.SKEYSEED(prf, sa.nonceI, sa.nonceR, gir)
+	skeyseed := oakley.SKEYSEED(prf, sa.hs.nonceI, sa.hs.nonceR, gir)
 	if old != nil {
-		skeyseed = oakley.RekeySKEYSEED(old.prf, old.sk.SKd, gir, sa.nonceI, sa.nonceR)
+		skeyseed = oakley.RekeySKEYSEED(old.prf, old.sk.SKd, gir, sa.hs.nonceI, sa.hs.nonceR)
 	}
-	k := oakley.DeriveIKEKeys(prf, skeyseed, sa.nonceI, sa.nonceR, sa.spiI, sa.spiR, encLen, integLen)
+	k := oakley.DeriveIKEKeys(prf, skeyseed, sa.hs.nonceI, sa.hs.nonceR, sa.spiI, sa.spiR, encLen, integLen)
 	if e.Cfg.KeyLog != nil {
 		e.Cfg.KeyLog(policy.ExportedKeys{Version: 2, SPIi: sa.spiI, SPIr: sa.spiR, Encr: encr, Integ: integ.ID,
 			EncI: k.SKei, EncR: k.SKer, IntegI: k.SKai, IntegR: k.SKar})
@@ -412,10 +409,9 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 		state:     stateInitDone,
 		local:     d.Local,
 		remote:    d.Remote,
-		nonceI:    append([]byte(nil), nonce.Data...),
-		nonceR:    e.Random(nonceLen),
-		chosen:    sel.Chosen,
-		initReq:   append([]byte(nil), d.Data...),
+		hs: &handshake{nonceI: append([]byte(nil), nonce.Data...), nonceR: e.Random(nonceLen),
+			initReq: append([]byte(nil), d.Data...)},
+		chosen: sel.Chosen,
 		peerMsgID: 0,
 		expires:   now.Add(halfOpenTimeout),
 	}
@@ -429,7 +425,7 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 	resp := []isakmp.Payload{
 		&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, peerWire[sel.PeerIndex].Num, protoIKE, nil)}},
 		&isakmp.KE{Group: dh.Group(), Data: dh.PublicKey()},
-		&isakmp.Nonce{Data: sa.nonceR},
+		&isakmp.Nonce{Data: sa.hs.nonceR},
 		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: e.sourceHash(sa.spiI, sa.spiR, d.Local)},
 		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(sa.spiI, sa.spiR, d.Remote)},
 		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
@@ -442,7 +438,7 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 	}
 	m := isakmp.Message{Header: sa.header(isakmp.ExchangeIKESAInit, 0, true), Payloads: resp}
 	raw := m.Marshal()
-	sa.initResp = raw
+	sa.hs.initResp = raw
 	sa.lastResp = [][]byte{raw}
 	sa.peerMsgID = 1
 	sa.halfOpen = true

@@ -164,14 +164,31 @@ func (sa *ikeSA) reassemble(h isakmp.Header, f *isakmp.SKF, plain []byte) ([]isa
 	return inner, true, err
 }
 
-// sendRequest sends a request on sa now, or queues it behind the one in
-// flight (window size one).
-func (e *Engine) sendRequest(now time.Time, sa *ikeSA, build func(now time.Time) *request) {
+// sendRequest sends the request q on sa now, or queues it behind the one
+// in flight (window size one).
+func (e *Engine) sendRequest(now time.Time, sa *ikeSA, q queued) {
 	if sa.req != nil {
-		sa.queue = append(sa.queue, func(now time.Time) { e.startRequest(now, sa, build(now)) })
+		sa.queue = append(sa.queue, q)
 		return
 	}
-	e.startRequest(now, sa, build(now))
+	e.startQueued(now, sa, q)
+}
+
+// startQueued builds and sends the request q.
+func (e *Engine) startQueued(now time.Time, sa *ikeSA, q queued) {
+	var r *request
+	switch q.what {
+	case queueNewChild:
+		r = e.newChildRequest(sa, q.conn)
+	case queueRekeyChild:
+		r = e.rekeyChildRequest(now, sa, q.child)
+	case queueRekeyIKE:
+		r = e.rekeyIKERequest(sa)
+	case queueDeleteChild:
+		r = e.encryptedRequest(sa, isakmp.ExchangeInformational,
+			[]isakmp.Payload{&isakmp.Delete{Protocol: protoESP, SPISize: 4, SPIs: [][]byte{spi32(q.spi)}}}, stepInfo)
+	}
+	e.startRequest(now, sa, r)
 }
 
 func (e *Engine) startRequest(now time.Time, sa *ikeSA, r *request) {
@@ -192,19 +209,19 @@ func (e *Engine) nextQueued(now time.Time, sa *ikeSA) {
 	for sa.req == nil && len(sa.queue) > 0 && sa.state != stateGone {
 		next := sa.queue[0]
 		sa.queue = sa.queue[1:]
-		next(now)
+		e.startQueued(now, sa, next)
 	}
 }
 
-// encryptedRequest builds a request of ours with the next message ID.
-func (e *Engine) encryptedRequest(sa *ikeSA, exchange isakmp.ExchangeType, payloads []isakmp.Payload,
-	onResponse func(now time.Time, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload)) *request {
+// encryptedRequest builds a request of ours with the next message ID,
+// whose response goes to step.
+func (e *Engine) encryptedRequest(sa *ikeSA, exchange isakmp.ExchangeType, payloads []isakmp.Payload, step step) *request {
 	raw, err := e.seal(sa, exchange, sa.nextMsgID, false, payloads)
 	if err != nil {
 		sa.log(e).Error("cannot build request", zap.Error(err))
 		return nil
 	}
-	r := &request{Retransmit: engine.Retransmit{Raw: raw}, exchange: exchange, msgID: sa.nextMsgID, onResponse: onResponse}
+	r := &request{Retransmit: engine.Retransmit{Raw: raw}, exchange: exchange, msgID: sa.nextMsgID, step: step}
 	sa.nextMsgID++
 	return r
 }
@@ -253,8 +270,17 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg
 	}
 	sa.req = nil
 	sa.dpd.Seen(now)
-	if r.onResponse != nil {
-		r.onResponse(now, d, msg, inner)
+	switch r.step {
+	case stepInit:
+		e.initResponse(now, sa, d, msg)
+	case stepAuth:
+		e.authResponse(now, sa, inner)
+	case stepChild:
+		e.completeChild(now, sa, r.child, r.old, inner)
+	case stepRekeyIKE:
+		e.completeIKERekey(now, sa, r.rekey, inner)
+	case stepDeleteIKE:
+		e.destroy(sa, "deleted")
 	}
 	if sa.state != stateGone {
 		e.nextQueued(now, sa)

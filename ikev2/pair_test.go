@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"ikegate/internal/engine"
 	"ikegate/internal/enginetest"
 	"ikegate/isakmp"
 	"ikegate/oakley"
@@ -38,10 +39,16 @@ type pair struct {
 // wire connects p's two nodes, starting the clock at a fixed time.
 func (p *pair) wire() *pair {
 	p.Wire = &enginetest.Wire{Now: time.Unix(1700000000, 0),
-		At:      func(a netip.Addr) enginetest.Engine { return p.nodeFor(a).eng },
-		Engines: func() []enginetest.Engine { return []enginetest.Engine{p.a.eng, p.b.eng} }}
+		At:    func(a netip.Addr) enginetest.Peer { return p.nodeFor(a).peer() },
+		Peers: func() []enginetest.Peer { return []enginetest.Peer{p.a.peer(), p.b.peer()} }}
 	return p
 }
+
+// peer is n as the wire drives it: its engine and its dataplane.
+func (n *node) peer() enginetest.Peer { return enginetest.Peer{Engine: n.eng, Inst: n.inst} }
+
+// do carries out what n's engine returned and sends its datagrams.
+func (p *pair) do(n *node, out engine.Output) { p.Do(n.peer(), out) }
 
 func mustProposals(t testing.TB, esp bool, ss ...string) []oakley.Proposal {
 	return enginetest.Proposals(t, esp, ss...)
@@ -101,7 +108,7 @@ func (p *pair) initiate(n *node, conn *policy.Connection) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	p.Send(ds)
+	p.do(n, ds)
 }
 
 // requireEstablished checks both sides have one established IKE SA with
@@ -283,7 +290,7 @@ func TestCreateChildSAAndDelete(t *testing.T) {
 			if !ok {
 				t.Fatal("terminate found nothing")
 			}
-			p.Send(ds)
+			p.do(p.b, ds)
 			p.run(time.Minute)
 			if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
 				t.Fatalf("%d SAs after delete", n)
@@ -395,11 +402,11 @@ func TestResponderFollowsIKEAuthPort(t *testing.T) {
 		t.Fatalf("responder's IKE SA endpoints %s <-> %s, want port 4500 where IKE_AUTH came from", sb.Local, sb.Remote)
 	}
 	ds, ok := p.b.eng.Terminate(p.Now, "ba")
-	if !ok || len(ds) != 1 {
-		t.Fatalf("terminate: %v %d datagrams", ok, len(ds))
+	if !ok || len(ds.Datagrams) != 1 {
+		t.Fatalf("terminate: %v %d datagrams", ok, len(ds.Datagrams))
 	}
-	if ds[0].Local.Port() != 4500 || ds[0].Remote.Port() != 4500 {
-		t.Fatalf("responder's Delete goes %s -> %s, want port 4500", ds[0].Local, ds[0].Remote)
+	if ds.Datagrams[0].Local.Port() != 4500 || ds.Datagrams[0].Remote.Port() != 4500 {
+		t.Fatalf("responder's Delete goes %s -> %s, want port 4500", ds.Datagrams[0].Local, ds.Datagrams[0].Remote)
 	}
 }
 
@@ -447,7 +454,7 @@ func TestDeleteRemovesEveryChild(t *testing.T) {
 		t.Fatalf("%d CHILD SAs installed, want 4", n)
 	}
 	ds, _ := p.a.eng.Terminate(p.Now, "ab")
-	p.Send(ds)
+	p.do(p.a, ds)
 	p.run(time.Minute)
 	if n, m := len(p.a.inst.Live), len(p.b.inst.Live); n+m != 0 {
 		t.Fatalf("left in the kernel after delete: %d and %d", n, m)

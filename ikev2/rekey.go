@@ -50,29 +50,33 @@ func spi64(spi uint64) []byte { return binary.BigEndian.AppendUint64(nil, spi) }
 // 1.3.2, 2.18); the CHILD SAs move to it and sa is deleted.
 func (e *Engine) rekeyIKE(now time.Time, sa *ikeSA) {
 	sa.rekeying = true
-	group, _ := sa.chosen.First(oakley.TransformDH)
-	e.sendRequest(now, sa, func(now time.Time) *request {
-		dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
-		if err != nil {
-			sa.rekeying = false
-			return nil
-		}
-		spi := e.randomSPI()
-		ni := e.Random(nonceLen)
-		ps := []isakmp.Payload{
-			&isakmp.SA{Proposals: toWire(sa.conn.IKE, protoIKE, spi64(spi), false)},
-			&isakmp.Nonce{Data: ni},
-			&isakmp.KE{Group: group.ID, Data: dh.PublicKey()},
-		}
-		sa.log(e).Info("rekeying IKE SA")
-		return e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
-			func(now time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) {
-				e.completeIKERekey(now, sa, spi, ni, dh, inner)
-			})
-	})
+	e.sendRequest(now, sa, queued{what: queueRekeyIKE})
 }
 
-func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, spi uint64, ni []byte, dh oakley.KeyExchange, inner []isakmp.Payload) {
+// rekeyIKERequest builds the CREATE_CHILD_SA request that rekeys sa.
+func (e *Engine) rekeyIKERequest(sa *ikeSA) *request {
+	group, _ := sa.chosen.First(oakley.TransformDH)
+	dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
+	if err != nil {
+		sa.rekeying = false
+		return nil
+	}
+	rk := &ikeRekey{spi: e.randomSPI(), ni: e.Random(nonceLen), dh: dh}
+	ps := []isakmp.Payload{
+		&isakmp.SA{Proposals: toWire(sa.conn.IKE, protoIKE, spi64(rk.spi), false)},
+		&isakmp.Nonce{Data: rk.ni},
+		&isakmp.KE{Group: group.ID, Data: dh.PublicKey()},
+	}
+	sa.log(e).Info("rekeying IKE SA")
+	r := e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps, stepRekeyIKE)
+	if r != nil {
+		r.rekey = rk
+	}
+	return r
+}
+
+func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, rk *ikeRekey, inner []isakmp.Payload) {
+	spi, ni, dh := rk.spi, rk.ni, rk.dh
 	retry := func(why string) {
 		sa.log(e).Warn("IKE SA rekey failed; retrying later: " + why)
 		sa.rekeying = false
@@ -109,6 +113,7 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, spi uint64, ni []byt
 		retry(err.Error())
 		return
 	}
+	n.hs = nil
 	e.sas[spi] = n
 	e.established(now, n, sa.peerID)
 	n.children, sa.children = sa.children, nil
@@ -148,6 +153,7 @@ func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload
 	if err := e.deriveIKEKeys(n, gir, sa.keys); err != nil {
 		return notifyOnly(isakmp.NotifyNoProposalChosen, nil)
 	}
+	n.hs = nil
 	e.sas[n.spiR] = n
 	e.established(now, n, sa.peerID)
 	n.children, sa.children = sa.children, nil
@@ -168,7 +174,7 @@ func (e *Engine) successor(now time.Time, sa *ikeSA, initiator bool, spiI, spiR 
 	return &ikeSA{
 		conn: sa.conn, initiator: initiator, spiI: spiI, spiR: spiR,
 		state: stateEstablished, local: sa.local, remote: sa.remote, nat: sa.nat,
-		chosen: chosen, nonceI: ni, nonceR: nr,
+		chosen: chosen, hs: &handshake{nonceI: ni, nonceR: nr}, // for the keys (deriveIKEKeys)
 		peerHashes: sa.peerHashes, peerFragments: sa.peerFragments,
 	}
 }
@@ -177,37 +183,44 @@ func (e *Engine) successor(now time.Time, sa *ikeSA, initiator bool, spiI, spiR 
 // (RFC 7296 1.3.3), then deletes the old one.
 func (e *Engine) rekeyChild(now time.Time, sa *ikeSA, old *childSA) {
 	old.Rekeying = true
-	e.sendRequest(now, sa, func(now time.Time) *request {
-		if old.State != engine.ChildInstalled || sa.state != stateEstablished {
-			return nil
-		}
-		c, ps, err := e.offerChild(sa, old.Conn, true)
-		if err != nil {
-			old.Rekeying = false
-			old.RekeyAt = now.Add(rekeyRetry)
-			return nil
-		}
-		sa.log(e).Info("rekeying CHILD SA", zap.String("child", old.Conn.Name))
-		ps = append([]isakmp.Payload{&isakmp.Notify{Protocol: protoESP, SPI: spi32(old.SPIIn), NotifyType: isakmp.NotifyRekeySA}}, ps...)
-		return e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
-			func(now time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) {
-				e.completeChild(now, sa, c, inner)
-				if c.State != engine.ChildInstalled {
-					e.removeChild(sa, c)
-					old.Rekeying = false
-					old.RekeyAt = now.Add(rekeyRetry)
-					return
-				}
-				e.deleteChild(now, sa, old)
-			})
-	})
+	e.sendRequest(now, sa, queued{what: queueRekeyChild, child: old})
+}
+
+// rekeyChildRequest builds the CREATE_CHILD_SA request with REKEY_SA that
+// replaces old; once the new CHILD SA is installed, old is deleted
+// (Installed).
+func (e *Engine) rekeyChildRequest(now time.Time, sa *ikeSA, old *childSA) *request {
+	if old.State != engine.ChildInstalled || sa.state != stateEstablished {
+		return nil
+	}
+	c, ps, err := e.offerChild(sa, old.Conn, true)
+	if err != nil {
+		old.Rekeying = false
+		old.RekeyAt = now.Add(rekeyRetry)
+		return nil
+	}
+	sa.log(e).Info("rekeying CHILD SA", zap.String("child", old.Conn.Name))
+	ps = append([]isakmp.Payload{&isakmp.Notify{Protocol: protoESP, SPI: spi32(old.SPIIn), NotifyType: isakmp.NotifyRekeySA}}, ps...)
+	r := e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps, stepChild)
+	if r != nil {
+		r.child, r.old = c, old
+	}
+	return r
+}
+
+// rekeyChildFailed drops the CHILD SA c that was to replace old, which is
+// rekeyed again later.
+func (e *Engine) rekeyChildFailed(now time.Time, sa *ikeSA, c, old *childSA) {
+	e.removeChild(sa, c)
+	old.Rekeying = false
+	old.RekeyAt = now.Add(rekeyRetry)
 }
 
 // Expired handles the kernel's expire of a CHILD SA state (either
 // direction, by SPI): at the soft limit the CHILD SA is rekeyed unless a
 // rekey is under way, at the hard limit it is gone and the peer is told.
 // It reports whether the SPI belonged to an SA of this engine.
-func (e *Engine) Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagram, bool) {
+func (e *Engine) Expired(now time.Time, spi uint32, hard bool) (engine.Output, bool) {
 	for _, sa := range e.sas {
 		for _, c := range sa.children {
 			if c.State != engine.ChildInstalled || (c.SPIIn != spi && c.SPIOut != spi) {
@@ -224,5 +237,5 @@ func (e *Engine) Expired(now time.Time, spi uint32, hard bool) ([]isakmp.Datagra
 			return e.Flush(), true
 		}
 	}
-	return nil, false
+	return engine.Output{}, false
 }

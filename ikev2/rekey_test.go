@@ -2,9 +2,11 @@ package ikev2
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/policy"
 )
@@ -93,7 +95,7 @@ func TestKernelExpire(t *testing.T) {
 	if !ok {
 		t.Fatal("soft expire not claimed")
 	}
-	p.Send(ds)
+	p.do(p.a, ds)
 	p.run(time.Second)
 	requireEstablished(t, p.a, p.b)
 	if got := p.a.eng.SAs()[0].Children[0].SPIIn; got == fmt.Sprintf("%08x", spi) {
@@ -101,7 +103,7 @@ func TestKernelExpire(t *testing.T) {
 	}
 	fmt.Sscanf(p.a.eng.SAs()[0].Children[0].SPIIn, "%x", &spi)
 	ds, _ = p.a.eng.Expired(p.Now, spi, true)
-	p.Send(ds)
+	p.do(p.a, ds)
 	p.run(time.Second)
 	if c := p.b.eng.SAs()[0].Children; len(c) != 0 {
 		t.Fatalf("peer still has %d CHILD SAs after a hard expire", len(c))
@@ -130,14 +132,15 @@ func TestCreateChildPFSWithoutKE(t *testing.T) {
 		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: selectorsFor(c.LocalTS)},
 		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: selectorsFor(c.RemoteTS)},
 	}
-	var answer []isakmp.Payload
 	e := p.a.eng
-	e.startRequest(p.Now, sa, e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps,
-		func(_ time.Time, _ isakmp.Datagram, _ *isakmp.Message, inner []isakmp.Payload) { answer = inner }))
-	p.Send(e.Flush())
+	r := e.encryptedRequest(sa, isakmp.ExchangeCreateChildSA, ps, stepChild)
+	r.child = &childSA{Child: engine.Child{Conn: c, State: engine.ChildCreating, SPIIn: 0x12345678}, nonce: make([]byte, 32)}
+	e.startRequest(p.Now, sa, r)
+	p.do(p.a, e.Flush())
 	p.run(time.Second)
-	if n := isakmp.FindNotify(answer, isakmp.NotifyInvalidSyntax); n == nil {
-		t.Fatalf("answer %+v, want INVALID_SYNTAX", answer)
+	if got := r.child; got.State != engine.ChildFailed || !strings.Contains(got.Err, "INVALID_SYNTAX") {
+		t.Fatalf("CHILD SA %s: %q, want FAILED with INVALID_SYNTAX", got.State, got.Err)
 	}
+	e.removeChild(sa, r.child)
 	requireEstablished(t, p.a, p.b)
 }

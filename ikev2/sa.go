@@ -55,25 +55,20 @@ type ikeSA struct {
 	local, remote netip.AddrPort
 	nat           natt.Detection
 
-	// IKE_SA_INIT state.
-	dh             oakley.KeyExchange
-	nonceI         []byte
-	nonceR         []byte
-	cookie         []byte
-	invalidKETries int
-	initReq        []byte // the IKE_SA_INIT request as last sent/received
-	initResp       []byte // the IKE_SA_INIT response
-	chosen         oakley.Proposal
-	keys           *ikeKeys
-	peerHashes     []uint16 // SIGNATURE_HASH_ALGORITHMS from the peer
-	peerFragments  bool
+	// hs is the scratch state of IKE_SA_INIT and IKE_AUTH (nil once the
+	// IKE SA is established).
+	hs            *handshake
+	chosen        oakley.Proposal
+	keys          *ikeKeys
+	peerHashes    []uint16 // SIGNATURE_HASH_ALGORITHMS from the peer
+	peerFragments bool
 
 	// Message IDs (RFC 7296 2.3), window size one in each direction.
 	nextMsgID uint32   // our next request
 	peerMsgID uint32   // next request expected from the peer
 	lastResp  [][]byte // datagrams of our response to the peer's last request
 	req       *request // our request in flight
-	queue     []func(now time.Time)
+	queue     []queued
 	frags     *fragments
 
 	peerID policy.Identity
@@ -93,14 +88,69 @@ type ikeSA struct {
 	expires     time.Time // half-open expiry
 }
 
-// request is one request of ours waiting for its response.
+// handshake is what IKE_SA_INIT and IKE_AUTH need until the IKE SA is
+// established (both roles); the long-lived ikeSA keeps only what outlives
+// them. A rekeyed IKE SA's successor holds the new nonces here until its
+// keys are derived.
+type handshake struct {
+	dh             oakley.KeyExchange
+	nonceI, nonceR []byte
+	cookie         []byte // initiator: the COOKIE the responder demanded
+	invalidKETries int    // initiator: INVALID_KE_PAYLOAD answers followed
+	initReq        []byte // the IKE_SA_INIT request as last sent/received
+	initResp       []byte // the IKE_SA_INIT response
+	pendingChild   *childSA
+}
+
+// request is one exchange we initiated, waiting for its response: the
+// message as sent and the named step that takes the response, with the
+// exchange's own scratch state.
 type request struct {
 	engine.Retransmit
-	exchange   isakmp.ExchangeType
-	msgID      uint32
-	onResponse func(now time.Time, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload)
-	onTimeout  func(now time.Time)
+	exchange isakmp.ExchangeType
+	msgID    uint32
+	step     step
+	child    *childSA  // stepChild: the CHILD SA proposed
+	old      *childSA  // stepChild: the CHILD SA it rekeys (nil: a new one)
+	rekey    *ikeRekey // stepRekeyIKE
 }
+
+// step names the handler of a response to a request of ours.
+type step uint8
+
+const (
+	stepInit      step = iota + 1 // IKE_SA_INIT: initResponse
+	stepAuth                      // IKE_AUTH: authResponse
+	stepChild                     // CREATE_CHILD_SA for a CHILD SA: completeChild
+	stepRekeyIKE                  // CREATE_CHILD_SA rekeying the IKE SA: completeIKERekey
+	stepDeleteIKE                 // INFORMATIONAL deleting the IKE SA: the SA goes
+	stepInfo                      // other INFORMATIONAL (liveness, CHILD SA delete): nothing follows
+)
+
+// ikeRekey is the scratch state of an IKE SA rekey we initiated.
+type ikeRekey struct {
+	spi uint64 // our SPI of the new IKE SA
+	ni  []byte
+	dh  oakley.KeyExchange
+}
+
+// queued is a request waiting for the one in flight (window size one); it
+// is built when its turn comes (startQueued).
+type queued struct {
+	what  queuedKind
+	conn  *policy.Connection // queueNewChild
+	child *childSA           // queueRekeyChild: the CHILD SA to rekey
+	spi   uint32             // queueDeleteChild: our inbound SPI
+}
+
+type queuedKind uint8
+
+const (
+	queueNewChild queuedKind = iota + 1
+	queueRekeyChild
+	queueRekeyIKE
+	queueDeleteChild
+)
 
 // childSA is one CHILD SA of an IKE SA: the shared part and what IKEv2
 // adds.

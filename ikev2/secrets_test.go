@@ -37,7 +37,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 		secrets = append(secrets, hex.EncodeToString(sa.keys.sk.SKd), hex.EncodeToString(sa.keys.sk.SKpi))
 	}
 	ds, _ := p.b.eng.Terminate(p.Now, "ba")
-	p.Send(ds)
+	p.do(p.b, ds)
 	p.run(time.Minute)
 	// A failed authentication logs the most about keys, if anything does.
 	p.b.conns[0].PSK = []byte("another secret")

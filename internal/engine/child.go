@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"go.uber.org/zap"
-
-	"ikegate/oakley"
+		"ikegate/oakley"
 	"ikegate/policy"
 )
 
@@ -28,6 +26,7 @@ const (
 	ChildInstallFailed                       // negotiated, but the dataplane refused it
 	ChildFailed                              // the negotiation failed
 	ChildDeleted                             // removed
+	ChildInstalling                          // negotiated, waiting for the dataplane
 )
 
 // String is the state as `ikegate sas` shows it.
@@ -43,6 +42,8 @@ func (s ChildState) String() string {
 		return "FAILED"
 	case ChildDeleted:
 		return "DELETED"
+	case ChildInstalling:
+		return "INSTALLING"
 	}
 	return fmt.Sprintf("ChildState(%d)", uint8(s))
 }
@@ -112,41 +113,42 @@ func ChildAlgorithms(chosen oakley.Proposal) (Algorithms, error) {
 	return a, nil
 }
 
-// InstallChild hands k to the installer for ch: the one path by which a
-// CHILD SA of either version enters the dataplane. The installer hands out
-// k's reqid. On success ch is INSTALLED with its rekey time set from k's
-// lifetime (initiator: whether our side originally initiated the IKE SA,
-// see policy.RekeyAfter); otherwise INSTALL_FAILED with the reason, which
-// is also returned.
-func (c *Core[S]) InstallChild(now time.Time, ch *Child, k *policy.ChildSA, initiator bool) error {
-	if err := c.install(ch, k); err != nil {
-		return err
-	}
-	ch.RekeyAt = now.Add(c.RekeyDelay(initiator, k.Lifetime, DefaultChildLifetime))
-	return nil
+// RequestInstall asks the runtime to add k to the dataplane for ch (an
+// EffectInstall): the one path by which a CHILD SA of either version
+// enters the dataplane. ch is INSTALLING until the answer comes to the
+// engine's Installed with the returned ID, which it passes to InstallDone.
+func (c *Core[S]) RequestInstall(ch *Child, k *policy.ChildSA) uint64 {
+	c.lastID++
+	ch.Kernel, ch.State = k, ChildInstalling
+	c.Effect(Effect{Kind: EffectInstall, ID: c.lastID, Child: k})
+	return c.lastID
 }
 
-// install gives k a reqid and adds it to the dataplane for ch.
-func (c *Core[S]) install(ch *Child, k *policy.ChildSA) error {
-	k.ReqID = c.Cfg.Installer.AllocReqID()
-	ch.Kernel = k
-	if err := c.Cfg.Installer.AddChildSA(k); err != nil {
+// InstallDone records the dataplane's answer for ch: INSTALLED, to be
+// replaced at rekeyAt, or INSTALL_FAILED with the reason.
+func (c *Core[S]) InstallDone(ch *Child, err error, rekeyAt time.Time) {
+	if err != nil {
 		ch.State, ch.Err = ChildInstallFailed, err.Error()
-		return err
+		return
 	}
-	ch.State = ChildInstalled
-	return nil
+	ch.State, ch.RekeyAt = ChildInstalled, rekeyAt
 }
 
-// RemoveChild takes ch out of the dataplane (if it is in), wipes its keys
-// and marks it DELETED: the one path out.
-func (c *Core[S]) RemoveChild(ch *Child, log *zap.Logger) {
+// ChildRekeyAt is when a CHILD SA installed now is replaced by our side
+// (initiator: whether we originally initiated its IKE SA; see
+// policy.RekeyAfter).
+func (c *Core[S]) ChildRekeyAt(now time.Time, k *policy.ChildSA, initiator bool) time.Time {
+	return now.Add(c.RekeyDelay(initiator, k.Lifetime, DefaultChildLifetime))
+}
+
+// RemoveChild asks the runtime to take ch out of the dataplane (if it is
+// in; an EffectRemove) and marks it DELETED: the one path out.
+func (c *Core[S]) RemoveChild(ch *Child) {
 	if ch.Kernel != nil && ch.State == ChildInstalled {
-		if err := c.Cfg.Installer.DelChildSA(ch.Kernel); err != nil {
-			log.Warn("removing CHILD SA from the dataplane failed", zap.String("child", ch.Conn.Name), zap.Error(err))
-		}
+		c.Effect(Effect{Kind: EffectRemove, Child: ch.Kernel})
+	} else {
+		ch.Kernel.WipeKeys()
 	}
-	ch.Kernel.WipeKeys()
 	ch.State = ChildDeleted
 }
 

@@ -128,8 +128,9 @@ type Core[S SA] struct {
 	Log   *zap.Logger // with the version field
 	Count Counters    // the engine's statistics (its Stats method)
 
-	timers timerq.Queue[S]
-	out    []isakmp.Datagram
+	timers  timerq.Queue[S]
+	out     Output
+	lastID  uint64 // of the latest install request
 }
 
 // Init sets up c for an engine of IKE version 1 or 2.
@@ -140,8 +141,11 @@ func (c *Core[S]) Init(cfg Config, version int) {
 
 // Emit queues a datagram to send.
 func (c *Core[S]) Emit(local, remote netip.AddrPort, data []byte) {
-	c.out = append(c.out, isakmp.Datagram{Local: local, Remote: remote, Data: data})
+	c.out.Datagrams = append(c.out.Datagrams, isakmp.Datagram{Local: local, Remote: remote, Data: data})
 }
+
+// Effect queues an effect for the runtime.
+func (c *Core[S]) Effect(ef Effect) { c.out.Effects = append(c.out.Effects, ef) }
 
 // EmitAll queues several datagrams between the same endpoints.
 func (c *Core[S]) EmitAll(local, remote netip.AddrPort, raw [][]byte) {
@@ -150,10 +154,10 @@ func (c *Core[S]) EmitAll(local, remote netip.AddrPort, raw [][]byte) {
 	}
 }
 
-// Flush returns the queued datagrams and empties the outbox.
-func (c *Core[S]) Flush() []isakmp.Datagram {
+// Flush returns what is queued for the runtime and empties the outbox.
+func (c *Core[S]) Flush() Output {
 	out := c.out
-	c.out = nil
+	c.out = Output{}
 	return out
 }
 
@@ -199,7 +203,7 @@ func (c *Core[S]) Unschedule(sa S) { c.timers.Cancel(sa) }
 
 // RunTimers calls fire for every SA whose deadline is at or before now,
 // then re-arms it, and returns what to send.
-func (c *Core[S]) RunTimers(now time.Time, fire func(now time.Time, sa S)) []isakmp.Datagram {
+func (c *Core[S]) RunTimers(now time.Time, fire func(now time.Time, sa S)) Output {
 	for sa, ok := c.timers.PopDue(now); ok; sa, ok = c.timers.PopDue(now) {
 		fire(now, sa)
 		c.Schedule(sa)

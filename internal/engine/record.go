@@ -288,24 +288,26 @@ func (ch *Child) Record(local, remote []Selector) ChildRecord {
 }
 
 // RestoreChild rebuilds an installed CHILD SA from its record between
-// local and remote and hands it to the installer (a new reqid; the SPIs
-// and keys of the record). The engine adds the selectors of its version.
-func (c *Core[S]) RestoreChild(rec ChildRecord, local, remote netip.Addr) (*Child, error) {
+// local and remote and asks the runtime to install it (RequestInstall: a
+// new reqid; the SPIs and keys of the record). The engine adds the
+// selectors of its version and, with the answer, calls InstallDone with
+// the record's RekeyAt.
+func (c *Core[S]) RestoreChild(rec ChildRecord, local, remote netip.Addr) (*Child, uint64, error) {
 	conn := c.Cfg.DB.Lookup(rec.Conn)
 	if conn == nil {
-		return nil, fmt.Errorf("CHILD SA %08x: no connection named %q", rec.SPIIn, rec.Conn)
+		return nil, 0, fmt.Errorf("CHILD SA %08x: no connection named %q", rec.SPIIn, rec.Conn)
 	}
 	chosen := rec.Proposal.Oakley()
 	alg, err := ChildAlgorithms(chosen)
 	if err != nil {
-		return nil, fmt.Errorf("CHILD SA %08x: %w", rec.SPIIn, err)
+		return nil, 0, fmt.Errorf("CHILD SA %08x: %w", rec.SPIIn, err)
 	}
 	var keys [4][]byte
 	for i, name := range []string{"enc_in", "integ_in", "enc_out", "integ_out"} {
 		keys[i] = []byte(rec.Secrets[name])
 	}
 	if len(keys[0]) != alg.EncLen || len(keys[2]) != alg.EncLen || len(keys[1]) != alg.IntegLen || len(keys[3]) != alg.IntegLen {
-		return nil, fmt.Errorf("CHILD SA %08x: key lengths do not fit %s", rec.SPIIn, chosen)
+		return nil, 0, fmt.Errorf("CHILD SA %08x: key lengths do not fit %s", rec.SPIIn, chosen)
 	}
 	k := &policy.ChildSA{
 		ConnName: conn.Name, Tunnel: rec.Tunnel, Local: local, Remote: remote,
@@ -316,8 +318,5 @@ func (c *Core[S]) RestoreChild(rec ChildRecord, local, remote netip.Addr) (*Chil
 		Lifetime: rec.Lifetime, LifetimeBytes: rec.LifetimeBytes,
 	}
 	ch := &Child{Conn: conn, SPIIn: rec.SPIIn, SPIOut: rec.SPIOut, Chosen: chosen}
-	if err := c.install(ch, k); err == nil {
-		ch.RekeyAt = rec.RekeyAt
-	}
-	return ch, nil // an install failure is the child's state, as after a negotiation
+	return ch, c.RequestInstall(ch, k), nil
 }

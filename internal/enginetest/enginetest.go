@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -55,9 +56,16 @@ func (f *Installer) DelChildSA(sa *policy.ChildSA) error {
 
 // Engine is what the Wire drives: either IKE engine.
 type Engine interface {
-	HandleDatagram(now time.Time, d isakmp.Datagram) []isakmp.Datagram
-	Tick(now time.Time) []isakmp.Datagram
+	engine.Answerer
+	HandleDatagram(now time.Time, d isakmp.Datagram) engine.Output
+	Tick(now time.Time) engine.Output
 	NextDeadline() time.Time
+}
+
+// Peer is an engine with the dataplane that carries out its effects.
+type Peer struct {
+	Engine Engine
+	Inst   policy.Installer
 }
 
 // Wire is an in-memory network between engines with a fake clock. Filter,
@@ -68,10 +76,16 @@ type Wire struct {
 	Queue  []isakmp.Datagram
 	Filter func(n int, d isakmp.Datagram) []isakmp.Datagram
 	Sent   int
-	// At returns the engine bound to an address; Engines lists them all
-	// (for timers).
-	At      func(netip.Addr) Engine
-	Engines func() []Engine
+	// At returns the peer bound to an address; Peers lists them all (for
+	// timers).
+	At    func(netip.Addr) Peer
+	Peers func() []Peer
+}
+
+// Do carries out an engine's output as the gateway's shard does
+// (engine.Execute on its dataplane) and puts its datagrams on the wire.
+func (w *Wire) Do(p Peer, out engine.Output) {
+	w.Send(engine.Execute(w.Now, p.Engine, p.Inst, out, nil))
 }
 
 // Send puts datagrams on the wire (through Filter).
@@ -86,21 +100,26 @@ func (w *Wire) Send(ds []isakmp.Datagram) {
 	}
 }
 
+// Deliver hands the first queued datagram to the peer it is addressed to.
+func (w *Wire) Deliver() {
+	d := w.Queue[0]
+	w.Queue = w.Queue[1:]
+	p := w.At(d.Remote.Addr())
+	w.Do(p, p.Engine.HandleDatagram(w.Now, isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}))
+}
+
 // Run delivers datagrams and fires timers until nothing is left or the
 // clock passes limit. It reports false if the engines never settle.
 func (w *Wire) Run(limit time.Duration) bool {
 	end := w.Now.Add(limit)
 	for steps := 0; steps < 10000; steps++ {
 		if len(w.Queue) > 0 {
-			d := w.Queue[0]
-			w.Queue = w.Queue[1:]
-			in := isakmp.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data}
-			w.Send(w.At(d.Remote.Addr()).HandleDatagram(w.Now, in))
+			w.Deliver()
 			continue
 		}
 		var next time.Time
-		for _, e := range w.Engines() {
-			if t := e.NextDeadline(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+		for _, p := range w.Peers() {
+			if t := p.Engine.NextDeadline(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
 				next = t
 			}
 		}
@@ -108,8 +127,8 @@ func (w *Wire) Run(limit time.Duration) bool {
 			return true
 		}
 		w.Now = next
-		for _, e := range w.Engines() {
-			w.Send(e.Tick(w.Now))
+		for _, p := range w.Peers() {
+			w.Do(p, p.Engine.Tick(w.Now))
 		}
 	}
 	return false
