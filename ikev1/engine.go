@@ -108,8 +108,8 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 		if sa.state != stateEstablished {
 			// strongSwan's Aggressive Mode initiator sends Quick Mode right
 			// after message 3; hold it until phase 1 completes.
-			if len(sa.held) < 4 {
-				sa.held = append(sa.held, d)
+			if sa.hs != nil && len(sa.hs.held) < 4 {
+				sa.hs.held = append(sa.hs.held, d)
 				e.Count.HeldEarly++
 			}
 			return
@@ -209,7 +209,7 @@ func (e *Engine) destroy(sa *p1SA, reason string) {
 	}
 	sa.state = stateGone
 	sa.keys = nil
-	sa.dh = nil
+	sa.hs = nil
 	sa.log(e).Debug("IKEv1 SA removed", zap.String("reason", reason))
 }
 

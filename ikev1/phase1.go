@@ -90,7 +90,7 @@ func (sa *p1SA) natdPayloads(forceEncap bool) []isakmp.V1Payload {
 		// A made-up hash of our address: the peer believes we are behind
 		// a NAT and UDP-encapsulates ESP (the userspace dataplane needs it).
 		own = make([]byte, len(own))
-		copy(own, sa.ni)
+		copy(own, sa.hs.ni)
 		own[0] ^= 0x5a
 	}
 	return []isakmp.V1Payload{
@@ -164,6 +164,7 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 		local:      netip.AddrPortFrom(conn.LocalAddr, e.Cfg.IKEPort),
 		remote:     netip.AddrPortFrom(conn.RemoteAddr, e.Cfg.IKEPort),
 		expires:    now.Add(phase1Timeout),
+		hs:         &handshake{},
 		quick:      map[uint32]*quickMode{},
 	}
 	sa.ckyI = e.cookie(true)
@@ -181,7 +182,7 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 	}
 	saP := &isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
 		Proposals: []isakmp.V1Proposal{{Num: 1, ProtocolID: isakmp.V1ProtocolISAKMP, Transforms: transforms}}}
-	sa.saiB = isakmp.AppendV1Body(nil, saP)
+	sa.hs.saiB = isakmp.AppendV1Body(nil, saP)
 	ps := []isakmp.V1Payload{saP}
 	exchange := isakmp.ExchangeV1Main
 	sa.state = stateMainI1
@@ -189,14 +190,14 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 		exchange = isakmp.ExchangeV1Aggressive
 		sa.state = stateAggrI1
 		group, _ := conn.IKE[0].First(oakley.TransformDH)
-		if sa.dh, err = oakley.NewKeyExchange(group.ID, e.Cfg.Rand); err != nil {
+		if sa.hs.dh, err = oakley.NewKeyExchange(group.ID, e.Cfg.Rand); err != nil {
 			return err
 		}
-		sa.gxi = sa.dh.PublicKey()
-		sa.ni = e.Random(nonceLen)
+		sa.hs.gxi = sa.hs.dh.PublicKey()
+		sa.hs.ni = e.Random(nonceLen)
 		id := idPayload(conn.LocalID)
-		sa.idiB = isakmp.AppendV1Body(nil, id)
-		ps = append(ps, &isakmp.V1KE{Data: sa.gxi}, &isakmp.V1Nonce{Data: sa.ni}, id)
+		sa.hs.idiB = isakmp.AppendV1Body(nil, id)
+		ps = append(ps, &isakmp.V1KE{Data: sa.hs.gxi}, &isakmp.V1Nonce{Data: sa.hs.ni}, id)
 	}
 	ps = append(ps, ourVIDs(natTNone, false)...)
 	e.sas[sa.ckyI] = sa
@@ -302,7 +303,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		hashID:     offer.hash,
 		auth:       offer.auth,
 		lifetime:   offer.lifetime,
-		saiB:       append([]byte(nil), rawBody(raws, isakmp.V1PayloadSA)...),
+		hs:         &handshake{saiB: append([]byte(nil), rawBody(raws, isakmp.V1PayloadSA)...)},
 		expires:    now.Add(phase1Timeout),
 		quick:      map[uint32]*quickMode{},
 	}
@@ -330,22 +331,22 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		return
 	}
 	sa.peerID = peerID
-	sa.gxi, sa.ni = ke.Data, nonce.Data
-	sa.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
+	sa.hs.gxi, sa.hs.ni = ke.Data, nonce.Data
+	sa.hs.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
 	if err := e.computeKeys(sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
 		e.fail(sa, err.Error())
 		return
 	}
 	id := idPayload(conn.LocalID)
-	sa.idrB = isakmp.AppendV1Body(nil, id)
+	sa.hs.idrB = isakmp.AppendV1Body(nil, id)
 	proof, err := e.proof(sa, e.hashR(sa))
 	if err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyAuthenticationFailed)
 		e.fail(sa, err.Error())
 		return
 	}
-	ps := append([]isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}, id}, proof...)
+	ps := append([]isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: sa.hs.gxr}, &isakmp.V1Nonce{Data: sa.hs.nr}, id}, proof...)
 	ps = append(ps, sa.natdPayloads(e.Cfg.ForceEncap)...)
 	ps = append(ps, ourVIDs(sa.natT, true)...)
 	sa.state = stateAggrR2
@@ -375,24 +376,24 @@ func joinReasons(rs []string) string {
 // derives SKEYID and its children (RFC 2409 5).
 func (e *Engine) computeKeys(sa *p1SA) error {
 	group, _ := sa.chosen.First(oakley.TransformDH)
-	if sa.dh == nil {
+	if sa.hs.dh == nil {
 		dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
 		if err != nil {
 			return err
 		}
-		sa.dh = dh
+		sa.hs.dh = dh
 		if sa.initiator {
-			sa.gxi = dh.PublicKey()
+			sa.hs.gxi = dh.PublicKey()
 		} else {
-			sa.gxr = dh.PublicKey()
-			sa.nr = e.Random(nonceLen)
+			sa.hs.gxr = dh.PublicKey()
+			sa.hs.nr = e.Random(nonceLen)
 		}
 	}
-	peerKE := sa.gxr
+	peerKE := sa.hs.gxr
 	if !sa.initiator {
-		peerKE = sa.gxi
+		peerKE = sa.hs.gxi
 	}
-	gxy, err := sa.dh.SharedSecret(peerKE)
+	gxy, err := sa.hs.dh.SharedSecret(peerKE)
 	if err != nil {
 		return fmt.Errorf("peer's KE payload is invalid: %w", err)
 	}
@@ -403,9 +404,9 @@ func (e *Engine) computeKeys(sa *p1SA) error {
 	}
 	var skeyid []byte
 	if sa.auth == oakley.V1AuthPSK {
-		skeyid = oakley.V1SKEYIDPSK(prf, sa.conn.PSK, sa.ni, sa.nr)
+		skeyid = oakley.V1SKEYIDPSK(prf, sa.conn.PSK, sa.hs.ni, sa.hs.nr)
 	} else {
-		skeyid = oakley.V1SKEYIDSig(prf, sa.ni, sa.nr, gxy)
+		skeyid = oakley.V1SKEYIDSig(prf, sa.hs.ni, sa.hs.nr, gxy)
 	}
 	k := oakley.V1DeriveKeys(prf, skeyid, gxy, sa.ckyI, sa.ckyR)
 	encr, _ := sa.chosen.First(oakley.TransformENCR)
@@ -422,16 +423,16 @@ func (e *Engine) computeKeys(sa *p1SA) error {
 		e.Cfg.KeyLog(policy.ExportedKeys{Version: 1, SPIi: sa.ckyI, SPIr: sa.ckyR, Encr: encr, EncI: encKey})
 	}
 	sa.keys = &p1Keys{prf: prf, skeyid: skeyid, d: k.SKEYIDd, a: k.SKEYIDa, enc: encKey, cipher: cipher,
-		iv: oakley.V1PhaseOneIV(sa.hashID, sa.gxi, sa.gxr, cipher.BlockSize())}
+		iv: oakley.V1PhaseOneIV(sa.hashID, sa.hs.gxi, sa.hs.gxr, cipher.BlockSize())}
 	return nil
 }
 
 func (e *Engine) hashI(sa *p1SA) []byte {
-	return oakley.V1HashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, sa.idiB)
+	return oakley.V1HashI(sa.keys.prf, sa.keys.skeyid, sa.hs.gxi, sa.hs.gxr, sa.ckyI, sa.ckyR, sa.hs.saiB, sa.hs.idiB)
 }
 
 func (e *Engine) hashR(sa *p1SA) []byte {
-	return oakley.V1HashR(sa.keys.prf, sa.keys.skeyid, sa.gxr, sa.gxi, sa.ckyR, sa.ckyI, sa.saiB, sa.idrB)
+	return oakley.V1HashR(sa.keys.prf, sa.keys.skeyid, sa.hs.gxr, sa.hs.gxi, sa.ckyR, sa.ckyI, sa.hs.saiB, sa.hs.idrB)
 }
 
 // phase1Message advances Main or Aggressive Mode with the peer's next
@@ -539,8 +540,8 @@ func (e *Engine) mainI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 		e.fail(sa, err.Error())
 		return
 	}
-	sa.dh, sa.gxi, sa.ni = dh, dh.PublicKey(), e.Random(nonceLen)
-	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxi}, &isakmp.V1Nonce{Data: sa.ni}}
+	sa.hs.dh, sa.hs.gxi, sa.hs.ni = dh, dh.PublicKey(), e.Random(nonceLen)
+	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.hs.gxi}, &isakmp.V1Nonce{Data: sa.hs.ni}}
 	out = append(out, certRequests(sa.conn)...)
 	out = append(out, sa.natdPayloads(e.Cfg.ForceEncap)...)
 	sa.state = stateMainI3
@@ -555,14 +556,14 @@ func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		e.fail(sa, "Main Mode message 3 lacks KE or nonce")
 		return
 	}
-	sa.gxi, sa.ni = ke.Data, nonce.Data
+	sa.hs.gxi, sa.hs.ni = ke.Data, nonce.Data
 	if err := e.computeKeys(sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
 		e.fail(sa, err.Error())
 		return
 	}
 	sa.detectNAT(d, ps, e.Cfg.ForceEncap)
-	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.gxr}, &isakmp.V1Nonce{Data: sa.nr}}
+	out := []isakmp.V1Payload{&isakmp.V1KE{Data: sa.hs.gxr}, &isakmp.V1Nonce{Data: sa.hs.nr}}
 	out = append(out, certRequests(sa.conn)...)
 	out = append(out, sa.natdPayloads(e.Cfg.ForceEncap)...)
 	sa.state = stateMainR4
@@ -577,7 +578,7 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		e.fail(sa, "Main Mode message 4 lacks KE or nonce")
 		return
 	}
-	sa.gxr, sa.nr = ke.Data, nonce.Data
+	sa.hs.gxr, sa.hs.nr = ke.Data, nonce.Data
 	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return
@@ -585,7 +586,7 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 	sa.detectNAT(d, ps, e.Cfg.ForceEncap)
 	e.floatIfNAT(sa)
 	id := idPayload(sa.conn.LocalID)
-	sa.idiB = isakmp.AppendV1Body(nil, id)
+	sa.hs.idiB = isakmp.AppendV1Body(nil, id)
 	proof, err := e.proof(sa, e.hashI(sa))
 	if err != nil {
 		e.fail(sa, err.Error())
@@ -715,14 +716,14 @@ func (e *Engine) checkPeer(now time.Time, sa *p1SA, id *isakmp.V1ID, ps []isakmp
 // mainR5: MM5 received; verify HASH_I, send MM6 (IDir, HASH_R).
 func (e *Engine) mainR5(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload, raws []isakmp.V1RawPayload) {
 	id, _ := isakmp.FindV1(ps, isakmp.V1PayloadID).(*isakmp.V1ID)
-	sa.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
+	sa.hs.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
 	// The peer floated to the NAT-T port with this message.
 	sa.local, sa.remote = d.Local, d.Remote
 	if !e.checkPeer(now, sa, id, ps, e.hashI(sa)) {
 		return
 	}
 	myID := idPayload(sa.conn.LocalID)
-	sa.idrB = isakmp.AppendV1Body(nil, myID)
+	sa.hs.idrB = isakmp.AppendV1Body(nil, myID)
 	proof, err := e.proof(sa, e.hashR(sa))
 	if err != nil {
 		e.sendNotify(sa, isakmp.V1NotifyAuthenticationFailed, nil)
@@ -737,7 +738,7 @@ func (e *Engine) mainR5(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 // mainI6: MM6 received; verify HASH_R; phase 1 done.
 func (e *Engine) mainI6(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload, raws []isakmp.V1RawPayload) {
 	id, _ := isakmp.FindV1(ps, isakmp.V1PayloadID).(*isakmp.V1ID)
-	sa.idrB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
+	sa.hs.idrB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
 	if !e.checkPeer(now, sa, id, ps, e.hashR(sa)) {
 		return
 	}
@@ -761,17 +762,17 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 		e.fail(sa, "Aggressive Mode message 2 lacks KE or nonce")
 		return
 	}
-	if g, _ := sa.chosen.First(oakley.TransformDH); g.ID != sa.dh.Group() {
+	if g, _ := sa.chosen.First(oakley.TransformDH); g.ID != sa.hs.dh.Group() {
 		e.fail(sa, "responder chose another DH group than our KE")
 		return
 	}
-	sa.gxr, sa.nr = ke.Data, nonce.Data
+	sa.hs.gxr, sa.hs.nr = ke.Data, nonce.Data
 	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return
 	}
 	id, _ := isakmp.FindV1(ps, isakmp.V1PayloadID).(*isakmp.V1ID)
-	sa.idrB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
+	sa.hs.idrB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
 	if !e.checkPeer(now, sa, id, ps, e.hashR(sa)) {
 		return
 	}
@@ -816,7 +817,6 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	sa.rtx = nil
 	sa.keys.p1Last = sa.keys.iv
 	sa.expires = time.Time{}
-	sa.dh = nil
 	if sa.nat.LocalBehindNAT {
 		sa.nextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
@@ -832,8 +832,8 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	if isakmp.FindV1Notify(ps, isakmp.V1NotifyInitialContact) != nil {
 		e.initialContact(sa)
 	}
-	held := sa.held
-	sa.held = nil
+	held := sa.hs.held
+	sa.hs = nil // phase 1 is over: only the long-lived state stays
 	for _, d := range held {
 		e.handle(now, d)
 	}

@@ -52,6 +52,19 @@ type p1Keys struct {
 	p1Last []byte // last CBC block of phase 1, the seed of phase 2 IVs
 }
 
+// handshake is what Main or Aggressive Mode needs until phase 1 is
+// established (both roles); the long-lived p1SA keeps only what outlives
+// it.
+type handshake struct {
+	saiB     []byte // body of the initiator's SA payload (HASH_I/HASH_R input)
+	dh       oakley.KeyExchange
+	gxi, gxr []byte
+	ni, nr   []byte
+	idiB     []byte // phase 1 ID payload bodies
+	idrB     []byte
+	held     []isakmp.Datagram // Quick Mode that arrived before phase 1 completed
+}
+
 // p1SA is one ISAKMP SA (phase 1) with its Quick Mode exchanges.
 type p1SA struct {
 	conn       *policy.Connection
@@ -67,14 +80,10 @@ type p1SA struct {
 	auth     uint16          // IKEv1 authentication method
 	lifetime time.Duration
 
-	saiB   []byte // body of the initiator's SA payload (HASH_I/HASH_R input)
-	dh     oakley.KeyExchange
-	gxi    []byte
-	gxr    []byte
-	ni, nr []byte
-	idiB   []byte // phase 1 ID payload bodies
-	idrB   []byte
-	keys   *p1Keys
+	// hs is the scratch state of Main or Aggressive Mode (nil once phase
+	// 1 is established).
+	hs   *handshake
+	keys *p1Keys
 
 	peerVIDs [][]byte
 	product  string
@@ -100,8 +109,7 @@ type p1SA struct {
 	rtx         *engine.Retransmit
 	expires     time.Time
 
-	held     []isakmp.Datagram // Quick Mode that arrived before phase 1 completed
-	halfOpen bool              // counted in Engine.halfOpen
+	halfOpen bool // counted in Engine.halfOpen
 	quick    map[uint32]*quickMode
 	children []*child
 }
