@@ -59,7 +59,7 @@ func (m *Monitor) Enabled() bool { return m.delay > 0 }
 // Seen records a sign of life from the peer at time at: any authenticated
 // IKE message or inbound ESP traffic. It ends any probing, unless it is
 // older than the first unanswered probe: the engines report the last
-// inbound ESP time of each CHILD SA on every check (TrafficMonitor), and
+// inbound ESP time of each CHILD SA on every check (policy.Installer with Capabilities().LastInbound), and
 // that same old time, repeated while the peer is silent, must not restart
 // the probing forever (a dead peer was then never declared dead).
 func (m *Monitor) Seen(at time.Time) {
@@ -120,15 +120,14 @@ func (m *Monitor) NextSeq() uint32 {
 func (m *Monitor) Acked(seq uint32) bool { return seq == m.seq }
 
 // SeenTraffic counts inbound ESP on the given CHILD SAs as a sign of life,
-// when the installer can tell (policy.TrafficMonitor): probes then go out
+// when the installer can tell (Capabilities().LastInbound): probes then go out
 // only on a silent tunnel.
 func (m *Monitor) SeenTraffic(now time.Time, inst policy.Installer, sas []*policy.ChildSA) {
-	tm, ok := inst.(policy.TrafficMonitor)
-	if !ok {
+	if !inst.Capabilities().LastInbound {
 		return
 	}
 	for _, sa := range sas {
-		if t := tm.LastInbound(sa); !t.IsZero() && !t.After(now) {
+		if t := policy.LastInbound(inst, sa); !t.IsZero() && !t.After(now) {
 			m.Seen(t)
 		}
 	}

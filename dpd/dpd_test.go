@@ -78,7 +78,7 @@ func TestStaleSignOfLifeDoesNotEndProbing(t *testing.T) {
 	lastESP := at(1)
 	var got []Verdict
 	for s := 1; s <= 13; s++ {
-		m.Seen(lastESP) // what TrafficMonitor.LastInbound keeps reporting
+		m.Seen(lastESP) // what the dataplane's LastInbound keeps reporting
 		got = append(got, m.Check(at(s)))
 	}
 	// Probe at 4 (1 + delay), again at 7 and 10, dead at 13 (4 + timeout).

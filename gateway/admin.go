@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"ikegate/kernel/esp"
 	"ikegate/oakley"
 	"ikegate/policy"
 )
@@ -206,30 +205,23 @@ func prefixStrings(ps []netip.Prefix) []string {
 	return out
 }
 
-// spiCounters is implemented by dataplanes that count per CHILD SA
-// (kernel.Userspace).
-type spiCounters interface {
-	CountersBySPI(spiIn uint32) (in, out esp.Counters, outsideTS uint64, ok bool)
-}
-
 // fillChildCounters copies the dataplane's counters of ch (found by its
-// inbound SPI) into ch, if the backend keeps any.
+// inbound SPI) into ch, if the dataplane counts (Capabilities().Counters).
 func (g *Gateway) fillChildCounters(ch *policy.ChildSAInfo) {
-	sc, ok := g.backend.(spiCounters)
-	if !ok {
+	if !g.backend.Capabilities().Counters {
 		return
 	}
 	spi, err := strconv.ParseUint(ch.SPIIn, 16, 32)
 	if err != nil || spi == 0 {
 		return
 	}
-	in, out, outsideTS, ok := sc.CountersBySPI(uint32(spi))
+	c, ok := g.backend.Counters(uint32(spi))
 	if !ok {
 		return
 	}
-	ch.InPackets, ch.InBytes = in.Packets, in.Bytes
-	ch.OutPackets, ch.OutBytes = out.Packets, out.Bytes
-	ch.ReplayDrops, ch.AuthFailures = in.ReplayDrops, in.AuthFailures
-	ch.PadErrors, ch.Malformed = in.PadErrors, in.Malformed
-	ch.OutsideTSDrops = outsideTS
+	ch.InPackets, ch.InBytes = c.InPackets, c.InBytes
+	ch.OutPackets, ch.OutBytes = c.OutPackets, c.OutBytes
+	ch.ReplayDrops, ch.AuthFailures = c.ReplayDrops, c.AuthFailures
+	ch.PadErrors, ch.Malformed = c.PadErrors, c.Malformed
+	ch.OutsideTSDrops = c.OutsideTSDrops
 }

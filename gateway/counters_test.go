@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"ikegate/kernel"
-	"ikegate/kernel/esp"
 	"ikegate/policy"
 )
 
@@ -15,16 +14,20 @@ type countingBackend struct {
 	kernel.Backend
 }
 
-func (countingBackend) CountersBySPI(spi uint32) (in, out esp.Counters, outsideTS uint64, ok bool) {
+func (countingBackend) Counters(spi uint32) (policy.ChildCounters, bool) {
 	if spi != 0xc0ffee01 {
-		return in, out, 0, false
+		return policy.ChildCounters{}, false
 	}
-	return esp.Counters{Packets: 10, Bytes: 1000, ReplayDrops: 2, AuthFailures: 3, PadErrors: 4, Malformed: 5},
-		esp.Counters{Packets: 20, Bytes: 2000}, 6, true
+	return policy.ChildCounters{InPackets: 10, InBytes: 1000, ReplayDrops: 2, AuthFailures: 3, PadErrors: 4, Malformed: 5,
+		OutPackets: 20, OutBytes: 2000, OutsideTSDrops: 6}, true
 }
 
-func (countingBackend) Stats() kernel.UserspaceStats {
-	return kernel.UserspaceStats{InUnknownSPI: 7, InRejected: 5}
+func (countingBackend) Stats() policy.DataplaneStats {
+	return policy.DataplaneStats{InUnknownSPI: 7, InRejected: 5}
+}
+
+func (countingBackend) Capabilities() policy.Capabilities {
+	return policy.Capabilities{Counters: true, Drops: true}
 }
 
 // TestChildCountersFromDataplane: `sas --json` children carry the

@@ -13,10 +13,11 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"ikegate/kernel"
+	"ikegate/policy"
 )
 
 // espBackend is a "none" backend that also takes ESP, as the userspace
-// dataplane does: the gateway must detect it by its methods.
+// dataplane does: the gateway must see that in its capabilities.
 type espBackend struct {
 	kernel.Backend
 	got chan espDatagram
@@ -33,6 +34,8 @@ type espDatagram struct {
 func (b *espBackend) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 	b.got <- espDatagram{local, remote, bytes.Clone(pkt)}
 }
+
+func (b *espBackend) Capabilities() policy.Capabilities { return policy.Capabilities{ESPInUDP: true} }
 
 func (b *espBackend) SetSender(f func(local, remote netip.AddrPort, b []byte) error) {
 	b.mu.Lock()

@@ -33,19 +33,11 @@ import (
 	"ikegate/policy"
 )
 
-// Backend is the kernel installer the gateway hands to the engines and
-// closes when it stops. kernel.Backend satisfies it.
-type Backend interface {
-	policy.Installer
-	Close() error
-}
-
 // Option configures New.
 type Option func(*options)
 
 type options struct {
-	backend  Backend
-	esp      ESPHandler
+	backend  policy.Dataplane
 	queueLen int
 }
 
@@ -53,22 +45,7 @@ type options struct {
 // kernel.New(cfg.Gateway.Dataplane). The gateway owns b once New succeeds
 // and closes it when Run returns (or on Close); if New fails, b is the
 // caller's to close.
-func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
-
-// ESPHandler is the userspace ESP dataplane as the gateway sees it: it
-// receives the ESP-in-UDP datagrams that arrive on a NAT-T socket (pkt,
-// without non-ESP marker, is only valid during the call) and sends its
-// own through the function given to SetSender, which writes b to remote
-// from the NAT-T socket bound to local. kernel.Userspace implements it.
-type ESPHandler interface {
-	HandleESP(local, remote netip.AddrPort, pkt []byte)
-	SetSender(func(local, remote netip.AddrPort, b []byte) error)
-}
-
-// WithESPHandler makes the gateway hand ESP-in-UDP to h. Without it, the
-// backend is used if it implements ESPHandler (the "userspace"
-// dataplane); otherwise ESP is dropped and counted as esp_no_dataplane.
-func WithESPHandler(h ESPHandler) Option { return func(o *options) { o.esp = h } }
+func WithBackend(b policy.Dataplane) Option { return func(o *options) { o.backend = b } }
 
 // WithQueueLen sets the capacity of each shard's inbound queue (default
 // 1024). Datagrams arriving at a full queue are dropped and counted.
@@ -86,15 +63,13 @@ type Gateway struct {
 	cfg     *policy.Config
 	db      *policy.DB
 	log     *zap.Logger
-	backend Backend
+	backend policy.Dataplane
+	caps    policy.Capabilities // the backend's, read once
 
 	socks   []*socket
 	byLocal map[netip.AddrPort]*socket // read-only after New
 	shards  []*shard
 	ctl     *controlServer // nil without a control socket
-
-	// esp takes ESP-in-UDP from the NAT-T sockets (nil: dropped).
-	esp ESPHandler
 
 	stats   counters
 	rr      atomic.Uint32 // round-robin shard for initiations
@@ -169,10 +144,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		g.backend = kb
 		ownBackend = true
 	}
-	g.esp = o.esp
-	if h, ok := g.backend.(ESPHandler); ok && g.esp == nil {
-		g.esp = h
-	}
+	g.caps = g.backend.Capabilities()
 	defer func() {
 		if err != nil {
 			g.closeSockets()
@@ -213,8 +185,8 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			KeyLog:       keyLog,
 		}
 		g.shards = append(g.shards, &shard{
-			id:  k,
-			g:   g,
+			id: k,
+			g:  g,
 			// One configuration for both engines.
 			engines: [2]ikeEngine{v1: ikev1.NewEngine(ecfg), v2: ikev2.NewEngine(ecfg)},
 			in:      make(chan inbound, o.queueLen),
@@ -286,8 +258,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	if g.esp != nil {
-		g.esp.SetSender(g.sendESP)
+	if g.caps.ESPInUDP {
+		g.backend.SetSender(g.sendESP)
 	}
 	var wg sync.WaitGroup
 	for _, sh := range g.shards {
@@ -473,8 +445,8 @@ func (g *Gateway) dispatch(s *socket, from netip.AddrPort, b []byte, log *zap.Lo
 	case KindKeepalive:
 		return
 	case KindESP:
-		if g.esp != nil {
-			g.esp.HandleESP(s.local, from, msg)
+		if g.caps.ESPInUDP {
+			g.backend.HandleESP(s.local, from, msg)
 			return
 		}
 		g.drop(ReasonNoDataplane)
@@ -514,4 +486,3 @@ func (h headerInfo) fields(version int) []zap.Field {
 		zap.String("spi_r", fmt.Sprintf("%016x", h.spir)),
 	}
 }
-

@@ -9,8 +9,8 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/ikev1"
-	"ikegate/internal/engine"
 	"ikegate/ikev2"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/policy"
 )

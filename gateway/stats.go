@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"ikegate/internal/engine"
-	"ikegate/kernel"
 )
 
 // counters are the gateway's packet counters, updated lock-free from the
@@ -66,8 +65,8 @@ func (c *counters) snapshot(workers int) Stats {
 // is running, the sum of the engines' counters.
 func (g *Gateway) Stats(ctx context.Context) Stats {
 	s := g.stats.snapshot(len(g.shards))
-	if us, ok := g.backend.(interface{ Stats() kernel.UserspaceStats }); ok {
-		d := us.Stats()
+	if g.backend.Capabilities().Drops {
+		d := g.backend.Stats()
 		s.Dataplane = map[string]uint64{
 			"out_no_sa": d.OutNoSA, "out_not_ip": d.OutNotIP, "out_too_big": d.OutTooBig,
 			"out_no_sender": d.OutNoSender, "out_send_errors": d.OutSendErrors, "out_encap_errors": d.OutEncapError,

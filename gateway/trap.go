@@ -22,13 +22,8 @@ import (
 // RemoteTS with a template (local_addr -> remote_addr, ESP, tunnel, the
 // trap's reqid) but no SA. The first packet that matches makes the kernel
 // raise an ACQUIRE; the gateway answers it with Up. The CHILD SA's
-// policies then take the trap's place (kernel.TrapInstaller); when the SA
+// policies then take the trap's place (policy.Dataplane.InstallTrap); when the SA
 // is deleted the trap is back, so the next packet negotiates again.
-
-// eventSource is a backend with a kernel event stream (kernel.Backend).
-type eventSource interface {
-	Events() <-chan kernel.Event
-}
 
 // prepareXfrmSockets sets the options the kernel's IPsec needs on every
 // socket (see xfrmSocket): IPsec bypass for IKE, and ESP-in-UDP
@@ -92,11 +87,10 @@ func covers(ts []netip.Prefix, addr netip.Addr, p netip.Prefix) bool {
 // closes the stream.
 func (g *Gateway) startKernel(ctx context.Context, wg *sync.WaitGroup) {
 	traps := g.installTraps()
-	src, ok := g.backend.(eventSource)
-	if !ok {
+	if !g.caps.Events {
 		return
 	}
-	evs := src.Events()
+	evs := g.backend.Events()
 	if evs == nil {
 		return
 	}
@@ -106,7 +100,7 @@ func (g *Gateway) startKernel(ctx context.Context, wg *sync.WaitGroup) {
 // installTraps installs a trap for every connection with start = "trap".
 func (g *Gateway) installTraps() *trapTable {
 	t := &trapTable{byReqID: map[uint32]*policy.Connection{}}
-	ti, canTrap := g.backend.(kernel.TrapInstaller)
+	canTrap := g.caps.Traps
 	for _, c := range g.db.Connections() {
 		if c.Start != policy.StartTrap {
 			continue
@@ -123,7 +117,7 @@ func (g *Gateway) installTraps() *trapTable {
 			continue
 		}
 		reqid := g.backend.AllocReqID() // the installer's, shared with CHILD SAs
-		if err := ti.InstallTrap(c, reqid); err != nil {
+		if err := g.backend.InstallTrap(c, reqid); err != nil {
 			log.Error("cannot install the trap; this connection will not be negotiated on traffic", zap.Error(err))
 			continue
 		}

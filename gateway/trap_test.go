@@ -37,6 +37,10 @@ func newTrapBackend(t *testing.T) *trapBackend {
 
 func (b *trapBackend) Events() <-chan kernel.Event { return b.evs }
 
+func (b *trapBackend) Capabilities() policy.Capabilities {
+	return policy.Capabilities{Traps: true, Events: true}
+}
+
 func (b *trapBackend) InstallTrap(c *policy.Connection, reqid uint32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -57,10 +61,8 @@ func (b *trapBackend) trap(name string) uint32 {
 	return b.traps[name]
 }
 
-var _ kernel.TrapInstaller = (*trapBackend)(nil)
-
 // runGateway runs a gateway on b until the end of the test.
-func runGateway(t *testing.T, cfg *policy.Config, log *zap.Logger, b Backend) *Gateway {
+func runGateway(t *testing.T, cfg *policy.Config, log *zap.Logger, b policy.Dataplane) *Gateway {
 	t.Helper()
 	g, err := New(cfg, log, WithBackend(b))
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"iter"
+	"maps"
 	"time"
 
 	"go.uber.org/zap"
@@ -11,7 +13,6 @@ import (
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
-	"ikegate/policy"
 )
 
 // Config configures an Engine: the configuration both engines share.
@@ -22,7 +23,7 @@ type Counters = engine.Counters
 
 // Engine runs the IKEv1 SAs of one shard. One goroutine owns it.
 type Engine struct {
-	engine.Core[*p1SA]
+	engine.Core[*p1SA, *child]
 
 	sas      map[uint64]*p1SA       // by initiator cookie
 	halfOpen int                    // responder SAs before phase 1 completed
@@ -33,6 +34,22 @@ type Engine struct {
 func NewEngine(cfg Config) *Engine {
 	e := &Engine{sas: make(map[uint64]*p1SA), installs: make(map[uint64]installWait)}
 	e.Init(cfg, 1)
+	e.SetHooks(engine.Hooks[*p1SA, *child]{
+		SAs:         func() iter.Seq[*p1SA] { return maps.Values(e.sas) },
+		Children:    func(sa *p1SA) []*child { return sa.children },
+		Established: func(sa *p1SA) bool { return sa.state == stateEstablished },
+		Info:        (*p1SA).info,
+		Record:      (*p1SA).record,
+		Log:         func(sa *p1SA) *zap.Logger { return sa.log(e) },
+		Replace: func(now time.Time, sa *p1SA, c *child) {
+			c.Rekeying = true
+			e.startQuickModeFor(now, sa, c.Conn, c)
+		},
+		Delete:   func(_ time.Time, sa *p1SA, c *child) { e.deletePhase2(sa, c) },
+		Initiate: e.initiatePhase1,
+		AddChild: e.startQuickMode,
+		Reusable: e.reusableSA,
+	})
 	return e
 }
 
@@ -211,15 +228,6 @@ func (e *Engine) destroy(sa *p1SA, reason string) {
 	sa.keys = nil
 	sa.hs = nil
 	sa.log(e).Debug("IKEv1 SA removed", zap.String("reason", reason))
-}
-
-// SAs returns the status of every phase 1 SA, with phase 2 SAs as children.
-func (e *Engine) SAs() []policy.IKESAInfo {
-	out := make([]policy.IKESAInfo, 0, len(e.sas))
-	for _, sa := range e.sas {
-		out = append(out, sa.info())
-	}
-	return out
 }
 
 // leaveHalfOpen stops counting sa as a half-open responder SA.

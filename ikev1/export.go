@@ -9,20 +9,8 @@ import (
 	"ikegate/dpd"
 	"ikegate/internal/engine"
 	"ikegate/oakley"
+	"ikegate/policy"
 )
-
-// Export returns the record (engine.Record) of every established ISAKMP
-// SA with its installed phase 2 SAs. Quick Modes in flight are not part of
-// the record: the peer retries them, or our timers start them again.
-func (e *Engine) Export() []engine.Record {
-	var out []engine.Record
-	for _, sa := range e.sas {
-		if sa.state == stateEstablished {
-			out = append(out, sa.record())
-		}
-	}
-	return out
-}
 
 func (sa *p1SA) record() engine.Record {
 	k := sa.keys
@@ -55,24 +43,10 @@ func (sa *p1SA) record() engine.Record {
 // The phase 2 SAs are installed through the returned Output (install
 // effects), which the caller executes as any other.
 func (e *Engine) Restore(now time.Time, rec *engine.Record) (engine.Output, error) {
-	if err := e.restore(now, rec); err != nil {
-		e.Flush()
-		return engine.Output{}, err
-	}
-	return e.Flush(), nil
+	return e.Core.Restore(rec, 1, func(conn *policy.Connection) error { return e.restore(rec, conn) })
 }
 
-func (e *Engine) restore(now time.Time, rec *engine.Record) error {
-	if err := rec.Check(); err != nil {
-		return err
-	}
-	if rec.Version != 1 {
-		return fmt.Errorf("IKEv1 engine: cannot restore an IKEv%d SA", rec.Version)
-	}
-	conn := e.Cfg.DB.Lookup(rec.Conn)
-	if conn == nil {
-		return fmt.Errorf("SA record: no connection named %q", rec.Conn)
-	}
+func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 	v1 := rec.IKEv1
 	sa := &p1SA{
 		conn: conn, initiator: rec.Initiator, aggressive: v1.Aggressive, ckyI: uint64(rec.SPIi), ckyR: uint64(rec.SPIr),

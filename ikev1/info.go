@@ -173,7 +173,7 @@ func (e *Engine) deleteISAKMP(sa *p1SA, why string) {
 // checkLiveness sends R-U-THERE after dpd_delay of silence and declares
 // the peer dead after dpd_timeout without an acknowledgement (RFC 3706).
 func (e *Engine) checkLiveness(now time.Time, sa *p1SA) {
-	switch e.Liveness(now, &sa.dpd, sa.installed()) {
+	switch e.Liveness(now, &sa.dpd, e.Kernels(sa)) {
 	case dpd.Probe:
 		seq := sa.dpd.NextSeq()
 		e.sendNotify(sa, isakmp.V1NotifyRUThere, binary.BigEndian.AppendUint32(nil, seq))
@@ -193,15 +193,4 @@ func (e *Engine) peerDead(now time.Time, sa *p1SA, why string) {
 			e.Log.Warn("initiating again failed", zap.String("conn", sa.conn.Name), zap.Error(err))
 		}
 	}
-}
-
-// installed lists the kernel SAs of the children that are installed.
-func (sa *p1SA) installed() []*policy.ChildSA {
-	var out []*policy.ChildSA
-	for _, c := range sa.children {
-		if c.Installed() {
-			out = append(out, c.Kernel)
-		}
-	}
-	return out
 }

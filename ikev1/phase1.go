@@ -122,34 +122,15 @@ func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload, forceEncap b
 	}
 }
 
-// Initiate starts phase 1 for conn, followed by Quick Mode; if an
-// established ISAKMP SA to the peer exists, only Quick Mode runs.
-func (e *Engine) Initiate(now time.Time, conn *policy.Connection) (engine.Output, error) {
-	if err := engine.CheckInitiate(conn); err != nil {
-		return engine.Output{}, err
-	}
-	if sa := e.reusableSA(conn); sa != nil {
-		e.startQuickMode(now, sa, conn)
-		e.Schedule(sa)
-		return e.Flush(), nil
-	}
-	if err := e.initiatePhase1(now, conn); err != nil {
-		return engine.Output{}, err
-	}
-	return e.Flush(), nil
-}
-
-// Reusable reports whether Initiate(conn) would run only a Quick Mode on
-// an established ISAKMP SA of this engine.
-func (e *Engine) Reusable(conn *policy.Connection) bool { return e.reusableSA(conn) != nil }
-
-func (e *Engine) reusableSA(conn *policy.Connection) *p1SA {
+// reusableSA finds an established ISAKMP SA of conn that is not being
+// replaced: Initiate (engine.Core) then runs only a Quick Mode on it.
+func (e *Engine) reusableSA(conn *policy.Connection) (*p1SA, bool) {
 	for _, sa := range e.sas {
 		if sa.state == stateEstablished && sa.conn == conn && !sa.rekeying {
-			return sa
+			return sa, true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {

@@ -60,28 +60,3 @@ func (e *Engine) retireReplaced(sa *p1SA) {
 		}
 	}
 }
-
-// Expired handles the kernel's expire of a phase 2 SA state (either
-// direction, by SPI): at the soft limit a new Quick Mode replaces it
-// unless one is under way, at the hard limit it is gone and the peer is
-// told. It reports whether the SPI belonged to an SA of this engine.
-func (e *Engine) Expired(now time.Time, spi uint32, hard bool) (engine.Output, bool) {
-	for _, sa := range e.sas {
-		for _, c := range sa.children {
-			if c.State != engine.ChildInstalled || (c.SPIIn != spi && c.SPIOut != spi) {
-				continue
-			}
-			if hard {
-				sa.log(e).Warn("kernel hard-expired a phase 2 SA before it was replaced; deleting it", zap.String("child", c.Conn.Name))
-				e.deletePhase2(sa, c)
-			} else if !c.Rekeying && sa.state == stateEstablished {
-				c.Rekeying = true
-				sa.log(e).Info("kernel soft expire: new Quick Mode", zap.String("child", c.Conn.Name))
-				e.startQuickModeFor(now, sa, c.Conn, c)
-			}
-			e.Schedule(sa)
-			return e.Flush(), true
-		}
-	}
-	return engine.Output{}, false
-}

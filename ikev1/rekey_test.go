@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"ikegate/policy"
 )
 
 // TestRekey runs a tunnel through several phase 1 and phase 2 lifetimes:
@@ -40,13 +38,6 @@ func TestRekey(t *testing.T) {
 	}
 }
 
-type meteredInstaller struct {
-	*fakeInstaller
-	used uint64
-}
-
-func (m *meteredInstaller) BytesUsed(*policy.ChildSA) uint64 { return m.used }
-
 // TestKilobyteLifetimes: the initiator offers a kilobyte lifetime, the
 // responder answers with a shorter one in RESPONDER-LIFETIME, both install
 // the shorter one, and the initiator rekeys when 90% of it is used.
@@ -54,8 +45,7 @@ func TestKilobyteLifetimes(t *testing.T) {
 	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
 	p.a.conns[0].ChildLifetimeBytes = 100 << 20
 	p.b.conns[0].ChildLifetimeBytes = 10 << 20
-	meter := &meteredInstaller{fakeInstaller: p.a.inst}
-	p.a.eng.Cfg.Installer = meter
+	meter := p.a.inst // reports meter.Used bytes for every SA
 	p.initiate(p.a, p.a.conns[0])
 	p.run(time.Second)
 	requireUp(t, p.a, p.b, 1)
@@ -67,7 +57,7 @@ func TestKilobyteLifetimes(t *testing.T) {
 		}
 	}
 	first := p.a.eng.SAs()[0].Children[0].SPIIn
-	meter.used = 10<<20 - 1<<19 // 95%
+	meter.Used = 10<<20 - 1<<19 // 95%
 	p.run(20 * time.Second)
 	requireUp(t, p.a, p.b, 1)
 	if p.a.eng.SAs()[0].Children[0].SPIIn == first {

@@ -13,6 +13,8 @@ package ikev2
 import (
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -22,7 +24,6 @@ import (
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
-	"ikegate/policy"
 )
 
 // Config configures an Engine: the configuration both engines share.
@@ -38,7 +39,7 @@ type Counters = engine.Counters
 // Engine runs the IKE SAs of one shard. It is not safe for concurrent use:
 // one goroutine owns it.
 type Engine struct {
-	engine.Core[*ikeSA]
+	engine.Core[*ikeSA, *childSA]
 
 	sas       map[uint64]*ikeSA // by the SPI we allocated
 	halfOpen  map[halfOpenKey]*ikeSA
@@ -61,6 +62,19 @@ func NewEngine(cfg Config) *Engine {
 		installs: make(map[uint64]installWait),
 	}
 	e.Init(cfg, 2)
+	e.SetHooks(engine.Hooks[*ikeSA, *childSA]{
+		SAs:         func() iter.Seq[*ikeSA] { return maps.Values(e.sas) },
+		Children:    func(sa *ikeSA) []*childSA { return sa.children },
+		Established: func(sa *ikeSA) bool { return sa.state == stateEstablished },
+		Info:        (*ikeSA).info,
+		Record:      (*ikeSA).record,
+		Log:         func(sa *ikeSA) *zap.Logger { return sa.log(e) },
+		Replace:     e.rekeyChild,
+		Delete:      e.deleteChild,
+		Initiate:    e.initiateIKE,
+		AddChild:    e.initiateChild,
+		Reusable:    e.reusableSA,
+	})
 	copy(e.cookieKey[:], e.Random(len(e.cookieKey)))
 	return e
 }
@@ -193,7 +207,7 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 // checkLiveness runs the dead peer detection of an established SA: inbound
 // ESP counts as life, silence gets an empty INFORMATIONAL (RFC 7296 2.4).
 func (e *Engine) checkLiveness(now time.Time, sa *ikeSA) {
-	switch e.Liveness(now, &sa.dpd, sa.installed()) {
+	switch e.Liveness(now, &sa.dpd, e.Kernels(sa)) {
 	case dpd.Probe:
 		if sa.req == nil {
 			if ce := e.Log.Check(zap.DebugLevel, "liveness check"); ce != nil {
@@ -247,27 +261,7 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 	sa.keys = nil
 }
 
-// SAs returns the status of every IKE SA in the engine.
-func (e *Engine) SAs() []policy.IKESAInfo {
-	out := make([]policy.IKESAInfo, 0, len(e.sas))
-	for _, sa := range e.sas {
-		out = append(out, sa.info())
-	}
-	return out
-}
-
 func spiHex(spi uint64) string { return engine.SPIHex(spi) }
-
-// installed lists the kernel SAs of the children that are installed.
-func (sa *ikeSA) installed() []*policy.ChildSA {
-	var out []*policy.ChildSA
-	for _, c := range sa.children {
-		if c.Installed() {
-			out = append(out, c.Kernel)
-		}
-	}
-	return out
-}
 
 // invalidMajorVersion answers a request of a higher IKE major version with
 // an unprotected INVALID_MAJOR_VERSION carrying ours (RFC 7296 2.5), at

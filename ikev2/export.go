@@ -10,22 +10,8 @@ import (
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
+	"ikegate/policy"
 )
-
-// Export returns the record (engine.Record) of every established IKE SA
-// with its installed CHILD SAs. SAs in the middle of an exchange of their
-// own are exported as they stand: a request of ours in flight is not part
-// of the record (the restored side starts it again when its timers say
-// so), and a request of the peer's is answered from the cached response.
-func (e *Engine) Export() []engine.Record {
-	var out []engine.Record
-	for _, sa := range e.sas {
-		if sa.state == stateEstablished {
-			out = append(out, sa.record())
-		}
-	}
-	return out
-}
 
 func (sa *ikeSA) record() engine.Record {
 	k := sa.keys.sk
@@ -60,24 +46,10 @@ func (sa *ikeSA) record() engine.Record {
 // The CHILD SAs are installed through the returned Output (install
 // effects), which the caller executes as any other.
 func (e *Engine) Restore(now time.Time, rec *engine.Record) (engine.Output, error) {
-	if err := e.restore(now, rec); err != nil {
-		e.Flush()
-		return engine.Output{}, err
-	}
-	return e.Flush(), nil
+	return e.Core.Restore(rec, 2, func(conn *policy.Connection) error { return e.restore(rec, conn) })
 }
 
-func (e *Engine) restore(now time.Time, rec *engine.Record) error {
-	if err := rec.Check(); err != nil {
-		return err
-	}
-	if rec.Version != 2 {
-		return fmt.Errorf("IKEv2 engine: cannot restore an IKEv%d SA", rec.Version)
-	}
-	conn := e.Cfg.DB.Lookup(rec.Conn)
-	if conn == nil {
-		return fmt.Errorf("SA record: no connection named %q", rec.Conn)
-	}
+func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 	sa := &ikeSA{
 		conn: conn, initiator: rec.Initiator, spiI: uint64(rec.SPIi), spiR: uint64(rec.SPIr),
 		state: stateEstablished, local: rec.Local, remote: rec.Remote, nat: rec.NAT,

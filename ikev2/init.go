@@ -19,24 +19,6 @@ import (
 
 const nonceLen = 32
 
-// Initiate starts an IKE SA (with its first CHILD SA) for conn. If an
-// established IKE SA to the same peer for conn exists, it negotiates an
-// additional CHILD SA on it with CREATE_CHILD_SA instead.
-func (e *Engine) Initiate(now time.Time, conn *policy.Connection) (engine.Output, error) {
-	if err := engine.CheckInitiate(conn); err != nil {
-		return engine.Output{}, err
-	}
-	if sa := e.reusableSA(conn); sa != nil {
-		e.initiateChild(now, sa, conn)
-		e.Schedule(sa)
-		return e.Flush(), nil
-	}
-	if err := e.initiateIKE(now, conn); err != nil {
-		return engine.Output{}, err
-	}
-	return e.Flush(), nil
-}
-
 // InitiateNew starts a new IKE SA for conn even when one exists: a load
 // generator built from the initiator engine uses it.
 func (e *Engine) InitiateNew(now time.Time, conn *policy.Connection) (engine.Output, error) {
@@ -69,15 +51,11 @@ func (e *Engine) initiateIKE(now time.Time, conn *policy.Connection) error {
 	return nil
 }
 
-// Reusable reports whether Initiate(conn) would negotiate a CHILD SA on an
-// established IKE SA of this engine instead of starting a new IKE SA. A
-// runtime with several engines (shards) asks each, so that a second CHILD
-// SA is initiated by the engine that holds the IKE SA.
-func (e *Engine) Reusable(conn *policy.Connection) bool { return e.reusableSA(conn) != nil }
-
 // reusableSA finds an established IKE SA of ours that can carry another
 // CHILD SA for conn: same peer, same identities, same authentication.
-func (e *Engine) reusableSA(conn *policy.Connection) *ikeSA {
+// (Initiate, engine.Core, negotiates conn's CHILD SA with CREATE_CHILD_SA
+// on it.)
+func (e *Engine) reusableSA(conn *policy.Connection) (*ikeSA, bool) {
 	for _, sa := range e.sas {
 		if sa.state != stateEstablished || sa.remote.Addr() != conn.RemoteAddr {
 			continue
@@ -85,10 +63,10 @@ func (e *Engine) reusableSA(conn *policy.Connection) *ikeSA {
 		c := sa.conn
 		if c == conn || (c.LocalAddr == conn.LocalAddr && c.Auth == conn.Auth &&
 			c.LocalID.Equal(conn.LocalID) && conn.RemoteID.Matches(sa.peerID)) {
-			return sa
+			return sa, true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // initRequest builds the IKE_SA_INIT request (message ID 0).
@@ -411,7 +389,7 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 		remote:    d.Remote,
 		hs: &handshake{nonceI: append([]byte(nil), nonce.Data...), nonceR: e.Random(nonceLen),
 			initReq: append([]byte(nil), d.Data...)},
-		chosen: sel.Chosen,
+		chosen:    sel.Chosen,
 		peerMsgID: 0,
 		expires:   now.Add(halfOpenTimeout),
 	}

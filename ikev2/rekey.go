@@ -215,27 +215,3 @@ func (e *Engine) rekeyChildFailed(now time.Time, sa *ikeSA, c, old *childSA) {
 	old.Rekeying = false
 	old.RekeyAt = now.Add(rekeyRetry)
 }
-
-// Expired handles the kernel's expire of a CHILD SA state (either
-// direction, by SPI): at the soft limit the CHILD SA is rekeyed unless a
-// rekey is under way, at the hard limit it is gone and the peer is told.
-// It reports whether the SPI belonged to an SA of this engine.
-func (e *Engine) Expired(now time.Time, spi uint32, hard bool) (engine.Output, bool) {
-	for _, sa := range e.sas {
-		for _, c := range sa.children {
-			if c.State != engine.ChildInstalled || (c.SPIIn != spi && c.SPIOut != spi) {
-				continue
-			}
-			if hard {
-				sa.log(e).Warn("kernel hard-expired a CHILD SA before it was rekeyed; deleting it", zap.String("child", c.Conn.Name))
-				e.deleteChild(now, sa, c)
-			} else if !c.Rekeying && sa.state == stateEstablished {
-				sa.log(e).Info("kernel soft expire: rekeying CHILD SA", zap.String("child", c.Conn.Name))
-				e.rekeyChild(now, sa, c)
-			}
-			e.Schedule(sa)
-			return e.Flush(), true
-		}
-	}
-	return engine.Output{}, false
-}

@@ -8,7 +8,6 @@ import (
 
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
-	"ikegate/policy"
 )
 
 // TestRekey runs a tunnel through several IKE SA and CHILD SA lifetimes,
@@ -46,21 +45,12 @@ func TestRekey(t *testing.T) {
 	}
 }
 
-// meteredInstaller reports a fixed traffic volume for every SA.
-type meteredInstaller struct {
-	*fakeInstaller
-	used uint64
-}
-
-func (m *meteredInstaller) BytesUsed(*policy.ChildSA) uint64 { return m.used }
-
 // TestRekeyByBytes: a CHILD SA with child_lifetime_bytes is rekeyed once
 // the installer reports 90% of it used, long before its time lifetime.
 func TestRekeyByBytes(t *testing.T) {
 	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
 	p.a.conns[0].ChildLifetimeBytes = 1 << 20
-	meter := &meteredInstaller{fakeInstaller: p.a.inst}
-	p.a.eng.Cfg.Installer = meter
+	meter := p.a.inst // reports meter.Used bytes for every SA
 	p.initiate(p.a, p.a.conns[0])
 	p.run(time.Second)
 	requireEstablished(t, p.a, p.b)
@@ -69,7 +59,7 @@ func TestRekeyByBytes(t *testing.T) {
 	if got := p.a.eng.SAs()[0].Children[0].SPIIn; got != first {
 		t.Fatalf("rekeyed below the byte limit: %s -> %s", first, got)
 	}
-	meter.used = 1<<20 - 1<<16 // 94%
+	meter.Used = 1<<20 - 1<<16 // 94%
 	p.run(30 * time.Second)
 	requireEstablished(t, p.a, p.b)
 	if got := p.a.eng.SAs()[0].Children[0].SPIIn; got == first {

@@ -1,6 +1,8 @@
 // Package kernel installs IPsec SAs and policies for both IKE engines.
 //
-// A Backend is chosen by the gateway's `dataplane` setting:
+// Each backend implements policy.Dataplane, the one installer contract;
+// what it supports beyond SPIs, reqids and SAs is said by its
+// Capabilities. A backend is chosen by the gateway's `dataplane` setting:
 //
 //   - "xfrm": the Linux kernel's IPsec stack over netlink (XFRM);
 //   - "none": IKE only; SPIs are allocated and SAs recorded in memory so the
@@ -21,79 +23,43 @@ import (
 	"ikegate/policy"
 )
 
-// Backend is the SA/SP installer shared by the IKEv1 and IKEv2 engines.
-type Backend interface {
-	policy.Installer // AllocSPI, AddChildSA, DelChildSA
+// Backend is a dataplane as New returns it: policy.Dataplane, the one
+// contract every backend implements in full, with optional parts
+// discovered through its Capabilities.
+type Backend = policy.Dataplane
 
-	// Counters returns the bytes/packets seen on the inbound and outbound
-	// SA (for lifetimes and idle detection); zero values on backends that
-	// cannot tell.
-	Counters(sa *policy.ChildSA) (Counters, error)
-	// Events delivers kernel events (expire soft/hard, acquire); nil if the
-	// backend has none. The channel is closed by Close.
-	Events() <-chan Event
-	// Close removes everything this backend installed and releases
-	// resources.
-	Close() error
-}
-
-// Lister is implemented by the backends that can list the CHILD SAs they
-// installed (both "none" and "xfrm"); the result is sorted by ReqID, then
-// inbound SPI, and holds copies. The xfrm backend keeps no key material
-// in memory (the keys live in the kernel), so its copies have nil keys.
-type Lister interface {
-	Installed() []policy.ChildSA
-}
-
-// Counters are the traffic counters of one CHILD SA pair.
+// Counters are the traffic counters of one CHILD SA pair, as the backends
+// read them internally (policy.ChildCounters is what they report).
 type Counters struct {
 	InBytes, InPackets   uint64
 	OutBytes, OutPackets uint64
 }
 
-// EventKind says what a kernel Event reports.
-type EventKind int
+// EventKind says what a kernel Event reports (policy.EventKind).
+type EventKind = policy.EventKind
 
-// Event kinds.
+// Event kinds, as policy defines them.
 const (
-	EventSoftExpire EventKind = iota + 1 // soft lifetime reached: rekey
-	EventHardExpire                      // hard lifetime reached: the SA is gone
-	EventAcquire                         // a packet matched a policy without SA
+	EventSoftExpire = policy.EventSoftExpire // soft lifetime reached: rekey
+	EventHardExpire = policy.EventHardExpire // hard lifetime reached: the SA is gone
+	EventAcquire    = policy.EventAcquire    // a packet matched a policy without SA
 )
 
-func (k EventKind) String() string {
-	switch k {
-	case EventSoftExpire:
-		return "soft-expire"
-	case EventHardExpire:
-		return "hard-expire"
-	case EventAcquire:
-		return "acquire"
+// Event is one kernel event (policy.Event).
+type Event = policy.Event
+
+// UserspaceStats are the dataplane-wide drop counters of the userspace
+// dataplane (policy.DataplaneStats).
+type UserspaceStats = policy.DataplaneStats
+
+// trapsUnsupported is what InstallTrap and RemoveTrap return on the
+// backends without traps (Capabilities().Traps false).
+func trapsUnsupported(conn *policy.Connection) error {
+	name := ""
+	if conn != nil {
+		name = conn.Name
 	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
-
-// Event is one kernel event.
-//
-// For expire events SPI, Proto, ReqID, Src and Dst identify the SA that
-// expired (Src->Dst is the SA's direction). For acquire events Src and Dst
-// are the tunnel endpoints from the policy template (local->remote), ReqID
-// the template's reqid, SPI is normally zero, and LocalTS/RemoteTS, Proto,
-// LocalPort and RemotePort describe the packet (the kernel fills them from
-// the flow, usually as host prefixes).
-type Event struct {
-	Kind  EventKind
-	SPI   uint32
-	Proto uint8 // IPsec protocol of the SA (50 = ESP) for expires; upper-layer protocol of the packet for acquires
-	ReqID uint32
-
-	Src, Dst netip.Addr
-
-	// Acquire only.
-	LocalTS, RemoteTS     netip.Prefix
-	LocalPort, RemotePort uint16
-	PolicyIndex           uint32 // index of the policy that triggered the acquire
-	Seq                   uint32 // the kernel's acquire sequence number
+	return fmt.Errorf(`kernel: trap %q: start = "trap" needs dataplane = "xfrm" (only a kernel policy raises the acquire that starts the negotiation): %w`, name, errors.ErrUnsupported)
 }
 
 // ErrUserspaceNotImplemented was returned by New("userspace", ...) before
@@ -179,11 +145,3 @@ func validateChildSA(sa *policy.ChildSA) error {
 }
 
 var errClosed = errors.New("kernel: backend is closed")
-
-// bytesUsed adapts a backend's Counters to policy.ByteMeter.
-func bytesUsed(c Counters, err error) uint64 {
-	if err != nil {
-		return 0
-	}
-	return c.InBytes + c.OutBytes
-}

@@ -17,7 +17,8 @@ import (
 // (RFC 4303 2.1) and 0 means "no SPI".
 const minSPI = 0x100
 
-// noneBackend installs nothing: it hands out SPIs and records SAs.
+// noneBackend installs nothing: it hands out SPIs and records SAs. Of
+// policy.Dataplane's optional parts it supports none.
 type noneBackend struct {
 	ReqIDs
 	log *zap.Logger
@@ -120,10 +121,38 @@ func (b *noneBackend) DelChildSA(sa *policy.ChildSA) error {
 	return nil
 }
 
-func (b *noneBackend) Counters(*policy.ChildSA) (Counters, error) { return Counters{}, nil }
+var _ policy.Dataplane = (*noneBackend)(nil)
 
+// Capabilities reports none: there is no dataplane.
+func (b *noneBackend) Capabilities() policy.Capabilities { return policy.Capabilities{} }
+
+// Counters reports ok=false: nothing is counted.
+func (b *noneBackend) Counters(uint32) (policy.ChildCounters, bool) {
+	return policy.ChildCounters{}, false
+}
+
+// InstallTrap is unsupported (errors.ErrUnsupported): no dataplane sees
+// packets.
+func (b *noneBackend) InstallTrap(conn *policy.Connection, _ uint32) error {
+	return trapsUnsupported(conn)
+}
+
+// RemoveTrap is unsupported (errors.ErrUnsupported).
+func (b *noneBackend) RemoveTrap(conn *policy.Connection) error { return trapsUnsupported(conn) }
+
+// Events returns nil: there are no events.
 func (b *noneBackend) Events() <-chan Event { return nil }
 
+// HandleESP does nothing: there is no dataplane to take ESP.
+func (b *noneBackend) HandleESP(netip.AddrPort, netip.AddrPort, []byte) {}
+
+// SetSender does nothing: nothing is ever sent.
+func (b *noneBackend) SetSender(func(local, remote netip.AddrPort, b []byte) error) {}
+
+// Stats returns zero: no drops are counted.
+func (b *noneBackend) Stats() policy.DataplaneStats { return policy.DataplaneStats{} }
+
+// Installed lists the recorded CHILD SAs.
 func (b *noneBackend) Installed() []policy.ChildSA {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -94,8 +94,8 @@ func TestNoneAddDelClose(t *testing.T) {
 	if b.Installed()[0].LocalTS[0].String() != "10.1.0.0/24" {
 		t.Fatal("Installed shares memory with the caller's ChildSA")
 	}
-	if c, err := b.Counters(sa); err != nil || c != (Counters{}) {
-		t.Fatalf("Counters = %+v, %v", c, err)
+	if c, ok := b.Counters(sa.SPIIn); ok || c != (policy.ChildCounters{}) {
+		t.Fatalf("Counters = %+v, %v; want nothing counted", c, ok)
 	}
 	if b.Events() != nil {
 		t.Fatal("none backend has events")

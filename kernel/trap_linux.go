@@ -13,8 +13,6 @@ import (
 	"ikegate/policy"
 )
 
-var _ TrapInstaller = (*xfrmBackend)(nil)
-
 // trapRec is one installed trap.
 type trapRec struct {
 	reqid uint32
@@ -65,6 +63,20 @@ func sameSpecs(a, b []polSpec) bool {
 
 // InstallTrap installs the outbound trap policies of conn. Installing the
 // same trap again does nothing; a changed one replaces the old.
+//
+// Traps (start = "trap", policy.Dataplane's InstallTrap and RemoveTrap)
+// work on the "xfrm" backend only (Capabilities().Traps): an outbound
+// policy for the connection's LocalTS -> RemoteTS with a template for the
+// tunnel endpoints and reqid, but no SA, so that the first matching packet
+// makes the kernel raise an acquire (EventAcquire with that reqid) and the
+// gateway negotiates. On "none", which has no dataplane to see packets,
+// and "userspace", which has no policy layer that could raise an acquire,
+// they return an error wrapping errors.ErrUnsupported.
+//
+// A CHILD SA installed later for the same selectors shares the trap's
+// policy and takes it over; when that SA is deleted the policy goes back
+// to the trap's template, so the connection stays trapped until
+// RemoveTrap (or Close).
 func (b *xfrmBackend) InstallTrap(conn *policy.Connection, reqid uint32) error {
 	specs, err := trapSpecs(conn, reqid)
 	if err != nil {

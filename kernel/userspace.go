@@ -101,24 +101,6 @@ type routeTable interface {
 // remote; b is only valid during the call.
 type Sender func(local, remote netip.AddrPort, b []byte) error
 
-// UserspaceStats are the dataplane-wide drop counters (per-SA counters are
-// in SACounters).
-type UserspaceStats struct {
-	OutNoSA       uint64 // TUN packet matching no installed SA
-	OutNotIP      uint64 // TUN packet that is not a whole IPv4/IPv6 packet
-	OutTooBig     uint64 // TUN packet larger than the buffers
-	OutNoSender   uint64 // no sender set (gateway not running)
-	OutSendErrors uint64 // the sender failed
-	OutEncapError uint64 // Encapsulate failed (sequence numbers exhausted)
-	InUnknownSPI  uint64 // ESP for an SPI we have no SA for
-	InTooBig      uint64 // ESP datagram larger than the buffers
-	InRejected    uint64 // failed Decapsulate (replay, ICV, padding, ...)
-	InOutsideTS   uint64 // decrypted packet outside the SA's selectors
-	InTUNErrors   uint64 // writing to the TUN device failed
-	QueueFull     uint64 // a worker's queue was full
-	TUNReadErrors uint64
-}
-
 type usStats struct {
 	outNoSA, outNotIP, outTooBig, outNoSender, outSendErr, outEncap atomic.Uint64
 	inUnknownSPI, inTooBig, inRejected, inOutsideTS, inTUNErr       atomic.Uint64
@@ -222,7 +204,9 @@ type job struct {
 	from    netip.AddrPort // inbound: where the datagram came from
 }
 
-// Userspace is the userspace ESP dataplane backend.
+// Userspace is the userspace ESP dataplane backend. Of policy.Dataplane's
+// optional parts it supports Counters (with LastInbound) and ESPInUDP,
+// not traps or events.
 type Userspace struct {
 	ReqIDs
 	log    *zap.Logger
@@ -305,9 +289,9 @@ func (u *Userspace) SetSender(f func(local, remote netip.AddrPort, b []byte) err
 }
 
 // Stats returns the dataplane-wide drop counters.
-func (u *Userspace) Stats() UserspaceStats {
+func (u *Userspace) Stats() policy.DataplaneStats {
 	s := &u.stats
-	return UserspaceStats{
+	return policy.DataplaneStats{
 		OutNoSA: s.outNoSA.Load(), OutNotIP: s.outNotIP.Load(), OutTooBig: s.outTooBig.Load(),
 		OutNoSender: s.outNoSender.Load(), OutSendErrors: s.outSendErr.Load(), OutEncapError: s.outEncap.Load(),
 		InUnknownSPI: s.inUnknownSPI.Load(), InTooBig: s.inTooBig.Load(), InRejected: s.inRejected.Load(),
@@ -715,6 +699,12 @@ func (u *Userspace) LastInbound(sa *policy.ChildSA) time.Time {
 	if s == nil {
 		return time.Time{}
 	}
+	return u.lastInbound(s)
+}
+
+// lastInbound is when s was last seen to receive packets: now, if its
+// inbound packet count grew since the last call (zero: never).
+func (u *Userspace) lastInbound(s *usSA) time.Time {
 	n := s.in.Counters().Packets
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -724,10 +714,8 @@ func (u *Userspace) LastInbound(sa *policy.ChildSA) time.Time {
 	return s.lastInChange
 }
 
-var _ policy.TrafficMonitor = (*Userspace)(nil)
-
-// Counters returns the traffic counters of sa (inner bytes).
-func (u *Userspace) Counters(sa *policy.ChildSA) (Counters, error) {
+// pairCounters returns the traffic counters of sa (inner bytes).
+func (u *Userspace) pairCounters(sa *policy.ChildSA) (Counters, error) {
 	s := u.find(sa)
 	if s == nil {
 		return Counters{}, fmt.Errorf("kernel: CHILD SA spi in %#08x: not installed", sa.SPIIn)
@@ -757,6 +745,45 @@ func (u *Userspace) CountersBySPI(spiIn uint32) (in, out esp.Counters, outsideTS
 	}
 	return s.in.Counters(), s.out.Counters(), s.outsideTSDrops.Load(), true
 }
+
+// Counters returns the counters of the installed CHILD SA whose inbound
+// SPI is spiIn (inbound SPIs are unique in this backend): inner bytes and
+// packets of both directions, the inbound drops, and LastInbound, which
+// advances when the inbound packet count has grown since the last call
+// (of Counters or LastInbound). ok is false if there is no such SA.
+func (u *Userspace) Counters(spiIn uint32) (policy.ChildCounters, bool) {
+	s := (*u.inTab.Load())[spiIn]
+	if s == nil {
+		return policy.ChildCounters{}, false
+	}
+	in, out := s.in.Counters(), s.out.Counters()
+	return policy.ChildCounters{
+		InBytes: in.Bytes, InPackets: in.Packets,
+		OutBytes: out.Bytes, OutPackets: out.Packets,
+		LastInbound:  u.lastInbound(s),
+		ReplayDrops:  in.ReplayDrops,
+		AuthFailures: in.AuthFailures,
+		PadErrors:    in.PadErrors,
+		Malformed:    in.Malformed,
+
+		OutsideTSDrops: s.outsideTSDrops.Load(),
+	}, true
+}
+
+// Capabilities reports per-SA counters with LastInbound, and ESP-in-UDP
+// from the gateway's NAT-T sockets; no traps, no events.
+func (u *Userspace) Capabilities() policy.Capabilities {
+	return policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true}
+}
+
+// InstallTrap is unsupported (errors.ErrUnsupported): the userspace
+// dataplane has no policy layer that could raise an acquire.
+func (u *Userspace) InstallTrap(conn *policy.Connection, _ uint32) error {
+	return trapsUnsupported(conn)
+}
+
+// RemoveTrap is unsupported (errors.ErrUnsupported).
+func (u *Userspace) RemoveTrap(conn *policy.Connection) error { return trapsUnsupported(conn) }
 
 // Events returns nil: the userspace dataplane has no expire or acquire
 // events yet.
@@ -800,7 +827,4 @@ func (u *Userspace) Close() error {
 	return err
 }
 
-// BytesUsed implements policy.ByteMeter (rekeying by byte lifetime).
-func (u *Userspace) BytesUsed(sa *policy.ChildSA) uint64 { return bytesUsed(u.Counters(sa)) }
-
-var _ policy.ByteMeter = (*Userspace)(nil)
+var _ policy.Dataplane = (*Userspace)(nil)

@@ -274,8 +274,8 @@ func TestUserspaceThroughTUN(t *testing.T) {
 	if err := ping(99); err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := a.Counters(saA)
-	cb, _ := b.Counters(saB)
+	ca, _ := a.Counters(saA.SPIIn)
+	cb, _ := b.Counters(saB.SPIIn)
 	t.Logf("A %+v; B %+v; A stats %+v; B stats %+v", ca, cb, a.Stats(), b.Stats())
 	if ca.OutPackets != cb.InPackets || ca.InPackets != cb.OutPackets || ca.OutPackets < 25 {
 		t.Fatalf("counters A %+v B %+v", ca, cb)

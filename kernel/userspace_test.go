@@ -313,8 +313,8 @@ func TestUserspacePair(t *testing.T) {
 			if got := recv(t, tb); !bytes.Equal(got, p) {
 				t.Fatalf("after drops: B got %x", got)
 			}
-			ca, _ := a.Counters(saA)
-			cb, _ := b.Counters(saB)
+			ca, _ := a.Counters(saA.SPIIn)
+			cb, _ := b.Counters(saB.SPIIn)
 			if ca.OutPackets != 3 || ca.InPackets != 1 || cb.InPackets != 3 || cb.OutPackets != 1 || cb.InBytes != ca.OutBytes {
 				t.Fatalf("counters A %+v B %+v", ca, cb)
 			}
@@ -327,7 +327,7 @@ func TestUserspacePair(t *testing.T) {
 			}
 			ta.in <- p
 			waitUntil(t, "no SA after delete", func() bool { return a.Stats().OutNoSA == 3 })
-			if _, err := a.Counters(saA); err == nil {
+			if _, ok := a.Counters(saA.SPIIn); ok {
 				t.Fatal("Counters of a deleted SA succeeded")
 			}
 		})
@@ -374,7 +374,7 @@ func TestUserspaceSelectors(t *testing.T) {
 	// Outbound on A now uses the newest SA for 10.2.0.0/24 (wideA).
 	ta.in <- ipv4("10.1.0.1", "10.2.0.5", nil)
 	recv(t, tb)
-	if c, _ := a.Counters(&wideA); c.OutPackets != 1 {
+	if c, _ := a.Counters(wideA.SPIIn); c.OutPackets != 1 {
 		t.Fatalf("newest SA not used: %+v", c)
 	}
 	// A more specific selector wins over the newer, wider one.
@@ -389,7 +389,7 @@ func TestUserspaceSelectors(t *testing.T) {
 	}
 	ta.in <- ipv4("10.1.0.1", "10.2.0.99", nil)
 	recv(t, tb)
-	if c, _ := a.Counters(host); c.OutPackets != 1 {
+	if c, _ := a.Counters(host.SPIIn); c.OutPackets != 1 {
 		t.Fatalf("longest prefix not used: %+v", c)
 	}
 	if n := len(a.Installed()); n != 3 {
@@ -568,7 +568,7 @@ func benchInbound(b *testing.B, workers, readers, nSA int) {
 	for time.Now().Before(waitDeadline) {
 		total = 0
 		for _, sa := range sas {
-			c, _ := u.Counters(sa)
+			c, _ := u.Counters(sa.SPIIn)
 			total += c.InPackets
 		}
 		dropped := u.Stats().QueueFull + u.Stats().InRejected

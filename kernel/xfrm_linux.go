@@ -33,6 +33,9 @@ const (
 )
 
 // xfrmBackend installs SAs and policies in the kernel through netlink XFRM.
+// Of policy.Dataplane's optional parts it supports Counters (the kernel's
+// state statistics, without LastInbound), traps and events; ESP-in-UDP
+// is the kernel's business, not the gateway's.
 type xfrmBackend struct {
 	ReqIDs
 	log   *zap.Logger
@@ -390,8 +393,8 @@ func (b *xfrmBackend) delChildSALocked(sa *policy.ChildSA) error {
 	return errors.Join(errs...)
 }
 
-// Counters reads the lifetime counters of both states.
-func (b *xfrmBackend) Counters(sa *policy.ChildSA) (Counters, error) {
+// pairCounters reads the lifetime counters of both states of sa.
+func (b *xfrmBackend) pairCounters(sa *policy.ChildSA) (Counters, error) {
 	var c Counters
 	if err := validateChildSA(sa); err != nil {
 		return c, err
@@ -413,8 +416,59 @@ func (b *xfrmBackend) Counters(sa *policy.ChildSA) (Counters, error) {
 	return c, nil
 }
 
+// Counters returns the kernel's statistics of both states of the
+// installed CHILD SA whose inbound SPI is spiIn (LastInbound and the drop
+// counters stay zero). The kernel keeps SPIs unique per destination
+// only: should two installed SAs to different local addresses share
+// spiIn, the one with the lower reqid (then outbound SPI) is reported.
+// ok is false if no installed SA has spiIn or its states cannot be read
+// (for instance, they expired).
+func (b *xfrmBackend) Counters(spiIn uint32) (policy.ChildCounters, bool) {
+	b.mu.Lock()
+	var sa policy.ChildSA
+	found := false
+	for k, rec := range b.installed {
+		if k.spiIn != spiIn {
+			continue
+		}
+		if !found || rec.ReqID < sa.ReqID || (rec.ReqID == sa.ReqID && rec.SPIOut < sa.SPIOut) {
+			sa, found = rec, true
+		}
+	}
+	b.mu.Unlock()
+	if !found {
+		return policy.ChildCounters{}, false
+	}
+	c, err := b.pairCounters(&sa)
+	if err != nil {
+		b.log.Debug("cannot read the counters of a CHILD SA", zap.String("conn", sa.ConnName),
+			zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.Error(err))
+		return policy.ChildCounters{}, false
+	}
+	return policy.ChildCounters{InBytes: c.InBytes, InPackets: c.InPackets, OutBytes: c.OutBytes, OutPackets: c.OutPackets}, true
+}
+
+// Capabilities reports counters, traps and events.
+func (b *xfrmBackend) Capabilities() policy.Capabilities {
+	return policy.Capabilities{Counters: true, Traps: true, Events: true}
+}
+
+// HandleESP does nothing: the kernel receives ESP-in-UDP itself (the
+// gateway's NAT-T sockets set UDP_ENCAP), so the gateway never calls it.
+func (b *xfrmBackend) HandleESP(netip.AddrPort, netip.AddrPort, []byte) {}
+
+// SetSender does nothing: the kernel sends ESP itself.
+func (b *xfrmBackend) SetSender(func(local, remote netip.AddrPort, b []byte) error) {}
+
+// Stats returns zero: the kernel's own drop counters are in
+// /proc/net/xfrm_stat, not here.
+func (b *xfrmBackend) Stats() policy.DataplaneStats { return policy.DataplaneStats{} }
+
+// Events delivers the kernel's expire and acquire events; Close closes
+// the channel.
 func (b *xfrmBackend) Events() <-chan Event { return b.evCh }
 
+// Installed lists the installed CHILD SAs, without keys.
 func (b *xfrmBackend) Installed() []policy.ChildSA {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -510,7 +564,6 @@ func (b *xfrmBackend) readEvents() {
 	}
 }
 
-// BytesUsed implements policy.ByteMeter (rekeying by byte lifetime).
-func (b *xfrmBackend) BytesUsed(sa *policy.ChildSA) uint64 { return bytesUsed(b.Counters(sa)) }
-
-var _ policy.ByteMeter = (*xfrmBackend)(nil)
+var (
+	_ policy.Dataplane = (*xfrmBackend)(nil)
+)

@@ -224,6 +224,12 @@ func TestXfrmAddChildSARollsBack(t *testing.T) {
 				if len(states) != 2 || len(pols) != 2*2*3 {
 					t.Fatalf("%d states, %d policies after AddChildSA", len(states), len(pols))
 				}
+				if _, ok := b.Counters(sa.SPIIn); !ok {
+					t.Fatal("Counters(spi in) of the installed SA: ok=false")
+				}
+				if _, ok := b.Counters(sa.SPIOut); ok {
+					t.Fatal("Counters found an SA by its outbound SPI")
+				}
 				if err := b.DelChildSA(sa); err != nil {
 					t.Fatal(err)
 				}
@@ -254,8 +260,11 @@ func TestXfrmAddChildSARollsBack(t *testing.T) {
 			if err := b.DelChildSA(sa); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := b.Counters(sa); err == nil {
+			if _, err := b.pairCounters(sa); err == nil {
 				t.Fatal("Counters of a missing SA succeeded")
+			}
+			if c, ok := b.Counters(sa.SPIIn); ok {
+				t.Fatalf("Counters(spi in) of a missing SA = %+v", c)
 			}
 		})
 	}

@@ -174,36 +174,6 @@ type ChildSA struct {
 	LifetimeBytes uint64 // 0: no byte limit
 }
 
-// Installer is what the engines need from the kernel installer. The kernel
-// package implements it for each dataplane.
-type Installer interface {
-	// AllocSPI reserves an inbound ESP SPI for an SA from remote to local.
-	AllocSPI(local, remote netip.Addr) (uint32, error)
-	// AllocReqID hands out a reqid for a CHILD SA or a trap, unique
-	// within the installer and never 0.
-	AllocReqID() uint32
-	// AddChildSA installs both directions of sa and its policies.
-	AddChildSA(sa *ChildSA) error
-	// DelChildSA removes what AddChildSA installed; it is safe on a
-	// partially installed SA.
-	DelChildSA(sa *ChildSA) error
-}
-
-// ByteMeter is implemented by installers that count an SA's traffic, so
-// that the engines can rekey a CHILD SA by its byte lifetime.
-type ByteMeter interface {
-	// BytesUsed is the traffic of sa in both directions so far.
-	BytesUsed(sa *ChildSA) uint64
-}
-
-// TrafficMonitor is implemented by installers that see ESP traffic (the
-// userspace dataplane): inbound packets count as signs of life for dead
-// peer detection, so probes are sent only on a silent tunnel.
-type TrafficMonitor interface {
-	// LastInbound is when the SA last received a valid packet (zero: never).
-	LastInbound(sa *ChildSA) time.Time
-}
-
 // IKESAInfo is one IKE SA as shown by `ikegate sas --json`.
 type IKESAInfo struct {
 	Name        string        `json:"name"`
@@ -247,16 +217,6 @@ type ChildSAInfo struct {
 	PadErrors      uint64 `json:"pad_errors,omitempty"`
 	Malformed      uint64 `json:"malformed,omitempty"`
 	OutsideTSDrops uint64 `json:"outside_ts_drops,omitempty"`
-}
-
-// ByteLifetimeReached reports whether sa has used 90% of its byte
-// lifetime, when inst can tell: time to rekey it.
-func ByteLifetimeReached(inst Installer, sa *ChildSA) bool {
-	if sa == nil || sa.LifetimeBytes == 0 {
-		return false
-	}
-	m, ok := inst.(ByteMeter)
-	return ok && m.BytesUsed(sa) >= sa.LifetimeBytes/10*9
 }
 
 // ExportedKeys are the keys of one IKE SA as the explicit key export

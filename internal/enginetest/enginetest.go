@@ -22,6 +22,7 @@ type Installer struct {
 	Live    map[uint32]*policy.ChildSA // by inbound SPI
 	FailAdd error                      // returned by AddChildSA when set
 	ReqIDs  uint32                     // the last reqid handed out
+	Used    uint64                     // bytes every SA reports as used (0: no counters)
 }
 
 // AllocSPI returns Base | a counter.
@@ -46,6 +47,20 @@ func (f *Installer) AddChildSA(sa *policy.ChildSA) error {
 	}
 	f.Live[sa.SPIIn] = sa
 	return nil
+}
+
+// Counters reports Used as the inbound bytes of every SA it holds (tests
+// set it to exercise byte lifetimes); Capabilities says so when Used is
+// set.
+func (f *Installer) Counters(spiIn uint32) (policy.ChildCounters, bool) {
+	_, ok := f.Live[spiIn]
+	return policy.ChildCounters{InBytes: f.Used}, ok && f.Used > 0
+}
+
+// Capabilities are those of a dataplane that counts traffic, when Used is
+// set.
+func (f *Installer) Capabilities() policy.Capabilities {
+	return policy.Capabilities{Counters: f.Used > 0}
 }
 
 // DelChildSA forgets sa.

@@ -1,0 +1,156 @@
+package engine
+
+import (
+	"fmt"
+	"iter"
+	"time"
+
+	"go.uber.org/zap"
+
+	"ikegate/policy"
+)
+
+// ChildSA is an engine's CHILD SA type: it embeds Child, whose Base method
+// it thus has.
+type ChildSA interface {
+	comparable
+	Base() *Child
+}
+
+// Base returns the shared part of an engine's CHILD SA.
+func (ch *Child) Base() *Child { return ch }
+
+// Hooks are what the core needs of an engine to run the operations both
+// versions share (Export, Expired, SAs, Kernels): how to visit its IKE SAs
+// and their CHILD SAs, and the few steps that differ by version.
+type Hooks[S SA, C ChildSA] struct {
+	SAs         func() iter.Seq[S]                                 // every IKE SA of the engine
+	Children    func(S) []C                                        // an IKE SA's CHILD SAs
+	Established func(S) bool                                       // whether the IKE SA is established
+	Info        func(S) policy.IKESAInfo                           // the IKE SA as `ikegate sas` shows it
+	Record      func(S) Record                                     // the export record of an established IKE SA
+	Log         func(S) *zap.Logger                                // the IKE SA's logger
+	Replace     func(now time.Time, sa S, c C)                     // start replacing c (rekey, new Quick Mode)
+	Delete      func(now time.Time, sa S, c C)                     // delete c and tell the peer
+	Initiate    func(now time.Time, conn *policy.Connection) error // start a new IKE SA
+	AddChild    func(now time.Time, sa S, conn *policy.Connection) // a further CHILD SA on sa
+	Reusable    func(conn *policy.Connection) (S, bool)            // an IKE SA that can carry conn's CHILD SA
+}
+
+// SetHooks gives the core its engine's hooks; engines call it once at
+// construction.
+func (c *Core[S, C]) SetHooks(h Hooks[S, C]) { c.hooks = h }
+
+// SAs returns the status of every IKE SA of the engine.
+func (c *Core[S, C]) SAs() []policy.IKESAInfo {
+	var out []policy.IKESAInfo
+	for sa := range c.hooks.SAs() {
+		out = append(out, c.hooks.Info(sa))
+	}
+	if out == nil {
+		out = []policy.IKESAInfo{}
+	}
+	return out
+}
+
+// Export returns the record of every established IKE SA with its installed
+// CHILD SAs. Exchanges in flight are not part of it: a request of ours is
+// started again by the restored side's timers, one of the peer's is
+// answered from the cached response (IKEv2) or the peer retries it.
+func (c *Core[S, C]) Export() []Record {
+	var out []Record
+	for sa := range c.hooks.SAs() {
+		if c.hooks.Established(sa) {
+			out = append(out, c.hooks.Record(sa))
+		}
+	}
+	return out
+}
+
+// Kernels lists the dataplane SAs of sa's installed CHILD SAs.
+func (c *Core[S, C]) Kernels(sa S) []*policy.ChildSA {
+	var out []*policy.ChildSA
+	for _, ch := range c.hooks.Children(sa) {
+		if b := ch.Base(); b.Installed() {
+			out = append(out, b.Kernel)
+		}
+	}
+	return out
+}
+
+// Expired handles the dataplane's expire of a CHILD SA state (either
+// direction, by SPI): at the soft limit the CHILD SA is replaced unless
+// that is under way, at the hard limit it is gone and the peer is told. It
+// reports whether the SPI belongs to a CHILD SA of this engine.
+func (c *Core[S, C]) Expired(now time.Time, spi uint32, hard bool) (Output, bool) {
+	for sa := range c.hooks.SAs() {
+		for _, ch := range c.hooks.Children(sa) {
+			b := ch.Base()
+			if !b.Installed() || (b.SPIIn != spi && b.SPIOut != spi) {
+				continue
+			}
+			log := c.hooks.Log(sa).With(zap.String("child", b.Conn.Name))
+			switch {
+			case hard:
+				log.Warn("the dataplane hard-expired a CHILD SA before it was replaced; deleting it")
+				c.hooks.Delete(now, sa, ch)
+			case !b.Rekeying && c.hooks.Established(sa):
+				log.Info("dataplane soft expire: replacing the CHILD SA")
+				c.hooks.Replace(now, sa, ch)
+			}
+			c.Schedule(sa)
+			return c.Flush(), true
+		}
+	}
+	return Output{}, false
+}
+
+// Initiate starts conn: a further CHILD SA on an established IKE SA that
+// can carry it (CREATE_CHILD_SA, Quick Mode), or a new IKE SA.
+func (c *Core[S, C]) Initiate(now time.Time, conn *policy.Connection) (Output, error) {
+	if err := CheckInitiate(conn); err != nil {
+		return Output{}, err
+	}
+	if sa, ok := c.hooks.Reusable(conn); ok {
+		c.hooks.AddChild(now, sa, conn)
+		c.Schedule(sa)
+		return c.Flush(), nil
+	}
+	if err := c.hooks.Initiate(now, conn); err != nil {
+		c.Flush()
+		return Output{}, err
+	}
+	return c.Flush(), nil
+}
+
+// Reusable reports whether Initiate(conn) would negotiate only a CHILD SA
+// on an established IKE SA of this engine. A runtime with several engines
+// (shards) asks each, so that the engine holding the IKE SA initiates.
+func (c *Core[S, C]) Reusable(conn *policy.Connection) bool {
+	_, ok := c.hooks.Reusable(conn)
+	return ok
+}
+
+// Restore runs an engine's restore of rec (its IKE SA added, CHILD SA
+// installs requested) and returns the output to execute, or nothing and
+// the error.
+func (c *Core[S, C]) Restore(rec *Record, version int, restore func(conn *policy.Connection) error) (Output, error) {
+	err := rec.Check()
+	var conn *policy.Connection
+	switch {
+	case err != nil:
+	case rec.Version != version:
+		err = fmt.Errorf("IKEv%d engine: cannot restore an IKEv%d SA", version, rec.Version)
+	default:
+		if conn = c.Cfg.DB.Lookup(rec.Conn); conn == nil {
+			err = fmt.Errorf("SA record: no connection named %q", rec.Conn)
+		} else {
+			err = restore(conn)
+		}
+	}
+	if err != nil {
+		c.Flush()
+		return Output{}, err
+	}
+	return c.Flush(), nil
+}

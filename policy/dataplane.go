@@ -1,0 +1,200 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Dataplane is the one contract between ikegate and a dataplane: SPI and
+// reqid allocation, installing and removing CHILD SAs with their
+// policies, traps, per-SA counters, kernel events, ESP-in-UDP from the
+// gateway's NAT-T sockets and dataplane-wide drop counters. The kernel
+// package implements it for each `dataplane` setting:
+//
+//   - "xfrm": the Linux kernel's IPsec stack over netlink; it counts
+//     traffic, traps connections and delivers expire and acquire events;
+//   - "userspace": ESP-in-UDP in Go over a TUN device; it counts traffic
+//     (with drops per SA), sees inbound traffic for dead peer detection
+//     and takes ESP-in-UDP from the gateway;
+//   - "none": IKE only; SPIs are allocated and SAs recorded in memory.
+//
+// Every backend has every method. What a backend can actually do is
+// discovered through Capabilities only, never by type assertions: a
+// method behind a false capability is harmless (it does nothing, reports
+// nothing or returns an error wrapping errors.ErrUnsupported, as
+// documented per method). A Dataplane is safe for concurrent use.
+type Dataplane interface {
+	Installer
+	// Installed lists copies of the installed CHILD SAs, sorted by ReqID,
+	// then SPIIn. Backends that keep no key material in memory (xfrm)
+	// return them with nil keys.
+	Installed() []ChildSA
+	// InstallTrap installs (or, with changed selectors or reqid, replaces)
+	// the trap of conn (start = "trap"): an outbound policy without SA, so
+	// that the first matching packet raises an EventAcquire with reqid.
+	// Without Capabilities().Traps it returns an error wrapping
+	// errors.ErrUnsupported.
+	InstallTrap(conn *Connection, reqid uint32) error
+	// RemoveTrap removes the trap of conn (by name); removing a trap that
+	// is not installed is not an error. Without Capabilities().Traps it
+	// returns an error wrapping errors.ErrUnsupported.
+	RemoveTrap(conn *Connection) error
+	// Events delivers expire and acquire events; it is nil without
+	// Capabilities().Events. Close closes the channel.
+	Events() <-chan Event
+	// HandleESP takes one ESP-in-UDP datagram (without non-ESP marker)
+	// received from remote on the NAT-T socket bound to local; pkt is only
+	// valid during the call. Without Capabilities().ESPInUDP it does
+	// nothing, and the gateway does not call it.
+	HandleESP(local, remote netip.AddrPort, pkt []byte)
+	// SetSender sets the function that sends the dataplane's ESP-in-UDP
+	// datagrams from the NAT-T socket bound to local (b is only valid
+	// during the call); nil unsets it. Without Capabilities().ESPInUDP it
+	// does nothing.
+	SetSender(send func(local, remote netip.AddrPort, b []byte) error)
+	// Stats returns the dataplane-wide drop counters (zero without
+	// Capabilities().Drops).
+	Stats() DataplaneStats
+	// Close removes everything the dataplane installed and releases its
+	// resources.
+	Close() error
+}
+
+// Installer is the part of Dataplane that the engines see (SPIs, counters
+// for byte lifetimes and dead peer detection, capabilities) and that the
+// runtime uses to carry out their install and remove effects
+// (engine.Execute): reqids, adding and removing CHILD SAs.
+type Installer interface {
+	// AllocSPI reserves an inbound ESP SPI for an SA from remote to local.
+	AllocSPI(local, remote netip.Addr) (uint32, error)
+	// AllocReqID hands out a reqid for a CHILD SA or a trap, unique
+	// within the dataplane and never 0.
+	AllocReqID() uint32
+	// AddChildSA installs both directions of sa and its policies.
+	AddChildSA(sa *ChildSA) error
+	// DelChildSA removes what AddChildSA installed; it is safe on a
+	// partially installed SA and on one that is not installed.
+	DelChildSA(sa *ChildSA) error
+	// Counters returns the counters of the installed CHILD SA whose
+	// inbound SPI is spiIn; ok is false when the SA is unknown, when the
+	// dataplane does not count (without Capabilities().Counters) or
+	// cannot read its counters right now.
+	Counters(spiIn uint32) (c ChildCounters, ok bool)
+	// Capabilities says which optional parts of the contract work.
+	Capabilities() Capabilities
+}
+
+// ByteLifetimeReached reports whether sa has used 90% of its byte
+// lifetime, when inst counts traffic: time to rekey it.
+func ByteLifetimeReached(inst Installer, sa *ChildSA) bool {
+	if sa == nil || sa.LifetimeBytes == 0 || !inst.Capabilities().Counters {
+		return false
+	}
+	c, ok := inst.Counters(sa.SPIIn)
+	return ok && c.InBytes+c.OutBytes >= sa.LifetimeBytes/10*9
+}
+
+// LastInbound is when sa last received traffic, when inst can tell (zero
+// otherwise): dead peer detection counts it as a sign of life.
+func LastInbound(inst Installer, sa *ChildSA) time.Time {
+	if sa == nil || !inst.Capabilities().LastInbound {
+		return time.Time{}
+	}
+	c, _ := inst.Counters(sa.SPIIn)
+	return c.LastInbound
+}
+
+// Capabilities are the optional parts of Dataplane that a backend
+// supports; the zero value supports none of them.
+type Capabilities struct {
+	Counters    bool // Counters reports bytes/packets (rekey by byte lifetime, `sas` counters)
+	LastInbound bool // ChildCounters.LastInbound is set (dead peer detection sees ESP traffic)
+	Traps       bool // InstallTrap/RemoveTrap work (start = "trap")
+	Events      bool // Events delivers expire/acquire
+	ESPInUDP    bool // the dataplane takes ESP-in-UDP from the gateway's NAT-T sockets (HandleESP/SetSender)
+	Drops       bool // Stats counts dataplane-wide drops
+}
+
+// ChildCounters are the counters of one installed CHILD SA pair, as
+// Dataplane.Counters reports them.
+type ChildCounters struct {
+	// Traffic: the userspace dataplane counts inner (plaintext) bytes; the
+	// xfrm backend reports the kernel's state statistics.
+	InBytes, InPackets   uint64
+	OutBytes, OutPackets uint64
+	// LastInbound is when the SA was last seen to receive a valid packet;
+	// zero when unknown (without Capabilities().LastInbound) or never.
+	LastInbound time.Time
+	// Inbound drops, kept by the userspace dataplane only (zero
+	// elsewhere). ReplayDrops: replayed, too old or sequence number zero;
+	// AuthFailures: ICV mismatch; PadErrors: bad padding or next header;
+	// Malformed: truncated, misaligned or wrong SPI; OutsideTSDrops:
+	// decrypted packets outside the traffic selectors.
+	ReplayDrops, AuthFailures, PadErrors, Malformed, OutsideTSDrops uint64
+}
+
+// DataplaneStats are the dataplane-wide drop counters (per-SA counters
+// are in ChildCounters); zero for backends that keep none.
+type DataplaneStats struct {
+	OutNoSA       uint64 // TUN packet matching no installed SA
+	OutNotIP      uint64 // TUN packet that is not a whole IPv4/IPv6 packet
+	OutTooBig     uint64 // TUN packet larger than the buffers
+	OutNoSender   uint64 // no sender set (gateway not running)
+	OutSendErrors uint64 // the sender failed
+	OutEncapError uint64 // Encapsulate failed (sequence numbers exhausted)
+	InUnknownSPI  uint64 // ESP for an SPI we have no SA for
+	InTooBig      uint64 // ESP datagram larger than the buffers
+	InRejected    uint64 // failed Decapsulate (replay, ICV, padding, ...)
+	InOutsideTS   uint64 // decrypted packet outside the SA's selectors
+	InTUNErrors   uint64 // writing to the TUN device failed
+	QueueFull     uint64 // a worker's queue was full
+	TUNReadErrors uint64 // reading from the TUN device failed
+}
+
+// EventKind says what a dataplane Event reports.
+type EventKind int
+
+// Event kinds.
+const (
+	EventSoftExpire EventKind = iota + 1 // soft lifetime reached: rekey
+	EventHardExpire                      // hard lifetime reached: the SA is gone
+	EventAcquire                         // a packet matched a policy without SA
+)
+
+// String returns the kind's name ("soft-expire", "hard-expire",
+// "acquire").
+func (k EventKind) String() string {
+	switch k {
+	case EventSoftExpire:
+		return "soft-expire"
+	case EventHardExpire:
+		return "hard-expire"
+	case EventAcquire:
+		return "acquire"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is one kernel event.
+//
+// For expire events SPI, Proto, ReqID, Src and Dst identify the SA that
+// expired (Src->Dst is the SA's direction). For acquire events Src and Dst
+// are the tunnel endpoints from the policy template (local->remote), ReqID
+// the template's reqid, SPI is normally zero, and LocalTS/RemoteTS, Proto,
+// LocalPort and RemotePort describe the packet (the kernel fills them from
+// the flow, usually as host prefixes).
+type Event struct {
+	Kind  EventKind
+	SPI   uint32
+	Proto uint8 // IPsec protocol of the SA (50 = ESP) for expires; upper-layer protocol of the packet for acquires
+	ReqID uint32
+
+	Src, Dst netip.Addr
+
+	// Acquire only.
+	LocalTS, RemoteTS     netip.Prefix
+	LocalPort, RemotePort uint16
+	PolicyIndex           uint32 // index of the policy that triggered the acquire
+	Seq                   uint32 // the kernel's acquire sequence number
+}
