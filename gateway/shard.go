@@ -27,6 +27,7 @@ type ikeEngine interface {
 	SAs() []policy.IKESAInfo
 	Expired(now time.Time, spi uint32, hard bool) (engine.Output, bool)
 	Reusable(conn *policy.Connection) bool
+	Busy(conn string) (bool, string)
 	Export() []engine.Record
 	Restore(now time.Time, rec *engine.Record) (engine.Output, error)
 	Stats() engine.Counters

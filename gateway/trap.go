@@ -178,32 +178,22 @@ func (g *Gateway) onAcquire(ctx context.Context, ev kernel.Event, traps *trapTab
 // negotiated, or an established one with a CHILD SA that is installed or
 // being created; an established IKE SA without one is reused by Up.
 func (g *Gateway) trapBusy(ctx context.Context, name string) (bool, string) {
-	sas, err := g.SAs(ctx)
+	var mu sync.Mutex
+	busy, why := false, ""
+	err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
+		for _, e := range sh.engines {
+			if b, w := e.Busy(name); b {
+				mu.Lock()
+				busy, why = true, w
+				mu.Unlock()
+				return
+			}
+		}
+	})
 	if err != nil {
 		return true, err.Error()
 	}
-	for _, sa := range sas {
-		if sa.Name != name {
-			continue
-		}
-		switch sa.State {
-		case "CONNECTING":
-			return true, "an IKE SA for the connection is being negotiated"
-		case "ESTABLISHED":
-			for _, ch := range sa.Children {
-				if ch.Name != name && ch.Name != "" {
-					continue
-				}
-				switch ch.State {
-				case "INSTALLED":
-					return true, "a CHILD SA for the connection is installed"
-				case "CREATING":
-					return true, "a CHILD SA for the connection is being negotiated"
-				}
-			}
-		}
-	}
-	return false, ""
+	return busy, why
 }
 
 // onExpire hands a kernel expire to whichever engine owns the SPI.

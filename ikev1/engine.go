@@ -13,6 +13,7 @@ import (
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
+	"ikegate/policy"
 )
 
 // Config configures an Engine: the configuration both engines share.
@@ -38,9 +39,19 @@ func NewEngine(cfg Config) *Engine {
 		SAs:         func() iter.Seq[*p1SA] { return maps.Values(e.sas) },
 		Children:    func(sa *p1SA) []*child { return sa.children },
 		Established: func(sa *p1SA) bool { return sa.state == stateEstablished },
-		Info:        (*p1SA).info,
-		Record:      (*p1SA).record,
-		Log:         func(sa *p1SA) *zap.Logger { return sa.log(e) },
+		Negotiating: func(sa *p1SA) bool { return sa.state < stateEstablished },
+		Conn:        func(sa *p1SA) *policy.Connection { return sa.conn },
+		Creating: func(sa *p1SA, name string) bool {
+			for _, q := range sa.quick {
+				if q.conn.Name == name {
+					return true
+				}
+			}
+			return false
+		},
+		Info:   (*p1SA).info,
+		Record: (*p1SA).record,
+		Log:    func(sa *p1SA) *zap.Logger { return sa.log(e) },
 		Replace: func(now time.Time, sa *p1SA, c *child) {
 			c.Rekeying = true
 			e.startQuickModeFor(now, sa, c.Conn, c)

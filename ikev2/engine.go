@@ -24,6 +24,7 @@ import (
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
+	"ikegate/policy"
 )
 
 // Config configures an Engine: the configuration both engines share.
@@ -66,6 +67,9 @@ func NewEngine(cfg Config) *Engine {
 		SAs:         func() iter.Seq[*ikeSA] { return maps.Values(e.sas) },
 		Children:    func(sa *ikeSA) []*childSA { return sa.children },
 		Established: func(sa *ikeSA) bool { return sa.state == stateEstablished },
+		Negotiating: func(sa *ikeSA) bool { return sa.state < stateEstablished },
+		Conn:        func(sa *ikeSA) *policy.Connection { return sa.conn },
+		Creating:    (*ikeSA).creating,
 		Info:        (*ikeSA).info,
 		Record:      (*ikeSA).record,
 		Log:         func(sa *ikeSA) *zap.Logger { return sa.log(e) },

@@ -163,6 +163,20 @@ type childSA struct {
 	transport bool // transport mode (both sides asked for it)
 }
 
+// creating reports whether a CHILD SA of the named connection is being
+// negotiated on sa: in flight or queued.
+func (sa *ikeSA) creating(name string) bool {
+	if r := sa.req; r != nil && r.step == stepChild && r.child.Conn.Name == name {
+		return true
+	}
+	for _, q := range sa.queue {
+		if (q.what == queueNewChild && q.conn.Name == name) || (q.what == queueRekeyChild && q.child.Conn.Name == name) {
+			return true
+		}
+	}
+	return false
+}
+
 func (sa *ikeSA) ourSPI() uint64 {
 	if sa.initiator {
 		return sa.spiI

@@ -27,6 +27,9 @@ type Hooks[S SA, C ChildSA] struct {
 	SAs         func() iter.Seq[S]                                 // every IKE SA of the engine
 	Children    func(S) []C                                        // an IKE SA's CHILD SAs
 	Established func(S) bool                                       // whether the IKE SA is established
+	Negotiating func(S) bool                                       // whether the IKE SA is being negotiated
+	Conn        func(S) *policy.Connection                         // the IKE SA's connection
+	Creating    func(S, string) bool                               // whether a CHILD SA of the named connection is being negotiated on it
 	Info        func(S) policy.IKESAInfo                           // the IKE SA as `ikegate sas` shows it
 	Record      func(S) Record                                     // the export record of an established IKE SA
 	Log         func(S) *zap.Logger                                // the IKE SA's logger
@@ -51,6 +54,30 @@ func (c *Core[S, C]) SAs() []policy.IKESAInfo {
 		out = []policy.IKESAInfo{}
 	}
 	return out
+}
+
+// Busy reports whether connection name is up or on its way in this
+// engine, so that a trap need not initiate it: an IKE SA of it is being
+// negotiated, or a CHILD SA of it is installed or being negotiated on any
+// IKE SA. why says which.
+func (c *Core[S, C]) Busy(name string) (bool, string) {
+	for sa := range c.hooks.SAs() {
+		if c.hooks.Conn(sa).Name == name && c.hooks.Negotiating(sa) {
+			return true, "an IKE SA for the connection is being negotiated"
+		}
+		if !c.hooks.Established(sa) {
+			continue
+		}
+		if c.hooks.Creating(sa, name) {
+			return true, "a CHILD SA for the connection is being negotiated"
+		}
+		for _, ch := range c.hooks.Children(sa) {
+			if b := ch.Base(); b.Conn.Name == name && (b.Installed() || b.State == ChildInstalling) {
+				return true, "a CHILD SA for the connection is installed"
+			}
+		}
+	}
+	return false, ""
 }
 
 // Export returns the record of every established IKE SA with its installed
