@@ -43,7 +43,8 @@ func (sa *p1SA) record() engine.Record {
 // The phase 2 SAs are installed through the returned Output (install
 // effects), which the caller executes as any other.
 func (e *Engine) Restore(now time.Time, rec *engine.Record) (engine.Output, error) {
-	return e.Core.Restore(rec, 1, func(conn *policy.Connection) error { return e.restore(rec, conn) })
+	inUse := func(cky uint64) bool { return e.sas[cky] != nil }
+	return e.Core.Restore(rec, 1, uint64(rec.SPIi), inUse, func(conn *policy.Connection) error { return e.restore(rec, conn) })
 }
 
 func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
@@ -58,25 +59,23 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 	}
 	copy(sa.lastSentFor[:], v1.LastSentFor)
 	copy(sa.lastRecv[:], v1.LastRecv)
-	if e.sas[sa.ckyI] != nil {
-		return fmt.Errorf("SA record: initiator cookie %s is in use", engine.SPIHex(sa.ckyI))
-	}
-	if f := e.Cfg.SPIFilter; f != nil && !f(sa.ckyI) {
-		return fmt.Errorf("SA record: initiator cookie %s does not belong to this shard", engine.SPIHex(sa.ckyI))
-	}
 	keys, err := restoreKeys(sa, rec.Secrets, v1.PhaseTwoIV)
 	if err != nil {
 		return err
 	}
 	sa.keys = keys
-	for _, cr := range rec.Children {
-		ch, id, err := e.RestoreChild(cr, sa.local.Addr(), sa.remote.Addr())
-		if err != nil {
-			return err
-		}
+	var ids []uint64
+	err = e.RestoreChildren(rec, sa.local.Addr(), sa.remote.Addr(), func(ch *engine.Child, cr engine.ChildRecord, id uint64) {
+		ids = append(ids, id)
 		c := &child{Child: *ch, localTS: engine.SelectorPrefixes(cr.LocalTS), remoteTS: engine.SelectorPrefixes(cr.RemoteTS)}
 		sa.children = append(sa.children, c)
 		e.installs[id] = installWait{sa: sa, c: c, restored: true, rekeyAt: cr.RekeyAt}
+	})
+	if err != nil {
+		for _, id := range ids { // their installs are dropped with the output
+			delete(e.installs, id)
+		}
+		return err
 	}
 	e.sas[sa.ckyI] = sa
 	e.Effect(engine.IKEUp(1, conn.Name, sa.ckyI, sa.ckyR))

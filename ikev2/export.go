@@ -46,7 +46,12 @@ func (sa *ikeSA) record() engine.Record {
 // The CHILD SAs are installed through the returned Output (install
 // effects), which the caller executes as any other.
 func (e *Engine) Restore(now time.Time, rec *engine.Record) (engine.Output, error) {
-	return e.Core.Restore(rec, 2, func(conn *policy.Connection) error { return e.restore(rec, conn) })
+	ours := uint64(rec.SPIr)
+	if rec.Initiator {
+		ours = uint64(rec.SPIi)
+	}
+	inUse := func(spi uint64) bool { return e.sas[spi] != nil }
+	return e.Core.Restore(rec, 2, ours, inUse, func(conn *policy.Connection) error { return e.restore(rec, conn) })
 }
 
 func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
@@ -58,26 +63,23 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		peerHashes: rec.IKEv2.PeerHashes, peerFragments: rec.IKEv2.PeerFragments,
 		dpd: dpd.FromState(rec.DPD), nextKeepalive: rec.NextKeepalive, rekeyAt: rec.RekeyAt, bytesCheckAt: rec.BytesCheckAt,
 	}
-	if o := e.sas[sa.ourSPI()]; o != nil {
-		return fmt.Errorf("SA record: SPI %s is in use", spiHex(sa.ourSPI()))
-	}
-	if f := e.Cfg.SPIFilter; f != nil && !f(sa.ourSPI()) {
-		return fmt.Errorf("SA record: SPI %s does not belong to this shard", spiHex(sa.ourSPI()))
-	}
 	keys, err := restoreKeys(sa, rec.Secrets)
 	if err != nil {
 		return err
 	}
 	sa.keys = keys
-	for _, cr := range rec.Children {
-		ch, id, err := e.RestoreChild(cr, sa.local.Addr(), sa.remote.Addr())
-		if err != nil {
-			return err
-		}
-		c := &childSA{Child: *ch, localTS: wireSelectors(cr.LocalTS), remoteTS: wireSelectors(cr.RemoteTS),
-			transport: !cr.Tunnel}
+	var ids []uint64
+	err = e.RestoreChildren(rec, sa.local.Addr(), sa.remote.Addr(), func(ch *engine.Child, cr engine.ChildRecord, id uint64) {
+		ids = append(ids, id)
+		c := &childSA{Child: *ch, localTS: wireSelectors(cr.LocalTS), remoteTS: wireSelectors(cr.RemoteTS), transport: !cr.Tunnel}
 		sa.children = append(sa.children, c)
 		e.installs[id] = installWait{sa: sa, c: c, then: afterRestore, rekeyAt: cr.RekeyAt}
+	})
+	if err != nil {
+		for _, id := range ids { // their installs are dropped with the output
+			delete(e.installs, id)
+		}
+		return err
 	}
 	e.sas[sa.ourSPI()] = sa
 	e.Effect(engine.IKEUp(2, conn.Name, sa.spiI, sa.spiR))

@@ -181,3 +181,48 @@ func TestRecordHidesSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreRefuses: a record that cannot be restored is refused with a
+// reason and leaves the engine as it was.
+func TestRestoreRefuses(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second)
+	good := p.b.eng.Export()[0]
+	for _, tc := range []struct {
+		name  string
+		spoil func(r *engine.Record)
+		want  string
+	}{
+		{"SPI in use", func(r *engine.Record) {}, "in use"},
+		{"other version", func(r *engine.Record) { r.Version, r.IKEv1 = 1, &engine.V1State{} }, "cannot restore an IKEv1 SA"},
+		{"other format", func(r *engine.Record) { r.Format = 2 }, "format 2"},
+		{"no such connection", func(r *engine.Record) { r.SPIr++; r.Conn = "gone" }, `no connection named "gone"`},
+		{"missing key", func(r *engine.Record) {
+			r.SPIr++
+			r.Secrets = engine.Secrets{"sk_d": r.Secrets["sk_d"]}
+		}, `lacks secret "sk_ei"`},
+		{"bad child key", func(r *engine.Record) {
+			r.SPIr++
+			r.Children = []engine.ChildRecord{r.Children[0]}
+			r.Children[0].Secrets = engine.Secrets{"enc_in": []byte{1}}
+		}, "key lengths"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := good.Marshal()
+			rec, err := engine.UnmarshalRecord(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.spoil(rec)
+			before := len(p.b.eng.SAs())
+			out, err := p.b.eng.Restore(p.Now, rec)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Restore: %v, want an error containing %q", err, tc.want)
+			}
+			if !out.Empty() || len(p.b.eng.SAs()) != before {
+				t.Fatalf("a refused record changed the engine: %+v, %d SAs", out, len(p.b.eng.SAs()))
+			}
+		})
+	}
+}

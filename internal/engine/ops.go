@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"iter"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,6 +55,20 @@ func (c *Core[S, C]) SAs() []policy.IKESAInfo {
 		out = []policy.IKESAInfo{}
 	}
 	return out
+}
+
+// RestoreChildren rebuilds the CHILD SAs of rec between local and remote
+// (RestoreChild: installs requested) and hands each to add with its record
+// and install ID, for the engine to keep.
+func (c *Core[S, C]) RestoreChildren(rec *Record, local, remote netip.Addr, add func(ch *Child, cr ChildRecord, id uint64)) error {
+	for _, cr := range rec.Children {
+		ch, id, err := c.RestoreChild(cr, local, remote)
+		if err != nil {
+			return err
+		}
+		add(ch, cr, id)
+	}
+	return nil
 }
 
 // Busy reports whether connection name is up or on its way in this
@@ -160,14 +175,19 @@ func (c *Core[S, C]) Reusable(conn *policy.Connection) bool {
 
 // Restore runs an engine's restore of rec (its IKE SA added, CHILD SA
 // installs requested) and returns the output to execute, or nothing and
-// the error.
-func (c *Core[S, C]) Restore(rec *Record, version int, restore func(conn *policy.Connection) error) (Output, error) {
+// the error. key is the SPI (IKEv1: cookie) the engine files the SA
+// under, which must be free (inUse) and route to this engine (SPIFilter).
+func (c *Core[S, C]) Restore(rec *Record, version int, key uint64, inUse func(uint64) bool, restore func(conn *policy.Connection) error) (Output, error) {
 	err := rec.Check()
 	var conn *policy.Connection
 	switch {
 	case err != nil:
 	case rec.Version != version:
 		err = fmt.Errorf("IKEv%d engine: cannot restore an IKEv%d SA", version, rec.Version)
+	case inUse(key):
+		err = fmt.Errorf("SA record: SPI %s is in use", SPIHex(key))
+	case c.Cfg.SPIFilter != nil && !c.Cfg.SPIFilter(key):
+		err = fmt.Errorf("SA record: SPI %s does not belong to this shard", SPIHex(key))
 	default:
 		if conn = c.Cfg.DB.Lookup(rec.Conn); conn == nil {
 			err = fmt.Errorf("SA record: no connection named %q", rec.Conn)
