@@ -337,7 +337,7 @@ type installWait struct {
 	c       *childSA
 	then    afterInstall
 	old     *childSA         // afterInitiated: the CHILD SA it rekeys
-	resp    *pendingResponse // afterRespond
+	resp    pendingResponse // afterRespond
 	rekeyAt time.Time        // afterRestore
 }
 
@@ -462,7 +462,7 @@ func (e *Engine) respondCreateChild(now time.Time, sa *ikeSA, d isakmp.Datagram,
 		return
 	}
 	e.installs[wait] = installWait{sa: sa, c: sa.children[len(sa.children)-1], then: afterRespond,
-		resp: &pendingResponse{to: d, exchange: isakmp.ExchangeCreateChildSA, msgID: id, child: ps}}
+		resp: pendingResponse{to: d, exchange: isakmp.ExchangeCreateChildSA, msgID: id, child: ps}}
 }
 
 // selectorsFor turns configured prefixes into traffic selectors for any

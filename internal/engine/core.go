@@ -146,7 +146,12 @@ func (c *Core[S, C]) Emit(local, remote netip.AddrPort, data []byte) {
 }
 
 // Effect queues an effect for the runtime.
-func (c *Core[S, C]) Effect(ef Effect) { c.out.Effects = append(c.out.Effects, ef) }
+func (c *Core[S, C]) Effect(ef Effect) {
+	if c.out.Effects == nil {
+		c.out.Effects = make([]Effect, 0, 4) // a handshake's step asks for two or three
+	}
+	c.out.Effects = append(c.out.Effects, ef)
+}
 
 // EmitAll queues several datagrams between the same endpoints.
 func (c *Core[S, C]) EmitAll(local, remote netip.AddrPort, raw [][]byte) {

@@ -95,7 +95,9 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, out Output, observe
 			err = dp.AddChildSA(ef.Child)
 			more := e.Installed(now, ef.ID, err)
 			sent = append(sent, more.Datagrams...)
-			queue = append(more.Effects, queue...) // what followed from the answer comes first
+			if len(more.Effects) > 0 {
+				queue = append(more.Effects, queue...) // what followed from the answer comes first
+			}
 		case EffectRemove:
 			err = dp.DelChildSA(ef.Child)
 			ef.Child.WipeKeys()
