@@ -336,9 +336,9 @@ type installWait struct {
 	sa      *ikeSA
 	c       *childSA
 	then    afterInstall
-	old     *childSA         // afterInitiated: the CHILD SA it rekeys
+	old     *childSA        // afterInitiated: the CHILD SA it rekeys
 	resp    pendingResponse // afterRespond
-	rekeyAt time.Time        // afterRestore
+	rekeyAt time.Time       // afterRestore
 }
 
 // pendingResponse is our response to a request whose CHILD SA waits for
