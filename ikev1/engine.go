@@ -24,16 +24,15 @@ type Counters = engine.Counters
 
 // Engine runs the IKEv1 SAs of one shard. One goroutine owns it.
 type Engine struct {
-	engine.Core[*p1SA, *child]
+	engine.Core[*p1SA, *child, installWait]
 
-	sas      map[uint64]*p1SA       // by initiator cookie
-	halfOpen int                    // responder SAs before phase 1 completed
-	installs map[uint64]installWait // phase 2 SAs waiting for the dataplane, by install ID
+	sas      map[uint64]*p1SA // by initiator cookie
+	halfOpen int              // responder SAs before phase 1 completed
 }
 
 // NewEngine returns an engine with no SAs.
 func NewEngine(cfg Config) *Engine {
-	e := &Engine{sas: make(map[uint64]*p1SA), installs: make(map[uint64]installWait)}
+	e := &Engine{sas: make(map[uint64]*p1SA)}
 	e.Init(cfg, 1)
 	e.SetHooks(engine.Hooks[*p1SA, *child]{
 		SAs:         func() iter.Seq[*p1SA] { return maps.Values(e.sas) },

@@ -64,17 +64,12 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		return err
 	}
 	sa.keys = keys
-	var ids []uint64
-	err = e.RestoreChildren(rec, sa.local.Addr(), sa.remote.Addr(), func(ch *engine.Child, cr engine.ChildRecord, id uint64) {
-		ids = append(ids, id)
+	err = e.RestoreChildren(rec, sa.local.Addr(), sa.remote.Addr(), func(ch *engine.Child, cr engine.ChildRecord) installWait {
 		c := &child{Child: *ch, localTS: engine.SelectorPrefixes(cr.LocalTS), remoteTS: engine.SelectorPrefixes(cr.RemoteTS)}
 		sa.children = append(sa.children, c)
-		e.installs[id] = installWait{sa: sa, c: c, restored: true, rekeyAt: cr.RekeyAt}
+		return installWait{sa: sa, c: c, restored: true, rekeyAt: cr.RekeyAt}
 	})
 	if err != nil {
-		for _, id := range ids { // their installs are dropped with the output
-			delete(e.installs, id)
-		}
 		return err
 	}
 	e.sas[sa.ckyI] = sa

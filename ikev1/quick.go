@@ -527,7 +527,7 @@ func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
 	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
 		k.EncapLocalPort, k.EncapRemotePort = sa.local.Port(), sa.remote.Port()
 	}
-	e.installs[e.RequestInstall(&c.Child, k)] = installWait{sa: sa, c: c, replaces: q.replaces, initiator: q.initiator}
+	e.Await(e.RequestInstall(&c.Child, k), installWait{sa: sa, c: c, replaces: q.replaces, initiator: q.initiator})
 }
 
 // installWait is a phase 2 SA waiting for the dataplane (Installed): what
@@ -544,11 +544,10 @@ type installWait struct {
 // Installed takes the dataplane's answer to the install request id
 // (engine.EffectInstall) and finishes the Quick Mode that waited for it.
 func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
-	w, ok := e.installs[id]
+	w, ok := e.Resume(id)
 	if !ok {
 		return e.Flush()
 	}
-	delete(e.installs, id)
 	sa, c := w.sa, w.c
 	rekeyAt := w.rekeyAt
 	if !w.restored {

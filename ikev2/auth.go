@@ -267,8 +267,8 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 		childPs, wait := e.acceptChild(now, sa, inner, nil)
 		sa.hs = nil // IKE_AUTH is over: only the long-lived state stays
 		if wait != 0 {
-			e.installs[wait] = installWait{sa: sa, c: sa.children[len(sa.children)-1], then: afterRespond,
-				resp: pendingResponse{to: d, exchange: isakmp.ExchangeIKEAuth, msgID: id, prefix: ps, child: childPs}}
+			e.Await(wait, installWait{sa: sa, c: sa.children[len(sa.children)-1], then: afterRespond,
+				resp: pendingResponse{to: d, exchange: isakmp.ExchangeIKEAuth, msgID: id, prefix: ps, child: childPs}})
 			return
 		}
 		ps = append(ps, childPs...)

@@ -137,7 +137,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c, old *childSA, inner 
 	c.SPIOut = binary.BigEndian.Uint32(wire[0].SPI)
 	c.localTS, c.remoteTS = local, remote
 	if id := e.installChild(sa, c, gir, ni, nr, true); id != 0 {
-		e.installs[id] = installWait{sa: sa, c: c, old: old, then: afterInitiated}
+		e.Await(id, installWait{sa: sa, c: c, old: old, then: afterInitiated})
 	}
 }
 
@@ -355,11 +355,10 @@ type pendingResponse struct {
 // Installed takes the dataplane's answer to the install request id
 // (engine.EffectInstall) and continues the exchange that waited for it.
 func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
-	w, ok := e.installs[id]
+	w, ok := e.Resume(id)
 	if !ok {
 		return e.Flush()
 	}
-	delete(e.installs, id)
 	sa, c := w.sa, w.c
 	rekeyAt := w.rekeyAt
 	if w.then != afterRestore {
@@ -461,8 +460,8 @@ func (e *Engine) respondCreateChild(now time.Time, sa *ikeSA, d isakmp.Datagram,
 		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, ps)
 		return
 	}
-	e.installs[wait] = installWait{sa: sa, c: sa.children[len(sa.children)-1], then: afterRespond,
-		resp: pendingResponse{to: d, exchange: isakmp.ExchangeCreateChildSA, msgID: id, child: ps}}
+	e.Await(wait, installWait{sa: sa, c: sa.children[len(sa.children)-1], then: afterRespond,
+		resp: pendingResponse{to: d, exchange: isakmp.ExchangeCreateChildSA, msgID: id, child: ps}})
 }
 
 // selectorsFor turns configured prefixes into traffic selectors for any

@@ -40,11 +40,10 @@ type Counters = engine.Counters
 // Engine runs the IKE SAs of one shard. It is not safe for concurrent use:
 // one goroutine owns it.
 type Engine struct {
-	engine.Core[*ikeSA, *childSA]
+	engine.Core[*ikeSA, *childSA, installWait]
 
 	sas       map[uint64]*ikeSA // by the SPI we allocated
 	halfOpen  map[halfOpenKey]*ikeSA
-	installs  map[uint64]installWait // exchange steps waiting for the dataplane, by install ID
 	cookieKey [32]byte
 
 	lastInvalidSPI time.Time
@@ -60,7 +59,6 @@ func NewEngine(cfg Config) *Engine {
 	e := &Engine{
 		sas:      make(map[uint64]*ikeSA),
 		halfOpen: make(map[halfOpenKey]*ikeSA),
-		installs: make(map[uint64]installWait),
 	}
 	e.Init(cfg, 2)
 	e.SetHooks(engine.Hooks[*ikeSA, *childSA]{

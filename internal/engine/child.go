@@ -117,7 +117,7 @@ func ChildAlgorithms(chosen oakley.Proposal) (Algorithms, error) {
 // EffectInstall): the one path by which a CHILD SA of either version
 // enters the dataplane. ch is INSTALLING until the answer comes to the
 // engine's Installed with the returned ID, which it passes to InstallDone.
-func (c *Core[S, C]) RequestInstall(ch *Child, k *policy.ChildSA) uint64 {
+func (c *Core[S, C, W]) RequestInstall(ch *Child, k *policy.ChildSA) uint64 {
 	c.lastID++
 	ch.Kernel, ch.State = k, ChildInstalling
 	c.Effect(Effect{Kind: EffectInstall, ID: c.lastID, Child: k})
@@ -126,7 +126,7 @@ func (c *Core[S, C]) RequestInstall(ch *Child, k *policy.ChildSA) uint64 {
 
 // InstallDone records the dataplane's answer for ch: INSTALLED, to be
 // replaced at rekeyAt, or INSTALL_FAILED with the reason.
-func (c *Core[S, C]) InstallDone(ch *Child, err error, rekeyAt time.Time) {
+func (c *Core[S, C, W]) InstallDone(ch *Child, err error, rekeyAt time.Time) {
 	if err != nil {
 		ch.State, ch.Err = ChildInstallFailed, err.Error()
 		return
@@ -137,13 +137,13 @@ func (c *Core[S, C]) InstallDone(ch *Child, err error, rekeyAt time.Time) {
 // ChildRekeyAt is when a CHILD SA installed now is replaced by our side
 // (initiator: whether we originally initiated its IKE SA; see
 // policy.RekeyAfter).
-func (c *Core[S, C]) ChildRekeyAt(now time.Time, k *policy.ChildSA, initiator bool) time.Time {
+func (c *Core[S, C, W]) ChildRekeyAt(now time.Time, k *policy.ChildSA, initiator bool) time.Time {
 	return now.Add(c.RekeyDelay(initiator, k.Lifetime, DefaultChildLifetime))
 }
 
 // RemoveChild asks the runtime to take ch out of the dataplane (if it is
 // in; an EffectRemove) and marks it DELETED: the one path out.
-func (c *Core[S, C]) RemoveChild(ch *Child) {
+func (c *Core[S, C, W]) RemoveChild(ch *Child) {
 	if ch.Kernel != nil && ch.State == ChildInstalled {
 		c.Effect(Effect{Kind: EffectRemove, Child: ch.Kernel})
 	} else {
@@ -164,6 +164,6 @@ func BytesDue(at *time.Time, now time.Time) bool {
 
 // ByteLifetimeReached reports whether ch has used 90% of its byte
 // lifetime, when the installer can tell: time to replace it.
-func (c *Core[S, C]) ByteLifetimeReached(ch *Child) bool {
+func (c *Core[S, C, W]) ByteLifetimeReached(ch *Child) bool {
 	return ch.Installed() && !ch.Rekeying && policy.ByteLifetimeReached(c.Cfg.Installer, ch.Kernel)
 }

@@ -121,9 +121,11 @@ type SA interface {
 	Gone() bool
 }
 
-// Core is the shell of one engine over its IKE SA type S and CHILD SA type
-// C. The engine embeds it; one goroutine owns both.
-type Core[S SA, C ChildSA] struct {
+// Core is the shell of one engine over its IKE SA type S, CHILD SA type C
+// and W, what an exchange keeps while it waits for the dataplane to
+// install a CHILD SA (Await, Resume). The engine embeds it; one goroutine
+// owns both.
+type Core[S SA, C ChildSA, W any] struct {
 	Cfg   Config
 	Log   *zap.Logger // with the version field
 	Count Counters    // the engine's statistics (its Stats method)
@@ -132,21 +134,33 @@ type Core[S SA, C ChildSA] struct {
 	out    Output
 	lastID uint64 // of the latest install request
 	hooks  Hooks[S, C]
+	waits  map[uint64]W // exchange steps waiting for an install answer, by install ID
 }
 
 // Init sets up c for an engine of IKE version 1 or 2.
-func (c *Core[S, C]) Init(cfg Config, version int) {
+func (c *Core[S, C, W]) Init(cfg Config, version int) {
 	c.Cfg = cfg.WithDefaults()
+	c.waits = make(map[uint64]W)
 	c.Log = c.Cfg.Log.With(zap.Int("version", version))
 }
 
 // Emit queues a datagram to send.
-func (c *Core[S, C]) Emit(local, remote netip.AddrPort, data []byte) {
+func (c *Core[S, C, W]) Emit(local, remote netip.AddrPort, data []byte) {
 	c.out.Datagrams = append(c.out.Datagrams, isakmp.Datagram{Local: local, Remote: remote, Data: data})
 }
 
+// Await keeps w, the step that goes on when the install id is answered.
+func (c *Core[S, C, W]) Await(id uint64, w W) { c.waits[id] = w }
+
+// Resume returns (and forgets) the step waiting for the install id.
+func (c *Core[S, C, W]) Resume(id uint64) (W, bool) {
+	w, ok := c.waits[id]
+	delete(c.waits, id)
+	return w, ok
+}
+
 // Effect queues an effect for the runtime.
-func (c *Core[S, C]) Effect(ef Effect) {
+func (c *Core[S, C, W]) Effect(ef Effect) {
 	if c.out.Effects == nil {
 		c.out.Effects = make([]Effect, 0, 4) // a handshake's step asks for two or three
 	}
@@ -154,21 +168,21 @@ func (c *Core[S, C]) Effect(ef Effect) {
 }
 
 // EmitAll queues several datagrams between the same endpoints.
-func (c *Core[S, C]) EmitAll(local, remote netip.AddrPort, raw [][]byte) {
+func (c *Core[S, C, W]) EmitAll(local, remote netip.AddrPort, raw [][]byte) {
 	for _, b := range raw {
 		c.Emit(local, remote, b)
 	}
 }
 
 // Flush returns what is queued for the runtime and empties the outbox.
-func (c *Core[S, C]) Flush() Output {
+func (c *Core[S, C, W]) Flush() Output {
 	out := c.out
 	c.out = Output{}
 	return out
 }
 
 // Random returns n random bytes from the configured source.
-func (c *Core[S, C]) Random(n int) []byte {
+func (c *Core[S, C, W]) Random(n int) []byte {
 	b := make([]byte, n)
 	if _, err := io.ReadFull(c.Cfg.Rand, b); err != nil {
 		panic(fmt.Sprintf("engine: randomness failed: %v", err))
@@ -178,7 +192,7 @@ func (c *Core[S, C]) Random(n int) []byte {
 
 // RandomSPI returns a random non-zero 64-bit SPI that the SPI filter
 // accepts and that inUse does not claim.
-func (c *Core[S, C]) RandomSPI(inUse func(uint64) bool) uint64 {
+func (c *Core[S, C, W]) RandomSPI(inUse func(uint64) bool) uint64 {
 	for {
 		spi := binary.BigEndian.Uint64(c.Random(8))
 		if spi == 0 || inUse(spi) || (c.Cfg.SPIFilter != nil && !c.Cfg.SPIFilter(spi)) {
@@ -189,7 +203,7 @@ func (c *Core[S, C]) RandomSPI(inUse func(uint64) bool) uint64 {
 }
 
 // Drop counts a message that is not processed and logs why at debug.
-func (c *Core[S, C]) Drop(reason string, d isakmp.Datagram, err error) {
+func (c *Core[S, C, W]) Drop(reason string, d isakmp.Datagram, err error) {
 	c.Count.Dropped++
 	if ce := c.Log.Check(zap.DebugLevel, "dropped message"); ce != nil {
 		ce.Write(zap.String("reason", reason), zap.Stringer("peer", d.Remote), zap.Error(err))
@@ -197,7 +211,7 @@ func (c *Core[S, C]) Drop(reason string, d isakmp.Datagram, err error) {
 }
 
 // Schedule (re)arms sa's timer for its next deadline.
-func (c *Core[S, C]) Schedule(sa S) {
+func (c *Core[S, C, W]) Schedule(sa S) {
 	if sa.Gone() {
 		return
 	}
@@ -205,11 +219,11 @@ func (c *Core[S, C]) Schedule(sa S) {
 }
 
 // Unschedule cancels sa's timer (the SA is being removed).
-func (c *Core[S, C]) Unschedule(sa S) { c.timers.Cancel(sa) }
+func (c *Core[S, C, W]) Unschedule(sa S) { c.timers.Cancel(sa) }
 
 // RunTimers calls fire for every SA whose deadline is at or before now,
 // then re-arms it, and returns what to send.
-func (c *Core[S, C]) RunTimers(now time.Time, fire func(now time.Time, sa S)) Output {
+func (c *Core[S, C, W]) RunTimers(now time.Time, fire func(now time.Time, sa S)) Output {
 	for sa, ok := c.timers.PopDue(now); ok; sa, ok = c.timers.PopDue(now) {
 		fire(now, sa)
 		c.Schedule(sa)
@@ -218,14 +232,14 @@ func (c *Core[S, C]) RunTimers(now time.Time, fire func(now time.Time, sa S)) Ou
 }
 
 // NextDeadline is when the engine's Tick next has work; zero means never.
-func (c *Core[S, C]) NextDeadline() time.Time {
+func (c *Core[S, C, W]) NextDeadline() time.Time {
 	_, when, _ := c.timers.Next()
 	return when
 }
 
 // RekeyDelay is when, after creation, our side replaces an SA of the given
 // (negotiated) lifetime: see policy.RekeyAfter.
-func (c *Core[S, C]) RekeyDelay(initiator bool, lifetime, def time.Duration) time.Duration {
+func (c *Core[S, C, W]) RekeyDelay(initiator bool, lifetime, def time.Duration) time.Duration {
 	return policy.RekeyAfter(lifetime, def, initiator, binary.BigEndian.Uint16(c.Random(2)))
 }
 

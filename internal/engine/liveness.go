@@ -13,7 +13,7 @@ import (
 // Liveness runs dead peer detection for an established SA: inbound ESP on
 // its installed CHILD SAs counts as a sign of life when the installer can
 // tell, so probes go out only on a silent tunnel.
-func (c *Core[S, C]) Liveness(now time.Time, m *dpd.Monitor, installed []*policy.ChildSA) dpd.Verdict {
+func (c *Core[S, C, W]) Liveness(now time.Time, m *dpd.Monitor, installed []*policy.ChildSA) dpd.Verdict {
 	m.SeenTraffic(now, c.Cfg.Installer, installed)
 	return m.Check(now)
 }

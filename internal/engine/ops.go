@@ -43,10 +43,10 @@ type Hooks[S SA, C ChildSA] struct {
 
 // SetHooks gives the core its engine's hooks; engines call it once at
 // construction.
-func (c *Core[S, C]) SetHooks(h Hooks[S, C]) { c.hooks = h }
+func (c *Core[S, C, W]) SetHooks(h Hooks[S, C]) { c.hooks = h }
 
 // SAs returns the status of every IKE SA of the engine.
-func (c *Core[S, C]) SAs() []policy.IKESAInfo {
+func (c *Core[S, C, W]) SAs() []policy.IKESAInfo {
 	var out []policy.IKESAInfo
 	for sa := range c.hooks.SAs() {
 		out = append(out, c.hooks.Info(sa))
@@ -58,15 +58,21 @@ func (c *Core[S, C]) SAs() []policy.IKESAInfo {
 }
 
 // RestoreChildren rebuilds the CHILD SAs of rec between local and remote
-// (RestoreChild: installs requested) and hands each to add with its record
-// and install ID, for the engine to keep.
-func (c *Core[S, C]) RestoreChildren(rec *Record, local, remote netip.Addr, add func(ch *Child, cr ChildRecord, id uint64)) error {
+// (RestoreChild: installs requested) and hands each to add with its
+// record; what add returns waits for the install's answer. On an error
+// nothing waits any more (the output with the installs is dropped).
+func (c *Core[S, C, W]) RestoreChildren(rec *Record, local, remote netip.Addr, add func(ch *Child, cr ChildRecord) W) error {
+	var ids []uint64
 	for _, cr := range rec.Children {
 		ch, id, err := c.RestoreChild(cr, local, remote)
 		if err != nil {
+			for _, id := range ids {
+				delete(c.waits, id)
+			}
 			return err
 		}
-		add(ch, cr, id)
+		ids = append(ids, id)
+		c.Await(id, add(ch, cr))
 	}
 	return nil
 }
@@ -75,7 +81,7 @@ func (c *Core[S, C]) RestoreChildren(rec *Record, local, remote netip.Addr, add 
 // engine, so that a trap need not initiate it: an IKE SA of it is being
 // negotiated, or a CHILD SA of it is installed or being negotiated on any
 // IKE SA. why says which.
-func (c *Core[S, C]) Busy(name string) (bool, string) {
+func (c *Core[S, C, W]) Busy(name string) (bool, string) {
 	for sa := range c.hooks.SAs() {
 		if c.hooks.Conn(sa).Name == name && c.hooks.Negotiating(sa) {
 			return true, "an IKE SA for the connection is being negotiated"
@@ -99,7 +105,7 @@ func (c *Core[S, C]) Busy(name string) (bool, string) {
 // CHILD SAs. Exchanges in flight are not part of it: a request of ours is
 // started again by the restored side's timers, one of the peer's is
 // answered from the cached response (IKEv2) or the peer retries it.
-func (c *Core[S, C]) Export() []Record {
+func (c *Core[S, C, W]) Export() []Record {
 	var out []Record
 	for sa := range c.hooks.SAs() {
 		if c.hooks.Established(sa) {
@@ -110,7 +116,7 @@ func (c *Core[S, C]) Export() []Record {
 }
 
 // Kernels lists the dataplane SAs of sa's installed CHILD SAs.
-func (c *Core[S, C]) Kernels(sa S) []*policy.ChildSA {
+func (c *Core[S, C, W]) Kernels(sa S) []*policy.ChildSA {
 	var out []*policy.ChildSA
 	for _, ch := range c.hooks.Children(sa) {
 		if b := ch.Base(); b.Installed() {
@@ -124,7 +130,7 @@ func (c *Core[S, C]) Kernels(sa S) []*policy.ChildSA {
 // direction, by SPI): at the soft limit the CHILD SA is replaced unless
 // that is under way, at the hard limit it is gone and the peer is told. It
 // reports whether the SPI belongs to a CHILD SA of this engine.
-func (c *Core[S, C]) Expired(now time.Time, spi uint32, hard bool) (Output, bool) {
+func (c *Core[S, C, W]) Expired(now time.Time, spi uint32, hard bool) (Output, bool) {
 	for sa := range c.hooks.SAs() {
 		for _, ch := range c.hooks.Children(sa) {
 			b := ch.Base()
@@ -149,7 +155,7 @@ func (c *Core[S, C]) Expired(now time.Time, spi uint32, hard bool) (Output, bool
 
 // Initiate starts conn: a further CHILD SA on an established IKE SA that
 // can carry it (CREATE_CHILD_SA, Quick Mode), or a new IKE SA.
-func (c *Core[S, C]) Initiate(now time.Time, conn *policy.Connection) (Output, error) {
+func (c *Core[S, C, W]) Initiate(now time.Time, conn *policy.Connection) (Output, error) {
 	if err := CheckInitiate(conn); err != nil {
 		return Output{}, err
 	}
@@ -168,7 +174,7 @@ func (c *Core[S, C]) Initiate(now time.Time, conn *policy.Connection) (Output, e
 // Reusable reports whether Initiate(conn) would negotiate only a CHILD SA
 // on an established IKE SA of this engine. A runtime with several engines
 // (shards) asks each, so that the engine holding the IKE SA initiates.
-func (c *Core[S, C]) Reusable(conn *policy.Connection) bool {
+func (c *Core[S, C, W]) Reusable(conn *policy.Connection) bool {
 	_, ok := c.hooks.Reusable(conn)
 	return ok
 }
@@ -177,7 +183,7 @@ func (c *Core[S, C]) Reusable(conn *policy.Connection) bool {
 // installs requested) and returns the output to execute, or nothing and
 // the error. key is the SPI (IKEv1: cookie) the engine files the SA
 // under, which must be free (inUse) and route to this engine (SPIFilter).
-func (c *Core[S, C]) Restore(rec *Record, version int, key uint64, inUse func(uint64) bool, restore func(conn *policy.Connection) error) (Output, error) {
+func (c *Core[S, C, W]) Restore(rec *Record, version int, key uint64, inUse func(uint64) bool, restore func(conn *policy.Connection) error) (Output, error) {
 	err := rec.Check()
 	var conn *policy.Connection
 	switch {

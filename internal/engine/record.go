@@ -292,7 +292,7 @@ func (ch *Child) Record(local, remote []Selector) ChildRecord {
 // new reqid; the SPIs and keys of the record). The engine adds the
 // selectors of its version and, with the answer, calls InstallDone with
 // the record's RekeyAt.
-func (c *Core[S, C]) RestoreChild(rec ChildRecord, local, remote netip.Addr) (*Child, uint64, error) {
+func (c *Core[S, C, W]) RestoreChild(rec ChildRecord, local, remote netip.Addr) (*Child, uint64, error) {
 	conn := c.Cfg.DB.Lookup(rec.Conn)
 	if conn == nil {
 		return nil, 0, fmt.Errorf("CHILD SA %08x: no connection named %q", rec.SPIIn, rec.Conn)

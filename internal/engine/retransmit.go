@@ -19,14 +19,14 @@ type Retransmit struct {
 func (r *Retransmit) Due(now time.Time) bool { return r != nil && !r.Next.After(now) }
 
 // Arm returns a Retransmit for raw, sent once at now.
-func (c *Core[S, C]) Arm(now time.Time, raw [][]byte) *Retransmit {
+func (c *Core[S, C, W]) Arm(now time.Time, raw [][]byte) *Retransmit {
 	return &Retransmit{Raw: raw, Tries: 1, Next: now.Add(c.Cfg.RetransmitBase)}
 }
 
 // Resend handles a due retransmission: it resends r from local to remote
 // and returns true, or returns false (sending nothing) when r already went
 // out RetransmitTries times: the peer did not answer.
-func (c *Core[S, C]) Resend(now time.Time, r *Retransmit, local, remote netip.AddrPort) bool {
+func (c *Core[S, C, W]) Resend(now time.Time, r *Retransmit, local, remote netip.AddrPort) bool {
 	if r.Tries >= c.Cfg.RetransmitTries {
 		return false
 	}
