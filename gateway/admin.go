@@ -172,8 +172,8 @@ func connInfo(c *policy.Connection) ConnInfo {
 		Auth:       string(c.Auth),
 		IKE:        proposalStrings(c.IKE),
 		ESP:        proposalStrings(c.ESP),
-		LocalTS:    prefixStrings(c.LocalTS),
-		RemoteTS:   prefixStrings(c.RemoteTS),
+		LocalTS:    policy.PrefixStrings(c.LocalTS),
+		RemoteTS:   policy.PrefixStrings(c.RemoteTS),
 		Start:      string(c.Start),
 	}
 	if c.Cert != nil {
@@ -190,14 +190,6 @@ func addrOrAny(a netip.Addr) string {
 }
 
 func proposalStrings(ps []oakley.Proposal) []string {
-	out := make([]string, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, p.String())
-	}
-	return out
-}
-
-func prefixStrings(ps []netip.Prefix) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, p.String())

@@ -204,11 +204,11 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 		sa.quickAt = time.Time{}
 		e.startQuickMode(now, sa, sa.conn)
 	}
-	if engine.Due(sa.nextKeepalive, now) {
+	if engine.Due(sa.NextKeepalive, now) {
 		e.Emit(sa.local, sa.remote, natt.Keepalive)
-		sa.nextKeepalive = now.Add(e.Cfg.NATKeepalive)
+		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
-	if sa.dpd.Enabled() {
+	if sa.DPD.Enabled() {
 		e.checkLiveness(now, sa)
 	}
 }

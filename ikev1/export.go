@@ -6,7 +6,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"ikegate/dpd"
 	"ikegate/internal/engine"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -18,7 +17,6 @@ func (sa *p1SA) record() engine.Record {
 		Format: engine.RecordFormat, Version: 1, Conn: sa.conn.Name, Initiator: sa.initiator,
 		SPIi: engine.SPI(sa.ckyI), SPIr: engine.SPI(sa.ckyR), Local: sa.local, Remote: sa.remote, NAT: sa.nat,
 		PeerID: engine.RecordIdentity(sa.peerID), Proposal: engine.RecordProposal(sa.chosen),
-		RekeyAt: sa.rekeyAt, NextKeepalive: sa.nextKeepalive, BytesCheckAt: sa.bytesCheckAt, DPD: sa.dpd.State(),
 		Secrets: engine.Secrets{"skeyid": k.skeyid, "skeyid_d": k.d, "skeyid_a": k.a, "enc_key": k.enc},
 		IKEv1: &engine.V1State{
 			Aggressive: sa.aggressive, Hash: sa.hashID, Auth: sa.auth, Lifetime: sa.lifetime, NATT: uint8(sa.natT),
@@ -32,6 +30,7 @@ func (sa *p1SA) record() engine.Record {
 			r.Children = append(r.Children, c.Record(engine.PrefixSelectors(c.localTS), engine.PrefixSelectors(c.remoteTS)))
 		}
 	}
+	r.SetLifecycle(&sa.Lifecycle)
 	return r
 }
 
@@ -54,8 +53,8 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		state: stateEstablished, local: rec.Local, remote: rec.Remote, nat: rec.NAT,
 		chosen: rec.Proposal.Oakley(), hashID: v1.Hash, auth: v1.Auth, lifetime: v1.Lifetime,
 		natT: natTVariant(v1.NATT), peerDPD: v1.PeerDPD, product: v1.Product, peerID: rec.PeerID.Policy(),
-		dpd: dpd.FromState(rec.DPD), nextKeepalive: rec.NextKeepalive, rekeyAt: rec.RekeyAt, bytesCheckAt: rec.BytesCheckAt,
-		lastSent: v1.LastSent, quick: map[uint32]*quickMode{},
+		Lifecycle: rec.Lifecycle(),
+		lastSent:  v1.LastSent, quick: map[uint32]*quickMode{},
 	}
 	copy(sa.lastSentFor[:], v1.LastSentFor)
 	copy(sa.lastRecv[:], v1.LastRecv)

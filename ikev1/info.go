@@ -78,7 +78,7 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 	}
 	sa.followPeer(d)
 	if isakmp.FindV1Notify(ps, isakmp.V1NotifyRUThereAck) == nil {
-		sa.dpd.Seen(now) // an ACK counts only if it answers our latest probe
+		sa.DPD.Seen(now) // an ACK counts only if it answers our latest probe
 	}
 	for _, p := range ps {
 		switch v := p.(type) {
@@ -88,8 +88,8 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 				e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
 					SPI: v.SPI, Type: isakmp.V1NotifyRUThereAck, Data: v.Data}})
 			case isakmp.V1NotifyRUThereAck:
-				if len(v.Data) == 4 && sa.dpd.Acked(binary.BigEndian.Uint32(v.Data)) {
-					sa.dpd.Seen(now)
+				if len(v.Data) == 4 && sa.DPD.Acked(binary.BigEndian.Uint32(v.Data)) {
+					sa.DPD.Seen(now)
 				}
 			case isakmp.V1NotifyInitialContact:
 				e.initialContact(sa)
@@ -173,9 +173,9 @@ func (e *Engine) deleteISAKMP(sa *p1SA, why string) {
 // checkLiveness sends R-U-THERE after dpd_delay of silence and declares
 // the peer dead after dpd_timeout without an acknowledgement (RFC 3706).
 func (e *Engine) checkLiveness(now time.Time, sa *p1SA) {
-	switch e.Liveness(now, &sa.dpd, e.Kernels(sa)) {
+	switch e.Liveness(now, &sa.DPD, e.Kernels(sa)) {
 	case dpd.Probe:
-		seq := sa.dpd.NextSeq()
+		seq := sa.DPD.NextSeq()
 		e.sendNotify(sa, isakmp.V1NotifyRUThere, binary.BigEndian.AppendUint32(nil, seq))
 	case dpd.Dead:
 		e.peerDead(now, sa, fmt.Sprintf("no R-U-THERE-ACK for dpd_timeout %s", sa.conn.DPDTimeout))

@@ -126,7 +126,7 @@ func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload, forceEncap b
 // replaced: Initiate (engine.Core) then runs only a Quick Mode on it.
 func (e *Engine) reusableSA(conn *policy.Connection) (*p1SA, bool) {
 	for _, sa := range e.sas {
-		if sa.state == stateEstablished && sa.conn == conn && !sa.rekeying {
+		if sa.state == stateEstablished && sa.conn == conn && !sa.Rekeying {
 			return sa, true
 		}
 	}
@@ -799,11 +799,11 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	sa.keys.p1Last = sa.keys.iv
 	sa.expires = time.Time{}
 	if sa.nat.LocalBehindNAT {
-		sa.nextKeepalive = now.Add(e.Cfg.NATKeepalive)
+		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
-	sa.rekeyAt = now.Add(e.rekeyDelay(sa, sa.lifetime, defaultIKELifetime))
+	sa.RekeyAt = now.Add(e.rekeyDelay(sa, sa.lifetime, defaultIKELifetime))
 	if sa.peerDPD {
-		sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.Random(4))>>1)
+		sa.DPD = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.Random(4))>>1)
 	}
 	e.Count.Established++
 	e.Effect(engine.IKEUp(1, sa.conn.Name, sa.ckyI, sa.ckyR))

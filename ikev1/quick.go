@@ -106,17 +106,6 @@ func idPrefixes(id *isakmp.V1ID) ([]netip.Prefix, error) {
 	return nil, fmt.Errorf("client ID type %s is not an address", isakmp.V1IDTypeName(id.IDType))
 }
 
-func prefixesString(ps []netip.Prefix) string {
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ","
-		}
-		s += p.String()
-	}
-	return s
-}
-
 func hostPrefix(a netip.Addr) netip.Prefix {
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen())
@@ -194,7 +183,7 @@ func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connecti
 	q.rtx = e.Arm(now, q.lastSent)
 	sa.quick[q.msgID] = q
 	log.Info("Quick Mode initiated", zap.Uint32("msgid", q.msgID), zap.String("esp", oakley.ProposalsString(conn.ESP)),
-		zap.String("local_ts", prefixesString(q.localTS)), zap.String("remote_ts", prefixesString(q.remoteTS)))
+		zap.String("local_ts", policy.JoinPrefixes(q.localTS)), zap.String("remote_ts", policy.JoinPrefixes(q.remoteTS)))
 	e.Emit(sa.local, sa.remote, raw)
 }
 
@@ -235,7 +224,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 		e.Drop("Quick Mode without HASH", d, err)
 		return
 	}
-	sa.dpd.Seen(now)
+	sa.DPD.Seen(now)
 	sa.followPeer(d)
 	switch {
 	case q == nil:
@@ -561,12 +550,12 @@ func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
 	case sa.state == stateGone:
 		e.RemoveChild(&c.Child)
 	case w.restored:
-		if c.Kernel.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
-			sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
+		if c.Kernel.LifetimeBytes > 0 && sa.BytesCheckAt.IsZero() {
+			sa.BytesCheckAt = now.Add(engine.BytesCheckInterval)
 		}
 	default:
-		if c.Kernel.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
-			sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
+		if c.Kernel.LifetimeBytes > 0 && sa.BytesCheckAt.IsZero() {
+			sa.BytesCheckAt = now.Add(engine.BytesCheckInterval)
 		}
 		if w.replaces != nil {
 			e.deletePhase2(sa, w.replaces)
@@ -576,7 +565,7 @@ func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
 		}
 		log.Info("IKEv1 phase 2 SA established", zap.String("esp", c.Chosen.String()),
 			zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)),
-			zap.String("local_ts", prefixesString(c.localTS)), zap.String("remote_ts", prefixesString(c.remoteTS)),
+			zap.String("local_ts", policy.JoinPrefixes(c.localTS)), zap.String("remote_ts", policy.JoinPrefixes(c.remoteTS)),
 			zap.Duration("lifetime", c.Kernel.Lifetime))
 	}
 	e.Schedule(sa)
@@ -586,12 +575,7 @@ func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
 // removeChild takes a phase 2 SA out of the dataplane and the ISAKMP SA.
 func (e *Engine) removeChild(sa *p1SA, c *child) {
 	e.RemoveChild(&c.Child)
-	for i, o := range sa.children {
-		if o == c {
-			sa.children = append(sa.children[:i], sa.children[i+1:]...)
-			break
-		}
-	}
+	sa.children = engine.Without(sa.children, c)
 }
 
 func isTransport(encap uint16) bool {

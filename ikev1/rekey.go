@@ -24,8 +24,8 @@ func (e *Engine) rekeyDelay(sa *p1SA, lifetime, def time.Duration) time.Duration
 // SA by a new Main or Aggressive Mode (with its Quick Mode), after which
 // the old SAs are deleted.
 func (e *Engine) rekeyDue(now time.Time, sa *p1SA) {
-	if !sa.rekeying && engine.Due(sa.rekeyAt, now) {
-		sa.rekeying = true
+	if !sa.Rekeying && engine.Due(sa.RekeyAt, now) {
+		sa.Rekeying = true
 		if canInitiate(sa.conn) {
 			sa.log(e).Info("phase 1 lifetime ending: negotiating a new ISAKMP SA")
 			if err := e.initiatePhase1(now, sa.conn); err != nil {
@@ -33,7 +33,7 @@ func (e *Engine) rekeyDue(now time.Time, sa *p1SA) {
 			}
 		}
 	}
-	checkBytes := engine.BytesDue(&sa.bytesCheckAt, now)
+	checkBytes := engine.BytesDue(&sa.BytesCheckAt, now)
 	for _, c := range sa.children {
 		timeUp := c.RekeyDue(now)
 		if timeUp || (checkBytes && e.ByteLifetimeReached(&c.Child)) {
@@ -52,7 +52,7 @@ func canInitiate(c *policy.Connection) bool {
 // old ISAKMP SA of the same connection that we decided to replace.
 func (e *Engine) retireReplaced(sa *p1SA) {
 	for _, o := range e.sas {
-		if o != sa && o.conn == sa.conn && o.rekeying && o.state == stateEstablished {
+		if o != sa && o.conn == sa.conn && o.Rekeying && o.state == stateEstablished {
 			for _, c := range append([]*child(nil), o.children...) {
 				e.deletePhase2(o, c)
 			}

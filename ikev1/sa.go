@@ -6,7 +6,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"ikegate/dpd"
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
@@ -88,20 +87,15 @@ type p1SA struct {
 	peerVIDs [][]byte
 	product  string
 	natT     natTVariant
-	peerDPD  bool        // the peer announced RFC 3706 DPD
-	dpd      dpd.Monitor // R-U-THERE probing once established
-	// nextKeepalive is when the next NAT keepalive is due (zero: none).
-	nextKeepalive time.Time
+	peerDPD  bool // the peer announced RFC 3706 DPD
+	// Lifecycle: R-U-THERE probing, NAT keepalives, a new phase 1 to
+	// replace this one at RekeyAt (Rekeying once we started it).
+	engine.Lifecycle
 	// quickAt is when our first Quick Mode starts (Aggressive Mode
 	// initiator; zero: none pending).
 	quickAt time.Time
-	// rekeyAt is when we start a new phase 1 to replace this one;
-	// rekeying is set once we did.
-	rekeyAt      time.Time
-	rekeying     bool
-	bytesCheckAt time.Time // next comparison of phase 2 traffic with byte lifetimes
-	nat          natt.Detection
-	peerID       policy.Identity
+	nat     natt.Detection
+	peerID  policy.Identity
 
 	lastRecv    [32]byte // digest of the peer's last phase 1 message
 	lastSent    [][]byte // our last phase 1 message
@@ -143,18 +137,9 @@ func (sa *p1SA) NextDeadline() time.Time {
 	if sa.state != stateEstablished {
 		d.Consider(sa.expires)
 	} else {
-		d.Consider(sa.dpd.Next())
-		d.Consider(sa.nextKeepalive)
+		sa.Lifecycle.Consider(&d)
 		d.Consider(sa.quickAt)
-		if !sa.rekeying {
-			d.Consider(sa.rekeyAt)
-		}
-		d.Consider(sa.bytesCheckAt)
-		for _, c := range sa.children {
-			if c.Installed() && !c.Rekeying {
-				d.Consider(c.RekeyAt)
-			}
-		}
+		engine.ConsiderRekeys(&d, sa.children)
 	}
 	for _, q := range sa.quick {
 		if q.rtx != nil {
@@ -200,7 +185,7 @@ func (sa *p1SA) info() policy.IKESAInfo {
 	}
 	for _, c := range sa.children {
 		ci := c.Info()
-		ci.LocalTS, ci.RemoteTS = prefixStrings(c.localTS), prefixStrings(c.remoteTS)
+		ci.LocalTS, ci.RemoteTS = policy.PrefixStrings(c.localTS), policy.PrefixStrings(c.remoteTS)
 		info.Children = append(info.Children, ci)
 	}
 	return info
@@ -212,12 +197,4 @@ func (sa *p1SA) followPeer(d isakmp.Datagram) {
 	if sa.nat.Any() && sa.state == stateEstablished {
 		sa.local, sa.remote = d.Local, d.Remote
 	}
-}
-
-func prefixStrings(ps []netip.Prefix) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.String()
-	}
-	return out
 }

@@ -201,11 +201,11 @@ func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) 
 
 func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 	sa.state = stateEstablished
-	sa.dpd = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, 0)
+	sa.DPD = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, 0)
 	if sa.nat.LocalBehindNAT {
-		sa.nextKeepalive = now.Add(e.Cfg.NATKeepalive)
+		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
-	sa.rekeyAt = now.Add(e.rekeyDelay(sa, sa.conn.IKELifetime, defaultIKELifetime))
+	sa.RekeyAt = now.Add(e.rekeyDelay(sa, sa.conn.IKELifetime, defaultIKELifetime))
 	sa.peerID = peerID
 	sa.expires = time.Time{}
 	if sa.halfOpen {

@@ -80,7 +80,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c, old *childSA, inner 
 	if saP == nil {
 		if n := notifyError(inner); n != nil {
 			failed(fmt.Sprintf("peer refused the CHILD SA with %s; we proposed %s for %s === %s", n.NotifyType,
-				oakley.ProposalsString(c.Conn.ESP), prefixesString(c.Conn.LocalTS), prefixesString(c.Conn.RemoteTS)))
+				oakley.ProposalsString(c.Conn.ESP), policy.JoinPrefixes(c.Conn.LocalTS), policy.JoinPrefixes(c.Conn.RemoteTS)))
 		} else {
 			failed("peer answered without a CHILD SA")
 		}
@@ -189,7 +189,7 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 			return notifyOnly(isakmp.NotifyNoProposalChosen, nil), 0
 		}
 		log.Warn(fmt.Sprintf("CHILD SA: traffic selectors unacceptable: peer proposed %s === %s; connection %q has local_ts %s, remote_ts %s",
-			tsString(tsi.Selectors), tsString(tsr.Selectors), sa.conn.Name, prefixesString(sa.conn.LocalTS), prefixesString(sa.conn.RemoteTS)))
+			tsString(tsi.Selectors), tsString(tsr.Selectors), sa.conn.Name, policy.JoinPrefixes(sa.conn.LocalTS), policy.JoinPrefixes(sa.conn.RemoteTS)))
 		return notifyOnly(isakmp.NotifyTSUnacceptable, nil), 0
 	}
 	peerWire := wire[sel.PeerIndex]
@@ -373,8 +373,8 @@ func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
 	case sa.state == stateGone:
 		e.RemoveChild(&c.Child) // its IKE SA went away meanwhile
 	default:
-		if c.Kernel.LifetimeBytes > 0 && sa.bytesCheckAt.IsZero() {
-			sa.bytesCheckAt = now.Add(engine.BytesCheckInterval)
+		if c.Kernel.LifetimeBytes > 0 && sa.BytesCheckAt.IsZero() {
+			sa.BytesCheckAt = now.Add(engine.BytesCheckInterval)
 		}
 		if w.then != afterRestore {
 			log.Info("CHILD SA established", zap.String("esp", c.Chosen.String()),
@@ -406,12 +406,7 @@ func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
 // removeChild takes a CHILD SA out of the dataplane and the IKE SA.
 func (e *Engine) removeChild(sa *ikeSA, c *childSA) {
 	e.RemoveChild(&c.Child)
-	for i, o := range sa.children {
-		if o == c {
-			sa.children = append(sa.children[:i], sa.children[i+1:]...)
-			break
-		}
-	}
+	sa.children = engine.Without(sa.children, c)
 }
 
 // initiateChild negotiates an additional CHILD SA for conn on sa.
@@ -545,15 +540,4 @@ func tsStrings(sels []isakmp.TrafficSelector) []string {
 		out = append(out, str)
 	}
 	return out
-}
-
-func prefixesString(ps []netip.Prefix) string {
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ","
-		}
-		s += p.String()
-	}
-	return s
 }

@@ -193,11 +193,11 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 	if sa.state != stateEstablished {
 		return
 	}
-	if engine.Due(sa.nextKeepalive, now) {
+	if engine.Due(sa.NextKeepalive, now) {
 		e.Emit(sa.local, sa.remote, natt.Keepalive)
-		sa.nextKeepalive = now.Add(e.Cfg.NATKeepalive)
+		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
-	if sa.dpd.Enabled() {
+	if sa.DPD.Enabled() {
 		e.checkLiveness(now, sa)
 		if sa.state != stateEstablished {
 			return
@@ -209,7 +209,7 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 // checkLiveness runs the dead peer detection of an established SA: inbound
 // ESP counts as life, silence gets an empty INFORMATIONAL (RFC 7296 2.4).
 func (e *Engine) checkLiveness(now time.Time, sa *ikeSA) {
-	switch e.Liveness(now, &sa.dpd, e.Kernels(sa)) {
+	switch e.Liveness(now, &sa.DPD, e.Kernels(sa)) {
 	case dpd.Probe:
 		if sa.req == nil {
 			if ce := e.Log.Check(zap.DebugLevel, "liveness check"); ce != nil {

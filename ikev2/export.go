@@ -6,7 +6,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"ikegate/dpd"
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
@@ -19,7 +18,6 @@ func (sa *ikeSA) record() engine.Record {
 		Format: engine.RecordFormat, Version: 2, Conn: sa.conn.Name, Initiator: sa.initiator,
 		SPIi: engine.SPI(sa.spiI), SPIr: engine.SPI(sa.spiR), Local: sa.local, Remote: sa.remote, NAT: sa.nat,
 		PeerID: engine.RecordIdentity(sa.peerID), Proposal: engine.RecordProposal(sa.chosen),
-		RekeyAt: sa.rekeyAt, NextKeepalive: sa.nextKeepalive, BytesCheckAt: sa.bytesCheckAt, DPD: sa.dpd.State(),
 		Secrets: engine.Secrets{"sk_d": k.SKd, "sk_ai": k.SKai, "sk_ar": k.SKar, "sk_ei": k.SKei, "sk_er": k.SKer,
 			"sk_pi": k.SKpi, "sk_pr": k.SKpr},
 		IKEv2: &engine.V2State{
@@ -35,6 +33,7 @@ func (sa *ikeSA) record() engine.Record {
 			r.Children = append(r.Children, c.Record(recordSelectors(c.localTS), recordSelectors(c.remoteTS)))
 		}
 	}
+	r.SetLifecycle(&sa.Lifecycle)
 	return r
 }
 
@@ -61,7 +60,7 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		chosen: rec.Proposal.Oakley(), peerID: rec.PeerID.Policy(),
 		nextMsgID: rec.IKEv2.NextMsgID, peerMsgID: rec.IKEv2.PeerMsgID, lastResp: rec.IKEv2.LastResponse,
 		peerHashes: rec.IKEv2.PeerHashes, peerFragments: rec.IKEv2.PeerFragments,
-		dpd: dpd.FromState(rec.DPD), nextKeepalive: rec.NextKeepalive, rekeyAt: rec.RekeyAt, bytesCheckAt: rec.BytesCheckAt,
+		Lifecycle: rec.Lifecycle(),
 	}
 	keys, err := restoreKeys(sa, rec.Secrets)
 	if err != nil {

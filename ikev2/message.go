@@ -269,7 +269,7 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg
 		}
 	}
 	sa.req = nil
-	sa.dpd.Seen(now)
+	sa.DPD.Seen(now)
 	switch r.step {
 	case stepInit:
 		e.initResponse(now, sa, d, msg)
@@ -305,7 +305,7 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg 
 	if !done {
 		return
 	}
-	sa.dpd.Seen(now)
+	sa.DPD.Seen(now)
 	if p := unsupportedCritical(inner); p != nil {
 		e.respond(sa, d, msg.Header.Exchange, id, []isakmp.Payload{&isakmp.Notify{
 			NotifyType: isakmp.NotifyUnsupportedCriticalPayload, Data: []byte{byte(p.PType)}}})

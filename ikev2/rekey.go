@@ -25,7 +25,7 @@ func (e *Engine) rekeyDelay(sa *ikeSA, lifetime, def time.Duration) time.Duratio
 
 // rekeyDue starts the rekeys whose time has come.
 func (e *Engine) rekeyDue(now time.Time, sa *ikeSA) {
-	if !sa.rekeying && engine.Due(sa.rekeyAt, now) {
+	if !sa.Rekeying && engine.Due(sa.RekeyAt, now) {
 		e.rekeyIKE(now, sa)
 		return
 	}
@@ -34,7 +34,7 @@ func (e *Engine) rekeyDue(now time.Time, sa *ikeSA) {
 			e.rekeyChild(now, sa, c)
 		}
 	}
-	if engine.BytesDue(&sa.bytesCheckAt, now) {
+	if engine.BytesDue(&sa.BytesCheckAt, now) {
 		for _, c := range sa.children {
 			if e.ByteLifetimeReached(&c.Child) {
 				sa.log(e).Info("CHILD SA byte lifetime reached", zap.String("child", c.Conn.Name))
@@ -49,7 +49,7 @@ func spi64(spi uint64) []byte { return binary.BigEndian.AppendUint64(nil, spi) }
 // rekeyIKE replaces sa by a new IKE SA with CREATE_CHILD_SA (RFC 7296
 // 1.3.2, 2.18); the CHILD SAs move to it and sa is deleted.
 func (e *Engine) rekeyIKE(now time.Time, sa *ikeSA) {
-	sa.rekeying = true
+	sa.Rekeying = true
 	e.sendRequest(now, sa, queued{what: queueRekeyIKE})
 }
 
@@ -58,7 +58,7 @@ func (e *Engine) rekeyIKERequest(sa *ikeSA) *request {
 	group, _ := sa.chosen.First(oakley.TransformDH)
 	dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
 	if err != nil {
-		sa.rekeying = false
+		sa.Rekeying = false
 		return nil
 	}
 	rk := &ikeRekey{spi: e.randomSPI(), ni: e.Random(nonceLen), dh: dh}
@@ -79,8 +79,8 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, rk *ikeRekey, inner 
 	spi, ni, dh := rk.spi, rk.ni, rk.dh
 	retry := func(why string) {
 		sa.log(e).Warn("IKE SA rekey failed; retrying later: " + why)
-		sa.rekeying = false
-		sa.rekeyAt = now.Add(rekeyRetry)
+		sa.Rekeying = false
+		sa.RekeyAt = now.Add(rekeyRetry)
 	}
 	if n := notifyError(inner); n != nil {
 		retry("peer answered " + n.NotifyType.String())
@@ -117,7 +117,7 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, rk *ikeRekey, inner 
 	e.sas[spi] = n
 	e.established(now, n, sa.peerID)
 	n.children, sa.children = sa.children, nil
-	n.bytesCheckAt = sa.bytesCheckAt
+	n.BytesCheckAt = sa.BytesCheckAt
 	e.Schedule(n)
 	e.deleteIKE(now, sa)
 }
@@ -157,9 +157,9 @@ func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload
 	e.sas[n.spiR] = n
 	e.established(now, n, sa.peerID)
 	n.children, sa.children = sa.children, nil
-	n.bytesCheckAt = sa.bytesCheckAt
+	n.BytesCheckAt = sa.BytesCheckAt
 	// The old SA lingers until the peer deletes it; it must not rekey.
-	sa.rekeying = true
+	sa.Rekeying = true
 	e.Schedule(n)
 	return []isakmp.Payload{
 		&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, wire[sel.PeerIndex].Num, protoIKE, spi64(n.spiR))}},

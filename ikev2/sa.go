@@ -6,7 +6,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"ikegate/dpd"
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
@@ -72,14 +71,10 @@ type ikeSA struct {
 	frags     *fragments
 
 	peerID policy.Identity
-	dpd    dpd.Monitor // liveness checks once established
-	// nextKeepalive is when the next NAT keepalive is due (zero: none,
-	// we are not behind a NAT).
-	nextKeepalive time.Time
-	rekeyAt       time.Time // when we rekey the IKE SA
-	bytesCheckAt  time.Time // next comparison of CHILD SA traffic with byte lifetimes
-	rekeying      bool      // our IKE SA rekey is in flight
-	children      []*childSA
+	// Lifecycle: liveness checks, NAT keepalives, our rekey at RekeyAt
+	// (Rekeying while it is in flight).
+	engine.Lifecycle
+	children []*childSA
 	// pendingChild is the CHILD SA we are negotiating as initiator.
 	pendingChild *childSA
 
@@ -211,17 +206,8 @@ func (sa *ikeSA) NextDeadline() time.Time {
 	}
 	d.Consider(sa.expires)
 	if sa.state == stateEstablished {
-		d.Consider(sa.dpd.Next())
-		d.Consider(sa.nextKeepalive)
-		if !sa.rekeying {
-			d.Consider(sa.rekeyAt)
-		}
-		d.Consider(sa.bytesCheckAt)
-		for _, c := range sa.children {
-			if c.Installed() && !c.Rekeying {
-				d.Consider(c.RekeyAt)
-			}
-		}
+		sa.Lifecycle.Consider(&d)
+		engine.ConsiderRekeys(&d, sa.children)
 	}
 	return d.When()
 }

@@ -1,6 +1,9 @@
 package policy
 
-import "net/netip"
+import (
+	"net/netip"
+	"strings"
+)
 
 // LastAddr is the highest address of prefix p.
 func LastAddr(p netip.Prefix) netip.Addr {
@@ -62,3 +65,16 @@ func Covered(ps, allowed []netip.Prefix) bool {
 	}
 	return len(ps) > 0
 }
+
+// PrefixStrings returns the prefixes in text form (never nil, so that JSON
+// shows an empty array).
+func PrefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// JoinPrefixes writes prefixes comma-separated, as logs show selectors.
+func JoinPrefixes(ps []netip.Prefix) string { return strings.Join(PrefixStrings(ps), ",") }

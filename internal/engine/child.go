@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"ikegate/oakley"
@@ -166,4 +167,12 @@ func BytesDue(at *time.Time, now time.Time) bool {
 // lifetime, when the installer can tell: time to replace it.
 func (c *Core[S, C, W]) ByteLifetimeReached(ch *Child) bool {
 	return ch.Installed() && !ch.Rekeying && policy.ByteLifetimeReached(c.Cfg.Installer, ch.Kernel)
+}
+
+// Without returns cs without c, keeping the order (it edits cs in place).
+func Without[C comparable](cs []C, c C) []C {
+	if i := slices.Index(cs, c); i >= 0 {
+		return slices.Delete(cs, i, i+1)
+	}
+	return cs
 }

@@ -58,3 +58,34 @@ func PeerLost(log *zap.Logger, conn *policy.Connection, established, initiator b
 	log.Warn(failed+": "+why, zap.Bool("retrying", again))
 	return again
 }
+
+// Lifecycle is the timing state both versions keep for an established IKE
+// SA: liveness checks, NAT keepalives, its replacement and the periodic
+// byte-lifetime check of its CHILD SAs.
+type Lifecycle struct {
+	DPD           dpd.Monitor
+	NextKeepalive time.Time // zero: none (we are not behind a NAT)
+	RekeyAt       time.Time // when our side replaces the IKE SA
+	Rekeying      bool      // the replacement is under way (or left to the peer)
+	BytesCheckAt  time.Time // next comparison of CHILD SA traffic with byte lifetimes
+}
+
+// Consider adds the lifecycle's deadlines to d.
+func (l *Lifecycle) Consider(d *Deadline) {
+	d.Consider(l.DPD.Next())
+	d.Consider(l.NextKeepalive)
+	if !l.Rekeying {
+		d.Consider(l.RekeyAt)
+	}
+	d.Consider(l.BytesCheckAt)
+}
+
+// ConsiderRekeys adds the rekey times of the installed CHILD SAs that are
+// not being replaced already.
+func ConsiderRekeys[C ChildSA](d *Deadline, cs []C) {
+	for _, c := range cs {
+		if b := c.Base(); b.Installed() && !b.Rekeying {
+			d.Consider(b.RekeyAt)
+		}
+	}
+}

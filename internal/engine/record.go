@@ -59,6 +59,16 @@ type Record struct {
 	Children []ChildRecord `json:"children"`
 }
 
+// SetLifecycle copies an SA's lifecycle into r.
+func (r *Record) SetLifecycle(l *Lifecycle) {
+	r.RekeyAt, r.NextKeepalive, r.BytesCheckAt, r.DPD = l.RekeyAt, l.NextKeepalive, l.BytesCheckAt, l.DPD.State()
+}
+
+// Lifecycle is the lifecycle of the recorded SA.
+func (r *Record) Lifecycle() Lifecycle {
+	return Lifecycle{DPD: dpd.FromState(r.DPD), NextKeepalive: r.NextKeepalive, RekeyAt: r.RekeyAt, BytesCheckAt: r.BytesCheckAt}
+}
+
 // V2State is what an IKEv2 SA adds to a Record.
 type V2State struct {
 	NextMsgID     uint32   `json:"next_msgid"`    // our next request
