@@ -533,10 +533,10 @@ type installWait struct {
 // Installed takes the dataplane's answer to the install request id
 // (engine.EffectInstall) and finishes the Quick Mode that waited for it.
 func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
-	w, ok := e.Resume(id)
-	if !ok {
-		return e.Flush()
-	}
+	return e.Answer(id, func(w installWait) { e.installed(now, w, err) })
+}
+
+func (e *Engine) installed(now time.Time, w installWait, err error) {
 	sa, c := w.sa, w.c
 	rekeyAt := w.rekeyAt
 	if !w.restored {
@@ -569,7 +569,6 @@ func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
 			zap.Duration("lifetime", c.Kernel.Lifetime))
 	}
 	e.Schedule(sa)
-	return e.Flush()
 }
 
 // removeChild takes a phase 2 SA out of the dataplane and the ISAKMP SA.

@@ -355,10 +355,10 @@ type pendingResponse struct {
 // Installed takes the dataplane's answer to the install request id
 // (engine.EffectInstall) and continues the exchange that waited for it.
 func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
-	w, ok := e.Resume(id)
-	if !ok {
-		return e.Flush()
-	}
+	return e.Answer(id, func(w installWait) { e.installed(now, w, err) })
+}
+
+func (e *Engine) installed(now time.Time, w installWait, err error) {
 	sa, c := w.sa, w.c
 	rekeyAt := w.rekeyAt
 	if w.then != afterRestore {
@@ -400,7 +400,6 @@ func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
 		}
 	}
 	e.Schedule(sa)
-	return e.Flush()
 }
 
 // removeChild takes a CHILD SA out of the dataplane and the IKE SA.

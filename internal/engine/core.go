@@ -159,6 +159,15 @@ func (c *Core[S, C, W]) Resume(id uint64) (W, bool) {
 	return w, ok
 }
 
+// Answer hands the dataplane's answer to the install id to the step that
+// waits for it (cont) and returns what follows: an engine's Installed.
+func (c *Core[S, C, W]) Answer(id uint64, cont func(W)) Output {
+	if w, ok := c.Resume(id); ok {
+		cont(w)
+	}
+	return c.Flush()
+}
+
 // Effect queues an effect for the runtime.
 func (c *Core[S, C, W]) Effect(ef Effect) {
 	if c.out.Effects == nil {
