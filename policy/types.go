@@ -48,6 +48,12 @@ type Config struct {
 	File        string // path the config was read from
 	Gateway     Gateway
 	Connections []*Connection
+
+	// Remote access (policy/access.go): address pools, local users and
+	// the RADIUS servers (nil: none).
+	Pools  []*Pool
+	Users  []*User
+	Radius *Radius
 }
 
 // Gateway holds daemon-wide settings.
@@ -120,6 +126,16 @@ type Connection struct {
 	DPDDelay   time.Duration
 	DPDTimeout time.Duration
 	DPDAction  string // "clear" | "hold" | "restart"
+
+	// Remote access (policy/access.go).
+	Pool       string     // the [[pool]] clients of this connection get addresses from ("": none)
+	XAuth      XAuth      // IKEv1: a second, XAUTH round after phase 1
+	RemoteAuth RemoteAuth // IKEv2: how the client authenticates ("": as Auth)
+	Unique     Unique     // what a second SA of the same peer identity does
+	// AggressivePSK allows IKEv1 Aggressive Mode with a pre-shared key
+	// and no XAUTH (allow_aggressive_psk): anyone who knows the peer
+	// identity gets an offline-crackable hash of the PSK.
+	AggressivePSK bool
 }
 
 // RemoteAny reports whether the connection accepts any peer address.

@@ -1,0 +1,82 @@
+package policy
+
+import (
+	"net/netip"
+	"time"
+)
+
+// XAuth says whether and against what an IKEv1 connection runs XAUTH
+// (draft-ietf-ipsra-isakmp-xauth) after phase 1.
+type XAuth string
+
+// XAUTH backends.
+const (
+	XAuthNone   XAuth = ""       // no XAUTH round
+	XAuthLocal  XAuth = "local"  // the [[user]] list
+	XAuthRadius XAuth = "radius" // the [radius] servers (PAP)
+)
+
+// RemoteAuth is how an IKEv2 client authenticates when it differs from the
+// connection's Auth (which stays how the gateway authenticates itself).
+type RemoteAuth string
+
+// Client authentication methods.
+const (
+	RemoteAuthSame        RemoteAuth = ""             // as Auth
+	RemoteAuthPSK         RemoteAuth = "psk"          // pre-shared key
+	RemoteAuthPubkey      RemoteAuth = "pubkey"       // certificate
+	RemoteAuthEAPMSCHAPv2 RemoteAuth = "eap-mschapv2" // EAP-MSCHAPv2 against the [[user]] list
+	RemoteAuthEAPRadius   RemoteAuth = "eap-radius"   // EAP passed through to the [radius] servers
+)
+
+// Unique says what happens when a peer identity that already has an IKE SA
+// of the connection establishes another, as strongSwan's `unique`.
+type Unique string
+
+// Uniqueness policies.
+const (
+	UniqueNo      Unique = "no"      // both stay (unless the peer sends INITIAL_CONTACT)
+	UniqueNever   Unique = "never"   // both stay, even with INITIAL_CONTACT
+	UniqueKeep    Unique = "keep"    // the new one is refused
+	UniqueReplace Unique = "replace" // the old one is deleted
+)
+
+// Pool is a [[pool]] table: the addresses handed to remote-access clients
+// that ask for one (Mode Config, IKEv2 configuration payload) and the
+// attributes that go with them.
+type Pool struct {
+	Name   string
+	Ranges []AddrRange // "addresses": prefixes or first-last ranges, IPv4 or IPv6
+
+	DNS          []netip.Addr   // "dns"
+	NBNS         []netip.Addr   // "nbns": WINS servers
+	Domain       string         // "domain": the default domain
+	SplitDNS     []string       // "split_dns": domains resolved through the tunnel
+	SplitInclude []netip.Prefix // "split_include": networks routed into the tunnel; empty: everything
+	Banner       string         // "banner": shown by Cisco-style clients
+	SavePassword bool           // "save_password": the client may store the XAUTH password
+}
+
+// AddrRange is an inclusive range of addresses of one family.
+type AddrRange struct{ First, Last netip.Addr }
+
+// User is a [[user]] table: a user of the local list (XAUTH, EAP-MSCHAPv2).
+type User struct {
+	Name string
+	// Password is the clear-text password (never logged), or nil when the
+	// config gives only NTHash.
+	Password []byte
+	// NTHash is MD4 over the UTF-16LE password (what MSCHAPv2 needs),
+	// from "nt_hash" or computed from Password.
+	NTHash []byte
+}
+
+// Radius is the [radius] table: the RADIUS servers (RFC 2865/2866) used by
+// xauth = "radius" and remote_auth = "eap-radius".
+type Radius struct {
+	Servers       []string      // "host:port" of the authentication service, tried in order
+	Secret        []byte        // the shared secret (never logged)
+	Accounting    bool          // Start/Interim/Stop to port+1 of each server
+	Timeout       time.Duration // per try (0: 3 s)
+	NASIdentifier string        // "nas_identifier" (empty: the host name)
+}
