@@ -27,6 +27,7 @@ import (
 
 	"ikegate/ikev1"
 	"ikegate/ikev2"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/kernel"
 	"ikegate/natt"
@@ -65,6 +66,7 @@ type Gateway struct {
 	log     *zap.Logger
 	backend policy.Dataplane
 	caps    policy.Capabilities // the backend's, read once
+	access  engine.Access       // users and pools (nil: no remote access)
 
 	socks   []*socket
 	byLocal map[netip.AddrPort]*socket // read-only after New

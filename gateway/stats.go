@@ -15,7 +15,7 @@ type counters struct {
 	in      [numKinds]atomic.Uint64
 	out     [numKinds]atomic.Uint64
 	drops   [numReasons]atomic.Uint64
-	effects [engine.EffectIKEDown + 1]atomic.Uint64 // what the engines asked of the dataplane, by kind
+	effects [engine.NumEffects]atomic.Uint64 // what the engines asked of the shard, by kind
 }
 
 // Stats is a snapshot of the counters as the control API's "stats" command
@@ -55,7 +55,7 @@ func (c *counters) snapshot(workers int) Stats {
 		s.Drops[r.String()] = c.drops[r].Load()
 	}
 	s.Effects = make(map[string]uint64, len(c.effects))
-	for k := engine.EffectInstall; k <= engine.EffectIKEDown; k++ {
+	for k := engine.EffectInstall; int(k) < engine.NumEffects; k++ {
 		s.Effects[k.String()] = c.effects[k].Load()
 	}
 	return s

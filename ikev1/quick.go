@@ -530,10 +530,10 @@ type installWait struct {
 	rekeyAt   time.Time // restored
 }
 
-// Installed takes the dataplane's answer to the install request id
-// (engine.EffectInstall) and finishes the Quick Mode that waited for it.
-func (e *Engine) Installed(now time.Time, id uint64, err error) engine.Output {
-	return e.Answer(id, func(w installWait) { e.installed(now, w, err) })
+// Answered takes the runtime's answer to effect id (the install of a
+// CHILD SA: engine.EffectInstall) and finishes the Quick Mode that waited for it.
+func (e *Engine) Answered(now time.Time, id uint64, r engine.Result) engine.Output {
+	return e.Answer(id, func(w installWait) { e.installed(now, w, r.Err) })
 }
 
 func (e *Engine) installed(now time.Time, w installWait, err error) {

@@ -119,10 +119,8 @@ func ChildAlgorithms(chosen oakley.Proposal) (Algorithms, error) {
 // enters the dataplane. ch is INSTALLING until the answer comes to the
 // engine's Installed with the returned ID, which it passes to InstallDone.
 func (c *Core[S, C, W]) RequestInstall(ch *Child, k *policy.ChildSA) uint64 {
-	c.lastID++
 	ch.Kernel, ch.State = k, ChildInstalling
-	c.Effect(Effect{Kind: EffectInstall, ID: c.lastID, Child: k})
-	return c.lastID
+	return c.Ask(Effect{Kind: EffectInstall, Child: k})
 }
 
 // InstallDone records the dataplane's answer for ch: INSTALLED, to be

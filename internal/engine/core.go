@@ -149,18 +149,27 @@ func (c *Core[S, C, W]) Emit(local, remote netip.AddrPort, data []byte) {
 	c.out.Datagrams = append(c.out.Datagrams, isakmp.Datagram{Local: local, Remote: remote, Data: data})
 }
 
-// Await keeps w, the step that goes on when the install id is answered.
+// Ask queues an effect whose answer the engine waits for and returns the
+// ID the answer will carry (Answerer.Answered).
+func (c *Core[S, C, W]) Ask(ef Effect) uint64 {
+	c.lastID++
+	ef.ID = c.lastID
+	c.Effect(ef)
+	return ef.ID
+}
+
+// Await keeps w, the step that goes on when effect id is answered.
 func (c *Core[S, C, W]) Await(id uint64, w W) { c.waits[id] = w }
 
-// Resume returns (and forgets) the step waiting for the install id.
+// Resume returns (and forgets) the step waiting for the answer id.
 func (c *Core[S, C, W]) Resume(id uint64) (W, bool) {
 	w, ok := c.waits[id]
 	delete(c.waits, id)
 	return w, ok
 }
 
-// Answer hands the dataplane's answer to the install id to the step that
-// waits for it (cont) and returns what follows: an engine's Installed.
+// Answer hands the answer to effect id to the step that waits for it
+// (cont) and returns what follows: an engine's Answered.
 func (c *Core[S, C, W]) Answer(id uint64, cont func(W)) Output {
 	if w, ok := c.Resume(id); ok {
 		cont(w)

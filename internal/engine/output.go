@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"errors"
+	"net/netip"
 	"time"
 
 	"ikegate/isakmp"
@@ -25,7 +27,7 @@ type EffectKind uint8
 // Effects.
 const (
 	// EffectInstall asks to add Child to the dataplane (with a reqid from
-	// it); the engine waits for the answer: Installer.Installed(ID, err).
+	// it); the engine waits for the answer (Answerer.Answered with ID).
 	EffectInstall EffectKind = iota + 1
 	// EffectRemove asks to remove Child from the dataplane.
 	EffectRemove
@@ -33,6 +35,17 @@ const (
 	// rekeyed or restored); EffectIKEDown one that is gone.
 	EffectIKEUp
 	EffectIKEDown
+	// EffectAuthenticate asks to check User and Password against the
+	// user backend of Conn; the engine waits for the answer (Result.Err
+	// nil: accepted).
+	EffectAuthenticate
+	// EffectLease asks for an address of Pool for Identity; the engine
+	// waits for the answer (Result.Addr).
+	EffectLease
+	// EffectRelease gives Addr of Pool back for Identity.
+	EffectRelease
+
+	numEffects
 )
 
 // String names the effect for logs.
@@ -46,6 +59,12 @@ func (k EffectKind) String() string {
 		return "ike-up"
 	case EffectIKEDown:
 		return "ike-down"
+	case EffectAuthenticate:
+		return "authenticate"
+	case EffectLease:
+		return "lease"
+	case EffectRelease:
+		return "release"
 	}
 	return "effect?"
 }
@@ -60,7 +79,44 @@ type Effect struct {
 	Version    int
 	Conn       string
 	SPIi, SPIr uint64
+
+	// EffectAuthenticate: the user, the password (a secret: never
+	// logged) and the connection whose backend decides.
+	User       string
+	Password   Secret
+	Connection *policy.Connection
+	// EffectLease, EffectRelease: the pool, the identity that holds the
+	// lease (the XAUTH or EAP user, else the peer's ID) and the address.
+	Pool     string
+	Identity string
+	Addr     netip.Addr
 }
+
+// NumEffects is the number of effect kinds (for counters by kind).
+const NumEffects = int(numEffects)
+
+// Result is the runtime's answer to an effect an engine waits for.
+type Result struct {
+	Err  error      // the failure (install, authentication, lease), or nil
+	Addr netip.Addr // EffectLease: the address
+}
+
+// Access is the remote-access layer as Execute uses it: user backends and
+// address pools, safe for concurrent use (shards share it).
+type Access interface {
+	// Authenticate checks a user's password with conn's backend (its
+	// xauth setting); nil means accepted.
+	Authenticate(conn *policy.Connection, user, password string) error
+	// Lease hands out an address of pool to identity (the same one again
+	// while identity holds it).
+	Lease(pool, identity string) (netip.Addr, error)
+	// Release gives addr back.
+	Release(pool, identity string, addr netip.Addr)
+}
+
+// ErrNoAccess answers authentication and lease requests when the runtime
+// has no remote-access layer.
+var ErrNoAccess = errors.New("no remote-access configuration (users, pools)")
 
 // IKEUp returns the EffectIKEUp of an IKE SA.
 func IKEUp(version int, conn string, spiI, spiR uint64) Effect {
@@ -72,38 +128,58 @@ func IKEDown(version int, conn string, spiI, spiR uint64) Effect {
 	return Effect{Kind: EffectIKEDown, Version: version, Conn: conn, SPIi: spiI, SPIr: spiR}
 }
 
-// Answerer is an engine as Execute sees it: where install answers go.
+// Answerer is an engine as Execute sees it: where the answers to the
+// effects it waits for go.
 type Answerer interface {
-	Installed(now time.Time, id uint64, err error) Output
+	Answered(now time.Time, id uint64, r Result) Output
 }
 
-// Execute carries out out on dp for engine e: it adds and removes CHILD
-// SAs, hands each install's result back to e at once (which may ask for
-// more), and returns every datagram to send, in order. observe, if set,
-// sees every effect after it was carried out, with the dataplane's error
-// for installs and removals: the hook for metrics and replication.
-func Execute(now time.Time, e Answerer, dp policy.Installer, out Output, observe func(Effect, error)) []isakmp.Datagram {
+// Execute carries out out for engine e on the dataplane dp and the
+// remote-access layer acc (nil: none): it adds and removes CHILD SAs,
+// checks users, leases and releases addresses, hands each answer back to e
+// at once (which may ask for more), and returns every datagram to send, in
+// order. observe, if set, sees every effect after it was carried out, with
+// its error: the hook for metrics and replication.
+func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Output, observe func(Effect, error)) []isakmp.Datagram {
 	sent := out.Datagrams
 	queue := out.Effects
 	for len(queue) > 0 {
 		ef := queue[0]
 		queue = queue[1:]
-		var err error
+		var r Result
+		answer := false
 		switch ef.Kind {
 		case EffectInstall:
 			ef.Child.ReqID = dp.AllocReqID()
-			err = dp.AddChildSA(ef.Child)
-			more := e.Installed(now, ef.ID, err)
+			r.Err, answer = dp.AddChildSA(ef.Child), true
+		case EffectRemove:
+			r.Err = dp.DelChildSA(ef.Child)
+			ef.Child.WipeKeys()
+		case EffectAuthenticate:
+			answer, r.Err = true, ErrNoAccess
+			if acc != nil {
+				r.Err = acc.Authenticate(ef.Connection, ef.User, string(ef.Password))
+			}
+			clear(ef.Password)
+		case EffectLease:
+			answer, r.Err = true, ErrNoAccess
+			if acc != nil {
+				r.Addr, r.Err = acc.Lease(ef.Pool, ef.Identity)
+			}
+		case EffectRelease:
+			if acc != nil {
+				acc.Release(ef.Pool, ef.Identity, ef.Addr)
+			}
+		}
+		if observe != nil {
+			observe(ef, r.Err)
+		}
+		if answer {
+			more := e.Answered(now, ef.ID, r)
 			sent = append(sent, more.Datagrams...)
 			if len(more.Effects) > 0 {
 				queue = append(more.Effects, queue...) // what followed from the answer comes first
 			}
-		case EffectRemove:
-			err = dp.DelChildSA(ef.Child)
-			ef.Child.WipeKeys()
-		}
-		if observe != nil {
-			observe(ef, err)
 		}
 	}
 	return sent

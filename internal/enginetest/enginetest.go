@@ -77,10 +77,12 @@ type Engine interface {
 	NextDeadline() time.Time
 }
 
-// Peer is an engine with the dataplane that carries out its effects.
+// Peer is an engine with the dataplane and remote-access layer (nil:
+// none) that carry out its effects.
 type Peer struct {
 	Engine Engine
 	Inst   policy.Installer
+	Access engine.Access
 }
 
 // Wire is an in-memory network between engines with a fake clock. Filter,
@@ -100,7 +102,7 @@ type Wire struct {
 // Do carries out an engine's output as the gateway's shard does
 // (engine.Execute on its dataplane) and puts its datagrams on the wire.
 func (w *Wire) Do(p Peer, out engine.Output) {
-	w.Send(engine.Execute(w.Now, p.Engine, p.Inst, out, nil))
+	w.Send(engine.Execute(w.Now, p.Engine, p.Inst, p.Access, out, nil))
 }
 
 // Send puts datagrams on the wire (through Filter).
