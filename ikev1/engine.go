@@ -141,9 +141,19 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 			}
 			return
 		}
+		if ra := sa.ra; ra != nil && sa.conn.XAuth != policy.XAuthNone && ra.xauth != xauthDone {
+			e.Drop("Quick Mode before XAUTH completed", d, nil)
+			return
+		}
 		e.quickMode(now, sa, d, msg)
 	case isakmp.ExchangeV1Informational:
 		e.informational(now, sa, d, msg)
+	case isakmp.ExchangeV1Transaction:
+		if sa.state != stateEstablished {
+			e.Drop("Transaction exchange before phase 1 completed", d, nil)
+			return
+		}
+		e.transaction(now, sa, d, msg)
 	default:
 		e.Drop("unsupported exchange "+h.Exchange.String(), d, nil)
 	}
@@ -199,6 +209,10 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	if sa.state != stateEstablished {
 		return
 	}
+	e.retransmitTransaction(now, sa)
+	if sa.state != stateEstablished {
+		return
+	}
 	e.rekeyDue(now, sa)
 	if engine.Due(sa.quickAt, now) {
 		sa.quickAt = time.Time{}
@@ -234,6 +248,7 @@ func (e *Engine) destroy(sa *p1SA, reason string) {
 	if sa.state == stateEstablished {
 		e.Effect(engine.IKEDown(1, sa.conn.Name, sa.ckyI, sa.ckyR))
 	}
+	e.releaseLease(sa)
 	sa.state = stateGone
 	sa.keys = nil
 	sa.hs = nil

@@ -64,7 +64,7 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		err = errors.New("HASH(1) does not verify")
 	}
 	if err != nil {
-		if sa.state != stateEstablished && sa.auth == oakley.V1AuthPSK {
+		if sa.state != stateEstablished && baseAuth(sa.auth) == oakley.V1AuthPSK {
 			// During phase 1 the peer's only reason to send a protected
 			// notification is a failure, and one we cannot read means it
 			// derived other keys: typically a different pre-shared key.

@@ -20,11 +20,12 @@ import (
 type fakeInstaller = enginetest.Installer
 
 type node struct {
-	name  string
-	addr  netip.Addr
-	eng   *Engine
-	inst  *fakeInstaller
-	conns []*policy.Connection
+	name   string
+	addr   netip.Addr
+	eng    *Engine
+	inst   *fakeInstaller
+	access *enginetest.Access // users and pool (nil: none)
+	conns  []*policy.Connection
 }
 
 // pair wires two engines back to back over enginetest.Wire.
@@ -43,7 +44,13 @@ func (p *pair) wire() *pair {
 }
 
 // peer is n as the wire drives it: its engine and its dataplane.
-func (n *node) peer() enginetest.Peer { return enginetest.Peer{Engine: n.eng, Inst: n.inst} }
+func (n *node) peer() enginetest.Peer {
+	p := enginetest.Peer{Engine: n.eng, Inst: n.inst}
+	if n.access != nil {
+		p.Access = n.access
+	}
+	return p
+}
 
 // do carries out what n's engine returned and sends its datagrams.
 func (p *pair) do(n *node, out engine.Output) { p.Do(n.peer(), out) }

@@ -33,9 +33,14 @@ const (
 	natTRFC
 )
 
-// ourVIDs are the vendor IDs we send in the first message of each side.
-func ourVIDs(peer natTVariant, responder bool) []isakmp.V1Payload {
+// ourVIDs are the vendor IDs we send in the first message of each side; a
+// responder for remote-access clients (conn has xauth or a pool)
+// announces XAUTH and Cisco Unity as Cisco concentrators do.
+func ourVIDs(peer natTVariant, responder bool, conn *policy.Connection) []isakmp.V1Payload {
 	vids := []isakmp.V1Payload{&isakmp.V1VendorID{Data: VIDDPD}}
+	if responder && (conn.XAuth != policy.XAuthNone || conn.Pool != "") {
+		vids = append(vids, &isakmp.V1VendorID{Data: VIDXAUTH}, &isakmp.V1VendorID{Data: VIDCiscoUnity})
+	}
 	switch {
 	case !responder:
 		vids = append(vids,
@@ -180,7 +185,7 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 		sa.hs.idiB = isakmp.AppendV1Body(nil, id)
 		ps = append(ps, &isakmp.V1KE{Data: sa.hs.gxi}, &isakmp.V1Nonce{Data: sa.hs.ni}, id)
 	}
-	ps = append(ps, ourVIDs(natTNone, false)...)
+	ps = append(ps, ourVIDs(natTNone, false, conn)...)
 	e.sas[sa.ckyI] = sa
 	sa.log(e).Info("initiating IKEv1 phase 1", zap.String("mode", exchange.String()), zap.String("ike", oakley.ProposalsString(conn.IKE)))
 	e.sendP1(now, sa, e.plain(sa, exchange, ps), true)
@@ -299,7 +304,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	e.halfOpen++
 	if !aggressive {
 		sa.state = stateMainR2
-		ps := append([]isakmp.V1Payload{chosenSA}, ourVIDs(sa.natT, true)...)
+		ps := append([]isakmp.V1Payload{chosenSA}, ourVIDs(sa.natT, true, conn)...)
 		e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
 		e.Schedule(sa)
 		return
@@ -329,7 +334,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	}
 	ps := append([]isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: sa.hs.gxr}, &isakmp.V1Nonce{Data: sa.hs.nr}, id}, proof...)
 	ps = append(ps, sa.natdPayloads(e.Cfg.ForceEncap)...)
-	ps = append(ps, ourVIDs(sa.natT, true)...)
+	ps = append(ps, ourVIDs(sa.natT, true, conn)...)
 	sa.state = stateAggrR2
 	e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
 	e.Schedule(sa)
@@ -384,7 +389,7 @@ func (e *Engine) computeKeys(sa *p1SA) error {
 		return err
 	}
 	var skeyid []byte
-	if sa.auth == oakley.V1AuthPSK {
+	if baseAuth(sa.auth) == oakley.V1AuthPSK {
 		skeyid = oakley.V1SKEYIDPSK(prf, sa.conn.PSK, sa.hs.ni, sa.hs.nr)
 	} else {
 		skeyid = oakley.V1SKEYIDSig(prf, sa.hs.ni, sa.hs.nr, gxy)
@@ -492,7 +497,7 @@ func (e *Engine) acceptChosen(sa *p1SA, msg *isakmp.V1Message) bool {
 		return false
 	}
 	o := readPhase1Transform(saP.Proposals[0].Transforms[0])
-	if o.err != nil || o.auth != authMethod(sa.conn) {
+	if o.err != nil || o.auth != offeredAuth(sa.conn) {
 		e.fail(sa, "responder chose a transform we did not offer")
 		return false
 	}
@@ -596,7 +601,7 @@ func (e *Engine) floatIfNAT(sa *p1SA) {
 // itself with a pre-shared key, or our certificate and the signature of
 // the hash with RSA signatures (RFC 2409 5.1).
 func (e *Engine) proof(sa *p1SA, hash []byte) ([]isakmp.V1Payload, error) {
-	if sa.auth == oakley.V1AuthPSK {
+	if baseAuth(sa.auth) == oakley.V1AuthPSK {
 		return []isakmp.V1Payload{&isakmp.V1Hash{Data: hash}}, nil
 	}
 	conn := sa.conn
@@ -660,7 +665,7 @@ func (e *Engine) checkPeer(now time.Time, sa *p1SA, id *isakmp.V1ID, ps []isakmp
 		return reject(isakmp.V1NotifyInvalidIDInformation, fmt.Sprintf("peer identity %s does not match remote_id %s of connection %q",
 			peerID, sa.conn.RemoteID, sa.conn.Name))
 	}
-	if sa.auth == oakley.V1AuthPSK {
+	if baseAuth(sa.auth) == oakley.V1AuthPSK {
 		hash, _ := isakmp.FindV1(ps, isakmp.V1PayloadHASH).(*isakmp.V1Hash)
 		if hash == nil || !hmac.Equal(hash.Data, want) {
 			return reject(isakmp.V1NotifyInvalidHashInformation, fmt.Sprintf(
@@ -813,6 +818,7 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	if isakmp.FindV1Notify(ps, isakmp.V1NotifyInitialContact) != nil {
 		e.initialContact(sa)
 	}
+	e.remoteAccessUp(now, sa)
 	held := sa.hs.held
 	sa.hs = nil // phase 1 is over: only the long-lived state stays
 	for _, d := range held {

@@ -2,6 +2,8 @@ package ikev1
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"ikegate/isakmp"
@@ -24,6 +26,62 @@ func authMethod(conn *policy.Connection) uint16 {
 		return oakley.V1AuthRSASig
 	}
 	return oakley.V1AuthPSK
+}
+
+// offeredAuth is the authentication method our phase 1 proposals carry:
+// the XAUTH variant when the connection has xauth (we are the client).
+func offeredAuth(conn *policy.Connection) uint16 {
+	switch {
+	case conn.XAuth == policy.XAuthNone:
+		return authMethod(conn)
+	case conn.Auth == policy.AuthPubkey:
+		return oakley.V1AuthXAUTHInitRSA
+	}
+	return oakley.V1AuthXAUTHInitPreShared
+}
+
+// acceptsAuth reports whether conn, as responder, takes a peer's phase 1
+// authentication method: its own (PSK or RSA signatures), or, with xauth
+// set, the XAUTH variant of it that a client offers (XAUTHInitPreShared,
+// XAUTHInitRSA) and only that.
+func acceptsAuth(conn *policy.Connection, m uint16) bool {
+	if conn.XAuth == policy.XAuthNone {
+		return m == authMethod(conn)
+	}
+	switch m {
+	case oakley.V1AuthXAUTHInitPreShared:
+		return conn.Auth == policy.AuthPSK
+	case oakley.V1AuthXAUTHInitRSA:
+		return conn.Auth == policy.AuthPubkey
+	}
+	return false
+}
+
+// baseAuth is the method that authenticates phase 1 and derives its keys
+// for an authentication method, XAUTH variants included.
+func baseAuth(m uint16) uint16 {
+	switch m {
+	case oakley.V1AuthXAUTHInitPreShared, oakley.V1AuthXAUTHRespPreShared:
+		return oakley.V1AuthPSK
+	case oakley.V1AuthXAUTHInitRSA, oakley.V1AuthXAUTHRespRSA:
+		return oakley.V1AuthRSASig
+	}
+	return m
+}
+
+// authName names an IKEv1 authentication method for explanations.
+func authName(m uint16) string {
+	switch m {
+	case oakley.V1AuthPSK:
+		return "pre-shared key (1)"
+	case oakley.V1AuthRSASig:
+		return "RSA signatures (3)"
+	case oakley.V1AuthXAUTHInitPreShared:
+		return "XAUTHInitPreShared (65001)"
+	case oakley.V1AuthXAUTHInitRSA:
+		return "XAUTHInitRSA (65005)"
+	}
+	return fmt.Sprintf("method %d", m)
 }
 
 // phase1Transforms turns conn's IKE proposals into ISAKMP transforms, one
@@ -52,7 +110,7 @@ func phase1Transforms(conn *policy.Connection) ([]isakmp.V1Transform, error) {
 		}
 		attrs = append(attrs,
 			isakmp.V1AttrTV(isakmp.V1IKEAttrHash, hash),
-			isakmp.V1AttrTV(isakmp.V1IKEAttrAuthMethod, authMethod(conn)),
+			isakmp.V1AttrTV(isakmp.V1IKEAttrAuthMethod, offeredAuth(conn)),
 			isakmp.V1AttrTV(isakmp.V1IKEAttrGroupDesc, dh.ID),
 			isakmp.V1AttrTV(isakmp.V1IKEAttrLifeType, isakmp.V1LifeSeconds),
 			isakmp.V1AttrUint(isakmp.V1IKEAttrLifeDuration, uint64(life/time.Second)),
@@ -126,13 +184,17 @@ func readPhase1Transform(t isakmp.V1Transform) phase1Offer {
 func selectPhase1(conn *policy.Connection, sa *isakmp.V1SA) (phase1Offer, string, bool) {
 	var offers []phase1Offer
 	var props []oakley.Proposal
+	var methods []string // what the peer offered, for the explanation
 	for _, p := range sa.Proposals {
 		if p.ProtocolID != isakmp.V1ProtocolISAKMP {
 			continue
 		}
 		for _, t := range p.Transforms {
 			o := readPhase1Transform(t)
-			if o.err != nil || o.auth != authMethod(conn) {
+			if o.err == nil && !slices.Contains(methods, authName(o.auth)) {
+				methods = append(methods, authName(o.auth))
+			}
+			if o.err != nil || !acceptsAuth(conn, o.auth) {
 				continue
 			}
 			offers = append(offers, o)
@@ -140,8 +202,18 @@ func selectPhase1(conn *policy.Connection, sa *isakmp.V1SA) (phase1Offer, string
 		}
 	}
 	if len(offers) == 0 {
-		return phase1Offer{}, fmt.Sprintf("peer offered no transform with authentication method %d that connection %q uses (%s)",
-			authMethod(conn), conn.Name, conn.Auth), false
+		want := authName(authMethod(conn))
+		hint := ""
+		switch {
+		case conn.XAuth != policy.XAuthNone && conn.Auth == policy.AuthPSK:
+			want, hint = authName(oakley.V1AuthXAUTHInitPreShared), " (xauth is set: the client must do XAUTH)"
+		case conn.XAuth != policy.XAuthNone:
+			want, hint = authName(oakley.V1AuthXAUTHInitRSA), " (xauth is set: the client must do XAUTH)"
+		case slices.Contains(methods, authName(oakley.V1AuthXAUTHInitPreShared)) || slices.Contains(methods, authName(oakley.V1AuthXAUTHInitRSA)):
+			hint = " (the peer wants XAUTH: set xauth on the connection)"
+		}
+		return phase1Offer{}, fmt.Sprintf("peer offered authentication by %s; connection %q (auth = %s) takes %s%s",
+			strings.Join(methods, ", "), conn.Name, conn.Auth, want, hint), false
 	}
 	sel, ok := oakley.Select(conn.IKE, props, oakley.MatchOptions{})
 	if !ok {

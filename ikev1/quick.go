@@ -112,6 +112,11 @@ func hostPrefix(a netip.Addr) netip.Prefix {
 }
 
 func remoteTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
+	if sa.ra != nil && sa.ra.vip.IsValid() {
+		// A remote-access client protects its virtual address, nothing
+		// else: no client can claim another's traffic.
+		return []netip.Prefix{hostPrefix(sa.ra.vip)}
+	}
 	if len(c.RemoteTS) == 0 {
 		return []netip.Prefix{hostPrefix(sa.remote.Addr())}
 	}
@@ -519,9 +524,20 @@ func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
 	e.Await(e.RequestInstall(&c.Child, k), installWait{sa: sa, c: c, replaces: q.replaces, initiator: q.initiator})
 }
 
-// installWait is a phase 2 SA waiting for the dataplane (Installed): what
-// its Quick Mode does once it is in.
+// waitKind says what an exchange step waits for.
+type waitKind uint8
+
+const (
+	waitInstall waitKind = iota // the dataplane to install a phase 2 SA
+	waitAuth                    // the user backend's verdict on XAUTH credentials
+	waitLease                   // an address for Mode Config
+)
+
+// installWait is an exchange step waiting for an answer (Answered): a
+// phase 2 SA for the dataplane (what its Quick Mode does once it is in),
+// or an XAUTH verdict or lease (modecfg.go).
 type installWait struct {
+	kind      waitKind
 	sa        *p1SA
 	c         *child
 	replaces  *child    // the phase 2 SA it renews: deleted once it is in
@@ -533,7 +549,17 @@ type installWait struct {
 // Answered takes the runtime's answer to effect id (the install of a
 // CHILD SA: engine.EffectInstall) and finishes the Quick Mode that waited for it.
 func (e *Engine) Answered(now time.Time, id uint64, r engine.Result) engine.Output {
-	return e.Answer(id, func(w installWait) { e.installed(now, w, r.Err) })
+	return e.Answer(id, func(w installWait) {
+		switch w.kind {
+		case waitAuth:
+			e.authenticated(now, w.sa, r.Err)
+		case waitLease:
+			e.leased(now, w.sa, r.Addr, r.Err)
+		default:
+			e.installed(now, w, r.Err)
+		}
+		e.Schedule(w.sa)
+	})
 }
 
 func (e *Engine) installed(now time.Time, w installWait, err error) {

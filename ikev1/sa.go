@@ -95,6 +95,7 @@ type p1SA struct {
 	// initiator; zero: none pending).
 	quickAt time.Time
 	nat     natt.Detection
+	ra      *remoteAccess // XAUTH and Mode Config of a remote-access client (nil: none)
 	peerID  policy.Identity
 
 	lastRecv    [32]byte // digest of the peer's last phase 1 message
@@ -139,6 +140,9 @@ func (sa *p1SA) NextDeadline() time.Time {
 	} else {
 		sa.Lifecycle.Consider(&d)
 		d.Consider(sa.quickAt)
+		if sa.ra != nil && sa.ra.tx != nil {
+			d.Consider(sa.ra.tx.rtx.Next)
+		}
 		engine.ConsiderRekeys(&d, sa.children)
 	}
 	for _, q := range sa.quick {

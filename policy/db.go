@@ -8,16 +8,24 @@ import "net/netip"
 type DB struct {
 	conns  []*Connection
 	byName map[string]*Connection
+	pools  map[string]*Pool
 }
 
-// NewDB builds a database over conns (kept in config order).
-func NewDB(conns []*Connection) *DB {
-	db := &DB{conns: conns, byName: make(map[string]*Connection, len(conns))}
+// NewDB builds a database over conns (kept in config order) and the
+// address pools they name.
+func NewDB(conns []*Connection, pools ...*Pool) *DB {
+	db := &DB{conns: conns, byName: make(map[string]*Connection, len(conns)), pools: make(map[string]*Pool, len(pools))}
 	for _, c := range conns {
 		db.byName[c.Name] = c
 	}
+	for _, p := range pools {
+		db.pools[p.Name] = p
+	}
 	return db
 }
+
+// Pool returns the address pool called name (its attributes), or nil.
+func (db *DB) Pool(name string) *Pool { return db.pools[name] }
 
 // Connections returns every connection in config order.
 func (db *DB) Connections() []*Connection { return db.conns }

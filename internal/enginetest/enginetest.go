@@ -5,6 +5,7 @@
 package enginetest
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -163,4 +164,54 @@ func Proposals(tb testing.TB, esp bool, ss ...string) []oakley.Proposal {
 		out = append(out, p)
 	}
 	return out
+}
+
+// Access is a remote-access layer for engine tests: users with clear
+// passwords and one pool handing out Pool's addresses in order, the same
+// one again to an identity that holds one.
+type Access struct {
+	Users  map[string]string
+	Pool   netip.Prefix
+	Leases map[string]netip.Addr // by identity
+	Auths  int                   // authentication requests seen
+}
+
+// Authenticate checks the user's password.
+func (a *Access) Authenticate(_ *policy.Connection, user, password string) error {
+	a.Auths++
+	if p, ok := a.Users[user]; !ok || p != password {
+		return fmt.Errorf("user %q: wrong password or unknown user", user)
+	}
+	return nil
+}
+
+// Lease hands out the next address of Pool (never its first).
+func (a *Access) Lease(pool, identity string) (netip.Addr, error) {
+	if a.Leases == nil {
+		a.Leases = map[string]netip.Addr{}
+	}
+	if addr, ok := a.Leases[identity]; ok {
+		return addr, nil
+	}
+	addr := a.Pool.Addr().Next()
+	for taken := true; taken; {
+		taken = false
+		for _, l := range a.Leases {
+			if l == addr {
+				addr, taken = addr.Next(), true
+			}
+		}
+	}
+	if !a.Pool.Contains(addr) {
+		return netip.Addr{}, fmt.Errorf("pool %q exhausted", pool)
+	}
+	a.Leases[identity] = addr
+	return addr, nil
+}
+
+// Release forgets identity's lease.
+func (a *Access) Release(_, identity string, addr netip.Addr) {
+	if a.Leases[identity] == addr {
+		delete(a.Leases, identity)
+	}
 }
