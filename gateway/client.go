@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"ikegate/access"
 	"ikegate/policy"
 )
 
@@ -139,6 +140,14 @@ func (c *Client) Conns(ctx context.Context) ([]ConnInfo, error) {
 }
 
 // Stats returns the daemon's packet counters.
+// Leases returns the addresses handed out to remote-access clients.
+func (c *Client) Leases(ctx context.Context) ([]access.Lease, error) {
+	var l []access.Lease
+	err := c.call(ctx, Request{Cmd: "leases"}, &l)
+	return l, err
+}
+
+// Stats returns the daemon's counters.
 func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
 	err := c.call(ctx, Request{Cmd: "stats"}, &s)

@@ -24,6 +24,7 @@ import (
 //	{"cmd":"sas"}              -> [IKESAInfo, ...]   ([] when none)
 //	{"cmd":"conns"}            -> [ConnInfo, ...]
 //	{"cmd":"stats"}            -> Stats
+//	{"cmd":"leases"}           -> [access.Lease, ...] ([] when none)
 //
 // Any failure is answered with {"error":"..."}.
 
@@ -199,8 +200,10 @@ func (s *controlServer) handle(ctx context.Context, line []byte) any {
 		return g.Conns()
 	case "stats":
 		return g.Stats(ctx)
+	case "leases":
+		return g.Leases(ctx)
 	case "":
 		return errorResponse{Error: "bad request: missing \"cmd\""}
 	}
-	return errorResponse{Error: fmt.Sprintf("unknown command %q (want up, down, sas, conns or stats)", req.Cmd)}
+	return errorResponse{Error: fmt.Sprintf("unknown command %q (want up, down, sas, conns, stats or leases)", req.Cmd)}
 }

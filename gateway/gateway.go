@@ -67,6 +67,7 @@ type Gateway struct {
 	backend policy.Dataplane
 	caps    policy.Capabilities // the backend's, read once
 	access  engine.Access       // users and pools (nil: no remote access)
+	ra      *accessLayer        // the same, for listing leases
 
 	socks   []*socket
 	byLocal map[netip.AddrPort]*socket // read-only after New
@@ -127,7 +128,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 
 	g := &Gateway{
 		cfg:     cfg,
-		db:      policy.NewDB(cfg.Connections),
+		db:      policy.NewDB(cfg.Connections, cfg.Pools...),
 		log:     log,
 		byLocal: make(map[netip.AddrPort]*socket),
 		ready:   make(chan struct{}),
@@ -147,6 +148,16 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		ownBackend = true
 	}
 	g.caps = g.backend.Capabilities()
+	ra, err := newAccessLayer(cfg)
+	if err != nil {
+		if ownBackend {
+			g.backend.Close()
+		}
+		return nil, err
+	}
+	if ra != nil {
+		g.ra, g.access = ra, ra
+	}
 	defer func() {
 		if err != nil {
 			g.closeSockets()

@@ -187,6 +187,12 @@ func (sa *p1SA) info() policy.IKESAInfo {
 	if sa.state == stateEstablished {
 		info.RemoteID = sa.peerID.String()
 	}
+	if ra := sa.ra; ra != nil {
+		info.User, info.Pool = ra.user, ra.pool
+		if ra.vip.IsValid() {
+			info.VirtualIP = ra.vip.String()
+		}
+	}
 	for _, c := range sa.children {
 		ci := c.Info()
 		ci.LocalTS, ci.RemoteTS = policy.PrefixStrings(c.localTS), policy.PrefixStrings(c.remoteTS)

@@ -192,19 +192,24 @@ type ChildSA struct {
 
 // IKESAInfo is one IKE SA as shown by `ikegate sas --json`.
 type IKESAInfo struct {
-	Name        string        `json:"name"`
-	Version     int           `json:"version"`
-	State       string        `json:"state"` // "ESTABLISHED" once up
-	Local       string        `json:"local"`
-	Remote      string        `json:"remote"`
-	LocalSPI    string        `json:"local_spi"`
-	RemoteSPI   string        `json:"remote_spi"`
-	Initiator   bool          `json:"initiator"`
-	IKEProposal string        `json:"ike_proposal"`
-	LocalID     string        `json:"local_id,omitempty"`
-	RemoteID    string        `json:"remote_id,omitempty"`
-	PeerVendor  string        `json:"peer_vendor,omitempty"`
-	Children    []ChildSAInfo `json:"children"`
+	Name        string `json:"name"`
+	Version     int    `json:"version"`
+	State       string `json:"state"` // "ESTABLISHED" once up
+	Local       string `json:"local"`
+	Remote      string `json:"remote"`
+	LocalSPI    string `json:"local_spi"`
+	RemoteSPI   string `json:"remote_spi"`
+	Initiator   bool   `json:"initiator"`
+	IKEProposal string `json:"ike_proposal"`
+	LocalID     string `json:"local_id,omitempty"`
+	RemoteID    string `json:"remote_id,omitempty"`
+	PeerVendor  string `json:"peer_vendor,omitempty"`
+	// Remote access: the authenticated user (XAUTH, EAP), the client's
+	// virtual IP and the pool it came from.
+	User      string        `json:"user,omitempty"`
+	VirtualIP string        `json:"virtual_ip,omitempty"`
+	Pool      string        `json:"pool,omitempty"`
+	Children  []ChildSAInfo `json:"children"`
 }
 
 // ChildSAInfo is one CHILD SA (IKEv1: phase 2 SA) inside IKESAInfo.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"ikegate/gateway"
 )
@@ -97,6 +98,29 @@ func cmdConns(args []string, stdout, stderr io.Writer) int {
 		return printJSON(stdout, stderr, conns)
 	}
 	writeConns(stdout, conns)
+	return exitOK
+}
+
+func cmdLeases(args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet("leases", true, stderr)
+	if code, ok := noPositional(fs, args); !ok {
+		return code
+	}
+	leases, err := (&gateway.Client{Path: f.control}).Leases(context.Background())
+	if err != nil {
+		return ctlError(err, stderr)
+	}
+	if f.json {
+		return printJSON(stdout, stderr, leases)
+	}
+	if len(leases) == 0 {
+		fmt.Fprintln(stdout, "no leases")
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "%-10s %-40s %-24s %s\n", "POOL", "ADDRESS", "SINCE", "IDENTITY")
+	for _, l := range leases {
+		fmt.Fprintf(stdout, "%-10s %-40s %-24s %s\n", l.Pool, l.Address, l.Since.UTC().Format(time.RFC3339), l.Identity)
+	}
 	return exitOK
 }
 

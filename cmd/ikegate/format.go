@@ -36,6 +36,9 @@ func writeSAs(w io.Writer, sas []policy.IKESAInfo) {
 		if sa.PeerVendor != "" {
 			fmt.Fprintf(w, "  peer vendor: %s\n", sa.PeerVendor)
 		}
+		if sa.User != "" || sa.VirtualIP != "" {
+			fmt.Fprintf(w, "  remote access: user %s, virtual IP %s (pool %s)\n", orNone(sa.User), orNone(sa.VirtualIP), orNone(sa.Pool))
+		}
 		if len(sa.Children) == 0 {
 			fmt.Fprintln(w, "  no CHILD SAs")
 		}

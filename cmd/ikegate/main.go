@@ -42,6 +42,7 @@ func init() {
 		{"conns", "[--json] [--control SOCK]", "list the configured connections", cmdConns},
 		{"sas", "[--json] [--control SOCK]", "list the IKE and CHILD SAs", cmdSAs},
 		{"stats", "[--json] [--control SOCK]", "show packet counters and drops", cmdStats},
+		{"leases", "[--json] [--control SOCK]", "list the addresses handed to remote-access clients", cmdLeases},
 		{"demo", "[flags]", "negotiate tunnels between two in-process gateways on loopback", cmdDemo},
 	}
 }

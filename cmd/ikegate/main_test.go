@@ -29,7 +29,7 @@ func TestUsage(t *testing.T) {
 	if code != 2 {
 		t.Errorf("no args: exit %d, want 2", code)
 	}
-	for _, c := range []string{"run", "check", "up", "down", "conns", "sas", "stats", "demo"} {
+	for _, c := range []string{"run", "check", "up", "down", "conns", "sas", "stats", "leases", "demo"} {
 		if !strings.Contains(stderr, "  "+c+" ") {
 			t.Errorf("usage does not list %q:\n%s", c, stderr)
 		}
