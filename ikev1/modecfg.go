@@ -82,8 +82,10 @@ type remoteAccess struct {
 		sum   [32]byte
 		reply [][]byte
 	}
-	// pending is the client's Mode Config request waiting for a lease.
+	// pending is the client's Mode Config request waiting for a lease;
+	// pushing is set while a lease for our SET is on its way.
 	pending *modeCfgRequest
+	pushing bool
 }
 
 // transaction is a Transaction exchange we started: the message as sent,
@@ -125,7 +127,20 @@ func (e *Engine) remoteAccessUp(now time.Time, sa *p1SA) {
 	sa.ra = &remoteAccess{}
 	if conn.XAuth != policy.XAuthNone {
 		e.requestXAuth(now, sa)
+		return
 	}
+	e.pushModeCfg(now, sa)
+}
+
+// pushModeCfg starts Mode Config in push mode (modecfg = "push"): lease an
+// address, then SET the configuration.
+func (e *Engine) pushModeCfg(now time.Time, sa *p1SA) {
+	if !sa.conn.ModeCfgPush || sa.conn.Pool == "" || sa.ra.vip.IsValid() {
+		return
+	}
+	sa.ra.pushing = true
+	id := e.Ask(engine.Effect{Kind: engine.EffectLease, Pool: sa.conn.Pool, Identity: sa.identity()})
+	e.Await(id, installWait{kind: waitLease, sa: sa})
 }
 
 // requestXAuth asks the client for its user name and password.
@@ -222,6 +237,7 @@ func (e *Engine) transactionReply(now time.Time, sa *p1SA, tx *transaction, attr
 	case tx.typ == isakmp.CfgSet && ra.xauth == xauthStatusSent && attr.Type == isakmp.CfgAck:
 		ra.xauth = xauthDone
 		sa.log(e).Info("XAUTH: user authenticated", zap.String("user", ra.user))
+		e.pushModeCfg(now, sa)
 	case tx.typ == isakmp.CfgSet && ra.xauth == xauthFailed:
 		e.deleteISAKMP(sa, "XAUTH failed")
 	case tx.typ == isakmp.CfgSet && attr.Type == isakmp.CfgAck:
@@ -282,11 +298,11 @@ func (e *Engine) modeCfgRequest(now time.Time, sa *p1SA, req *modeCfgRequest) {
 // leased takes the pool's answer for the client waiting in ra.pending.
 func (e *Engine) leased(now time.Time, sa *p1SA, addr netip.Addr, err error) {
 	ra := sa.ra
-	if ra == nil || ra.pending == nil {
+	if ra == nil || (ra.pending == nil && !ra.pushing) {
 		return
 	}
 	req := ra.pending
-	ra.pending = nil
+	ra.pending, ra.pushing = nil, false
 	if sa.state != stateEstablished {
 		if err == nil {
 			e.Effect(engine.Effect{Kind: engine.EffectRelease, Pool: sa.conn.Pool, Identity: sa.identity(), Addr: addr})
@@ -300,8 +316,26 @@ func (e *Engine) leased(now time.Time, sa *p1SA, addr netip.Addr, err error) {
 		ra.vip, ra.pool = addr, sa.conn.Pool
 		sa.log(e).Info("Mode Config: virtual IP assigned", zap.Stringer("vip", addr), zap.String("identity", sa.identity()))
 	}
-	e.replyModeCfg(sa, req)
+	if req != nil {
+		e.replyModeCfg(sa, req)
+		return
+	}
+	if err == nil {
+		e.startTransaction(now, sa, isakmp.CfgSet, e.modeCfgAttrs(sa, allModeCfgAttrs))
+	}
 }
+
+// allModeCfgAttrs are the attributes a pushed configuration carries (what
+// we have of them).
+var allModeCfgAttrs = func() []isakmp.Attribute {
+	var out []isakmp.Attribute
+	for _, t := range []uint16{isakmp.CPInternalIP4Address, isakmp.CPInternalIP4Netmask, isakmp.CPInternalIP6Address,
+		isakmp.CPInternalIP4DNS, isakmp.CPInternalIP6DNS, isakmp.CPInternalIP4NBNS,
+		unityBanner, unityDefDomain, unitySplitDNSName, unitySplitInclude} {
+		out = append(out, isakmp.Attribute{Type: t})
+	}
+	return out
+}()
 
 // replyModeCfg sends the REPLY to req with what the client asked for and
 // we have.

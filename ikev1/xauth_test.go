@@ -211,6 +211,24 @@ func TestXAuthModeConfigPull(t *testing.T) {
 	}
 }
 
+// TestXAuthModeConfigPush: with modecfg = "push" the gateway SETs the
+// configuration after XAUTH, and the client acknowledges.
+func TestXAuthModeConfigPush(t *testing.T) {
+	p, c := raPair(t, "alice", "alice-secret")
+	p.b.conns[0].ModeCfgPush, c.push = true, true
+	p.initiate(p.a, p.a.conns[0])
+	p.run(5 * time.Second)
+	if len(c.statuses) != 1 || c.statuses[0] != 1 || c.askedCfg {
+		t.Fatalf("XAUTH: statuses %v, client asked %v", c.statuses, c.askedCfg)
+	}
+	if c.vip != netip.MustParseAddr("10.9.0.1") || string(attrBytes(c.attrs, unityBanner)) != "Authorized use only" {
+		t.Fatalf("pushed configuration: vip %v, attrs %+v", c.vip, c.attrs)
+	}
+	if sas := p.b.eng.SAs(); len(sas) != 1 || sas[0].VirtualIP != "10.9.0.1" || sas[0].User != "alice" {
+		t.Fatalf("gateway SA: %+v", sas)
+	}
+}
+
 // TestXAuthWrongPassword: wrong credentials are asked for again, then
 // refused with STATUS=0; the SA goes, no address is leased, and a Quick
 // Mode is never accepted.

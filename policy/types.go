@@ -128,10 +128,14 @@ type Connection struct {
 	DPDAction  string // "clear" | "hold" | "restart"
 
 	// Remote access (policy/access.go).
-	Pool       string     // the [[pool]] clients of this connection get addresses from ("": none)
-	XAuth      XAuth      // IKEv1: a second, XAUTH round after phase 1
-	RemoteAuth RemoteAuth // IKEv2: how the client authenticates ("": as Auth)
-	Unique     Unique     // what a second SA of the same peer identity does
+	Pool  string // the [[pool]] clients of this connection get addresses from ("": none)
+	XAuth XAuth  // IKEv1: a second, XAUTH round after phase 1
+	// ModeCfgPush makes an IKEv1 gateway send the configuration (Mode
+	// Config SET) instead of waiting for the client's REQUEST
+	// (modecfg = "push"; strongSwan clients with `pull = no`).
+	ModeCfgPush bool
+	RemoteAuth  RemoteAuth // IKEv2: how the client authenticates ("": as Auth)
+	Unique      Unique     // what a second SA of the same peer identity does
 	// AggressivePSK allows IKEv1 Aggressive Mode with a pre-shared key
 	// and no XAUTH (allow_aggressive_psk): anyone who knows the peer
 	// identity gets an offline-crackable hash of the PSK.
