@@ -246,9 +246,10 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		}
 		peerID = policy.Identity{Type: id.IDType, Data: id.Data}
 	}
-	var conn *policy.Connection
+	var conn, decoy *policy.Connection
 	var offer phase1Offer
 	var why []string
+	idKnown := false
 	for _, c := range e.Cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv1) {
 		if (c.IKEv1Mode == "aggressive") != aggressive {
 			why = append(why, fmt.Sprintf("%q uses ikev1_mode %q", c.Name, modeName(c)))
@@ -256,8 +257,12 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		}
 		if aggressive && !c.RemoteID.Matches(peerID) {
 			why = append(why, fmt.Sprintf("%q expects remote_id %s, peer is %s", c.Name, c.RemoteID, peerID))
+			if decoy == nil && c.Auth == policy.AuthPSK {
+				decoy = c
+			}
 			continue
 		}
+		idKnown = true
 		o, miss, ok := selectPhase1(c, saP)
 		if !ok {
 			why = append(why, fmt.Sprintf("%q: %s", c.Name, miss))
@@ -265,6 +270,19 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		}
 		conn, offer = c, o
 		break
+	}
+	if conn == nil && aggressive && !idKnown && decoy != nil {
+		// An unknown group name must not be told apart from a known one
+		// (group enumeration): answer as the first PSK group would, with
+		// a hash nobody can verify, and keep no state.
+		if o, _, ok := selectPhase1(decoy, saP); ok {
+			e.Count.Dropped++
+			if ce := log.Check(zap.DebugLevel, "Aggressive Mode for an unknown identity: decoy answer"); ce != nil {
+				ce.Write(zap.Stringer("peer_id", peerID))
+			}
+			e.decoyAggressive(d, msg, decoy, o)
+			return
+		}
 	}
 	if conn == nil {
 		if len(why) == 0 {
@@ -338,6 +356,34 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	sa.state = stateAggrR2
 	e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
 	e.Schedule(sa)
+}
+
+// decoyAggressive answers Aggressive Mode message 1 for an identity no
+// connection has with the message 2 that connection conn would send, its
+// HASH_R random: the same payloads, sizes and work (a DH key pair), so a
+// scanner cannot tell unknown group names from known ones, and nothing in
+// it can be cracked offline. No state is kept: message 3 finds no SA.
+func (e *Engine) decoyAggressive(d isakmp.Datagram, msg *isakmp.V1Message, conn *policy.Connection, o phase1Offer) {
+	saP := msg.Find(isakmp.V1PayloadSA).(*isakmp.V1SA)
+	sa := &p1SA{conn: conn, ckyI: msg.Header.SPIi, ckyR: e.cookie(false), local: d.Local, remote: d.Remote,
+		chosen: o.prop, hashID: o.hash, hs: &handshake{ni: e.Random(nonceLen)}}
+	e.readVIDs(sa, msg.Payloads)
+	group, _ := o.prop.First(oakley.TransformDH)
+	prfT, _ := o.prop.First(oakley.TransformPRF)
+	dh, err1 := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
+	prf, err2 := oakley.NewPRF(prfT.ID)
+	if err1 != nil || err2 != nil {
+		e.notifyPlain(d, sa.ckyI, 0, isakmp.V1NotifyNoProposalChosen)
+		return
+	}
+	chosenSA := &isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
+		Proposals: []isakmp.V1Proposal{{Num: saP.Proposals[0].Num, ProtocolID: isakmp.V1ProtocolISAKMP,
+			Transforms: []isakmp.V1Transform{o.wire}}}}
+	ps := []isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: dh.PublicKey()}, &isakmp.V1Nonce{Data: e.Random(nonceLen)},
+		idPayload(conn.LocalID), &isakmp.V1Hash{Data: e.Random(prf.Size())}}
+	ps = append(ps, sa.natdPayloads(e.Cfg.ForceEncap)...)
+	ps = append(ps, ourVIDs(sa.natT, true, conn)...)
+	e.Emit(d.Local, d.Remote, e.plain(sa, isakmp.ExchangeV1Aggressive, ps))
 }
 
 func modeName(c *policy.Connection) string {

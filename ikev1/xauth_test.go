@@ -2,6 +2,7 @@ package ikev1
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -272,5 +273,43 @@ func TestXAuthLossAndDuplication(t *testing.T) {
 	}
 	if p.b.access.Auths != 1 {
 		t.Fatalf("%d authentications for one user (duplicates must be answered from the cache)", p.b.access.Auths)
+	}
+}
+
+// TestAggressiveUnknownGroupDecoy: an Aggressive Mode first message for a
+// group name no connection has gets an answer of the same shape as a
+// known group's (payload types, order and sizes), from which nothing can
+// be cracked, and leaves no state behind.
+func TestAggressiveUnknownGroupDecoy(t *testing.T) {
+	answer := func(group string) ([]string, int) {
+		p := newPair(t, "aggressive", []string{"aes256-sha1-modp2048"}, []string{"aes256-sha1"})
+		p.b.conns[0].RemoteID = policy.Identity{Type: policy.IDKeyID, Data: []byte("vpngroup")}
+		p.a.conns[0].LocalID = policy.Identity{Type: policy.IDKeyID, Data: []byte(group)}
+		var shape []string
+		p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+			if d.Local.Addr() == p.b.addr && shape == nil {
+				msg, err := isakmp.ParseV1Message(d.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, pl := range msg.Payloads {
+					body := isakmp.AppendV1Body(nil, pl)
+					shape = append(shape, fmt.Sprintf("%s/%d", pl.V1Type(), len(body)))
+				}
+				return nil // the client goes no further
+			}
+			return []isakmp.Datagram{d}
+		}
+		p.initiate(p.a, p.a.conns[0])
+		p.run(time.Second)
+		return shape, len(p.b.eng.SAs())
+	}
+	known, _ := answer("vpngroup")
+	unknown, state := answer("guessed-group")
+	if len(known) < 5 || strings.Join(known, " ") != strings.Join(unknown, " ") {
+		t.Fatalf("answers differ:\n known   %v\n unknown %v", known, unknown)
+	}
+	if state != 0 {
+		t.Fatalf("the decoy answer left %d SAs behind", state)
 	}
 }
