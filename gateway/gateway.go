@@ -65,6 +65,7 @@ type Gateway struct {
 	db      *policy.DB
 	log     *zap.Logger
 	backend policy.Dataplane
+	guard   *selectorGuard      // the backend as the engines' effects reach it
 	caps    policy.Capabilities // the backend's, read once
 	access  engine.Access       // users and pools (nil: no remote access)
 	ra      *accessLayer        // the same, for listing leases
@@ -148,6 +149,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		ownBackend = true
 	}
 	g.caps = g.backend.Capabilities()
+	g.guard = newSelectorGuard(g.backend)
 	ra, err := newAccessLayer(cfg)
 	if err != nil {
 		if ownBackend {

@@ -80,7 +80,7 @@ func (sh *shard) exec(i int, out engine.Output) {
 	if out.Empty() {
 		return
 	}
-	sent := engine.Execute(time.Now(), sh.engines[i], sh.g.backend, sh.g.access, out, sh.observe)
+	sent := engine.Execute(time.Now(), sh.engines[i], sh.g.guard, sh.g.access, out, sh.observe)
 	if len(sent) > 0 {
 		sh.g.send(sent, kinds[i], sh.log)
 	}

@@ -108,6 +108,15 @@ type modeCfgRequest struct {
 	asked []isakmp.Attribute
 }
 
+// owner is who sa's CHILD SAs speak for (policy.ChildSA.Owner): the XAUTH
+// user, else the peer's identity and address.
+func (sa *p1SA) owner() string {
+	if sa.ra != nil && sa.ra.user != "" {
+		return "user " + sa.ra.user
+	}
+	return sa.peerID.String() + " at " + sa.remote.Addr().String()
+}
+
 // identity is who holds sa's lease: the XAUTH user, else the peer's ID.
 func (sa *p1SA) identity() string {
 	if sa.ra != nil && sa.ra.user != "" {

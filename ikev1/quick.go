@@ -2,6 +2,7 @@ package ikev1
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -515,7 +516,7 @@ func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
 		SPIIn: q.spiIn, SPIOut: q.spiOut, Encr: alg.Encr, Integ: alg.Integ,
 		EncKeyIn: in[:alg.EncLen], IntegKeyIn: in[alg.EncLen:], EncKeyOut: out[:alg.EncLen], IntegKeyOut: out[alg.EncLen:],
 		LocalTS: q.localTS, RemoteTS: q.remoteTS,
-		Lifetime: q.lifetime, LifetimeBytes: q.lifeBytes,
+		Lifetime: q.lifetime, LifetimeBytes: q.lifeBytes, Owner: sa.owner(),
 	}
 	switch q.offer.encap {
 	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
@@ -571,6 +572,12 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 	e.InstallDone(&c.Child, err, rekeyAt)
 	log := sa.log(e).With(zap.String("child", c.Conn.Name))
 	switch {
+	case errors.Is(err, policy.ErrSelectorConflict):
+		// The peer holds the SA already (Quick Mode is over): take it back.
+		log.Warn("phase 2 SA refused: " + err.Error() + "; the ISAKMP SA stays up")
+		e.sendNotify(sa, isakmp.V1NotifyInvalidIDInformation, nil)
+		e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP,
+			SPISize: 4, SPIs: [][]byte{spi32(c.SPIIn)}}})
 	case err != nil:
 		log.Warn("phase 2 SA negotiated but the kernel refused it; the ISAKMP SA stays up", zap.Error(err))
 	case sa.state == stateGone:

@@ -2,6 +2,7 @@ package ikev2
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -306,6 +307,7 @@ func (e *Engine) installChild(sa *ikeSA, c *childSA, gir, ni, nr []byte, weIniti
 		Integ:         alg.Integ,
 		LocalTS:       prefixesOf(c.localTS),
 		RemoteTS:      prefixesOf(c.remoteTS),
+		Owner:         sa.peerID.String() + " at " + sa.remote.Addr().String(),
 		Lifetime:      c.Conn.ChildLifetime,
 		LifetimeBytes: c.Conn.ChildLifetimeBytes,
 	}
@@ -367,6 +369,9 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 	e.InstallDone(&c.Child, err, rekeyAt)
 	log := sa.log(e).With(zap.String("child", c.Conn.Name))
 	switch {
+	case errors.Is(err, policy.ErrSelectorConflict):
+		log.Warn("CHILD SA refused: "+err.Error()+"; the IKE SA stays up",
+			zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)))
 	case err != nil:
 		log.Warn("CHILD SA negotiated but the kernel refused it; the IKE SA stays up", zap.Error(err),
 			zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)))
@@ -386,7 +391,10 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 	case afterRespond:
 		r := w.resp
 		ps := r.child
-		if err != nil {
+		switch {
+		case errors.Is(err, policy.ErrSelectorConflict):
+			ps = notifyOnly(isakmp.NotifyTSUnacceptable, nil)
+		case err != nil:
 			ps = notifyOnly(isakmp.NotifyNoProposalChosen, nil) // the peer must not believe in an SA we could not install
 		}
 		e.respond(sa, r.to, r.exchange, r.msgID, append(r.prefix, ps...))

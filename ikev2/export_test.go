@@ -12,6 +12,7 @@ import (
 	"ikegate/internal/engine"
 	"ikegate/internal/enginetest"
 	"ikegate/isakmp"
+	"ikegate/policy"
 )
 
 // moveTo exports every SA of n, sends the records through their JSON
@@ -224,5 +225,22 @@ func TestRestoreRefuses(t *testing.T) {
 				t.Fatalf("a refused record changed the engine: %+v, %d SAs", out, len(p.b.eng.SAs()))
 			}
 		})
+	}
+}
+
+// TestSelectorConflictRefused: when the runtime refuses a CHILD SA because
+// another peer owns its selectors, the responder answers TS_UNACCEPTABLE
+// (not NO_PROPOSAL_CHOSEN) and the IKE SA stays.
+func TestSelectorConflictRefused(t *testing.T) {
+	p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+	p.b.inst.FailAdd = fmt.Errorf("%w: 10.0.0.1/32 of x overlaps 10.0.0.1/32 of y", policy.ErrSelectorConflict)
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second)
+	sas := p.a.eng.SAs()
+	if len(sas) != 1 || sas[0].State != "ESTABLISHED" || len(sas[0].Children) != 1 {
+		t.Fatalf("initiator: %+v", sas)
+	}
+	if ch := sas[0].Children[0]; ch.State != "FAILED" || !strings.Contains(ch.Error, "TS_UNACCEPTABLE") {
+		t.Fatalf("CHILD SA %s: %q, want FAILED with TS_UNACCEPTABLE", ch.State, ch.Error)
 	}
 }

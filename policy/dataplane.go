@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -60,6 +61,12 @@ type Dataplane interface {
 	// resources.
 	Close() error
 }
+
+// ErrSelectorConflict is the runtime's answer to an install whose remote
+// traffic selectors overlap those of an installed CHILD SA of another
+// owner (ChildSA.Owner): no peer may take another peer's traffic or
+// virtual IP.
+var ErrSelectorConflict = errors.New("remote traffic selectors overlap another peer's")
 
 // Installer is the part of Dataplane that the engines see (SPIs, counters
 // for byte lifetimes and dead peer detection, capabilities) and that the

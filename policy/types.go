@@ -192,6 +192,12 @@ type ChildSA struct {
 
 	Lifetime      time.Duration
 	LifetimeBytes uint64 // 0: no byte limit
+
+	// Owner is who the CHILD SA speaks for, for selector conflicts: the
+	// remote-access user if there is one, else the peer's identity and
+	// address. CHILD SAs of one owner (a rekey, a reconnect) may overlap;
+	// another owner's remote selectors may not (ErrSelectorConflict).
+	Owner string
 }
 
 // IKESAInfo is one IKE SA as shown by `ikegate sas --json`.

@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"ikegate/policy"
+)
+
+// selectorGuard stands between the engines' installs and the dataplane
+// (engine.Execute's installer) and refuses a CHILD SA whose remote
+// selectors overlap those of an installed CHILD SA of another owner
+// (policy.ErrSelectorConflict): two peers that both claim 10.1.0.0/24, or
+// a client that claims another's virtual IP, cannot take each other's
+// traffic. One guard serves every shard. The check is a scan of the
+// installed CHILD SAs, O(n) per install.
+type selectorGuard struct {
+	policy.Dataplane
+
+	mu    sync.Mutex
+	owned map[uint32]guarded // by inbound SPI
+}
+
+type guarded struct {
+	owner  string
+	remote []netip.Prefix
+}
+
+func newSelectorGuard(dp policy.Dataplane) *selectorGuard {
+	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]guarded)}
+}
+
+// AddChildSA installs sa unless its remote selectors overlap another
+// owner's.
+func (g *selectorGuard) AddChildSA(sa *policy.ChildSA) error {
+	g.mu.Lock()
+	for spi, o := range g.owned {
+		if o.owner == sa.Owner {
+			continue
+		}
+		if p, q, ok := overlap(sa.RemoteTS, o.remote); ok {
+			g.mu.Unlock()
+			return fmt.Errorf("%w: %s of %s overlaps %s of %s (CHILD SA %08x)", policy.ErrSelectorConflict,
+				p, sa.Owner, q, o.owner, spi)
+		}
+	}
+	g.owned[sa.SPIIn] = guarded{owner: sa.Owner, remote: sa.RemoteTS}
+	g.mu.Unlock()
+	if err := g.Dataplane.AddChildSA(sa); err != nil {
+		g.forget(sa.SPIIn)
+		return err
+	}
+	return nil
+}
+
+// DelChildSA removes sa.
+func (g *selectorGuard) DelChildSA(sa *policy.ChildSA) error {
+	g.forget(sa.SPIIn)
+	return g.Dataplane.DelChildSA(sa)
+}
+
+func (g *selectorGuard) forget(spi uint32) {
+	g.mu.Lock()
+	delete(g.owned, spi)
+	g.mu.Unlock()
+}
+
+// overlap returns the first pair of prefixes of a and b that overlap.
+func overlap(a, b []netip.Prefix) (netip.Prefix, netip.Prefix, bool) {
+	for _, p := range a {
+		for _, q := range b {
+			if p.Overlaps(q) {
+				return p, q, true
+			}
+		}
+	}
+	return netip.Prefix{}, netip.Prefix{}, false
+}
