@@ -70,6 +70,9 @@ type Gateway struct {
 	access  engine.Access       // users and pools (nil: no remote access)
 	ra      *accessLayer        // the same, for listing leases
 
+	peersMu sync.Mutex
+	peers   map[string][]saRef // IKE SAs by connection and peer identity (unique.go)
+
 	socks   []*socket
 	byLocal map[netip.AddrPort]*socket // read-only after New
 	shards  []*shard
@@ -133,6 +136,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		log:     log,
 		byLocal: make(map[netip.AddrPort]*socket),
 		ready:   make(chan struct{}),
+		peers:   make(map[string][]saRef),
 		done:    make(chan struct{}),
 	}
 	g.bufPool.New = func() any { b := make([]byte, recvBufSize); return &b }

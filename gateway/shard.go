@@ -28,6 +28,7 @@ type ikeEngine interface {
 	Expired(now time.Time, spi uint32, hard bool) (engine.Output, bool)
 	Reusable(conn *policy.Connection) bool
 	Busy(conn string) (bool, string)
+	DeleteSA(now time.Time, key uint64, notify bool, why string) (engine.Output, bool)
 	Export() []engine.Record
 	Restore(now time.Time, rec *engine.Record) (engine.Output, error)
 	Stats() engine.Counters
@@ -89,6 +90,9 @@ func (sh *shard) exec(i int, out engine.Output) {
 // observe sees every effect an engine asked for once it was carried out.
 func (sh *shard) observe(ef engine.Effect, err error) {
 	sh.g.stats.effects[ef.Kind].Add(1)
+	if ef.Kind == engine.EffectIKEUp || ef.Kind == engine.EffectIKEDown {
+		sh.g.trackIKE(sh.id, ef)
+	}
 	if err != nil && ef.Kind == engine.EffectRemove {
 		sh.log.Warn("removing CHILD SA from the dataplane failed", zap.String("child", ef.Child.ConnName),
 			zap.String("spi_in", fmt.Sprintf("%08x", ef.Child.SPIIn)), zap.Error(err))

@@ -59,6 +59,17 @@ func NewEngine(cfg Config) *Engine {
 		Initiate: e.initiatePhase1,
 		AddChild: e.startQuickMode,
 		Reusable: e.reusableSA,
+		Lookup: func(k uint64) (*p1SA, bool) {
+			sa, ok := e.sas[k]
+			return sa, ok
+		},
+		Remove: func(_ time.Time, sa *p1SA, notify bool, why string) {
+			if notify {
+				e.deleteISAKMP(sa, why)
+			} else {
+				e.destroy(sa, why)
+			}
+		},
 	})
 	return e
 }
@@ -246,7 +257,7 @@ func (e *Engine) destroy(sa *p1SA, reason string) {
 		delete(e.sas, sa.ckyI)
 	}
 	if sa.state == stateEstablished {
-		e.Effect(engine.IKEDown(1, sa.conn.Name, sa.ckyI, sa.ckyR))
+		e.Effect(engine.IKEDown(1, sa.conn.Name, sa.ckyI, sa.ckyI, sa.ckyR))
 	}
 	e.releaseLease(sa)
 	sa.state = stateGone

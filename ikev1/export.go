@@ -72,7 +72,7 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		return err
 	}
 	e.sas[sa.ckyI] = sa
-	e.Effect(engine.IKEUp(1, conn.Name, sa.ckyI, sa.ckyR))
+	e.Effect(sa.upEffect(true, false))
 	e.Schedule(sa)
 	sa.log(e).Info("ISAKMP SA restored", zap.Int("children", len(sa.children)))
 	return nil

@@ -92,7 +92,10 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 					sa.DPD.Seen(now)
 				}
 			case isakmp.V1NotifyInitialContact:
-				e.initialContact(sa)
+				if sa.conn.Unique != policy.UniqueNever {
+					e.initialContact(sa)
+				}
+				e.Effect(sa.upEffect(false, true))
 			default:
 				if v.Type < 8192 {
 					log.Warn("peer sent error notification " + v.Type.String())

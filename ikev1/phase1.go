@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
-	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -857,13 +856,14 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 		sa.DPD = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.Random(4))>>1)
 	}
 	e.Count.Established++
-	e.Effect(engine.IKEUp(1, sa.conn.Name, sa.ckyI, sa.ckyR))
 	sa.log(e).Info("IKEv1 phase 1 established", zap.String("ike", sa.chosen.String()),
 		zap.Stringer("remote_id", sa.peerID), zap.Bool("initiator", sa.initiator),
 		zap.Bool("aggressive", sa.aggressive), zap.String("peer_vendor", sa.product), zap.Bool("nat", sa.nat.Any()))
-	if isakmp.FindV1Notify(ps, isakmp.V1NotifyInitialContact) != nil {
-		e.initialContact(sa)
+	ic := isakmp.FindV1Notify(ps, isakmp.V1NotifyInitialContact) != nil
+	if ic && sa.conn.Unique != policy.UniqueNever {
+		e.initialContact(sa) // here; the runtime does the other shards
 	}
+	e.Effect(sa.upEffect(e.renewing(sa), ic))
 	e.remoteAccessUp(now, sa)
 	held := sa.hs.held
 	sa.hs = nil // phase 1 is over: only the long-lived state stays

@@ -48,6 +48,17 @@ func canInitiate(c *policy.Connection) bool {
 	return c.Version == policy.IKEv1 && engine.CanInitiate(c)
 }
 
+// renewing reports whether sa replaces an ISAKMP SA of the same
+// connection and peer that we are renewing (rekeyDue).
+func (e *Engine) renewing(sa *p1SA) bool {
+	for _, o := range e.sas {
+		if o != sa && o.conn == sa.conn && o.Rekeying && o.state == stateEstablished && o.peerID.Equal(sa.peerID) {
+			return true
+		}
+	}
+	return false
+}
+
 // retireReplaced deletes, once a new ISAKMP SA carries a phase 2 SA, the
 // old ISAKMP SA of the same connection that we decided to replace.
 func (e *Engine) retireReplaced(sa *p1SA) {

@@ -154,6 +154,14 @@ func (sa *p1SA) NextDeadline() time.Time {
 	return d.When()
 }
 
+// upEffect reports sa established (engine.EffectIKEUp): renewal when it
+// replaces an ISAKMP SA of ours being renewed (or was restored),
+// initialContact when the peer said it forgot its other SAs.
+func (sa *p1SA) upEffect(renewal, initialContact bool) engine.Effect {
+	return engine.Effect{Kind: engine.EffectIKEUp, Version: 1, Conn: sa.conn.Name, Key: sa.ckyI, SPIi: sa.ckyI, SPIr: sa.ckyR,
+		Identity: sa.peerID.String(), Rekey: renewal, InitialContact: initialContact}
+}
+
 // header is the ISAKMP header of a message of ours on sa.
 func (sa *p1SA) header(exchange isakmp.ExchangeType, msgID uint32, encrypted bool) isakmp.Header {
 	h := isakmp.Header{SPIi: sa.ckyI, SPIr: sa.ckyR, MajorVersion: 1, Exchange: exchange, MessageID: msgID}

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
-	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -195,6 +194,7 @@ func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) 
 		return
 	}
 	e.established(now, sa, peerID)
+	e.Effect(sa.upEffect(false, false))
 	e.completeChild(now, sa, sa.hs.pendingChild, nil, inner)
 	sa.hs = nil // IKE_AUTH is over: only the long-lived state stays
 }
@@ -213,7 +213,6 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 		sa.halfOpen = false
 	}
 	e.Count.Established++
-	e.Effect(engine.IKEUp(2, sa.conn.Name, sa.spiI, sa.spiR))
 	sa.log(e).Info("IKE SA established", zap.String("ike", sa.chosen.String()),
 		zap.Stringer("local_id", sa.conn.LocalID), zap.Stringer("remote_id", peerID), zap.Bool("initiator", sa.initiator),
 		zap.Bool("nat", sa.nat.Any()))
@@ -250,9 +249,11 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 	}
 	sa.conn = conn
 	e.established(now, sa, peerID)
-	if isakmp.FindNotify(inner, isakmp.NotifyInitialContact) != nil {
-		e.initialContact(sa)
+	ic := isakmp.FindNotify(inner, isakmp.NotifyInitialContact) != nil
+	if ic && conn.Unique != policy.UniqueNever {
+		e.initialContact(sa) // here; the runtime does the other shards
 	}
+	e.Effect(sa.upEffect(false, ic))
 	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
 	ps := []isakmp.Payload{ridr}
 	ps = append(ps, certPayloads(conn)...)

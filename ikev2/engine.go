@@ -76,6 +76,17 @@ func NewEngine(cfg Config) *Engine {
 		Initiate:    e.initiateIKE,
 		AddChild:    e.initiateChild,
 		Reusable:    e.reusableSA,
+		Lookup: func(k uint64) (*ikeSA, bool) {
+			sa, ok := e.sas[k]
+			return sa, ok
+		},
+		Remove: func(now time.Time, sa *ikeSA, notify bool, why string) {
+			if notify {
+				e.deleteIKE(now, sa)
+			} else {
+				e.destroy(sa, why)
+			}
+		},
 	})
 	copy(e.cookieKey[:], e.Random(len(e.cookieKey)))
 	return e
@@ -255,7 +266,7 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 		sa.halfOpen = false
 	}
 	if sa.state == stateEstablished || sa.state == stateDeleting {
-		e.Effect(engine.IKEDown(2, sa.conn.Name, sa.spiI, sa.spiR))
+		e.Effect(engine.IKEDown(2, sa.conn.Name, sa.ourSPI(), sa.spiI, sa.spiR))
 	}
 	sa.state = stateGone
 	sa.log(e).Debug("IKE SA removed", zap.String("reason", reason))

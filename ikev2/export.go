@@ -76,7 +76,7 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		return err
 	}
 	e.sas[sa.ourSPI()] = sa
-	e.Effect(engine.IKEUp(2, conn.Name, sa.spiI, sa.spiR))
+	e.Effect(sa.upEffect(true, false))
 	e.Schedule(sa)
 	sa.log(e).Info("IKE SA restored", zap.Int("children", len(sa.children)),
 		zap.Uint32("next_msgid", sa.nextMsgID), zap.Uint32("peer_msgid", sa.peerMsgID))

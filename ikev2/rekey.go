@@ -116,6 +116,7 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, rk *ikeRekey, inner 
 	n.hs = nil
 	e.sas[spi] = n
 	e.established(now, n, sa.peerID)
+	e.Effect(n.upEffect(true, false))
 	n.children, sa.children = sa.children, nil
 	n.BytesCheckAt = sa.BytesCheckAt
 	e.Schedule(n)
@@ -156,6 +157,7 @@ func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload
 	n.hs = nil
 	e.sas[n.spiR] = n
 	e.established(now, n, sa.peerID)
+	e.Effect(n.upEffect(true, false))
 	n.children, sa.children = sa.children, nil
 	n.BytesCheckAt = sa.BytesCheckAt
 	// The old SA lingers until the peer deletes it; it must not rekey.

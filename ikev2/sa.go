@@ -172,6 +172,14 @@ func (sa *ikeSA) creating(name string) bool {
 	return false
 }
 
+// upEffect reports sa established (engine.EffectIKEUp): rekey for a
+// successor of one of ours (or a restored SA), initialContact when the
+// peer said it forgot its other SAs.
+func (sa *ikeSA) upEffect(rekey, initialContact bool) engine.Effect {
+	return engine.Effect{Kind: engine.EffectIKEUp, Version: 2, Conn: sa.conn.Name, Key: sa.ourSPI(), SPIi: sa.spiI, SPIr: sa.spiR,
+		Identity: sa.peerID.String(), Rekey: rekey, InitialContact: initialContact}
+}
+
 func (sa *ikeSA) ourSPI() uint64 {
 	if sa.initiator {
 		return sa.spiI

@@ -39,6 +39,8 @@ type Hooks[S SA, C ChildSA] struct {
 	Initiate    func(now time.Time, conn *policy.Connection) error // start a new IKE SA
 	AddChild    func(now time.Time, sa S, conn *policy.Connection) // a further CHILD SA on sa
 	Reusable    func(conn *policy.Connection) (S, bool)            // an IKE SA that can carry conn's CHILD SA
+	Lookup      func(key uint64) (S, bool)                         // the IKE SA filed under key
+	Remove      func(now time.Time, sa S, notify bool, why string) // delete an IKE SA, telling the peer or not
 }
 
 // SetHooks gives the core its engine's hooks; engines call it once at
@@ -75,6 +77,21 @@ func (c *Core[S, C, W]) RestoreChildren(rec *Record, local, remote netip.Addr, a
 		c.Await(id, add(ch, cr))
 	}
 	return nil
+}
+
+// DeleteSA deletes the IKE SA filed under key (with its CHILD SAs),
+// telling the peer when notify is set (not when the peer said it forgot
+// it: INITIAL_CONTACT). It reports whether there was one: the runtime
+// applies uniqueness across shards with it.
+func (c *Core[S, C, W]) DeleteSA(now time.Time, key uint64, notify bool, why string) (Output, bool) {
+	sa, ok := c.hooks.Lookup(key)
+	if !ok {
+		return Output{}, false
+	}
+	c.hooks.Log(sa).Info("deleting IKE SA: " + why)
+	c.hooks.Remove(now, sa, notify, why)
+	c.Schedule(sa)
+	return c.Flush(), true
 }
 
 // Busy reports whether connection name is up or on its way in this

@@ -75,10 +75,19 @@ type Effect struct {
 	ID    uint64          // EffectInstall: quoted in the answer
 	Child *policy.ChildSA // EffectInstall, EffectRemove
 
-	// EffectIKEUp, EffectIKEDown: which IKE SA.
-	Version    int
-	Conn       string
-	SPIi, SPIr uint64
+	// EffectIKEUp, EffectIKEDown: which IKE SA: its IKE version,
+	// connection, SPIs (IKEv1: cookies) and Key, the SPI it is filed under
+	// in its engine (IKEv2: ours; IKEv1: the initiator cookie). For
+	// EffectIKEUp also the peer's Identity, whether the SA replaces one
+	// of ours that was rekeyed (Rekey), and whether the peer said it
+	// forgot its other SAs (InitialContact): the runtime applies the
+	// connection's uniqueness policy across shards (Core.DeleteSA).
+	Version        int
+	Conn           string
+	SPIi, SPIr     uint64
+	Key            uint64
+	Rekey          bool
+	InitialContact bool
 
 	// EffectAuthenticate: the user, the password (a secret: never
 	// logged) and the connection whose backend decides.
@@ -87,6 +96,7 @@ type Effect struct {
 	Connection *policy.Connection
 	// EffectLease, EffectRelease: the pool, the identity that holds the
 	// lease (the XAUTH or EAP user, else the peer's ID) and the address.
+	// (EffectIKEUp: Identity is the peer's.)
 	Pool     string
 	Identity string
 	Addr     netip.Addr
@@ -118,14 +128,9 @@ type Access interface {
 // has no remote-access layer.
 var ErrNoAccess = errors.New("no remote-access configuration (users, pools)")
 
-// IKEUp returns the EffectIKEUp of an IKE SA.
-func IKEUp(version int, conn string, spiI, spiR uint64) Effect {
-	return Effect{Kind: EffectIKEUp, Version: version, Conn: conn, SPIi: spiI, SPIr: spiR}
-}
-
-// IKEDown returns the EffectIKEDown of an IKE SA.
-func IKEDown(version int, conn string, spiI, spiR uint64) Effect {
-	return Effect{Kind: EffectIKEDown, Version: version, Conn: conn, SPIi: spiI, SPIr: spiR}
+// IKEDown returns the EffectIKEDown of an IKE SA filed under key.
+func IKEDown(version int, conn string, key, spiI, spiR uint64) Effect {
+	return Effect{Kind: EffectIKEDown, Version: version, Conn: conn, Key: key, SPIi: spiI, SPIr: spiR}
 }
 
 // Answerer is an engine as Execute sees it: where the answers to the
