@@ -35,14 +35,15 @@ func newAccessLayer(cfg *policy.Config) (*accessLayer, error) {
 var errRadiusPending = errors.New("xauth = \"radius\": the RADIUS backend is not implemented yet")
 
 // Authenticate checks user's password with the backend conn names.
-func (a *accessLayer) Authenticate(conn *policy.Connection, user, password string) error {
+func (a *accessLayer) Authenticate(conn *policy.Connection, user, password string, answer func(error)) {
 	switch conn.XAuth {
 	case policy.XAuthLocal:
-		return a.users.Check(user, password)
+		answer(a.users.Check(user, password))
 	case policy.XAuthRadius:
-		return errRadiusPending
+		answer(errRadiusPending)
+	default:
+		answer(fmt.Errorf("connection %q has no user backend (xauth)", conn.Name))
 	}
-	return fmt.Errorf("connection %q has no user backend (xauth)", conn.Name)
 }
 
 // Lease hands out an address of pool to identity.

@@ -33,7 +33,8 @@ func TestAccessLayer(t *testing.T) {
 		{local, "bob", "alice-secret", access.ErrUnknownUser},
 		{&policy.Connection{Name: "r", XAuth: policy.XAuthRadius}, "alice", "alice-secret", errRadiusPending},
 	} {
-		err := ra.Authenticate(tc.conn, tc.user, tc.pass)
+		var err error
+		ra.Authenticate(tc.conn, tc.user, tc.pass, func(e error) { err = e })
 		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 			t.Errorf("Authenticate(%s, %s): %v, want %v", tc.conn.XAuth, tc.user, err, tc.want)
 		}
@@ -41,7 +42,9 @@ func TestAccessLayer(t *testing.T) {
 			t.Errorf("error shows the password: %v", err)
 		}
 	}
-	if err := ra.Authenticate(&policy.Connection{Name: "s2s"}, "alice", "alice-secret"); err == nil {
+	var err2 error
+	ra.Authenticate(&policy.Connection{Name: "s2s"}, "alice", "alice-secret", func(e error) { err2 = e })
+	if err2 == nil {
 		t.Error("a connection without xauth authenticated a user")
 	}
 	g := &Gateway{ra: ra}

@@ -84,7 +84,7 @@ func BenchmarkGatewayHandshakes(b *testing.B) {
 		}
 	}()
 	send := func(out engine.Output) {
-		for _, d := range engine.Execute(time.Now(), eng, gen, nil, out, nil) {
+		for _, d := range engine.Execute(time.Now(), eng, gen, nil, out, nil, nil) {
 			sock.WriteToUDPAddrPort(d.Data, d.Remote)
 		}
 	}

@@ -81,7 +81,9 @@ func (sh *shard) exec(i int, out engine.Output) {
 	if out.Empty() {
 		return
 	}
-	sent := engine.Execute(time.Now(), sh.engines[i], sh.g.guard, sh.g.access, out, sh.observe)
+	sent := engine.Execute(time.Now(), sh.engines[i], sh.g.guard, sh.g.access, out, sh.observe, func(id uint64, r engine.Result) {
+		go sh.g.answerLater(sh.id, i, id, r)
+	})
 	if len(sent) > 0 {
 		sh.g.send(sent, kinds[i], sh.log)
 	}
@@ -96,6 +98,16 @@ func (sh *shard) observe(ef engine.Effect, err error) {
 	if err != nil && ef.Kind == engine.EffectRemove {
 		sh.log.Warn("removing CHILD SA from the dataplane failed", zap.String("child", ef.Child.ConnName),
 			zap.String("spi_in", fmt.Sprintf("%08x", ef.Child.SPIIn)), zap.Error(err))
+	}
+}
+
+// answerLater delivers an answer that came after Execute returned (a
+// RADIUS verdict) to engine i of shard k, on its goroutine.
+func (g *Gateway) answerLater(k, i int, id uint64, r engine.Result) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.runOn(ctx, k, func(sh *shard, now time.Time) { sh.exec(i, sh.engines[i].Answered(now, id, r)) }); err != nil {
+		g.log.Debug("late answer dropped", zap.Error(err))
 	}
 }
 

@@ -54,7 +54,7 @@ func (u *udpInitiator) connect() {
 		u.t.Fatal(err)
 	}
 	send := func(out engine.Output) {
-		for _, d := range engine.Execute(time.Now(), u.eng, u.dp, nil, out, nil) {
+		for _, d := range engine.Execute(time.Now(), u.eng, u.dp, nil, out, nil, nil) {
 			u.sock.WriteToUDPAddrPort(d.Data, d.Remote)
 		}
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"net/netip"
+	"sync"
 	"time"
 
 	"ikegate/isakmp"
@@ -115,8 +116,10 @@ type Result struct {
 // address pools, safe for concurrent use (shards share it).
 type Access interface {
 	// Authenticate checks a user's password with conn's backend (its
-	// xauth setting); nil means accepted.
-	Authenticate(conn *policy.Connection, user, password string) error
+	// xauth setting) and calls answer exactly once with the verdict (nil:
+	// accepted): before it returns (local users) or later from another
+	// goroutine (RADIUS).
+	Authenticate(conn *policy.Connection, user, password string, answer func(error))
 	// Lease hands out an address of pool to identity (the same one again
 	// while identity holds it).
 	Lease(pool, identity string) (netip.Addr, error)
@@ -143,9 +146,13 @@ type Answerer interface {
 // remote-access layer acc (nil: none): it adds and removes CHILD SAs,
 // checks users, leases and releases addresses, hands each answer back to e
 // at once (which may ask for more), and returns every datagram to send, in
-// order. observe, if set, sees every effect after it was carried out, with
+// order. An answer that comes later (a RADIUS verdict) goes to later,
+// which must deliver it to e.Answered on e's goroutine and carry out what
+// follows; nil later is for callers whose access layer always answers at
+// once. observe, if set, sees every effect after it was carried out, with
 // its error: the hook for metrics and replication.
-func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Output, observe func(Effect, error)) []isakmp.Datagram {
+func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Output, observe func(Effect, error),
+	later func(id uint64, r Result)) []isakmp.Datagram {
 	sent := out.Datagrams
 	queue := out.Effects
 	for len(queue) > 0 {
@@ -163,7 +170,7 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Out
 		case EffectAuthenticate:
 			answer, r.Err = true, ErrNoAccess
 			if acc != nil {
-				r.Err = acc.Authenticate(ef.Connection, ef.User, string(ef.Password))
+				r.Err, answer = authenticate(acc, ef, later)
 			}
 			clear(ef.Password)
 		case EffectLease:
@@ -188,4 +195,27 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Out
 		}
 	}
 	return sent
+}
+
+// authenticate asks acc about ef's user and returns the verdict when it
+// comes at once (answered); a later one goes to later.
+func authenticate(acc Access, ef Effect, later func(uint64, Result)) (err error, answered bool) {
+	var mu sync.Mutex
+	returned := false
+	acc.Authenticate(ef.Connection, ef.User, string(ef.Password), func(e error) {
+		mu.Lock()
+		if !returned {
+			err, answered = e, true
+			mu.Unlock()
+			return
+		}
+		mu.Unlock()
+		if later != nil {
+			later(ef.ID, Result{Err: e})
+		}
+	})
+	mu.Lock()
+	returned = true
+	mu.Unlock()
+	return err, answered
 }

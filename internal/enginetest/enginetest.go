@@ -103,7 +103,7 @@ type Wire struct {
 // Do carries out an engine's output as the gateway's shard does
 // (engine.Execute on its dataplane) and puts its datagrams on the wire.
 func (w *Wire) Do(p Peer, out engine.Output) {
-	w.Send(engine.Execute(w.Now, p.Engine, p.Inst, p.Access, out, nil))
+	w.Send(engine.Execute(w.Now, p.Engine, p.Inst, p.Access, out, nil, nil))
 }
 
 // Send puts datagrams on the wire (through Filter).
@@ -176,13 +176,14 @@ type Access struct {
 	Auths  int                   // authentication requests seen
 }
 
-// Authenticate checks the user's password.
-func (a *Access) Authenticate(_ *policy.Connection, user, password string) error {
+// Authenticate checks the user's password (answering at once).
+func (a *Access) Authenticate(_ *policy.Connection, user, password string, answer func(error)) {
 	a.Auths++
 	if p, ok := a.Users[user]; !ok || p != password {
-		return fmt.Errorf("user %q: wrong password or unknown user", user)
+		answer(fmt.Errorf("user %q: wrong password or unknown user", user))
+		return
 	}
-	return nil
+	answer(nil)
 }
 
 // Lease hands out the next address of Pool (never its first).
