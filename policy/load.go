@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -36,6 +38,13 @@ const (
 	DefaultDPDDelay          = 30 * time.Second
 	DefaultDPDTimeout        = 150 * time.Second
 	DefaultDPDAction         = "clear"
+	DefaultRadiusTimeout     = 3 * time.Second
+)
+
+// Bounds of radius.timeout.
+const (
+	MinRadiusTimeout = 100 * time.Millisecond
+	MaxRadiusTimeout = 60 * time.Second
 )
 
 // DefaultIKEProposals is used when a connection has no "ike" key.
@@ -65,6 +74,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	l := &cfgLoader{file: path, dir: filepath.Dir(path), src: data}
 	cfg := l.parse()
 	if len(l.errs) > 0 {
+		l.sortErrs()
 		return nil, errors.Join(l.errs...)
 	}
 	return cfg, nil
@@ -120,6 +130,29 @@ type cfgLoader struct {
 	src   []byte
 	lines cfgLineIndex
 	errs  []error
+	// order holds, for each of errs recorded by cfgTable.errf, the line
+	// of its section (the table header; at top level the key's own line):
+	// sortErrs orders the errors by it, so that they come section by
+	// section in document order whatever order the sections are read in.
+	order []int
+}
+
+// sortErrs puts the errors in document order of their sections, keeping
+// the order within each section.
+func (l *cfgLoader) sortErrs() {
+	if len(l.order) != len(l.errs) {
+		return // a syntax error: nothing else was recorded
+	}
+	idx := make([]int, len(l.errs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return l.order[a] - l.order[b] })
+	errs := make([]error, len(idx))
+	for i, j := range idx {
+		errs[i] = l.errs[j]
+	}
+	l.errs = errs
 }
 
 func (l *cfgLoader) parse() *Config {
@@ -143,44 +176,68 @@ func (l *cfgLoader) parse() *Config {
 		l.gateway(&cfgTable{l: l, sec: "gateway", loc: "gateway"}, &cfg.Gateway)
 	}
 
-	if v, ok := top.take("connection"); ok {
-		var tables []map[string]any
-		switch v := v.(type) {
-		case []map[string]any:
-			tables = v
-		case []any:
-			for _, e := range v {
-				m, ok := e.(map[string]any)
-				if !ok {
-					top.errf("connection", "must be an array of tables ([[connection]]), but holds %s", cfgTOMLType(e))
-					tables = nil
-					break
-				}
-				tables = append(tables, m)
-			}
-		default:
-			top.errf("connection", "must be an array of tables ([[connection]]), not %s (write [[connection]], not [connection])", cfgTOMLType(v))
+	// Remote access: pools, users and RADIUS before the connections that
+	// refer to them.
+	acc := &cfgAccess{pools: map[string]bool{}}
+	cfg.Pools = l.pools(top, acc)
+	cfg.Users = l.users(top, acc)
+	cfg.Radius = l.radius(top, acc)
+
+	names := map[string]int{}
+	for i, m := range l.tableArray(top, "connection") {
+		t := &cfgTable{l: l, sec: fmt.Sprintf("connection[%d]", i), loc: fmt.Sprintf("connection#%d", i), m: m}
+		c := l.connection(t, &cfg.Gateway, acc)
+		if c == nil {
+			continue
 		}
-		names := map[string]int{}
-		for i, m := range tables {
-			t := &cfgTable{l: l, sec: fmt.Sprintf("connection[%d]", i), loc: fmt.Sprintf("connection#%d", i), m: m}
-			c := l.connection(t, &cfg.Gateway)
-			if c == nil {
-				continue
-			}
-			if first, dup := names[c.Name]; dup {
-				t.errf("name", "duplicate connection name %q (also connection[%d])", c.Name, first)
-				continue
-			}
-			names[c.Name] = i
-			cfg.Connections = append(cfg.Connections, c)
+		if first, dup := names[c.Name]; dup {
+			t.errf("name", "duplicate connection name %q (also connection[%d])", c.Name, first)
+			continue
 		}
+		names[c.Name] = i
+		cfg.Connections = append(cfg.Connections, c)
 	}
 	top.unknown(validTopKeys)
 	return cfg
 }
 
-var validTopKeys = []string{"gateway", "connection"}
+var validTopKeys = []string{"gateway", "connection", "pool", "user", "radius"}
+
+// cfgAccess is what the connections may refer to: the declared pool names
+// and whether any [[user]] or a [radius] table exists. A table with errors
+// still counts as declared, so that its errors are not repeated as
+// dangling references.
+type cfgAccess struct {
+	pools  map[string]bool
+	users  bool
+	radius bool
+}
+
+// tableArray returns the tables of the array of tables key ([[key]]), or
+// nil (with an error recorded) when key holds anything else.
+func (l *cfgLoader) tableArray(top *cfgTable, key string) []map[string]any {
+	v, ok := top.take(key)
+	if !ok {
+		return nil
+	}
+	switch v := v.(type) {
+	case []map[string]any:
+		return v
+	case []any:
+		tables := make([]map[string]any, 0, len(v))
+		for _, e := range v {
+			m, ok := e.(map[string]any)
+			if !ok {
+				top.errf(key, "must be an array of tables ([[%s]]), but holds %s", key, cfgTOMLType(e))
+				return nil
+			}
+			tables = append(tables, m)
+		}
+		return tables
+	}
+	top.errf(key, "must be an array of tables ([[%s]]), not %s (write [[%s]], not [%s])", key, cfgTOMLType(v), key, key)
+	return nil
+}
 
 // syntaxError records a decoder error, with its position when it has one.
 // A message that may quote a PSK's text is withheld.
@@ -210,11 +267,19 @@ type cfgSyntaxErr struct {
 func (e *cfgSyntaxErr) Error() string { return e.msg }
 func (e *cfgSyntaxErr) Unwrap() error { return e.pe }
 
-var cfgSecretKeyLine = regexp.MustCompile(`^\s*(?:"psk"|'psk'|psk)\s*=`)
+// cfgSecretKeys are the keys whose values are secrets: psk (connections),
+// password and nt_hash ([[user]]), secret ([radius]).
+var cfgSecretKeys = []string{"psk", "password", "nt_hash", "secret"}
 
-// cfgSecretNear reports whether a parse error concerns a psk value.
+var cfgSecretKeyLine = regexp.MustCompile(`^\s*(?:"(?:psk|password|nt_hash|secret)"|'(?:psk|password|nt_hash|secret)'|psk|password|nt_hash|secret)\s*=`)
+
+// cfgSecretNear reports whether a parse error concerns a secret's value.
 func cfgSecretNear(src []byte, pe toml.ParseError) bool {
-	if k := pe.LastKey; k == "psk" || strings.HasSuffix(k, ".psk") {
+	k := pe.LastKey
+	if i := strings.LastIndexByte(k, '.'); i >= 0 {
+		k = k[i+1:]
+	}
+	if slices.Contains(cfgSecretKeys, k) {
 		return true
 	}
 	lines := strings.Split(string(src), "\n")
@@ -316,15 +381,16 @@ var validConnKeys = []string{
 	"name", "version", "ikev1_mode", "local_addr", "remote_addr", "local_id", "remote_id",
 	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
 	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
+	"pool", "xauth", "remote_auth", "unique", "allow_aggressive_psk",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // connection builds one [[connection]]; it returns nil when the table has
 // no usable name (errors are recorded either way).
-func (l *cfgLoader) connection(t *cfgTable, g *Gateway) *Connection {
+func (l *cfgLoader) connection(t *cfgTable, g *Gateway, acc *cfgAccess) *Connection {
 	c := &Connection{
-		Version: IKEv2, Start: StartNone,
+		Version: IKEv2, Start: StartNone, Unique: UniqueNo,
 		IKELifetime: DefaultIKELifetime, ChildLifetime: DefaultChildLifetime,
 		DPDDelay: DefaultDPDDelay, DPDTimeout: DefaultDPDTimeout, DPDAction: DefaultDPDAction,
 	}
@@ -422,6 +488,9 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway) *Connection {
 		}
 	}
 
+	// How the client authenticates decides which credentials the
+	// connection needs, so it is read first.
+	l.remoteAuth(t, c, acc, versionOK)
 	l.auth(t, c)
 
 	// The default local identity: with a certificate, the identity it
@@ -488,13 +557,93 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway) *Connection {
 		c.Transport = mode == "transport"
 	}
 
+	l.remoteAccess(t, c, acc, versionOK)
+
 	if c.Name == "" {
 		return nil
 	}
 	return c
 }
 
-// auth reads auth, psk, cert, key and ca.
+// remoteAuth reads remote_auth: how an IKEv2 client authenticates when it
+// is not as the gateway does (auth).
+func (l *cfgLoader) remoteAuth(t *cfgTable, c *Connection, acc *cfgAccess, versionOK bool) {
+	var ra string
+	if !t.enum("remote_auth", &ra, "psk", "pubkey", "eap-mschapv2", "eap-radius") {
+		return
+	}
+	switch {
+	case versionOK && c.Version == IKEv1:
+		t.errf("remote_auth", "only applies to IKEv2 (this connection is \"ikev1\"): IKEv1 clients authenticate as auth says, plus xauth for a second round")
+		return
+	case RemoteAuth(ra) == RemoteAuthEAPMSCHAPv2 && !acc.users:
+		t.errf("remote_auth", "\"eap-mschapv2\" checks clients against the local user list, but there is no [[user]]")
+		return
+	case RemoteAuth(ra) == RemoteAuthEAPRadius && !acc.radius:
+		t.errf("remote_auth", "\"eap-radius\" passes the clients' EAP to the RADIUS servers, but there is no [radius] table")
+		return
+	}
+	c.RemoteAuth = RemoteAuth(ra)
+}
+
+// remoteAccess reads pool, xauth, unique and allow_aggressive_psk, and
+// refuses Aggressive Mode with a bare PSK.
+func (l *cfgLoader) remoteAccess(t *cfgTable, c *Connection, acc *cfgAccess, versionOK bool) {
+	if name, ok := t.str("pool"); ok {
+		switch {
+		case name == "":
+			t.errf("pool", "must not be empty (leave the key out for no address pool)")
+		case !acc.pools[name]:
+			msg := fmt.Sprintf("no [[pool]] is named %q", name)
+			names := slices.Sorted(maps.Keys(acc.pools))
+			if s := cfgSuggest(name, names); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else if len(names) > 0 {
+				msg += " (pools: " + cfgQuoteList(names) + ")"
+			}
+			t.errf("pool", "%s", msg)
+		default:
+			c.Pool = name
+		}
+	}
+
+	var xa string
+	if t.enum("xauth", &xa, string(XAuthLocal), string(XAuthRadius)) {
+		switch {
+		case versionOK && c.Version == IKEv2:
+			t.errf("xauth", "only applies to IKEv1 (version = \"ikev1\" or \"any\"; this connection is \"ikev2\"): IKEv2 clients use remote_auth = \"eap-mschapv2\" or \"eap-radius\"")
+		case XAuth(xa) == XAuthLocal && !acc.users:
+			t.errf("xauth", "\"local\" checks the local user list, but there is no [[user]]")
+		case XAuth(xa) == XAuthRadius && !acc.radius:
+			t.errf("xauth", "\"radius\" asks the RADIUS servers, but there is no [radius] table")
+		default:
+			c.XAuth = XAuth(xa)
+		}
+	}
+
+	u := string(UniqueNo)
+	if t.enum("unique", &u, string(UniqueNo), string(UniqueNever), string(UniqueKeep), string(UniqueReplace)) {
+		c.Unique = Unique(u)
+	}
+
+	if v, ok := t.bool("allow_aggressive_psk"); ok {
+		c.AggressivePSK = v
+	}
+	// Aggressive Mode sends the responder's hash, keyed with the PSK, in
+	// the clear to anyone who names an identity the connection accepts:
+	// an offline dictionary attack on the PSK needs nothing more. With
+	// XAUTH the group PSK alone lets nobody in. (xauth given but invalid
+	// is reported already.)
+	if c.Version != IKEv2 && c.IKEv1Mode == "aggressive" && c.Auth == AuthPSK && !t.has("xauth") && !c.AggressivePSK {
+		t.errf("ikev1_mode", "Aggressive Mode with a pre-shared key and no XAUTH is refused: anyone who knows the group name (an identity remote_id accepts) "+
+			"can get the gateway's answer, which holds a hash of the PSK that can be cracked offline, and then log in with it; "+
+			"use xauth = \"local\" or \"radius\", certificates (auth = \"pubkey\"), ikev1_mode = \"main\" or IKEv2, "+
+			"or set allow_aggressive_psk = true to accept the risk")
+	}
+}
+
+// auth reads auth, psk, cert, key and ca (psk also for remote_auth =
+// "psk", ca also for remote_auth = "pubkey": the client's credentials).
 func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
 	var auth string
 	if !t.enum("auth", &auth, "psk", "pubkey") && !t.has("auth") {
@@ -511,15 +660,31 @@ func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
 		}
 	}
 	c.Auth = AuthMethod(auth)
-
-	switch c.Auth {
-	case AuthPSK:
-		for _, k := range []string{"cert", "key", "ca"} {
-			if t.has(k) {
-				t.take(k)
-				t.errf(k, "only used with auth = \"pubkey\" (this connection uses auth = \"psk\")")
-			}
+	if c.Auth != AuthPSK && c.Auth != AuthPubkey {
+		// auth is missing or invalid (already reported): do not report
+		// the credentials as unknown keys as well.
+		for _, k := range []string{"psk", "cert", "key", "ca"} {
+			t.take(k)
 		}
+		return
+	}
+
+	needPSK := c.Auth == AuthPSK || c.RemoteAuth == RemoteAuthPSK
+	needCA := c.Auth == AuthPubkey || c.RemoteAuth == RemoteAuthPubkey
+	needCert := c.Auth == AuthPubkey
+	other := map[AuthMethod]string{AuthPSK: "pubkey", AuthPubkey: "psk"}[c.Auth]
+	unused := func(k, method string) {
+		if t.has(k) {
+			t.take(k)
+			how := fmt.Sprintf("auth = %q", method)
+			if k == "psk" || k == "ca" {
+				how += fmt.Sprintf(" or remote_auth = %q", method)
+			}
+			t.errf(k, "only used with %s (this connection uses auth = %q)", how, c.Auth)
+		}
+	}
+
+	if needPSK {
 		if s, ok := t.str("psk"); ok {
 			psk, err := cfgDecodePSK(s)
 			if err != nil {
@@ -528,13 +693,20 @@ func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
 				c.PSK = psk
 			}
 		} else if !t.has("psk") {
-			t.errf("psk", "missing: auth = \"psk\" needs a pre-shared key")
+			if c.Auth == AuthPSK {
+				t.errf("psk", "missing: auth = \"psk\" needs a pre-shared key")
+			} else {
+				t.errf("psk", "missing: remote_auth = \"psk\" needs the clients' pre-shared key")
+			}
 		}
-	case AuthPubkey:
-		if t.has("psk") {
-			t.take("psk")
-			t.errf("psk", "only used with auth = \"psk\" (this connection uses auth = \"pubkey\")")
-		}
+	} else {
+		unused("psk", "psk")
+	}
+
+	if !needCert {
+		unused("cert", other)
+		unused("key", other)
+	} else {
 		certPath, certOK := t.str("cert")
 		if !certOK && !t.has("cert") {
 			t.errf("cert", "missing: auth = \"pubkey\" needs our certificate (PEM file)")
@@ -542,12 +714,6 @@ func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
 		keyPath, keyOK := t.str("key")
 		if !keyOK && !t.has("key") {
 			t.errf("key", "missing: auth = \"pubkey\" needs our private key (PEM file)")
-		}
-		caPaths, caOK := t.strs("ca")
-		if !caOK && !t.has("ca") {
-			t.errf("ca", "missing: auth = \"pubkey\" needs the CA certificates that sign the peer's certificate")
-		} else if caOK && len(caPaths) == 0 {
-			t.errf("ca", "must list at least one CA certificate file")
 		}
 		if certOK {
 			chain, err := cfgLoadCertChain(l.resolve(certPath))
@@ -572,33 +738,42 @@ func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
 				c.Key = key
 			}
 		}
-		if caOK && len(caPaths) > 0 {
-			pool, ok := x509.NewCertPool(), true
-			var list []*x509.Certificate
-			for _, p := range caPaths {
-				certs, err := cfgLoadCertChain(l.resolve(p))
-				if err != nil {
-					t.errf("ca", "%w", err)
-					ok = false
-					continue
-				}
-				for _, cert := range certs {
-					pool.AddCert(cert)
-					list = append(list, cert)
-				}
+	}
+
+	if !needCA {
+		unused("ca", "pubkey")
+		return
+	}
+	caPaths, caOK := t.strs("ca")
+	switch {
+	case !caOK && !t.has("ca"):
+		if c.Auth == AuthPubkey {
+			t.errf("ca", "missing: auth = \"pubkey\" needs the CA certificates that sign the peer's certificate")
+		} else {
+			t.errf("ca", "missing: remote_auth = \"pubkey\" needs the CA certificates that sign the clients' certificates")
+		}
+	case caOK && len(caPaths) == 0:
+		t.errf("ca", "must list at least one CA certificate file")
+	case caOK:
+		pool, ok := x509.NewCertPool(), true
+		var list []*x509.Certificate
+		for _, p := range caPaths {
+			certs, err := cfgLoadCertChain(l.resolve(p))
+			if err != nil {
+				t.errf("ca", "%w", err)
+				ok = false
+				continue
 			}
-			if ok {
-				// CACerts feeds CERTREQ: without it a peer that sends its
-				// certificate only when asked (strongSwan's default)
-				// sends none.
-				c.CAs, c.CACerts = pool, list
+			for _, cert := range certs {
+				pool.AddCert(cert)
+				list = append(list, cert)
 			}
 		}
-	default:
-		// auth is missing or invalid (already reported): do not report
-		// the credentials as unknown keys as well.
-		for _, k := range []string{"psk", "cert", "key", "ca"} {
-			t.take(k)
+		if ok {
+			// CACerts feeds CERTREQ: without it a peer that sends its
+			// certificate only when asked (strongSwan's default)
+			// sends none.
+			c.CAs, c.CACerts = pool, list
 		}
 	}
 }
@@ -803,6 +978,312 @@ func cfgJoinAddrs(as []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
+var validPoolKeys = []string{
+	"name", "addresses", "dns", "nbns", "domain", "split_dns", "split_include", "banner", "save_password",
+}
+
+// cfgPoolRange is one entry of a pool's addresses, kept to find overlaps.
+type cfgPoolRange struct {
+	pool string // the pool's name, quoted (or pool[i] without one)
+	idx  int    // its index among the [[pool]] tables
+	text string // as written
+	r    AddrRange
+}
+
+// pools reads the [[pool]] tables. Two pools never hand out the same
+// address, and neither do two entries of one pool.
+func (l *cfgLoader) pools(top *cfgTable, acc *cfgAccess) []*Pool {
+	var out []*Pool
+	var all []cfgPoolRange
+	names := map[string]int{}
+	for i, m := range l.tableArray(top, "pool") {
+		t := &cfgTable{l: l, sec: fmt.Sprintf("pool[%d]", i), loc: fmt.Sprintf("pool#%d", i), m: m}
+		p := &Pool{}
+		before := len(l.errs)
+		if name, ok := t.str("name"); ok {
+			switch {
+			case !cfgConnNameRE.MatchString(name):
+				t.errf("name", "%q is not a valid pool name (letters, digits, '.', '_', '-'; starting with a letter or digit)", name)
+			case len(name) > 64:
+				t.errf("name", "longer than 64 characters")
+			default:
+				t.sec = fmt.Sprintf("pool %q (%s)", name, t.sec)
+				if first, dup := names[name]; dup {
+					t.errf("name", "duplicate pool name %q (also pool[%d])", name, first)
+				} else {
+					names[name] = i
+					acc.pools[name] = true
+					p.Name = name
+				}
+			}
+		} else if !t.has("name") {
+			t.errf("name", "missing: every [[pool]] needs a name (connections refer to it with pool = \"...\")")
+		}
+
+		if list, ok := t.strs("addresses"); ok {
+			if len(list) == 0 {
+				t.errf("addresses", "must list at least one prefix or first-last range")
+			}
+			var v4, v6 bool
+			for _, s := range list {
+				r, err := cfgParseRange(s)
+				if err != nil {
+					t.errf("addresses", "%w", err)
+					continue
+				}
+				for _, o := range all {
+					if r.First.Is4() != o.r.First.Is4() || r.Last.Less(o.r.First) || o.r.Last.Less(r.First) {
+						continue
+					}
+					if o.idx == i {
+						t.errf("addresses", "%q overlaps %q of the same pool", s, o.text)
+					} else {
+						t.errf("addresses", "%q overlaps %q of pool %s: two pools must never hand out the same address", s, o.text, o.pool)
+					}
+				}
+				label := strconv.Quote(p.Name)
+				if p.Name == "" {
+					label = fmt.Sprintf("pool[%d]", i)
+				}
+				all = append(all, cfgPoolRange{pool: label, idx: i, text: s, r: r})
+				v4, v6 = v4 || r.First.Is4(), v6 || r.First.Is6()
+				p.Ranges = append(p.Ranges, r)
+			}
+			if v4 && v6 {
+				t.errf("addresses", "mixes IPv4 and IPv6: a client gets one address from its pool, so use a pool per address family")
+			}
+		} else if !t.has("addresses") {
+			t.errf("addresses", "missing: list the prefixes or first-last ranges to hand out, e.g. addresses = [\"10.9.0.0/24\"]")
+		}
+
+		p.DNS = l.addrList(t, "dns", false)
+		p.NBNS = l.addrList(t, "nbns", true)
+		if s, ok := t.str("domain"); ok {
+			if err := cfgDomainName(s); err != nil {
+				t.errf("domain", "%w", err)
+			} else {
+				p.Domain = s
+			}
+		}
+		if list, ok := t.strs("split_dns"); ok {
+			for _, s := range list {
+				if err := cfgDomainName(s); err != nil {
+					t.errf("split_dns", "%w", err)
+					continue
+				}
+				p.SplitDNS = append(p.SplitDNS, s)
+			}
+		}
+		if list, ok := t.strs("split_include"); ok {
+			for _, s := range list {
+				pfx, err := cfgParsePrefix(s)
+				if err != nil {
+					t.errf("split_include", "%w", err)
+					continue
+				}
+				p.SplitInclude = append(p.SplitInclude, pfx)
+			}
+		}
+		if s, ok := t.str("banner"); ok {
+			if len(s) > 65535 {
+				t.errf("banner", "is %d bytes long; a Mode Config attribute holds at most 65535", len(s))
+			} else {
+				p.Banner = s
+			}
+		}
+		if v, ok := t.bool("save_password"); ok {
+			p.SavePassword = v
+		}
+		t.unknown(validPoolKeys)
+		if len(l.errs) == before {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// addrList reads a list of IP addresses (dns, nbns); v4only for WINS.
+func (l *cfgLoader) addrList(t *cfgTable, key string, v4only bool) []netip.Addr {
+	list, ok := t.strs(key)
+	if !ok {
+		return nil
+	}
+	var out []netip.Addr
+	for _, s := range list {
+		a, err := cfgParseAddr(s)
+		switch {
+		case err != nil:
+			t.errf(key, "%w", err)
+		case v4only && !a.Is4():
+			t.errf(key, "%s: WINS (NetBIOS name) servers are IPv4 only", a)
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// cfgParseRange parses a pool entry: a prefix ("10.9.0.0/24"), a single
+// address, or an inclusive range "first-last" of one family. An IPv4
+// prefix of /30 or shorter loses its network and broadcast addresses (the
+// range is the hosts in between); ranges and IPv6 prefixes are used whole.
+func cfgParseRange(s string) (AddrRange, error) {
+	if first, last, ok := strings.Cut(s, "-"); ok {
+		a, err := cfgParseAddr(first)
+		if err != nil {
+			return AddrRange{}, fmt.Errorf("range %q: %w", s, err)
+		}
+		b, err := cfgParseAddr(last)
+		if err != nil {
+			return AddrRange{}, fmt.Errorf("range %q: %w", s, err)
+		}
+		if a.Is4() != b.Is4() {
+			return AddrRange{}, fmt.Errorf("range %q mixes IPv4 and IPv6", s)
+		}
+		if b.Less(a) {
+			return AddrRange{}, fmt.Errorf("range %q: the first address is above the last (did you mean %s-%s?)", s, b, a)
+		}
+		return AddrRange{First: a, Last: b}, nil
+	}
+	p, err := cfgParsePrefix(s)
+	switch {
+	case err != nil && strings.Contains(s, "/"):
+		return AddrRange{}, err // not a prefix, or host bits set
+	case err != nil:
+		return AddrRange{}, fmt.Errorf("%q is not a prefix (like 10.9.0.0/24), an address or a first-last range", s)
+	}
+	r := AddrRange{First: p.Addr(), Last: LastAddr(p)}
+	if p.Addr().Is4() && p.Bits() <= 30 {
+		r.First, r.Last = r.First.Next(), r.Last.Prev()
+	}
+	return r, nil
+}
+
+// cfgDomainName checks a DNS name (domain, split_dns): dot-separated
+// labels of letters, digits, '-' and '_', at most 253 characters; a
+// trailing dot is allowed.
+func cfgDomainName(s string) error {
+	name := strings.TrimSuffix(s, ".")
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("%q is not a domain name", s)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") ||
+			strings.ContainsFunc(label, func(r rune) bool {
+				return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+			}) {
+			return fmt.Errorf("%q is not a domain name (labels of letters, digits and '-', separated by dots)", s)
+		}
+	}
+	return nil
+}
+
+var validRadiusKeys = []string{"servers", "secret", "accounting", "timeout", "nas_identifier"}
+
+// radius reads the [radius] table; nil without one.
+func (l *cfgLoader) radius(top *cfgTable, acc *cfgAccess) *Radius {
+	v, ok := top.take("radius")
+	if !ok {
+		return nil
+	}
+	acc.radius = true
+	m, ok := v.(map[string]any)
+	if !ok {
+		top.errf("radius", "must be a table ([radius]), not %s", cfgTOMLType(v))
+		return nil
+	}
+	t := &cfgTable{l: l, sec: "radius", loc: "radius", m: m}
+	before := len(l.errs)
+	r := &Radius{Timeout: DefaultRadiusTimeout}
+	if v, ok := t.bool("accounting"); ok {
+		r.Accounting = v
+	}
+	if list, ok := t.strs("servers"); ok {
+		if len(list) == 0 {
+			t.errf("servers", "must list at least one server (host:port)")
+		}
+		seen := map[string]bool{}
+		for _, s := range list {
+			hp, err := cfgHostPort(s, r.Accounting)
+			switch {
+			case err != nil:
+				t.errf("servers", "%w", err)
+			case seen[hp]:
+				t.errf("servers", "%s listed twice", hp)
+			default:
+				seen[hp] = true
+				r.Servers = append(r.Servers, hp)
+			}
+		}
+	} else if !t.has("servers") {
+		t.errf("servers", "missing: list the RADIUS servers, e.g. servers = [\"10.200.0.2:1812\"]")
+	}
+	// The secret is never quoted in errors.
+	if s, ok := t.str("secret"); ok {
+		if s == "" {
+			t.errf("secret", "must not be empty")
+		} else {
+			r.Secret = []byte(s)
+		}
+	} else if !t.has("secret") {
+		t.errf("secret", "missing: the shared secret of the RADIUS servers")
+	}
+	if s, ok := t.str("timeout"); ok {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			t.errf("timeout", "%q is not a duration (like \"3s\", \"500ms\")", s)
+		case d < MinRadiusTimeout || d > MaxRadiusTimeout:
+			t.errf("timeout", "%q is out of range: must be from 100ms to 60s", s)
+		default:
+			r.Timeout = d
+		}
+	}
+	if s, ok := t.str("nas_identifier"); ok {
+		switch {
+		case s == "":
+			t.errf("nas_identifier", "must not be empty (leave the key out to send the host name)")
+		case len(s) > 253:
+			t.errf("nas_identifier", "is %d bytes long; a RADIUS attribute holds at most 253", len(s))
+		default:
+			r.NASIdentifier = s
+		}
+	}
+	t.unknown(validRadiusKeys)
+	if len(l.errs) != before {
+		return nil
+	}
+	return r
+}
+
+// cfgHostPort checks a RADIUS server "host:port" (host an IP address or a
+// DNS name; IPv6 in brackets) and returns it normalised. With accounting,
+// port+1 must be a port as well.
+func cfgHostPort(s string, accounting bool) (string, error) {
+	host, port, err := net.SplitHostPort(strings.TrimSpace(s))
+	if err != nil || host == "" || port == "" {
+		return "", fmt.Errorf("%q is not host:port (like \"10.200.0.2:1812\", IPv6 as \"[2001:db8::2]:1812\")", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, port)
+	}
+	if accounting && n == 65535 {
+		return "", fmt.Errorf("%q: accounting goes to port+1, and 65535 is the last port", s)
+	}
+	if a, err := cfgParseAddr(host); err == nil {
+		return net.JoinHostPort(a.String(), strconv.Itoa(n)), nil
+	} else if strings.Contains(host, ":") || strings.Contains(host, "%") {
+		return "", fmt.Errorf("%q: %w", s, err)
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if err := cfgDomainName(host); err != nil || !strings.ContainsFunc(labels[len(labels)-1], func(r rune) bool { return r < '0' || r > '9' }) {
+		// An all-numeric last label is a mistyped IP address, not a name.
+		return "", fmt.Errorf("%q: host %q is neither an IP address nor a host name", s, host)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), nil
+}
+
 // cfgTable is one TOML table being read: it records which keys were used so
 // that the rest can be reported as unknown.
 type cfgTable struct {
@@ -842,6 +1323,11 @@ func (t *cfgTable) errf(key, format string, args ...any) {
 		File: t.l.file, Section: t.sec, Key: key, Line: t.line(key),
 		Err: fmt.Errorf(format, args...),
 	})
+	sec := t.l.lines[t.loc]
+	if t.loc == "" {
+		sec = t.line(key)
+	}
+	t.l.order = append(t.l.order, sec)
 }
 
 // str returns a string value; ok is false when the key is absent or not a
@@ -898,6 +1384,20 @@ func (t *cfgTable) int(key string) (int, bool) {
 		return 0, false
 	}
 	return int(n), true
+}
+
+// bool reads a boolean; ok is false when the key is absent or not a
+// boolean (the latter recorded as an error).
+func (t *cfgTable) bool(key string) (v, ok bool) {
+	x, ok := t.take(key)
+	if !ok {
+		return false, false
+	}
+	v, ok = x.(bool)
+	if !ok {
+		t.errf(key, "must be a boolean (true or false), not %s", cfgTOMLType(x))
+	}
+	return v, ok
 }
 
 // enum reads a string that must be one of allowed; it reports whether *dst

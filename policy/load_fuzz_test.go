@@ -103,7 +103,13 @@ func FuzzLoad(f *testing.F) {
 		loadTestConn("remote_addr = \"%any\"\nremote_id = \"*@lab\"\npsk = \"0x\"\nstart = \"start\"\n"),
 		loadTestConn("remote_addr = \"198.51.100.1\"\npsk = 'unterminated\n"),
 		loadTestConn("remote_addr = \"198.51.100.1\"\nauth = \"pubkey\"\ncert = \"certs/left.crt.pem\"\nkey = \"certs/right.key.pem\"\nca = [\"certs/ca.pem\"]\n"),
-		loadTestConn("remote_addr = \"198.51.100.1\"\nversion = \"ikev1\"\nikev1_mode = \"aggressive\"\npsk = \"0sAAAA\"\nike = \"aes256gcm16-prfsha256-modp2048\"\n"),
+		loadTestConn("remote_addr = \"198.51.100.1\"\nversion = \"ikev1\"\nikev1_mode = \"aggressive\"\npsk = \"0sAAAA\"\nallow_aggressive_psk = true\nike = \"aes256gcm16-prfsha256-modp2048\"\n"),
+		loadTestConn("remote_addr = \"%any\"\nversion = \"ikev1\"\nikev1_mode = \"aggressive\"\npsk = \"grp\"\n"),
+		loadTestRA(loadTestAll, "psk = \"pw\"\nversion = \"any\"\npool = \"rw\"\nxauth = \"radius\"\nremote_auth = \"eap-mschapv2\"\nunique = \"keep\"\n"),
+		loadTestRA(loadTestPool+"[[pool]]\nname = \"v6\"\naddresses = [\"2001:db8::/64\", \"10.9.0.3-10.9.0.1\"]\ndns = \"2001:db8::53\"\nnbns = \"10.2.0.54\"\nsplit_dns = \"corp.lab\"\nsplit_include = \"10.2.0.0/24\"\nbanner = \"\"\"\nhi\n\"\"\"\nsave_password = true\n",
+			"psk = \"pw\"\npool = \"v6\"\n"),
+		loadTestRA("[[user]]\nname = \"bob\"\nnt_hash = \"44EBBA8D5312B8D611474411F56989AE\"\n[radius]\nservers = [\"[2001:db8::2]:1812\", \"radius.lab:1645\"]\nsecret = \"s\"\naccounting = true\ntimeout = \"100ms\"\nnas_identifier = \"gw\"\n",
+			"psk = \"pw\"\nversion = \"ikev1\"\nikev1_mode = \"aggressive\"\nxauth = \"local\"\n"),
 	} {
 		f.Add([]byte(s))
 	}

@@ -9,11 +9,12 @@ import (
 	"ikegate/oakley"
 )
 
-// Connection holds secrets (PSK, Key). These methods make every way of
-// printing one safe: fmt with any verb (String, GoString through Format),
-// encoding/json (and so zap.Any, which encodes with encoding/json) print a
-// summary in which the PSK and private key appear only as "[redacted]"
-// markers, never their bytes, length or type parameters.
+// Connection holds secrets (PSK, Key), User passwords and NT hashes,
+// Radius its shared secret. These methods make every way of printing one
+// safe: fmt with any verb (String, GoString through Format), encoding/json
+// (and so zap.Any, which encodes with encoding/json) print a summary in
+// which the secrets appear only as "[redacted]" markers, never their
+// bytes, length or type parameters.
 
 // String summarises the connection, e.g.
 // `site-b ikev2 10.200.0.2[right.lab] <-> 10.200.0.1[left.lab] auth=psk([redacted]) ike=[...] esp=[...] 10.2.0.0/24 <-> 10.1.0.0/24 start=none`.
@@ -37,6 +38,21 @@ func (c Connection) String() string {
 	}
 	fmt.Fprintf(&b, " ike=%s esp=%s %s <-> %s start=%s",
 		strProposalList(c.IKE), strProposalList(c.ESP), strPrefixList(c.LocalTS), strPrefixList(c.RemoteTS), strOrDash(string(c.Start)))
+	if c.RemoteAuth != RemoteAuthSame {
+		fmt.Fprintf(&b, " remote_auth=%s", c.RemoteAuth)
+	}
+	if c.XAuth != XAuthNone {
+		fmt.Fprintf(&b, " xauth=%s", c.XAuth)
+	}
+	if c.Pool != "" {
+		fmt.Fprintf(&b, " pool=%s", c.Pool)
+	}
+	if c.Unique != "" && c.Unique != UniqueNo {
+		fmt.Fprintf(&b, " unique=%s", c.Unique)
+	}
+	if c.AggressivePSK {
+		b.WriteString(" allow_aggressive_psk")
+	}
 	return b.String()
 }
 
@@ -71,6 +87,12 @@ type cfgConnectionJSON struct {
 	LocalTS     []string `json:"local_ts"`
 	RemoteTS    []string `json:"remote_ts"`
 	Start       Start    `json:"start"`
+
+	RemoteAuth    RemoteAuth `json:"remote_auth,omitempty"`
+	XAuth         XAuth      `json:"xauth,omitempty"`
+	Pool          string     `json:"pool,omitempty"`
+	Unique        Unique     `json:"unique,omitempty"`
+	AggressivePSK bool       `json:"allow_aggressive_psk,omitempty"`
 }
 
 // MarshalJSON encodes the connection without its secrets (they appear as
@@ -83,6 +105,7 @@ func (c Connection) MarshalJSON() ([]byte, error) {
 		Auth: string(c.Auth), Start: c.Start,
 		IKE: strProposals(c.IKE), ESP: strProposals(c.ESP),
 		LocalTS: strPrefixes(c.LocalTS), RemoteTS: strPrefixes(c.RemoteTS),
+		RemoteAuth: c.RemoteAuth, XAuth: c.XAuth, Pool: c.Pool, Unique: c.Unique, AggressivePSK: c.AggressivePSK,
 	}
 	if len(c.PSK) > 0 {
 		j.PSK = "[redacted]"
@@ -94,6 +117,86 @@ func (c Connection) MarshalJSON() ([]byte, error) {
 		j.Key = "[redacted]"
 	}
 	return json.Marshal(j)
+}
+
+// String summarises the user without its secrets, e.g.
+// `alice password=[redacted] nt_hash=[redacted]`.
+func (u User) String() string {
+	var b strings.Builder
+	b.WriteString(strOrDash(u.Name))
+	if u.Password != nil {
+		b.WriteString(" password=[redacted]")
+	}
+	if u.NTHash != nil {
+		b.WriteString(" nt_hash=[redacted]")
+	}
+	return b.String()
+}
+
+// GoString is like String, for %#v.
+func (u User) GoString() string { return "policy.User{" + u.String() + "}" }
+
+// Format prints String (GoString for %#v) whatever the verb.
+func (u User) Format(f fmt.State, verb rune) { strFormat(f, verb, u.String(), u.GoString()) }
+
+// MarshalJSON encodes the user with its secrets as "[redacted]" markers.
+func (u User) MarshalJSON() ([]byte, error) {
+	j := struct {
+		Name     string `json:"name"`
+		Password string `json:"password,omitempty"`
+		NTHash   string `json:"nt_hash,omitempty"`
+	}{Name: u.Name}
+	if u.Password != nil {
+		j.Password = "[redacted]"
+	}
+	if u.NTHash != nil {
+		j.NTHash = "[redacted]"
+	}
+	return json.Marshal(j)
+}
+
+// String summarises the RADIUS settings without the secret, e.g.
+// `servers=[10.200.0.2:1812] secret=[redacted] accounting=true timeout=3s nas_identifier=-`.
+func (r Radius) String() string {
+	secret := "-"
+	if len(r.Secret) > 0 {
+		secret = "[redacted]"
+	}
+	return fmt.Sprintf("servers=[%s] secret=%s accounting=%t timeout=%s nas_identifier=%s",
+		strings.Join(r.Servers, ", "), secret, r.Accounting, r.Timeout, strOrDash(r.NASIdentifier))
+}
+
+// GoString is like String, for %#v.
+func (r Radius) GoString() string { return "policy.Radius{" + r.String() + "}" }
+
+// Format prints String (GoString for %#v) whatever the verb.
+func (r Radius) Format(f fmt.State, verb rune) { strFormat(f, verb, r.String(), r.GoString()) }
+
+// MarshalJSON encodes the RADIUS settings with the secret as "[redacted]".
+func (r Radius) MarshalJSON() ([]byte, error) {
+	j := struct {
+		Servers       []string `json:"servers"`
+		Secret        string   `json:"secret,omitempty"`
+		Accounting    bool     `json:"accounting"`
+		Timeout       string   `json:"timeout"`
+		NASIdentifier string   `json:"nas_identifier,omitempty"`
+	}{Servers: r.Servers, Accounting: r.Accounting, Timeout: r.Timeout.String(), NASIdentifier: r.NASIdentifier}
+	if j.Servers == nil {
+		j.Servers = []string{}
+	}
+	if len(r.Secret) > 0 {
+		j.Secret = "[redacted]"
+	}
+	return json.Marshal(j)
+}
+
+// strFormat writes s, or gs for %#v.
+func strFormat(f fmt.State, verb rune, s, gs string) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprint(f, gs)
+		return
+	}
+	fmt.Fprint(f, s)
 }
 
 func strOrDash(s string) string {

@@ -613,3 +613,486 @@ func TestTrapWithXfrm(t *testing.T) {
 		t.Fatalf("start %q dataplane %q", c.Start, cfg.Gateway.Dataplane)
 	}
 }
+
+func TestSampleRemoteAccessIKEv1(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "configs", "remote-access-ikev1.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Connections[0]
+	if c.Version != IKEv1 || c.IKEv1Mode != "aggressive" || c.Auth != AuthPSK || !c.RemoteAny() ||
+		c.XAuth != XAuthLocal || c.Pool != "rw" || c.Unique != UniqueNo || c.AggressivePSK || c.RemoteAuth != RemoteAuthSame {
+		t.Errorf("connection: %v", c)
+	}
+	if c.LocalID.Type != IDFQDN || c.RemoteID.Type != IDKeyID || string(c.RemoteID.Data) != "vpngroup" {
+		t.Errorf("identities %v %v", c.LocalID, c.RemoteID)
+	}
+	if len(cfg.Pools) != 1 || len(cfg.Users) != 2 || cfg.Radius != nil {
+		t.Fatalf("pools %v users %v radius %v", cfg.Pools, cfg.Users, cfg.Radius)
+	}
+	p := cfg.Pools[0]
+	if p.Name != "rw" || fmt.Sprint(p.Ranges) != "[{10.9.0.1 10.9.0.254}]" || fmt.Sprint(p.DNS) != "[10.2.0.53]" ||
+		p.Domain != "corp.lab" || fmt.Sprint(p.SplitDNS) != "[corp.lab]" || fmt.Sprint(p.SplitInclude) != "[10.2.0.0/24]" ||
+		p.SavePassword || !strings.HasPrefix(p.Banner, "ikegate test concentrator.\n") || strings.Count(p.Banner, "\n") != 2 {
+		t.Errorf("pool: %+v", p)
+	}
+	if u := cfg.Users[0]; u.Name != "alice" || string(u.Password) != "test-only-alice" || fmt.Sprintf("%x", u.NTHash) != fmt.Sprintf("%x", NTPasswordHash([]byte("test-only-alice"))) {
+		t.Errorf("alice: %v", u)
+	}
+	if u := cfg.Users[1]; u.Name != "bob" || u.Password != nil || fmt.Sprintf("%X", u.NTHash) != "44EBBA8D5312B8D611474411F56989AE" {
+		t.Errorf("bob: %v", u)
+	}
+}
+
+// TestNTPasswordHash: RFC 2759 section 9.2's test vector, and a non-ASCII
+// password (UTF-16LE of U+20AC is AC 20).
+func TestNTPasswordHash(t *testing.T) {
+	for _, c := range []struct{ pw, want string }{
+		{"clientPass", "44ebba8d5312b8d611474411f56989ae"},
+		{"", "31d6cfe0d16ae931b73c59d7e0c089c0"}, // MD4 of nothing
+	} {
+		if got := fmt.Sprintf("%x", NTPasswordHash([]byte(c.pw))); got != c.want {
+			t.Errorf("NTPasswordHash(%q) = %s, want %s", c.pw, got, c.want)
+		}
+	}
+	if a, b := NTPasswordHash([]byte("€")), NTPasswordHash([]byte{0xe2, 0x82, 0xac}); string(a) != string(b) {
+		t.Errorf("UTF-8 decoding")
+	}
+}
+
+// loadTestRA builds a remote-access config: the gateway, then the given
+// [[pool]], [[user]] and [radius] text, then one connection made of conn.
+func loadTestRA(access, conn string) string {
+	return `[gateway]
+listen = ["192.0.2.1"]
+` + access + `
+[[connection]]
+name = "c"
+local_addr = "192.0.2.1"
+remote_addr = "%any"
+local_ts = ["10.2.0.0/24"]
+` + conn
+}
+
+const (
+	loadTestPool   = "[[pool]]\nname = \"rw\"\naddresses = [\"10.9.0.0/24\"]\n"
+	loadTestUser   = "[[user]]\nname = \"alice\"\npassword = \"alice-secret\"\n"
+	loadTestRadius = "[radius]\nservers = [\"10.200.0.2:1812\"]\nsecret = \"radius-secret\"\n"
+	loadTestAll    = loadTestPool + loadTestUser + loadTestRadius
+)
+
+func TestRemoteAccessParse(t *testing.T) {
+	src := loadTestRA(`
+[[pool]]
+name = "rw"
+addresses = ["10.9.0.0/24", "10.9.1.0/31", "10.9.2.10-10.9.2.20", "10.9.3.7"]
+dns = ["10.2.0.53", "2001:db8::53"]
+nbns = "10.2.0.54"
+domain = "corp.lab."
+split_dns = ["corp.lab", "_sites.corp.lab"]
+split_include = ["10.2.0.0/24", "10.3.0.0/16"]
+banner = "line 1\nline 2"
+save_password = true
+
+[[pool]]
+name = "rw6"
+addresses = ["2001:db8:9::/64", "2001:db8:a::1-2001:db8:a::ff"]
+
+[[user]]
+name = "alice"
+password = "alice-secret"
+
+[[user]]
+name = "DOMAIN\\bob"
+nt_hash = "44ebba8d5312b8d611474411f56989ae"
+
+[radius]
+servers = ["10.200.0.2:1812", "[2001:db8::2]:1645", "radius.lab:1812"]
+secret = "radius-secret"
+accounting = true
+timeout = "500ms"
+nas_identifier = "ikegate-1"
+`, `psk = "pw"
+version = "any"
+pool = "rw"
+xauth = "radius"
+remote_auth = "eap-mschapv2"
+unique = "replace"
+`)
+	cfg, err := Parse("ra.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"pools", len(cfg.Pools), 2},
+		{"ranges", fmt.Sprint(cfg.Pools[0].Ranges), "[{10.9.0.1 10.9.0.254} {10.9.1.0 10.9.1.1} {10.9.2.10 10.9.2.20} {10.9.3.7 10.9.3.7}]"},
+		{"dns", fmt.Sprint(cfg.Pools[0].DNS), "[10.2.0.53 2001:db8::53]"},
+		{"nbns", fmt.Sprint(cfg.Pools[0].NBNS), "[10.2.0.54]"},
+		{"domain", cfg.Pools[0].Domain, "corp.lab."},
+		{"split_dns", fmt.Sprint(cfg.Pools[0].SplitDNS), "[corp.lab _sites.corp.lab]"},
+		{"split_include", fmt.Sprint(cfg.Pools[0].SplitInclude), "[10.2.0.0/24 10.3.0.0/16]"},
+		{"banner", cfg.Pools[0].Banner, "line 1\nline 2"},
+		{"save_password", cfg.Pools[0].SavePassword, true},
+		{"ipv6 ranges", fmt.Sprint(cfg.Pools[1].Ranges), "[{2001:db8:9:: 2001:db8:9:0:ffff:ffff:ffff:ffff} {2001:db8:a::1 2001:db8:a::ff}]"},
+		{"users", len(cfg.Users), 2},
+		{"bob", cfg.Users[1].Name, `DOMAIN\bob`},
+		{"bob's hash", fmt.Sprintf("%X", cfg.Users[1].NTHash), "44EBBA8D5312B8D611474411F56989AE"},
+		{"servers", fmt.Sprint(cfg.Radius.Servers), "[10.200.0.2:1812 [2001:db8::2]:1645 radius.lab:1812]"},
+		{"secret", string(cfg.Radius.Secret), "radius-secret"},
+		{"accounting", cfg.Radius.Accounting, true},
+		{"timeout", cfg.Radius.Timeout, 500 * time.Millisecond},
+		{"nas_identifier", cfg.Radius.NASIdentifier, "ikegate-1"},
+		{"pool", cfg.Connections[0].Pool, "rw"},
+		{"xauth", cfg.Connections[0].XAuth, XAuthRadius},
+		{"remote_auth", cfg.Connections[0].RemoteAuth, RemoteAuthEAPMSCHAPv2},
+		{"unique", cfg.Connections[0].Unique, UniqueReplace},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.what, ch.got, ch.want)
+		}
+	}
+
+	// Defaults.
+	cfg, err = Parse("ra.toml", []byte(loadTestRA(loadTestAll, "psk = \"pw\"\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, c, p := cfg.Radius, cfg.Connections[0], cfg.Pools[0]
+	if r.Timeout != 3*time.Second || r.Accounting || r.NASIdentifier != "" {
+		t.Errorf("radius defaults: %v", r)
+	}
+	if c.Unique != UniqueNo || c.Pool != "" || c.XAuth != XAuthNone || c.RemoteAuth != RemoteAuthSame || c.AggressivePSK {
+		t.Errorf("connection defaults: %v", c)
+	}
+	if p.DNS != nil || p.NBNS != nil || p.SplitInclude != nil || p.SavePassword || p.Banner != "" {
+		t.Errorf("pool defaults: %+v", p)
+	}
+	// Without remote access tables: none.
+	cfg, err = Parse("min.toml", []byte(loadTestMinimal))
+	if err != nil || cfg.Pools != nil || cfg.Users != nil || cfg.Radius != nil || cfg.Connections[0].Unique != UniqueNo {
+		t.Errorf("minimal: %v %+v", err, cfg)
+	}
+}
+
+// TestRemoteAccessCredentials: remote_auth = "psk" or "pubkey" asks for the
+// clients' credential when it differs from auth.
+func TestRemoteAccessCredentials(t *testing.T) {
+	cd := loadTestCertsDir(t)
+	pub := fmt.Sprintf("auth = \"pubkey\"\ncert = %q\nkey = %q\n", filepath.Join(cd, "right.crt.pem"), filepath.Join(cd, "right.key.pem"))
+	ca := fmt.Sprintf("ca = [%q]\n", filepath.Join(cd, "ca.pem"))
+
+	cfg, err := Parse("ra.toml", []byte(loadTestRA("", pub+ca+"remote_auth = \"psk\"\npsk = \"client-psk\"\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Connections[0]; c.Auth != AuthPubkey || c.RemoteAuth != RemoteAuthPSK || string(c.PSK) != "client-psk" || c.Key == nil {
+		t.Errorf("pubkey + remote psk: %v", c)
+	}
+	cfg, err = Parse("ra.toml", []byte(loadTestRA("", "psk = \"pw\"\nremote_auth = \"pubkey\"\n"+ca)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Connections[0]; c.Auth != AuthPSK || c.RemoteAuth != RemoteAuthPubkey || c.CAs == nil || len(c.CACerts) != 1 || c.Cert != nil {
+		t.Errorf("psk + remote pubkey: %v", c)
+	}
+	cfg, err = Parse("ra.toml", []byte(loadTestRA(loadTestUser, pub+ca+"remote_auth = \"eap-mschapv2\"\npool = \"rw\"\n"+"")))
+	if err == nil {
+		t.Errorf("pool without a [[pool]] accepted")
+	}
+	cfg, err = Parse("ra.toml", []byte(loadTestRA(loadTestAll, pub+ca+"remote_auth = \"eap-mschapv2\"\npool = \"rw\"\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Connections[0]; c.RemoteAuth != RemoteAuthEAPMSCHAPv2 || c.Pool != "rw" || c.PSK != nil {
+		t.Errorf("eap: %v", c)
+	}
+}
+
+// TestAggressivePSK: Aggressive Mode with a PSK needs XAUTH, or an
+// explicit allow_aggressive_psk.
+func TestAggressivePSK(t *testing.T) {
+	const aggr = "version = \"ikev1\"\nikev1_mode = \"aggressive\"\n"
+	cd := loadTestCertsDir(t)
+	pub := fmt.Sprintf("auth = \"pubkey\"\ncert = %q\nkey = %q\nca = %q\n",
+		filepath.Join(cd, "right.crt.pem"), filepath.Join(cd, "right.key.pem"), filepath.Join(cd, "ca.pem"))
+	for _, c := range []struct {
+		name, conn string
+		ok         bool
+	}{
+		{"psk alone", aggr + "psk = \"pw\"\n", false},
+		{"psk, allow_aggressive_psk = false", aggr + "psk = \"pw\"\nallow_aggressive_psk = false\n", false},
+		{"psk, allowed", aggr + "psk = \"pw\"\nallow_aggressive_psk = true\n", true},
+		{"psk + xauth local", aggr + "psk = \"pw\"\nxauth = \"local\"\n", true},
+		{"psk + xauth radius", aggr + "psk = \"pw\"\nxauth = \"radius\"\n", true},
+		{"certificates", aggr + pub, true},
+		{"main mode", "version = \"ikev1\"\npsk = \"pw\"\n", true},
+		{"allow on main mode: harmless", "version = \"ikev1\"\npsk = \"pw\"\nallow_aggressive_psk = true\n", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse("testdata/bad.toml", []byte(loadTestRA(loadTestAll, c.conn)))
+			if c.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := strings.Contains(c.conn, "allow_aggressive_psk = true"); cfg.Connections[0].AggressivePSK != want {
+					t.Errorf("AggressivePSK = %v", cfg.Connections[0].AggressivePSK)
+				}
+				return
+			}
+			want := `testdata/bad.toml: connection "c" (connection[0]): key "ikev1_mode": Aggressive Mode with a pre-shared key and no XAUTH is refused: ` +
+				`anyone who knows the group name (an identity remote_id accepts) can get the gateway's answer, which holds a hash of the PSK ` +
+				`that can be cracked offline, and then log in with it; use xauth = "local" or "radius", certificates (auth = "pubkey"), ` +
+				`ikev1_mode = "main" or IKEv2, or set allow_aggressive_psk = true to accept the risk (line 19)`
+			if err == nil || err.Error() != want {
+				t.Errorf("got\n%v\nwant\n%s", err, want)
+			}
+		})
+	}
+}
+
+func TestRemoteAccessErrors(t *testing.T) {
+	cd := loadTestCertsDir(t)
+	pub := fmt.Sprintf("auth = \"pubkey\"\ncert = %q\nkey = %q\nca = %q\n",
+		filepath.Join(cd, "right.crt.pem"), filepath.Join(cd, "right.key.pem"), filepath.Join(cd, "ca.pem"))
+	psk := "psk = \"pw\"\n"
+	pool := func(lines string) string { return "[[pool]]\nname = \"rw\"\n" + lines }
+	user := func(lines string) string { return "[[user]]\n" + lines }
+	radius := func(lines string) string { return "[radius]\n" + lines }
+	const rs = "servers = [\"10.200.0.2:1812\"]\n"
+	const sec = "secret = \"radius-secret\"\n"
+	cases := []struct {
+		name   string
+		access string
+		conn   string
+		want   []string
+	}{
+		// [[pool]]
+		{"pool as table", "[pool]\nname = \"rw\"\n", psk, []string{`bad.toml: key "pool": must be an array of tables ([[pool]]), not a table (write [[pool]], not [pool])`}},
+		{"pool name missing", "[[pool]]\naddresses = [\"10.9.0.0/24\"]\n", psk, []string{`bad.toml: pool[0]: key "name": missing: every [[pool]] needs a name (connections refer to it with pool = "...") (line 3)`}},
+		{"pool name invalid", "[[pool]]\nname = \"r w\"\naddresses = [\"10.9.0.0/24\"]\n", psk, []string{`pool[0]: key "name": "r w" is not a valid pool name (letters, digits, '.', '_', '-'; starting with a letter or digit) (line 4)`}},
+		{"pool name duplicate", loadTestPool + "[[pool]]\nname = \"rw\"\naddresses = [\"10.8.0.0/24\"]\n", psk,
+			[]string{`bad.toml: pool "rw" (pool[1]): key "name": duplicate pool name "rw" (also pool[0]) (line 7)`}},
+		{"addresses missing", pool(""), psk, []string{`pool "rw" (pool[0]): key "addresses": missing: list the prefixes or first-last ranges to hand out, e.g. addresses = ["10.9.0.0/24"] (line 3)`}},
+		{"addresses empty", pool("addresses = []\n"), psk, []string{`key "addresses": must list at least one prefix or first-last range (line 5)`}},
+		{"addresses type", pool("addresses = [1]\n"), psk, []string{`key "addresses": must be an array of strings, but element 0 is an integer`}},
+		{"address unparsable", pool("addresses = [\"10.9.0\"]\n"), psk, []string{`key "addresses": "10.9.0" is not a prefix (like 10.9.0.0/24), an address or a first-last range`}},
+		{"prefix unparsable", pool("addresses = [\"10.9.0.0/33\"]\n"), psk, []string{`key "addresses": "10.9.0.0/33" is not a prefix (like 10.1.0.0/24)`}},
+		{"prefix host bits", pool("addresses = [\"10.9.0.1/24\"]\n"), psk, []string{`key "addresses": prefix "10.9.0.1/24" has host bits set (did you mean 10.9.0.0/24?)`}},
+		{"range unparsable", pool("addresses = [\"10.9.0.1-10.9.0.x\"]\n"), psk, []string{`key "addresses": range "10.9.0.1-10.9.0.x": "10.9.0.x" is not an IP address`}},
+		{"range reversed", pool("addresses = [\"10.9.0.9-10.9.0.1\"]\n"), psk, []string{`key "addresses": range "10.9.0.9-10.9.0.1": the first address is above the last (did you mean 10.9.0.1-10.9.0.9?)`}},
+		{"range families", pool("addresses = [\"10.9.0.1-2001:db8::9\"]\n"), psk, []string{`key "addresses": range "10.9.0.1-2001:db8::9" mixes IPv4 and IPv6`}},
+		{"pool families", pool("addresses = [\"10.9.0.0/24\", \"2001:db8::/64\"]\n"), psk,
+			[]string{`key "addresses": mixes IPv4 and IPv6: a client gets one address from its pool, so use a pool per address family`}},
+		{"overlap within", pool("addresses = [\"10.9.0.0/24\", \"10.9.0.128/25\"]\n"), psk, []string{`pool "rw" (pool[0]): key "addresses": "10.9.0.128/25" overlaps "10.9.0.0/24" of the same pool (line 5)`}},
+		{"overlap across", loadTestPool + "[[pool]]\nname = \"b\"\naddresses = [\"10.8.0.0/24\", \"10.9.0.200-10.9.1.5\"]\n", psk,
+			[]string{`bad.toml: pool "b" (pool[1]): key "addresses": "10.9.0.200-10.9.1.5" overlaps "10.9.0.0/24" of pool "rw": two pools must never hand out the same address (line 8)`}},
+		{"overlap ipv6", pool("addresses = [\"2001:db8::/64\", \"2001:db8::5-2001:db8::9\"]\n"), psk, []string{`"2001:db8::5-2001:db8::9" overlaps "2001:db8::/64" of the same pool`}},
+		{"dns", pool("addresses = \"10.9.0.0/24\"\ndns = [\"10.2.0\"]\n"), psk, []string{`key "dns": "10.2.0" is not an IP address (line 6)`}},
+		{"nbns", pool("addresses = \"10.9.0.0/24\"\nnbns = [\"2001:db8::53\"]\n"), psk, []string{`key "nbns": 2001:db8::53: WINS (NetBIOS name) servers are IPv4 only`}},
+		{"domain", pool("addresses = \"10.9.0.0/24\"\ndomain = \"corp lab\"\n"), psk, []string{`key "domain": "corp lab" is not a domain name (labels of letters, digits and '-', separated by dots)`}},
+		{"split_dns", pool("addresses = \"10.9.0.0/24\"\nsplit_dns = [\"corp..lab\"]\n"), psk, []string{`key "split_dns": "corp..lab" is not a domain name`}},
+		{"split_include", pool("addresses = \"10.9.0.0/24\"\nsplit_include = [\"10.2.0.1/24\"]\n"), psk, []string{`key "split_include": prefix "10.2.0.1/24" has host bits set (did you mean 10.2.0.0/24?)`}},
+		{"banner type", pool("addresses = \"10.9.0.0/24\"\nbanner = 1\n"), psk, []string{`key "banner": must be a string, not an integer`}},
+		{"save_password type", pool("addresses = \"10.9.0.0/24\"\nsave_password = \"yes\"\n"), psk, []string{`key "save_password": must be a boolean (true or false), not a string`}},
+		{"pool unknown key", pool("adresses = \"10.9.0.0/24\"\n"), psk, []string{`key "addresses": missing`, `key "adresses": unknown key (did you mean "addresses"?)`}},
+
+		// [[user]]
+		{"user as table", "[user]\nname = \"a\"\n", psk, []string{`bad.toml: key "user": must be an array of tables ([[user]])`}},
+		{"user name missing", user("password = \"x\"\n"), psk, []string{`bad.toml: user[0]: key "name": missing: every [[user]] needs a name (line 3)`}},
+		{"user name empty", user("name = \"\"\npassword = \"x\"\n"), psk, []string{`user[0]: key "name": must not be empty`}},
+		{"user name control", user("name = \"a\\nb\"\npassword = \"x\"\n"), psk, []string{`user[0]: key "name": "a\nb" contains control characters`}},
+		{"user duplicate", loadTestUser + user("name = \"alice\"\npassword = \"y\"\n"), psk, []string{`bad.toml: user "alice" (user[1]): key "name": duplicate user name "alice" (also user[0]) (line 7)`}},
+		{"user no password", user("name = \"a\"\n"), psk, []string{`user "a" (user[0]): key "password": missing: every [[user]] needs a password or an nt_hash (line 3)`}},
+		{"user both", user("name = \"a\"\npassword = \"x\"\nnt_hash = \"44ebba8d5312b8d611474411f56989ae\"\n"), psk, []string{`user "a" (user[0]): key "nt_hash": give either password or nt_hash, not both (line 6)`}},
+		{"user empty password", user("name = \"a\"\npassword = \"\"\n"), psk, []string{`key "password": must not be empty`}},
+		{"nt_hash short", user("name = \"a\"\nnt_hash = \"44ebba8d\"\n"), psk, []string{`key "nt_hash": must be 32 hex digits (MD4 of the UTF-16LE password, as MSCHAPv2 uses)`}},
+		{"nt_hash not hex", user("name = \"a\"\nnt_hash = \"44ebba8d5312b8d611474411f56989zz\"\n"), psk, []string{`key "nt_hash": must be 32 hex digits`}},
+		{"user unknown key", user("name = \"a\"\npasswd = \"x\"\n"), psk, []string{`key "passwd": unknown key (did you mean "password"?)`, `key "password": missing`}},
+
+		// [radius]
+		{"radius as array", "[[radius]]\nservers = [\"10.200.0.2:1812\"]\n", psk, []string{`bad.toml: key "radius": must be a table ([radius]), not an array`}},
+		{"servers missing", radius(sec), psk, []string{`bad.toml: radius: key "servers": missing: list the RADIUS servers, e.g. servers = ["10.200.0.2:1812"] (line 3)`}},
+		{"servers empty", radius(sec + "servers = []\n"), psk, []string{`radius: key "servers": must list at least one server (host:port)`}},
+		{"server without port", radius(sec + "servers = [\"10.200.0.2\"]\n"), psk, []string{`radius: key "servers": "10.200.0.2" is not host:port (like "10.200.0.2:1812", IPv6 as "[2001:db8::2]:1812")`}},
+		{"server port", radius(sec + "servers = [\"10.200.0.2:radius\"]\n"), psk, []string{`radius: key "servers": "10.200.0.2:radius": port "radius" is not a number from 1 to 65535`}},
+		{"server port range", radius(sec + "servers = [\"10.200.0.2:70000\"]\n"), psk, []string{`port "70000" is not a number from 1 to 65535`}},
+		{"server host", radius(sec + "servers = [\"bad host:1812\"]\n"), psk, []string{`radius: key "servers": "bad host:1812": host "bad host" is neither an IP address nor a host name`}},
+		{"server bad ip", radius(sec + "servers = [\"10.200.0:1812\"]\n"), psk, []string{`radius: key "servers": "10.200.0:1812": host "10.200.0" is neither an IP address nor a host name`}},
+		{"server twice", radius(sec + "servers = [\"10.200.0.2:1812\", \"10.200.0.2:1812\"]\n"), psk, []string{`radius: key "servers": 10.200.0.2:1812 listed twice`}},
+		{"accounting port", radius(sec + "servers = [\"10.200.0.2:65535\"]\naccounting = true\n"), psk, []string{`"10.200.0.2:65535": accounting goes to port+1, and 65535 is the last port`}},
+		{"accounting type", radius(sec + rs + "accounting = 1\n"), psk, []string{`radius: key "accounting": must be a boolean (true or false), not an integer`}},
+		{"secret missing", radius(rs), psk, []string{`radius: key "secret": missing: the shared secret of the RADIUS servers`}},
+		{"secret empty", radius(rs + "secret = \"\"\n"), psk, []string{`radius: key "secret": must not be empty`}},
+		{"timeout short", radius(rs + sec + "timeout = \"50ms\"\n"), psk, []string{`radius: key "timeout": "50ms" is out of range: must be from 100ms to 60s (line 6)`}},
+		{"timeout long", radius(rs + sec + "timeout = \"2m\"\n"), psk, []string{`radius: key "timeout": "2m" is out of range`}},
+		{"timeout syntax", radius(rs + sec + "timeout = \"3\"\n"), psk, []string{`radius: key "timeout": "3" is not a duration (like "3s", "500ms")`}},
+		{"nas_identifier", radius(rs + sec + "nas_identifier = \"\"\n"), psk, []string{`radius: key "nas_identifier": must not be empty (leave the key out to send the host name)`}},
+		{"radius unknown key", radius(rs + sec + "secrets = \"x\"\n"), psk, []string{`radius: key "secrets": unknown key (did you mean "secret"?)`}},
+
+		// [[connection]]
+		{"pool unknown", loadTestPool, psk + "pool = \"rww\"\n", []string{`bad.toml: connection "c" (connection[0]): key "pool": no [[pool]] is named "rww" (did you mean "rw"?) (line 13)`}},
+		{"pool list", loadTestPool + "[[pool]]\nname = \"other\"\naddresses = \"10.8.0.0/24\"\n", psk + "pool = \"xyzzy\"\n", []string{`key "pool": no [[pool]] is named "xyzzy" (pools: "other", "rw")`}},
+		{"pool without pools", "", psk + "pool = \"rw\"\n", []string{`key "pool": no [[pool]] is named "rw"`}},
+		{"pool empty", loadTestPool, psk + "pool = \"\"\n", []string{`key "pool": must not be empty (leave the key out for no address pool)`}},
+		{"xauth enum", loadTestAll, psk + "version = \"ikev1\"\nxauth = \"ldap\"\n", []string{`key "xauth": "ldap" is not one of "local", "radius"`}},
+		{"xauth on ikev2", loadTestAll, psk + "xauth = \"local\"\n", []string{`key "xauth": only applies to IKEv1 (version = "ikev1" or "any"; this connection is "ikev2"): IKEv2 clients use remote_auth = "eap-mschapv2" or "eap-radius"`}},
+		{"xauth local without users", loadTestPool + loadTestRadius, psk + "version = \"ikev1\"\nxauth = \"local\"\n", []string{`key "xauth": "local" checks the local user list, but there is no [[user]]`}},
+		{"xauth radius without radius", loadTestPool + loadTestUser, psk + "version = \"any\"\nxauth = \"radius\"\n", []string{`key "xauth": "radius" asks the RADIUS servers, but there is no [radius] table`}},
+		{"remote_auth enum", loadTestAll, psk + "remote_auth = \"eap-tls\"\n", []string{`key "remote_auth": "eap-tls" is not one of "psk", "pubkey", "eap-mschapv2", "eap-radius"`}},
+		{"remote_auth on ikev1", loadTestAll, psk + "version = \"ikev1\"\nremote_auth = \"eap-mschapv2\"\n", []string{`key "remote_auth": only applies to IKEv2 (this connection is "ikev1"): IKEv1 clients authenticate as auth says, plus xauth for a second round`}},
+		{"eap-mschapv2 without users", loadTestRadius, pub + "remote_auth = \"eap-mschapv2\"\n", []string{`key "remote_auth": "eap-mschapv2" checks clients against the local user list, but there is no [[user]]`}},
+		{"eap-radius without radius", loadTestUser, pub + "remote_auth = \"eap-radius\"\n", []string{`key "remote_auth": "eap-radius" passes the clients' EAP to the RADIUS servers, but there is no [radius] table`}},
+		{"remote psk missing", "", pub + "remote_auth = \"psk\"\n", []string{`key "psk": missing: remote_auth = "psk" needs the clients' pre-shared key`}},
+		{"remote pubkey missing ca", "", psk + "remote_auth = \"pubkey\"\n", []string{`key "ca": missing: remote_auth = "pubkey" needs the CA certificates that sign the clients' certificates`}},
+		{"ca with psk", "", psk + "ca = \"x.pem\"\n", []string{`key "ca": only used with auth = "pubkey" or remote_auth = "pubkey" (this connection uses auth = "psk")`}},
+		{"psk with pubkey", "", pub + psk, []string{`key "psk": only used with auth = "psk" or remote_auth = "psk" (this connection uses auth = "pubkey")`}},
+		{"unique enum", "", psk + "unique = \"yes\"\n", []string{`key "unique": "yes" is not one of "no", "never", "keep", "replace"`}},
+		{"allow_aggressive_psk type", "", psk + "allow_aggressive_psk = \"true\"\n", []string{`key "allow_aggressive_psk": must be a boolean (true or false), not a string`}},
+		{"conn unknown key", "", psk + "xauht = \"local\"\n", []string{`key "xauht": unknown key (did you mean "xauth"?)`}},
+
+		// A table with errors is still declared: no dangling references.
+		{"broken pool still declared", pool("addresses = [\"bad\"]\n") + user("name = \"a\"\n") + "[radius]\nsecret = \"s\"\n",
+			psk + "version = \"ikev1\"\npool = \"rw\"\nxauth = \"local\"\n[[connection]]\nname = \"d\"\nlocal_addr = \"192.0.2.1\"\nremote_addr = \"%any\"\nlocal_ts = \"10.2.0.0/24\"\npsk = \"x\"\nversion = \"ikev1\"\nxauth = \"radius\"\n",
+			[]string{`key "addresses": "bad" is not a prefix`, `key "password": missing`, `radius: key "servers": missing`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := loadTestRA(c.access, c.conn)
+			_, err := Parse("testdata/bad.toml", []byte(src))
+			if err == nil {
+				t.Fatalf("no error for:\n%s", src)
+			}
+			msg := err.Error()
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error\n  %s\ndoes not contain\n  %s", strings.ReplaceAll(msg, "\n", "\n  "), w)
+				}
+			}
+			lines := strings.Split(msg, "\n")
+			if len(lines) != len(c.want) {
+				t.Errorf("%d errors, want %d:\n%s", len(lines), len(c.want), msg)
+			}
+			for _, line := range lines {
+				if !strings.HasPrefix(line, "testdata/bad.toml: ") {
+					t.Errorf("error line without the file name: %q", line)
+				}
+			}
+		})
+	}
+}
+
+// TestErrorsInDocumentOrder: errors come section by section in the order
+// of the file, although pools are read before connections.
+func TestErrorsInDocumentOrder(t *testing.T) {
+	src := `[gateway]
+listen = ["192.0.2.1"]
+
+[[connection]]
+name = "c"
+local_addr = "192.0.2.1"
+remote_addr = "%any"
+local_ts = "10.2.0.0/24"
+psk = "x"
+pool = "rw"
+unique = "always"
+
+[[pool]]
+name = "rw"
+addresses = ["10.9.0.9-10.9.0.1"]
+`
+	_, err := Parse("o.toml", []byte(src))
+	want := []string{
+		`o.toml: connection "c" (connection[0]): key "unique": "always" is not one of "no", "never", "keep", "replace" (line 11)`,
+		`o.toml: pool "rw" (pool[0]): key "addresses": range "10.9.0.9-10.9.0.1": the first address is above the last (did you mean 10.9.0.1-10.9.0.9?) (line 15)`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("got\n%v\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+// TestRemoteAccessSecretsNotPrinted: user passwords, NT hashes and the
+// RADIUS secret appear in no error and no printed or JSON form.
+func TestRemoteAccessSecretsNotPrinted(t *testing.T) {
+	const (
+		pw     = "UserSecretPw42"
+		nt     = "0123456789abcdeffedcba9876543210"
+		secret = "RadiusSecret42"
+	)
+	secrets := []string{pw, nt, strings.ToUpper(nt), secret, "UserSecret", "RadiusSecret", "0123456789abcdef"}
+	reveals := func(s string) string {
+		for _, x := range secrets {
+			if strings.Contains(s, x) || strings.Contains(strings.ToLower(s), fmt.Sprintf("%x", x)) {
+				return x
+			}
+		}
+		return ""
+	}
+	for _, access := range []string{
+		// TOML syntax errors at the secrets.
+		"[[user]]\nname = \"a\"\npassword = " + pw + "\n",
+		"[[user]]\nname = \"a\"\npassword = \"" + pw + "\n",
+		"[[user]]\nname = \"a\"\nnt_hash = " + nt + "\n",
+		"[[user]]\nname = \"a\"\n\"password\" = '''" + pw + "\n",
+		"[radius]\nservers = \"10.200.0.2:1812\"\nsecret = " + secret + "\n",
+		"[radius]\nservers = \"10.200.0.2:1812\"\nsecret = \"" + secret + "\n",
+		// Semantic errors involving them.
+		"[[user]]\nname = \"a\"\nnt_hash = \"" + nt + "0\"\n",
+		"[[user]]\nname = \"a\"\nnt_hash = \"" + pw + "\"\n",
+		"[[user]]\nname = \"a\"\npassword = \"" + pw + "\"\nnt_hash = \"" + nt + "\"\n",
+		"[[user]]\nname = \"a\"\npassword = [\"" + pw + "\"]\n",
+		"[[user]]\nname = \"a\"\npassword = \"" + pw + "\"\n", // no connection error: xauth on ikev2 below
+		"[radius]\nservers = \"10.200.0.2\"\nsecret = \"" + secret + "\"\n",
+		"[radius]\nservers = \"10.200.0.2:1812\"\nsecret = [\"" + secret + "\"]\n",
+	} {
+		src := loadTestRA(access, "psk = \"pw\"\nxauth = \"local\"\n")
+		_, err := Parse("s.toml", []byte(src))
+		if err == nil {
+			t.Errorf("no error for\n%s", src)
+			continue
+		}
+		if x := reveals(err.Error()); x != "" {
+			t.Errorf("error reveals %q: %v", x, err)
+		}
+	}
+
+	cfg, err := Parse("s.toml", []byte(loadTestRA(
+		"[[user]]\nname = \"a\"\npassword = \""+pw+"\"\n[[user]]\nname = \"b\"\nnt_hash = \""+nt+"\"\n"+
+			"[radius]\nservers = \"10.200.0.2:1812\"\nsecret = \""+secret+"\"\n",
+		"psk = \"pw\"\nversion = \"ikev1\"\nxauth = \"radius\"\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%d", "%x", "%X", "%q"} {
+		for _, v := range []any{cfg, *cfg, cfg.Users, cfg.Users[0], *cfg.Users[1], cfg.Radius, *cfg.Radius} {
+			out := fmt.Sprintf(verb, v)
+			if x := reveals(out); x != "" || strings.Contains(out, fmt.Sprint([]byte(pw))) {
+				t.Errorf("%s of %T reveals %q: %s", verb, v, x, out)
+			}
+		}
+	}
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := reveals(string(js)); x != "" || strings.Contains(string(js), "VXNlclNlY3JldFB3") || strings.Contains(string(js), "UmFkaXVzU2VjcmV0") {
+		t.Errorf("JSON reveals %q: %s", x, js)
+	}
+	for _, w := range []string{`"password":"[redacted]"`, `"nt_hash":"[redacted]"`, `"secret":"[redacted]"`, `"xauth":"radius"`} {
+		if !strings.Contains(string(js), w) {
+			t.Errorf("JSON lacks %s: %s", w, js)
+		}
+	}
+	if got := cfg.Users[0].String(); got != "a password=[redacted] nt_hash=[redacted]" {
+		t.Errorf("User.String: %s", got)
+	}
+	if got := cfg.Radius.String(); got != "servers=[10.200.0.2:1812] secret=[redacted] accounting=false timeout=3s nas_identifier=-" {
+		t.Errorf("Radius.String: %s", got)
+	}
+	if got := cfg.Connections[0].String(); !strings.HasSuffix(got, " start=none xauth=radius") {
+		t.Errorf("Connection.String: %s", got)
+	}
+}

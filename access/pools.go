@@ -1,0 +1,256 @@
+package access
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"ikegate/policy"
+)
+
+// ErrExhausted is wrapped by Lease's error when every address of the pool
+// is leased.
+var ErrExhausted = errors.New("address pool exhausted")
+
+// Lease is one leased address.
+type Lease struct {
+	Pool     string     `json:"pool"`
+	Address  netip.Addr `json:"address"`
+	Identity string     `json:"identity"`
+	Since    time.Time  `json:"since"` // when the identity got the address
+}
+
+// Pools hands out addresses of the configured pools; safe for concurrent
+// use.
+//
+// An identity keeps one address per pool while it holds leases: every
+// Lease of an identity that has one returns the same address (a client
+// that reconnects before its old SA is gone, or a second SA of the same
+// identity) and counts one more holder; each Release drops one, and the
+// address returns to the pool with the last. Once free, the address is
+// remembered as the identity's previous one and given back to it while no
+// one else has taken it.
+//
+// Nothing is allocated per address up front: leases live in maps, and the
+// lowest free address is found by walking each range from its start,
+// skipping leased addresses. A Lease costs O(L) map look-ups for L leased
+// addresses in the pool (fine up to ~65k), whatever the pool's size (a /16
+// or an IPv6 /64 alike). Memory is O(leases + identities seen).
+//
+// The ranges are used whole: policy's loader has already left out the
+// network and broadcast addresses of IPv4 prefixes (/30 or shorter) given
+// in the configuration.
+type Pools struct {
+	now   func() time.Time
+	mu    sync.Mutex
+	pools map[string]*addrPool
+}
+
+// addrPool is one pool's state, guarded by Pools.mu.
+type addrPool struct {
+	cfg    *policy.Pool
+	ranges []policy.AddrRange // sorted, disjoint
+	size   string             // number of addresses, in decimal
+
+	byAddr map[netip.Addr]*lease
+	byID   map[string]*lease
+	prev   map[string]netip.Addr // identity → its last released address
+}
+
+type lease struct {
+	Lease
+	holders int // Lease calls not yet released
+}
+
+// NewPools checks the pools (unique names; at least one range each; every
+// range valid, of one family per pool, and no address in two ranges of
+// any pools) and returns their empty state. now is the clock of
+// Lease.Since (nil: time.Now).
+func NewPools(pools []*policy.Pool, now func() time.Time) (*Pools, error) {
+	if now == nil {
+		now = time.Now
+	}
+	p := &Pools{now: now, pools: make(map[string]*addrPool, len(pools))}
+	type owned struct {
+		pool string
+		r    policy.AddrRange
+	}
+	var all []owned
+	for i, cfg := range pools {
+		if cfg == nil {
+			return nil, fmt.Errorf("pool %d is nil", i)
+		}
+		if cfg.Name == "" {
+			return nil, fmt.Errorf("pool %d has no name", i)
+		}
+		if _, dup := p.pools[cfg.Name]; dup {
+			return nil, fmt.Errorf("duplicate pool name %q", cfg.Name)
+		}
+		if len(cfg.Ranges) == 0 {
+			return nil, fmt.Errorf("pool %q has no addresses", cfg.Name)
+		}
+		ap := &addrPool{
+			cfg:    cfg,
+			ranges: slices.Clone(cfg.Ranges),
+			byAddr: map[netip.Addr]*lease{},
+			byID:   map[string]*lease{},
+			prev:   map[string]netip.Addr{},
+		}
+		size := new(big.Int)
+		for _, r := range ap.ranges {
+			if err := checkRange(r); err != nil {
+				return nil, fmt.Errorf("pool %q: %w", cfg.Name, err)
+			}
+			if r.First.Is4() != ap.ranges[0].First.Is4() {
+				return nil, fmt.Errorf("pool %q mixes IPv4 and IPv6 ranges", cfg.Name)
+			}
+			size.Add(size, rangeSize(r))
+			all = append(all, owned{cfg.Name, r})
+		}
+		ap.size = size.String()
+		slices.SortFunc(ap.ranges, func(a, b policy.AddrRange) int { return a.First.Compare(b.First) })
+		p.pools[cfg.Name] = ap
+	}
+	slices.SortFunc(all, func(a, b owned) int { return a.r.First.Compare(b.r.First) })
+	for i := 1; i < len(all); i++ {
+		a, b := all[i-1], all[i]
+		if a.r.First.Is4() == b.r.First.Is4() && !a.r.Last.Less(b.r.First) {
+			return nil, fmt.Errorf("range %s of pool %q overlaps range %s of pool %q", rangeString(b.r), b.pool, rangeString(a.r), a.pool)
+		}
+	}
+	return p, nil
+}
+
+func checkRange(r policy.AddrRange) error {
+	switch {
+	case !r.First.IsValid() || !r.Last.IsValid():
+		return fmt.Errorf("range %s: invalid address", rangeString(r))
+	case r.First.Is4() != r.Last.Is4() || r.First.Is4In6() || r.Last.Is4In6():
+		return fmt.Errorf("range %s mixes IPv4 and IPv6", rangeString(r))
+	case r.First.Zone() != "" || r.Last.Zone() != "":
+		return fmt.Errorf("range %s: zoned addresses are not supported", rangeString(r))
+	case r.Last.Less(r.First):
+		return fmt.Errorf("range %s: first address above the last", rangeString(r))
+	}
+	return nil
+}
+
+// rangeSize is the number of addresses of r: Last - First + 1.
+func rangeSize(r policy.AddrRange) *big.Int {
+	first, last := new(big.Int).SetBytes(r.First.AsSlice()), new(big.Int).SetBytes(r.Last.AsSlice())
+	n := last.Sub(last, first)
+	return n.Add(n, big.NewInt(1))
+}
+
+func rangeString(r policy.AddrRange) string {
+	if r.First == r.Last {
+		return r.First.String()
+	}
+	return r.First.String() + "-" + r.Last.String()
+}
+
+// Lease returns the address of identity in the named pool: its current
+// lease if it has one (the same address again), else its previous address
+// if that is still free, else the lowest free address. It never returns
+// an address leased to another identity. Each successful Lease is to be
+// balanced by one Release. A full pool gives an error wrapping
+// ErrExhausted that names the pool and its size.
+func (p *Pools) Lease(pool, identity string) (netip.Addr, error) {
+	if identity == "" {
+		return netip.Addr{}, fmt.Errorf("address pool %q: no identity to lease an address to", pool)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ap := p.pools[pool]
+	if ap == nil {
+		return netip.Addr{}, fmt.Errorf("unknown address pool %q", pool)
+	}
+	if l := ap.byID[identity]; l != nil {
+		l.holders++
+		return l.Address, nil
+	}
+	addr, ok := ap.prev[identity]
+	if !ok || ap.byAddr[addr] != nil {
+		addr, ok = ap.lowestFree()
+	}
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("address pool %q: all %s addresses are leased: %w", pool, ap.size, ErrExhausted)
+	}
+	l := &lease{Lease: Lease{Pool: pool, Address: addr, Identity: identity, Since: p.now()}, holders: 1}
+	ap.byAddr[addr] = l
+	ap.byID[identity] = l
+	delete(ap.prev, identity)
+	return addr, nil
+}
+
+// lowestFree walks the ranges in order from their first address, skipping
+// leased ones: at most one step per leased address, plus one.
+func (ap *addrPool) lowestFree() (netip.Addr, bool) {
+	for _, r := range ap.ranges {
+		for a := r.First; ; a = a.Next() {
+			if ap.byAddr[a] == nil {
+				return a, true
+			}
+			if a == r.Last {
+				break
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// Release gives back one Lease of addr by identity; with the last, the
+// address is free again and remembered as the identity's previous one. It
+// does nothing when addr is not leased to identity in that pool.
+func (p *Pools) Release(pool, identity string, addr netip.Addr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ap := p.pools[pool]
+	if ap == nil {
+		return
+	}
+	l := ap.byAddr[addr.Unmap()]
+	if l == nil || l.Identity != identity {
+		return
+	}
+	if l.holders--; l.holders > 0 {
+		return
+	}
+	delete(ap.byAddr, l.Address)
+	delete(ap.byID, identity)
+	ap.prev[identity] = l.Address
+}
+
+// Leases returns every current lease, sorted by pool, then address.
+func (p *Pools) Leases() []Lease {
+	p.mu.Lock()
+	var out []Lease
+	for _, ap := range p.pools {
+		for _, l := range ap.byAddr {
+			out = append(out, l.Lease)
+		}
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b Lease) int {
+		if c := strings.Compare(a.Pool, b.Pool); c != 0 {
+			return c
+		}
+		return a.Address.Compare(b.Address)
+	})
+	return out
+}
+
+// Pool returns the named pool's configuration (its attributes: DNS,
+// split routes, banner, ...), or nil if there is none. It is shared: do
+// not modify it.
+func (p *Pools) Pool(name string) *policy.Pool {
+	if ap := p.pools[name]; ap != nil {
+		return ap.cfg
+	}
+	return nil
+}

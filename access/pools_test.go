@@ -1,0 +1,339 @@
+package access
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"ikegate/policy"
+)
+
+// testPools loads pools from [[pool]] tables through the policy loader
+// (which drops the network and broadcast addresses of IPv4 prefixes).
+func testPools(t *testing.T, pools string) *Pools {
+	t.Helper()
+	cfg, err := policy.Parse("pools.toml", []byte("[gateway]\nlisten = [\"192.0.2.1\"]\n"+pools))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPools(cfg.Pools, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func poolTOML(name string, addresses ...string) string {
+	return fmt.Sprintf("[[pool]]\nname = %q\naddresses = [%s]\n", name, quoteList(addresses))
+}
+
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(q, ", ")
+}
+
+func mustLease(t *testing.T, p *Pools, pool, id string) netip.Addr {
+	t.Helper()
+	a, err := p.Lease(pool, id)
+	if err != nil {
+		t.Fatalf("Lease(%q, %q): %v", pool, id, err)
+	}
+	return a
+}
+
+// TestLeaseOrder: which addresses a pool hands out, in order, to distinct
+// identities, and when it is exhausted.
+func TestLeaseOrder(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		addresses []string
+		want      []string // in order; then the pool is exhausted unless open
+		open      bool
+	}{
+		{"ipv4 /30 skips network and broadcast", []string{"10.9.0.0/30"}, []string{"10.9.0.1", "10.9.0.2"}, false},
+		{"ipv4 /24 starts at .1", []string{"10.9.0.0/24"}, []string{"10.9.0.1", "10.9.0.2", "10.9.0.3"}, true},
+		{"ipv4 /31 is used whole", []string{"10.9.0.0/31"}, []string{"10.9.0.0", "10.9.0.1"}, false},
+		{"ipv4 /32", []string{"10.9.0.7/32"}, []string{"10.9.0.7"}, false},
+		{"single address", []string{"10.9.0.7"}, []string{"10.9.0.7"}, false},
+		{"range is used whole", []string{"10.9.0.0-10.9.0.3"}, []string{"10.9.0.0", "10.9.0.1", "10.9.0.2", "10.9.0.3"}, false},
+		{"range across a byte boundary", []string{"10.9.0.254-10.9.1.1"}, []string{"10.9.0.254", "10.9.0.255", "10.9.1.0", "10.9.1.1"}, false},
+		{"several ranges, lowest first", []string{"10.9.0.20-10.9.0.21", "10.9.0.5", "10.9.0.10/31"},
+			[]string{"10.9.0.5", "10.9.0.10", "10.9.0.11", "10.9.0.20", "10.9.0.21"}, false},
+		{"ipv6 /64 is used whole", []string{"2001:db8:9::/64"}, []string{"2001:db8:9::", "2001:db8:9::1", "2001:db8:9::2"}, true},
+		{"ipv6 range", []string{"2001:db8:9::ffff-2001:db8:9::1:1"}, []string{"2001:db8:9::ffff", "2001:db8:9::1:0", "2001:db8:9::1:1"}, false},
+		{"ipv6 /127", []string{"2001:db8:9::/127"}, []string{"2001:db8:9::", "2001:db8:9::1"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := testPools(t, poolTOML("p", c.addresses...))
+			for i, w := range c.want {
+				if got := mustLease(t, p, "p", fmt.Sprintf("user%d", i)); got.String() != w {
+					t.Fatalf("lease %d = %s, want %s", i, got, w)
+				}
+			}
+			_, err := p.Lease("p", "one-more")
+			if c.open {
+				if err != nil {
+					t.Fatalf("lease %d: %v", len(c.want), err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrExhausted) {
+				t.Fatalf("lease %d: %v, want ErrExhausted", len(c.want), err)
+			}
+			want := fmt.Sprintf("address pool \"p\": all %d addresses are leased: address pool exhausted", len(c.want))
+			if err.Error() != want {
+				t.Errorf("error %q, want %q", err, want)
+			}
+		})
+	}
+}
+
+// TestLeaseSticky: a reconnecting identity gets its address back, a
+// second SA of an identity shares its address, and no address is handed
+// to two identities.
+func TestLeaseSticky(t *testing.T) {
+	p := testPools(t, poolTOML("rw", "10.9.0.0/29")) // .1 to .6
+	a := mustLease(t, p, "rw", "alice")
+	b := mustLease(t, p, "rw", "bob")
+	if a.String() != "10.9.0.1" || b.String() != "10.9.0.2" {
+		t.Fatalf("alice %s, bob %s", a, b)
+	}
+
+	steps := []struct {
+		name   string
+		do     func() netip.Addr
+		want   string
+		leases string // Leases() afterwards, as identity=address
+	}{
+		{"second SA of alice: the same address", func() netip.Addr { return mustLease(t, p, "rw", "alice") }, "10.9.0.1",
+			"alice=10.9.0.1 bob=10.9.0.2"},
+		{"first release: still held by the other SA", func() netip.Addr { p.Release("rw", "alice", a); return a }, "10.9.0.1",
+			"alice=10.9.0.1 bob=10.9.0.2"},
+		{"carol cannot get alice's address", func() netip.Addr { return mustLease(t, p, "rw", "carol") }, "10.9.0.3",
+			"alice=10.9.0.1 bob=10.9.0.2 carol=10.9.0.3"},
+		{"last release frees it", func() netip.Addr { p.Release("rw", "alice", a); return a }, "10.9.0.1",
+			"bob=10.9.0.2 carol=10.9.0.3"},
+		{"alice reconnects: her previous address", func() netip.Addr { return mustLease(t, p, "rw", "alice") }, "10.9.0.1",
+			"alice=10.9.0.1 bob=10.9.0.2 carol=10.9.0.3"},
+		{"bob leaves", func() netip.Addr { p.Release("rw", "bob", b); return b }, "10.9.0.2",
+			"alice=10.9.0.1 carol=10.9.0.3"},
+		{"dave takes the lowest free, bob's previous", func() netip.Addr { return mustLease(t, p, "rw", "dave") }, "10.9.0.2",
+			"alice=10.9.0.1 dave=10.9.0.2 carol=10.9.0.3"},
+		{"bob comes back: the lowest free", func() netip.Addr { return mustLease(t, p, "rw", "bob") }, "10.9.0.4",
+			"alice=10.9.0.1 dave=10.9.0.2 carol=10.9.0.3 bob=10.9.0.4"},
+		{"releasing another identity's address does nothing", func() netip.Addr { p.Release("rw", "bob", a); return a }, "10.9.0.1",
+			"alice=10.9.0.1 dave=10.9.0.2 carol=10.9.0.3 bob=10.9.0.4"},
+		{"releasing an address not leased does nothing", func() netip.Addr {
+			x := netip.MustParseAddr("10.9.0.6")
+			p.Release("rw", "alice", x)
+			return x
+		}, "10.9.0.6", "alice=10.9.0.1 dave=10.9.0.2 carol=10.9.0.3 bob=10.9.0.4"},
+		{"release in an unknown pool does nothing", func() netip.Addr { p.Release("nope", "alice", a); return a }, "10.9.0.1",
+			"alice=10.9.0.1 dave=10.9.0.2 carol=10.9.0.3 bob=10.9.0.4"},
+	}
+	for _, s := range steps {
+		if got := s.do(); got.String() != s.want {
+			t.Fatalf("%s: %s, want %s", s.name, got, s.want)
+		}
+		var ls []string
+		for _, l := range p.Leases() {
+			ls = append(ls, l.Identity+"="+l.Address.String())
+		}
+		if got := strings.Join(ls, " "); got != s.leases {
+			t.Fatalf("%s: leases %s, want %s", s.name, got, s.leases)
+		}
+	}
+}
+
+func TestLeaseErrors(t *testing.T) {
+	p := testPools(t, poolTOML("rw", "10.9.0.1"))
+	for _, c := range []struct {
+		pool, id string
+		want     string
+	}{
+		{"nope", "alice", `unknown address pool "nope"`},
+		{"rw", "", `address pool "rw": no identity to lease an address to`},
+	} {
+		if _, err := p.Lease(c.pool, c.id); err == nil || err.Error() != c.want || errors.Is(err, ErrExhausted) {
+			t.Errorf("Lease(%q, %q): %v, want %q", c.pool, c.id, err, c.want)
+		}
+	}
+}
+
+func TestLeasesSorted(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := t0
+	cfg, err := policy.Parse("p.toml", []byte("[gateway]\nlisten = \"192.0.2.1\"\n"+
+		poolTOML("v6", "2001:db8::/120")+poolTOML("b", "10.9.1.0/24")+poolTOML("a", "10.9.0.0/24", "10.8.0.0/24")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPools(cfg.Pools, func() time.Time { return clock })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pool := range []string{"v6", "b", "a", "b", "a", "v6"} {
+		clock = t0.Add(time.Duration(i) * time.Second)
+		mustLease(t, p, pool, fmt.Sprint("id", i))
+	}
+	var got []string
+	for _, l := range p.Leases() {
+		got = append(got, fmt.Sprintf("%s %s %s %s", l.Pool, l.Address, l.Identity, l.Since.Sub(t0)))
+	}
+	want := []string{
+		"a 10.8.0.1 id2 2s", "a 10.8.0.2 id4 4s",
+		"b 10.9.1.1 id1 1s", "b 10.9.1.2 id3 3s",
+		"v6 2001:db8:: id0 0s", "v6 2001:db8::1 id5 5s",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Leases:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if p.Pool("a") != cfg.Pools[2] || p.Pool("zz") != nil {
+		t.Errorf("Pool lookup")
+	}
+	if (&Pools{}).Leases() != nil {
+		t.Errorf("empty Pools has leases")
+	}
+}
+
+// TestLeaseConcurrent: many goroutines leasing at once get distinct
+// addresses (run with -race).
+func TestLeaseConcurrent(t *testing.T) {
+	p := testPools(t, poolTOML("rw", "10.9.0.0/24")+poolTOML("v6", "2001:db8::/64"))
+	const n = 200
+	for _, pool := range []string{"rw", "v6"} {
+		var wg sync.WaitGroup
+		addrs := make([]netip.Addr, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				id := fmt.Sprint("user", i)
+				addrs[i], errs[i] = p.Lease(pool, id)
+				// A second SA of the same identity, and a release of
+				// it: the address stays the identity's.
+				if a, err := p.Lease(pool, id); err != nil || a != addrs[i] {
+					errs[i] = fmt.Errorf("second lease %v, %v", a, err)
+				}
+				p.Release(pool, id, addrs[i])
+				_ = p.Leases()
+			})
+		}
+		wg.Wait()
+		seen := map[netip.Addr]int{}
+		for i, a := range addrs {
+			if errs[i] != nil {
+				t.Fatalf("%s: user%d: %v", pool, i, errs[i])
+			}
+			if j, dup := seen[a]; dup {
+				t.Fatalf("%s: user%d and user%d both got %s", pool, i, j, a)
+			}
+			seen[a] = i
+		}
+		// Each identity still holds its first lease.
+		held := 0
+		for _, l := range p.Leases() {
+			if l.Pool == pool {
+				held++
+			}
+		}
+		if held != n {
+			t.Errorf("%s: %d leases, want %d", pool, held, n)
+		}
+	}
+}
+
+// TestLargePools: a /8 and an IPv6 /64 cost nothing up front, and the
+// walk for the lowest free address skips the leased ones.
+func TestLargePools(t *testing.T) {
+	start := time.Now()
+	p := testPools(t, poolTOML("big4", "10.0.0.0/8")+poolTOML("big6", "2001:db8::/64"))
+	for _, c := range []struct{ pool, last string }{{"big4", "10.0.19.136"}, {"big6", "2001:db8::1387"}} {
+		var a netip.Addr
+		for i := range 5000 {
+			a = mustLease(t, p, c.pool, fmt.Sprint("id", i))
+		}
+		if a.String() != c.last {
+			t.Errorf("%s: lease 5000 = %s, want %s", c.pool, a, c.last)
+		}
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("took %v", d)
+	}
+	// The size in exhaustion errors is exact, however large.
+	for pool, want := range map[string]string{"big4": "16777214", "big6": "18446744073709551616"} {
+		if got := p.pools[pool].size; got != want {
+			t.Errorf("%s: size %s, want %s", pool, got, want)
+		}
+	}
+}
+
+func TestNewPoolsErrors(t *testing.T) {
+	r := func(a, b string) policy.AddrRange {
+		return policy.AddrRange{First: netip.MustParseAddr(a), Last: netip.MustParseAddr(b)}
+	}
+	pool := func(name string, rs ...policy.AddrRange) *policy.Pool { return &policy.Pool{Name: name, Ranges: rs} }
+	for _, c := range []struct {
+		name  string
+		pools []*policy.Pool
+		want  string
+	}{
+		{"nil", []*policy.Pool{nil}, "pool 0 is nil"},
+		{"no name", []*policy.Pool{pool("", r("10.0.0.1", "10.0.0.2"))}, "pool 0 has no name"},
+		{"duplicate", []*policy.Pool{pool("a", r("10.0.0.1", "10.0.0.2")), pool("a", r("10.0.1.1", "10.0.1.2"))}, `duplicate pool name "a"`},
+		{"empty", []*policy.Pool{pool("a")}, `pool "a" has no addresses`},
+		{"reversed", []*policy.Pool{pool("a", r("10.0.0.9", "10.0.0.2"))}, `pool "a": range 10.0.0.9-10.0.0.2: first address above the last`},
+		{"families", []*policy.Pool{pool("a", r("10.0.0.1", "2001:db8::1"))}, `pool "a": range 10.0.0.1-2001:db8::1 mixes IPv4 and IPv6`},
+		{"invalid", []*policy.Pool{pool("a", policy.AddrRange{})}, `pool "a": range invalid IP: invalid address`},
+		{"mixed pool", []*policy.Pool{pool("a", r("10.0.0.1", "10.0.0.2"), r("2001:db8::1", "2001:db8::2"))}, `pool "a" mixes IPv4 and IPv6 ranges`},
+		{"overlap across", []*policy.Pool{pool("a", r("10.0.0.1", "10.0.0.9")), pool("b", r("10.0.0.9", "10.0.0.20"))},
+			`range 10.0.0.9-10.0.0.20 of pool "b" overlaps range 10.0.0.1-10.0.0.9 of pool "a"`},
+		{"overlap within", []*policy.Pool{pool("a", r("10.0.0.5", "10.0.0.9"), r("10.0.0.1", "10.0.0.5"))},
+			`range 10.0.0.5-10.0.0.9 of pool "a" overlaps range 10.0.0.1-10.0.0.5 of pool "a"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := NewPools(c.pools, nil); err == nil || err.Error() != c.want {
+				t.Errorf("NewPools: %v, want %q", err, c.want)
+			}
+		})
+	}
+	// The same addresses in different families never overlap; neither do
+	// adjacent ranges.
+	if _, err := NewPools([]*policy.Pool{pool("a", r("10.0.0.1", "10.0.0.9")), pool("b", r("10.0.0.10", "10.0.0.20")),
+		pool("c", r("::a00:1", "::a00:9"))}, nil); err != nil {
+		t.Errorf("NewPools: %v", err)
+	}
+}
+
+// TestSampleConfig: the remote-access sample's pool and users work here.
+func TestSampleConfig(t *testing.T) {
+	cfg, err := policy.Load(filepath.Join("..", "configs", "remote-access-ikev1.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPools(cfg.Pools, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Connections[0]
+	if a := mustLease(t, p, c.Pool, "alice"); a.String() != "10.9.0.1" {
+		t.Errorf("first lease %s", a)
+	}
+	if attrs := p.Pool(c.Pool); attrs == nil || len(attrs.DNS) != 1 || attrs.Banner == "" {
+		t.Errorf("pool attributes %+v", attrs)
+	}
+	u := NewUsers(cfg.Users)
+	if err := u.Check("bob", "clientPass"); err != nil {
+		t.Errorf("bob: %v", err)
+	}
+	if err := u.Check("alice", "test-only-alice"); err != nil {
+		t.Errorf("alice: %v", err)
+	}
+}
