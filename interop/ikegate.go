@@ -106,9 +106,9 @@ func IkegateTOML(gw IkegateGateway, conns ...Conn) string {
 		}
 		fmt.Fprintf(&b, "version = %s\n", strconv.Quote(v))
 		if c.Version == 1 && c.Aggressive {
-			// policy.Connection.IKEv1Mode; key name to be confirmed by the
-			// policy loader.
-			b.WriteString("ikev1_mode = \"aggressive\"\n")
+			// The site-to-site interop cases use Aggressive Mode with a PSK
+			// and no XAUTH on purpose: accept the risk explicitly.
+			b.WriteString("ikev1_mode = \"aggressive\"\nallow_aggressive_psk = true\n")
 		}
 		kv := func(k, v string) {
 			if v != "" {

@@ -4,8 +4,11 @@
 # already there it only checks and exits (well under a second).
 #
 # What it installs:
-#   - strongSwan 5.9.8 (charon-systemd + swanctl + plugins), tshark, iproute2,
-#     nftables, openssl, via apt;
+#   - strongSwan 5.9.8 (charon-systemd + swanctl + plugins, including the
+#     extended-authentication ones: xauth-generic for strongSwan as an IKEv1
+#     XAUTH client), tshark, iproute2, nftables, openssl, via apt;
+#   - vpnc 0.5.3 (the Cisco-style IKEv1 remote-access client: Aggressive
+#     Mode + XAUTH + Mode Config, ESP itself over its own TUN), via apt;
 #   - Libreswan 4.10 unpacked (not installed: Debian's libreswan Conflicts
 #     with strongswan-libcharon) into /opt/libreswan with
 #     `apt-get download libreswan` + `dpkg-deb -x`, plus its runtime
@@ -33,6 +36,10 @@ APT_PKGS=(
 	strongswan-charon strongswan-swanctl charon-systemd
 	libcharon-extra-plugins libstrongswan-extra-plugins
 	libstrongswan-standard-plugins
+	# xauth-generic (strongSwan as an IKEv1 XAUTH client/server)
+	libcharon-extauth-plugins
+	# the IKEv1 remote-access client of the XAUTH/Mode Config tests
+	vpnc
 	tshark iproute2 nftables openssl
 	# certutil/pk12util for Libreswan's NSS database (also a libreswan
 	# dependency, listed here so the check below covers it)
@@ -47,6 +54,9 @@ MARKERS=(
 	/usr/sbin/nft /usr/bin/openssl /usr/bin/certutil /usr/bin/pk12util
 	/usr/bin/unshare /sbin/ip
 	/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so
+	/usr/lib/ipsec/plugins/libstrongswan-xauth-generic.so
+	/usr/lib/ipsec/plugins/libstrongswan-unity.so
+	/usr/sbin/vpnc
 	"$PREFIX/usr/libexec/ipsec/pluto" "$PREFIX/usr/libexec/ipsec/whack"
 	"$PREFIX/usr/libexec/ipsec/addconn" "$PREFIX/.deps-installed" /usr/libexec/ipsec
 )
@@ -56,7 +66,7 @@ for f in "${MARKERS[@]}"; do
 	[[ -e $f ]] || missing+=("$f")
 done
 if [[ ${#missing[@]} -eq 0 && -z ${INTEROP_INSTALL_FORCE:-} ]]; then
-	log "already installed (strongSwan, tshark, Libreswan in $PREFIX); nothing to do"
+	log "already installed (strongSwan, vpnc, tshark, Libreswan in $PREFIX); nothing to do"
 	exit 0
 fi
 log "missing: ${missing[*]:-(forced)}"
@@ -145,6 +155,7 @@ date -u +%FT%TZ >"$PREFIX/.deps-installed"
 # Sanity: the binaries run (catches a missing shared library).
 log "check: strongSwan $(dpkg-query -W -f '${Version}' strongswan-charon), charon-systemd $(dpkg-query -W -f '${Version}' charon-systemd)"
 log "check: $(tshark --version 2>/dev/null | head -1)"
+log "check: $(/usr/sbin/vpnc --version 2>&1 | head -1)"
 if ! out=$(LD_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu" "$PREFIX/usr/libexec/ipsec/pluto" --version 2>&1); then
 	echo "install.sh: $PREFIX pluto does not run: $out" >&2
 	exit 1

@@ -39,6 +39,10 @@ type SwanConfig struct {
 	Extra string
 	// LogLevels overrides the filelog levels (default "default = 1\nike = 2\ncfg = 2\nknl = 2").
 	LogLevels string
+	// Swanctl, when set, is written as swanctl.conf verbatim instead of
+	// the one generated from Conns (for what Conn cannot say, e.g. an
+	// IKEv1 XAUTH client's second authentication round and vips).
+	Swanctl string
 }
 
 // Swan is a running charon-systemd with its swanctl configuration loaded.
@@ -88,6 +92,9 @@ func (l *Lab) StartStrongSwan(t testing.TB, ns string, cfg SwanConfig) *Swan {
 	swanctlConf, err := swanSwanctlConf(cfg.Conns, s.ConfDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Swanctl != "" {
+		swanctlConf = cfg.Swanctl
 	}
 	writeFile(t, filepath.Join(s.ConfDir, "swanctl.conf"), swanctlConf, 0o600)
 	t.Logf("strongSwan %s swanctl.conf:\n%s", ns, swanctlConf)
