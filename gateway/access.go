@@ -2,58 +2,146 @@ package gateway
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
 
 	"ikegate/access"
+	"ikegate/internal/engine"
 	"ikegate/policy"
 )
 
 // accessLayer is the remote-access layer the shards hand to the engines'
-// effects (engine.Access): the local users and address pools of the
-// configuration, shared by every shard.
+// effects (engine.Access): the local users, the RADIUS servers and the
+// address pools of the configuration, shared by every shard. RADIUS
+// exchanges run on their own goroutines and answer later; everything else
+// answers at once.
 type accessLayer struct {
-	users *access.Users
-	pools *access.Pools
+	users  *access.Users
+	pools  *access.Pools
+	radius *access.Radius // nil without [radius]
+	acct   bool           // RADIUS accounting
+	guard  *selectorGuard // the traffic of each owner, for accounting
+	log    *zap.Logger
+
+	mu       sync.Mutex
+	accepted map[string]access.RadiusReply // what RADIUS said about a user, by user name
+	sessions map[string]*access.Session    // accounted sessions, by identity
 }
 
 // newAccessLayer builds the remote-access layer of cfg (nil when cfg has
-// neither users nor pools).
-func newAccessLayer(cfg *policy.Config) (*accessLayer, error) {
-	if len(cfg.Users) == 0 && len(cfg.Pools) == 0 {
+// no users, pools or RADIUS servers).
+func newAccessLayer(cfg *policy.Config, guard *selectorGuard, log *zap.Logger) (*accessLayer, error) {
+	if len(cfg.Users) == 0 && len(cfg.Pools) == 0 && cfg.Radius == nil {
 		return nil, nil
 	}
 	pools, err := access.NewPools(cfg.Pools, nil)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	return &accessLayer{users: access.NewUsers(cfg.Users), pools: pools}, nil
+	a := &accessLayer{users: access.NewUsers(cfg.Users), pools: pools, guard: guard, log: log,
+		accepted: map[string]access.RadiusReply{}, sessions: map[string]*access.Session{}}
+	if cfg.Radius != nil {
+		a.radius, a.acct = access.NewRadius(cfg.Radius), cfg.Radius.Accounting
+	}
+	return a, nil
 }
 
-// errRadiusPending answers RADIUS users until the RADIUS backend exists.
-var errRadiusPending = errors.New("xauth = \"radius\": the RADIUS backend is not implemented yet")
-
-// Authenticate checks user's password with the backend conn names.
-func (a *accessLayer) Authenticate(conn *policy.Connection, user, password string, answer func(error)) {
-	switch conn.XAuth {
+// Authenticate checks the user's password with the backend the effect's
+// connection names: the local list at once, RADIUS on its own goroutine.
+func (a *accessLayer) Authenticate(ef engine.Effect, password string, answer func(error)) {
+	switch ef.Connection.XAuth {
 	case policy.XAuthLocal:
-		answer(a.users.Check(user, password))
+		answer(a.users.Check(ef.User, password))
 	case policy.XAuthRadius:
-		answer(errRadiusPending)
+		if a.radius == nil {
+			answer(fmt.Errorf("connection %q: xauth = \"radius\" but there is no [radius]", ef.Connection.Name))
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			rep, err := a.radius.Authenticate(ctx, access.Request{User: ef.User, Password: password, Calling: ef.Peer, NASIP: ef.Local})
+			if err == nil {
+				a.mu.Lock()
+				a.accepted[ef.User] = rep
+				a.mu.Unlock()
+				a.log.Info("RADIUS accepted the user", zap.String("user", ef.User), zap.String("server", rep.Server),
+					zap.Bool("framed_ip", rep.FramedIP.IsValid()), zap.Bool("class", len(rep.Class) > 0))
+			}
+			answer(err)
+		}()
 	default:
-		answer(fmt.Errorf("connection %q has no user backend (xauth)", conn.Name))
+		answer(fmt.Errorf("connection %q has no user backend (xauth)", ef.Connection.Name))
 	}
 }
 
-// Lease hands out an address of pool to identity.
-func (a *accessLayer) Lease(pool, identity string) (netip.Addr, error) {
-	return a.pools.Lease(pool, identity)
+// Lease hands out the client's address: the one RADIUS named
+// (Framed-IP-Address), else one of the pool's. With RADIUS accounting the
+// session starts here.
+func (a *accessLayer) Lease(ef engine.Effect) (netip.Addr, error) {
+	a.mu.Lock()
+	rep, fromRadius := a.accepted[ef.Identity]
+	a.mu.Unlock()
+	var addr netip.Addr
+	if fromRadius && rep.FramedIP.IsValid() {
+		addr = rep.FramedIP
+	} else {
+		var err error
+		if addr, err = a.pools.Lease(ef.Pool, ef.Identity); err != nil {
+			return netip.Addr{}, err
+		}
+	}
+	if fromRadius && a.acct {
+		s := &access.Session{ID: sessionID(), User: ef.Identity, Calling: ef.Peer, NASIP: ef.Local, FramedIP: addr,
+			Class: rep.Class, Start: time.Now()}
+		a.mu.Lock()
+		a.sessions[ef.Identity] = s
+		a.mu.Unlock()
+		a.account(access.AcctStart, *s)
+	}
+	return addr, nil
 }
 
-// Release gives an address back.
-func (a *accessLayer) Release(pool, identity string, addr netip.Addr) {
-	a.pools.Release(pool, identity, addr)
+// Release gives the address back (unless RADIUS named it) and ends the
+// accounted session with the traffic the dataplane counted for the user.
+func (a *accessLayer) Release(ef engine.Effect) {
+	a.mu.Lock()
+	rep, fromRadius := a.accepted[ef.Identity]
+	s := a.sessions[ef.Identity]
+	delete(a.sessions, ef.Identity)
+	delete(a.accepted, ef.Identity)
+	a.mu.Unlock()
+	if !fromRadius || !rep.FramedIP.IsValid() || rep.FramedIP != ef.Addr {
+		a.pools.Release(ef.Pool, ef.Identity, ef.Addr)
+	}
+	if s != nil {
+		c := a.guard.traffic("user " + ef.Identity)
+		s.InBytes, s.OutBytes, s.InPackets, s.OutPackets = c.InBytes, c.OutBytes, c.InPackets, c.OutPackets
+		a.account(access.AcctStop, *s)
+	}
+}
+
+// account sends an accounting record on its own goroutine.
+func (a *accessLayer) account(status access.AcctStatus, s access.Session) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := a.radius.Account(ctx, status, s, time.Now()); err != nil {
+			a.log.Warn("RADIUS accounting failed", zap.String("user", s.User), zap.Error(err))
+		}
+	}()
+}
+
+func sessionID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Leases returns the addresses handed out, sorted by pool and address

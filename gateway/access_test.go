@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"ikegate/access"
+	"ikegate/internal/engine"
 	"ikegate/policy"
 )
 
@@ -18,7 +21,7 @@ func TestAccessLayer(t *testing.T) {
 		Users: []*policy.User{{Name: "alice", Password: []byte("alice-secret")}},
 		Pools: []*policy.Pool{{Name: "rw", Ranges: []policy.AddrRange{{First: netip.MustParseAddr("10.9.0.1"), Last: netip.MustParseAddr("10.9.0.2")}}}},
 	}
-	ra, err := newAccessLayer(cfg)
+	ra, err := newAccessLayer(cfg, newSelectorGuard(nil), zap.NewNop())
 	if err != nil || ra == nil {
 		t.Fatalf("newAccessLayer: %v %v", ra, err)
 	}
@@ -31,10 +34,9 @@ func TestAccessLayer(t *testing.T) {
 		{local, "alice", "alice-secret", nil},
 		{local, "alice", "Tr0ub4dor&3", access.ErrBadPassword},
 		{local, "bob", "alice-secret", access.ErrUnknownUser},
-		{&policy.Connection{Name: "r", XAuth: policy.XAuthRadius}, "alice", "alice-secret", errRadiusPending},
 	} {
 		var err error
-		ra.Authenticate(tc.conn, tc.user, tc.pass, func(e error) { err = e })
+		ra.Authenticate(engine.Effect{Connection: tc.conn, User: tc.user}, tc.pass, func(e error) { err = e })
 		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 			t.Errorf("Authenticate(%s, %s): %v, want %v", tc.conn.XAuth, tc.user, err, tc.want)
 		}
@@ -43,7 +45,7 @@ func TestAccessLayer(t *testing.T) {
 		}
 	}
 	var err2 error
-	ra.Authenticate(&policy.Connection{Name: "s2s"}, "alice", "alice-secret", func(e error) { err2 = e })
+	ra.Authenticate(engine.Effect{Connection: &policy.Connection{Name: "s2s"}, User: "alice"}, "alice-secret", func(e error) { err2 = e })
 	if err2 == nil {
 		t.Error("a connection without xauth authenticated a user")
 	}
@@ -51,14 +53,14 @@ func TestAccessLayer(t *testing.T) {
 	if l := g.Leases(context.Background()); len(l) != 0 || l == nil {
 		t.Fatalf("leases before any: %#v", l)
 	}
-	a, err := ra.Lease("rw", "alice")
+	a, err := ra.Lease(engine.Effect{Pool: "rw", Identity: "alice"})
 	if err != nil || a != netip.MustParseAddr("10.9.0.1") {
 		t.Fatalf("lease: %v %v", a, err)
 	}
 	if l := g.Leases(context.Background()); len(l) != 1 || l[0].Identity != "alice" || l[0].Address != a {
 		t.Fatalf("leases: %+v", l)
 	}
-	ra.Release("rw", "alice", a)
+	ra.Release(engine.Effect{Pool: "rw", Identity: "alice", Addr: a})
 	if l := g.Leases(context.Background()); len(l) != 0 {
 		t.Fatalf("leases after release: %+v", l)
 	}

@@ -154,7 +154,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 	}
 	g.caps = g.backend.Capabilities()
 	g.guard = newSelectorGuard(g.backend)
-	ra, err := newAccessLayer(cfg)
+	ra, err := newAccessLayer(cfg, g.guard, log)
 	if err != nil {
 		if ownBackend {
 			g.backend.Close()

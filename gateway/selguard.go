@@ -20,6 +20,9 @@ type selectorGuard struct {
 
 	mu    sync.Mutex
 	owned map[uint32]guarded // by inbound SPI
+	// gone is the traffic of each owner's CHILD SAs that were removed
+	// (read just before), for accounting.
+	gone map[string]policy.ChildCounters
 }
 
 type guarded struct {
@@ -28,7 +31,7 @@ type guarded struct {
 }
 
 func newSelectorGuard(dp policy.Dataplane) *selectorGuard {
-	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]guarded)}
+	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]guarded), gone: make(map[string]policy.ChildCounters)}
 }
 
 // AddChildSA installs sa unless its remote selectors overlap another
@@ -54,10 +57,40 @@ func (g *selectorGuard) AddChildSA(sa *policy.ChildSA) error {
 	return nil
 }
 
-// DelChildSA removes sa.
+// DelChildSA removes sa, keeping its traffic for its owner's accounting.
 func (g *selectorGuard) DelChildSA(sa *policy.ChildSA) error {
+	if c, ok := g.Dataplane.Counters(sa.SPIIn); ok {
+		g.mu.Lock()
+		t := g.gone[sa.Owner]
+		t.InBytes, t.OutBytes = t.InBytes+c.InBytes, t.OutBytes+c.OutBytes
+		t.InPackets, t.OutPackets = t.InPackets+c.InPackets, t.OutPackets+c.OutPackets
+		g.gone[sa.Owner] = t
+		g.mu.Unlock()
+	}
 	g.forget(sa.SPIIn)
 	return g.Dataplane.DelChildSA(sa)
+}
+
+// traffic is owner's traffic: its removed CHILD SAs' and its installed
+// ones' so far; the removed ones' total is forgotten (the session ends).
+func (g *selectorGuard) traffic(owner string) policy.ChildCounters {
+	g.mu.Lock()
+	t := g.gone[owner]
+	delete(g.gone, owner)
+	var live []uint32
+	for spi, o := range g.owned {
+		if o.owner == owner {
+			live = append(live, spi)
+		}
+	}
+	g.mu.Unlock()
+	for _, spi := range live {
+		if c, ok := g.Dataplane.Counters(spi); ok {
+			t.InBytes, t.OutBytes = t.InBytes+c.InBytes, t.OutBytes+c.OutBytes
+			t.InPackets, t.OutPackets = t.InPackets+c.InPackets, t.OutPackets+c.OutPackets
+		}
+	}
+	return t
 }
 
 func (g *selectorGuard) forget(spi uint32) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,10 +18,12 @@ import (
 // this table finds the other SAs of the same connection and peer identity
 // and has their shards delete them.
 
-// saRef names an IKE SA: its shard, engine (v1 or v2) and key there.
+// saRef names an IKE SA: its shard, engine (v1 or v2) and key there, and
+// the peer's address.
 type saRef struct {
 	shard, engine int
 	key           uint64
+	peer          netip.Addr
 }
 
 // peerKey identifies a peer of a connection.
@@ -29,7 +32,7 @@ func peerKey(conn, identity string) string { return conn + "\x00" + identity }
 // trackIKE keeps the table up to date from a shard's effects and applies
 // INITIAL_CONTACT and uniqueness when an IKE SA comes up.
 func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
-	ref := saRef{shard: shard, engine: v2, key: ef.Key}
+	ref := saRef{shard: shard, engine: v2, key: ef.Key, peer: ef.Peer.Unmap()}
 	if ef.Version == 1 {
 		ref.engine = v1
 	}
@@ -51,7 +54,7 @@ func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
 	k := peerKey(ef.Conn, ef.Identity)
 	var others []saRef
 	for _, r := range g.peers[k] {
-		if r != ref {
+		if r.shard != ref.shard || r.engine != ref.engine || r.key != ref.key {
 			others = append(others, r)
 		}
 	}
@@ -70,7 +73,15 @@ func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
 	notify, why := true, ""
 	switch {
 	case ef.InitialContact && unique != policy.UniqueNever:
-		victims, notify, why = others, false, "INITIAL_CONTACT: the peer restarted and forgot it"
+		// The peer restarted: its SAs from the same address are stale.
+		// Others of the same identity elsewhere are other devices (a
+		// group identity of remote-access clients): they stay.
+		for _, o := range others {
+			if o.peer == ref.peer {
+				victims = append(victims, o)
+			}
+		}
+		notify, why = false, "INITIAL_CONTACT: the peer restarted and forgot it"
 	case unique == policy.UniqueReplace:
 		victims, why = others, "replaced by a new IKE SA of the same peer (unique = replace)"
 	case unique == policy.UniqueKeep:
@@ -83,9 +94,10 @@ func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
 	}
 }
 
+// indexRef finds the SA r names in refs (by shard, engine and key).
 func indexRef(refs []saRef, r saRef) int {
 	for i, x := range refs {
-		if x == r {
+		if x.shard == r.shard && x.engine == r.engine && x.key == r.key {
 			return i
 		}
 	}

@@ -129,6 +129,17 @@ func TestInitialContactAcrossShards(t *testing.T) {
 					t.Fatalf("round %d: %d IKE SAs of the peer on the gateway, want 1", round, n)
 				}
 			}
+			if unique != policy.UniqueNo {
+				return
+			}
+			// Another device with the same identity (a group identity)
+			// and INITIAL_CONTACT: the first one's SA stays.
+			other := newUDPInitiator(t, netip.MustParseAddr("127.0.0.4"), gw, port, psk)
+			other.connect()
+			time.Sleep(100 * time.Millisecond)
+			if n := count(); n != 2 {
+				t.Fatalf("INITIAL_CONTACT from another address: %d IKE SAs, want 2", n)
+			}
 		})
 	}
 }

@@ -117,6 +117,12 @@ func (sa *p1SA) owner() string {
 	return sa.peerID.String() + " at " + sa.remote.Addr().String()
 }
 
+// raEffect is a lease or release effect of sa's client.
+func (sa *p1SA) raEffect(kind engine.EffectKind, pool string, addr netip.Addr) engine.Effect {
+	return engine.Effect{Kind: kind, Pool: pool, Identity: sa.identity(), Addr: addr, Connection: sa.conn,
+		User: sa.identity(), Peer: sa.remote.Addr(), Local: sa.local.Addr()}
+}
+
 // identity is who holds sa's lease: the XAUTH user, else the peer's ID.
 func (sa *p1SA) identity() string {
 	if sa.ra != nil && sa.ra.user != "" {
@@ -148,7 +154,7 @@ func (e *Engine) pushModeCfg(now time.Time, sa *p1SA) {
 		return
 	}
 	sa.ra.pushing = true
-	id := e.Ask(engine.Effect{Kind: engine.EffectLease, Pool: sa.conn.Pool, Identity: sa.identity()})
+	id := e.Ask(sa.raEffect(engine.EffectLease, sa.conn.Pool, netip.Addr{}))
 	e.Await(id, installWait{kind: waitLease, sa: sa})
 }
 
@@ -241,7 +247,8 @@ func (e *Engine) transactionReply(now time.Time, sa *p1SA, tx *transaction, attr
 			return
 		}
 		ra.xauth, ra.user, ra.tries = xauthChecking, user, ra.tries+1
-		id := e.Ask(engine.Effect{Kind: engine.EffectAuthenticate, User: user, Password: engine.Secret(pass), Connection: sa.conn})
+		id := e.Ask(engine.Effect{Kind: engine.EffectAuthenticate, User: user, Password: engine.Secret(pass), Connection: sa.conn,
+			Peer: sa.remote.Addr(), Local: sa.local.Addr()})
 		e.Await(id, installWait{kind: waitAuth, sa: sa})
 	case tx.typ == isakmp.CfgSet && ra.xauth == xauthStatusSent && attr.Type == isakmp.CfgAck:
 		ra.xauth = xauthDone
@@ -300,7 +307,7 @@ func (e *Engine) modeCfgRequest(now time.Time, sa *p1SA, req *modeCfgRequest) {
 		return
 	}
 	ra.pending = req
-	id := e.Ask(engine.Effect{Kind: engine.EffectLease, Pool: sa.conn.Pool, Identity: sa.identity()})
+	id := e.Ask(sa.raEffect(engine.EffectLease, sa.conn.Pool, netip.Addr{}))
 	e.Await(id, installWait{kind: waitLease, sa: sa})
 }
 
@@ -314,7 +321,7 @@ func (e *Engine) leased(now time.Time, sa *p1SA, addr netip.Addr, err error) {
 	ra.pending, ra.pushing = nil, false
 	if sa.state != stateEstablished {
 		if err == nil {
-			e.Effect(engine.Effect{Kind: engine.EffectRelease, Pool: sa.conn.Pool, Identity: sa.identity(), Addr: addr})
+			e.Effect(sa.raEffect(engine.EffectRelease, sa.conn.Pool, addr))
 		}
 		return
 	}
@@ -490,7 +497,7 @@ func cfgTypeName(t uint8) string {
 // releaseLease gives sa's virtual IP back to its pool (the SA goes).
 func (e *Engine) releaseLease(sa *p1SA) {
 	if ra := sa.ra; ra != nil && ra.vip.IsValid() {
-		e.Effect(engine.Effect{Kind: engine.EffectRelease, Pool: ra.pool, Identity: sa.identity(), Addr: ra.vip})
+		e.Effect(sa.raEffect(engine.EffectRelease, ra.pool, ra.vip))
 		ra.vip = netip.Addr{}
 	}
 }

@@ -91,10 +91,13 @@ type Effect struct {
 	InitialContact bool
 
 	// EffectAuthenticate: the user, the password (a secret: never
-	// logged) and the connection whose backend decides.
-	User       string
-	Password   Secret
-	Connection *policy.Connection
+	// logged) and the connection whose backend decides. Authenticate,
+	// Lease, Release: the client's public address (Peer) and the gateway
+	// address it reached (Local), for RADIUS.
+	User        string
+	Password    Secret
+	Connection  *policy.Connection
+	Peer, Local netip.Addr
 	// EffectLease, EffectRelease: the pool, the identity that holds the
 	// lease (the XAUTH or EAP user, else the peer's ID) and the address.
 	// (EffectIKEUp: Identity is the peer's.)
@@ -115,16 +118,16 @@ type Result struct {
 // Access is the remote-access layer as Execute uses it: user backends and
 // address pools, safe for concurrent use (shards share it).
 type Access interface {
-	// Authenticate checks a user's password with conn's backend (its
-	// xauth setting) and calls answer exactly once with the verdict (nil:
-	// accepted): before it returns (local users) or later from another
-	// goroutine (RADIUS).
-	Authenticate(conn *policy.Connection, user, password string, answer func(error))
-	// Lease hands out an address of pool to identity (the same one again
-	// while identity holds it).
-	Lease(pool, identity string) (netip.Addr, error)
-	// Release gives addr back.
-	Release(pool, identity string, addr netip.Addr)
+	// Authenticate checks the password of ef.User with the backend of
+	// ef.Connection (its xauth setting) and calls answer exactly once with
+	// the verdict (nil: accepted): before it returns (local users) or
+	// later from another goroutine (RADIUS).
+	Authenticate(ef Effect, password string, answer func(error))
+	// Lease hands out an address of ef.Pool to ef.Identity (the same one
+	// again while it holds one).
+	Lease(ef Effect) (netip.Addr, error)
+	// Release gives ef.Addr back.
+	Release(ef Effect)
 }
 
 // ErrNoAccess answers authentication and lease requests when the runtime
@@ -176,11 +179,11 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Out
 		case EffectLease:
 			answer, r.Err = true, ErrNoAccess
 			if acc != nil {
-				r.Addr, r.Err = acc.Lease(ef.Pool, ef.Identity)
+				r.Addr, r.Err = acc.Lease(ef)
 			}
 		case EffectRelease:
 			if acc != nil {
-				acc.Release(ef.Pool, ef.Identity, ef.Addr)
+				acc.Release(ef)
 			}
 		}
 		if observe != nil {
@@ -202,7 +205,7 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Out
 func authenticate(acc Access, ef Effect, later func(uint64, Result)) (err error, answered bool) {
 	var mu sync.Mutex
 	returned := false
-	acc.Authenticate(ef.Connection, ef.User, string(ef.Password), func(e error) {
+	acc.Authenticate(ef, string(ef.Password), func(e error) {
 		mu.Lock()
 		if !returned {
 			err, answered = e, true

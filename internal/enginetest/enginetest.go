@@ -177,17 +177,18 @@ type Access struct {
 }
 
 // Authenticate checks the user's password (answering at once).
-func (a *Access) Authenticate(_ *policy.Connection, user, password string, answer func(error)) {
+func (a *Access) Authenticate(ef engine.Effect, password string, answer func(error)) {
 	a.Auths++
-	if p, ok := a.Users[user]; !ok || p != password {
-		answer(fmt.Errorf("user %q: wrong password or unknown user", user))
+	if p, ok := a.Users[ef.User]; !ok || p != password {
+		answer(fmt.Errorf("user %q: wrong password or unknown user", ef.User))
 		return
 	}
 	answer(nil)
 }
 
 // Lease hands out the next address of Pool (never its first).
-func (a *Access) Lease(pool, identity string) (netip.Addr, error) {
+func (a *Access) Lease(ef engine.Effect) (netip.Addr, error) {
+	pool, identity := ef.Pool, ef.Identity
 	if a.Leases == nil {
 		a.Leases = map[string]netip.Addr{}
 	}
@@ -211,8 +212,8 @@ func (a *Access) Lease(pool, identity string) (netip.Addr, error) {
 }
 
 // Release forgets identity's lease.
-func (a *Access) Release(_, identity string, addr netip.Addr) {
-	if a.Leases[identity] == addr {
-		delete(a.Leases, identity)
+func (a *Access) Release(ef engine.Effect) {
+	if a.Leases[ef.Identity] == ef.Addr {
+		delete(a.Leases, ef.Identity)
 	}
 }
