@@ -91,6 +91,29 @@ func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
 	return found, nil
 }
 
+// DownUser deletes every IKE SA of remote-access user on every shard and
+// reports whether there was any.
+func (g *Gateway) DownUser(ctx context.Context, user string) (bool, error) {
+	var mu sync.Mutex
+	found := false
+	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) {
+		for i, e := range sh.engines {
+			out, ok := e.TerminateUser(now, user)
+			sh.exec(i, out)
+			if ok {
+				mu.Lock()
+				found = true
+				mu.Unlock()
+			}
+		}
+	})
+	if err != nil {
+		return false, err
+	}
+	g.log.Info("user disconnected", zap.String("user", user), zap.Bool("had_sa", found))
+	return found, nil
+}
+
 // SAs returns the IKE SAs of all shards, sorted by connection name and
 // local SPI. It is never nil, and neither is any Children, LocalTS or
 // RemoteTS in it, so the JSON has arrays rather than nulls.

@@ -109,6 +109,14 @@ func (c *Client) Up(ctx context.Context, name string) (Result, error) {
 }
 
 // Down asks the daemon to terminate the IKE SAs of connection name.
+// DownUser disconnects a remote-access user.
+func (c *Client) DownUser(ctx context.Context, user string) (Result, error) {
+	var r Result
+	err := c.call(ctx, Request{Cmd: "down", User: user}, &r)
+	return r, err
+}
+
+// Down terminates the IKE SAs of connection name.
 func (c *Client) Down(ctx context.Context, name string) (Result, error) {
 	var r Result
 	err := c.call(ctx, Request{Cmd: "down", Name: name}, &r)

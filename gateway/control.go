@@ -21,6 +21,7 @@ import (
 //
 //	{"cmd":"up","name":"x"}    -> {"ok":true,"message":"..."}
 //	{"cmd":"down","name":"x"}  -> {"ok":true,"terminated":true,"message":"..."}
+//	{"cmd":"down","user":"u"}  -> the same for a remote-access user
 //	{"cmd":"sas"}              -> [IKESAInfo, ...]   ([] when none)
 //	{"cmd":"conns"}            -> [ConnInfo, ...]
 //	{"cmd":"stats"}            -> Stats
@@ -32,6 +33,7 @@ import (
 type Request struct {
 	Cmd  string `json:"cmd"`
 	Name string `json:"name,omitempty"`
+	User string `json:"user,omitempty"` // down: a remote-access user instead of a connection
 }
 
 // Result answers "up" and "down".
@@ -178,8 +180,19 @@ func (s *controlServer) handle(ctx context.Context, line []byte) any {
 		}
 		return Result{OK: true, Message: fmt.Sprintf("initiating %q", req.Name)}
 	case "down":
+		if req.User != "" {
+			found, err := g.DownUser(ctx, req.User)
+			if err != nil {
+				return errorResponse{Error: err.Error()}
+			}
+			msg := fmt.Sprintf("disconnected user %q", req.User)
+			if !found {
+				msg = fmt.Sprintf("user %q has no IKE SA", req.User)
+			}
+			return Result{OK: true, Terminated: &found, Message: msg}
+		}
 		if req.Name == "" {
-			return errorResponse{Error: "down: missing connection name"}
+			return errorResponse{Error: "down: missing connection name (or user)"}
 		}
 		found, err := g.Down(ctx, req.Name)
 		if err != nil {

@@ -29,6 +29,7 @@ type ikeEngine interface {
 	Reusable(conn *policy.Connection) bool
 	Busy(conn string) (bool, string)
 	DeleteSA(now time.Time, key uint64, notify bool, why string) (engine.Output, bool)
+	TerminateUser(now time.Time, user string) (engine.Output, bool)
 	Export() []engine.Record
 	Restore(now time.Time, rec *engine.Record) (engine.Output, error)
 	Stats() engine.Counters

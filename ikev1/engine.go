@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,6 +60,13 @@ func NewEngine(cfg Config) *Engine {
 		Initiate: e.initiatePhase1,
 		AddChild: e.startQuickMode,
 		Reusable: e.reusableSA,
+		Peer:     func(sa *p1SA) (string, netip.Addr) { return sa.peerID.String(), sa.remote.Addr() },
+		User: func(sa *p1SA) string {
+			if sa.ra != nil {
+				return sa.ra.user
+			}
+			return ""
+		},
 		Lookup: func(k uint64) (*p1SA, bool) {
 			sa, ok := e.sas[k]
 			return sa, ok

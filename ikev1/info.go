@@ -93,7 +93,7 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 				}
 			case isakmp.V1NotifyInitialContact:
 				if sa.conn.Unique != policy.UniqueNever {
-					e.initialContact(sa)
+					e.InitialContact(now, sa)
 				}
 				e.Effect(sa.upEffect(false, true))
 			default:

@@ -861,7 +861,7 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 		zap.Bool("aggressive", sa.aggressive), zap.String("peer_vendor", sa.product), zap.Bool("nat", sa.nat.Any()))
 	ic := isakmp.FindV1Notify(ps, isakmp.V1NotifyInitialContact) != nil
 	if ic && sa.conn.Unique != policy.UniqueNever {
-		e.initialContact(sa) // here; the runtime does the other shards
+		e.InitialContact(now, sa) // here; the runtime does the other shards
 	}
 	e.Effect(sa.upEffect(e.renewing(sa), ic))
 	e.remoteAccessUp(now, sa)
@@ -880,16 +880,6 @@ func (e *Engine) firstContact(sa *p1SA) bool {
 		}
 	}
 	return true
-}
-
-// initialContact removes the SAs a restarted peer has forgotten.
-func (e *Engine) initialContact(sa *p1SA) {
-	for _, o := range e.sas {
-		if o != sa && o.conn == sa.conn && o.state == stateEstablished && o.peerID.Equal(sa.peerID) {
-			o.log(e).Info("INITIAL-CONTACT from peer: removing stale ISAKMP SA")
-			e.destroy(o, "INITIAL-CONTACT")
-		}
-	}
 }
 
 func sumOf(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -251,7 +251,7 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 	e.established(now, sa, peerID)
 	ic := isakmp.FindNotify(inner, isakmp.NotifyInitialContact) != nil
 	if ic && conn.Unique != policy.UniqueNever {
-		e.initialContact(sa) // here; the runtime does the other shards
+		e.InitialContact(now, sa) // here; the runtime does the other shards
 	}
 	e.Effect(sa.upEffect(false, ic))
 	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
@@ -311,17 +311,4 @@ func (e *Engine) selectAuthConn(sa *ikeSA, d isakmp.Datagram, peerID policy.Iden
 		}
 	}
 	return nil, strings.Join(reasons, "; ")
-}
-
-// initialContact deletes, without telling the peer, the other IKE SAs we
-// hold with the same peer identity for the same connection: the peer
-// says it has restarted and forgotten them (RFC 7296 2.4).
-func (e *Engine) initialContact(sa *ikeSA) {
-	for _, o := range e.sas {
-		if o == sa || o.conn != sa.conn || !o.peerID.Equal(sa.peerID) || o.state != stateEstablished {
-			continue
-		}
-		o.log(e).Info("INITIAL_CONTACT from peer: removing stale IKE SA")
-		e.destroy(o, "INITIAL_CONTACT")
-	}
 }

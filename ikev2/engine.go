@@ -76,6 +76,8 @@ func NewEngine(cfg Config) *Engine {
 		Initiate:    e.initiateIKE,
 		AddChild:    e.initiateChild,
 		Reusable:    e.reusableSA,
+		User:        func(*ikeSA) string { return "" }, // EAP users: with IKEv2 remote access
+		Peer:        func(sa *ikeSA) (string, netip.Addr) { return sa.peerID.String(), sa.remote.Addr() },
 		Lookup: func(k uint64) (*ikeSA, bool) {
 			sa, ok := e.sas[k]
 			return sa, ok

@@ -43,20 +43,27 @@ func cmdDown(args []string, stdout, stderr io.Writer) int {
 
 func upDown(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs, f := newCtlFlagSet(cmd, false, stderr)
+	var user string
+	if cmd == "down" {
+		fs.StringVar(&user, "user", "", "disconnect the remote-access `USER` instead of a connection")
+	}
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
+	if (user == "" && len(pos) != 1) || (user != "" && len(pos) != 0) {
 		fs.Usage()
 		return exitUsage
 	}
 	c := &gateway.Client{Path: f.control}
 	var r gateway.Result
 	var err error
-	if cmd == "up" {
+	switch {
+	case cmd == "up":
 		r, err = c.Up(context.Background(), pos[0])
-	} else {
+	case user != "":
+		r, err = c.DownUser(context.Background(), user)
+	default:
 		r, err = c.Down(context.Background(), pos[0])
 	}
 	if err != nil {

@@ -38,7 +38,7 @@ func init() {
 		{"run", "--config FILE", "run the daemon until SIGINT/SIGTERM", cmdRun},
 		{"check", "--config FILE", "load and validate a configuration", cmdCheck},
 		{"up", "NAME [--control SOCK]", "initiate connection NAME", cmdUp},
-		{"down", "NAME [--control SOCK]", "terminate the IKE SAs of connection NAME", cmdDown},
+		{"down", "NAME | --user USER [--control SOCK]", "terminate the IKE SAs of connection NAME, or of a user", cmdDown},
 		{"conns", "[--json] [--control SOCK]", "list the configured connections", cmdConns},
 		{"sas", "[--json] [--control SOCK]", "list the IKE and CHILD SAs", cmdSAs},
 		{"stats", "[--json] [--control SOCK]", "show packet counters and drops", cmdStats},

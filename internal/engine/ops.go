@@ -40,6 +40,8 @@ type Hooks[S SA, C ChildSA] struct {
 	AddChild    func(now time.Time, sa S, conn *policy.Connection) // a further CHILD SA on sa
 	Reusable    func(conn *policy.Connection) (S, bool)            // an IKE SA that can carry conn's CHILD SA
 	Lookup      func(key uint64) (S, bool)                         // the IKE SA filed under key
+	User        func(S) string                                     // the remote-access user an IKE SA authenticated ("": none)
+	Peer        func(S) (identity string, addr netip.Addr)         // the peer's authenticated identity and address
 	Remove      func(now time.Time, sa S, notify bool, why string) // delete an IKE SA, telling the peer or not
 }
 
@@ -92,6 +94,45 @@ func (c *Core[S, C, W]) DeleteSA(now time.Time, key uint64, notify bool, why str
 	c.hooks.Remove(now, sa, notify, why)
 	c.Schedule(sa)
 	return c.Flush(), true
+}
+
+// InitialContact removes, without telling the peer, this engine's other
+// established IKE SAs of sa's connection with the same peer identity from
+// the same address: the peer restarted and forgot them (INITIAL_CONTACT,
+// RFC 7296 2.4, RFC 2407 4.6.3.3). The runtime does the same on the other
+// shards (EffectIKEUp). SAs of the same identity from other addresses are
+// other devices sharing it (a group identity) and stay.
+func (c *Core[S, C, W]) InitialContact(now time.Time, sa S) {
+	id, addr := c.hooks.Peer(sa)
+	var stale []S
+	for o := range c.hooks.SAs() {
+		oid, oaddr := c.hooks.Peer(o)
+		if o != sa && c.hooks.Conn(o) == c.hooks.Conn(sa) && c.hooks.Established(o) && oid == id && oaddr == addr {
+			stale = append(stale, o)
+		}
+	}
+	for _, o := range stale {
+		c.hooks.Log(o).Info("INITIAL_CONTACT from the peer: removing its stale IKE SA")
+		c.hooks.Remove(now, o, false, "INITIAL_CONTACT")
+	}
+}
+
+// TerminateUser deletes, telling the peers, every IKE SA of the
+// remote-access user (ikegate down --user) and reports whether there was
+// any.
+func (c *Core[S, C, W]) TerminateUser(now time.Time, user string) (Output, bool) {
+	var victims []S
+	for sa := range c.hooks.SAs() {
+		if user != "" && c.hooks.User(sa) == user {
+			victims = append(victims, sa)
+		}
+	}
+	for _, sa := range victims {
+		c.hooks.Log(sa).Info("disconnecting user " + user)
+		c.hooks.Remove(now, sa, true, "user "+user+" disconnected by the administrator")
+		c.Schedule(sa)
+	}
+	return c.Flush(), len(victims) > 0
 }
 
 // Busy reports whether connection name is up or on its way in this
