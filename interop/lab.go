@@ -8,9 +8,10 @@
 // IKEGATE_INTEROP=1). Under plain `go test ./...` the lab tests skip; with
 // IKEGATE_INTEROP=1 a missing prerequisite is a test failure, never a skip.
 //
-// Facts about the host this lab was built on are in ../shared/interop-lab.md;
-// new ones found while building the harness are written as comments next to
-// the code they shaped ("Fact:").
+// Facts about the hosts this lab runs on (no kernel ESP, so strongSwan's
+// kernel-libipsec and ikegate's userspace dataplane carry traffic;
+// Libreswan unpacked beside strongSwan; no dummy interfaces or netem) are
+// written as comments next to the code they shaped ("Fact:").
 package interop
 
 import (
