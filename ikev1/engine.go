@@ -113,6 +113,18 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 	}
 	h := msg.Header
 	sa := e.sas[h.SPIi]
+	if len(msg.Payloads) > 0 && msg.Encrypted == nil {
+		if f, ok := msg.Payloads[0].(*isakmp.V1Frag); ok {
+			if sa == nil || (h.Exchange != isakmp.ExchangeV1Main && h.Exchange != isakmp.ExchangeV1Aggressive) {
+				// (a retransmitted last phase 1 message may come in
+				// fragments after phase 1 completed: it is answered again)
+				e.Drop("IKE fragment outside phase 1 of a known SA", d, nil)
+				return
+			}
+			e.fragment(now, sa, d, f)
+			return
+		}
+	}
 	if sa == nil {
 		if h.SPIr != 0 {
 			e.Count.UnknownSPI++

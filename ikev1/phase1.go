@@ -36,7 +36,7 @@ const (
 // responder for remote-access clients (conn has xauth or a pool)
 // announces XAUTH and Cisco Unity as Cisco concentrators do.
 func ourVIDs(peer natTVariant, responder bool, conn *policy.Connection) []isakmp.V1Payload {
-	vids := []isakmp.V1Payload{&isakmp.V1VendorID{Data: VIDDPD}}
+	vids := []isakmp.V1Payload{&isakmp.V1VendorID{Data: VIDDPD}, &isakmp.V1VendorID{Data: VIDFragmentation}}
 	if responder && (conn.XAuth != policy.XAuthNone || conn.Pool != "") {
 		vids = append(vids, &isakmp.V1VendorID{Data: VIDXAUTH}, &isakmp.V1VendorID{Data: VIDCiscoUnity})
 	}
@@ -72,6 +72,8 @@ func (e *Engine) readVIDs(sa *p1SA, ps []isakmp.V1Payload) {
 			}
 		case bytes.Equal(v.Data, VIDDPD):
 			sa.peerDPD = true
+		case FragmentationCapable(v.Data):
+			sa.peerFrags = true
 		}
 	}
 	if p := Product(sa.peerVIDs); p != "" {
@@ -201,13 +203,13 @@ func (e *Engine) plain(sa *p1SA, exchange isakmp.ExchangeType, ps []isakmp.V1Pay
 // sendP1 sends a phase 1 message, remembering it to answer a retransmitted
 // peer message; expectReply arms the retransmission timer.
 func (e *Engine) sendP1(now time.Time, sa *p1SA, raw []byte, expectReply bool) {
-	sa.lastSent = [][]byte{raw}
+	sa.lastSent = e.fragmentP1(sa, raw)
 	sa.lastSentFor = sa.lastRecv
 	sa.rtx = nil
 	if expectReply {
 		sa.rtx = e.Arm(now, sa.lastSent)
 	}
-	e.Emit(sa.local, sa.remote, raw)
+	e.EmitAll(sa.local, sa.remote, sa.lastSent)
 }
 
 // notifyPlain sends an unprotected Informational notification (used before

@@ -88,6 +88,12 @@ type p1SA struct {
 	product  string
 	natT     natTVariant
 	peerDPD  bool // the peer announced RFC 3706 DPD
+	// peerFrags: the peer announced IKE fragmentation, so our large
+	// phase 1 messages go in fragments (frag.go); frags collects the
+	// peer's, fragID numbers ours.
+	peerFrags bool
+	frags     *reassembly
+	fragID    uint16
 	// Lifecycle: R-U-THERE probing, NAT keepalives, a new phase 1 to
 	// replace this one at RekeyAt (Rekeying once we started it).
 	engine.Lifecycle
