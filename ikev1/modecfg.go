@@ -66,13 +66,15 @@ const (
 	xauthFailed                       // refused; the SA goes
 )
 
-// remoteAccess is the remote-access state of a client's ISAKMP SA.
+// remoteAccess is the remote-access state of a client's ISAKMP SA (on the
+// gateway), or of ours as a client (client set: xauthclient.go).
 type remoteAccess struct {
-	xauth xauthState
-	tries int    // XAUTH replies checked
-	user  string // the authenticated XAUTH user
-	pool  string // where vip came from
-	vip   netip.Addr
+	client bool
+	xauth  xauthState
+	tries  int    // XAUTH replies checked
+	user   string // the authenticated XAUTH user
+	pool   string // where vip came from
+	vip    netip.Addr
 
 	tx *transaction // our Transaction request in flight
 	// peerReq is the client's last Transaction request and our reply, for
@@ -136,7 +138,16 @@ func (sa *p1SA) identity() string {
 // Mode Config (a client pulls; nothing to do until it asks).
 func (e *Engine) remoteAccessUp(now time.Time, sa *p1SA) {
 	conn := sa.conn
-	if sa.initiator || (conn.XAuth == policy.XAuthNone && conn.Pool == "") {
+	if sa.initiator {
+		if conn.XAuthUser != "" || conn.VirtualIP {
+			sa.ra = &remoteAccess{client: true}
+			if conn.XAuthUser == "" {
+				e.pullModeCfg(now, sa)
+			}
+		}
+		return
+	}
+	if conn.XAuth == policy.XAuthNone && conn.Pool == "" {
 		return
 	}
 	sa.ra = &remoteAccess{}
@@ -226,6 +237,8 @@ func (e *Engine) transaction(now time.Time, sa *p1SA, d isakmp.Datagram, msg *is
 	sa.DPD.Seen(now)
 	sa.followPeer(d)
 	switch {
+	case ra.client:
+		e.clientTransaction(now, sa, id, next, sum, ours, attr)
 	case ours:
 		ra.tx = nil
 		e.transactionReply(now, sa, tx, attr)
@@ -519,3 +532,12 @@ func (e *Engine) retransmitTransaction(now time.Time, sa *p1SA) {
 }
 
 func (tx *transaction) rtxDue(now time.Time) bool { return tx != nil && tx.rtx.Due(now) }
+
+func attrTV(attrs []isakmp.Attribute, t uint16) (uint16, bool) {
+	for _, a := range attrs {
+		if a.Type == t && a.TV {
+			return a.TVValue, true
+		}
+	}
+	return 0, false
+}

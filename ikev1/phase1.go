@@ -776,7 +776,9 @@ func (e *Engine) mainI6(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		return
 	}
 	e.established(now, sa, ps)
-	e.startQuickMode(now, sa, sa.conn)
+	if sa.ra == nil { // a remote-access client waits for XAUTH and its address
+		e.startQuickMode(now, sa, sa.conn)
+	}
 }
 
 // aggrI2: AM2 received; verify HASH_R, send AM3 (HASH_I), encrypted.
@@ -826,7 +828,9 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 	// A responder handles AM3 and a Quick Mode right behind it in any
 	// order only if it queues (strongSwan drops such a Quick Mode and costs
 	// us a retransmission): give AM3 a head start.
-	sa.quickAt = now.Add(aggressiveQuickDelay)
+	if sa.ra == nil { // a remote-access client waits for XAUTH and its address
+		sa.quickAt = now.Add(aggressiveQuickDelay)
+	}
 }
 
 // aggressiveQuickDelay is how long after AM3 our Quick Mode waits.

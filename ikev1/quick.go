@@ -113,7 +113,7 @@ func hostPrefix(a netip.Addr) netip.Prefix {
 }
 
 func remoteTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
-	if sa.ra != nil && sa.ra.vip.IsValid() {
+	if !sa.initiator && sa.ra != nil && sa.ra.vip.IsValid() {
 		// A remote-access client protects its virtual address, nothing
 		// else: no client can claim another's traffic.
 		return []netip.Prefix{hostPrefix(sa.ra.vip)}
@@ -125,6 +125,9 @@ func remoteTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
 }
 
 func localTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
+	if sa.initiator && sa.ra != nil && sa.ra.vip.IsValid() {
+		return []netip.Prefix{hostPrefix(sa.ra.vip)} // our virtual IP
+	}
 	if len(c.LocalTS) == 0 {
 		return []netip.Prefix{hostPrefix(sa.local.Addr())}
 	}

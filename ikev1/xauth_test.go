@@ -131,15 +131,6 @@ func (c *raClient) send(sa *p1SA, id uint32, iv []byte, typ uint8, ident uint16,
 	c.p.Send([]isakmp.Datagram{{Local: sa.local, Remote: sa.remote, Data: raw}})
 }
 
-func attrTV(attrs []isakmp.Attribute, t uint16) (uint16, bool) {
-	for _, a := range attrs {
-		if a.Type == t && a.TV {
-			return a.TVValue, true
-		}
-	}
-	return 0, false
-}
-
 // raPair is a remote-access gateway b (XAUTH against local users, pool
 // 10.9.0.0/24) and a client a in Aggressive Mode with a group PSK.
 func raPair(t *testing.T, user, password string) (*pair, *raClient) {
@@ -311,5 +302,39 @@ func TestAggressiveUnknownGroupDecoy(t *testing.T) {
 	}
 	if state != 0 {
 		t.Fatalf("the decoy answer left %d SAs behind", state)
+	}
+}
+
+// TestXAuthClientEngine: the engine as a remote-access client (XAuthUser,
+// VirtualIP) against the engine as gateway: XAUTH, Mode Config pull, and a
+// Quick Mode from the virtual address, with loss on the way.
+func TestXAuthClientEngine(t *testing.T) {
+	for _, mode := range []string{"aggressive", "main"} {
+		t.Run(mode, func(t *testing.T) {
+			p, _ := raPair(t, "", "")
+			if mode == "main" {
+				p.a.conns[0].IKEv1Mode, p.b.conns[0].IKEv1Mode = "", ""
+			}
+			ca := p.a.conns[0]
+			ca.XAuthUser, ca.XAuthPassword, ca.VirtualIP = "alice", []byte("alice-secret"), true
+			ca.RemoteTS = []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}
+			n := 0
+			p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+				if n++; n%5 == 4 {
+					return nil
+				}
+				return []isakmp.Datagram{d}
+			}
+			p.initiate(p.a, ca)
+			p.run(time.Minute)
+			requireUp(t, p.a, p.b, 1)
+			gw, cl := p.b.eng.SAs()[0], p.a.eng.SAs()[0]
+			if gw.User != "alice" || gw.VirtualIP != "10.9.0.1" {
+				t.Fatalf("gateway SA: user %q vip %q", gw.User, gw.VirtualIP)
+			}
+			if got := strings.Join(cl.Children[0].LocalTS, ","); got != "10.9.0.1/32" {
+				t.Fatalf("client CHILD SA from %s, want its virtual IP", got)
+			}
+		})
 	}
 }

@@ -130,6 +130,13 @@ type Connection struct {
 	// Remote access (policy/access.go).
 	Pool  string // the [[pool]] clients of this connection get addresses from ("": none)
 	XAuth XAuth  // IKEv1: a second, XAUTH round after phase 1
+	// XAuthUser and XAuthPassword make an IKEv1 initiator a remote-access
+	// client: it answers the gateway's XAUTH request with them (the load
+	// generator and tests use it); VirtualIP makes it ask for an address
+	// (Mode Config pull) and use it as its side of the Quick Mode.
+	XAuthUser     string
+	XAuthPassword []byte // never logged
+	VirtualIP     bool
 	// ModeCfgPush makes an IKEv1 gateway send the configuration (Mode
 	// Config SET) instead of waiting for the client's REQUEST
 	// (modecfg = "push"; strongSwan clients with `pull = no`).
