@@ -19,11 +19,11 @@ import (
 // and has their shards delete them.
 
 // saRef names an IKE SA: its shard, engine (v1 or v2) and key there, and
-// the peer's address.
+// the peer's address and port.
 type saRef struct {
 	shard, engine int
 	key           uint64
-	peer          netip.Addr
+	peer          netip.AddrPort
 }
 
 // peerKey identifies a peer of a connection.
@@ -32,7 +32,7 @@ func peerKey(conn, identity string) string { return conn + "\x00" + identity }
 // trackIKE keeps the table up to date from a shard's effects and applies
 // INITIAL_CONTACT and uniqueness when an IKE SA comes up.
 func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
-	ref := saRef{shard: shard, engine: v2, key: ef.Key, peer: ef.Peer.Unmap()}
+	ref := saRef{shard: shard, engine: v2, key: ef.Key, peer: netip.AddrPortFrom(ef.Remote.Addr().Unmap(), ef.Remote.Port())}
 	if ef.Version == 1 {
 		ref.engine = v1
 	}
@@ -73,9 +73,10 @@ func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
 	notify, why := true, ""
 	switch {
 	case ef.InitialContact && unique != policy.UniqueNever:
-		// The peer restarted: its SAs from the same address are stale.
-		// Others of the same identity elsewhere are other devices (a
-		// group identity of remote-access clients): they stay.
+		// The peer restarted: its SAs from the same address and port are
+		// stale. Others of the same identity elsewhere are other devices
+		// (a group identity of remote-access clients, clients behind one
+		// NAT): they stay.
 		for _, o := range others {
 			if o.peer == ref.peer {
 				victims = append(victims, o)

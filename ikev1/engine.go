@@ -60,7 +60,7 @@ func NewEngine(cfg Config) *Engine {
 		Initiate: e.initiatePhase1,
 		AddChild: e.startQuickMode,
 		Reusable: e.reusableSA,
-		Peer:     func(sa *p1SA) (string, netip.Addr) { return sa.peerID.String(), sa.remote.Addr() },
+		Peer:     func(sa *p1SA) (string, netip.AddrPort) { return sa.peerID.String(), sa.remote },
 		User: func(sa *p1SA) string {
 			if sa.ra != nil {
 				return sa.ra.user

@@ -165,7 +165,7 @@ func (sa *p1SA) NextDeadline() time.Time {
 // initialContact when the peer said it forgot its other SAs.
 func (sa *p1SA) upEffect(renewal, initialContact bool) engine.Effect {
 	return engine.Effect{Kind: engine.EffectIKEUp, Version: 1, Conn: sa.conn.Name, Key: sa.ckyI, SPIi: sa.ckyI, SPIr: sa.ckyR,
-		Identity: sa.peerID.String(), Peer: sa.remote.Addr(), Rekey: renewal, InitialContact: initialContact}
+		Identity: sa.peerID.String(), Peer: sa.remote.Addr(), Remote: sa.remote, Rekey: renewal, InitialContact: initialContact}
 }
 
 // header is the ISAKMP header of a message of ours on sa.

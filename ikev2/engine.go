@@ -77,7 +77,7 @@ func NewEngine(cfg Config) *Engine {
 		AddChild:    e.initiateChild,
 		Reusable:    e.reusableSA,
 		User:        func(*ikeSA) string { return "" }, // EAP users: with IKEv2 remote access
-		Peer:        func(sa *ikeSA) (string, netip.Addr) { return sa.peerID.String(), sa.remote.Addr() },
+		Peer:        func(sa *ikeSA) (string, netip.AddrPort) { return sa.peerID.String(), sa.remote },
 		Lookup: func(k uint64) (*ikeSA, bool) {
 			sa, ok := e.sas[k]
 			return sa, ok

@@ -177,7 +177,7 @@ func (sa *ikeSA) creating(name string) bool {
 // peer said it forgot its other SAs.
 func (sa *ikeSA) upEffect(rekey, initialContact bool) engine.Effect {
 	return engine.Effect{Kind: engine.EffectIKEUp, Version: 2, Conn: sa.conn.Name, Key: sa.ourSPI(), SPIi: sa.spiI, SPIr: sa.spiR,
-		Identity: sa.peerID.String(), Peer: sa.remote.Addr(), Rekey: rekey, InitialContact: initialContact}
+		Identity: sa.peerID.String(), Peer: sa.remote.Addr(), Remote: sa.remote, Rekey: rekey, InitialContact: initialContact}
 }
 
 func (sa *ikeSA) ourSPI() uint64 {

@@ -41,7 +41,7 @@ type Hooks[S SA, C ChildSA] struct {
 	Reusable    func(conn *policy.Connection) (S, bool)            // an IKE SA that can carry conn's CHILD SA
 	Lookup      func(key uint64) (S, bool)                         // the IKE SA filed under key
 	User        func(S) string                                     // the remote-access user an IKE SA authenticated ("": none)
-	Peer        func(S) (identity string, addr netip.Addr)         // the peer's authenticated identity and address
+	Peer        func(S) (identity string, addr netip.AddrPort)     // the peer's authenticated identity and address
 	Remove      func(now time.Time, sa S, notify bool, why string) // delete an IKE SA, telling the peer or not
 }
 
@@ -98,10 +98,11 @@ func (c *Core[S, C, W]) DeleteSA(now time.Time, key uint64, notify bool, why str
 
 // InitialContact removes, without telling the peer, this engine's other
 // established IKE SAs of sa's connection with the same peer identity from
-// the same address: the peer restarted and forgot them (INITIAL_CONTACT,
-// RFC 7296 2.4, RFC 2407 4.6.3.3). The runtime does the same on the other
-// shards (EffectIKEUp). SAs of the same identity from other addresses are
-// other devices sharing it (a group identity) and stay.
+// the same address and port: the peer restarted and forgot them
+// (INITIAL_CONTACT, RFC 7296 2.4, RFC 2407 4.6.3.3). The runtime does the
+// same on the other shards (EffectIKEUp). SAs of the same identity from
+// elsewhere are other devices sharing it (a group identity, clients behind
+// one NAT) and stay.
 func (c *Core[S, C, W]) InitialContact(now time.Time, sa S) {
 	id, addr := c.hooks.Peer(sa)
 	var stale []S

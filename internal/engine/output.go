@@ -98,6 +98,9 @@ type Effect struct {
 	Password    Secret
 	Connection  *policy.Connection
 	Peer, Local netip.Addr
+	// EffectIKEUp: the peer's address and port (INITIAL_CONTACT acts on
+	// the SAs from the same one: clients behind one NAT differ by port).
+	Remote netip.AddrPort
 	// EffectLease, EffectRelease: the pool, the identity that holds the
 	// lease (the XAUTH or EAP user, else the peer's ID) and the address.
 	// (EffectIKEUp: Identity is the peer's.)
