@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"ikegate/internal/engine"
 	"ikegate/oakley"
 	"ikegate/policy"
 )
@@ -71,19 +72,7 @@ func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
 	if g.db.Lookup(name) == nil {
 		return false, fmt.Errorf("no connection named %q", name)
 	}
-	var mu sync.Mutex
-	found := false
-	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) {
-		for i, e := range sh.engines {
-			out, ok := e.Terminate(now, name)
-			sh.exec(i, out)
-			if ok {
-				mu.Lock()
-				found = true
-				mu.Unlock()
-			}
-		}
-	})
+	found, err := g.everyEngine(ctx, func(now time.Time, e ikeEngine) (engine.Output, bool) { return e.Terminate(now, name) })
 	if err != nil {
 		return false, err
 	}
@@ -91,14 +80,14 @@ func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
 	return found, nil
 }
 
-// DownUser deletes every IKE SA of remote-access user on every shard and
-// reports whether there was any.
-func (g *Gateway) DownUser(ctx context.Context, user string) (bool, error) {
+// everyEngine runs f on every engine of every shard, carries out what it
+// returns, and reports whether f said yes anywhere.
+func (g *Gateway) everyEngine(ctx context.Context, f func(now time.Time, e ikeEngine) (engine.Output, bool)) (bool, error) {
 	var mu sync.Mutex
 	found := false
 	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) {
 		for i, e := range sh.engines {
-			out, ok := e.TerminateUser(now, user)
+			out, ok := f(now, e)
 			sh.exec(i, out)
 			if ok {
 				mu.Lock()
@@ -107,6 +96,13 @@ func (g *Gateway) DownUser(ctx context.Context, user string) (bool, error) {
 			}
 		}
 	})
+	return found, err
+}
+
+// DownUser deletes every IKE SA of remote-access user on every shard and
+// reports whether there was any.
+func (g *Gateway) DownUser(ctx context.Context, user string) (bool, error) {
+	found, err := g.everyEngine(ctx, func(now time.Time, e ikeEngine) (engine.Output, bool) { return e.TerminateUser(now, user) })
 	if err != nil {
 		return false, err
 	}
