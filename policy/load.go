@@ -381,7 +381,7 @@ var validConnKeys = []string{
 	"name", "version", "ikev1_mode", "local_addr", "remote_addr", "local_id", "remote_id",
 	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
 	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
-	"pool", "xauth", "remote_auth", "unique", "allow_aggressive_psk",
+	"pool", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -624,6 +624,18 @@ func (l *cfgLoader) remoteAccess(t *cfgTable, c *Connection, acc *cfgAccess, ver
 	u := string(UniqueNo)
 	if t.enum("unique", &u, string(UniqueNo), string(UniqueNever), string(UniqueKeep), string(UniqueReplace)) {
 		c.Unique = Unique(u)
+	}
+
+	var mc string
+	if t.enum("modecfg", &mc, "pull", "push") {
+		switch {
+		case versionOK && c.Version == IKEv2:
+			t.errf("modecfg", "only applies to IKEv1 (Mode Config); IKEv2 clients ask with a configuration payload")
+		case c.Pool == "":
+			t.errf("modecfg", "needs pool: Mode Config hands out an address from it")
+		default:
+			c.ModeCfgPush = mc == "push"
+		}
 	}
 
 	if v, ok := t.bool("allow_aggressive_psk"); ok {

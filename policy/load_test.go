@@ -1096,3 +1096,53 @@ func TestRemoteAccessSecretsNotPrinted(t *testing.T) {
 		t.Errorf("Connection.String: %s", got)
 	}
 }
+
+// TestModeCfgKey: modecfg = "push" makes an IKEv1 gateway push the
+// configuration; it needs a pool and IKEv1.
+func TestModeCfgKey(t *testing.T) {
+	base := `[gateway]
+listen = ["10.0.0.1"]
+[[pool]]
+name = "rw"
+addresses = ["10.9.0.0/24"]
+[[user]]
+name = "alice"
+password = "pw"
+[[connection]]
+name = "rw"
+version = "%s"
+local_addr = "10.0.0.1"
+remote_addr = "%%any"
+local_id = "@gw"
+remote_id = "%%any"
+auth = "psk"
+psk = "x"
+ike = ["aes128-sha256-modp2048"]
+esp = ["aes128-sha256"]
+%s
+`
+	for _, tc := range []struct {
+		version, extra, wantErr string
+		push                    bool
+	}{
+		{"ikev1", "xauth = \"local\"\npool = \"rw\"\nmodecfg = \"push\"", "", true},
+		{"ikev1", "xauth = \"local\"\npool = \"rw\"\nmodecfg = \"pull\"", "", false},
+		{"ikev1", "xauth = \"local\"\nmodecfg = \"push\"", "needs pool", false},
+		{"ikev2", "pool = \"rw\"\nmodecfg = \"push\"", "only applies to IKEv1", false},
+		{"ikev1", "pool = \"rw\"\nmodecfg = \"both\"", "not one of", false},
+	} {
+		cfg, err := Parse("t.toml", []byte(fmt.Sprintf(base, tc.version, tc.extra)))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: %v, want an error with %q", tc.extra, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.extra, err)
+		}
+		if got := cfg.Connections[0].ModeCfgPush; got != tc.push {
+			t.Errorf("%s: ModeCfgPush %v", tc.extra, got)
+		}
+	}
+}
