@@ -188,6 +188,60 @@ func (p *Pools) Lease(pool, identity string) (netip.Addr, error) {
 	return addr, nil
 }
 
+// ExternalPool is the pool name Leases shows for addresses claimed
+// outside every configured pool (a RADIUS server's Framed-IP-Address).
+const ExternalPool = "(external)"
+
+// Claim records that identity holds addr because someone else chose it (a
+// RADIUS server's Framed-IP-Address): in the pool whose ranges hold addr,
+// so that Lease never hands it to another identity, or else under
+// ExternalPool. It returns the pool name to Release it with. Like Lease it
+// counts holders; it fails when addr is another identity's, or when the
+// identity already holds a different address of that pool.
+func (p *Pools) Claim(identity string, addr netip.Addr) (string, error) {
+	addr = addr.Unmap()
+	if identity == "" || !addr.IsValid() {
+		return "", fmt.Errorf("claim of %v by %q: no identity or address", addr, identity)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ap := p.owner(addr)
+	if ap == nil {
+		if ap = p.pools[ExternalPool]; ap == nil {
+			ap = &addrPool{cfg: &policy.Pool{Name: ExternalPool}, byAddr: map[netip.Addr]*lease{},
+				byID: map[string]*lease{}, prev: map[string]netip.Addr{}}
+			p.pools[ExternalPool] = ap
+		}
+	}
+	name := ap.cfg.Name
+	if l := ap.byAddr[addr]; l != nil {
+		if l.Identity != identity {
+			return "", fmt.Errorf("address %s (pool %q) is already leased to %q", addr, name, l.Identity)
+		}
+		l.holders++
+		return name, nil
+	}
+	if l := ap.byID[identity]; l != nil {
+		return "", fmt.Errorf("%q already holds %s of pool %q, not %s", identity, l.Address, name, addr)
+	}
+	l := &lease{Lease: Lease{Pool: name, Address: addr, Identity: identity, Since: p.now()}, holders: 1}
+	ap.byAddr[addr] = l
+	ap.byID[identity] = l
+	return name, nil
+}
+
+// owner is the configured pool whose ranges hold addr, or nil.
+func (p *Pools) owner(addr netip.Addr) *addrPool {
+	for _, ap := range p.pools {
+		for _, r := range ap.ranges {
+			if r.First.Is4() == addr.Is4() && !addr.Less(r.First) && !r.Last.Less(addr) {
+				return ap
+			}
+		}
+	}
+	return nil
+}
+
 // lowestFree walks the ranges in order from their first address, skipping
 // leased ones: at most one step per leased address, plus one.
 func (ap *addrPool) lowestFree() (netip.Addr, bool) {

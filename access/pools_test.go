@@ -337,3 +337,64 @@ func TestSampleConfig(t *testing.T) {
 		t.Errorf("alice: %v", err)
 	}
 }
+
+// TestClaim: an address chosen elsewhere (RADIUS Framed-IP-Address) is
+// held in the pool whose ranges hold it, so Lease skips it; outside every
+// pool it is listed under ExternalPool; conflicts are refused.
+func TestClaim(t *testing.T) {
+	p := testPools(t, poolTOML("rw", "10.9.0.77-10.9.0.78"))
+	pool, err := p.Claim("alice", netip.MustParseAddr("10.9.0.77"))
+	if err != nil || pool != "rw" {
+		t.Fatalf("Claim in pool = %q, %v; want rw", pool, err)
+	}
+	if got := mustLease(t, p, "rw", "bob"); got != netip.MustParseAddr("10.9.0.78") {
+		t.Fatalf("bob leased %v, want 10.9.0.78 (the claimed .77 is alice's)", got)
+	}
+	if _, err := p.Lease("rw", "carol"); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("carol: %v, want exhausted", err)
+	}
+	cases := []struct {
+		id, addr string
+		wantErr  string
+	}{
+		{"bob", "10.9.0.77", `already leased to "alice"`},
+		{"alice", "10.9.0.78", `already leased to "bob"`},
+		{"bob", "10.9.0.77", `already leased`},
+		{"", "10.9.0.1", "no identity"},
+	}
+	for _, c := range cases {
+		if _, err := p.Claim(c.id, netip.MustParseAddr(c.addr)); err == nil || !strings.Contains(err.Error(), c.wantErr) {
+			t.Errorf("Claim(%q, %s) = %v, want error containing %q", c.id, c.addr, err, c.wantErr)
+		}
+	}
+	if pool, err := p.Claim("alice", netip.MustParseAddr("10.9.0.77")); err != nil || pool != "rw" {
+		t.Fatalf("second claim by the holder = %q, %v", pool, err)
+	}
+	ext, err := p.Claim("dave", netip.MustParseAddr("172.16.5.5"))
+	if err != nil || ext != ExternalPool {
+		t.Fatalf("Claim outside pools = %q, %v; want %q", ext, err, ExternalPool)
+	}
+	var listed []string
+	for _, l := range p.Leases() {
+		listed = append(listed, l.Pool+" "+l.Address.String()+" "+l.Identity)
+	}
+	want := "(external) 172.16.5.5 dave,rw 10.9.0.77 alice,rw 10.9.0.78 bob"
+	if got := strings.Join(listed, ","); got != want {
+		t.Fatalf("Leases = %s, want %s", got, want)
+	}
+	// alice claimed twice: the address frees with the second Release.
+	p.Release("rw", "alice", netip.MustParseAddr("10.9.0.77"))
+	if _, err := p.Lease("rw", "carol"); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("after one of two releases carol got an address: %v", err)
+	}
+	p.Release("rw", "alice", netip.MustParseAddr("10.9.0.77"))
+	if got := mustLease(t, p, "rw", "carol"); got != netip.MustParseAddr("10.9.0.77") {
+		t.Fatalf("carol leased %v after alice's release, want 10.9.0.77", got)
+	}
+	p.Release(ExternalPool, "dave", netip.MustParseAddr("172.16.5.5"))
+	for _, l := range p.Leases() {
+		if l.Pool == ExternalPool {
+			t.Fatalf("external claim still listed after release: %+v", l)
+		}
+	}
+}

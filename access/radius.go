@@ -39,6 +39,19 @@ type Radius struct {
 	cfg    *policy.Radius
 	nasID  string
 	client radius.Client
+
+	// Skipped, if set, hears of each server that did not answer (or
+	// answered nonsense) before the next is tried: failover is an event
+	// operators want in their logs.
+	Skipped func(server string, err error)
+}
+
+// skip records a failed server and reports it.
+func (r *Radius) skip(server string, err error) error {
+	if r.Skipped != nil {
+		r.Skipped(server, err)
+	}
+	return fmt.Errorf("%s: %w", server, err)
 }
 
 // NewRadius returns the RADIUS backend of cfg.
@@ -88,7 +101,7 @@ func (r *Radius) Authenticate(ctx context.Context, req Request) (RadiusReply, er
 		}
 		resp, err := r.exchange(ctx, p, server)
 		if err != nil {
-			last = fmt.Errorf("%s: %w", server, err)
+			last = r.skip(server, err)
 			continue
 		}
 		switch resp.Code {
@@ -104,7 +117,7 @@ func (r *Radius) Authenticate(ctx context.Context, req Request) (RadiusReply, er
 		case radius.CodeAccessReject:
 			return RadiusReply{}, fmt.Errorf("%w (%s)", ErrRejected, server)
 		default:
-			last = fmt.Errorf("%s: unexpected answer %s", server, resp.Code)
+			last = r.skip(server, fmt.Errorf("unexpected answer %s", resp.Code))
 		}
 	}
 	return RadiusReply{}, fmt.Errorf("%w: %v", ErrUnreachable, last)
@@ -201,13 +214,13 @@ func (r *Radius) Account(ctx context.Context, status AcctStatus, s Session, now 
 		}
 		resp, err := r.exchange(ctx, p, acct)
 		if err != nil {
-			last = fmt.Errorf("%s: %w", acct, err)
+			last = r.skip(acct, err)
 			continue
 		}
 		if resp.Code == radius.CodeAccountingResponse {
 			return nil
 		}
-		last = fmt.Errorf("%s: unexpected answer %s", acct, resp.Code)
+		last = r.skip(acct, fmt.Errorf("unexpected answer %s", resp.Code))
 	}
 	return fmt.Errorf("accounting: %w: %v", ErrUnreachable, last)
 }

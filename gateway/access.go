@@ -32,6 +32,7 @@ type accessLayer struct {
 	mu       sync.Mutex
 	accepted map[string]access.RadiusReply // what RADIUS said about a user, by user name
 	sessions map[string]*access.Session    // accounted sessions, by identity
+	claimed  map[string]string             // identity → pool of its RADIUS-chosen address
 }
 
 // newAccessLayer builds the remote-access layer of cfg (nil when cfg has
@@ -45,9 +46,12 @@ func newAccessLayer(cfg *policy.Config, guard *selectorGuard, log *zap.Logger) (
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	a := &accessLayer{users: access.NewUsers(cfg.Users), pools: pools, guard: guard, log: log,
-		accepted: map[string]access.RadiusReply{}, sessions: map[string]*access.Session{}}
+		accepted: map[string]access.RadiusReply{}, sessions: map[string]*access.Session{}, claimed: map[string]string{}}
 	if cfg.Radius != nil {
 		a.radius, a.acct = access.NewRadius(cfg.Radius), cfg.Radius.Accounting
+		a.radius.Skipped = func(server string, err error) {
+			log.Warn("RADIUS server did not answer; trying the next", zap.String("server", server), zap.Error(err))
+		}
 	}
 	return a, nil
 }
@@ -90,7 +94,15 @@ func (a *accessLayer) Lease(ef engine.Effect) (netip.Addr, error) {
 	a.mu.Unlock()
 	var addr netip.Addr
 	if fromRadius && rep.FramedIP.IsValid() {
+		// The server chose; the pool must not hand it to anyone else.
+		pool, err := a.pools.Claim(ef.Identity, rep.FramedIP)
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("RADIUS Framed-IP-Address: %w", err)
+		}
 		addr = rep.FramedIP
+		a.mu.Lock()
+		a.claimed[ef.Identity] = pool
+		a.mu.Unlock()
 	} else {
 		var err error
 		if addr, err = a.pools.Lease(ef.Pool, ef.Identity); err != nil {
@@ -108,18 +120,20 @@ func (a *accessLayer) Lease(ef engine.Effect) (netip.Addr, error) {
 	return addr, nil
 }
 
-// Release gives the address back (unless RADIUS named it) and ends the
+// Release gives the address back (to its pool, or the claim RADIUS made) and ends the
 // accounted session with the traffic the dataplane counted for the user.
 func (a *accessLayer) Release(ef engine.Effect) {
 	a.mu.Lock()
-	rep, fromRadius := a.accepted[ef.Identity]
 	s := a.sessions[ef.Identity]
+	pool, claimed := a.claimed[ef.Identity]
 	delete(a.sessions, ef.Identity)
 	delete(a.accepted, ef.Identity)
+	delete(a.claimed, ef.Identity)
 	a.mu.Unlock()
-	if !fromRadius || !rep.FramedIP.IsValid() || rep.FramedIP != ef.Addr {
-		a.pools.Release(ef.Pool, ef.Identity, ef.Addr)
+	if !claimed {
+		pool = ef.Pool
 	}
+	a.pools.Release(pool, ef.Identity, ef.Addr)
 	if s != nil {
 		c := a.guard.traffic("user " + ef.Identity)
 		s.InBytes, s.OutBytes, s.InPackets, s.OutPackets = c.InBytes, c.OutBytes, c.InPackets, c.OutPackets

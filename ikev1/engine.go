@@ -260,6 +260,9 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 
 // fail ends a phase 1 SA that could not be established and logs why.
 func (e *Engine) fail(sa *p1SA, why string) {
+	if sa.decoyPSK != nil {
+		why = fmt.Sprintf("identity %s matches no connection (it was given a decoy answer; %s)", sa.peerID, why)
+	}
 	sa.log(e).Warn("IKEv1 SA failed: " + why)
 	e.destroy(sa, why)
 }

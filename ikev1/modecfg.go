@@ -98,6 +98,7 @@ type transaction struct {
 	iv    []byte
 	rtx   *engine.Retransmit
 	typ   uint8 // CfgRequest (XAUTH) or CfgSet (XAUTH status, Mode Config push)
+	push  bool  // the SET of a pushed Mode Config
 }
 
 // modeCfgRequest is a client's Mode Config REQUEST we answer once its
@@ -180,7 +181,7 @@ func (e *Engine) requestXAuth(now time.Time, sa *p1SA) {
 }
 
 // startTransaction sends a Transaction request of ours (REQUEST or SET).
-func (e *Engine) startTransaction(now time.Time, sa *p1SA, typ uint8, attrs []isakmp.Attribute) {
+func (e *Engine) startTransaction(now time.Time, sa *p1SA, typ uint8, attrs []isakmp.Attribute) *transaction {
 	id := e.newMsgID(sa)
 	tx := &transaction{msgID: id, ident: uint16(id), typ: typ}
 	raw, next := e.sealTransaction(sa, id, sa.phase2IV(id), &isakmp.V1Attr{Type: typ, Identifier: tx.ident, Attrs: attrs})
@@ -188,6 +189,7 @@ func (e *Engine) startTransaction(now time.Time, sa *p1SA, typ uint8, attrs []is
 	tx.rtx = e.Arm(now, [][]byte{raw})
 	sa.ra.tx = tx
 	e.Emit(sa.local, sa.remote, raw)
+	return tx
 }
 
 // sealTransaction builds a HASH-protected, encrypted Transaction message.
@@ -315,11 +317,22 @@ func (e *Engine) modeCfgRequest(now time.Time, sa *p1SA, req *modeCfgRequest) {
 		sa.log(e).Debug("Mode Config request before XAUTH completed; the client will retry")
 		return
 	}
+	if tx := ra.tx; tx != nil && tx.push {
+		// Our pushed SET crossed the client's REQUEST (Libreswan asks
+		// when it sees Cisco Unity, and drops the SET while it waits):
+		// the REPLY delivers the same configuration, so the SET is
+		// withdrawn rather than retransmitted until the client seems dead.
+		ra.tx = nil
+		sa.log(e).Debug("Mode Config: the client asked while our SET was out; answering its request instead")
+	}
 	if sa.conn.Pool == "" || ra.vip.IsValid() || !asks(req.asked, isakmp.CPInternalIP4Address, isakmp.CPInternalIP6Address) {
 		e.replyModeCfg(sa, req)
 		return
 	}
 	ra.pending = req
+	if ra.pushing {
+		return // the lease for our SET is on its way; the REPLY takes it
+	}
 	id := e.Ask(sa.raEffect(engine.EffectLease, sa.conn.Pool, netip.Addr{}))
 	e.Await(id, installWait{kind: waitLease, sa: sa})
 }
@@ -350,7 +363,7 @@ func (e *Engine) leased(now time.Time, sa *p1SA, addr netip.Addr, err error) {
 		return
 	}
 	if err == nil {
-		e.startTransaction(now, sa, isakmp.CfgSet, e.modeCfgAttrs(sa, allModeCfgAttrs))
+		e.startTransaction(now, sa, isakmp.CfgSet, e.modeCfgAttrs(sa, allModeCfgAttrs)).push = true
 	}
 }
 

@@ -272,17 +272,18 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		conn, offer = c, o
 		break
 	}
+	decoyKey := false
 	if conn == nil && aggressive && !idKnown && decoy != nil {
 		// An unknown group name must not be told apart from a known one
-		// (group enumeration): answer as the first PSK group would, with
-		// a hash nobody can verify, and keep no state.
+		// (group enumeration): answer exactly as the first PSK group
+		// would, down to retransmissions and repeats, but with a random
+		// key, so nothing in the answer can be cracked offline and
+		// message 3 fails like a wrong PSK.
 		if o, _, ok := selectPhase1(decoy, saP); ok {
-			e.Count.Dropped++
 			if ce := log.Check(zap.DebugLevel, "Aggressive Mode for an unknown identity: decoy answer"); ce != nil {
 				ce.Write(zap.Stringer("peer_id", peerID))
 			}
-			e.decoyAggressive(d, msg, decoy, o)
-			return
+			conn, offer, decoyKey = decoy, o, true
 		}
 	}
 	if conn == nil {
@@ -311,6 +312,9 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		hs:         &handshake{saiB: append([]byte(nil), rawBody(raws, isakmp.V1PayloadSA)...)},
 		expires:    now.Add(phase1Timeout),
 		quick:      map[uint32]*quickMode{},
+	}
+	if decoyKey {
+		sa.decoyPSK = e.Random(32)
 	}
 	sa.ckyR = e.cookie(false)
 	sa.lastRecv = sumOf(d.Data)
@@ -357,34 +361,6 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	sa.state = stateAggrR2
 	e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
 	e.Schedule(sa)
-}
-
-// decoyAggressive answers Aggressive Mode message 1 for an identity no
-// connection has with the message 2 that connection conn would send, its
-// HASH_R random: the same payloads, sizes and work (a DH key pair), so a
-// scanner cannot tell unknown group names from known ones, and nothing in
-// it can be cracked offline. No state is kept: message 3 finds no SA.
-func (e *Engine) decoyAggressive(d isakmp.Datagram, msg *isakmp.V1Message, conn *policy.Connection, o phase1Offer) {
-	saP := msg.Find(isakmp.V1PayloadSA).(*isakmp.V1SA)
-	sa := &p1SA{conn: conn, ckyI: msg.Header.SPIi, ckyR: e.cookie(false), local: d.Local, remote: d.Remote,
-		chosen: o.prop, hashID: o.hash, hs: &handshake{ni: e.Random(nonceLen)}}
-	e.readVIDs(sa, msg.Payloads)
-	group, _ := o.prop.First(oakley.TransformDH)
-	prfT, _ := o.prop.First(oakley.TransformPRF)
-	dh, err1 := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
-	prf, err2 := oakley.NewPRF(prfT.ID)
-	if err1 != nil || err2 != nil {
-		e.notifyPlain(d, sa.ckyI, 0, isakmp.V1NotifyNoProposalChosen)
-		return
-	}
-	chosenSA := &isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
-		Proposals: []isakmp.V1Proposal{{Num: saP.Proposals[0].Num, ProtocolID: isakmp.V1ProtocolISAKMP,
-			Transforms: []isakmp.V1Transform{o.wire}}}}
-	ps := []isakmp.V1Payload{chosenSA, &isakmp.V1KE{Data: dh.PublicKey()}, &isakmp.V1Nonce{Data: e.Random(nonceLen)},
-		idPayload(conn.LocalID), &isakmp.V1Hash{Data: e.Random(prf.Size())}}
-	ps = append(ps, sa.natdPayloads(e.Cfg.ForceEncap)...)
-	ps = append(ps, ourVIDs(sa.natT, true, conn)...)
-	e.Emit(d.Local, d.Remote, e.plain(sa, isakmp.ExchangeV1Aggressive, ps))
 }
 
 func modeName(c *policy.Connection) string {
@@ -437,7 +413,11 @@ func (e *Engine) computeKeys(sa *p1SA) error {
 	}
 	var skeyid []byte
 	if baseAuth(sa.auth) == oakley.V1AuthPSK {
-		skeyid = oakley.V1SKEYIDPSK(prf, sa.conn.PSK, sa.hs.ni, sa.hs.nr)
+		psk := sa.conn.PSK
+		if sa.decoyPSK != nil {
+			psk = sa.decoyPSK
+		}
+		skeyid = oakley.V1SKEYIDPSK(prf, psk, sa.hs.ni, sa.hs.nr)
 	} else {
 		skeyid = oakley.V1SKEYIDSig(prf, sa.hs.ni, sa.hs.nr, gxy)
 	}
@@ -707,6 +687,10 @@ func (e *Engine) checkPeer(now time.Time, sa *p1SA, id *isakmp.V1ID, ps []isakmp
 		}
 		e.fail(sa, "authentication failed: "+why)
 		return false
+	}
+	if sa.decoyPSK != nil {
+		// Fail as a wrong PSK would: the notify says nothing more.
+		return reject(isakmp.V1NotifyInvalidHashInformation, "its HASH cannot verify")
 	}
 	if !sa.conn.RemoteID.Matches(peerID) {
 		return reject(isakmp.V1NotifyInvalidIDInformation, fmt.Sprintf("peer identity %s does not match remote_id %s of connection %q",

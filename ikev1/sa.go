@@ -67,6 +67,7 @@ type handshake struct {
 // p1SA is one ISAKMP SA (phase 1) with its Quick Mode exchanges.
 type p1SA struct {
 	conn       *policy.Connection
+	decoyPSK   []byte // set: an Aggressive Mode answer to an unknown identity, keyed with this random PSK
 	initiator  bool
 	aggressive bool
 	ckyI, ckyR uint64

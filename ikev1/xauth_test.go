@@ -269,39 +269,52 @@ func TestXAuthLossAndDuplication(t *testing.T) {
 
 // TestAggressiveUnknownGroupDecoy: an Aggressive Mode first message for a
 // group name no connection has gets an answer of the same shape as a
-// known group's (payload types, order and sizes), from which nothing can
-// be cracked, and leaves no state behind.
+// known group's (payload types, order and sizes) and the same
+// behaviour (as many retransmissions), from which nothing can be
+// cracked: a client that goes on with the real group's PSK fails
+// authentication.
 func TestAggressiveUnknownGroupDecoy(t *testing.T) {
-	answer := func(group string) ([]string, int) {
+	answer := func(group string, silent bool) (shape []string, answers int, up bool) {
 		p := newPair(t, "aggressive", []string{"aes256-sha1-modp2048"}, []string{"aes256-sha1"})
 		p.b.conns[0].RemoteID = policy.Identity{Type: policy.IDKeyID, Data: []byte("vpngroup")}
 		p.a.conns[0].LocalID = policy.Identity{Type: policy.IDKeyID, Data: []byte(group)}
-		var shape []string
 		p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
-			if d.Local.Addr() == p.b.addr && shape == nil {
-				msg, err := isakmp.ParseV1Message(d.Data)
-				if err != nil {
-					t.Fatal(err)
+			if d.Local.Addr() == p.b.addr && silent {
+				answers++
+				if shape == nil {
+					msg, err := isakmp.ParseV1Message(d.Data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, pl := range msg.Payloads {
+						body := isakmp.AppendV1Body(nil, pl)
+						shape = append(shape, fmt.Sprintf("%s/%d", pl.V1Type(), len(body)))
+					}
 				}
-				for _, pl := range msg.Payloads {
-					body := isakmp.AppendV1Body(nil, pl)
-					shape = append(shape, fmt.Sprintf("%s/%d", pl.V1Type(), len(body)))
-				}
-				return nil // the client goes no further
+				return nil // the client never hears: the gateway retransmits
 			}
 			return []isakmp.Datagram{d}
 		}
 		p.initiate(p.a, p.a.conns[0])
-		p.run(time.Second)
-		return shape, len(p.b.eng.SAs())
+		p.run(time.Minute)
+		for _, sa := range p.b.eng.SAs() {
+			up = up || sa.State == "ESTABLISHED"
+		}
+		return shape, answers, up
 	}
-	known, _ := answer("vpngroup")
-	unknown, state := answer("guessed-group")
+	known, nKnown, _ := answer("vpngroup", true)
+	unknown, nUnknown, _ := answer("guessed-group", true)
 	if len(known) < 5 || strings.Join(known, " ") != strings.Join(unknown, " ") {
 		t.Fatalf("answers differ:\n known   %v\n unknown %v", known, unknown)
 	}
-	if state != 0 {
-		t.Fatalf("the decoy answer left %d SAs behind", state)
+	if nKnown < 2 || nKnown != nUnknown {
+		t.Fatalf("message 2 sent %d times for the known group, %d for the unknown one", nKnown, nUnknown)
+	}
+	if _, _, up := answer("vpngroup", false); !up {
+		t.Fatal("the known group with its PSK did not come up")
+	}
+	if _, _, up := answer("guessed-group", false); up {
+		t.Fatal("an unknown group came up against the decoy")
 	}
 }
 

@@ -321,19 +321,11 @@ func v1WaitLine(t *testing.T, who string, m v1Mark, timeout time.Duration, subs 
 		line, ok = v1Line(m.since(), subs...)
 		return ok
 	}) {
-		t.Errorf("%s: no log line contains %q within %v; log of this case:\n%s", who, subs, timeout, v1Tail(m.since(), 40))
+		t.Errorf("%s: no log line contains %q within %v; log of this case:\n%s", who, subs, timeout, tail(m.since(), 40))
 		return ""
 	}
 	t.Logf("%s: %s", who, v1Short(line, 400))
 	return line
-}
-
-func v1Tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func v1Short(s string, n int) string {

@@ -79,7 +79,7 @@ func v1RunNegatives(t *testing.T, g *Ikegate, cases []v1NegCase, pairs []v1Pair,
 				t.Errorf("%s still lists an ISAKMP SA of %s", peerName, c.name)
 			}
 			t.Logf("failed on both ends %v after the start; %s: %s", time.Since(t0).Round(time.Millisecond), who, v1Short(<-outs[i], 300))
-			t.Logf("%s's log of the case:\n%s", peerName, v1Tail(strings.Join(v1Lines(pmark.since(), c.name), "\n"), 12))
+			t.Logf("%s's log of the case:\n%s", peerName, tail(strings.Join(v1Lines(pmark.since(), c.name), "\n"), 12))
 		})
 	}
 }

@@ -397,14 +397,6 @@ func requireLine(t *testing.T, who, log string, subs ...string) {
 	t.Errorf("%s: no log line contains %q; log of this case:\n%s", who, subs, tail(log, 40))
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // keepLogs copies the daemons' logs to $IKEGATE_KEEP_LOGS (if set) when the
 // test failed: t.Cleanup's dump shows only their tails.
 func keepLogs(t *testing.T, paths ...string) {

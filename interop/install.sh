@@ -9,6 +9,11 @@
 #     XAUTH client), tshark, iproute2, nftables, openssl, via apt;
 #   - vpnc 0.5.3 (the Cisco-style IKEv1 remote-access client: Aggressive
 #     Mode + XAUTH + Mode Config, ESP itself over its own TUN), via apt;
+#   - FreeRADIUS 3.2 (freeradius, and radclient from freeradius-utils): the
+#     RADIUS server of the xauth = "radius" tests, run unprivileged from a
+#     private config directory (the packaged service is kept from starting);
+#   - ike-scan 1.9 (with psk-crack): the Aggressive Mode group enumeration
+#     and offline PSK cracking tests, via apt;
 #   - Libreswan 4.10 unpacked (not installed: Debian's libreswan Conflicts
 #     with strongswan-libcharon) into /opt/libreswan with
 #     `apt-get download libreswan` + `dpkg-deb -x`, plus its runtime
@@ -40,6 +45,10 @@ APT_PKGS=(
 	libcharon-extauth-plugins
 	# the IKEv1 remote-access client of the XAUTH/Mode Config tests
 	vpnc
+	# the RADIUS server (and radclient) of the xauth = "radius" tests
+	freeradius freeradius-utils
+	# Aggressive Mode probing and offline PSK cracking (psk-crack)
+	ike-scan
 	tshark iproute2 nftables openssl
 	# certutil/pk12util for Libreswan's NSS database (also a libreswan
 	# dependency, listed here so the check below covers it)
@@ -57,6 +66,8 @@ MARKERS=(
 	/usr/lib/ipsec/plugins/libstrongswan-xauth-generic.so
 	/usr/lib/ipsec/plugins/libstrongswan-unity.so
 	/usr/sbin/vpnc
+	/usr/sbin/freeradius /usr/bin/radclient
+	/usr/bin/ike-scan /usr/bin/psk-crack
 	"$PREFIX/usr/libexec/ipsec/pluto" "$PREFIX/usr/libexec/ipsec/whack"
 	"$PREFIX/usr/libexec/ipsec/addconn" "$PREFIX/.deps-installed" /usr/libexec/ipsec
 )
@@ -66,7 +77,7 @@ for f in "${MARKERS[@]}"; do
 	[[ -e $f ]] || missing+=("$f")
 done
 if [[ ${#missing[@]} -eq 0 && -z ${INTEROP_INSTALL_FORCE:-} ]]; then
-	log "already installed (strongSwan, vpnc, tshark, Libreswan in $PREFIX); nothing to do"
+	log "already installed (strongSwan, vpnc, FreeRADIUS, ike-scan, tshark, Libreswan in $PREFIX); nothing to do"
 	exit 0
 fi
 log "missing: ${missing[*]:-(forced)}"
@@ -156,6 +167,8 @@ date -u +%FT%TZ >"$PREFIX/.deps-installed"
 log "check: strongSwan $(dpkg-query -W -f '${Version}' strongswan-charon), charon-systemd $(dpkg-query -W -f '${Version}' charon-systemd)"
 log "check: $(tshark --version 2>/dev/null | head -1)"
 log "check: $(/usr/sbin/vpnc --version 2>&1 | head -1)"
+log "check: $(/usr/sbin/freeradius -v 2>&1 | head -1)"
+log "check: $(/usr/bin/ike-scan --version 2>&1 | head -1)"
 if ! out=$(LD_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu" "$PREFIX/usr/libexec/ipsec/pluto" --version 2>&1); then
 	echo "install.sh: $PREFIX pluto does not run: $out" >&2
 	exit 1

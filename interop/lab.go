@@ -330,3 +330,12 @@ func shortTempDir(t testing.TB, prefix string) string {
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
 }
+
+// tail is the last n lines of s (a daemon's log, for a failure message).
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -37,6 +37,10 @@ type LibreswanConfig struct {
 	// a second TestPKI) whose CA is NOT marked trusted: an end can present
 	// a certificate its peer cannot verify. Conns name them by CertNick.
 	Leaves []*Leaf
+	// Secrets is raw text appended to ipsec.secrets, e.g. an XAUTH
+	// password: `@alice : XAUTH "password"` (the index is the XAUTH user
+	// name, leftusername=, as @FQDN).
+	Secrets string
 }
 
 // Libreswan is a running pluto.
@@ -378,6 +382,9 @@ func libreswanConf(cfg LibreswanConfig, dir string) (conf, secrets string, err e
 		if x := cfg.PerConn[c.Name]; x != "" {
 			b.WriteString(indent(x, "\t") + "\n")
 		}
+	}
+	if cfg.Secrets != "" {
+		sec.WriteString(strings.TrimRight(cfg.Secrets, "\n") + "\n")
 	}
 	return b.String(), sec.String(), nil
 }

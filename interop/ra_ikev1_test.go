@@ -285,7 +285,7 @@ func TestVPNCXAuthModeConfig(t *testing.T) {
 		case !failed:
 			t.Errorf("vpnc neither failed nor connected within 35 s:\n%s", vlog)
 		default:
-			l := v1Tail(strings.TrimSpace(vlog), 4)
+			l := tail(strings.TrimSpace(vlog), 4)
 			t.Logf("vpnc gave up after %v (exit: %v): %s", time.Since(tStart).Round(time.Millisecond), v.ExitErr(), l)
 		}
 		v1WaitLine(t, "ikegate", mark, 5*time.Second, "XAUTH", "fail", raUser)

@@ -47,10 +47,21 @@ func parseV1Attr(b []byte) (*V1Attr, error) {
 	}
 	a := &V1Attr{Type: b[0], Identifier: binary.BigEndian.Uint16(b[2:4])}
 	var err error
-	if a.Attrs, err = parseAttributes(b[4:]); err != nil {
-		return nil, err
+	if a.Attrs, err = parseAttributes(b[4:]); err == nil {
+		return a, nil
 	}
-	return a, nil
+	// Libreswan pads some payloads (an ACK with a 14-byte
+	// UNITY_SPLIT_INCLUDE) to a multiple of 4 with zero bytes that belong
+	// to no attribute; Wireshark accepts them, and so do we: up to 3
+	// trailing zeros, when the attributes then fill the rest exactly.
+	body := b[4:]
+	for n := 1; n <= 3 && n <= len(body) && body[len(body)-n] == 0; n++ {
+		if attrs, perr := parseAttributes(body[:len(body)-n]); perr == nil {
+			a.Attrs = attrs
+			return a, nil
+		}
+	}
+	return nil, err
 }
 
 // V1Frag is the IKE fragmentation payload of the Cisco extension, as

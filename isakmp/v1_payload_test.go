@@ -407,3 +407,37 @@ func TestSplitV1Payloads(t *testing.T) {
 		t.Fatalf("empty chain: %v %d %v", raws, n, err)
 	}
 }
+
+// TestV1AttrTrailingPadding: up to 3 zero bytes after the last attribute
+// (Libreswan's Mode Config ACK with a split include) are accepted; other
+// leftovers are still errors.
+func TestV1AttrTrailingPadding(t *testing.T) {
+	split := make([]byte, 14) // a UNITY_SPLIT_INCLUDE entry: address, mask, 6 more bytes
+	base := (&V1Attr{Type: CfgAck, Identifier: 9, Attrs: []Attribute{
+		{Type: 1, Value: []byte{10, 2, 0, 0}}, {Type: 28676, Value: split}}}).appendV1Body(nil)
+	cases := []struct {
+		name  string
+		tail  []byte
+		attrs int
+		ok    bool
+	}{
+		{"none", nil, 2, true},
+		{"two zeros", []byte{0, 0}, 2, true},
+		{"three zeros", []byte{0, 0, 0}, 2, true},
+		{"nonzero", []byte{0, 1}, 0, false},
+		{"four zeros is an attribute", []byte{0, 0, 0, 0}, 3, true},
+		{"five zeros", []byte{0, 0, 0, 0, 0}, 3, true},
+		{"truncated header", []byte{0x80}, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := parseV1Attr(append(append([]byte(nil), base...), c.tail...))
+			if (err == nil) != c.ok {
+				t.Fatalf("err = %v, want ok=%v", err, c.ok)
+			}
+			if err == nil && len(a.Attrs) != c.attrs {
+				t.Fatalf("%d attributes, want %d", len(a.Attrs), c.attrs)
+			}
+		})
+	}
+}
