@@ -90,10 +90,14 @@ type tunDevice interface {
 }
 
 // routeTable adds and removes the routes that steer traffic for the
-// remote traffic selectors into the TUN device (nil: none, in tests).
+// remote traffic selectors into the TUN device (nil: none, in tests), and
+// the bypass routes that keep a peer's own address (its IKE, NAT-T and
+// ESP-in-UDP packets) out of the tunnel when the selectors cover it.
 type routeTable interface {
 	addRoute(dst netip.Prefix, localTS []netip.Prefix) error
 	delRoute(dst netip.Prefix) error
+	addBypass(peer netip.Addr) error
+	delBypass(peer netip.Addr) error
 	close()
 }
 
@@ -116,6 +120,7 @@ type usSA struct {
 	remote         atomic.Pointer[netip.AddrPort] // the peer's; follows its NAT mapping
 	localTS        []netip.Prefix                 // unmapped
 	remoteTS       []netip.Prefix
+	bypass         netip.Addr // the peer's address, routed around the tunnel (remoteTS covers it)
 	inWkr, outWkr  int
 	outsideTSDrops atomic.Uint64
 
@@ -234,6 +239,7 @@ type Userspace struct {
 	allocated map[spiKey]netip.Addr
 	installed map[saKey]*usSA
 	routeRefs map[netip.Prefix]int
+	bypasses  map[netip.Addr]int // bypass routes, by peer address: CHILD SAs needing each
 }
 
 // newUserspaceWith starts the dataplane over an opened device.
@@ -260,6 +266,7 @@ func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, route
 		done:      make(chan struct{}),
 		allocated: map[spiKey]netip.Addr{},
 		installed: map[saKey]*usSA{},
+		bypasses:  map[netip.Addr]int{},
 		routeRefs: map[netip.Prefix]int{},
 	}
 	u.bufs.New = func() any { b := make([]byte, 2*half); return &b }
@@ -604,12 +611,23 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	if (*u.inTab.Load())[sa.SPIIn] != nil {
 		return fmt.Errorf("kernel: add inbound ESP SA spi %#08x %v->%v: already installed", sa.SPIIn, k.remote, k.local)
 	}
+	// The peer's own packets must never be routed into the tunnel whose
+	// selectors cover its address (a road warrior's remote_ts unset, a
+	// 0.0.0.0/0 tunnel): its host route, via the path it has now, goes in
+	// first.
+	if containsAny(s.remoteTS, remote.Addr()) {
+		if err := u.refBypassLocked(remote.Addr()); err != nil {
+			return fmt.Errorf("kernel: CHILD SA %q: keeping the peer %v out of its own tunnel: %w", sa.ConnName, remote.Addr(), err)
+		}
+		s.bypass = remote.Addr()
+	}
 	var added []netip.Prefix
 	for _, p := range s.remoteTS {
 		if err := u.refRouteLocked(p, s.localTS); err != nil {
 			for _, a := range added {
 				u.unrefRouteLocked(a)
 			}
+			u.unrefBypassLocked(s.bypass)
 			return fmt.Errorf("kernel: CHILD SA %q: route %v: %w", sa.ConnName, p, err)
 		}
 		added = append(added, p)
@@ -634,6 +652,33 @@ func (u *Userspace) refRouteLocked(p netip.Prefix, localTS []netip.Prefix) error
 	}
 	u.routeRefs[p]++
 	return nil
+}
+
+func (u *Userspace) refBypassLocked(peer netip.Addr) error {
+	if u.bypasses[peer] == 0 && u.routes != nil {
+		if err := u.routes.addBypass(peer); err != nil {
+			return err
+		}
+	}
+	u.bypasses[peer]++
+	return nil
+}
+
+// unrefBypassLocked drops one reference to peer's bypass route (none for
+// the zero address).
+func (u *Userspace) unrefBypassLocked(peer netip.Addr) {
+	if !peer.IsValid() {
+		return
+	}
+	if u.bypasses[peer]--; u.bypasses[peer] > 0 {
+		return
+	}
+	delete(u.bypasses, peer)
+	if u.routes != nil {
+		if err := u.routes.delBypass(peer); err != nil {
+			u.log.Warn("cannot remove bypass route", zap.Stringer("peer", peer), zap.Error(err))
+		}
+	}
 }
 
 func (u *Userspace) unrefRouteLocked(p netip.Prefix) {
@@ -679,6 +724,7 @@ func (u *Userspace) DelChildSA(sa *policy.ChildSA) error {
 	for _, p := range s.remoteTS {
 		u.unrefRouteLocked(p)
 	}
+	u.unrefBypassLocked(s.bypass)
 	return nil
 }
 
@@ -812,6 +858,10 @@ func (u *Userspace) Close() error {
 	for p := range u.routeRefs {
 		u.routeRefs[p] = 1
 		u.unrefRouteLocked(p)
+	}
+	for peer := range u.bypasses {
+		u.bypasses[peer] = 1
+		u.unrefBypassLocked(peer)
 	}
 	clear(u.installed)
 	clear(u.allocated)

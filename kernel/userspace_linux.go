@@ -138,29 +138,97 @@ type nlRoutes struct {
 	log  *zap.Logger
 }
 
-func (r *nlRoutes) route(dst netip.Prefix) *netlink.Route {
-	return &netlink.Route{
-		LinkIndex: r.link.Attrs().Index,
-		Dst:       &net.IPNet{IP: net.IP(dst.Addr().AsSlice()), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())},
-		Scope:     netlink.SCOPE_LINK,
+// routes are the TUN routes for dst. A default route (/0) is installed
+// as its two halves (0.0.0.0/1 and 128.0.0.0/1, or ::/1 and 8000::/1):
+// more specific than the host's own default route, which stays in place
+// for when the tunnel goes.
+func (r *nlRoutes) routes(dst netip.Prefix) []*netlink.Route {
+	ps := []netip.Prefix{dst}
+	if dst.Bits() == 0 {
+		half := netip.AddrFrom4([4]byte{128})
+		if dst.Addr().Is6() {
+			half = netip.AddrFrom16([16]byte{0x80})
+		}
+		ps = []netip.Prefix{netip.PrefixFrom(dst.Addr(), 1), netip.PrefixFrom(half, 1)}
 	}
+	out := make([]*netlink.Route, len(ps))
+	for i, p := range ps {
+		out[i] = &netlink.Route{LinkIndex: r.link.Attrs().Index, Dst: ipNet(p), Scope: netlink.SCOPE_LINK}
+	}
+	return out
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 // addRoute routes dst into the TUN device, with a source hint: a local
 // address inside the local traffic selectors, if there is one (so that
 // locally originated traffic is sent from an address the peer accepts).
 func (r *nlRoutes) addRoute(dst netip.Prefix, localTS []netip.Prefix) error {
-	rt := r.route(dst)
-	if src, ok := r.localAddrIn(localTS, dst.Addr().Is4()); ok {
-		rt.Src = net.IP(src.AsSlice())
-		if err := r.h.RouteReplace(rt); err == nil {
-			return nil
-		} else {
+	src, hint := r.localAddrIn(localTS, dst.Addr().Is4())
+	for _, rt := range r.routes(dst) {
+		if hint {
+			rt.Src = net.IP(src.AsSlice())
+			err := r.h.RouteReplace(rt)
+			if err == nil {
+				continue
+			}
 			r.log.Debug("route with source hint failed, retrying without", zap.Stringer("dst", dst), zap.Stringer("src", src), zap.Error(err))
+			rt.Src = nil
 		}
-		rt.Src = nil
+		if err := r.h.RouteReplace(rt); err != nil {
+			return err
+		}
 	}
-	return r.h.RouteReplace(rt)
+	return nil
+}
+
+// bypassProto marks our bypass routes (a protocol number of the
+// "unassigned by the kernel" range, so `ip route` shows them as ours and
+// we never remove a host route someone else put there).
+const bypassProto = 0x9e
+
+// addBypass pins the path to peer that the host uses now (gateway and
+// device) as a host route, so that no TUN route added later captures the
+// peer's own packets. A host route to peer that is already there (the
+// administrator's) is left alone and serves.
+func (r *nlRoutes) addBypass(peer netip.Addr) error {
+	got, err := r.h.RouteGet(net.IP(peer.AsSlice()))
+	if err != nil {
+		return fmt.Errorf("no route to %v: %w", peer, err)
+	}
+	if len(got) == 0 {
+		return fmt.Errorf("no route to %v", peer)
+	}
+	via := got[0]
+	if via.LinkIndex == r.link.Attrs().Index {
+		return fmt.Errorf("the route to %v already goes through %s", peer, r.link.Attrs().Name)
+	}
+	rt := &netlink.Route{LinkIndex: via.LinkIndex, Dst: ipNet(netip.PrefixFrom(peer, peer.BitLen())), Gw: via.Gw,
+		Protocol: bypassProto}
+	if via.Gw == nil {
+		rt.Scope = netlink.SCOPE_LINK
+	}
+	if err := r.h.RouteAdd(rt); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	return nil
+}
+
+// delBypass removes peer's bypass route if it is ours.
+func (r *nlRoutes) delBypass(peer netip.Addr) error {
+	rs, err := r.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Dst: ipNet(netip.PrefixFrom(peer, peer.BitLen())),
+		Protocol: bypassProto}, netlink.RT_FILTER_DST|netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return err
+	}
+	for i := range rs {
+		if err := r.h.RouteDel(&rs[i]); err != nil && !errors.Is(err, unix.ESRCH) {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *nlRoutes) localAddrIn(ts []netip.Prefix, v4 bool) (netip.Addr, bool) {
@@ -186,11 +254,13 @@ func (r *nlRoutes) localAddrIn(ts []netip.Prefix, v4 bool) (netip.Addr, bool) {
 }
 
 func (r *nlRoutes) delRoute(dst netip.Prefix) error {
-	err := r.h.RouteDel(r.route(dst))
-	if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENODEV) {
-		return nil // already gone (e.g. with the device)
+	for _, rt := range r.routes(dst) {
+		err := r.h.RouteDel(rt)
+		if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENODEV) {
+			return err // (ESRCH, ENODEV: already gone, e.g. with the device)
+		}
 	}
-	return err
+	return nil
 }
 
 func (r *nlRoutes) close() { r.h.Close() }

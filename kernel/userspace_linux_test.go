@@ -311,3 +311,114 @@ func icmpChecksum(b []byte) uint16 {
 	}
 	return ^uint16(s)
 }
+
+// TestUserspaceBypassRoute: a CHILD SA whose remote selectors cover the
+// peer's own address (a road warrior tunnelling everything, 0.0.0.0/0)
+// must not capture the peer's IKE and NAT-T packets: the peer keeps a
+// host route via the physical path, the host's default route stays (the
+// tunnel takes the two /1 halves), and everything is back as it was once
+// the SA is gone.
+func TestUserspaceBypassRoute(t *testing.T) {
+	requireRoot(t)
+	ns := testNetns(t)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// The uplink: a veth end with 192.0.2.1/24 and a default route via
+	// 192.0.2.254; the peer, 198.51.100.7, is somewhere beyond it.
+	up := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "up0"}, PeerName: "up1"}
+	if err := h.LinkAdd(up); err != nil {
+		t.Fatal(err)
+	}
+	upLink, err := h.LinkByName("up0")
+	if err == nil {
+		err = h.LinkSetUp(upLink)
+	}
+	if err == nil {
+		var other netlink.Link
+		if other, err = h.LinkByName("up1"); err == nil {
+			err = h.LinkSetUp(other)
+		}
+	}
+	if err == nil {
+		err = h.AddrAdd(upLink, &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(192, 0, 2, 1), Mask: net.CIDRMask(24, 32)}})
+	}
+	if err == nil {
+		err = h.RouteAdd(&netlink.Route{LinkIndex: upLink.Attrs().Index, Gw: net.IPv4(192, 0, 2, 254)})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := newUserspaceAt(ns, zaptest.NewLogger(t), UserspaceConfig{TUN: "ikgT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	tun, err := h.LinkByName("ikgT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := netip.MustParseAddr("198.51.100.7")
+	via := func(dst string) (link int, gw string) {
+		t.Helper()
+		rs, err := h.RouteGet(net.ParseIP(dst))
+		if err != nil || len(rs) == 0 {
+			t.Fatalf("route get %s: %v", dst, err)
+		}
+		return rs[0].LinkIndex, rs[0].Gw.String()
+	}
+	defaults := func() int {
+		rs, err := h.RouteList(nil, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range rs {
+			if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" {
+				n++
+			}
+		}
+		return n
+	}
+
+	sa, _ := mirrorSAs(gcm128, 0, 0x7001, 0x7002, 9)
+	sa.Local, sa.Remote = netip.MustParseAddr("192.0.2.1"), peer
+	sa.LocalTS = []netip.Prefix{netip.MustParsePrefix("10.1.0.0/24")}
+	sa.RemoteTS = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
+	if err := u.AddChildSA(sa); err != nil {
+		t.Fatal(err)
+	}
+	if link, gw := via(peer.String()); link != upLink.Attrs().Index || gw != "192.0.2.254" {
+		t.Errorf("with the SA up, the peer %v is routed via link %d gw %s, want up0 via 192.0.2.254 (not the tunnel %d)",
+			peer, link, gw, tun.Attrs().Index)
+	}
+	if link, _ := via("203.0.113.9"); link != tun.Attrs().Index {
+		t.Errorf("with the SA up, other traffic goes via link %d, want the tunnel %d", link, tun.Attrs().Index)
+	}
+	if n := defaults(); n != 1 {
+		t.Errorf("%d default routes with the SA up, want the host's one kept", n)
+	}
+	if err := u.DelChildSA(sa); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := h.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.LinkIndex == tun.Attrs().Index && r.Dst != nil && r.Dst.IP.To4() != nil && !r.Dst.IP.IsLinkLocalUnicast() {
+			t.Errorf("route left behind through the tunnel: %v", r.Dst)
+		}
+		if r.Protocol == bypassProto {
+			t.Errorf("bypass route left behind: %v", r.Dst)
+		}
+	}
+	if n := defaults(); n != 1 {
+		t.Errorf("%d default routes after the SA is gone, want 1", n)
+	}
+	if link, _ := via("203.0.113.9"); link != upLink.Attrs().Index {
+		t.Errorf("after the SA, traffic goes via link %d, want up0", link)
+	}
+}

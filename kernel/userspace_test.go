@@ -56,8 +56,28 @@ func (f *fakeTUN) Close() error { f.once.Do(func() { close(f.done) }); return ni
 
 type fakeRoutes struct {
 	mu     sync.Mutex
-	routes map[netip.Prefix]int // adds minus deletes
+	routes map[netip.Prefix]int // adds minus deletes; bypasses as "peer/32 bypass" below
+	bypass map[netip.Addr]int
 	fail   netip.Prefix
+}
+
+func (r *fakeRoutes) addBypass(a netip.Addr) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bypass == nil {
+		r.bypass = map[netip.Addr]int{}
+	}
+	r.bypass[a]++
+	return nil
+}
+
+func (r *fakeRoutes) delBypass(a netip.Addr) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bypass[a]--; r.bypass[a] == 0 {
+		delete(r.bypass, a)
+	}
+	return nil
 }
 
 func (r *fakeRoutes) addRoute(p netip.Prefix, _ []netip.Prefix) error {
