@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 // answers at once.
 type accessLayer struct {
 	users  *access.Users
+	groups map[string]*policy.Group
 	pools  *access.Pools
 	radius *access.Radius // nil without [radius]
 	acct   bool           // RADIUS accounting
@@ -32,21 +32,24 @@ type accessLayer struct {
 	mu       sync.Mutex
 	accepted map[string]access.RadiusReply // what RADIUS said about a user, by user name
 	sessions map[string]*access.Session    // accounted sessions, by identity
-	claimed  map[string]string             // identity → pool of its RADIUS-chosen address
 }
 
 // newAccessLayer builds the remote-access layer of cfg (nil when cfg has
 // no users, pools or RADIUS servers).
 func newAccessLayer(cfg *policy.Config, guard *selectorGuard, log *zap.Logger) (*accessLayer, error) {
-	if len(cfg.Users) == 0 && len(cfg.Pools) == 0 && cfg.Radius == nil {
+	if len(cfg.Users) == 0 && len(cfg.Pools) == 0 && len(cfg.Groups) == 0 && cfg.Radius == nil {
 		return nil, nil
 	}
 	pools, err := access.NewPools(cfg.Pools, nil)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	a := &accessLayer{users: access.NewUsers(cfg.Users), pools: pools, guard: guard, log: log,
-		accepted: map[string]access.RadiusReply{}, sessions: map[string]*access.Session{}, claimed: map[string]string{}}
+	groups := map[string]*policy.Group{}
+	for _, g := range cfg.Groups {
+		groups[g.Name] = g
+	}
+	a := &accessLayer{groups: groups, users: access.NewUsers(cfg.Users), pools: pools, guard: guard, log: log,
+		accepted: map[string]access.RadiusReply{}, sessions: map[string]*access.Session{}}
 	if cfg.Radius != nil {
 		a.radius, a.acct = access.NewRadius(cfg.Radius), cfg.Radius.Accounting
 		a.radius.Skipped = func(server string, err error) {
@@ -85,55 +88,69 @@ func (a *accessLayer) Authenticate(ef engine.Effect, password string, answer fun
 	}
 }
 
-// Lease hands out the client's address: the one RADIUS named
-// (Framed-IP-Address), else one of the pool's. With RADIUS accounting the
-// session starts here.
-func (a *accessLayer) Lease(ef engine.Effect) (netip.Addr, error) {
+// Lease hands out the client's address and attributes. Its group is the
+// one a RADIUS Class attribute names, else the connection's; the address
+// is the one RADIUS named (Framed-IP-Address, held in the pool that
+// contains it), else one of the group's pool, else of the connection's.
+// With RADIUS accounting the session starts here.
+func (a *accessLayer) Lease(ef engine.Effect) (engine.Leased, error) {
 	a.mu.Lock()
 	rep, fromRadius := a.accepted[ef.Identity]
 	a.mu.Unlock()
-	var addr netip.Addr
-	if fromRadius && rep.FramedIP.IsValid() {
-		// The server chose; the pool must not hand it to anyone else.
-		pool, err := a.pools.Claim(ef.Identity, rep.FramedIP)
-		if err != nil {
-			return netip.Addr{}, fmt.Errorf("RADIUS Framed-IP-Address: %w", err)
-		}
-		addr = rep.FramedIP
-		a.mu.Lock()
-		a.claimed[ef.Identity] = pool
-		a.mu.Unlock()
-	} else {
-		var err error
-		if addr, err = a.pools.Lease(ef.Pool, ef.Identity); err != nil {
-			return netip.Addr{}, err
+	var l engine.Leased
+	var group *policy.Group
+	if ef.Connection != nil {
+		group = a.groups[ef.Connection.Group]
+	}
+	if fromRadius && len(rep.Class) > 0 {
+		if g := a.groups[policy.GroupOfClass(rep.Class)]; g != nil {
+			group = g
 		}
 	}
+	l.Pool = ef.Pool
+	if group != nil {
+		l.Group = group.Name
+		if group.Pool != "" {
+			l.Pool = group.Pool
+		}
+		var base policy.Attributes
+		if p := a.pools.Pool(l.Pool); p != nil {
+			base = p.Attributes
+		}
+		attrs := group.Attributes.Over(base)
+		l.Attrs = &attrs
+	}
+	var err error
+	if fromRadius && rep.FramedIP.IsValid() {
+		// The server chose; the pool must not hand it to anyone else.
+		if l.Pool, err = a.pools.Claim(ef.Identity, rep.FramedIP); err != nil {
+			return engine.Leased{}, fmt.Errorf("RADIUS Framed-IP-Address: %w", err)
+		}
+		l.Addr = rep.FramedIP
+	} else if l.Addr, err = a.pools.Lease(l.Pool, ef.Identity); err != nil {
+		return engine.Leased{}, err
+	}
 	if fromRadius && a.acct {
-		s := &access.Session{ID: sessionID(), User: ef.Identity, Calling: ef.Peer, NASIP: ef.Local, FramedIP: addr,
+		s := &access.Session{ID: sessionID(), User: ef.Identity, Calling: ef.Peer, NASIP: ef.Local, FramedIP: l.Addr,
 			Class: rep.Class, Start: time.Now()}
 		a.mu.Lock()
 		a.sessions[ef.Identity] = s
 		a.mu.Unlock()
 		a.account(access.AcctStart, *s)
 	}
-	return addr, nil
+	return l, nil
 }
 
-// Release gives the address back (to its pool, or the claim RADIUS made) and ends the
-// accounted session with the traffic the dataplane counted for the user.
+// Release gives the address back to the pool the lease named and ends
+// the accounted session with the traffic the dataplane counted for the
+// user.
 func (a *accessLayer) Release(ef engine.Effect) {
 	a.mu.Lock()
 	s := a.sessions[ef.Identity]
-	pool, claimed := a.claimed[ef.Identity]
 	delete(a.sessions, ef.Identity)
 	delete(a.accepted, ef.Identity)
-	delete(a.claimed, ef.Identity)
 	a.mu.Unlock()
-	if !claimed {
-		pool = ef.Pool
-	}
-	a.pools.Release(pool, ef.Identity, ef.Addr)
+	a.pools.Release(ef.Pool, ef.Identity, ef.Addr)
 	if s != nil {
 		c := a.guard.traffic("user " + ef.Identity)
 		s.InBytes, s.OutBytes, s.InPackets, s.OutPackets = c.InBytes, c.OutBytes, c.InPackets, c.OutPackets

@@ -75,6 +75,8 @@ type remoteAccess struct {
 	user   string // the authenticated XAUTH user
 	pool   string // where vip came from
 	vip    netip.Addr
+	group  string             // the [[group]] the client got (from the lease)
+	attrs  *policy.Attributes // its attributes (nil: the connection's pool's)
 
 	tx *transaction // our Transaction request in flight
 	// peerReq is the client's last Transaction request and our reply, for
@@ -338,16 +340,19 @@ func (e *Engine) modeCfgRequest(now time.Time, sa *p1SA, req *modeCfgRequest) {
 }
 
 // leased takes the pool's answer for the client waiting in ra.pending.
-func (e *Engine) leased(now time.Time, sa *p1SA, addr netip.Addr, err error) {
+func (e *Engine) leased(now time.Time, sa *p1SA, l engine.Leased, err error) {
 	ra := sa.ra
 	if ra == nil || (ra.pending == nil && !ra.pushing) {
 		return
 	}
 	req := ra.pending
 	ra.pending, ra.pushing = nil, false
+	if l.Pool == "" {
+		l.Pool = sa.conn.Pool
+	}
 	if sa.state != stateEstablished {
 		if err == nil {
-			e.Effect(sa.raEffect(engine.EffectRelease, sa.conn.Pool, addr))
+			e.Effect(sa.raEffect(engine.EffectRelease, l.Pool, l.Addr))
 		}
 		return
 	}
@@ -355,8 +360,9 @@ func (e *Engine) leased(now time.Time, sa *p1SA, addr netip.Addr, err error) {
 		sa.log(e).Warn("Mode Config: no address for the client: "+err.Error(), zap.String("pool", sa.conn.Pool),
 			zap.String("identity", sa.identity()))
 	} else {
-		ra.vip, ra.pool = addr, sa.conn.Pool
-		sa.log(e).Info("Mode Config: virtual IP assigned", zap.Stringer("vip", addr), zap.String("identity", sa.identity()))
+		ra.vip, ra.pool, ra.group, ra.attrs = l.Addr, l.Pool, l.Group, l.Attrs
+		sa.log(e).Info("Mode Config: virtual IP assigned", zap.Stringer("vip", l.Addr), zap.String("identity", sa.identity()),
+			zap.String("pool", l.Pool), zap.String("group", l.Group))
 	}
 	if req != nil {
 		e.replyModeCfg(sa, req)
@@ -392,7 +398,10 @@ func (e *Engine) replyModeCfg(sa *p1SA, req *modeCfgRequest) {
 // modeCfgAttrs are the attributes we answer asked with: each asked type we
 // have a value for (several values of a type: several attributes).
 func (e *Engine) modeCfgAttrs(sa *p1SA, asked []isakmp.Attribute) []isakmp.Attribute {
-	pool := e.Cfg.DB.Pool(sa.conn.Pool)
+	pool := sa.ra.attrs
+	if p := e.Cfg.DB.Pool(sa.conn.Pool); pool == nil && p != nil {
+		pool = &p.Attributes
+	}
 	vip := sa.ra.vip
 	var out []isakmp.Attribute
 	tlv := func(t uint16, v []byte) { out = append(out, isakmp.Attribute{Type: t, Value: v}) }

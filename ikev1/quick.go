@@ -558,7 +558,7 @@ func (e *Engine) Answered(now time.Time, id uint64, r engine.Result) engine.Outp
 		case waitAuth:
 			e.authenticated(now, w.sa, r.Err)
 		case waitLease:
-			e.leased(now, w.sa, r.Addr, r.Err)
+			e.leased(now, w.sa, r.Leased, r.Err)
 		default:
 			e.installed(now, w, r.Err)
 		}

@@ -203,7 +203,7 @@ func (sa *p1SA) info() policy.IKESAInfo {
 		info.RemoteID = sa.peerID.String()
 	}
 	if ra := sa.ra; ra != nil {
-		info.User, info.Pool = ra.user, ra.pool
+		info.User, info.Pool, info.Group = ra.user, ra.pool, ra.group
 		if ra.vip.IsValid() {
 			info.VirtualIP = ra.vip.String()
 		}

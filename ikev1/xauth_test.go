@@ -140,8 +140,8 @@ func raPair(t *testing.T, user, password string) (*pair, *raClient) {
 	gw.LocalTS = []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}
 	gw.RemoteTS = nil
 	pool := &policy.Pool{Name: "rw", Ranges: []policy.AddrRange{{First: netip.MustParseAddr("10.9.0.1"), Last: netip.MustParseAddr("10.9.0.254")}},
-		DNS: []netip.Addr{netip.MustParseAddr("10.2.0.53")}, Domain: "corp.example", Banner: "Authorized use only",
-		SplitInclude: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}}
+		Attributes: policy.Attributes{DNS: []netip.Addr{netip.MustParseAddr("10.2.0.53")}, Domain: "corp.example", Banner: "Authorized use only",
+			SplitInclude: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}}}
 	p.b.eng.Cfg.DB = policy.NewDB(p.b.conns, pool)
 	p.b.access = &enginetest.Access{Users: map[string]string{"alice": "alice-secret"}, Pool: netip.MustParsePrefix("10.9.0.0/24")}
 	p.a.conns[0].XAuth = policy.XAuthLocal // the client offers XAUTHInitPreShared

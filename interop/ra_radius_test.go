@@ -36,6 +36,8 @@ const (
 	radSecret     = "radius-shared-secret-0123456789"
 	radFramedIP   = "10.9.0.77"
 	radClass      = "group-a"
+	radGroupDom   = "a.corp.lab" // group-a's domain, over the pool's
+	radGroupBan   = "Group A: authorized use only"
 	radNASID      = "ikegate-interop"
 )
 
@@ -85,8 +87,10 @@ func (l *radiusLab) deadPackets(t *testing.T) int {
 }
 
 // radGateTOML is raGateTOML with xauth = "radius": the same pool (its
-// attributes, DNS and so on, still come from it; the address from RADIUS)
-// and a [radius] table listing the dead server first.
+// attributes, DNS and so on, still come from it; the address from RADIUS),
+// a [[group]] group-a that FreeRADIUS's Class selects (its domain and
+// banner over the pool's), and a [radius] table listing the dead server
+// first.
 func radGateTOML(servers []string, pool string) string {
 	c := Conn{Name: raConn, Version: 1, Aggressive: true,
 		LocalAddr: RightAddr, RemoteAddr: "%any",
@@ -105,13 +109,18 @@ dns = [%q]
 domain = %q
 split_include = [%q]
 
+[[group]]
+name = %q
+domain = %q
+banner = %q
+
 [radius]
 servers = %s
 secret = %q
 accounting = true
 timeout = "1s"
 nas_identifier = %q
-`, pool, raDNS, raDomain, raNet, tomlStrings(servers), radSecret, radNASID)
+`, pool, raDNS, raDomain, raNet, radClass, radGroupDom, radGroupBan, tomlStrings(servers), radSecret, radNASID)
 }
 
 // radLease mirrors access.Lease, the JSON of `ikegate leases --json`.
@@ -202,6 +211,10 @@ func TestVPNCXAuthRadius(t *testing.T) {
 		}
 		if strings.Join(s.DNS, " ") != raDNS {
 			t.Errorf("INTERNAL_IP4_DNS=%q, want %q (from the pool)", env["INTERNAL_IP4_DNS"], raDNS)
+		}
+		if s.DefDomain != radGroupDom || s.Banner != radGroupBan {
+			t.Errorf("CISCO_DEF_DOMAIN=%q CISCO_BANNER=%q, want %q and %q: the [[group]] FreeRADIUS's Class %q selects",
+				s.DefDomain, s.Banner, radGroupDom, radGroupBan, radClass)
 		}
 
 		// The failover, as ikegate tells it and as the wire shows it.
@@ -447,6 +460,10 @@ func TestVPNCRadiusFramedIPInPool(t *testing.T) {
 			t.Fatalf("%s: vpnc's connect environment: %v\n%v", user, err, env)
 		}
 		t.Logf("%s connected from %s: virtual IP %s", user, from, s.Address)
+		if s.DefDomain != raDomain || s.Banner == radGroupBan {
+			t.Errorf("%s: CISCO_DEF_DOMAIN=%q CISCO_BANNER=%q: without a Class the pool's attributes apply (domain %q), not group %q's",
+				user, s.DefDomain, s.Banner, raDomain, radClass)
+		}
 		return v, s.Address
 	}
 	_, aliceIP := connect(lab.Left, raUser, raPassword, LeftAddr)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -47,7 +48,12 @@ const (
 type Pool struct {
 	Name   string
 	Ranges []AddrRange // "addresses": prefixes or first-last ranges, IPv4 or IPv6
+	Attributes
+}
 
+// Attributes is what a client is handed with its address, in a [[pool]]
+// or a [[group]] table.
+type Attributes struct {
 	DNS          []netip.Addr   // "dns"
 	NBNS         []netip.Addr   // "nbns": WINS servers
 	Domain       string         // "domain": the default domain
@@ -55,6 +61,54 @@ type Pool struct {
 	SplitInclude []netip.Prefix // "split_include": networks routed into the tunnel; empty: everything
 	Banner       string         // "banner": shown by Cisco-style clients
 	SavePassword bool           // "save_password": the client may store the XAUTH password
+}
+
+// Over returns base with every attribute a sets replacing base's (a
+// group's attributes over its pool's). SavePassword is granted by either.
+func (a Attributes) Over(base Attributes) Attributes {
+	out := base
+	if len(a.DNS) > 0 {
+		out.DNS = a.DNS
+	}
+	if len(a.NBNS) > 0 {
+		out.NBNS = a.NBNS
+	}
+	if a.Domain != "" {
+		out.Domain = a.Domain
+	}
+	if len(a.SplitDNS) > 0 {
+		out.SplitDNS = a.SplitDNS
+	}
+	if len(a.SplitInclude) > 0 {
+		out.SplitInclude = a.SplitInclude
+	}
+	if a.Banner != "" {
+		out.Banner = a.Banner
+	}
+	out.SavePassword = out.SavePassword || a.SavePassword
+	return out
+}
+
+// Group is a [[group]] table: a named set of client attributes (and
+// optionally the pool its members get addresses from), the equivalent of
+// a Cisco group-policy. A connection names its clients' group (group =
+// "..."; for IKEv1 the group ID selects the connection, hence the group);
+// a RADIUS Access-Accept's Class attribute naming a group ("name" or
+// Cisco's "OU=name;") overrides it per user.
+type Group struct {
+	Name string
+	Pool string // "pool": where members' addresses come from ("": the connection's)
+	Attributes
+}
+
+// GroupOfClass returns the group name a RADIUS Class value names: the
+// value itself, or NAME of Cisco's "OU=NAME;" form.
+func GroupOfClass(class []byte) string {
+	s := strings.TrimSpace(string(class))
+	if len(s) > 3 && strings.EqualFold(s[:3], "OU=") {
+		s = strings.TrimSuffix(s[3:], ";")
+	}
+	return s
 }
 
 // AddrRange is an inclusive range of addresses of one family.

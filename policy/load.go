@@ -178,8 +178,9 @@ func (l *cfgLoader) parse() *Config {
 
 	// Remote access: pools, users and RADIUS before the connections that
 	// refer to them.
-	acc := &cfgAccess{pools: map[string]bool{}}
+	acc := &cfgAccess{pools: map[string]bool{}, groups: map[string]bool{}}
 	cfg.Pools = l.pools(top, acc)
+	cfg.Groups = l.groups(top, acc)
 	cfg.Users = l.users(top, acc)
 	cfg.Radius = l.radius(top, acc)
 
@@ -201,7 +202,7 @@ func (l *cfgLoader) parse() *Config {
 	return cfg
 }
 
-var validTopKeys = []string{"gateway", "connection", "pool", "user", "radius"}
+var validTopKeys = []string{"gateway", "connection", "pool", "group", "user", "radius"}
 
 // cfgAccess is what the connections may refer to: the declared pool names
 // and whether any [[user]] or a [radius] table exists. A table with errors
@@ -209,6 +210,7 @@ var validTopKeys = []string{"gateway", "connection", "pool", "user", "radius"}
 // dangling references.
 type cfgAccess struct {
 	pools  map[string]bool
+	groups map[string]bool
 	users  bool
 	radius bool
 }
@@ -381,7 +383,7 @@ var validConnKeys = []string{
 	"name", "version", "ikev1_mode", "local_addr", "remote_addr", "local_id", "remote_id",
 	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
 	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
-	"pool", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg",
+	"pool", "group", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -589,21 +591,22 @@ func (l *cfgLoader) remoteAuth(t *cfgTable, c *Connection, acc *cfgAccess, versi
 // remoteAccess reads pool, xauth, unique and allow_aggressive_psk, and
 // refuses Aggressive Mode with a bare PSK.
 func (l *cfgLoader) remoteAccess(t *cfgTable, c *Connection, acc *cfgAccess, versionOK bool) {
-	if name, ok := t.str("pool"); ok {
+	if name, ok := t.str("pool"); ok && l.refPool(t, "pool", name, acc) {
+		c.Pool = name
+	}
+	if name, ok := t.str("group"); ok {
 		switch {
-		case name == "":
-			t.errf("pool", "must not be empty (leave the key out for no address pool)")
-		case !acc.pools[name]:
-			msg := fmt.Sprintf("no [[pool]] is named %q", name)
-			names := slices.Sorted(maps.Keys(acc.pools))
+		case !acc.groups[name]:
+			msg := fmt.Sprintf("no [[group]] is named %q", name)
+			names := slices.Sorted(maps.Keys(acc.groups))
 			if s := cfgSuggest(name, names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else if len(names) > 0 {
-				msg += " (pools: " + cfgQuoteList(names) + ")"
+				msg += " (groups: " + cfgQuoteList(names) + ")"
 			}
-			t.errf("pool", "%s", msg)
+			t.errf("group", "%s", msg)
 		default:
-			c.Pool = name
+			c.Group = name
 		}
 	}
 
@@ -1068,50 +1071,122 @@ func (l *cfgLoader) pools(top *cfgTable, acc *cfgAccess) []*Pool {
 			t.errf("addresses", "missing: list the prefixes or first-last ranges to hand out, e.g. addresses = [\"10.9.0.0/24\"]")
 		}
 
-		p.DNS = l.addrList(t, "dns", false)
-		p.NBNS = l.addrList(t, "nbns", true)
-		if s, ok := t.str("domain"); ok {
-			if err := cfgDomainName(s); err != nil {
-				t.errf("domain", "%w", err)
-			} else {
-				p.Domain = s
-			}
-		}
-		if list, ok := t.strs("split_dns"); ok {
-			for _, s := range list {
-				if err := cfgDomainName(s); err != nil {
-					t.errf("split_dns", "%w", err)
-					continue
-				}
-				p.SplitDNS = append(p.SplitDNS, s)
-			}
-		}
-		if list, ok := t.strs("split_include"); ok {
-			for _, s := range list {
-				pfx, err := cfgParsePrefix(s)
-				if err != nil {
-					t.errf("split_include", "%w", err)
-					continue
-				}
-				p.SplitInclude = append(p.SplitInclude, pfx)
-			}
-		}
-		if s, ok := t.str("banner"); ok {
-			if len(s) > 65535 {
-				t.errf("banner", "is %d bytes long; a Mode Config attribute holds at most 65535", len(s))
-			} else {
-				p.Banner = s
-			}
-		}
-		if v, ok := t.bool("save_password"); ok {
-			p.SavePassword = v
-		}
+		p.Attributes = l.attributes(t)
 		t.unknown(validPoolKeys)
 		if len(l.errs) == before {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// attributes reads the client attributes of a [[pool]] or [[group]].
+func (l *cfgLoader) attributes(t *cfgTable) Attributes {
+	var at Attributes
+	at.DNS = l.addrList(t, "dns", false)
+	at.NBNS = l.addrList(t, "nbns", true)
+	if s, ok := t.str("domain"); ok {
+		if err := cfgDomainName(s); err != nil {
+			t.errf("domain", "%w", err)
+		} else {
+			at.Domain = s
+		}
+	}
+	if list, ok := t.strs("split_dns"); ok {
+		for _, s := range list {
+			if err := cfgDomainName(s); err != nil {
+				t.errf("split_dns", "%w", err)
+				continue
+			}
+			at.SplitDNS = append(at.SplitDNS, s)
+		}
+	}
+	if list, ok := t.strs("split_include"); ok {
+		for _, s := range list {
+			pfx, err := cfgParsePrefix(s)
+			if err != nil {
+				t.errf("split_include", "%w", err)
+				continue
+			}
+			at.SplitInclude = append(at.SplitInclude, pfx)
+		}
+	}
+	if s, ok := t.str("banner"); ok {
+		if len(s) > 65535 {
+			t.errf("banner", "is %d bytes long; a Mode Config attribute holds at most 65535", len(s))
+		} else {
+			at.Banner = s
+		}
+	}
+	if v, ok := t.bool("save_password"); ok {
+		at.SavePassword = v
+	}
+	return at
+}
+
+// groups reads the [[group]] tables (after the pools they may name).
+func (l *cfgLoader) groups(top *cfgTable, acc *cfgAccess) []*Group {
+	var out []*Group
+	names := map[string]int{}
+	for i, m := range l.tableArray(top, "group") {
+		t := &cfgTable{l: l, sec: fmt.Sprintf("group[%d]", i), loc: fmt.Sprintf("group#%d", i), m: m}
+		g := &Group{}
+		before := len(l.errs)
+		if name, ok := t.str("name"); ok {
+			switch {
+			case !cfgConnNameRE.MatchString(name):
+				t.errf("name", "%q is not a valid group name (letters, digits, '.', '_', '-'; starting with a letter or digit)", name)
+			case len(name) > 64:
+				t.errf("name", "longer than 64 characters")
+			default:
+				t.sec = fmt.Sprintf("group %q (%s)", name, t.sec)
+				if first, dup := names[name]; dup {
+					t.errf("name", "duplicate group name %q (also group[%d])", name, first)
+				} else {
+					names[name] = i
+					acc.groups[name] = true
+					g.Name = name
+				}
+			}
+		} else if !t.has("name") {
+			t.errf("name", "missing: every [[group]] needs a name (connections and RADIUS Class attributes refer to it)")
+		}
+		if name, ok := t.str("pool"); ok {
+			if l.refPool(t, "pool", name, acc) {
+				g.Pool = name
+			}
+		}
+		g.Attributes = l.attributes(t)
+		t.unknown(validGroupKeys)
+		if len(l.errs) == before {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+var validGroupKeys = []string{
+	"name", "pool", "dns", "nbns", "domain", "split_dns", "split_include", "banner", "save_password",
+}
+
+// refPool checks that key names a declared [[pool]].
+func (l *cfgLoader) refPool(t *cfgTable, key, name string, acc *cfgAccess) bool {
+	switch {
+	case name == "":
+		t.errf(key, "must not be empty (leave the key out for no address pool)")
+	case !acc.pools[name]:
+		msg := fmt.Sprintf("no [[pool]] is named %q", name)
+		names := slices.Sorted(maps.Keys(acc.pools))
+		if s := cfgSuggest(name, names); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		} else if len(names) > 0 {
+			msg += " (pools: " + cfgQuoteList(names) + ")"
+		}
+		t.errf(key, "%s", msg)
+	default:
+		return true
+	}
+	return false
 }
 
 // addrList reads a list of IP addresses (dns, nbns); v4only for WINS.

@@ -636,6 +636,16 @@ func TestSampleRemoteAccessIKEv1(t *testing.T) {
 		p.SavePassword || !strings.HasPrefix(p.Banner, "ikegate test concentrator.\n") || strings.Count(p.Banner, "\n") != 2 {
 		t.Errorf("pool: %+v", p)
 	}
+	if len(cfg.Groups) != 1 {
+		t.Fatalf("groups %v", cfg.Groups)
+	}
+	if g := cfg.Groups[0]; g.Name != "engineering" || g.Pool != "" || fmt.Sprint(g.SplitInclude) != "[10.2.0.0/24 10.3.0.0/16]" ||
+		g.Banner != "ikegate test concentrator: engineering." || len(g.DNS) != 0 {
+		t.Errorf("group: %+v", g)
+	} else if eff := g.Attributes.Over(p.Attributes); fmt.Sprint(eff.DNS) != "[10.2.0.53]" || eff.Domain != "corp.lab" ||
+		eff.Banner != g.Banner || fmt.Sprint(eff.SplitInclude) != fmt.Sprint(g.SplitInclude) {
+		t.Errorf("engineering over rw: %+v", eff)
+	}
 	if u := cfg.Users[0]; u.Name != "alice" || string(u.Password) != "test-only-alice" || fmt.Sprintf("%x", u.NTHash) != fmt.Sprintf("%x", NTPasswordHash([]byte("test-only-alice"))) {
 		t.Errorf("alice: %v", u)
 	}
@@ -900,6 +910,14 @@ func TestRemoteAccessErrors(t *testing.T) {
 		{"save_password type", pool("addresses = \"10.9.0.0/24\"\nsave_password = \"yes\"\n"), psk, []string{`key "save_password": must be a boolean (true or false), not a string`}},
 		{"pool unknown key", pool("adresses = \"10.9.0.0/24\"\n"), psk, []string{`key "addresses": missing`, `key "adresses": unknown key (did you mean "addresses"?)`}},
 
+		// [[group]]
+		{"group name missing", "[[group]]\ndomain = \"a.lab\"\n", psk, []string{`bad.toml: group[0]: key "name": missing: every [[group]] needs a name (connections and RADIUS Class attributes refer to it) (line 3)`}},
+		{"group name duplicate", "[[group]]\nname = \"eng\"\n[[group]]\nname = \"eng\"\n", psk, []string{`group "eng" (group[1]): key "name": duplicate group name "eng" (also group[0]) (line 6)`}},
+		{"group pool unknown", loadTestPool + "[[group]]\nname = \"eng\"\npool = \"rx\"\n", psk, []string{`group "eng" (group[0]): key "pool": no [[pool]] is named "rx" (did you mean "rw"?)`}},
+		{"group dns", "[[group]]\nname = \"eng\"\ndns = [\"10.2.0\"]\n", psk, []string{`group "eng" (group[0]): key "dns": "10.2.0" is not an IP address (line 5)`}},
+		{"group addresses", "[[group]]\nname = \"eng\"\naddresses = [\"10.9.0.0/24\"]\n", psk, []string{`group "eng" (group[0]): key "addresses": unknown key`}},
+		{"group unknown", "[[group]]\nname = \"eng\"\n", psk + "group = \"eng2\"\n", []string{`key "group": no [[group]] is named "eng2" (did you mean "eng"?)`}},
+
 		// [[user]]
 		{"user as table", "[user]\nname = \"a\"\n", psk, []string{`bad.toml: key "user": must be an array of tables ([[user]])`}},
 		{"user name missing", user("password = \"x\"\n"), psk, []string{`bad.toml: user[0]: key "name": missing: every [[user]] needs a name (line 3)`}},
@@ -1143,6 +1161,22 @@ esp = ["aes128-sha256"]
 		}
 		if got := cfg.Connections[0].ModeCfgPush; got != tc.push {
 			t.Errorf("%s: ModeCfgPush %v", tc.extra, got)
+		}
+	}
+}
+
+// TestGroupOfClass: the group a RADIUS Class value names.
+func TestGroupOfClass(t *testing.T) {
+	for _, c := range []struct{ class, want string }{
+		{"engineering", "engineering"},
+		{"OU=engineering;", "engineering"},
+		{"ou=engineering", "engineering"},
+		{" sales ", "sales"},
+		{"OU=", "OU="},
+		{"", ""},
+	} {
+		if got := GroupOfClass([]byte(c.class)); got != c.want {
+			t.Errorf("GroupOfClass(%q) = %q, want %q", c.class, got, c.want)
 		}
 	}
 }

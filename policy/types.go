@@ -52,6 +52,7 @@ type Config struct {
 	// Remote access (policy/access.go): address pools, local users and
 	// the RADIUS servers (nil: none).
 	Pools  []*Pool
+	Groups []*Group
 	Users  []*User
 	Radius *Radius
 }
@@ -129,6 +130,7 @@ type Connection struct {
 
 	// Remote access (policy/access.go).
 	Pool  string // the [[pool]] clients of this connection get addresses from ("": none)
+	Group string // the [[group]] whose attributes its clients get ("": the pool's only)
 	XAuth XAuth  // IKEv1: a second, XAUTH round after phase 1
 	// XAuthUser and XAuthPassword make an IKEv1 initiator a remote-access
 	// client: it answers the gateway's XAUTH request with them (the load
@@ -222,10 +224,11 @@ type IKESAInfo struct {
 	RemoteID    string `json:"remote_id,omitempty"`
 	PeerVendor  string `json:"peer_vendor,omitempty"`
 	// Remote access: the authenticated user (XAUTH, EAP), the client's
-	// virtual IP and the pool it came from.
+	// virtual IP, the pool it came from and the [[group]] it got.
 	User      string        `json:"user,omitempty"`
 	VirtualIP string        `json:"virtual_ip,omitempty"`
 	Pool      string        `json:"pool,omitempty"`
+	Group     string        `json:"group,omitempty"`
 	Children  []ChildSAInfo `json:"children"`
 }
 

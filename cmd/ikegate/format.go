@@ -37,7 +37,7 @@ func writeSAs(w io.Writer, sas []policy.IKESAInfo) {
 			fmt.Fprintf(w, "  peer vendor: %s\n", sa.PeerVendor)
 		}
 		if sa.User != "" || sa.VirtualIP != "" {
-			fmt.Fprintf(w, "  remote access: user %s, virtual IP %s (pool %s)\n", orNone(sa.User), orNone(sa.VirtualIP), orNone(sa.Pool))
+			fmt.Fprintf(w, "  remote access: user %s, virtual IP %s (pool %s, group %s)\n", orNone(sa.User), orNone(sa.VirtualIP), orNone(sa.Pool), orNone(sa.Group))
 		}
 		if len(sa.Children) == 0 {
 			fmt.Fprintln(w, "  no CHILD SAs")

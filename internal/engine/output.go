@@ -114,8 +114,19 @@ const NumEffects = int(numEffects)
 
 // Result is the runtime's answer to an effect an engine waits for.
 type Result struct {
-	Err  error      // the failure (install, authentication, lease), or nil
-	Addr netip.Addr // EffectLease: the address
+	Err error // the failure (install, authentication, lease), or nil
+	Leased    // EffectLease: what the client gets
+}
+
+// Leased is the answer to EffectLease: the address, where it came from,
+// and the attributes that go with it.
+type Leased struct {
+	Addr  netip.Addr
+	Pool  string // the pool it is held in (to release it with)
+	Group string // the [[group]] that applies to the client ("": none)
+	// Attrs, when not nil, are the client's attributes (its group's over
+	// its pool's); nil: those of the connection's pool.
+	Attrs *policy.Attributes
 }
 
 // Access is the remote-access layer as Execute uses it: user backends and
@@ -126,9 +137,9 @@ type Access interface {
 	// the verdict (nil: accepted): before it returns (local users) or
 	// later from another goroutine (RADIUS).
 	Authenticate(ef Effect, password string, answer func(error))
-	// Lease hands out an address of ef.Pool to ef.Identity (the same one
-	// again while it holds one).
-	Lease(ef Effect) (netip.Addr, error)
+	// Lease hands out an address to ef.Identity (the same one again while
+	// it holds one): from ef.Pool, or from the pool of the client's group.
+	Lease(ef Effect) (Leased, error)
 	// Release gives ef.Addr back.
 	Release(ef Effect)
 }
@@ -182,7 +193,7 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Out
 		case EffectLease:
 			answer, r.Err = true, ErrNoAccess
 			if acc != nil {
-				r.Addr, r.Err = acc.Lease(ef)
+				r.Leased, r.Err = acc.Lease(ef)
 			}
 		case EffectRelease:
 			if acc != nil {

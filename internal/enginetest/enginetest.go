@@ -187,13 +187,13 @@ func (a *Access) Authenticate(ef engine.Effect, password string, answer func(err
 }
 
 // Lease hands out the next address of Pool (never its first).
-func (a *Access) Lease(ef engine.Effect) (netip.Addr, error) {
+func (a *Access) Lease(ef engine.Effect) (engine.Leased, error) {
 	pool, identity := ef.Pool, ef.Identity
 	if a.Leases == nil {
 		a.Leases = map[string]netip.Addr{}
 	}
 	if addr, ok := a.Leases[identity]; ok {
-		return addr, nil
+		return engine.Leased{Addr: addr, Pool: pool}, nil
 	}
 	addr := a.Pool.Addr().Next()
 	for taken := true; taken; {
@@ -205,10 +205,10 @@ func (a *Access) Lease(ef engine.Effect) (netip.Addr, error) {
 		}
 	}
 	if !a.Pool.Contains(addr) {
-		return netip.Addr{}, fmt.Errorf("pool %q exhausted", pool)
+		return engine.Leased{}, fmt.Errorf("pool %q exhausted", pool)
 	}
 	a.Leases[identity] = addr
-	return addr, nil
+	return engine.Leased{Addr: addr, Pool: pool}, nil
 }
 
 // Release forgets identity's lease.
