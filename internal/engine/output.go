@@ -114,8 +114,8 @@ const NumEffects = int(numEffects)
 
 // Result is the runtime's answer to an effect an engine waits for.
 type Result struct {
-	Err error // the failure (install, authentication, lease), or nil
-	Leased    // EffectLease: what the client gets
+	Err    error // the failure (install, authentication, lease), or nil
+	Leased       // EffectLease: what the client gets
 }
 
 // Leased is the answer to EffectLease: the address, where it came from,
