@@ -20,6 +20,10 @@ import (
 	"ikegate/policy"
 )
 
+// MinServerInterim is the shortest Acct-Interim-Interval taken from a
+// server: RFC 2869 5.16 says it SHOULD NOT be smaller than 60 seconds.
+const MinServerInterim = 60 * time.Second
+
 // RADIUS errors.
 var (
 	// ErrRejected: a server answered Access-Reject.
@@ -68,6 +72,7 @@ type RadiusReply struct {
 	Class          []byte        // selects the user's group, echoed in accounting
 	FramedIP       netip.Addr    // the address the user must get (zero: from the pool)
 	SessionTimeout time.Duration // zero: none
+	Interim        time.Duration // Acct-Interim-Interval (at least MinServerInterim); zero: none asked
 	Server         string        // which server accepted
 }
 
@@ -112,6 +117,9 @@ func (r *Radius) Authenticate(ctx context.Context, req Request) (RadiusReply, er
 			}
 			if t := rfc2865.SessionTimeout_Get(resp); t > 0 {
 				rep.SessionTimeout = time.Duration(t) * time.Second
+			}
+			if t := rfc2869.AcctInterimInterval_Get(resp); t > 0 {
+				rep.Interim = max(time.Duration(t)*time.Second, MinServerInterim)
 			}
 			return rep, nil
 		case radius.CodeAccessReject:

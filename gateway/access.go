@@ -31,7 +31,8 @@ type accessLayer struct {
 
 	mu       sync.Mutex
 	accepted map[string]access.RadiusReply // what RADIUS said about a user, by user name
-	sessions map[string]*access.Session    // accounted sessions, by identity
+	sessions map[string]*acctSession       // accounted sessions, by identity
+	interim  time.Duration                 // [radius] interim_interval
 }
 
 // newAccessLayer builds the remote-access layer of cfg (nil when cfg has
@@ -49,9 +50,9 @@ func newAccessLayer(cfg *policy.Config, guard *selectorGuard, log *zap.Logger) (
 		groups[g.Name] = g
 	}
 	a := &accessLayer{groups: groups, users: access.NewUsers(cfg.Users), pools: pools, guard: guard, log: log,
-		accepted: map[string]access.RadiusReply{}, sessions: map[string]*access.Session{}}
+		accepted: map[string]access.RadiusReply{}, sessions: map[string]*acctSession{}}
 	if cfg.Radius != nil {
-		a.radius, a.acct = access.NewRadius(cfg.Radius), cfg.Radius.Accounting
+		a.radius, a.acct, a.interim = access.NewRadius(cfg.Radius), cfg.Radius.Accounting, cfg.Radius.Interim
 		a.radius.Skipped = func(server string, err error) {
 			log.Warn("RADIUS server did not answer; trying the next", zap.String("server", server), zap.Error(err))
 		}
@@ -131,12 +132,23 @@ func (a *accessLayer) Lease(ef engine.Effect) (engine.Leased, error) {
 		return engine.Leased{}, err
 	}
 	if fromRadius && a.acct {
-		s := &access.Session{ID: sessionID(), User: ef.Identity, Calling: ef.Peer, NASIP: ef.Local, FramedIP: l.Addr,
-			Class: rep.Class, Start: time.Now()}
+		s := &acctSession{Session: access.Session{ID: sessionID(), User: ef.Identity, Calling: ef.Peer, NASIP: ef.Local,
+			FramedIP: l.Addr, Class: rep.Class, Start: time.Now()}, stop: make(chan struct{})}
 		a.mu.Lock()
+		old := a.sessions[ef.Identity]
 		a.sessions[ef.Identity] = s
 		a.mu.Unlock()
-		a.account(access.AcctStart, *s)
+		if old != nil {
+			close(old.stop)
+		}
+		a.account(access.AcctStart, s.Session)
+		interval := a.interim
+		if rep.Interim > 0 {
+			interval = rep.Interim // the server's word wins
+		}
+		if interval > 0 {
+			go a.interimUpdates(s, interval)
+		}
 	}
 	return l, nil
 }
@@ -152,9 +164,49 @@ func (a *accessLayer) Release(ef engine.Effect) {
 	a.mu.Unlock()
 	a.pools.Release(ef.Pool, ef.Identity, ef.Addr)
 	if s != nil {
-		c := a.guard.traffic("user " + ef.Identity)
-		s.InBytes, s.OutBytes, s.InPackets, s.OutPackets = c.InBytes, c.OutBytes, c.InPackets, c.OutPackets
-		a.account(access.AcctStop, *s)
+		close(s.stop)
+		a.account(access.AcctStop, a.withTraffic(s))
+	}
+}
+
+// close stops the interim updates of every session (the gateway stops;
+// the sessions are not ended: a restarted gateway may take them over).
+func (a *accessLayer) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, s := range a.sessions {
+		close(s.stop)
+		delete(a.sessions, id)
+	}
+}
+
+// acctSession is an accounted session and the stop of its interim
+// updates.
+type acctSession struct {
+	access.Session
+	stop chan struct{}
+}
+
+// withTraffic is s with the traffic the dataplane counted for its user.
+func (a *accessLayer) withTraffic(s *acctSession) access.Session {
+	out := s.Session
+	c := a.guard.traffic("user " + s.User)
+	out.InBytes, out.OutBytes, out.InPackets, out.OutPackets = c.InBytes, c.OutBytes, c.InPackets, c.OutPackets
+	return out
+}
+
+// interimUpdates sends an Interim-Update of s every interval until the
+// session stops.
+func (a *accessLayer) interimUpdates(s *acctSession, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			a.account(access.AcctInterim, a.withTraffic(s))
+		}
 	}
 }
 

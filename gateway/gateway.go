@@ -321,6 +321,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		g.closeSockets()
+		if g.ra != nil {
+			g.ra.close()
+		}
 		if g.backend != nil {
 			g.closeErr = g.backend.Close()
 		}

@@ -118,6 +118,7 @@ banner = %q
 servers = %s
 secret = %q
 accounting = true
+interim_interval = "1s"
 timeout = "1s"
 nas_identifier = %q
 `, pool, raDNS, raDomain, raNet, radClass, radGroupDom, radGroupBan, tomlStrings(servers), radSecret, radNASID)
@@ -263,6 +264,25 @@ func TestVPNCXAuthRadius(t *testing.T) {
 		}
 		t.Logf("ikegate CHILD SA counters before the disconnect: in %d bytes/%d packets, out %d bytes/%d packets",
 			c.InBytes, c.InPackets, c.OutBytes, c.OutPackets)
+
+		// interim_interval = "1s": an Interim-Update of the same session
+		// with the traffic so far arrives while the tunnel is up.
+		var interim *RadiusRecord
+		WaitFor(t, 4*time.Second, func() bool {
+			for _, r := range fr.AccountingOf(raUser, "Interim-Update") {
+				if r.Get("Acct-Session-Id") == starts[0].Get("Acct-Session-Id") && r.Uint("Acct-Output-Octets") > 0 && r.Uint("Acct-Input-Octets") > 0 {
+					interim = &r
+					return true
+				}
+			}
+			return false
+		})
+		if interim == nil {
+			t.Errorf("FreeRADIUS: no Interim-Update of session %s with traffic within 4 s (interim_interval 1s); records: %v",
+				starts[0].Get("Acct-Session-Id"), fr.AccountingOf(raUser, ""))
+		} else {
+			t.Logf("FreeRADIUS detail, Interim-Update: %s", *interim)
+		}
 
 		tDown := time.Now()
 		v.Proc.Stop()

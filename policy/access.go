@@ -133,4 +133,8 @@ type Radius struct {
 	Accounting    bool          // Start/Interim/Stop to port+1 of each server
 	Timeout       time.Duration // per try (0: 3 s)
 	NASIdentifier string        // "nas_identifier" (empty: the host name)
+	// Interim is "interim_interval": how often an accounted session sends
+	// an Interim-Update with its traffic so far (0: only when an
+	// Access-Accept asks with Acct-Interim-Interval).
+	Interim time.Duration
 }

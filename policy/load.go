@@ -1265,7 +1265,7 @@ func cfgDomainName(s string) error {
 	return nil
 }
 
-var validRadiusKeys = []string{"servers", "secret", "accounting", "timeout", "nas_identifier"}
+var validRadiusKeys = []string{"servers", "secret", "accounting", "timeout", "nas_identifier", "interim_interval"}
 
 // radius reads the [radius] table; nil without one.
 func (l *cfgLoader) radius(top *cfgTable, acc *cfgAccess) *Radius {
@@ -1324,6 +1324,19 @@ func (l *cfgLoader) radius(top *cfgTable, acc *cfgAccess) *Radius {
 			t.errf("timeout", "%q is out of range: must be from 100ms to 60s", s)
 		default:
 			r.Timeout = d
+		}
+	}
+	if s, ok := t.str("interim_interval"); ok {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			t.errf("interim_interval", "%q is not a duration (like \"10m\")", s)
+		case d < time.Second || d > 24*time.Hour:
+			t.errf("interim_interval", "%q is out of range: must be from 1s to 24h (RFC 2869 advises 60s or more)", s)
+		case !r.Accounting:
+			t.errf("interim_interval", "needs accounting = true")
+		default:
+			r.Interim = d
 		}
 	}
 	if s, ok := t.str("nas_identifier"); ok {

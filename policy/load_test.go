@@ -948,6 +948,9 @@ func TestRemoteAccessErrors(t *testing.T) {
 		{"timeout short", radius(rs + sec + "timeout = \"50ms\"\n"), psk, []string{`radius: key "timeout": "50ms" is out of range: must be from 100ms to 60s (line 6)`}},
 		{"timeout long", radius(rs + sec + "timeout = \"2m\"\n"), psk, []string{`radius: key "timeout": "2m" is out of range`}},
 		{"timeout syntax", radius(rs + sec + "timeout = \"3\"\n"), psk, []string{`radius: key "timeout": "3" is not a duration (like "3s", "500ms")`}},
+		{"interim without accounting", radius(rs + sec + "interim_interval = \"10m\"\n"), psk, []string{`radius: key "interim_interval": needs accounting = true`}},
+		{"interim short", radius(rs + sec + "accounting = true\ninterim_interval = \"500ms\"\n"), psk, []string{`radius: key "interim_interval": "500ms" is out of range: must be from 1s to 24h (RFC 2869 advises 60s or more)`}},
+		{"interim syntax", radius(rs + sec + "accounting = true\ninterim_interval = \"10\"\n"), psk, []string{`radius: key "interim_interval": "10" is not a duration (like "10m")`}},
 		{"nas_identifier", radius(rs + sec + "nas_identifier = \"\"\n"), psk, []string{`radius: key "nas_identifier": must not be empty (leave the key out to send the host name)`}},
 		{"radius unknown key", radius(rs + sec + "secrets = \"x\"\n"), psk, []string{`radius: key "secrets": unknown key (did you mean "secret"?)`}},
 
