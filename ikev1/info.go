@@ -44,7 +44,7 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		// Unprotected notifications are believed only before phase 1 is
 		// authenticated, and only to end it.
 		if n := firstErrorNotify(msg.Payloads); n != nil && sa.state != stateEstablished {
-			e.fail(sa, "peer sent "+n.Type.String()+"; we proposed "+oakley.ProposalsString(sa.conn.IKE))
+			e.refused(sa, n)
 			return
 		}
 		e.Drop("unprotected Informational", d, nil)

@@ -379,7 +379,7 @@ var allModeCfgAttrs = func() []isakmp.Attribute {
 	var out []isakmp.Attribute
 	for _, t := range []uint16{isakmp.CPInternalIP4Address, isakmp.CPInternalIP4Netmask, isakmp.CPInternalIP6Address,
 		isakmp.CPInternalIP4DNS, isakmp.CPInternalIP6DNS, isakmp.CPInternalIP4NBNS,
-		unityBanner, unityDefDomain, unitySplitDNSName, unitySplitInclude} {
+		unityBanner, unityDefDomain, unitySplitDNSName, unitySplitInclude, unityLocalLAN, unityPFS} {
 		out = append(out, isakmp.Attribute{Type: t})
 	}
 	return out
@@ -426,6 +426,11 @@ func (e *Engine) modeCfgAttrs(sa *p1SA, asked []isakmp.Attribute) []isakmp.Attri
 			}
 		case isakmp.CPApplicationVersion:
 			tlv(a.Type, []byte("ikegate"))
+		case unityPFS:
+			// Whether the client must offer PFS in Quick Mode: yes when
+			// every ESP proposal of the connection requires a DH group
+			// (vpnc and Cisco clients follow this).
+			out = append(out, isakmp.V1AttrTV(a.Type, b2u16(requiresPFS(sa.conn))))
 		}
 		if pool == nil {
 			continue
@@ -461,11 +466,23 @@ func (e *Engine) modeCfgAttrs(sa *p1SA, asked []isakmp.Attribute) []isakmp.Attri
 			if v := splitInclude(pool.SplitInclude); len(v) > 0 {
 				tlv(a.Type, v)
 			}
-		case unityPFS:
-			out = append(out, isakmp.V1AttrTV(a.Type, 0))
+		case unityLocalLAN:
+			if v := splitInclude(pool.SplitExclude); len(v) > 0 {
+				tlv(a.Type, v)
+			}
 		}
 	}
 	return out
+}
+
+// requiresPFS reports whether every ESP proposal of conn has a DH group.
+func requiresPFS(conn *policy.Connection) bool {
+	for _, p := range conn.ESP {
+		if g, ok := p.First(oakley.TransformDH); !ok || g.ID == oakley.DHNone {
+			return false
+		}
+	}
+	return len(conn.ESP) > 0
 }
 
 // splitInclude encodes IPv4 networks as UNITY_SPLIT_INCLUDE: per network

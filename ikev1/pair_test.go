@@ -202,6 +202,26 @@ func TestNoProposalChosen(t *testing.T) {
 	}
 }
 
+// TestNoProposalChosenKeptUp: a connection that is kept up (dpd_action
+// "restart") takes a peer's (unauthenticated) NO-PROPOSAL-CHOSEN as a
+// reason to keep retransmitting, not to give up: when the peer's
+// configuration appears (a daemon that was starting up), the SA comes up;
+// a connection that is not kept up gives up at once.
+func TestNoProposalChosenKeptUp(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	good := p.b.conns[0].IKE
+	p.b.conns[0].IKE = props(t, false, "aes128-sha1-modp1024")
+	p.a.conns[0].DPDAction = "restart"
+	p.initiate(p.a, p.a.conns[0])
+	p.run(1500 * time.Millisecond)
+	if n := len(p.a.eng.SAs()); n != 1 {
+		t.Fatalf("kept-up initiator has %d SAs after NO-PROPOSAL-CHOSEN, want its phase 1 still trying", n)
+	}
+	p.b.conns[0].IKE = good // the peer's configuration is loaded
+	p.run(time.Minute)
+	requireUp(t, p.a, p.b, 1)
+}
+
 func TestSecondQuickModeAndDelete(t *testing.T) {
 	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
 	p.initiate(p.a, p.a.conns[0])

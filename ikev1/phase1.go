@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
+	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -482,7 +483,7 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 		}
 	}
 	if n := firstErrorNotify(ps); n != nil {
-		e.fail(sa, fmt.Sprintf("peer sent %s; we proposed %s", n.Type, oakley.ProposalsString(sa.conn.IKE)))
+		e.refused(sa, n)
 		return
 	}
 	sa.lastRecv = sum
@@ -505,6 +506,21 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 	default:
 		e.Drop("unexpected phase 1 message", d, nil)
 	}
+}
+
+// refused handles an unprotected error notification n that ends phase 1
+// of sa: the SA fails, unless we initiated a connection that is kept up
+// (engine.KeepUp). The notification is unauthenticated (anyone can send
+// it), and a peer that is starting up refuses until its configuration is
+// loaded: such an SA goes on retransmitting, and when the schedule runs
+// out it is retried.
+func (e *Engine) refused(sa *p1SA, n *isakmp.V1Notify) {
+	why := fmt.Sprintf("peer sent %s; we proposed %s", n.Type, oakley.ProposalsString(sa.conn.IKE))
+	if sa.initiator && engine.KeepUp(sa.conn) {
+		sa.log(e).Warn("phase 1 refused: " + why + "; retransmitting (the connection is kept up)")
+		return
+	}
+	e.fail(sa, why)
 }
 
 func firstErrorNotify(ps []isakmp.V1Payload) *isakmp.V1Notify {

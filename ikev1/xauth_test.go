@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func (c *raClient) pull(sa *p1SA) {
 	id := c.n.eng.newMsgID(sa)
 	var asked []isakmp.Attribute
 	for _, t := range []uint16{isakmp.CPInternalIP4Address, isakmp.CPInternalIP4Netmask, isakmp.CPInternalIP4DNS,
-		unityBanner, unityDefDomain, unitySplitInclude, unitySavePasswd, isakmp.CPApplicationVersion} {
+		unityBanner, unityDefDomain, unitySplitInclude, unitySavePasswd, unityLocalLAN, unityPFS, isakmp.CPApplicationVersion} {
 		asked = append(asked, isakmp.Attribute{Type: t})
 	}
 	c.send(sa, id, sa.phase2IV(id), isakmp.CfgRequest, 7, asked)
@@ -141,7 +142,8 @@ func raPair(t *testing.T, user, password string) (*pair, *raClient) {
 	gw.RemoteTS = nil
 	pool := &policy.Pool{Name: "rw", Ranges: []policy.AddrRange{{First: netip.MustParseAddr("10.9.0.1"), Last: netip.MustParseAddr("10.9.0.254")}},
 		Attributes: policy.Attributes{DNS: []netip.Addr{netip.MustParseAddr("10.2.0.53")}, Domain: "corp.example", Banner: "Authorized use only",
-			SplitInclude: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}}}
+			SplitInclude: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")},
+			SplitExclude: []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}}}
 	p.b.eng.Cfg.DB = policy.NewDB(p.b.conns, pool)
 	p.b.access = &enginetest.Access{Users: map[string]string{"alice": "alice-secret"}, Pool: netip.MustParsePrefix("10.9.0.0/24")}
 	p.a.conns[0].XAuth = policy.XAuthLocal // the client offers XAUTHInitPreShared
@@ -174,10 +176,15 @@ func TestXAuthModeConfigPull(t *testing.T) {
 		{unityDefDomain, "corp.example"},
 		{unitySplitInclude, "\x0a\x02\x00\x00\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00"},
 		{isakmp.CPInternalIP4Netmask, "\xff\xff\xff\xff"},
+		{unityLocalLAN, "\xc0\xa8\x00\x00\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00"},
 	} {
 		if got := string(attrBytes(c.attrs, want.t)); got != want.v {
 			t.Errorf("attribute %d = %q, want %q", want.t, got, want.v)
 		}
+	}
+	// UNITY_PFS: the gateway's ESP proposals (aes256-sha1) need no DH group.
+	if i := slices.IndexFunc(c.attrs, func(a isakmp.Attribute) bool { return a.Type == unityPFS }); i < 0 || !c.attrs[i].TV || c.attrs[i].TVValue != 0 {
+		t.Errorf("UNITY_PFS: %+v, want TV 0", c.attrs)
 	}
 	gwSA := p.b.eng.SAs()
 	if len(gwSA) != 1 || len(gwSA[0].Children) != 0 {
@@ -349,5 +356,31 @@ func TestXAuthClientEngine(t *testing.T) {
 				t.Fatalf("client CHILD SA from %s, want its virtual IP", got)
 			}
 		})
+	}
+}
+
+// TestRequiresPFS: UNITY_PFS is 1 only when every ESP proposal of the
+// connection carries a DH group.
+func TestRequiresPFS(t *testing.T) {
+	for _, c := range []struct {
+		esp  []string
+		want bool
+	}{
+		{[]string{"aes256-sha1"}, false},
+		{[]string{"aes256-sha1-modp2048"}, true},
+		{[]string{"aes256-sha1-modp2048", "aes128-sha1"}, false},
+		{nil, false},
+	} {
+		var props []oakley.Proposal
+		for _, s := range c.esp {
+			p, err := oakley.ParseProposal(s, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			props = append(props, p)
+		}
+		if got := requiresPFS(&policy.Connection{ESP: props}); got != c.want {
+			t.Errorf("requiresPFS(%v) = %v, want %v", c.esp, got, c.want)
+		}
 	}
 }

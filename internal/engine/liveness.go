@@ -37,11 +37,18 @@ func CheckInitiate(conn *policy.Connection) error {
 	return nil
 }
 
+// KeepUp reports whether conn is to be kept up by initiating it again
+// after every failure: it starts with the daemon (start = "start") or
+// restarts when its peer is lost (dpd_action = "restart").
+func KeepUp(conn *policy.Connection) bool {
+	return conn.Start == policy.StartStart || dpd.Action(conn.DPDAction) == dpd.Restart
+}
+
 // PeerLost decides what follows when an SA's peer stopped answering (why
 // says how) and logs it: an established SA follows the connection's
 // dpd_action ("restart" starts it again), one we were still negotiating as
-// initiator is retried when the connection starts with the daemon
-// (start = "start": one try lasts the whole retransmission schedule).
+// initiator is retried when the connection is kept up (KeepUp: one try
+// lasts the whole retransmission schedule).
 // failed names the failure of a negotiation in the engine's words. It
 // reports whether to initiate the connection again; the engine removes the
 // SA and does so.
@@ -54,7 +61,7 @@ func PeerLost(log *zap.Logger, conn *policy.Connection, established, initiator b
 		log.Warn("peer is dead: "+why, zap.String("dpd_action", string(action)))
 		return action == dpd.Restart && CanInitiate(conn)
 	}
-	again := initiator && conn.Start == policy.StartStart && CanInitiate(conn)
+	again := initiator && KeepUp(conn) && CanInitiate(conn)
 	log.Warn(failed+": "+why, zap.Bool("retrying", again))
 	return again
 }
