@@ -59,6 +59,7 @@ type Attributes struct {
 	Domain       string         // "domain": the default domain
 	SplitDNS     []string       // "split_dns": domains resolved through the tunnel
 	SplitInclude []netip.Prefix // "split_include": networks routed into the tunnel; empty: everything
+	SplitExclude []netip.Prefix // "split_exclude": networks the client keeps local (Cisco Unity's local LAN)
 	Banner       string         // "banner": shown by Cisco-style clients
 	SavePassword bool           // "save_password": the client may store the XAUTH password
 }
@@ -81,6 +82,9 @@ func (a Attributes) Over(base Attributes) Attributes {
 	}
 	if len(a.SplitInclude) > 0 {
 		out.SplitInclude = a.SplitInclude
+	}
+	if len(a.SplitExclude) > 0 {
+		out.SplitExclude = a.SplitExclude
 	}
 	if a.Banner != "" {
 		out.Banner = a.Banner

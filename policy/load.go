@@ -994,7 +994,7 @@ func cfgJoinAddrs(as []netip.Addr) string {
 }
 
 var validPoolKeys = []string{
-	"name", "addresses", "dns", "nbns", "domain", "split_dns", "split_include", "banner", "save_password",
+	"name", "addresses", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password",
 }
 
 // cfgPoolRange is one entry of a pool's addresses, kept to find overlaps.
@@ -1101,16 +1101,8 @@ func (l *cfgLoader) attributes(t *cfgTable) Attributes {
 			at.SplitDNS = append(at.SplitDNS, s)
 		}
 	}
-	if list, ok := t.strs("split_include"); ok {
-		for _, s := range list {
-			pfx, err := cfgParsePrefix(s)
-			if err != nil {
-				t.errf("split_include", "%w", err)
-				continue
-			}
-			at.SplitInclude = append(at.SplitInclude, pfx)
-		}
-	}
+	at.SplitInclude = l.prefixList(t, "split_include")
+	at.SplitExclude = l.prefixList(t, "split_exclude")
 	if s, ok := t.str("banner"); ok {
 		if len(s) > 65535 {
 			t.errf("banner", "is %d bytes long; a Mode Config attribute holds at most 65535", len(s))
@@ -1122,6 +1114,24 @@ func (l *cfgLoader) attributes(t *cfgTable) Attributes {
 		at.SavePassword = v
 	}
 	return at
+}
+
+// prefixList reads a list of prefixes (split_include, split_exclude).
+func (l *cfgLoader) prefixList(t *cfgTable, key string) []netip.Prefix {
+	list, ok := t.strs(key)
+	if !ok {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, s := range list {
+		pfx, err := cfgParsePrefix(s)
+		if err != nil {
+			t.errf(key, "%w", err)
+			continue
+		}
+		out = append(out, pfx)
+	}
+	return out
 }
 
 // groups reads the [[group]] tables (after the pools they may name).
@@ -1166,7 +1176,7 @@ func (l *cfgLoader) groups(top *cfgTable, acc *cfgAccess) []*Group {
 }
 
 var validGroupKeys = []string{
-	"name", "pool", "dns", "nbns", "domain", "split_dns", "split_include", "banner", "save_password",
+	"name", "pool", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password",
 }
 
 // refPool checks that key names a declared [[pool]].
