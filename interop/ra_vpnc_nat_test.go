@@ -1,0 +1,520 @@
+package interop
+
+// vpnc behind a NAT: two Cisco-style IKEv1 remote-access clients (vpnc,
+// group PSK Aggressive Mode + XAUTH + Mode Config) in two namespaces
+// behind one masquerading NAT router, so both reach ikegate from the same
+// public address and differ only in their (NAT-chosen) source ports.
+//
+// Topology (vnatLab):
+//
+//	c1 192.168.50.11 lab0 --+
+//	                        br0 192.168.50.1  nat  lab0 10.200.0.254 ---- lab0 10.200.0.2  gw  in0 10.2.0.1 ---- lab0 10.2.0.10  h
+//	c2 192.168.50.12 lab0 --+    (masquerade out of lab0)                  ikegate (userspace)                  default via 10.2.0.1
+//
+// The clients have a default route via the NAT; the gateway has no route
+// to 192.168.50.0/24 at all, so every packet it answers must go to the
+// NAT's public address.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	vnatPublic   = "10.200.0.254" // the NAT's outside address
+	vnatInside   = "192.168.50.1"
+	vnatInNet    = "192.168.50.0/24"
+	vnatC1       = "192.168.50.11"
+	vnatC2       = "192.168.50.12"
+	vnatUser2    = "carol"
+	vnatPassword = "carol-behind-nat-secret-77"
+)
+
+// vnatLab is the NAT topology above.
+type vnatLab struct {
+	*Lab
+	GW, NAT, C1, C2, Host string
+}
+
+func newVNATLab(t *testing.T) *vnatLab {
+	t.Helper()
+	RequireLab(t)
+	var b [3]byte
+	r := time.Now().UnixNano()
+	b[0], b[1], b[2] = byte(r), byte(r>>8), byte(r>>16)
+	l := &vnatLab{Lab: &Lab{ID: fmt.Sprintf("%x", b[:])}}
+	l.GW = l.NewNamespace(t, "gw")
+	l.NAT = l.NewNamespace(t, "nat")
+	l.C1 = l.NewNamespace(t, "c1")
+	l.C2 = l.NewNamespace(t, "c2")
+	l.Host = l.NewNamespace(t, "h")
+	l.Right, l.Left = l.GW, l.NAT // for helpers that look at them
+
+	// Public link: NAT outside <-> ikegate.
+	l.Link(t, l.NAT, LabIface, vnatPublic+"/24", l.GW, LabIface, RightAddr+"/24")
+	// Behind ikegate: the protected host.
+	l.Link(t, l.GW, "in0", raGateInside+"/24", l.Host, LabIface, raHost+"/24")
+	MustRun(t, IPCmd, "-n", l.Host, "route", "add", "default", "via", raGateInside)
+	MustRun(t, IPCmd, "netns", "exec", l.GW, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+	// Inside: a bridge in the NAT namespace, one veth per client.
+	MustRun(t, IPCmd, "-n", l.NAT, "link", "add", "br0", "type", "bridge")
+	MustRun(t, IPCmd, "-n", l.NAT, "addr", "add", vnatInside+"/24", "dev", "br0")
+	MustRun(t, IPCmd, "-n", l.NAT, "link", "set", "br0", "up")
+	for _, c := range []struct{ ns, addr, port string }{{l.C1, vnatC1, "p1"}, {l.C2, vnatC2, "p2"}} {
+		l.Link(t, c.ns, LabIface, c.addr+"/24", l.NAT, c.port, "")
+		MustRun(t, IPCmd, "-n", l.NAT, "link", "set", c.port, "master", "br0")
+		MustRun(t, IPCmd, "-n", c.ns, "route", "add", "default", "via", vnatInside)
+	}
+	MustRun(t, IPCmd, "netns", "exec", l.NAT, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	rules := fmt.Sprintf(`table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "%s" ip saddr %s masquerade
+  }
+}
+`, LabIface, vnatInNet)
+	f := filepath.Join(t.TempDir(), "nat.nft")
+	writeFile(t, f, rules, 0o644)
+	MustRun(t, IPCmd, "netns", "exec", l.NAT, "nft", "-f", f)
+	return l
+}
+
+// vnatGateTOML is raGateTOML (Aggressive Mode, group as ID_KEY_ID) plus a
+// second XAUTH user for the second client.
+func vnatGateTOML() string {
+	return raGateTOML(true, "keyid:"+raGroup) + fmt.Sprintf(`
+[[user]]
+name = %q
+password = %q
+`, vnatUser2, vnatPassword)
+}
+
+// vnatSA is one IKE SA of `ikegate sas --json` with the remote-access fields.
+type vnatSA struct {
+	Name      string         `json:"name"`
+	Version   int            `json:"version"`
+	State     string         `json:"state"`
+	Local     string         `json:"local"`
+	Remote    string         `json:"remote"`
+	RemoteID  string         `json:"remote_id"`
+	User      string         `json:"user"`
+	VirtualIP string         `json:"virtual_ip"`
+	Pool      string         `json:"pool"`
+	Children  []IkegateChild `json:"children"`
+}
+
+func vnatSAs(g *Ikegate) ([]vnatSA, error) {
+	out, err := g.ctl("sas", "--json")
+	if err != nil {
+		return nil, fmt.Errorf("ikegate sas --json: %v: %s", err, out)
+	}
+	s := strings.TrimSpace(out)
+	if s == "" || s == "null" {
+		return nil, nil
+	}
+	var sas []vnatSA
+	if err := json.Unmarshal([]byte(s), &sas); err != nil {
+		return nil, fmt.Errorf("ikegate sas --json: %v: %q", err, s)
+	}
+	return sas, nil
+}
+
+// vnatSettled: the IKEv1 SAs of the remote-access connection that are
+// ESTABLISHED with one INSTALLED CHILD SA.
+func vnatSettled(sas []vnatSA) []vnatSA {
+	var out []vnatSA
+	for _, sa := range sas {
+		if sa.Name != raConn || sa.Version != 1 || sa.State != "ESTABLISHED" || len(sa.Children) != 1 ||
+			sa.Children[0].State != "INSTALLED" {
+			continue
+		}
+		out = append(out, sa)
+	}
+	return out
+}
+
+// vnatClient is one vpnc behind the NAT.
+type vnatClient struct {
+	name, ns, addr, user, password string
+	v                              *VPNC
+	connectTime                    time.Duration
+	connErr                        error
+	session                        *VPNCSession
+}
+
+// vnatPing sends n pings from the client's virtual IP to the host behind
+// ikegate and returns an error unless all are answered.
+func vnatPing(c *vnatClient, n int) (time.Duration, error) {
+	t0 := time.Now()
+	got, err := Ping(c.ns, c.session.Address.String(), raHost, n, 100*time.Millisecond, 3*time.Second)
+	if err != nil || got != n {
+		return time.Since(t0), fmt.Errorf("%s: ping %s -> %s through the tunnel: %d of %d replies (%v)",
+			c.name, c.session.Address, raHost, got, n, err)
+	}
+	return time.Since(t0), nil
+}
+
+// TestVPNCBehindNAT: two vpnc clients (alice in c1, carol in c2) behind
+// one masquerading NAT connect at the same time to ikegate's IKEv1
+// remote-access connection. Both connect, get distinct virtual IPs, and
+// ikegate holds two IKEv1 SAs from the NAT's public address with different
+// ports on its NAT-T port 4500 (the wire shows IKE and ESP in UDP from
+// both mappings); each client's 10 pings to the host behind ikegate are
+// answered (concurrently); `ikegate leases` lists both users. Then c1's
+// vpnc is stopped: its lease and SA go within 5 s (vpnc sends a DELETE)
+// and c2's tunnel still carries traffic. No secret is in ikegate's log.
+//
+// It runs twice: "random-ports" (each vpnc binds a random local port, the
+// harness default) and "port-500" (both bind UDP 500 and float to 4500, as
+// a Cisco client does: the NAT must rewrite the second client's source
+// port, so only the port tells the two apart at ikegate).
+func TestVPNCBehindNAT(t *testing.T) {
+	t.Parallel()
+	t.Run("random-ports", func(t *testing.T) { vnatRun(t, 0) })
+	t.Run("port-500", func(t *testing.T) { vnatRun(t, 500) })
+}
+
+func vnatRun(t *testing.T, localPort int) {
+	t0 := time.Now()
+	lab := newVNATLab(t)
+	requireVPNC(t)
+	capt := lab.Capture(t, lab.GW, LabIface) // public side: IKE and ESP-in-UDP
+	g := lab.StartIkegate(t, lab.GW, vnatGateTOML())
+	keepLogs(t, g.LogPath)
+
+	clients := []*vnatClient{
+		{name: "c1", ns: lab.C1, addr: vnatC1, user: raUser, password: raPassword},
+		{name: "c2", ns: lab.C2, addr: vnatC2, user: vnatUser2, password: vnatPassword},
+	}
+	// Start both at once; measure each one's connect time.
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		c.v = vnatStartVPNC(t, c.ns, VPNCConfig{
+			Gateway: RightAddr, LocalAddr: c.addr,
+			Group: raGroup, Secret: raGroupPSK, User: c.user, Password: c.password,
+		}, localPort)
+		keepLogs(t, c.v.LogPath)
+	}
+	tStart := time.Now()
+	for _, c := range clients {
+		wg.Add(1)
+		go func(c *vnatClient) {
+			defer wg.Done()
+			c.connErr = c.v.WaitConnected(30 * time.Second)
+			c.connectTime = time.Since(tStart)
+		}(c)
+	}
+	wg.Wait()
+
+	// 1. Both connected, with distinct virtual IPs from the pool.
+	pool := netip.MustParsePrefix(raPool)
+	for _, c := range clients {
+		if c.connErr != nil {
+			t.Errorf("%s (%s, user %s): %v", c.name, c.addr, c.user, c.connErr)
+			continue
+		}
+		t.Logf("%s (%s, user %s): vpnc connected in %v (started together)", c.name, c.addr, c.user, c.connectTime.Round(time.Millisecond))
+		env, err := c.v.ScriptEnv("connect")
+		if err != nil {
+			t.Errorf("%s: vpnc's script recorded no connect environment: %v\n%s", c.name, err, c.v.ScriptLog())
+			continue
+		}
+		s, err := ParseVPNCSession(env)
+		if err != nil {
+			t.Errorf("%s: vpnc's connect environment: %v\n%v", c.name, err, env)
+			continue
+		}
+		if !s.Address.IsValid() || !pool.Contains(s.Address) || s.Address == pool.Addr() {
+			t.Errorf("%s: INTERNAL_IP4_ADDRESS=%q, want a host address of %s", c.name, env["INTERNAL_IP4_ADDRESS"], raPool)
+			continue
+		}
+		c.session = s
+		t.Logf("%s: virtual IP %s, split include %v", c.name, s.Address, s.SplitInclude)
+		if l, ok := v1Line(c.v.Log(), "NAT status"); ok {
+			t.Logf("%s vpnc: %s", c.name, strings.TrimSpace(l))
+		}
+	}
+	if clients[0].session == nil || clients[1].session == nil {
+		t.Fatalf("not both clients are up with a virtual IP")
+	}
+	if clients[0].session.Address == clients[1].session.Address {
+		t.Errorf("both clients got the same virtual IP %s", clients[0].session.Address)
+	}
+
+	// ikegate: two IKEv1 SAs from the NAT's public address, different
+	// ports, on ikegate's NAT-T port.
+	var settled []vnatSA
+	var last []vnatSA
+	if !WaitFor(t, 10*time.Second, func() bool {
+		sas, err := vnatSAs(g)
+		if err != nil {
+			return false
+		}
+		last = sas
+		settled = vnatSettled(sas)
+		return len(settled) >= 2
+	}) {
+		t.Errorf("ikegate: %d settled IKEv1 SAs of %q within 10 s, want 2; sas: %+v", len(settled), raConn, last)
+	}
+	byUser := map[string]vnatSA{}
+	ports := map[uint16]string{}
+	for _, sa := range settled {
+		c := sa.Children[0]
+		t.Logf("ikegate: IKE SA v%d %s %s <-> %s, remote id %q, user %q, virtual IP %s; CHILD SA %s %s local_ts %v remote_ts %v",
+			sa.Version, sa.State, sa.Local, sa.Remote, sa.RemoteID, sa.User, sa.VirtualIP, c.Name, c.State, c.LocalTS, c.RemoteTS)
+		byUser[sa.User] = sa
+		local, err1 := netip.ParseAddrPort(sa.Local)
+		remote, err2 := netip.ParseAddrPort(sa.Remote)
+		if err1 != nil || err2 != nil {
+			t.Errorf("ikegate: IKE SA addresses %q <-> %q: %v %v", sa.Local, sa.Remote, err1, err2)
+			continue
+		}
+		if remote.Addr().String() != vnatPublic {
+			t.Errorf("ikegate: IKE SA of %q: peer %s, want the NAT's public address %s", sa.User, remote, vnatPublic)
+		}
+		if local.Port() != 4500 {
+			t.Errorf("ikegate: IKE SA of %q: local %s, want port 4500 (NAT-T after NAT detection)", sa.User, local)
+		}
+		if remote.Port() == 500 {
+			t.Errorf("ikegate: IKE SA of %q: peer %s still on port 500 (no float to NAT-T)", sa.User, remote)
+		}
+		if other, dup := ports[remote.Port()]; dup {
+			t.Errorf("ikegate: IKE SAs of %q and %q share the peer port %d: two clients behind one NAT must differ by port",
+				other, sa.User, remote.Port())
+		}
+		ports[remote.Port()] = sa.User
+		if sa.RemoteID != "keyid:"+raGroup {
+			t.Errorf("ikegate: IKE SA of %q: remote id %q, want keyid:%s", sa.User, sa.RemoteID, raGroup)
+		}
+	}
+	for _, c := range clients {
+		sa, ok := byUser[c.user]
+		if !ok {
+			t.Errorf("ikegate: no settled IKE SA for user %q; settled: %+v", c.user, settled)
+			continue
+		}
+		if sa.VirtualIP != c.session.Address.String() {
+			t.Errorf("ikegate: IKE SA of %q: virtual IP %q, vpnc got %s", c.user, sa.VirtualIP, c.session.Address)
+		}
+		want := netip.PrefixFrom(c.session.Address, 32).String()
+		if rts := sa.Children[0].RemoteTS; len(rts) != 1 || rts[0] != want {
+			t.Errorf("ikegate: CHILD SA of %q: remote_ts %v, want [%s]", c.user, rts, want)
+		}
+	}
+
+	// 2. Both tunnels carry traffic at the same time: 10 pings each.
+	var pwg sync.WaitGroup
+	perr := make([]error, len(clients))
+	ptime := make([]time.Duration, len(clients))
+	for i, c := range clients {
+		pwg.Add(1)
+		go func(i int, c *vnatClient) {
+			defer pwg.Done()
+			ptime[i], perr[i] = vnatPing(c, 10)
+		}(i, c)
+	}
+	pwg.Wait()
+	for i, c := range clients {
+		if perr[i] != nil {
+			t.Error(perr[i])
+		} else {
+			t.Logf("%s: ping %s -> %s through the tunnel (concurrently with the other client): 10/10 replies in %v",
+				c.name, c.session.Address, raHost, ptime[i].Round(time.Millisecond))
+		}
+	}
+	if cs, err := g.TrafficChildren(); err == nil {
+		for _, c := range cs {
+			t.Logf("ikegate CHILD SA %s %s remote_ts %v: in %d packets, out %d packets, outside-TS drops %d, auth failures %d",
+				c.Name, c.State, c.RemoteTS, c.InPackets, c.OutPackets, c.OutsideTSDrops, c.AuthFailures)
+		}
+	}
+
+	// 3. ikegate leases lists both users with their addresses.
+	leases := raLeases(t, g)
+	t.Logf("ikegate leases --json: %+v", leases)
+	for _, c := range clients {
+		found := false
+		for _, l := range leases {
+			if l.Identity == c.user {
+				found = true
+				if l.Address != c.session.Address.String() || l.Pool != "rw" {
+					t.Errorf("ikegate lease of %q: %+v, want %s from pool rw", c.user, l, c.session.Address)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("ikegate leases: no lease for %q: %+v", c.user, leases)
+		}
+	}
+	if len(leases) != 2 {
+		t.Errorf("ikegate leases: %d, want 2: %+v", len(leases), leases)
+	}
+
+	// 4. c1 disconnects (vpnc sends DELETEs on SIGTERM): its lease and SA
+	// go within 5 s; c2's tunnel keeps working.
+	c1, c2 := clients[0], clients[1]
+	tStop := time.Now()
+	c1.v.Proc.Stop()
+	stopTook := time.Since(tStop)
+	if _, err := c1.v.ScriptEnv("disconnect"); err != nil {
+		t.Errorf("c1: vpnc's script was not called with reason=disconnect: %v", err)
+	}
+	var after []raLease
+	released := WaitFor(t, 5*time.Second, func() bool {
+		out, err := g.ctl("leases", "--json")
+		if err != nil {
+			return false
+		}
+		after = nil
+		if s := strings.TrimSpace(out); s != "" && s != "null" {
+			if json.Unmarshal([]byte(s), &after) != nil {
+				return false
+			}
+		}
+		for _, l := range after {
+			if l.Identity == c1.user {
+				return false
+			}
+		}
+		return true
+	})
+	if released {
+		t.Logf("c1: vpnc stopped in %v; %s's lease released %v after the stop began",
+			stopTook.Round(time.Millisecond), c1.user, time.Since(tStop).Round(time.Millisecond))
+	} else {
+		t.Errorf("ikegate still leases to %q 5 s after its vpnc was stopped: %+v", c1.user, after)
+	}
+	var left []string
+	if !WaitFor(t, 5*time.Second, func() bool {
+		sas, err := vnatSAs(g)
+		if err != nil {
+			return false
+		}
+		left = nil
+		for _, sa := range sas {
+			if sa.Name == raConn {
+				left = append(left, fmt.Sprintf("%s(%s %s)", sa.User, sa.Remote, sa.State))
+			}
+		}
+		sort.Strings(left)
+		return len(left) == 1 && strings.HasPrefix(left[0], c2.user+"(")
+	}) {
+		t.Errorf("ikegate: IKE SAs of %q 5 s after c1's vpnc stopped: %v, want only %s's", raConn, left, c2.user)
+	}
+	if l := after; released {
+		if len(l) != 1 || l[0].Identity != c2.user || l[0].Address != c2.session.Address.String() {
+			t.Errorf("ikegate leases after c1 left: %+v, want only %s's %s", l, c2.user, c2.session.Address)
+		}
+	}
+	if d, err := vnatPing(c2, 10); err != nil {
+		t.Errorf("after c1 disconnected: %v", err)
+	} else {
+		t.Logf("c2: after c1 disconnected, ping %s -> %s: 10/10 replies in %v", c2.session.Address, raHost, d.Round(time.Millisecond))
+	}
+	for _, l := range v1Lines(g.Log(), "delete") {
+		t.Logf("ikegate: %s", v1Short(l, 300))
+	}
+
+	// The public wire: IKE and ESP from the NAT's address on two source
+	// ports to ikegate's 4500.
+	pkts, err := WirePackets(capt.Stop())
+	if err != nil {
+		t.Errorf("capture: %v", err)
+	}
+	type flow struct{ ike500, ike4500, esp, keepalive int }
+	flows := map[string]*flow{}
+	for _, p := range pkts {
+		src, dst := p.Src, p.Dst
+		if !strings.HasPrefix(src, vnatPublic+":") || !strings.HasPrefix(dst, RightAddr+":") {
+			continue
+		}
+		f := flows[src]
+		if f == nil {
+			f = &flow{}
+			flows[src] = f
+		}
+		switch {
+		case dst == RightAddr+":500":
+			f.ike500++
+		case p.Keepalive:
+			f.keepalive++
+		case dst == RightAddr+":4500" && p.IKE:
+			f.ike4500++
+		case dst == RightAddr+":4500":
+			f.esp++
+		}
+	}
+	var espSources []string
+	for src, f := range flows {
+		t.Logf("wire (public side) %s -> ikegate: IKE/500 %d, IKE/4500 %d, ESP-in-UDP %d, keepalives %d", src, f.ike500, f.ike4500, f.esp, f.keepalive)
+		if f.esp > 0 {
+			espSources = append(espSources, src)
+		}
+	}
+	if len(espSources) != 2 {
+		t.Errorf("wire: ESP in UDP to %s:4500 from %d source(s) %v, want 2 (one NAT mapping per client)", RightAddr, len(espSources), espSources)
+	}
+	for _, p := range pkts {
+		if strings.HasPrefix(p.Src, "192.168.") || strings.HasPrefix(p.Dst, "192.168.") {
+			t.Errorf("wire (public side): a private address leaked past the NAT: %s -> %s", p.Src, p.Dst)
+			break
+		}
+	}
+
+	// 5. No secret in ikegate's log.
+	raCheckSecrets(t, g, raGroupPSK, raPassword, vnatPassword)
+	t.Logf("test took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// vnatStartVPNC is Lab.StartVPNC with a chosen local port (StartVPNC
+// always passes --local-port 0, a random port). vpnc with local port 500
+// moves to local port 4500 once it floats to NAT-T; with 0 it takes a new
+// random port.
+func vnatStartVPNC(t *testing.T, ns string, cfg VPNCConfig, localPort int) *VPNC {
+	t.Helper()
+	requireVPNC(t)
+	if cfg.DHGroup == "" {
+		cfg.DHGroup = "dh14"
+	}
+	if cfg.NATTMode == "" {
+		cfg.NATTMode = "natt"
+	}
+	dir := shortTempDir(t, "vpnc-")
+	v := &VPNC{NS: ns, Dir: dir, cfg: cfg,
+		ConfPath:   filepath.Join(dir, "vpnc.conf"),
+		ScriptPath: filepath.Join(dir, "script.sh"),
+		LogPath:    filepath.Join(dir, "vpnc.log"),
+		PidFile:    filepath.Join(dir, "vpnc.pid"),
+	}
+	netnsResolvConf(t, ns)
+	writeFile(t, v.ScriptPath, fmt.Sprintf(vpncScript, shellQuote(dir)), 0o755)
+	var b strings.Builder
+	b.WriteString("# written by ikegate interop harness\n")
+	for _, kv := range [][2]string{
+		{"IPSec gateway", cfg.Gateway}, {"IPSec ID", cfg.Group}, {"IPSec secret", cfg.Secret},
+		{"Xauth username", cfg.User}, {"Xauth password", cfg.Password}, {"IKE DH Group", cfg.DHGroup},
+		{"Perfect Forward Secrecy", cfg.PFS}, {"NAT Traversal Mode", cfg.NATTMode},
+		{"Script", v.ScriptPath}, {"Local Addr", cfg.LocalAddr},
+	} {
+		if kv[1] != "" {
+			fmt.Fprintf(&b, "%s %s\n", kv[0], kv[1])
+		}
+	}
+	fmt.Fprintf(&b, "Local Port %d\nNo Detach\nNoninteractive\n", localPort)
+	writeFile(t, v.ConfPath, b.String(), 0o600)
+	t.Logf("vpnc %s config (secrets elided):\n%s", ns, elide(b.String(), cfg.Secret, cfg.Password))
+	port := fmt.Sprint(localPort)
+	argv := []string{IPCmd, "netns", "exec", ns, Stdbuf, "-oL", "-eL", VPNCBin,
+		"--no-detach", "--debug", "1", "--non-inter",
+		"--pid-file", v.PidFile, "--local-port", port, "--local-addr", cfg.LocalAddr, v.ConfPath}
+	v.Proc = startProc(t, "vpnc@"+ns, v.LogPath, nil, argv, filepath.Join(dir, "script.log"))
+	return v
+}
