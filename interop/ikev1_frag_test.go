@@ -156,36 +156,6 @@ func v1fDropped(t *testing.T, ns string) uint64 {
 // would miss them).
 const v1fFilter = "udp port 500 or udp port 4500 or (ip[6:2] & 0x3fff != 0)"
 
-// v1fCapture is lab.Capture with v1fFilter.
-func v1fCapture(t *testing.T, ns, iface string) *Capture {
-	t.Helper()
-	dir := t.TempDir()
-	c := &Capture{Path: filepath.Join(dir, fmt.Sprintf("%s-%s-frag.pcapng", ns, iface))}
-	stderr := filepath.Join(dir, "dumpcap.log")
-	c.Proc = startProc(t, "dumpcap@"+ns, stderr, nil,
-		[]string{IPCmd, "netns", "exec", ns, Dumpcap, "-q", "-i", iface, "-f", v1fFilter, "-w", c.Path})
-	if !WaitFor(t, 10*time.Second, func() bool {
-		b, _ := os.ReadFile(stderr)
-		return strings.Contains(string(b), "Capturing on") || c.Proc.Exited()
-	}) || c.Proc.Exited() {
-		b, _ := os.ReadFile(stderr)
-		t.Fatalf("dumpcap on %s/%s did not start: %s", ns, iface, b)
-	}
-	t.Cleanup(func() {
-		c.Stop()
-		if t.Failed() {
-			t.Logf("capture %s (%s)", c.Path, v1fFilter)
-			if keep := os.Getenv("IKEGATE_KEEP_PCAP"); keep != "" {
-				dst := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_")+"-"+filepath.Base(c.Path))
-				if err := copyFile(c.Path, dst); err == nil {
-					t.Logf("capture kept as %s", dst)
-				}
-			}
-		}
-	})
-	return c
-}
-
 // v1fFrame is one captured frame as far as these tests care.
 type v1fFrame struct {
 	Frame      int
@@ -286,7 +256,7 @@ func TestIKEv1FragStrongSwan(t *testing.T) {
 
 	v1fDropFragments(t, lab.Left)
 	v1fDropFragments(t, lab.Right)
-	capt := v1fCapture(t, lab.Right, LabIface)
+	capt := lab.CaptureFiltered(t, lab.Right, LabIface, v1fFilter)
 	swan := lab.StartStrongSwan(t, lab.Left, SwanConfig{Conns: peers, LibIPsec: true, Extra: v1SwanExtra,
 		Swanctl: v1fSwanctl(t, peers, frag)})
 	g := lab.StartIkegate(t, lab.Right, v1GatewayTOML(v1GateAddrs(pairs), gates...))

@@ -197,10 +197,10 @@ func vnatRun(t *testing.T, localPort int) {
 	// Start both at once; measure each one's connect time.
 	var wg sync.WaitGroup
 	for _, c := range clients {
-		c.v = vnatStartVPNC(t, c.ns, VPNCConfig{
-			Gateway: RightAddr, LocalAddr: c.addr,
+		c.v = lab.StartVPNC(t, c.ns, VPNCConfig{
+			Gateway: RightAddr, LocalAddr: c.addr, LocalPort: localPort,
 			Group: raGroup, Secret: raGroupPSK, User: c.user, Password: c.password,
-		}, localPort)
+		})
 		keepLogs(t, c.v.LogPath)
 	}
 	tStart := time.Now()
@@ -472,49 +472,4 @@ func vnatRun(t *testing.T, localPort int) {
 	// 5. No secret in ikegate's log.
 	raCheckSecrets(t, g, raGroupPSK, raPassword, vnatPassword)
 	t.Logf("test took %v", time.Since(t0).Round(time.Millisecond))
-}
-
-// vnatStartVPNC is Lab.StartVPNC with a chosen local port (StartVPNC
-// always passes --local-port 0, a random port). vpnc with local port 500
-// moves to local port 4500 once it floats to NAT-T; with 0 it takes a new
-// random port.
-func vnatStartVPNC(t *testing.T, ns string, cfg VPNCConfig, localPort int) *VPNC {
-	t.Helper()
-	requireVPNC(t)
-	if cfg.DHGroup == "" {
-		cfg.DHGroup = "dh14"
-	}
-	if cfg.NATTMode == "" {
-		cfg.NATTMode = "natt"
-	}
-	dir := shortTempDir(t, "vpnc-")
-	v := &VPNC{NS: ns, Dir: dir, cfg: cfg,
-		ConfPath:   filepath.Join(dir, "vpnc.conf"),
-		ScriptPath: filepath.Join(dir, "script.sh"),
-		LogPath:    filepath.Join(dir, "vpnc.log"),
-		PidFile:    filepath.Join(dir, "vpnc.pid"),
-	}
-	netnsResolvConf(t, ns)
-	writeFile(t, v.ScriptPath, fmt.Sprintf(vpncScript, shellQuote(dir)), 0o755)
-	var b strings.Builder
-	b.WriteString("# written by ikegate interop harness\n")
-	for _, kv := range [][2]string{
-		{"IPSec gateway", cfg.Gateway}, {"IPSec ID", cfg.Group}, {"IPSec secret", cfg.Secret},
-		{"Xauth username", cfg.User}, {"Xauth password", cfg.Password}, {"IKE DH Group", cfg.DHGroup},
-		{"Perfect Forward Secrecy", cfg.PFS}, {"NAT Traversal Mode", cfg.NATTMode},
-		{"Script", v.ScriptPath}, {"Local Addr", cfg.LocalAddr},
-	} {
-		if kv[1] != "" {
-			fmt.Fprintf(&b, "%s %s\n", kv[0], kv[1])
-		}
-	}
-	fmt.Fprintf(&b, "Local Port %d\nNo Detach\nNoninteractive\n", localPort)
-	writeFile(t, v.ConfPath, b.String(), 0o600)
-	t.Logf("vpnc %s config (secrets elided):\n%s", ns, elide(b.String(), cfg.Secret, cfg.Password))
-	port := fmt.Sprint(localPort)
-	argv := []string{IPCmd, "netns", "exec", ns, Stdbuf, "-oL", "-eL", VPNCBin,
-		"--no-detach", "--debug", "1", "--non-inter",
-		"--pid-file", v.PidFile, "--local-port", port, "--local-addr", cfg.LocalAddr, v.ConfPath}
-	v.Proc = startProc(t, "vpnc@"+ns, v.LogPath, nil, argv, filepath.Join(dir, "script.log"))
-	return v
 }

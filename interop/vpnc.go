@@ -64,6 +64,9 @@ type VPNCConfig struct {
 	DHGroup   string // "IKE DH Group"; default "dh14"
 	PFS       string // "Perfect Forward Secrecy"; default: vpnc's ("server": what Mode Config says)
 	NATTMode  string // "NAT Traversal Mode"; default "natt"
+	// LocalPort is --local-port: 0 (the default) a random port; 500 as a
+	// Cisco client (moving to 4500 once it floats to NAT-T).
+	LocalPort int
 	Extra     []string
 }
 
@@ -165,7 +168,7 @@ func (l *Lab) StartVPNC(t testing.TB, ns string, cfg VPNCConfig) *VPNC {
 	line("NAT Traversal Mode", cfg.NATTMode)
 	line("Script", v.ScriptPath)
 	line("Local Addr", cfg.LocalAddr)
-	b.WriteString("Local Port 0\nNo Detach\nNoninteractive\n")
+	fmt.Fprintf(&b, "Local Port %d\nNo Detach\nNoninteractive\n", cfg.LocalPort)
 	for _, x := range cfg.Extra {
 		b.WriteString(x + "\n")
 	}
@@ -176,7 +179,7 @@ func (l *Lab) StartVPNC(t testing.TB, ns string, cfg VPNCConfig) *VPNC {
 	// (coreutils, execs vpnc: same pid) makes it line-buffered.
 	argv := []string{IPCmd, "netns", "exec", ns, Stdbuf, "-oL", "-eL", VPNCBin,
 		"--no-detach", "--debug", "1", "--non-inter",
-		"--pid-file", v.PidFile, "--local-port", "0"}
+		"--pid-file", v.PidFile, "--local-port", fmt.Sprint(cfg.LocalPort)}
 	if cfg.LocalAddr != "" {
 		argv = append(argv, "--local-addr", cfg.LocalAddr)
 	}

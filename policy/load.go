@@ -1015,24 +1015,9 @@ func (l *cfgLoader) pools(top *cfgTable, acc *cfgAccess) []*Pool {
 		t := &cfgTable{l: l, sec: fmt.Sprintf("pool[%d]", i), loc: fmt.Sprintf("pool#%d", i), m: m}
 		p := &Pool{}
 		before := len(l.errs)
-		if name, ok := t.str("name"); ok {
-			switch {
-			case !cfgConnNameRE.MatchString(name):
-				t.errf("name", "%q is not a valid pool name (letters, digits, '.', '_', '-'; starting with a letter or digit)", name)
-			case len(name) > 64:
-				t.errf("name", "longer than 64 characters")
-			default:
-				t.sec = fmt.Sprintf("pool %q (%s)", name, t.sec)
-				if first, dup := names[name]; dup {
-					t.errf("name", "duplicate pool name %q (also pool[%d])", name, first)
-				} else {
-					names[name] = i
-					acc.pools[name] = true
-					p.Name = name
-				}
-			}
-		} else if !t.has("name") {
-			t.errf("name", "missing: every [[pool]] needs a name (connections refer to it with pool = \"...\")")
+		if name, ok := t.tableName("pool", i, names, "connections refer to it with pool = \"...\""); ok {
+			acc.pools[name] = true
+			p.Name = name
 		}
 
 		if list, ok := t.strs("addresses"); ok {
@@ -1116,6 +1101,35 @@ func (l *cfgLoader) attributes(t *cfgTable) Attributes {
 	return at
 }
 
+// tableName reads the name of the i-th [[kind]] table: valid, at most 64
+// characters, not taken by an earlier one (names: name → index, updated).
+// The table's section names it from then on. refs says who refers to it,
+// for the error when it is missing.
+func (t *cfgTable) tableName(kind string, i int, names map[string]int, refs string) (string, bool) {
+	name, ok := t.str("name")
+	if !ok {
+		if !t.has("name") {
+			t.errf("name", "missing: every [[%s]] needs a name (%s)", kind, refs)
+		}
+		return "", false
+	}
+	switch {
+	case !cfgConnNameRE.MatchString(name):
+		t.errf("name", "%q is not a valid %s name (letters, digits, '.', '_', '-'; starting with a letter or digit)", name, kind)
+	case len(name) > 64:
+		t.errf("name", "longer than 64 characters")
+	default:
+		t.sec = fmt.Sprintf("%s %q (%s)", kind, name, t.sec)
+		if first, dup := names[name]; dup {
+			t.errf("name", "duplicate %s name %q (also %s[%d])", kind, name, kind, first)
+			return "", false
+		}
+		names[name] = i
+		return name, true
+	}
+	return "", false
+}
+
 // prefixList reads a list of prefixes (split_include, split_exclude).
 func (l *cfgLoader) prefixList(t *cfgTable, key string) []netip.Prefix {
 	list, ok := t.strs(key)
@@ -1142,24 +1156,9 @@ func (l *cfgLoader) groups(top *cfgTable, acc *cfgAccess) []*Group {
 		t := &cfgTable{l: l, sec: fmt.Sprintf("group[%d]", i), loc: fmt.Sprintf("group#%d", i), m: m}
 		g := &Group{}
 		before := len(l.errs)
-		if name, ok := t.str("name"); ok {
-			switch {
-			case !cfgConnNameRE.MatchString(name):
-				t.errf("name", "%q is not a valid group name (letters, digits, '.', '_', '-'; starting with a letter or digit)", name)
-			case len(name) > 64:
-				t.errf("name", "longer than 64 characters")
-			default:
-				t.sec = fmt.Sprintf("group %q (%s)", name, t.sec)
-				if first, dup := names[name]; dup {
-					t.errf("name", "duplicate group name %q (also group[%d])", name, first)
-				} else {
-					names[name] = i
-					acc.groups[name] = true
-					g.Name = name
-				}
-			}
-		} else if !t.has("name") {
-			t.errf("name", "missing: every [[group]] needs a name (connections and RADIUS Class attributes refer to it)")
+		if name, ok := t.tableName("group", i, names, "connections and RADIUS Class attributes refer to it"); ok {
+			acc.groups[name] = true
+			g.Name = name
 		}
 		if name, ok := t.str("pool"); ok {
 			if l.refPool(t, "pool", name, acc) {
