@@ -113,12 +113,16 @@ local_ts = ["0.0.0.0/0"]
 	if failed > 0 {
 		t.Fatalf("%d of %d clients failed", failed, raScaleClients)
 	}
-	seen := map[netip.Addr]bool{}
+	seen := map[netip.Addr]int{}
 	for i, v := range vips {
-		if !netip.MustParsePrefix("10.9.0.0/23").Contains(v) || seen[v] {
-			t.Fatalf("client %d got %v (duplicate or outside the pool)", i, v)
+		if !netip.MustParsePrefix("10.9.0.0/23").Contains(v) {
+			t.Fatalf("client %d got %v, outside the pool", i, v)
 		}
-		seen[v] = true
+		if j, dup := seen[v]; dup {
+			t.Fatalf("clients %d (user%d) and %d (user%d) both got %v; ikegate's lines about it:\n%s",
+				j, j, i, i, v, strings.Join(v1Lines(g.Log(), `"`+v.String()+`"`), "\n"))
+		}
+		seen[v] = i
 	}
 	out, err := g.ctl("leases", "--json")
 	if err != nil {
