@@ -67,10 +67,7 @@ func NewEngine(cfg Config) *Engine {
 			}
 			return ""
 		},
-		Lookup: func(k uint64) (*p1SA, bool) {
-			sa, ok := e.sas[k]
-			return sa, ok
-		},
+		Lookup: engine.MapLookup(e.sas),
 		Remove: func(_ time.Time, sa *p1SA, notify bool, why string) {
 			if notify {
 				e.deleteISAKMP(sa, why)

@@ -577,15 +577,25 @@ func (e *Engine) mainI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 	e.sendP1(now, sa, e.plain(sa, isakmp.ExchangeV1Main, out), true)
 }
 
+// keNonce returns the KE and nonce data of a phase 1 message, and whether
+// it has both.
+func keNonce(ps []isakmp.V1Payload) (ke, nonce []byte, ok bool) {
+	k, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
+	n, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
+	if k == nil || n == nil {
+		return nil, nil, false
+	}
+	return k.Data, n.Data, true
+}
+
 // mainR3: MM3 received; send MM4 (KE, Nr, NAT-D).
 func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload) {
-	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
-	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
-	if ke == nil || nonce == nil {
+	ke, nonce, ok := keNonce(ps)
+	if !ok {
 		e.fail(sa, "Main Mode message 3 lacks KE or nonce")
 		return
 	}
-	sa.hs.gxi, sa.hs.ni = ke.Data, nonce.Data
+	sa.hs.gxi, sa.hs.ni = ke, nonce
 	if err := e.computeKeys(sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
 		e.fail(sa, err.Error())
@@ -601,13 +611,12 @@ func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 
 // mainI4: MM4 received; send MM5 (IDii, HASH_I), encrypted.
 func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.V1Payload) {
-	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
-	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
-	if ke == nil || nonce == nil {
+	ke, nonce, ok := keNonce(ps)
+	if !ok {
 		e.fail(sa, "Main Mode message 4 lacks KE or nonce")
 		return
 	}
-	sa.hs.gxr, sa.hs.nr = ke.Data, nonce.Data
+	sa.hs.gxr, sa.hs.nr = ke, nonce
 	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return
@@ -791,9 +800,8 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 		return
 	}
 	e.readVIDs(sa, ps)
-	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
-	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
-	if ke == nil || nonce == nil {
+	ke, nonce, ok := keNonce(ps)
+	if !ok {
 		e.fail(sa, "Aggressive Mode message 2 lacks KE or nonce")
 		return
 	}
@@ -801,7 +809,7 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 		e.fail(sa, "responder chose another DH group than our KE")
 		return
 	}
-	sa.hs.gxr, sa.hs.nr = ke.Data, nonce.Data
+	sa.hs.gxr, sa.hs.nr = ke, nonce
 	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return

@@ -78,10 +78,7 @@ func NewEngine(cfg Config) *Engine {
 		Reusable:    e.reusableSA,
 		User:        func(*ikeSA) string { return "" }, // EAP users: with IKEv2 remote access
 		Peer:        func(sa *ikeSA) (string, netip.AddrPort) { return sa.peerID.String(), sa.remote },
-		Lookup: func(k uint64) (*ikeSA, bool) {
-			sa, ok := e.sas[k]
-			return sa, ok
-		},
+		Lookup:      engine.MapLookup(e.sas),
 		Remove: func(now time.Time, sa *ikeSA, notify bool, why string) {
 			if notify {
 				e.deleteIKE(now, sa)

@@ -39,7 +39,7 @@ type Hooks[S SA, C ChildSA] struct {
 	Initiate    func(now time.Time, conn *policy.Connection) error // start a new IKE SA
 	AddChild    func(now time.Time, sa S, conn *policy.Connection) // a further CHILD SA on sa
 	Reusable    func(conn *policy.Connection) (S, bool)            // an IKE SA that can carry conn's CHILD SA
-	Lookup      func(key uint64) (S, bool)                         // the IKE SA filed under key
+	Lookup      func(key uint64) (S, bool)                         // the IKE SA filed under key (see MapLookup)
 	User        func(S) string                                     // the remote-access user an IKE SA authenticated ("": none)
 	Peer        func(S) (identity string, addr netip.AddrPort)     // the peer's authenticated identity and address
 	Remove      func(now time.Time, sa S, notify bool, why string) // delete an IKE SA, telling the peer or not
@@ -265,4 +265,12 @@ func (c *Core[S, C, W]) Restore(rec *Record, version int, key uint64, inUse func
 		return Output{}, err
 	}
 	return c.Flush(), nil
+}
+
+// MapLookup is Hooks.Lookup over an engine's table of IKE SAs by key.
+func MapLookup[S any](m map[uint64]S) func(uint64) (S, bool) {
+	return func(k uint64) (S, bool) {
+		sa, ok := m[k]
+		return sa, ok
+	}
 }
