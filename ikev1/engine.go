@@ -27,13 +27,17 @@ type Counters = engine.Counters
 type Engine struct {
 	engine.Core[*p1SA, *child, installWait]
 
-	sas      map[uint64]*p1SA // by initiator cookie
-	halfOpen int              // responder SAs before phase 1 completed
+	sas map[uint64]*p1SA // by initiator cookie
+	// renewed are the SAs whose replacement we started (rekeyDue): the
+	// few that a new SA of their connection may retire, so that
+	// establishing one does not scan every SA.
+	renewed  map[*p1SA]struct{}
+	halfOpen int // responder SAs before phase 1 completed
 }
 
 // NewEngine returns an engine with no SAs.
 func NewEngine(cfg Config) *Engine {
-	e := &Engine{sas: make(map[uint64]*p1SA)}
+	e := &Engine{sas: make(map[uint64]*p1SA), renewed: map[*p1SA]struct{}{}}
 	e.Init(cfg, 1)
 	e.SetHooks(engine.Hooks[*p1SA, *child]{
 		SAs:         func() iter.Seq[*p1SA] { return maps.Values(e.sas) },
@@ -270,6 +274,7 @@ func (e *Engine) destroy(sa *p1SA, reason string) {
 	}
 	e.Unschedule(sa)
 	e.leaveHalfOpen(sa)
+	delete(e.renewed, sa)
 	for _, c := range append([]*child(nil), sa.children...) {
 		e.removeChild(sa, c)
 	}

@@ -26,6 +26,7 @@ func (e *Engine) rekeyDelay(sa *p1SA, lifetime, def time.Duration) time.Duration
 func (e *Engine) rekeyDue(now time.Time, sa *p1SA) {
 	if !sa.Rekeying && engine.Due(sa.RekeyAt, now) {
 		sa.Rekeying = true
+		e.renewed[sa] = struct{}{}
 		if canInitiate(sa.conn) {
 			sa.log(e).Info("phase 1 lifetime ending: negotiating a new ISAKMP SA")
 			if err := e.initiatePhase1(now, sa.conn); err != nil {
@@ -51,7 +52,7 @@ func canInitiate(c *policy.Connection) bool {
 // renewing reports whether sa replaces an ISAKMP SA of the same
 // connection and peer that we are renewing (rekeyDue).
 func (e *Engine) renewing(sa *p1SA) bool {
-	for _, o := range e.sas {
+	for o := range e.renewed {
 		if o != sa && o.conn == sa.conn && o.Rekeying && o.state == stateEstablished && o.peerID.Equal(sa.peerID) {
 			return true
 		}
@@ -62,7 +63,7 @@ func (e *Engine) renewing(sa *p1SA) bool {
 // retireReplaced deletes, once a new ISAKMP SA carries a phase 2 SA, the
 // old ISAKMP SA of the same connection that we decided to replace.
 func (e *Engine) retireReplaced(sa *p1SA) {
-	for _, o := range e.sas {
+	for o := range e.renewed {
 		if o != sa && o.conn == sa.conn && o.Rekeying && o.state == stateEstablished {
 			for _, c := range append([]*child(nil), o.children...) {
 				e.deletePhase2(o, c)
