@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,7 +65,9 @@ type addrPool struct {
 
 type lease struct {
 	Lease
-	holders int // Lease calls not yet released
+	holders int    // Lease calls not yet released
+	key     string // its key in byID and prev: the identity, or "identity#n" for its n-th concurrent address
+	device  string // LeaseFor's device that took it
 }
 
 // NewPools checks the pools (unique names; at least one range each; every
@@ -161,6 +164,16 @@ func rangeString(r policy.AddrRange) string {
 // balanced by one Release. A full pool gives an error wrapping
 // ErrExhausted that names the pool and its size.
 func (p *Pools) Lease(pool, identity string) (netip.Addr, error) {
+	return p.LeaseFor(pool, identity, "")
+}
+
+// LeaseFor is Lease for one device of the identity (e.g. the client's
+// address and port): an identity's address is shared only by the SAs of
+// one device, and another device of the same identity gets an address of
+// its own (its second, third... concurrent address, each remembered for it
+// like the first), so two devices of one user never share an address. An
+// empty device shares, as Lease.
+func (p *Pools) LeaseFor(pool, identity, device string) (netip.Addr, error) {
 	if identity == "" {
 		return netip.Addr{}, fmt.Errorf("address pool %q: no identity to lease an address to", pool)
 	}
@@ -170,21 +183,29 @@ func (p *Pools) Lease(pool, identity string) (netip.Addr, error) {
 	if ap == nil {
 		return netip.Addr{}, fmt.Errorf("unknown address pool %q", pool)
 	}
-	if l := ap.byID[identity]; l != nil {
-		l.holders++
-		return l.Address, nil
+	key := identity
+	for n := 2; ; n++ {
+		l := ap.byID[key]
+		if l == nil {
+			break
+		}
+		if device == "" || l.device == device {
+			l.holders++
+			return l.Address, nil
+		}
+		key = identity + "#" + strconv.Itoa(n)
 	}
-	addr, ok := ap.prev[identity]
+	addr, ok := ap.prev[key]
 	if !ok || ap.byAddr[addr] != nil {
 		addr, ok = ap.lowestFree()
 	}
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("address pool %q: all %s addresses are leased: %w", pool, ap.size, ErrExhausted)
 	}
-	l := &lease{Lease: Lease{Pool: pool, Address: addr, Identity: identity, Since: p.now()}, holders: 1}
+	l := &lease{Lease: Lease{Pool: pool, Address: addr, Identity: identity, Since: p.now()}, holders: 1, key: key, device: device}
 	ap.byAddr[addr] = l
-	ap.byID[identity] = l
-	delete(ap.prev, identity)
+	ap.byID[key] = l
+	delete(ap.prev, key)
 	return addr, nil
 }
 
@@ -224,7 +245,7 @@ func (p *Pools) Claim(identity string, addr netip.Addr) (string, error) {
 	if l := ap.byID[identity]; l != nil {
 		return "", fmt.Errorf("%q already holds %s of pool %q, not %s", identity, l.Address, name, addr)
 	}
-	l := &lease{Lease: Lease{Pool: name, Address: addr, Identity: identity, Since: p.now()}, holders: 1}
+	l := &lease{Lease: Lease{Pool: name, Address: addr, Identity: identity, Since: p.now()}, holders: 1, key: identity}
 	ap.byAddr[addr] = l
 	ap.byID[identity] = l
 	return name, nil
@@ -276,8 +297,8 @@ func (p *Pools) Release(pool, identity string, addr netip.Addr) {
 		return
 	}
 	delete(ap.byAddr, l.Address)
-	delete(ap.byID, identity)
-	ap.prev[identity] = l.Address
+	delete(ap.byID, l.key)
+	ap.prev[l.key] = l.Address
 }
 
 // Leases returns every current lease, sorted by pool, then address.

@@ -398,3 +398,42 @@ func TestClaim(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseForDevices: two devices of one identity get addresses of their
+// own; each device's further SAs share its address; each keeps its
+// address across a reconnect; without a device the identity shares one.
+func TestLeaseForDevices(t *testing.T) {
+	p := testPools(t, poolTOML("rw", "10.9.0.1-10.9.0.9"))
+	lease := func(id, dev string) netip.Addr {
+		t.Helper()
+		a, err := p.LeaseFor("rw", id, dev)
+		if err != nil {
+			t.Fatalf("LeaseFor(%q, %q): %v", id, dev, err)
+		}
+		return a
+	}
+	laptop, phone := lease("alice", "192.0.2.7:4500"), lease("alice", "192.0.2.7:61000")
+	if laptop == phone {
+		t.Fatalf("two devices of alice share %v", laptop)
+	}
+	if again := lease("alice", "192.0.2.7:61000"); again != phone {
+		t.Fatalf("the phone's second SA got %v, want its %v", again, phone)
+	}
+	if shared := lease("alice", ""); shared != laptop {
+		t.Fatalf("no device: %v, want the identity's first address %v", shared, laptop)
+	}
+	var listed []string
+	for _, l := range p.Leases() {
+		listed = append(listed, l.Identity+"="+l.Address.String())
+	}
+	if got := strings.Join(listed, ","); got != "alice=10.9.0.1,alice=10.9.0.2" {
+		t.Fatalf("Leases: %s", got)
+	}
+	// The phone leaves (both its SAs) and comes back from a new port: its
+	// address again, as alice's second.
+	p.Release("rw", "alice", phone)
+	p.Release("rw", "alice", phone)
+	if back := lease("alice", "192.0.2.7:62000"); back != phone {
+		t.Fatalf("the phone came back to %v, want its previous %v (and never the laptop's %v)", back, phone, laptop)
+	}
+}

@@ -128,7 +128,7 @@ func (a *accessLayer) Lease(ef engine.Effect) (engine.Leased, error) {
 			return engine.Leased{}, fmt.Errorf("RADIUS Framed-IP-Address: %w", err)
 		}
 		l.Addr = rep.FramedIP
-	} else if l.Addr, err = a.pools.Lease(l.Pool, ef.Identity); err != nil {
+	} else if l.Addr, err = a.pools.LeaseFor(l.Pool, ef.Identity, ef.Device); err != nil {
 		return engine.Leased{}, err
 	}
 	if fromRadius && a.acct {

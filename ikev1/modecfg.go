@@ -125,7 +125,19 @@ func (sa *p1SA) owner() string {
 // raEffect is a lease or release effect of sa's client.
 func (sa *p1SA) raEffect(kind engine.EffectKind, pool string, addr netip.Addr) engine.Effect {
 	return engine.Effect{Kind: kind, Pool: pool, Identity: sa.identity(), Addr: addr, Connection: sa.conn,
-		User: sa.identity(), Peer: sa.remote.Addr(), Local: sa.local.Addr()}
+		User: sa.identity(), Peer: sa.remote.Addr(), Local: sa.local.Addr(),
+		Device: sa.device()}
+}
+
+// device tells sa's client apart from other devices of its identity for
+// the pool (engine.Effect.Device): its address and port, unless the
+// connection keeps one SA per identity (unique "replace" or "keep"),
+// where a new SA takes over the old one's address.
+func (sa *p1SA) device() string {
+	if sa.conn.Unique == policy.UniqueReplace || sa.conn.Unique == policy.UniqueKeep {
+		return ""
+	}
+	return sa.remote.String()
 }
 
 // identity is who holds sa's lease: the XAUTH user, else the peer's ID.

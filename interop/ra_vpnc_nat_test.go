@@ -178,11 +178,14 @@ func vnatPing(c *vnatClient, n int) (time.Duration, error) {
 // port, so only the port tells the two apart at ikegate).
 func TestVPNCBehindNAT(t *testing.T) {
 	t.Parallel()
-	t.Run("random-ports", func(t *testing.T) { vnatRun(t, 0) })
-	t.Run("port-500", func(t *testing.T) { vnatRun(t, 500) })
+	t.Run("random-ports", func(t *testing.T) { vnatRun(t, 0, false) })
+	t.Run("port-500", func(t *testing.T) { vnatRun(t, 500, false) })
+	// One user on two devices (unique = "no", the default): each device
+	// gets an address of its own, and both carry traffic.
+	t.Run("same-user", func(t *testing.T) { vnatRun(t, 0, true) })
 }
 
-func vnatRun(t *testing.T, localPort int) {
+func vnatRun(t *testing.T, localPort int, sameUser bool) {
 	t0 := time.Now()
 	lab := newVNATLab(t)
 	requireVPNC(t)
@@ -193,6 +196,9 @@ func vnatRun(t *testing.T, localPort int) {
 	clients := []*vnatClient{
 		{name: "c1", ns: lab.C1, addr: vnatC1, user: raUser, password: raPassword},
 		{name: "c2", ns: lab.C2, addr: vnatC2, user: vnatUser2, password: vnatPassword},
+	}
+	if sameUser {
+		clients[1].user, clients[1].password = raUser, raPassword
 	}
 	// Start both at once; measure each one's connect time.
 	var wg sync.WaitGroup
@@ -264,13 +270,13 @@ func vnatRun(t *testing.T, localPort int) {
 	}) {
 		t.Errorf("ikegate: %d settled IKEv1 SAs of %q within 10 s, want 2; sas: %+v", len(settled), raConn, last)
 	}
-	byUser := map[string]vnatSA{}
+	byVIP := map[string]vnatSA{} // by virtual IP: one user may have two devices
 	ports := map[uint16]string{}
 	for _, sa := range settled {
 		c := sa.Children[0]
 		t.Logf("ikegate: IKE SA v%d %s %s <-> %s, remote id %q, user %q, virtual IP %s; CHILD SA %s %s local_ts %v remote_ts %v",
 			sa.Version, sa.State, sa.Local, sa.Remote, sa.RemoteID, sa.User, sa.VirtualIP, c.Name, c.State, c.LocalTS, c.RemoteTS)
-		byUser[sa.User] = sa
+		byVIP[sa.VirtualIP] = sa
 		local, err1 := netip.ParseAddrPort(sa.Local)
 		remote, err2 := netip.ParseAddrPort(sa.Remote)
 		if err1 != nil || err2 != nil {
@@ -296,13 +302,13 @@ func vnatRun(t *testing.T, localPort int) {
 		}
 	}
 	for _, c := range clients {
-		sa, ok := byUser[c.user]
+		sa, ok := byVIP[c.session.Address.String()]
 		if !ok {
-			t.Errorf("ikegate: no settled IKE SA for user %q; settled: %+v", c.user, settled)
+			t.Errorf("ikegate: no settled IKE SA with %s's virtual IP %s; settled: %+v", c.name, c.session.Address, settled)
 			continue
 		}
-		if sa.VirtualIP != c.session.Address.String() {
-			t.Errorf("ikegate: IKE SA of %q: virtual IP %q, vpnc got %s", c.user, sa.VirtualIP, c.session.Address)
+		if sa.User != c.user {
+			t.Errorf("ikegate: IKE SA with virtual IP %s: user %q, want %q", c.session.Address, sa.User, c.user)
 		}
 		want := netip.PrefixFrom(c.session.Address, 32).String()
 		if rts := sa.Children[0].RemoteTS; len(rts) != 1 || rts[0] != want {
@@ -343,15 +349,15 @@ func vnatRun(t *testing.T, localPort int) {
 	for _, c := range clients {
 		found := false
 		for _, l := range leases {
-			if l.Identity == c.user {
+			if l.Identity == c.user && l.Address == c.session.Address.String() {
 				found = true
-				if l.Address != c.session.Address.String() || l.Pool != "rw" {
+				if l.Pool != "rw" {
 					t.Errorf("ikegate lease of %q: %+v, want %s from pool rw", c.user, l, c.session.Address)
 				}
 			}
 		}
 		if !found {
-			t.Errorf("ikegate leases: no lease for %q: %+v", c.user, leases)
+			t.Errorf("ikegate leases: no lease of %s for %q: %+v", c.session.Address, c.user, leases)
 		}
 	}
 	if len(leases) != 2 {
@@ -380,7 +386,7 @@ func vnatRun(t *testing.T, localPort int) {
 			}
 		}
 		for _, l := range after {
-			if l.Identity == c1.user {
+			if l.Identity == c1.user && l.Address == c1.session.Address.String() {
 				return false
 			}
 		}

@@ -106,7 +106,12 @@ type Effect struct {
 	// (EffectIKEUp: Identity is the peer's.)
 	Pool     string
 	Identity string
-	Addr     netip.Addr
+	// Device (EffectLease): which device of Identity asks (the client's
+	// address and port), when SAs of one identity may stay up side by
+	// side (unique "no" or "never"): devices never share an address.
+	// Empty: the identity's SAs share one.
+	Device string
+	Addr   netip.Addr
 }
 
 // NumEffects is the number of effect kinds (for counters by kind).
