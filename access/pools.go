@@ -29,12 +29,14 @@ type Lease struct {
 // Pools hands out addresses of the configured pools; safe for concurrent
 // use.
 //
-// An identity keeps one address per pool while it holds leases: every
-// Lease of an identity that has one returns the same address (a client
-// that reconnects before its old SA is gone, or a second SA of the same
-// identity) and counts one more holder; each Release drops one, and the
-// address returns to the pool with the last. Once free, the address is
-// remembered as the identity's previous one and given back to it while no
+// An identity keeps one address per pool and device while it holds
+// leases: every Lease of an identity that has one (LeaseFor: from the same
+// device) returns the same address (a client that reconnects before its
+// old SA is gone, or a second SA of the same client) and counts one more
+// holder; each Release drops one, and the address returns to the pool
+// with the last. Another device of the identity gets an address of its
+// own. Once free, an address is remembered as the identity's previous one
+// (per concurrent device: first, second...) and given back to it while no
 // one else has taken it.
 //
 // Nothing is allocated per address up front: leases live in maps, and the
