@@ -95,7 +95,11 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 				if sa.conn.Unique != policy.UniqueNever {
 					e.InitialContact(now, sa)
 				}
-				e.Effect(sa.upEffect(false, true))
+				if sa.xauthServer() && sa.ra.xauth != xauthDone {
+					sa.ra.upIC = true // reported with the user, once XAUTH names one
+				} else {
+					e.Effect(sa.upEffect(false, true))
+				}
 			default:
 				if v.Type < 8192 {
 					log.Warn("peer sent error notification " + v.Type.String())

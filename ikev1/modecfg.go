@@ -77,6 +77,11 @@ type remoteAccess struct {
 	vip    netip.Addr
 	group  string             // the [[group]] the client got (from the lease)
 	attrs  *policy.Attributes // its attributes (nil: the connection's pool's)
+	// upIC: the client sent INITIAL_CONTACT in phase 1. The SA is
+	// reported up (engine.EffectIKEUp) only once XAUTH names the user:
+	// uniqueness and INITIAL_CONTACT across shards act per user, not per
+	// group identity, which all the group's clients share.
+	upIC bool
 
 	tx *transaction // our Transaction request in flight
 	// peerReq is the client's last Transaction request and our reply, for
@@ -282,6 +287,7 @@ func (e *Engine) transactionReply(now time.Time, sa *p1SA, tx *transaction, attr
 	case tx.typ == isakmp.CfgSet && ra.xauth == xauthStatusSent && attr.Type == isakmp.CfgAck:
 		ra.xauth = xauthDone
 		sa.log(e).Info("XAUTH: user authenticated", zap.String("user", ra.user))
+		e.Effect(sa.upEffect(e.renewing(sa), ra.upIC))
 		e.pushModeCfg(now, sa)
 	case tx.typ == isakmp.CfgSet && ra.xauth == xauthFailed:
 		e.deleteISAKMP(sa, "XAUTH failed")

@@ -877,8 +877,13 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	if ic && sa.conn.Unique != policy.UniqueNever {
 		e.InitialContact(now, sa) // here; the runtime does the other shards
 	}
-	e.Effect(sa.upEffect(e.renewing(sa), ic))
+	renewal := e.renewing(sa)
 	e.remoteAccessUp(now, sa)
+	if sa.xauthServer() {
+		sa.ra.upIC = ic // reported up when XAUTH names the user
+	} else {
+		e.Effect(sa.upEffect(renewal, ic))
+	}
 	held := sa.hs.held
 	sa.hs = nil // phase 1 is over: only the long-lived state stays
 	for _, d := range held {

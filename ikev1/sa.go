@@ -165,8 +165,17 @@ func (sa *p1SA) NextDeadline() time.Time {
 // replaces an ISAKMP SA of ours being renewed (or was restored),
 // initialContact when the peer said it forgot its other SAs.
 func (sa *p1SA) upEffect(renewal, initialContact bool) engine.Effect {
+	id := sa.peerID.String()
+	if sa.ra != nil && sa.ra.user != "" && !sa.ra.client {
+		id = sa.owner() // "user NAME": uniqueness is per XAUTH user
+	}
 	return engine.Effect{Kind: engine.EffectIKEUp, Version: 1, Conn: sa.conn.Name, Key: sa.ckyI, SPIi: sa.ckyI, SPIr: sa.ckyR,
-		Identity: sa.peerID.String(), Peer: sa.remote.Addr(), Remote: sa.remote, Rekey: renewal, InitialContact: initialContact}
+		Identity: id, Peer: sa.remote.Addr(), Remote: sa.remote, Rekey: renewal, InitialContact: initialContact}
+}
+
+// xauthServer reports whether we run XAUTH for sa's client.
+func (sa *p1SA) xauthServer() bool {
+	return sa.ra != nil && !sa.ra.client && sa.conn.XAuth != policy.XAuthNone
 }
 
 // header is the ISAKMP header of a message of ours on sa.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"ikegate/internal/engine"
 	"ikegate/internal/enginetest"
 	"ikegate/isakmp"
 	"ikegate/oakley"
@@ -159,10 +160,22 @@ func raPair(t *testing.T, user, password string) (*pair, *raClient) {
 // Mode for its virtual address only.
 func TestXAuthModeConfigPull(t *testing.T) {
 	p, c := raPair(t, "alice", "alice-secret")
+	// The gateway reports the SA up (for uniqueness across shards) once,
+	// after XAUTH, under the user's name, not the group identity that
+	// every client of the group shares.
+	var ups []string
+	p.Observe = func(peer enginetest.Peer, ef engine.Effect, _ error) {
+		if peer.Engine == enginetest.Engine(p.b.eng) && ef.Kind == engine.EffectIKEUp {
+			ups = append(ups, fmt.Sprintf("%s xauth-requests=%d", ef.Identity, c.requests))
+		}
+	}
 	p.initiate(p.a, p.a.conns[0])
 	p.run(5 * time.Second)
 	if c.requests != 1 || len(c.statuses) != 1 || c.statuses[0] != 1 {
 		t.Fatalf("XAUTH: %d requests, statuses %v; want one request and STATUS 1", c.requests, c.statuses)
+	}
+	if len(ups) != 1 || ups[0] != "user alice xauth-requests=1" {
+		t.Fatalf("gateway's IKE-up effects %q, want one for \"user alice\" after XAUTH", ups)
 	}
 	if c.vip != netip.MustParseAddr("10.9.0.1") {
 		t.Fatalf("virtual IP %v, want 10.9.0.1 (attrs %+v)", c.vip, c.attrs)

@@ -98,12 +98,18 @@ type Wire struct {
 	// timers).
 	At    func(netip.Addr) Peer
 	Peers func() []Peer
+	// Observe, if set, sees every effect executed (and its error).
+	Observe func(p Peer, ef engine.Effect, err error)
 }
 
 // Do carries out an engine's output as the gateway's shard does
 // (engine.Execute on its dataplane) and puts its datagrams on the wire.
 func (w *Wire) Do(p Peer, out engine.Output) {
-	w.Send(engine.Execute(w.Now, p.Engine, p.Inst, p.Access, out, nil, nil))
+	var observe func(engine.Effect, error)
+	if w.Observe != nil {
+		observe = func(ef engine.Effect, err error) { w.Observe(p, ef, err) }
+	}
+	w.Send(engine.Execute(w.Now, p.Engine, p.Inst, p.Access, out, observe, nil))
 }
 
 // Send puts datagrams on the wire (through Filter).
