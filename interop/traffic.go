@@ -64,14 +64,20 @@ func InNetns(name string, f func() error) error {
 	return (<-ch).err
 }
 
-// Ping sends count ICMP echo requests from src to dst inside namespace ns,
-// one every interval, and returns how many replies came back within
-// timeout after the last request.
+// Ping sends count ICMP (IPv6: ICMPv6) echo requests from src to dst
+// inside namespace ns, one every interval, and returns how many replies
+// came back within timeout after the last request.
 func Ping(ns, src, dst string, count int, interval, timeout time.Duration) (int, error) {
+	// IPv4: type 8 asks, 0 answers, and we checksum; ICMPv6: 128 and 129,
+	// and the kernel checksums raw ICMPv6 sockets.
+	network, echo, reply := "ip4:icmp", byte(8), byte(0)
+	if v6 := net.ParseIP(dst); v6 != nil && v6.To4() == nil {
+		network, echo, reply = "ip6:ipv6-icmp", 128, 129
+	}
 	var c *net.IPConn
 	err := InNetns(ns, func() error {
 		var err error
-		c, err = net.ListenIP("ip4:icmp", &net.IPAddr{IP: net.ParseIP(src)})
+		c, err = net.ListenIP(network, &net.IPAddr{IP: net.ParseIP(src)})
 		return err
 	})
 	if err != nil {
@@ -91,7 +97,7 @@ func Ping(ns, src, dst string, count int, interval, timeout time.Duration) (int,
 				return // deadline
 			}
 			m := buf[:n]
-			if len(m) < 8 || m[0] != 0 || from.String() != dst || binary.BigEndian.Uint16(m[4:]) != id {
+			if len(m) < 8 || m[0] != reply || !net.ParseIP(dst).Equal(from.(*net.IPAddr).IP) || binary.BigEndian.Uint16(m[4:]) != id {
 				continue
 			}
 			got[binary.BigEndian.Uint16(m[6:])] = true
@@ -99,11 +105,13 @@ func Ping(ns, src, dst string, count int, interval, timeout time.Duration) (int,
 	}()
 	for seq := 0; seq < count; seq++ {
 		msg := make([]byte, 64)
-		msg[0] = 8 // echo request
+		msg[0] = echo
 		binary.BigEndian.PutUint16(msg[4:], id)
 		binary.BigEndian.PutUint16(msg[6:], uint16(seq))
 		copy(msg[8:], "ikegate traffic test")
-		binary.BigEndian.PutUint16(msg[2:], inetChecksum(msg))
+		if echo == 8 {
+			binary.BigEndian.PutUint16(msg[2:], inetChecksum(msg))
+		}
 		if _, err := c.WriteTo(msg, dstIP); err != nil {
 			c.Close()
 			<-done
