@@ -75,6 +75,8 @@ local_ts = ["0.0.0.0/0"]
 	start := time.Now()
 	vips := make([]netip.Addr, raScaleClients)
 	errs := make(chan error, raScaleClients)
+	hold := make(chan struct{})
+	defer close(hold)
 	var wg sync.WaitGroup
 	for i := range raScaleClients {
 		wg.Go(func() {
@@ -91,7 +93,7 @@ local_ts = ["0.0.0.0/0"]
 			var vip netip.Addr
 			err := InNetns(lab.Left, func() error {
 				var err error
-				vip, err = raClient(conn, 30*time.Second)
+				vip, err = raClient(conn, 30*time.Second, hold)
 				return err
 			})
 			vips[i] = vip
@@ -139,12 +141,16 @@ local_ts = ["0.0.0.0/0"]
 
 // raClient runs one remote-access client (its own engine and UDP port)
 // until its Quick Mode is installed and returns its virtual IP.
-func raClient(conn *policy.Connection, timeout time.Duration) (netip.Addr, error) {
+func raClient(conn *policy.Connection, timeout time.Duration, hold <-chan struct{}) (netip.Addr, error) {
 	sock, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(conn.LocalAddr, 0)))
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	defer sock.Close()
+	// The socket (its port) stays taken until hold closes: a client that
+	// is done must not hand its port to one still starting, which the
+	// gateway would take for the same device restarting (INITIAL_CONTACT
+	// from the same address and port) and rightly replace.
+	go func() { <-hold; sock.Close() }()
 	dp, _ := kernel.New("none", nil)
 	defer dp.Close()
 	eng := ikev1.NewEngine(ikev1.Config{DB: policy.NewDB([]*policy.Connection{conn}), Installer: dp})
