@@ -257,6 +257,9 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	if sa.DPD.Enabled() {
 		e.checkLiveness(now, sa)
 	}
+	if sa.state == stateEstablished && engine.Due(sa.idleNext(), now) {
+		e.checkIdle(now, sa)
+	}
 }
 
 // fail ends a phase 1 SA that could not be established and logs why.

@@ -82,6 +82,8 @@ type remoteAccess struct {
 	// uniqueness and INITIAL_CONTACT across shards act per user, not per
 	// group identity, which all the group's clients share.
 	upIC bool
+	// idle watches the client's traffic for its idle_timeout.
+	idle engine.Idle
 
 	tx *transaction // our Transaction request in flight
 	// peerReq is the client's last Transaction request and our reply, for
@@ -381,6 +383,7 @@ func (e *Engine) leased(now time.Time, sa *p1SA, l engine.Leased, err error) {
 		ra.vip, ra.pool, ra.group, ra.attrs = l.Addr, l.Pool, l.Group, l.Attrs
 		sa.log(e).Info("Mode Config: virtual IP assigned", zap.Stringer("vip", l.Addr), zap.String("identity", sa.identity()),
 			zap.String("pool", l.Pool), zap.String("group", l.Group))
+		e.checkIdle(now, sa) // starts watching for idle_timeout
 	}
 	if req != nil {
 		e.replyModeCfg(sa, req)
@@ -413,13 +416,40 @@ func (e *Engine) replyModeCfg(sa *p1SA, req *modeCfgRequest) {
 	e.Emit(sa.local, sa.remote, raw)
 }
 
+// clientAttrs are the attributes of sa's client: its group's over its
+// pool's, as the lease said, else the connection's pool's (nil: none).
+func (e *Engine) clientAttrs(sa *p1SA) *policy.Attributes {
+	if sa.ra.attrs != nil {
+		return sa.ra.attrs
+	}
+	if p := e.Cfg.DB.Pool(sa.conn.Pool); p != nil {
+		return &p.Attributes
+	}
+	return nil
+}
+
+// checkIdle ends the session of a remote-access client whose tunnels
+// carried no inbound traffic for its idle_timeout.
+func (e *Engine) checkIdle(now time.Time, sa *p1SA) {
+	ra := sa.ra
+	if ra == nil || ra.client || !ra.vip.IsValid() {
+		return
+	}
+	var timeout time.Duration
+	if a := e.clientAttrs(sa); a != nil {
+		timeout = a.IdleTimeout
+	}
+	if idle, over := ra.idle.Check(now, e.Cfg.Installer, e.Kernels(sa), timeout); over {
+		sa.log(e).Info("remote-access client idle: disconnecting", zap.String("identity", sa.identity()),
+			zap.Duration("idle", idle), zap.Duration("idle_timeout", timeout))
+		e.deleteISAKMP(sa, "idle_timeout")
+	}
+}
+
 // modeCfgAttrs are the attributes we answer asked with: each asked type we
 // have a value for (several values of a type: several attributes).
 func (e *Engine) modeCfgAttrs(sa *p1SA, asked []isakmp.Attribute) []isakmp.Attribute {
-	pool := sa.ra.attrs
-	if p := e.Cfg.DB.Pool(sa.conn.Pool); pool == nil && p != nil {
-		pool = &p.Attributes
-	}
+	pool := e.clientAttrs(sa)
 	vip := sa.ra.vip
 	var out []isakmp.Attribute
 	tlv := func(t uint16, v []byte) { out = append(out, isakmp.Attribute{Type: t, Value: v}) }

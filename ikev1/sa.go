@@ -150,6 +150,7 @@ func (sa *p1SA) NextDeadline() time.Time {
 		if sa.ra != nil && sa.ra.tx != nil {
 			d.Consider(sa.ra.tx.rtx.Next)
 		}
+		d.Consider(sa.idleNext())
 		engine.ConsiderRekeys(&d, sa.children)
 	}
 	for _, q := range sa.quick {
@@ -171,6 +172,14 @@ func (sa *p1SA) upEffect(renewal, initialContact bool) engine.Effect {
 	}
 	return engine.Effect{Kind: engine.EffectIKEUp, Version: 1, Conn: sa.conn.Name, Key: sa.ckyI, SPIi: sa.ckyI, SPIr: sa.ckyR,
 		Identity: id, Peer: sa.remote.Addr(), Remote: sa.remote, Rekey: renewal, InitialContact: initialContact}
+}
+
+// idleNext is when sa's client's idle check is due (zero: not watched).
+func (sa *p1SA) idleNext() time.Time {
+	if sa.ra == nil {
+		return time.Time{}
+	}
+	return sa.ra.idle.Next()
 }
 
 // xauthServer reports whether we run XAUTH for sa's client.

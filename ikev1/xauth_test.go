@@ -223,6 +223,37 @@ func TestXAuthModeConfigPull(t *testing.T) {
 	}
 }
 
+// TestIdleTimeout: a client whose tunnel carries inbound traffic stays;
+// once it carries none for the pool's idle_timeout, the gateway deletes
+// its SA and the address goes back to the pool.
+func TestIdleTimeout(t *testing.T) {
+	p, c := raPair(t, "alice", "alice-secret")
+	p.b.eng.Cfg.DB.Pool("rw").IdleTimeout = 5 * time.Minute
+	p.b.inst.Packets = 1 // the gateway's dataplane counts inbound packets
+	p.initiate(p.a, p.a.conns[0])
+	p.run(5 * time.Second)
+	ca := p.a.conns[0]
+	ca.LocalTS = []netip.Prefix{netip.PrefixFrom(c.vip, 32)}
+	ca.RemoteTS = []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}
+	p.initiate(p.a, ca)
+	p.run(5 * time.Second)
+	requireUp(t, p.a, p.b, 1)
+	for range 8 { // 8 minutes with a packet each minute
+		p.b.inst.Packets++
+		p.run(time.Minute)
+	}
+	if n := len(p.b.eng.SAs()); n != 1 {
+		t.Fatalf("a busy client was disconnected (%d SAs)", n)
+	}
+	p.run(6 * time.Minute) // silence
+	if n := len(p.b.eng.SAs()); n != 0 {
+		t.Fatalf("%d SAs after 6 idle minutes with idle_timeout 5m", n)
+	}
+	if len(p.b.access.Leases) != 0 {
+		t.Fatalf("lease not released: %v", p.b.access.Leases)
+	}
+}
+
 // TestXAuthModeConfigPush: with modecfg = "push" the gateway SETs the
 // configuration after XAUTH, and the client acknowledges.
 func TestXAuthModeConfigPush(t *testing.T) {

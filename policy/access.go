@@ -62,6 +62,7 @@ type Attributes struct {
 	SplitExclude []netip.Prefix // "split_exclude": networks the client keeps local (Cisco Unity's local LAN)
 	Banner       string         // "banner": shown by Cisco-style clients
 	SavePassword bool           // "save_password": the client may store the XAUTH password
+	IdleTimeout  time.Duration  // "idle_timeout": end a client's session after this long without inbound traffic (0: never)
 }
 
 // Over returns base with every attribute a sets replacing base's (a
@@ -90,6 +91,9 @@ func (a Attributes) Over(base Attributes) Attributes {
 		out.Banner = a.Banner
 	}
 	out.SavePassword = out.SavePassword || a.SavePassword
+	if a.IdleTimeout > 0 {
+		out.IdleTimeout = a.IdleTimeout
+	}
 	return out
 }
 

@@ -994,7 +994,7 @@ func cfgJoinAddrs(as []netip.Addr) string {
 }
 
 var validPoolKeys = []string{
-	"name", "addresses", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password",
+	"name", "addresses", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout",
 }
 
 // cfgPoolRange is one entry of a pool's addresses, kept to find overlaps.
@@ -1098,6 +1098,17 @@ func (l *cfgLoader) attributes(t *cfgTable) Attributes {
 	if v, ok := t.bool("save_password"); ok {
 		at.SavePassword = v
 	}
+	if s, ok := t.str("idle_timeout"); ok {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			t.errf("idle_timeout", "%q is not a duration (like \"30m\")", s)
+		case d < time.Minute || d > 7*24*time.Hour:
+			t.errf("idle_timeout", "%q is out of range: must be from 1m to 168h (leave the key out for none)", s)
+		default:
+			at.IdleTimeout = d
+		}
+	}
 	return at
 }
 
@@ -1175,7 +1186,7 @@ func (l *cfgLoader) groups(top *cfgTable, acc *cfgAccess) []*Group {
 }
 
 var validGroupKeys = []string{
-	"name", "pool", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password",
+	"name", "pool", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout",
 }
 
 // refPool checks that key names a declared [[pool]].

@@ -908,6 +908,8 @@ func TestRemoteAccessErrors(t *testing.T) {
 		{"split_include", pool("addresses = \"10.9.0.0/24\"\nsplit_include = [\"10.2.0.1/24\"]\n"), psk, []string{`key "split_include": prefix "10.2.0.1/24" has host bits set (did you mean 10.2.0.0/24?)`}},
 		{"banner type", pool("addresses = \"10.9.0.0/24\"\nbanner = 1\n"), psk, []string{`key "banner": must be a string, not an integer`}},
 		{"save_password type", pool("addresses = \"10.9.0.0/24\"\nsave_password = \"yes\"\n"), psk, []string{`key "save_password": must be a boolean (true or false), not a string`}},
+		{"idle_timeout short", pool("addresses = \"10.9.0.0/24\"\nidle_timeout = \"30s\"\n"), psk, []string{`key "idle_timeout": "30s" is out of range: must be from 1m to 168h (leave the key out for none)`}},
+		{"idle_timeout syntax", "[[group]]\nname = \"g\"\nidle_timeout = \"5\"\n", psk, []string{`group "g" (group[0]): key "idle_timeout": "5" is not a duration (like "30m")`}},
 		{"pool unknown key", pool("adresses = \"10.9.0.0/24\"\n"), psk, []string{`key "addresses": missing`, `key "adresses": unknown key (did you mean "addresses"?)`}},
 
 		// [[group]]

@@ -24,6 +24,7 @@ type Installer struct {
 	FailAdd error                      // returned by AddChildSA when set
 	ReqIDs  uint32                     // the last reqid handed out
 	Used    uint64                     // bytes every SA reports as used (0: no counters)
+	Packets uint64                     // inbound packets every SA reports (0: none, unless Used)
 }
 
 // AllocSPI returns Base | a counter.
@@ -50,18 +51,18 @@ func (f *Installer) AddChildSA(sa *policy.ChildSA) error {
 	return nil
 }
 
-// Counters reports Used as the inbound bytes of every SA it holds (tests
-// set it to exercise byte lifetimes); Capabilities says so when Used is
-// set.
+// Counters reports Used as the inbound bytes and Packets as the inbound
+// packets of every SA it holds (tests set them to exercise byte lifetimes
+// and idle timeouts).
 func (f *Installer) Counters(spiIn uint32) (policy.ChildCounters, bool) {
 	_, ok := f.Live[spiIn]
-	return policy.ChildCounters{InBytes: f.Used}, ok && f.Used > 0
+	return policy.ChildCounters{InBytes: f.Used, InPackets: f.Packets}, ok && (f.Used > 0 || f.Packets > 0)
 }
 
-// Capabilities are those of a dataplane that counts traffic, when Used is
-// set.
+// Capabilities are those of a dataplane that counts traffic, when Used or
+// Packets is set.
 func (f *Installer) Capabilities() policy.Capabilities {
-	return policy.Capabilities{Counters: f.Used > 0}
+	return policy.Capabilities{Counters: f.Used > 0 || f.Packets > 0}
 }
 
 // DelChildSA forgets sa.
