@@ -479,3 +479,60 @@ func vnatRun(t *testing.T, localPort int, sameUser bool) {
 	raCheckSecrets(t, g, raGroupPSK, raPassword, vnatPassword)
 	t.Logf("test took %v", time.Since(t0).Round(time.Millisecond))
 }
+
+// TestVPNCPoolExhausted: a pool of one address. The first vpnc client gets
+// it; the second one (another user) is refused an address: vpnc does not
+// come up, ikegate's log names the pool and says it is exhausted, no
+// address is handed out twice, and the first client's tunnel keeps
+// working.
+func TestVPNCPoolExhausted(t *testing.T) {
+	t.Parallel()
+	lab := newVNATLab(t)
+	requireVPNC(t)
+	const only = "10.9.0.7"
+	toml := strings.Replace(vnatGateTOML(), fmt.Sprintf("addresses = [%q]", raPool), fmt.Sprintf("addresses = [%q]", only), 1)
+	if !strings.Contains(toml, only) {
+		t.Fatal("harness: could not shrink the pool")
+	}
+	g := lab.StartIkegate(t, lab.GW, toml)
+	keepLogs(t, g.LogPath)
+	start := func(ns, addr, user, password string) *VPNC {
+		v := lab.StartVPNC(t, ns, VPNCConfig{Gateway: RightAddr, LocalAddr: addr,
+			Group: raGroup, Secret: raGroupPSK, User: user, Password: password})
+		keepLogs(t, v.LogPath)
+		return v
+	}
+	first := &vnatClient{name: "c1", ns: lab.C1, addr: vnatC1, user: raUser, password: raPassword}
+	first.v = start(first.ns, first.addr, first.user, first.password)
+	if err := first.v.WaitConnected(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	env, err := first.v.ScriptEnv("connect")
+	if err == nil {
+		first.session, err = ParseVPNCSession(env)
+	}
+	if err != nil || first.session.Address.String() != only {
+		t.Fatalf("c1: %v, address %v; want the pool's only address %s", err, first.session, only)
+	}
+	mark := v1MarkLog(g.LogPath)
+	second := start(lab.C2, vnatC2, vnatUser2, vnatPassword)
+	if err := second.WaitConnected(15 * time.Second); err == nil {
+		env, _ := second.ScriptEnv("connect")
+		t.Fatalf("c2 came up with the one-address pool taken: %v", env)
+	}
+	line := v1WaitLine(t, "ikegate", mark, 5*time.Second, "no address for the client", vnatUser2)
+	if !strings.Contains(line, `"rw"`) || !strings.Contains(line, "exhausted") {
+		t.Errorf("ikegate's line for the refused client does not name the pool and say it is exhausted: %s", line)
+	} else {
+		t.Logf("ikegate: %s", v1Short(line, 400))
+	}
+	leases := raLeases(t, g)
+	if len(leases) != 1 || leases[0].Identity != raUser || leases[0].Address != only {
+		t.Errorf("ikegate leases: %+v, want only %s's %s", leases, raUser, only)
+	}
+	if d, err := vnatPing(first, 5); err != nil {
+		t.Errorf("c1 after c2 was refused: %v", err)
+	} else {
+		t.Logf("c1: ping through the tunnel after c2 was refused: 5/5 in %v", d.Round(time.Millisecond))
+	}
+}
