@@ -428,6 +428,15 @@ func (e *Engine) clientAttrs(sa *p1SA) *policy.Attributes {
 	return nil
 }
 
+// raClientAttrs is clientAttrs for a remote-access client of ours (nil
+// for other SAs).
+func (e *Engine) raClientAttrs(sa *p1SA) *policy.Attributes {
+	if sa.ra == nil || sa.ra.client {
+		return nil
+	}
+	return e.clientAttrs(sa)
+}
+
 // checkIdle ends the session of a remote-access client whose tunnels
 // carried no inbound traffic for its idle_timeout.
 func (e *Engine) checkIdle(now time.Time, sa *p1SA) {
@@ -476,9 +485,13 @@ func (e *Engine) modeCfgAttrs(sa *p1SA, asked []isakmp.Attribute) []isakmp.Attri
 			tlv(a.Type, []byte("ikegate"))
 		case unityPFS:
 			// Whether the client must offer PFS in Quick Mode: yes when
-			// every ESP proposal of the connection requires a DH group
-			// (vpnc and Cisco clients follow this).
-			out = append(out, isakmp.V1AttrTV(a.Type, b2u16(requiresPFS(sa.conn))))
+			// every ESP proposal of the connection requires a DH group,
+			// or its group names one (vpnc and Cisco clients follow this).
+			pfs := requiresPFS(sa.conn)
+			if at := e.clientAttrs(sa); at != nil && at.PFSGroup != 0 {
+				pfs = true // the client's group requires it (pfs_group)
+			}
+			out = append(out, isakmp.V1AttrTV(a.Type, b2u16(pfs)))
 		}
 		if pool == nil {
 			continue

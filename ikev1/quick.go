@@ -342,6 +342,15 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 		e.sendNotify(sa, isakmp.V1NotifyNoProposalChosen, nil)
 		return
 	}
+	if at := e.raClientAttrs(sa); at != nil && at.PFSGroup != 0 {
+		if g, _ := offer.prop.First(oakley.TransformDH); g.ID != at.PFSGroup || ke == nil {
+			want := oakley.Transform{Type: oakley.TransformDH, ID: at.PFSGroup}
+			log.Warn(fmt.Sprintf("Quick Mode: no proposal chosen: the client's group requires PFS with %s (pfs_group); it offered %s",
+				want, offer.prop))
+			e.sendNotify(sa, isakmp.V1NotifyNoProposalChosen, nil)
+			return
+		}
+	}
 	q := &quickMode{msgID: id, conn: conn, ni: nonce.Data, nr: e.Random(nonceLen), offer: offer,
 		spiOut: binary.BigEndian.Uint32(offer.spi), localTS: ourLocal, remoteTS: peerLocal,
 		lifetime: offer.lifetime, lastRecv: sum, expires: now.Add(quickTimeout)}

@@ -254,6 +254,35 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestPFSGroup: a pool (or group) with pfs_group tells the client to use
+// PFS (UNITY_PFS 1) and refuses its Quick Modes without that DH group.
+func TestPFSGroup(t *testing.T) {
+	for _, c := range []struct {
+		clientESP string
+		up        bool
+	}{{"aes256-sha1", false}, {"aes256-sha1-modp1024", false}, {"aes256-sha1-modp2048", true}} {
+		t.Run(c.clientESP, func(t *testing.T) {
+			p, cl := raPair(t, "alice", "alice-secret")
+			p.b.eng.Cfg.DB.Pool("rw").PFSGroup = oakley.MODP2048
+			p.b.conns[0].ESP = props(t, true, "aes256-sha1-modp2048", "aes256-sha1-modp1024", "aes256-sha1")
+			p.initiate(p.a, p.a.conns[0])
+			p.run(5 * time.Second)
+			if i := slices.IndexFunc(cl.attrs, func(a isakmp.Attribute) bool { return a.Type == unityPFS }); i < 0 || cl.attrs[i].TVValue != 1 {
+				t.Fatalf("UNITY_PFS: %+v, want 1", cl.attrs)
+			}
+			ca := p.a.conns[0]
+			ca.ESP = props(t, true, c.clientESP)
+			ca.LocalTS = []netip.Prefix{netip.PrefixFrom(cl.vip, 32)}
+			ca.RemoteTS = []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}
+			p.initiate(p.a, ca)
+			p.run(5 * time.Second)
+			if n := len(p.b.inst.Live); (n > 0) != c.up {
+				t.Fatalf("client ESP %s: %d phase 2 SAs installed on the gateway, want up=%v", c.clientESP, n, c.up)
+			}
+		})
+	}
+}
+
 // TestXAuthModeConfigPush: with modecfg = "push" the gateway SETs the
 // configuration after XAUTH, and the client acknowledges.
 func TestXAuthModeConfigPush(t *testing.T) {

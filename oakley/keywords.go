@@ -107,6 +107,16 @@ func buildPropKeywords() map[string]propKeyword {
 	return m
 }
 
+// ParseDHGroup returns the Diffie-Hellman group of a proposal keyword
+// ("modp2048", "ecp256", "x25519", ...).
+func ParseDHGroup(s string) (uint16, error) {
+	kw, ok := propKeywords[strings.ToLower(strings.TrimSpace(s))]
+	if !ok || kw.kind != kwDH || kw.id == DHNone {
+		return 0, fmt.Errorf("%q is not a Diffie-Hellman group keyword (like \"modp2048\", \"ecp256\", \"x25519\")", s)
+	}
+	return kw.id, nil
+}
+
 // ParseProposal parses one strongSwan-style proposal string, e.g.
 // "aes256-sha256-modp2048", "aes128gcm16-prfsha256-x25519",
 // "aes256gcm16-prfsha384-ecp384" or "3des-sha1-modp1024", for an IKE SA

@@ -232,3 +232,16 @@ func TestParseProposalErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDHGroup(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want uint16
+		ok   bool
+	}{{"modp2048", MODP2048, true}, {"ECP256", ECP256, true}, {"x25519", Curve25519, true}, {"aes128", 0, false}, {"", 0, false}} {
+		got, err := ParseDHGroup(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseDHGroup(%q) = %d, %v", c.in, got, err)
+		}
+	}
+}

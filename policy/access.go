@@ -63,6 +63,7 @@ type Attributes struct {
 	Banner       string         // "banner": shown by Cisco-style clients
 	SavePassword bool           // "save_password": the client may store the XAUTH password
 	IdleTimeout  time.Duration  // "idle_timeout": end a client's session after this long without inbound traffic (0: never)
+	PFSGroup     uint16         // "pfs_group": the DH group the client's Quick Modes must use (0: as the connection's esp says)
 }
 
 // Over returns base with every attribute a sets replacing base's (a
@@ -93,6 +94,9 @@ func (a Attributes) Over(base Attributes) Attributes {
 	out.SavePassword = out.SavePassword || a.SavePassword
 	if a.IdleTimeout > 0 {
 		out.IdleTimeout = a.IdleTimeout
+	}
+	if a.PFSGroup != 0 {
+		out.PFSGroup = a.PFSGroup
 	}
 	return out
 }

@@ -994,7 +994,7 @@ func cfgJoinAddrs(as []netip.Addr) string {
 }
 
 var validPoolKeys = []string{
-	"name", "addresses", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout",
+	"name", "addresses", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout", "pfs_group",
 }
 
 // cfgPoolRange is one entry of a pool's addresses, kept to find overlaps.
@@ -1098,6 +1098,13 @@ func (l *cfgLoader) attributes(t *cfgTable) Attributes {
 	if v, ok := t.bool("save_password"); ok {
 		at.SavePassword = v
 	}
+	if s, ok := t.str("pfs_group"); ok {
+		if g, err := oakley.ParseDHGroup(s); err != nil {
+			t.errf("pfs_group", "%w", err)
+		} else {
+			at.PFSGroup = g
+		}
+	}
 	if s, ok := t.str("idle_timeout"); ok {
 		d, err := time.ParseDuration(s)
 		switch {
@@ -1186,7 +1193,7 @@ func (l *cfgLoader) groups(top *cfgTable, acc *cfgAccess) []*Group {
 }
 
 var validGroupKeys = []string{
-	"name", "pool", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout",
+	"name", "pool", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout", "pfs_group",
 }
 
 // refPool checks that key names a declared [[pool]].
