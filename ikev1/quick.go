@@ -338,7 +338,11 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 		return
 	}
 	if conn == nil {
-		log.Warn("Quick Mode: no proposal chosen: " + oakley.Explain(sa.conn.ESP, props, oakley.MatchOptions{OptionalESN: true, IgnoreDH: ke == nil}))
+		why := oakley.Explain(sa.conn.ESP, props, oakley.MatchOptions{OptionalESN: true, IgnoreDH: ke == nil})
+		if at := e.raClientAttrs(sa); at != nil && at.PFSGroup != 0 {
+			why += fmt.Sprintf("; the client's group requires PFS with %s (pfs_group)", oakley.Transform{Type: oakley.TransformDH, ID: at.PFSGroup})
+		}
+		log.Warn("Quick Mode: no proposal chosen: " + why)
 		e.sendNotify(sa, isakmp.V1NotifyNoProposalChosen, nil)
 		return
 	}

@@ -536,3 +536,68 @@ func TestVPNCPoolExhausted(t *testing.T) {
 		t.Logf("c1: ping through the tunnel after c2 was refused: 5/5 in %v", d.Round(time.Millisecond))
 	}
 }
+
+// TestVPNCPFSGroup: with pfs_group on the pool, ikegate tells vpnc to use
+// PFS (Cisco Unity's PFS attribute) and accepts only Quick Modes with that
+// DH group. Fact: vpnc's default ("Perfect Forward Secrecy server") then
+// uses MODP-1024 whatever the IKE group; ikegate refuses it with a line
+// naming the group it requires, and vpnc set to dh14 gets its phase 2 SA
+// with MODP-2048, which carries traffic.
+func TestVPNCPFSGroup(t *testing.T) {
+	t.Parallel()
+	lab := newVNATLab(t)
+	requireVPNC(t)
+	toml := vnatGateTOML()
+	for _, r := range [][2]string{
+		{`esp = ["aes256-sha1"]`, `esp = ["aes256-sha1-modp2048", "aes256-sha1"]`},
+		{"[[pool]]\nname = \"rw\"\n", "[[pool]]\nname = \"rw\"\npfs_group = \"modp2048\"\n"},
+	} {
+		if !strings.Contains(toml, r[0]) {
+			t.Fatalf("harness: %q not in the config", r[0])
+		}
+		toml = strings.Replace(toml, r[0], r[1], 1)
+	}
+	g := lab.StartIkegate(t, lab.GW, toml)
+	keepLogs(t, g.LogPath)
+	// vpnc's default follows the server's PFS flag with MODP-1024: refused.
+	mark := v1MarkLog(g.LogPath)
+	def := lab.StartVPNC(t, lab.C2, VPNCConfig{Gateway: RightAddr, LocalAddr: vnatC2,
+		Group: raGroup, Secret: raGroupPSK, User: vnatUser2, Password: vnatPassword})
+	keepLogs(t, def.LogPath)
+	if err := def.WaitConnected(10 * time.Second); err == nil {
+		t.Error("vpnc with PFS MODP-1024 came up although pfs_group is modp2048")
+	}
+	if l := v1WaitLine(t, "ikegate", mark, 5*time.Second, "requires PFS with MODP_2048"); l != "" {
+		t.Logf("ikegate: %s", v1Short(l, 300))
+	}
+	def.Proc.Stop()
+
+	c := &vnatClient{name: "c1", ns: lab.C1, addr: vnatC1, user: raUser, password: raPassword}
+	c.v = lab.StartVPNC(t, c.ns, VPNCConfig{Gateway: RightAddr, LocalAddr: c.addr, PFS: "dh14",
+		Group: raGroup, Secret: raGroupPSK, User: c.user, Password: c.password})
+	keepLogs(t, c.v.LogPath)
+	if err := c.v.WaitConnected(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	env, err := c.v.ScriptEnv("connect")
+	if err == nil {
+		c.session, err = ParseVPNCSession(env)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := g.TrafficChildren()
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("ikegate CHILD SAs: %+v, %v; want one", cs, err)
+	}
+	if !strings.Contains(cs[0].ESPProposal, "MODP_2048") {
+		t.Errorf("vpnc's phase 2 SA: %s, want PFS with MODP_2048 (pfs_group)", cs[0].ESPProposal)
+	} else {
+		t.Logf("vpnc's phase 2 SA: %s", cs[0].ESPProposal)
+	}
+	if d, err := vnatPing(c, 5); err != nil {
+		t.Error(err)
+	} else {
+		t.Logf("ping through the tunnel: 5/5 in %v", d.Round(time.Millisecond))
+	}
+}
