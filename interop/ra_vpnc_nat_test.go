@@ -601,3 +601,67 @@ func TestVPNCPFSGroup(t *testing.T) {
 		t.Logf("ping through the tunnel: 5/5 in %v", d.Round(time.Millisecond))
 	}
 }
+
+// TestVPNCIdleTimeout: idle_timeout = "1m" on the pool. vpnc connects and
+// pings; then its tunnel carries nothing, and within the timeout plus a
+// tenth ikegate disconnects it (log line naming the user) and releases its
+// address.
+func TestVPNCIdleTimeout(t *testing.T) {
+	t.Parallel()
+	lab := newVNATLab(t)
+	requireVPNC(t)
+	toml := strings.Replace(vnatGateTOML(), "[[pool]]\nname = \"rw\"\n", "[[pool]]\nname = \"rw\"\nidle_timeout = \"1m\"\n", 1)
+	if !strings.Contains(toml, "idle_timeout") {
+		t.Fatal("harness: could not set idle_timeout")
+	}
+	g := lab.StartIkegate(t, lab.GW, toml)
+	keepLogs(t, g.LogPath)
+	c := &vnatClient{name: "c1", ns: lab.C1, addr: vnatC1, user: raUser, password: raPassword}
+	c.v = lab.StartVPNC(t, c.ns, VPNCConfig{Gateway: RightAddr, LocalAddr: c.addr,
+		Group: raGroup, Secret: raGroupPSK, User: c.user, Password: c.password})
+	keepLogs(t, c.v.LogPath)
+	if err := c.v.WaitConnected(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	env, err := c.v.ScriptEnv("connect")
+	if err == nil {
+		c.session, err = ParseVPNCSession(env)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := v1MarkLog(g.LogPath)
+	if _, err := vnatPing(c, 3); err != nil {
+		t.Fatal(err)
+	}
+	quiet := time.Now()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // what the tunnel carries meanwhile, for the record
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(15 * time.Second):
+			}
+			if cs, err := g.TrafficChildren(); err == nil {
+				for _, ch := range cs {
+					t.Logf("+%v: CHILD SA in %d packets, out %d, outside-TS drops %d", time.Since(quiet).Round(time.Second),
+						ch.InPackets, ch.OutPackets, ch.OutsideTSDrops)
+				}
+			}
+		}
+	}()
+	line := v1WaitLine(t, "ikegate", mark, 80*time.Second, "remote-access client idle: disconnecting", raUser)
+	took := time.Since(quiet)
+	if line == "" {
+		t.Fatalf("no idle disconnect within 80 s of the last ping (idle_timeout 1m)")
+	}
+	if took < 55*time.Second || took > 75*time.Second {
+		t.Errorf("disconnected %v after the last ping; want the 1m idle_timeout (plus up to a tenth)", took.Round(time.Second))
+	}
+	t.Logf("ikegate, %v after the last ping: %s", took.Round(time.Second), v1Short(line, 300))
+	if !WaitFor(t, 5*time.Second, func() bool { return len(raLeases(t, g)) == 0 }) {
+		t.Errorf("lease still held after the idle disconnect: %+v", raLeases(t, g))
+	}
+}

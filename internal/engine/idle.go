@@ -15,7 +15,8 @@ type Idle struct {
 	next    time.Time // when to look again
 }
 
-// Check looks at the inbound packet counters of sas and reports how long
+// Check looks at the inbound packet counters of sas (those the dataplane
+// accepted) and reports how long
 // they have carried nothing, and whether that reached timeout. It returns
 // false when timeout is zero or the installer cannot count.
 func (i *Idle) Check(now time.Time, inst policy.Installer, sas []*policy.ChildSA, timeout time.Duration) (time.Duration, bool) {
@@ -26,7 +27,10 @@ func (i *Idle) Check(now time.Time, inst policy.Installer, sas []*policy.ChildSA
 	var n uint64
 	for _, sa := range sas {
 		if c, ok := inst.Counters(sa.SPIIn); ok {
-			n += c.InPackets
+			// Packets the dataplane dropped as outside the selectors
+			// are no activity (vpnc, for one, sends its TUN's stray
+			// packets every few seconds).
+			n += c.InPackets - min(c.OutsideTSDrops, c.InPackets)
 		}
 	}
 	if i.since.IsZero() || n != i.packets {
