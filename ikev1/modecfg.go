@@ -400,7 +400,7 @@ var allModeCfgAttrs = func() []isakmp.Attribute {
 	var out []isakmp.Attribute
 	for _, t := range []uint16{isakmp.CPInternalIP4Address, isakmp.CPInternalIP4Netmask, isakmp.CPInternalIP6Address,
 		isakmp.CPInternalIP4DNS, isakmp.CPInternalIP6DNS, isakmp.CPInternalIP4NBNS,
-		unityBanner, unityDefDomain, unitySplitDNSName, unitySplitInclude, unityLocalLAN, unityPFS} {
+		unityBanner, unityDefDomain, unitySplitDNSName, unitySplitInclude, unityLocalLAN, unityPFS, unityBackupServer} {
 		out = append(out, isakmp.Attribute{Type: t})
 	}
 	return out
@@ -530,6 +530,12 @@ func (e *Engine) modeCfgAttrs(sa *p1SA, asked []isakmp.Attribute) []isakmp.Attri
 		case unityLocalLAN:
 			if v := splitInclude(pool.SplitExclude); len(v) > 0 {
 				tlv(a.Type, v)
+			}
+		case unityBackupServer:
+			// A comma-separated list, as Cisco clients keep it in their
+			// profiles ("BackupServer=").
+			if len(pool.BackupServers) > 0 {
+				tlv(a.Type, []byte(strings.Join(pool.BackupServers, ",")))
 			}
 		}
 	}

@@ -119,7 +119,7 @@ func (c *raClient) pull(sa *p1SA) {
 	id := c.n.eng.newMsgID(sa)
 	var asked []isakmp.Attribute
 	for _, t := range []uint16{isakmp.CPInternalIP4Address, isakmp.CPInternalIP4Netmask, isakmp.CPInternalIP4DNS,
-		unityBanner, unityDefDomain, unitySplitInclude, unitySavePasswd, unityLocalLAN, unityPFS, isakmp.CPApplicationVersion} {
+		unityBanner, unityDefDomain, unitySplitInclude, unitySavePasswd, unityLocalLAN, unityPFS, unityBackupServer, isakmp.CPApplicationVersion} {
 		asked = append(asked, isakmp.Attribute{Type: t})
 	}
 	c.send(sa, id, sa.phase2IV(id), isakmp.CfgRequest, 7, asked)
@@ -143,8 +143,9 @@ func raPair(t *testing.T, user, password string) (*pair, *raClient) {
 	gw.RemoteTS = nil
 	pool := &policy.Pool{Name: "rw", Ranges: []policy.AddrRange{{First: netip.MustParseAddr("10.9.0.1"), Last: netip.MustParseAddr("10.9.0.254")}},
 		Attributes: policy.Attributes{DNS: []netip.Addr{netip.MustParseAddr("10.2.0.53")}, Domain: "corp.example", Banner: "Authorized use only",
-			SplitInclude: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")},
-			SplitExclude: []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}}}
+			SplitInclude:  []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")},
+			SplitExclude:  []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")},
+			BackupServers: []string{"vpn2.example", "192.0.2.9"}}}
 	p.b.eng.Cfg.DB = policy.NewDB(p.b.conns, pool)
 	p.b.access = &enginetest.Access{Users: map[string]string{"alice": "alice-secret"}, Pool: netip.MustParsePrefix("10.9.0.0/24")}
 	p.a.conns[0].XAuth = policy.XAuthLocal // the client offers XAUTHInitPreShared
@@ -190,6 +191,7 @@ func TestXAuthModeConfigPull(t *testing.T) {
 		{unitySplitInclude, "\x0a\x02\x00\x00\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00"},
 		{isakmp.CPInternalIP4Netmask, "\xff\xff\xff\xff"},
 		{unityLocalLAN, "\xc0\xa8\x00\x00\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00"},
+		{unityBackupServer, "vpn2.example,192.0.2.9"},
 	} {
 		if got := string(attrBytes(c.attrs, want.t)); got != want.v {
 			t.Errorf("attribute %d = %q, want %q", want.t, got, want.v)

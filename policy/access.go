@@ -64,6 +64,9 @@ type Attributes struct {
 	SavePassword bool           // "save_password": the client may store the XAUTH password
 	IdleTimeout  time.Duration  // "idle_timeout": end a client's session after this long without inbound traffic (0: never)
 	PFSGroup     uint16         // "pfs_group": the DH group the client's Quick Modes must use (0: as the connection's esp says)
+	// BackupServers is "backup_servers": other gateways the client may
+	// try when this one does not answer (Cisco Unity), names or addresses.
+	BackupServers []string
 }
 
 // Over returns base with every attribute a sets replacing base's (a
@@ -97,6 +100,9 @@ func (a Attributes) Over(base Attributes) Attributes {
 	}
 	if a.PFSGroup != 0 {
 		out.PFSGroup = a.PFSGroup
+	}
+	if len(a.BackupServers) > 0 {
+		out.BackupServers = a.BackupServers
 	}
 	return out
 }

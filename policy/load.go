@@ -994,7 +994,7 @@ func cfgJoinAddrs(as []netip.Addr) string {
 }
 
 var validPoolKeys = []string{
-	"name", "addresses", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout", "pfs_group",
+	"name", "addresses", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout", "pfs_group", "backup_servers",
 }
 
 // cfgPoolRange is one entry of a pool's addresses, kept to find overlaps.
@@ -1098,6 +1098,18 @@ func (l *cfgLoader) attributes(t *cfgTable) Attributes {
 	if v, ok := t.bool("save_password"); ok {
 		at.SavePassword = v
 	}
+	if list, ok := t.strs("backup_servers"); ok {
+		for _, s := range list {
+			if _, err := netip.ParseAddr(s); err != nil && cfgDomainName(s) != nil {
+				t.errf("backup_servers", "%q is neither an IP address nor a host name", s)
+				continue
+			}
+			at.BackupServers = append(at.BackupServers, s)
+		}
+		if len(at.BackupServers) > 10 {
+			t.errf("backup_servers", "lists %d servers; Cisco clients take at most 10", len(at.BackupServers))
+		}
+	}
 	if s, ok := t.str("pfs_group"); ok {
 		if g, err := oakley.ParseDHGroup(s); err != nil {
 			t.errf("pfs_group", "%w", err)
@@ -1193,7 +1205,7 @@ func (l *cfgLoader) groups(top *cfgTable, acc *cfgAccess) []*Group {
 }
 
 var validGroupKeys = []string{
-	"name", "pool", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout", "pfs_group",
+	"name", "pool", "dns", "nbns", "domain", "split_dns", "split_include", "split_exclude", "banner", "save_password", "idle_timeout", "pfs_group", "backup_servers",
 }
 
 // refPool checks that key names a declared [[pool]].

@@ -910,6 +910,7 @@ func TestRemoteAccessErrors(t *testing.T) {
 		{"save_password type", pool("addresses = \"10.9.0.0/24\"\nsave_password = \"yes\"\n"), psk, []string{`key "save_password": must be a boolean (true or false), not a string`}},
 		{"idle_timeout short", pool("addresses = \"10.9.0.0/24\"\nidle_timeout = \"30s\"\n"), psk, []string{`key "idle_timeout": "30s" is out of range: must be from 1m to 168h (leave the key out for none)`}},
 		{"idle_timeout syntax", "[[group]]\nname = \"g\"\nidle_timeout = \"5\"\n", psk, []string{`group "g" (group[0]): key "idle_timeout": "5" is not a duration (like "30m")`}},
+		{"backup_servers", "[[group]]\nname = \"g\"\nbackup_servers = [\"vpn 2\"]\n", psk, []string{`group "g" (group[0]): key "backup_servers": "vpn 2" is neither an IP address nor a host name`}},
 		{"pfs_group", "[[group]]\nname = \"g\"\npfs_group = \"modp2047\"\n", psk, []string{`group "g" (group[0]): key "pfs_group": "modp2047" is not a Diffie-Hellman group keyword (like "modp2048", "ecp256", "x25519")`}},
 		{"pool unknown key", pool("adresses = \"10.9.0.0/24\"\n"), psk, []string{`key "addresses": missing`, `key "adresses": unknown key (did you mean "addresses"?)`}},
 
