@@ -480,6 +480,26 @@ func vnatRun(t *testing.T, localPort int, sameUser bool) {
 	t.Logf("test took %v", time.Since(t0).Round(time.Millisecond))
 }
 
+// vnatConnect starts vpnc for c (from namespace c.ns, address c.addr),
+// waits until it is connected and records its session; pfs is vpnc's
+// "Perfect Forward Secrecy" ("": its default).
+func vnatConnect(t *testing.T, lab *vnatLab, c *vnatClient, pfs string) {
+	t.Helper()
+	c.v = lab.StartVPNC(t, c.ns, VPNCConfig{Gateway: RightAddr, LocalAddr: c.addr, PFS: pfs,
+		Group: raGroup, Secret: raGroupPSK, User: c.user, Password: c.password})
+	keepLogs(t, c.v.LogPath)
+	if err := c.v.WaitConnected(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	env, err := c.v.ScriptEnv("connect")
+	if err == nil {
+		c.session, err = ParseVPNCSession(env)
+	}
+	if err != nil {
+		t.Fatalf("%s: vpnc's connect environment: %v", c.name, err)
+	}
+}
+
 // TestVPNCPoolExhausted: a pool of one address. The first vpnc client gets
 // it; the second one (another user) is refused an address: vpnc does not
 // come up, ikegate's log names the pool and says it is exhausted, no
@@ -496,26 +516,15 @@ func TestVPNCPoolExhausted(t *testing.T) {
 	}
 	g := lab.StartIkegate(t, lab.GW, toml)
 	keepLogs(t, g.LogPath)
-	start := func(ns, addr, user, password string) *VPNC {
-		v := lab.StartVPNC(t, ns, VPNCConfig{Gateway: RightAddr, LocalAddr: addr,
-			Group: raGroup, Secret: raGroupPSK, User: user, Password: password})
-		keepLogs(t, v.LogPath)
-		return v
-	}
 	first := &vnatClient{name: "c1", ns: lab.C1, addr: vnatC1, user: raUser, password: raPassword}
-	first.v = start(first.ns, first.addr, first.user, first.password)
-	if err := first.v.WaitConnected(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	env, err := first.v.ScriptEnv("connect")
-	if err == nil {
-		first.session, err = ParseVPNCSession(env)
-	}
-	if err != nil || first.session.Address.String() != only {
-		t.Fatalf("c1: %v, address %v; want the pool's only address %s", err, first.session, only)
+	vnatConnect(t, lab, first, "")
+	if first.session.Address.String() != only {
+		t.Fatalf("c1: address %v; want the pool's only address %s", first.session.Address, only)
 	}
 	mark := v1MarkLog(g.LogPath)
-	second := start(lab.C2, vnatC2, vnatUser2, vnatPassword)
+	second := lab.StartVPNC(t, lab.C2, VPNCConfig{Gateway: RightAddr, LocalAddr: vnatC2,
+		Group: raGroup, Secret: raGroupPSK, User: vnatUser2, Password: vnatPassword})
+	keepLogs(t, second.LogPath)
 	if err := second.WaitConnected(15 * time.Second); err == nil {
 		env, _ := second.ScriptEnv("connect")
 		t.Fatalf("c2 came up with the one-address pool taken: %v", env)
@@ -573,19 +582,7 @@ func TestVPNCPFSGroup(t *testing.T) {
 	def.Proc.Stop()
 
 	c := &vnatClient{name: "c1", ns: lab.C1, addr: vnatC1, user: raUser, password: raPassword}
-	c.v = lab.StartVPNC(t, c.ns, VPNCConfig{Gateway: RightAddr, LocalAddr: c.addr, PFS: "dh14",
-		Group: raGroup, Secret: raGroupPSK, User: c.user, Password: c.password})
-	keepLogs(t, c.v.LogPath)
-	if err := c.v.WaitConnected(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	env, err := c.v.ScriptEnv("connect")
-	if err == nil {
-		c.session, err = ParseVPNCSession(env)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	vnatConnect(t, lab, c, "dh14")
 	cs, err := g.TrafficChildren()
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("ikegate CHILD SAs: %+v, %v; want one", cs, err)
@@ -617,19 +614,7 @@ func TestVPNCIdleTimeout(t *testing.T) {
 	g := lab.StartIkegate(t, lab.GW, toml)
 	keepLogs(t, g.LogPath)
 	c := &vnatClient{name: "c1", ns: lab.C1, addr: vnatC1, user: raUser, password: raPassword}
-	c.v = lab.StartVPNC(t, c.ns, VPNCConfig{Gateway: RightAddr, LocalAddr: c.addr,
-		Group: raGroup, Secret: raGroupPSK, User: c.user, Password: c.password})
-	keepLogs(t, c.v.LogPath)
-	if err := c.v.WaitConnected(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	env, err := c.v.ScriptEnv("connect")
-	if err == nil {
-		c.session, err = ParseVPNCSession(env)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	vnatConnect(t, lab, c, "")
 	mark := v1MarkLog(g.LogPath)
 	if _, err := vnatPing(c, 3); err != nil {
 		t.Fatal(err)
