@@ -590,10 +590,12 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 	switch {
 	case errors.Is(err, policy.ErrSelectorConflict):
 		// The peer holds the SA already (Quick Mode is over): take it back.
-		log.Warn("phase 2 SA refused: " + err.Error() + "; the ISAKMP SA stays up")
+		log.Warn("phase 2 SA refused: "+err.Error()+"; the ISAKMP SA stays up",
+			zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)))
 		e.sendNotify(sa, isakmp.V1NotifyInvalidIDInformation, nil)
 		e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP,
 			SPISize: 4, SPIs: [][]byte{spi32(c.SPIIn)}}})
+		e.removeChild(sa, c) // deleted at the peer too: nothing left to list
 	case err != nil:
 		log.Warn("phase 2 SA negotiated but the kernel refused it; the ISAKMP SA stays up", zap.Error(err))
 	case sa.state == stateGone:
