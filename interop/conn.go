@@ -59,6 +59,9 @@ type Conn struct {
 	// SwanRekeyIKE and SwanRekeyChild set strongSwan's rekey_time for the
 	// IKE SA and the CHILD SA ("" = its default); other daemons ignore them.
 	SwanRekeyIKE, SwanRekeyChild string
+	// SwanFragmentation is strongSwan's fragmentation = (yes, force,
+	// accept, no; "" = its default); other daemons ignore it.
+	SwanFragmentation string
 	// IkegateLifetimes are ikegate's ike_lifetime and child_lifetime
 	// ("" = its defaults); other daemons ignore them.
 	IkegateLifetimes [2]string

@@ -1,15 +1,7 @@
 package interop
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,43 +31,14 @@ const v1fExtraSANs = 80
 // certificate alone exceeds the link MTU.
 func v1fBigLeaf(t *testing.T, p *TestPKI, name, dns, ip string) *Leaf {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.n++
-	serial := p.n
-	p.mu.Unlock()
 	names := []string{dns}
 	for i := 0; i < v1fExtraSANs; i++ {
 		names = append(names, fmt.Sprintf("padding-san-%03d.%s.fragmentation.interop.lab", i, name))
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{Country: []string{"CH"}, Organization: []string{"ikegate"}, CommonName: name},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     names,
-		IPAddresses:  []net.IP{net.ParseIP(ip)},
+	l := p.Leaf(t, name, RSA2048, names, []string{ip})
+	if n := len(l.X509.Raw); n < 3000 {
+		t.Fatalf("leaf %s: certificate of %d bytes, want > 3000 so MM5/MM6 need IP fragmentation", name, n)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, key.Public(), p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(der) < 3000 {
-		t.Fatalf("leaf %s: certificate of %d bytes, want > 3000 so MM5/MM6 need IP fragmentation", name, len(der))
-	}
-	c, _ := x509.ParseCertificate(der)
-	l := &Leaf{Name: name, Type: RSA2048, X509: c,
-		Cert: filepath.Join(p.Dir, name+".pem"),
-		Key:  filepath.Join(p.Dir, name+".key"),
-		DN:   fmt.Sprintf("C=CH, O=ikegate, CN=%s", name)}
-	writePEM(t, l.Cert, "CERTIFICATE", der)
-	writeKey(t, l.Key, key)
 	return l
 }
 
@@ -94,30 +57,6 @@ type v1fCase struct {
 }
 
 func (c *v1fCase) expectUp() bool { return c.frag != "no" }
-
-// v1fSwanctl renders swanctl.conf for conns as the harness does and adds
-// each connection's fragmentation setting (Conn cannot say it).
-func v1fSwanctl(t *testing.T, conns []Conn, frag map[string]string) string {
-	t.Helper()
-	scratch := t.TempDir()
-	for _, sub := range []string{"x509", "x509ca", "private"} {
-		if err := os.MkdirAll(filepath.Join(scratch, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conf, err := swanSwanctlConf(conns, scratch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range conns {
-		head := fmt.Sprintf("  %s {\n    version = 1\n", c.Name)
-		if strings.Count(conf, head) != 1 {
-			t.Fatalf("swanctl.conf: connection %s not found once:\n%s", c.Name, conf)
-		}
-		conf = strings.Replace(conf, head, head+"    fragmentation = "+frag[c.Name]+"\n", 1)
-	}
-	return conf
-}
 
 // v1fNftTable is the nftables table that drops IP fragments.
 const v1fNftTable = "ikgfrag"
@@ -233,13 +172,13 @@ func TestIKEv1FragStrongSwan(t *testing.T) {
 	v1PeerSubnets(t, lab, lab.Left, 211, idx)
 	var cases []*v1fCase
 	var peers, gates []Conn
-	frag := map[string]string{}
 	var certLens [2]int
 	for i, s := range specs {
 		name := "v1f-" + s.frag + "-" + map[bool]string{true: "i", false: "r"}[s.ikegI]
 		p := pairs[i]
 		peer := v1PSKConn(name, i, p, "aes256-sha256-modp2048", "aes256-sha256-modp2048")
 		peer.PSK = ""
+		peer.SwanFragmentation = s.frag
 		pl := v1fBigLeaf(t, pki, "peer-"+name, "peer-"+name+".lab", p.Peer)
 		gl := v1fBigLeaf(t, pki, "gate-"+name, "gate-"+name+".lab", p.Gate)
 		pl.UseIn(&peer, pki)
@@ -250,15 +189,13 @@ func TestIKEv1FragStrongSwan(t *testing.T) {
 		c := &v1fCase{name: name, frag: s.frag, ikegI: s.ikegI, pair: p, peer: peer, gate: gate}
 		cases = append(cases, c)
 		peers, gates = append(peers, peer), append(gates, gate)
-		frag[name] = s.frag
 	}
 	t.Logf("certificates: %d bytes (strongSwan's leaf), %d bytes (ikegate's leaf)", certLens[0], certLens[1])
 
 	v1fDropFragments(t, lab.Left)
 	v1fDropFragments(t, lab.Right)
 	capt := lab.CaptureFiltered(t, lab.Right, LabIface, v1fFilter)
-	swan := lab.StartStrongSwan(t, lab.Left, SwanConfig{Conns: peers, LibIPsec: true, Extra: v1SwanExtra,
-		Swanctl: v1fSwanctl(t, peers, frag)})
+	swan := lab.StartStrongSwan(t, lab.Left, SwanConfig{Conns: peers, LibIPsec: true, Extra: v1SwanExtra})
 	g := lab.StartIkegate(t, lab.Right, v1GatewayTOML(v1GateAddrs(pairs), gates...))
 	v1KeepLogs(t, swan.LogPath, g.LogPath)
 

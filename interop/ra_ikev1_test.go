@@ -188,28 +188,24 @@ func TestVPNCXAuthModeConfig(t *testing.T) {
 		}
 		t.Logf("vpnc connected in %v", time.Since(tUp).Round(time.Millisecond))
 
-		env, err := v.ScriptEnv("connect")
+		s, err := v.Session()
 		if err != nil {
-			t.Fatalf("vpnc's script recorded no connect environment: %v\nscript log:\n%s", err, v.ScriptLog())
-		}
-		s, err := ParseVPNCSession(env)
-		if err != nil {
-			t.Fatalf("vpnc's connect environment: %v\n%v", err, env)
+			t.Fatal(err)
 		}
 		t.Logf("vpnc handed its script (reason=connect):\n%s", s)
 		pool := netip.MustParsePrefix(raPool)
 		if !s.Address.IsValid() || !pool.Contains(s.Address) ||
 			s.Address == pool.Addr() || s.Address == netip.MustParseAddr("10.9.0.255") {
-			t.Errorf("INTERNAL_IP4_ADDRESS=%q: want a host address of %s", env["INTERNAL_IP4_ADDRESS"], raPool)
+			t.Errorf("INTERNAL_IP4_ADDRESS=%v: want a host address of %s", s.Address, raPool)
 		}
 		if s.Netmask != "" && s.Netmask != "255.255.255.255" {
 			t.Errorf("INTERNAL_IP4_NETMASK=%q, want 255.255.255.255 (or none)", s.Netmask)
 		}
 		if strings.Join(s.DNS, " ") != raDNS {
-			t.Errorf("INTERNAL_IP4_DNS=%q, want %q", env["INTERNAL_IP4_DNS"], raDNS)
+			t.Errorf("INTERNAL_IP4_DNS=%q, want %q", s.DNS, raDNS)
 		}
 		if strings.Join(s.NBNS, " ") != raNBNS {
-			t.Errorf("INTERNAL_IP4_NBNS=%q, want %q", env["INTERNAL_IP4_NBNS"], raNBNS)
+			t.Errorf("INTERNAL_IP4_NBNS=%q, want %q", s.NBNS, raNBNS)
 		}
 		if s.DefDomain != raDomain {
 			t.Errorf("CISCO_DEF_DOMAIN=%q, want %q", s.DefDomain, raDomain)
@@ -221,7 +217,7 @@ func TestVPNCXAuthModeConfig(t *testing.T) {
 			t.Errorf("CISCO_BANNER=%q, want %q", s.Banner, raBanner)
 		}
 		if len(s.SplitInclude) != 1 || s.SplitInclude[0].String() != raNet {
-			t.Errorf("split include %v (CISCO_SPLIT_INC=%q), want [%s]", s.SplitInclude, env["CISCO_SPLIT_INC"], raNet)
+			t.Errorf("split include %v, want [%s]", s.SplitInclude, raNet)
 		}
 		if s.Gateway != RightAddr {
 			t.Errorf("VPNGATEWAY=%q, want %s", s.Gateway, RightAddr)
@@ -356,45 +352,11 @@ func TestStrongSwanXAuthClient(t *testing.T) {
 	}
 	capt := lab.CaptureFiltered(t, lab.Left, LabIface, TrafficCaptureFilter)
 	g := lab.StartIkegate(t, lab.Right, raGateTOML(false, "%any"))
-	swanctl := fmt.Sprintf(`# written by ikegate interop harness
-connections {
-  %[1]s {
-    version = 1
-    local_addrs = %[2]s
-    remote_addrs = %[3]s
-    proposals = aes256-sha1-modp2048
-    vips = 0.0.0.0
-    local-1 {
-      auth = psk
-      id = @client.lab
-    }
-    local-2 {
-      auth = xauth
-      xauth_id = %[4]s
-    }
-    remote {
-      auth = psk
-      id = %[5]s
-    }
-    children {
-      %[1]s {
-        remote_ts = %[6]s
-        esp_proposals = aes256-sha1
-      }
-    }
-  }
-}
-secrets {
-  ike-group {
-    id-1 = %[5]s
-    secret = %[7]q
-  }
-  xauth-alice {
-    id = %[4]s
-    secret = %[8]q
-  }
-}
-`, raConn, LeftAddr, RightAddr, raUser, raGateID, raNet, raGroupPSK, raPassword)
+	swanctl := raMoreSwanctl(raSwanSpec{vips: "0.0.0.0", pull: true, remoteTS: raNet,
+		ike: "aes256-sha1-modp2048", esp: "aes256-sha1",
+		local1:  "auth = psk\nid = @client.lab",
+		remote:  "auth = psk\nid = " + raGateID,
+		secrets: fmt.Sprintf("ike-group {\n  id-1 = %s\n  secret = %q\n}", raGateID, raGroupPSK)})
 	swan := lab.StartStrongSwan(t, lab.Left, SwanConfig{
 		Swanctl: swanctl, LibIPsec: true, Plugins: raSwanPlugins(), Extra: v1SwanExtra,
 	})
@@ -404,36 +366,13 @@ secrets {
 	if out, err := swan.Initiate(raConn, 20); err != nil {
 		t.Errorf("swanctl --initiate --child %s: %v\n%s", raConn, err, out)
 	}
-	ssa := waitSwanSA(t, swan, raConn, 1, 10*time.Second)
-	t.Logf("strongSwan: IKE SA %s v%d %s %s <-> %s (%s:%s), %s/%s/%s, %d CHILD SA(s), up in %v",
-		ssa.Name, ssa.Version, ssa.State, ssa.LocalHost, ssa.RemoteHost, ssa.RemoteHost, ssa.Raw["remote-port"],
-		ssa.EncrAlg, ssa.IntegAlg, ssa.DHGroup, len(ssa.Children), time.Since(tUp).Round(time.Millisecond))
-	if ssa.Version != 1 {
-		t.Errorf("strongSwan: IKE SA version %d, want 1", ssa.Version)
-	}
-	var sc *SwanChildSA
-	for i := range ssa.Children {
-		if ssa.Children[i].State == "INSTALLED" {
-			sc = &ssa.Children[i]
-		}
-	}
-	t.Logf("strongSwan: CHILD SA %s %s local-ts %v remote-ts %v spi-in %s spi-out %s",
-		sc.Name, sc.State, sc.LocalTS, sc.RemoteTS, sc.SPIIn, sc.SPIOut)
-	if len(sc.LocalTS) != 1 {
-		t.Fatalf("strongSwan: CHILD SA local-ts %v, want one virtual IP/32", sc.LocalTS)
-	}
-	vp, err := netip.ParsePrefix(sc.LocalTS[0])
-	if err != nil || vp.Bits() != 32 || !netip.MustParsePrefix(raPool).Contains(vp.Addr()) {
-		t.Fatalf("strongSwan: CHILD SA local-ts %v, want a /32 in %s (the virtual IP)", sc.LocalTS, raPool)
-	}
-	if len(sc.RemoteTS) != 1 || sc.RemoteTS[0] != raNet {
-		t.Errorf("strongSwan: CHILD SA remote-ts %v, want [%s]", sc.RemoteTS, raNet)
-	}
-	vip := vp.Addr()
+	pool := netip.MustParsePrefix(raPool)
+	ssa, vip := raMoreSwanChild(t, swan, pool.Contains, 32, raNet)
+	t.Logf("strongSwan up in %v", time.Since(tUp).Round(time.Millisecond))
 	if l, ok := v1Line(swan.Log(), "installing new virtual IP"); ok {
 		t.Logf("strongSwan: %s", l)
 	}
-	if l, ok := v1Line(swan.Log(), "XAUTH authentication of"); ok {
+	if l, ok := v1Line(swan.Log(), "XAuth authentication of"); ok {
 		t.Logf("strongSwan: %s", l)
 	}
 

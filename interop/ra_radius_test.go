@@ -198,20 +198,16 @@ func TestVPNCXAuthRadius(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("vpnc connected in %v (through a 1 s RADIUS timeout)", time.Since(tUp).Round(time.Millisecond))
-		env, err := v.ScriptEnv("connect")
+		s, err := v.Session()
 		if err != nil {
-			t.Fatalf("vpnc's script recorded no connect environment: %v\nscript log:\n%s", err, v.ScriptLog())
-		}
-		s, err := ParseVPNCSession(env)
-		if err != nil {
-			t.Fatalf("vpnc's connect environment: %v\n%v", err, env)
+			t.Fatal(err)
 		}
 		t.Logf("vpnc handed its script (reason=connect):\n%s", s)
 		if s.Address != vip {
-			t.Fatalf("INTERNAL_IP4_ADDRESS=%q, want %s (FreeRADIUS's Framed-IP-Address)", env["INTERNAL_IP4_ADDRESS"], vip)
+			t.Fatalf("INTERNAL_IP4_ADDRESS=%v, want %s (FreeRADIUS's Framed-IP-Address)", s.Address, vip)
 		}
 		if strings.Join(s.DNS, " ") != raDNS {
-			t.Errorf("INTERNAL_IP4_DNS=%q, want %q (from the pool)", env["INTERNAL_IP4_DNS"], raDNS)
+			t.Errorf("INTERNAL_IP4_DNS=%q, want %q (from the pool)", s.DNS, raDNS)
 		}
 		if s.DefDomain != radGroupDom || s.Banner != radGroupBan {
 			t.Errorf("CISCO_DEF_DOMAIN=%q CISCO_BANNER=%q, want %q and %q: the [[group]] FreeRADIUS's Class %q selects",
@@ -471,13 +467,9 @@ func TestVPNCRadiusFramedIPInPool(t *testing.T) {
 		if err := v.WaitConnected(25 * time.Second); err != nil {
 			t.Fatalf("%s: %v", user, err)
 		}
-		env, err := v.ScriptEnv("connect")
-		if err != nil {
-			t.Fatalf("%s: vpnc's script recorded no connect environment: %v", user, err)
-		}
-		s, err := ParseVPNCSession(env)
+		s, err := v.Session()
 		if err != nil || !s.Address.IsValid() {
-			t.Fatalf("%s: vpnc's connect environment: %v\n%v", user, err, env)
+			t.Fatalf("%s: %v (session %+v)", user, err, s)
 		}
 		t.Logf("%s connected from %s: virtual IP %s", user, from, s.Address)
 		if s.DefDomain != raDomain || s.Banner == radGroupBan {

@@ -70,9 +70,13 @@ type raSwanSpec struct {
 	remote   string // body of remote { }
 	remoteTS string
 	secrets  string // extra secrets entries
+	ike, esp string // proposals ("": aes256-sha256-modp2048, aes256-sha256)
 }
 
 func raMoreSwanctl(s raSwanSpec) string {
+	if s.ike == "" {
+		s.ike, s.esp = "aes256-sha256-modp2048", "aes256-sha256"
+	}
 	pull := ""
 	if !s.pull {
 		pull = "    pull = no\n"
@@ -83,7 +87,7 @@ connections {
     version = 1
     local_addrs = %[2]s
     remote_addrs = %[3]s
-    proposals = aes256-sha256-modp2048
+    proposals = %[12]s
     vips = %[4]s
 %[5]s    local-1 {
 %[6]s
@@ -98,7 +102,7 @@ connections {
     children {
       %[1]s {
         remote_ts = %[9]s
-        esp_proposals = aes256-sha256
+        esp_proposals = %[13]s
       }
     }
   }
@@ -111,7 +115,7 @@ secrets {
 %[11]s
 }
 `, raConn, LeftAddr, RightAddr, s.vips, pull, indent(s.local1, "      "), raUser,
-		indent(s.remote, "      "), s.remoteTS, raPassword, indent(s.secrets, "  "))
+		indent(s.remote, "      "), s.remoteTS, raPassword, indent(s.secrets, "  "), s.ike, s.esp)
 }
 
 // raMoreSwanChild waits for strongSwan's IKE SA with one INSTALLED CHILD SA
@@ -131,6 +135,9 @@ func raMoreSwanChild(t *testing.T, swan *Swan, pool func(netip.Addr) bool, bits 
 		if ssa.Children[i].State == "INSTALLED" {
 			sc = &ssa.Children[i]
 		}
+	}
+	if sc == nil {
+		t.Fatalf("strongSwan: no INSTALLED CHILD SA: %+v", ssa.Children)
 	}
 	t.Logf("strongSwan: CHILD SA %s %s local-ts %v remote-ts %v spi-in %s spi-out %s",
 		sc.Name, sc.State, sc.LocalTS, sc.RemoteTS, sc.SPIIn, sc.SPIOut)

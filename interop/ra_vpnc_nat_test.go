@@ -228,18 +228,13 @@ func vnatRun(t *testing.T, localPort int, sameUser bool) {
 			continue
 		}
 		t.Logf("%s (%s, user %s): vpnc connected in %v (started together)", c.name, c.addr, c.user, c.connectTime.Round(time.Millisecond))
-		env, err := c.v.ScriptEnv("connect")
+		s, err := c.v.Session()
 		if err != nil {
-			t.Errorf("%s: vpnc's script recorded no connect environment: %v\n%s", c.name, err, c.v.ScriptLog())
-			continue
-		}
-		s, err := ParseVPNCSession(env)
-		if err != nil {
-			t.Errorf("%s: vpnc's connect environment: %v\n%v", c.name, err, env)
+			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
 		if !s.Address.IsValid() || !pool.Contains(s.Address) || s.Address == pool.Addr() {
-			t.Errorf("%s: INTERNAL_IP4_ADDRESS=%q, want a host address of %s", c.name, env["INTERNAL_IP4_ADDRESS"], raPool)
+			t.Errorf("%s: INTERNAL_IP4_ADDRESS=%v, want a host address of %s", c.name, s.Address, raPool)
 			continue
 		}
 		c.session = s
@@ -491,12 +486,9 @@ func vnatConnect(t *testing.T, lab *vnatLab, c *vnatClient, pfs string) {
 	if err := c.v.WaitConnected(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	env, err := c.v.ScriptEnv("connect")
-	if err == nil {
-		c.session, err = ParseVPNCSession(env)
-	}
-	if err != nil {
-		t.Fatalf("%s: vpnc's connect environment: %v", c.name, err)
+	var err error
+	if c.session, err = c.v.Session(); err != nil {
+		t.Fatalf("%s: %v", c.name, err)
 	}
 }
 

@@ -467,6 +467,9 @@ func swanSwanctlConf(conns []Conn, confDir string) (string, error) {
 		if c.Aggressive {
 			b.WriteString("    aggressive = yes\n")
 		}
+		if c.SwanFragmentation != "" {
+			fmt.Fprintf(&b, "    fragmentation = %s\n", c.SwanFragmentation)
+		}
 		// Fact: keep rekeying out of short tests' way; defaults are fine
 		// (4h IKE, 1h CHILD).
 		b.WriteString("    local {\n")

@@ -321,6 +321,20 @@ type VPNCSession struct {
 	Env          map[string]string
 }
 
+// Session is what vpnc handed its script when it connected (its Mode
+// Config result).
+func (v *VPNC) Session() (*VPNCSession, error) {
+	env, err := v.ScriptEnv("connect")
+	if err != nil {
+		return nil, fmt.Errorf("vpnc's script recorded no connect environment: %w\nscript log:\n%s", err, v.ScriptLog())
+	}
+	s, err := ParseVPNCSession(env)
+	if err != nil {
+		return nil, fmt.Errorf("vpnc's connect environment: %w\n%v", err, env)
+	}
+	return s, nil
+}
+
 // ParseVPNCSession interprets a script environment (ParseVPNCEnv).
 func ParseVPNCSession(env map[string]string) (*VPNCSession, error) {
 	s := &VPNCSession{Env: env,
