@@ -257,7 +257,7 @@ func (p *Pools) Claim(identity string, addr netip.Addr) (string, error) {
 func (p *Pools) owner(addr netip.Addr) *addrPool {
 	for _, ap := range p.pools {
 		for _, r := range ap.ranges {
-			if r.First.Is4() == addr.Is4() && !addr.Less(r.First) && !r.Last.Less(addr) {
+			if r.Contains(addr) {
 				return ap
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -31,7 +32,7 @@ type accessLayer struct {
 
 	mu       sync.Mutex
 	accepted map[string]access.RadiusReply // what RADIUS said about a user, by user name
-	sessions map[string]*acctSession       // accounted sessions, by identity
+	sessions map[string]*acctSession       // accounted sessions, by sessionKey (a user's devices each have one)
 	interim  time.Duration                 // [radius] interim_interval
 }
 
@@ -135,8 +136,8 @@ func (a *accessLayer) Lease(ef engine.Effect) (engine.Leased, error) {
 		s := &acctSession{Session: access.Session{ID: sessionID(), User: ef.Identity, Calling: ef.Peer, NASIP: ef.Local,
 			FramedIP: l.Addr, Class: rep.Class, Start: time.Now()}, stop: make(chan struct{})}
 		a.mu.Lock()
-		old := a.sessions[ef.Identity]
-		a.sessions[ef.Identity] = s
+		old := a.sessions[sessionKey(ef.Identity, l.Addr)]
+		a.sessions[sessionKey(ef.Identity, l.Addr)] = s
 		a.mu.Unlock()
 		if old != nil {
 			close(old.stop)
@@ -158,8 +159,8 @@ func (a *accessLayer) Lease(ef engine.Effect) (engine.Leased, error) {
 // user.
 func (a *accessLayer) Release(ef engine.Effect) {
 	a.mu.Lock()
-	s := a.sessions[ef.Identity]
-	delete(a.sessions, ef.Identity)
+	s := a.sessions[sessionKey(ef.Identity, ef.Addr)]
+	delete(a.sessions, sessionKey(ef.Identity, ef.Addr))
 	delete(a.accepted, ef.Identity)
 	a.mu.Unlock()
 	a.pools.Release(ef.Pool, ef.Identity, ef.Addr)
@@ -179,6 +180,9 @@ func (a *accessLayer) close() {
 		delete(a.sessions, id)
 	}
 }
+
+// sessionKey names the accounted session of identity's device holding addr.
+func sessionKey(identity string, addr netip.Addr) string { return identity + "|" + addr.String() }
 
 // acctSession is an accounted session and the stop of its interim
 // updates.

@@ -132,6 +132,11 @@ func GroupOfClass(class []byte) string {
 // AddrRange is an inclusive range of addresses of one family.
 type AddrRange struct{ First, Last netip.Addr }
 
+// Contains reports whether a lies in r.
+func (r AddrRange) Contains(a netip.Addr) bool {
+	return r.First.Is4() == a.Is4() && !a.Less(r.First) && !r.Last.Less(a)
+}
+
 // User is a [[user]] table: a user of the local list (XAUTH, EAP-MSCHAPv2).
 type User struct {
 	Name string
