@@ -264,35 +264,7 @@ func TestVPNCXAuthModeConfig(t *testing.T) {
 		const addr = "10.200.0.3"
 		MustRun(t, IPCmd, "-n", lab.Left, "addr", "add", addr+"/24", "dev", LabIface)
 		mark := v1MarkLog(g.LogPath)
-		v := lab.StartVPNC(t, lab.Left, VPNCConfig{
-			Gateway: RightAddr, LocalAddr: addr,
-			Group: raGroup, Secret: raGroupPSK, User: raUser, Password: wrong,
-		})
-		keepLogs(t, v.LogPath)
-		tStart := time.Now()
-		failed := WaitFor(t, 35*time.Second, func() bool {
-			return v.Proc.Exited() || v.XAuthRefused() || v.Connected()
-		})
-		v.Proc.Stop()
-		vlog := v.Log()
-		switch {
-		case strings.Contains(vlog, vpncConnected):
-			t.Errorf("vpnc connected with a wrong XAUTH password:\n%s", vlog)
-		case !failed:
-			t.Errorf("vpnc neither failed nor connected within 35 s:\n%s", vlog)
-		default:
-			l := tail(strings.TrimSpace(vlog), 4)
-			t.Logf("vpnc gave up after %v (exit: %v): %s", time.Since(tStart).Round(time.Millisecond), v.ExitErr(), l)
-		}
-		v1WaitLine(t, "ikegate", mark, 5*time.Second, "XAUTH", "fail", raUser)
-		if _, err := v.ScriptEnv("connect"); err == nil {
-			t.Errorf("vpnc's script was called with reason=connect after a refused XAUTH")
-		}
-		for _, sa := range v1GateNamed(g, raConn) {
-			for _, c := range sa.Children {
-				t.Errorf("ikegate: CHILD SA %s (%s) for a client whose XAUTH failed: %+v", c.Name, c.State, c)
-			}
-		}
+		raWrongPassword(t, lab.Lab, g, lab.Left, addr, wrong, mark)
 	})
 
 	raCheckSecrets(t, g, raPassword, wrong, raGroupPSK)
@@ -387,6 +359,43 @@ func TestStrongSwanXAuthClient(t *testing.T) {
 	pkts := CheckDissection(t, capt.Stop())
 	raLogExchanges(t, pkts)
 	t.Logf("test took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// raWrongPassword runs vpnc from addr in ns with a wrong XAUTH password
+// and checks that it is refused: vpnc does not connect (nor call its
+// script with reason=connect), ikegate logs the XAUTH failure naming the
+// user (after mark), and no CHILD SA of raConn exists for it.
+func raWrongPassword(t *testing.T, lab *Lab, g *Ikegate, ns, addr, wrong string, mark v1Mark) {
+	t.Helper()
+	v := lab.StartVPNC(t, ns, VPNCConfig{
+		Gateway: RightAddr, LocalAddr: addr,
+		Group: raGroup, Secret: raGroupPSK, User: raUser, Password: wrong,
+	})
+	keepLogs(t, v.LogPath)
+	tStart := time.Now()
+	failed := WaitFor(t, 35*time.Second, func() bool {
+		return v.Proc.Exited() || v.XAuthRefused() || v.Connected()
+	})
+	v.Proc.Stop()
+	vlog := v.Log()
+	switch {
+	case strings.Contains(vlog, vpncConnected):
+		t.Errorf("vpnc connected with a wrong XAUTH password:\n%s", vlog)
+	case !failed:
+		t.Errorf("vpnc neither failed nor connected within 35 s:\n%s", vlog)
+	default:
+		t.Logf("vpnc gave up after %v (exit: %v): %s", time.Since(tStart).Round(time.Millisecond), v.ExitErr(),
+			tail(strings.TrimSpace(vlog), 4))
+	}
+	v1WaitLine(t, "ikegate", mark, 5*time.Second, "XAUTH", "fail", raUser)
+	if _, err := v.ScriptEnv("connect"); err == nil {
+		t.Errorf("vpnc's script was called with reason=connect after a refused XAUTH")
+	}
+	for _, sa := range v1GateNamed(g, raConn) {
+		for _, c := range sa.Children {
+			t.Errorf("ikegate: CHILD SA %s (%s) for a client whose XAUTH failed: %+v", c.Name, c.State, c)
+		}
+	}
 }
 
 // requirePlugin fails the test when a strongSwan plugin is not installed.
