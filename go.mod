@@ -13,5 +13,6 @@ require (
 
 require (
 	go.uber.org/multierr v1.10.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 	layeh.com/radius v0.0.0-20231213012653-1006025d24f8 // indirect
 )

@@ -32,7 +32,8 @@ var (
 	ErrUnreachable = errors.New("no RADIUS server answered")
 )
 
-// Radius authenticates users with PAP (RFC 2865) and accounts their
+// Radius authenticates users with PAP (RFC 2865) or relays their EAP
+// conversations (RFC 3579, Radius.EAP), and accounts their
 // sessions (RFC 2866) against the configured servers, tried in order: a
 // server that does not answer within the timeout is skipped for the next,
 // an Access-Reject is final. Requests carry a Message-Authenticator
@@ -95,12 +96,13 @@ func (r *Radius) timeout() time.Duration {
 func (r *Radius) Authenticate(ctx context.Context, req Request) (RadiusReply, error) {
 	var last error
 	for _, server := range r.cfg.Servers {
-		p := radius.New(radius.CodeAccessRequest, r.cfg.Secret)
-		rfc2865.UserName_SetString(p, req.User)
-		rfc2865.UserPassword_SetString(p, req.Password)
-		r.identify(p, req.Calling, req.NASIP)
-		rfc2865.ServiceType_Set(p, rfc2865.ServiceType_Value_FramedUser)
-		rfc2865.NASPortType_Set(p, rfc2865.NASPortType_Value_Virtual)
+		p, err := r.accessRequest(req)
+		if err != nil {
+			return RadiusReply{}, err
+		}
+		if err := rfc2865.UserPassword_SetString(p, req.Password); err != nil {
+			return RadiusReply{}, fmt.Errorf("RADIUS request for %q: User-Password: %w", req.User, err)
+		}
 		if err := signRequest(p); err != nil {
 			return RadiusReply{}, err
 		}
@@ -111,17 +113,7 @@ func (r *Radius) Authenticate(ctx context.Context, req Request) (RadiusReply, er
 		}
 		switch resp.Code {
 		case radius.CodeAccessAccept:
-			rep := RadiusReply{Class: rfc2865.Class_Get(resp), Server: server}
-			if ip := rfc2865.FramedIPAddress_Get(resp); ip != nil {
-				rep.FramedIP, _ = netip.AddrFromSlice(ip.To4())
-			}
-			if t := rfc2865.SessionTimeout_Get(resp); t > 0 {
-				rep.SessionTimeout = time.Duration(t) * time.Second
-			}
-			if t := rfc2869.AcctInterimInterval_Get(resp); t > 0 {
-				rep.Interim = max(time.Duration(t)*time.Second, MinServerInterim)
-			}
-			return rep, nil
+			return acceptReply(resp, server), nil
 		case radius.CodeAccessReject:
 			return RadiusReply{}, fmt.Errorf("%w (%s)", ErrRejected, server)
 		default:
@@ -129,6 +121,34 @@ func (r *Radius) Authenticate(ctx context.Context, req Request) (RadiusReply, er
 		}
 	}
 	return RadiusReply{}, fmt.Errorf("%w: %v", ErrUnreachable, last)
+}
+
+// accessRequest starts an Access-Request for req.User with what all of
+// them carry; the caller adds the credentials, then signs it.
+func (r *Radius) accessRequest(req Request) (*radius.Packet, error) {
+	p := radius.New(radius.CodeAccessRequest, r.cfg.Secret)
+	if err := rfc2865.UserName_SetString(p, req.User); err != nil {
+		return nil, fmt.Errorf("RADIUS request for %q: User-Name: %w", req.User, err)
+	}
+	r.identify(p, req.Calling, req.NASIP)
+	rfc2865.ServiceType_Set(p, rfc2865.ServiceType_Value_FramedUser)
+	rfc2865.NASPortType_Set(p, rfc2865.NASPortType_Value_Virtual)
+	return p, nil
+}
+
+// acceptReply is what the Access-Accept resp of server says.
+func acceptReply(resp *radius.Packet, server string) RadiusReply {
+	rep := RadiusReply{Class: rfc2865.Class_Get(resp), Server: server}
+	if ip := rfc2865.FramedIPAddress_Get(resp); ip != nil {
+		rep.FramedIP, _ = netip.AddrFromSlice(ip.To4())
+	}
+	if t := rfc2865.SessionTimeout_Get(resp); t > 0 {
+		rep.SessionTimeout = time.Duration(t) * time.Second
+	}
+	if t := rfc2869.AcctInterimInterval_Get(resp); t > 0 {
+		rep.Interim = max(time.Duration(t)*time.Second, MinServerInterim)
+	}
+	return rep
 }
 
 // identify adds what tells the server who asks and for whom.

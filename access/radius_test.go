@@ -108,7 +108,9 @@ func TestRadiusPAP(t *testing.T) {
 	if rep.FramedIP != netip.MustParseAddr("10.9.0.77") || string(rep.Class) != "group-a" || rep.Server != f.addr {
 		t.Fatalf("reply %+v", rep)
 	}
+	f.mu.Lock()
 	p := f.requests[0]
+	f.mu.Unlock()
 	if rfc2865.NASIdentifier_GetString(p) != "ikegate-test" || rfc2865.CallingStationID_GetString(p) != "192.0.2.7" {
 		t.Fatalf("request lacks NAS-Identifier or Calling-Station-Id: %v", p.Attributes)
 	}
@@ -140,10 +142,13 @@ func TestRadiusPAP(t *testing.T) {
 	if err := r.Account(ctx, AcctStop, s, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.acct) != 2 {
-		t.Fatalf("%d accounting records, want 2", len(f.acct))
+	f.mu.Lock()
+	acct := f.acct
+	f.mu.Unlock()
+	if len(acct) != 2 {
+		t.Fatalf("%d accounting records, want 2", len(acct))
 	}
-	stop := f.acct[1]
+	stop := acct[1]
 	if rfc2866.AcctStatusType_Get(stop) != rfc2866.AcctStatusType_Value_Stop || rfc2866.AcctSessionID_GetString(stop) != "s1" ||
 		rfc2869.AcctInputGigawords_Get(stop) != 5 || rfc2866.AcctOutputOctets_Get(stop) != 2000 ||
 		string(rfc2865.Class_Get(stop)) != "group-a" || rfc2866.AcctSessionTime_Get(stop) < 59 {

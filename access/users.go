@@ -72,3 +72,18 @@ func (u *Users) NTHash(name string) ([]byte, bool) {
 	}
 	return append([]byte(nil), x.NTHash...), true
 }
+
+// ntHashOf returns a copy of name's NT hash, the configured one or that of
+// the configured password; false for an unknown user or one with neither.
+func (u *Users) ntHashOf(name string) ([]byte, bool) {
+	x := u.byName[name]
+	switch {
+	case x == nil:
+		return nil, false
+	case len(x.NTHash) > 0:
+		return append([]byte(nil), x.NTHash...), true
+	case x.Password != nil:
+		return policy.NTPasswordHash(x.Password), true
+	}
+	return nil, false
+}

@@ -90,6 +90,49 @@ func (a *accessLayer) Authenticate(ef engine.Effect, password string, answer fun
 	}
 }
 
+// EAP runs one step of a client's EAP conversation with the server its
+// connection's remote_auth names: the local EAP-MSCHAPv2 server at once,
+// RADIUS (EAP pass-through) on its own goroutine. What an Access-Accept
+// said about the user is kept for its lease, as for XAUTH.
+func (a *accessLayer) EAP(ef engine.Effect, answer func(engine.Result)) {
+	s, _ := ef.Session.(access.EAPSession)
+	if s == nil {
+		switch ef.Connection.RemoteAuth {
+		case policy.RemoteAuthEAPMSCHAPv2:
+			s = access.NewMSCHAPv2Server(a.users, rand.Reader)
+		case policy.RemoteAuthEAPRadius:
+			if a.radius == nil {
+				answer(engine.Result{Err: fmt.Errorf("connection %q: remote_auth = \"eap-radius\" but there is no [radius]", ef.Connection.Name)})
+				return
+			}
+			s = a.radius.EAP(access.Request{Calling: ef.Peer, NASIP: ef.Local})
+		default:
+			answer(engine.Result{Err: fmt.Errorf("connection %q does not authenticate clients with EAP", ef.Connection.Name)})
+			return
+		}
+	}
+	step := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		st := s.Step(ctx, ef.EAP)
+		r := engine.Result{Err: st.Err, EAP: engine.EAPAnswer{Message: st.Message, Done: st.Done, MSK: st.MSK,
+			Identity: st.Identity, SessionTimeout: st.Reply.SessionTimeout, Session: s}}
+		if st.Done && st.Err == nil && st.FromRadius {
+			a.mu.Lock()
+			a.accepted[st.Identity] = st.Reply
+			a.mu.Unlock()
+			a.log.Info("RADIUS accepted the user (EAP)", zap.String("user", st.Identity), zap.String("server", st.Reply.Server),
+				zap.Bool("framed_ip", st.Reply.FramedIP.IsValid()), zap.Bool("class", len(st.Reply.Class) > 0))
+		}
+		answer(r)
+	}
+	if s.Blocks() {
+		go step()
+		return
+	}
+	step()
+}
+
 // Lease hands out the client's address and attributes. Its group is the
 // one a RADIUS Class attribute names, else the connection's; the address
 // is the one RADIUS named (Framed-IP-Address, held in the pool that

@@ -468,21 +468,10 @@ func (e *Engine) modeCfgAttrs(sa *p1SA, asked []isakmp.Attribute) []isakmp.Attri
 			continue
 		}
 		seen[a.Type] = true
+		if engine.ConfigAttr(a.Type, vip, pool, tlv) {
+			continue
+		}
 		switch a.Type {
-		case isakmp.CPInternalIP4Address:
-			if vip.Is4() {
-				tlv(a.Type, vip.AsSlice())
-			}
-		case isakmp.CPInternalIP4Netmask:
-			if vip.Is4() {
-				tlv(a.Type, []byte{255, 255, 255, 255})
-			}
-		case isakmp.CPInternalIP6Address:
-			if vip.Is6() {
-				tlv(a.Type, append(vip.AsSlice(), 128))
-			}
-		case isakmp.CPApplicationVersion:
-			tlv(a.Type, []byte("ikegate"))
 		case unityPFS:
 			// Whether the client must offer PFS in Quick Mode: yes when
 			// every ESP proposal of the connection requires a DH group,
@@ -497,18 +486,6 @@ func (e *Engine) modeCfgAttrs(sa *p1SA, asked []isakmp.Attribute) []isakmp.Attri
 			continue
 		}
 		switch a.Type {
-		case isakmp.CPInternalIP4DNS, isakmp.CPInternalIP6DNS:
-			for _, d := range pool.DNS {
-				if d.Is4() == (a.Type == isakmp.CPInternalIP4DNS) {
-					tlv(a.Type, d.AsSlice())
-				}
-			}
-		case isakmp.CPInternalIP4NBNS:
-			for _, d := range pool.NBNS {
-				if d.Is4() {
-					tlv(a.Type, d.AsSlice())
-				}
-			}
 		case unityBanner:
 			if pool.Banner != "" {
 				tlv(a.Type, []byte(pool.Banner))

@@ -52,7 +52,7 @@ func (e *Engine) makeAuth(sa *ikeSA, conn *policy.Connection, octets []byte) (*i
 // returns a plain-words reason when it does not verify.
 func (e *Engine) verifyAuth(now time.Time, sa *ikeSA, conn *policy.Connection, id *isakmp.ID, auth *isakmp.Auth, certs [][]byte, octets []byte) error {
 	peerID := policy.Identity{Type: id.IDType, Data: id.Data}
-	if conn.Auth == policy.AuthPSK {
+	if peerMethod(conn) == policy.RemoteAuthPSK {
 		if auth.Method != oakley.AuthSharedKeyMIC {
 			return fmt.Errorf("peer authenticated with AUTH method %d but connection %q uses a pre-shared key", auth.Method, conn.Name)
 		}
@@ -143,6 +143,11 @@ func (e *Engine) authRequest(now time.Time, sa *ikeSA) *request {
 		return nil
 	}
 	sa.hs.pendingChild = child
+	if conn.VirtualIP {
+		ps = append(ps, &isakmp.CP{CfgType: isakmp.CfgRequest, Attrs: []isakmp.CPAttribute{
+			{Type: isakmp.CPInternalIP4Address}, {Type: isakmp.CPInternalIP4DNS},
+			{Type: isakmp.CPInternalIP6Address}, {Type: isakmp.CPInternalIP6DNS}}})
+	}
 	ps = append(ps, childPs...)
 	return e.encryptedRequest(sa, isakmp.ExchangeIKEAuth, ps, stepAuth)
 }
@@ -195,6 +200,9 @@ func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) 
 	}
 	e.established(now, sa, peerID)
 	e.Effect(sa.upEffect(false, false))
+	if conn.VirtualIP {
+		e.clientConfig(sa, inner)
+	}
 	e.completeChild(now, sa, sa.hs.pendingChild, nil, inner)
 	sa.hs = nil // IKE_AUTH is over: only the long-lived state stays
 }
@@ -218,64 +226,50 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 		zap.Bool("nat", sa.nat.Any()))
 }
 
-// respondAuth handles the initiator's IKE_AUTH request.
+// respondAuth handles the initiator's IKE_AUTH request: with AUTH (PSK
+// or certificate), or without it to authenticate with EAP (ra.go), or the
+// next message of an EAP conversation.
 func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message, inner []isakmp.Payload) {
 	id := msg.Header.MessageID
 	if sa.state != stateInitDone {
 		e.Drop("IKE_AUTH on an IKE SA that is not waiting for it", d, nil)
 		return
 	}
-	idi := findID(inner, isakmp.PayloadIDi)
-	auth := find[*isakmp.Auth](inner)
-	if idi == nil || auth == nil {
-		e.respond(sa, d, isakmp.ExchangeIKEAuth, id, []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyInvalidSyntax}})
-		e.fail(sa, "IKE_AUTH request lacks IDi or AUTH")
+	if sa.hs.auth != nil {
+		e.continueEAP(now, sa, d, id, inner)
 		return
 	}
+	idi := findID(inner, isakmp.PayloadIDi)
+	if idi == nil {
+		e.respond(sa, d, isakmp.ExchangeIKEAuth, id, []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyInvalidSyntax}})
+		e.fail(sa, "IKE_AUTH request lacks IDi")
+		return
+	}
+	auth := find[*isakmp.Auth](inner)
 	idr := findID(inner, isakmp.PayloadIDr)
 	peerID := policy.Identity{Type: idi.IDType, Data: idi.Data}
 	conn, why := e.selectAuthConn(sa, d, peerID, idr, auth)
-	var err error
 	if conn == nil {
-		err = fmt.Errorf("no connection accepts peer identity %s: %s", peerID, why)
-	} else {
-		err = e.verifyAuth(now, sa, conn, idi, auth, peerCerts(inner), sa.octets(true, idi))
-	}
-	if err != nil {
-		e.Count.AuthFailures++
-		e.respond(sa, d, isakmp.ExchangeIKEAuth, id, []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}})
-		e.fail(sa, "authentication failed: "+err.Error())
+		e.authFailed(sa, d, id, fmt.Sprintf("no connection accepts peer identity %s: %s", peerID, why))
 		return
 	}
-	sa.conn = conn
-	e.established(now, sa, peerID)
-	ic := isakmp.FindNotify(inner, isakmp.NotifyInitialContact) != nil
-	if ic && conn.Unique != policy.UniqueNever {
-		e.InitialContact(now, sa) // here; the runtime does the other shards
+	if auth == nil {
+		e.startEAP(now, sa, d, id, conn, idi, inner)
+		return
 	}
-	e.Effect(sa.upEffect(false, ic))
+	if err := e.verifyAuth(now, sa, conn, idi, auth, peerCerts(inner), sa.octets(true, idi)); err != nil {
+		e.authFailed(sa, d, id, err.Error())
+		return
+	}
 	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
 	ps := []isakmp.Payload{ridr}
 	ps = append(ps, certPayloads(conn)...)
 	myAuth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
 	if err != nil {
-		e.respond(sa, d, isakmp.ExchangeIKEAuth, id, []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}})
-		e.fail(sa, err.Error())
+		e.authFailed(sa, d, id, err.Error())
 		return
 	}
-	ps = append(ps, myAuth)
-	if find[*isakmp.SA](inner) != nil {
-		childPs, wait := e.acceptChild(now, sa, inner, nil)
-		sa.hs = nil // IKE_AUTH is over: only the long-lived state stays
-		if wait != 0 {
-			e.Await(wait, installWait{sa: sa, c: sa.children[len(sa.children)-1], then: afterRespond,
-				resp: pendingResponse{to: d, exchange: isakmp.ExchangeIKEAuth, msgID: id, prefix: ps, child: childPs}})
-			return
-		}
-		ps = append(ps, childPs...)
-	}
-	sa.hs = nil
-	e.respond(sa, d, isakmp.ExchangeIKEAuth, id, ps)
+	e.clientAuthenticated(now, sa, d, id, conn, peerID, inner, append(ps, myAuth))
 }
 
 // selectAuthConn picks the connection for an authenticating initiator:
@@ -286,7 +280,13 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 func (e *Engine) selectAuthConn(sa *ikeSA, d isakmp.Datagram, peerID policy.Identity, idr *isakmp.ID, auth *isakmp.Auth) (*policy.Connection, string) {
 	cands := e.Cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2)
 	ordered := append([]*policy.Connection{sa.conn}, cands...)
-	usedPSK := auth.Method == oakley.AuthSharedKeyMIC
+	used := policy.RemoteAuthPubkey // how the peer authenticates
+	switch {
+	case auth == nil:
+		used = "eap"
+	case auth.Method == oakley.AuthSharedKeyMIC:
+		used = policy.RemoteAuthPSK
+	}
 	var reasons []string
 	seen := map[*policy.Connection]bool{}
 	for _, c := range ordered {
@@ -300,8 +300,10 @@ func (e *Engine) selectAuthConn(sa *ikeSA, d isakmp.Datagram, peerID policy.Iden
 		case idr != nil && !c.LocalID.Equal(policy.Identity{Type: idr.IDType, Data: idr.Data}):
 			reasons = append(reasons, fmt.Sprintf("%q has local_id %s but the peer asked for %s", c.Name, c.LocalID,
 				policy.Identity{Type: idr.IDType, Data: idr.Data}))
-		case (c.Auth == policy.AuthPSK) != usedPSK:
-			reasons = append(reasons, fmt.Sprintf("%q uses auth %s but the peer used AUTH method %d", c.Name, c.Auth, auth.Method))
+		case used == "eap" && !isEAP(peerMethod(c)):
+			reasons = append(reasons, fmt.Sprintf("%q authenticates clients with %s but the peer asked for EAP (no AUTH payload)", c.Name, peerMethod(c)))
+		case used != "eap" && peerMethod(c) != used:
+			reasons = append(reasons, fmt.Sprintf("%q authenticates clients with %s but the peer used AUTH method %d", c.Name, peerMethod(c), auth.Method))
 		default:
 			if _, ok := oakley.Select(c.IKE, []oakley.Proposal{sa.chosen}, oakley.MatchOptions{}); !ok && c != sa.conn {
 				reasons = append(reasons, fmt.Sprintf("%q does not accept IKE proposal %s", c.Name, sa.chosen))

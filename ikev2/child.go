@@ -51,7 +51,7 @@ func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool
 		}
 	}
 	ps = append(ps,
-		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: selectorsFor(conn.LocalTS)},
+		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: selectorsFor(localTS(sa, conn))},
 		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: selectorsFor(conn.RemoteTS)})
 	return c, ps, nil
 }
@@ -103,7 +103,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c, old *childSA, inner 
 		failed("peer answered without traffic selectors")
 		return
 	}
-	local := narrow(tsi.Selectors, c.Conn.LocalTS)
+	local := narrow(tsi.Selectors, localTS(sa, c.Conn))
 	remote := narrow(tsr.Selectors, remoteTS(sa, c.Conn))
 	if len(local) == 0 || len(remote) == 0 {
 		failed("peer returned traffic selectors outside those we proposed")
@@ -178,6 +178,9 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 			continue
 		}
 		l, r := narrow(tsr.Selectors, c.LocalTS), narrow(tsi.Selectors, remoteTS(sa, c))
+		if split := e.splitInclude(sa); len(split) > 0 {
+			l = narrow(l, split) // what the client was told to route here
+		}
 		if len(l) == 0 || len(r) == 0 {
 			continue
 		}
@@ -254,9 +257,25 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: local}), id
 }
 
+// localTS is conn's local traffic selector; a remote-access client of
+// ours protects its virtual IP, or any address while it asks for one.
+func localTS(sa *ikeSA, conn *policy.Connection) []netip.Prefix {
+	if !conn.VirtualIP {
+		return conn.LocalTS
+	}
+	if sa.ra != nil && sa.ra.client && sa.ra.vip.IsValid() {
+		return []netip.Prefix{netip.PrefixFrom(sa.ra.vip, sa.ra.vip.BitLen())}
+	}
+	return []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+}
+
 // remoteTS is conn's remote traffic selector; a connection to %any
 // without one protects the peer's own address (strongSwan's "dynamic").
 func remoteTS(sa *ikeSA, conn *policy.Connection) []netip.Prefix {
+	if sa.ra != nil && !sa.ra.client && sa.ra.vip.IsValid() {
+		// A remote-access client: its virtual IP, nothing else.
+		return []netip.Prefix{netip.PrefixFrom(sa.ra.vip, sa.ra.vip.BitLen())}
+	}
 	if len(conn.RemoteTS) == 0 {
 		a := sa.remote.Addr().Unmap()
 		return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}
@@ -307,7 +326,7 @@ func (e *Engine) installChild(sa *ikeSA, c *childSA, gir, ni, nr []byte, weIniti
 		Integ:         alg.Integ,
 		LocalTS:       prefixesOf(c.localTS),
 		RemoteTS:      prefixesOf(c.remoteTS),
-		Owner:         sa.peerID.String() + " at " + sa.remote.Addr().String(),
+		Owner:         sa.owner(),
 		Lifetime:      c.Conn.ChildLifetime,
 		LifetimeBytes: c.Conn.ChildLifetimeBytes,
 	}
@@ -335,13 +354,24 @@ const (
 // installWait is an exchange step waiting for the dataplane to install
 // its CHILD SA (Installed).
 type installWait struct {
+	kind    waitKind
 	sa      *ikeSA
 	c       *childSA
 	then    afterInstall
-	old     *childSA        // afterInitiated: the CHILD SA it rekeys
-	resp    pendingResponse // afterRespond
-	rekeyAt time.Time       // afterRestore
+	old     *childSA         // afterInitiated: the CHILD SA it rekeys
+	resp    pendingResponse  // afterRespond
+	rekeyAt time.Time        // afterRestore
+	req     []isakmp.Payload // waitLease: the IKE_AUTH request to answer
 }
+
+// waitKind says what an installWait waits for.
+type waitKind uint8
+
+const (
+	waitInstall waitKind = iota // the install of CHILD SA c
+	waitEAP                     // the EAP server's answer (ra.go)
+	waitLease                   // a virtual IP for a CFG_REQUEST (ra.go)
+)
 
 // pendingResponse is our response to a request whose CHILD SA waits for
 // the dataplane: prefix goes first (IKE_AUTH: IDr, CERT, AUTH), then the
@@ -355,9 +385,21 @@ type pendingResponse struct {
 }
 
 // Answered takes the runtime's answer to effect id (the install of a
-// CHILD SA: engine.EffectInstall) and continues the exchange that waited for it.
+// CHILD SA, an EAP step, a lease) and continues the exchange that waited
+// for it.
 func (e *Engine) Answered(now time.Time, id uint64, r engine.Result) engine.Output {
-	return e.Answer(id, func(w installWait) { e.installed(now, w, r.Err) })
+	return e.Answer(id, func(w installWait) {
+		switch w.kind {
+		case waitEAP:
+			e.eapAnswered(now, w, r)
+		case waitLease:
+			e.leased(now, w, r.Leased, r.Err)
+		default:
+			e.installed(now, w, r.Err)
+			return
+		}
+		e.Schedule(w.sa)
+	})
 }
 
 func (e *Engine) installed(now time.Time, w installWait, err error) {

@@ -76,9 +76,14 @@ func NewEngine(cfg Config) *Engine {
 		Initiate:    e.initiateIKE,
 		AddChild:    e.initiateChild,
 		Reusable:    e.reusableSA,
-		User:        func(*ikeSA) string { return "" }, // EAP users: with IKEv2 remote access
-		Peer:        func(sa *ikeSA) (string, netip.AddrPort) { return sa.peerID.String(), sa.remote },
-		Lookup:      engine.MapLookup(e.sas),
+		User: func(sa *ikeSA) string {
+			if sa.ra != nil {
+				return sa.ra.user
+			}
+			return ""
+		},
+		Peer:   func(sa *ikeSA) (string, netip.AddrPort) { return sa.peerID.String(), sa.remote },
+		Lookup: engine.MapLookup(e.sas),
 		Remove: func(now time.Time, sa *ikeSA, notify bool, why string) {
 			if notify {
 				e.deleteIKE(now, sa)
@@ -255,6 +260,7 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 		e.removeChild(sa, c)
 	}
 	sa.children = nil
+	e.releaseLease(sa)
 	if sa.initiator {
 		delete(e.sas, sa.spiI)
 	} else {

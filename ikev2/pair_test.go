@@ -25,6 +25,9 @@ type node struct {
 	eng   *Engine
 	inst  *fakeInstaller
 	conns []*policy.Connection
+	// access is the remote-access layer (users, pool, EAP server; nil:
+	// none).
+	access *enginetest.Access
 }
 
 // pair wires two engines back to back over an in-memory network with a
@@ -45,7 +48,13 @@ func (p *pair) wire() *pair {
 }
 
 // peer is n as the wire drives it: its engine and its dataplane.
-func (n *node) peer() enginetest.Peer { return enginetest.Peer{Engine: n.eng, Inst: n.inst} }
+func (n *node) peer() enginetest.Peer {
+	p := enginetest.Peer{Engine: n.eng, Inst: n.inst}
+	if n.access != nil {
+		p.Access = n.access
+	}
+	return p
+}
 
 // do carries out what n's engine returned and sends its datagrams.
 func (p *pair) do(n *node, out engine.Output) { p.Do(n.peer(), out) }

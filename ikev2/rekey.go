@@ -118,6 +118,7 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, rk *ikeRekey, inner 
 	e.established(now, n, sa.peerID)
 	e.Effect(n.upEffect(true, false))
 	n.children, sa.children = sa.children, nil
+	n.ra, sa.ra = sa.ra, nil // the lease goes with the SA
 	n.BytesCheckAt = sa.BytesCheckAt
 	e.Schedule(n)
 	e.deleteIKE(now, sa)
@@ -159,6 +160,7 @@ func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload
 	e.established(now, n, sa.peerID)
 	e.Effect(n.upEffect(true, false))
 	n.children, sa.children = sa.children, nil
+	n.ra, sa.ra = sa.ra, nil // the lease goes with the SA
 	n.BytesCheckAt = sa.BytesCheckAt
 	// The old SA lingers until the peer deletes it; it must not rekey.
 	sa.Rekeying = true

@@ -71,6 +71,8 @@ type ikeSA struct {
 	frags     *fragments
 
 	peerID policy.Identity
+	// ra is the remote-access state of a client's SA (nil: none).
+	ra *remoteAccess
 	// Lifecycle: liveness checks, NAT keepalives, our rekey at RekeyAt
 	// (Rekeying while it is in flight).
 	engine.Lifecycle
@@ -95,6 +97,7 @@ type handshake struct {
 	initReq        []byte // the IKE_SA_INIT request as last sent/received
 	initResp       []byte // the IKE_SA_INIT response
 	pendingChild   *childSA
+	auth           *clientAuth // responder: an IKE_AUTH over several exchanges or waiting
 }
 
 // request is one exchange we initiated, waiting for its response: the
@@ -176,8 +179,12 @@ func (sa *ikeSA) creating(name string) bool {
 // successor of one of ours (or a restored SA), initialContact when the
 // peer said it forgot its other SAs.
 func (sa *ikeSA) upEffect(rekey, initialContact bool) engine.Effect {
+	id := sa.peerID.String()
+	if sa.ra != nil && sa.ra.user != "" {
+		id = sa.owner() // "user NAME": uniqueness is per EAP user
+	}
 	return engine.Effect{Kind: engine.EffectIKEUp, Version: 2, Conn: sa.conn.Name, Key: sa.ourSPI(), SPIi: sa.spiI, SPIr: sa.spiR,
-		Identity: sa.peerID.String(), Peer: sa.remote.Addr(), Remote: sa.remote, Rekey: rekey, InitialContact: initialContact}
+		Identity: id, Peer: sa.remote.Addr(), Remote: sa.remote, Rekey: rekey, InitialContact: initialContact}
 }
 
 func (sa *ikeSA) ourSPI() uint64 {
@@ -238,6 +245,12 @@ func (sa *ikeSA) info() policy.IKESAInfo {
 	}
 	if sa.state == stateEstablished || sa.state == stateDeleting {
 		info.RemoteID = sa.peerID.String()
+	}
+	if ra := sa.ra; ra != nil {
+		info.User, info.Pool, info.Group = ra.user, ra.pool, ra.group
+		if ra.vip.IsValid() {
+			info.VirtualIP = ra.vip.String()
+		}
 	}
 	for _, c := range sa.children {
 		info.Children = append(info.Children, c.info())

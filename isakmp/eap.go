@@ -66,3 +66,10 @@ func parseEAP(b []byte) (*EAP, error) {
 	e.Data = clip(b[5:])
 	return e, nil
 }
+
+// ParseEAPMessage decodes one EAP message (RFC 3748 4), as an EAP
+// payload's body carries it.
+func ParseEAPMessage(b []byte) (*EAP, error) { return parseEAP(b) }
+
+// Message encodes e as an EAP message (the payload's body).
+func (e *EAP) Message() []byte { return e.appendBody(nil) }

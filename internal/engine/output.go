@@ -45,6 +45,11 @@ const (
 	EffectLease
 	// EffectRelease gives Addr of Pool back for Identity.
 	EffectRelease
+	// EffectEAP hands the client's EAP message (EAP; nil to start) to
+	// the EAP server of Conn's remote_auth; the engine waits for the
+	// answer (Result.EAP). Session is the conversation's state from the
+	// previous answer (nil at the start).
+	EffectEAP
 
 	numEffects
 )
@@ -66,6 +71,8 @@ func (k EffectKind) String() string {
 		return "lease"
 	case EffectRelease:
 		return "release"
+	case EffectEAP:
+		return "eap"
 	}
 	return "effect?"
 }
@@ -112,6 +119,10 @@ type Effect struct {
 	// Empty: the identity's SAs share one.
 	Device string
 	Addr   netip.Addr
+
+	// EffectEAP: the client's EAP message and the conversation so far.
+	EAP     []byte
+	Session any
 }
 
 // NumEffects is the number of effect kinds (for counters by kind).
@@ -119,8 +130,23 @@ const NumEffects = int(numEffects)
 
 // Result is the runtime's answer to an effect an engine waits for.
 type Result struct {
-	Err    error // the failure (install, authentication, lease), or nil
+	Err    error // the failure (install, authentication, lease, EAP), or nil
 	Leased       // EffectLease: what the client gets
+	EAP    EAPAnswer
+}
+
+// EAPAnswer is the EAP server's answer to EffectEAP.
+type EAPAnswer struct {
+	Message []byte // the EAP message for the client (Request, Success or Failure)
+	Done    bool   // the conversation is over (Result.Err nil: the client is authenticated)
+	MSK     Secret // Done and accepted: the Master Session Key (nil: the method has none)
+	// Identity is the client's EAP identity once it gave it: who holds
+	// the lease and whom uniqueness acts on.
+	Identity string
+	// SessionTimeout, when set (RADIUS Session-Timeout), is how long the
+	// client may stay connected.
+	SessionTimeout time.Duration
+	Session        any // the conversation's state, for the next EffectEAP
 }
 
 // Leased is the answer to EffectLease: the address, where it came from,
@@ -147,6 +173,11 @@ type Access interface {
 	Lease(ef Effect) (Leased, error)
 	// Release gives ef.Addr back.
 	Release(ef Effect)
+	// EAP runs one step of the client's EAP conversation (ef.EAP,
+	// ef.Session) with the server ef.Connection's remote_auth names and
+	// calls answer exactly once, before it returns or later from another
+	// goroutine (RADIUS).
+	EAP(ef Effect, answer func(Result))
 }
 
 // ErrNoAccess answers authentication and lease requests when the runtime
@@ -192,9 +223,16 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Out
 		case EffectAuthenticate:
 			answer, r.Err = true, ErrNoAccess
 			if acc != nil {
-				r.Err, answer = authenticate(acc, ef, later)
+				r, answer = ask(func(done func(Result)) {
+					acc.Authenticate(ef, string(ef.Password), func(err error) { done(Result{Err: err}) })
+				}, ef.ID, later)
 			}
 			clear(ef.Password)
+		case EffectEAP:
+			answer, r.Err = true, ErrNoAccess
+			if acc != nil {
+				r, answer = ask(func(done func(Result)) { acc.EAP(ef, done) }, ef.ID, later)
+			}
 		case EffectLease:
 			answer, r.Err = true, ErrNoAccess
 			if acc != nil {
@@ -219,25 +257,25 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Out
 	return sent
 }
 
-// authenticate asks acc about ef's user and returns the verdict when it
-// comes at once (answered); a later one goes to later.
-func authenticate(acc Access, ef Effect, later func(uint64, Result)) (err error, answered bool) {
+// ask runs call and returns its answer when it comes at once (answered);
+// a later one goes to later with id.
+func ask(call func(answer func(Result)), id uint64, later func(uint64, Result)) (r Result, answered bool) {
 	var mu sync.Mutex
 	returned := false
-	acc.Authenticate(ef, string(ef.Password), func(e error) {
+	call(func(res Result) {
 		mu.Lock()
 		if !returned {
-			err, answered = e, true
+			r, answered = res, true
 			mu.Unlock()
 			return
 		}
 		mu.Unlock()
 		if later != nil {
-			later(ef.ID, Result{Err: e})
+			later(id, res)
 		}
 	})
 	mu.Lock()
 	returned = true
 	mu.Unlock()
-	return err, answered
+	return r, answered
 }

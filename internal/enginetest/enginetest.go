@@ -181,6 +181,17 @@ type Access struct {
 	Pool   netip.Prefix
 	Leases map[string]netip.Addr // by identity
 	Auths  int                   // authentication requests seen
+	// EAPServer, if set, answers EffectEAP (at once); nil: no EAP.
+	EAPServer func(ef engine.Effect) engine.Result
+}
+
+// EAP answers with EAPServer.
+func (a *Access) EAP(ef engine.Effect, answer func(engine.Result)) {
+	if a.EAPServer == nil {
+		answer(engine.Result{Err: engine.ErrNoAccess})
+		return
+	}
+	answer(a.EAPServer(ef))
 }
 
 // Authenticate checks the user's password (answering at once).
