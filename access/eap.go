@@ -24,8 +24,10 @@ type EAPStep struct {
 	Message []byte
 	// Done: the conversation is over (Message is Success or Failure).
 	Done bool
-	// Err, when Done: why the client was refused, in plain words naming
-	// the user (never a password or key). Nil with Done: accepted.
+	// Err: why the client is refused, in plain words naming the user
+	// (never a password or key). Nil with Done: accepted. Set before Done
+	// when the verdict is final but the method still tells the client
+	// (the MSCHAPv2 Failure request it acknowledges).
 	Err error
 	// MSK, when Done and accepted: the Master Session Key the method
 	// derived (RFC 5247), nil for methods without one. A secret.

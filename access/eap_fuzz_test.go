@@ -10,6 +10,7 @@ import (
 	"layeh.com/radius/rfc2869"
 	"layeh.com/radius/vendors/microsoft"
 
+	"ikegate/internal/mschapv2"
 	"ikegate/policy"
 )
 
@@ -71,9 +72,9 @@ func FuzzMSCHAPv2Server(f *testing.F) {
 		f.Add(uint8(stage), good[stage])
 	}
 	f.Add(uint8(1), []byte{EAPCodeResponse, 0x43, 0, 7, EAPTypeNak, 13, 25})
-	f.Add(uint8(1), []byte{EAPCodeResponse, 0x43, 0, 6, EAPTypeMSCHAPv2, msOpResponse})
+	f.Add(uint8(1), []byte{EAPCodeResponse, 0x43, 0, 6, EAPTypeMSCHAPv2, mschapv2.OpResponse})
 	f.Add(uint8(0), []byte{EAPCodeResponse, 0x42, 0, 5, EAPTypeIdentity})
-	f.Add(uint8(2), []byte{EAPCodeResponse, 0x44, 0, 6, EAPTypeMSCHAPv2, msOpFailure})
+	f.Add(uint8(2), []byte{EAPCodeResponse, 0x44, 0, 6, EAPTypeMSCHAPv2, mschapv2.OpFailure})
 	f.Fuzz(func(t *testing.T, stage uint8, msg []byte) {
 		ctx := context.Background()
 		s := NewMSCHAPv2Server(users, constRand{})

@@ -3,18 +3,15 @@ package access
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
-	"layeh.com/radius/rfc2759"
-	"layeh.com/radius/rfc3079"
+	"ikegate/internal/mschapv2"
 )
 
 // ErrEAPRefused: the client answered the gateway's EAP method with a Nak
@@ -23,20 +20,6 @@ var ErrEAPRefused = errors.New("the client refused the EAP method")
 
 // mschapv2ServerName is the Name of the gateway's MSCHAPv2 challenges.
 const mschapv2ServerName = "ikegate"
-
-// EAP-MSCHAPv2 OpCodes (draft-kamath-pppext-eap-mschapv2-01 2).
-const (
-	msOpChallenge = 1
-	msOpResponse  = 2
-	msOpSuccess   = 3
-	msOpFailure   = 4
-)
-
-// The Value-Size of a Challenge and of a Response (RFC 2759 4, 5).
-const (
-	msChallengeSize = 16
-	msResponseSize  = 49 // Peer-Challenge(16) Reserved(8) NT-Response(24) Flags(1)
-)
 
 // eapPacket is a parsed EAP packet (RFC 3748 4).
 type eapPacket struct {
@@ -120,54 +103,6 @@ func describeNak(data []byte) string {
 	return strings.Join(names, ", ")
 }
 
-// stripDomain drops a "DOMAIN\" prefix of a Windows user name (RFC 2759 4
-// hashes the name without it).
-func stripDomain(name string) string {
-	if i := strings.LastIndexByte(name, '\\'); i >= 0 {
-		return name[i+1:]
-	}
-	return name
-}
-
-// Magic constants of GenerateAuthenticatorResponse (RFC 2759 8.7).
-const (
-	msMagic1 = "Magic server to client signing constant"
-	msMagic2 = "Pad to make it do more than one iteration"
-)
-
-// mschapv2AuthenticatorResponse is RFC 2759 8.7's GenerateAuthenticatorResponse
-// from the NT hash of the password rather than the password: "S=" and 40
-// upper-case hex digits.
-func mschapv2AuthenticatorResponse(ntHash, ntResponse, peerChallenge, authChallenge, userName []byte) string {
-	h := sha1.New()
-	h.Write(rfc2759.NTPasswordHash(ntHash)) // PasswordHashHash
-	h.Write(ntResponse)
-	h.Write([]byte(msMagic1))
-	digest := h.Sum(nil)
-	h.Reset()
-	h.Write(digest)
-	h.Write(rfc2759.ChallengeHash(peerChallenge, authChallenge, userName))
-	h.Write([]byte(msMagic2))
-	return "S=" + strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
-}
-
-// mschapv2MSK is the MSK of EAP-MSCHAPv2 on the server: its MasterReceiveKey
-// then its MasterSendKey (RFC 3079 3.4), as RADIUS's MS-MPPE-Recv-Key and
-// MS-MPPE-Send-Key would carry them.
-func mschapv2MSK(ntHash, ntResponse []byte) ([]byte, error) {
-	master := rfc3079.GetMasterKey(rfc2759.NTPasswordHash(ntHash), ntResponse)
-	recv, err := rfc3079.GetAsymmetricStartKey(master, rfc3079.KeyLength128Bit, false)
-	if err != nil {
-		return nil, fmt.Errorf("MSCHAPv2 receive key: %w", err)
-	}
-	send, err := rfc3079.GetAsymmetricStartKey(master, rfc3079.KeyLength128Bit, true)
-	if err != nil {
-		return nil, fmt.Errorf("MSCHAPv2 send key: %w", err)
-	}
-	clear(master)
-	return append(recv, send...), nil
-}
-
 // The states of an mschapv2Server: what it sent last.
 const (
 	msStart     = iota // nothing yet
@@ -187,7 +122,7 @@ type mschapv2Server struct {
 	id        byte // identifier of the last Request
 	identity  string
 	user      string // the account: identity, or it without "DOMAIN\"
-	challenge [msChallengeSize]byte
+	challenge [mschapv2.ChallengeSize]byte
 	msID      byte   // MS-CHAPv2-ID of the Challenge
 	authErr   error  // why the Failure request was sent
 	msk       []byte // when the Success request was sent
@@ -288,10 +223,10 @@ func (s *mschapv2Server) onIdentity(p eapPacket) EAPStep {
 		return s.fail(fmt.Errorf("MSCHAPv2 challenge: random source: %w", err))
 	}
 	s.msID = s.id + 1 // the Challenge's EAP identifier
-	body := append([]byte{msChallengeSize}, s.challenge[:]...)
+	body := append([]byte{mschapv2.ChallengeSize}, s.challenge[:]...)
 	body = append(body, mschapv2ServerName...)
 	s.state = msChallenge
-	return s.request(msOpChallenge, body)
+	return s.request(mschapv2.OpChallenge, body)
 }
 
 // onResponse checks the MSCHAPv2 Response and sends a Success or Failure
@@ -306,26 +241,26 @@ func (s *mschapv2Server) onResponse(p eapPacket) EAPStep {
 	d := p.data
 	// OpCode, MS-CHAPv2-ID, MS-Length (not checked: clients get it
 	// wrong, the EAP Length is what counts), Value-Size, Value, Name.
-	if len(d) < 5+msResponseSize {
+	if len(d) < 5+mschapv2.ResponseSize {
 		return s.fail(fmt.Errorf("truncated MSCHAPv2 Response (%d bytes of type data)", len(d)))
 	}
-	if d[0] != msOpResponse {
-		return s.fail(fmt.Errorf("MSCHAPv2 OpCode %d in answer to the Challenge, want %d", d[0], msOpResponse))
+	if d[0] != mschapv2.OpResponse {
+		return s.fail(fmt.Errorf("MSCHAPv2 OpCode %d in answer to the Challenge, want %d", d[0], mschapv2.OpResponse))
 	}
 	if d[1] != s.msID {
 		return s.fail(fmt.Errorf("MS-CHAPv2-ID %d, want %d", d[1], s.msID))
 	}
-	if d[4] != msResponseSize {
-		return s.fail(fmt.Errorf("MSCHAPv2 Response Value-Size %d, want %d", d[4], msResponseSize))
+	if d[4] != mschapv2.ResponseSize {
+		return s.fail(fmt.Errorf("MSCHAPv2 Response Value-Size %d, want %d", d[4], mschapv2.ResponseSize))
 	}
-	value, name := d[5:5+msResponseSize], d[5+msResponseSize:]
+	value, name := d[5:5+mschapv2.ResponseSize], d[5+mschapv2.ResponseSize:]
 	peerChallenge, ntResponse := value[:16], value[24:48]
-	userName := []byte(stripDomain(string(name)))
+	userName := []byte(mschapv2.StripDomain(string(name)))
 
 	s.user = s.identity
 	hash, known := s.users.ntHashOf(s.user)
 	if !known && strings.Contains(s.identity, `\`) {
-		s.user = stripDomain(s.identity)
+		s.user = mschapv2.StripDomain(s.identity)
 		hash, known = s.users.ntHashOf(s.user)
 	}
 	if !known {
@@ -334,7 +269,7 @@ func (s *mschapv2Server) onResponse(p eapPacket) EAPStep {
 		hash = make([]byte, 16)
 	}
 	defer clear(hash)
-	want := rfc2759.ChallengeResponse(rfc2759.ChallengeHash(peerChallenge, s.challenge[:], userName), hash)
+	want := mschapv2.NTResponse(hash, peerChallenge, s.challenge[:], userName)
 	ok := subtle.ConstantTimeCompare(want, ntResponse) == 1 && known
 	clear(want)
 
@@ -350,16 +285,18 @@ func (s *mschapv2Server) onResponse(p eapPacket) EAPStep {
 		}
 		s.state = msFailure
 		msg := fmt.Sprintf("E=691 R=0 C=%X V=3 M=Authentication failed", c[:])
-		return s.request(msOpFailure, []byte(msg))
+		st := s.request(mschapv2.OpFailure, []byte(msg))
+		st.Err = fmt.Errorf("EAP-MSCHAPv2 for %q: %w", s.identity, s.authErr) // final already: say it now
+		return st
 	}
-	msk, err := mschapv2MSK(hash, ntResponse)
+	msk, err := mschapv2.MSK(hash, ntResponse)
 	if err != nil {
 		return s.fail(err)
 	}
 	s.msk = msk
 	s.state = msSuccess
-	msg := mschapv2AuthenticatorResponse(hash, ntResponse, peerChallenge, s.challenge[:], userName) + " M=Welcome"
-	return s.request(msOpSuccess, []byte(msg))
+	msg := mschapv2.AuthenticatorResponse(hash, ntResponse, peerChallenge, s.challenge[:], userName) + " M=Welcome"
+	return s.request(mschapv2.OpSuccess, []byte(msg))
 }
 
 // onSuccessAck takes the client's answer to the Success request.
@@ -369,10 +306,10 @@ func (s *mschapv2Server) onSuccessAck(p eapPacket) EAPStep {
 		return s.fail(fmt.Errorf("EAP type %d in answer to the MSCHAPv2 Success", p.typ))
 	case len(p.data) == 0:
 		return s.fail(errors.New("MSCHAPv2 answer to the Success without an OpCode"))
-	case p.data[0] == msOpFailure:
+	case p.data[0] == mschapv2.OpFailure:
 		return s.fail(errors.New("the client did not accept the gateway's MSCHAPv2 authenticator response"))
-	case p.data[0] != msOpSuccess:
-		return s.fail(fmt.Errorf("MSCHAPv2 OpCode %d in answer to the Success, want %d", p.data[0], msOpSuccess))
+	case p.data[0] != mschapv2.OpSuccess:
+		return s.fail(fmt.Errorf("MSCHAPv2 OpCode %d in answer to the Success, want %d", p.data[0], mschapv2.OpSuccess))
 	}
 	s.state = msDone
 	msk := s.msk
@@ -382,7 +319,7 @@ func (s *mschapv2Server) onSuccessAck(p eapPacket) EAPStep {
 
 // onFailureAck takes the client's answer to the Failure request.
 func (s *mschapv2Server) onFailureAck(p eapPacket) EAPStep {
-	if p.typ != EAPTypeMSCHAPv2 || len(p.data) == 0 || p.data[0] != msOpFailure {
+	if p.typ != EAPTypeMSCHAPv2 || len(p.data) == 0 || p.data[0] != mschapv2.OpFailure {
 		return s.fail(fmt.Errorf("%w (the client's answer to the MSCHAPv2 Failure: EAP type %d, not an MSCHAPv2 Failure)", s.authErr, p.typ))
 	}
 	return s.fail(s.authErr)

@@ -26,6 +26,7 @@ import (
 	"layeh.com/radius/rfc3079"
 	"layeh.com/radius/vendors/microsoft"
 
+	"ikegate/internal/mschapv2"
 	"ikegate/policy"
 )
 
@@ -49,7 +50,7 @@ var (
 func TestMSCHAPv2Vectors(t *testing.T) {
 	hash := policy.NTPasswordHash(vecPassword)
 	master := rfc3079.GetMasterKey(rfc2759.NTPasswordHash(hash), vecNTResponse)
-	msk, err := mschapv2MSK(hash, vecNTResponse)
+	msk, err := mschapv2.MSK(hash, vecNTResponse)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestMSCHAPv2Vectors(t *testing.T) {
 		{"RFC 2759 9.2 NT-Response", rfc2759.ChallengeResponse(rfc2759.ChallengeHash(vecPeerChallenge, vecAuthChallenge, vecUser), hash),
 			"82309ECD8D708B5EA08FAA3981CD83544233114A3D85D6DF"},
 		{"RFC 2759 9.2 AuthenticatorResponse from the NT hash",
-			[]byte(mschapv2AuthenticatorResponse(hash, vecNTResponse, vecPeerChallenge, vecAuthChallenge, vecUser)),
+			[]byte(mschapv2.AuthenticatorResponse(hash, vecNTResponse, vecPeerChallenge, vecAuthChallenge, vecUser)),
 			hex.EncodeToString([]byte("S=407A5589115FD0D6209F510FE9C04566932CDA56"))},
 		{"RFC 3079 3.5.3 MasterKey", master, "FDECE3717A8C838CB388E527AE3CDD31"},
 		// RFC 3079's sample start key is the server's send key (Magic3).
@@ -92,7 +93,7 @@ func TestMSCHAPv2Vectors(t *testing.T) {
 	// The hash-based authenticator response agrees with the library's
 	// password-based one.
 	lib, err := rfc2759.GenerateAuthenticatorResponse(vecAuthChallenge, vecPeerChallenge, vecNTResponse, vecUser, vecPassword)
-	if err != nil || lib != mschapv2AuthenticatorResponse(hash, vecNTResponse, vecPeerChallenge, vecAuthChallenge, vecUser) {
+	if err != nil || lib != mschapv2.AuthenticatorResponse(hash, vecNTResponse, vecPeerChallenge, vecAuthChallenge, vecUser) {
 		t.Fatalf("library says %q (%v)", lib, err)
 	}
 }
@@ -145,7 +146,7 @@ func (c *msClient) answer(msg []byte) ([]byte, int, error) {
 	}
 	msID := d[1]
 	switch d[0] {
-	case msOpChallenge:
+	case mschapv2.OpChallenge:
 		if c.nak {
 			return response(EAPTypeNak, 13, 25), 2, nil
 		}
@@ -159,32 +160,32 @@ func (c *msClient) answer(msg []byte) ([]byte, int, error) {
 			name = c.identity
 		}
 		var err error
-		c.authChallenge, c.userName = append([]byte(nil), authChallenge...), []byte(stripDomain(name))
+		c.authChallenge, c.userName = append([]byte(nil), authChallenge...), []byte(mschapv2.StripDomain(name))
 		c.ntResponse, err = rfc2759.GenerateNTResponse(authChallenge, peerChallenge, c.userName, []byte(c.password))
 		if err != nil {
 			return nil, 0, err
 		}
 		value := append(append(append(append([]byte{}, peerChallenge...), make([]byte, 8)...), c.ntResponse...), 0)
-		data := append([]byte{msOpResponse, msID, 0, 0, msResponseSize}, value...)
+		data := append([]byte{mschapv2.OpResponse, msID, 0, 0, mschapv2.ResponseSize}, value...)
 		data = append(data, []byte(name)...)
 		binary.BigEndian.PutUint16(data[2:4], uint16(len(data)))
 		return response(EAPTypeMSCHAPv2, data...), 2, nil
-	case msOpSuccess:
+	case mschapv2.OpSuccess:
 		want, err := rfc2759.GenerateAuthenticatorResponse(c.authChallenge, bytes.Repeat([]byte{0x5a}, 16), c.ntResponse,
 			c.userName, []byte(c.password))
 		if err != nil || !strings.HasPrefix(string(d[4:]), want+" M=") {
 			return nil, 0, fmt.Errorf("success %q, want %q", d[4:], want)
 		}
 		if c.rejectServer {
-			return response(EAPTypeMSCHAPv2, msOpFailure), 3, nil
+			return response(EAPTypeMSCHAPv2, mschapv2.OpFailure), 3, nil
 		}
 		recv, _ := rfc3079.MakeKey(c.ntResponse, []byte(c.password), false) // the server's receive key = the client's send key
 		send, _ := rfc3079.MakeKey(c.ntResponse, []byte(c.password), true)
 		c.msk = append(recv, send...)
-		return response(EAPTypeMSCHAPv2, msOpSuccess), 3, nil
-	case msOpFailure:
+		return response(EAPTypeMSCHAPv2, mschapv2.OpSuccess), 3, nil
+	case mschapv2.OpFailure:
 		c.failure = string(d[4:])
-		return response(EAPTypeMSCHAPv2, msOpFailure), 3, nil
+		return response(EAPTypeMSCHAPv2, mschapv2.OpFailure), 3, nil
 	}
 	return nil, 0, fmt.Errorf("unexpected OpCode %d", d[0])
 }
@@ -298,7 +299,7 @@ func TestMSCHAPv2Server(t *testing.T) {
 					}
 				}
 			}
-			if again := s.Step(ctx, []byte{EAPCodeResponse, lastID, 0, 6, EAPTypeMSCHAPv2, msOpSuccess}); !again.Done || again.Err == nil {
+			if again := s.Step(ctx, []byte{EAPCodeResponse, lastID, 0, 6, EAPTypeMSCHAPv2, mschapv2.OpSuccess}); !again.Done || again.Err == nil {
 				t.Errorf("a message after the end: %+v", again)
 			}
 		})

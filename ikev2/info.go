@@ -2,6 +2,7 @@ package ikev2
 
 import (
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,7 +43,12 @@ func (e *Engine) respondInformational(now time.Time, sa *ikeSA, d isakmp.Datagra
 				}
 			}
 		case *isakmp.Notify:
-			if v.NotifyType == isakmp.NotifyAuthenticationFailed {
+			if v.NotifyType == isakmp.NotifyAuthenticationFailed && sa.hs != nil && sa.hs.auth != nil {
+				a := sa.hs.auth
+				log.Warn(fmt.Sprintf("EAP client %s gave up (AUTHENTICATION_FAILED)", a.who()), zap.NamedError("reason", a.refused))
+				e.Count.AuthFailures++
+				deleteIKE = true
+			} else if v.NotifyType == isakmp.NotifyAuthenticationFailed {
 				log.Warn("peer reports AUTHENTICATION_FAILED: it could not verify our authentication; check the PSK, certificates and identities on both sides")
 				deleteIKE = true
 			} else if v.NotifyType.IsError() {

@@ -53,6 +53,9 @@ type clientAuth struct {
 	msk     []byte           // the EAP method's MSK, once it succeeded
 	eapDone bool             // EAP succeeded: the client's AUTH comes next
 	user    string           // the EAP identity
+	// refused is why the EAP server refuses the client, once it said so
+	// (the method's failure message may still be on its way).
+	refused error
 	// waiting: the runtime's answer for the request in hand is due; a
 	// retransmission of that request meanwhile is dropped.
 	waiting bool
@@ -118,28 +121,26 @@ func (e *Engine) authFailed(sa *ikeSA, d isakmp.Datagram, msgID uint32, why stri
 }
 
 // startEAP answers an IKE_AUTH request without AUTH: the client asks to
-// authenticate with EAP (RFC 7296 2.16). We send our identity and AUTH
-// (left out when the client asked for EAP-only authentication, RFC 5998,
-// and the method authenticates us too) with the first EAP request.
+// authenticate with EAP (RFC 7296 2.16). We send our identity, certificate
+// and AUTH with the first EAP request, also when the client offers
+// EAP-only authentication (RFC 5998): that needs a method that is mutual,
+// derives keys and resists dictionary attacks (its section 4), which
+// EAP-MSCHAPv2 does not, and what a RADIUS server will run is not known
+// here; a responder that authenticates anyway is what RFC 5998 allows.
 func (e *Engine) startEAP(now time.Time, sa *ikeSA, d isakmp.Datagram, msgID uint32, conn *policy.Connection, idi *isakmp.ID, inner []isakmp.Payload) {
 	sa.conn = conn
 	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
 	ps := []isakmp.Payload{ridr}
-	// EAP-MSCHAPv2 is mutual and derives keys: safe for EAP-only (RFC
-	// 5998 4). What a RADIUS server runs is not known here.
-	eapOnly := isakmp.FindNotify(inner, isakmp.NotifyEAPOnlyAuthentication) != nil && conn.RemoteAuth == policy.RemoteAuthEAPMSCHAPv2
-	if !eapOnly {
-		ps = append(ps, certPayloads(conn)...)
-		auth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
-		if err != nil {
-			e.authFailed(sa, d, msgID, err.Error())
-			return
-		}
-		ps = append(ps, auth)
+	ps = append(ps, certPayloads(conn)...)
+	auth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
+	if err != nil {
+		e.authFailed(sa, d, msgID, err.Error())
+		return
 	}
+	ps = append(ps, auth)
 	sa.hs.auth = &clientAuth{conn: conn, idi: idi, ridr: ridr, req: inner}
 	sa.log(e).Info("client authenticates with EAP", zap.String("method", string(conn.RemoteAuth)),
-		zap.Stringer("ike_id", policy.Identity{Type: idi.IDType, Data: idi.Data}), zap.Bool("eap_only", eapOnly))
+		zap.Stringer("ike_id", policy.Identity{Type: idi.IDType, Data: idi.Data}))
 	e.askEAP(sa, d, msgID, nil, ps)
 }
 
@@ -226,8 +227,14 @@ func (e *Engine) eapAnswered(now time.Time, w installWait, r engine.Result) {
 			return
 		}
 	}
+	if !r.EAP.Done && r.Err != nil && a.refused == nil {
+		// The method tells the client first (an MSCHAPv2 Failure
+		// request); the verdict is already final: say it now.
+		a.refused = r.Err
+		sa.log(e).Warn(fmt.Sprintf("EAP: client %s refused: %v", a.who(), r.Err))
+	}
 	switch {
-	case r.Err != nil || (r.EAP.Done && (msg == nil || msg.Code != isakmp.EAPSuccess)):
+	case r.EAP.Done && (r.Err != nil || msg == nil || msg.Code != isakmp.EAPSuccess):
 		why := "EAP failed"
 		if r.Err != nil {
 			why = r.Err.Error()

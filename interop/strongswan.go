@@ -178,6 +178,9 @@ type SwanIKESA struct {
 	DHGroup     string
 	Children    []SwanChildSA
 	Raw         map[string]string // every scalar key of the IKE SA
+	// LocalVIPs and RemoteVIPs are the virtual IPs of the IKE SA
+	// (local-vips, remote-vips: what a configuration payload assigned).
+	LocalVIPs, RemoteVIPs []string
 }
 
 // SwanChildSA is one CHILD SA inside SwanIKESA.
@@ -303,6 +306,14 @@ func ParseSwanctlSAs(out string) ([]SwanIKESA, error) {
 					list = &child.LocalTS
 				case "remote-ts":
 					list = &child.RemoteTS
+				}
+			}
+			if ike != nil && len(stack) == 2 {
+				switch key {
+				case "local-vips":
+					list = &ike.LocalVIPs
+				case "remote-vips":
+					list = &ike.RemoteVIPs
 				}
 			}
 		default:

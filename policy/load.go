@@ -755,7 +755,10 @@ func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
 		}
 	}
 
-	if !needCA {
+	// A gateway with a certificate whose clients authenticate otherwise
+	// (EAP, PSK) checks no client certificate: ca is optional there.
+	clientsOther := c.RemoteAuth != RemoteAuthSame && c.RemoteAuth != RemoteAuthPubkey
+	if !needCA || (clientsOther && !t.has("ca")) {
 		unused("ca", "pubkey")
 		return
 	}

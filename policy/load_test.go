@@ -820,6 +820,18 @@ func TestRemoteAccessCredentials(t *testing.T) {
 	if c := cfg.Connections[0]; c.RemoteAuth != RemoteAuthEAPMSCHAPv2 || c.Pool != "rw" || c.PSK != nil {
 		t.Errorf("eap: %v", c)
 	}
+	// EAP clients have no certificate to check: ca is optional.
+	cfg, err = Parse("ra.toml", []byte(loadTestRA(loadTestAll, pub+"remote_auth = \"eap-radius\"\npool = \"rw\"\n")))
+	if err != nil {
+		t.Fatalf("eap without ca: %v", err)
+	}
+	if c := cfg.Connections[0]; c.RemoteAuth != RemoteAuthEAPRadius || c.CAs != nil || c.Cert == nil {
+		t.Errorf("eap without ca: %v", c)
+	}
+	// A gateway whose clients use certificates still needs one.
+	if _, err := Parse("ra.toml", []byte(loadTestRA("", pub))); err == nil || !strings.Contains(err.Error(), "ca") {
+		t.Errorf("pubkey without ca: %v", err)
+	}
 }
 
 // TestAggressivePSK: Aggressive Mode with a PSK needs XAUTH, or an
