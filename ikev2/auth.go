@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/dpd"
+	"ikegate/internal/mschapv2"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -131,12 +132,22 @@ func (e *Engine) authRequest(now time.Time, sa *ikeSA) *request {
 	if !conn.RemoteID.Any {
 		ps = append(ps, idPayload(isakmp.PayloadIDr, conn.RemoteID))
 	}
-	auth, err := e.makeAuth(sa, conn, sa.octets(true, idi))
-	if err != nil {
-		e.fail(sa, err.Error())
-		return nil
+	if conn.XAuthUser != "" {
+		// A remote-access client of ours: EAP-MSCHAPv2 instead of AUTH.
+		c, err := mschapv2.NewClient(conn.XAuthUser, conn.XAuthPassword, e.Cfg.Rand)
+		if err != nil {
+			e.fail(sa, err.Error())
+			return nil
+		}
+		sa.hs.eapc = &eapClient{c: c, idi: idi}
+	} else {
+		auth, err := e.makeAuth(sa, conn, sa.octets(true, idi))
+		if err != nil {
+			e.fail(sa, err.Error())
+			return nil
+		}
+		ps = append(ps, auth)
 	}
-	ps = append(ps, auth)
 	child, childPs, err := e.offerChild(sa, conn, false)
 	if err != nil {
 		e.fail(sa, err.Error())
@@ -166,6 +177,10 @@ func (e *Engine) firstContact(sa *ikeSA) bool {
 // authResponse handles the responder's IKE_AUTH answer.
 func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) {
 	conn := sa.conn
+	if ec := sa.hs.eapc; ec != nil && ec.idr != nil {
+		e.eapClientStep(now, sa, inner) // the gateway is authenticated: EAP goes on
+		return
+	}
 	idr := findID(inner, isakmp.PayloadIDr)
 	auth := find[*isakmp.Auth](inner)
 	if idr == nil || auth == nil {
@@ -198,9 +213,20 @@ func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) 
 		e.fail(sa, "authentication failed: "+err.Error())
 		return
 	}
+	if ec := sa.hs.eapc; ec != nil {
+		ec.idr, ec.peerID = idr, peerID
+		e.eapClientStep(now, sa, inner)
+		return
+	}
+	e.initiatorEstablished(now, sa, peerID, inner)
+}
+
+// initiatorEstablished completes our IKE_AUTH: the IKE SA is up, the
+// configuration (CFG_REPLY) taken and the first CHILD SA installed.
+func (e *Engine) initiatorEstablished(now time.Time, sa *ikeSA, peerID policy.Identity, inner []isakmp.Payload) {
 	e.established(now, sa, peerID)
 	e.Effect(sa.upEffect(false, false))
-	if conn.VirtualIP {
+	if sa.conn.VirtualIP {
 		e.clientConfig(sa, inner)
 	}
 	e.completeChild(now, sa, sa.hs.pendingChild, nil, inner)

@@ -208,6 +208,12 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 	if sa.state != stateEstablished {
 		return
 	}
+	if sa.ra != nil && engine.Due(sa.ra.ends, now) {
+		sa.log(e).Info("session timeout (RADIUS Session-Timeout): disconnecting the client", zap.String("user", sa.ra.user))
+		sa.ra.ends = time.Time{}
+		e.deleteIKE(now, sa)
+		return
+	}
 	if engine.Due(sa.NextKeepalive, now) {
 		e.Emit(sa.local, sa.remote, natt.Keepalive)
 		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)

@@ -46,7 +46,9 @@ func (e *Engine) respondInformational(now time.Time, sa *ikeSA, d isakmp.Datagra
 			if v.NotifyType == isakmp.NotifyAuthenticationFailed && sa.hs != nil && sa.hs.auth != nil {
 				a := sa.hs.auth
 				log.Warn(fmt.Sprintf("EAP client %s gave up (AUTHENTICATION_FAILED)", a.who()), zap.NamedError("reason", a.refused))
-				e.Count.AuthFailures++
+				if a.refused == nil {
+					e.Count.AuthFailures++
+				}
 				deleteIKE = true
 			} else if v.NotifyType == isakmp.NotifyAuthenticationFailed {
 				log.Warn("peer reports AUTHENTICATION_FAILED: it could not verify our authentication; check the PSK, certificates and identities on both sides")

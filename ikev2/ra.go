@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"ikegate/internal/engine"
+	"ikegate/internal/mschapv2"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -40,6 +41,9 @@ type remoteAccess struct {
 	vip         netip.Addr
 	pool, group string
 	attrs       *policy.Attributes // the client's attributes (nil: the pool's)
+	// ends is when the client's session ends (RADIUS Session-Timeout;
+	// zero: never): the IKE SA is deleted then.
+	ends time.Time
 }
 
 // clientAuth is the responder's state of an IKE_AUTH that spans several
@@ -51,6 +55,7 @@ type clientAuth struct {
 	req     []isakmp.Payload // the first IKE_AUTH request (SA, TSi, TSr, CP, notifies)
 	session any              // the EAP conversation (engine.EAPAnswer.Session)
 	msk     []byte           // the EAP method's MSK, once it succeeded
+	timeout time.Duration    // RADIUS Session-Timeout (zero: none)
 	eapDone bool             // EAP succeeded: the client's AUTH comes next
 	user    string           // the EAP identity
 	// refused is why the EAP server refuses the client, once it said so
@@ -115,7 +120,11 @@ func isEAP(m policy.RemoteAuth) bool {
 // authFailed answers the IKE_AUTH request msgID with AUTHENTICATION_FAILED
 // (plus extra, e.g. an EAP-Failure) and forgets the SA, explaining why.
 func (e *Engine) authFailed(sa *ikeSA, d isakmp.Datagram, msgID uint32, why string, extra ...isakmp.Payload) {
-	e.Count.AuthFailures++
+	if a := sa.hs.auth; a != nil && a.refused != nil {
+		why = fmt.Sprintf("client %s refused (said above)", a.who()) // counted and explained then
+	} else {
+		e.Count.AuthFailures++
+	}
 	e.respond(sa, d, isakmp.ExchangeIKEAuth, msgID, append(extra, &isakmp.Notify{NotifyType: isakmp.NotifyAuthenticationFailed}))
 	e.fail(sa, "authentication failed: "+why)
 }
@@ -192,6 +201,9 @@ func (e *Engine) continueEAP(now time.Time, sa *ikeSA, d isakmp.Datagram, msgID 
 	mine := &isakmp.Auth{Method: oakley.AuthSharedKeyMIC, Data: oakley.PSKAuth(sa.keys.prf, keyR, sa.octets(false, a.ridr))}
 	clear(a.msk)
 	sa.ra = &remoteAccess{user: a.user}
+	if a.timeout > 0 {
+		sa.ra.ends = now.Add(a.timeout)
+	}
 	sa.log(e).Info("EAP: user authenticated", zap.String("user", a.user), zap.String("method", string(a.conn.RemoteAuth)))
 	e.clientAuthenticated(now, sa, d, msgID, a.conn, policy.Identity{Type: a.idi.IDType, Data: a.idi.Data}, a.req,
 		[]isakmp.Payload{mine})
@@ -231,6 +243,7 @@ func (e *Engine) eapAnswered(now time.Time, w installWait, r engine.Result) {
 		// The method tells the client first (an MSCHAPv2 Failure
 		// request); the verdict is already final: say it now.
 		a.refused = r.Err
+		e.Count.AuthFailures++
 		sa.log(e).Warn(fmt.Sprintf("EAP: client %s refused: %v", a.who(), r.Err))
 	}
 	switch {
@@ -244,7 +257,7 @@ func (e *Engine) eapAnswered(now time.Time, w installWait, r engine.Result) {
 		}
 		e.authFailed(sa, resp.to, resp.msgID, fmt.Sprintf("client %s: %s", a.who(), why), msg)
 	case r.EAP.Done:
-		a.eapDone, a.msk = true, append([]byte(nil), r.EAP.MSK...)
+		a.eapDone, a.msk, a.timeout = true, append([]byte(nil), r.EAP.MSK...), r.EAP.SessionTimeout
 		clear(r.EAP.MSK)
 		e.respond(sa, resp.to, resp.exchange, resp.msgID, append(resp.prefix, msg))
 	case msg == nil || msg.Code != isakmp.EAPRequest:
@@ -457,4 +470,76 @@ func (e *Engine) clientConfig(sa *ikeSA, inner []isakmp.Payload) {
 	}
 	sa.ra = ra
 	sa.log(e).Info("virtual IP received", zap.Stringer("vip", ra.vip))
+}
+
+// eapClient is our side of EAP as a remote-access client
+// (conn.XAuthUser: EAP-MSCHAPv2 with that user and password).
+type eapClient struct {
+	c        *mschapv2.Client
+	idi      *isakmp.ID // ours, which our final AUTH covers
+	idr      *isakmp.ID // the gateway's, once its AUTH verified
+	peerID   policy.Identity
+	authSent bool // EAP succeeded and our AUTH is out
+}
+
+// eapClientStep takes the gateway's IKE_AUTH response during EAP: the next
+// EAP request, EAP-Success (we send our AUTH keyed with the MSK), or its
+// final AUTH with our configuration and CHILD SA.
+func (e *Engine) eapClientStep(now time.Time, sa *ikeSA, inner []isakmp.Payload) {
+	ec, user := sa.hs.eapc, sa.conn.XAuthUser
+	defer func() {
+		if sa.state != stateInitSent && sa.state != stateAuthSent {
+			ec.c.Wipe() // established or failed: the keys are no longer needed
+		}
+	}()
+	if ec.authSent {
+		auth := find[*isakmp.Auth](inner)
+		if auth == nil || auth.Method != oakley.AuthSharedKeyMIC ||
+			!hmac.Equal(auth.Data, oakley.PSKAuth(sa.keys.prf, ec.c.MSK(), sa.octets(false, ec.idr))) {
+			e.Count.AuthFailures++
+			e.fail(sa, fmt.Sprintf("authentication failed: the gateway's AUTH after EAP does not verify with the MSK of user %q", user))
+			return
+		}
+		e.initiatorEstablished(now, sa, ec.peerID, inner)
+		return
+	}
+	m := find[*isakmp.EAP](inner)
+	if n := notifyError(inner); n != nil || m == nil || m.Code == isakmp.EAPFailure {
+		e.Count.AuthFailures++
+		why := "no EAP payload"
+		switch {
+		case m != nil:
+			why = "EAP-Failure"
+			if f := ec.c.Failure(); f != "" {
+				why += ", MSCHAPv2 " + f
+			}
+		case n != nil:
+			why = n.NotifyType.String()
+		}
+		e.fail(sa, fmt.Sprintf("authentication failed: the gateway refused EAP user %q (%s)", user, why))
+		return
+	}
+	var ps []isakmp.Payload
+	switch m.Code {
+	case isakmp.EAPRequest:
+		resp, err := ec.c.Respond(m)
+		if err != nil {
+			e.Count.AuthFailures++
+			e.fail(sa, fmt.Sprintf("authentication failed: EAP user %q: %v", user, err))
+			return
+		}
+		ps = []isakmp.Payload{resp}
+	case isakmp.EAPSuccess:
+		msk := ec.c.MSK()
+		if msk == nil {
+			e.fail(sa, "authentication failed: EAP-Success before the gateway proved it knows the password")
+			return
+		}
+		ec.authSent = true
+		ps = []isakmp.Payload{&isakmp.Auth{Method: oakley.AuthSharedKeyMIC, Data: oakley.PSKAuth(sa.keys.prf, msk, sa.octets(true, ec.idi))}}
+	default:
+		e.fail(sa, fmt.Sprintf("unexpected EAP code %d from the gateway", m.Code))
+		return
+	}
+	e.startRequest(now, sa, e.encryptedRequest(sa, isakmp.ExchangeIKEAuth, ps, stepAuth))
 }

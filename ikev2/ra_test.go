@@ -1,6 +1,9 @@
 package ikev2
 
 import (
+	"context"
+	"ikegate/access"
+	"ikegate/internal/engine"
 	"net/netip"
 	"testing"
 	"time"
@@ -118,5 +121,107 @@ func TestConfigPayloadPoolExhausted(t *testing.T) {
 	}
 	if len(p.b.access.Leases) != 1 {
 		t.Errorf("leases: %v", p.b.access.Leases)
+	}
+}
+
+// localEAP is the gateway's EAP-MSCHAPv2 server over users, as the
+// runtime's access layer runs it (answering at once).
+func localEAP(users *access.Users) func(engine.Effect) engine.Result {
+	return func(ef engine.Effect) engine.Result {
+		s, _ := ef.Session.(access.EAPSession)
+		if s == nil {
+			s = access.NewMSCHAPv2Server(users, nil)
+		}
+		st := s.Step(context.Background(), ef.EAP)
+		return engine.Result{Err: st.Err, EAP: engine.EAPAnswer{Message: st.Message, Done: st.Done, MSK: st.MSK,
+			Identity: st.Identity, Session: s}}
+	}
+}
+
+// newEAPPair is newRAPair with the client authenticating as user with
+// password over EAP-MSCHAPv2 against the gateway's local users (alice).
+func newEAPPair(t *testing.T, user, password string) *pair {
+	p := newRAPair(t)
+	ca, cb := p.a.conns[0], p.b.conns[0]
+	ca.XAuthUser, ca.XAuthPassword = user, []byte(password)
+	cb.RemoteAuth, cb.RemoteID = policy.RemoteAuthEAPMSCHAPv2, policy.Identity{Any: true}
+	p.b.access.EAPServer = localEAP(access.NewUsers([]*policy.User{{Name: "alice", Password: []byte("alice-secret")}}))
+	return p
+}
+
+// TestEAPMSCHAPv2: a client authenticating with EAP-MSCHAPv2 (Identity,
+// Challenge, Response, Success, then both AUTHs keyed with the MSK) gets
+// its address under its EAP identity; a wrong password or unknown user
+// leaves nothing on either side. With loss and duplication too.
+func TestEAPMSCHAPv2(t *testing.T) {
+	lossy := func(n int, d isakmp.Datagram) []isakmp.Datagram {
+		if n%4 == 2 {
+			return nil
+		}
+		return []isakmp.Datagram{d, d}
+	}
+	for _, tc := range []struct {
+		name, user, password string
+		lossy, ok            bool
+	}{
+		{"accepted", "alice", "alice-secret", false, true},
+		{"accepted lossy", "alice", "alice-secret", true, true},
+		{"wrong password", "alice", "guess", false, false},
+		{"unknown user", "mallory", "alice-secret", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newEAPPair(t, tc.user, tc.password)
+			if tc.lossy {
+				p.Filter = lossy
+			}
+			p.initiate(p.a, p.a.conns[0])
+			p.run(2 * time.Minute)
+			if !tc.ok {
+				if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
+					t.Errorf("%d IKE SAs left after a refused EAP client", n)
+				}
+				if len(p.b.access.Leases) != 0 || len(p.b.inst.Live) != 0 {
+					t.Errorf("leases %v, dataplane %d SAs after a refused client", p.b.access.Leases, len(p.b.inst.Live))
+				}
+				if p.b.eng.Stats().AuthFailures == 0 || p.a.eng.Stats().AuthFailures == 0 {
+					t.Errorf("auth failures: gateway %d, client %d", p.b.eng.Stats().AuthFailures, p.a.eng.Stats().AuthFailures)
+				}
+				return
+			}
+			requireEstablished(t, p.a, p.b)
+			g := p.b.eng.SAs()[0]
+			want := raPool.Addr().Next().String()
+			if g.User != "alice" || g.VirtualIP != want || vipOf(t, p.a) != want {
+				t.Errorf("gateway SA user %q vip %q, client vip %q; want alice, %s", g.User, g.VirtualIP, vipOf(t, p.a), want)
+			}
+			if l := p.b.access.Leases; len(l) != 1 || l["alice"].String() != want {
+				t.Errorf("leases %v, want alice's %s", l, want)
+			}
+		})
+	}
+}
+
+// TestEAPSessionTimeout: a Session-Timeout from the EAP server (RADIUS)
+// ends the client's session then: the IKE SA is deleted and the address
+// goes back.
+func TestEAPSessionTimeout(t *testing.T) {
+	p := newEAPPair(t, "alice", "alice-secret")
+	server := p.b.access.EAPServer
+	p.b.access.EAPServer = func(ef engine.Effect) engine.Result {
+		r := server(ef)
+		if r.EAP.Done && r.Err == nil {
+			r.EAP.SessionTimeout = 10 * time.Minute
+		}
+		return r
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(9 * time.Minute)
+	requireEstablished(t, p.a, p.b)
+	p.run(12 * time.Minute) // from about the start: past 10 minutes
+	if n := len(p.a.eng.SAs()) + len(p.b.eng.SAs()); n != 0 {
+		t.Errorf("%d IKE SAs after the session timeout", n)
+	}
+	if len(p.b.access.Leases) != 0 {
+		t.Errorf("leases after the session timeout: %v", p.b.access.Leases)
 	}
 }

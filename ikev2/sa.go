@@ -98,6 +98,7 @@ type handshake struct {
 	initResp       []byte // the IKE_SA_INIT response
 	pendingChild   *childSA
 	auth           *clientAuth // responder: an IKE_AUTH over several exchanges or waiting
+	eapc           *eapClient  // initiator: our EAP conversation (a remote-access client of ours)
 }
 
 // request is one exchange we initiated, waiting for its response: the
@@ -221,6 +222,9 @@ func (sa *ikeSA) NextDeadline() time.Time {
 	}
 	d.Consider(sa.expires)
 	if sa.state == stateEstablished {
+		if sa.ra != nil {
+			d.Consider(sa.ra.ends)
+		}
 		sa.Lifecycle.Consider(&d)
 		engine.ConsiderRekeys(&d, sa.children)
 	}

@@ -28,7 +28,12 @@ type Client struct {
 
 	authChallenge, peerChallenge, ntResponse []byte
 	msk                                      []byte
+	failure                                  string // the server's Failure message
 }
+
+// Failure is the server's MSCHAPv2 Failure message ("E=691 R=0 ..."), if
+// it refused the password.
+func (c *Client) Failure() string { return c.failure }
 
 // NewClient returns the client of user with password; rand makes its peer
 // challenges.
@@ -113,7 +118,10 @@ func (c *Client) Respond(req *isakmp.EAP) (*isakmp.EAP, error) {
 		c.msk = msk
 		return msAnswer(OpSuccess, nil), nil
 	case OpFailure:
-		return nil, fmt.Errorf("the server refused the password: %q", body)
+		// Acknowledged, so that the server ends with EAP-Failure
+		// (draft-kamath-pppext-eap-mschapv2-01 2.3).
+		c.failure = string(body)
+		return msAnswer(OpFailure, nil), nil
 	}
 	return nil, fmt.Errorf("MSCHAPv2 OpCode %d", op)
 }
