@@ -24,6 +24,10 @@ import (
 // server: RFC 2869 5.16 says it SHOULD NOT be smaller than 60 seconds.
 const MinServerInterim = 60 * time.Second
 
+// MaxInFlight is how many RADIUS requests may await their answers at
+// once, all servers together; more wait their turn.
+const MaxInFlight = 32
+
 // RADIUS errors.
 var (
 	// ErrRejected: a server answered Access-Reject.
@@ -44,6 +48,7 @@ type Radius struct {
 	cfg    *policy.Radius
 	nasID  string
 	client radius.Client
+	slots  chan struct{} // requests in flight (MaxInFlight)
 
 	// Skipped, if set, hears of each server that did not answer (or
 	// answered nonsense) before the next is tried: failover is an event
@@ -65,7 +70,8 @@ func NewRadius(cfg *policy.Radius) *Radius {
 	if nasID == "" {
 		nasID, _ = os.Hostname()
 	}
-	return &Radius{cfg: cfg, nasID: nasID, client: radius.Client{Retry: time.Second, MaxPacketErrors: 10}}
+	return &Radius{cfg: cfg, nasID: nasID, client: radius.Client{Retry: time.Second, MaxPacketErrors: 10},
+		slots: make(chan struct{}, MaxInFlight)}
 }
 
 // RadiusReply is what an Access-Accept says about the session.
@@ -165,7 +171,17 @@ func (r *Radius) identify(p *radius.Packet, calling, nasIP netip.Addr) {
 }
 
 // exchange sends p to server and waits for the answer within the timeout.
+// A request waits for a slot before it goes out: a burst of clients (a
+// gateway restart brings every road warrior back at once) queues here
+// instead of overrunning the servers, whose answers would then come too
+// late for all. The server's timeout runs once the request is sent.
 func (r *Radius) exchange(ctx context.Context, p *radius.Packet, server string) (*radius.Packet, error) {
+	select {
+	case r.slots <- struct{}{}:
+		defer func() { <-r.slots }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a free RADIUS request slot (%d in flight): %w", cap(r.slots), ctx.Err())
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
 	return r.client.Exchange(ctx, p, server)

@@ -192,8 +192,14 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 			log.Warn("CHILD SA: no proposal chosen: " + oakley.Explain(sa.conn.ESP, props, opt))
 			return notifyOnly(isakmp.NotifyNoProposalChosen, nil), 0
 		}
-		log.Warn(fmt.Sprintf("CHILD SA: traffic selectors unacceptable: peer proposed %s === %s; connection %q has local_ts %s, remote_ts %s",
-			tsString(tsi.Selectors), tsString(tsr.Selectors), sa.conn.Name, policy.JoinPrefixes(sa.conn.LocalTS), policy.JoinPrefixes(sa.conn.RemoteTS)))
+		theirs := policy.JoinPrefixes(remoteTS(sa, sa.conn))
+		if sa.ra != nil && !sa.ra.client && sa.ra.vip.IsValid() {
+			theirs += " (its virtual IP)"
+		} else if len(sa.conn.RemoteTS) == 0 {
+			theirs += " (its own address: remote_ts is empty)"
+		}
+		log.Warn(fmt.Sprintf("CHILD SA: traffic selectors unacceptable: peer proposed %s === %s; connection %q allows %s === %s",
+			tsString(tsi.Selectors), tsString(tsr.Selectors), sa.conn.Name, theirs, policy.JoinPrefixes(sa.conn.LocalTS)))
 		return notifyOnly(isakmp.NotifyTSUnacceptable, nil), 0
 	}
 	peerWire := wire[sel.PeerIndex]

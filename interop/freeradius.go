@@ -131,7 +131,7 @@ libdir = /usr/lib/freeradius
 pidfile = ${run_dir}/${name}.pid
 max_request_time = 30
 cleanup_delay = 5
-max_requests = 1024
+max_requests = 16384
 hostname_lookups = no
 
 log {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ikegate/ikev1"
+	"ikegate/ikev2"
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/kernel"
@@ -139,8 +140,18 @@ local_ts = ["0.0.0.0/0"]
 		float64(rssAfter-rssBefore)/raScaleClients)
 }
 
-// raClient runs one remote-access client (its own engine and UDP port)
-// until its Quick Mode is installed and returns its virtual IP.
+// raEngine is an engine of either version as a remote-access client.
+type raEngine interface {
+	engine.Answerer
+	Initiate(now time.Time, conn *policy.Connection) (engine.Output, error)
+	HandleDatagram(now time.Time, d isakmp.Datagram) engine.Output
+	Tick(now time.Time) engine.Output
+	SAs() []policy.IKESAInfo
+}
+
+// raClient runs one remote-access client (its own engine of conn's
+// version and its own UDP port) until its first CHILD SA (IKEv1: Quick
+// Mode) is installed and returns its virtual IP.
 func raClient(conn *policy.Connection, timeout time.Duration, hold <-chan struct{}) (netip.Addr, error) {
 	sock, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(conn.LocalAddr, 0)))
 	if err != nil {
@@ -153,7 +164,11 @@ func raClient(conn *policy.Connection, timeout time.Duration, hold <-chan struct
 	go func() { <-hold; sock.Close() }()
 	dp, _ := kernel.New("none", nil)
 	defer dp.Close()
-	eng := ikev1.NewEngine(ikev1.Config{DB: policy.NewDB([]*policy.Connection{conn}), Installer: dp})
+	cfg := engine.Config{DB: policy.NewDB([]*policy.Connection{conn}), Installer: dp}
+	var eng raEngine = ikev1.NewEngine(cfg)
+	if conn.Version == policy.IKEv2 {
+		eng = ikev2.NewEngine(cfg)
+	}
 	natt := uint16(4500)
 	send := func(out engine.Output) {
 		for _, d := range engine.Execute(time.Now(), eng, dp, nil, out, nil, nil) {
