@@ -57,6 +57,11 @@ func (g *selectorGuard) AddChildSA(sa *policy.ChildSA) error {
 	return nil
 }
 
+// MoveChildSA moves sa (its selectors, which the guard checks, stay).
+func (g *selectorGuard) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort) error {
+	return g.Dataplane.MoveChildSA(sa, local, remote)
+}
+
 // DelChildSA removes sa, keeping its traffic for its owner's accounting.
 func (g *selectorGuard) DelChildSA(sa *policy.ChildSA) error {
 	if c, ok := g.Dataplane.Counters(sa.SPIIn); ok {

@@ -132,6 +132,9 @@ func (e *Engine) authRequest(now time.Time, sa *ikeSA) *request {
 	if !conn.RemoteID.Any {
 		ps = append(ps, idPayload(isakmp.PayloadIDr, conn.RemoteID))
 	}
+	if conn.MOBIKE {
+		ps = append(ps, mobikeNotify())
+	}
 	if conn.XAuthUser != "" {
 		// A remote-access client of ours: EAP-MSCHAPv2 instead of AUTH.
 		c, err := mschapv2.NewClient(conn.XAuthUser, conn.XAuthPassword, e.Cfg.Rand)
@@ -177,6 +180,9 @@ func (e *Engine) firstContact(sa *ikeSA) bool {
 // authResponse handles the responder's IKE_AUTH answer.
 func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) {
 	conn := sa.conn
+	if conn.MOBIKE && isakmp.FindNotify(inner, isakmp.NotifyMOBIKESupported) != nil {
+		sa.mobike = true
+	}
 	if ec := sa.hs.eapc; ec != nil && ec.idr != nil {
 		e.eapClientStep(now, sa, inner) // the gateway is authenticated: EAP goes on
 		return
@@ -241,6 +247,9 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 	}
 	sa.RekeyAt = now.Add(e.rekeyDelay(sa, sa.conn.IKELifetime, defaultIKELifetime))
 	sa.peerID = peerID
+	if sa.ownerName == "" { // a rekeyed SA's successor keeps its own
+		sa.ownerName = sa.owner()
+	}
 	sa.expires = time.Time{}
 	if sa.halfOpen {
 		delete(e.halfOpen, sa.halfOpenKey)

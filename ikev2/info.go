@@ -59,6 +59,14 @@ func (e *Engine) respondInformational(now time.Time, sa *ikeSA, d isakmp.Datagra
 		}
 	}
 	var resp []isakmp.Payload
+	moved := false
+	if !deleteIKE && isakmp.FindNotify(inner, isakmp.NotifyUpdateSAAddresses) != nil {
+		resp = append(resp, e.updateAddresses(now, sa, d, inner)...)
+		moved = true
+	}
+	if n := isakmp.FindNotify(inner, isakmp.NotifyCookie2); n != nil {
+		resp = append(resp, n) // copied into the response (RFC 4555 3.7)
+	}
 	if !deleteIKE && nOurs > 0 {
 		spis := make([][]byte, 0, nOurs)
 		for i := 0; i < len(ours); i += 4 {
@@ -67,6 +75,9 @@ func (e *Engine) respondInformational(now time.Time, sa *ikeSA, d isakmp.Datagra
 		resp = append(resp, &isakmp.Delete{Protocol: protoESP, SPISize: 4, SPIs: spis})
 	}
 	e.respond(sa, d, isakmp.ExchangeInformational, id, resp)
+	if moved {
+		e.nextQueued(now, sa) // the return routability check
+	}
 	if deleteIKE {
 		log.Info("peer deleted the IKE SA")
 		e.destroy(sa, "deleted by peer")

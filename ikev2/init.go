@@ -188,7 +188,7 @@ func (e *Engine) initResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *
 	sa.peerMsgID = 0
 	sa.nextMsgID = 1
 	e.readCapabilities(sa, ps)
-	e.detectNAT(sa, d, ps)
+	e.detectNAT(sa, d, ps, false)
 	if err := e.deriveIKEKeys(sa, gir, nil); err != nil {
 		e.fail(sa, err.Error())
 		return
@@ -212,10 +212,11 @@ func (e *Engine) readCapabilities(sa *ikeSA, ps []isakmp.Payload) {
 }
 
 // detectNAT compares the peer's NAT detection hashes with the addresses
-// of d. The hashes in a request were computed with SPIr zero.
-func (e *Engine) detectNAT(sa *ikeSA, d isakmp.Datagram, ps []isakmp.Payload) {
+// of d. The hashes in an IKE_SA_INIT request were computed with SPIr
+// zero; later ones (MOBIKE, full) with both SPIs.
+func (e *Engine) detectNAT(sa *ikeSA, d isakmp.Datagram, ps []isakmp.Payload, full bool) {
 	spir := sa.spiR
-	if !sa.initiator {
+	if !sa.initiator && !full {
 		spir = 0
 	}
 	var src [][]byte
@@ -395,7 +396,7 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 	}
 	sa.spiR = e.randomSPI()
 	e.readCapabilities(sa, ps)
-	e.detectNAT(sa, d, ps)
+	e.detectNAT(sa, d, ps, false)
 	if err := e.deriveIKEKeys(sa, gir, nil); err != nil {
 		log.Error("key derivation", zap.Error(err))
 		return

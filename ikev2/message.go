@@ -184,6 +184,10 @@ func (e *Engine) startQueued(now time.Time, sa *ikeSA, q queued) {
 		r = e.rekeyChildRequest(now, sa, q.child)
 	case queueRekeyIKE:
 		r = e.rekeyIKERequest(sa)
+	case queueRoutability:
+		r = e.routabilityRequest(sa)
+	case queueUpdateAddresses:
+		r = e.updateAddressesRequest(sa)
 	case queueDeleteChild:
 		r = e.encryptedRequest(sa, isakmp.ExchangeInformational,
 			[]isakmp.Payload{&isakmp.Delete{Protocol: protoESP, SPISize: 4, SPIs: [][]byte{spi32(q.spi)}}}, stepInfo)
@@ -281,6 +285,10 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg
 		e.completeIKERekey(now, sa, r.rekey, inner)
 	case stepDeleteIKE:
 		e.destroy(sa, "deleted")
+	case stepRoutability:
+		e.routabilityChecked(now, sa, r, inner)
+	case stepMoved:
+		e.moved(sa, d, inner)
 	}
 	if sa.state != stateGone {
 		e.nextQueued(now, sa)
@@ -317,7 +325,7 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg 
 	// 2.23 allows port 4500 regardless; strongSwan does so whenever both
 	// sent NAT detection payloads): our later requests and the CHILD SA's
 	// UDP encapsulation must use the endpoints it came from.
-	if (sa.nat.Any() && sa.state == stateEstablished) ||
+	if (sa.nat.Any() && sa.state == stateEstablished && !sa.mobike) ||
 		(sa.state == stateInitDone && msg.Header.Exchange == isakmp.ExchangeIKEAuth) {
 		sa.local, sa.remote = d.Local, d.Remote
 	}

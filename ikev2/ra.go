@@ -75,8 +75,13 @@ func (sa *ikeSA) identity() string {
 	return sa.peerID.String()
 }
 
-// owner is who sa's CHILD SAs speak for (policy.ChildSA.Owner).
+// owner is who sa's CHILD SAs speak for (policy.ChildSA.Owner): fixed
+// when the SA is established, so that it stays when the peer moves
+// (MOBIKE) and passes to the rekeyed SA.
 func (sa *ikeSA) owner() string {
+	if sa.ownerName != "" {
+		return sa.ownerName
+	}
 	if sa.ra != nil && sa.ra.user != "" {
 		return "user " + sa.ra.user
 	}
@@ -282,6 +287,10 @@ func (e *Engine) clientAuthenticated(now time.Time, sa *ikeSA, d isakmp.Datagram
 		e.InitialContact(now, sa) // here; the runtime does the other shards
 	}
 	e.Effect(sa.upEffect(false, ic))
+	if conn.MOBIKE && isakmp.FindNotify(req, isakmp.NotifyMOBIKESupported) != nil {
+		sa.mobike = true
+		prefix = append(prefix, mobikeNotify())
+	}
 	resp := pendingResponse{to: d, exchange: isakmp.ExchangeIKEAuth, msgID: msgID, prefix: prefix}
 	if cp := find[*isakmp.CP](req); cp != nil && cp.CfgType == isakmp.CfgRequest && conn.Pool != "" && asksAddress(cp) {
 		if sa.ra == nil {

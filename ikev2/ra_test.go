@@ -2,6 +2,7 @@ package ikev2
 
 import (
 	"context"
+	"fmt"
 	"ikegate/access"
 	"ikegate/internal/engine"
 	"net/netip"
@@ -223,5 +224,61 @@ func TestEAPSessionTimeout(t *testing.T) {
 	}
 	if len(p.b.access.Leases) != 0 {
 		t.Errorf("leases after the session timeout: %v", p.b.access.Leases)
+	}
+}
+
+// TestMOBIKE: a road warrior that changes its address moves its SAs with
+// UPDATE_SA_ADDRESSES (RFC 4555): same IKE and CHILD SA SPIs on both
+// sides, the gateway's dataplane moved to the new address, the gateway's
+// return routability check answered, and the SAs go on (a rekey after
+// the move works). With loss and duplication too.
+func TestMOBIKE(t *testing.T) {
+	for _, lossy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lossy=%v", lossy), func(t *testing.T) {
+			p := newRAPair(t)
+			p.a.conns[0].MOBIKE, p.b.conns[0].MOBIKE = true, true
+			p.b.conns[0].IKELifetime = 10 * time.Minute
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Second)
+			requireEstablished(t, p.a, p.b)
+			before := p.b.eng.SAs()[0]
+			if lossy {
+				p.Filter = func(n int, d isakmp.Datagram) []isakmp.Datagram {
+					if n%3 == 0 {
+						return nil
+					}
+					return []isakmp.Datagram{d, d}
+				}
+			}
+			old, moved := p.a.addr, netip.MustParseAddr("10.0.0.3")
+			p.a.addr = moved // the wire delivers to the new address
+			out, n := p.a.eng.Roam(p.Now, old, moved)
+			if n != 1 {
+				t.Fatalf("Roam moved %d SAs, want 1", n)
+			}
+			p.do(p.a, out)
+			p.run(time.Minute)
+			after := p.b.eng.SAs()[0]
+			if after.LocalSPI != before.LocalSPI || after.Children[0].SPIIn != before.Children[0].SPIIn {
+				t.Fatalf("SPIs changed: %s/%s -> %s/%s", before.LocalSPI, before.Children[0].SPIIn, after.LocalSPI, after.Children[0].SPIIn)
+			}
+			if after.Remote != moved.String()+":500" {
+				t.Errorf("gateway's IKE SA remote %s, want %s:500", after.Remote, moved)
+			}
+			if p.b.inst.Moves != 1 || p.a.inst.Moves != 1 {
+				t.Errorf("dataplane moves: gateway %d, client %d, want 1 each", p.b.inst.Moves, p.a.inst.Moves)
+			}
+			for _, k := range p.b.inst.Live {
+				if k.Remote != moved {
+					t.Errorf("gateway CHILD SA %08x still to %s", k.SPIIn, k.Remote)
+				}
+			}
+			p.Filter = nil
+			p.run(11 * time.Minute) // an IKE SA rekey by the gateway, to the new address
+			requireEstablished(t, p.a, p.b)
+			if s := p.b.eng.SAs()[0]; s.LocalSPI == before.LocalSPI || s.Remote != moved.String()+":500" {
+				t.Errorf("after the rekey: SPI %s (was %s), remote %s", s.LocalSPI, before.LocalSPI, s.Remote)
+			}
+		})
 	}
 }

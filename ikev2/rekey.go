@@ -179,7 +179,7 @@ func (e *Engine) successor(now time.Time, sa *ikeSA, initiator bool, spiI, spiR 
 		conn: sa.conn, initiator: initiator, spiI: spiI, spiR: spiR,
 		state: stateEstablished, local: sa.local, remote: sa.remote, nat: sa.nat,
 		chosen: chosen, hs: &handshake{nonceI: ni, nonceR: nr}, // for the keys (deriveIKEKeys)
-		peerHashes: sa.peerHashes, peerFragments: sa.peerFragments,
+		peerHashes: sa.peerHashes, peerFragments: sa.peerFragments, mobike: sa.mobike, ownerName: sa.ownerName,
 	}
 }
 

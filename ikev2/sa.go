@@ -61,6 +61,8 @@ type ikeSA struct {
 	keys          *ikeKeys
 	peerHashes    []uint16 // SIGNATURE_HASH_ALGORITHMS from the peer
 	peerFragments bool
+	mobike        bool   // both announced MOBIKE_SUPPORTED (RFC 4555)
+	ownerName     string // owner(), once established
 
 	// Message IDs (RFC 7296 2.3), window size one in each direction.
 	nextMsgID uint32   // our next request
@@ -112,18 +114,21 @@ type request struct {
 	child    *childSA  // stepChild: the CHILD SA proposed
 	old      *childSA  // stepChild: the CHILD SA it rekeys (nil: a new one)
 	rekey    *ikeRekey // stepRekeyIKE
+	cookie2  []byte    // stepRoutability: the COOKIE2 the answer echoes
 }
 
 // step names the handler of a response to a request of ours.
 type step uint8
 
 const (
-	stepInit      step = iota + 1 // IKE_SA_INIT: initResponse
-	stepAuth                      // IKE_AUTH: authResponse
-	stepChild                     // CREATE_CHILD_SA for a CHILD SA: completeChild
-	stepRekeyIKE                  // CREATE_CHILD_SA rekeying the IKE SA: completeIKERekey
-	stepDeleteIKE                 // INFORMATIONAL deleting the IKE SA: the SA goes
-	stepInfo                      // other INFORMATIONAL (liveness, CHILD SA delete): nothing follows
+	stepInit        step = iota + 1 // IKE_SA_INIT: initResponse
+	stepAuth                        // IKE_AUTH: authResponse
+	stepChild                       // CREATE_CHILD_SA for a CHILD SA: completeChild
+	stepRekeyIKE                    // CREATE_CHILD_SA rekeying the IKE SA: completeIKERekey
+	stepDeleteIKE                   // INFORMATIONAL deleting the IKE SA: the SA goes
+	stepInfo                        // other INFORMATIONAL (liveness, CHILD SA delete): nothing follows
+	stepRoutability                 // INFORMATIONAL with COOKIE2 after a MOBIKE move: routabilityChecked
+	stepMoved                       // our UPDATE_SA_ADDRESSES (MOBIKE): moved
 )
 
 // ikeRekey is the scratch state of an IKE SA rekey we initiated.
@@ -149,6 +154,8 @@ const (
 	queueRekeyChild
 	queueRekeyIKE
 	queueDeleteChild
+	queueRoutability     // MOBIKE return routability check
+	queueUpdateAddresses // MOBIKE: our address changed
 )
 
 // childSA is one CHILD SA of an IKE SA: the shared part and what IKEv2

@@ -78,6 +78,19 @@ type FreeRADIUSConfig struct {
 	// NoMessageAuthenticator: do not require Message-Authenticator in
 	// Access-Requests (by default every client must send one).
 	NoMessageAuthenticator bool
+	// EAPTLS, when set, adds EAP-TLS to the eap module and makes it the
+	// default EAP type (md5 and mschapv2 stay: a client may NAK).
+	EAPTLS *RadiusEAPTLS
+}
+
+// RadiusEAPTLS is the eap module's tls-common: FreeRADIUS's certificate
+// and key (PEM) and the CA that client certificates must chain to. The
+// harness copies them into raddb/certs (FreeRADIUS runs as freerad).
+type RadiusEAPTLS struct {
+	Cert, Key, CA string
+	// FragmentSize is the eap-tls fragment_size (0: 1024, FreeRADIUS's
+	// default): TLS records are cut into EAP-TLS fragments of this size.
+	FragmentSize int
 }
 
 // FreeRADIUS is a running FreeRADIUS.
@@ -110,7 +123,8 @@ func (r *FreeRADIUS) AcctAddr() string { return fmt.Sprintf("%s:%d", r.cfg.Addr,
 
 // freeradiusConf is radiusd.conf: %[1]s the private directory, %[2]s the
 // listen address, %[3]d the auth port, %[4]d the accounting port, %[5]s
-// the client sections.
+// the client sections, %[6]s the default EAP type, %[7]s more EAP method
+// sections (eapTLSConf).
 const freeradiusConf = `# written by ikegate interop harness: a minimal FreeRADIUS 3.2 server
 prefix = /usr
 exec_prefix = /usr
@@ -171,7 +185,7 @@ modules {
 	mschap {
 	}
 	eap {
-		default_eap_type = mschapv2
+		default_eap_type = %[6]s
 		timer_expire = 60
 		ignore_unknown_eap_types = no
 		max_sessions = ${max_requests}
@@ -179,7 +193,7 @@ modules {
 		}
 		mschapv2 {
 		}
-	}
+%[7]s	}
 	files {
 		moddir = ${modconfdir}/${.:instance}
 		filename = ${moddir}/authorize
@@ -237,6 +251,35 @@ server default {
 }
 `
 
+// eapTLSConf is the eap module's EAP-TLS (%[1]d: fragment_size), with the
+// files RadiusEAPTLS names copied to ${certdir}. TLS 1.2 only: TLS 1.3
+// EAP-TLS (RFC 9190) is experimental in FreeRADIUS 3.2 and strongSwan
+// 5.9's eap-tls speaks 1.2 by default. No session cache: each connect is
+// a full handshake.
+const eapTLSConf = `		tls-config tls-common {
+			private_key_file = ${certdir}/server.key
+			certificate_file = ${certdir}/server.pem
+			ca_file = ${certdir}/ca.pem
+			fragment_size = %[1]d
+			include_length = yes
+			cipher_list = "DEFAULT"
+			tls_min_version = "1.2"
+			tls_max_version = "1.2"
+			ecdh_curve = "prime256v1"
+			cache {
+				enable = no
+			}
+			verify {
+			}
+			ocsp {
+				enable = no
+			}
+		}
+		tls {
+			tls = tls-common
+		}
+`
+
 // StartFreeRADIUS writes a private configuration and runs
 // `freeradius -f -d RADDB -l stdout -xx` in namespace ns; it returns once
 // the server answers a Status-Server (radclient, from the namespace itself
@@ -276,7 +319,24 @@ func (l *Lab) StartFreeRADIUS(t testing.TB, ns string, cfg FreeRADIUSConfig) *Fr
 		fmt.Fprintf(&cs, "client %s {\n\tipaddr = %s\n\tsecret = %s\n\trequire_message_authenticator = %s\n\tnas_type = other\n}\n",
 			c.Name, c.Addr, radiusQuote(c.Secret), yesNo(!cfg.NoMessageAuthenticator))
 	}
-	conf := fmt.Sprintf(freeradiusConf, dir, cfg.Addr, cfg.AuthPort, cfg.AuthPort+1, cs.String())
+	eapDefault, eapMore := "mschapv2", ""
+	if x := cfg.EAPTLS; x != nil {
+		certs := filepath.Join(r.Raddb, "certs")
+		if err := os.MkdirAll(certs, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for src, dst := range map[string]string{x.Cert: "server.pem", x.Key: "server.key", x.CA: "ca.pem"} {
+			if err := copyFile(src, filepath.Join(certs, dst)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		frag := x.FragmentSize
+		if frag == 0 {
+			frag = 1024
+		}
+		eapDefault, eapMore = "tls", fmt.Sprintf(eapTLSConf, frag)
+	}
+	conf := fmt.Sprintf(freeradiusConf, dir, cfg.Addr, cfg.AuthPort, cfg.AuthPort+1, cs.String(), eapDefault, eapMore)
 	writeFile(t, filepath.Join(r.Raddb, "radiusd.conf"), conf, 0o600)
 	var users strings.Builder
 	for _, u := range cfg.Users {

@@ -170,10 +170,10 @@ func ra2GateConn(localID string, ike, esp string) Conn {
 // ra2GateTOML is ikegate's configuration: connection c plus pool = "rw",
 // unique = "replace" and remote_auth (if not ""), the pool (raPool, DNS
 // raDNS, split include raNet), the local users alice and bob, and tail
-// (e.g. a [radius] table).
-func ra2GateTOML(c Conn, remoteAuth, tail string) string {
+// (e.g. a [radius] table); more are further lines of the connection.
+func ra2GateTOML(c Conn, remoteAuth, tail string, more ...string) string {
 	toml := IkegateTOML(userspaceGateway(RightAddr), c)
-	lines := []string{`pool = "rw"`, `unique = "replace"`}
+	lines := append([]string{`pool = "rw"`, `unique = "replace"`}, more...)
 	if remoteAuth != "" {
 		lines = append(lines, fmt.Sprintf("remote_auth = %q", remoteAuth))
 	}

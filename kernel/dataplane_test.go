@@ -29,7 +29,7 @@ func TestDataplaneContract(t *testing.T) {
 		{
 			name: "none",
 			open: func(*testing.T) policy.Dataplane { return newNone(nil) },
-			caps: policy.Capabilities{},
+			caps: policy.Capabilities{Move: true},
 		},
 		{
 			name: "userspace",
@@ -37,7 +37,7 @@ func TestDataplaneContract(t *testing.T) {
 				return newUserspaceWith(zaptest.NewLogger(t), UserspaceConfig{Workers: -1}, newFakeTUN(),
 					&fakeRoutes{routes: map[netip.Prefix]int{}})
 			},
-			caps: policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true},
+			caps: policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -109,6 +109,21 @@ func (b *noneBackend) AddChildSA(sa *policy.ChildSA) error {
 	return nil
 }
 
+// MoveChildSA records sa's new addresses.
+func (b *noneBackend) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := keyOf(sa)
+	s, ok := b.installed[k]
+	if !ok {
+		return fmt.Errorf("kernel: move CHILD SA spi %#08x: not installed", sa.SPIIn)
+	}
+	delete(b.installed, k)
+	s.Move(local, remote)
+	b.installed[keyOf(&s)] = s
+	return nil
+}
+
 func (b *noneBackend) DelChildSA(sa *policy.ChildSA) error {
 	if sa == nil {
 		return nil
@@ -124,7 +139,7 @@ func (b *noneBackend) DelChildSA(sa *policy.ChildSA) error {
 var _ policy.Dataplane = (*noneBackend)(nil)
 
 // Capabilities reports none: there is no dataplane.
-func (b *noneBackend) Capabilities() policy.Capabilities { return policy.Capabilities{} }
+func (b *noneBackend) Capabilities() policy.Capabilities { return policy.Capabilities{Move: true} }
 
 // Counters reports ok=false: nothing is counted.
 func (b *noneBackend) Counters(uint32) (policy.ChildCounters, bool) {

@@ -706,6 +706,31 @@ func (u *Userspace) publishLocked() {
 	u.outTab.Store(buildOutTable(all))
 }
 
+// MoveChildSA gives an installed SA new outer addresses and UDP ports
+// (MOBIKE); sequence numbers and replay windows stay.
+func (u *Userspace) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort) error {
+	if local.Port() == 0 || remote.Port() == 0 {
+		return fmt.Errorf("kernel: move CHILD SA spi %#08x: the userspace dataplane needs UDP encapsulation: %w", sa.SPIIn, errors.ErrUnsupported)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := keyOf(sa)
+	s := u.installed[k]
+	if s == nil {
+		return fmt.Errorf("kernel: move CHILD SA spi %#08x: not installed", sa.SPIIn)
+	}
+	old := *s.remote.Load()
+	delete(u.installed, k)
+	s.sa.Move(local, remote)
+	s.local = local
+	s.remote.Store(&remote)
+	u.installed[keyOf(&s.sa)] = s
+	u.publishLocked()
+	u.log.Info("CHILD SA moved to new addresses", zap.String("conn", s.sa.ConnName),
+		zap.String("spi_in", fmt.Sprintf("%08x", s.sa.SPIIn)), zap.Stringer("old", old), zap.Stringer("new", remote))
+	return nil
+}
+
 // DelChildSA removes what AddChildSA installed.
 func (u *Userspace) DelChildSA(sa *policy.ChildSA) error {
 	if sa == nil {
@@ -819,7 +844,7 @@ func (u *Userspace) Counters(spiIn uint32) (policy.ChildCounters, bool) {
 // Capabilities reports per-SA counters with LastInbound, and ESP-in-UDP
 // from the gateway's NAT-T sockets; no traps, no events.
 func (u *Userspace) Capabilities() policy.Capabilities {
-	return policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true}
+	return policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true}
 }
 
 // InstallTrap is unsupported (errors.ErrUnsupported): the userspace

@@ -641,3 +641,50 @@ func TestUserspaceFollowsNATMapping(t *testing.T) {
 		t.Fatalf("B sent to %v, want the new mapping %v", sentTo, moved)
 	}
 }
+
+// TestUserspaceMoveChildSA: MoveChildSA (MOBIKE) sends the SA's ESP to
+// the new address from then on, keeps its sequence numbers (the peer's
+// replay window accepts the next packet), lists the SA with the new
+// addresses, and DelChildSA finds it there.
+func TestUserspaceMoveChildSA(t *testing.T) {
+	a, b, ta, tb, _, w := newTestPair(t, -1)
+	saA, saB := mirrorSAs(gcm128, 0, 0x2000a, 0x2000b, 3)
+	if err := a.AddChildSA(saA); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddChildSA(saB); err != nil {
+		t.Fatal(err)
+	}
+	var sentTo []netip.AddrPort
+	b.SetSender(func(l, r netip.AddrPort, p []byte) error {
+		w.mu.Lock()
+		sentTo = append(sentTo, r)
+		w.mu.Unlock()
+		a.HandleESP(l, r, p)
+		return nil
+	})
+	tb.in <- ipv4("10.2.0.5", "10.1.0.1", []byte("before"))
+	recv(t, ta)
+	moved := netip.MustParseAddrPort("198.51.100.7:4500")
+	if err := b.MoveChildSA(saB, netip.AddrPortFrom(saB.Local, 4500), moved); err != nil {
+		t.Fatal(err)
+	}
+	tb.in <- ipv4("10.2.0.5", "10.1.0.1", []byte("after"))
+	recv(t, ta) // A's replay window took the next sequence number
+	w.mu.Lock()
+	if len(sentTo) != 2 || sentTo[1] != moved {
+		t.Errorf("B sent to %v, want the new address %v last", sentTo, moved)
+	}
+	w.mu.Unlock()
+	inst := b.Installed()
+	if len(inst) != 1 || inst[0].Remote != moved.Addr() || inst[0].EncapRemotePort != 4500 {
+		t.Fatalf("installed after the move: %+v", inst)
+	}
+	saB.Move(netip.AddrPortFrom(saB.Local, 4500), moved) // as engine.Execute records it
+	if err := b.DelChildSA(saB); err != nil || len(b.Installed()) != 0 {
+		t.Fatalf("delete after the move: %v, %d left", err, len(b.Installed()))
+	}
+	if err := b.MoveChildSA(saB, moved, moved); err == nil {
+		t.Error("moving an SA that is not installed: no error")
+	}
+}

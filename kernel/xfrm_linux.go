@@ -366,6 +366,11 @@ func (b *xfrmBackend) AddChildSA(sa *policy.ChildSA) error {
 	return nil
 }
 
+// MoveChildSA is not implemented for xfrm (XFRM_MSG_MIGRATE would do it).
+func (b *xfrmBackend) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort) error {
+	return fmt.Errorf("kernel: moving an xfrm CHILD SA to new addresses: %w", errors.ErrUnsupported)
+}
+
 // DelChildSA removes both states and all policies of sa, tolerating what
 // is already gone.
 func (b *xfrmBackend) DelChildSA(sa *policy.ChildSA) error {

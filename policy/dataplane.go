@@ -83,6 +83,13 @@ type Installer interface {
 	// DelChildSA removes what AddChildSA installed; it is safe on a
 	// partially installed SA and on one that is not installed.
 	DelChildSA(sa *ChildSA) error
+	// MoveChildSA gives the installed CHILD SA sa (as installed: its
+	// addresses are the old ones) new outer addresses, local and remote,
+	// keeping SPIs, keys and sequence numbers (MOBIKE, RFC 4555); their
+	// ports are the UDP encapsulation ports, zero for none. The caller
+	// updates sa afterwards (Move). Without Capabilities().Move it returns
+	// an error wrapping errors.ErrUnsupported.
+	MoveChildSA(sa *ChildSA, local, remote netip.AddrPort) error
 	// Counters returns the counters of the installed CHILD SA whose
 	// inbound SPI is spiIn; ok is false when the SA is unknown, when the
 	// dataplane does not count (without Capabilities().Counters) or
@@ -121,6 +128,13 @@ type Capabilities struct {
 	Events      bool // Events delivers expire/acquire
 	ESPInUDP    bool // the dataplane takes ESP-in-UDP from the gateway's NAT-T sockets (HandleESP/SetSender)
 	Drops       bool // Stats counts dataplane-wide drops
+	Move        bool // MoveChildSA changes an installed SA's addresses (MOBIKE)
+}
+
+// Move records in sa the addresses MoveChildSA gave it.
+func (sa *ChildSA) Move(local, remote netip.AddrPort) {
+	sa.Local, sa.Remote = local.Addr(), remote.Addr()
+	sa.EncapLocalPort, sa.EncapRemotePort = local.Port(), remote.Port()
 }
 
 // ChildCounters are the counters of one installed CHILD SA pair, as

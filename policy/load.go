@@ -383,7 +383,7 @@ var validConnKeys = []string{
 	"name", "version", "ikev1_mode", "local_addr", "remote_addr", "local_id", "remote_id",
 	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
 	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
-	"pool", "group", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg",
+	"pool", "group", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg", "mobike",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -643,6 +643,12 @@ func (l *cfgLoader) remoteAccess(t *cfgTable, c *Connection, acc *cfgAccess, ver
 
 	if v, ok := t.bool("allow_aggressive_psk"); ok {
 		c.AggressivePSK = v
+	}
+	if v, ok := t.bool("mobike"); ok {
+		if c.Version == IKEv1 {
+			t.errf("mobike", "only applies to IKEv2 (RFC 4555); this connection is \"ikev1\"")
+		}
+		c.MOBIKE = v
 	}
 	// Aggressive Mode sends the responder's hash, keyed with the PSK, in
 	// the clear to anyone who names an identity the connection accepts:

@@ -144,7 +144,11 @@ type Connection struct {
 	// (modecfg = "push"; strongSwan clients with `pull = no`).
 	ModeCfgPush bool
 	RemoteAuth  RemoteAuth // IKEv2: how the client authenticates ("": as Auth)
-	Unique      Unique     // what a second SA of the same peer identity does
+	// MOBIKE announces MOBIKE_SUPPORTED (RFC 4555, IKEv2): a client may
+	// move its SAs to new addresses with UPDATE_SA_ADDRESSES, without
+	// reauthentication (mobike = true).
+	MOBIKE bool
+	Unique Unique // what a second SA of the same peer identity does
 	// AggressivePSK allows IKEv1 Aggressive Mode with a pre-shared key
 	// and no XAUTH (allow_aggressive_psk): anyone who knows the peer
 	// identity gets an offline-crackable hash of the PSK.

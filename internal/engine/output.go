@@ -50,6 +50,10 @@ const (
 	// answer (Result.EAP). Session is the conversation's state from the
 	// previous answer (nil at the start).
 	EffectEAP
+	// EffectMove gives the installed Child new outer addresses, Local
+	// and Remote of MovedTo (MOBIKE); Execute records them in Child when
+	// the dataplane moved it.
+	EffectMove
 
 	numEffects
 )
@@ -73,6 +77,8 @@ func (k EffectKind) String() string {
 		return "release"
 	case EffectEAP:
 		return "eap"
+	case EffectMove:
+		return "move"
 	}
 	return "effect?"
 }
@@ -123,6 +129,10 @@ type Effect struct {
 	// EffectEAP: the client's EAP message and the conversation so far.
 	EAP     []byte
 	Session any
+
+	// EffectMove: the new outer addresses (ports: UDP encapsulation,
+	// zero for none).
+	MovedTo struct{ Local, Remote netip.AddrPort }
 }
 
 // NumEffects is the number of effect kinds (for counters by kind).
@@ -220,6 +230,10 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Out
 		case EffectRemove:
 			r.Err = dp.DelChildSA(ef.Child)
 			ef.Child.WipeKeys()
+		case EffectMove:
+			if r.Err = dp.MoveChildSA(ef.Child, ef.MovedTo.Local, ef.MovedTo.Remote); r.Err == nil {
+				ef.Child.Move(ef.MovedTo.Local, ef.MovedTo.Remote)
+			}
 		case EffectAuthenticate:
 			answer, r.Err = true, ErrNoAccess
 			if acc != nil {

@@ -25,6 +25,7 @@ type Installer struct {
 	ReqIDs  uint32                     // the last reqid handed out
 	Used    uint64                     // bytes every SA reports as used (0: no counters)
 	Packets uint64                     // inbound packets every SA reports (0: none, unless Used)
+	Moves   int                        // MoveChildSA calls that moved an SA
 }
 
 // AllocSPI returns Base | a counter.
@@ -66,6 +67,17 @@ func (f *Installer) Capabilities() policy.Capabilities {
 }
 
 // DelChildSA forgets sa.
+// MoveChildSA records the new addresses of an installed SA.
+func (f *Installer) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort) error {
+	s := f.Live[sa.SPIIn]
+	if s == nil {
+		return fmt.Errorf("move: spi %#08x not installed", sa.SPIIn)
+	}
+	s.Move(local, remote)
+	f.Moves++
+	return nil
+}
+
 func (f *Installer) DelChildSA(sa *policy.ChildSA) error {
 	delete(f.Live, sa.SPIIn)
 	return nil
