@@ -283,7 +283,8 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 	auth := find[*isakmp.Auth](inner)
 	idr := findID(inner, isakmp.PayloadIDr)
 	peerID := policy.Identity{Type: idi.IDType, Data: idi.Data}
-	conn, why := e.selectAuthConn(sa, d, peerID, idr, auth)
+	another := auth != nil && isakmp.FindNotify(inner, isakmp.NotifyAnotherAuthFollows) != nil
+	conn, why := e.selectAuthConn(sa, d, peerID, idr, auth, another)
 	if conn == nil {
 		e.authFailed(sa, d, id, fmt.Sprintf("no connection accepts peer identity %s: %s", peerID, why))
 		return
@@ -294,6 +295,10 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 	}
 	if err := e.verifyAuth(now, sa, conn, idi, auth, peerCerts(inner), sa.octets(true, idi)); err != nil {
 		e.authFailed(sa, d, id, err.Error())
+		return
+	}
+	if another {
+		e.firstAuthRound(sa, d, id, conn, peerID, inner)
 		return
 	}
 	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
@@ -312,7 +317,11 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 // identity, whose local_id is the IDr it asked for (if any) and whose
 // authentication method is the one it used. The connection chosen at
 // IKE_SA_INIT is preferred. why lists what each candidate lacked.
-func (e *Engine) selectAuthConn(sa *ikeSA, d isakmp.Datagram, peerID policy.Identity, idr *isakmp.ID, auth *isakmp.Auth) (*policy.Connection, string) {
+//
+// With another (ANOTHER_AUTH_FOLLOWS, RFC 4739) the peer authenticated
+// with its certificate and EAP follows: the connection must take EAP and
+// have the CAs for the certificate.
+func (e *Engine) selectAuthConn(sa *ikeSA, d isakmp.Datagram, peerID policy.Identity, idr *isakmp.ID, auth *isakmp.Auth, another bool) (*policy.Connection, string) {
 	cands := e.Cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2)
 	ordered := append([]*policy.Connection{sa.conn}, cands...)
 	used := policy.RemoteAuthPubkey // how the peer authenticates
@@ -335,9 +344,11 @@ func (e *Engine) selectAuthConn(sa *ikeSA, d isakmp.Datagram, peerID policy.Iden
 		case idr != nil && !c.LocalID.Equal(policy.Identity{Type: idr.IDType, Data: idr.Data}):
 			reasons = append(reasons, fmt.Sprintf("%q has local_id %s but the peer asked for %s", c.Name, c.LocalID,
 				policy.Identity{Type: idr.IDType, Data: idr.Data}))
-		case used == "eap" && !isEAP(peerMethod(c)):
+		case another && (used != policy.RemoteAuthPubkey || !isEAP(peerMethod(c)) || c.CAs == nil):
+			reasons = append(reasons, fmt.Sprintf("%q does not take a certificate followed by EAP (RFC 4739: remote_auth = \"eap-...\" and ca)", c.Name))
+		case !another && used == "eap" && !isEAP(peerMethod(c)):
 			reasons = append(reasons, fmt.Sprintf("%q authenticates clients with %s but the peer asked for EAP (no AUTH payload)", c.Name, peerMethod(c)))
-		case used != "eap" && peerMethod(c) != used:
+		case !another && used != "eap" && peerMethod(c) != used:
 			reasons = append(reasons, fmt.Sprintf("%q authenticates clients with %s but the peer used AUTH method %d", c.Name, peerMethod(c), auth.Method))
 		default:
 			if _, ok := oakley.Select(c.IKE, []oakley.Proposal{sa.chosen}, oakley.MatchOptions{}); !ok && c != sa.conn {

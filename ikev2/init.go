@@ -410,6 +410,9 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
 		&isakmp.Notify{NotifyType: isakmp.NotifySignatureHashAlgorithms, Data: hashList(oakley.SupportedSignatureHashes())},
 	}
+	if e.multipleAuth(d) { // the responder's side of RFC 4739 3; the initiator says so in IKE_AUTH
+		resp = append(resp, &isakmp.Notify{NotifyType: isakmp.NotifyMultipleAuthSupported})
+	}
 	if conn.Auth == policy.AuthPubkey {
 		if cr := certReq(conn); cr != nil {
 			resp = append(resp, cr)

@@ -58,6 +58,10 @@ type clientAuth struct {
 	timeout time.Duration    // RADIUS Session-Timeout (zero: none)
 	eapDone bool             // EAP succeeded: the client's AUTH comes next
 	user    string           // the EAP identity
+	// certID is the identity the client's certificate proved in a first
+	// round (RFC 4739; nil: EAP only): the IKE SA's peer identity; idi is
+	// then the second round's IDi, set when it comes.
+	certID *policy.Identity
 	// refused is why the EAP server refuses the client, once it said so
 	// (the method's failure message may still be on its way).
 	refused error
@@ -177,6 +181,14 @@ func (e *Engine) continueEAP(now time.Time, sa *ikeSA, d isakmp.Datagram, msgID 
 		e.Drop("IKE_AUTH request while the EAP server is deciding", d, nil)
 		return
 	}
+	if a.idi == nil { // the second round (RFC 4739) starts: its identity
+		if a.idi = findID(inner, isakmp.PayloadIDi); a.idi == nil {
+			e.authFailed(sa, d, msgID, fmt.Sprintf("client %s: its second IKE_AUTH round lacks IDi", a.certID))
+			return
+		}
+		e.askEAP(sa, d, msgID, nil, nil)
+		return
+	}
 	if !a.eapDone {
 		m := find[*isakmp.EAP](inner)
 		if m == nil {
@@ -203,6 +215,11 @@ func (e *Engine) continueEAP(now time.Time, sa *ikeSA, d isakmp.Datagram, msgID 
 			a.who(), auth.Method))
 		return
 	}
+	if isakmp.FindNotify(inner, isakmp.NotifyAnotherAuthFollows) != nil {
+		e.authFailed(sa, d, msgID, fmt.Sprintf("client %s announced another authentication round after EAP; "+
+			"ikegate takes the certificate round first, then EAP (RFC 4739): order the client's rounds so", a.who()))
+		return
+	}
 	mine := &isakmp.Auth{Method: oakley.AuthSharedKeyMIC, Data: oakley.PSKAuth(sa.keys.prf, keyR, sa.octets(false, a.ridr))}
 	clear(a.msk)
 	sa.ra = &remoteAccess{user: a.user}
@@ -210,8 +227,11 @@ func (e *Engine) continueEAP(now time.Time, sa *ikeSA, d isakmp.Datagram, msgID 
 		sa.ra.ends = now.Add(a.timeout)
 	}
 	sa.log(e).Info("EAP: user authenticated", zap.String("user", a.user), zap.String("method", string(a.conn.RemoteAuth)))
-	e.clientAuthenticated(now, sa, d, msgID, a.conn, policy.Identity{Type: a.idi.IDType, Data: a.idi.Data}, a.req,
-		[]isakmp.Payload{mine})
+	peerID := policy.Identity{Type: a.idi.IDType, Data: a.idi.Data}
+	if a.certID != nil {
+		peerID = *a.certID
+	}
+	e.clientAuthenticated(now, sa, d, msgID, a.conn, peerID, a.req, []isakmp.Payload{mine})
 }
 
 // who names an EAP client for the logs: its EAP identity once known,
@@ -219,6 +239,9 @@ func (e *Engine) continueEAP(now time.Time, sa *ikeSA, d isakmp.Datagram, msgID 
 func (a *clientAuth) who() string {
 	if a.user != "" {
 		return fmt.Sprintf("user %q", a.user)
+	}
+	if a.idi == nil {
+		return a.certID.String()
 	}
 	return policy.Identity{Type: a.idi.IDType, Data: a.idi.Data}.String()
 }
@@ -551,4 +574,36 @@ func (e *Engine) eapClientStep(now time.Time, sa *ikeSA, inner []isakmp.Payload)
 		return
 	}
 	e.startRequest(now, sa, e.encryptedRequest(sa, isakmp.ExchangeIKEAuth, ps, stepAuth))
+}
+
+// multipleAuth reports whether a connection for d's addresses takes a
+// certificate followed by EAP (RFC 4739): then IKE_SA_INIT answers
+// MULTIPLE_AUTH_SUPPORTED.
+func (e *Engine) multipleAuth(d isakmp.Datagram) bool {
+	for _, c := range e.Cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2) {
+		if isEAP(peerMethod(c)) && c.CAs != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// firstAuthRound answers a client that authenticated with its
+// certificate and announced another round (ANOTHER_AUTH_FOLLOWS, RFC
+// 4739): our identity and AUTH now; its next IKE_AUTH request names its
+// EAP identity and EAP follows (continueEAP); the first request's CHILD
+// SA and configuration are answered at the end.
+func (e *Engine) firstAuthRound(sa *ikeSA, d isakmp.Datagram, msgID uint32, conn *policy.Connection, certID policy.Identity, inner []isakmp.Payload) {
+	sa.conn = conn
+	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
+	ps := append([]isakmp.Payload{ridr}, certPayloads(conn)...)
+	auth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
+	if err != nil {
+		e.authFailed(sa, d, msgID, err.Error())
+		return
+	}
+	sa.hs.auth = &clientAuth{conn: conn, ridr: ridr, req: inner, certID: &certID}
+	sa.log(e).Info("client authenticated with its certificate; EAP follows (RFC 4739)", zap.Stringer("id", certID),
+		zap.String("method", string(conn.RemoteAuth)))
+	e.respond(sa, d, isakmp.ExchangeIKEAuth, msgID, append(ps, auth))
 }
