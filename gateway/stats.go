@@ -88,6 +88,9 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 			sum.Established += c.Established
 			sum.AuthFailures += c.AuthFailures
 			sum.HeldEarly += c.HeldEarly
+			sum.HalfOpen += c.HalfOpen
+			sum.HalfOpenEvicted += c.HalfOpenEvicted
+			sum.HalfOpenRefused += c.HalfOpenRefused
 		}
 	})
 	sum, sum1 := sums[v2], sums[v1]
@@ -98,13 +101,17 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 			"cookies_sent":  sum.CookiesSent,
 			"established":   sum.Established,
 			"auth_failures": sum.AuthFailures,
+			"half_open":     sum.HalfOpen,
 		}
 		s.IKEv1 = map[string]uint64{
-			"dropped":          sum1.Dropped,
-			"unknown_cookies":  sum1.UnknownSPI,
-			"established":      sum1.Established,
-			"auth_failures":    sum1.AuthFailures,
-			"held_quick_modes": sum1.HeldEarly,
+			"dropped":           sum1.Dropped,
+			"unknown_cookies":   sum1.UnknownSPI,
+			"established":       sum1.Established,
+			"auth_failures":     sum1.AuthFailures,
+			"held_quick_modes":  sum1.HeldEarly,
+			"half_open":         sum1.HalfOpen,
+			"half_open_evicted": sum1.HalfOpenEvicted,
+			"half_open_refused": sum1.HalfOpenRefused,
 		}
 	}
 	return s

@@ -33,12 +33,20 @@ type Engine struct {
 	// establishing one does not scan every SA.
 	renewed  map[*p1SA]struct{}
 	halfOpen int // responder SAs before phase 1 completed
+
+	// Flood defence (flood.go).
+	cookieKey [32]byte            // keys the stateless Main Mode responder cookies
+	mm1       mm1Table            // Main Mode messages 1 answered statelessly
+	sharedDH  map[uint16]sharedDH // under pressure: one DH key per group for a while
+	unproven  []*p1SA             // half-open responder SAs in creation order (eviction)
 }
 
 // NewEngine returns an engine with no SAs.
 func NewEngine(cfg Config) *Engine {
 	e := &Engine{sas: make(map[uint64]*p1SA), renewed: map[*p1SA]struct{}{}}
 	e.Init(cfg, 1)
+	copy(e.cookieKey[:], e.Random(len(e.cookieKey)))
+	e.mm1.max = e.Cfg.MaxHalfOpen
 	e.SetHooks(engine.Hooks[*p1SA, *child]{
 		SAs:         func() iter.Seq[*p1SA] { return maps.Values(e.sas) },
 		Children:    func(sa *p1SA) []*child { return sa.children },
@@ -84,7 +92,12 @@ func NewEngine(cfg Config) *Engine {
 }
 
 // Stats returns the engine's counters.
-func (e *Engine) Stats() Counters { return e.Count }
+func (e *Engine) Stats() Counters {
+	c := e.Count
+	c.HalfOpen = uint64(e.halfOpen)
+	c.HalfOpenEvicted += e.mm1.evicted
+	return c
+}
 
 func (e *Engine) cookie(initiator bool) uint64 {
 	if initiator {
@@ -125,6 +138,9 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 			e.fragment(now, sa, d, f)
 			return
 		}
+	}
+	if sa == nil && h.SPIr != 0 && h.Exchange == isakmp.ExchangeV1Main && e.mainMode3(now, d, msg) {
+		sa = e.sas[h.SPIi] // made from the message 1 we kept: message 3 goes on below
 	}
 	if sa == nil {
 		if h.SPIr != 0 {
@@ -170,6 +186,12 @@ func (e *Engine) handle(now time.Time, d isakmp.Datagram) {
 			if sa.hs != nil && len(sa.hs.held) < 4 {
 				sa.hs.held = append(sa.hs.held, d)
 				e.Count.HeldEarly++
+				if sa.state == stateAggrR2 {
+					// Quick Mode without message 3: it was lost. Our
+					// message 2 again makes the initiator repeat it (we
+					// do not retransmit message 2 on our own: flood.go).
+					e.EmitAll(d.Local, d.Remote, sa.lastSent)
+				}
 			}
 			return
 		}
@@ -235,6 +257,15 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 		}
 	}
 	if engine.Due(sa.expires, now) && sa.state != stateEstablished {
+		if !sa.initiator && !sa.proven {
+			// A first message nobody followed up: a scan or a spoofed
+			// flood as often as a lost peer. Counted, logged quietly.
+			e.Unauthenticated(now, "half-open phase 1 expired", sa.remote.Addr(), func() {
+				sa.log(e).Warn("phase 1 did not complete in time: the peer never sent message 3")
+			})
+			e.destroy(sa, "half-open expiry")
+			return
+		}
 		e.peerDead(now, sa, "phase 1 did not complete in time")
 		return
 	}

@@ -464,28 +464,61 @@ func TestQuickModePerSubnetPair(t *testing.T) {
 // TestHalfOpenBound: a flood of Main Mode first messages creates at most
 // MaxHalfOpen SAs, which expire; a real peer gets through afterwards.
 func TestHalfOpenBound(t *testing.T) {
-	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
-	p.b.eng.Cfg.MaxHalfOpen = 50
-	for i := 0; i < 200; i++ {
-		sa := &p1SA{conn: p.a.conns[0], ckyI: uint64(1000 + i)}
-		trs, _ := phase1Transforms(p.a.conns[0])
-		m := isakmp.V1Message{Header: sa.header(isakmp.ExchangeV1Main, 0, false), Payloads: []isakmp.V1Payload{
-			&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
-				Proposals: []isakmp.V1Proposal{{Num: 1, ProtocolID: isakmp.V1ProtocolISAKMP, Transforms: trs}}}}}
-		p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: netipPort(p.b), Remote: netipPort(p.a), Data: m.Marshal()})
-	}
-	if n := len(p.b.eng.SAs()); n != 50 {
-		t.Fatalf("%d half-open SAs, want 50", n)
-	}
-	p.Now = p.Now.Add(time.Minute)
-	p.b.eng.Tick(p.Now)
-	if n := len(p.b.eng.SAs()); n != 0 || p.b.eng.halfOpen != 0 {
-		t.Fatalf("%d SAs (%d counted) after expiry", n, p.b.eng.halfOpen)
-	}
-	p.initiate(p.a, p.a.conns[0])
-	p.run(time.Minute)
-	requireUp(t, p.a, p.b, 1)
-	if p.b.eng.halfOpen != 0 {
-		t.Fatalf("half-open count %d after establishment", p.b.eng.halfOpen)
+	for _, mode := range []string{"main", "aggressive"} {
+		t.Run(mode, func(t *testing.T) {
+			p := newPair(t, mode, []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+			p.b.eng.Cfg.MaxHalfOpen, p.b.eng.mm1.max = 50, 50
+			exchange := isakmp.ExchangeV1Main
+			if mode == "aggressive" {
+				exchange = isakmp.ExchangeV1Aggressive
+			}
+			sent := 0
+			for i := 0; i < 200; i++ {
+				// A flood of first messages, each from another (spoofed) port.
+				sa := &p1SA{conn: p.a.conns[0], ckyI: uint64(1000 + i)}
+				trs, _ := phase1Transforms(p.a.conns[0])
+				ps := []isakmp.V1Payload{&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
+					Proposals: []isakmp.V1Proposal{{Num: 1, ProtocolID: isakmp.V1ProtocolISAKMP, Transforms: trs}}}}
+				if mode == "aggressive" {
+					dh, _ := oakley.NewKeyExchange(oakley.MODP2048, nil)
+					ps = append(ps, &isakmp.V1KE{Data: dh.PublicKey()}, &isakmp.V1Nonce{Data: make([]byte, 32)},
+						idPayload(p.a.conns[0].LocalID))
+				}
+				m := isakmp.V1Message{Header: sa.header(exchange, 0, false), Payloads: ps}
+				src := netip.AddrPortFrom(netipPort(p.a).Addr(), uint16(10000+i)) // the connection's peer address: spoofed, other ports
+				out := p.b.eng.HandleDatagram(p.Now, isakmp.Datagram{Local: netipPort(p.b), Remote: src, Data: m.Marshal()})
+				sent += len(out.Datagrams)
+			}
+			// At most one packet out per packet in, and nothing more later.
+			for range 10 {
+				p.Now = p.Now.Add(3 * time.Second)
+				sent += len(p.b.eng.Tick(p.Now).Datagrams)
+			}
+			if sent > 200 {
+				t.Errorf("%d packets sent to 200 spoofed first messages", sent)
+			}
+			st := p.b.eng.Stats()
+			switch mode {
+			case "main": // no SA before message 3
+				if n := len(p.b.eng.SAs()); n != 0 || st.HalfOpenEvicted < 150 {
+					t.Fatalf("Main Mode: %d SAs (want none), %d messages 1 forgotten (want 150 or more)", n, st.HalfOpenEvicted)
+				}
+			case "aggressive": // bounded, the oldest make room
+				if st.HalfOpenEvicted != 150 {
+					t.Fatalf("Aggressive Mode: %d evicted, want 150 (stats %+v)", st.HalfOpenEvicted, st)
+				}
+			}
+			p.Now = p.Now.Add(time.Minute)
+			p.b.eng.Tick(p.Now)
+			if n := len(p.b.eng.SAs()); n != 0 || p.b.eng.halfOpen != 0 {
+				t.Fatalf("%d SAs (%d counted) after expiry", n, p.b.eng.halfOpen)
+			}
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Minute)
+			requireUp(t, p.a, p.b, 1)
+			if p.b.eng.halfOpen != 0 {
+				t.Fatalf("half-open count %d after establishment", p.b.eng.halfOpen)
+			}
+		})
 	}
 }

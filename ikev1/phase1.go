@@ -223,28 +223,99 @@ func (e *Engine) notifyPlain(d isakmp.Datagram, ckyI, ckyR uint64, t isakmp.V1No
 	e.Emit(d.Local, d.Remote, m.Marshal())
 }
 
-// respondPhase1 handles the first message of a Main or Aggressive Mode.
+// respondPhase1 handles the first message of a Main or Aggressive Mode
+// (flood.go says how neither costs much before the peer is proven).
 func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1Message) {
 	h := msg.Header
-	if e.halfOpen >= e.Cfg.MaxHalfOpen {
-		// Without IKEv2's cookies the only defence against a flood of
-		// first messages is a bound on the state they create.
+	sa, chosenSA := e.newResponderSA(now, d, msg)
+	if sa == nil {
+		return
+	}
+	if !sa.aggressive {
+		// Stateless: the answer is a function of message 1; message 1 is
+		// kept (bounded) for message 3.
+		sa.ckyR = e.mmCookie(sa.ckyI, d.Remote, d.Data)
+		e.mm1.put(&mm1Entry{ckyI: sa.ckyI, ckyR: sa.ckyR, remote: d.Remote, msg: append([]byte(nil), d.Data...), at: now})
+		ps := append([]isakmp.V1Payload{chosenSA}, ourVIDs(sa.natT, true, sa.conn)...)
+		e.EmitAll(d.Local, d.Remote, e.fragmentP1(sa, e.plain(sa, h.Exchange, ps)))
+		return
+	}
+	if !e.makeRoom() {
+		e.Count.HalfOpenRefused++
 		e.Drop("too many half-open ISAKMP SAs", d, nil)
 		return
 	}
+	sa.ckyR = e.cookie(false)
+	e.sas[sa.ckyI] = sa
+	sa.halfOpen = true
+	e.halfOpen++
+	e.unproven = append(e.unproven, sa)
+	if len(e.unproven) > 2*e.Cfg.MaxHalfOpen { // forget the ones gone or proven
+		live := e.unproven[:0]
+		for _, x := range e.unproven {
+			if x.state != stateGone && x.halfOpen && !x.proven {
+				live = append(live, x)
+			}
+		}
+		e.unproven = live
+	}
+	e.aggrR1(now, d, msg, sa, chosenSA)
+}
+
+// mainMode3 takes a Main Mode message 3 for which no SA exists: the
+// answer to a message 2 we sent statelessly. The SA is made now, from the
+// message 1 we kept, and message 3 goes on to it.
+func (e *Engine) mainMode3(now time.Time, d isakmp.Datagram, msg *isakmp.V1Message) bool {
+	h := msg.Header
+	en := e.mm1.take(h.SPIi)
+	if en == nil || en.ckyR != h.SPIr || en.remote.Addr() != d.Remote.Addr() || en.msg == nil {
+		if en != nil && en.ckyR != h.SPIr {
+			e.mm1.put(en) // not its answer: keep it for the real one
+		}
+		return false
+	}
+	m1, err := isakmp.ParseV1Message(en.msg)
+	if err != nil {
+		if m1 = parsePadded(en.msg); m1 == nil {
+			return false
+		}
+	}
+	d1 := isakmp.Datagram{Local: d.Local, Remote: en.remote, Data: en.msg}
+	sa, _ := e.newResponderSA(now, d1, m1)
+	if sa == nil {
+		return false
+	}
+	if !e.makeRoom() {
+		e.Count.HalfOpenRefused++
+		return false
+	}
+	sa.ckyR, sa.state, sa.proven = en.ckyR, stateMainR2, true
+	sa.remote = d.Remote
+	e.sas[sa.ckyI] = sa
+	sa.halfOpen = true
+	e.halfOpen++
+	return true
+}
+
+// newResponderSA chooses the connection and proposal for message 1 of a
+// Main or Aggressive Mode and returns the SA it would make (not yet
+// filed, no responder cookie) and our SA payload; nil when refused (the
+// refusal is logged and answered).
+func (e *Engine) newResponderSA(now time.Time, d isakmp.Datagram, msg *isakmp.V1Message) (*p1SA, *isakmp.V1SA) {
+	h := msg.Header
 	aggressive := h.Exchange == isakmp.ExchangeV1Aggressive
 	log := e.Log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", h.Exchange))
 	saP, _ := msg.Find(isakmp.V1PayloadSA).(*isakmp.V1SA)
 	if saP == nil {
 		e.Drop("first message without SA payload", d, nil)
-		return
+		return nil, nil
 	}
 	var peerID policy.Identity
 	if aggressive {
 		id, _ := msg.Find(isakmp.V1PayloadID).(*isakmp.V1ID)
 		if id == nil {
 			e.Drop("Aggressive Mode without ID", d, nil)
-			return
+			return nil, nil
 		}
 		peerID = policy.Identity{Type: id.IDType, Data: id.Data}
 	}
@@ -291,14 +362,16 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		if len(why) == 0 {
 			why = append(why, "no IKEv1 connection has remote_addr "+d.Remote.Addr().String()+" (or %any)")
 		}
-		log.Warn("no proposal chosen: " + joinReasons(why))
+		e.Unauthenticated(now, "no proposal chosen", d.Remote.Addr(), func() {
+			log.Warn("no proposal chosen: " + joinReasons(why))
+		})
 		e.notifyPlain(d, h.SPIi, 0, isakmp.V1NotifyNoProposalChosen)
-		return
+		return nil, nil
 	}
 	raws, _, err := isakmp.SplitV1Payloads(msg.NextV1(), d.Data[isakmp.HeaderLen:msg.Header.Length])
 	if err != nil {
 		e.Drop("payload chain", d, err)
-		return
+		return nil, nil
 	}
 	sa := &p1SA{
 		conn:       conn,
@@ -317,22 +390,24 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	if decoyKey {
 		sa.decoyPSK = e.Random(32)
 	}
-	sa.ckyR = e.cookie(false)
 	sa.lastRecv = sumOf(d.Data)
 	e.readVIDs(sa, msg.Payloads)
 	chosenSA := &isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly,
 		Proposals: []isakmp.V1Proposal{{Num: saP.Proposals[0].Num, ProtocolID: isakmp.V1ProtocolISAKMP,
 			Transforms: []isakmp.V1Transform{offer.wire}}}}
-	e.sas[sa.ckyI] = sa
-	sa.halfOpen = true
-	e.halfOpen++
-	if !aggressive {
-		sa.state = stateMainR2
-		ps := append([]isakmp.V1Payload{chosenSA}, ourVIDs(sa.natT, true, conn)...)
-		e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
-		e.Schedule(sa)
-		return
+	if aggressive {
+		sa.peerID = peerID
+		sa.hs.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
 	}
+	return sa, chosenSA
+}
+
+// aggrR1 answers Aggressive Mode message 1 on sa (filed, half-open) with
+// message 2: SA, KE, Nr, IDr and HASH_R (or SIG). It is not retransmitted:
+// the initiator retransmits message 1, whose answer we repeat.
+func (e *Engine) aggrR1(now time.Time, d isakmp.Datagram, msg *isakmp.V1Message, sa *p1SA, chosenSA *isakmp.V1SA) {
+	h := msg.Header
+	conn := sa.conn
 	// Aggressive Mode: KE, nonce and identity came with the SA.
 	ke, _ := msg.Find(isakmp.V1PayloadKE).(*isakmp.V1KE)
 	nonce, _ := msg.Find(isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
@@ -340,10 +415,8 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		e.fail(sa, "Aggressive Mode message 1 lacks KE or nonce")
 		return
 	}
-	sa.peerID = peerID
 	sa.hs.gxi, sa.hs.ni = ke.Data, nonce.Data
-	sa.hs.idiB = append([]byte(nil), rawBody(raws, isakmp.V1PayloadID)...)
-	if err := e.computeKeys(sa); err != nil {
+	if err := e.startResponderKeys(now, sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
 		e.fail(sa, err.Error())
 		return
@@ -360,7 +433,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	ps = append(ps, sa.natdPayloads(e.Cfg.ForceEncap)...)
 	ps = append(ps, ourVIDs(sa.natT, true, conn)...)
 	sa.state = stateAggrR2
-	e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), true)
+	e.sendP1(now, sa, e.plain(sa, h.Exchange, ps), false)
 	e.Schedule(sa)
 }
 
@@ -414,11 +487,7 @@ func (e *Engine) computeKeys(sa *p1SA) error {
 	}
 	var skeyid []byte
 	if baseAuth(sa.auth) == oakley.V1AuthPSK {
-		psk := sa.conn.PSK
-		if sa.decoyPSK != nil {
-			psk = sa.decoyPSK
-		}
-		skeyid = oakley.V1SKEYIDPSK(prf, psk, sa.hs.ni, sa.hs.nr)
+		skeyid = oakley.V1SKEYIDPSK(prf, sa.psk(), sa.hs.ni, sa.hs.nr)
 	} else {
 		skeyid = oakley.V1SKEYIDSig(prf, sa.hs.ni, sa.hs.nr, gxy)
 	}
@@ -454,6 +523,14 @@ func (e *Engine) hashR(sa *p1SA) []byte {
 func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.V1Message, sum [32]byte) {
 	if sa.state == stateEstablished {
 		e.Drop("phase 1 message after phase 1 completed", d, nil)
+		return
+	}
+	if !sa.initiator && !sa.proven {
+		sa.proven = true // it answered us at its address
+	}
+	if err := e.finishKeys(sa); err != nil {
+		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
+		e.fail(sa, err.Error())
 		return
 	}
 	var ps []isakmp.V1Payload

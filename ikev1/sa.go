@@ -112,8 +112,12 @@ type p1SA struct {
 	expires     time.Time
 
 	halfOpen bool // counted in Engine.halfOpen
-	quick    map[uint32]*quickMode
-	children []*child
+	proven   bool // the peer answered from its address (message 3 arrived)
+	// keysDeferred: keys holds only the PRF and SKEYID (Aggressive Mode
+	// responder with a PSK before message 3: flood.go).
+	keysDeferred bool
+	quick        map[uint32]*quickMode
+	children     []*child
 }
 
 // child is one pair of IPsec SAs negotiated in Quick Mode: the shared

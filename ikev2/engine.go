@@ -97,7 +97,11 @@ func NewEngine(cfg Config) *Engine {
 }
 
 // Stats returns the engine's counters.
-func (e *Engine) Stats() Counters { return e.Count }
+func (e *Engine) Stats() Counters {
+	c := e.Count
+	c.HalfOpen = uint64(len(e.halfOpen))
+	return c
+}
 
 // HandleDatagram processes one received IKEv2 message and returns the
 // datagrams to send in answer.

@@ -341,8 +341,10 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 	}
 	cands := e.Cfg.DB.Candidates(d.Local.Addr(), d.Remote.Addr(), policy.IKEv2)
 	if len(cands) == 0 {
-		log.Warn("IKE_SA_INIT from a peer no connection accepts: no connection has remote_addr " +
-			d.Remote.Addr().String() + " (or %any) with local_addr " + d.Local.Addr().String() + " and version ikev2/any")
+		e.Unauthenticated(now, "IKE_SA_INIT from a peer no connection accepts", d.Remote.Addr(), func() {
+			log.Warn("IKE_SA_INIT from a peer no connection accepts: no connection has remote_addr " +
+				d.Remote.Addr().String() + " (or %any) with local_addr " + d.Local.Addr().String() + " and version ikev2/any")
+		})
 		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyNoProposalChosen})
 		return
 	}
@@ -356,8 +358,10 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 		}
 	}
 	if conn == nil {
-		log.Warn("no proposal chosen: "+oakley.Explain(cands[0].IKE, peerProps, oakley.MatchOptions{}),
-			zap.String("conn", cands[0].Name))
+		e.Unauthenticated(now, "no proposal chosen", d.Remote.Addr(), func() {
+			log.Warn("no proposal chosen: "+oakley.Explain(cands[0].IKE, peerProps, oakley.MatchOptions{}),
+				zap.String("conn", cands[0].Name))
+		})
 		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyNoProposalChosen})
 		return
 	}

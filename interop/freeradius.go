@@ -12,7 +12,8 @@ package interop
 //     switches to user freerad (which then cannot read a root-owned private
 //     copy), and reject_delay = 1 delays every Access-Reject by a second.
 //     So the harness writes a minimal radiusd.conf from scratch: pap,
-//     mschap, eap (md5 and mschapv2 only: no TLS, no certificates), files,
+//     mschap, eap (md5 and mschapv2; EAP-TLS only when the test asks for
+//     it with FreeRADIUSConfig.EAPTLS and gives it certificates), files,
 //     detail, always; one virtual server; clients inline. Started as root,
 //     it binds its sockets and then runs as user freerad (security.user,
 //     as packaged), so the private directory (0700, files 0600) is

@@ -111,6 +111,12 @@ type Counters struct {
 	Established  uint64
 	AuthFailures uint64
 	HeldEarly    uint64 // IKEv1 Quick Mode held until phase 1 completed
+	// Flood defence: responder SAs half-open now (a gauge), unproven ones
+	// evicted to make room (IKEv1: also Main Mode messages 1 forgotten),
+	// first messages refused because the table was full.
+	HalfOpen        uint64
+	HalfOpenEvicted uint64
+	HalfOpenRefused uint64
 }
 
 // SA is what the core needs of an engine's IKE SA: when its timer is due
@@ -134,7 +140,8 @@ type Core[S SA, C ChildSA, W any] struct {
 	out    Output
 	lastID uint64 // of the latest install request
 	hooks  Hooks[S, C]
-	waits  map[uint64]W // exchange steps waiting for an install answer, by install ID
+	waits  map[uint64]W          // exchange steps waiting for an install answer, by install ID
+	quiet  map[string]*quietKind // rate-limited log lines (quiet.go)
 }
 
 // Init sets up c for an engine of IKE version 1 or 2.
@@ -246,6 +253,7 @@ func (c *Core[S, C, W]) RunTimers(now time.Time, fire func(now time.Time, sa S))
 		fire(now, sa)
 		c.Schedule(sa)
 	}
+	c.flushQuiet(now)
 	return c.Flush()
 }
 
