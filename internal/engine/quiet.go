@@ -80,4 +80,3 @@ func (c *Core[S, C, W]) flushQuiet(now time.Time) {
 		}
 	}
 }
-
