@@ -281,8 +281,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.backend.SetSender(g.sendESP)
 	}
 	var wg sync.WaitGroup
+	// The shards outlive ctx by the shutdown below: they send the deletes.
+	shardCtx, stopShards := context.WithCancel(context.Background())
+	defer stopShards()
 	for _, sh := range g.shards {
-		wg.Go(func() { sh.run(ctx) })
+		wg.Go(func() { sh.run(shardCtx) })
 	}
 	for _, s := range g.socks {
 		wg.Go(func() { g.readLoop(s) })
@@ -309,10 +312,42 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	g.log.Info("ikegate stopping")
+	g.shutdown()
 	close(g.done)
+	stopShards()
 	err := g.Close()
 	wg.Wait()
 	return err
+}
+
+// shutdownTimeout bounds how long stopping waits for the shards to send
+// their deletes.
+const shutdownTimeout = 2 * time.Second
+
+// shutdown deletes every IKE SA of both versions, telling the peers, on
+// every shard (bounded by shutdownTimeout): peers without dead peer
+// detection would otherwise keep SAs that lead nowhere.
+func (g *Gateway) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	deleted := 0
+	err := g.runOnAll(ctx, func(_ int, sh *shard, now time.Time) {
+		for i, e := range sh.engines {
+			out, n := e.Shutdown(now)
+			sh.exec(i, out)
+			mu.Lock()
+			deleted += n
+			mu.Unlock()
+		}
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		g.log.Warn("stopping: not every worker sent its deletes in time", zap.Error(err), zap.Int("deleted", deleted))
+		return
+	}
+	g.log.Info("stopping: deleted every IKE SA, telling the peers", zap.Int("ike_sas", deleted))
 }
 
 // Close releases the sockets, the control socket and the kernel backend.

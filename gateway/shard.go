@@ -33,6 +33,7 @@ type ikeEngine interface {
 	Export() []engine.Record
 	Restore(now time.Time, rec *engine.Record) (engine.Output, error)
 	Stats() engine.Counters
+	Shutdown(now time.Time) (engine.Output, int)
 }
 
 var (

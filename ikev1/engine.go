@@ -261,7 +261,8 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 			// A first message nobody followed up: a scan or a spoofed
 			// flood as often as a lost peer. Counted, logged quietly.
 			e.Unauthenticated(now, "half-open phase 1 expired", sa.remote.Addr(), func() {
-				sa.log(e).Warn("phase 1 did not complete in time: the peer never sent message 3")
+				sa.log(e).Warn("IKEv1 SA failed: the peer never sent message 3 (a spoofed or scanning first message, " +
+					"or a peer that gave up: a wrong PSK or certificate on its side fails silently in Aggressive Mode)")
 			})
 			e.destroy(sa, "half-open expiry")
 			return

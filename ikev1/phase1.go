@@ -23,6 +23,10 @@ import (
 const (
 	nonceLen      = 32
 	phase1Timeout = 30 * time.Second
+	// unprovenTimeout is how long an Aggressive Mode responder SA waits
+	// for message 3: a real initiator answers within its round trip, or
+	// within one retransmission of message 1 if our answer was lost.
+	unprovenTimeout = 6 * time.Second
 )
 
 type natTVariant uint8
@@ -250,6 +254,7 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	sa.halfOpen = true
 	e.halfOpen++
 	e.unproven = append(e.unproven, sa)
+	sa.expires = now.Add(unprovenTimeout)
 	if len(e.unproven) > 2*e.Cfg.MaxHalfOpen { // forget the ones gone or proven
 		live := e.unproven[:0]
 		for _, x := range e.unproven {
@@ -527,6 +532,7 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 	}
 	if !sa.initiator && !sa.proven {
 		sa.proven = true // it answered us at its address
+		sa.expires = now.Add(phase1Timeout)
 	}
 	if err := e.finishKeys(sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)

@@ -274,3 +274,25 @@ func MapLookup[S any](m map[uint64]S) func(uint64) (S, bool) {
 		return sa, ok
 	}
 }
+
+// Shutdown ends every IKE SA of the engine because the gateway stops:
+// established ones are deleted telling the peer (so that peers without
+// dead peer detection do not keep dead SAs), the others are dropped. It
+// returns the deletes to send and the removals to carry out, and how many
+// established SAs it deleted.
+func (c *Core[S, C, W]) Shutdown(now time.Time) (Output, int) {
+	var all []S
+	for sa := range c.hooks.SAs() {
+		all = append(all, sa)
+	}
+	n := 0
+	for _, sa := range all {
+		up := c.hooks.Established(sa)
+		if up {
+			n++
+		}
+		c.hooks.Remove(now, sa, up, "the gateway is shutting down")
+		c.Unschedule(sa)
+	}
+	return c.Flush(), n
+}

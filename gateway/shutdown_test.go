@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"ikegate/internal/engine"
+	"ikegate/isakmp"
+	"ikegate/kernel"
+	"ikegate/policy"
+)
+
+// TestShutdownDeletes: a gateway that stops deletes its IKE SAs, telling
+// the peers: the peer (an IKEv2 engine over UDP) receives the delete
+// before Run returns and forgets its SA.
+func TestShutdownDeletes(t *testing.T) {
+	gw, peer := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.5")
+	port := freePortTB(t, gw, peer)
+	ike, _ := ikev2ProposalTB("aes128gcm16-prfsha256-x25519")
+	esp, _ := espProposalTB("aes128gcm16")
+	psk := []byte("shutdown test secret")
+	cfg := &policy.Config{File: "shutdown", Gateway: policy.Gateway{
+		Listen: []netip.Addr{gw}, IKEPort: port, NATTPort: port + 1, Dataplane: "none", Workers: 2,
+		CookieThreshold: 1000, RetransmitTries: 3, RetransmitBase: time.Second,
+	}, Connections: []*policy.Connection{{
+		Name: "rw", Version: policy.IKEv2, LocalAddr: gw, Auth: policy.AuthPSK, PSK: psk,
+		LocalID:  policy.Identity{Type: policy.IDIPv4Addr, Data: gw.AsSlice()},
+		RemoteID: policy.Identity{Any: true}, IKE: ike, ESP: esp,
+		LocalTS: []netip.Prefix{netip.PrefixFrom(gw, 32)},
+	}}}
+	kb, _ := kernel.New("none", nil)
+	g, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), WithBackend(kb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- g.Run(ctx) }()
+	<-g.Ready()
+
+	u := newUDPInitiator(t, peer, gw, port, psk)
+	u.connect()
+	if n := len(u.eng.SAs()); n != 1 {
+		t.Fatalf("peer has %d IKE SAs, want 1", n)
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	// The delete was sent before Run returned: it is waiting on the
+	// peer's socket.
+	buf := make([]byte, 65536)
+	u.sock.SetReadDeadline(time.Now().Add(time.Second))
+	n, from, err := u.sock.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("peer received nothing from the stopping gateway: %v", err)
+	}
+	local := netip.AddrPortFrom(peer, uint16(u.sock.LocalAddr().(*net.UDPAddr).Port))
+	engine.Execute(time.Now(), u.eng, u.dp, nil, u.eng.HandleDatagram(time.Now(),
+		isakmp.Datagram{Local: local, Remote: from, Data: append([]byte(nil), buf[:n]...)}), nil, nil)
+	if n := len(u.eng.SAs()); n != 0 {
+		t.Fatalf("peer still has %d IKE SAs after the gateway's delete: %+v", n, u.eng.SAs())
+	}
+}
