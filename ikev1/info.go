@@ -102,11 +102,15 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 				}
 			default:
 				if v.Type < 8192 {
-					log.Warn("peer sent error notification " + v.Type.String())
 					if sa.state != stateEstablished {
+						log.Warn("peer sent error notification " + v.Type.String())
 						e.fail(sa, "peer sent "+v.Type.String())
 						return
 					}
+					if e.quickRefused(sa, v) {
+						continue
+					}
+					log.Warn("peer sent error notification " + v.Type.String())
 				}
 			}
 		case *isakmp.V1Delete:

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -518,6 +519,35 @@ func TestHalfOpenBound(t *testing.T) {
 			requireUp(t, p.a, p.b, 1)
 			if p.b.eng.halfOpen != 0 {
 				t.Fatalf("half-open count %d after establishment", p.b.eng.halfOpen)
+			}
+		})
+	}
+}
+
+// TestQuickModeRefusedExplained: the initiator of a Quick Mode the peer
+// refuses (other ESP proposals; other selectors) ends it at once with one
+// explanation, kept as the CHILD SA's error, instead of retransmitting it.
+func TestQuickModeRefusedExplained(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tune func(b *policy.Connection)
+		want string
+	}{
+		{"proposals", func(b *policy.Connection) { b.ESP = enginetest.Proposals(t, true, "aes128gcm16") }, "NO_PROPOSAL_CHOSEN"},
+		{"selectors", func(b *policy.Connection) { b.RemoteTS = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} }, "INVALID_ID_INFORMATION"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+			tc.tune(p.b.conns[0])
+			p.initiate(p.a, p.a.conns[0])
+			p.run(5 * time.Second)
+			sas := p.a.eng.SAs()
+			if len(sas) != 1 || len(sas[0].Children) != 1 {
+				t.Fatalf("initiator SAs %+v, want one with one (failed) CHILD SA", sas)
+			}
+			c := sas[0].Children[0]
+			if c.State != "FAILED" || !strings.Contains(c.Error, tc.want) || !strings.Contains(c.Error, "we offered") {
+				t.Fatalf("CHILD SA %+v, want FAILED naming %s and what we offered", c, tc.want)
 			}
 		})
 	}

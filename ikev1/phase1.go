@@ -599,11 +599,53 @@ func (e *Engine) phase1Message(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 // out it is retried.
 func (e *Engine) refused(sa *p1SA, n *isakmp.V1Notify) {
 	why := fmt.Sprintf("peer sent %s; we proposed %s", n.Type, oakley.ProposalsString(sa.conn.IKE))
+	if hint := authRefusalHint(sa, n.Type); hint != "" {
+		e.Count.AuthFailures++
+		why = fmt.Sprintf("peer sent %s after our %s: %s", n.Type, lastPhase1Message(sa), hint)
+	}
 	if sa.initiator && engine.KeepUp(sa.conn) {
 		sa.log(e).Warn("phase 1 refused: " + why + "; retransmitting (the connection is kept up)")
 		return
 	}
 	e.fail(sa, why)
+}
+
+// authRefusalHint explains an error notification that answers our
+// encrypted, authenticating phase 1 message (Main Mode 5, Aggressive Mode
+// 3 as responder's peer sees it: after message 2 of ours as initiator):
+// the peer could not decrypt or verify it. "" for other refusals.
+func authRefusalHint(sa *p1SA, t isakmp.V1NotifyType) string {
+	if !sa.initiator || (sa.state != stateMainI5 && !sa.aggressive) {
+		return ""
+	}
+	switch t {
+	case isakmp.V1NotifyPayloadMalformed, isakmp.V1NotifyInvalidPayloadType, isakmp.V1NotifyInvalidHashInformation,
+		isakmp.V1NotifyAuthenticationFailed:
+		if baseAuth(sa.auth) == oakley.V1AuthPSK {
+			return fmt.Sprintf("it could not decrypt or verify our identity and HASH: the pre-shared keys of connection %q probably differ "+
+				"(or the peer expects another identity than our local_id %s)", sa.conn.Name, sa.conn.LocalID)
+		}
+	case isakmp.V1NotifyInvalidSignature, isakmp.V1NotifyInvalidCertificate:
+	default:
+		return ""
+	}
+	return fmt.Sprintf("it did not accept our certificate or signature (local_id %s, cert %s): check that it trusts our CA and expects this identity",
+		sa.conn.LocalID, certSubject(sa.conn))
+}
+
+// lastPhase1Message names our last phase 1 message for explanations.
+func lastPhase1Message(sa *p1SA) string {
+	if sa.aggressive {
+		return "Aggressive Mode message"
+	}
+	return "Main Mode message 5"
+}
+
+func certSubject(c *policy.Connection) string {
+	if c.Cert == nil {
+		return "none"
+	}
+	return c.Cert.Subject.String()
 }
 
 func firstErrorNotify(ps []isakmp.V1Payload) *isakmp.V1Notify {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -614,6 +615,10 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 		if w.initiator {
 			e.retireReplaced(sa)
 		}
+		// An earlier failure of this connection's phase 2 is history now.
+		sa.children = slices.DeleteFunc(sa.children, func(o *child) bool {
+			return o != c && o.Conn == c.Conn && o.State == engine.ChildFailed
+		})
 		log.Info("IKEv1 phase 2 SA established", zap.String("esp", c.Chosen.String()),
 			zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", c.SPIOut)),
 			zap.String("local_ts", policy.JoinPrefixes(c.localTS)), zap.String("remote_ts", policy.JoinPrefixes(c.remoteTS)),
@@ -652,4 +657,38 @@ func (sa *p1SA) natOA(transport bool, initiator, responder netip.Addr) []isakmp.
 		return &isakmp.V1NATOA{Draft: sa.natT == natTDraft, IDType: t, Addr: a}
 	}
 	return []isakmp.V1Payload{oa(initiator), oa(responder)}
+}
+
+// quickRefused ends the Quick Modes we initiated that the peer's protected
+// error notification n refuses (its SPI is one we proposed, or, when it
+// names none, every Quick Mode of ours in flight): one line each saying
+// what we offered and what the answer means, and the failure is kept as
+// the CHILD SA's last error (sas). It reports whether n was about one.
+func (e *Engine) quickRefused(sa *p1SA, n *isakmp.V1Notify) bool {
+	var hit []*quickMode
+	for _, q := range sa.quick {
+		if !q.initiator {
+			continue
+		}
+		if len(n.SPI) == 4 && binary.BigEndian.Uint32(n.SPI) != q.spiIn {
+			continue
+		}
+		hit = append(hit, q)
+	}
+	for _, q := range hit {
+		offered := fmt.Sprintf("we offered %s === %s with %s", policy.JoinPrefixes(q.localTS), policy.JoinPrefixes(q.remoteTS),
+			oakley.ProposalsString(q.conn.ESP))
+		why := fmt.Sprintf("peer refused it with %s; %s", n.Type, offered)
+		switch n.Type {
+		case isakmp.V1NotifyInvalidIDInformation:
+			why += ": its selectors (local/remote networks) for this tunnel differ from ours; they must mirror each other exactly on most peers (Cisco: the crypto ACL)"
+		case isakmp.V1NotifyNoProposalChosen:
+			why += ": none of our ESP proposals matches its transform set, or the PFS group differs (a DH group in our esp proposals means PFS)"
+		}
+		delete(sa.quick, q.msgID)
+		sa.log(e).Warn("Quick Mode failed: "+why, zap.String("child", q.conn.Name))
+		sa.children = append(sa.children, &child{Child: engine.Child{Conn: q.conn, State: engine.ChildFailed, Err: why, SPIIn: q.spiIn},
+			localTS: q.localTS, remoteTS: q.remoteTS})
+	}
+	return len(hit) > 0
 }
