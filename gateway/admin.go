@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -16,10 +17,15 @@ import (
 	"ikegate/policy"
 )
 
+// ErrAlreadyUp is wrapped by Up's answer for a connection that is up or
+// being negotiated: nothing new was initiated (not a failure).
+var ErrAlreadyUp = errors.New("already up or being negotiated")
+
 // Up initiates connection name on a shard (round robin, or the shard
 // holding an IKE SA the new CHILD SA can reuse). The engine picks
 // the initiator SPI with that shard's SPIFilter, so the answers come back
-// to the same shard.
+// to the same shard. A connection that is up or being negotiated is left
+// alone (ErrAlreadyUp): repeated `up` creates nothing new.
 func (g *Gateway) Up(ctx context.Context, name string) error {
 	c := g.db.Lookup(name)
 	if c == nil {
@@ -27,6 +33,9 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 	}
 	if c.Version == policy.Any {
 		return fmt.Errorf("connection %q has version \"any\", which is responder-only", name)
+	}
+	if busy, why := g.connBusy(ctx, name); busy {
+		return fmt.Errorf("connection %q: %w (%s); nothing new initiated", name, ErrAlreadyUp, why)
 	}
 	k := int(g.rr.Add(1)-1) % len(g.shards)
 	// An established IKE SA to the same peer and identities carries the

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -71,5 +72,38 @@ func TestShutdownDeletes(t *testing.T) {
 		isakmp.Datagram{Local: local, Remote: from, Data: append([]byte(nil), buf[:n]...)}), nil, nil)
 	if n := len(u.eng.SAs()); n != 0 {
 		t.Fatalf("peer still has %d IKE SAs after the gateway's delete: %+v", n, u.eng.SAs())
+	}
+}
+
+// TestUpTwice: `up` on a connection that is being negotiated initiates
+// nothing new and says so (ErrAlreadyUp): one IKE SA, not two.
+func TestUpTwice(t *testing.T) {
+	gw, peer := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.6") // nobody answers there
+	port := freePortTB(t, gw, peer)
+	ike, _ := ikev2ProposalTB("aes128gcm16-prfsha256-x25519")
+	esp, _ := espProposalTB("aes128gcm16")
+	cfg := &policy.Config{File: "up", Gateway: policy.Gateway{
+		Listen: []netip.Addr{gw}, IKEPort: port, NATTPort: port + 1, Dataplane: "none", Workers: 2,
+		CookieThreshold: 1000, RetransmitTries: 3, RetransmitBase: time.Second,
+	}, Connections: []*policy.Connection{{
+		Name: "site", Version: policy.IKEv2, LocalAddr: gw, RemoteAddr: peer, Auth: policy.AuthPSK, PSK: []byte("up twice"),
+		LocalID:  policy.Identity{Type: policy.IDIPv4Addr, Data: gw.AsSlice()},
+		RemoteID: policy.Identity{Type: policy.IDIPv4Addr, Data: peer.AsSlice()}, IKE: ike, ESP: esp,
+		LocalTS: []netip.Prefix{netip.PrefixFrom(gw, 32)}, RemoteTS: []netip.Prefix{netip.PrefixFrom(peer, 32)},
+	}}}
+	kb, _ := kernel.New("none", nil)
+	g := runGateway(t, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), kb)
+	ctx := context.Background()
+	if err := g.Up(ctx, "site"); err != nil {
+		t.Fatalf("first up: %v", err)
+	}
+	for range 3 {
+		if err := g.Up(ctx, "site"); !errors.Is(err, ErrAlreadyUp) {
+			t.Fatalf("up while negotiating: %v, want ErrAlreadyUp", err)
+		}
+	}
+	sas, err := g.SAs(ctx)
+	if err != nil || len(sas) != 1 {
+		t.Fatalf("%d IKE SAs after repeated up (%v), want 1", len(sas), err)
 	}
 }

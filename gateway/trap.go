@@ -164,7 +164,7 @@ func (g *Gateway) onAcquire(ctx context.Context, ev kernel.Event, traps *trapTab
 		return
 	}
 	fields = append(fields, zap.String("conn", c.Name))
-	if busy, why := g.trapBusy(ctx, c.Name); busy {
+	if busy, why := g.connBusy(ctx, c.Name); busy {
 		g.log.Debug("kernel acquire ignored: "+why, fields...)
 		return
 	}
@@ -174,10 +174,10 @@ func (g *Gateway) onAcquire(ctx context.Context, ev kernel.Event, traps *trapTab
 	}
 }
 
-// trapBusy reports whether connection name has an IKE SA being
+// connBusy reports whether connection name has an IKE SA being
 // negotiated, or an established one with a CHILD SA that is installed or
 // being created; an established IKE SA without one is reused by Up.
-func (g *Gateway) trapBusy(ctx context.Context, name string) (bool, string) {
+func (g *Gateway) connBusy(ctx context.Context, name string) (bool, string) {
 	var mu sync.Mutex
 	busy, why := false, ""
 	err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
