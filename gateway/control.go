@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -65,11 +68,45 @@ type controlServer struct {
 }
 
 // listenControl creates the control socket at path: the parent directory
-// is created if needed, a stale socket (nobody accepting) is removed, and
-// the socket is made mode 0600.
+// is created if needed (mode 0750), a stale socket (nobody accepting) is
+// removed, and the socket is created with its final mode (controlMode:
+// the umask is set around bind, so it never exists with a wider one):
+// 0600, only root (our uid) may use it, or with gateway.control_group 0660
+// and that group, which then also owns a parent directory created here.
 func listenControl(path string, g *Gateway, log *zap.Logger) (*controlServer, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	group := ""
+	if g != nil && g.cfg != nil {
+		group = g.cfg.Gateway.ControlGroup
+	}
+	mode, gid, err := controlMode(group)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	var created []string // the directories MkdirAll is about to create
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) || filepath.Dir(d) == d {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if gid >= 0 {
+		// The group must be able to reach the socket: the directories
+		// created here are its; one that was there is only checked.
+		for _, d := range created {
+			if err := os.Chown(d, -1, gid); err != nil {
+				return nil, fmt.Errorf("control socket: control_group %q: %w", group, err)
+			}
+		}
+		if len(created) == 0 {
+			if fi, err := os.Stat(dir); err == nil && !groupCanEnter(fi, gid) {
+				log.Warn("control_group cannot reach the control socket: its directory lets neither that group nor others in",
+					zap.String("dir", dir), zap.String("mode", fmt.Sprintf("%04o", fi.Mode().Perm())), zap.String("control_group", group))
+			}
+		}
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
@@ -84,15 +121,52 @@ func listenControl(path string, g *Gateway, log *zap.Logger) (*controlServer, er
 		}
 		log.Info("removed stale control socket", zap.String("path", path))
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, err := listenUnixMode(path, mode)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
+	if gid >= 0 {
+		if err := os.Chown(path, -1, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("control socket: control_group %q: %w", group, err)
+		}
 	}
 	return &controlServer{path: path, ln: ln, g: g, log: log.Named("control"), conns: map[net.Conn]struct{}{}}, nil
+}
+
+// CheckControlGroup returns an error when group (gateway.control_group:
+// a name, or a numeric ID) does not exist on this host.
+func CheckControlGroup(group string) error {
+	_, _, err := controlMode(group)
+	return err
+}
+
+// controlMode returns the control socket's mode and group: 0600 and no
+// group change (gid -1) without a control group, else 0660 and the
+// group's ID. group is a name, or a numeric ID when no group has that
+// name.
+func controlMode(group string) (os.FileMode, int, error) {
+	if group == "" {
+		return 0o600, -1, nil
+	}
+	gr, err := user.LookupGroup(group)
+	if err != nil {
+		var unknown user.UnknownGroupError
+		if !errors.As(err, &unknown) {
+			return 0, 0, fmt.Errorf("control_group %q: %w", group, err)
+		}
+		if _, nerr := strconv.Atoi(group); nerr != nil {
+			return 0, 0, fmt.Errorf("control_group %q: no such group", group)
+		}
+		if gr, err = user.LookupGroupId(group); err != nil {
+			return 0, 0, fmt.Errorf("control_group %q: no such group (name or ID)", group)
+		}
+	}
+	gid, err := strconv.Atoi(gr.Gid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("control_group %q: group ID %q is not a number", group, gr.Gid)
+	}
+	return 0o660, gid, nil
 }
 
 func (s *controlServer) serve(ctx context.Context) {
@@ -138,6 +212,7 @@ func (s *controlServer) close() {
 }
 
 func (s *controlServer) handleConn(ctx context.Context, c net.Conn) {
+	peer := peerCred(c)
 	sc := bufio.NewScanner(c)
 	sc.Buffer(make([]byte, 0, 4096), maxRequestLine)
 	w := bufio.NewWriter(c)
@@ -147,7 +222,7 @@ func (s *controlServer) handleConn(ctx context.Context, c net.Conn) {
 		if len(line) == 0 {
 			continue
 		}
-		resp := s.handle(ctx, line)
+		resp := s.handle(ctx, line, peer)
 		if err := enc.Encode(resp); err != nil {
 			enc.Encode(errorResponse{Error: "encoding response: " + err.Error()})
 		}
@@ -161,7 +236,11 @@ func (s *controlServer) handleConn(ctx context.Context, c net.Conn) {
 	}
 }
 
-func (s *controlServer) handle(ctx context.Context, line []byte) any {
+// stateChanging are the control commands that change state; each is
+// logged (Info) with the caller's uid and pid.
+var stateChanging = map[string]bool{"up": true, "down": true}
+
+func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any {
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
 		return errorResponse{Error: "bad request: " + err.Error()}
@@ -169,13 +248,27 @@ func (s *controlServer) handle(ctx context.Context, line []byte) any {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	g := s.g
-	s.log.Debug("request", zap.String("cmd", req.Cmd), zap.String("conn", req.Name))
+	fields := []zap.Field{zap.String("cmd", req.Cmd)}
+	if req.Name != "" {
+		fields = append(fields, zap.String("conn", req.Name))
+	}
+	if req.User != "" {
+		fields = append(fields, zap.String("user", req.User))
+	}
+	fields = append(fields, peer.fields()...)
+	if stateChanging[req.Cmd] {
+		s.log.Info("state-changing request", fields...)
+	} else {
+		s.log.Debug("request", fields...)
+	}
 	switch req.Cmd {
 	case "up":
 		if req.Name == "" {
 			return errorResponse{Error: "up: missing connection name"}
 		}
-		if err := g.Up(ctx, req.Name); err != nil {
+		if err := g.Up(ctx, req.Name); errors.Is(err, ErrAlreadyUp) {
+			return Result{OK: true, Message: err.Error()} // said so; not a failure
+		} else if err != nil {
 			return errorResponse{Error: err.Error()}
 		}
 		return Result{OK: true, Message: fmt.Sprintf("initiating %q", req.Name)}
@@ -219,4 +312,19 @@ func (s *controlServer) handle(ctx context.Context, line []byte) any {
 		return errorResponse{Error: "bad request: missing \"cmd\""}
 	}
 	return errorResponse{Error: fmt.Sprintf("unknown command %q (want up, down, sas, conns, stats or leases)", req.Cmd)}
+}
+
+// peer is the process at the other end of a control connection, as the
+// kernel reports it (SO_PEERCRED, taken at connect time); ok is false
+// where that is unknown (not a Unix socket, not Linux).
+type peer struct {
+	uid, pid int
+	ok       bool
+}
+
+func (p peer) fields() []zap.Field {
+	if !p.ok {
+		return []zap.Field{zap.String("peer", "unknown")}
+	}
+	return []zap.Field{zap.Int("uid", p.uid), zap.Int("pid", p.pid)}
 }

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"go.uber.org/zap"
 )
@@ -18,7 +20,7 @@ func listenUDP(ap netip.AddrPort, natt bool, log *zap.Logger) (*socket, error) {
 	}
 	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", ap, err)
+		return nil, &ListenError{Addr: ap, Err: err}
 	}
 	raiseBuffers(conn, log.With(zap.Stringer("socket", ap)))
 	local := ap
@@ -41,3 +43,18 @@ func raiseBuffers(conn *net.UDPConn, log *zap.Logger) {
 		log.Debug("cannot raise SO_SNDBUF", zap.Error(err))
 	}
 }
+
+// ListenError is a UDP socket that could not be bound: Addr is one of
+// gateway.listen with the IKE or NAT-T port. The command line maps it to
+// the configuration's listen key and line.
+type ListenError struct {
+	Addr netip.AddrPort
+	Err  error
+}
+
+func (e *ListenError) Error() string { return fmt.Sprintf("listen %s: %v", e.Addr, e.Err) }
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// NotLocal reports whether the bind failed because the address is not
+// one of this host's (EADDRNOTAVAIL).
+func (e *ListenError) NotLocal() bool { return errors.Is(e.Err, syscall.EADDRNOTAVAIL) }

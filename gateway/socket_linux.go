@@ -3,6 +3,9 @@ package gateway
 import (
 	"fmt"
 	"net"
+	"os"
+	"sync"
+	"syscall"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -85,4 +88,54 @@ func udpEncap(conn *net.UDPConn) (int, error) {
 		return 0, err
 	}
 	return v, gerr
+}
+
+// umaskMu serializes our own umask changes (the umask is per process).
+var umaskMu sync.Mutex
+
+// listenUnixMode binds and listens on a Unix socket at path that is
+// created with mode: the umask is narrowed to it around bind(2) and then
+// restored, so the socket never exists with a wider mode, not even
+// before a chmod. While it is set, files other goroutines create get a
+// narrower mode, never a wider one.
+func listenUnixMode(path string, mode os.FileMode) (*net.UnixListener, error) {
+	umaskMu.Lock()
+	old := unix.Umask(int(^mode.Perm() & 0o777))
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	unix.Umask(old)
+	umaskMu.Unlock()
+	return ln, err
+}
+
+// peerCred returns the uid and pid of the process that connected c, from
+// SO_PEERCRED.
+func peerCred(c net.Conn) peer {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return peer{}
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return peer{}
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil || cerr != nil {
+		return peer{}
+	}
+	return peer{uid: int(cred.Uid), pid: int(cred.Pid), ok: true}
+}
+
+// groupCanEnter reports whether members of group gid may enter the
+// directory fi (search permission for others, or for its group when that
+// is gid). ACLs are not looked at.
+func groupCanEnter(fi os.FileInfo, gid int) bool {
+	m := fi.Mode().Perm()
+	if m&0o001 != 0 {
+		return true
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return !ok || (m&0o010 != 0 && int(st.Gid) == gid)
 }

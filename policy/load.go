@@ -135,6 +135,10 @@ type cfgLoader struct {
 	// sortErrs orders the errors by it, so that they come section by
 	// section in document order whatever order the sections are read in.
 	order []int
+	// host, when set (LoadHost), asks for the checks against this host
+	// and its files whose findings are warnings (load_warn.go).
+	host  *Host
+	warns []*FieldError
 }
 
 // sortErrs puts the errors in document order of their sections, keeping
@@ -315,6 +319,7 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 			}
 			seen[a] = true
 			g.Listen = append(g.Listen, a)
+			l.listenOnHost(t, a)
 		}
 		if len(list) == 0 {
 			t.errf("listen", "must list at least one address to bind")
@@ -345,38 +350,25 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 		}
 	}
 	t.enum("log_level", &g.LogLevel, "debug", "info", "warn", "error")
-	if v, ok := t.int("cookie_threshold"); ok {
-		if v < 0 {
-			t.errf("cookie_threshold", "must not be negative (0 demands a cookie always)")
-		} else {
-			g.CookieThreshold = v
-		}
+	if v, ok := t.str("control_group"); ok {
+		l.controlGroup(t, v)
+		g.ControlGroup = v
 	}
-	if v, ok := t.int("retransmit_tries"); ok {
-		if v < 1 {
-			t.errf("retransmit_tries", "must be at least 1")
-		} else {
-			g.RetransmitTries = v
-		}
-	}
-	t.duration("retransmit_timeout", &g.RetransmitBase)
-	t.duration("natt_keepalive", &g.NATKeepalive)
+	t.intIn("cookie_threshold", &g.CookieThreshold, MinCookieThreshold, MaxCookieThreshold, "0 demands a cookie always")
+	t.intIn("retransmit_tries", &g.RetransmitTries, MinRetransmitTries, MaxRetransmitTries, "")
+	t.durationIn("retransmit_timeout", &g.RetransmitBase, MinRetransmitTimeout, MaxRetransmitTimeout)
+	t.durationIn("natt_keepalive", &g.NATKeepalive, MinNATKeepalive, MaxNATKeepalive)
 	if v, ok := t.str("key_export"); ok {
 		g.KeyExport = v
 	}
-	if v, ok := t.int("workers"); ok {
-		if v < 0 {
-			t.errf("workers", "must not be negative (0 means one per CPU)")
-		} else {
-			g.Workers = v
-		}
-	}
+	t.intIn("workers", &g.Workers, MinWorkers, MaxWorkers, "0 means one per CPU")
 	t.unknown(validGatewayKeys)
 }
 
 var validGatewayKeys = []string{
 	"listen", "ike_port", "natt_port", "dataplane", "control", "log_level",
 	"cookie_threshold", "retransmit_tries", "retransmit_timeout", "natt_keepalive", "workers", "key_export",
+	"control_group",
 }
 
 var validConnKeys = []string{
@@ -542,8 +534,8 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway, acc *cfgAccess) *Connect
 		}
 	}
 
-	t.duration("ike_lifetime", &c.IKELifetime)
-	t.duration("child_lifetime", &c.ChildLifetime)
+	t.durationIn("ike_lifetime", &c.IKELifetime, MinLifetime, MaxLifetime)
+	t.durationIn("child_lifetime", &c.ChildLifetime, MinLifetime, MaxLifetime)
 	if v, ok := t.int("child_lifetime_bytes"); ok {
 		if v < 0 {
 			t.errf("child_lifetime_bytes", "must not be negative (0: no byte limit)")
@@ -551,8 +543,8 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway, acc *cfgAccess) *Connect
 			c.ChildLifetimeBytes = uint64(v)
 		}
 	}
-	t.duration("dpd_delay", &c.DPDDelay)
-	t.duration("dpd_timeout", &c.DPDTimeout)
+	t.durationIn("dpd_delay", &c.DPDDelay, MinDPDDelay, MaxDPDDelay)
+	t.durationIn("dpd_timeout", &c.DPDTimeout, MinDPDTimeout, MaxDPDTimeout)
 	t.enum("dpd_action", &c.DPDAction, "clear", "hold", "restart")
 	mode := "tunnel"
 	if t.enum("mode", &mode, "tunnel", "transport") {
@@ -757,6 +749,9 @@ func (l *cfgLoader) auth(t *cfgTable, c *Connection) {
 				}
 			default:
 				c.Key = key
+			}
+			if err == nil {
+				l.secretFile(t, "key", l.resolve(keyPath))
 			}
 		}
 	}
@@ -1561,23 +1556,6 @@ func (t *cfgTable) enum(key string, dst *string, allowed ...string) bool {
 	}
 	*dst = s
 	return true
-}
-
-// duration reads a positive duration written as a string ("30s", "4h").
-func (t *cfgTable) duration(key string, dst *time.Duration) {
-	s, ok := t.str(key)
-	if !ok {
-		return
-	}
-	d, err := time.ParseDuration(s)
-	switch {
-	case err != nil:
-		t.errf(key, "%q is not a duration (like \"30s\", \"1h30m\")", s)
-	case d <= 0:
-		t.errf(key, "%q: must be positive", s)
-	default:
-		*dst = d
-	}
 }
 
 // unknown reports every key of the table that was not read.

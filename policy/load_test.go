@@ -258,8 +258,8 @@ func TestParseErrors(t *testing.T) {
 		{"log_level", "[gateway]\nlisten = [\"192.0.2.1\"]\nlog_level = \"trace\"\n", []string{`key "log_level": "trace" is not one of`}},
 		{"retransmit_timeout", "[gateway]\nlisten = [\"192.0.2.1\"]\nretransmit_timeout = \"1 second\"\n", []string{`key "retransmit_timeout": "1 second" is not a duration`}},
 		{"retransmit_timeout int", "[gateway]\nlisten = [\"192.0.2.1\"]\nretransmit_timeout = 1\n", []string{`key "retransmit_timeout": must be a string, not an integer`}},
-		{"retransmit_tries", "[gateway]\nlisten = [\"192.0.2.1\"]\nretransmit_tries = 0\n", []string{`key "retransmit_tries": must be at least 1`}},
-		{"workers", "[gateway]\nlisten = [\"192.0.2.1\"]\nworkers = -1\n", []string{`key "workers": must not be negative`}},
+		{"retransmit_tries", "[gateway]\nlisten = [\"192.0.2.1\"]\nretransmit_tries = 0\n", []string{`key "retransmit_tries": 0 is out of range: must be from 1 to 10 (line 3)`}},
+		{"workers", "[gateway]\nlisten = [\"192.0.2.1\"]\nworkers = -1\n", []string{`key "workers": -1 is out of range: must be from 0 to 1024 (0 means one per CPU) (line 3)`}},
 
 		{"missing name", "[gateway]\nlisten = [\"192.0.2.1\"]\n[[connection]]\nremote_addr = \"%any\"\nlocal_id = \"a\"\nlocal_ts = [\"10.0.0.0/8\"]\npsk = \"x\"\n",
 			[]string{`bad.toml: connection[0]: key "name": missing: every [[connection]] needs a name (line 3)`}},

@@ -82,6 +82,9 @@ type Gateway struct {
 	// KeyExport, if set, is a directory where the IKE SA keys are written
 	// in Wireshark's decryption-table formats: for lab debugging only.
 	KeyExport string
+	// ControlGroup, if set, is the group (name or numeric ID) that may
+	// use the control socket: mode 0660 with that group instead of 0600.
+	ControlGroup string
 }
 
 // Connection is one [[connection]] table: a peer and how to talk to it.

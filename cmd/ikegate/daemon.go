@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -16,19 +20,79 @@ import (
 	"ikegate/policy"
 )
 
-// loadConfig loads path and prints the loader's errors (which name the
-// file) to stderr.
-func loadConfig(path string, stderr io.Writer) (*policy.Config, bool) {
-	cfg, err := policy.Load(path)
+// loadConfig loads path with the checks against this host
+// (policy.LoadHost). When it does not load, it prints the warnings and
+// then the loader's errors (which name the file) to stderr; otherwise it
+// returns the warnings for the caller to report.
+func loadConfig(path string, stderr io.Writer) (*policy.Config, []*policy.FieldError, bool) {
+	cfg, warns, err := policy.LoadHost(path, hostChecks())
 	if err != nil {
+		printWarnings(warns, stderr)
 		msg := err.Error()
 		if !strings.Contains(msg, path) {
 			msg = path + ": " + msg
 		}
 		fmt.Fprintln(stderr, msg)
-		return nil, false
+		return nil, nil, false
 	}
-	return cfg, true
+	return cfg, warns, true
+}
+
+// hostChecks are LoadHost's checks against this machine: its addresses
+// (for gateway.listen) and groups (for gateway.control_group).
+func hostChecks() policy.Host {
+	return policy.Host{IsLocal: localAddrs(), LookupGroup: gateway.CheckControlGroup}
+}
+
+// localAddrs returns a function that reports whether an address is one of
+// this host's interface addresses (any loopback address counts: the
+// kernel answers the whole 127.0.0.0/8). When the addresses cannot be
+// listed, every address counts as local: no warning beats a false one.
+func localAddrs() func(netip.Addr) bool {
+	ifAddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return func(netip.Addr) bool { return true }
+	}
+	local := map[netip.Addr]bool{}
+	for _, a := range ifAddrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			local[p.Addr().Unmap()] = true
+		} else if ip, err := netip.ParseAddr(a.String()); err == nil {
+			local[ip.Unmap()] = true
+		}
+	}
+	return func(a netip.Addr) bool {
+		a = a.Unmap()
+		return local[a] || a.IsLoopback()
+	}
+}
+
+// printWarnings prints the loader's warnings to stderr.
+func printWarnings(warns []*policy.FieldError, stderr io.Writer) {
+	for _, w := range warns {
+		fmt.Fprintf(stderr, "warning: %v\n", w)
+	}
+}
+
+// bindError turns a listen address that cannot be bound into an error
+// naming the configuration file, the listen key and its line; it returns
+// nil for any other error.
+func bindError(file string, err error) *policy.FieldError {
+	var le *gateway.ListenError
+	if !errors.As(err, &le) {
+		return nil
+	}
+	why := le.Err
+	var se *os.SyscallError
+	if errors.As(le.Err, &se) {
+		why = se // "bind: cannot assign requested address"
+	}
+	msg := fmt.Sprintf("cannot bind %s: %v", le.Addr, why)
+	if le.NotLocal() {
+		msg += " (the address is not on this host)"
+	}
+	return &policy.FieldError{File: file, Section: "gateway", Key: "listen",
+		Line: policy.Line(file, "gateway", "listen"), Err: errors.New(msg)}
 }
 
 func configFlag(fs *flag.FlagSet) *string {
@@ -48,10 +112,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, ok := loadConfig(*file, stderr)
+	cfg, warns, ok := loadConfig(*file, stderr)
 	if !ok {
 		return exitUsage
 	}
+	printWarnings(warns, stderr)
 	noun := "connections"
 	if len(cfg.Connections) == 1 {
 		noun = "connection"
@@ -71,7 +136,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, ok := loadConfig(*file, stderr)
+	cfg, warns, ok := loadConfig(*file, stderr)
 	if !ok {
 		return exitUsage
 	}
@@ -81,6 +146,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer log.Sync()
+	for _, w := range warns {
+		log.Warn(w.Error())
+	}
 
 	kb, err := kernel.New(cfg.Gateway.Dataplane, log)
 	if err != nil {
@@ -90,7 +158,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	g, err := gateway.New(cfg, log, gateway.WithBackend(kb))
 	if err != nil {
 		kb.Close()
-		log.Error("cannot start", zap.Error(err))
+		if fe := bindError(*file, err); fe != nil {
+			log.Error(fe.Error())
+		} else {
+			log.Error("cannot start", zap.Error(err))
+		}
 		return exitFailure
 	}
 
