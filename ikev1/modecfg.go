@@ -73,10 +73,9 @@ type remoteAccess struct {
 	xauth  xauthState
 	tries  int    // XAUTH replies checked
 	user   string // the authenticated XAUTH user
-	pool   string // where vip came from
-	vip    netip.Addr
-	group  string             // the [[group]] the client got (from the lease)
-	attrs  *policy.Attributes // its attributes (nil: the connection's pool's)
+	// ClientLease: the virtual IP (ours as a client), its pool, group and
+	// attributes.
+	engine.ClientLease
 	// upIC: the client sent INITIAL_CONTACT in phase 1. The SA is
 	// reported up (engine.EffectIKEUp) only once XAUTH names the user:
 	// uniqueness and INITIAL_CONTACT across shards act per user, not per
@@ -183,7 +182,7 @@ func (e *Engine) remoteAccessUp(now time.Time, sa *p1SA) {
 // pushModeCfg starts Mode Config in push mode (modecfg = "push"): lease an
 // address, then SET the configuration.
 func (e *Engine) pushModeCfg(now time.Time, sa *p1SA) {
-	if !sa.conn.ModeCfgPush || sa.conn.Pool == "" || sa.ra.vip.IsValid() {
+	if !sa.conn.ModeCfgPush || sa.conn.Pool == "" || sa.ra.VIP.IsValid() {
 		return
 	}
 	sa.ra.pushing = true
@@ -347,7 +346,7 @@ func (e *Engine) modeCfgRequest(now time.Time, sa *p1SA, req *modeCfgRequest) {
 		ra.tx = nil
 		sa.log(e).Debug("Mode Config: the client asked while our SET was out; answering its request instead")
 	}
-	if sa.conn.Pool == "" || ra.vip.IsValid() || !asks(req.asked, isakmp.CPInternalIP4Address, isakmp.CPInternalIP6Address) {
+	if sa.conn.Pool == "" || ra.VIP.IsValid() || !asks(req.asked, isakmp.CPInternalIP4Address, isakmp.CPInternalIP6Address) {
 		e.replyModeCfg(sa, req)
 		return
 	}
@@ -376,13 +375,7 @@ func (e *Engine) leased(now time.Time, sa *p1SA, l engine.Leased, err error) {
 		}
 		return
 	}
-	if err != nil {
-		sa.log(e).Warn("Mode Config: no address for the client: "+err.Error(), zap.String("pool", sa.conn.Pool),
-			zap.String("identity", sa.identity()))
-	} else {
-		ra.vip, ra.pool, ra.group, ra.attrs = l.Addr, l.Pool, l.Group, l.Attrs
-		sa.log(e).Info("Mode Config: virtual IP assigned", zap.Stringer("vip", l.Addr), zap.String("identity", sa.identity()),
-			zap.String("pool", l.Pool), zap.String("group", l.Group))
+	if ra.TakeLease(sa.log(e), "Mode Config", sa.identity(), l, err) {
 		e.checkIdle(now, sa) // starts watching for idle_timeout
 	}
 	if req != nil {
@@ -419,13 +412,7 @@ func (e *Engine) replyModeCfg(sa *p1SA, req *modeCfgRequest) {
 // clientAttrs are the attributes of sa's client: its group's over its
 // pool's, as the lease said, else the connection's pool's (nil: none).
 func (e *Engine) clientAttrs(sa *p1SA) *policy.Attributes {
-	if sa.ra.attrs != nil {
-		return sa.ra.attrs
-	}
-	if p := e.Cfg.DB.Pool(sa.conn.Pool); p != nil {
-		return &p.Attributes
-	}
-	return nil
+	return sa.ra.Attributes(e.Cfg.DB, sa.conn.Pool)
 }
 
 // raClientAttrs is clientAttrs for a remote-access client of ours (nil
@@ -441,7 +428,7 @@ func (e *Engine) raClientAttrs(sa *p1SA) *policy.Attributes {
 // carried no inbound traffic for its idle_timeout.
 func (e *Engine) checkIdle(now time.Time, sa *p1SA) {
 	ra := sa.ra
-	if ra == nil || ra.client || !ra.vip.IsValid() {
+	if ra == nil || ra.client || !ra.VIP.IsValid() {
 		return
 	}
 	var timeout time.Duration
@@ -459,7 +446,7 @@ func (e *Engine) checkIdle(now time.Time, sa *p1SA) {
 // have a value for (several values of a type: several attributes).
 func (e *Engine) modeCfgAttrs(sa *p1SA, asked []isakmp.Attribute) []isakmp.Attribute {
 	pool := e.clientAttrs(sa)
-	vip := sa.ra.vip
+	vip := sa.ra.VIP
 	var out []isakmp.Attribute
 	tlv := func(t uint16, v []byte) { out = append(out, isakmp.Attribute{Type: t, Value: v}) }
 	seen := map[uint16]bool{}
@@ -592,9 +579,9 @@ func cfgTypeName(t uint8) string {
 
 // releaseLease gives sa's virtual IP back to its pool (the SA goes).
 func (e *Engine) releaseLease(sa *p1SA) {
-	if ra := sa.ra; ra != nil && ra.vip.IsValid() {
-		e.Effect(sa.raEffect(engine.EffectRelease, ra.pool, ra.vip))
-		ra.vip = netip.Addr{}
+	if ra := sa.ra; ra != nil && ra.VIP.IsValid() {
+		e.Effect(sa.raEffect(engine.EffectRelease, ra.Pool, ra.VIP))
+		ra.VIP = netip.Addr{}
 	}
 }
 

@@ -114,10 +114,10 @@ func hostPrefix(a netip.Addr) netip.Prefix {
 }
 
 func remoteTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
-	if !sa.initiator && sa.ra != nil && sa.ra.vip.IsValid() {
+	if !sa.initiator && sa.ra != nil && sa.ra.VIP.IsValid() {
 		// A remote-access client protects its virtual address, nothing
 		// else: no client can claim another's traffic.
-		return []netip.Prefix{hostPrefix(sa.ra.vip)}
+		return []netip.Prefix{hostPrefix(sa.ra.VIP)}
 	}
 	if len(c.RemoteTS) == 0 {
 		return []netip.Prefix{hostPrefix(sa.remote.Addr())}
@@ -126,8 +126,8 @@ func remoteTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
 }
 
 func localTS(sa *p1SA, c *policy.Connection) []netip.Prefix {
-	if sa.initiator && sa.ra != nil && sa.ra.vip.IsValid() {
-		return []netip.Prefix{hostPrefix(sa.ra.vip)} // our virtual IP
+	if sa.initiator && sa.ra != nil && sa.ra.VIP.IsValid() {
+		return []netip.Prefix{hostPrefix(sa.ra.VIP)} // our virtual IP
 	}
 	if len(c.LocalTS) == 0 {
 		return []netip.Prefix{hostPrefix(sa.local.Addr())}

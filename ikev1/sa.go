@@ -225,10 +225,8 @@ func (sa *p1SA) info() policy.IKESAInfo {
 		info.RemoteID = sa.peerID.String()
 	}
 	if ra := sa.ra; ra != nil {
-		info.User, info.Pool, info.Group = ra.user, ra.pool, ra.group
-		if ra.vip.IsValid() {
-			info.VirtualIP = ra.vip.String()
-		}
+		info.User = ra.user
+		ra.FillInfo(&info)
 	}
 	for _, c := range sa.children {
 		ci := c.Info()

@@ -63,9 +63,9 @@ func (e *Engine) pullModeCfg(now time.Time, sa *p1SA) {
 
 // clientConfigured takes the gateway's configuration and starts Quick Mode.
 func (e *Engine) clientConfigured(now time.Time, sa *p1SA, attrs []isakmp.Attribute) {
-	if v := attrBytes(attrs, isakmp.CPInternalIP4Address); len(v) == 4 && !sa.ra.vip.IsValid() {
-		sa.ra.vip = netip.AddrFrom4([4]byte(v))
-		sa.log(e).Info("Mode Config: our virtual IP", zap.Stringer("vip", sa.ra.vip))
+	if v := attrBytes(attrs, isakmp.CPInternalIP4Address); len(v) == 4 && !sa.ra.VIP.IsValid() {
+		sa.ra.VIP = netip.AddrFrom4([4]byte(v))
+		sa.log(e).Info("Mode Config: our virtual IP", zap.Stringer("vip", sa.ra.VIP))
 		e.startQuickMode(now, sa, sa.conn)
 	}
 }

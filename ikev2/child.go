@@ -193,7 +193,7 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 			return notifyOnly(isakmp.NotifyNoProposalChosen, nil), 0
 		}
 		theirs := policy.JoinPrefixes(remoteTS(sa, sa.conn))
-		if sa.ra != nil && !sa.ra.client && sa.ra.vip.IsValid() {
+		if sa.ra != nil && !sa.ra.client && sa.ra.VIP.IsValid() {
 			theirs += " (its virtual IP)"
 		} else if len(sa.conn.RemoteTS) == 0 {
 			theirs += " (its own address: remote_ts is empty)"
@@ -269,8 +269,8 @@ func localTS(sa *ikeSA, conn *policy.Connection) []netip.Prefix {
 	if !conn.VirtualIP {
 		return conn.LocalTS
 	}
-	if sa.ra != nil && sa.ra.client && sa.ra.vip.IsValid() {
-		return []netip.Prefix{netip.PrefixFrom(sa.ra.vip, sa.ra.vip.BitLen())}
+	if sa.ra != nil && sa.ra.client && sa.ra.VIP.IsValid() {
+		return []netip.Prefix{netip.PrefixFrom(sa.ra.VIP, sa.ra.VIP.BitLen())}
 	}
 	return []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 }
@@ -278,9 +278,9 @@ func localTS(sa *ikeSA, conn *policy.Connection) []netip.Prefix {
 // remoteTS is conn's remote traffic selector; a connection to %any
 // without one protects the peer's own address (strongSwan's "dynamic").
 func remoteTS(sa *ikeSA, conn *policy.Connection) []netip.Prefix {
-	if sa.ra != nil && !sa.ra.client && sa.ra.vip.IsValid() {
+	if sa.ra != nil && !sa.ra.client && sa.ra.VIP.IsValid() {
 		// A remote-access client: its virtual IP, nothing else.
-		return []netip.Prefix{netip.PrefixFrom(sa.ra.vip, sa.ra.vip.BitLen())}
+		return []netip.Prefix{netip.PrefixFrom(sa.ra.VIP, sa.ra.VIP.BitLen())}
 	}
 	if len(conn.RemoteTS) == 0 {
 		a := sa.remote.Addr().Unmap()

@@ -36,11 +36,9 @@ const (
 // identity and the virtual IP it leased. It moves to the successor when
 // the IKE SA is rekeyed, so the lease outlives the rekey.
 type remoteAccess struct {
-	client      bool   // we are the client (conn.VirtualIP): vip is ours
-	user        string // the EAP identity ("" without EAP)
-	vip         netip.Addr
-	pool, group string
-	attrs       *policy.Attributes // the client's attributes (nil: the pool's)
+	client bool   // we are the client (conn.VirtualIP): VIP is ours
+	user   string // the EAP identity ("" without EAP)
+	engine.ClientLease
 	// ends is when the client's session ends (RADIUS Session-Timeout;
 	// zero: never): the IKE SA is deleted then.
 	ends time.Time
@@ -104,9 +102,9 @@ func (sa *ikeSA) raEffect(kind engine.EffectKind, pool string, addr netip.Addr) 
 
 // releaseLease gives sa's virtual IP back (the IKE SA goes).
 func (e *Engine) releaseLease(sa *ikeSA) {
-	if ra := sa.ra; ra != nil && ra.vip.IsValid() && !ra.client {
-		e.Effect(sa.raEffect(engine.EffectRelease, ra.pool, ra.vip))
-		ra.vip = netip.Addr{}
+	if ra := sa.ra; ra != nil && ra.VIP.IsValid() && !ra.client {
+		e.Effect(sa.raEffect(engine.EffectRelease, ra.Pool, ra.VIP))
+		ra.VIP = netip.Addr{}
 	}
 }
 
@@ -348,17 +346,11 @@ func (e *Engine) leased(now time.Time, w installWait, l engine.Leased, err error
 		}
 		return
 	}
-	if err != nil {
-		sa.log(e).Warn("configuration payload: no address for the client: "+err.Error(), zap.String("pool", sa.conn.Pool),
-			zap.String("identity", sa.identity()))
+	if !sa.ra.TakeLease(sa.log(e), "configuration payload", sa.identity(), l, err) {
 		// No address, no CHILD SA (RFC 7296 3.15.4); the IKE SA stays.
 		e.finishAuth(now, sa, w.resp, w.req, notifyOnly(isakmp.NotifyInternalAddressFailure, nil))
 		return
 	}
-	ra := sa.ra
-	ra.vip, ra.pool, ra.group, ra.attrs = l.Addr, l.Pool, l.Group, l.Attrs
-	sa.log(e).Info("configuration payload: virtual IP assigned", zap.Stringer("vip", l.Addr), zap.String("identity", sa.identity()),
-		zap.String("pool", l.Pool), zap.String("group", l.Group))
 	e.finishAuth(now, sa, w.resp, w.req, nil)
 }
 
@@ -398,12 +390,9 @@ func (e *Engine) cfgReply(sa *ikeSA, req *isakmp.CP) *isakmp.CP {
 	var vip netip.Addr
 	var attrs *policy.Attributes
 	if sa.ra != nil {
-		vip, attrs = sa.ra.vip, sa.ra.attrs
-	}
-	if attrs == nil {
-		if p := e.Cfg.DB.Pool(sa.conn.Pool); p != nil {
-			attrs = &p.Attributes
-		}
+		vip, attrs = sa.ra.VIP, sa.ra.Attributes(e.Cfg.DB, sa.conn.Pool)
+	} else if p := e.Cfg.DB.Pool(sa.conn.Pool); p != nil {
+		attrs = &p.Attributes
 	}
 	reply := &isakmp.CP{CfgType: isakmp.CfgReply}
 	add := func(t uint16, v []byte) { reply.Attrs = append(reply.Attrs, isakmp.CPAttribute{Type: t, Value: v}) }
@@ -462,14 +451,11 @@ func splitDomains(a *policy.Attributes) []string {
 // splitInclude is what a remote-access client with a virtual IP was told
 // to route into the tunnel (nil: everything the connection allows).
 func (e *Engine) splitInclude(sa *ikeSA) []netip.Prefix {
-	if sa.ra == nil || sa.ra.client || !sa.ra.vip.IsValid() {
+	if sa.ra == nil || sa.ra.client || !sa.ra.VIP.IsValid() {
 		return nil
 	}
-	if a := sa.ra.attrs; a != nil {
+	if a := sa.ra.Attributes(e.Cfg.DB, sa.conn.Pool); a != nil {
 		return a.SplitInclude
-	}
-	if p := e.Cfg.DB.Pool(sa.conn.Pool); p != nil {
-		return p.Attributes.SplitInclude
 	}
 	return nil
 }
@@ -492,16 +478,16 @@ func (e *Engine) clientConfig(sa *ikeSA, inner []isakmp.Payload) {
 		default:
 			continue
 		}
-		if addr, ok := netip.AddrFromSlice(v); ok && !ra.vip.IsValid() {
-			ra.vip = addr
+		if addr, ok := netip.AddrFromSlice(v); ok && !ra.VIP.IsValid() {
+			ra.VIP = addr
 		}
 	}
-	if !ra.vip.IsValid() {
+	if !ra.VIP.IsValid() {
 		sa.log(e).Warn("the gateway's CFG_REPLY has no address")
 		return
 	}
 	sa.ra = ra
-	sa.log(e).Info("virtual IP received", zap.Stringer("vip", ra.vip))
+	sa.log(e).Info("virtual IP received", zap.Stringer("vip", ra.VIP))
 }
 
 // eapClient is our side of EAP as a remote-access client

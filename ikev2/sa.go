@@ -258,10 +258,8 @@ func (sa *ikeSA) info() policy.IKESAInfo {
 		info.RemoteID = sa.peerID.String()
 	}
 	if ra := sa.ra; ra != nil {
-		info.User, info.Pool, info.Group = ra.user, ra.pool, ra.group
-		if ra.vip.IsValid() {
-			info.VirtualIP = ra.vip.String()
-		}
+		info.User = ra.user
+		ra.FillInfo(&info)
 	}
 	for _, c := range sa.children {
 		info.Children = append(info.Children, c.info())
