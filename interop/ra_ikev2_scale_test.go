@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -97,70 +96,23 @@ local_ts = ["10.2.0.0/24"]
 	}
 	esp, _ := oakley.ParseProposal("aes128gcm16", true)
 	gw := netip.MustParseAddr(RightAddr)
-	start := time.Now()
-	vips := make([]netip.Addr, ra2ScaleClients)
-	errs := make(chan error, ra2ScaleClients)
-	hold := make(chan struct{})
-	defer close(hold)
-	var wg sync.WaitGroup
-	for i := range ra2ScaleClients {
-		wg.Go(func() {
-			conn := &policy.Connection{
-				Name: "c" + strconv.Itoa(i), Version: policy.IKEv2,
-				LocalAddr: netip.MustParseAddr(LeftAddr), RemoteAddr: gw,
-				LocalID:  policy.Identity{Type: policy.IDFQDN, Data: []byte("c" + strconv.Itoa(i) + ".lab")},
-				RemoteID: policy.Identity{Type: policy.IDFQDN, Data: []byte(raGateFQDN)},
-				Auth:     policy.AuthPSK, PSK: []byte("scale-secret-0123456789abcdef"),
-				IKE: []oakley.Proposal{ike}, ESP: []oakley.Proposal{esp},
-				RemoteTS:  []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
-				VirtualIP: true,
-			}
-			if mode != "psk" {
-				conn.Auth, conn.PSK, conn.CAs = policy.AuthPubkey, nil, cas
-				conn.XAuthUser, conn.XAuthPassword = "user"+strconv.Itoa(i), []byte("pass-"+strconv.Itoa(i))
-			}
-			var vip netip.Addr
-			err := InNetns(lab.Left, func() error {
-				var err error
-				vip, err = raClient(conn, 60*time.Second, hold)
-				return err
-			})
-			vips[i] = vip
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	elapsed := time.Since(start)
-	failed := 0
-	for err := range errs {
-		if err != nil {
-			if failed < 5 {
-				t.Errorf("client: %v", err)
-			}
-			failed++
+	elapsed := raScaleRun(t, lab.Lab, g, ra2ScaleClients, netip.MustParsePrefix("10.9.0.0/22"), func(i int) *policy.Connection {
+		conn := &policy.Connection{
+			Name: "c" + strconv.Itoa(i), Version: policy.IKEv2,
+			LocalAddr: netip.MustParseAddr(LeftAddr), RemoteAddr: gw,
+			LocalID:  policy.Identity{Type: policy.IDFQDN, Data: []byte("c" + strconv.Itoa(i) + ".lab")},
+			RemoteID: policy.Identity{Type: policy.IDFQDN, Data: []byte(raGateFQDN)},
+			Auth:     policy.AuthPSK, PSK: []byte("scale-secret-0123456789abcdef"),
+			IKE: []oakley.Proposal{ike}, ESP: []oakley.Proposal{esp},
+			RemoteTS:  []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
+			VirtualIP: true,
 		}
-	}
-	if failed > 0 {
-		t.Fatalf("%d of %d clients failed", failed, ra2ScaleClients)
-	}
-	seen := map[netip.Addr]int{}
-	for i, v := range vips {
-		if !netip.MustParsePrefix("10.9.0.0/22").Contains(v) {
-			t.Fatalf("client %d got %v, outside the pool", i, v)
+		if mode != "psk" {
+			conn.Auth, conn.PSK, conn.CAs = policy.AuthPubkey, nil, cas
+			conn.XAuthUser, conn.XAuthPassword = "user"+strconv.Itoa(i), []byte("pass-"+strconv.Itoa(i))
 		}
-		if j, dup := seen[v]; dup {
-			t.Fatalf("clients %d and %d both got %v", j, i, v)
-		}
-		seen[v] = i
-	}
-	out, err := g.ctl("leases", "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(out, `"address"`); n != ra2ScaleClients {
-		t.Fatalf("ikegate leases lists %d leases, want %d", n, ra2ScaleClients)
-	}
+		return conn
+	}, func(netip.Addr) string { return "" })
 	rssAfter, cpuAfter := vmRSS(t, g.Proc.Pid()), cpuTime(t, g.Proc.Pid())
 	t.Logf("%s: %d IKEv2 road warriors with virtual IPs up in %v (%.0f per second); ikegate CPU %v (%.2f ms per client), RSS %d KiB -> %d KiB: %.1f KiB per client",
 		mode, ra2ScaleClients, elapsed.Round(time.Millisecond), float64(ra2ScaleClients)/elapsed.Seconds(),

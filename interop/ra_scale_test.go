@@ -73,28 +73,46 @@ local_ts = ["0.0.0.0/0"]
 	}
 	esp, _ := oakley.ParseProposal("aes128gcm16", true)
 	gw := netip.MustParseAddr(RightAddr)
+	elapsed := raScaleRun(t, lab, g, raScaleClients, netip.MustParsePrefix("10.9.0.0/23"), func(i int) *policy.Connection {
+		return &policy.Connection{
+			Name: "c" + strconv.Itoa(i), Version: policy.IKEv1, IKEv1Mode: "aggressive",
+			LocalAddr: netip.MustParseAddr(LeftAddr), RemoteAddr: gw,
+			LocalID:  policy.Identity{Type: policy.IDKeyID, Data: []byte("vpngroup")},
+			RemoteID: policy.Identity{Any: true}, Auth: policy.AuthPSK, PSK: []byte("scale-group-secret-0123456789"),
+			IKE: []oakley.Proposal{ike}, ESP: []oakley.Proposal{esp},
+			RemoteTS: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
+			XAuth:    policy.XAuthLocal, XAuthUser: "user" + strconv.Itoa(i), XAuthPassword: []byte("pass-" + strconv.Itoa(i)),
+			VirtualIP: true,
+		}
+	}, func(v netip.Addr) string { return strings.Join(v1Lines(g.Log(), `"`+v.String()+`"`), "\n") })
+	rssAfter := vmRSS(t, g.Proc.Pid())
+	t.Logf("%d IKEv1 XAUTH road warriors up in %v (%.0f per second); ikegate RSS %d KiB -> %d KiB: %.1f KiB per client",
+		raScaleClients, elapsed.Round(time.Millisecond), float64(raScaleClients)/elapsed.Seconds(), rssBefore, rssAfter,
+		float64(rssAfter-rssBefore)/raScaleClients)
+}
+
+// raScaleRun brings up n remote-access clients at once, each its own
+// engine and UDP port in the client namespace (conn(i) is client i's
+// connection), and checks that all come up with distinct addresses of
+// pool and that ikegate's leases list n of them. It returns how long
+// bringing them up took. explain(v) says what ikegate logged about an
+// address two clients got.
+func raScaleRun(t *testing.T, lab *Lab, g *Ikegate, n int, pool netip.Prefix, conn func(i int) *policy.Connection,
+	explain func(netip.Addr) string) time.Duration {
+	t.Helper()
 	start := time.Now()
-	vips := make([]netip.Addr, raScaleClients)
-	errs := make(chan error, raScaleClients)
+	vips := make([]netip.Addr, n)
+	errs := make(chan error, n)
 	hold := make(chan struct{})
 	defer close(hold)
 	var wg sync.WaitGroup
-	for i := range raScaleClients {
+	for i := range n {
 		wg.Go(func() {
-			conn := &policy.Connection{
-				Name: "c" + strconv.Itoa(i), Version: policy.IKEv1, IKEv1Mode: "aggressive",
-				LocalAddr: netip.MustParseAddr(LeftAddr), RemoteAddr: gw,
-				LocalID:  policy.Identity{Type: policy.IDKeyID, Data: []byte("vpngroup")},
-				RemoteID: policy.Identity{Any: true}, Auth: policy.AuthPSK, PSK: []byte("scale-group-secret-0123456789"),
-				IKE: []oakley.Proposal{ike}, ESP: []oakley.Proposal{esp},
-				RemoteTS: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
-				XAuth:    policy.XAuthLocal, XAuthUser: "user" + strconv.Itoa(i), XAuthPassword: []byte("pass-" + strconv.Itoa(i)),
-				VirtualIP: true,
-			}
+			c := conn(i)
 			var vip netip.Addr
 			err := InNetns(lab.Left, func() error {
 				var err error
-				vip, err = raClient(conn, 30*time.Second, hold)
+				vip, err = raClient(c, 60*time.Second, hold)
 				return err
 			})
 			vips[i] = vip
@@ -114,16 +132,15 @@ local_ts = ["0.0.0.0/0"]
 		}
 	}
 	if failed > 0 {
-		t.Fatalf("%d of %d clients failed", failed, raScaleClients)
+		t.Fatalf("%d of %d clients failed", failed, n)
 	}
 	seen := map[netip.Addr]int{}
 	for i, v := range vips {
-		if !netip.MustParsePrefix("10.9.0.0/23").Contains(v) {
+		if !pool.Contains(v) {
 			t.Fatalf("client %d got %v, outside the pool", i, v)
 		}
 		if j, dup := seen[v]; dup {
-			t.Fatalf("clients %d (user%d) and %d (user%d) both got %v; ikegate's lines about it:\n%s",
-				j, j, i, i, v, strings.Join(v1Lines(g.Log(), `"`+v.String()+`"`), "\n"))
+			t.Fatalf("clients %d and %d both got %v; ikegate's lines about it:\n%s", j, i, v, explain(v))
 		}
 		seen[v] = i
 	}
@@ -131,13 +148,10 @@ local_ts = ["0.0.0.0/0"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(out, `"address"`); n != raScaleClients {
-		t.Fatalf("ikegate leases lists %d leases, want %d", n, raScaleClients)
+	if got := strings.Count(out, `"address"`); got != n {
+		t.Fatalf("ikegate leases lists %d leases, want %d", got, n)
 	}
-	rssAfter := vmRSS(t, g.Proc.Pid())
-	t.Logf("%d IKEv1 XAUTH road warriors up in %v (%.0f per second); ikegate RSS %d KiB -> %d KiB: %.1f KiB per client",
-		raScaleClients, elapsed.Round(time.Millisecond), float64(raScaleClients)/elapsed.Seconds(), rssBefore, rssAfter,
-		float64(rssAfter-rssBefore)/raScaleClients)
+	return elapsed
 }
 
 // raEngine is an engine of either version as a remote-access client.
