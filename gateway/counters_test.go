@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"net/netip"
 	"testing"
+	"time"
 
 	"ikegate/kernel"
 	"ikegate/policy"
@@ -66,5 +68,16 @@ func TestChildCountersFromDataplane(t *testing.T) {
 	plain.fillChildCounters(&ch2)
 	if ch2.InPackets != 0 || plain.Stats(context.Background()).Dataplane != nil {
 		t.Fatalf("a backend without counters: child %+v", ch2)
+	}
+}
+
+// TestSendErrLog: a failing peer is warned about once per sendErrEvery,
+// each peer on its own.
+func TestSendErrLog(t *testing.T) {
+	var l sendErrLog
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	now := time.Unix(1700000000, 0)
+	if !l.due(a, now) || l.due(a, now.Add(time.Second)) || !l.due(b, now.Add(time.Second)) || !l.due(a, now.Add(sendErrEvery)) {
+		t.Fatal("send-failure warnings not once per peer per interval")
 	}
 }

@@ -61,14 +61,15 @@ const (
 
 // Gateway is one running IKE daemon: its sockets, shards and control API.
 type Gateway struct {
-	cfg     *policy.Config
-	db      *policy.DB
-	log     *zap.Logger
-	backend policy.Dataplane
-	guard   *selectorGuard      // the backend as the engines' effects reach it
-	caps    policy.Capabilities // the backend's, read once
-	access  engine.Access       // users and pools (nil: no remote access)
-	ra      *accessLayer        // the same, for listing leases
+	cfg      *policy.Config
+	db       *policy.DB
+	log      *zap.Logger
+	backend  policy.Dataplane
+	sendErrs sendErrLog          // rate limit of send-failure warnings
+	guard    *selectorGuard      // the backend as the engines' effects reach it
+	caps     policy.Capabilities // the backend's, read once
+	access   engine.Access       // users and pools (nil: no remote access)
+	ra       *accessLayer        // the same, for listing leases
 
 	peersMu sync.Mutex
 	peers   map[string][]saRef // IKE SAs by connection and peer identity (unique.go)
@@ -413,8 +414,12 @@ func (g *Gateway) send(out []isakmp.Datagram, kind Kind, log *zap.Logger) {
 		}
 		if _, err := s.conn.WriteToUDPAddrPort(b, unmapAP(d.Remote)); err != nil {
 			g.drop(ReasonSendError)
-			log.Debug("send failed", zap.Stringer("local", s.local),
-				zap.Stringer("peer", d.Remote), zap.Error(err))
+			if g.sendErrs.due(d.Remote.Addr(), time.Now()) {
+				// Otherwise the only trace is the peer "not answering".
+				log.Warn(fmt.Sprintf("cannot send to %s from %s: %v", d.Remote, s.local, err))
+			} else {
+				log.Debug("send failed", zap.Stringer("local", s.local), zap.Stringer("peer", d.Remote), zap.Error(err))
+			}
 			continue
 		}
 		g.stats.out[kind].Add(1)
@@ -542,4 +547,27 @@ func (h headerInfo) fields(version int) []zap.Field {
 		zap.String("spi_i", fmt.Sprintf("%016x", h.spii)),
 		zap.String("spi_r", fmt.Sprintf("%016x", h.spir)),
 	}
+}
+
+// sendErrLog says whether a failed send to a peer is worth a warning:
+// once per peer per sendErrEvery, so that a route that is gone is named
+// in the log without a line per retransmission.
+type sendErrLog struct {
+	mu   sync.Mutex
+	last map[netip.Addr]time.Time
+}
+
+const sendErrEvery = 30 * time.Second
+
+func (l *sendErrLog) due(peer netip.Addr, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[peer]; ok && now.Sub(t) < sendErrEvery {
+		return false
+	}
+	if l.last == nil || len(l.last) > 4096 {
+		l.last = map[netip.Addr]time.Time{} // bounded: forget and start over
+	}
+	l.last[peer] = now
+	return true
 }
