@@ -38,7 +38,7 @@ type Engine struct {
 	cookieKey [32]byte            // keys the stateless Main Mode responder cookies
 	mm1       mm1Table            // Main Mode messages 1 answered statelessly
 	sharedDH  map[uint16]sharedDH // under pressure: one DH key per group for a while
-	unproven  []*p1SA             // half-open responder SAs in creation order (eviction)
+	unproven  []uint64            // cookies of half-open responder SAs in creation order (eviction)
 }
 
 // NewEngine returns an engine with no SAs.

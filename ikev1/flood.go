@@ -159,15 +159,32 @@ func (e *Engine) makeRoom() bool {
 		return true
 	}
 	for len(e.unproven) > 0 {
-		sa := e.unproven[0]
+		cky := e.unproven[0]
 		e.unproven = e.unproven[1:]
-		if sa.state != stateGone && sa.halfOpen && !sa.proven {
+		if sa := e.sas[cky]; sa != nil && sa.halfOpen && !sa.proven && !sa.initiator {
 			e.Count.HalfOpenEvicted++
 			e.destroy(sa, "half-open table full: oldest unproven SA evicted")
 			return true
 		}
 	}
 	return false
+}
+
+// noteUnproven queues sa for eviction (makeRoom). The queue holds cookies,
+// not SAs, so that SAs gone meanwhile cost 8 bytes until the queue is
+// compacted (at twice the half-open limit), not their memory.
+func (e *Engine) noteUnproven(sa *p1SA) {
+	e.unproven = append(e.unproven, sa.ckyI)
+	if len(e.unproven) <= 2*e.Cfg.MaxHalfOpen {
+		return
+	}
+	live := make([]uint64, 0, e.halfOpen) // a fresh array: the old one goes
+	for _, cky := range e.unproven {
+		if x := e.sas[cky]; x != nil && x.halfOpen && !x.proven && !x.initiator {
+			live = append(live, cky)
+		}
+	}
+	e.unproven = live
 }
 
 // startResponderKeys prepares an Aggressive Mode responder's keys for

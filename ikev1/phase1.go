@@ -27,6 +27,9 @@ const (
 	// for message 3: a real initiator answers within its round trip, or
 	// within one retransmission of message 1 if our answer was lost.
 	unprovenTimeout = 6 * time.Second
+	// unprovenTimeoutPressure replaces it while many are half-open: a
+	// flood's SAs then cost memory for 2 s, not 6.
+	unprovenTimeoutPressure = 2 * time.Second
 )
 
 type natTVariant uint8
@@ -253,16 +256,12 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 	e.sas[sa.ckyI] = sa
 	sa.halfOpen = true
 	e.halfOpen++
-	e.unproven = append(e.unproven, sa)
+	e.noteUnproven(sa)
 	sa.expires = now.Add(unprovenTimeout)
-	if len(e.unproven) > 2*e.Cfg.MaxHalfOpen { // forget the ones gone or proven
-		live := e.unproven[:0]
-		for _, x := range e.unproven {
-			if x.state != stateGone && x.halfOpen && !x.proven {
-				live = append(live, x)
-			}
-		}
-		e.unproven = live
+	if e.underPressure() {
+		// Many SAs nobody answered: most are spoofed. A real initiator
+		// answers within its round trip, or sends message 1 again.
+		sa.expires = now.Add(unprovenTimeoutPressure)
 	}
 	e.aggrR1(now, d, msg, sa, chosenSA)
 }

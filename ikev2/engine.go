@@ -205,7 +205,9 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 		sa.log(e).Debug("retransmit", zap.Stringer("exchange", r.exchange), zap.Uint32("msgid", r.msgID), zap.Int("try", r.Tries))
 	}
 	if engine.Due(sa.expires, now) {
-		sa.log(e).Info("half-open IKE SA expired without IKE_AUTH")
+		e.Unauthenticated(now, "half-open IKE SA expired", sa.remote.Addr(), func() {
+			sa.log(e).Info("half-open IKE SA expired without IKE_AUTH")
+		})
 		e.destroy(sa, "half-open timeout")
 		return
 	}
