@@ -78,6 +78,9 @@ type Gateway struct {
 	byLocal map[netip.AddrPort]*socket // read-only after New
 	shards  []*shard
 	ctl     *controlServer // nil without a control socket
+	// metricsLn is the Prometheus endpoint's listener (nil without
+	// metrics_listen), served by Run (metrics.go).
+	metricsLn net.Listener
 
 	stats   counters
 	rr      atomic.Uint32 // round-robin shard for initiations
@@ -242,6 +245,13 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		}
 		g.ctl = ctl
 	}
+	if gw.MetricsListen != "" {
+		ln, err := listenMetrics(gw.MetricsListen)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: metrics_listen: %w", err)
+		}
+		g.metricsLn = ln
+	}
 	return g, nil
 }
 
@@ -294,7 +304,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.ctl != nil {
 		wg.Go(func() { g.ctl.serve(ctx) })
 	}
-	g.startKernel(ctx, &wg) // traps and kernel events (trap.go)
+	g.serveMetrics(ctx, &wg) // with metrics_listen
+	g.startKernel(ctx, &wg)  // traps and kernel events (trap.go)
 	close(g.ready)
 	g.log.Info("ikegate running",
 		zap.Stringers("listen", g.LocalAddrs()),
@@ -370,6 +381,9 @@ func (g *Gateway) Close() error {
 func (g *Gateway) closeSockets() {
 	if g.ctl != nil {
 		g.ctl.close()
+	}
+	if g.metricsLn != nil {
+		g.metricsLn.Close()
 	}
 	for _, s := range g.socks {
 		s.conn.Close()

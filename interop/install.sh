@@ -14,6 +14,10 @@
 #     private config directory (the packaged service is kept from starting);
 #   - ike-scan 1.9 (with psk-crack): the Aggressive Mode group enumeration
 #     and offline PSK cracking tests, via apt;
+#   - Prometheus 2.42 (prometheus, with promtool): the metrics_listen test
+#     scrapes ikegate with a real Prometheus server run from a private
+#     config and data directory (the packaged service is kept from
+#     starting) and checks the exposition with `promtool check metrics`;
 #   - Libreswan 4.10 unpacked (not installed: Debian's libreswan Conflicts
 #     with strongswan-libcharon) into /opt/libreswan with
 #     `apt-get download libreswan` + `dpkg-deb -x`, plus its runtime
@@ -49,6 +53,8 @@ APT_PKGS=(
 	freeradius freeradius-utils
 	# Aggressive Mode probing and offline PSK cracking (psk-crack)
 	ike-scan
+	# the Prometheus server and promtool of the metrics_listen test
+	prometheus
 	tshark iproute2 nftables openssl
 	# certutil/pk12util for Libreswan's NSS database (also a libreswan
 	# dependency, listed here so the check below covers it)
@@ -68,6 +74,7 @@ MARKERS=(
 	/usr/sbin/vpnc
 	/usr/sbin/freeradius /usr/bin/radclient
 	/usr/bin/ike-scan /usr/bin/psk-crack
+	/usr/bin/prometheus /usr/bin/promtool
 	"$PREFIX/usr/libexec/ipsec/pluto" "$PREFIX/usr/libexec/ipsec/whack"
 	"$PREFIX/usr/libexec/ipsec/addconn" "$PREFIX/.deps-installed" /usr/libexec/ipsec
 )
@@ -77,7 +84,7 @@ for f in "${MARKERS[@]}"; do
 	[[ -e $f ]] || missing+=("$f")
 done
 if [[ ${#missing[@]} -eq 0 && -z ${INTEROP_INSTALL_FORCE:-} ]]; then
-	log "already installed (strongSwan, vpnc, FreeRADIUS, ike-scan, tshark, Libreswan in $PREFIX); nothing to do"
+	log "already installed (strongSwan, vpnc, FreeRADIUS, ike-scan, Prometheus, tshark, Libreswan in $PREFIX); nothing to do"
 	exit 0
 fi
 log "missing: ${missing[*]:-(forced)}"
@@ -169,6 +176,7 @@ log "check: $(tshark --version 2>/dev/null | head -1)"
 log "check: $(/usr/sbin/vpnc --version 2>&1 | head -1)"
 log "check: $(/usr/sbin/freeradius -v 2>&1 | head -1)"
 log "check: $(/usr/bin/ike-scan --version 2>&1 | head -1)"
+log "check: $(/usr/bin/prometheus --version 2>&1 | head -1); $(/usr/bin/promtool --version 2>&1 | head -1)"
 if ! out=$(LD_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu" "$PREFIX/usr/libexec/ipsec/pluto" --version 2>&1); then
 	echo "install.sh: $PREFIX pluto does not run: $out" >&2
 	exit 1

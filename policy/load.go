@@ -362,13 +362,38 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 		g.KeyExport = v
 	}
 	t.intIn("workers", &g.Workers, MinWorkers, MaxWorkers, "0 means one per CPU")
+	if v, ok := t.str("metrics_listen"); ok {
+		if ap, err := cfgParseMetricsListen(v); err != nil {
+			t.errf("metrics_listen", "%w", err)
+		} else {
+			g.MetricsListen = ap.String()
+		}
+	}
 	t.unknown(validGatewayKeys)
 }
 
 var validGatewayKeys = []string{
 	"listen", "ike_port", "natt_port", "dataplane", "control", "log_level",
 	"cookie_threshold", "retransmit_tries", "retransmit_timeout", "natt_keepalive", "workers", "key_export",
-	"control_group",
+	"control_group", "metrics_listen",
+}
+
+// cfgParseMetricsListen parses metrics_listen: an IP address and a TCP
+// port, "127.0.0.1:9595" or "[::1]:9595".
+func cfgParseMetricsListen(s string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not IP:port (e.g. \"127.0.0.1:9595\" or \"[::1]:9595\")", s)
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" {
+		return netip.AddrPort{}, fmt.Errorf("%q: the host must be an IP address (e.g. \"127.0.0.1:9595\"), not %q", s, host)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q: port %q out of range 1-65535", s, port)
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
 }
 
 var validConnKeys = []string{

@@ -258,6 +258,11 @@ func TestParseErrors(t *testing.T) {
 		{"log_level", "[gateway]\nlisten = [\"192.0.2.1\"]\nlog_level = \"trace\"\n", []string{`key "log_level": "trace" is not one of`}},
 		{"retransmit_timeout", "[gateway]\nlisten = [\"192.0.2.1\"]\nretransmit_timeout = \"1 second\"\n", []string{`key "retransmit_timeout": "1 second" is not a duration`}},
 		{"retransmit_timeout int", "[gateway]\nlisten = [\"192.0.2.1\"]\nretransmit_timeout = 1\n", []string{`key "retransmit_timeout": must be a string, not an integer`}},
+		{"metrics_listen no port", "[gateway]\nlisten = [\"192.0.2.1\"]\nmetrics_listen = \"127.0.0.1\"\n", []string{`bad.toml: gateway: key "metrics_listen": "127.0.0.1" is not IP:port (e.g. "127.0.0.1:9595" or "[::1]:9595") (line 3)`}},
+		{"metrics_listen host", "[gateway]\nlisten = [\"192.0.2.1\"]\nmetrics_listen = \"localhost:9595\"\n", []string{`gateway: key "metrics_listen": "localhost:9595": the host must be an IP address`, `(line 3)`}},
+		{"metrics_listen port", "[gateway]\nlisten = [\"192.0.2.1\"]\nmetrics_listen = \"127.0.0.1:95950\"\n", []string{`key "metrics_listen": "127.0.0.1:95950": port "95950" out of range 1-65535 (line 3)`}},
+		{"metrics_listen port zero", "[gateway]\nlisten = [\"192.0.2.1\"]\nmetrics_listen = \"[::1]:0\"\n", []string{`key "metrics_listen": "[::1]:0": port "0" out of range`}},
+		{"metrics_listen type", "[gateway]\nlisten = [\"192.0.2.1\"]\nmetrics_listen = 9595\n", []string{`gateway: key "metrics_listen": must be a string, not an integer (line 3)`}},
 		{"retransmit_tries", "[gateway]\nlisten = [\"192.0.2.1\"]\nretransmit_tries = 0\n", []string{`key "retransmit_tries": 0 is out of range: must be from 1 to 10 (line 3)`}},
 		{"workers", "[gateway]\nlisten = [\"192.0.2.1\"]\nworkers = -1\n", []string{`key "workers": -1 is out of range: must be from 0 to 1024 (0 means one per CPU) (line 3)`}},
 
@@ -598,6 +603,23 @@ not = 1
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
 		t.Errorf("got\n%v\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+// TestMetricsListen: metrics_listen is off by default and takes IP:port.
+func TestMetricsListen(t *testing.T) {
+	for in, want := range map[string]string{"": "", "127.0.0.1:9595": "127.0.0.1:9595", "[::1]:9100": "[::1]:9100", "0.0.0.0:80": "0.0.0.0:80"} {
+		src := "[gateway]\nlisten = [\"192.0.2.1\"]\n"
+		if in != "" {
+			src += fmt.Sprintf("metrics_listen = %q\n", in)
+		}
+		cfg, err := Parse("m.toml", []byte(src))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if got := cfg.Gateway.MetricsListen; got != want {
+			t.Errorf("metrics_listen = %q: got %q, want %q", in, got, want)
+		}
 	}
 }
 

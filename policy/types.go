@@ -85,6 +85,9 @@ type Gateway struct {
 	// ControlGroup, if set, is the group (name or numeric ID) that may
 	// use the control socket: mode 0660 with that group instead of 0600.
 	ControlGroup string
+	// MetricsListen, if set, is the TCP address ("IP:port") of the
+	// Prometheus endpoint (/metrics); unset: no endpoint.
+	MetricsListen string
 }
 
 // Connection is one [[connection]] table: a peer and how to talk to it.

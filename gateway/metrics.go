@@ -1,0 +1,315 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"ikegate/policy"
+)
+
+// The Prometheus endpoint (gateway.metrics_listen): GET /metrics. Nothing
+// is counted for it on the packet path: a scrape gathers what the gateway
+// already keeps, as `ikegate stats` and `ikegate sas` do (the engines'
+// counters and SAs, read on the shards; the dataplane's counters; the
+// dispatcher's atomics; the pools' leases). Labels are bounded: IKE
+// version, SA state, connection name (configured connections only, never
+// per SA or per peer), pool name, drop reason.
+
+// metricsScrapeTimeout bounds how long a scrape waits for the shards.
+const metricsScrapeTimeout = 5 * time.Second
+
+func newDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	mInfo = newDesc("ipsec_ikegate_info", "Build information of the running ikegate (always 1).", "version", "goversion")
+
+	mIKESAs = newDesc("ipsec_ike_sas",
+		"IKE SAs (IKEv1: ISAKMP SAs) by IKE version and state (ESTABLISHED once up).", "version", "state")
+	mHalfOpen = newDesc("ipsec_ike_half_open",
+		"Responder IKE SAs half-open now (not yet authenticated).", "version")
+	mChildSAs = newDesc("ipsec_child_sas",
+		"Installed CHILD SAs (IKEv1: phase 2 SAs) by connection.", "conn")
+	mChildBytes = newDesc("ipsec_child_bytes_total",
+		"Traffic of a connection's CHILD SAs, installed and removed (rekeyed, deleted), in bytes as the dataplane counts them; only with a dataplane that counts (xfrm, userspace).", "conn", "direction")
+	mChildPackets = newDesc("ipsec_child_packets_total",
+		"Packets of a connection's CHILD SAs, installed and removed; only with a dataplane that counts (xfrm, userspace).", "conn", "direction")
+
+	mEstablished = newDesc("ipsec_ike_established_total",
+		"IKE SAs established (either role, rekeys included).", "version")
+	mAuthFailures = newDesc("ipsec_auth_failures_total",
+		"IKE authentications that failed.", "version")
+	mMsgDropped = newDesc("ipsec_messages_dropped_total",
+		"IKE messages the engines dropped: malformed, unexpected or unauthenticated.", "version")
+	mUnknownSPI = newDesc("ipsec_messages_unknown_sa_total",
+		"IKE messages for IKE SAs the gateway does not have (IKEv2: SPI, IKEv1: cookies).", "version")
+	mCookies = newDesc("ipsec_cookies_sent_total",
+		"IKEv2 COOKIE demands sent (RFC 7296 2.6).")
+	mHalfOpenEvicted = newDesc("ipsec_ike_half_open_evicted_total",
+		"Unproven half-open IKE SAs evicted to make room (flood defence).", "version")
+	mHalfOpenRefused = newDesc("ipsec_ike_half_open_refused_total",
+		"First IKE messages refused because the half-open table was full (flood defence).", "version")
+
+	mDatagramsIn = newDesc("ipsec_datagrams_received_total",
+		"UDP datagrams received on the IKE and NAT-T ports, by what the dispatcher found them to be.", "kind")
+	mDatagramsOut = newDesc("ipsec_datagrams_sent_total",
+		"UDP datagrams sent from the IKE and NAT-T ports.", "kind")
+	mGatewayDrops = newDesc("ipsec_gateway_drops_total",
+		"Datagrams the gateway dropped before or instead of an engine, by reason.", "reason")
+	mDataplaneDrops = newDesc("ipsec_dataplane_drops_total",
+		"Packets the dataplane dropped, by reason; only with a dataplane that counts drops (userspace).", "reason")
+
+	mPool = newDesc("ipsec_pool_addresses",
+		"Addresses of a remote-access pool, leased or free.", "pool", "state")
+)
+
+// metricsCollector is the gateway's prometheus.Collector.
+type metricsCollector struct {
+	g    *Gateway
+	info [2]string // version, Go version
+	// pools' sizes (addresses), computed once
+	poolSize map[string]float64
+}
+
+func newMetricsCollector(g *Gateway) *metricsCollector {
+	c := &metricsCollector{g: g, info: [2]string{"unknown", "unknown"}, poolSize: map[string]float64{}}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		c.info = [2]string{bi.Main.Version, bi.GoVersion}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && (bi.Main.Version == "" || bi.Main.Version == "(devel)") {
+				c.info[0] = "(devel) " + s.Value
+			}
+		}
+	}
+	for _, p := range g.cfg.Pools {
+		n := new(big.Int)
+		for _, r := range p.Ranges {
+			n.Add(n, addrRangeSize(r))
+		}
+		f, _ := new(big.Float).SetInt(n).Float64()
+		c.poolSize[p.Name] = f
+	}
+	return c
+}
+
+// addrRangeSize is the number of addresses from r.First to r.Last.
+func addrRangeSize(r policy.AddrRange) *big.Int {
+	first, last := new(big.Int).SetBytes(r.First.AsSlice()), new(big.Int).SetBytes(r.Last.AsSlice())
+	n := new(big.Int).Sub(last, first)
+	return n.Add(n, big.NewInt(1))
+}
+
+// Describe sends every metric's description.
+func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		mInfo, mIKESAs, mHalfOpen, mChildSAs, mChildBytes, mChildPackets,
+		mEstablished, mAuthFailures, mMsgDropped, mUnknownSPI, mCookies, mHalfOpenEvicted, mHalfOpenRefused,
+		mDatagramsIn, mDatagramsOut, mGatewayDrops, mDataplaneDrops, mPool,
+	} {
+		ch <- d
+	}
+}
+
+var versionLabels = [2]string{v1: "ikev1", v2: "ikev2"}
+
+// Collect gathers the metrics on a scrape. Without the shards (the
+// gateway is not running, or they did not answer in time) the engine
+// metrics are left out and the rest reported.
+func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	g := c.g
+	ctx, cancel := context.WithTimeout(context.Background(), metricsScrapeTimeout)
+	defer cancel()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(mInfo, 1, c.info[0], c.info[1])
+
+	// The engines: IKE SAs and counters, in one visit of each shard.
+	type sums struct {
+		sas      [2]map[string]int // by version, then state
+		children map[string]int    // installed CHILD SAs by connection
+		counters [2]struct{ dropped, unknown, cookies, established, authFail, halfOpen, evicted, refused uint64 }
+	}
+	var mu sync.Mutex
+	s := sums{sas: [2]map[string]int{{}, {}}, children: map[string]int{}}
+	err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, e := range sh.engines {
+			for _, sa := range e.SAs() {
+				s.sas[i][sa.State]++
+				for _, child := range sa.Children {
+					if child.State == "INSTALLED" {
+						s.children[sa.Name]++
+					}
+				}
+			}
+			st, sum := e.Stats(), &s.counters[i]
+			sum.dropped += st.Dropped
+			sum.unknown += st.UnknownSPI
+			sum.cookies += st.CookiesSent
+			sum.established += st.Established
+			sum.authFail += st.AuthFailures
+			sum.halfOpen += st.HalfOpen
+			sum.evicted += st.HalfOpenEvicted
+			sum.refused += st.HalfOpenRefused
+		}
+	})
+	if err != nil {
+		g.log.Debug("metrics: the shards did not answer; engine metrics left out", zap.Error(err))
+	} else {
+		mu.Lock()
+		for i, ver := range versionLabels {
+			if _, ok := s.sas[i]["ESTABLISHED"]; !ok {
+				s.sas[i]["ESTABLISHED"] = 0 // always there, for alerts on it
+			}
+			for state, n := range s.sas[i] {
+				gauge(mIKESAs, float64(n), ver, state)
+			}
+			sum := s.counters[i]
+			gauge(mHalfOpen, float64(sum.halfOpen), ver)
+			counter(mEstablished, sum.established, ver)
+			counter(mAuthFailures, sum.authFail, ver)
+			counter(mMsgDropped, sum.dropped, ver)
+			counter(mUnknownSPI, sum.unknown, ver)
+			counter(mHalfOpenEvicted, sum.evicted, ver)
+			counter(mHalfOpenRefused, sum.refused, ver)
+		}
+		counter(mCookies, s.counters[v2].cookies)
+		for _, conn := range connNames(g.db.Connections(), s.children) {
+			gauge(mChildSAs, float64(s.children[conn]), conn)
+		}
+		mu.Unlock()
+	}
+
+	// Per-connection traffic, monotonic across rekeys (selectorGuard).
+	if g.caps.Counters {
+		traffic := g.guard.connTraffic()
+		for _, conn := range connNames(g.db.Connections(), traffic) {
+			t := traffic[conn]
+			counter(mChildBytes, t.InBytes, conn, "in")
+			counter(mChildBytes, t.OutBytes, conn, "out")
+			counter(mChildPackets, t.InPackets, conn, "in")
+			counter(mChildPackets, t.OutPackets, conn, "out")
+		}
+	}
+
+	// The dispatcher's counters.
+	for k := Kind(0); k < numKinds; k++ {
+		counter(mDatagramsIn, g.stats.in[k].Load(), k.String())
+	}
+	for _, k := range []Kind{KindIKEv2, KindIKEv1, KindESP} {
+		counter(mDatagramsOut, g.stats.out[k].Load(), k.String())
+	}
+	for r := ReasonNone + 1; r < numReasons; r++ {
+		counter(mGatewayDrops, g.stats.drops[r].Load(), r.String())
+	}
+
+	// The dataplane's drops, named as `ikegate stats` names them.
+	if g.caps.Drops {
+		for reason, n := range dataplaneDrops(g.backend.Stats()) {
+			counter(mDataplaneDrops, n, reason)
+		}
+	}
+
+	// Remote-access pools.
+	if g.ra != nil && len(c.poolSize) > 0 {
+		leased := map[string]int{}
+		for _, l := range g.Leases(ctx) {
+			leased[l.Pool]++
+		}
+		for pool, size := range c.poolSize {
+			gauge(mPool, float64(leased[pool]), pool, "leased")
+			gauge(mPool, max(size-float64(leased[pool]), 0), pool, "free")
+		}
+	}
+}
+
+// connNames are the configured connections and any other name in seen,
+// sorted: every configured connection has its series from the start.
+func connNames[T any](conns []*policy.Connection, seen map[string]T) []string {
+	all := make(map[string]bool, len(conns)+len(seen))
+	for _, c := range conns {
+		all[c.Name] = true
+	}
+	for name := range seen {
+		all[name] = name != "" || all[name]
+	}
+	delete(all, "")
+	return slices.Sorted(maps.Keys(all))
+}
+
+// dataplaneDrops names the dataplane's drop counters.
+func dataplaneDrops(d policy.DataplaneStats) map[string]uint64 {
+	return map[string]uint64{
+		"out_no_sa": d.OutNoSA, "out_not_ip": d.OutNotIP, "out_too_big": d.OutTooBig,
+		"out_no_sender": d.OutNoSender, "out_send_errors": d.OutSendErrors, "out_encap_errors": d.OutEncapError,
+		"in_unknown_spi": d.InUnknownSPI, "in_too_big": d.InTooBig, "in_rejected": d.InRejected,
+		"in_outside_ts": d.InOutsideTS, "in_tun_errors": d.InTUNErrors,
+		"queue_full": d.QueueFull, "tun_read_errors": d.TUNReadErrors,
+	}
+}
+
+// MetricsHandler is the Prometheus handler of the gateway's metrics (the
+// ipsec_* metrics and the Go runtime's and process's), as served on
+// gateway.metrics_listen at /metrics.
+func (g *Gateway) MetricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newMetricsCollector(g),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      zap.NewStdLog(g.log.Named("metrics")),
+		ErrorHandling: promhttp.ContinueOnError,
+		Timeout:       metricsScrapeTimeout + time.Second,
+	})
+}
+
+// listenMetrics binds gateway.metrics_listen (New: a busy port is
+// reported before Run).
+func listenMetrics(addr string) (net.Listener, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	return net.Listen("tcp", ap.String())
+}
+
+// serveMetrics serves /metrics on g.metricsLn until ctx is done.
+func (g *Gateway) serveMetrics(ctx context.Context, wg *sync.WaitGroup) {
+	if g.metricsLn == nil {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", g.MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 2 * metricsScrapeTimeout,
+		ErrorLog: zap.NewStdLog(g.log.Named("metrics"))}
+	g.log.Info("serving Prometheus metrics", zap.String("address", "http://"+g.metricsLn.Addr().String()+"/metrics"))
+	wg.Go(func() {
+		if err := srv.Serve(g.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("metrics endpoint stopped", zap.Error(err))
+		}
+	})
+	wg.Go(func() {
+		<-ctx.Done()
+		srv.Close()
+	})
+}
