@@ -94,12 +94,23 @@ func cmdSAs(args []string, stdout, stderr io.Writer) int {
 
 func cmdConns(args []string, stdout, stderr io.Writer) int {
 	fs, f := newCtlFlagSet("conns", true, stderr)
+	names := fs.Bool("names", false, "print only the connection names, one per line")
 	if code, ok := noPositional(fs, args); !ok {
 		return code
+	}
+	if *names && f.json {
+		fmt.Fprintln(stderr, "ikegate conns: --json and --names exclude each other")
+		return exitUsage
 	}
 	conns, err := (&gateway.Client{Path: f.control}).Conns(context.Background())
 	if err != nil {
 		return ctlError(err, stderr)
+	}
+	if *names {
+		for _, c := range conns {
+			fmt.Fprintln(stdout, c.Name)
+		}
+		return exitOK
 	}
 	if f.json {
 		return printJSON(stdout, stderr, conns)

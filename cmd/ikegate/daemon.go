@@ -150,6 +150,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Warn(w.Error())
 	}
 
+	// A stray SIGHUP (the conventional "reload") must not kill the
+	// daemon, which is Go's default; there is no reload yet.
+	stopHUP := ignoreHUP(log)
+	defer stopHUP()
+
 	kb, err := kernel.New(cfg.Gateway.Dataplane, log)
 	if err != nil {
 		log.Error("cannot open the dataplane", zap.String("dataplane", cfg.Gateway.Dataplane), zap.Error(err))
@@ -173,4 +178,32 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// hupMessage is what the daemon logs on SIGHUP.
+const hupMessage = "SIGHUP received: reload is not implemented yet; restart to apply changes"
+
+// ignoreHUP catches SIGHUP and logs hupMessage for each one until the
+// returned function is called.
+func ignoreHUP(log *zap.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-hup:
+				log.Warn(hupMessage)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-exited
+	}
 }

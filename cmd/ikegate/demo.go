@@ -46,13 +46,13 @@ type demoSide struct {
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", stderr)
-	addrA := fs.String("addr-a", "127.0.0.1", "address of gateway A (initiator)")
-	addrB := fs.String("addr-b", "127.0.0.2", "address of gateway B (responder)")
-	ikePort := fs.Int("ike-port", 15500, "IKE port of both gateways")
-	nattPort := fs.Int("natt-port", 15501, "NAT-T port of both gateways")
-	workers := fs.Int("workers", 2, "SA shards per gateway")
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the tunnels")
-	level := fs.String("log-level", "warn", "log level of both gateways (debug, info, warn, error)")
+	addrA := fs.String("addr-a", "127.0.0.1", "`ADDRESS` of gateway A (initiator)")
+	addrB := fs.String("addr-b", "127.0.0.2", "`ADDRESS` of gateway B (responder)")
+	ikePort := fs.Int("ike-port", 15500, "IKE `PORT` of both gateways")
+	nattPort := fs.Int("natt-port", 15501, "NAT-T `PORT` of both gateways")
+	workers := fs.Int("workers", 2, "`N` SA shards per gateway")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the tunnels (a `DURATION`: 10s, 1m)")
+	level := fs.String("log-level", "warn", "log `LEVEL` of both gateways (debug, info, warn, error)")
 	if code, ok := noPositional(fs, args); !ok {
 		return code
 	}

@@ -5,6 +5,9 @@
 //	ikegate up NAME / down NAME      initiate / terminate a connection
 //	ikegate conns / sas / stats      show connections, SAs, counters
 //	ikegate demo                     two gateways on loopback, no root
+//	ikegate version                  version, VCS commit, Go version
+//	ikegate completion bash|zsh      shell completion script
+//	ikegate help [COMMAND]           usage, flags, exit codes, files
 package main
 
 import (
@@ -14,6 +17,8 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -29,33 +34,68 @@ const (
 type command struct {
 	name, args, help string
 	run              func(args []string, stdout, stderr io.Writer) int
+	// long is the command's description for `ikegate help NAME` and the
+	// man page: paragraphs separated by blank lines.
+	long string
+	// complete says what the shell completions offer for the positional
+	// arguments: "conns" (connection names from `ikegate conns --names`),
+	// "files", "commands", or a space-separated word list; "" for none.
+	complete string
 }
 
 var commands []command
 
 func init() {
 	commands = []command{
-		{"run", "--config FILE", "run the daemon until SIGINT/SIGTERM", cmdRun},
-		{"check", "--config FILE", "load and validate a configuration", cmdCheck},
-		{"up", "NAME [--control SOCK]", "initiate connection NAME", cmdUp},
-		{"down", "NAME | --user USER [--control SOCK]", "terminate the IKE SAs of connection NAME, or of a user", cmdDown},
-		{"conns", "[--json] [--control SOCK]", "list the configured connections", cmdConns},
-		{"sas", "[--json] [--control SOCK]", "list the IKE and CHILD SAs", cmdSAs},
-		{"stats", "[--json] [--control SOCK]", "show packet counters and drops", cmdStats},
-		{"leases", "[--json] [--control SOCK]", "list the addresses handed to remote-access clients", cmdLeases},
-		{"demo", "[flags]", "negotiate tunnels between two in-process gateways on loopback", cmdDemo},
+		{name: "run", args: "--config FILE", help: "run the daemon until SIGINT/SIGTERM", run: cmdRun, long: longRun},
+		{name: "check", args: "--config FILE | FILE", help: "load and validate a configuration", run: cmdCheck, long: longCheck, complete: "files"},
+		{name: "up", args: "NAME [--control SOCK]", help: "initiate connection NAME", run: cmdUp, long: longUp, complete: "conns"},
+		{name: "down", args: "NAME | --user USER [--control SOCK]", help: "terminate the IKE SAs of connection NAME, or of a user", run: cmdDown, long: longDown, complete: "conns"},
+		{name: "conns", args: "[--json | --names] [--control SOCK]", help: "list the configured connections", run: cmdConns, long: longConns},
+		{name: "sas", args: "[--json] [--control SOCK]", help: "list the IKE and CHILD SAs", run: cmdSAs, long: longSAs},
+		{name: "stats", args: "[--json] [--control SOCK]", help: "show packet counters and drops", run: cmdStats, long: longStats},
+		{name: "leases", args: "[--json] [--control SOCK]", help: "list the addresses handed to remote-access clients", run: cmdLeases, long: longLeases},
+		{name: "demo", args: "[flags]", help: "negotiate tunnels between two in-process gateways on loopback", run: cmdDemo, long: longDemo},
+		{name: "version", args: "[--json]", help: "print the version, VCS commit and Go version", run: cmdVersion, long: longVersion},
+		{name: "completion", args: "bash | zsh", help: "print a shell completion script", run: cmdCompletion, long: longCompletion, complete: "bash zsh"},
+		{name: "help", args: "[COMMAND]", help: "show this help, or a command's flags and details", run: cmdHelp, long: longHelp, complete: "commands"},
 	}
 }
 
+// lookup returns the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// usage prints the command summary (`ikegate help`, or after a bad
+// command line).
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: ikegate COMMAND [flags]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "commands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-6s %-28s %s\n", c.name, c.args, c.help)
+		fmt.Fprintf(w, "  %-10s %-36s %s\n", c.name, c.args, c.help)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run `ikegate COMMAND -h` for a command's flags.")
+	fmt.Fprintln(w, "Run `ikegate help COMMAND` (or `ikegate COMMAND -h`) for a command's flags and details.")
+	fmt.Fprintln(w, "Flags take one or two dashes (-json, --json) and may follow the positional arguments.")
+}
+
+// fullUsage is `ikegate help`: the summary plus what the man page says
+// about exit codes, signals and files.
+func fullUsage(w io.Writer) {
+	writeIndented(w, description, "")
+	fmt.Fprintln(w)
+	usage(w)
+	for _, s := range manSections {
+		fmt.Fprintf(w, "\n%s:\n", strings.ToLower(s.title))
+		writeIndented(w, s.text, "  ")
+	}
 }
 
 func main() {
@@ -69,17 +109,41 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		usage(stdout)
+	case "-h", "-help", "--help":
+		fullUsage(stdout)
 		return exitOK
+	case "-version", "--version":
+		args = []string{"version"}
 	}
-	for _, c := range commands {
-		if c.name == args[0] {
-			return c.run(args[1:], stdout, stderr)
-		}
+	if c, ok := lookup(args[0]); ok {
+		return c.run(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "ikegate: unknown command %q\n\n", args[0])
 	usage(stderr)
+	return exitUsage
+}
+
+func cmdHelp(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("help", stderr)
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	switch len(pos) {
+	case 0:
+		fullUsage(stdout)
+		return exitOK
+	case 1:
+		c, ok := lookup(pos[0])
+		if !ok {
+			fmt.Fprintf(stderr, "ikegate: unknown command %q\n\n", pos[0])
+			usage(stderr)
+			return exitUsage
+		}
+		commandUsage(stdout, c.name, commandFlags(c))
+		return exitOK
+	}
+	fs.Usage()
 	return exitUsage
 }
 
@@ -88,26 +152,102 @@ func run(args []string, stdout, stderr io.Writer) int {
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("ikegate "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var args, help string
-	for _, c := range commands {
-		if c.name == name {
-			args, help = c.args, c.help
-		}
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: ikegate %s %s\n  %s\n", name, args, help)
-		if hasFlags(fs) {
-			fmt.Fprintln(stderr, "flags:")
-			fs.PrintDefaults()
-		}
+	fs.Usage = func() { commandUsage(stderr, name, flagsOf(fs)) }
+	if s := flagCapture.Load(); s != nil {
+		s.fs = fs
 	}
 	return fs
 }
 
-func hasFlags(fs *flag.FlagSet) bool {
-	n := 0
-	fs.VisitAll(func(*flag.Flag) { n++ })
-	return n > 0
+// commandUsage prints command name's synopsis, description and flags.
+func commandUsage(w io.Writer, name string, flags []cmdFlag) {
+	c, _ := lookup(name)
+	fmt.Fprintf(w, "usage: ikegate %s %s\n  %s\n", name, c.args, c.help)
+	if c.long != "" {
+		fmt.Fprintln(w)
+		writeIndented(w, c.long, "  ")
+	}
+	if len(flags) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "flags:")
+		for _, f := range flags {
+			fmt.Fprintf(w, "  %s\n", f.synopsis())
+			fmt.Fprintf(w, "        %s\n", f.usageWithDefault())
+		}
+	}
+}
+
+// writeIndented prints text (paragraphs separated by blank lines) with
+// every non-empty line indented.
+func writeIndented(w io.Writer, text, indent string) {
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		if line == "" {
+			fmt.Fprintln(w)
+			continue
+		}
+		fmt.Fprintln(w, indent+line)
+	}
+}
+
+// flagCapture, while set, receives the FlagSet the next newFlagSet
+// creates: commandFlags runs a command with -h to learn its flags, so the
+// flags are declared once, in the command, for help, the completions and
+// the man page alike.
+var (
+	flagCapture   atomic.Pointer[capturedFlags]
+	flagCaptureMu sync.Mutex
+)
+
+type capturedFlags struct{ fs *flag.FlagSet }
+
+// cmdFlag is one flag of a command.
+type cmdFlag struct {
+	name, arg, usage, def string // arg: "" for a boolean flag
+}
+
+func (f cmdFlag) synopsis() string {
+	if f.arg == "" {
+		return "--" + f.name
+	}
+	return "--" + f.name + " " + f.arg
+}
+
+func (f cmdFlag) usageWithDefault() string {
+	if f.def == "" {
+		return f.usage
+	}
+	return f.usage + " (default " + f.def + ")"
+}
+
+// commandFlags returns the flags of command c, in name order.
+func commandFlags(c command) []cmdFlag {
+	flagCaptureMu.Lock()
+	defer flagCaptureMu.Unlock()
+	s := &capturedFlags{}
+	flagCapture.Store(s)
+	c.run([]string{"-h"}, io.Discard, io.Discard)
+	flagCapture.Store(nil)
+	if s.fs == nil {
+		return nil
+	}
+	return flagsOf(s.fs)
+}
+
+func flagsOf(fs *flag.FlagSet) []cmdFlag {
+	var out []cmdFlag
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			arg = ""
+		}
+		def := f.DefValue
+		if arg == "" && def == "false" {
+			def = ""
+		}
+		arg = strings.ToUpper(arg)
+		out = append(out, cmdFlag{name: f.Name, arg: arg, usage: usage, def: def})
+	})
+	return out
 }
 
 // parseArgs parses flags that may come before or after the positional
