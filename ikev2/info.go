@@ -53,6 +53,9 @@ func (e *Engine) respondInformational(now time.Time, sa *ikeSA, d isakmp.Datagra
 			} else if v.NotifyType == isakmp.NotifyAuthenticationFailed {
 				log.Warn("peer reports AUTHENTICATION_FAILED: it could not verify our authentication; check the PSK, certificates and identities on both sides")
 				deleteIKE = true
+			} else if v.NotifyType == isakmp.NotifyMSStatus {
+				// Windows' private status: its error code, for the log only.
+				log.Info("Windows client status (MS_STATUS)", zap.String("windows_error", msStatusCode(v.Data)))
 			} else if v.NotifyType.IsError() {
 				log.Info("peer sent error notification", zap.Stringer("notify", v.NotifyType))
 			}
@@ -139,4 +142,12 @@ func (e *Engine) deleteChild(now time.Time, sa *ikeSA, c *childSA) {
 		return
 	}
 	e.sendRequest(now, sa, queued{what: queueDeleteChild, spi: spi})
+}
+
+// msStatusCode renders the Windows error code of an MS_STATUS notify.
+func msStatusCode(b []byte) string {
+	if len(b) != 4 {
+		return fmt.Sprintf("%x", b)
+	}
+	return fmt.Sprintf("%d", binary.BigEndian.Uint32(b))
 }

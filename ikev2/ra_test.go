@@ -282,3 +282,25 @@ func TestMOBIKE(t *testing.T) {
 		})
 	}
 }
+
+// TestMSStatusIgnored: Windows' private MS_STATUS error notification in an
+// INFORMATIONAL is logged as the client's status and answered; it ends
+// nothing (an unknown error type in a request is ignored, RFC 7296 3.10.1).
+func TestMSStatusIgnored(t *testing.T) {
+	p := newRAPair(t)
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second)
+	requireEstablished(t, p.a, p.b)
+	var sa *ikeSA
+	for _, s := range p.a.eng.sas {
+		sa = s
+	}
+	p.a.eng.startRequest(p.Now, sa, p.a.eng.encryptedRequest(sa, isakmp.ExchangeInformational,
+		[]isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyMSStatus, Data: []byte{0, 0, 0x03, 0x21}}}, stepInfo))
+	p.do(p.a, p.a.eng.Flush())
+	p.run(time.Minute)
+	requireEstablished(t, p.a, p.b)
+	if sa.req != nil {
+		t.Error("the gateway did not answer the INFORMATIONAL with MS_STATUS")
+	}
+}

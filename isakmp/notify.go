@@ -63,6 +63,10 @@ const (
 	NotifyChildlessIKEv2Supported     NotifyType = 16418 // RFC 6023
 	NotifyIKEv2FragmentationSupported NotifyType = 16430 // RFC 7383
 	NotifySignatureHashAlgorithms     NotifyType = 16431 // RFC 7427
+	// NotifyMSStatus is Windows' private-use error notification carrying
+	// a Windows error code (4 bytes), e.g. in an INFORMATIONAL when its
+	// client gives up; strongSwan calls it MS_NOTIFY_STATUS.
+	NotifyMSStatus NotifyType = 12345
 )
 
 var notifyNames = map[NotifyType]string{
@@ -110,6 +114,7 @@ var notifyNames = map[NotifyType]string{
 	NotifyRedirect:                    "REDIRECT",
 	NotifyRedirectedFrom:              "REDIRECTED_FROM",
 	NotifyEAPOnlyAuthentication:       "EAP_ONLY_AUTHENTICATION",
+	NotifyMSStatus:                    "MS_STATUS",
 	NotifyChildlessIKEv2Supported:     "CHILDLESS_IKEV2_SUPPORTED",
 	NotifyIKEv2FragmentationSupported: "IKEV2_FRAGMENTATION_SUPPORTED",
 	NotifySignatureHashAlgorithms:     "SIGNATURE_HASH_ALGORITHMS",

@@ -57,7 +57,8 @@ func TestNotifyType(t *testing.T) {
 		{NotifyChildlessIKEv2Supported, 16418, "CHILDLESS_IKEV2_SUPPORTED", false},
 		{NotifyIKEv2FragmentationSupported, 16430, "IKEV2_FRAGMENTATION_SUPPORTED", false},
 		{NotifySignatureHashAlgorithms, 16431, "SIGNATURE_HASH_ALGORITHMS", false},
-		{NotifyType(12345), 12345, "NotifyType(12345)", true},
+		{NotifyMSStatus, 12345, "MS_STATUS", true},
+		{NotifyType(12346), 12346, "NotifyType(12346)", true},
 		{NotifyType(40000), 40000, "NotifyType(40000)", false},
 	}
 	for _, tc := range tests {
