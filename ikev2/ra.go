@@ -138,25 +138,30 @@ func (e *Engine) authFailed(sa *ikeSA, d isakmp.Datagram, msgID uint32, why stri
 
 // startEAP answers an IKE_AUTH request without AUTH: the client asks to
 // authenticate with EAP (RFC 7296 2.16). We send our identity, certificate
-// and AUTH with the first EAP request, also when the client offers
-// EAP-only authentication (RFC 5998): that needs a method that is mutual,
-// derives keys and resists dictionary attacks (its section 4), which
-// EAP-MSCHAPv2 does not, and what a RADIUS server will run is not known
-// here; a responder that authenticates anyway is what RFC 5998 allows.
+// and AUTH with the first EAP request. A client that offers EAP-only
+// authentication (RFC 5998) gets it only where the connection says
+// eap_only: it needs a method that is mutual, derives keys and resists
+// dictionary attacks (its section 4), which EAP-MSCHAPv2 does not, and
+// what a RADIUS server runs is the operator's to know; a responder that
+// authenticates anyway is what RFC 5998 allows (the client checks the
+// method itself, and refuses an unsafe one).
 func (e *Engine) startEAP(now time.Time, sa *ikeSA, d isakmp.Datagram, msgID uint32, conn *policy.Connection, idi *isakmp.ID, inner []isakmp.Payload) {
 	sa.conn = conn
 	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
 	ps := []isakmp.Payload{ridr}
-	ps = append(ps, certPayloads(conn)...)
-	auth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
-	if err != nil {
-		e.authFailed(sa, d, msgID, err.Error())
-		return
+	eapOnly := conn.EAPOnly && isakmp.FindNotify(inner, isakmp.NotifyEAPOnlyAuthentication) != nil
+	if !eapOnly {
+		ps = append(ps, certPayloads(conn)...)
+		auth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
+		if err != nil {
+			e.authFailed(sa, d, msgID, err.Error())
+			return
+		}
+		ps = append(ps, auth)
 	}
-	ps = append(ps, auth)
 	sa.hs.auth = &clientAuth{conn: conn, idi: idi, ridr: ridr, req: inner}
 	sa.log(e).Info("client authenticates with EAP", zap.String("method", string(conn.RemoteAuth)),
-		zap.Stringer("ike_id", policy.Identity{Type: idi.IDType, Data: idi.Data}))
+		zap.Stringer("ike_id", policy.Identity{Type: idi.IDType, Data: idi.Data}), zap.Bool("eap_only", eapOnly))
 	e.askEAP(sa, d, msgID, nil, ps)
 }
 

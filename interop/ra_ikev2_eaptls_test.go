@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -358,4 +359,52 @@ dns = [%q]
 
 	raCheckSecrets(t, g, radPassword2, radSecret)
 	t.Logf("test took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestIKEv2RAEAPOnly: EAP-only authentication (RFC 5998) with EAP-TLS
+// through FreeRADIUS: ikegate's connection says eap_only = true, and
+// strongSwan, which offers EAP_ONLY_AUTHENTICATION, expects the server to
+// be authenticated by the EAP method (remote auth = eap-tls): ikegate's
+// first IKE_AUTH response carries no CERT and no AUTH, strongSwan
+// verifies FreeRADIUS's TLS certificate instead, both final AUTHs use the
+// MSK, and the client gets its address.
+func TestIKEv2RAEAPOnly(t *testing.T) {
+	t.Parallel()
+	lab := newRadiusLab(t)
+	ra2RequirePlugins(t)
+	requirePlugin(t, "eap-tls")
+	requireFreeRADIUS(t)
+	e := newRA2EAPCase(t, RSA2048)
+	srv := e.pki.Leaf(t, radTLSServer, RSA2048, []string{radTLSServer, raGateFQDN}, nil)
+	cli := e.pki.Leaf(t, "alice-tls", RSA2048, []string{radTLSUser}, nil)
+	fr := lab.StartFreeRADIUS(t, lab.Radius, FreeRADIUSConfig{
+		Addr:    radServerAddr,
+		Clients: []RadiusClient{{Name: "ikegate", Addr: radGateAddr, Secret: radSecret}},
+		Users:   []RadiusUser{{Name: radTLSUser, Password: radPassword2}},
+		EAPTLS:  &RadiusEAPTLS{Cert: srv.Cert, Key: srv.Key, CA: e.pki.CACert},
+	})
+	keepLogs(t, fr.LogPath)
+	g := lab.StartIkegate(t, lab.Right, ra2GateTOML(e.gate("aes256-sha256-modp2048", "aes256-sha256"), "eap-radius", radIKEv2Tail(), "eap_only = true"))
+	conf := ra2Swanctl(ra2Spec{
+		local: fmt.Sprintf("auth = eap-tls\ncerts = %s\neap_id = %s", cli.Cert, radTLSUser),
+		// No cacerts constraint: no certificate of ikegate's comes; the
+		// CA (loaded as a trusted one) checks FreeRADIUS's TLS certificate.
+		remote: fmt.Sprintf("auth = eap-tls\nid = %s", raGateFQDN),
+	})
+	swan := ra2StartSwanX(t, lab.Lab, conf, "", "eap-tls")
+	if err := copyFile(e.pki.CACert, filepath.Join(swan.ConfDir, "x509ca", "ca.pem")); err != nil {
+		t.Fatal(err)
+	}
+	ra2LoadKey(t, swan, cli.Key) // loads the credentials, the CA too
+	keepLogs(t, swan.LogPath, g.LogPath)
+	smark, gmark := v1MarkLog(swan.LogPath), v1MarkLog(g.LogPath)
+	ra2Connect(t, lab.raLab, swan, g, ra2Want{User: radTLSUser})
+	v1WaitLine(t, "ikegate", gmark, time.Second, "client authenticates with EAP", `"eap_only": true`)
+	v1WaitLine(t, "strongSwan", smark, time.Second, "EAP method EAP_TLS succeeded, MSK established")
+	resp, ok := v1Line(smark.since(), "parsed IKE_AUTH response 1 [")
+	_, payloads, _ := strings.Cut(resp, "[")
+	if !ok || strings.Contains(payloads, " AUTH ") || strings.Contains(payloads, "CERT") {
+		t.Errorf("ikegate's first IKE_AUTH response should carry neither CERT nor AUTH with EAP-only: %q", resp)
+	}
+	ra2Disconnect(t, swan, g)
 }

@@ -400,7 +400,7 @@ var validConnKeys = []string{
 	"name", "version", "ikev1_mode", "local_addr", "remote_addr", "local_id", "remote_id",
 	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
 	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
-	"pool", "group", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg", "mobike",
+	"pool", "group", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg", "mobike", "eap_only",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -660,6 +660,12 @@ func (l *cfgLoader) remoteAccess(t *cfgTable, c *Connection, acc *cfgAccess, ver
 
 	if v, ok := t.bool("allow_aggressive_psk"); ok {
 		c.AggressivePSK = v
+	}
+	if v, ok := t.bool("eap_only"); ok {
+		if c.RemoteAuth != RemoteAuthEAPMSCHAPv2 && c.RemoteAuth != RemoteAuthEAPRadius {
+			t.errf("eap_only", "only applies with remote_auth = \"eap-mschapv2\" or \"eap-radius\" (RFC 5998 EAP-only authentication)")
+		}
+		c.EAPOnly = v
 	}
 	if v, ok := t.bool("mobike"); ok {
 		if c.Version == IKEv1 {

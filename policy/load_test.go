@@ -850,6 +850,14 @@ func TestRemoteAccessCredentials(t *testing.T) {
 	if c := cfg.Connections[0]; c.RemoteAuth != RemoteAuthEAPRadius || c.CAs != nil || c.Cert == nil {
 		t.Errorf("eap without ca: %v", c)
 	}
+	// eap_only: with EAP only.
+	cfg, err = Parse("ra.toml", []byte(loadTestRA(loadTestAll, pub+"remote_auth = \"eap-radius\"\neap_only = true\n")))
+	if err != nil || !cfg.Connections[0].EAPOnly {
+		t.Errorf("eap_only with eap-radius: %v", err)
+	}
+	if _, err := Parse("ra.toml", []byte(loadTestRA("", pub+ca+"eap_only = true\n"))); err == nil || !strings.Contains(err.Error(), "eap_only") {
+		t.Errorf("eap_only without EAP: %v", err)
+	}
 	// A gateway whose clients use certificates still needs one.
 	if _, err := Parse("ra.toml", []byte(loadTestRA("", pub))); err == nil || !strings.Contains(err.Error(), "ca") {
 		t.Errorf("pubkey without ca: %v", err)

@@ -154,7 +154,12 @@ type Connection struct {
 	// move its SAs to new addresses with UPDATE_SA_ADDRESSES, without
 	// reauthentication (mobike = true).
 	MOBIKE bool
-	Unique Unique // what a second SA of the same peer identity does
+	// EAPOnly lets an EAP client that asks for EAP-only authentication
+	// (RFC 5998) have it: the gateway then sends no certificate or AUTH
+	// before EAP, and the client relies on the EAP method (EAP-TLS, say,
+	// through RADIUS) to authenticate the server (eap_only = true).
+	EAPOnly bool
+	Unique  Unique // what a second SA of the same peer identity does
 	// AggressivePSK allows IKEv1 Aggressive Mode with a pre-shared key
 	// and no XAUTH (allow_aggressive_psk): anyone who knows the peer
 	// identity gets an offline-crackable hash of the PSK.
