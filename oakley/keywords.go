@@ -154,6 +154,9 @@ func ParseProposal(s string, esp bool) (Proposal, error) {
 		}
 		kw, ok := propKeywords[strings.ToLower(word)]
 		if !ok {
+			if hint := ForeignHint(word, s, esp); hint != "" {
+				return fail("unknown algorithm keyword %q (%s)", word, hint)
+			}
 			return fail("unknown algorithm keyword %q", word)
 		}
 		if prev, dup := seen[kw]; dup {
