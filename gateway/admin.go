@@ -29,7 +29,7 @@ var ErrAlreadyUp = errors.New("already up or being negotiated")
 func (g *Gateway) Up(ctx context.Context, name string) error {
 	c := g.db.Lookup(name)
 	if c == nil {
-		return fmt.Errorf("no connection named %q", name)
+		return g.noConnection(name)
 	}
 	if c.Version == policy.Any {
 		return fmt.Errorf("connection %q has version \"any\", which is responder-only", name)
@@ -79,7 +79,7 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 // reports whether there was any.
 func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
 	if g.db.Lookup(name) == nil {
-		return false, fmt.Errorf("no connection named %q", name)
+		return false, g.noConnection(name)
 	}
 	found, err := g.everyEngine(ctx, func(now time.Time, e ikeEngine) (engine.Output, bool) { return e.Terminate(now, name) })
 	if err != nil {
@@ -244,4 +244,17 @@ func (g *Gateway) fillChildCounters(ch *policy.ChildSAInfo) {
 	ch.ReplayDrops, ch.AuthFailures = c.ReplayDrops, c.AuthFailures
 	ch.PadErrors, ch.Malformed = c.PadErrors, c.Malformed
 	ch.OutsideTSDrops = c.OutsideTSDrops
+}
+
+// noConnection is the error for a connection name the configuration does
+// not have, with the closest one it does have.
+func (g *Gateway) noConnection(name string) error {
+	var names []string
+	for _, c := range g.db.Connections() {
+		names = append(names, c.Name)
+	}
+	if s := policy.Suggest(name, names); s != "" {
+		return fmt.Errorf("no connection named %q (did you mean %q?)", name, s)
+	}
+	return fmt.Errorf("no connection named %q", name)
 }

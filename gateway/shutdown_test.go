@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +107,20 @@ func TestUpTwice(t *testing.T) {
 	sas, err := g.SAs(ctx)
 	if err != nil || len(sas) != 1 {
 		t.Fatalf("%d IKE SAs after repeated up (%v), want 1", len(sas), err)
+	}
+}
+
+// TestUnknownConnectionSuggests: up and down of a name the configuration
+// lacks say which one is close.
+func TestUnknownConnectionSuggests(t *testing.T) {
+	cfg := testConfig(t)
+	g, _ := startGateway(t, cfg)
+	name := cfg.Connections[0].Name
+	typo := name[:len(name)-1] + "x"
+	if err := g.Up(context.Background(), typo); err == nil || !strings.Contains(err.Error(), "did you mean "+strconv.Quote(name)) {
+		t.Errorf("up %q: %v, want a suggestion of %q", typo, err, name)
+	}
+	if _, err := g.Down(context.Background(), typo); err == nil || !strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("down %q: %v, want a suggestion", typo, err)
 	}
 }

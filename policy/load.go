@@ -1612,6 +1612,10 @@ func (t *cfgTable) unknown(valid []string) {
 	}
 }
 
+// Suggest returns the one of valid closest to k (case-insensitive, at
+// most two edits away), or "": the "did you mean" of keys and names.
+func Suggest(k string, valid []string) string { return cfgSuggest(k, valid) }
+
 // cfgSuggest returns the valid key closest to k, if it is close.
 func cfgSuggest(k string, valid []string) string {
 	best, bestD := "", 3
