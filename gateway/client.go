@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"time"
 
@@ -24,6 +26,10 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
+	if errors.Is(e.Err, fs.ErrPermission) {
+		return fmt.Sprintf("cannot reach ikegate at %s: permission denied: the control socket is for root "+
+			"(or the control_group of [gateway]); run as root or as a member of that group (%v)", e.Path, e.Err)
+	}
 	return fmt.Sprintf("cannot reach ikegate at %s: is `ikegate run` running? (%v)", e.Path, e.Err)
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,5 +124,18 @@ func TestUnknownConnectionSuggests(t *testing.T) {
 	}
 	if _, err := g.Down(context.Background(), typo); err == nil || !strings.Contains(err.Error(), "did you mean") {
 		t.Errorf("down %q: %v, want a suggestion", typo, err)
+	}
+}
+
+// TestUnreachablePermission: a control socket the caller may not use is
+// reported as a permission problem, not as a daemon that is not running.
+func TestUnreachablePermission(t *testing.T) {
+	e := &UnreachableError{Path: "/run/ikegate/ikegate.sock", Err: &os.PathError{Op: "dial", Path: "x", Err: syscall.EACCES}}
+	if !strings.Contains(e.Error(), "permission denied") || strings.Contains(e.Error(), "running?") {
+		t.Errorf("%v", e)
+	}
+	e = &UnreachableError{Path: "/run/ikegate/ikegate.sock", Err: syscall.ECONNREFUSED}
+	if !strings.Contains(e.Error(), "running?") {
+		t.Errorf("%v", e)
 	}
 }
