@@ -1706,6 +1706,9 @@ func cfgIndexLines(src []byte) cfgLineIndex {
 			sec = fmt.Sprintf("%s#%d", m[1], counts[m[1]])
 			counts[m[1]]++
 			idx[sec] = n
+			if _, ok := idx[m[1]]; !ok {
+				idx[m[1]] = n // the array as a whole: its first table (an unknown [[name]])
+			}
 			continue
 		}
 		if m := cfgTableHeaderRE.FindStringSubmatch(line); m != nil {

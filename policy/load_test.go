@@ -1229,3 +1229,17 @@ func TestGroupOfClass(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownTableLines: misspelt [table] and [[array]] headers are
+// reported with their lines and the name meant.
+func TestUnknownTableLines(t *testing.T) {
+	_, err := Parse("typo.toml", []byte("[gatway]\nlisten = [\"127.0.0.1\"]\n\n[[connections]]\nname = \"x\"\n"))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{`"gatway": unknown key (did you mean "gateway"?) (line 1)`, `"connections": unknown key (did you mean "connection"?) (line 4)`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
