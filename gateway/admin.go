@@ -70,7 +70,7 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 	if ierr != nil {
 		return fmt.Errorf("initiating %q: %w", name, ierr)
 	}
-	g.log.Debug("initiation handed to shard", zap.String("conn", name), zap.String("version", string(c.Version)), zap.Int("shard", k),
+	g.log.Debug("initiation handed to shard", zap.String("conn", name), zap.String("conn_version", string(c.Version)), zap.Int("shard", k),
 		zap.Stringer("peer", c.RemoteAddr))
 	return nil
 }

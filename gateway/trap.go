@@ -113,7 +113,7 @@ func (g *Gateway) installTraps() *trapTable {
 			continue
 		}
 		if c.Version != policy.IKEv1 && c.Version != policy.IKEv2 {
-			log.Error(`start = "trap" needs version "ikev1" or "ikev2" to initiate with; not trapped`, zap.String("version", string(c.Version)))
+			log.Error(`start = "trap" needs version "ikev1" or "ikev2" to initiate with; not trapped`, zap.String("conn_version", string(c.Version)))
 			continue
 		}
 		reqid := g.backend.AllocReqID() // the installer's, shared with CHILD SAs

@@ -134,7 +134,7 @@ func (sa *p1SA) log(e *Engine) *zap.Logger {
 		name = sa.conn.Name
 	}
 	return e.Log.With(zap.String("conn", name), zap.Stringer("peer", sa.remote),
-		zap.String("cky_i", engine.SPIHex(sa.ckyI)), zap.String("cky_r", engine.SPIHex(sa.ckyR)))
+		zap.String("spi_i", engine.SPIHex(sa.ckyI)), zap.String("spi_r", engine.SPIHex(sa.ckyR))) // the cookies, named as IKEv2's SPIs
 }
 
 // Gone reports whether sa was removed from the engine.
