@@ -350,6 +350,7 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 		}
 	}
 	t.enum("log_level", &g.LogLevel, "debug", "info", "warn", "error")
+	t.enum("log_format", &g.LogFormat, "console", "json")
 	if v, ok := t.str("control_group"); ok {
 		l.controlGroup(t, v)
 		g.ControlGroup = v
@@ -373,7 +374,7 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 }
 
 var validGatewayKeys = []string{
-	"listen", "ike_port", "natt_port", "dataplane", "control", "log_level",
+	"listen", "ike_port", "natt_port", "dataplane", "control", "log_level", "log_format",
 	"cookie_threshold", "retransmit_tries", "retransmit_timeout", "natt_keepalive", "workers", "key_export",
 	"control_group", "metrics_listen",
 }

@@ -65,6 +65,7 @@ type Gateway struct {
 	Dataplane string // "xfrm" | "userspace" | "none"
 	Control   string // Unix socket path of the control API
 	LogLevel  string // "debug" | "info" | "warn" | "error"
+	LogFormat string // "console" (default) | "json"
 
 	// CookieThreshold is the number of half-open IKE SAs above which an
 	// IKEv2 responder demands a COOKIE (RFC 7296 2.6).

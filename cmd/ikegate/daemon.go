@@ -140,7 +140,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	log, err := newLogger(cfg.Gateway.LogLevel, stderr)
+	log, err := newLoggerFormat(cfg.Gateway.LogLevel, cfg.Gateway.LogFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *file, err)
 		return exitUsage

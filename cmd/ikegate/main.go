@@ -274,6 +274,13 @@ func parseArgs(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool
 // newLogger builds the daemon's logger: console encoding, ISO8601 times,
 // to w, at level ("debug", "info", "warn", "error").
 func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	return newLoggerFormat(level, "console", w)
+}
+
+// newLoggerFormat is newLogger with log_format: "console" (zap's
+// tab-separated lines) or "json" (one object per line, for journald,
+// Loki and the like; the same field names).
+func newLoggerFormat(level, format string, w io.Writer) (*zap.Logger, error) {
 	if level == "" {
 		level = "info"
 	}
@@ -285,6 +292,10 @@ func newLogger(level string, w io.Writer) (*zap.Logger, error) {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc.EncodeLevel = zapcore.CapitalLevelEncoder
 	enc.EncodeDuration = zapcore.StringDurationEncoder
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	encoder := zapcore.NewConsoleEncoder(enc)
+	if format == "json" {
+		encoder = zapcore.NewJSONEncoder(enc)
+	}
+	core := zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), lvl)
 	return zap.New(core), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
 )
 
 func TestVersionFrom(t *testing.T) {
@@ -137,4 +140,22 @@ func TestVersionBinary(t *testing.T) {
 		t.Errorf("dirty %v but text says:\n%s", v.Dirty, out)
 	}
 	t.Logf("%s", out)
+}
+
+// TestLogFormatJSON: log_format = "json" writes one JSON object per line
+// with the same field names as the console format.
+func TestLogFormatJSON(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := newLoggerFormat("info", "json", &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("IKE SA established", zap.Int("version", 2), zap.String("spi_i", "00112233"))
+	var m map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &m); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, buf.Bytes())
+	}
+	if m["msg"] != "IKE SA established" || m["version"] != float64(2) || m["spi_i"] != "00112233" || m["level"] != "INFO" {
+		t.Errorf("fields %v", m)
+	}
 }
