@@ -191,6 +191,11 @@ func TestIkeScanDecoyRetransmissions(t *testing.T) {
 	// A repeated message 1 (what an initiator sends when it thinks its
 	// first was lost): the same bytes again, from the same port, for each
 	// probe. The answer must not tell the real group from the unknown one.
+	// Both are sent once both probes' half-open SAs have expired (an
+	// unanswered Aggressive Mode SA lives 6 s, known group or decoy
+	// alike): what is compared is then the group, not the SAs' ages,
+	// which differ by the probes' order.
+	time.Sleep(7 * time.Second)
 	firsts := ikeScanFirstMessages(t, pcap)
 	var again []string
 	for i, id := range []string{raGroup, ikeScanUnknown} {

@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"ikegate/ikev1"
 	"ikegate/ikev2"
@@ -178,7 +182,13 @@ func raClient(conn *policy.Connection, timeout time.Duration, hold <-chan struct
 	go func() { <-hold; sock.Close() }()
 	dp, _ := kernel.New("none", nil)
 	defer dp.Close()
-	cfg := engine.Config{DB: policy.NewDB([]*policy.Connection{conn}), Installer: dp}
+	// The client's own account of a failure goes into the error; a burst
+	// of a thousand first messages may lose some: retransmit longer than
+	// a gateway would.
+	var logBuf bytes.Buffer
+	clientLog := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()),
+		zapcore.Lock(zapcore.AddSync(&logBuf)), zap.InfoLevel))
+	cfg := engine.Config{DB: policy.NewDB([]*policy.Connection{conn}), Installer: dp, Log: clientLog, RetransmitTries: 8}
 	var eng raEngine = ikev1.NewEngine(cfg)
 	if conn.Version == policy.IKEv2 {
 		eng = ikev2.NewEngine(cfg)
@@ -221,7 +231,7 @@ func raClient(conn *policy.Connection, timeout time.Duration, hold <-chan struct
 		}
 		send(eng.Tick(time.Now()))
 	}
-	return netip.Addr{}, fmt.Errorf("%s (%s): not up within %v: %+v", conn.Name, conn.XAuthUser, timeout, eng.SAs())
+	return netip.Addr{}, fmt.Errorf("%s (%s): not up within %v: %+v; its log:\n%s", conn.Name, conn.XAuthUser, timeout, eng.SAs(), logBuf.String())
 }
 
 func isKeepalive(b []byte) bool { return len(b) == 1 && b[0] == 0xff }
