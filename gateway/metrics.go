@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"ikegate/internal/engine"
 	"ikegate/policy"
 )
 
@@ -146,7 +147,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	type sums struct {
 		sas      [2]map[string]int // by version, then state
 		children map[string]int    // installed CHILD SAs by connection
-		counters [2]struct{ dropped, unknown, cookies, established, authFail, halfOpen, evicted, refused uint64 }
+		counters [2]engine.Counters
 	}
 	var mu sync.Mutex
 	s := sums{sas: [2]map[string]int{{}, {}}, children: map[string]int{}}
@@ -162,15 +163,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 					}
 				}
 			}
-			st, sum := e.Stats(), &s.counters[i]
-			sum.dropped += st.Dropped
-			sum.unknown += st.UnknownSPI
-			sum.cookies += st.CookiesSent
-			sum.established += st.Established
-			sum.authFail += st.AuthFailures
-			sum.halfOpen += st.HalfOpen
-			sum.evicted += st.HalfOpenEvicted
-			sum.refused += st.HalfOpenRefused
+			s.counters[i].Add(e.Stats())
 		}
 	})
 	if err != nil {
@@ -185,15 +178,15 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(mIKESAs, float64(n), ver, state)
 			}
 			sum := s.counters[i]
-			gauge(mHalfOpen, float64(sum.halfOpen), ver)
-			counter(mEstablished, sum.established, ver)
-			counter(mAuthFailures, sum.authFail, ver)
-			counter(mMsgDropped, sum.dropped, ver)
-			counter(mUnknownSPI, sum.unknown, ver)
-			counter(mHalfOpenEvicted, sum.evicted, ver)
-			counter(mHalfOpenRefused, sum.refused, ver)
+			gauge(mHalfOpen, float64(sum.HalfOpen), ver)
+			counter(mEstablished, sum.Established, ver)
+			counter(mAuthFailures, sum.AuthFailures, ver)
+			counter(mMsgDropped, sum.Dropped, ver)
+			counter(mUnknownSPI, sum.UnknownSPI, ver)
+			counter(mHalfOpenEvicted, sum.HalfOpenEvicted, ver)
+			counter(mHalfOpenRefused, sum.HalfOpenRefused, ver)
 		}
-		counter(mCookies, s.counters[v2].cookies)
+		counter(mCookies, s.counters[v2].CookiesSent)
 		for _, conn := range connNames(g.db.Connections(), s.children) {
 			gauge(mChildSAs, float64(s.children[conn]), conn)
 		}

@@ -81,16 +81,7 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 		mu.Lock()
 		defer mu.Unlock()
 		for i, e := range sh.engines {
-			c, sum := e.Stats(), &sums[i]
-			sum.Dropped += c.Dropped
-			sum.UnknownSPI += c.UnknownSPI
-			sum.CookiesSent += c.CookiesSent
-			sum.Established += c.Established
-			sum.AuthFailures += c.AuthFailures
-			sum.HeldEarly += c.HeldEarly
-			sum.HalfOpen += c.HalfOpen
-			sum.HalfOpenEvicted += c.HalfOpenEvicted
-			sum.HalfOpenRefused += c.HalfOpenRefused
+			sums[i].Add(e.Stats())
 		}
 	})
 	sum, sum1 := sums[v2], sums[v1]

@@ -119,6 +119,20 @@ type Counters struct {
 	HalfOpenRefused uint64
 }
 
+// Add sums o into c (the counters of several engines, e.g. one per
+// shard); HalfOpen, a gauge, sums too.
+func (c *Counters) Add(o Counters) {
+	c.Dropped += o.Dropped
+	c.UnknownSPI += o.UnknownSPI
+	c.CookiesSent += o.CookiesSent
+	c.Established += o.Established
+	c.AuthFailures += o.AuthFailures
+	c.HeldEarly += o.HeldEarly
+	c.HalfOpen += o.HalfOpen
+	c.HalfOpenEvicted += o.HalfOpenEvicted
+	c.HalfOpenRefused += o.HalfOpenRefused
+}
+
 // SA is what the core needs of an engine's IKE SA: when its timer is due
 // next (zero: never) and whether it has been removed.
 type SA interface {
