@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,7 +23,7 @@ import (
 // exchanges run on their own goroutines and answer later; everything else
 // answers at once.
 type accessLayer struct {
-	users  *access.Users
+	users  atomic.Pointer[access.Users] // replaced by Reload
 	groups map[string]*policy.Group
 	pools  *access.Pools
 	radius *access.Radius // nil without [radius]
@@ -50,8 +51,9 @@ func newAccessLayer(cfg *policy.Config, guard *selectorGuard, log *zap.Logger) (
 	for _, g := range cfg.Groups {
 		groups[g.Name] = g
 	}
-	a := &accessLayer{groups: groups, users: access.NewUsers(cfg.Users), pools: pools, guard: guard, log: log,
+	a := &accessLayer{groups: groups, pools: pools, guard: guard, log: log,
 		accepted: map[string]access.RadiusReply{}, sessions: map[string]*acctSession{}}
+	a.users.Store(access.NewUsers(cfg.Users))
 	if cfg.Radius != nil {
 		a.radius, a.acct, a.interim = access.NewRadius(cfg.Radius), cfg.Radius.Accounting, cfg.Radius.Interim
 		a.radius.Skipped = func(server string, err error) {
@@ -66,7 +68,7 @@ func newAccessLayer(cfg *policy.Config, guard *selectorGuard, log *zap.Logger) (
 func (a *accessLayer) Authenticate(ef engine.Effect, password string, answer func(error)) {
 	switch ef.Connection.XAuth {
 	case policy.XAuthLocal:
-		answer(a.users.Check(ef.User, password))
+		answer(a.users.Load().Check(ef.User, password))
 	case policy.XAuthRadius:
 		if a.radius == nil {
 			answer(fmt.Errorf("connection %q: xauth = \"radius\" but there is no [radius]", ef.Connection.Name))
@@ -99,7 +101,7 @@ func (a *accessLayer) EAP(ef engine.Effect, answer func(engine.Result)) {
 	if s == nil {
 		switch ef.Connection.RemoteAuth {
 		case policy.RemoteAuthEAPMSCHAPv2:
-			s = access.NewMSCHAPv2Server(a.users, rand.Reader)
+			s = access.NewMSCHAPv2Server(a.users.Load(), rand.Reader)
 		case policy.RemoteAuthEAPRadius:
 			if a.radius == nil {
 				answer(engine.Result{Err: fmt.Errorf("connection %q: remote_auth = \"eap-radius\" but there is no [radius]", ef.Connection.Name)})

@@ -27,7 +27,7 @@ var ErrAlreadyUp = errors.New("already up or being negotiated")
 // to the same shard. A connection that is up or being negotiated is left
 // alone (ErrAlreadyUp): repeated `up` creates nothing new.
 func (g *Gateway) Up(ctx context.Context, name string) error {
-	c := g.db.Lookup(name)
+	c := g.dbNow().Lookup(name)
 	if c == nil {
 		return g.noConnection(name)
 	}
@@ -78,7 +78,7 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 // Down terminates every IKE SA of connection name on every shard and
 // reports whether there was any.
 func (g *Gateway) Down(ctx context.Context, name string) (bool, error) {
-	if g.db.Lookup(name) == nil {
+	if g.dbNow().Lookup(name) == nil {
 		return false, g.noConnection(name)
 	}
 	found, err := g.everyEngine(ctx, func(now time.Time, e ikeEngine) (engine.Output, bool) { return e.Terminate(now, name) })
@@ -182,7 +182,7 @@ type ConnInfo struct {
 // Conns lists the configured connections in config order.
 func (g *Gateway) Conns() []ConnInfo {
 	out := []ConnInfo{}
-	for _, c := range g.db.Connections() {
+	for _, c := range g.dbNow().Connections() {
 		out = append(out, connInfo(c))
 	}
 	return out
@@ -250,7 +250,7 @@ func (g *Gateway) fillChildCounters(ch *policy.ChildSAInfo) {
 // not have, with the closest one it does have.
 func (g *Gateway) noConnection(name string) error {
 	var names []string
-	for _, c := range g.db.Connections() {
+	for _, c := range g.dbNow().Connections() {
 		names = append(names, c.Name)
 	}
 	if s := policy.Suggest(name, names); s != "" {

@@ -114,6 +114,14 @@ func (c *Client) Up(ctx context.Context, name string) (Result, error) {
 	return r, err
 }
 
+// Reload asks the daemon to read its configuration file again and apply
+// it; an error means nothing changed.
+func (c *Client) Reload(ctx context.Context) (Result, error) {
+	var r Result
+	err := c.call(ctx, Request{Cmd: "reload"}, &r)
+	return r, err
+}
+
 // Down asks the daemon to terminate the IKE SAs of connection name.
 // DownUser disconnects a remote-access user.
 func (c *Client) DownUser(ctx context.Context, user string) (Result, error) {

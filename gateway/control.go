@@ -238,7 +238,7 @@ func (s *controlServer) handleConn(ctx context.Context, c net.Conn) {
 
 // stateChanging are the control commands that change state; each is
 // logged (Info) with the caller's uid and pid.
-var stateChanging = map[string]bool{"up": true, "down": true}
+var stateChanging = map[string]bool{"up": true, "down": true, "reload": true}
 
 func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any {
 	var req Request
@@ -272,6 +272,12 @@ func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any 
 			return errorResponse{Error: err.Error()}
 		}
 		return Result{OK: true, Message: fmt.Sprintf("initiating %q", req.Name)}
+	case "reload":
+		res, err := g.ReloadFile(ctx)
+		if err != nil {
+			return errorResponse{Error: err.Error()}
+		}
+		return Result{OK: true, Message: res.String()}
 	case "down":
 		if req.User != "" {
 			found, err := g.DownUser(ctx, req.User)

@@ -62,7 +62,9 @@ const (
 // Gateway is one running IKE daemon: its sockets, shards and control API.
 type Gateway struct {
 	cfg      *policy.Config
-	db       *policy.DB
+	db       atomic.Pointer[policy.DB] // replaced by Reload (dbNow)
+	reloadMu sync.Mutex                // one Reload at a time
+	reloaded *policy.Config            // the configuration of the last Reload (guarded by reloadMu)
 	log      *zap.Logger
 	backend  policy.Dataplane
 	sendErrs sendErrLog          // rate limit of send-failure warnings
@@ -136,13 +138,13 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 
 	g := &Gateway{
 		cfg:     cfg,
-		db:      policy.NewDB(cfg.Connections, cfg.Pools...),
 		log:     log,
 		byLocal: make(map[netip.AddrPort]*socket),
 		ready:   make(chan struct{}),
 		peers:   make(map[string][]saRef),
 		done:    make(chan struct{}),
 	}
+	g.db.Store(policy.NewDB(cfg.Connections, cfg.Pools...))
 	g.bufPool.New = func() any { b := make([]byte, recvBufSize); return &b }
 
 	ownBackend := false
@@ -192,7 +194,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 	for k := range workers {
 		slog := log.With(zap.Int("shard", k))
 		ecfg := ikev2.Config{ // = ikev1.Config: the engines share it
-			DB:              g.db,
+			DB:              g.dbNow(),
 			Installer:       g.backend,
 			Log:             slog,
 			Rand:            rand.Reader,
@@ -310,10 +312,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.log.Info("ikegate running",
 		zap.Stringers("listen", g.LocalAddrs()),
 		zap.Int("workers", len(g.shards)),
-		zap.Int("connections", len(g.db.Connections())),
+		zap.Int("connections", len(g.dbNow().Connections())),
 		zap.String("control", g.cfg.Gateway.Control))
 
-	for _, c := range g.db.Connections() {
+	for _, c := range g.dbNow().Connections() {
 		if c.Start != policy.StartStart {
 			continue
 		}
@@ -585,3 +587,6 @@ func (l *sendErrLog) due(peer netip.Addr, now time.Time) bool {
 	l.last[peer] = now
 	return true
 }
+
+// dbNow is the policy database in force (Reload replaces it).
+func (g *Gateway) dbNow() *policy.DB { return g.db.Load() }

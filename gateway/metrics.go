@@ -187,7 +187,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(mHalfOpenRefused, sum.HalfOpenRefused, ver)
 		}
 		counter(mCookies, s.counters[v2].CookiesSent)
-		for _, conn := range connNames(g.db.Connections(), s.children) {
+		for _, conn := range connNames(g.dbNow().Connections(), s.children) {
 			gauge(mChildSAs, float64(s.children[conn]), conn)
 		}
 		mu.Unlock()
@@ -196,7 +196,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	// Per-connection traffic, monotonic across rekeys (selectorGuard).
 	if g.caps.Counters {
 		traffic := g.guard.connTraffic()
-		for _, conn := range connNames(g.db.Connections(), traffic) {
+		for _, conn := range connNames(g.dbNow().Connections(), traffic) {
 			t := traffic[conn]
 			counter(mChildBytes, t.InBytes, conn, "in")
 			counter(mChildBytes, t.OutBytes, conn, "out")

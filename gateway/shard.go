@@ -34,6 +34,7 @@ type ikeEngine interface {
 	Restore(now time.Time, rec *engine.Record) (engine.Output, error)
 	Stats() engine.Counters
 	Shutdown(now time.Time) (engine.Output, int)
+	SetDB(db *policy.DB)
 }
 
 var (

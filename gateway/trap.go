@@ -101,7 +101,7 @@ func (g *Gateway) startKernel(ctx context.Context, wg *sync.WaitGroup) {
 func (g *Gateway) installTraps() *trapTable {
 	t := &trapTable{byReqID: map[uint32]*policy.Connection{}}
 	canTrap := g.caps.Traps
-	for _, c := range g.db.Connections() {
+	for _, c := range g.dbNow().Connections() {
 		if c.Start != policy.StartTrap {
 			continue
 		}

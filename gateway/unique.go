@@ -66,7 +66,7 @@ func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
 		return
 	}
 	unique := policy.UniqueNo
-	if c := g.db.Lookup(ef.Conn); c != nil && c.Unique != "" {
+	if c := g.dbNow().Lookup(ef.Conn); c != nil && c.Unique != "" {
 		unique = c.Unique
 	}
 	var victims []saRef

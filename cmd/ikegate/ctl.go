@@ -196,3 +196,23 @@ func printJSON(stdout, stderr io.Writer, v any) int {
 	fmt.Fprintf(stdout, "%s\n", b)
 	return exitOK
 }
+
+// cmdReload asks the daemon to apply its configuration file again; it
+// exits 0 only when the new configuration was applied.
+func cmdReload(args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet("reload", false, stderr)
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	r, err := (&gateway.Client{Path: f.control}).Reload(context.Background())
+	if err != nil {
+		return ctlError(err, stderr)
+	}
+	fmt.Fprintln(stdout, r.Message)
+	return exitOK
+}

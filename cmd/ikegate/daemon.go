@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -150,9 +151,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Warn(w.Error())
 	}
 
-	// A stray SIGHUP (the conventional "reload") must not kill the
-	// daemon, which is Go's default; there is no reload yet.
-	stopHUP := ignoreHUP(log)
+	// SIGHUP reloads the configuration (once the gateway runs; before,
+	// it must not kill the daemon, which is Go's default).
+	var reload atomic.Pointer[func()]
+	stopHUP := catchHUP(log, func() {
+		if f := reload.Load(); f != nil {
+			(*f)()
+		}
+	})
 	defer stopHUP()
 
 	kb, err := kernel.New(cfg.Gateway.Dataplane, log)
@@ -173,6 +179,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	doReload := func() {
+		if _, err := g.ReloadFile(ctx); err != nil {
+			log.Error("SIGHUP: " + err.Error()) // what was applied is logged by the reload itself
+		}
+	}
+	reload.Store(&doReload)
 	if err := g.Run(ctx); err != nil {
 		log.Error("stopped with an error", zap.Error(err))
 		return exitFailure
@@ -181,11 +193,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 }
 
 // hupMessage is what the daemon logs on SIGHUP.
-const hupMessage = "SIGHUP received: reload is not implemented yet; restart to apply changes"
+const hupMessage = "SIGHUP received: reloading the configuration"
 
-// ignoreHUP catches SIGHUP and logs hupMessage for each one until the
-// returned function is called.
-func ignoreHUP(log *zap.Logger) (stop func()) {
+// catchHUP catches SIGHUP, logs hupMessage and calls reload for each one
+// until the returned function is called.
+func catchHUP(log *zap.Logger, reload func()) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -195,7 +207,8 @@ func ignoreHUP(log *zap.Logger) (stop func()) {
 		for {
 			select {
 			case <-hup:
-				log.Warn(hupMessage)
+				log.Info(hupMessage)
+				reload()
 			case <-done:
 				return
 			}

@@ -18,8 +18,7 @@ can read, listen addresses that are not on this host) are logged at
 startup; errors in it exit 2 with the file, key and line. Logs go to
 standard error at gateway.log_level.
 
-SIGHUP is logged and ignored: reload is not implemented yet; restart to
-apply changes.
+SIGHUP reloads the configuration, as ` + "`ikegate reload`" + ` does.
 
 The daemon needs CAP_NET_ADMIN (XFRM or TUN dataplane, socket options),
 CAP_NET_BIND_SERVICE (ports 500 and 4500) and, with
@@ -31,6 +30,10 @@ against this host (listen addresses, control_group), prints the warnings
 to standard error and "FILE: OK (N connections)" to standard output.
 Exits 0 when the file is usable, 2 when it is not, with the file, key
 and line of each error.`
+
+const longReload = `Asks the running daemon to read its configuration file again and apply it: added connections start (start = "start"), removed ones are torn down (the peers are told), changed ones are torn down and started again, and the SAs of unchanged connections stay as they are (same SPIs). The local [[user]] list is replaced.
+
+A file that does not load, or a change only a restart can apply ([gateway], pools, groups, RADIUS, connections with start = "trap"), changes nothing: the answer says why, and the exit status is 1. SIGHUP does the same.`
 
 const longUp = `Asks the running daemon to initiate connection NAME and prints its answer.
 Exits 0 when the negotiation was started or the connection is already
@@ -84,7 +87,7 @@ var manSections = []struct{ title, text string }{
 1  the operation failed: daemon unreachable, an error answer, nothing to terminate
 2  bad command line or bad configuration`},
 	{"SIGNALS", `SIGINT, SIGTERM  ` + "`ikegate run`" + ` shuts down cleanly and exits 0
-SIGHUP           logged and ignored: reload is not implemented yet; restart to apply changes`},
+SIGHUP           ` + "`ikegate run`" + ` reloads its configuration (see reload)`},
 	{"FILES", `/etc/ikegate/ikegate.toml    configuration (mode 0600 when it holds secrets; /etc/ikegate 0700)
 /run/ikegate/ikegate.sock    default control socket (gateway.control)
 /etc/systemd/system/ikegate.service  systemd unit (packaging/ikegate.service)`},

@@ -51,6 +51,7 @@ func init() {
 		{name: "check", args: "--config FILE | FILE", help: "load and validate a configuration", run: cmdCheck, long: longCheck, complete: "files"},
 		{name: "up", args: "NAME [--control SOCK]", help: "initiate connection NAME", run: cmdUp, long: longUp, complete: "conns"},
 		{name: "down", args: "NAME | --user USER [--control SOCK]", help: "terminate the IKE SAs of connection NAME, or of a user", run: cmdDown, long: longDown, complete: "conns"},
+		{name: "reload", args: "[--control SOCK]", help: "read the configuration again and apply it", run: cmdReload, long: longReload},
 		{name: "conns", args: "[--json | --names] [--control SOCK]", help: "list the configured connections", run: cmdConns, long: longConns},
 		{name: "sas", args: "[--json] [--control SOCK]", help: "list the IKE and CHILD SAs", run: cmdSAs, long: longSAs},
 		{name: "stats", args: "[--json] [--control SOCK]", help: "show packet counters and drops", run: cmdStats, long: longStats},

@@ -296,3 +296,8 @@ func (c *Core[S, C, W]) Shutdown(now time.Time) (Output, int) {
 	}
 	return c.Flush(), n
 }
+
+// SetDB makes db the engine's policy database (a reload). The SAs keep the
+// connections they were made for; the runtime removes those of
+// connections that went or changed.
+func (c *Core[S, C, W]) SetDB(db *policy.DB) { c.Cfg.DB = db }
