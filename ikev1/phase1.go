@@ -983,6 +983,7 @@ func (e *Engine) aggrR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	e.leaveHalfOpen(sa)
 	sa.state = stateEstablished
+	sa.Since = now
 	sa.rtx = nil
 	sa.keys.p1Last = sa.keys.iv
 	sa.expires = time.Time{}

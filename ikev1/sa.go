@@ -233,6 +233,7 @@ func (sa *p1SA) info() policy.IKESAInfo {
 		ci.LocalTS, ci.RemoteTS = policy.PrefixStrings(c.localTS), policy.PrefixStrings(c.remoteTS)
 		info.Children = append(info.Children, ci)
 	}
+	sa.Lifecycle.FillInfo(&info)
 	return info
 }
 

@@ -241,6 +241,7 @@ func (e *Engine) initiatorEstablished(now time.Time, sa *ikeSA, peerID policy.Id
 
 func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 	sa.state = stateEstablished
+	sa.Since = now
 	sa.DPD = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, 0)
 	if sa.nat.LocalBehindNAT {
 		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)

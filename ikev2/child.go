@@ -414,7 +414,7 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 	if w.then != afterRestore {
 		rekeyAt = e.ChildRekeyAt(now, c.Kernel, sa.initiator)
 	}
-	e.InstallDone(&c.Child, err, rekeyAt)
+	e.InstallDone(now, &c.Child, err, rekeyAt)
 	log := sa.log(e).With(zap.String("child", c.Conn.Name))
 	switch {
 	case errors.Is(err, policy.ErrSelectorConflict):

@@ -264,6 +264,7 @@ func (sa *ikeSA) info() policy.IKESAInfo {
 	for _, c := range sa.children {
 		info.Children = append(info.Children, c.info())
 	}
+	sa.Lifecycle.FillInfo(&info)
 	return info
 }
 

@@ -241,11 +241,15 @@ type IKESAInfo struct {
 	PeerVendor  string `json:"peer_vendor,omitempty"`
 	// Remote access: the authenticated user (XAUTH, EAP), the client's
 	// virtual IP, the pool it came from and the [[group]] it got.
-	User      string        `json:"user,omitempty"`
-	VirtualIP string        `json:"virtual_ip,omitempty"`
-	Pool      string        `json:"pool,omitempty"`
-	Group     string        `json:"group,omitempty"`
-	Children  []ChildSAInfo `json:"children"`
+	User      string `json:"user,omitempty"`
+	VirtualIP string `json:"virtual_ip,omitempty"`
+	Pool      string `json:"pool,omitempty"`
+	Group     string `json:"group,omitempty"`
+	// When the IKE SA was established and when our side replaces it
+	// (RFC 3339; empty: not yet, or never).
+	EstablishedAt string        `json:"established_at,omitempty"`
+	RekeyAt       string        `json:"rekey_at,omitempty"`
+	Children      []ChildSAInfo `json:"children"`
 }
 
 // ChildSAInfo is one CHILD SA (IKEv1: phase 2 SA) inside IKESAInfo.
@@ -259,6 +263,10 @@ type ChildSAInfo struct {
 	LocalTS     []string `json:"local_ts"`
 	RemoteTS    []string `json:"remote_ts"`
 	Error       string   `json:"error,omitempty"`
+	// When the CHILD SA was installed and when our side replaces it
+	// (RFC 3339; empty: not installed).
+	InstalledAt string `json:"installed_at,omitempty"`
+	RekeyAt     string `json:"rekey_at,omitempty"`
 
 	// Dataplane counters, filled in by the gateway when the dataplane
 	// keeps them (the userspace one); absent (zero) otherwise. Bytes

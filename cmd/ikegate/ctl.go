@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 
 	"ikegate/gateway"
+	"ikegate/policy"
 )
 
 // ctlFlags are the flags of every command that talks to the daemon.
@@ -78,12 +80,20 @@ func upDown(cmd string, args []string, stdout, stderr io.Writer) int {
 
 func cmdSAs(args []string, stdout, stderr io.Writer) int {
 	fs, f := newCtlFlagSet("sas", true, stderr)
-	if code, ok := noPositional(fs, args); !ok {
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
 		return code
+	}
+	if len(pos) > 1 {
+		fs.Usage()
+		return exitUsage
 	}
 	sas, err := (&gateway.Client{Path: f.control}).SAs(context.Background())
 	if err != nil {
 		return ctlError(err, stderr)
+	}
+	if len(pos) == 1 { // only connection NAME's
+		sas = slices.DeleteFunc(sas, func(sa policy.IKESAInfo) bool { return sa.Name != pos[0] })
 	}
 	if f.json {
 		return printJSON(stdout, stderr, sas)

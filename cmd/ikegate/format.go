@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"ikegate/gateway"
 	"ikegate/policy"
@@ -29,7 +30,7 @@ func writeSAs(w io.Writer, sas []policy.IKESAInfo) {
 		}
 		fmt.Fprintf(w, "%s: IKEv%d %s, %s <-> %s, %s\n", sa.Name, sa.Version, sa.State,
 			endpoint(sa.Local, sa.LocalID), endpoint(sa.Remote, sa.RemoteID), role)
-		fmt.Fprintf(w, "  IKE SPIs: %s (local) %s (remote)\n", orNone(sa.LocalSPI), orNone(sa.RemoteSPI))
+		fmt.Fprintf(w, "  IKE SPIs: %s (local) %s (remote)%s\n", orNone(sa.LocalSPI), orNone(sa.RemoteSPI), ages(sa.EstablishedAt, sa.RekeyAt, time.Now()))
 		if sa.IKEProposal != "" {
 			fmt.Fprintf(w, "  IKE proposal: %s\n", sa.IKEProposal)
 		}
@@ -43,11 +44,15 @@ func writeSAs(w io.Writer, sas []policy.IKESAInfo) {
 			fmt.Fprintln(w, "  no CHILD SAs")
 		}
 		for _, ch := range sa.Children {
-			fmt.Fprintf(w, "  child %s: %s, ESP SPIs: %s (in) %s (out)\n", ch.Name, ch.State, orNone(ch.SPIIn), orNone(ch.SPIOut))
+			fmt.Fprintf(w, "  child %s: %s, ESP SPIs: %s (in) %s (out)%s\n", ch.Name, ch.State, orNone(ch.SPIIn), orNone(ch.SPIOut),
+				ages(ch.InstalledAt, ch.RekeyAt, time.Now()))
 			if ch.ESPProposal != "" {
 				fmt.Fprintf(w, "    proposal: %s\n", ch.ESPProposal)
 			}
 			fmt.Fprintf(w, "    %s === %s\n", tsList(ch.LocalTS), tsList(ch.RemoteTS))
+			if ch.InPackets+ch.OutPackets > 0 {
+				fmt.Fprintf(w, "    in %d bytes, %d packets; out %d bytes, %d packets\n", ch.InBytes, ch.InPackets, ch.OutBytes, ch.OutPackets)
+			}
 			if ch.Error != "" {
 				fmt.Fprintf(w, "    error: %s\n", ch.Error)
 			}
@@ -96,4 +101,21 @@ func tsList(ts []string) string {
 		return "-"
 	}
 	return strings.Join(ts, ",")
+}
+
+// ages renders ", up 5m12s, rekey in 43m0s" from RFC 3339 times ("" when
+// there are none).
+func ages(since, rekeyAt string, now time.Time) string {
+	out := ""
+	if t, err := time.Parse(time.RFC3339, since); err == nil {
+		out += ", up " + now.Sub(t).Truncate(time.Second).String()
+	}
+	if t, err := time.Parse(time.RFC3339, rekeyAt); err == nil {
+		if d := t.Sub(now).Truncate(time.Second); d > 0 {
+			out += ", rekey in " + d.String()
+		} else {
+			out += ", rekey due"
+		}
+	}
+	return out
 }

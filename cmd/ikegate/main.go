@@ -53,7 +53,7 @@ func init() {
 		{name: "down", args: "NAME | --user USER [--control SOCK]", help: "terminate the IKE SAs of connection NAME, or of a user", run: cmdDown, long: longDown, complete: "conns"},
 		{name: "reload", args: "[--control SOCK]", help: "read the configuration again and apply it", run: cmdReload, long: longReload},
 		{name: "conns", args: "[--json | --names] [--control SOCK]", help: "list the configured connections", run: cmdConns, long: longConns},
-		{name: "sas", args: "[--json] [--control SOCK]", help: "list the IKE and CHILD SAs", run: cmdSAs, long: longSAs},
+		{name: "sas", args: "[NAME] [--json] [--control SOCK]", help: "list the IKE and CHILD SAs (of connection NAME)", run: cmdSAs, long: longSAs},
 		{name: "stats", args: "[--json] [--control SOCK]", help: "show packet counters and drops", run: cmdStats, long: longStats},
 		{name: "leases", args: "[--json] [--control SOCK]", help: "list the addresses handed to remote-access clients", run: cmdLeases, long: longLeases},
 		{name: "demo", args: "[flags]", help: "negotiate tunnels between two in-process gateways on loopback", run: cmdDemo, long: longDemo},

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -157,5 +158,19 @@ func TestLogFormatJSON(t *testing.T) {
 	}
 	if m["msg"] != "IKE SA established" || m["version"] != float64(2) || m["spi_i"] != "00112233" || m["level"] != "INFO" {
 		t.Errorf("fields %v", m)
+	}
+}
+
+// TestAges: `sas` shows how long an SA has been up and when it is rekeyed.
+func TestAges(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct{ since, rekey, want string }{
+		{"2026-12-07T11:55:00Z", "2026-12-07T12:43:10Z", ", up 5m0s, rekey in 43m10s"},
+		{"2026-12-07T11:00:00Z", "2026-12-07T11:59:00Z", ", up 1h0m0s, rekey due"},
+		{"", "", ""},
+	} {
+		if got := ages(tc.since, tc.rekey, now); got != tc.want {
+			t.Errorf("ages(%q, %q) = %q, want %q", tc.since, tc.rekey, got, tc.want)
+		}
 	}
 }

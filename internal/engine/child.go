@@ -61,6 +61,7 @@ type Child struct {
 	Kernel        *policy.ChildSA // what was handed to the installer
 	RekeyAt       time.Time       // when we replace it (zero: not installed)
 	Rekeying      bool            // our replacement is under way
+	Since         time.Time       // when it was installed
 }
 
 // Installed reports whether the CHILD SA is in the dataplane.
@@ -85,6 +86,8 @@ func (ch *Child) Info() policy.ChildSAInfo {
 		SPIOut:      fmt.Sprintf("%08x", ch.SPIOut),
 		ESPProposal: ch.Chosen.String(),
 		Error:       ch.Err,
+		InstalledAt: stamp(ch.Since),
+		RekeyAt:     stamp(ch.RekeyAt),
 	}
 }
 
@@ -125,12 +128,15 @@ func (c *Core[S, C, W]) RequestInstall(ch *Child, k *policy.ChildSA) uint64 {
 
 // InstallDone records the dataplane's answer for ch: INSTALLED, to be
 // replaced at rekeyAt, or INSTALL_FAILED with the reason.
-func (c *Core[S, C, W]) InstallDone(ch *Child, err error, rekeyAt time.Time) {
+func (c *Core[S, C, W]) InstallDone(now time.Time, ch *Child, err error, rekeyAt time.Time) {
 	if err != nil {
 		ch.State, ch.Err = ChildInstallFailed, err.Error()
 		return
 	}
 	ch.State, ch.RekeyAt = ChildInstalled, rekeyAt
+	if ch.Since.IsZero() {
+		ch.Since = now
+	}
 }
 
 // ChildRekeyAt is when a CHILD SA installed now is replaced by our side

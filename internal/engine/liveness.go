@@ -75,6 +75,20 @@ type Lifecycle struct {
 	RekeyAt       time.Time // when our side replaces the IKE SA
 	Rekeying      bool      // the replacement is under way (or left to the peer)
 	BytesCheckAt  time.Time // next comparison of CHILD SA traffic with byte lifetimes
+	Since         time.Time // when the IKE SA was established (for `sas`)
+}
+
+// FillInfo puts the lifecycle's times into an SA's listing.
+func (l *Lifecycle) FillInfo(info *policy.IKESAInfo) {
+	info.EstablishedAt, info.RekeyAt = stamp(l.Since), stamp(l.RekeyAt)
+}
+
+// stamp renders t for listings (RFC 3339, "" for none).
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // Consider adds the lifecycle's deadlines to d.

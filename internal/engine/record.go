@@ -47,6 +47,7 @@ type Record struct {
 	Proposal  Proposal       `json:"proposal"` // the IKE SA's algorithms
 
 	RekeyAt       time.Time `json:"rekey_at,omitzero"`       // when we replace the IKE SA
+	Established   time.Time `json:"established,omitzero"`    // when it was established
 	NextKeepalive time.Time `json:"next_keepalive,omitzero"` // NAT keepalive (zero: none)
 	BytesCheckAt  time.Time `json:"bytes_check_at,omitzero"`
 	DPD           dpd.State `json:"dpd"`
@@ -62,11 +63,13 @@ type Record struct {
 // SetLifecycle copies an SA's lifecycle into r.
 func (r *Record) SetLifecycle(l *Lifecycle) {
 	r.RekeyAt, r.NextKeepalive, r.BytesCheckAt, r.DPD = l.RekeyAt, l.NextKeepalive, l.BytesCheckAt, l.DPD.State()
+	r.Established = l.Since
 }
 
 // Lifecycle is the lifecycle of the recorded SA.
 func (r *Record) Lifecycle() Lifecycle {
-	return Lifecycle{DPD: dpd.FromState(r.DPD), NextKeepalive: r.NextKeepalive, RekeyAt: r.RekeyAt, BytesCheckAt: r.BytesCheckAt}
+	return Lifecycle{DPD: dpd.FromState(r.DPD), NextKeepalive: r.NextKeepalive, RekeyAt: r.RekeyAt, BytesCheckAt: r.BytesCheckAt,
+		Since: r.Established}
 }
 
 // V2State is what an IKEv2 SA adds to a Record.
@@ -113,6 +116,7 @@ type ChildRecord struct {
 	Lifetime      time.Duration `json:"lifetime"`
 	LifetimeBytes uint64        `json:"lifetime_bytes,omitempty"`
 	RekeyAt       time.Time     `json:"rekey_at,omitzero"`
+	Installed     time.Time     `json:"installed,omitzero"`
 	Secrets       Secrets       `json:"secrets"` // enc_in, integ_in, enc_out, integ_out
 }
 
@@ -292,7 +296,7 @@ func (ch *Child) Record(local, remote []Selector) ChildRecord {
 		Conn: ch.Conn.Name, SPIIn: ch.SPIIn, SPIOut: ch.SPIOut, Proposal: RecordProposal(ch.Chosen),
 		Tunnel: k.Tunnel, LocalTS: local, RemoteTS: remote,
 		EncapLocal: k.EncapLocalPort, EncapRemote: k.EncapRemotePort,
-		Lifetime: k.Lifetime, LifetimeBytes: k.LifetimeBytes, RekeyAt: ch.RekeyAt,
+		Lifetime: k.Lifetime, LifetimeBytes: k.LifetimeBytes, RekeyAt: ch.RekeyAt, Installed: ch.Since,
 		Secrets: Secrets{"enc_in": k.EncKeyIn, "integ_in": k.IntegKeyIn, "enc_out": k.EncKeyOut, "integ_out": k.IntegKeyOut},
 	}
 }
@@ -327,6 +331,6 @@ func (c *Core[S, C, W]) RestoreChild(rec ChildRecord, local, remote netip.Addr) 
 		LocalTS: SelectorPrefixes(rec.LocalTS), RemoteTS: SelectorPrefixes(rec.RemoteTS),
 		Lifetime: rec.Lifetime, LifetimeBytes: rec.LifetimeBytes,
 	}
-	ch := &Child{Conn: conn, SPIIn: rec.SPIIn, SPIOut: rec.SPIOut, Chosen: chosen}
+	ch := &Child{Conn: conn, SPIIn: rec.SPIIn, SPIOut: rec.SPIOut, Chosen: chosen, Since: rec.Installed}
 	return ch, c.RequestInstall(ch, k), nil
 }
