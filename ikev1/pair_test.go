@@ -552,3 +552,27 @@ func TestQuickModeRefusedExplained(t *testing.T) {
 		})
 	}
 }
+
+// TestStartKeepsTrying: a start = "start" connection whose peer is not up
+// yet initiates phase 1 again after each try (the phase 1 deadline or the
+// retransmission schedule, whichever ends it), and comes up once the peer
+// answers (configs/README.md promises it for both versions).
+func TestStartKeepsTrying(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	p.a.conns[0].Start = policy.StartStart
+	down := true
+	p.Filter = func(_ int, d isakmp.Datagram) []isakmp.Datagram {
+		if down {
+			return nil
+		}
+		return []isakmp.Datagram{d}
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(3 * time.Minute) // several tries
+	if sas := p.a.eng.SAs(); len(sas) != 1 || sas[0].State == "ESTABLISHED" {
+		t.Fatalf("after three minutes without the peer: %+v (want one try in progress)", sas)
+	}
+	down = false
+	p.run(2 * time.Minute)
+	requireUp(t, p.a, p.b, 1)
+}
