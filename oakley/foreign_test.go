@@ -41,3 +41,37 @@ func TestForeignSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestKeywords: every keyword `ikegate algs` lists parses in a proposal of
+// its kind, and its meaning is a transform name, not a number.
+func TestKeywords(t *testing.T) {
+	ks := Keywords()
+	if len(ks) < 40 {
+		t.Fatalf("%d keywords", len(ks))
+	}
+	for _, k := range ks {
+		if strings.Contains(k.Meaning, "_0") || k.Kind == "" {
+			t.Errorf("%+v", k)
+		}
+		var prop string
+		esp := false
+		switch k.Kind {
+		case "encryption":
+			prop, esp = k.Word+"-sha256", true
+			if IsAEADKeyword(k.Word) {
+				prop = k.Word
+			}
+		case "integrity":
+			prop, esp = "aes128-"+k.Word, true
+		case "prf":
+			prop = "aes128-sha256-" + k.Word + "-modp2048"
+		case "dh":
+			prop = "aes128-sha256-" + k.Word
+		case "esn":
+			prop, esp = "aes128-sha256-"+k.Word, true
+		}
+		if _, err := ParseProposal(prop, esp); err != nil {
+			t.Errorf("keyword %q in %q: %v", k.Word, prop, err)
+		}
+	}
+}

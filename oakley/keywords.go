@@ -2,6 +2,7 @@ package oakley
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -250,4 +251,53 @@ func ParseProposal(s string, esp bool) (Proposal, error) {
 		add(TransformESN, esn)
 	}
 	return p, nil
+}
+
+// Keyword describes one proposal keyword for `ikegate algs`.
+type Keyword struct {
+	Word    string // as written in ike/esp lists
+	Kind    string // "encryption", "integrity", "prf", "dh", "esn"
+	Meaning string // the transform it stands for (IANA-style name)
+	Note    string // what else it implies or where it applies
+}
+
+// Keywords lists every proposal keyword ikegate accepts, sorted by kind
+// and then word.
+func Keywords() []Keyword {
+	kinds := map[kwKind]string{kwEncr: "encryption", kwInteg: "integrity", kwPRF: "prf", kwDH: "dh", kwESN: "esn"}
+	order := map[kwKind]int{kwEncr: 0, kwInteg: 1, kwPRF: 2, kwDH: 3, kwESN: 4}
+	types := map[kwKind]TransformType{kwEncr: TransformENCR, kwInteg: TransformINTEG, kwPRF: TransformPRF, kwDH: TransformDH, kwESN: TransformESN}
+	out := make([]Keyword, 0, len(propKeywords))
+	for w, kw := range propKeywords {
+		k := Keyword{Word: w, Kind: kinds[kw.kind], Meaning: Transform{Type: types[kw.kind], ID: kw.id, KeyLen: kw.keyLen}.String()}
+		switch {
+		case kw.kind == kwInteg:
+			k.Note = "in IKE proposals also the PRF " + Transform{Type: TransformPRF, ID: kw.prf}.String() + " (unless a prf keyword is given)"
+		case kw.kind == kwEncr && IsAEAD(kw.id):
+			k.Note = "AEAD: no integrity keyword with it"
+		case kw.kind == kwEncr && kw.id == EncrNULL:
+			k.Note = "ESP only"
+		case kw.kind == kwPRF:
+			k.Note = "IKE only"
+		case kw.kind == kwESN:
+			k.Note = "ESP only"
+		case kw.kind == kwDH:
+			k.Note = "IKE: the key exchange; ESP: PFS for CREATE_CHILD_SA / Quick Mode"
+		}
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := propKeywords[out[i].Word], propKeywords[out[j].Word]
+		if order[a.kind] != order[b.kind] {
+			return order[a.kind] < order[b.kind]
+		}
+		return out[i].Word < out[j].Word
+	})
+	return out
+}
+
+// IsAEADKeyword reports whether word names an AEAD cipher.
+func IsAEADKeyword(word string) bool {
+	kw, ok := propKeywords[strings.ToLower(word)]
+	return ok && kw.kind == kwEncr && IsAEAD(kw.id)
 }

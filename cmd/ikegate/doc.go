@@ -35,6 +35,8 @@ const longReload = `Asks the running daemon to read its configuration file again
 
 A file that does not load, or a change only a restart can apply ([gateway], pools, groups, RADIUS, connections with start = "trap"), changes nothing: the answer says why, and the exit status is 1. SIGHUP does the same.`
 
+const longAlgs = `Lists every keyword the ike and esp proposal lists accept: encryption, integrity, PRF, Diffie-Hellman group and ESN keywords, each with the IKE/ESP transform it stands for and where it applies (an integrity keyword also sets the PRF of an IKE proposal; AEAD ciphers take no integrity keyword; ESN only in ESP). No daemon is needed.`
+
 const longUp = `Asks the running daemon to initiate connection NAME and prints its answer.
 Exits 0 when the negotiation was started or the connection is already
 up, 1 when the daemon refuses (no such connection) or cannot be reached.`

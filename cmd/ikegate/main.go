@@ -57,6 +57,7 @@ func init() {
 		{name: "stats", args: "[--json] [--control SOCK]", help: "show packet counters and drops", run: cmdStats, long: longStats},
 		{name: "leases", args: "[--json] [--control SOCK]", help: "list the addresses handed to remote-access clients", run: cmdLeases, long: longLeases},
 		{name: "demo", args: "[flags]", help: "negotiate tunnels between two in-process gateways on loopback", run: cmdDemo, long: longDemo},
+		{name: "algs", args: "[--json]", help: "list the proposal keywords and what they mean", run: cmdAlgs, long: longAlgs},
 		{name: "version", args: "[--json]", help: "print the version, VCS commit and Go version", run: cmdVersion, long: longVersion},
 		{name: "completion", args: "bash | zsh", help: "print a shell completion script", run: cmdCompletion, long: longCompletion, complete: "bash zsh"},
 		{name: "help", args: "[COMMAND]", help: "show this help, or a command's flags and details", run: cmdHelp, long: longHelp, complete: "commands"},

@@ -174,3 +174,11 @@ func TestAges(t *testing.T) {
 		}
 	}
 }
+
+// TestAlgs: `ikegate algs` lists the keywords with their meanings.
+func TestAlgs(t *testing.T) {
+	code, stdout, _ := runCmd(t, "algs")
+	if code != 0 || !strings.Contains(stdout, "aes256gcm16") || !strings.Contains(stdout, "AES_GCM_16_256") || !strings.Contains(stdout, "modp2048") {
+		t.Fatalf("exit %d:\n%s", code, stdout)
+	}
+}
