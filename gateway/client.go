@@ -114,6 +114,14 @@ func (c *Client) Up(ctx context.Context, name string) (Result, error) {
 	return r, err
 }
 
+// LogLevel sets the daemon's log level ("": only ask it) and returns the
+// answer naming the level in force.
+func (c *Client) LogLevel(ctx context.Context, level string) (Result, error) {
+	var r Result
+	err := c.call(ctx, Request{Cmd: "loglevel", Name: level}, &r)
+	return r, err
+}
+
 // Reload asks the daemon to read its configuration file again and apply
 // it; an error means nothing changed.
 func (c *Client) Reload(ctx context.Context) (Result, error) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // The control protocol: a client connects to the Unix socket and writes
@@ -238,7 +239,7 @@ func (s *controlServer) handleConn(ctx context.Context, c net.Conn) {
 
 // stateChanging are the control commands that change state; each is
 // logged (Info) with the caller's uid and pid.
-var stateChanging = map[string]bool{"up": true, "down": true, "reload": true}
+var stateChanging = map[string]bool{"up": true, "down": true, "reload": true, "loglevel": true}
 
 func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any {
 	var req Request
@@ -272,6 +273,19 @@ func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any 
 			return errorResponse{Error: err.Error()}
 		}
 		return Result{OK: true, Message: fmt.Sprintf("initiating %q", req.Name)}
+	case "loglevel":
+		if g.level == nil {
+			return errorResponse{Error: "loglevel: this gateway's log level cannot be changed at run time"}
+		}
+		if req.Name != "" {
+			l, err := zapcore.ParseLevel(req.Name)
+			if err != nil || l < zapcore.DebugLevel || l > zapcore.ErrorLevel {
+				return errorResponse{Error: fmt.Sprintf("loglevel: %q is not one of debug, info, warn, error", req.Name)}
+			}
+			g.level.SetLevel(l)
+			g.log.Info("log level changed", zap.Stringer("level", l))
+		}
+		return Result{OK: true, Message: "log level " + g.level.Level().String()}
 	case "reload":
 		res, err := g.ReloadFile(ctx)
 		if err != nil {

@@ -40,7 +40,12 @@ type Option func(*options)
 type options struct {
 	backend  policy.Dataplane
 	queueLen int
+	level    *zap.AtomicLevel
 }
+
+// WithLogLevel lets `ikegate loglevel` change the level of the logger the
+// gateway was given, which must have been built on level.
+func WithLogLevel(level *zap.AtomicLevel) Option { return func(o *options) { o.level = level } }
 
 // WithBackend makes the gateway use b instead of opening
 // kernel.New(cfg.Gateway.Dataplane). The gateway owns b once New succeeds
@@ -64,6 +69,7 @@ type Gateway struct {
 	cfg      *policy.Config
 	db       atomic.Pointer[policy.DB] // replaced by Reload (dbNow)
 	reloadMu sync.Mutex                // one Reload at a time
+	level    *zap.AtomicLevel          // the logger's level (nil: fixed)
 	reloaded *policy.Config            // the configuration of the last Reload (guarded by reloadMu)
 	log      *zap.Logger
 	backend  policy.Dataplane
@@ -148,6 +154,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 	g.bufPool.New = func() any { b := make([]byte, recvBufSize); return &b }
 
 	ownBackend := false
+	g.level = o.level
 	if o.backend != nil {
 		g.backend = o.backend
 	} else {

@@ -98,3 +98,24 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
+
+// TestLogLevel: loglevel shows and changes the level of the gateway's
+// logger at run time; a bad level changes nothing.
+func TestLogLevel(t *testing.T) {
+	cfg := testConfig(t)
+	level := zap.NewAtomicLevelAt(zap.InfoLevel)
+	kb, _ := kernel.New("none", nil)
+	g := runGatewayOpts(t, cfg, zap.NewNop(), kb, WithLogLevel(&level))
+	c := &Client{Path: cfg.Gateway.Control}
+	ctx := context.Background()
+	if r, err := c.LogLevel(ctx, ""); err != nil || r.Message != "log level info" {
+		t.Fatalf("show: %+v, %v", r, err)
+	}
+	if r, err := c.LogLevel(ctx, "debug"); err != nil || r.Message != "log level debug" || level.Level() != zap.DebugLevel {
+		t.Fatalf("set debug: %+v, %v (level %v)", r, err, level.Level())
+	}
+	if _, err := c.LogLevel(ctx, "loud"); err == nil || level.Level() != zap.DebugLevel {
+		t.Fatalf("bad level: %v (level %v)", err, level.Level())
+	}
+	_ = g
+}

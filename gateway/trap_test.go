@@ -64,7 +64,13 @@ func (b *trapBackend) trap(name string) uint32 {
 // runGateway runs a gateway on b until the end of the test.
 func runGateway(t *testing.T, cfg *policy.Config, log *zap.Logger, b policy.Dataplane) *Gateway {
 	t.Helper()
-	g, err := New(cfg, log, WithBackend(b))
+	return runGatewayOpts(t, cfg, log, b)
+}
+
+// runGatewayOpts is runGateway with more options.
+func runGatewayOpts(t *testing.T, cfg *policy.Config, log *zap.Logger, b policy.Dataplane, opts ...Option) *Gateway {
+	t.Helper()
+	g, err := New(cfg, log, append([]Option{WithBackend(b)}, opts...)...)
 	if err != nil {
 		b.Close()
 		t.Fatal(err)

@@ -226,3 +226,26 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, r.Message)
 	return exitOK
 }
+
+// cmdLogLevel shows or sets the running daemon's log level.
+func cmdLogLevel(args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet("loglevel", false, stderr)
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	level := ""
+	if len(pos) == 1 {
+		level = pos[0]
+	}
+	r, err := (&gateway.Client{Path: f.control}).LogLevel(context.Background(), level)
+	if err != nil {
+		return ctlError(err, stderr)
+	}
+	fmt.Fprintln(stdout, r.Message)
+	return exitOK
+}

@@ -141,7 +141,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	log, err := newLoggerFormat(cfg.Gateway.LogLevel, cfg.Gateway.LogFormat, stderr)
+	log, level, err := newLoggerAtomic(cfg.Gateway.LogLevel, cfg.Gateway.LogFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *file, err)
 		return exitUsage
@@ -166,7 +166,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot open the dataplane", zap.String("dataplane", cfg.Gateway.Dataplane), zap.Error(err))
 		return exitFailure
 	}
-	g, err := gateway.New(cfg, log, gateway.WithBackend(kb))
+	g, err := gateway.New(cfg, log, gateway.WithBackend(kb), gateway.WithLogLevel(&level))
 	if err != nil {
 		kb.Close()
 		if fe := bindError(*file, err); fe != nil {

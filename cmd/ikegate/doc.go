@@ -37,6 +37,8 @@ A file that does not load, or a change only a restart can apply ([gateway], pool
 
 const longAlgs = `Lists every keyword the ike and esp proposal lists accept: encryption, integrity, PRF, Diffie-Hellman group and ESN keywords, each with the IKE/ESP transform it stands for and where it applies (an integrity keyword also sets the PRF of an IKE proposal; AEAD ciphers take no integrity keyword; ESN only in ESP). No daemon is needed.`
 
+const longLogLevel = `Without LEVEL, prints the running daemon's log level; with one of debug, info, warn or error, sets it until the daemon stops (or the next loglevel). The change is logged with the caller's uid.`
+
 const longUp = `Asks the running daemon to initiate connection NAME and prints its answer.
 Exits 0 when the negotiation was started or the connection is already
 up, 1 when the daemon refuses (no such connection) or cannot be reached.`

@@ -57,6 +57,7 @@ func init() {
 		{name: "stats", args: "[--json] [--control SOCK]", help: "show packet counters and drops", run: cmdStats, long: longStats},
 		{name: "leases", args: "[--json] [--control SOCK]", help: "list the addresses handed to remote-access clients", run: cmdLeases, long: longLeases},
 		{name: "demo", args: "[flags]", help: "negotiate tunnels between two in-process gateways on loopback", run: cmdDemo, long: longDemo},
+		{name: "loglevel", args: "[LEVEL] [--control SOCK]", help: "show or set the running daemon's log level", run: cmdLogLevel, long: longLogLevel, complete: "debug info warn error"},
 		{name: "algs", args: "[--json]", help: "list the proposal keywords and what they mean", run: cmdAlgs, long: longAlgs},
 		{name: "version", args: "[--json]", help: "print the version, VCS commit and Go version", run: cmdVersion, long: longVersion},
 		{name: "completion", args: "bash | zsh", help: "print a shell completion script", run: cmdCompletion, long: longCompletion, complete: "bash zsh"},
@@ -283,12 +284,19 @@ func newLogger(level string, w io.Writer) (*zap.Logger, error) {
 // tab-separated lines) or "json" (one object per line, for journald,
 // Loki and the like; the same field names).
 func newLoggerFormat(level, format string, w io.Writer) (*zap.Logger, error) {
+	log, _, err := newLoggerAtomic(level, format, w)
+	return log, err
+}
+
+// newLoggerAtomic is newLoggerFormat with the level to change at run time
+// (`ikegate loglevel`).
+func newLoggerAtomic(level, format string, w io.Writer) (*zap.Logger, zap.AtomicLevel, error) {
 	if level == "" {
 		level = "info"
 	}
 	lvl, err := zapcore.ParseLevel(strings.ToLower(level))
 	if err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+		return nil, zap.AtomicLevel{}, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
@@ -298,6 +306,7 @@ func newLoggerFormat(level, format string, w io.Writer) (*zap.Logger, error) {
 	if format == "json" {
 		encoder = zapcore.NewJSONEncoder(enc)
 	}
-	core := zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), lvl)
-	return zap.New(core), nil
+	atom := zap.NewAtomicLevelAt(lvl)
+	core := zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), atom)
+	return zap.New(core), atom, nil
 }
