@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -257,4 +258,80 @@ func (g *Gateway) noConnection(name string) error {
 		return fmt.Errorf("no connection named %q (did you mean %q?)", name, s)
 	}
 	return fmt.Errorf("no connection named %q", name)
+}
+
+// UpWait initiates connection name (Up) and waits, at most timeout, for
+// the outcome: its IKE SA established with a CHILD SA of the connection
+// installed (the message says so), or a failure (the error is the
+// engine's explanation: the peer's refusal and its likely cause, a CHILD
+// SA's error, no answer). A connection that is up already is success.
+func (g *Gateway) UpWait(ctx context.Context, name string, timeout time.Duration) (string, error) {
+	if err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
+		for _, e := range sh.engines {
+			e.ClearFailure(name)
+		}
+	}); err != nil {
+		return "", err
+	}
+	err := g.Up(ctx, name)
+	if err != nil && !errors.Is(err, ErrAlreadyUp) {
+		return "", err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		up, failed, err := g.outcome(ctx, name)
+		switch {
+		case err != nil:
+			return "", err
+		case up != "":
+			return up, nil
+		case failed != "":
+			return "", fmt.Errorf("connection %q failed: %s", name, failed)
+		case time.Now().After(deadline):
+			return "", fmt.Errorf("connection %q: no outcome within %v (still negotiating; see `ikegate sas %s` and the log)", name, timeout, name)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// outcome looks for connection name's success (an ESTABLISHED IKE SA with
+// an INSTALLED CHILD SA of it) or failure (a failed CHILD SA, or an
+// initiation that ended in NoteFailure).
+func (g *Gateway) outcome(ctx context.Context, name string) (up, failed string, err error) {
+	sas, err := g.SAs(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, sa := range sas {
+		if sa.State != "ESTABLISHED" {
+			continue
+		}
+		for _, ch := range sa.Children {
+			switch {
+			case ch.Name == name && ch.State == "INSTALLED":
+				return fmt.Sprintf("connection %q up: IKEv%d SA %s/%s, CHILD SA %s (in) %s (out), %s === %s", name, sa.Version,
+					sa.LocalSPI, sa.RemoteSPI, ch.SPIIn, ch.SPIOut, strings.Join(ch.LocalTS, ","), strings.Join(ch.RemoteTS, ",")), "", nil
+			case ch.Name == name && (ch.State == "FAILED" || ch.State == "INSTALL_FAILED") && ch.Error != "":
+				failed = "CHILD SA: " + ch.Error
+			}
+		}
+	}
+	if failed != "" {
+		return "", failed, nil
+	}
+	var mu sync.Mutex
+	err = g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
+		for _, e := range sh.engines {
+			if f := e.LastFailure(name); f != "" {
+				mu.Lock()
+				failed = f
+				mu.Unlock()
+			}
+		}
+	})
+	return "", failed, err
 }

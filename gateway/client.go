@@ -107,6 +107,14 @@ func (c *Client) call(ctx context.Context, req Request, v any) error {
 	return nil
 }
 
+// UpWait asks the daemon to initiate connection name and answer with the
+// outcome, waiting at most timeout.
+func (c *Client) UpWait(ctx context.Context, name string, timeout time.Duration) (Result, error) {
+	var r Result
+	err := c.call(ctx, Request{Cmd: "up", Name: name, Wait: timeout.Seconds()}, &r)
+	return r, err
+}
+
 // Up asks the daemon to initiate connection name.
 func (c *Client) Up(ctx context.Context, name string) (Result, error) {
 	var r Result

@@ -38,6 +38,9 @@ type Request struct {
 	Cmd  string `json:"cmd"`
 	Name string `json:"name,omitempty"`
 	User string `json:"user,omitempty"` // down: a remote-access user instead of a connection
+	// Wait (up): wait that many seconds for the outcome (0: answer at
+	// once, "initiating").
+	Wait float64 `json:"wait,omitempty"`
 }
 
 // Result answers "up" and "down".
@@ -266,6 +269,13 @@ func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any 
 	case "up":
 		if req.Name == "" {
 			return errorResponse{Error: "up: missing connection name"}
+		}
+		if req.Wait > 0 {
+			msg, err := g.UpWait(ctx, req.Name, time.Duration(req.Wait*float64(time.Second)))
+			if err != nil {
+				return errorResponse{Error: err.Error()}
+			}
+			return Result{OK: true, Message: msg}
 		}
 		if err := g.Up(ctx, req.Name); errors.Is(err, ErrAlreadyUp) {
 			return Result{OK: true, Message: err.Error()} // said so; not a failure

@@ -35,6 +35,8 @@ type ikeEngine interface {
 	Stats() engine.Counters
 	Shutdown(now time.Time) (engine.Output, int)
 	SetDB(db *policy.DB)
+	LastFailure(conn string) string
+	ClearFailure(conn string)
 }
 
 var (

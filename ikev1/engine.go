@@ -300,6 +300,9 @@ func (e *Engine) fail(sa *p1SA, why string) {
 		why = fmt.Sprintf("identity %s matches no connection (it was given a decoy answer; %s)", sa.peerID, why)
 	}
 	sa.log(e).Warn("IKEv1 SA failed: " + why)
+	if sa.initiator && sa.conn != nil {
+		e.NoteFailure(sa.conn.Name, why)
+	}
 	e.destroy(sa, why)
 }
 

@@ -198,6 +198,9 @@ func (e *Engine) checkLiveness(now time.Time, sa *p1SA) {
 // connection again.
 func (e *Engine) peerDead(now time.Time, sa *p1SA, why string) {
 	again := engine.PeerLost(sa.log(e), sa.conn, sa.state == stateEstablished, sa.initiator, "IKEv1 SA failed", why)
+	if sa.initiator && sa.state != stateEstablished {
+		e.NoteFailure(sa.conn.Name, why)
+	}
 	e.destroy(sa, why)
 	if again && sa.conn.Version == policy.IKEv1 {
 		if err := e.initiatePhase1(now, sa.conn); err != nil {

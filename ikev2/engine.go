@@ -253,6 +253,9 @@ func (e *Engine) checkLiveness(now time.Time, sa *ikeSA) {
 // engine.PeerLost decides, initiates the connection again.
 func (e *Engine) peerDead(now time.Time, sa *ikeSA, why string) {
 	again := engine.PeerLost(sa.log(e), sa.conn, sa.state == stateEstablished, sa.initiator, "IKE SA failed", why)
+	if sa.initiator && sa.state != stateEstablished {
+		e.NoteFailure(sa.conn.Name, why)
+	}
 	e.destroy(sa, why)
 	if again {
 		if err := e.initiateIKE(now, sa.conn); err != nil {

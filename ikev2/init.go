@@ -298,6 +298,9 @@ func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte, old *ikeKeys) error {
 // fail ends an IKE SA that could not be established and logs why.
 func (e *Engine) fail(sa *ikeSA, why string) {
 	sa.log(e).Warn("IKE SA failed: " + why)
+	if sa.initiator && sa.conn != nil {
+		e.NoteFailure(sa.conn.Name, why)
+	}
 	e.destroy(sa, why)
 }
 

@@ -198,7 +198,12 @@ func (g *Ikegate) ctl(args ...string) (string, error) {
 }
 
 // Up initiates connection name (`ikegate up NAME`).
-func (g *Ikegate) Up(name string) (string, error) { return g.ctl("up", name) }
+func (g *Ikegate) Up(name string) (string, error) { return g.ctl("up", name, "--no-wait") }
+
+// UpWait initiates connection name and waits for the outcome (`ikegate up NAME --timeout`).
+func (g *Ikegate) UpWait(name string, timeout time.Duration) (string, error) {
+	return g.ctl("up", name, "--timeout", timeout.String())
+}
 
 // Down terminates connection name (`ikegate down NAME`).
 func (g *Ikegate) Down(name string) (string, error) { return g.ctl("down", name) }

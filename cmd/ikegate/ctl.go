@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"ikegate/gateway"
@@ -46,6 +47,12 @@ func cmdDown(args []string, stdout, stderr io.Writer) int {
 func upDown(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs, f := newCtlFlagSet(cmd, false, stderr)
 	var user string
+	timeout := secondsFlag(30 * time.Second)
+	var noWait bool
+	if cmd == "up" {
+		fs.Var(&timeout, "timeout", "wait at most `SECONDS` for the outcome (or a duration like 1m30s; default 30)")
+		fs.BoolVar(&noWait, "no-wait", false, "only start the initiation; do not wait for the outcome")
+	}
 	if cmd == "down" {
 		fs.StringVar(&user, "user", "", "disconnect the remote-access `USER` instead of a connection")
 	}
@@ -61,8 +68,10 @@ func upDown(cmd string, args []string, stdout, stderr io.Writer) int {
 	var r gateway.Result
 	var err error
 	switch {
-	case cmd == "up":
+	case cmd == "up" && noWait:
 		r, err = c.Up(context.Background(), pos[0])
+	case cmd == "up":
+		r, err = c.UpWait(context.Background(), pos[0], time.Duration(timeout))
 	case user != "":
 		r, err = c.DownUser(context.Background(), user)
 	default:
@@ -248,4 +257,23 @@ func cmdLogLevel(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, r.Message)
 	return exitOK
+}
+
+// secondsFlag is a duration given in seconds ("10", "2.5") or as a Go
+// duration ("1m30s").
+type secondsFlag time.Duration
+
+func (f *secondsFlag) String() string { return fmt.Sprint(time.Duration(*f).Seconds()) }
+
+func (f *secondsFlag) Set(s string) error {
+	if v, err := strconv.ParseFloat(s, 64); err == nil && v > 0 {
+		*f = secondsFlag(time.Duration(v * float64(time.Second)))
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("want a number of seconds or a duration like 1m30s, not %q", s)
+	}
+	*f = secondsFlag(d)
+	return nil
 }

@@ -156,7 +156,27 @@ type Core[S SA, C ChildSA, W any] struct {
 	hooks  Hooks[S, C]
 	waits  map[uint64]W          // exchange steps waiting for an install answer, by install ID
 	quiet  map[string]*quietKind // rate-limited log lines (quiet.go)
+	// lastErr is the latest failure of each connection we initiate
+	// (`ikegate up` waits for it or for success); keyed by configured
+	// names, so bounded by the configuration.
+	lastErr map[string]string
 }
+
+// NoteFailure records why an IKE SA of ours (initiator) of connection
+// conn failed, for LastFailure.
+func (c *Core[S, C, W]) NoteFailure(conn, why string) {
+	if c.lastErr == nil {
+		c.lastErr = map[string]string{}
+	}
+	c.lastErr[conn] = why
+}
+
+// LastFailure is the latest failure NoteFailure recorded for conn ("":
+// none); ClearFailure forgets it (a new initiation starts).
+func (c *Core[S, C, W]) LastFailure(conn string) string { return c.lastErr[conn] }
+
+// ClearFailure forgets conn's last failure.
+func (c *Core[S, C, W]) ClearFailure(conn string) { delete(c.lastErr, conn) }
 
 // Init sets up c for an engine of IKE version 1 or 2.
 func (c *Core[S, C, W]) Init(cfg Config, version int) {
