@@ -58,7 +58,7 @@ type Pools struct {
 type addrPool struct {
 	cfg    *policy.Pool
 	ranges []policy.AddrRange // sorted, disjoint
-	size   string             // number of addresses, in decimal
+	size   *big.Int           // number of addresses
 
 	byAddr map[netip.Addr]*lease
 	byID   map[string]*lease
@@ -117,7 +117,7 @@ func NewPools(pools []*policy.Pool, now func() time.Time) (*Pools, error) {
 			size.Add(size, rangeSize(r))
 			all = append(all, owned{cfg.Name, r})
 		}
-		ap.size = size.String()
+		ap.size = size
 		slices.SortFunc(ap.ranges, func(a, b policy.AddrRange) int { return a.First.Compare(b.First) })
 		p.pools[cfg.Name] = ap
 	}
@@ -202,7 +202,7 @@ func (p *Pools) LeaseFor(pool, identity, device string) (netip.Addr, error) {
 		addr, ok = ap.lowestFree()
 	}
 	if !ok {
-		return netip.Addr{}, fmt.Errorf("address pool %q: all %s addresses are leased: %w", pool, ap.size, ErrExhausted)
+		return netip.Addr{}, fmt.Errorf("address pool %q: all %s addresses are leased: %w", pool, ap.size.String(), ErrExhausted)
 	}
 	l := &lease{Lease: Lease{Pool: pool, Address: addr, Identity: identity, Since: p.now()}, holders: 1, key: key, device: device}
 	ap.byAddr[addr] = l
@@ -319,6 +319,26 @@ func (p *Pools) Leases() []Lease {
 		}
 		return a.Address.Compare(b.Address)
 	})
+	return out
+}
+
+// PoolUsage is one pool's size and how many of its addresses are leased.
+type PoolUsage struct {
+	Name   string
+	Size   float64 // addresses in the pool (an IPv6 /64 is 2^64, rounded)
+	Leased int
+}
+
+// Usage returns every pool's size and leased count, sorted by name.
+func (p *Pools) Usage() []PoolUsage {
+	p.mu.Lock()
+	out := make([]PoolUsage, 0, len(p.pools))
+	for name, ap := range p.pools {
+		size, _ := new(big.Float).SetInt(ap.size).Float64()
+		out = append(out, PoolUsage{Name: name, Size: size, Leased: len(ap.byAddr)})
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b PoolUsage) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -269,9 +270,21 @@ func TestLargePools(t *testing.T) {
 	}
 	// The size in exhaustion errors is exact, however large.
 	for pool, want := range map[string]string{"big4": "16777214", "big6": "18446744073709551616"} {
-		if got := p.pools[pool].size; got != want {
+		if got := p.pools[pool].size.String(); got != want {
 			t.Errorf("%s: size %s, want %s", pool, got, want)
 		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	// A /30 gives its 2 host addresses.
+	p := testPools(t, poolTOML("b", "10.1.0.0/30")+poolTOML("a", "2001:db8::/64"))
+	mustLease(t, p, "b", "alice")
+	mustLease(t, p, "b", "bob")
+	got := p.Usage()
+	want := []PoolUsage{{Name: "a", Size: 1 << 64}, {Name: "b", Size: 2, Leased: 2}}
+	if !slices.Equal(got, want) {
+		t.Errorf("Usage() = %+v, want %+v", got, want)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -83,12 +82,10 @@ var (
 type metricsCollector struct {
 	g    *Gateway
 	info [2]string // version, Go version
-	// pools' sizes (addresses), computed once
-	poolSize map[string]float64
 }
 
 func newMetricsCollector(g *Gateway) *metricsCollector {
-	c := &metricsCollector{g: g, info: [2]string{"unknown", "unknown"}, poolSize: map[string]float64{}}
+	c := &metricsCollector{g: g, info: [2]string{"unknown", "unknown"}}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		c.info = [2]string{bi.Main.Version, bi.GoVersion}
 		for _, s := range bi.Settings {
@@ -97,22 +94,7 @@ func newMetricsCollector(g *Gateway) *metricsCollector {
 			}
 		}
 	}
-	for _, p := range g.cfg.Pools {
-		n := new(big.Int)
-		for _, r := range p.Ranges {
-			n.Add(n, addrRangeSize(r))
-		}
-		f, _ := new(big.Float).SetInt(n).Float64()
-		c.poolSize[p.Name] = f
-	}
 	return c
-}
-
-// addrRangeSize is the number of addresses from r.First to r.Last.
-func addrRangeSize(r policy.AddrRange) *big.Int {
-	first, last := new(big.Int).SetBytes(r.First.AsSlice()), new(big.Int).SetBytes(r.Last.AsSlice())
-	n := new(big.Int).Sub(last, first)
-	return n.Add(n, big.NewInt(1))
 }
 
 // Describe sends every metric's description.
@@ -224,14 +206,10 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	// Remote-access pools.
-	if g.ra != nil && len(c.poolSize) > 0 {
-		leased := map[string]int{}
-		for _, l := range g.Leases(ctx) {
-			leased[l.Pool]++
-		}
-		for pool, size := range c.poolSize {
-			gauge(mPool, float64(leased[pool]), pool, "leased")
-			gauge(mPool, max(size-float64(leased[pool]), 0), pool, "free")
+	if g.ra != nil {
+		for _, u := range g.ra.pools.Usage() {
+			gauge(mPool, float64(u.Leased), u.Name, "leased")
+			gauge(mPool, max(u.Size-float64(u.Leased), 0), u.Name, "free")
 		}
 	}
 }
@@ -244,9 +222,10 @@ func connNames[T any](conns []*policy.Connection, seen map[string]T) []string {
 		all[c.Name] = true
 	}
 	for name := range seen {
-		all[name] = name != "" || all[name]
+		if name != "" {
+			all[name] = true
+		}
 	}
-	delete(all, "")
 	return slices.Sorted(maps.Keys(all))
 }
 

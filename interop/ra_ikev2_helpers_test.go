@@ -374,19 +374,8 @@ func ra2CheckDNS(t *testing.T, swan *ra2Swan, smark v1Mark) {
 // IP vip and checks it: IKEv2, responder, pool "rw", user (if not "").
 func ra2GateSA(t *testing.T, g *Ikegate, vip netip.Addr, user string) *raGateSA {
 	t.Helper()
-	var gsa *raGateSA
-	var raw string
-	if !WaitFor(t, 5*time.Second, func() bool {
-		sas, out, _ := raSAs(g)
-		raw = out
-		for i := range sas {
-			if sas[i].Name == raConn && sas[i].State == "ESTABLISHED" && sas[i].VirtualIP != "" {
-				gsa = &sas[i]
-				return true
-			}
-		}
-		return false
-	}) {
+	gsa, raw := raWaitSA(t, g, 5*time.Second)
+	if gsa == nil {
 		t.Errorf("ikegate: no ESTABLISHED IKE SA of %q with a virtual IP within 5 s; sas --json:\n%s", raConn, raw)
 		return nil
 	}

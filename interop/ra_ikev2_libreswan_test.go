@@ -73,19 +73,8 @@ func TestIKEv2RALibreswanCP(t *testing.T) {
 	t.Logf("whack --initiate --asynchronous: %v %s", err, strings.TrimSpace(out))
 
 	// ikegate: the IKE SA with the virtual IP, and the lease.
-	var gsa *raGateSA
-	var raw string
-	if !WaitFor(t, 10*time.Second, func() bool {
-		var sas []raGateSA
-		sas, raw, _ = raSAs(g)
-		for i := range sas {
-			if sas[i].Name == raConn && sas[i].State == "ESTABLISHED" && sas[i].VirtualIP != "" {
-				gsa = &sas[i]
-				return true
-			}
-		}
-		return false
-	}) {
+	gsa, raw := raWaitSA(t, g, 10*time.Second)
+	if gsa == nil {
 		t.Fatalf("ikegate: no ESTABLISHED IKE SA of %q with a virtual IP within 10 s; sas --json:\n%s\nLibreswan:\n%s",
 			raConn, raw, lswPlain(lmark.since()))
 	}

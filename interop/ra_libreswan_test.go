@@ -87,6 +87,27 @@ func raSAs(g *Ikegate) ([]raGateSA, string, error) {
 	return sas, out, nil
 }
 
+// raWaitSA waits up to timeout for ikegate's ESTABLISHED IKE SA of raConn
+// with a virtual IP. Without one in time it returns nil and the last
+// `sas --json` output, for the caller's error.
+func raWaitSA(t *testing.T, g *Ikegate, timeout time.Duration) (*raGateSA, string) {
+	t.Helper()
+	var gsa *raGateSA
+	var raw string
+	WaitFor(t, timeout, func() bool {
+		var sas []raGateSA
+		sas, raw, _ = raSAs(g)
+		for i := range sas {
+			if sas[i].Name == raConn && sas[i].State == "ESTABLISHED" && sas[i].VirtualIP != "" {
+				gsa = &sas[i]
+				return true
+			}
+		}
+		return false
+	})
+	return gsa, raw
+}
+
 // TestLibreswanXAuthClient: Libreswan 4.10 as an IKEv1 Main Mode client
 // with a PSK, XAUTH as alice and Mode Config pull, against ikegate's
 // remote-access connection (xauth = "local", pool "rw"). Both ends see
@@ -173,19 +194,8 @@ password = %q
 	t.Logf("whack --initiate --asynchronous: %v %s", err, strings.TrimSpace(out))
 
 	// ikegate: the ISAKMP SA with the user and the virtual IP.
-	var gsa *raGateSA
-	var raw string
-	if !WaitFor(t, 10*time.Second, func() bool {
-		var sas []raGateSA
-		sas, raw, _ = raSAs(g)
-		for i := range sas {
-			if sas[i].Name == raConn && sas[i].State == "ESTABLISHED" && sas[i].VirtualIP != "" {
-				gsa = &sas[i]
-				return true
-			}
-		}
-		return false
-	}) {
+	gsa, raw := raWaitSA(t, g, 10*time.Second)
+	if gsa == nil {
 		t.Fatalf("ikegate: no ESTABLISHED IKE SA of %q with a virtual IP within 10 s; sas --json:\n%s\nLibreswan:\n%s",
 			raConn, raw, lswPlain(lmark.since()))
 	}

@@ -158,19 +158,8 @@ func raMoreSwanChild(t *testing.T, swan *Swan, pool func(netip.Addr) bool, bits 
 // virtual IP and checks user, virtual IP and pool.
 func raMoreGateSA(t *testing.T, g *Ikegate, vip netip.Addr, pool string) *raGateSA {
 	t.Helper()
-	var gsa *raGateSA
-	var raw string
-	if !WaitFor(t, 10*time.Second, func() bool {
-		sas, out, _ := raSAs(g)
-		raw = out
-		for i := range sas {
-			if sas[i].Name == raConn && sas[i].State == "ESTABLISHED" && sas[i].VirtualIP != "" {
-				gsa = &sas[i]
-				return true
-			}
-		}
-		return false
-	}) {
+	gsa, raw := raWaitSA(t, g, 10*time.Second)
+	if gsa == nil {
 		t.Errorf("ikegate: no ESTABLISHED IKE SA of %q with a virtual IP within 10 s; sas --json:\n%s", raConn, raw)
 		return nil
 	}
