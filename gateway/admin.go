@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -178,13 +179,28 @@ type ConnInfo struct {
 	LocalTS    []string `json:"local_ts"`
 	RemoteTS   []string `json:"remote_ts"`
 	Start      string   `json:"start"`
+	// LastError is the explanation of the connection's last failure
+	// (cleared when it is initiated again).
+	LastError string `json:"last_error,omitempty"`
 }
 
-// Conns lists the configured connections in config order.
-func (g *Gateway) Conns() []ConnInfo {
+// Conns lists the configured connections in config order, with their
+// last failures.
+func (g *Gateway) Conns(ctx context.Context) []ConnInfo {
+	var mu sync.Mutex
+	failed := map[string]string{}
+	g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range sh.engines {
+			e.Failures(failed)
+		}
+	})
 	out := []ConnInfo{}
 	for _, c := range g.dbNow().Connections() {
-		out = append(out, connInfo(c))
+		ci := connInfo(c)
+		ci.LastError = failed[c.Name]
+		out = append(out, ci)
 	}
 	return out
 }
@@ -266,11 +282,7 @@ func (g *Gateway) noConnection(name string) error {
 // engine's explanation: the peer's refusal and its likely cause, a CHILD
 // SA's error, no answer). A connection that is up already is success.
 func (g *Gateway) UpWait(ctx context.Context, name string, timeout time.Duration) (string, error) {
-	if err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
-		for _, e := range sh.engines {
-			e.ClearFailure(name)
-		}
-	}); err != nil {
+	if err := g.clearFailure(ctx, name); err != nil {
 		return "", err
 	}
 	err := g.Up(ctx, name)
@@ -323,8 +335,16 @@ func (g *Gateway) outcome(ctx context.Context, name string) (up, failed string, 
 	if failed != "" {
 		return "", failed, nil
 	}
+	failed, err = g.lastFailure(ctx, name)
+	return "", failed, err
+}
+
+// lastFailure is the engines' explanation of connection name's last
+// failure ("": none since clearFailure).
+func (g *Gateway) lastFailure(ctx context.Context, name string) (string, error) {
 	var mu sync.Mutex
-	err = g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
+	failed := ""
+	err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
 		for _, e := range sh.engines {
 			if f := e.LastFailure(name); f != "" {
 				mu.Lock()
@@ -333,5 +353,166 @@ func (g *Gateway) outcome(ctx context.Context, name string) (up, failed string, 
 			}
 		}
 	})
-	return "", failed, err
+	return failed, err
+}
+
+// clearFailure forgets connection name's last failure on every engine.
+func (g *Gateway) clearFailure(ctx context.Context, name string) error {
+	return g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
+		for _, e := range sh.engines {
+			e.ClearFailure(name)
+		}
+	})
+}
+
+// DownWait waits, at most timeout, until connection name has no SA left
+// (Down sent the deletes; IKEv2 ones end when the peer answers them).
+func (g *Gateway) DownWait(ctx context.Context, name string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		sas, err := g.SAs(ctx)
+		if err != nil {
+			return "", err
+		}
+		left := 0
+		for _, sa := range sas {
+			if carries(sa, name, false) {
+				left++
+			}
+		}
+		if left == 0 {
+			return fmt.Sprintf("terminated %q: its SAs are deleted", name), nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("connection %q: %d IKE SA(s) still being deleted after %v (the peer has not confirmed the delete; "+
+				"the SAs go when it does or when the retransmissions end)", name, left, timeout)
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return "", err
+		}
+	}
+}
+
+// carries reports whether sa is connection name's IKE SA or carries one of
+// its CHILD SAs (installed ones only, with installed).
+func carries(sa policy.IKESAInfo, name string, installed bool) bool {
+	if sa.Name == name {
+		return true
+	}
+	for _, ch := range sa.Children {
+		if ch.Name == name && (!installed || ch.State == "INSTALLED") {
+			return true
+		}
+	}
+	return false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// RekeyWait rekeys connection name now, its IKE SA (ike; in IKEv1 a new
+// phase 1 with its Quick Mode) and/or its CHILD SAs (child), and waits at
+// most timeout for the outcome: an established IKE SA with a new SPI
+// carrying an installed CHILD SA of the connection, and/or an installed
+// CHILD SA with a new SPI. Failures are the engine's explanations.
+func (g *Gateway) RekeyWait(ctx context.Context, name string, ike, child bool, timeout time.Duration) (string, error) {
+	if g.dbNow().Lookup(name) == nil {
+		return "", g.noConnection(name)
+	}
+	sas, err := g.SAs(ctx)
+	if err != nil {
+		return "", err
+	}
+	oldIKE, oldChild := map[string]bool{}, map[string]bool{}
+	for _, sa := range sas {
+		if sa.State != "ESTABLISHED" || !carries(sa, name, true) {
+			continue
+		}
+		oldIKE[sa.LocalSPI] = true
+		for _, ch := range sa.Children {
+			if ch.Name == name && ch.State == "INSTALLED" {
+				oldChild[ch.SPIIn] = true
+			}
+		}
+	}
+	if len(oldIKE) == 0 {
+		return "", fmt.Errorf("connection %q has no established SA to rekey (`ikegate up %s` first)", name, name)
+	}
+	if err := g.clearFailure(ctx, name); err != nil {
+		return "", err
+	}
+	var started atomic.Int64
+	if _, err := g.everyEngine(ctx, func(now time.Time, e ikeEngine) (engine.Output, bool) {
+		out, n := e.Rekey(now, name, ike, child)
+		started.Add(int64(n))
+		return out, n > 0
+	}); err != nil {
+		return "", err
+	}
+	what := "CHILD SA"
+	if ike {
+		what = "IKE SA"
+	}
+	if started.Load() == 0 {
+		return "", fmt.Errorf("connection %q: no %s rekey started: one is under way already, or this side may not start it "+
+			"(IKEv1: only the side that can initiate the connection renews phase 1)", name, what)
+	}
+	g.log.Info("rekey requested", zap.String("conn", name), zap.Bool("ike", ike), zap.Bool("child", child), zap.Int64("started", started.Load()))
+	deadline := time.Now().Add(timeout)
+	for {
+		sas, err := g.SAs(ctx)
+		if err != nil {
+			return "", err
+		}
+		if msg := rekeyed(sas, name, ike, child, oldIKE, oldChild); msg != "" {
+			return msg, nil
+		}
+		failed, err := g.lastFailure(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		if failed != "" {
+			return "", fmt.Errorf("connection %q: %s rekey failed: %s", name, what, failed)
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("connection %q: %s rekey has no outcome within %v (see `ikegate sas %s` and the log)", name, what, timeout, name)
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return "", err
+		}
+	}
+}
+
+// rekeyed describes the outcome of a rekey in sas ("": not there yet).
+func rekeyed(sas []policy.IKESAInfo, name string, ike, child bool, oldIKE, oldChild map[string]bool) string {
+	var ikeMsg, childMsg string
+	for _, sa := range sas {
+		if sa.State != "ESTABLISHED" || !carries(sa, name, true) {
+			continue
+		}
+		if !oldIKE[sa.LocalSPI] && ikeMsg == "" {
+			ikeMsg = fmt.Sprintf("IKE SA %s/%s", sa.LocalSPI, sa.RemoteSPI)
+		}
+		for _, ch := range sa.Children {
+			if ch.Name == name && ch.State == "INSTALLED" && !oldChild[ch.SPIIn] && childMsg == "" {
+				childMsg = fmt.Sprintf("CHILD SA %s (in) %s (out)", ch.SPIIn, ch.SPIOut)
+			}
+		}
+	}
+	switch {
+	case ike && ikeMsg != "":
+		if childMsg != "" {
+			return fmt.Sprintf("connection %q rekeyed: new %s, new %s", name, ikeMsg, childMsg)
+		}
+		return fmt.Sprintf("connection %q rekeyed: new %s (its CHILD SAs moved to it)", name, ikeMsg)
+	case !ike && child && childMsg != "":
+		return fmt.Sprintf("connection %q rekeyed: new %s", name, childMsg)
+	}
+	return ""
 }

@@ -44,7 +44,11 @@ func (e *RemoteError) Error() string { return e.Msg }
 // one connection with one request.
 type Client struct {
 	Path    string        // control socket; DefaultControl if empty
-	Timeout time.Duration // whole call; 35 s if zero
+	Timeout time.Duration // whole call; 35 s (or the wait plus 10 s) if zero
+	// OnLog, if set, receives the connection's log lines while up, down
+	// and rekey wait for their outcome (at StreamLevel; "" is info).
+	OnLog       func(line string)
+	StreamLevel string
 }
 
 func (c *Client) path() string {
@@ -59,7 +63,10 @@ func (c *Client) path() string {
 func (c *Client) Call(ctx context.Context, req Request) (json.RawMessage, error) {
 	timeout := c.Timeout
 	if timeout == 0 {
-		timeout = requestTimeout + 5*time.Second
+		timeout = max(requestTimeout, time.Duration(req.Wait*float64(time.Second))) + 10*time.Second
+	}
+	if c.OnLog != nil && req.Wait > 0 {
+		req.Stream, req.Level = true, c.StreamLevel
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -80,20 +87,94 @@ func (c *Client) Call(ctx context.Context, req Request) (json.RawMessage, error)
 		return nil, fmt.Errorf("control %s: %w", c.path(), err)
 	}
 	r := bufio.NewReader(conn)
-	line, err := r.ReadBytes('\n')
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			return nil, fmt.Errorf("control %s: reading answer: %w", c.path(), err)
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 && line[0] == '{' {
+			var e struct {
+				Error *string `json:"error"`
+				Log   *string `json:"log"`
+			}
+			if json.Unmarshal(line, &e) == nil {
+				if e.Error != nil {
+					return nil, &RemoteError{Msg: *e.Error}
+				}
+				if e.Log != nil {
+					if c.OnLog != nil {
+						c.OnLog(*e.Log)
+					}
+					continue
+				}
+			}
+		}
+		return json.RawMessage(line), nil
+	}
+}
+
+// Follow calls fn with each log line of the daemon at level ("": info)
+// or above, of connection conn only if it is not empty, until ctx ends or
+// the daemon goes away.
+func (c *Client) Follow(ctx context.Context, level, conn string, fn func(line string)) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", c.path())
 	if err != nil {
-		return nil, fmt.Errorf("control %s: reading answer: %w", c.path(), err)
+		return &UnreachableError{Path: c.path(), Err: err}
 	}
-	line = bytes.TrimSpace(line)
-	if len(line) > 0 && line[0] == '{' {
-		var e struct {
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	b, err := json.Marshal(Request{Cmd: "log", Level: level, Name: conn})
+	if err != nil {
+		return err
+	}
+	if _, err := nc.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("control %s: %w", c.path(), err)
+	}
+	r := bufio.NewReader(nc)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("control %s: the daemon ended the log: %w", c.path(), err)
+		}
+		var m struct {
 			Error *string `json:"error"`
+			Log   *string `json:"log"`
 		}
-		if json.Unmarshal(line, &e) == nil && e.Error != nil {
-			return nil, &RemoteError{Msg: *e.Error}
+		if json.Unmarshal(line, &m) != nil {
+			continue
+		}
+		switch {
+		case m.Error != nil:
+			return &RemoteError{Msg: *m.Error}
+		case m.Log != nil:
+			fn(*m.Log)
+		default:
+			return nil // the closing answer: the daemon stops
 		}
 	}
-	return json.RawMessage(line), nil
+}
+
+// RekeyWait asks the daemon to rekey connection name (its IKE SA with
+// ike, else its CHILD SAs) and answer with the outcome, waiting at most
+// timeout.
+func (c *Client) RekeyWait(ctx context.Context, name string, ike bool, timeout time.Duration) (Result, error) {
+	var r Result
+	err := c.call(ctx, Request{Cmd: "rekey", Name: name, IKE: ike, Child: !ike, Wait: timeout.Seconds()}, &r)
+	return r, err
+}
+
+// DownWait terminates connection name and waits, at most timeout, until
+// its SAs are gone.
+func (c *Client) DownWait(ctx context.Context, name string, timeout time.Duration) (Result, error) {
+	var r Result
+	err := c.call(ctx, Request{Cmd: "down", Name: name, Wait: timeout.Seconds()}, &r)
+	return r, err
 }
 
 func (c *Client) call(ctx context.Context, req Request, v any) error {
@@ -175,6 +256,13 @@ func (c *Client) Conns(ctx context.Context) ([]ConnInfo, error) {
 		conns = []ConnInfo{}
 	}
 	return conns, nil
+}
+
+// Certs returns the certificates of the daemon's configuration.
+func (c *Client) Certs(ctx context.Context) ([]CertInfo, error) {
+	certs := []CertInfo{}
+	err := c.call(ctx, Request{Cmd: "certs"}, &certs)
+	return certs, err
 }
 
 // Stats returns the daemon's packet counters.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -26,12 +27,18 @@ import (
 //	{"cmd":"up","name":"x"}    -> {"ok":true,"message":"..."}
 //	{"cmd":"down","name":"x"}  -> {"ok":true,"terminated":true,"message":"..."}
 //	{"cmd":"down","user":"u"}  -> the same for a remote-access user
+//	{"cmd":"rekey","name":"x","ike":true} -> {"ok":true,"message":"..."}
+//	{"cmd":"log","level":"debug"} -> {"log":"..."} per log line, until the client goes
 //	{"cmd":"sas"}              -> [IKESAInfo, ...]   ([] when none)
 //	{"cmd":"conns"}            -> [ConnInfo, ...]
+//	{"cmd":"certs"}            -> [CertInfo, ...]
 //	{"cmd":"stats"}            -> Stats
 //	{"cmd":"leases"}           -> [access.Lease, ...] ([] when none)
 //
-// Any failure is answered with {"error":"..."}.
+// Any failure is answered with {"error":"..."}. With "wait" (seconds),
+// up, down and rekey answer once the outcome is known; with "stream" as
+// well, the log lines of the connection come first, one {"log":"..."}
+// each, at "level" (default info).
 
 // Request is one control request.
 type Request struct {
@@ -41,6 +48,19 @@ type Request struct {
 	// Wait (up): wait that many seconds for the outcome (0: answer at
 	// once, "initiating").
 	Wait float64 `json:"wait,omitempty"`
+	// Stream (up, down, rekey with Wait): send the connection's log
+	// lines while waiting.
+	Stream bool `json:"stream,omitempty"`
+	// Level (log, Stream): the lowest level of the lines sent.
+	Level string `json:"level,omitempty"`
+	// IKE, Child (rekey): what to rekey; neither: the CHILD SAs.
+	IKE   bool `json:"ike,omitempty"`
+	Child bool `json:"child,omitempty"`
+}
+
+// LogLine is a log line sent to a client that asked for them.
+type LogLine struct {
+	Log string `json:"log"`
 }
 
 // Result answers "up" and "down".
@@ -221,16 +241,31 @@ func (s *controlServer) handleConn(ctx context.Context, c net.Conn) {
 	sc.Buffer(make([]byte, 0, 4096), maxRequestLine)
 	w := bufio.NewWriter(c)
 	enc := json.NewEncoder(w) // Encode ends each value with '\n'
+	send := func(v any) error {
+		if err := enc.Encode(v); err != nil {
+			enc.Encode(errorResponse{Error: "encoding response: " + err.Error()})
+		}
+		return w.Flush()
+	}
 	for sc.Scan() {
 		line := sc.Bytes()
 		if len(line) == 0 {
 			continue
 		}
-		resp := s.handle(ctx, line, peer)
-		if err := enc.Encode(resp); err != nil {
-			enc.Encode(errorResponse{Error: "encoding response: " + err.Error()})
+		var req Request
+		if json.Unmarshal(line, &req) == nil && req.Cmd == "log" {
+			// The client only reads from now on; its closing ends the follow.
+			fctx, cancel := context.WithCancel(ctx)
+			go func() {
+				io.Copy(io.Discard, c)
+				cancel()
+			}()
+			s.log.Debug("request", append([]zap.Field{zap.String("cmd", req.Cmd)}, peer.fields()...)...)
+			send(s.follow(fctx, req, send))
+			cancel()
+			return
 		}
-		if err := w.Flush(); err != nil {
+		if err := send(s.handle(ctx, line, peer, send)); err != nil {
 			return
 		}
 	}
@@ -242,14 +277,17 @@ func (s *controlServer) handleConn(ctx context.Context, c net.Conn) {
 
 // stateChanging are the control commands that change state; each is
 // logged (Info) with the caller's uid and pid.
-var stateChanging = map[string]bool{"up": true, "down": true, "reload": true, "loglevel": true}
+var stateChanging = map[string]bool{"up": true, "down": true, "rekey": true, "reload": true, "loglevel": true}
 
-func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any {
+// handle answers one request; send writes an intermediate line (the log
+// lines of "log" and of a streaming wait) to the client.
+func (s *controlServer) handle(ctx context.Context, line []byte, peer peer, send func(any) error) any {
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
 		return errorResponse{Error: "bad request: " + err.Error()}
 	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	wait := time.Duration(req.Wait * float64(time.Second))
+	ctx, cancel := context.WithTimeout(ctx, max(requestTimeout, wait+5*time.Second))
 	defer cancel()
 	g := s.g
 	fields := []zap.Field{zap.String("cmd", req.Cmd)}
@@ -265,13 +303,29 @@ func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any 
 	} else {
 		s.log.Debug("request", fields...)
 	}
+	if req.Stream && wait > 0 && (req.Cmd == "up" || req.Cmd == "down" || req.Cmd == "rekey") {
+		stop, err := s.stream(req.Level, req.Name, send)
+		if err != nil {
+			return errorResponse{Error: err.Error()}
+		}
+		defer stop()
+	}
 	switch req.Cmd {
+	case "rekey":
+		if req.Name == "" {
+			return errorResponse{Error: "rekey: missing connection name"}
+		}
+		msg, err := g.RekeyWait(ctx, req.Name, req.IKE, req.Child || !req.IKE, wait)
+		if err != nil {
+			return errorResponse{Error: err.Error()}
+		}
+		return Result{OK: true, Message: msg}
 	case "up":
 		if req.Name == "" {
 			return errorResponse{Error: "up: missing connection name"}
 		}
-		if req.Wait > 0 {
-			msg, err := g.UpWait(ctx, req.Name, time.Duration(req.Wait*float64(time.Second)))
+		if wait > 0 {
+			msg, err := g.UpWait(ctx, req.Name, wait)
 			if err != nil {
 				return errorResponse{Error: err.Error()}
 			}
@@ -324,6 +378,10 @@ func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any 
 		msg := fmt.Sprintf("terminated %q", req.Name)
 		if !found {
 			msg = fmt.Sprintf("no IKE SA of %q to terminate", req.Name)
+		} else if wait > 0 {
+			if msg, err = g.DownWait(ctx, req.Name, wait); err != nil {
+				return errorResponse{Error: err.Error()}
+			}
 		}
 		return Result{OK: true, Terminated: &found, Message: msg}
 	case "sas":
@@ -333,7 +391,9 @@ func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any 
 		}
 		return sas
 	case "conns":
-		return g.Conns()
+		return g.Conns(ctx)
+	case "certs":
+		return g.Certs()
 	case "stats":
 		return g.Stats(ctx)
 	case "leases":
@@ -341,7 +401,103 @@ func (s *controlServer) handle(ctx context.Context, line []byte, peer peer) any 
 	case "":
 		return errorResponse{Error: "bad request: missing \"cmd\""}
 	}
-	return errorResponse{Error: fmt.Sprintf("unknown command %q (want up, down, sas, conns, stats or leases)", req.Cmd)}
+	return errorResponse{Error: fmt.Sprintf("unknown command %q (want up, down, rekey, reload, loglevel, log, sas, conns, certs, stats or leases)", req.Cmd)}
+}
+
+// logLevel parses a client's log level ("": info).
+func logLevel(s string) (zapcore.Level, error) {
+	if s == "" {
+		return zapcore.InfoLevel, nil
+	}
+	l, err := zapcore.ParseLevel(s)
+	if err != nil || l < zapcore.DebugLevel || l > zapcore.ErrorLevel {
+		return 0, fmt.Errorf("log level %q is not one of debug, info, warn, error", s)
+	}
+	return l, nil
+}
+
+// stream sends the log lines of connection conn at level or above to the
+// client until stop is called.
+func (s *controlServer) stream(level, conn string, send func(any) error) (stop func(), err error) {
+	hub := s.g.hub
+	if hub == nil {
+		return func() {}, nil // nothing to stream; the outcome still comes
+	}
+	l, err := logLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	sub := hub.Subscribe(l, conn)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case line := <-sub.C:
+				send(LogLine{Log: line})
+			case <-done:
+				for {
+					select {
+					case line := <-sub.C:
+						send(LogLine{Log: line})
+					default:
+						return
+					}
+				}
+			}
+		}
+	}()
+	return func() {
+		hub.Unsubscribe(sub)
+		close(done)
+		<-exited
+	}, nil
+}
+
+// follow sends the daemon's log lines (of connection req.Name, if given)
+// at req.Level or above until the client goes away or the daemon stops.
+func (s *controlServer) follow(ctx context.Context, req Request, send func(any) error) any {
+	hub := s.g.hub
+	if hub == nil {
+		return errorResponse{Error: "log: this gateway's log cannot be followed"}
+	}
+	l, err := logLevel(req.Level)
+	if err != nil {
+		return errorResponse{Error: "log: " + err.Error()}
+	}
+	sub := hub.Subscribe(l, req.Name)
+	defer hub.Unsubscribe(sub)
+	if err := send(LogLine{Log: fmt.Sprintf("following the log at level %s%s (Ctrl-C ends)", l, forConn(req.Name))}); err != nil {
+		return nil
+	}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	var lost uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return Result{OK: true, Message: "log: end (the daemon is stopping, or the client went)"}
+		case line := <-sub.C:
+			if err := send(LogLine{Log: line}); err != nil {
+				return nil
+			}
+		case <-tick.C:
+			if n := sub.Dropped(); n > lost {
+				if err := send(LogLine{Log: fmt.Sprintf("(%d log lines lost: this client read too slowly)", n-lost)}); err != nil {
+					return nil
+				}
+				lost = n
+			}
+		}
+	}
+}
+
+func forConn(name string) string {
+	if name == "" {
+		return ""
+	}
+	return fmt.Sprintf(" for connection %q", name)
 }
 
 // peer is the process at the other end of a control connection, as the

@@ -41,11 +41,16 @@ type options struct {
 	backend  policy.Dataplane
 	queueLen int
 	level    *zap.AtomicLevel
+	hub      *LogHub
 }
 
 // WithLogLevel lets `ikegate loglevel` change the level of the logger the
 // gateway was given, which must have been built on level.
 func WithLogLevel(level *zap.AtomicLevel) Option { return func(o *options) { o.level = level } }
+
+// WithLogHub lets `ikegate log` and the waiting commands follow the log:
+// the logger the gateway was given must be teed with hub.Core().
+func WithLogHub(hub *LogHub) Option { return func(o *options) { o.hub = hub } }
 
 // WithBackend makes the gateway use b instead of opening
 // kernel.New(cfg.Gateway.Dataplane). The gateway owns b once New succeeds
@@ -70,6 +75,7 @@ type Gateway struct {
 	db       atomic.Pointer[policy.DB] // replaced by Reload (dbNow)
 	reloadMu sync.Mutex                // one Reload at a time
 	level    *zap.AtomicLevel          // the logger's level (nil: fixed)
+	hub      *LogHub                   // the log's subscribers (nil: none possible)
 	reloaded *policy.Config            // the configuration of the last Reload (guarded by reloadMu)
 	log      *zap.Logger
 	backend  policy.Dataplane
@@ -155,6 +161,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 
 	ownBackend := false
 	g.level = o.level
+	g.hub = o.hub
 	if o.backend != nil {
 		g.backend = o.backend
 	} else {

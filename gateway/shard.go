@@ -24,6 +24,7 @@ type ikeEngine interface {
 	NextDeadline() time.Time
 	Initiate(now time.Time, conn *policy.Connection) (engine.Output, error)
 	Terminate(now time.Time, name string) (engine.Output, bool)
+	Rekey(now time.Time, name string, ike, child bool) (engine.Output, int)
 	SAs() []policy.IKESAInfo
 	Expired(now time.Time, spi uint32, hard bool) (engine.Output, bool)
 	Reusable(conn *policy.Connection) bool
@@ -36,6 +37,7 @@ type ikeEngine interface {
 	Shutdown(now time.Time) (engine.Output, int)
 	SetDB(db *policy.DB)
 	LastFailure(conn string) string
+	Failures(m map[string]string)
 	ClearFailure(conn string)
 }
 

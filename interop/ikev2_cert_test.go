@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,7 @@ func TestIKEv2StrongSwanCert(t *testing.T) {
 			requireLine(t, "strongSwan", smark.since(), "authentication of 'peer-"+c.Name+".lab' (myself) with", c.PeerS)
 		})
 	}
+	t.Run("certs", func(t *testing.T) { checkCertsCommand(t, g) })
 	pkts := CheckDissection(t, capt.Stop())
 	t.Run("wire", func(t *testing.T) {
 		for i, c := range v2CertCases {
@@ -166,4 +168,58 @@ func TestIKEv2LibreswanCert(t *testing.T) {
 			checkWire(t, pkts, ispis[i], ini, resp, 500)
 		}
 	})
+}
+
+// checkCertsCommand: `ikegate certs --json` lists each own leaf of
+// v2CertCases once, with its connection, key type and a future expiry,
+// and the test CA as a trust anchor; the text view says when each
+// expires and shows no private key.
+func checkCertsCommand(t *testing.T, g *Ikegate) {
+	out, err := g.ctl("certs", "--json")
+	if err != nil {
+		t.Fatalf("ikegate certs --json: %v: %s", err, out)
+	}
+	var certs []struct {
+		Role, Subject, Key, SHA256 string
+		NotAfter                   string `json:"not_after"`
+		Conns                      []string
+	}
+	if err := json.Unmarshal([]byte(out), &certs); err != nil {
+		t.Fatalf("ikegate certs --json: %v: %s", err, out)
+	}
+	own, cas := map[string]int{}, 0
+	for _, c := range certs {
+		switch c.Role {
+		case "own":
+			for _, conn := range c.Conns {
+				own[conn]++
+				for _, tc := range v2CertCases {
+					want := map[KeyType]string{RSA2048: "RSA 2048", ECDSAP256: "ECDSA P-256"}[tc.Gate]
+					if tc.Name == conn && c.Key != want {
+						t.Errorf("%s: key %q, want %q", conn, c.Key, want)
+					}
+				}
+			}
+			if na, err := time.Parse(time.RFC3339, c.NotAfter); err != nil || !na.After(time.Now()) {
+				t.Errorf("own certificate %s: not_after %q", c.Subject, c.NotAfter)
+			}
+			if len(c.SHA256) != 64 {
+				t.Errorf("own certificate %s: fingerprint %q", c.Subject, c.SHA256)
+			}
+		case "ca":
+			cas++
+		}
+	}
+	for _, tc := range v2CertCases {
+		if own[tc.Name] != 1 {
+			t.Errorf("connection %s has %d own certificates in `ikegate certs`, want 1", tc.Name, own[tc.Name])
+		}
+	}
+	if cas != 1 {
+		t.Errorf("`ikegate certs` lists %d CAs, want the test CA", cas)
+	}
+	text, err := g.ctl("certs")
+	if err != nil || !strings.Contains(text, "expires in") || strings.Contains(text, "PRIVATE") {
+		t.Errorf("ikegate certs: %v:\n%s", err, text)
+	}
 }

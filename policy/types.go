@@ -267,6 +267,9 @@ type ChildSAInfo struct {
 	// (RFC 3339; empty: not installed).
 	InstalledAt string `json:"installed_at,omitempty"`
 	RekeyAt     string `json:"rekey_at,omitempty"`
+	// ExpiresAt is when the dataplane drops it (the negotiated lifetime;
+	// empty: not installed).
+	ExpiresAt string `json:"expires_at,omitempty"`
 
 	// Dataplane counters, filled in by the gateway when the dataplane
 	// keeps them (the userspace one); absent (zero) otherwise. Bytes

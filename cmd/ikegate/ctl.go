@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"slices"
 	"sort"
 	"strconv"
+	"syscall"
 	"time"
 
 	"ikegate/gateway"
@@ -39,43 +42,69 @@ func ctlError(err error, stderr io.Writer) int {
 	return exitFailure
 }
 
-func cmdUp(args []string, stdout, stderr io.Writer) int { return upDown("up", args, stdout, stderr) }
+func cmdUp(args []string, stdout, stderr io.Writer) int { return waitCmd("up", args, stdout, stderr) }
 func cmdDown(args []string, stdout, stderr io.Writer) int {
-	return upDown("down", args, stdout, stderr)
+	return waitCmd("down", args, stdout, stderr)
+}
+func cmdRekey(args []string, stdout, stderr io.Writer) int {
+	return waitCmd("rekey", args, stdout, stderr)
 }
 
-func upDown(cmd string, args []string, stdout, stderr io.Writer) int {
+// waitCmd runs up, down or rekey: it asks the daemon, shows the
+// connection's log lines on stderr while the daemon waits for the
+// outcome (unless --quiet), prints the outcome on stdout and exits 0 only
+// on success.
+func waitCmd(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs, f := newCtlFlagSet(cmd, false, stderr)
 	var user string
+	var ike, child bool
 	timeout := secondsFlag(30 * time.Second)
-	var noWait bool
-	if cmd == "up" {
-		fs.Var(&timeout, "timeout", "wait at most `SECONDS` for the outcome (or a duration like 1m30s; default 30)")
-		fs.BoolVar(&noWait, "no-wait", false, "only start the initiation; do not wait for the outcome")
+	var noWait, quiet, verbose bool
+	fs.Var(&timeout, "timeout", "wait at most `SECONDS` for the outcome (or a duration like 1m30s; default 30)")
+	if cmd != "rekey" {
+		fs.BoolVar(&noWait, "no-wait", false, "only ask; do not wait for the outcome")
 	}
-	if cmd == "down" {
+	fs.BoolVar(&quiet, "quiet", false, "do not show the connection's log lines while waiting")
+	fs.BoolVar(&verbose, "verbose", false, "show the connection's debug log lines too while waiting")
+	switch cmd {
+	case "down":
 		fs.StringVar(&user, "user", "", "disconnect the remote-access `USER` instead of a connection")
+	case "rekey":
+		fs.BoolVar(&ike, "ike", false, "rekey the IKE SA (IKEv1: a new phase 1 and Quick Mode)")
+		fs.BoolVar(&child, "child", false, "rekey the CHILD SAs (the default)")
 	}
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
 	}
-	if (user == "" && len(pos) != 1) || (user != "" && len(pos) != 0) {
+	if (user == "" && len(pos) != 1) || (user != "" && len(pos) != 0) || (ike && child) {
 		fs.Usage()
 		return exitUsage
 	}
 	c := &gateway.Client{Path: f.control}
+	if !quiet {
+		c.OnLog = func(line string) { fmt.Fprintln(stderr, line) }
+		if verbose {
+			c.StreamLevel = "debug"
+		}
+	}
+	ctx := context.Background()
+	wait := time.Duration(timeout)
 	var r gateway.Result
 	var err error
 	switch {
 	case cmd == "up" && noWait:
-		r, err = c.Up(context.Background(), pos[0])
+		r, err = c.Up(ctx, pos[0])
 	case cmd == "up":
-		r, err = c.UpWait(context.Background(), pos[0], time.Duration(timeout))
+		r, err = c.UpWait(ctx, pos[0], wait)
+	case cmd == "rekey":
+		r, err = c.RekeyWait(ctx, pos[0], ike, wait)
 	case user != "":
-		r, err = c.DownUser(context.Background(), user)
+		r, err = c.DownUser(ctx, user)
+	case noWait:
+		r, err = c.Down(ctx, pos[0])
 	default:
-		r, err = c.Down(context.Background(), pos[0])
+		r, err = c.DownWait(ctx, pos[0], wait)
 	}
 	if err != nil {
 		return ctlError(err, stderr)
@@ -83,6 +112,31 @@ func upDown(cmd string, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, r.Message)
 	if cmd == "down" && r.Terminated != nil && !*r.Terminated {
 		return exitFailure
+	}
+	return exitOK
+}
+
+// cmdLog follows the running daemon's log.
+func cmdLog(args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet("log", false, stderr)
+	level := fs.String("level", "info", "show lines at `LEVEL` (debug, info, warn, error) or above, whatever the daemon's own level")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	conn := ""
+	if len(pos) == 1 {
+		conn = pos[0]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := (&gateway.Client{Path: f.control}).Follow(ctx, *level, conn, func(line string) { fmt.Fprintln(stdout, line) })
+	if err != nil {
+		return ctlError(err, stderr)
 	}
 	return exitOK
 }
@@ -135,6 +189,22 @@ func cmdConns(args []string, stdout, stderr io.Writer) int {
 		return printJSON(stdout, stderr, conns)
 	}
 	writeConns(stdout, conns)
+	return exitOK
+}
+
+func cmdCerts(args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet("certs", true, stderr)
+	if code, ok := noPositional(fs, args); !ok {
+		return code
+	}
+	certs, err := (&gateway.Client{Path: f.control}).Certs(context.Background())
+	if err != nil {
+		return ctlError(err, stderr)
+	}
+	if f.json {
+		return printJSON(stdout, stderr, certs)
+	}
+	writeCerts(stdout, certs, time.Now())
 	return exitOK
 }
 

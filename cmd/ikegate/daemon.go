@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"ikegate/gateway"
 	"ikegate/kernel"
@@ -147,6 +148,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer log.Sync()
+	hub := gateway.NewLogHub()
+	log = log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, hub.Core()) }))
 	for _, w := range warns {
 		log.Warn(w.Error())
 	}
@@ -166,7 +169,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot open the dataplane", zap.String("dataplane", cfg.Gateway.Dataplane), zap.Error(err))
 		return exitFailure
 	}
-	g, err := gateway.New(cfg, log, gateway.WithBackend(kb), gateway.WithLogLevel(&level))
+	g, err := gateway.New(cfg, log, gateway.WithBackend(kb), gateway.WithLogLevel(&level), gateway.WithLogHub(hub))
 	if err != nil {
 		kb.Close()
 		if fe := bindError(*file, err); fe != nil {

@@ -39,14 +39,46 @@ const longAlgs = `Lists every keyword the ike and esp proposal lists accept: enc
 
 const longLogLevel = `Without LEVEL, prints the running daemon's log level; with one of debug, info, warn or error, sets it until the daemon stops (or the next loglevel). The change is logged with the caller's uid.`
 
-const longUp = `Asks the running daemon to initiate connection NAME and prints its answer.
-Exits 0 when the negotiation was started or the connection is already
-up, 1 when the daemon refuses (no such connection) or cannot be reached.`
+const longUp = `Asks the running daemon to initiate connection NAME and waits for the
+outcome (at most --timeout, default 30 s), showing the connection's log
+lines on stderr meanwhile (--quiet: not; --verbose: debug lines too).
+Prints the new SPIs and traffic selectors and exits 0 once the IKE SA
+and a CHILD SA of NAME are up, or when the connection is up already or
+being negotiated (nothing new is initiated then). Exits 1 with the
+engine's explanation when the negotiation fails (the peer's refusal and
+its likely cause, e.g. "the pre-shared keys probably differ"), when there
+is no outcome within the timeout, or when the daemon refuses or cannot be
+reached. --no-wait only starts the negotiation.`
 
 const longDown = `Asks the running daemon to terminate the IKE SAs (and their CHILD SAs) of
-connection NAME, or with --user those of the remote-access user USER.
-Exits 1 when there was nothing to terminate or the daemon cannot be
-reached.`
+connection NAME, deleting them at the peer, and waits (at most --timeout,
+default 30 s) until they are gone; with --user, those of the
+remote-access user USER. Exits 1 when there was nothing to terminate,
+when the peer did not confirm the delete in time, or when the daemon
+cannot be reached. --no-wait does not wait for the peer.`
+
+const longRekey = `Asks the running daemon to rekey connection NAME now, as its lifetime would:
+its CHILD SAs (the default, or --child) with new keys and SPIs, or with
+--ike its IKE SA (IKEv2: CREATE_CHILD_SA, the CHILD SAs move to the new
+IKE SA; IKEv1: a new Main or Aggressive Mode and Quick Mode, after which
+the old SAs are deleted; only the side that may initiate the connection
+renews phase 1). Waits for the outcome (at most --timeout, default 30 s),
+showing the connection's log lines on stderr meanwhile; prints the new
+SPIs and exits 0 on success, 1 with the explanation on failure or
+timeout.`
+
+const longCerts = `Lists the certificates of the running daemon's configuration: the own
+certificates, the intermediates sent with them and the CAs trusted for
+peers, each once with the connections that use it, its subject, issuer,
+serial, key, subject alternative names, SHA-256 fingerprint and validity
+("expires in 12 days (SOON)" under 30 days, "EXPIRED" after). Private
+keys are never shown.`
+
+const longLog = `Follows the running daemon's log: every line at --level (default info) or
+above, of connection NAME only if one is given, until Ctrl-C. The level
+is the follower's own: "ikegate log --level debug" shows debug lines
+without changing what the daemon writes to its own log (see loglevel).
+Lines a slow reader misses are counted and reported.`
 
 const longConns = `Lists the connections the running daemon has loaded: version, addresses,
 identities, authentication, start action, proposals and traffic

@@ -44,8 +44,8 @@ func writeSAs(w io.Writer, sas []policy.IKESAInfo) {
 			fmt.Fprintln(w, "  no CHILD SAs")
 		}
 		for _, ch := range sa.Children {
-			fmt.Fprintf(w, "  child %s: %s, ESP SPIs: %s (in) %s (out)%s\n", ch.Name, ch.State, orNone(ch.SPIIn), orNone(ch.SPIOut),
-				ages(ch.InstalledAt, ch.RekeyAt, time.Now()))
+			fmt.Fprintf(w, "  child %s: %s, ESP SPIs: %s (in) %s (out)%s%s\n", ch.Name, ch.State, orNone(ch.SPIIn), orNone(ch.SPIOut),
+				ages(ch.InstalledAt, ch.RekeyAt, time.Now()), expiry(ch.ExpiresAt, time.Now()))
 			if ch.ESPProposal != "" {
 				fmt.Fprintf(w, "    proposal: %s\n", ch.ESPProposal)
 			}
@@ -79,6 +79,63 @@ func writeConns(w io.Writer, conns []gateway.ConnInfo) {
 		fmt.Fprintf(w, "  ike: %s\n", strings.Join(c.IKE, ", "))
 		fmt.Fprintf(w, "  esp: %s\n", strings.Join(c.ESP, ", "))
 		fmt.Fprintf(w, "  %s === %s\n", tsList(c.LocalTS), tsList(c.RemoteTS))
+		if c.LastError != "" {
+			fmt.Fprintf(w, "  last error: %s\n", c.LastError)
+		}
+	}
+}
+
+// expiry renders ", expires in 59m0s" ("" without a time).
+func expiry(at string, now time.Time) string {
+	t, err := time.Parse(time.RFC3339, at)
+	if err != nil {
+		return ""
+	}
+	return ", expires in " + max(t.Sub(now), 0).Truncate(time.Second).String()
+}
+
+// writeCerts prints the configuration's certificates for people, e.g.
+//
+//	own CN=gw.example (connections site-a, ra)
+//	  issuer CN=Lab CA, serial 1f, key ECDSA P-256
+//	  valid 2026-01-01T00:00:00Z to 2027-01-01T00:00:00Z: expires in 203 days
+//	  DNS:gw.example, IP:10.0.0.1
+//	  SHA-256 ab12...
+func writeCerts(w io.Writer, certs []gateway.CertInfo, now time.Time) {
+	if len(certs) == 0 {
+		fmt.Fprintln(w, "no certificates (the connections use pre-shared keys)")
+		return
+	}
+	for _, c := range certs {
+		fmt.Fprintf(w, "%s %s (connections %s)\n", c.Role, c.Subject, strings.Join(c.Conns, ", "))
+		fmt.Fprintf(w, "  issuer %s, serial %s, key %s\n", c.Issuer, c.Serial, c.Key)
+		fmt.Fprintf(w, "  valid %s to %s: %s\n", c.NotBefore, c.NotAfter, validity(c.NotBefore, c.NotAfter, now))
+		if len(c.SANs) > 0 {
+			fmt.Fprintf(w, "  %s\n", strings.Join(c.SANs, ", "))
+		}
+		fmt.Fprintf(w, "  SHA-256 %s\n", c.SHA256)
+	}
+}
+
+// validity says how a certificate's validity stands at now: "not yet
+// valid", "EXPIRED 3 days ago", "expires in 12 days (SOON)", "expires in
+// 203 days".
+func validity(notBefore, notAfter string, now time.Time) string {
+	nb, err1 := time.Parse(time.RFC3339, notBefore)
+	na, err2 := time.Parse(time.RFC3339, notAfter)
+	if err1 != nil || err2 != nil {
+		return "unknown"
+	}
+	days := func(d time.Duration) int { return int(d.Hours() / 24) }
+	switch left := na.Sub(now); {
+	case now.Before(nb):
+		return "NOT YET VALID"
+	case left < 0:
+		return fmt.Sprintf("EXPIRED %d days ago", days(-left))
+	case left < 30*24*time.Hour:
+		return fmt.Sprintf("expires in %d days (SOON)", days(left))
+	default:
+		return fmt.Sprintf("expires in %d days", days(left))
 	}
 }
 

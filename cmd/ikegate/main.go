@@ -3,6 +3,8 @@
 //	ikegate run --config FILE        run the daemon
 //	ikegate check --config FILE      validate a configuration
 //	ikegate up NAME / down NAME      initiate / terminate a connection
+//	ikegate rekey NAME [--ike]       rekey a connection's CHILD (or IKE) SA
+//	ikegate log [NAME]               follow the daemon's log
 //	ikegate conns / sas / stats      show connections, SAs, counters
 //	ikegate demo                     two gateways on loopback, no root
 //	ikegate version                  version, VCS commit, Go version
@@ -49,14 +51,17 @@ func init() {
 	commands = []command{
 		{name: "run", args: "--config FILE", help: "run the daemon until SIGINT/SIGTERM", run: cmdRun, long: longRun},
 		{name: "check", args: "--config FILE | FILE", help: "load and validate a configuration", run: cmdCheck, long: longCheck, complete: "files"},
-		{name: "up", args: "NAME [--control SOCK]", help: "initiate connection NAME", run: cmdUp, long: longUp, complete: "conns"},
-		{name: "down", args: "NAME | --user USER [--control SOCK]", help: "terminate the IKE SAs of connection NAME, or of a user", run: cmdDown, long: longDown, complete: "conns"},
+		{name: "up", args: "NAME [--timeout SECONDS] [--no-wait] [--control SOCK]", help: "initiate connection NAME and wait for the outcome", run: cmdUp, long: longUp, complete: "conns"},
+		{name: "down", args: "NAME | --user USER [--timeout SECONDS] [--control SOCK]", help: "terminate the IKE SAs of connection NAME, or of a user", run: cmdDown, long: longDown, complete: "conns"},
+		{name: "rekey", args: "NAME [--ike | --child] [--timeout SECONDS] [--control SOCK]", help: "rekey connection NAME's CHILD SAs (or its IKE SA) now and wait", run: cmdRekey, long: longRekey, complete: "conns"},
 		{name: "reload", args: "[--control SOCK]", help: "read the configuration again and apply it", run: cmdReload, long: longReload},
 		{name: "conns", args: "[--json | --names] [--control SOCK]", help: "list the configured connections", run: cmdConns, long: longConns},
 		{name: "sas", args: "[NAME] [--json] [--control SOCK]", help: "list the IKE and CHILD SAs (of connection NAME)", run: cmdSAs, long: longSAs},
+		{name: "certs", args: "[--json] [--control SOCK]", help: "list the own certificates, intermediates and CAs with their expiry", run: cmdCerts, long: longCerts},
 		{name: "stats", args: "[--json] [--control SOCK]", help: "show packet counters and drops", run: cmdStats, long: longStats},
 		{name: "leases", args: "[--json] [--control SOCK]", help: "list the addresses handed to remote-access clients", run: cmdLeases, long: longLeases},
 		{name: "demo", args: "[flags]", help: "negotiate tunnels between two in-process gateways on loopback", run: cmdDemo, long: longDemo},
+		{name: "log", args: "[NAME] [--level LEVEL] [--control SOCK]", help: "follow the running daemon's log (of connection NAME)", run: cmdLog, long: longLog, complete: "conns"},
 		{name: "loglevel", args: "[LEVEL] [--control SOCK]", help: "show or set the running daemon's log level", run: cmdLogLevel, long: longLogLevel, complete: "debug info warn error"},
 		{name: "algs", args: "[--json]", help: "list the proposal keywords and what they mean", run: cmdAlgs, long: longAlgs},
 		{name: "version", args: "[--json]", help: "print the version, VCS commit and Go version", run: cmdVersion, long: longVersion},

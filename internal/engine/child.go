@@ -78,7 +78,12 @@ func (ch *Child) Info() policy.ChildSAInfo {
 	if ch.Kernel != nil && !ch.Kernel.Tunnel {
 		mode = "transport"
 	}
+	var expires time.Time
+	if ch.Kernel != nil && ch.Kernel.Lifetime > 0 && !ch.Since.IsZero() {
+		expires = ch.Since.Add(ch.Kernel.Lifetime)
+	}
 	return policy.ChildSAInfo{
+		ExpiresAt:   stamp(expires),
 		Name:        ch.Conn.Name,
 		State:       ch.State.String(),
 		Mode:        mode,

@@ -175,6 +175,14 @@ func (c *Core[S, C, W]) NoteFailure(conn, why string) {
 // none); ClearFailure forgets it (a new initiation starts).
 func (c *Core[S, C, W]) LastFailure(conn string) string { return c.lastErr[conn] }
 
+// Failures copies the last failure of every connection that has one
+// into m.
+func (c *Core[S, C, W]) Failures(m map[string]string) {
+	for k, v := range c.lastErr {
+		m[k] = v
+	}
+}
+
 // ClearFailure forgets conn's last failure.
 func (c *Core[S, C, W]) ClearFailure(conn string) { delete(c.lastErr, conn) }
 
