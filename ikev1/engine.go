@@ -243,7 +243,7 @@ func (e *Engine) Tick(now time.Time) engine.Output { return e.RunTimers(now, e.o
 
 func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	if r := sa.rtx; r.Due(now) && !e.Resend(now, r, sa.local, sa.remote) {
-		e.peerDead(now, sa, fmt.Sprintf("peer did not answer after %d tries", r.Tries))
+		e.peerDead(now, sa, noAnswer(sa, r.Tries))
 		return
 	}
 	for id, q := range sa.quick {

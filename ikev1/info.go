@@ -193,6 +193,23 @@ func (e *Engine) checkLiveness(now time.Time, sa *p1SA) {
 	}
 }
 
+// noAnswer explains an initiator's phase 1 that the peer stopped
+// answering after tries messages, by how far it got.
+func noAnswer(sa *p1SA, tries int) string {
+	switch {
+	case sa.state == stateMainI5 && sa.conn.Auth == policy.AuthPSK:
+		return fmt.Sprintf("peer did not answer Main Mode message 5 after %d tries, though it answered messages 1 and 3: "+
+			"it could not decrypt it, so the pre-shared keys probably differ (a peer that refuses our identity is silent too)", tries)
+	case sa.state == stateMainI5:
+		return fmt.Sprintf("peer did not answer Main Mode message 5 after %d tries, though it answered messages 1 and 3: "+
+			"it probably refused our identity or certificate", tries)
+	case sa.state == stateMainI1 || sa.state == stateAggrI1:
+		return fmt.Sprintf("peer did not answer our first message after %d tries: nothing answers IKE at %s, "+
+			"a firewall drops it, or the peer has no connection for our address", tries, sa.remote)
+	}
+	return fmt.Sprintf("peer did not answer after %d tries", tries)
+}
+
 // peerDead removes the SA of a peer that stopped answering (or a phase 1
 // that never completed) and, as engine.PeerLost decides, initiates the
 // connection again.

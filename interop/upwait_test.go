@@ -69,3 +69,45 @@ func TestUpWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestUpWaitsLibreswan: the same contract against Libreswan, ikegate
+// initiating with a PSK that differs from Libreswan's, IKEv2 and IKEv1
+// Main Mode (where Libreswan, unable to decrypt message 5, stays silent):
+// `up` exits non-zero before the timeout and its closing line points at
+// the PSK. (Libreswan cannot install CHILD SAs on these hosts, so the
+// good case is TestIKEv1LibreswanPSK's, not an `up` here.)
+func TestUpWaitsLibreswan(t *testing.T) {
+	t.Parallel()
+	lab := NewLab(t)
+	pairs := v1AddPairs(t, lab.Left, lab.Right, 60, 2)
+	bad2 := v1PSKConn("ul-bad2", 0, pairs[0], "aes256-sha256-modp2048", "aes256-sha256")
+	bad1 := v1PSKConn("ul-bad1", 1, pairs[1], "aes256-sha256-modp2048", "aes256-sha256")
+	bad2.Version = 2
+	gates := []Conn{bad2.Mirror(), bad1.Mirror()}
+	for i := range gates {
+		gates[i].PSK = "not-the-peers-psk-0123456789"
+	}
+	g := lab.StartIkegate(t, lab.Right, v1GatewayTOML(v1GateAddrs(pairs), gates...))
+	lsw := lab.StartLibreswan(t, lab.Left, LibreswanConfig{Conns: []Conn{bad2, bad1},
+		ConnExtra: "retransmit-timeout=3s\nkeyingtries=1"})
+	v1KeepLogs(t, g.LogPath, lsw.LogPath)
+
+	for _, c := range []Conn{bad2, bad1} {
+		t0 := time.Now()
+		out, err := g.UpWait(c.Name, 20*time.Second)
+		took := time.Since(t0)
+		if err == nil {
+			t.Errorf("up %s with a wrong PSK exited 0: %s", c.Name, out)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		last := lines[len(lines)-1]
+		t.Logf("up %s refused after %v: %s", c.Name, took.Round(time.Millisecond), last)
+		if !strings.Contains(strings.ToLower(last), "psk") && !strings.Contains(last, "pre-shared") {
+			t.Errorf("up %s: the closing explanation does not point at the PSK:\n%s", c.Name, out)
+		}
+		if took > 19*time.Second {
+			t.Errorf("up %s took %v: it should end when the peer refuses, not at the timeout", c.Name, took)
+		}
+	}
+}
