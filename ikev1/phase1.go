@@ -420,6 +420,7 @@ func (e *Engine) aggrR1(now time.Time, d isakmp.Datagram, msg *isakmp.V1Message,
 		return
 	}
 	sa.hs.gxi, sa.hs.ni = ke.Data, nonce.Data
+	sa.hs.certAsked = msg.Find(isakmp.V1PayloadCR) != nil
 	if err := e.startResponderKeys(now, sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
 		e.fail(sa, err.Error())
@@ -720,6 +721,7 @@ func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		return
 	}
 	sa.hs.gxi, sa.hs.ni = ke, nonce
+	sa.hs.certAsked = hasCertReq(ps)
 	if err := e.computeKeys(sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
 		e.fail(sa, err.Error())
@@ -741,6 +743,7 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		return
 	}
 	sa.hs.gxr, sa.hs.nr = ke, nonce
+	sa.hs.certAsked = hasCertReq(ps)
 	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return
@@ -790,15 +793,28 @@ func (e *Engine) proof(sa *p1SA, hash []byte) ([]isakmp.V1Payload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
-	ps := []isakmp.V1Payload{&isakmp.V1Cert{Encoding: certX509Signature, Data: conn.Cert.Raw}}
-	for _, c := range conn.CertChain {
-		ps = append(ps, &isakmp.V1Cert{Encoding: certX509Signature, Data: c.Raw})
+	var ps []isakmp.V1Payload
+	if conn.SendsCert(sa.hs.certAsked) {
+		ps = append(ps, &isakmp.V1Cert{Encoding: certX509Signature, Data: conn.Cert.Raw})
+		for _, c := range conn.CertChain {
+			ps = append(ps, &isakmp.V1Cert{Encoding: certX509Signature, Data: c.Raw})
+		}
 	}
 	return append(ps, &isakmp.V1Sig{Data: sig}), nil
 }
 
 // Certificate encoding "X.509 Certificate - Signature" (RFC 2408 3.9).
 const certX509Signature uint8 = 4
+
+// hasCertReq reports whether a phase 1 message asks for our certificate.
+func hasCertReq(ps []isakmp.V1Payload) bool {
+	for _, p := range ps {
+		if _, ok := p.(*isakmp.V1CertReq); ok {
+			return true
+		}
+	}
+	return false
+}
 
 // certRequests asks the peer for a certificate from each of our CAs.
 func certRequests(conn *policy.Connection) []isakmp.V1Payload {
@@ -934,6 +950,7 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 		return
 	}
 	sa.hs.gxr, sa.hs.nr = ke, nonce
+	sa.hs.certAsked = hasCertReq(ps)
 	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return

@@ -62,6 +62,9 @@ type handshake struct {
 	idiB     []byte // phase 1 ID payload bodies
 	idrB     []byte
 	held     []isakmp.Datagram // Quick Mode that arrived before phase 1 completed
+	// certAsked: the peer sent a certificate request (CR) in phase 1,
+	// for send_cert = "ifasked".
+	certAsked bool
 }
 
 // p1SA is one ISAKMP SA (phase 1) with its Quick Mode exchanges.

@@ -81,8 +81,10 @@ func (e *Engine) verifyAuth(now time.Time, sa *ikeSA, conn *policy.Connection, i
 	return nil
 }
 
-func certPayloads(conn *policy.Connection) []isakmp.Payload {
-	if conn.Auth != policy.AuthPubkey || conn.Cert == nil {
+// certPayloads is our certificate and its chain, when conn sends them
+// (send_cert) to a peer that asked for one (asked: it sent CERTREQ) or not.
+func certPayloads(conn *policy.Connection, asked bool) []isakmp.Payload {
+	if !conn.SendsCert(asked) {
 		return nil
 	}
 	ps := []isakmp.Payload{&isakmp.Cert{Encoding: certX509Signature, Data: conn.Cert.Raw}}
@@ -120,7 +122,7 @@ func (e *Engine) authRequest(now time.Time, sa *ikeSA) *request {
 	conn := sa.conn
 	idi := idPayload(isakmp.PayloadIDi, conn.LocalID)
 	ps := []isakmp.Payload{idi}
-	ps = append(ps, certPayloads(conn)...)
+	ps = append(ps, certPayloads(conn, sa.peerCertReq)...)
 	if e.firstContact(sa) {
 		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyInitialContact})
 	}
@@ -275,6 +277,7 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 		e.continueEAP(now, sa, d, id, inner)
 		return
 	}
+	sa.peerCertReq = find[*isakmp.CertReq](inner) != nil
 	idi := findID(inner, isakmp.PayloadIDi)
 	if idi == nil {
 		e.respond(sa, d, isakmp.ExchangeIKEAuth, id, []isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyInvalidSyntax}})
@@ -304,7 +307,7 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 	}
 	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
 	ps := []isakmp.Payload{ridr}
-	ps = append(ps, certPayloads(conn)...)
+	ps = append(ps, certPayloads(conn, sa.peerCertReq)...)
 	myAuth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
 	if err != nil {
 		e.authFailed(sa, d, id, err.Error())

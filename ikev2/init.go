@@ -209,6 +209,7 @@ func (e *Engine) readCapabilities(sa *ikeSA, ps []isakmp.Payload) {
 		sa.peerHashes = parseHashList(n.Data)
 	}
 	sa.peerFragments = isakmp.FindNotify(ps, isakmp.NotifyIKEv2FragmentationSupported) != nil
+	sa.peerCertReq = find[*isakmp.CertReq](ps) != nil // a responder's, in IKE_SA_INIT
 }
 
 // detectNAT compares the peer's NAT detection hashes with the addresses

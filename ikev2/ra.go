@@ -151,7 +151,7 @@ func (e *Engine) startEAP(now time.Time, sa *ikeSA, d isakmp.Datagram, msgID uin
 	ps := []isakmp.Payload{ridr}
 	eapOnly := conn.EAPOnly && isakmp.FindNotify(inner, isakmp.NotifyEAPOnlyAuthentication) != nil
 	if !eapOnly {
-		ps = append(ps, certPayloads(conn)...)
+		ps = append(ps, certPayloads(conn, sa.peerCertReq)...)
 		auth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
 		if err != nil {
 			e.authFailed(sa, d, msgID, err.Error())
@@ -587,7 +587,7 @@ func (e *Engine) multipleAuth(d isakmp.Datagram) bool {
 func (e *Engine) firstAuthRound(sa *ikeSA, d isakmp.Datagram, msgID uint32, conn *policy.Connection, certID policy.Identity, inner []isakmp.Payload) {
 	sa.conn = conn
 	ridr := idPayload(isakmp.PayloadIDr, conn.LocalID)
-	ps := append([]isakmp.Payload{ridr}, certPayloads(conn)...)
+	ps := append([]isakmp.Payload{ridr}, certPayloads(conn, sa.peerCertReq)...)
 	auth, err := e.makeAuth(sa, conn, sa.octets(false, ridr))
 	if err != nil {
 		e.authFailed(sa, d, msgID, err.Error())

@@ -61,6 +61,7 @@ type ikeSA struct {
 	keys          *ikeKeys
 	peerHashes    []uint16 // SIGNATURE_HASH_ALGORITHMS from the peer
 	peerFragments bool
+	peerCertReq   bool   // the peer asked for our certificate (CERTREQ): send_cert = "ifasked"
 	mobike        bool   // both announced MOBIKE_SUPPORTED (RFC 4555)
 	ownerName     string // owner(), once established
 

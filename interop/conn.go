@@ -65,6 +65,14 @@ type Conn struct {
 	// IkegateLifetimes are ikegate's ike_lifetime and child_lifetime
 	// ("" = its defaults); other daemons ignore them.
 	IkegateLifetimes [2]string
+	// IkegateExtra is raw TOML added to ikegate's [[connection]] (e.g.
+	// `send_cert = "never"`); other daemons ignore it.
+	IkegateExtra string
+	// SwanExtra is raw text added to strongSwan's connection section
+	// (e.g. "send_certreq = no"); SwanRemoteCert is a certificate file
+	// strongSwan trusts for the peer (remote.certs: the peer need not
+	// send it). Other daemons ignore them.
+	SwanExtra, SwanRemoteCert string
 }
 
 // Child is one additional CHILD SA of a Conn.

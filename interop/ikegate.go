@@ -149,6 +149,9 @@ func IkegateTOML(gw IkegateGateway, conns ...Conn) string {
 			start = "none"
 		}
 		kv("start", start)
+		if c.IkegateExtra != "" {
+			b.WriteString(strings.TrimSpace(c.IkegateExtra) + "\n")
+		}
 	}
 	return b.String()
 }

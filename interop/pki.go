@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,6 +156,65 @@ func (p *TestPKI) Leaf(t testing.TB, name string, kt KeyType, dnsNames []string,
 	p.Leaves = append(p.Leaves, l)
 	p.mu.Unlock()
 	return l
+}
+
+// SubCA creates an intermediate CA (CN=cn) signed by p, in its own
+// directory; its leaves chain to p's root. Chain appends the intermediate
+// to a leaf's certificate file, as a gateway sends them.
+func (p *TestPKI) SubCA(t testing.TB, cn string) *TestPKI {
+	t.Helper()
+	dir := filepath.Join(p.Dir, cn)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.n++
+	serial := p.n
+	p.mu.Unlock()
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(serial),
+		Subject:               pkix.Name{Country: []string{"CH"}, Organization: []string{"ikegate"}, CommonName: cn},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, key.Public(), p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	sub := &TestPKI{Dir: dir, ca: ca, caKey: key, n: serial * 1000,
+		CACert: filepath.Join(dir, "ca.pem"), CAKey: filepath.Join(dir, "ca.key"),
+		CADN: "C=CH, O=ikegate, CN=" + cn}
+	writePEM(t, sub.CACert, "CERTIFICATE", der)
+	writeKey(t, sub.CAKey, key)
+	return sub
+}
+
+// Chain writes the leaf followed by the intermediate CA sub to a new
+// file and returns its path.
+func (l *Leaf) Chain(t testing.TB, sub *TestPKI) string {
+	t.Helper()
+	a, err := os.ReadFile(l.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(sub.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimSuffix(l.Cert, ".pem") + "-chain.pem"
+	if err := os.WriteFile(path, append(a, b...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // UseIn fills a Conn's pubkey fields with this leaf and the CA.

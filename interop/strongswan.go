@@ -518,7 +518,17 @@ func swanSwanctlConf(conns []Conn, confDir string) (string, error) {
 			}
 			fmt.Fprintf(&b, "      cacerts = %s\n", strings.Join(names, ","))
 		}
+		if c.SwanRemoteCert != "" {
+			name := fmt.Sprintf("%s-%d-peer.pem", c.Name, i)
+			if err := copyFile(c.SwanRemoteCert, filepath.Join(confDir, "x509", name)); err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&b, "      certs = %s\n", name)
+		}
 		b.WriteString("    }\n")
+		if c.SwanExtra != "" {
+			b.WriteString(indent(strings.TrimSpace(c.SwanExtra), "    ") + "\n")
+		}
 		if c.SwanRekeyIKE != "" {
 			// Fact: with a short rekey_time the default over_time (10%,
 			// truncated to whole seconds) makes the hard lifetime equal the

@@ -402,6 +402,7 @@ var validConnKeys = []string{
 	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
 	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
 	"pool", "group", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg", "mobike", "eap_only",
+	"send_cert",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -661,6 +662,13 @@ func (l *cfgLoader) remoteAccess(t *cfgTable, c *Connection, acc *cfgAccess, ver
 
 	if v, ok := t.bool("allow_aggressive_psk"); ok {
 		c.AggressivePSK = v
+	}
+	var sendCert string
+	if t.enum("send_cert", &sendCert, SendCertAlways, SendCertIfAsked, SendCertNever) {
+		if c.Auth != AuthPubkey {
+			t.errf("send_cert", "only applies with auth = \"pubkey\" (a certificate to send)")
+		}
+		c.SendCert = sendCert
 	}
 	if v, ok := t.bool("eap_only"); ok {
 		if c.RemoteAuth != RemoteAuthEAPMSCHAPv2 && c.RemoteAuth != RemoteAuthEAPRadius {

@@ -111,6 +111,10 @@ type Connection struct {
 	Key       crypto.Signer       // own private key (pubkey); never logged
 	CAs       *x509.CertPool      // trust anchors for the peer's certificate
 	CACerts   []*x509.Certificate // the same anchors as a list (for CERTREQ)
+	// SendCert ("send_cert") says when Cert and CertChain go to the peer:
+	// SendCertAlways (also ""), SendCertIfAsked (only after a certificate
+	// request: CERTREQ / CR), SendCertNever (the peer has them already).
+	SendCert string
 
 	IKE []oakley.Proposal // IKE SA proposals, in preference order
 	ESP []oakley.Proposal // CHILD SA proposals, in preference order
@@ -165,6 +169,28 @@ type Connection struct {
 	// and no XAUTH (allow_aggressive_psk): anyone who knows the peer
 	// identity gets an offline-crackable hash of the PSK.
 	AggressivePSK bool
+}
+
+// send_cert values.
+const (
+	SendCertAlways  = "always"
+	SendCertIfAsked = "ifasked"
+	SendCertNever   = "never"
+)
+
+// SendsCert reports whether our certificate goes to the peer, which asked
+// for one (a certificate request) or not.
+func (c *Connection) SendsCert(asked bool) bool {
+	if c.Auth != AuthPubkey || c.Cert == nil {
+		return false
+	}
+	switch c.SendCert {
+	case SendCertNever:
+		return false
+	case SendCertIfAsked:
+		return asked
+	}
+	return true
 }
 
 // RemoteAny reports whether the connection accepts any peer address.
