@@ -39,6 +39,7 @@ type Monitor struct {
 	probeSince     time.Time // first unanswered probe; zero when not probing
 	lastProbe      time.Time
 	seq            uint32
+	firstSeq       uint32 // the first probe of the current episode (IKEv1)
 }
 
 // New returns a monitor that probes after delay of silence and gives up
@@ -105,6 +106,7 @@ func (m *Monitor) Check(now time.Time) Verdict {
 	}
 	if !now.Before(m.lastSeen.Add(m.delay)) {
 		m.probeSince, m.lastProbe = now, now
+		m.firstSeq = m.seq + 1 // the probe about to be sent
 		return Probe
 	}
 	return Wait
@@ -116,8 +118,33 @@ func (m *Monitor) NextSeq() uint32 {
 	return m.seq
 }
 
-// Acked reports whether seq answers our latest probe.
-func (m *Monitor) Acked(seq uint32) bool { return seq == m.seq }
+// AckResult classifies the sequence number of an R-U-THERE-ACK.
+type AckResult int
+
+// AckResults.
+const (
+	// AckLatest answers our latest probe: the peer is alive.
+	AckLatest AckResult = iota
+	// AckEarlier answers an earlier probe of the current probing (a peer
+	// slow to answer, or one that acks out of step, as Cisco ASAs are
+	// reported to): it was sent after the silence began, so the peer is
+	// alive too.
+	AckEarlier
+	// AckStale answers no probe of the current probing: ignored.
+	AckStale
+)
+
+// Ack classifies an R-U-THERE-ACK carrying seq (RFC 3706 7: the sequence
+// number ties an ACK to its probe).
+func (m *Monitor) Ack(seq uint32) AckResult {
+	switch {
+	case seq == m.seq:
+		return AckLatest
+	case !m.probeSince.IsZero() && seq-m.firstSeq < m.seq-m.firstSeq: // wraps like the counter
+		return AckEarlier
+	}
+	return AckStale
+}
 
 // SeenTraffic counts inbound ESP on the given CHILD SAs as a sign of life,
 // when the installer can tell (Capabilities().LastInbound): probes then go out
@@ -141,15 +168,16 @@ type State struct {
 	LastSeen   time.Time     `json:"last_seen"`
 	ProbeSince time.Time     `json:"probe_since"`
 	LastProbe  time.Time     `json:"last_probe"`
-	Seq        uint32        `json:"seq"` // last R-U-THERE sequence number sent
+	Seq        uint32        `json:"seq"`                 // last R-U-THERE sequence number sent
+	FirstSeq   uint32        `json:"first_seq,omitempty"` // first of the current probing
 }
 
 // State returns m's state.
 func (m *Monitor) State() State {
-	return State{Delay: m.delay, Timeout: m.timeout, LastSeen: m.lastSeen, ProbeSince: m.probeSince, LastProbe: m.lastProbe, Seq: m.seq}
+	return State{Delay: m.delay, Timeout: m.timeout, LastSeen: m.lastSeen, ProbeSince: m.probeSince, LastProbe: m.lastProbe, Seq: m.seq, FirstSeq: m.firstSeq}
 }
 
 // FromState returns the monitor whose state is s.
 func FromState(s State) Monitor {
-	return Monitor{delay: s.Delay, timeout: s.Timeout, lastSeen: s.LastSeen, probeSince: s.ProbeSince, lastProbe: s.LastProbe, seq: s.Seq}
+	return Monitor{delay: s.Delay, timeout: s.Timeout, lastSeen: s.LastSeen, probeSince: s.ProbeSince, lastProbe: s.LastProbe, seq: s.Seq, firstSeq: s.FirstSeq}
 }

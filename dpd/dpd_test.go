@@ -47,8 +47,8 @@ func TestAnswerEndsProbing(t *testing.T) {
 		t.Fatal("no probe after delay")
 	}
 	seq := m.NextSeq()
-	if !m.Acked(seq) || m.Acked(seq-1) {
-		t.Fatal("Acked")
+	if m.Ack(seq) != AckLatest || m.Ack(seq-1) != AckStale {
+		t.Fatal("Ack")
 	}
 	m.Seen(t0.Add(11 * time.Second))
 	if v := m.Check(t0.Add(45 * time.Second)); v == Dead {
@@ -96,5 +96,48 @@ func TestStaleSignOfLifeDoesNotEndProbing(t *testing.T) {
 	m.Seen(at(3))
 	if v := m.Check(at(12)); v == Dead {
 		t.Fatal("dead although the peer answered at the probe time")
+	}
+}
+
+// TestAckOutOfStep: during one probing, an ACK of the latest probe and of
+// an earlier probe of it are life (peers that ack out of step); ACKs of
+// probes before the probing began, or of ones never sent, are stale; the
+// sequence numbers may wrap.
+func TestAckOutOfStep(t *testing.T) {
+	for _, start := range []uint32{0, 100, 0xfffffffe} {
+		t0 := time.Unix(0, 0)
+		m := New(10*time.Second, 60*time.Second, t0, start)
+		before := m.NextSeq() // a probe of an earlier probing, answered
+		m.Seen(t0)
+		if m.Check(t0.Add(10*time.Second)) != Probe {
+			t.Fatal("no probe after delay")
+		}
+		first := m.NextSeq()
+		if m.Check(t0.Add(20*time.Second)) != Probe {
+			t.Fatal("no second probe")
+		}
+		second := m.NextSeq()
+		m.Check(t0.Add(30 * time.Second))
+		latest := m.NextSeq()
+		for _, tc := range []struct {
+			seq  uint32
+			want AckResult
+		}{
+			{latest, AckLatest},
+			{second, AckEarlier},
+			{first, AckEarlier},
+			{before, AckStale},
+			{latest + 1, AckStale},
+			{latest + 1000, AckStale},
+		} {
+			if got := m.Ack(tc.seq); got != tc.want {
+				t.Errorf("start %#x: Ack(%#x) = %v, want %v (probes %#x..%#x)", start, tc.seq, got, tc.want, first, latest)
+			}
+		}
+		// Carried through an export.
+		r := FromState(m.State())
+		if got := r.Ack(second); got != AckEarlier {
+			t.Errorf("after FromState: Ack(second) = %v", got)
+		}
 	}
 }

@@ -103,6 +103,8 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 			"half_open":         sum1.HalfOpen,
 			"half_open_evicted": sum1.HalfOpenEvicted,
 			"half_open_refused": sum1.HalfOpenRefused,
+			"dpd_ack_earlier":   sum1.DPDAckEarlier,
+			"dpd_ack_stale":     sum1.DPDAckStale,
 		}
 	}
 	return s

@@ -88,9 +88,7 @@ func (e *Engine) informational(now time.Time, sa *p1SA, d isakmp.Datagram, msg *
 				e.sendInfo(sa, []isakmp.V1Payload{&isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.V1ProtocolISAKMP,
 					SPI: v.SPI, Type: isakmp.V1NotifyRUThereAck, Data: v.Data}})
 			case isakmp.V1NotifyRUThereAck:
-				if len(v.Data) == 4 && sa.DPD.Acked(binary.BigEndian.Uint32(v.Data)) {
-					sa.DPD.Seen(now)
-				}
+				e.dpdAck(now, sa, v.Data)
 			case isakmp.V1NotifyInitialContact:
 				if sa.conn.Unique != policy.UniqueNever {
 					e.InitialContact(now, sa)
@@ -190,6 +188,30 @@ func (e *Engine) checkLiveness(now time.Time, sa *p1SA) {
 		e.sendNotify(sa, isakmp.V1NotifyRUThere, binary.BigEndian.AppendUint32(nil, seq))
 	case dpd.Dead:
 		e.peerDead(now, sa, fmt.Sprintf("no R-U-THERE-ACK for dpd_timeout %s", sa.conn.DPDTimeout))
+	}
+}
+
+// dpdAck takes an R-U-THERE-ACK: one answering a probe of the current
+// probing is life, even an earlier probe's (peers that ack out of step);
+// one answering none is ignored. Both kinds are counted and logged at
+// debug only: such peers send them on every probe.
+func (e *Engine) dpdAck(now time.Time, sa *p1SA, data []byte) {
+	if len(data) != 4 {
+		e.Count.DPDAckStale++
+		sa.log(e).Debug("R-U-THERE-ACK without a 4-byte sequence number: ignored")
+		return
+	}
+	seq := binary.BigEndian.Uint32(data)
+	switch sa.DPD.Ack(seq) {
+	case dpd.AckLatest:
+		sa.DPD.Seen(now)
+	case dpd.AckEarlier:
+		e.Count.DPDAckEarlier++
+		sa.log(e).Debug("R-U-THERE-ACK for an earlier probe: the peer is alive", zap.Uint32("seq", seq))
+		sa.DPD.Seen(now)
+	default:
+		e.Count.DPDAckStale++
+		sa.log(e).Debug("R-U-THERE-ACK for no current probe: ignored", zap.Uint32("seq", seq))
 	}
 }
 

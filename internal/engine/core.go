@@ -117,6 +117,10 @@ type Counters struct {
 	HalfOpen        uint64
 	HalfOpenEvicted uint64
 	HalfOpenRefused uint64
+	// IKEv1 DPD: R-U-THERE-ACKs answering an earlier probe of the same
+	// probing (taken as life) and ACKs answering none (ignored).
+	DPDAckEarlier uint64
+	DPDAckStale   uint64
 }
 
 // Add sums o into c (the counters of several engines, e.g. one per
@@ -131,6 +135,8 @@ func (c *Counters) Add(o Counters) {
 	c.HalfOpen += o.HalfOpen
 	c.HalfOpenEvicted += o.HalfOpenEvicted
 	c.HalfOpenRefused += o.HalfOpenRefused
+	c.DPDAckEarlier += o.DPDAckEarlier
+	c.DPDAckStale += o.DPDAckStale
 }
 
 // SA is what the core needs of an engine's IKE SA: when its timer is due
