@@ -1007,6 +1007,7 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	if sa.nat.LocalBehindNAT {
 		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
+	sa.lifetime = bounded(sa.log(e), "ISAKMP SA", sa.lifetime, sa.conn.IKELifetime, defaultIKELifetime)
 	sa.RekeyAt = now.Add(e.rekeyDelay(sa, sa.lifetime, defaultIKELifetime))
 	if sa.peerDPD {
 		sa.DPD = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, binary.BigEndian.Uint32(e.Random(4))>>1)

@@ -393,7 +393,7 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 	rest = append(rest, sa.natOA(isTransport(offer.encap), sa.remote.Addr(), sa.local.Addr())...)
 	// Where our lifetimes are shorter than the offer, say so (RFC 2407
 	// 4.6.3.1) and use ours.
-	life, bytes := shorter(q.lifetime, conn.ChildLifetime), shorter(offer.kilobytes*1024, conn.ChildLifetimeBytes)
+	life, bytes := bounded(log, "IPsec SA", q.lifetime, conn.ChildLifetime, time.Hour), shorter(offer.kilobytes*1024, conn.ChildLifetimeBytes)
 	if life != q.lifetime || bytes != offer.kilobytes*1024 {
 		q.lifetime, q.lifeBytes = life, bytes
 		rest = append(rest, &isakmp.V1Notify{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP,
@@ -465,7 +465,7 @@ func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Pa
 	}
 	q.offer, q.nr = o, nonce.Data
 	q.spiOut = binary.BigEndian.Uint32(saP.Proposals[0].SPI)
-	q.lifetime = o.lifetime
+	q.lifetime = bounded(log, "IPsec SA", o.lifetime, q.conn.ChildLifetime, time.Hour)
 	q.lifeBytes = shorter(o.kilobytes*1024, q.conn.ChildLifetimeBytes)
 	for _, p := range ps {
 		if n, ok := p.(*isakmp.V1Notify); ok && n.Type == isakmp.V1NotifyResponderLifetime {

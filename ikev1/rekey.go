@@ -1,6 +1,7 @@
 package ikev1
 
 import (
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,6 +44,21 @@ func (e *Engine) rekeyDue(now time.Time, sa *p1SA) {
 			e.startQuickModeFor(now, sa, c.Conn, c)
 		}
 	}
+}
+
+// bounded is the lifetime of an SA whose peer proposed (or, as
+// responder, chose) peer: ours (own, or def when the connection sets
+// none) when the peer's is longer or absent. Some peers propose what
+// others refuse (2147483 s, "for ever"); a longer one is cut and logged.
+func bounded(log *zap.Logger, what string, peer, own, def time.Duration) time.Duration {
+	if own <= 0 {
+		own = def
+	}
+	if peer <= 0 || peer <= own {
+		return shorter(peer, own)
+	}
+	log.Info(fmt.Sprintf("peer's %s lifetime %v is longer than ours: using ours, %v", what, peer, own))
+	return own
 }
 
 func canInitiate(c *policy.Connection) bool {

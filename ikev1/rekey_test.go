@@ -90,3 +90,46 @@ func TestKernelExpire(t *testing.T) {
 		t.Fatalf("peer still has %d phase 2 SAs after a hard expire", len(c))
 	}
 }
+
+// TestLongPeerLifetimeBounded: an initiator proposing 2147483 s for both
+// phases (some peers' "for ever", which others refuse) gets the
+// responder's own lifetimes: its ISAKMP SA is replaced within the
+// responder's ike_lifetime, and the responder answers the Quick Mode with
+// RESPONDER-LIFETIME, which the initiator honours for its IPsec SA.
+func TestLongPeerLifetimeBounded(t *testing.T) {
+	const forever = 2147483 * time.Second
+	for _, tc := range []struct {
+		name               string
+		ownIKE, ownChild   time.Duration // the responder's (0: defaults 8h, 1h)
+		wantIKE, wantChild time.Duration
+	}{
+		{"defaults", 0, 0, defaultIKELifetime, time.Hour},
+		{"configured", 3 * time.Hour, 20 * time.Minute, 3 * time.Hour, 20 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+			a, b := p.a.conns[0], p.b.conns[0]
+			a.IKELifetime, a.ChildLifetime = forever, forever
+			b.IKELifetime, b.ChildLifetime = tc.ownIKE, tc.ownChild
+			p.initiate(p.a, a)
+			p.run(time.Second)
+			requireUp(t, p.a, p.b, 1)
+			at := func(s string) time.Duration {
+				v, err := time.Parse(time.RFC3339, s)
+				if err != nil {
+					t.Fatalf("time %q: %v", s, err)
+				}
+				return v.Sub(p.Now)
+			}
+			sb, sa := p.b.eng.SAs()[0], p.a.eng.SAs()[0]
+			if d := at(sb.RekeyAt); d > tc.wantIKE {
+				t.Errorf("responder replaces its ISAKMP SA in %v, want within %v", d, tc.wantIKE)
+			}
+			for who, s := range map[string]string{"responder": sb.Children[0].ExpiresAt, "initiator": sa.Children[0].ExpiresAt} {
+				if d := at(s); d > tc.wantChild+time.Second {
+					t.Errorf("%s's IPsec SA expires in %v, want within %v", who, d, tc.wantChild)
+				}
+			}
+		})
+	}
+}
