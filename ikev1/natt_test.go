@@ -54,3 +54,45 @@ func TestTransportBehindNAT(t *testing.T) {
 		}
 	}
 }
+
+// TestNATIKEv1Method: nat_ikev1_method on either side decides the NAT
+// traversal both use (like Libreswan's nat-ikev1-method): RFC 3947 when
+// both allow it, the drafts when one side allows only those, none when
+// the two have nothing in common or one says "none"; with ForceEncap (a
+// claimed NAT) the phase 2 SA is UDP-encapsulated exactly when there is
+// a method.
+func TestNATIKEv1Method(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want natTVariant
+	}{
+		{"", "", natTRFC},
+		{"both", "rfc", natTRFC},
+		{"drafts", "", natTDraft},
+		{"", "drafts", natTDraft},
+		{"rfc", "drafts", natTNone},
+		{"none", "both", natTNone},
+		{"both", "none", natTNone},
+	} {
+		t.Run(tc.a+"/"+tc.b, func(t *testing.T) {
+			p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+			p.a.conns[0].NATIKEv1Method, p.b.conns[0].NATIKEv1Method = tc.a, tc.b
+			p.a.eng.Cfg.ForceEncap = true
+			p.initiate(p.a, p.a.conns[0])
+			p.run(5 * time.Second)
+			requireUp(t, p.a, p.b, 1)
+			for _, n := range []*node{p.a, p.b} {
+				for _, sa := range n.eng.sas {
+					if sa.natT != tc.want {
+						t.Errorf("%s: NAT-T variant %d, want %d", n.name, sa.natT, tc.want)
+					}
+				}
+				for _, k := range n.inst.Live {
+					if encap := k.EncapLocalPort != 0; encap != (tc.want != natTNone) {
+						t.Errorf("%s: phase 2 UDP encapsulation %v with NAT-T variant %d", n.name, encap, tc.want)
+					}
+				}
+			}
+		})
+	}
+}

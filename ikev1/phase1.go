@@ -48,13 +48,18 @@ func ourVIDs(peer natTVariant, responder bool, conn *policy.Connection) []isakmp
 	if responder && (conn.XAuth != policy.XAuthNone || conn.Pool != "") {
 		vids = append(vids, &isakmp.V1VendorID{Data: VIDXAUTH}, &isakmp.V1VendorID{Data: VIDCiscoUnity})
 	}
+	method := conn.NATIKEv1Method
 	switch {
 	case !responder:
-		vids = append(vids,
-			&isakmp.V1VendorID{Data: VIDNATTRFC3947},
-			&isakmp.V1VendorID{Data: VIDNATTDraft03},
-			&isakmp.V1VendorID{Data: VIDNATTDraft02n},
-			&isakmp.V1VendorID{Data: VIDNATTDraft02})
+		if method != policy.NATMethodDrafts && method != policy.NATMethodNone {
+			vids = append(vids, &isakmp.V1VendorID{Data: VIDNATTRFC3947})
+		}
+		if method != policy.NATMethodRFC && method != policy.NATMethodNone {
+			vids = append(vids,
+				&isakmp.V1VendorID{Data: VIDNATTDraft03},
+				&isakmp.V1VendorID{Data: VIDNATTDraft02n},
+				&isakmp.V1VendorID{Data: VIDNATTDraft02})
+		}
 	case peer == natTRFC:
 		vids = append(vids, &isakmp.V1VendorID{Data: VIDNATTRFC3947})
 	case peer == natTDraft:
@@ -71,11 +76,17 @@ func (e *Engine) readVIDs(sa *p1SA, ps []isakmp.V1Payload) {
 			continue
 		}
 		sa.peerVIDs = append(sa.peerVIDs, v.Data)
+		method := ""
+		if sa.conn != nil {
+			method = sa.conn.NATIKEv1Method
+		}
 		switch {
 		case bytes.Equal(v.Data, VIDNATTRFC3947):
-			sa.natT = natTRFC
+			if method != policy.NATMethodDrafts && method != policy.NATMethodNone {
+				sa.natT = natTRFC
+			}
 		case bytes.Equal(v.Data, VIDNATTDraft02), bytes.Equal(v.Data, VIDNATTDraft02n), bytes.Equal(v.Data, VIDNATTDraft03):
-			if sa.natT == natTNone {
+			if sa.natT == natTNone && method != policy.NATMethodRFC && method != policy.NATMethodNone {
 				sa.natT = natTDraft
 			}
 		case bytes.Equal(v.Data, VIDDPD):

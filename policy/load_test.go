@@ -272,6 +272,8 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate name", loadTestConn(psk) + "[[connection]]\nname = \"c\"\nlocal_addr = \"192.0.2.1\"\n" + psk,
 			[]string{`connection "c" (connection[1]): key "name": duplicate connection name "c" (also connection[0]) (line 10)`}},
 		{"version", loadTestConn(psk + "version = \"ikev3\"\n"), []string{`connection "c" (connection[0]): key "version": "ikev3" is not one of "ikev1", "ikev2", "any"`}},
+		{"nat_ikev1_method on ikev2", loadTestConn(psk + "nat_ikev1_method = \"drafts\"\n"), []string{`key "nat_ikev1_method": only applies to IKEv1`}},
+		{"nat_ikev1_method value", loadTestConn(psk + "version = \"ikev1\"\nnat_ikev1_method = \"draft\"\n"), []string{`key "nat_ikev1_method": "draft" is not one of "both", "rfc", "drafts", "none"`}},
 		{"send_cert with psk", loadTestConn(psk + "send_cert = \"never\"\n"), []string{`key "send_cert": only applies with auth = "pubkey"`}},
 		{"send_cert value", loadTestConn(psk + "send_cert = \"sometimes\"\n"), []string{`key "send_cert": "sometimes" is not one of "always", "ifasked", "never"`}},
 		{"ikev1_mode on ikev2", loadTestConn(psk + "ikev1_mode = \"aggressive\"\n"), []string{`key "ikev1_mode": only applies to version = "ikev1" (this connection is "ikev2")`}},

@@ -115,6 +115,9 @@ type Connection struct {
 	// SendCertAlways (also ""), SendCertIfAsked (only after a certificate
 	// request: CERTREQ / CR), SendCertNever (the peer has them already).
 	SendCert string
+	// NATIKEv1Method ("nat_ikev1_method"): NATMethodBoth (also ""),
+	// NATMethodRFC, NATMethodDrafts or NATMethodNone.
+	NATIKEv1Method string
 
 	IKE []oakley.Proposal // IKE SA proposals, in preference order
 	ESP []oakley.Proposal // CHILD SA proposals, in preference order
@@ -170,6 +173,15 @@ type Connection struct {
 	// identity gets an offline-crackable hash of the PSK.
 	AggressivePSK bool
 }
+
+// nat_ikev1_method values: which IKEv1 NAT traversal a connection
+// announces and accepts, like Libreswan's nat-ikev1-method ("" is both).
+const (
+	NATMethodBoth   = "both"   // RFC 3947, else the drafts
+	NATMethodRFC    = "rfc"    // RFC 3947 only
+	NATMethodDrafts = "drafts" // draft-ietf-ipsec-nat-t-ike-02/03 only (peers whose RFC 3947 is broken)
+	NATMethodNone   = "none"   // no NAT traversal
+)
 
 // send_cert values.
 const (
