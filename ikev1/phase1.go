@@ -40,6 +40,16 @@ const (
 	natTRFC
 )
 
+func (v natTVariant) String() string {
+	switch v {
+	case natTDraft:
+		return "draft-ietf-ipsec-nat-t-ike"
+	case natTRFC:
+		return "RFC 3947"
+	}
+	return "none"
+}
+
 // ourVIDs are the vendor IDs we send in the first message of each side; a
 // responder for remote-access clients (conn has xauth or a pool)
 // announces XAUTH and Cisco Unity as Cisco concentrators do.
@@ -1026,7 +1036,7 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	e.Count.Established++
 	sa.log(e).Info("IKEv1 phase 1 established", zap.String("ike", sa.chosen.String()),
 		zap.Stringer("remote_id", sa.peerID), zap.Bool("initiator", sa.initiator),
-		zap.Bool("aggressive", sa.aggressive), zap.String("peer_vendor", sa.product), zap.Bool("nat", sa.nat.Any()))
+		zap.Bool("aggressive", sa.aggressive), zap.String("peer_vendor", sa.product), zap.Bool("nat", sa.nat.Any()), zap.Stringer("nat_t", sa.natT))
 	ic := isakmp.FindV1Notify(ps, isakmp.V1NotifyInitialContact) != nil
 	if ic && sa.conn.Unique != policy.UniqueNever {
 		e.InitialContact(now, sa) // here; the runtime does the other shards
