@@ -69,6 +69,12 @@ func aesKeyBytes(encr oakley.Transform) (int, error) {
 // transform IDs; the IKEv1 engine hands over the same numbers) to kernel
 // algorithm names and key sizes, or says clearly why it cannot.
 func mapAlgorithms(encr, integ oakley.Transform) (espAlgs, error) {
+	return mapAlgorithmsTrunc(encr, integ, false)
+}
+
+// mapAlgorithmsTrunc is mapAlgorithms; with sha256Trunc96 HMAC-SHA2-256
+// gets a 96-bit ICV (sha2_truncbug).
+func mapAlgorithmsTrunc(encr, integ oakley.Transform, sha256Trunc96 bool) (espAlgs, error) {
 	var a espAlgs
 	if encr.Type != oakley.TransformENCR {
 		return a, fmt.Errorf("kernel: encryption transform has type %s, want ENCR", encr.Type)
@@ -134,6 +140,9 @@ func mapAlgorithms(encr, integ oakley.Transform) (espAlgs, error) {
 		return a, fmt.Errorf("kernel: integrity algorithm %s has no kernel mapping", integ)
 	}
 	a.authName, a.authTrunc, a.authKeyLen = ia.name, ia.trunc, ia.keyLen
+	if sha256Trunc96 && integ.ID == oakley.IntegHMACSHA2_256 {
+		a.authTrunc = 96
+	}
 	return a, nil
 }
 

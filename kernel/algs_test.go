@@ -173,3 +173,24 @@ func TestAEADKeyIncludesSalt(t *testing.T) {
 		t.Fatal("integrity key accepted for an AEAD")
 	}
 }
+
+// TestMapAlgorithmsTrunc: sha2_truncbug gives HMAC-SHA2-256 a 96-bit
+// truncation in the kernel and leaves every other algorithm alone.
+func TestMapAlgorithmsTrunc(t *testing.T) {
+	encr := oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESCBC, KeyLen: 128}
+	for _, tc := range []struct {
+		integ uint16
+		trunc bool
+		want  int
+	}{
+		{oakley.IntegHMACSHA2_256, false, 128},
+		{oakley.IntegHMACSHA2_256, true, 96},
+		{oakley.IntegHMACSHA2_384, true, 192},
+		{oakley.IntegHMACSHA1_96, true, 96},
+	} {
+		a, err := mapAlgorithmsTrunc(encr, oakley.Transform{Type: oakley.TransformINTEG, ID: tc.integ}, tc.trunc)
+		if err != nil || a.authTrunc != tc.want {
+			t.Errorf("integ %d trunc %v: authTrunc %d (%v), want %d", tc.integ, tc.trunc, a.authTrunc, err, tc.want)
+		}
+	}
+}

@@ -581,11 +581,15 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	if len(sa.LocalTS) == 0 || len(sa.RemoteTS) == 0 {
 		return fmt.Errorf("kernel: CHILD SA %q: no traffic selectors", sa.ConnName)
 	}
-	in, err := esp.NewInbound(sa.SPIIn, sa.Encr, sa.Integ.ID, sa.EncKeyIn, sa.IntegKeyIn)
+	integ := sa.Integ.ID
+	if sa.SHA256Trunc96 {
+		integ = esp.IntegSHA256Trunc96
+	}
+	in, err := esp.NewInbound(sa.SPIIn, sa.Encr, integ, sa.EncKeyIn, sa.IntegKeyIn)
 	if err != nil {
 		return fmt.Errorf("kernel: CHILD SA %q inbound: %w", sa.ConnName, err)
 	}
-	out, err := esp.NewOutbound(sa.SPIOut, sa.Encr, sa.Integ.ID, sa.EncKeyOut, sa.IntegKeyOut)
+	out, err := esp.NewOutbound(sa.SPIOut, sa.Encr, integ, sa.EncKeyOut, sa.IntegKeyOut)
 	if err != nil {
 		return fmt.Errorf("kernel: CHILD SA %q outbound: %w", sa.ConnName, err)
 	}

@@ -275,7 +275,7 @@ func (b *xfrmBackend) AddChildSA(sa *policy.ChildSA) error {
 	if err := validateChildSA(sa); err != nil {
 		return err
 	}
-	algs, err := mapAlgorithms(sa.Encr, sa.Integ)
+	algs, err := mapAlgorithmsTrunc(sa.Encr, sa.Integ, sa.SHA256Trunc96)
 	if err != nil {
 		return err
 	}

@@ -402,7 +402,7 @@ var validConnKeys = []string{
 	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
 	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
 	"pool", "group", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg", "mobike", "eap_only",
-	"send_cert", "nat_ikev1_method",
+	"send_cert", "nat_ikev1_method", "sha2_truncbug",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -669,6 +669,9 @@ func (l *cfgLoader) remoteAccess(t *cfgTable, c *Connection, acc *cfgAccess, ver
 			t.errf("send_cert", "only applies with auth = \"pubkey\" (a certificate to send)")
 		}
 		c.SendCert = sendCert
+	}
+	if v, ok := t.bool("sha2_truncbug"); ok {
+		c.SHA2TruncBug = v
 	}
 	var natMethod string
 	if t.enum("nat_ikev1_method", &natMethod, NATMethodBoth, NATMethodRFC, NATMethodDrafts, NATMethodNone) {

@@ -115,6 +115,11 @@ type Connection struct {
 	// SendCertAlways (also ""), SendCertIfAsked (only after a certificate
 	// request: CERTREQ / CR), SendCertNever (the peer has them already).
 	SendCert string
+	// SHA2TruncBug ("sha2_truncbug") installs HMAC-SHA2-256 ESP with its
+	// ICV truncated to 96 bits instead of RFC 4868's 128, for peers with
+	// that old bug (Linux before 2.6.33 and what copied it: old Android,
+	// some Cisco), like Libreswan's sha2-truncbug. Both ends must agree.
+	SHA2TruncBug bool
 	// NATIKEv1Method ("nat_ikev1_method"): NATMethodBoth (also ""),
 	// NATMethodRFC, NATMethodDrafts or NATMethodNone.
 	NATIKEv1Method string
@@ -244,6 +249,9 @@ type ChildSA struct {
 
 	Encr  oakley.Transform // ENCR transform (KeyLen in bits)
 	Integ oakley.Transform // INTEG transform; ID IntegNone for AEAD
+	// SHA256Trunc96: Integ is HMAC-SHA2-256 with a 96-bit ICV (the
+	// connection's sha2_truncbug), not 128.
+	SHA256Trunc96 bool
 
 	// Keys: the encryption key (including any salt/nonce bytes the cipher
 	// takes from KEYMAT, e.g. 4 bytes for AES-GCM) and the integrity key,

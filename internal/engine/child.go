@@ -128,6 +128,7 @@ func ChildAlgorithms(chosen oakley.Proposal) (Algorithms, error) {
 // engine's Installed with the returned ID, which it passes to InstallDone.
 func (c *Core[S, C, W]) RequestInstall(ch *Child, k *policy.ChildSA) uint64 {
 	ch.Kernel, ch.State = k, ChildInstalling
+	k.SHA256Trunc96 = ch.Conn != nil && ch.Conn.SHA2TruncBug && k.Integ.ID == oakley.IntegHMACSHA2_256
 	return c.Ask(Effect{Kind: EffectInstall, Child: k})
 }
 

@@ -2,6 +2,8 @@ package esp
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -37,6 +39,7 @@ var suites = []suite{
 	{"chacha20poly1305", enc(oakley.EncrChaCha20Poly1305, 0), 0, 36, 0, true},
 	{"aes128cbc-sha1", enc(oakley.EncrAESCBC, 128), oakley.IntegHMACSHA1_96, 16, 20, true},
 	{"aes128cbc-sha256", enc(oakley.EncrAESCBC, 128), oakley.IntegHMACSHA2_256, 16, 32, true},
+	{"aes128cbc-sha256_96", enc(oakley.EncrAESCBC, 128), IntegSHA256Trunc96, 16, 32, true},
 	{"aes192cbc-sha384", enc(oakley.EncrAESCBC, 192), oakley.IntegHMACSHA2_384, 24, 48, true},
 	{"aes256cbc-sha512", enc(oakley.EncrAESCBC, 256), oakley.IntegHMACSHA2_512, 32, 64, true},
 	{"aes256cbc-md5", enc(oakley.EncrAESCBC, 256), oakley.IntegHMACMD5_96, 32, 16, true},
@@ -648,4 +651,36 @@ func ExampleSA() {
 	inner, nh, err := in.Decapsulate(make([]byte, 0, 128), pkt)
 	fmt.Println(len(pkt), nh, bytes.Equal(inner, ip), err)
 	// Output: 56 4 true <nil>
+}
+
+// TestSHA256Trunc96: sha2_truncbug's HMAC-SHA2-256 carries a 12-byte ICV,
+// the HMAC truncated to 96 bits instead of 128; the two do not
+// accept each other's packets.
+func TestSHA256Trunc96(t *testing.T) {
+	std := suite{"sha256", enc(oakley.EncrAESCBC, 128), oakley.IntegHMACSHA2_256, 16, 32, true}
+	bug := std
+	bug.integ = IntegSHA256Trunc96
+	so, si := pair(t, std)
+	bo, bi := pair(t, bug)
+	p := ipPacket(4, 100)
+	sp, err := so.Encapsulate(nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, err := bo.Encapsulate(nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ik := keys(bug, 1)
+	mac := hmac.New(sha256.New, ik)
+	mac.Write(bp[:len(bp)-12])
+	if len(bp) != len(sp)-4 || !bytes.Equal(bp[len(bp)-12:], mac.Sum(nil)[:12]) {
+		t.Fatalf("the packet does not end in HMAC-SHA2-256 truncated to 12 bytes (%d bytes vs %d standard)", len(bp), len(sp))
+	}
+	if _, _, err := si.Decapsulate(nil, bp); err == nil {
+		t.Error("a 128-bit SA accepted a 96-bit ICV")
+	}
+	if _, _, err := bi.Decapsulate(nil, sp); err == nil {
+		t.Error("a 96-bit SA accepted a 128-bit ICV")
+	}
 }

@@ -235,7 +235,13 @@ type integAlg struct {
 	icvLen int
 }
 
+// IntegSHA256Trunc96 is HMAC-SHA2-256 with a 96-bit ICV, the pre-RFC 4868
+// truncation some old peers use (sha2_truncbug). It is not an IANA
+// number: only the installer passes it, never the wire.
+const IntegSHA256Trunc96 uint16 = 0xff00 | oakley.IntegHMACSHA2_256
+
 var integAlgs = map[uint16]integAlg{
+	IntegSHA256Trunc96:       {"sha256_96", sha256.New, 32, 12},
 	oakley.IntegHMACMD5_96:   {"md5_96", md5.New, 16, 12},
 	oakley.IntegHMACSHA1_96:  {"sha1_96", sha1.New, 20, 12},
 	oakley.IntegHMACSHA2_256: {"sha256_128", sha256.New, 32, 16},
