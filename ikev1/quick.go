@@ -615,6 +615,7 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 		if w.initiator {
 			e.retireReplaced(sa)
 		}
+		e.supersede(sa, c)
 		// An earlier failure of this connection's phase 2 is history now.
 		sa.children = slices.DeleteFunc(sa.children, func(o *child) bool {
 			return o != c && o.Conn == c.Conn && o.State == engine.ChildFailed
@@ -625,6 +626,31 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 			zap.Duration("lifetime", c.Kernel.Lifetime))
 	}
 	e.Schedule(sa)
+}
+
+// supersede applies the newer-wins rule to duplicate phase 2 SAs: when
+// both sides renewed the same phase 2 SA at once (or a peer negotiates a
+// new one without deleting the old), the older ones with the same
+// connection and selectors, on any ISAKMP SA of the peer, are no longer
+// renewed by us; they carry what is still in flight and end at their
+// lifetime (the dataplane sends on the newest). Deleting them instead
+// could delete both ends' choices at once.
+func (e *Engine) supersede(sa *p1SA, c *child) {
+	for _, o := range e.sas {
+		if o.conn != sa.conn || !o.peerID.Equal(sa.peerID) {
+			continue
+		}
+		for _, old := range o.children {
+			if old == c || old.Conn != c.Conn || !old.Installed() || old.Rekeying ||
+				!slices.Equal(old.localTS, c.localTS) || !slices.Equal(old.remoteTS, c.remoteTS) {
+				continue
+			}
+			old.Rekeying = true
+			o.log(e).Info("duplicate phase 2 SA superseded by a newer one: not renewed, ends at its lifetime",
+				zap.String("child", old.Conn.Name), zap.String("spi_in", fmt.Sprintf("%08x", old.SPIIn)),
+				zap.String("newer_spi_in", fmt.Sprintf("%08x", c.SPIIn)))
+		}
+	}
 }
 
 // removeChild takes a phase 2 SA out of the dataplane and the ISAKMP SA.

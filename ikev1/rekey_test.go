@@ -133,3 +133,51 @@ func TestLongPeerLifetimeBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestSimultaneousPhase2Rekey: both sides renew the same phase 2 SA at
+// the same instant (equal lifetimes, or an operator's rekey on both), so
+// each ends with two phase 2 SAs for one connection and selectors. By the
+// newer-wins rule neither renews the older one; with the dataplane's
+// hard expiry emulated, one phase 2 SA per side is left after the
+// duplicates' lifetime, the same on both sides, and no renewal brings the
+// duplicate back.
+func TestSimultaneousPhase2Rekey(t *testing.T) {
+	p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+	for _, n := range []*node{p.a, p.b} {
+		n.conns[0].ChildLifetime = 5 * time.Minute
+	}
+	p.initiate(p.a, p.a.conns[0])
+	p.run(time.Second)
+	requireUp(t, p.a, p.b, 1)
+	for _, n := range []*node{p.a, p.b} {
+		out, started := n.eng.Rekey(p.Now, n.conns[0].Name, false, true)
+		if started != 1 {
+			t.Fatalf("%s: Rekey started %d renewals", n.name, started)
+		}
+		p.do(n, out)
+	}
+	p.run(0)
+	most := 0
+	for end := p.Now.Add(20 * time.Minute); p.Now.Before(end); {
+		p.Now = p.Now.Add(time.Second)
+		for _, n := range []*node{p.a, p.b} {
+			p.do(n, n.eng.Tick(p.Now))
+			for _, sa := range n.eng.SAs() {
+				most = max(most, len(sa.Children))
+				for _, ch := range sa.Children {
+					if at, err := time.Parse(time.RFC3339, ch.ExpiresAt); err == nil && !at.After(p.Now) {
+						var spi uint32
+						fmt.Sscanf(ch.SPIIn, "%x", &spi)
+						out, _ := n.eng.Expired(p.Now, spi, true) // the dataplane's hard expiry
+						p.do(n, out)
+					}
+				}
+			}
+		}
+		p.run(0)
+	}
+	requireUp(t, p.a, p.b, 1)
+	if most > 3 {
+		t.Errorf("up to %d phase 2 SAs at once on one side", most)
+	}
+}
