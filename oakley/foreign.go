@@ -33,15 +33,15 @@ func ForeignHint(word, proposal string, esp bool) string {
 	if why, ok := brokenKeywords[strings.ToLower(word)]; ok {
 		return fmt.Sprintf("%q is %s", word, why)
 	}
-	if s, ok := translateForeign(proposal, esp); ok {
+	if s, ok := TranslateForeign(proposal, esp); ok {
 		return fmt.Sprintf("did you mean %q? (strongSwan keywords; this looks like a Cisco or Libreswan spelling)", s)
 	}
 	return ""
 }
 
-// translateForeign rewrites a Cisco or Libreswan proposal in strongSwan
+// TranslateForeign rewrites a Cisco or Libreswan proposal in strongSwan
 // keywords, if every word of it is understood and the result parses.
-func translateForeign(s string, esp bool) (string, bool) {
+func TranslateForeign(s string, esp bool) (string, bool) {
 	f := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
 		return r == '-' || r == ' ' || r == ';' || r == ',' || r == '_' || r == '+' || r == '/'
 	})

@@ -74,6 +74,17 @@ serial, key, subject alternative names, SHA-256 fingerprint and validity
 ("expires in 12 days (SOON)" under 30 days, "EXPIRED" after). Private
 keys are never shown.`
 
+const longImport = `Translates the IPsec configuration of another product into an ikegate
+configuration: --from cisco-ios, cisco-asa, junos, swanctl,
+strongswan-ipsec.conf or libreswan. With --out the configuration is
+written there (mode 0600, pre-shared keys included; an existing file is
+kept unless --force); without, it is printed with the keys replaced.
+The report on stderr lists per source line what was translated, what was
+approximated and how, and what was left out and why; the configuration's
+comments point back at the source lines. The result is checked as
+"ikegate check" would. Exits 0 when everything was carried over, 1 when
+something was left out (see the report), 2 when FILE is not in FORMAT.`
+
 const longLog = `Follows the running daemon's log: every line at --level (default info) or
 above, of connection NAME only if one is given, until Ctrl-C. The level
 is the follower's own: "ikegate log --level debug" shows debug lines

@@ -60,6 +60,7 @@ func init() {
 		{name: "certs", args: "[--json] [--control SOCK]", help: "list the own certificates, intermediates and CAs with their expiry", run: cmdCerts, long: longCerts},
 		{name: "stats", args: "[--json] [--control SOCK]", help: "show packet counters and drops", run: cmdStats, long: longStats},
 		{name: "leases", args: "[--json] [--control SOCK]", help: "list the addresses handed to remote-access clients", run: cmdLeases, long: longLeases},
+		{name: "import", args: "--from FORMAT FILE [--out FILE]", help: "translate a Cisco, Juniper, strongSwan or Libreswan configuration", run: cmdImport, long: longImport, complete: "files"},
 		{name: "demo", args: "[flags]", help: "negotiate tunnels between two in-process gateways on loopback", run: cmdDemo, long: longDemo},
 		{name: "log", args: "[NAME] [--level LEVEL] [--control SOCK]", help: "follow the running daemon's log (of connection NAME)", run: cmdLog, long: longLog, complete: "conns"},
 		{name: "loglevel", args: "[LEVEL] [--control SOCK]", help: "show or set the running daemon's log level", run: cmdLogLevel, long: longLogLevel, complete: "debug info warn error"},
