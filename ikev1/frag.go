@@ -62,7 +62,7 @@ func (sa *p1SA) reassemble(f *isakmp.V1Frag) ([]byte, bool) {
 // fragmentation when it exceeds the fragment size; otherwise it returns
 // the message alone.
 func (e *Engine) fragmentP1(sa *p1SA, raw []byte) [][]byte {
-	size := e.Cfg.FragmentSize
+	size := e.Cfg.FragmentLimit(sa.remote.Addr())
 	if !sa.peerFrags || len(raw) <= size {
 		return [][]byte{raw}
 	}

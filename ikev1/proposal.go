@@ -222,15 +222,16 @@ func selectPhase1(conn *policy.Connection, sa *isakmp.V1SA) (phase1Offer, string
 	return offers[sel.PeerIndex], "", true
 }
 
-// phase2Transforms builds the ESP transforms of a Quick Mode offer.
-func phase2Transforms(conn *policy.Connection, encap uint16) ([]isakmp.V1Transform, uint16, error) {
+// phase2Transforms builds the ESP transforms of a Quick Mode offer of
+// proposals esp (conn's, or offeredESP's) with conn's lifetimes.
+func phase2Transforms(conn *policy.Connection, esp []oakley.Proposal, encap uint16) ([]isakmp.V1Transform, uint16, error) {
 	life := conn.ChildLifetime
 	if life == 0 {
 		life = time.Hour
 	}
 	var out []isakmp.V1Transform
 	var pfs uint16
-	for i, p := range conn.ESP {
+	for i, p := range esp {
 		encr, _ := p.First(oakley.TransformENCR)
 		attrs := lifetimeAttrs(life, conn.ChildLifetimeBytes)
 		attrs = append(attrs, isakmp.V1AttrTV(isakmp.V1IPsecAttrEncapsulationMode, encap))

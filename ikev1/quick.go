@@ -39,7 +39,8 @@ type quickMode struct {
 	lastRecv  [32]byte
 	lastSent  [][]byte
 	expires   time.Time
-	replaces  *child // the phase 2 SA this Quick Mode rekeys
+	replaces  *child            // the phase 2 SA this Quick Mode rekeys
+	esp       []oakley.Proposal // initiator: the ESP proposals we offered (offeredESP)
 }
 
 func (e *Engine) newMsgID(sa *p1SA) uint32 {
@@ -155,10 +156,25 @@ func (e *Engine) startQuickModeFor(now time.Time, sa *p1SA, conn *policy.Connect
 	e.startQuickModeTS(now, sa, conn, replaces.localTS, replaces.remoteTS, replaces)
 }
 
+// offeredESP is what a Quick Mode we initiate for conn proposes: conn's
+// ESP proposals or, when it rekeys a phase 2 SA that took the peer's PFS
+// offer although esp names no group (pfs = "lenient"), the same with that
+// SA's group: the new SA keeps the PFS the peer asked for, which a peer
+// that requires it would otherwise refuse.
+func offeredESP(conn *policy.Connection, replaces *child) []oakley.Proposal {
+	if replaces != nil && conn.LenientPFS() {
+		if g, ok := replaces.Chosen.First(oakley.TransformDH); ok && g.ID != oakley.DHNone {
+			return oakley.WithGroups(conn.ESP, g.ID)
+		}
+	}
+	return conn.ESP
+}
+
 // startQuickModeTS sends QM1 for the client IDs local === remote.
 func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connection, local, remote []netip.Prefix, replaces *child) {
 	log := sa.log(e).With(zap.String("child", conn.Name))
-	transforms, pfs, err := phase2Transforms(conn, e.encapMode(sa, conn.Transport))
+	esp := offeredESP(conn, replaces)
+	transforms, pfs, err := phase2Transforms(conn, esp, e.encapMode(sa, conn.Transport))
 	if err != nil || len(transforms) == 0 {
 		log.Warn("cannot propose Quick Mode", zap.Error(err))
 		return
@@ -169,7 +185,7 @@ func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connecti
 		return
 	}
 	q := &quickMode{msgID: e.newMsgID(sa), initiator: true, conn: conn, spiIn: spi, ni: e.Random(nonceLen),
-		localTS: local, remoteTS: remote, expires: now.Add(quickTimeout), replaces: replaces}
+		localTS: local, remoteTS: remote, expires: now.Add(quickTimeout), replaces: replaces, esp: esp}
 	rest := []isakmp.V1Payload{
 		&isakmp.V1SA{DOI: isakmp.V1DOIIPsec, Situation: isakmp.V1SitIdentityOnly, Proposals: []isakmp.V1Proposal{{
 			Num: 1, ProtocolID: isakmp.ProtocolESP, SPI: spi32(spi), Transforms: transforms}}},
@@ -192,7 +208,7 @@ func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connecti
 	q.lastSent = [][]byte{raw}
 	q.rtx = e.Arm(now, q.lastSent)
 	sa.quick[q.msgID] = q
-	log.Info("Quick Mode initiated", zap.Uint32("msgid", q.msgID), zap.String("esp", oakley.ProposalsString(conn.ESP)),
+	log.Info("Quick Mode initiated", zap.Uint32("msgid", q.msgID), zap.String("esp", oakley.ProposalsString(esp)),
 		zap.String("local_ts", policy.JoinPrefixes(q.localTS)), zap.String("remote_ts", policy.JoinPrefixes(q.remoteTS)))
 	e.Emit(sa.local, sa.remote, raw)
 }
@@ -307,8 +323,18 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 			}
 		}
 	}
+	// PFS leniency: a client whose group names pfs_group may use that
+	// group on a connection whose esp names none; other peers the groups
+	// oakley.LenientPFSGroups (engine.SelectESP).
+	var groups []uint16
+	at := e.raClientAttrs(sa)
+	if at != nil && at.PFSGroup != 0 {
+		groups = []uint16{at.PFSGroup}
+	}
+	opt := oakley.MatchOptions{OptionalESN: true, IgnoreDH: ke == nil}
 	var conn *policy.Connection
 	var offer phase2Offer
+	var lenient bool
 	tsOK := false
 	for _, c := range e.childConns(sa) {
 		if !policy.Covered(peerLocal, remoteTS(sa, c)) || !policy.Covered(ourLocal, localTS(sa, c)) {
@@ -325,11 +351,11 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 			}
 			usable, usableProps = append(usable, o), append(usableProps, o.prop)
 		}
-		sel, ok := oakley.Select(c.ESP, usableProps, oakley.MatchOptions{OptionalESN: true, IgnoreDH: ke == nil})
+		sel, took, ok := engine.SelectESP(c, usableProps, opt, ke != nil, groups)
 		if !ok {
 			continue
 		}
-		conn, offer = c, usable[sel.PeerIndex]
+		conn, offer, lenient = c, usable[sel.PeerIndex], took
 		break
 	}
 	if !tsOK {
@@ -339,15 +365,15 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 		return
 	}
 	if conn == nil {
-		why := oakley.Explain(sa.conn.ESP, props, oakley.MatchOptions{OptionalESN: true, IgnoreDH: ke == nil})
-		if at := e.raClientAttrs(sa); at != nil && at.PFSGroup != 0 {
+		why := engine.ExplainESP(sa.conn, props, opt, ke != nil, groups)
+		if at != nil && at.PFSGroup != 0 {
 			why += fmt.Sprintf("; the client's group requires PFS with %s (pfs_group)", oakley.Transform{Type: oakley.TransformDH, ID: at.PFSGroup})
 		}
 		log.Warn("Quick Mode: no proposal chosen: " + why)
 		e.sendNotify(sa, isakmp.V1NotifyNoProposalChosen, nil)
 		return
 	}
-	if at := e.raClientAttrs(sa); at != nil && at.PFSGroup != 0 {
+	if at != nil && at.PFSGroup != 0 {
 		if g, _ := offer.prop.First(oakley.TransformDH); g.ID != at.PFSGroup || ke == nil {
 			want := oakley.Transform{Type: oakley.TransformDH, ID: at.PFSGroup}
 			log.Warn(fmt.Sprintf("Quick Mode: no proposal chosen: the client's group requires PFS with %s (pfs_group); it offered %s",
@@ -355,6 +381,11 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 			e.sendNotify(sa, isakmp.V1NotifyNoProposalChosen, nil)
 			return
 		}
+	}
+	if lenient {
+		g, _ := offer.prop.First(oakley.TransformDH)
+		log.Info(fmt.Sprintf("Quick Mode: taking the peer's PFS offer with %s although esp names no DH group (pfs = \"lenient\")", g),
+			zap.String("child", conn.Name))
 	}
 	q := &quickMode{msgID: id, conn: conn, ni: nonce.Data, nr: e.Random(nonceLen), offer: offer,
 		spiOut: binary.BigEndian.Uint32(offer.spi), localTS: ourLocal, remoteTS: peerLocal,
@@ -447,7 +478,7 @@ func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Pa
 	}
 	o := readPhase2Transform(saP.Proposals[0], saP.Proposals[0].Transforms[0])
 	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
-	if _, ok := oakley.Select(q.conn.ESP, []oakley.Proposal{o.prop}, oakley.MatchOptions{OptionalESN: true}); o.err != nil || !ok {
+	if _, ok := oakley.Select(q.esp, []oakley.Proposal{o.prop}, oakley.MatchOptions{OptionalESN: true}); o.err != nil || !ok {
 		fail("responder chose an ESP transform we did not offer: " + o.prop.String())
 		return
 	}
@@ -703,7 +734,7 @@ func (e *Engine) quickRefused(sa *p1SA, n *isakmp.V1Notify) bool {
 	}
 	for _, q := range hit {
 		offered := fmt.Sprintf("we offered %s === %s with %s", policy.JoinPrefixes(q.localTS), policy.JoinPrefixes(q.remoteTS),
-			oakley.ProposalsString(q.conn.ESP))
+			oakley.ProposalsString(q.esp))
 		why := fmt.Sprintf("peer refused it with %s; %s", n.Type, offered)
 		switch n.Type {
 		case isakmp.V1NotifyInvalidIDInformation:

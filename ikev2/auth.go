@@ -182,6 +182,7 @@ func (e *Engine) firstContact(sa *ikeSA) bool {
 // authResponse handles the responder's IKE_AUTH answer.
 func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) {
 	conn := sa.conn
+	peerErr := e.authNotifies(sa, inner)
 	if conn.MOBIKE && isakmp.FindNotify(inner, isakmp.NotifyMOBIKESupported) != nil {
 		sa.mobike = true
 	}
@@ -192,7 +193,7 @@ func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) 
 	idr := findID(inner, isakmp.PayloadIDr)
 	auth := find[*isakmp.Auth](inner)
 	if idr == nil || auth == nil {
-		if n := notifyError(inner); n != nil {
+		if n := peerErr; n != nil {
 			e.Count.AuthFailures++
 			e.fail(sa, fmt.Sprintf("peer rejected IKE_AUTH with %s: check the PSK or certificates and both identities (we sent ID %s, expect peer ID %s)",
 				n.NotifyType, conn.LocalID, conn.RemoteID))
@@ -273,6 +274,7 @@ func (e *Engine) respondAuth(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *i
 		e.Drop("IKE_AUTH on an IKE SA that is not waiting for it", d, nil)
 		return
 	}
+	e.notePrivateNotifies(sa, isakmp.ExchangeIKEAuth, inner, false)
 	if sa.hs.auth != nil {
 		e.continueEAP(now, sa, d, id, inner)
 		return

@@ -25,23 +25,43 @@ const (
 // a CHILD SA for conn: SA, TSi and TSr, plus Nonce and (with PFS) KE for
 // CREATE_CHILD_SA.
 func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool) (*childSA, []isakmp.Payload, error) {
-	if len(conn.ESP) == 0 {
+	return e.offerChildESP(sa, conn, conn.ESP, createChild)
+}
+
+// offerRekey is offerChild for the CREATE_CHILD_SA that rekeys old. When
+// old took the peer's PFS offer although its connection's esp names no
+// DH group (pfs = "lenient"), the rekey offers that group: the new CHILD
+// SA keeps the PFS the peer asked for, which a peer that requires it would
+// otherwise refuse.
+func (e *Engine) offerRekey(sa *ikeSA, old *childSA) (*childSA, []isakmp.Payload, error) {
+	esp := old.Conn.ESP
+	if old.Conn.LenientPFS() {
+		if g, ok := old.Chosen.First(oakley.TransformDH); ok && g.ID != oakley.DHNone {
+			esp = oakley.WithGroups(esp, g.ID)
+		}
+	}
+	return e.offerChildESP(sa, old.Conn, esp, true)
+}
+
+// offerChildESP is offerChild proposing esp.
+func (e *Engine) offerChildESP(sa *ikeSA, conn *policy.Connection, esp []oakley.Proposal, createChild bool) (*childSA, []isakmp.Payload, error) {
+	if len(esp) == 0 {
 		return nil, nil, fmt.Errorf("connection %q has no ESP proposal", conn.Name)
 	}
 	spi, err := e.Cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
 	if err != nil {
 		return nil, nil, fmt.Errorf("allocating an inbound SPI: %w", err)
 	}
-	c := &childSA{Child: engine.Child{Conn: conn, State: engine.ChildCreating, SPIIn: spi}}
+	c := &childSA{Child: engine.Child{Conn: conn, State: engine.ChildCreating, SPIIn: spi}, offered: esp}
 	var ps []isakmp.Payload
 	if conn.Transport {
 		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyUseTransportMode})
 	}
-	ps = append(ps, &isakmp.SA{Proposals: toWire(conn.ESP, protoESP, spi32(spi), !createChild)})
+	ps = append(ps, &isakmp.SA{Proposals: toWire(esp, protoESP, spi32(spi), !createChild)})
 	if createChild {
 		c.nonce = e.Random(nonceLen)
 		ps = append(ps, &isakmp.Nonce{Data: c.nonce})
-		if g := firstDH(conn.ESP); g != 0 {
+		if g := firstDH(esp); g != 0 {
 			dh, err := oakley.NewKeyExchange(g, e.Cfg.Rand)
 			if err != nil {
 				return nil, nil, err
@@ -54,6 +74,15 @@ func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool
 		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: selectorsFor(localTS(sa, conn))},
 		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: selectorsFor(conn.RemoteTS)})
 	return c, ps, nil
+}
+
+// proposals are the ESP proposals we offered for c, a CHILD SA we
+// initiate.
+func (c *childSA) proposals() []oakley.Proposal {
+	if c.offered != nil {
+		return c.offered
+	}
+	return c.Conn.ESP
 }
 
 // completeChild handles the responder's answer to a CHILD SA we proposed,
@@ -81,7 +110,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c, old *childSA, inner 
 	if saP == nil {
 		if n := notifyError(inner); n != nil {
 			failed(fmt.Sprintf("peer refused the CHILD SA with %s; we proposed %s for %s === %s", n.NotifyType,
-				oakley.ProposalsString(c.Conn.ESP), policy.JoinPrefixes(c.Conn.LocalTS), policy.JoinPrefixes(c.Conn.RemoteTS)))
+				oakley.ProposalsString(c.proposals()), policy.JoinPrefixes(c.Conn.LocalTS), policy.JoinPrefixes(c.Conn.RemoteTS)))
 		} else {
 			failed("peer answered without a CHILD SA")
 		}
@@ -93,7 +122,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c, old *childSA, inner 
 		failed("peer returned a malformed ESP proposal")
 		return
 	}
-	sel, ok := oakley.Select(c.Conn.ESP, props, oakley.MatchOptions{IgnoreDH: !createChild, OptionalESN: true})
+	sel, ok := oakley.Select(c.proposals(), props, oakley.MatchOptions{IgnoreDH: !createChild, OptionalESN: true})
 	if !ok {
 		failed("peer chose an ESP proposal we did not offer: " + props[0].String())
 		return
@@ -165,12 +194,16 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 		// No KE: only proposals without PFS can match.
 		opt.IgnoreDH = false
 	}
+	// A KE payload offers PFS, which a connection whose esp names no DH
+	// group may take (pfs = "lenient", engine.SelectESP).
+	pfs := cc != nil && cc.ke != nil
 	var conn *policy.Connection
 	var sel oakley.Selection
+	var lenient bool
 	var local, remote []isakmp.TrafficSelector
 	var propMissConn *policy.Connection
 	for _, c := range e.childConns(sa) {
-		s, ok := oakley.Select(c.ESP, props, opt)
+		s, took, ok := engine.SelectESP(c, props, opt, pfs, nil)
 		if !ok {
 			if propMissConn == nil {
 				propMissConn = c
@@ -184,12 +217,12 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 		if len(l) == 0 || len(r) == 0 {
 			continue
 		}
-		conn, sel, local, remote = c, s, l, r
+		conn, sel, lenient, local, remote = c, s, took, l, r
 		break
 	}
 	if conn == nil {
 		if propMissConn != nil && propMissConn == sa.conn {
-			log.Warn("CHILD SA: no proposal chosen: " + oakley.Explain(sa.conn.ESP, props, opt))
+			log.Warn("CHILD SA: no proposal chosen: " + engine.ExplainESP(sa.conn, props, opt, pfs, nil))
 			return notifyOnly(isakmp.NotifyNoProposalChosen, nil), 0
 		}
 		theirs := policy.JoinPrefixes(remoteTS(sa, sa.conn))
@@ -232,6 +265,10 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 				return notifyOnly(isakmp.NotifyInvalidSyntax, nil), 0
 			}
 			kePayload = &isakmp.KE{Group: g.ID, Data: dh.PublicKey()}
+			if lenient {
+				log.Info(fmt.Sprintf("CHILD SA: taking the peer's PFS offer with %s although esp names no DH group (pfs = \"lenient\")", g),
+					zap.String("child", conn.Name))
+			}
 		}
 	}
 	spi, err := e.Cfg.Installer.AllocSPI(sa.local.Addr(), sa.remote.Addr())
@@ -239,7 +276,7 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 		log.Error("allocating an inbound SPI failed", zap.Error(err))
 		return notifyOnly(isakmp.NotifyNoProposalChosen, nil), 0
 	}
-	c := &childSA{Child: engine.Child{Conn: conn, SPIIn: spi, SPIOut: binary.BigEndian.Uint32(peerWire.SPI), Chosen: sel.Chosen},
+	c := &childSA{Child: engine.Child{Conn: conn, SPIIn: spi, SPIOut: binary.BigEndian.Uint32(peerWire.SPI), Chosen: withoutDHNone(sel.Chosen)},
 		localTS: local, remoteTS: remote,
 		transport: conn.Transport && isakmp.FindNotify(inner, isakmp.NotifyUseTransportMode) != nil}
 	id := e.installChild(sa, c, gir, ni, nr, false)
@@ -261,6 +298,19 @@ func (e *Engine) acceptChild(now time.Time, sa *ikeSA, inner []isakmp.Payload, c
 	return append(ps,
 		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: remote},
 		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: local}), id
+}
+
+// withoutDHNone is a chosen proposal as the CHILD SA keeps it: without
+// the DH NONE that answers the peer's optional PFS on the wire (the
+// initiator, which reads the answer, has none either).
+func withoutDHNone(p oakley.Proposal) oakley.Proposal {
+	out := oakley.Proposal{Transforms: make([]oakley.Transform, 0, len(p.Transforms))}
+	for _, t := range p.Transforms {
+		if t.Type != oakley.TransformDH || t.ID != oakley.DHNone {
+			out.Transforms = append(out.Transforms, t)
+		}
+	}
+	return out
 }
 
 // localTS is conn's local traffic selector; a remote-access client of
@@ -451,7 +501,7 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 			if err != nil {
 				e.rekeyChildFailed(now, sa, c, w.old)
 			} else {
-				e.deleteChild(now, sa, w.old)
+				e.childRekeyed(now, sa, c, w.old)
 			}
 		}
 	}
@@ -499,10 +549,13 @@ func (e *Engine) respondCreateChild(now time.Time, sa *ikeSA, d isakmp.Datagram,
 	}
 	if len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == protoIKE {
 		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, e.acceptIKERekey(now, sa, inner, nonce.Data))
+		e.startInherited(now, sa)
 		return
 	}
-	if n := isakmp.FindNotify(inner, isakmp.NotifyRekeySA); n != nil {
-		sa.log(e).Info("peer rekeys a CHILD SA", zap.String("old_spi", fmt.Sprintf("%x", n.SPI)))
+	old, refused := e.peerChildRequest(sa, inner) // collision.go
+	if refused != nil {
+		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, refused)
+		return
 	}
 	cc := &childRequest{ni: nonce.Data, nr: e.Random(nonceLen), ke: find[*isakmp.KE](inner)}
 	ps, wait := e.acceptChild(now, sa, inner, cc)
@@ -510,7 +563,9 @@ func (e *Engine) respondCreateChild(now time.Time, sa *ikeSA, d isakmp.Datagram,
 		e.respond(sa, d, isakmp.ExchangeCreateChildSA, id, ps)
 		return
 	}
-	e.Await(wait, installWait{sa: sa, c: sa.children[len(sa.children)-1], then: afterRespond,
+	c := sa.children[len(sa.children)-1]
+	e.peerRekeyedChild(now, old, c, cc)
+	e.Await(wait, installWait{sa: sa, c: c, then: afterRespond,
 		resp: pendingResponse{to: d, exchange: isakmp.ExchangeCreateChildSA, msgID: id, child: ps}})
 }
 

@@ -64,7 +64,7 @@ func NewEngine(cfg Config) *Engine {
 	e.SetHooks(engine.Hooks[*ikeSA, *childSA]{
 		SAs:         func() iter.Seq[*ikeSA] { return maps.Values(e.sas) },
 		Children:    func(sa *ikeSA) []*childSA { return sa.children },
-		Established: func(sa *ikeSA) bool { return sa.state == stateEstablished },
+		Established: (*ikeSA).usable, // not an SA retired by a rekey (collision.go)
 		Negotiating: func(sa *ikeSA) bool { return sa.state < stateEstablished },
 		Conn:        func(sa *ikeSA) *policy.Connection { return sa.conn },
 		Creating:    (*ikeSA).creating,
@@ -197,6 +197,10 @@ func (e *Engine) Tick(now time.Time) engine.Output { return e.RunTimers(now, e.o
 func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 	if r := sa.req; r != nil && r.Due(now) {
 		if !e.Resend(now, &r.Retransmit, sa.local, sa.remote) {
+			if sa.retired {
+				e.retiredUnanswered(sa, r)
+				return
+			}
 			sa.log(e).Warn("peer did not answer; giving up the IKE SA",
 				zap.Stringer("exchange", r.exchange), zap.Uint32("msgid", r.msgID), zap.Int("tries", r.Tries))
 			e.peerDead(now, sa, "peer did not answer "+r.exchange.String())
@@ -269,6 +273,7 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 	if sa.state == stateGone {
 		return
 	}
+	e.dropUndecided(sa, reason)
 	e.Unschedule(sa)
 	// removeChild edits sa.children: iterate over a copy.
 	for _, c := range append([]*childSA(nil), sa.children...) {

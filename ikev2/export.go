@@ -22,7 +22,7 @@ func (sa *ikeSA) record() engine.Record {
 			"sk_pi": k.SKpi, "sk_pr": k.SKpr},
 		IKEv2: &engine.V2State{
 			NextMsgID: sa.nextMsgID, PeerMsgID: sa.peerMsgID, LastResponse: sa.lastResp,
-			PeerHashes: sa.peerHashes, PeerFragments: sa.peerFragments,
+			PeerHashes: sa.peerHashes, PeerFragments: sa.peerFragments, PeerVendor: sa.peerVendor,
 		},
 		Children: []engine.ChildRecord{},
 	}
@@ -59,7 +59,7 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		state: stateEstablished, local: rec.Local, remote: rec.Remote, nat: rec.NAT,
 		chosen: rec.Proposal.Oakley(), peerID: rec.PeerID.Policy(),
 		nextMsgID: rec.IKEv2.NextMsgID, peerMsgID: rec.IKEv2.PeerMsgID, lastResp: rec.IKEv2.LastResponse,
-		peerHashes: rec.IKEv2.PeerHashes, peerFragments: rec.IKEv2.PeerFragments,
+		peerHashes: rec.IKEv2.PeerHashes, peerFragments: rec.IKEv2.PeerFragments, peerVendor: rec.IKEv2.PeerVendor,
 		Lifecycle: rec.Lifecycle(),
 	}
 	keys, err := restoreKeys(sa, rec.Secrets)

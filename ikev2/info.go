@@ -83,6 +83,7 @@ func (e *Engine) respondInformational(now time.Time, sa *ikeSA, d isakmp.Datagra
 	}
 	if deleteIKE {
 		log.Info("peer deleted the IKE SA")
+		e.peerDeletesRekeyed(now, sa)
 		e.destroy(sa, "deleted by peer")
 	}
 }
@@ -141,7 +142,7 @@ func (e *Engine) deleteChild(now time.Time, sa *ikeSA, c *childSA) {
 	if !installed || sa.state != stateEstablished {
 		return
 	}
-	e.sendRequest(now, sa, queued{what: queueDeleteChild, spi: spi})
+	e.sendRequest(now, sa, queued{what: queueDeleteChild, spi: spi, out: c.SPIOut})
 }
 
 // msStatusCode renders the Windows error code of an MS_STATUS notify.

@@ -57,7 +57,7 @@ func (e *Engine) initiateIKE(now time.Time, conn *policy.Connection) error {
 // on it.)
 func (e *Engine) reusableSA(conn *policy.Connection) (*ikeSA, bool) {
 	for _, sa := range e.sas {
-		if sa.state != stateEstablished || sa.remote.Addr() != conn.RemoteAddr {
+		if !sa.usable() || sa.remote.Addr() != conn.RemoteAddr {
 			continue
 		}
 		c := sa.conn
@@ -84,6 +84,7 @@ func (e *Engine) initRequest(sa *ikeSA) *request {
 		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
 		&isakmp.Notify{NotifyType: isakmp.NotifySignatureHashAlgorithms, Data: hashList(oakley.SupportedSignatureHashes())},
 	)
+	ps = append(ps, e.vendorPayloads()...)
 	m := isakmp.Message{Header: sa.header(isakmp.ExchangeIKESAInit, 0, false), Payloads: ps}
 	raw := m.Marshal()
 	sa.hs.initReq = raw
@@ -210,6 +211,7 @@ func (e *Engine) readCapabilities(sa *ikeSA, ps []isakmp.Payload) {
 	}
 	sa.peerFragments = isakmp.FindNotify(ps, isakmp.NotifyIKEv2FragmentationSupported) != nil
 	sa.peerCertReq = find[*isakmp.CertReq](ps) != nil // a responder's, in IKE_SA_INIT
+	e.readVendor(sa, ps)
 }
 
 // detectNAT compares the peer's NAT detection hashes with the addresses
@@ -426,6 +428,7 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 			resp = append(resp, cr)
 		}
 	}
+	resp = append(resp, e.vendorPayloads()...)
 	m := isakmp.Message{Header: sa.header(isakmp.ExchangeIKESAInit, 0, true), Payloads: resp}
 	raw := m.Marshal()
 	sa.hs.initResp = raw

@@ -41,7 +41,8 @@ func (e *Engine) seal(sa *ikeSA, exchange isakmp.ExchangeType, msgID uint32, res
 		first = payloads[0].Type()
 	}
 	h := sa.header(exchange, msgID, response)
-	if !sa.peerFragments || isakmp.HeaderLen+4+sa.keys.out.BodyLen(len(plain)) <= e.Cfg.FragmentSize {
+	size := e.Cfg.FragmentLimit(sa.remote.Addr())
+	if !sa.peerFragments || isakmp.HeaderLen+4+sa.keys.out.BodyLen(len(plain)) <= size {
 		raw, err := e.sealOne(h, isakmp.PayloadSK, []byte{byte(first), 0, 0, 0}, plain, sa.keys.out)
 		if err != nil {
 			return nil, fmt.Errorf("seal %s: %w", exchange, err)
@@ -49,7 +50,7 @@ func (e *Engine) seal(sa *ikeSA, exchange isakmp.ExchangeType, msgID uint32, res
 		return [][]byte{raw}, nil
 	}
 	// The largest fragment plaintext that keeps each datagram in size.
-	room := e.Cfg.FragmentSize - isakmp.HeaderLen - 8
+	room := size - isakmp.HeaderLen - 8
 	chunk := room
 	for chunk > 1 && sa.keys.out.BodyLen(chunk) > room {
 		chunk--
@@ -191,6 +192,9 @@ func (e *Engine) startQueued(now time.Time, sa *ikeSA, q queued) {
 	case queueDeleteChild:
 		r = e.encryptedRequest(sa, isakmp.ExchangeInformational,
 			[]isakmp.Payload{&isakmp.Delete{Protocol: protoESP, SPISize: 4, SPIs: [][]byte{spi32(q.spi)}}}, stepInfo)
+		if r != nil {
+			r.deleting = q.out
+		}
 	}
 	e.startRequest(now, sa, r)
 }
@@ -280,7 +284,7 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg
 	case stepAuth:
 		e.authResponse(now, sa, inner)
 	case stepChild:
-		e.completeChild(now, sa, r.child, r.old, inner)
+		e.childResponse(now, sa, r, inner)
 	case stepRekeyIKE:
 		e.completeIKERekey(now, sa, r.rekey, inner)
 	case stepDeleteIKE:
@@ -314,6 +318,9 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg 
 		return
 	}
 	sa.DPD.Seen(now)
+	if sa.undecidedOf != nil {
+		e.peerUsesUndecided(now, sa, inner)
+	}
 	if p := unsupportedCritical(inner); p != nil {
 		e.respond(sa, d, msg.Header.Exchange, id, []isakmp.Payload{&isakmp.Notify{
 			NotifyType: isakmp.NotifyUnsupportedCriticalPayload, Data: []byte{byte(p.PType)}}})

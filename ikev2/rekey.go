@@ -23,8 +23,12 @@ func (e *Engine) rekeyDelay(sa *ikeSA, lifetime, def time.Duration) time.Duratio
 	return e.RekeyDelay(sa.initiator, lifetime, def)
 }
 
-// rekeyDue starts the rekeys whose time has come.
+// rekeyDue starts the rekeys whose time has come, and ends what the
+// peer should have deleted by now (retireDue).
 func (e *Engine) rekeyDue(now time.Time, sa *ikeSA) {
+	if e.retireDue(now, sa) {
+		return
+	}
 	if !sa.Rekeying && engine.Due(sa.RekeyAt, now) {
 		e.rekeyIKE(now, sa)
 		return
@@ -47,14 +51,21 @@ func (e *Engine) rekeyDue(now time.Time, sa *ikeSA) {
 func spi64(spi uint64) []byte { return binary.BigEndian.AppendUint64(nil, spi) }
 
 // rekeyIKE replaces sa by a new IKE SA with CREATE_CHILD_SA (RFC 7296
-// 1.3.2, 2.18); the CHILD SAs move to it and sa is deleted.
+// 1.3.2, 2.18); the CHILD SAs move to it and sa is deleted. An SA that
+// was replaced or waits for a collision's outcome is left alone.
 func (e *Engine) rekeyIKE(now time.Time, sa *ikeSA) {
+	if !sa.usable() {
+		return
+	}
 	sa.Rekeying = true
 	e.sendRequest(now, sa, queued{what: queueRekeyIKE})
 }
 
 // rekeyIKERequest builds the CREATE_CHILD_SA request that rekeys sa.
 func (e *Engine) rekeyIKERequest(sa *ikeSA) *request {
+	if !sa.usable() {
+		return nil // the peer rekeyed it meanwhile
+	}
 	group, _ := sa.chosen.First(oakley.TransformDH)
 	dh, err := oakley.NewKeyExchange(group.ID, e.Cfg.Rand)
 	if err != nil {
@@ -75,15 +86,23 @@ func (e *Engine) rekeyIKERequest(sa *ikeSA) *request {
 	return r
 }
 
+// completeIKERekey takes the answer to our rekey of sa: the new IKE SA
+// takes over and sa is deleted, unless the peer rekeyed sa as well and
+// the collision goes to the peer's (lostIKECollision).
 func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, rk *ikeRekey, inner []isakmp.Payload) {
 	spi, ni, dh := rk.spi, rk.ni, rk.dh
 	retry := func(why string) {
+		if e.abandonIKERekey(now, sa, why) {
+			return
+		}
 		sa.log(e).Warn("IKE SA rekey failed; retrying later: " + why)
 		sa.Rekeying = false
 		sa.RekeyAt = now.Add(rekeyRetry)
 	}
 	if n := notifyError(inner); n != nil {
-		retry("peer answered " + n.NotifyType.String())
+		if !e.ikeRekeyRefused(now, sa, n.NotifyType) {
+			retry("peer answered " + n.NotifyType.String())
+		}
 		return
 	}
 	saP := find[*isakmp.SA](inner)
@@ -114,19 +133,30 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, rk *ikeRekey, inner 
 		return
 	}
 	n.hs = nil
+	n.nonces = exchangeNonces{ni: ni, nr: nonce.Data}
 	e.sas[spi] = n
 	e.established(now, n, sa.peerID)
 	e.Effect(n.upEffect(true, false))
-	n.children, sa.children = sa.children, nil
-	n.ra, sa.ra = sa.ra, nil // the lease goes with the SA
-	n.BytesCheckAt = sa.BytesCheckAt
+	if e.lostIKECollision(now, sa, n) {
+		return
+	}
+	e.inherit(n, sa)
 	e.Schedule(n)
+	e.retire(now, sa, 0)
 	e.deleteIKE(now, sa)
+	e.nextQueued(now, n)
 }
 
 // acceptIKERekey answers a peer's IKE SA rekey: the new SA takes over the
-// CHILD SAs; the peer deletes the old one.
+// CHILD SAs; the peer deletes the old one. A collision with our own rekey
+// of sa is answered as usual and decided later (peerRekeyedIKE); a rekey
+// that would disturb an exchange of ours waits (TEMPORARY_FAILURE, RFC
+// 7296 2.25).
 func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload, ni []byte) []isakmp.Payload {
+	if why := ikeRekeyRefusal(sa); why != "" {
+		sa.log(e).Info("peer's IKE SA rekey refused for now (TEMPORARY_FAILURE): " + why)
+		return notifyOnly(isakmp.NotifyTemporaryFailure, nil)
+	}
 	saP := find[*isakmp.SA](inner)
 	props, wire := fromWire(saP.Proposals, protoIKE)
 	sel, ok := oakley.Select(sa.conn.IKE, props, oakley.MatchOptions{})
@@ -159,11 +189,8 @@ func (e *Engine) acceptIKERekey(now time.Time, sa *ikeSA, inner []isakmp.Payload
 	e.sas[n.spiR] = n
 	e.established(now, n, sa.peerID)
 	e.Effect(n.upEffect(true, false))
-	n.children, sa.children = sa.children, nil
-	n.ra, sa.ra = sa.ra, nil // the lease goes with the SA
-	n.BytesCheckAt = sa.BytesCheckAt
 	// The old SA lingers until the peer deletes it; it must not rekey.
-	sa.Rekeying = true
+	e.peerRekeyedIKE(now, sa, n, ni, nr)
 	e.Schedule(n)
 	return []isakmp.Payload{
 		&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, wire[sel.PeerIndex].Num, protoIKE, spi64(n.spiR))}},
@@ -184,8 +211,12 @@ func (e *Engine) successor(now time.Time, sa *ikeSA, initiator bool, spiI, spiR 
 }
 
 // rekeyChild replaces a CHILD SA with CREATE_CHILD_SA and REKEY_SA
-// (RFC 7296 1.3.3), then deletes the old one.
+// (RFC 7296 1.3.3), then deletes the old one. A CHILD SA that the peer
+// replaced, or a redundant one, is left alone.
 func (e *Engine) rekeyChild(now time.Time, sa *ikeSA, old *childSA) {
+	if old.replacedByPeer() || !old.retireAt.IsZero() {
+		return
+	}
 	old.Rekeying = true
 	e.sendRequest(now, sa, queued{what: queueRekeyChild, child: old})
 }
@@ -194,10 +225,10 @@ func (e *Engine) rekeyChild(now time.Time, sa *ikeSA, old *childSA) {
 // replaces old; once the new CHILD SA is installed, old is deleted
 // (Installed).
 func (e *Engine) rekeyChildRequest(now time.Time, sa *ikeSA, old *childSA) *request {
-	if old.State != engine.ChildInstalled || sa.state != stateEstablished {
+	if old.State != engine.ChildInstalled || !sa.usable() || old.replacedByPeer() {
 		return nil
 	}
-	c, ps, err := e.offerChild(sa, old.Conn, true)
+	c, ps, err := e.offerRekey(sa, old)
 	if err != nil {
 		old.Rekeying = false
 		old.RekeyAt = now.Add(rekeyRetry)
@@ -213,9 +244,13 @@ func (e *Engine) rekeyChildRequest(now time.Time, sa *ikeSA, old *childSA) *requ
 }
 
 // rekeyChildFailed drops the CHILD SA c that was to replace old, which is
-// rekeyed again later.
+// rekeyed again later, unless the peer's rekey replaced it meanwhile.
 func (e *Engine) rekeyChildFailed(now time.Time, sa *ikeSA, c, old *childSA) {
 	e.removeChild(sa, c)
+	if old.replacedByPeer() {
+		return
+	}
+	old.replacedBy, old.retireAt = nil, time.Time{}
 	old.Rekeying = false
 	old.RekeyAt = now.Add(rekeyRetry)
 }

@@ -63,6 +63,7 @@ type ikeSA struct {
 	peerFragments bool
 	peerCertReq   bool   // the peer asked for our certificate (CERTREQ): send_cert = "ifasked"
 	mobike        bool   // both announced MOBIKE_SUPPORTED (RFC 4555)
+	peerVendor    string // the peer's product, from its IKE_SA_INIT (vendor.go)
 	ownerName     string // owner(), once established
 
 	// Message IDs (RFC 7296 2.3), window size one in each direction.
@@ -82,6 +83,8 @@ type ikeSA struct {
 	children []*childSA
 	// pendingChild is the CHILD SA we are negotiating as initiator.
 	pendingChild *childSA
+	// Rekeying and its collisions (collision.go).
+	rekeyState
 
 	halfOpen    bool
 	halfOpenKey halfOpenKey
@@ -116,6 +119,7 @@ type request struct {
 	old      *childSA  // stepChild: the CHILD SA it rekeys (nil: a new one)
 	rekey    *ikeRekey // stepRekeyIKE
 	cookie2  []byte    // stepRoutability: the COOKIE2 the answer echoes
+	deleting uint32    // a CHILD SA delete: the peer's SPI of the CHILD SA (collision.go)
 }
 
 // step names the handler of a response to a request of ours.
@@ -146,6 +150,7 @@ type queued struct {
 	conn  *policy.Connection // queueNewChild
 	child *childSA           // queueRekeyChild: the CHILD SA to rekey
 	spi   uint32             // queueDeleteChild: our inbound SPI
+	out   uint32             // queueDeleteChild: the peer's (outbound) SPI
 }
 
 type queuedKind uint8
@@ -168,6 +173,11 @@ type childSA struct {
 	localTS   []isakmp.TrafficSelector
 	remoteTS  []isakmp.TrafficSelector
 	transport bool // transport mode (both sides asked for it)
+	// Rekeying and its collisions (collision.go).
+	childRekeyState
+	// offered are the ESP proposals of a CHILD SA we initiate: the
+	// connection's, or a rekey's (offerRekey).
+	offered []oakley.Proposal
 }
 
 // creating reports whether a CHILD SA of the named connection is being
@@ -178,6 +188,11 @@ func (sa *ikeSA) creating(name string) bool {
 	}
 	for _, q := range sa.queue {
 		if (q.what == queueNewChild && q.conn.Name == name) || (q.what == queueRekeyChild && q.child.Conn.Name == name) {
+			return true
+		}
+	}
+	for _, r := range sa.retries { // refused with TEMPORARY_FAILURE, proposed again soon
+		if r.conn.Name == name {
 			return true
 		}
 	}
@@ -235,6 +250,7 @@ func (sa *ikeSA) NextDeadline() time.Time {
 		}
 		sa.Lifecycle.Consider(&d)
 		engine.ConsiderRekeys(&d, sa.children)
+		sa.considerRetire(&d)
 	}
 	return d.When()
 }
@@ -242,13 +258,14 @@ func (sa *ikeSA) NextDeadline() time.Time {
 func (sa *ikeSA) info() policy.IKESAInfo {
 	info := policy.IKESAInfo{
 		Version:     2,
-		State:       sa.state.String(),
+		State:       sa.stateName(),
 		Local:       sa.local.String(),
 		Remote:      sa.remote.String(),
 		LocalSPI:    spiHex(sa.ourSPI()),
 		RemoteSPI:   spiHex(sa.peerSPI()),
 		Initiator:   sa.initiator,
 		IKEProposal: sa.chosen.String(),
+		PeerVendor:  sa.peerVendor,
 		Children:    make([]policy.ChildSAInfo, 0, len(sa.children)),
 	}
 	if sa.conn != nil {

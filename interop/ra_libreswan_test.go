@@ -19,9 +19,11 @@ package interop
 //     received address: `"rw": 10.9.0.1/32===10.200.0.1[...]` and
 //     `my_ip=10.9.0.1`.
 //   - Its Quick Mode proposes PFS with the IKE group (pfs=yes is its
-//     default); an ikegate connection whose esp= has no DH group answers
-//     NO_PROPOSAL_CHOSEN ("differs in DH group: peer MODP_2048, local
-//     none"), so ikegate's esp here carries modp2048.
+//     default); ikegate's esp here carries modp2048. (An ikegate
+//     connection whose esp= has no DH group takes the offer too with
+//     pfs = "lenient", the default, and answers NO_PROPOSAL_CHOSEN
+//     ("differs in DH group: peer MODP_2048, local none") with pfs =
+//     "strict": TestPFSLibreswan.)
 //   - Without kernel ESP on these hosts it gets ikegate's QM2, fails to add
 //     the SA ("netlink response for Add SA esp.SPI@10.200.0.2: Protocol not
 //     supported", "state transition function for STATE_QUICK_I1 had

@@ -46,6 +46,22 @@ func SupportedGroups() []uint16 {
 	return append([]uint16(nil), supportedGroups...)
 }
 
+// lenientPFSGroups is the list returned by LenientPFSGroups, in IANA order.
+var lenientPFSGroups = []uint16{
+	MODP2048, MODP3072, MODP4096, MODP6144, MODP8192, ECP256, ECP384, ECP521, Curve25519,
+}
+
+// LenientPFSGroups returns the DH groups a CHILD SA responder accepts for
+// PFS on a connection whose ESP proposals name no group (policy pfs =
+// "lenient"): the groups NewKeyExchange supports that RFC 8247 section 2.4
+// does not advise against. MODP-1024 and MODP-1536 (SHOULD NOT there; MODP-768
+// is not implemented at all) are used only where a configuration names
+// them. The peer's order of preference decides among them. The caller owns
+// the returned slice.
+func LenientPFSGroups() []uint16 {
+	return append([]uint16(nil), lenientPFSGroups...)
+}
+
 // KEDataLen returns the length of a group's Key Exchange Data (the public
 // value in the KE payload) and whether the group is supported.
 func KEDataLen(group uint16) (int, bool) {

@@ -2,6 +2,7 @@ package oakley
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -109,13 +110,17 @@ func orNone(s string) string {
 }
 
 // normalise removes what the options say to ignore and the "none" values
-// that mean absence (INTEG NONE with AEAD, DH NONE).
+// that mean absence (INTEG NONE with AEAD, a DH NONE that is the only DH
+// transform). A DH NONE listed beside real groups stays: it makes PFS
+// optional (RFC 7296 3.3.2), and intersect takes it as matching a local
+// proposal without a DH group.
 func normalise(p Proposal, opt MatchOptions) Proposal {
 	out := Proposal{Transforms: make([]Transform, 0, len(p.Transforms))}
 	hasESN := false
+	onlyNone := !hasGroup(p)
 	for _, t := range p.Transforms {
 		switch {
-		case t.Type == TransformDH && (opt.IgnoreDH || t.ID == DHNone):
+		case t.Type == TransformDH && (opt.IgnoreDH || (t.ID == DHNone && onlyNone)):
 			continue
 		case t.Type == TransformINTEG && t.ID == IntegNone:
 			continue
@@ -130,10 +135,27 @@ func normalise(p Proposal, opt MatchOptions) Proposal {
 	return out
 }
 
+// hasGroup reports whether p lists a DH group other than NONE.
+func hasGroup(p Proposal) bool {
+	for _, t := range p.Of(TransformDH) {
+		if t.ID != DHNone {
+			return true
+		}
+	}
+	return false
+}
+
 var matchOrder = []TransformType{TransformENCR, TransformPRF, TransformINTEG, TransformDH, TransformESN}
 
+var dhNone = Transform{Type: TransformDH, ID: DHNone}
+
 // intersect returns, for every transform type, the first peer transform
-// also in local, and the types where there is none.
+// also in local, and the types where there is none. A local proposal
+// without a DH group takes the peer's NONE when the peer lists it among
+// its groups (optional PFS): the choice then holds DH NONE, one transform
+// of each type the peer proposed (RFC 7296 3.3.6). Likewise a local NONE
+// among groups accepts a peer proposal without DH (the responder's answer
+// to our optional PFS).
 func intersect(local, peer Proposal) (Proposal, []TransformType) {
 	var chosen Proposal
 	var miss []TransformType
@@ -141,6 +163,13 @@ func intersect(local, peer Proposal) (Proposal, []TransformType) {
 		lts, pts := local.Of(typ), peer.Of(typ)
 		if len(lts) == 0 && len(pts) == 0 {
 			continue
+		}
+		if typ == TransformDH && len(lts) == 0 && slices.Contains(pts, dhNone) {
+			chosen.Transforms = append(chosen.Transforms, dhNone)
+			continue
+		}
+		if typ == TransformDH && len(pts) == 0 && slices.Contains(lts, dhNone) {
+			continue // our optional PFS, answered without
 		}
 		found := false
 		for _, pt := range pts {
@@ -160,4 +189,48 @@ func intersect(local, peer Proposal) (Proposal, []TransformType) {
 		}
 	}
 	return chosen, miss
+}
+
+// WithGroups returns a copy of props in which every proposal that lists
+// no DH group (none, or only NONE) offers groups instead, in that order:
+// the proposals of a responder that takes a peer's PFS offer in one of
+// groups although its own ask for none (see LenientPFSGroups). Proposals
+// with a group of their own are copied unchanged.
+func WithGroups(props []Proposal, groups ...uint16) []Proposal {
+	out := make([]Proposal, len(props))
+	for i, p := range props {
+		if hasGroup(p) || len(groups) == 0 {
+			out[i] = Proposal{Transforms: slices.Clone(p.Transforms)}
+			continue
+		}
+		// The groups go where ParseProposal puts DH: before ESN.
+		ts := make([]Transform, 0, len(p.Transforms)+len(groups))
+		added := false
+		for _, t := range p.Transforms {
+			if t.Type == TransformESN && !added {
+				ts, added = appendGroups(ts, groups), true
+			}
+			if t.Type != TransformDH {
+				ts = append(ts, t)
+			}
+		}
+		if !added {
+			ts = appendGroups(ts, groups)
+		}
+		out[i] = Proposal{Transforms: ts}
+	}
+	return out
+}
+
+func appendGroups(ts []Transform, groups []uint16) []Transform {
+	for _, g := range groups {
+		ts = append(ts, Transform{Type: TransformDH, ID: g})
+	}
+	return ts
+}
+
+// HasGroup reports whether any of props lists a DH group (other than
+// NONE): for an ESP proposal list, whether it asks for PFS.
+func HasGroup(props []Proposal) bool {
+	return slices.ContainsFunc(props, hasGroup)
 }

@@ -402,7 +402,7 @@ var validConnKeys = []string{
 	"auth", "psk", "cert", "key", "ca", "ike", "esp", "local_ts", "remote_ts", "start", "mode",
 	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
 	"pool", "group", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg", "mobike", "eap_only",
-	"send_cert", "nat_ikev1_method", "sha2_truncbug",
+	"send_cert", "nat_ikev1_method", "sha2_truncbug", "pfs",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -537,6 +537,7 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway, acc *cfgAccess) *Connect
 	// Proposals.
 	c.IKE = l.proposals(t, "ike", false, c.Version, DefaultIKEProposals)
 	c.ESP = l.proposals(t, "esp", true, c.Version, DefaultESPProposals)
+	l.pfs(t, c)
 
 	// Traffic selectors.
 	c.LocalTS = l.selectors(t, "local_ts", c.LocalAddr, "local_addr")
@@ -584,6 +585,54 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway, acc *cfgAccess) *Connect
 		return nil
 	}
 	return c
+}
+
+// pfs reads pfs: whether a connection whose esp names no DH group takes
+// a peer's PFS offer ("lenient", the default) or refuses it ("strict").
+// With a group in esp a PFS offer must use one of its groups anyway, so
+// the key is an error there rather than a setting that does nothing.
+func (l *cfgLoader) pfs(t *cfgTable, c *Connection) {
+	s, ok := t.str("pfs")
+	if !ok {
+		return
+	}
+	switch s {
+	case "lenient", "strict":
+	default:
+		msg := fmt.Sprintf("%q is not one of \"lenient\", \"strict\"", s)
+		// Libreswan's pfs=yes|no, or a group: the way to ask for PFS here
+		// is a group in esp.
+		group := "modp2048"
+		_, err := oakley.ParseDHGroup(s)
+		if err == nil {
+			group = strings.ToLower(s)
+		}
+		if err == nil || slices.Contains([]string{"yes", "no", "on", "off", "true", "false"}, strings.ToLower(s)) {
+			msg += fmt.Sprintf("; to ask for PFS, add a DH group to the esp proposals (e.g. \"aes256-sha256-%s\"): "+
+				"pfs only says whether a connection whose esp names no group takes a peer's PFS offer", group)
+		}
+		t.errf("pfs", "%s", msg)
+		return
+	}
+	if oakley.HasGroup(c.ESP) {
+		t.errf("pfs", "only applies when esp names no DH group; esp %s names %s, so a peer's PFS offer must use one of them: "+
+			"remove pfs, or the groups from esp to let the peer choose", strProposalList(c.ESP), cfgGroups(c.ESP))
+		return
+	}
+	c.StrictPFS = s == "strict"
+}
+
+// cfgGroups names the DH groups of props, e.g. "MODP_2048, CURVE_25519".
+func cfgGroups(props []oakley.Proposal) string {
+	var names []string
+	for _, p := range props {
+		for _, g := range p.Of(oakley.TransformDH) {
+			if n := g.String(); g.ID != oakley.DHNone && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // remoteAuth reads remote_auth: how an IKEv2 client authenticates when it

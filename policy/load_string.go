@@ -53,6 +53,9 @@ func (c Connection) String() string {
 	if c.AggressivePSK {
 		b.WriteString(" allow_aggressive_psk")
 	}
+	if c.StrictPFS {
+		b.WriteString(" pfs=strict")
+	}
 	return b.String()
 }
 
@@ -93,6 +96,7 @@ type cfgConnectionJSON struct {
 	Pool          string     `json:"pool,omitempty"`
 	Unique        Unique     `json:"unique,omitempty"`
 	AggressivePSK bool       `json:"allow_aggressive_psk,omitempty"`
+	PFS           string     `json:"pfs,omitempty"` // "strict", or omitted: lenient
 }
 
 // MarshalJSON encodes the connection without its secrets (they appear as
@@ -106,6 +110,9 @@ func (c Connection) MarshalJSON() ([]byte, error) {
 		IKE: strProposals(c.IKE), ESP: strProposals(c.ESP),
 		LocalTS: strPrefixes(c.LocalTS), RemoteTS: strPrefixes(c.RemoteTS),
 		RemoteAuth: c.RemoteAuth, XAuth: c.XAuth, Pool: c.Pool, Unique: c.Unique, AggressivePSK: c.AggressivePSK,
+	}
+	if c.StrictPFS {
+		j.PFS = "strict"
 	}
 	if len(c.PSK) > 0 {
 		j.PSK = "[redacted]"

@@ -1247,3 +1247,61 @@ func TestUnknownTableLines(t *testing.T) {
 		}
 	}
 }
+
+// TestPFSKey: pfs is "lenient" by default and when set so, "strict" on
+// request, both only on a connection whose esp names no DH group; other
+// values and a group in esp are errors with the key and line, a misspelt
+// key gets its did-you-mean.
+func TestPFSKey(t *testing.T) {
+	psk := "remote_addr = \"198.51.100.1\"\npsk = \"pw\"\n"
+	for _, c := range []struct {
+		name, extra string
+		strict      bool
+		lenient     bool // LenientPFS()
+		err         string
+	}{
+		{"default", "", false, true, ""},
+		{"lenient", "pfs = \"lenient\"\n", false, true, ""},
+		{"strict", "pfs = \"strict\"\n", true, false, ""},
+		{"ikev1 strict", "version = \"ikev1\"\nesp = [\"aes256-sha256\"]\npfs = \"strict\"\n", true, false, ""},
+		{"any version", "version = \"any\"\npfs = \"strict\"\n", true, false, ""},
+		{"group in esp, no key", "esp = [\"aes256-sha256-modp2048\"]\n", false, false, ""},
+		{"group in esp, strict", "esp = [\"aes256-sha256-modp2048\", \"aes256-sha256\"]\npfs = \"strict\"\n", false, false,
+			`bad.toml: connection "c" (connection[0]): key "pfs": only applies when esp names no DH group; esp [AES_CBC_256/HMAC_SHA2_256_128/MODP_2048/NO_ESN, AES_CBC_256/HMAC_SHA2_256_128/NO_ESN] ` +
+				`names MODP_2048, so a peer's PFS offer must use one of them: remove pfs, or the groups from esp to let the peer choose (line 10)`},
+		{"group in esp, lenient", "esp = [\"aes128gcm16-x25519-ecp256\"]\npfs = \"lenient\"\n", false, false,
+			`key "pfs": only applies when esp names no DH group; esp [AES_GCM_16_128/CURVE_25519/ECP_256/NO_ESN] names CURVE_25519, ECP_256, so a peer's PFS offer must use one of them`},
+		{"bad value", "pfs = \"relaxed\"\n", false, false,
+			`bad.toml: connection "c" (connection[0]): key "pfs": "relaxed" is not one of "lenient", "strict" (line 9)`},
+		{"libreswan yes", "pfs = \"yes\"\n", false, false,
+			`key "pfs": "yes" is not one of "lenient", "strict"; to ask for PFS, add a DH group to the esp proposals (e.g. "aes256-sha256-modp2048"): pfs only says whether a connection whose esp names no group takes a peer's PFS offer (line 9)`},
+		{"a group", "pfs = \"ECP384\"\n", false, false,
+			`key "pfs": "ECP384" is not one of "lenient", "strict"; to ask for PFS, add a DH group to the esp proposals (e.g. "aes256-sha256-ecp384")`},
+		{"boolean", "pfs = true\n", false, false, `key "pfs": must be a string, not a boolean (line 9)`},
+		{"misspelt", "pfss = \"strict\"\n", false, false, `key "pfss": unknown key (did you mean "pfs"?) (line 9)`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse("testdata/bad.toml", []byte(loadTestConn(psk+c.extra)))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error\n  %v\nwant it to contain\n  %s", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn := cfg.Connections[0]
+			if conn.StrictPFS != c.strict || conn.LenientPFS() != c.lenient {
+				t.Errorf("StrictPFS %v LenientPFS %v, want %v %v", conn.StrictPFS, conn.LenientPFS(), c.strict, c.lenient)
+			}
+			js, _ := json.Marshal(conn)
+			if got := strings.Contains(string(js), `"pfs":"strict"`); got != c.strict {
+				t.Errorf("JSON %s: pfs strict shown %v, want %v", js, got, c.strict)
+			}
+			if got := strings.Contains(conn.String(), " pfs=strict"); got != c.strict {
+				t.Errorf("String %s: pfs=strict shown %v, want %v", conn, got, c.strict)
+			}
+		})
+	}
+}

@@ -127,6 +127,14 @@ type Connection struct {
 	IKE []oakley.Proposal // IKE SA proposals, in preference order
 	ESP []oakley.Proposal // CHILD SA proposals, in preference order
 
+	// StrictPFS (pfs = "strict") refuses a peer's PFS offer (a KE payload
+	// in Quick Mode or CREATE_CHILD_SA) when ESP names no DH group, with
+	// NO_PROPOSAL_CHOSEN. By default (pfs = "lenient", the zero value) such
+	// a connection takes the offer when its group is one of
+	// oakley.LenientPFSGroups, as if ESP named that group. When ESP names
+	// a group, a PFS offer must use one of its groups either way.
+	StrictPFS bool
+
 	LocalTS  []netip.Prefix
 	RemoteTS []netip.Prefix
 
@@ -212,6 +220,11 @@ func (c *Connection) SendsCert(asked bool) bool {
 
 // RemoteAny reports whether the connection accepts any peer address.
 func (c *Connection) RemoteAny() bool { return !c.RemoteAddr.IsValid() }
+
+// LenientPFS reports whether the connection, as CHILD SA responder, takes
+// a peer's PFS offer that its ESP proposals do not ask for: they name no
+// DH group and StrictPFS is off.
+func (c *Connection) LenientPFS() bool { return !c.StrictPFS && !oakley.HasGroup(c.ESP) }
 
 // ID types, with IKEv2's numbering (RFC 7296 3.5). IKEv1's IPsec DOI uses
 // the same numbers for the single-address, FQDN, USER_FQDN, DER_ASN1_DN and

@@ -61,6 +61,10 @@ type Config struct {
 	// on) we send unfragmented to a peer that supports RFC 7383 (0: 1232,
 	// which keeps an IPv4 packet with the non-ESP marker within 1280 bytes).
 	FragmentSize int
+	// VendorIDs (IKEv2) are the Vendor ID payloads we add to IKE_SA_INIT,
+	// e.g. vendorid.StrongSwan. None by default: a gateway that names its
+	// product and version helps whoever scans for vulnerable ones.
+	VendorIDs [][]byte
 
 	// KeyLog, if set, receives every IKE SA's keys: the explicit,
 	// documented key export for Wireshark (gateway.key_export). Nothing

@@ -79,6 +79,7 @@ type V2State struct {
 	LastResponse  [][]byte `json:"last_response"` // our last response as sent (encrypted), for a retransmitted request
 	PeerHashes    []uint16 `json:"peer_hashes,omitempty"`
 	PeerFragments bool     `json:"peer_fragments"`
+	PeerVendor    string   `json:"peer_vendor,omitempty"`
 }
 
 // V1State is what an IKEv1 SA adds to a Record.
