@@ -72,7 +72,7 @@ func (c *Capture) Stop() string {
 // IKEPacket is one IKE message as tshark decoded it.
 type IKEPacket struct {
 	Frame        int
-	Src, Dst     string // "addr:port"
+	Src, Dst     string // "addr:port" (IPv6 too: "fd00:200::1:500", no brackets)
 	ISPI, RSPI   string // hex, 16 digits
 	Version      string // "0x20" (IKEv2) or "0x10" (IKEv1), as tshark prints it
 	ExchangeType int    // 34 IKE_SA_INIT, 35 IKE_AUTH, 2 Main, 4 Aggressive, 32 Quick, ...
@@ -115,7 +115,8 @@ const expertError = "8388608"
 func Dissect(pcap string) (pkts []IKEPacket, problems []string, err error) {
 	fields := []string{"frame.number", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
 		"ip.src", "udp.srcport", "ip.dst", "udp.dstport",
-		"isakmp.ispi", "isakmp.rspi", "isakmp.version", "isakmp.exchangetype", "isakmp.messageid", "isakmp.flags"}
+		"isakmp.ispi", "isakmp.rspi", "isakmp.version", "isakmp.exchangetype", "isakmp.messageid", "isakmp.flags",
+		"ipv6.src", "ipv6.dst"}
 	args := []string{"-r", pcap, "-n", "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=;"}
 	for _, f := range fields {
 		args = append(args, "-e", f)
@@ -130,6 +131,9 @@ func Dissect(pcap string) (pkts []IKEPacket, problems []string, err error) {
 			continue
 		}
 		first := func(s string) string { v, _, _ := strings.Cut(s, ";"); return v }
+		if f[4] == "" && f[6] == "" { // IPv6: "addr:port" all the same
+			f[4], f[6] = f[14], f[15]
+		}
 		sev := strings.Split(f[2], ";")
 		isErr := false
 		for _, s := range sev {

@@ -220,7 +220,7 @@ func v1Phase2Libreswan(t *testing.T, g *Ikegate, lsw *Libreswan, c *v1LswCase, g
 		v1WaitLine(t, "ikegate", gmark, time.Second, "Quick Mode initiated", c.name)
 		// Libreswan, Quick Mode responder: the SA install fails and the
 		// state transition errors out; it sends no QM2.
-		v1WaitLine(t, "Libreswan", lmark, 3*time.Second, "netlink response for Add SA esp.", "@"+c.pair.Gate)
+		v1WaitLine(t, "Libreswan", lmark, 3*time.Second, "netlink response for Add SA "+lswESP(c.pair.Gate), "@"+c.pair.Gate)
 		v1WaitLine(t, "Libreswan", lmark, time.Second, "state transition function for STATE_QUICK_R0 had internal error")
 	} else {
 		// Libreswan, Quick Mode initiator: ikegate answers QM2; Libreswan
@@ -230,7 +230,7 @@ func v1Phase2Libreswan(t *testing.T, g *Ikegate, lsw *Libreswan, c *v1LswCase, g
 		if strings.Contains(line, "+PFS+") != c.pfs {
 			t.Errorf("Libreswan's Quick Mode PFS %v, want %v: %s", strings.Contains(line, "+PFS+"), c.pfs, line)
 		}
-		v1WaitLine(t, "Libreswan", lmark, 3*time.Second, "netlink response for Add SA esp.", "@"+c.pair.Gate)
+		v1WaitLine(t, "Libreswan", lmark, 3*time.Second, "netlink response for Add SA "+lswESP(c.pair.Gate), "@"+c.pair.Gate)
 		v1WaitLine(t, "Libreswan", lmark, time.Second, "state transition function for STATE_QUICK_I1 had internal error")
 	}
 	var plain []string

@@ -234,7 +234,7 @@ func v1UpWithSwan(t *testing.T, g *Ikegate, swan *Swan, name string, ikegI bool,
 	if gsa.Version != 1 || ssa.Version != 1 {
 		t.Errorf("versions: ikegate %d, strongSwan %d, want 1", gsa.Version, ssa.Version)
 	}
-	if gsa.Local != pair.Gate+":4500" || gsa.Remote != pair.Peer+":4500" {
+	if gsa.Local != addrPort(pair.Gate, 4500) || gsa.Remote != addrPort(pair.Peer, 4500) {
 		t.Errorf("ikegate ISAKMP SA endpoints %s <-> %s, want port 4500 on both (NAT-T float)", gsa.Local, gsa.Remote)
 	}
 	if ssa.Raw["local-port"] != "4500" || ssa.Raw["remote-port"] != "4500" {

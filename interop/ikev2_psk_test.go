@@ -319,7 +319,7 @@ func upWithSwan(t *testing.T, g *Ikegate, swan *Swan, name string, ikegI bool, p
 	if gsa.Initiator != ikegI {
 		t.Errorf("ikegate initiator=%v, want %v", gsa.Initiator, ikegI)
 	}
-	if gsa.Local != pair.Gate+":4500" || gsa.Remote != pair.Peer+":4500" {
+	if gsa.Local != addrPort(pair.Gate, 4500) || gsa.Remote != addrPort(pair.Peer, 4500) {
 		t.Errorf("ikegate IKE SA endpoints %s <-> %s, want port 4500 on both (NAT-T float)", gsa.Local, gsa.Remote)
 	}
 	if ssa.Raw["local-port"] != "4500" || ssa.Raw["remote-port"] != "4500" {

@@ -39,6 +39,19 @@ const (
 	LabIface  = "lab0" // the veth end in each namespace
 )
 
+// IPv6 addresses of the lab link when the lab has IPv6 (NewLabWith with
+// IPv6, NewLab6): unique local addresses (RFC 4193), used only inside the
+// lab's namespaces, like the IPv4 ones.
+const (
+	LeftAddr6  = "fd00:200::1" // the peer
+	RightAddr6 = "fd00:200::2" // ikegate
+	LabPrefix6 = 64
+	// MinMTU6 is IPv6's minimum link MTU (RFC 8200 5): every link carries
+	// 1280-byte packets, and a host that sends no larger ones needs no
+	// path MTU discovery and no fragmentation.
+	MinMTU6 = 1280
+)
+
 // Paths of the tools the lab drives. install.sh puts them there.
 var (
 	CharonSystemd   = "/usr/sbin/charon-systemd"
@@ -108,6 +121,33 @@ type Lab struct {
 // process the lab started (their own cleanups) and deletes the namespaces.
 func NewLab(t testing.TB) *Lab {
 	t.Helper()
+	return NewLabWith(t, LabOptions{})
+}
+
+// LabOptions shape the standard lab's link (the zero value: IPv4 only,
+// the veth's default MTU, as NewLab).
+type LabOptions struct {
+	// IPv6 enables IPv6 in both namespaces (EnableIPv6) and gives lab0
+	// LeftAddr6 and RightAddr6 (/64).
+	IPv6 bool
+	// NoIPv4 leaves lab0 without LeftAddr and RightAddr: with IPv6, an
+	// IPv6-only outer link, as cellular carriers give phones.
+	NoIPv4 bool
+	// MTU of both lab0 ends (0: the veth default, 1500), e.g. MinMTU6.
+	MTU int
+}
+
+// NewLab6 is the standard lab with an IPv6-only link: Left LeftAddr6,
+// Right RightAddr6, no IPv4 address on lab0 (protected subnets may still
+// be IPv4: AddSubnet).
+func NewLab6(t testing.TB) *Lab {
+	t.Helper()
+	return NewLabWith(t, LabOptions{IPv6: true, NoIPv4: true})
+}
+
+// NewLabWith creates the standard two-namespace lab shaped by o.
+func NewLabWith(t testing.TB, o LabOptions) *Lab {
+	t.Helper()
 	RequireLab(t)
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -116,9 +156,47 @@ func NewLab(t testing.TB) *Lab {
 	l := &Lab{ID: hex.EncodeToString(b[:])}
 	l.Left = l.NewNamespace(t, "l")
 	l.Right = l.NewNamespace(t, "r")
-	l.Link(t, l.Left, LabIface, fmt.Sprintf("%s/%d", LeftAddr, LabPrefix),
-		l.Right, LabIface, fmt.Sprintf("%s/%d", RightAddr, LabPrefix))
+	if o.IPv6 {
+		l.EnableIPv6(t, l.Left)
+		l.EnableIPv6(t, l.Right)
+	}
+	left, right := fmt.Sprintf("%s/%d", LeftAddr, LabPrefix), fmt.Sprintf("%s/%d", RightAddr, LabPrefix)
+	if o.NoIPv4 {
+		left, right = "", ""
+	}
+	l.Link(t, l.Left, LabIface, left, l.Right, LabIface, right)
+	for _, e := range []struct{ ns, addr string }{{l.Left, LeftAddr6}, {l.Right, RightAddr6}} {
+		if o.MTU != 0 {
+			MustRun(t, IPCmd, "-n", e.ns, "link", "set", LabIface, "mtu", fmt.Sprint(o.MTU))
+		}
+		if o.IPv6 {
+			l.AddAddr(t, e.ns, LabIface, fmt.Sprintf("%s/%d", e.addr, LabPrefix6))
+		}
+	}
 	return l
+}
+
+// EnableIPv6 turns IPv6 on in namespace ns (whatever the host's defaults
+// for new namespaces) and duplicate address detection off, for interfaces
+// there and those created later: an address is usable at once, not
+// "tentative" for a second or two.
+func (l *Lab) EnableIPv6(t testing.TB, ns string) {
+	t.Helper()
+	for _, k := range []string{"all", "default", "lo"} {
+		MustRun(t, IPCmd, "netns", "exec", ns, "sysctl", "-qw",
+			"net.ipv6.conf."+k+".disable_ipv6=0", "net.ipv6.conf."+k+".accept_dad=0")
+	}
+}
+
+// AddAddr adds addr ("a.b.c.d/len" or an IPv6 prefix) to interface ifc of
+// namespace ns; IPv6 addresses with nodad, so they are usable at once.
+func (l *Lab) AddAddr(t testing.TB, ns, ifc, addr string) {
+	t.Helper()
+	args := []string{"-n", ns, "addr", "add", addr, "dev", ifc}
+	if strings.Contains(addr, ":") {
+		args = append(args, "nodad")
+	}
+	MustRun(t, IPCmd, args...)
 }
 
 // NewNamespace creates a namespace named ikg-<lab id>-<role> with lo up
@@ -148,7 +226,7 @@ func (l *Lab) Link(t testing.TB, nsA, ifA, addrA, nsB, ifB, addrB string) {
 	MustRun(t, IPCmd, "link", "add", ifA, "netns", nsA, "type", "veth", "peer", "name", ifB, "netns", nsB)
 	for _, e := range []struct{ ns, ifc, addr string }{{nsA, ifA, addrA}, {nsB, ifB, addrB}} {
 		if e.addr != "" {
-			MustRun(t, IPCmd, "-n", e.ns, "addr", "add", e.addr, "dev", e.ifc)
+			l.AddAddr(t, e.ns, e.ifc, e.addr)
 		}
 		MustRun(t, IPCmd, "-n", e.ns, "link", "set", e.ifc, "up")
 	}
@@ -156,13 +234,16 @@ func (l *Lab) Link(t testing.TB, nsA, ifA, addrA, nsB, ifB, addrB string) {
 
 // AddSubnet gives namespace ns a protected subnet: this host has no dummy
 // interface, so it is a veth pair kept inside ns (name and name+"p"), the
-// address (e.g. "10.201.0.1/24") on the first end. Traffic selectors can
-// then name the subnet, and a ping from that address is routed through the
-// tunnel once a dataplane exists.
-func (l *Lab) AddSubnet(t testing.TB, ns, name, addr string) {
+// address (e.g. "10.201.0.1/24"; IPv6 ones with nodad) on the first end,
+// and any further addrs (a dual-stack subnet: "fd00:201::1/64"). Traffic
+// selectors can then name the subnet, and a ping from that address is
+// routed through the tunnel once a dataplane exists.
+func (l *Lab) AddSubnet(t testing.TB, ns, name, addr string, addrs ...string) {
 	t.Helper()
 	MustRun(t, IPCmd, "-n", ns, "link", "add", name, "type", "veth", "peer", "name", name+"p")
-	MustRun(t, IPCmd, "-n", ns, "addr", "add", addr, "dev", name)
+	for _, a := range append([]string{addr}, addrs...) {
+		l.AddAddr(t, ns, name, a)
+	}
 	MustRun(t, IPCmd, "-n", ns, "link", "set", name, "up")
 	MustRun(t, IPCmd, "-n", ns, "link", "set", name+"p", "up")
 }

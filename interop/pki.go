@@ -26,6 +26,7 @@ type KeyType string
 // Key types.
 const (
 	RSA2048   KeyType = "rsa2048"
+	RSA3072   KeyType = "rsa3072" // large enough that an IKE_AUTH with it exceeds 1280 bytes
 	ECDSAP256 KeyType = "ecdsa-p256"
 )
 
@@ -107,6 +108,8 @@ func (p *TestPKI) Leaf(t testing.TB, name string, kt KeyType, dnsNames []string,
 	switch kt {
 	case RSA2048:
 		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	case RSA3072:
+		key, err = rsa.GenerateKey(rand.Reader, 3072)
 	case ECDSAP256:
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:

@@ -435,7 +435,7 @@ func (l *Lab) CaptureFiltered(t testing.TB, ns, iface, filter string) *Capture {
 // WirePacket is one UDP datagram of a capture as tshark sees it.
 type WirePacket struct {
 	Frame     int
-	Src, Dst  string // addr:port
+	Src, Dst  string // addr:port (IPv6 without brackets, as IKEPacket)
 	UDPLen    int
 	Keepalive bool // dissected as a NAT-keepalive (udpencap.nat_keepalive)
 	IKE       bool
@@ -446,7 +446,7 @@ type WirePacket struct {
 // WirePackets lists the UDP datagrams of pcap with tshark.
 func WirePackets(pcap string) ([]WirePacket, error) {
 	fields := []string{"frame.number", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.length",
-		"udpencap.nat_keepalive", "isakmp.exchangetype", "udp.payload"}
+		"udpencap.nat_keepalive", "isakmp.exchangetype", "udp.payload", "ipv6.src", "ipv6.dst"}
 	args := []string{"-r", pcap, "-n", "-T", "fields", "-E", "separator=|", "-E", "occurrence=f"}
 	for _, f := range fields {
 		args = append(args, "-e", f)
@@ -460,6 +460,9 @@ func WirePackets(pcap string) ([]WirePacket, error) {
 		f := strings.Split(line, "|")
 		if len(f) != len(fields) {
 			continue
+		}
+		if f[1] == "" && f[3] == "" { // IPv6: "addr:port" all the same
+			f[1], f[3] = f[9], f[10]
 		}
 		var p WirePacket
 		p.Frame, _ = strconv.Atoi(f[0])
