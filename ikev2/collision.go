@@ -42,7 +42,7 @@ import (
 // old SA before its exchange completed, RFC 7296 2.8.2).
 const (
 	replacedGrace  = 90 * time.Second
-	redundantGrace = 30 * time.Second
+	redundantGrace = 10 * time.Second
 )
 
 // exchangeNonces are the two nonces of the CREATE_CHILD_SA exchange that
@@ -183,8 +183,11 @@ func retireChild(now time.Time, c *childSA, grace time.Duration) {
 func (e *Engine) retireDue(now time.Time, sa *ikeSA) bool {
 	if engine.Due(sa.retireAt, now) {
 		sa.retireAt = time.Time{}
-		sa.log(e).Info("the peer did not delete the IKE SA it replaced; deleting it")
+		// One Delete, not the retransmission schedule: the peer may not
+		// know the SA at all (it dropped its rekey), and would never answer.
+		sa.log(e).Info("the peer did not delete the IKE SA it replaced; deleting it (one Delete, no wait for the answer)")
 		e.deleteIKE(now, sa)
+		e.destroy(sa, "retired SA deleted after its grace")
 		return true
 	}
 	for _, c := range slices.Clone(sa.children) {

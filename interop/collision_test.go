@@ -17,15 +17,16 @@ const collisionRounds = 10
 
 // TestRekeyCollisions: simultaneous rekeys (RFC 7296 2.8.1 and 2.8.2)
 // against strongSwan (kernel-libipsec; ikegate with the userspace
-// dataplane), provoked deliberately: IKE messages into ikegate are held
-// back by an nftables rule while strongSwan starts its rekey, ikegate
-// starts its own rekey of the same SA, and the rule goes; both requests
-// then cross, each side answering the other's while its own is
-// outstanding. Ten CHILD SA and ten IKE SA collisions; after each, both
+// dataplane), provoked deliberately: ikegate's IKE messages to strongSwan
+// are held back by an nftables rule while ikegate starts its rekey and
+// strongSwan its own of the same SA, then the rule goes; the
+// retransmissions cross, each side answering the other's request while
+// its own is outstanding, and both complete both exchanges. Ten CHILD SA and ten IKE SA collisions; after each, both
 // daemons hold exactly one IKE SA and one CHILD SA and agree on their
 // SPIs. Over the whole run: strongSwan saw the collisions, ikegate logged
 // no warning and no dead peer, and a continuous ping through the tunnel
-// lost nothing beyond a packet or two around each switch.
+// lost nothing during the IKE SA collisions and at most a few packets
+// around each CHILD SA collision (see the bound below).
 func TestRekeyCollisions(t *testing.T) {
 	t.Parallel()
 	lab := NewLab(t)
@@ -60,8 +61,10 @@ func TestRekeyCollisions(t *testing.T) {
 		}
 	}()
 
-	hold := holdIKE(t, lab.Right, LeftAddr)
+	hold := holdIKE(t, lab.Left, RightAddr)
+	lostBy := map[string]int64{}
 	for _, kind := range []string{"child", "ike"} {
+		lost0 := sent.Load() - replies.Load()
 		for i := range collisionRounds {
 			before := g.SA(name)
 			if before == nil {
@@ -74,23 +77,36 @@ func TestRekeyCollisions(t *testing.T) {
 				swanArgs = []string{"--rekey", "--ike", name}
 				gateArgs[2] = "--ike"
 			}
-			if out, err := swan.Swanctl(swanArgs...); err != nil {
-				t.Fatalf("swanctl %v: %v: %s", swanArgs, err, out)
-			}
-			time.Sleep(150 * time.Millisecond) // strongSwan's request is sent (and held back)
 			res := make(chan string, 1)
 			go func() {
 				out, err := g.ctl(gateArgs...)
 				res <- fmt.Sprintf("%v %s", err, strings.TrimSpace(out))
 			}()
-			time.Sleep(150 * time.Millisecond) // ours reached strongSwan, its answer is held back
+			time.Sleep(150 * time.Millisecond) // ikegate's request is sent (and held back)
+			if out, err := swan.Swanctl(swanArgs...); err != nil {
+				t.Fatalf("swanctl %v: %v: %s", swanArgs, err, out)
+			}
+			time.Sleep(150 * time.Millisecond) // strongSwan's reached ikegate, the answer is held back
 			hold(false)
-			t.Logf("%s collision %d: ikegate rekey: %s", kind, i+1, <-res)
+			r := <-res
 			settleOne(t, g, swan, name)
+			t.Logf("%s collision %d: ikegate rekey: %s; ping lost so far %d of %d", kind, i+1, r, sent.Load()-replies.Load(), sent.Load())
 		}
+		time.Sleep(time.Second) // the pings of the last round are answered
+		lostBy[kind] = sent.Load() - replies.Load() - lost0
 	}
 	cancel()
 	<-pingDone
+	// The retired SAs are gone within their grace: one IKE SA each.
+	if !WaitFor(t, 30*time.Second, func() bool {
+		gs, err1 := g.SAs()
+		ss, err2 := swan.ListSAs()
+		return err1 == nil && err2 == nil && len(gs) == 1 && len(ss) == 1
+	}) {
+		out, _ := swan.Swanctl("--list-sas")
+		gout, _ := g.ctl("sas")
+		t.Errorf("retired SAs left after the collisions:\nikegate:\n%s\nstrongSwan:\n%s", gout, out)
+	}
 
 	slog := readFile(t, swan.LogPath)
 	for _, want := range []string{"detected CHILD_REKEY collision", "detected IKE_REKEY collision"} {
@@ -105,10 +121,19 @@ func TestRekeyCollisions(t *testing.T) {
 			t.Errorf("ikegate: %s", l)
 		}
 	}
-	lost := sent.Load() - replies.Load()
-	t.Logf("ping: %d of %d replies during %d collisions", replies.Load(), sent.Load(), 2*collisionRounds)
-	if lost > int64(2*collisionRounds) {
-		t.Errorf("ping lost %d of %d packets", lost, sent.Load())
+	t.Logf("ping: %d of %d replies; lost %d during the CHILD SA collisions, %d during the IKE SA collisions",
+		replies.Load(), sent.Load(), lostBy["child"], lostBy["ike"])
+	// IKE SA collisions move the CHILD SAs: nothing may be lost. A CHILD
+	// SA collision installs two new SAs on each side before the nonces
+	// decide, and each side sends on its newest at once, so a few pings
+	// (at 10 per second) die on the redundant one until it is deleted:
+	// at most 5 per collision (delaying the outbound SA until the old one
+	// is deleted, as strongSwan does as rekey responder, is not done yet).
+	if lostBy["ike"] > 0 {
+		t.Errorf("ping lost %d packets during the IKE SA collisions", lostBy["ike"])
+	}
+	if lostBy["child"] > 5*collisionRounds {
+		t.Errorf("ping lost %d packets during %d CHILD SA collisions", lostBy["child"], collisionRounds)
 	}
 }
 
@@ -128,10 +153,12 @@ func settleOne(t *testing.T, g *Ikegate, swan *Swan, name string) {
 			why = err.Error()
 			return false
 		}
+		// SAs retired by a collision (REKEYED, DELETING) may linger
+		// until the peer's delete or the grace: count established ones.
 		var gsa *IkegateSA
 		n := 0
 		for i := range gs {
-			if gs[i].Name == name {
+			if gs[i].Name == name && gs[i].State == "ESTABLISHED" {
 				n++
 				gsa = &gs[i]
 			}
@@ -139,7 +166,7 @@ func settleOne(t *testing.T, g *Ikegate, swan *Swan, name string) {
 		var ssa *SwanIKESA
 		m := 0
 		for i := range ss {
-			if ss[i].Name == name {
+			if ss[i].Name == name && ss[i].State == "ESTABLISHED" {
 				m++
 				ssa = &ss[i]
 			}
@@ -172,10 +199,11 @@ func settleOne(t *testing.T, g *Ikegate, swan *Swan, name string) {
 func sameSPI(a, b string) bool { return strings.TrimLeft(a, "0") == strings.TrimLeft(b, "0") }
 
 // holdIKE returns a switch that, on, drops IKE messages (UDP to 500, and
-// to 4500 with the non-ESP marker) from peer arriving in namespace ns;
+// to 4500 with the non-ESP marker) from address from arriving in
+// namespace ns;
 // ESP goes on. Off lets them through again; retransmissions then
 // deliver what was held back.
-func holdIKE(t *testing.T, ns, peer string) func(on bool) {
+func holdIKE(t *testing.T, ns, from string) func(on bool) {
 	t.Helper()
 	dir := t.TempDir()
 	rules := `table inet ikgcol {
@@ -196,8 +224,8 @@ func holdIKE(t *testing.T, ns, peer string) func(on bool) {
 			return
 		}
 		for _, r := range []string{
-			fmt.Sprintf("ip saddr %s udp dport 500 drop", peer),
-			fmt.Sprintf("ip saddr %s udp dport 4500 @th,64,32 0 drop", peer),
+			fmt.Sprintf("ip saddr %s udp dport 500 drop", from),
+			fmt.Sprintf("ip saddr %s udp dport 4500 @th,64,32 0 drop", from),
 		} {
 			MustRun(t, IPCmd, append([]string{"netns", "exec", ns, "nft", "add", "rule", "inet", "ikgcol", "in"}, strings.Fields(r)...)...)
 		}
