@@ -108,7 +108,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c, old *childSA, inner 
 	}
 	saP := find[*isakmp.SA](inner)
 	if saP == nil {
-		if n := notifyError(inner); n != nil {
+		if n := peerError(inner); n != nil {
 			failed(fmt.Sprintf("peer refused the CHILD SA with %s; we proposed %s for %s === %s", n.NotifyType,
 				oakley.ProposalsString(c.proposals()), policy.JoinPrefixes(c.Conn.LocalTS), policy.JoinPrefixes(c.Conn.RemoteTS)))
 		} else {

@@ -321,7 +321,7 @@ func (e *Engine) childResponse(now time.Time, sa *ikeSA, r *request, inner []isa
 		c.nonces = exchangeNonces{ni: c.nonce, nr: n.Data}
 	}
 	if find[*isakmp.SA](inner) == nil {
-		if n := notifyError(inner); n != nil && e.childRefused(now, sa, c, old, n.NotifyType) {
+		if n := peerError(inner); n != nil && e.childRefused(now, sa, c, old, n.NotifyType) {
 			return
 		}
 	}

@@ -144,7 +144,7 @@ func (e *Engine) initResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *
 		e.startRequest(now, sa, e.initRequest(sa))
 		return
 	}
-	if n := notifyError(ps); n != nil {
+	if n := peerError(ps); n != nil {
 		e.fail(sa, fmt.Sprintf("peer rejected IKE_SA_INIT with %s; we proposed %s", n.NotifyType, oakley.ProposalsString(sa.conn.IKE)))
 		return
 	}

@@ -357,16 +357,6 @@ func unsupportedCritical(ps []isakmp.Payload) *isakmp.Unknown {
 	return nil
 }
 
-// notifyError returns the first error notification in ps, if any.
-func notifyError(ps []isakmp.Payload) *isakmp.Notify {
-	for _, p := range ps {
-		if n, ok := p.(*isakmp.Notify); ok && n.NotifyType.IsError() {
-			return n
-		}
-	}
-	return nil
-}
-
 func find[T isakmp.Payload](ps []isakmp.Payload) T {
 	var zero T
 	for _, p := range ps {

@@ -129,7 +129,7 @@ func (e *Engine) updateAddressesRequest(sa *ikeSA) *request {
 // moved takes the answer to our UPDATE_SA_ADDRESSES: NAT detection for
 // the new addresses, then the CHILD SAs follow.
 func (e *Engine) moved(sa *ikeSA, d isakmp.Datagram, inner []isakmp.Payload) {
-	if n := notifyError(inner); n != nil {
+	if n := peerError(inner); n != nil {
 		sa.log(e).Warn("MOBIKE: the peer refused our new address", zap.Stringer("notify", n.NotifyType))
 		return
 	}

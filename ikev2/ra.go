@@ -527,7 +527,7 @@ func (e *Engine) eapClientStep(now time.Time, sa *ikeSA, inner []isakmp.Payload)
 		return
 	}
 	m := find[*isakmp.EAP](inner)
-	if n := notifyError(inner); n != nil || m == nil || m.Code == isakmp.EAPFailure {
+	if n := peerError(inner); n != nil || m == nil || m.Code == isakmp.EAPFailure {
 		e.Count.AuthFailures++
 		why := "no EAP payload"
 		switch {

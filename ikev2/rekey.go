@@ -99,7 +99,7 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, rk *ikeRekey, inner 
 		sa.Rekeying = false
 		sa.RekeyAt = now.Add(rekeyRetry)
 	}
-	if n := notifyError(inner); n != nil {
+	if n := peerError(inner); n != nil {
 		if !e.ikeRekeyRefused(now, sa, n.NotifyType) {
 			retry("peer answered " + n.NotifyType.String())
 		}
@@ -207,6 +207,7 @@ func (e *Engine) successor(now time.Time, sa *ikeSA, initiator bool, spiI, spiR 
 		state: stateEstablished, local: sa.local, remote: sa.remote, nat: sa.nat,
 		chosen: chosen, hs: &handshake{nonceI: ni, nonceR: nr}, // for the keys (deriveIKEKeys)
 		peerHashes: sa.peerHashes, peerFragments: sa.peerFragments, mobike: sa.mobike, ownerName: sa.ownerName,
+		peerVendor: sa.peerVendor, peerCertReq: sa.peerCertReq,
 	}
 }
 

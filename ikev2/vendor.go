@@ -104,9 +104,8 @@ func (e *Engine) authNotifies(sa *ikeSA, inner []isakmp.Payload) *isakmp.Notify 
 
 // peerError returns the error notification of ps that explains a failed
 // exchange: the first of a type the RFCs define, else the first
-// private-use one (MS_STATUS alone still says why), else nil. Unlike
-// notifyError it does not let Windows' MS_STATUS, sent next to a real
-// error, stand for it.
+// private-use one (MS_STATUS alone still says why), else nil: Windows'
+// MS_STATUS, sent next to a real error, never stands for it.
 func peerError(ps []isakmp.Payload) *isakmp.Notify {
 	var private *isakmp.Notify
 	for _, p := range ps {
