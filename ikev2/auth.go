@@ -153,7 +153,13 @@ func (e *Engine) authRequest(now time.Time, sa *ikeSA) *request {
 		}
 		ps = append(ps, auth)
 	}
-	child, childPs, err := e.offerChild(sa, conn, false)
+	// split_child_sas: the first selector pair with IKE_AUTH, the others
+	// with CREATE_CHILD_SA once the IKE SA is up (initiatorEstablished).
+	var first *tsPair
+	if pairs := splitPairs(sa, conn); pairs != nil {
+		first, sa.hs.morePairs = &pairs[0], pairs[1:]
+	}
+	child, childPs, err := e.offerChild(sa, conn, false, first)
 	if err != nil {
 		e.fail(sa, err.Error())
 		return nil
@@ -239,6 +245,9 @@ func (e *Engine) initiatorEstablished(now time.Time, sa *ikeSA, peerID policy.Id
 		e.clientConfig(sa, inner)
 	}
 	e.completeChild(now, sa, sa.hs.pendingChild, nil, inner)
+	for i := range sa.hs.morePairs {
+		e.sendRequest(now, sa, queued{what: queueNewChild, conn: sa.conn, pair: &sa.hs.morePairs[i]})
+	}
 	sa.hs = nil // IKE_AUTH is over: only the long-lived state stays
 }
 

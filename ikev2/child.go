@@ -24,8 +24,36 @@ const (
 // offerChild allocates an inbound SPI and builds the payloads that propose
 // a CHILD SA for conn: SA, TSi and TSr, plus Nonce and (with PFS) KE for
 // CREATE_CHILD_SA.
-func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool) (*childSA, []isakmp.Payload, error) {
-	return e.offerChildESP(sa, conn, conn.ESP, createChild)
+func (e *Engine) offerChild(sa *ikeSA, conn *policy.Connection, createChild bool, pair *tsPair) (*childSA, []isakmp.Payload, error) {
+	return e.offerChildESP(sa, conn, conn.ESP, createChild, pair)
+}
+
+// tsPair is the pair of selector lists one CHILD SA of a connection asks
+// for, when the connection splits its selectors into one CHILD SA per
+// pair of subnets (split_child_sas); nil stands for the connection's own.
+type tsPair struct{ local, remote []netip.Prefix }
+
+// splitPairs are the CHILD SAs a split_child_sas connection negotiates:
+// one per pair of a local and a remote prefix of the same family, in
+// configuration order (a crypto ACL of several lines on a Cisco, which
+// takes one subnet pair per CHILD SA); nil for a connection that does not
+// split or has one pair only.
+func splitPairs(sa *ikeSA, conn *policy.Connection) []tsPair {
+	if !conn.SplitChildSAs {
+		return nil
+	}
+	var out []tsPair
+	for _, l := range localTS(sa, conn) {
+		for _, r := range conn.RemoteTS {
+			if l.Addr().Is4() == r.Addr().Is4() {
+				out = append(out, tsPair{local: []netip.Prefix{l}, remote: []netip.Prefix{r}})
+			}
+		}
+	}
+	if len(out) < 2 {
+		return nil
+	}
+	return out
 }
 
 // offerRekey is offerChild for the CREATE_CHILD_SA that rekeys old. When
@@ -40,11 +68,11 @@ func (e *Engine) offerRekey(sa *ikeSA, old *childSA) (*childSA, []isakmp.Payload
 			esp = oakley.WithGroups(esp, g.ID)
 		}
 	}
-	return e.offerChildESP(sa, old.Conn, esp, true)
+	return e.offerChildESP(sa, old.Conn, esp, true, old.pair)
 }
 
 // offerChildESP is offerChild proposing esp.
-func (e *Engine) offerChildESP(sa *ikeSA, conn *policy.Connection, esp []oakley.Proposal, createChild bool) (*childSA, []isakmp.Payload, error) {
+func (e *Engine) offerChildESP(sa *ikeSA, conn *policy.Connection, esp []oakley.Proposal, createChild bool, pair *tsPair) (*childSA, []isakmp.Payload, error) {
 	if len(esp) == 0 {
 		return nil, nil, fmt.Errorf("connection %q has no ESP proposal", conn.Name)
 	}
@@ -52,7 +80,7 @@ func (e *Engine) offerChildESP(sa *ikeSA, conn *policy.Connection, esp []oakley.
 	if err != nil {
 		return nil, nil, fmt.Errorf("allocating an inbound SPI: %w", err)
 	}
-	c := &childSA{Child: engine.Child{Conn: conn, State: engine.ChildCreating, SPIIn: spi}, offered: esp}
+	c := &childSA{Child: engine.Child{Conn: conn, State: engine.ChildCreating, SPIIn: spi}, offered: esp, pair: pair}
 	var ps []isakmp.Payload
 	if conn.Transport {
 		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyUseTransportMode})
@@ -70,9 +98,13 @@ func (e *Engine) offerChildESP(sa *ikeSA, conn *policy.Connection, esp []oakley.
 			ps = append(ps, &isakmp.KE{Group: g, Data: dh.PublicKey()})
 		}
 	}
+	local, remote := localTS(sa, conn), conn.RemoteTS
+	if pair != nil {
+		local, remote = pair.local, pair.remote
+	}
 	ps = append(ps,
-		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: selectorsFor(localTS(sa, conn))},
-		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: selectorsFor(conn.RemoteTS)})
+		&isakmp.TS{PType: isakmp.PayloadTSi, Selectors: selectorsFor(local)},
+		&isakmp.TS{PType: isakmp.PayloadTSr, Selectors: selectorsFor(remote)})
 	return c, ps, nil
 }
 
@@ -514,15 +546,23 @@ func (e *Engine) removeChild(sa *ikeSA, c *childSA) {
 	sa.children = engine.Without(sa.children, c)
 }
 
-// initiateChild negotiates an additional CHILD SA for conn on sa.
+// initiateChild negotiates an additional CHILD SA for conn on sa (one per
+// selector pair with split_child_sas).
 func (e *Engine) initiateChild(now time.Time, sa *ikeSA, conn *policy.Connection) {
 	sa.log(e).Info("creating CHILD SA with CREATE_CHILD_SA", zap.String("child", conn.Name))
-	e.sendRequest(now, sa, queued{what: queueNewChild, conn: conn})
+	pairs := splitPairs(sa, conn)
+	if pairs == nil {
+		e.sendRequest(now, sa, queued{what: queueNewChild, conn: conn})
+		return
+	}
+	for i := range pairs {
+		e.sendRequest(now, sa, queued{what: queueNewChild, conn: conn, pair: &pairs[i]})
+	}
 }
 
 // newChildRequest builds the CREATE_CHILD_SA request for a new CHILD SA.
-func (e *Engine) newChildRequest(sa *ikeSA, conn *policy.Connection) *request {
-	c, ps, err := e.offerChild(sa, conn, true)
+func (e *Engine) newChildRequest(sa *ikeSA, conn *policy.Connection, pair *tsPair) *request {
+	c, ps, err := e.offerChild(sa, conn, true, pair)
 	if err != nil {
 		sa.log(e).Warn("cannot propose CHILD SA", zap.Error(err))
 		return nil

@@ -180,7 +180,7 @@ func (e *Engine) startQueued(now time.Time, sa *ikeSA, q queued) {
 	var r *request
 	switch q.what {
 	case queueNewChild:
-		r = e.newChildRequest(sa, q.conn)
+		r = e.newChildRequest(sa, q.conn, q.pair)
 	case queueRekeyChild:
 		r = e.rekeyChildRequest(now, sa, q.child)
 	case queueRekeyIKE:

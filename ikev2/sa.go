@@ -103,6 +103,7 @@ type handshake struct {
 	initReq        []byte // the IKE_SA_INIT request as last sent/received
 	initResp       []byte // the IKE_SA_INIT response
 	pendingChild   *childSA
+	morePairs      []tsPair    // initiator, split_child_sas: the CHILD SAs after IKE_AUTH
 	auth           *clientAuth // responder: an IKE_AUTH over several exchanges or waiting
 	eapc           *eapClient  // initiator: our EAP conversation (a remote-access client of ours)
 }
@@ -148,6 +149,7 @@ type ikeRekey struct {
 type queued struct {
 	what  queuedKind
 	conn  *policy.Connection // queueNewChild
+	pair  *tsPair            // queueNewChild: the selectors (split_child_sas)
 	child *childSA           // queueRekeyChild: the CHILD SA to rekey
 	spi   uint32             // queueDeleteChild: our inbound SPI
 	out   uint32             // queueDeleteChild: the peer's (outbound) SPI
@@ -178,6 +180,9 @@ type childSA struct {
 	// offered are the ESP proposals of a CHILD SA we initiate: the
 	// connection's, or a rekey's (offerRekey).
 	offered []oakley.Proposal
+	// pair is what a CHILD SA of a split_child_sas connection asked
+	// for (nil otherwise); its rekeys ask for the same.
+	pair *tsPair
 }
 
 // creating reports whether a CHILD SA of the named connection is being

@@ -403,6 +403,7 @@ var validConnKeys = []string{
 	"ike_lifetime", "child_lifetime", "child_lifetime_bytes", "dpd_delay", "dpd_timeout", "dpd_action",
 	"pool", "group", "xauth", "remote_auth", "unique", "allow_aggressive_psk", "modecfg", "mobike", "eap_only",
 	"send_cert", "nat_ikev1_method", "sha2_truncbug", "pfs",
+	"split_child_sas",
 }
 
 var cfgConnNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -718,6 +719,12 @@ func (l *cfgLoader) remoteAccess(t *cfgTable, c *Connection, acc *cfgAccess, ver
 			t.errf("send_cert", "only applies with auth = \"pubkey\" (a certificate to send)")
 		}
 		c.SendCert = sendCert
+	}
+	if v, ok := t.bool("split_child_sas"); ok {
+		if c.Version != IKEv2 {
+			t.errf("split_child_sas", "only applies to version = \"ikev2\" (IKEv1 Quick Mode always negotiates one subnet pair per phase 2 SA)")
+		}
+		c.SplitChildSAs = v
 	}
 	if v, ok := t.bool("sha2_truncbug"); ok {
 		c.SHA2TruncBug = v

@@ -274,6 +274,7 @@ func TestParseErrors(t *testing.T) {
 		{"version", loadTestConn(psk + "version = \"ikev3\"\n"), []string{`connection "c" (connection[0]): key "version": "ikev3" is not one of "ikev1", "ikev2", "any"`}},
 		{"nat_ikev1_method on ikev2", loadTestConn(psk + "nat_ikev1_method = \"drafts\"\n"), []string{`key "nat_ikev1_method": only applies to IKEv1`}},
 		{"nat_ikev1_method value", loadTestConn(psk + "version = \"ikev1\"\nnat_ikev1_method = \"draft\"\n"), []string{`key "nat_ikev1_method": "draft" is not one of "both", "rfc", "drafts", "none"`}},
+		{"split_child_sas on ikev1", loadTestConn(psk + "version = \"ikev1\"\nsplit_child_sas = true\n"), []string{`key "split_child_sas": only applies to version = "ikev2"`}},
 		{"send_cert with psk", loadTestConn(psk + "send_cert = \"never\"\n"), []string{`key "send_cert": only applies with auth = "pubkey"`}},
 		{"send_cert value", loadTestConn(psk + "send_cert = \"sometimes\"\n"), []string{`key "send_cert": "sometimes" is not one of "always", "ifasked", "never"`}},
 		{"ikev1_mode on ikev2", loadTestConn(psk + "ikev1_mode = \"aggressive\"\n"), []string{`key "ikev1_mode": only applies to version = "ikev1" (this connection is "ikev2")`}},

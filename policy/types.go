@@ -120,6 +120,11 @@ type Connection struct {
 	// that old bug (Linux before 2.6.33 and what copied it: old Android,
 	// some Cisco), like Libreswan's sha2-truncbug. Both ends must agree.
 	SHA2TruncBug bool
+	// SplitChildSAs ("split_child_sas", IKEv2): negotiate one CHILD SA
+	// per pair of local and remote prefixes instead of one CHILD SA with
+	// all of them, for peers that take one subnet pair per CHILD SA
+	// (Cisco crypto maps, FortiGate phase 2 selectors).
+	SplitChildSAs bool
 	// NATIKEv1Method ("nat_ikev1_method"): NATMethodBoth (also ""),
 	// NATMethodRFC, NATMethodDrafts or NATMethodNone.
 	NATIKEv1Method string
