@@ -278,6 +278,13 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 		return
 	}
 	e.rekeyDue(now, sa)
+	if engine.Due(sa.crossCheckAt, now) {
+		sa.crossCheckAt = time.Time{}
+		e.resolveCrossing(now, sa)
+		if sa.state != stateEstablished {
+			return
+		}
+	}
 	if engine.Due(sa.quickAt, now) {
 		sa.quickAt = time.Time{}
 		e.startQuickMode(now, sa, sa.conn)

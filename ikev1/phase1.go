@@ -1053,6 +1053,9 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	for _, d := range held {
 		e.handle(now, d)
 	}
+	// Crossing renewals are settled once the Quick Modes that follow
+	// phase 1 had their time (a peer's reauthentication may bring none).
+	sa.crossCheckAt = now.Add(crossCheckDelay)
 }
 
 // firstContact reports whether sa is our only ISAKMP SA for its connection.

@@ -647,6 +647,7 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 			e.retireReplaced(sa)
 		}
 		e.supersede(sa, c)
+		e.resolveCrossing(now, sa)
 		// An earlier failure of this connection's phase 2 is history now.
 		sa.children = slices.DeleteFunc(sa.children, func(o *child) bool {
 			return o != c && o.Conn == c.Conn && o.State == engine.ChildFailed
@@ -676,7 +677,7 @@ func (e *Engine) supersede(sa *p1SA, c *child) {
 				!slices.Equal(old.localTS, c.localTS) || !slices.Equal(old.remoteTS, c.remoteTS) {
 				continue
 			}
-			old.Rekeying = true
+			old.Rekeying, old.superseded = true, true
 			o.log(e).Info("duplicate phase 2 SA superseded by a newer one: not renewed, ends at its lifetime",
 				zap.String("child", old.Conn.Name), zap.String("spi_in", fmt.Sprintf("%08x", old.SPIIn)),
 				zap.String("newer_spi_in", fmt.Sprintf("%08x", c.SPIIn)))

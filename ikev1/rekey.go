@@ -2,6 +2,7 @@ package ikev1
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -87,4 +88,115 @@ func (e *Engine) retireReplaced(sa *p1SA) {
 			e.deleteISAKMP(o, "replaced by a new ISAKMP SA")
 		}
 	}
+}
+
+// crossingWindow bounds how far apart two ISAKMP SAs of one peer were
+// established for resolveCrossing to take them for crossing renewals
+// rather than a renewal by the peer (whose old SA is much older, and
+// which the peer deletes itself).
+const crossingWindow = time.Minute
+
+// crossCheckDelay is how long after phase 1 resolveCrossing waits for the
+// Quick Modes that follow it.
+const crossCheckDelay = 5 * time.Second
+
+// resolveCrossing settles ISAKMP SA renewals that crossed: both sides
+// renewed phase 1 at once (equal lifetimes, or an operator on each side),
+// so each holds the new ISAKMP SA it initiated and the one the peer did,
+// each carrying its own Quick Mode. Of the established site-to-site SAs
+// of sa's connection and peer that no renewal of ours is replacing and
+// that came up within crossingWindow of each other, the one with the
+// highest initiator cookie stays: both ends compute the same. The others
+// are deleted, with their phase 2 SAs, once the survivor carries a phase
+// 2 SA for each of their selector pairs (we start the Quick Modes on it
+// that are missing: a peer's reauthentication may leave its phase 2 SAs
+// on the loser only) and none of their Quick Modes is under way; a peer
+// that deletes the loser too does no harm (a Delete of a gone SA is
+// ignored). It runs when a phase 2 SA comes up and crossCheckDelay after
+// a phase 1 SA did.
+func (e *Engine) resolveCrossing(now time.Time, sa *p1SA) {
+	if sa.ra != nil || sa.conn.XAuth != policy.XAuthNone || sa.conn.Pool != "" {
+		return
+	}
+	var group []*p1SA
+	for _, o := range e.sas {
+		if o.state == stateEstablished && !o.Rekeying && o.conn == sa.conn && o.peerID.Equal(sa.peerID) &&
+			o.remote.Addr() == sa.remote.Addr() {
+			group = append(group, o)
+		}
+	}
+	if len(group) < 2 {
+		return
+	}
+	winner := group[0]
+	for _, o := range group[1:] {
+		if o.ckyI > winner.ckyI {
+			winner = o
+		}
+	}
+	for _, o := range group {
+		if o == winner || absDuration(o.Since.Sub(winner.Since)) > crossingWindow || quickBusy(o) {
+			continue
+		}
+		if missing := uncovered(winner, o); len(missing) > 0 {
+			if !o.crossingQM {
+				o.crossingQM = true
+				for _, c := range missing {
+					winner.log(e).Info("phase 1 renewals crossed: moving a phase 2 SA to the surviving ISAKMP SA", zap.String("child", c.Conn.Name))
+					e.startQuickModeTS(now, winner, c.Conn, c.localTS, c.remoteTS, nil)
+				}
+			}
+			continue
+		}
+		o.log(e).Info("phase 1 renewals crossed: keeping the ISAKMP SA with the higher initiator cookie, deleting this one",
+			zap.String("kept_spi_i", engine.SPIHex(winner.ckyI)))
+		for _, c := range append([]*child(nil), o.children...) {
+			e.deletePhase2(o, c)
+		}
+		e.deleteISAKMP(o, "crossing phase 1 renewal")
+		// What the loser's newer phase 2 SAs superseded on the survivor is
+		// all there is now: renewed again as usual.
+		for _, d := range winner.children {
+			if d.superseded {
+				d.Rekeying, d.superseded = false, false
+			}
+		}
+	}
+}
+
+// quickBusy reports whether a Quick Mode on sa waits for an answer
+// (finished ones stay a while to answer retransmissions: not busy).
+func quickBusy(sa *p1SA) bool {
+	for _, q := range sa.quick {
+		if q.rtx != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// uncovered are o's installed phase 2 SAs whose selector pair w does not
+// carry installed.
+func uncovered(w, o *p1SA) []*child {
+	var out []*child
+	for _, c := range o.children {
+		if !c.Installed() {
+			continue
+		}
+		found := false
+		for _, d := range w.children {
+			found = found || (d.Installed() && d.Conn == c.Conn && slices.Equal(d.localTS, c.localTS) && slices.Equal(d.remoteTS, c.remoteTS))
+		}
+		if !found {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }

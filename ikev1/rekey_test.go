@@ -181,3 +181,40 @@ func TestSimultaneousPhase2Rekey(t *testing.T) {
 		t.Errorf("up to %d phase 2 SAs at once on one side", most)
 	}
 }
+
+// TestCrossingPhase1Renewal: both sides renew the ISAKMP SA at the same
+// instant, so each initiates a new Main Mode and Quick Mode and deletes
+// the old SA. Both then hold the two new ISAKMP SAs; by the
+// highest-initiator-cookie rule both keep the same one and delete the
+// other with its phase 2 SA: one ISAKMP SA and one phase 2 SA per side,
+// the same on both, renewed normally afterwards.
+func TestCrossingPhase1Renewal(t *testing.T) {
+	for seed := range 4 {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+			for _, n := range []*node{p.a, p.b} {
+				n.conns[0].IKELifetime, n.conns[0].ChildLifetime = 20*time.Minute, 5*time.Minute
+			}
+			p.initiate(p.a, p.a.conns[0])
+			p.run(time.Second)
+			requireUp(t, p.a, p.b, 1)
+			old := p.a.eng.SAs()[0].LocalSPI
+			p.Now = p.Now.Add(time.Duration(seed) * time.Second)
+			for _, n := range []*node{p.a, p.b} {
+				out, started := n.eng.Rekey(p.Now, n.conns[0].Name, true, false)
+				if started != 1 {
+					t.Fatalf("%s: Rekey started %d renewals", n.name, started)
+				}
+				p.do(n, out)
+			}
+			p.run(10 * time.Second)
+			requireUp(t, p.a, p.b, 1)
+			if p.a.eng.SAs()[0].LocalSPI == old {
+				t.Fatal("the old ISAKMP SA survived")
+			}
+			// And afterwards the survivor and its phase 2 SA renew as usual.
+			p.run(30 * time.Minute)
+			requireUp(t, p.a, p.b, 1)
+		})
+	}
+}

@@ -69,12 +69,14 @@ type handshake struct {
 
 // p1SA is one ISAKMP SA (phase 1) with its Quick Mode exchanges.
 type p1SA struct {
-	conn       *policy.Connection
-	decoyPSK   []byte // set: an Aggressive Mode answer to an unknown identity, keyed with this random PSK
-	initiator  bool
-	aggressive bool
-	ckyI, ckyR uint64
-	state      p1State
+	conn         *policy.Connection
+	decoyPSK     []byte // set: an Aggressive Mode answer to an unknown identity, keyed with this random PSK
+	initiator    bool
+	aggressive   bool
+	ckyI, ckyR   uint64
+	state        p1State
+	crossingQM   bool      // resolveCrossing started Quick Modes for this loser's phase 2 SAs
+	crossCheckAt time.Time // when resolveCrossing looks at this newly established SA
 
 	local, remote netip.AddrPort
 
@@ -129,6 +131,8 @@ type child struct {
 	engine.Child
 	localTS  []netip.Prefix
 	remoteTS []netip.Prefix
+	// superseded: a newer duplicate took over (supersede); not renewed.
+	superseded bool
 }
 
 func (sa *p1SA) log(e *Engine) *zap.Logger {
@@ -154,6 +158,7 @@ func (sa *p1SA) NextDeadline() time.Time {
 	} else {
 		sa.Lifecycle.Consider(&d)
 		d.Consider(sa.quickAt)
+		d.Consider(sa.crossCheckAt)
 		if sa.ra != nil && sa.ra.tx != nil {
 			d.Consider(sa.ra.tx.rtx.Next)
 		}
