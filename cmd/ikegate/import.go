@@ -32,7 +32,8 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ikegate import: %v\n", err)
 		return exitUsage
 	}
-	r, err := importer.Import(*from, filepath.Base(pos[0]), src)
+	// The input's directory: ipsec.secrets beside ipsec.conf, includes.
+	r, err := importer.ImportFiles(*from, filepath.Base(pos[0]), src, importer.Dir(filepath.Dir(pos[0])))
 	if err != nil {
 		fmt.Fprintf(stderr, "ikegate import: %s: %v\n", pos[0], err)
 		return exitUsage

@@ -73,6 +73,7 @@ type Conn struct {
 	PFS                   string            // "lenient", "strict"
 	Lines                 []int             // source lines it came from
 	Extra                 map[string]string // further keys, values already in TOML syntax
+	File                  string            // file of Lines when not the input itself (an included file)
 }
 
 // Result is an imported configuration.
@@ -82,6 +83,29 @@ type Result struct {
 	Listen []string
 	Conns  []*Conn
 	Notes  []Note
+
+	// Gateway holds further [gateway] keys (e.g. natt_keepalive), values
+	// already in TOML syntax.
+	Gateway map[string]string
+	// Tables are further top-level tables: [[pool]], [[group]], [[user]];
+	// rendered after the connections, in order.
+	Tables []*Table
+}
+
+// Table is one further top-level table of the configuration, rendered as
+// [[Kind]] with its keys in order.
+type Table struct {
+	Kind  string // "pool", "group", "user"
+	Lines []int  // source lines it came from
+	Keys  []KV
+	File  string // file of Lines when not the input itself (an included file)
+}
+
+// KV is one key of a Table. Value is in TOML syntax already; a Secret one
+// (a user's password) is replaced by a placeholder when redacted.
+type KV struct {
+	Key, Value string
+	Secret     bool
 }
 
 // Note records what became of line.
@@ -129,13 +153,13 @@ func Import(format, name string, src []byte) (*Result, error) {
 		return nil, err
 	}
 	r.Format, r.Source = format, name
-	sort.SliceStable(r.Notes, func(i, j int) bool { return r.Notes[i].Line < r.Notes[j].Line })
+	sortNotes(r.Notes)
 	return r, nil
 }
 
-// TOML renders the configuration. With redact, PSKs are replaced by a
-// placeholder (for printing); otherwise they are written as they are (for
-// the 0600 file).
+// TOML renders the configuration. With redact, PSKs and Secret table
+// values are replaced by a placeholder (for printing); otherwise they are
+// written as they are (for the 0600 file).
 func (r *Result) TOML(redact bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Imported by `ikegate import --from %s` from %s.\n", r.Format, r.Source)
@@ -143,10 +167,18 @@ func (r *Result) TOML(redact bool) string {
 	if len(r.Listen) > 0 {
 		fmt.Fprintf(&b, "listen = %s\n", tomlList(r.Listen))
 	}
+	gkeys := make([]string, 0, len(r.Gateway))
+	for k := range r.Gateway {
+		gkeys = append(gkeys, k)
+	}
+	sort.Strings(gkeys)
+	for _, k := range gkeys {
+		fmt.Fprintf(&b, "%s = %s\n", k, r.Gateway[k]) // already TOML values
+	}
 	for _, c := range r.Conns {
 		b.WriteString("\n")
 		if len(c.Lines) > 0 {
-			fmt.Fprintf(&b, "# from %s line%s %s\n", r.Source, plural(len(c.Lines)), joinInts(c.Lines))
+			fmt.Fprintf(&b, "# from %s line%s %s\n", r.sourceOf(c.File), plural(len(c.Lines)), joinInts(c.Lines))
 		}
 		b.WriteString("[[connection]]\n")
 		kv := func(k, v string) {
@@ -201,6 +233,20 @@ func (r *Result) TOML(redact bool) string {
 			fmt.Fprintf(&b, "%s = %s\n", k, c.Extra[k]) // already TOML values
 		}
 	}
+	for _, t := range r.Tables {
+		b.WriteString("\n")
+		if len(t.Lines) > 0 {
+			fmt.Fprintf(&b, "# from %s line%s %s\n", r.sourceOf(t.File), plural(len(t.Lines)), joinInts(t.Lines))
+		}
+		fmt.Fprintf(&b, "[[%s]]\n", t.Kind)
+		for _, kv := range t.Keys {
+			v := kv.Value
+			if kv.Secret && redact {
+				v = strconv.Quote(secretMark)
+			}
+			fmt.Fprintf(&b, "%s = %s\n", kv.Key, v)
+		}
+	}
 	return b.String()
 }
 
@@ -213,6 +259,9 @@ func (r *Result) Report() string {
 		loc := "-"
 		if n.Line > 0 {
 			loc = fmt.Sprintf("line %d", n.Line)
+			if n.File != "" {
+				loc = fmt.Sprintf("%s:%d", n.File, n.Line)
+			}
 		}
 		fmt.Fprintf(&b, "%-9s %-12s %s\n", loc, n.Status, n.What)
 	}
