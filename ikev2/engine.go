@@ -201,6 +201,13 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 				e.retiredUnanswered(sa, r)
 				return
 			}
+			if sa.state == stateDeleting {
+				// We were deleting it anyway (down, reload, a rekey's old
+				// SA): no dead peer, no restart.
+				sa.log(e).Info("peer did not answer our Delete; the IKE SA is removed", zap.Int("tries", r.Tries))
+				e.destroy(sa, "delete not answered")
+				return
+			}
 			sa.log(e).Warn("peer did not answer; giving up the IKE SA",
 				zap.Stringer("exchange", r.exchange), zap.Uint32("msgid", r.msgID), zap.Int("tries", r.Tries))
 			e.peerDead(now, sa, "peer did not answer "+r.exchange.String())
