@@ -1,11 +1,19 @@
 package importer
 
 import (
+	"flag"
 	"strings"
 	"testing"
 
 	"ikegate/policy"
 )
+
+// update regenerates the golden files of every format's corpus:
+//
+//	go test ./internal/importer/ -update
+//
+// then read the diff.
+var update = flag.Bool("update", false, "rewrite the import corpus's golden files")
 
 // TestRender: a Result renders as a configuration that ikegate loads,
 // with comments naming the source lines and the PSK only when asked, and

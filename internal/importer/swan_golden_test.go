@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"flag"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,24 +11,6 @@ import (
 
 	"ikegate/policy"
 )
-
-// The -update flag regenerates the golden files of the strongSwan and
-// Libreswan corpus (go test ./internal/importer/ -run TestSwanGolden
-// -update). Other formats' tests in this package may define it too: it is
-// defined here only when it is not yet, and read by name.
-var _ = swanDefineUpdate()
-
-func swanDefineUpdate() bool {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the import corpus's golden files")
-	}
-	return true
-}
-
-func swanUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // corpusFiles are the Files of one corpus case: the case's directory
 // stands for dir (the directory the configuration would be in, e.g.
@@ -139,7 +120,7 @@ func TestSwanGolden(t *testing.T) {
 // golden compares got with the file, or rewrites it with -update.
 func golden(t *testing.T, file, got string) {
 	t.Helper()
-	if swanUpdating() {
+	if *update {
 		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,22 +20,6 @@ import (
 //
 // and read the diff.
 //
-// The -update flag may be defined by another format's tests in this
-// package as well; it is defined here only when it is not yet, and read
-// by name.
-var _ = vendorDefineUpdate()
-
-func vendorDefineUpdate() bool {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the import corpus's golden files")
-	}
-	return true
-}
-
-func vendorUpdating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // vendorCase is one configuration of the corpus.
 type vendorCase struct {
@@ -92,7 +75,7 @@ func vendorCorpus(t *testing.T, format string, cases []vendorCase) {
 // vendorGolden compares got with the file, or rewrites it with -update.
 func vendorGolden(t *testing.T, path, got string) {
 	t.Helper()
-	if vendorUpdating() {
+	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
