@@ -135,7 +135,7 @@ func (e *Engine) resolveCrossing(now time.Time, sa *p1SA) {
 		}
 	}
 	for _, o := range group {
-		if o == winner || absDuration(o.Since.Sub(winner.Since)) > crossingWindow || quickBusy(o) {
+		if o == winner || absDuration(o.Since.Sub(winner.Since)) > crossingWindow || quickBusy(o) || quickBusy(winner) {
 			continue
 		}
 		if missing := uncovered(winner, o); len(missing) > 0 {
