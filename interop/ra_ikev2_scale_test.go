@@ -2,6 +2,7 @@ package interop
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net/netip"
 	"os"
@@ -10,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"ikegate/oakley"
+	"ikegate/internal/loadgen"
 	"ikegate/policy"
 )
 
@@ -24,8 +25,9 @@ const ra2ScaleClients = 1000
 // NAT): with a PSK, with EAP-MSCHAPv2 against ikegate's local users, and
 // with EAP-MSCHAPv2 passed through to FreeRADIUS. Every client must get a
 // distinct address of the pool, and ikegate's leases must match. The
-// clients are ikegate's own IKEv2 initiator engine as a remote-access
-// client (strongSwan's load-tester plugin is not in Debian's packages).
+// clients are the load generator (internal/loadgen, ikegate's own IKEv2
+// initiator engine as a remote-access client; strongSwan's load-tester
+// plugin is not in Debian's packages).
 // Reports per run the time to bring them all up, ikegate's CPU time and
 // RSS per client.
 func TestIKEv2RAScale(t *testing.T) {
@@ -45,12 +47,20 @@ func ra2Scale(t *testing.T, mode string) {
 	auth := `auth = "psk"
 psk = "scale-secret-0123456789abcdef"`
 	extra := ""
-	var cas *x509.CertPool
+	var cas []*x509.Certificate
 	if mode != "psk" {
 		pki := NewTestPKI(t, t.TempDir())
-		cas = x509.NewCertPool()
-		if pem, err := os.ReadFile(pki.CACert); err != nil || !cas.AppendCertsFromPEM(pem) {
-			t.Fatalf("CA certificate %s: %v", pki.CACert, err)
+		b, err := os.ReadFile(pki.CACert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for blk, rest := pem.Decode(b); blk != nil; blk, rest = pem.Decode(rest) {
+			if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+				cas = append(cas, c)
+			}
+		}
+		if len(cas) == 0 {
+			t.Fatalf("CA certificate %s: no certificate", pki.CACert)
 		}
 		gl := pki.Leaf(t, raGateFQDN, ECDSAP256, []string{raGateFQDN}, nil)
 		auth = fmt.Sprintf("auth = \"pubkey\"\ncert = %q\nkey = %q\nremote_auth = %q", gl.Cert, gl.Key, mode)
@@ -90,29 +100,17 @@ local_ts = ["10.2.0.0/24"]
 `, RightAddr, ControlPlaceholder, users.String(), extra, "@"+raGateFQDN, auth))
 	rssBefore, cpuBefore := vmRSS(t, g.Proc.Pid()), cpuTime(t, g.Proc.Pid())
 
-	ike, err := oakley.ParseProposal("aes128-sha256-x25519", false)
-	if err != nil {
-		t.Fatal(err)
+	cfg := loadgen.Config{
+		Version: policy.IKEv2, LocalID: "c%d.lab", RemoteID: raGateFQDN,
+		Auth: policy.AuthPSK, PSK: []byte("scale-secret-0123456789abcdef"), VirtualIP: true,
+		IKE: raScaleProposals(t, false, "aes128-sha256-x25519"), ESP: raScaleProposals(t, true, "aes128gcm16"),
+		Count: ra2ScaleClients,
 	}
-	esp, _ := oakley.ParseProposal("aes128gcm16", true)
-	gw := netip.MustParseAddr(RightAddr)
-	elapsed := raScaleRun(t, lab.Lab, g, ra2ScaleClients, netip.MustParsePrefix("10.9.0.0/22"), func(i int) *policy.Connection {
-		conn := &policy.Connection{
-			Name: "c" + strconv.Itoa(i), Version: policy.IKEv2,
-			LocalAddr: netip.MustParseAddr(LeftAddr), RemoteAddr: gw,
-			LocalID:  policy.Identity{Type: policy.IDFQDN, Data: []byte("c" + strconv.Itoa(i) + ".lab")},
-			RemoteID: policy.Identity{Type: policy.IDFQDN, Data: []byte(raGateFQDN)},
-			Auth:     policy.AuthPSK, PSK: []byte("scale-secret-0123456789abcdef"),
-			IKE: []oakley.Proposal{ike}, ESP: []oakley.Proposal{esp},
-			RemoteTS:  []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
-			VirtualIP: true,
-		}
-		if mode != "psk" {
-			conn.Auth, conn.PSK, conn.CAs = policy.AuthPubkey, nil, cas
-			conn.XAuthUser, conn.XAuthPassword = "user"+strconv.Itoa(i), []byte("pass-"+strconv.Itoa(i))
-		}
-		return conn
-	}, func(netip.Addr) string { return "" })
+	if mode != "psk" {
+		cfg.Auth, cfg.PSK, cfg.CAs = policy.AuthPubkey, nil, cas
+		cfg.User, cfg.Password = "user%d", "pass-%d"
+	}
+	elapsed := raScaleRun(t, lab.Lab, g, netip.MustParsePrefix("10.9.0.0/22"), cfg, func(netip.Addr) string { return "" })
 	rssAfter, cpuAfter := vmRSS(t, g.Proc.Pid()), cpuTime(t, g.Proc.Pid())
 	t.Logf("%s: %d IKEv2 road warriors with virtual IPs up in %v (%.0f per second); ikegate CPU %v (%.2f ms per client), RSS %d KiB -> %d KiB: %.1f KiB per client",
 		mode, ra2ScaleClients, elapsed.Round(time.Millisecond), float64(ra2ScaleClients)/elapsed.Seconds(),
@@ -122,13 +120,10 @@ local_ts = ["10.2.0.0/24"]
 
 // cpuTime reads a process's user+system CPU time from /proc/PID/stat.
 func cpuTime(t *testing.T, pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	t.Helper()
+	d, err := CPUTime(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
-	ut, _ := strconv.ParseInt(f[11], 10, 64)                 // field 14: utime
-	st, _ := strconv.ParseInt(f[12], 10, 64)                 // field 15: stime
-	return time.Duration(ut+st) * time.Second / 100          // clock ticks (USER_HZ 100)
+	return d
 }

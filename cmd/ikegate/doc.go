@@ -110,6 +110,34 @@ negotiates an IKEv2 and an IKEv1 tunnel from A to B and prints both
 sides' SAs. Exits 0 when every tunnel is established within --timeout.
 On Linux every 127.0.0.0/8 address is usable.`
 
+const longBench = `Load generator: negotiates --count IKE SAs, each with one CHILD SA, with the
+responder at TARGET (an address, ADDRESS:PORT or a name; port 500 unless
+given, NAT-T port --natt-port), at most --concurrency at a time and
+--rate per second, and reports how many were established, why the
+others failed, the latency (first message to CHILD SA: p50, p90, p99,
+max), the rate, and its own CPU time and memory. The clients are
+ikegate's own IKEv1 (--version 1, Main or Aggressive Mode and Quick
+Mode) or IKEv2 initiator engines, so the generator speaks whatever
+ikegate speaks: a pre-shared key (--psk, --psk-file) or certificates
+(--cert, --key, --ca), a virtual IP (--vip: IKEv2 configuration
+payload, IKEv1 Mode Config), XAUTH (IKEv1) or EAP-MSCHAPv2 (IKEv2)
+with --user and --password. No dataplane, no root needed.
+
+Every client has its own connection, identity and source port (up to
+--ports per address; --from lists source addresses used in turn), so
+the responder sees many devices behind a NAT: IKE moves to the NAT-T
+port. In --id, --user and --password, %d is the client's number
+(--first, --first+1, ...):
+  ikegate bench 192.0.2.1 --psk-file psk.txt --id @c%d.load --vip --count 2000 --rate 500
+  ikegate bench 192.0.2.1 --version 1 --mode aggressive --psk-file g.txt --id keyid:group \
+      --user user%d --password pass-%d --vip --count 500
+  ikegate bench vpn.example --ca ca.pem --remote-id @vpn.example --user u%d --password p%d --vip
+
+At the end the SAs are deleted (telling the responder) unless --keep.
+--json prints the same figures as a JSON object. Exits 0 when every
+handshake was established, 1 when some were not (or on Ctrl-C, after
+printing what was done), 2 on a bad command line.`
+
 const longVersion = `Prints the module version, the VCS commit (and "dirty" when the tree had
 uncommitted changes), the commit time, the Go version and the platform,
 as recorded by the Go toolchain in the binary (no -ldflags needed).

@@ -7,6 +7,7 @@
 //	ikegate log [NAME]               follow the daemon's log
 //	ikegate conns / sas / stats      show connections, SAs, counters
 //	ikegate demo                     two gateways on loopback, no root
+//	ikegate bench TARGET [flags]     load test: N handshakes against a responder
 //	ikegate version                  version, VCS commit, Go version
 //	ikegate completion bash|zsh      shell completion script
 //	ikegate help [COMMAND]           usage, flags, exit codes, files
@@ -62,6 +63,7 @@ func init() {
 		{name: "leases", args: "[--json] [--control SOCK]", help: "list the addresses handed to remote-access clients", run: cmdLeases, long: longLeases},
 		{name: "import", args: "--from FORMAT FILE [--out FILE]", help: "translate a Cisco, Juniper, strongSwan or Libreswan configuration", run: cmdImport, long: longImport, complete: "files"},
 		{name: "demo", args: "[flags]", help: "negotiate tunnels between two in-process gateways on loopback", run: cmdDemo, long: longDemo},
+		{name: "bench", args: "TARGET [--count N] [--rate R] [flags]", help: "drive N IKE handshakes against a responder and report rate and latency", run: cmdBench, long: longBench},
 		{name: "log", args: "[NAME] [--level LEVEL] [--control SOCK]", help: "follow the running daemon's log (of connection NAME)", run: cmdLog, long: longLog, complete: "conns"},
 		{name: "loglevel", args: "[LEVEL] [--control SOCK]", help: "show or set the running daemon's log level", run: cmdLogLevel, long: longLogLevel, complete: "debug info warn error"},
 		{name: "algs", args: "[--json]", help: "list the proposal keywords and what they mean", run: cmdAlgs, long: longAlgs},
