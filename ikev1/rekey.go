@@ -104,8 +104,9 @@ const crossCheckDelay = 5 * time.Second
 // renewed phase 1 at once (equal lifetimes, or an operator on each side),
 // so each holds the new ISAKMP SA it initiated and the one the peer did,
 // each carrying its own Quick Mode. Of the established site-to-site SAs
-// of sa's connection and peer that no renewal of ours is replacing and
-// that came up within crossingWindow of each other, the one with the
+// of sa's connection and peer endpoint that no renewal of ours is
+// replacing, one initiated by each side, that came up within
+// crossingWindow of each other, the one with the
 // highest initiator cookie stays: both ends compute the same. The others
 // are deleted, with their phase 2 SAs, once the survivor carries a phase
 // 2 SA for each of their selector pairs (we start the Quick Modes on it
@@ -120,8 +121,9 @@ func (e *Engine) resolveCrossing(now time.Time, sa *p1SA) {
 	}
 	var group []*p1SA
 	for _, o := range e.sas {
-		if o.state == stateEstablished && !o.Rekeying && o.conn == sa.conn && o.peerID.Equal(sa.peerID) &&
-			o.remote.Addr() == sa.remote.Addr() {
+		// The same peer endpoint: clients behind one NAT with one
+		// identity differ in port and are no crossing.
+		if o.state == stateEstablished && !o.Rekeying && o.conn == sa.conn && o.peerID.Equal(sa.peerID) && o.remote == sa.remote {
 			group = append(group, o)
 		}
 	}
@@ -135,7 +137,9 @@ func (e *Engine) resolveCrossing(now time.Time, sa *p1SA) {
 		}
 	}
 	for _, o := range group {
-		if o == winner || absDuration(o.Since.Sub(winner.Since)) > crossingWindow || quickBusy(o) || quickBusy(winner) {
+		// A crossing is one SA initiated by each side.
+		if o == winner || o.initiator == winner.initiator || absDuration(o.Since.Sub(winner.Since)) > crossingWindow ||
+			quickBusy(o) || quickBusy(winner) {
 			continue
 		}
 		if missing := uncovered(winner, o); len(missing) > 0 {
