@@ -375,7 +375,7 @@ func (e *Engine) childRekeyed(now time.Time, sa *ikeSA, c, old *childSA) {
 			zap.String("theirs_spi_in", spi32Hex(theirs.SPIIn)))
 		if c.nonces.lowerThan(theirs.nonces) {
 			log.Info("CHILD SA rekey collision: our exchange has the lowest nonce; deleting our redundant CHILD SA, the peer deletes the old one")
-			e.deleteChild(now, sa, c)
+			e.deleteRekeyedChild(now, sa, c)
 			return
 		}
 		log.Info("CHILD SA rekey collision: the peer's exchange has the lowest nonce; the peer deletes its redundant CHILD SA, we delete the old one")
@@ -384,7 +384,7 @@ func (e *Engine) childRekeyed(now time.Time, sa *ikeSA, c, old *childSA) {
 	if old.State == engine.ChildDeleted { // the peer deleted it meanwhile
 		return
 	}
-	e.deleteChild(now, sa, old)
+	e.deleteRekeyedChild(now, sa, old)
 }
 
 // --- IKE SAs (RFC 7296 2.8.2, 2.25.2) ---

@@ -195,6 +195,7 @@ func (e *Engine) randomSPI() uint64 {
 func (e *Engine) Tick(now time.Time) engine.Output { return e.RunTimers(now, e.onTimer) }
 
 func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
+	e.removeLate(now, sa, false)
 	if r := sa.req; r != nil && r.Due(now) {
 		if !e.Resend(now, &r.Retransmit, sa.local, sa.remote) {
 			if sa.retired {
@@ -282,6 +283,7 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 	}
 	e.dropUndecided(sa, reason)
 	e.Unschedule(sa)
+	e.removeLate(time.Time{}, sa, true)
 	// removeChild edits sa.children: iterate over a copy.
 	for _, c := range append([]*childSA(nil), sa.children...) {
 		e.removeChild(sa, c)

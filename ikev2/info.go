@@ -135,14 +135,58 @@ func (e *Engine) deleteIKE(now time.Time, sa *ikeSA) {
 
 // deleteChild sends a Delete for one CHILD SA.
 func (e *Engine) deleteChild(now time.Time, sa *ikeSA, c *childSA) {
+	e.deleteChildAfter(now, sa, c, 0)
+}
+
+// rekeyedDelay is how long a CHILD SA we delete after a rekey (the old
+// one, or a redundant one of a collision) stays in the dataplane after
+// the Delete: the peer sends on it until it has processed the Delete, and
+// those packets would be lost (strongSwan keeps such inbound SAs 5 s too,
+// its delete_rekeyed_delay).
+const rekeyedDelay = 5 * time.Second
+
+// deleteRekeyedChild deletes a CHILD SA replaced by a rekey: the Delete
+// goes out now, the dataplane removal follows rekeyedDelay later.
+func (e *Engine) deleteRekeyedChild(now time.Time, sa *ikeSA, c *childSA) {
+	e.deleteChildAfter(now, sa, c, rekeyedDelay)
+}
+
+// deleteChildAfter tells the peer c is deleted and takes it out of sa;
+// the dataplane removes it after delay (0: now).
+func (e *Engine) deleteChildAfter(now time.Time, sa *ikeSA, c *childSA, delay time.Duration) {
 	sa.log(e).Info("deleting CHILD SA", zap.String("child", c.Conn.Name))
 	spi := c.SPIIn
 	installed := c.State == engine.ChildInstalled || c.State == engine.ChildInstallFailed
-	e.removeChild(sa, c)
+	if delay > 0 && c.State == engine.ChildInstalled && sa.state == stateEstablished {
+		sa.children = engine.Without(sa.children, c)
+		sa.lateRemovals = append(sa.lateRemovals, lateRemoval{at: now.Add(delay), child: &c.Child})
+	} else {
+		e.removeChild(sa, c)
+	}
 	if !installed || sa.state != stateEstablished {
 		return
 	}
 	e.sendRequest(now, sa, queued{what: queueDeleteChild, spi: spi, out: c.SPIOut})
+}
+
+// lateRemoval is a deleted CHILD SA that stays in the dataplane until at.
+type lateRemoval struct {
+	at    time.Time
+	child *engine.Child
+}
+
+// removeLate takes the deleted CHILD SAs whose time has come (all of
+// them with all) out of the dataplane.
+func (e *Engine) removeLate(now time.Time, sa *ikeSA, all bool) {
+	keep := sa.lateRemovals[:0]
+	for _, r := range sa.lateRemovals {
+		if all || engine.Due(r.at, now) {
+			e.RemoveChild(r.child)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	sa.lateRemovals = keep
 }
 
 // msStatusCode renders the Windows error code of an MS_STATUS notify.

@@ -39,10 +39,11 @@ func logged(logs *observer.ObservedLogs, subs ...string) bool {
 // at b with the same keys, and that both installed as many.
 func requireKeysAgree(t *testing.T, a, b *node) {
 	t.Helper()
-	if len(a.inst.Live) != len(b.inst.Live) || len(a.inst.Live) == 0 {
-		t.Fatalf("installed CHILD SAs: a %d, b %d", len(a.inst.Live), len(b.inst.Live))
+	la, lb := listedLive(a), listedLive(b)
+	if len(la) != len(lb) || len(la) == 0 {
+		t.Fatalf("installed CHILD SAs: a %d, b %d", len(la), len(lb))
 	}
-	for spi, ka := range a.inst.Live {
+	for spi, ka := range la {
 		kb := findBySPIOut(b.inst, spi)
 		if kb == nil {
 			t.Fatalf("b has no outbound SA for a's inbound %08x", spi)

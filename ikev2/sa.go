@@ -81,6 +81,9 @@ type ikeSA struct {
 	// (Rekeying while it is in flight).
 	engine.Lifecycle
 	children []*childSA
+	// lateRemovals are deleted CHILD SAs still in the dataplane for a
+	// while (deleteRekeyedChild).
+	lateRemovals []lateRemoval
 	// pendingChild is the CHILD SA we are negotiating as initiator.
 	pendingChild *childSA
 	// Rekeying and its collisions (collision.go).
@@ -249,6 +252,9 @@ func (sa *ikeSA) NextDeadline() time.Time {
 		d.Consider(sa.req.Next)
 	}
 	d.Consider(sa.expires)
+	for _, r := range sa.lateRemovals {
+		d.Consider(r.at)
+	}
 	if sa.state == stateEstablished {
 		if sa.ra != nil {
 			d.Consider(sa.ra.ends)
