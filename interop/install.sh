@@ -61,6 +61,9 @@ APT_PKGS=(
 	libnss3-tools
 	# util-linux gives unshare (private mount namespace for pluto)
 	util-linux
+	# what unit tests check the packaging with: systemd-analyze verify of
+	# the unit, zsh -n of the completion, groff of the man page
+	systemd zsh groff-base
 )
 
 # Files whose presence means "installed" for the fast path.
@@ -75,6 +78,7 @@ MARKERS=(
 	/usr/sbin/freeradius /usr/bin/radclient
 	/usr/bin/ike-scan /usr/bin/psk-crack
 	/usr/bin/prometheus /usr/bin/promtool
+	/usr/bin/systemd-analyze /usr/bin/zsh /usr/bin/groff
 	"$PREFIX/usr/libexec/ipsec/pluto" "$PREFIX/usr/libexec/ipsec/whack"
 	"$PREFIX/usr/libexec/ipsec/addconn" "$PREFIX/.deps-installed" /usr/libexec/ipsec
 )

@@ -122,9 +122,8 @@ func TestZshCompletion(t *testing.T) {
 	if !strings.Contains(script, "'--control=[control SOCKET of the running daemon]:SOCKET:_files'") {
 		t.Errorf("zsh script lacks the --control spec")
 	}
-	zsh, err := exec.LookPath("zsh")
-	if err != nil {
-		t.Log("*** zsh is not installed: the zsh script is NOT syntax-checked ***")
+	zsh, ok := lookTool(t, "zsh", "the zsh script is NOT syntax-checked")
+	if !ok {
 		return
 	}
 	path := filepath.Join(t.TempDir(), "_ikegate")

@@ -170,9 +170,8 @@ func TestManPage(t *testing.T) {
 		}
 	}
 
-	groff, err := exec.LookPath("groff")
-	if err != nil {
-		t.Log("*** groff is not installed: the man page's rendering is NOT checked ***")
+	groff, ok := lookTool(t, "groff", "the man page's rendering is NOT checked")
+	if !ok {
 		return
 	}
 	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z", manPath)
