@@ -89,7 +89,7 @@ func TestRekeyCollisions(t *testing.T) {
 			time.Sleep(150 * time.Millisecond) // strongSwan's reached ikegate, the answer is held back
 			hold(false)
 			r := <-res
-			settleOne(t, g, swan, name)
+			colSettled(t, g, swan, name)
 			t.Logf("%s collision %d: ikegate rekey: %s; ping lost so far %d of %d", kind, i+1, r, sent.Load()-replies.Load(), sent.Load())
 		}
 		time.Sleep(time.Second) // the pings of the last round are answered
@@ -137,66 +137,8 @@ func TestRekeyCollisions(t *testing.T) {
 	}
 }
 
-// settleOne waits until ikegate and strongSwan each hold exactly one IKE
-// SA of name with one installed CHILD SA, with the same SPIs.
-func settleOne(t *testing.T, g *Ikegate, swan *Swan, name string) {
-	t.Helper()
-	var why string
-	if !WaitFor(t, 15*time.Second, func() bool {
-		gs, err := g.SAs()
-		if err != nil {
-			why = err.Error()
-			return false
-		}
-		ss, err := swan.ListSAs()
-		if err != nil {
-			why = err.Error()
-			return false
-		}
-		// SAs retired by a collision (REKEYED, DELETING) may linger
-		// until the peer's delete or the grace: count established ones.
-		var gsa *IkegateSA
-		n := 0
-		for i := range gs {
-			if gs[i].Name == name && gs[i].State == "ESTABLISHED" {
-				n++
-				gsa = &gs[i]
-			}
-		}
-		var ssa *SwanIKESA
-		m := 0
-		for i := range ss {
-			if ss[i].Name == name && ss[i].State == "ESTABLISHED" {
-				m++
-				ssa = &ss[i]
-			}
-		}
-		switch {
-		case n != 1 || m != 1:
-			why = fmt.Sprintf("IKE SAs: ikegate %d, strongSwan %d", n, m)
-		case gsa.State != "ESTABLISHED" || ssa.State != "ESTABLISHED":
-			why = fmt.Sprintf("states %s / %s", gsa.State, ssa.State)
-		case !(gsa.LocalSPI == ssa.InitSPI && gsa.RemoteSPI == ssa.RespSPI) && !(gsa.LocalSPI == ssa.RespSPI && gsa.RemoteSPI == ssa.InitSPI):
-			why = fmt.Sprintf("IKE SPIs differ: ikegate %s/%s, strongSwan %s/%s", gsa.LocalSPI, gsa.RemoteSPI, ssa.InitSPI, ssa.RespSPI)
-		case len(gsa.Children) != 1 || len(ssa.Children) != 1:
-			why = fmt.Sprintf("CHILD SAs: ikegate %d, strongSwan %d", len(gsa.Children), len(ssa.Children))
-		case gsa.Children[0].State != "INSTALLED" || ssa.Children[0].State != "INSTALLED":
-			why = fmt.Sprintf("CHILD states %s / %s", gsa.Children[0].State, ssa.Children[0].State)
-		case !sameSPI(gsa.Children[0].SPIIn, ssa.Children[0].SPIOut) || !sameSPI(gsa.Children[0].SPIOut, ssa.Children[0].SPIIn):
-			why = fmt.Sprintf("CHILD SPIs: ikegate %s/%s, strongSwan %s/%s", gsa.Children[0].SPIIn, gsa.Children[0].SPIOut,
-				ssa.Children[0].SPIIn, ssa.Children[0].SPIOut)
-		default:
-			return true
-		}
-		return false
-	}) {
-		out, _ := swan.Swanctl("--list-sas")
-		gout, _ := g.ctl("sas")
-		t.Fatalf("no single agreed SA pair: %s\nikegate:\n%s\nstrongSwan:\n%s", why, gout, out)
-	}
-}
-
-func sameSPI(a, b string) bool { return strings.TrimLeft(a, "0") == strings.TrimLeft(b, "0") }
+// holdTables names each holdIKE's nftables table apart.
+var holdTables atomic.Int64
 
 // holdIKE returns a switch that, on, drops IKE messages (UDP to 500, and
 // to 4500 with the non-ESP marker) from address from arriving in
@@ -206,28 +148,29 @@ func sameSPI(a, b string) bool { return strings.TrimLeft(a, "0") == strings.Trim
 func holdIKE(t *testing.T, ns, from string) func(on bool) {
 	t.Helper()
 	dir := t.TempDir()
-	rules := `table inet ikgcol {
+	table := fmt.Sprintf("ikghold%d", holdTables.Add(1))
+	rules := fmt.Sprintf(`table inet %s {
 	chain in {
 		type filter hook input priority -10; policy accept;
 	}
 }
-`
+`, table)
 	path := filepath.Join(dir, "col.nft")
 	if err := os.WriteFile(path, []byte(rules), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	MustRun(t, IPCmd, "netns", "exec", ns, "nft", "-f", path)
-	t.Cleanup(func() { runOut(IPCmd, "netns", "exec", ns, "nft", "delete", "table", "inet", "ikgcol") })
+	t.Cleanup(func() { runOut(IPCmd, "netns", "exec", ns, "nft", "delete", "table", "inet", table) })
 	return func(on bool) {
 		if !on {
-			MustRun(t, IPCmd, "netns", "exec", ns, "nft", "flush", "chain", "inet", "ikgcol", "in")
+			MustRun(t, IPCmd, "netns", "exec", ns, "nft", "flush", "chain", "inet", table, "in")
 			return
 		}
 		for _, r := range []string{
 			fmt.Sprintf("ip saddr %s udp dport 500 drop", from),
 			fmt.Sprintf("ip saddr %s udp dport 4500 @th,64,32 0 drop", from),
 		} {
-			MustRun(t, IPCmd, append([]string{"netns", "exec", ns, "nft", "add", "rule", "inet", "ikgcol", "in"}, strings.Fields(r)...)...)
+			MustRun(t, IPCmd, append([]string{"netns", "exec", ns, "nft", "add", "rule", "inet", table, "in"}, strings.Fields(r)...)...)
 		}
 	}
 }

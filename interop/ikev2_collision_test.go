@@ -47,12 +47,12 @@ func TestIKEv2RekeyCollision(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			first, _ := upWithSwan(t, g, swan, c.name, true, pairs[i], "AES_GCM_16_128/NO_ESN")
-			table := fmt.Sprintf("ikgcol%d", i)
 			ns, from := lab.Left, pairs[i].Gate // ikegate's packets, dropped where they arrive
 			if c.block == "in" {
 				ns, from = lab.Right, pairs[i].Peer
 			}
-			colBlock(t, ns, table, from)
+			hold := holdIKE(t, ns, from)
+			hold(true)
 			swanRekey := func() {
 				what := "--child"
 				if c.ike {
@@ -83,7 +83,7 @@ func TestIKEv2RekeyCollision(t *testing.T) {
 				ikegRekey()
 			}
 			time.Sleep(300 * time.Millisecond)
-			MustRun(t, IPCmd, "netns", "exec", ns, "nft", "delete", "table", "ip", table)
+			hold(false)
 			if res := <-done; !strings.HasPrefix(res, "<nil>: ") || !strings.Contains(res, "rekeyed: new") {
 				t.Errorf("ikegate %s: %s", strings.Join(args, " "), res)
 			}
@@ -118,18 +118,6 @@ func TestIKEv2RekeyCollision(t *testing.T) {
 		}
 	}
 	requireLine(t, "ikegate", log, "rekey collision")
-}
-
-// colBlock drops, in namespace ns, the IKE packets (ports 500 and 4500)
-// that arrive from address from, in an nftables table of its own that the
-// caller deletes to lift the block. (Dropping on the sender's output hook
-// would fail its sendto with EPERM instead of losing the packet.)
-func colBlock(t *testing.T, ns, table, from string) {
-	t.Helper()
-	nft := func(args ...string) { MustRun(t, IPCmd, append([]string{"netns", "exec", ns, "nft"}, args...)...) }
-	nft("add", "table", "ip", table)
-	nft("add", "chain", "ip", table, "c", "{ type filter hook input priority 0; policy accept; }")
-	nft("add", "rule", "ip", table, "c", "ip", "saddr", from, "udp", "sport", "{ 500, 4500 }", "drop")
 }
 
 // colSettled waits until both daemons hold exactly one ESTABLISHED IKE SA
