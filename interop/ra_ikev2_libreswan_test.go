@@ -27,9 +27,6 @@ package interop
 //     its liveness checks give up.
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,26 +120,11 @@ func TestIKEv2RALibreswanCP(t *testing.T) {
 // vip.
 func ra2LswCFGReply(t *testing.T, pcap, keys, vip string) {
 	t.Helper()
-	home := shortTempDir(t, "ikgws-")
-	prof := filepath.Join(home, "wireshark")
-	if err := os.MkdirAll(prof, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(keys, "ikev2_decryption_table"))
-	if err != nil {
-		t.Errorf("ikegate's exported ikev2_decryption_table: %v", err)
-		return
-	}
-	writeFile(t, filepath.Join(prof, "ikev2_decryption_table"), string(b), 0o600)
-	cmd := exec.Command(Tshark, "-r", pcap, "-n", "-Y", "isakmp", "-T", "fields", "-E", "separator=|",
-		"-E", "occurrence=a", "-E", "aggregator=;",
-		"-e", "frame.number", "-e", "_ws.malformed", "-e", "_ws.expert.severity", "-e", "_ws.expert.message",
-		"-e", "ip.src", "-e", "isakmp.exchangetype", "-e", "isakmp.flags", "-e", "isakmp.cfg.type",
-		"-e", "isakmp.cfg.attr.internal_ip4_address", "-e", "isakmp.cfg.attr.type")
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+home, "HOME="+home)
-	outb, err := cmd.Output()
-	if err != nil {
-		t.Errorf("tshark with ikegate's keys: %v\n%s", err, outb)
+	outb, ok := tsharkWithKeys(t, pcap, keys, "ikev2_decryption_table",
+		"frame.number", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
+		"ip.src", "isakmp.exchangetype", "isakmp.flags", "isakmp.cfg.type",
+		"isakmp.cfg.attr.internal_ip4_address", "isakmp.cfg.attr.type")
+	if !ok {
 		return
 	}
 	var request, reply bool

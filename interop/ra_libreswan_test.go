@@ -358,28 +358,13 @@ password = %q
 // Config REPLY).
 func raDecrypted(t *testing.T, pcap, keys, icky, vip string, push bool) {
 	t.Helper()
-	home := shortTempDir(t, "ikgws-")
-	prof := filepath.Join(home, "wireshark")
-	if err := os.MkdirAll(prof, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(keys, "ikev1_decryption_table"))
-	if err != nil {
-		t.Errorf("ikegate's exported ikev1_decryption_table: %v", err)
-		return
-	}
-	writeFile(t, filepath.Join(prof, "ikev1_decryption_table"), string(b), 0o600)
-	cmd := exec.Command(Tshark, "-r", pcap, "-n", "-Y", "isakmp", "-T", "fields", "-E", "separator=|",
-		"-E", "occurrence=a", "-E", "aggregator=;",
-		"-e", "frame.number", "-e", "_ws.malformed", "-e", "_ws.expert.severity", "-e", "_ws.expert.message",
-		"-e", "ip.src", "-e", "isakmp.ispi", "-e", "isakmp.exchangetype", "-e", "isakmp.cfg.type",
-		"-e", "isakmp.cfg.attr.xauth.user_name", "-e", "isakmp.cfg.attr.xauth.status",
-		"-e", "isakmp.cfg.attr.internal_ip4_address", "-e", "isakmp.cfg.attr.internal_ip4_dns",
-		"-e", "isakmp.id.type", "-e", "isakmp.id.data.ipv4_addr", "-e", "isakmp.id.data.ipv4_subnet", "-e", "udp.payload")
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+home, "HOME="+home)
-	outb, err := cmd.Output()
-	if err != nil {
-		t.Errorf("tshark with ikegate's keys: %v\n%s", err, outb)
+	outb, ok := tsharkWithKeys(t, pcap, keys, "ikev1_decryption_table",
+		"frame.number", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
+		"ip.src", "isakmp.ispi", "isakmp.exchangetype", "isakmp.cfg.type",
+		"isakmp.cfg.attr.xauth.user_name", "isakmp.cfg.attr.xauth.status",
+		"isakmp.cfg.attr.internal_ip4_address", "isakmp.cfg.attr.internal_ip4_dns",
+		"isakmp.id.type", "isakmp.id.data.ipv4_addr", "isakmp.id.data.ipv4_subnet", "udp.payload")
+	if !ok {
 		return
 	}
 	var user, status, addr bool
@@ -483,4 +468,37 @@ func lswPlain(log string) string {
 // lswConnStatus returns the lines of whack --status about conn name.
 func lswConnStatus(status, name string) string {
 	return strings.Join(v1Lines(status, `"`+name+`"`), "\n")
+}
+
+// tsharkWithKeys dissects pcap's IKE messages with the decryption table
+// (ikev1_decryption_table or ikev2_decryption_table) ikegate exported to
+// keys, in a Wireshark profile of its own, and returns the given fields,
+// "|"-separated, one packet a line. A missing table or a failing tshark
+// is a test error (ok false).
+func tsharkWithKeys(t *testing.T, pcap, keys, table string, fields ...string) (out []byte, ok bool) {
+	t.Helper()
+	home := shortTempDir(t, "ikgws-")
+	prof := filepath.Join(home, "wireshark")
+	if err := os.MkdirAll(prof, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(keys, table))
+	if err != nil {
+		t.Errorf("ikegate's exported %s: %v", table, err)
+		return nil, false
+	}
+	writeFile(t, filepath.Join(prof, table), string(b), 0o600)
+	args := []string{"-r", pcap, "-n", "-Y", "isakmp", "-T", "fields", "-E", "separator=|",
+		"-E", "occurrence=a", "-E", "aggregator=;"}
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	cmd := exec.Command(Tshark, args...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+home, "HOME="+home)
+	out, err = cmd.Output()
+	if err != nil {
+		t.Errorf("tshark with ikegate's keys: %v\n%s", err, out)
+		return nil, false
+	}
+	return out, true
 }
