@@ -38,7 +38,6 @@ type mm1Entry struct {
 	ckyI, ckyR uint64
 	remote     netip.AddrPort
 	msg        []byte // message 1 as received
-	at         time.Time
 }
 
 // mm1Table holds the answered Main Mode messages 1 until their message 3
@@ -85,17 +84,6 @@ func (t *mm1Table) take(ckyI uint64) *mm1Entry {
 		delete(t.byCky, ckyI)
 	}
 	return en
-}
-
-// expire forgets entries older than before.
-func (t *mm1Table) expire(before time.Time) {
-	for len(t.order) > 0 && t.order[0].at.Before(before) {
-		first := t.order[0]
-		t.order = t.order[1:]
-		if t.byCky[first.ckyI] == first {
-			delete(t.byCky, first.ckyI)
-		}
-	}
 }
 
 // mmCookie is our stateless Main Mode responder cookie for message 1 msg
@@ -168,6 +156,19 @@ func (e *Engine) makeRoom() bool {
 		}
 	}
 	return false
+}
+
+// fileHalfOpen files sa, a new responder SA, as half-open (making room
+// for it: makeRoom); it reports false, counted, when there is none.
+func (e *Engine) fileHalfOpen(sa *p1SA) bool {
+	if !e.makeRoom() {
+		e.Count.HalfOpenRefused++
+		return false
+	}
+	e.sas[sa.ckyI] = sa
+	sa.halfOpen = true
+	e.halfOpen++
+	return true
 }
 
 // noteUnproven queues sa for eviction (makeRoom). The queue holds cookies,

@@ -14,6 +14,7 @@ import (
 
 	"ikegate/dpd"
 	"ikegate/internal/engine"
+	"ikegate/internal/vendorid"
 	"ikegate/isakmp"
 	"ikegate/natt"
 	"ikegate/oakley"
@@ -50,6 +51,16 @@ func (v natTVariant) String() string {
 	return "none"
 }
 
+// natRFCAllowed and natDraftsAllowed report whether nat_ikev1_method
+// method lets NAT traversal use RFC 3947, or the drafts.
+func natRFCAllowed(method string) bool {
+	return method != policy.NATMethodDrafts && method != policy.NATMethodNone
+}
+
+func natDraftsAllowed(method string) bool {
+	return method != policy.NATMethodRFC && method != policy.NATMethodNone
+}
+
 // ourVIDs are the vendor IDs we send in the first message of each side; a
 // responder for remote-access clients (conn has xauth or a pool)
 // announces XAUTH and Cisco Unity as Cisco concentrators do.
@@ -61,10 +72,10 @@ func ourVIDs(peer natTVariant, responder bool, conn *policy.Connection) []isakmp
 	method := conn.NATIKEv1Method
 	switch {
 	case !responder:
-		if method != policy.NATMethodDrafts && method != policy.NATMethodNone {
+		if natRFCAllowed(method) {
 			vids = append(vids, &isakmp.V1VendorID{Data: VIDNATTRFC3947})
 		}
-		if method != policy.NATMethodRFC && method != policy.NATMethodNone {
+		if natDraftsAllowed(method) {
 			vids = append(vids,
 				&isakmp.V1VendorID{Data: VIDNATTDraft03},
 				&isakmp.V1VendorID{Data: VIDNATTDraft02n},
@@ -92,20 +103,20 @@ func (e *Engine) readVIDs(sa *p1SA, ps []isakmp.V1Payload) {
 		}
 		switch {
 		case bytes.Equal(v.Data, VIDNATTRFC3947):
-			if method != policy.NATMethodDrafts && method != policy.NATMethodNone {
+			if natRFCAllowed(method) {
 				sa.natT = natTRFC
 			}
 		case bytes.Equal(v.Data, VIDNATTDraft02), bytes.Equal(v.Data, VIDNATTDraft02n), bytes.Equal(v.Data, VIDNATTDraft03):
-			if sa.natT == natTNone && method != policy.NATMethodRFC && method != policy.NATMethodNone {
+			if sa.natT == natTNone && natDraftsAllowed(method) {
 				sa.natT = natTDraft
 			}
 		case bytes.Equal(v.Data, VIDDPD):
 			sa.peerDPD = true
-		case FragmentationCapable(v.Data):
+		case vendorid.FragmentationCapable(v.Data):
 			sa.peerFrags = true
 		}
 	}
-	if p := Product(sa.peerVIDs); p != "" {
+	if p := vendorid.Product(sa.peerVIDs); p != "" {
 		sa.product = p
 	}
 }
@@ -263,20 +274,16 @@ func (e *Engine) respondPhase1(now time.Time, d isakmp.Datagram, msg *isakmp.V1M
 		// Stateless: the answer is a function of message 1; message 1 is
 		// kept (bounded) for message 3.
 		sa.ckyR = e.mmCookie(sa.ckyI, d.Remote, d.Data)
-		e.mm1.put(&mm1Entry{ckyI: sa.ckyI, ckyR: sa.ckyR, remote: d.Remote, msg: append([]byte(nil), d.Data...), at: now})
+		e.mm1.put(&mm1Entry{ckyI: sa.ckyI, ckyR: sa.ckyR, remote: d.Remote, msg: append([]byte(nil), d.Data...)})
 		ps := append([]isakmp.V1Payload{chosenSA}, ourVIDs(sa.natT, true, sa.conn)...)
 		e.EmitAll(d.Local, d.Remote, e.fragmentP1(sa, e.plain(sa, h.Exchange, ps)))
 		return
 	}
-	if !e.makeRoom() {
-		e.Count.HalfOpenRefused++
+	if !e.fileHalfOpen(sa) {
 		e.Drop("too many half-open ISAKMP SAs", d, nil)
 		return
 	}
 	sa.ckyR = e.cookie(false)
-	e.sas[sa.ckyI] = sa
-	sa.halfOpen = true
-	e.halfOpen++
 	e.noteUnproven(sa)
 	sa.expires = now.Add(unprovenTimeout)
 	if e.underPressure() {
@@ -310,15 +317,11 @@ func (e *Engine) mainMode3(now time.Time, d isakmp.Datagram, msg *isakmp.V1Messa
 	if sa == nil {
 		return false
 	}
-	if !e.makeRoom() {
-		e.Count.HalfOpenRefused++
+	if !e.fileHalfOpen(sa) {
 		return false
 	}
 	sa.ckyR, sa.state, sa.proven = en.ckyR, stateMainR2, true
 	sa.remote = d.Remote
-	e.sas[sa.ckyI] = sa
-	sa.halfOpen = true
-	e.halfOpen++
 	return true
 }
 
@@ -742,7 +745,7 @@ func (e *Engine) mainR3(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		return
 	}
 	sa.hs.gxi, sa.hs.ni = ke, nonce
-	sa.hs.certAsked = hasCertReq(ps)
+	sa.hs.certAsked = isakmp.FindV1(ps, isakmp.V1PayloadCR) != nil
 	if err := e.computeKeys(sa); err != nil {
 		e.notifyPlain(d, sa.ckyI, sa.ckyR, isakmp.V1NotifyInvalidKeyInformation)
 		e.fail(sa, err.Error())
@@ -764,7 +767,7 @@ func (e *Engine) mainI4(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		return
 	}
 	sa.hs.gxr, sa.hs.nr = ke, nonce
-	sa.hs.certAsked = hasCertReq(ps)
+	sa.hs.certAsked = isakmp.FindV1(ps, isakmp.V1PayloadCR) != nil
 	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return
@@ -826,16 +829,6 @@ func (e *Engine) proof(sa *p1SA, hash []byte) ([]isakmp.V1Payload, error) {
 
 // Certificate encoding "X.509 Certificate - Signature" (RFC 2408 3.9).
 const certX509Signature uint8 = 4
-
-// hasCertReq reports whether a phase 1 message asks for our certificate.
-func hasCertReq(ps []isakmp.V1Payload) bool {
-	for _, p := range ps {
-		if _, ok := p.(*isakmp.V1CertReq); ok {
-			return true
-		}
-	}
-	return false
-}
 
 // certRequests asks the peer for a certificate from each of our CAs.
 func certRequests(conn *policy.Connection) []isakmp.V1Payload {
@@ -971,7 +964,7 @@ func (e *Engine) aggrI2(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isakmp.
 		return
 	}
 	sa.hs.gxr, sa.hs.nr = ke, nonce
-	sa.hs.certAsked = hasCertReq(ps)
+	sa.hs.certAsked = isakmp.FindV1(ps, isakmp.V1PayloadCR) != nil
 	if err := e.computeKeys(sa); err != nil {
 		e.fail(sa, err.Error())
 		return

@@ -157,17 +157,12 @@ func (e *Engine) startQuickModeFor(now time.Time, sa *p1SA, conn *policy.Connect
 }
 
 // offeredESP is what a Quick Mode we initiate for conn proposes: conn's
-// ESP proposals or, when it rekeys a phase 2 SA that took the peer's PFS
-// offer although esp names no group (pfs = "lenient"), the same with that
-// SA's group: the new SA keeps the PFS the peer asked for, which a peer
-// that requires it would otherwise refuse.
+// ESP proposals or, when it rekeys a phase 2 SA, engine.RekeyESP's.
 func offeredESP(conn *policy.Connection, replaces *child) []oakley.Proposal {
-	if replaces != nil && conn.LenientPFS() {
-		if g, ok := replaces.Chosen.First(oakley.TransformDH); ok && g.ID != oakley.DHNone {
-			return oakley.WithGroups(conn.ESP, g.ID)
-		}
+	if replaces == nil {
+		return conn.ESP
 	}
-	return conn.ESP
+	return engine.RekeyESP(conn, replaces.Chosen)
 }
 
 // startQuickModeTS sends QM1 for the client IDs local === remote.

@@ -19,10 +19,3 @@ var (
 	VIDCiscoUnity    = vendorid.CiscoUnity
 	VIDStrongSwan    = vendorid.StrongSwan
 )
-
-// FragmentationCapable is vendorid.FragmentationCapable.
-func FragmentationCapable(vid []byte) bool { return vendorid.FragmentationCapable(vid) }
-
-// Product is vendorid.Product: the peer's implementation named by its
-// vendor IDs, or by the default ID sets of strongSwan and Libreswan.
-func Product(vids [][]byte) string { return vendorid.Product(vids) }

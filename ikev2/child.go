@@ -56,19 +56,10 @@ func splitPairs(sa *ikeSA, conn *policy.Connection) []tsPair {
 	return out
 }
 
-// offerRekey is offerChild for the CREATE_CHILD_SA that rekeys old. When
-// old took the peer's PFS offer although its connection's esp names no
-// DH group (pfs = "lenient"), the rekey offers that group: the new CHILD
-// SA keeps the PFS the peer asked for, which a peer that requires it would
-// otherwise refuse.
+// offerRekey is offerChild for the CREATE_CHILD_SA that rekeys old,
+// proposing engine.RekeyESP (old's PFS group with pfs = "lenient").
 func (e *Engine) offerRekey(sa *ikeSA, old *childSA) (*childSA, []isakmp.Payload, error) {
-	esp := old.Conn.ESP
-	if old.Conn.LenientPFS() {
-		if g, ok := old.Chosen.First(oakley.TransformDH); ok && g.ID != oakley.DHNone {
-			esp = oakley.WithGroups(esp, g.ID)
-		}
-	}
-	return e.offerChildESP(sa, old.Conn, esp, true, old.pair)
+	return e.offerChildESP(sa, old.Conn, engine.RekeyESP(old.Conn, old.Chosen), true, old.pair)
 }
 
 // offerChildESP is offerChild proposing esp.

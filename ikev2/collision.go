@@ -197,12 +197,16 @@ func (e *Engine) retireDue(now time.Time, sa *ikeSA) bool {
 			e.deleteChild(now, sa, c)
 		}
 	}
-	due := slices.DeleteFunc(slices.Clone(sa.retries), func(r childRetry) bool { return !engine.Due(r.at, now) })
-	if len(due) > 0 {
-		sa.retries = slices.DeleteFunc(sa.retries, func(r childRetry) bool { return engine.Due(r.at, now) })
-		for _, r := range due {
-			e.initiateChild(now, sa, r.conn)
+	var due []childRetry
+	sa.retries = slices.DeleteFunc(sa.retries, func(r childRetry) bool {
+		if engine.Due(r.at, now) {
+			due = append(due, r)
+			return true
 		}
+		return false
+	})
+	for _, r := range due {
+		e.initiateChild(now, sa, r.conn)
 	}
 	return false
 }

@@ -78,9 +78,9 @@ func (e *Engine) initRequest(sa *ikeSA) *request {
 	ps = append(ps,
 		&isakmp.SA{Proposals: toWire(sa.conn.IKE, protoIKE, nil, false)},
 		&isakmp.KE{Group: sa.hs.dh.Group(), Data: sa.hs.dh.PublicKey()},
-		&isakmp.Nonce{Data: sa.hs.nonceI},
-		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: e.sourceHash(sa.spiI, 0, sa.local)},
-		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(sa.spiI, 0, sa.remote)},
+		&isakmp.Nonce{Data: sa.hs.nonceI})
+	ps = append(ps, e.natDetection(sa.spiI, 0, sa.local, sa.remote)...)
+	ps = append(ps,
 		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
 		&isakmp.Notify{NotifyType: isakmp.NotifySignatureHashAlgorithms, Data: hashList(oakley.SupportedSignatureHashes())},
 	)
@@ -415,11 +415,11 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 		&isakmp.SA{Proposals: []isakmp.Proposal{chosenToWire(sel.Chosen, peerWire[sel.PeerIndex].Num, protoIKE, nil)}},
 		&isakmp.KE{Group: dh.Group(), Data: dh.PublicKey()},
 		&isakmp.Nonce{Data: sa.hs.nonceR},
-		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: e.sourceHash(sa.spiI, sa.spiR, d.Local)},
-		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(sa.spiI, sa.spiR, d.Remote)},
-		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
-		&isakmp.Notify{NotifyType: isakmp.NotifySignatureHashAlgorithms, Data: hashList(oakley.SupportedSignatureHashes())},
 	}
+	resp = append(resp, e.natDetection(sa.spiI, sa.spiR, d.Local, d.Remote)...)
+	resp = append(resp,
+		&isakmp.Notify{NotifyType: isakmp.NotifyIKEv2FragmentationSupported},
+		&isakmp.Notify{NotifyType: isakmp.NotifySignatureHashAlgorithms, Data: hashList(oakley.SupportedSignatureHashes())})
 	if e.multipleAuth(d) { // the responder's side of RFC 4739 3; the initiator says so in IKE_AUTH
 		resp = append(resp, &isakmp.Notify{NotifyType: isakmp.NotifyMultipleAuthSupported})
 	}

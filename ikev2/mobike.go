@@ -26,12 +26,13 @@ import (
 // announces MOBIKE.
 func mobikeNotify() *isakmp.Notify { return &isakmp.Notify{NotifyType: isakmp.NotifyMOBIKESupported} }
 
-// natDetection is our NAT detection pair for the addresses of d, computed
-// with both SPIs (after IKE_SA_INIT: RFC 4555 3.5).
-func (e *Engine) natDetection(sa *ikeSA, local, remote netip.AddrPort) []isakmp.Payload {
+// natDetection is our NAT detection pair for the addresses local and
+// remote, computed with the SPIs spiI and spiR (spiR zero in an
+// IKE_SA_INIT request; both after IKE_SA_INIT: RFC 4555 3.5).
+func (e *Engine) natDetection(spiI, spiR uint64, local, remote netip.AddrPort) []isakmp.Payload {
 	return []isakmp.Payload{
-		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: e.sourceHash(sa.spiI, sa.spiR, local)},
-		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(sa.spiI, sa.spiR, remote)},
+		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionSourceIP, Data: e.sourceHash(spiI, spiR, local)},
+		&isakmp.Notify{NotifyType: isakmp.NotifyNATDetectionDestinationIP, Data: natt.IKEv2Hash(spiI, spiR, remote)},
 	}
 }
 
@@ -60,7 +61,7 @@ func (e *Engine) updateAddresses(now time.Time, sa *ikeSA, d isakmp.Datagram, in
 	// Return routability (RFC 4555 3.5): once answered, ask the new
 	// address for an answer of its own.
 	sa.queue = append(sa.queue, queued{what: queueRoutability})
-	return e.natDetection(sa, d.Local, d.Remote)
+	return e.natDetection(sa.spiI, sa.spiR, d.Local, d.Remote)
 }
 
 // moveChildren moves sa's installed CHILD SAs to sa's addresses.
@@ -122,7 +123,7 @@ func (e *Engine) Roam(now time.Time, from, to netip.Addr) (engine.Output, int) {
 // updateAddressesRequest is our UPDATE_SA_ADDRESSES from sa's new address.
 func (e *Engine) updateAddressesRequest(sa *ikeSA) *request {
 	ps := append([]isakmp.Payload{&isakmp.Notify{NotifyType: isakmp.NotifyUpdateSAAddresses}},
-		e.natDetection(sa, sa.local, sa.remote)...)
+		e.natDetection(sa.spiI, sa.spiR, sa.local, sa.remote)...)
 	return e.encryptedRequest(sa, isakmp.ExchangeInformational, ps, stepMoved)
 }
 

@@ -1,6 +1,8 @@
 package ikev2
 
 import (
+	"slices"
+
 	"go.uber.org/zap"
 
 	"ikegate/internal/vendorid"
@@ -237,7 +239,7 @@ func (f notifyFingerprint) matches(seq []isakmp.NotifyType) bool {
 	marked := false
 	for _, s := range f.steps {
 		n := 0
-		for n < s.max && n < len(seq) && s.has(seq[n]) {
+		for n < s.max && n < len(seq) && slices.Contains(s.types, seq[n]) {
 			n++
 		}
 		if n < s.min {
@@ -249,13 +251,4 @@ func (f notifyFingerprint) matches(seq []isakmp.NotifyType) bool {
 		seq = seq[n:]
 	}
 	return len(seq) == 0 && marked
-}
-
-func (s notifyStep) has(t isakmp.NotifyType) bool {
-	for _, x := range s.types {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }

@@ -59,3 +59,17 @@ func ExplainESP(conn *policy.Connection, props []oakley.Proposal, opt oakley.Mat
 		`; esp names no DH group, so connection %q (pfs = "lenient") takes PFS only with %s%s`,
 		conn.Name, strings.Join(names, ", "), weaker)
 }
+
+// RekeyESP is what a CHILD SA initiator proposes to replace a CHILD SA of
+// conn that chose chosen: conn's ESP proposals or, when that CHILD SA took
+// the peer's PFS offer although esp names no DH group (pfs = "lenient"),
+// the same with that group: the new CHILD SA keeps the PFS the peer asked
+// for, which a peer that requires it would otherwise refuse.
+func RekeyESP(conn *policy.Connection, chosen oakley.Proposal) []oakley.Proposal {
+	if conn.LenientPFS() {
+		if g, ok := chosen.First(oakley.TransformDH); ok && g.ID != oakley.DHNone {
+			return oakley.WithGroups(conn.ESP, g.ID)
+		}
+	}
+	return conn.ESP
+}
