@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,13 +154,18 @@ func (g *Gateway) SAs(ctx context.Context) ([]policy.IKESAInfo, error) {
 			g.fillChildCounters(ch)
 		}
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if all[i].Name != all[j].Name {
-			return all[i].Name < all[j].Name
+	return sortSAs(all), nil
+}
+
+// sortSAs sorts sas by connection name and local SPI.
+func sortSAs(sas []policy.IKESAInfo) []policy.IKESAInfo {
+	sort.SliceStable(sas, func(i, j int) bool {
+		if sas[i].Name != sas[j].Name {
+			return sas[i].Name < sas[j].Name
 		}
-		return all[i].LocalSPI < all[j].LocalSPI
+		return sas[i].LocalSPI < sas[j].LocalSPI
 	})
-	return all, nil
+	return sas
 }
 
 // ConnInfo describes a configured connection for `ikegate conns`. It never
@@ -289,35 +295,21 @@ func (g *Gateway) UpWait(ctx context.Context, name string, timeout time.Duration
 	if err != nil && !errors.Is(err, ErrAlreadyUp) {
 		return "", err
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		up, failed, err := g.outcome(ctx, name)
-		switch {
-		case err != nil:
-			return "", err
-		case up != "":
-			return up, nil
-		case failed != "":
+	return g.waitFor(ctx, name, timeout, func(sas []policy.IKESAInfo, lastFailure string) (string, error) {
+		up, failed := upOutcome(sas, name, lastFailure)
+		if up == "" && failed != "" {
 			return "", fmt.Errorf("connection %q failed: %s", name, failed)
-		case time.Now().After(deadline):
-			return "", fmt.Errorf("connection %q: no outcome within %v (still negotiating; see `ikegate sas %s` and the log)", name, timeout, name)
 		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		return up, nil
+	}, func() error {
+		return fmt.Errorf("connection %q: no outcome within %v (still negotiating; see `ikegate sas %s` and the log)", name, timeout, name)
+	})
 }
 
-// outcome looks for connection name's success (an ESTABLISHED IKE SA with
-// an INSTALLED CHILD SA of it) or failure (a failed CHILD SA, or an
-// initiation that ended in NoteFailure).
-func (g *Gateway) outcome(ctx context.Context, name string) (up, failed string, err error) {
-	sas, err := g.SAs(ctx)
-	if err != nil {
-		return "", "", err
-	}
+// upOutcome looks in sas for connection name's success (an ESTABLISHED
+// IKE SA with an INSTALLED CHILD SA of it) or failure (a failed CHILD SA,
+// or else lastFailure: an initiation that ended in NoteFailure).
+func upOutcome(sas []policy.IKESAInfo, name, lastFailure string) (up, failed string) {
 	for _, sa := range sas {
 		if sa.State != "ESTABLISHED" {
 			continue
@@ -326,34 +318,73 @@ func (g *Gateway) outcome(ctx context.Context, name string) (up, failed string, 
 			switch {
 			case ch.Name == name && ch.State == "INSTALLED":
 				return fmt.Sprintf("connection %q up: IKEv%d SA %s/%s, CHILD SA %s (in) %s (out), %s === %s", name, sa.Version,
-					sa.LocalSPI, sa.RemoteSPI, ch.SPIIn, ch.SPIOut, strings.Join(ch.LocalTS, ","), strings.Join(ch.RemoteTS, ",")), "", nil
+					sa.LocalSPI, sa.RemoteSPI, ch.SPIIn, ch.SPIOut, strings.Join(ch.LocalTS, ","), strings.Join(ch.RemoteTS, ",")), ""
 			case ch.Name == name && (ch.State == "FAILED" || ch.State == "INSTALL_FAILED") && ch.Error != "":
 				failed = "CHILD SA: " + ch.Error
 			}
 		}
 	}
 	if failed != "" {
-		return "", failed, nil
+		return "", failed
 	}
-	failed, err = g.lastFailure(ctx, name)
-	return "", failed, err
+	return "", lastFailure
 }
 
-// lastFailure is the engines' explanation of connection name's last
-// failure ("": none since clearFailure).
-func (g *Gateway) lastFailure(ctx context.Context, name string) (string, error) {
-	var mu sync.Mutex
-	failed := ""
-	err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
+// waitPoll is how often UpWait, DownWait and RekeyWait look at the shards.
+const waitPoll = 50 * time.Millisecond
+
+// waitFor serves UpWait, DownWait and RekeyWait: every waitPoll it takes
+// connection name's waitState and asks check for the outcome (a message,
+// or an error; neither: not there yet), until there is one or timeout
+// has passed (then the error is late's).
+func (g *Gateway) waitFor(ctx context.Context, name string, timeout time.Duration,
+	check func(sas []policy.IKESAInfo, lastFailure string) (string, error), late func() error) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		sas, failed, err := g.waitState(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		if msg, err := check(sas, failed); msg != "" || err != nil {
+			return msg, err
+		}
+		if time.Now().After(deadline) {
+			return "", late()
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(waitPoll):
+		}
+	}
+}
+
+// waitState is what the waiting commands look at, in one visit of the
+// shards: the IKE SAs, sorted as SAs sorts them but without the
+// dataplane's counters (read per CHILD SA, from the kernel with xfrm),
+// and the engines' explanation of connection name's last failure ("":
+// none since clearFailure).
+func (g *Gateway) waitState(ctx context.Context, name string) ([]policy.IKESAInfo, string, error) {
+	per := make([][]policy.IKESAInfo, len(g.shards))
+	fails := make([]string, len(g.shards))
+	err := g.runOnAll(ctx, func(k int, sh *shard, _ time.Time) {
 		for _, e := range sh.engines {
+			per[k] = append(per[k], e.SAs()...)
 			if f := e.LastFailure(name); f != "" {
-				mu.Lock()
-				failed = f
-				mu.Unlock()
+				fails[k] = f
 			}
 		}
 	})
-	return failed, err
+	if err != nil {
+		return nil, "", err
+	}
+	failed := ""
+	for _, f := range fails {
+		if f != "" {
+			failed = f
+		}
+	}
+	return sortSAs(slices.Concat(per...)), failed, nil
 }
 
 // clearFailure forgets connection name's last failure on every engine.
@@ -368,13 +399,9 @@ func (g *Gateway) clearFailure(ctx context.Context, name string) error {
 // DownWait waits, at most timeout, until connection name has no SA left
 // (Down sent the deletes; IKEv2 ones end when the peer answers them).
 func (g *Gateway) DownWait(ctx context.Context, name string, timeout time.Duration) (string, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		sas, err := g.SAs(ctx)
-		if err != nil {
-			return "", err
-		}
-		left := 0
+	left := 0
+	return g.waitFor(ctx, name, timeout, func(sas []policy.IKESAInfo, _ string) (string, error) {
+		left = 0
 		for _, sa := range sas {
 			if carries(sa, name, false) {
 				left++
@@ -383,14 +410,11 @@ func (g *Gateway) DownWait(ctx context.Context, name string, timeout time.Durati
 		if left == 0 {
 			return fmt.Sprintf("terminated %q: its SAs are deleted", name), nil
 		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("connection %q: %d IKE SA(s) still being deleted after %v (the peer has not confirmed the delete; "+
-				"the SAs go when it does or when the retransmissions end)", name, left, timeout)
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return "", err
-		}
-	}
+		return "", nil
+	}, func() error {
+		return fmt.Errorf("connection %q: %d IKE SA(s) still being deleted after %v (the peer has not confirmed the delete; "+
+			"the SAs go when it does or when the retransmissions end)", name, left, timeout)
+	})
 }
 
 // carries reports whether sa is connection name's IKE SA or carries one of
@@ -407,15 +431,6 @@ func carries(sa policy.IKESAInfo, name string, installed bool) bool {
 	return false
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
 // RekeyWait rekeys connection name now, its IKE SA (ike; in IKEv1 a new
 // phase 1 with its Quick Mode) and/or its CHILD SAs (child), and waits at
 // most timeout for the outcome: an established IKE SA with a new SPI
@@ -425,7 +440,7 @@ func (g *Gateway) RekeyWait(ctx context.Context, name string, ike, child bool, t
 	if g.dbNow().Lookup(name) == nil {
 		return "", g.noConnection(name)
 	}
-	sas, err := g.SAs(ctx)
+	sas, _, err := g.waitState(ctx, name)
 	if err != nil {
 		return "", err
 	}
@@ -464,29 +479,17 @@ func (g *Gateway) RekeyWait(ctx context.Context, name string, ike, child bool, t
 			"(IKEv1: only the side that can initiate the connection renews phase 1)", name, what)
 	}
 	g.log.Info("rekey requested", zap.String("conn", name), zap.Bool("ike", ike), zap.Bool("child", child), zap.Int64("started", started.Load()))
-	deadline := time.Now().Add(timeout)
-	for {
-		sas, err := g.SAs(ctx)
-		if err != nil {
-			return "", err
-		}
+	return g.waitFor(ctx, name, timeout, func(sas []policy.IKESAInfo, failed string) (string, error) {
 		if msg := rekeyed(sas, name, ike, child, oldIKE, oldChild); msg != "" {
 			return msg, nil
-		}
-		failed, err := g.lastFailure(ctx, name)
-		if err != nil {
-			return "", err
 		}
 		if failed != "" {
 			return "", fmt.Errorf("connection %q: %s rekey failed: %s", name, what, failed)
 		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("connection %q: %s rekey has no outcome within %v (see `ikegate sas %s` and the log)", name, what, timeout, name)
-		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return "", err
-		}
-	}
+		return "", nil
+	}, func() error {
+		return fmt.Errorf("connection %q: %s rekey has no outcome within %v (see `ikegate sas %s` and the log)", name, what, timeout, name)
+	})
 }
 
 // rekeyed describes the outcome of a rekey in sas ("": not there yet).

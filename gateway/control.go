@@ -253,7 +253,13 @@ func (s *controlServer) handleConn(ctx context.Context, c net.Conn) {
 			continue
 		}
 		var req Request
-		if json.Unmarshal(line, &req) == nil && req.Cmd == "log" {
+		if err := json.Unmarshal(line, &req); err != nil {
+			if err := send(errorResponse{Error: "bad request: " + err.Error()}); err != nil {
+				return
+			}
+			continue
+		}
+		if req.Cmd == "log" {
 			// The client only reads from now on; its closing ends the follow.
 			fctx, cancel := context.WithCancel(ctx)
 			go func() {
@@ -265,7 +271,7 @@ func (s *controlServer) handleConn(ctx context.Context, c net.Conn) {
 			cancel()
 			return
 		}
-		if err := send(s.handle(ctx, line, peer, send)); err != nil {
+		if err := send(s.handle(ctx, req, peer, send)); err != nil {
 			return
 		}
 	}
@@ -281,11 +287,7 @@ var stateChanging = map[string]bool{"up": true, "down": true, "rekey": true, "re
 
 // handle answers one request; send writes an intermediate line (the log
 // lines of "log" and of a streaming wait) to the client.
-func (s *controlServer) handle(ctx context.Context, line []byte, peer peer, send func(any) error) any {
-	var req Request
-	if err := json.Unmarshal(line, &req); err != nil {
-		return errorResponse{Error: "bad request: " + err.Error()}
-	}
+func (s *controlServer) handle(ctx context.Context, req Request, peer peer, send func(any) error) any {
 	wait := time.Duration(req.Wait * float64(time.Second))
 	ctx, cancel := context.WithTimeout(ctx, max(requestTimeout, wait+5*time.Second))
 	defer cancel()
@@ -342,8 +344,8 @@ func (s *controlServer) handle(ctx context.Context, line []byte, peer peer, send
 			return errorResponse{Error: "loglevel: this gateway's log level cannot be changed at run time"}
 		}
 		if req.Name != "" {
-			l, err := zapcore.ParseLevel(req.Name)
-			if err != nil || l < zapcore.DebugLevel || l > zapcore.ErrorLevel {
+			l, ok := parseLevel(req.Name)
+			if !ok {
 				return errorResponse{Error: fmt.Sprintf("loglevel: %q is not one of debug, info, warn, error", req.Name)}
 			}
 			g.level.SetLevel(l)
@@ -409,11 +411,18 @@ func logLevel(s string) (zapcore.Level, error) {
 	if s == "" {
 		return zapcore.InfoLevel, nil
 	}
-	l, err := zapcore.ParseLevel(s)
-	if err != nil || l < zapcore.DebugLevel || l > zapcore.ErrorLevel {
+	l, ok := parseLevel(s)
+	if !ok {
 		return 0, fmt.Errorf("log level %q is not one of debug, info, warn, error", s)
 	}
 	return l, nil
+}
+
+// parseLevel parses one of the levels a client may name: debug, info,
+// warn, error.
+func parseLevel(s string) (zapcore.Level, bool) {
+	l, err := zapcore.ParseLevel(s)
+	return l, err == nil && l >= zapcore.DebugLevel && l <= zapcore.ErrorLevel
 }
 
 // stream sends the log lines of connection conn at level or above to the

@@ -187,15 +187,16 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
-	// The dispatcher's counters.
-	for k := Kind(0); k < numKinds; k++ {
-		counter(mDatagramsIn, g.stats.in[k].Load(), k.String())
+	// The dispatcher's counters, named as `ikegate stats` names them.
+	st := g.stats.snapshot(len(g.shards))
+	for kind, n := range st.PacketsIn {
+		counter(mDatagramsIn, n, kind)
 	}
-	for _, k := range []Kind{KindIKEv2, KindIKEv1, KindESP} {
-		counter(mDatagramsOut, g.stats.out[k].Load(), k.String())
+	for kind, n := range st.PacketsOut {
+		counter(mDatagramsOut, n, kind)
 	}
-	for r := ReasonNone + 1; r < numReasons; r++ {
-		counter(mGatewayDrops, g.stats.drops[r].Load(), r.String())
+	for reason, n := range st.Drops {
+		counter(mGatewayDrops, n, reason)
 	}
 
 	// The dataplane's drops, named as `ikegate stats` names them.
@@ -227,17 +228,6 @@ func connNames[T any](conns []*policy.Connection, seen map[string]T) []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(all))
-}
-
-// dataplaneDrops names the dataplane's drop counters.
-func dataplaneDrops(d policy.DataplaneStats) map[string]uint64 {
-	return map[string]uint64{
-		"out_no_sa": d.OutNoSA, "out_not_ip": d.OutNotIP, "out_too_big": d.OutTooBig,
-		"out_no_sender": d.OutNoSender, "out_send_errors": d.OutSendErrors, "out_encap_errors": d.OutEncapError,
-		"in_unknown_spi": d.InUnknownSPI, "in_too_big": d.InTooBig, "in_rejected": d.InRejected,
-		"in_outside_ts": d.InOutsideTS, "in_tun_errors": d.InTUNErrors,
-		"queue_full": d.QueueFull, "tun_read_errors": d.TUNReadErrors,
-	}
 }
 
 // MetricsHandler is the Prometheus handler of the gateway's metrics (the

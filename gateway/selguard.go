@@ -14,7 +14,8 @@ import (
 // (policy.ErrSelectorConflict): two peers that both claim 10.1.0.0/24, or
 // a client that claims another's virtual IP, cannot take each other's
 // traffic. One guard serves every shard. The check is a scan of the
-// installed CHILD SAs, O(n) per install.
+// installed CHILD SAs, O(n) per install. MoveChildSA goes straight to
+// the dataplane: a move keeps the selectors.
 type selectorGuard struct {
 	policy.Dataplane
 
@@ -63,11 +64,6 @@ func (g *selectorGuard) AddChildSA(sa *policy.ChildSA) error {
 		return err
 	}
 	return nil
-}
-
-// MoveChildSA moves sa (its selectors, which the guard checks, stay).
-func (g *selectorGuard) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort) error {
-	return g.Dataplane.MoveChildSA(sa, local, remote)
 }
 
 // DelChildSA removes sa, keeping its traffic for its owner's accounting

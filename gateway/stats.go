@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"ikegate/internal/engine"
+	"ikegate/policy"
 )
 
 // counters are the gateway's packet counters, updated lock-free from the
@@ -66,14 +67,7 @@ func (c *counters) snapshot(workers int) Stats {
 func (g *Gateway) Stats(ctx context.Context) Stats {
 	s := g.stats.snapshot(len(g.shards))
 	if g.backend.Capabilities().Drops {
-		d := g.backend.Stats()
-		s.Dataplane = map[string]uint64{
-			"out_no_sa": d.OutNoSA, "out_not_ip": d.OutNotIP, "out_too_big": d.OutTooBig,
-			"out_no_sender": d.OutNoSender, "out_send_errors": d.OutSendErrors, "out_encap_errors": d.OutEncapError,
-			"in_unknown_spi": d.InUnknownSPI, "in_too_big": d.InTooBig, "in_rejected": d.InRejected,
-			"in_outside_ts": d.InOutsideTS, "in_tun_errors": d.InTUNErrors,
-			"queue_full": d.QueueFull, "tun_read_errors": d.TUNReadErrors,
-		}
+		s.Dataplane = dataplaneDrops(g.backend.Stats())
 	}
 	var mu sync.Mutex
 	var sums [2]engine.Counters
@@ -108,4 +102,15 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 		}
 	}
 	return s
+}
+
+// dataplaneDrops names the dataplane's drop counters.
+func dataplaneDrops(d policy.DataplaneStats) map[string]uint64 {
+	return map[string]uint64{
+		"out_no_sa": d.OutNoSA, "out_not_ip": d.OutNotIP, "out_too_big": d.OutTooBig,
+		"out_no_sender": d.OutNoSender, "out_send_errors": d.OutSendErrors, "out_encap_errors": d.OutEncapError,
+		"in_unknown_spi": d.InUnknownSPI, "in_too_big": d.InTooBig, "in_rejected": d.InRejected,
+		"in_outside_ts": d.InOutsideTS, "in_tun_errors": d.InTUNErrors,
+		"queue_full": d.QueueFull, "tun_read_errors": d.TUNReadErrors,
+	}
 }

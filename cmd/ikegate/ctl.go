@@ -120,17 +120,9 @@ func waitCmd(cmd string, args []string, stdout, stderr io.Writer) int {
 func cmdLog(args []string, stdout, stderr io.Writer) int {
 	fs, f := newCtlFlagSet("log", false, stderr)
 	level := fs.String("level", "info", "show lines at `LEVEL` (debug, info, warn, error) or above, whatever the daemon's own level")
-	pos, code, ok := parseArgs(fs, args)
+	conn, code, ok := optionalPositional(fs, args)
 	if !ok {
 		return code
-	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	conn := ""
-	if len(pos) == 1 {
-		conn = pos[0]
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -143,20 +135,16 @@ func cmdLog(args []string, stdout, stderr io.Writer) int {
 
 func cmdSAs(args []string, stdout, stderr io.Writer) int {
 	fs, f := newCtlFlagSet("sas", true, stderr)
-	pos, code, ok := parseArgs(fs, args)
+	name, code, ok := optionalPositional(fs, args)
 	if !ok {
 		return code
-	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return exitUsage
 	}
 	sas, err := (&gateway.Client{Path: f.control}).SAs(context.Background())
 	if err != nil {
 		return ctlError(err, stderr)
 	}
-	if len(pos) == 1 { // only connection NAME's
-		sas = slices.DeleteFunc(sas, func(sa policy.IKESAInfo) bool { return sa.Name != pos[0] })
+	if name != "" { // only connection NAME's
+		sas = slices.DeleteFunc(sas, func(sa policy.IKESAInfo) bool { return sa.Name != name })
 	}
 	if f.json {
 		return printJSON(stdout, stderr, sas)
@@ -276,6 +264,23 @@ func noPositional(fs *flag.FlagSet, args []string) (int, bool) {
 	return 0, true
 }
 
+// optionalPositional parses args for a command that takes at most one
+// positional argument and returns it ("" without).
+func optionalPositional(fs *flag.FlagSet, args []string) (string, int, bool) {
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return "", code, false
+	}
+	switch len(pos) {
+	case 0:
+		return "", 0, true
+	case 1:
+		return pos[0], 0, true
+	}
+	fs.Usage()
+	return "", exitUsage, false
+}
+
 func printJSON(stdout, stderr io.Writer, v any) int {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -290,13 +295,8 @@ func printJSON(stdout, stderr io.Writer, v any) int {
 // exits 0 only when the new configuration was applied.
 func cmdReload(args []string, stdout, stderr io.Writer) int {
 	fs, f := newCtlFlagSet("reload", false, stderr)
-	pos, code, ok := parseArgs(fs, args)
-	if !ok {
+	if code, ok := noPositional(fs, args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		fs.Usage()
-		return exitUsage
 	}
 	r, err := (&gateway.Client{Path: f.control}).Reload(context.Background())
 	if err != nil {
@@ -309,17 +309,9 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 // cmdLogLevel shows or sets the running daemon's log level.
 func cmdLogLevel(args []string, stdout, stderr io.Writer) int {
 	fs, f := newCtlFlagSet("loglevel", false, stderr)
-	pos, code, ok := parseArgs(fs, args)
+	level, code, ok := optionalPositional(fs, args)
 	if !ok {
 		return code
-	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	level := ""
-	if len(pos) == 1 {
-		level = pos[0]
 	}
 	r, err := (&gateway.Client{Path: f.control}).LogLevel(context.Background(), level)
 	if err != nil {
