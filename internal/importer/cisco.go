@@ -58,33 +58,13 @@ type ciscoNode struct {
 
 // has reports whether the command starts with the words of prefix ("*"
 // matches any word).
-func (n *ciscoNode) has(prefix ...string) bool {
-	if len(n.lw) < len(prefix) {
-		return false
-	}
-	for i, p := range prefix {
-		if p != "*" && n.lw[i] != p {
-			return false
-		}
-	}
-	return true
-}
+func (n *ciscoNode) has(prefix ...string) bool { return vendorHasWords(n.lw, prefix) }
 
 // arg is the i-th word as written, "" past the end; larg lower-case.
-func (n *ciscoNode) arg(i int) string {
-	if i < len(n.w) {
-		return n.w[i]
-	}
-	return ""
-}
+func (n *ciscoNode) arg(i int) string { return vendorWord(n.w, i) }
 
 // larg is the i-th word in lower case, "" past the end.
-func (n *ciscoNode) larg(i int) string {
-	if i < len(n.lw) {
-		return n.lw[i]
-	}
-	return ""
-}
+func (n *ciscoNode) larg(i int) string { return vendorWord(n.lw, i) }
 
 // show quotes the command for the report, secrets replaced.
 func (n *ciscoNode) show() string { return ciscoShow(n.w) }

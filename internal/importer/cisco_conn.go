@@ -1582,7 +1582,7 @@ func (p *ciscoParser) raFinish(ra *ciscoRA, x *ciscoEntryConf, loc ciscoLocal, l
 	}
 	if ra.pool != "" {
 		if pl := p.pools[ra.pool]; pl != nil && len(pl.ranges) > 0 {
-			c.Extra["pool"] = vendorTOMLString(ra.pool)
+			c.Extra["pool"] = tomlString(ra.pool)
 			p.usePool(ra.pool)
 			lines = append(lines, pl.lines...)
 			p.note(ra.poolLine, Translated, "address pool %s → pool = %q", ra.pool, ra.pool)
@@ -1597,9 +1597,9 @@ func (p *ciscoParser) raFinish(ra *ciscoRA, x *ciscoEntryConf, loc ciscoLocal, l
 	}
 	if len(ra.attrs) > 0 {
 		gname := vendorName(p.gnames, ra.gname)
-		t := &Table{Kind: "group", Lines: vendorSortedUnique(append([]int{}, ra.lines...)), Keys: append([]KV{{Key: "name", Value: vendorTOMLString(gname)}}, ra.attrs...)}
+		t := &Table{Kind: "group", Lines: vendorSortedUnique(append([]int{}, ra.lines...)), Keys: append([]KV{{Key: "name", Value: tomlString(gname)}}, ra.attrs...)}
 		p.tables = append(p.tables, t)
-		c.Extra["group"] = vendorTOMLString(gname)
+		c.Extra["group"] = tomlString(gname)
 	}
 	if len(ra.split) > 0 {
 		c.LocalTS = ra.split
@@ -1674,7 +1674,7 @@ func (p *ciscoParser) iosRemoteAccess(e, de *ciscoEntry, x *ciscoEntryConf, loc 
 				keys = append(keys, KV{Key: "nbns", Value: tomlList(k.w[1:])})
 				p.note(k.line, Translated, "wins → [[group]] %s nbns", name)
 			case k.has("domain") && len(k.w) > 1:
-				keys = append(keys, KV{Key: "domain", Value: vendorTOMLString(k.arg(1))})
+				keys = append(keys, KV{Key: "domain", Value: tomlString(k.arg(1))})
 				p.note(k.line, Translated, "domain → [[group]] %s domain", name)
 			case k.has("split-dns") && len(k.w) > 1:
 				keys = append(keys, KV{Key: "split_dns", Value: tomlList(k.w[1:])})
@@ -1690,7 +1690,7 @@ func (p *ciscoParser) iosRemoteAccess(e, de *ciscoEntry, x *ciscoEntryConf, loc 
 				p.note(k.line, Translated, "save-password → [[group]] %s save_password = true", name)
 			case k.has("banner"):
 				if k.text != "" {
-					keys = append(keys, KV{Key: "banner", Value: vendorTOMLString(k.text)})
+					keys = append(keys, KV{Key: "banner", Value: tomlString(k.text)})
 					p.note(k.line, Translated, "banner → [[group]] %s banner", name)
 				}
 			case k.has("backup-gateway") && len(k.w) > 1:
@@ -1835,7 +1835,7 @@ func (p *ciscoParser) groupPolicy(ra *ciscoRA, name string, line int) {
 			ra.attrs = append(ra.attrs, KV{Key: "nbns", Value: tomlList(val())})
 			p.note(k.line, Translated, "wins-server → [[group]] %s nbns", name)
 		case k.has("default-domain") && val() != nil:
-			ra.attrs = append(ra.attrs, KV{Key: "domain", Value: vendorTOMLString(val()[0])})
+			ra.attrs = append(ra.attrs, KV{Key: "domain", Value: tomlString(val()[0])})
 			p.note(k.line, Translated, "default-domain → [[group]] %s domain", name)
 		case k.has("split-dns") && val() != nil:
 			ra.attrs = append(ra.attrs, KV{Key: "split_dns", Value: tomlList(val())})
@@ -1860,7 +1860,7 @@ func (p *ciscoParser) groupPolicy(ra *ciscoRA, name string, line int) {
 			p.note(k.line, Translated, "password-storage %s → [[group]] %s save_password", k.lw[1], name)
 		case k.has("vpn-idle-timeout") && len(k.w) > 1:
 			if m, ok := vendorAtoi(k.arg(1)); ok && m >= 1 && m <= 7*24*60 {
-				ra.attrs = append(ra.attrs, KV{Key: "idle_timeout", Value: vendorTOMLString(vendorDuration(m * 60))})
+				ra.attrs = append(ra.attrs, KV{Key: "idle_timeout", Value: tomlString(vendorDuration(m * 60))})
 				p.note(k.line, Translated, "vpn-idle-timeout %d (minutes) → [[group]] %s idle_timeout = %q", m, name, vendorDuration(m*60))
 			} else {
 				p.note(k.line, Translated, "vpn-idle-timeout %s → no idle_timeout", k.arg(1))
@@ -1879,7 +1879,7 @@ func (p *ciscoParser) groupPolicy(ra *ciscoRA, name string, line int) {
 		}
 	}
 	if len(banner) > 0 {
-		ra.attrs = append(ra.attrs, KV{Key: "banner", Value: vendorTOMLString(strings.Join(banner, "\n"))})
+		ra.attrs = append(ra.attrs, KV{Key: "banner", Value: tomlString(strings.Join(banner, "\n"))})
 		p.note(n.line, Translated, "banner value lines → [[group]] %s banner", name)
 	}
 	switch policy {
@@ -1927,7 +1927,7 @@ func (p *ciscoParser) finish() {
 		pl := p.pools[name]
 		pname := vendorName(map[string]bool{}, name)
 		t := &Table{Kind: "pool", Lines: vendorSortedUnique(append([]int{}, pl.lines...)),
-			Keys: []KV{{Key: "name", Value: vendorTOMLString(pname)}, {Key: "addresses", Value: tomlList(pl.ranges)}}}
+			Keys: []KV{{Key: "name", Value: tomlString(pname)}, {Key: "addresses", Value: tomlList(pl.ranges)}}}
 		pools = append(pools, t)
 		for _, l := range pl.lines {
 			p.note(l, Translated, "ip local pool %s → [[pool]] %s", name, pname)
@@ -1947,7 +1947,7 @@ func (p *ciscoParser) finish() {
 			}
 			n++
 			p.tables = append(p.tables, &Table{Kind: "user", Lines: []int{u.line},
-				Keys: []KV{{Key: "name", Value: vendorTOMLString(u.name)}, {Key: "password", Value: vendorTOMLString(u.password), Secret: true}}})
+				Keys: []KV{{Key: "name", Value: tomlString(u.name)}, {Key: "password", Value: tomlString(u.password), Secret: true}}})
 			p.note(u.line, Translated, "username %s → [[user]] (the password is written only to the --out file)", u.name)
 		}
 		if n == 0 {
@@ -1967,7 +1967,7 @@ func (p *ciscoParser) finish() {
 	if n := p.natKeepalive; n != nil {
 		if v, ok := vendorAtoi(n.arg(len(n.w) - 1)); ok {
 			d, why := vendorNATKeepalive(v)
-			p.r.Gateway = map[string]string{"natt_keepalive": vendorTOMLString(d)}
+			p.r.Gateway = map[string]string{"natt_keepalive": tomlString(d)}
 			if why != "" {
 				p.note(n.line, Approximated, "NAT keepalive → gateway.natt_keepalive: %s", why)
 			} else {
@@ -1982,20 +1982,7 @@ func (p *ciscoParser) finish() {
 // listen sets gateway.listen: the connections' local addresses, or
 // 0.0.0.0 when one has none.
 func (p *ciscoParser) listen() {
-	seen := map[string]bool{}
-	var addrs []string
-	unknown := ""
-	for _, c := range p.r.Conns {
-		switch {
-		case c.LocalAddr == "":
-			if unknown == "" {
-				unknown = c.Name
-			}
-		case !seen[c.LocalAddr]:
-			seen[c.LocalAddr] = true
-			addrs = append(addrs, c.LocalAddr)
-		}
-	}
+	addrs, seen, unknown := vendorConnAddrs(p.r.Conns)
 	for _, n := range p.ikeEnable {
 		f := p.ifaces[strings.ToLower(n.arg(3))]
 		switch {
@@ -2009,14 +1996,5 @@ func (p *ciscoParser) listen() {
 			p.note(n.line, Translated, "%s → gateway.listen has %s", n.show(), f.addr)
 		}
 	}
-	if unknown != "" || len(addrs) == 0 {
-		p.r.Listen = []string{"0.0.0.0"}
-		why := "no local address is known"
-		if unknown != "" {
-			why = "the local address of connection " + unknown + " is not known"
-		}
-		p.note(0, Approximated, "gateway.listen = [\"0.0.0.0\"]: %s; set listen and local_addr to the address the peers talk to", why)
-		return
-	}
-	p.r.Listen = addrs
+	vendorSetListen(p.r, addrs, unknown)
 }

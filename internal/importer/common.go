@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"encoding/hex"
 	"fmt"
 	"math"
 	"net/netip"
@@ -17,13 +16,12 @@ import (
 // the others): durations, proposals in strongSwan keywords, addresses and
 // traffic selectors, identities, pre-shared key lookup.
 
-// ikegate's bounds for lifetimes (policy.MinLifetime, policy.MaxLifetime)
-// and DPD times, repeated so that a note can say what was clamped.
+// ikegate's bounds for lifetimes and DPD times.
 const (
-	minLifetime = 5 * time.Second
-	maxLifetime = 24 * time.Hour
-	minDPD      = time.Second
-	maxDPD      = time.Hour
+	minLifetime = policy.MinLifetime
+	maxLifetime = policy.MaxLifetime
+	minDPD      = policy.MinDPDDelay
+	maxDPD      = policy.MaxDPDDelay
 )
 
 // parseTime reads a time as strongSwan and Libreswan write them: a
@@ -387,7 +385,7 @@ func selector(s string) ([]string, string, error) {
 		if !ok1 || !ok2 || a.Is4() != b.Is4() || b.Less(a) {
 			return nil, "", fmt.Errorf("%q is not an address range", s)
 		}
-		return rangePrefixes(a, b), lost, nil
+		return policy.PrefixStrings(policy.RangePrefixes(a, b)), lost, nil
 	}
 	if strings.Contains(s, "/") {
 		pfx, err := netip.ParsePrefix(s)
@@ -396,7 +394,7 @@ func selector(s string) ([]string, string, error) {
 			if i := strings.IndexByte(s, '/'); i > 0 {
 				if a, ok := parseAddr(s[:i]); ok && a.Is4() {
 					if m, ok := parseAddr(s[i+1:]); ok && m.Is4() {
-						if bits, ok := maskBits(m); ok {
+						if bits, ok := maskBits(m, false); ok {
 							pfx = netip.PrefixFrom(a, bits)
 							err = nil
 						}
@@ -424,52 +422,6 @@ func joinLost(a, b string) string {
 		return b
 	}
 	return a + "; " + b
-}
-
-// maskBits returns the prefix length of a dotted IPv4 netmask.
-func maskBits(m netip.Addr) (int, bool) {
-	b := m.As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	n := 0
-	for v&0x80000000 != 0 {
-		n++
-		v <<= 1
-	}
-	return n, v == 0
-}
-
-// rangePrefixes covers the inclusive range a-b with the fewest prefixes.
-func rangePrefixes(a, b netip.Addr) []string {
-	var out []string
-	for i := 0; i < 256; i++ { // a range needs at most 2*128 prefixes
-		bits := a.BitLen()
-		// The largest prefix starting at a that does not pass b.
-		for bits > 0 {
-			p := netip.PrefixFrom(a, bits-1)
-			if p.Masked().Addr() != a || lastAddr(p).Compare(b) > 0 {
-				break
-			}
-			bits--
-		}
-		p := netip.PrefixFrom(a, bits)
-		out = append(out, p.String())
-		last := lastAddr(p)
-		if last.Compare(b) >= 0 || !last.Next().IsValid() {
-			break
-		}
-		a = last.Next()
-	}
-	return out
-}
-
-// lastAddr is the last address of prefix p.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
 
 // identity checks an identity in strongSwan syntax for ikegate; "" and an
@@ -578,11 +530,24 @@ func matchSecret(secrets []secret, kind string, local, remote []string) (best *s
 // syntax: text, "0x" + hex or "0s" + base64. Quoted text that would read
 // as hex or base64 is written as hex.
 func pskValue(v string, quoted bool) string {
-	low := strings.ToLower(v)
-	if quoted && (strings.HasPrefix(low, "0x") || strings.HasPrefix(low, "0s")) {
-		return "0x" + hex.EncodeToString([]byte(v))
+	if quoted {
+		v, _ = vendorPSK(v)
 	}
 	return v
+}
+
+// userTable is the [[user]] of an EAP, XAUTH or NTLM secret for the user
+// name (NTLM: its NT hash, else the password).
+func userTable(s secret, name string) *Table {
+	t := &Table{Kind: "user", File: s.file, Lines: []int{s.line}}
+	t.Keys = append(t.Keys, KV{Key: "name", Value: tomlString(name)})
+	if s.kind == "NTLM" {
+		h := strings.TrimPrefix(strings.ToLower(s.value), "0x")
+		t.Keys = append(t.Keys, KV{Key: "nt_hash", Value: tomlString(h), Secret: true})
+	} else {
+		t.Keys = append(t.Keys, KV{Key: "password", Value: tomlString(s.value), Secret: true})
+	}
+	return t
 }
 
 func hasString(list []string, s string) bool {

@@ -3,6 +3,7 @@ package importer
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 )
@@ -118,4 +119,51 @@ func (r *Result) sourceOf(file string) string {
 		return r.Source
 	}
 	return file
+}
+
+// followInclude reads the files an include statement on line of n's file
+// names (pat, relative to that file's directory), each with read; open
+// holds the files being read (an include cycle is an error) and depth
+// their nesting. noMatch is the note when no file matches.
+func followInclude(n noter, files Files, open map[string]bool, depth *int, line int, pat, noMatch string, read func(data []byte, file string) error) error {
+	from := n.file
+	if files == nil {
+		n.note(line, Omitted, "include %s: not followed (no access to the input's directory); import the included files separately", pat)
+		return nil
+	}
+	if *depth >= maxIncludeDepth {
+		return fmt.Errorf("%s: line %d: include %s: more than %d nested includes", fileLabel(from), line, pat, maxIncludeDepth)
+	}
+	if !path.IsAbs(pat) && from != "" {
+		pat = path.Join(path.Dir(from), pat)
+	}
+	matches, err := files.Glob(pat)
+	if err != nil {
+		n.note(line, Omitted, "include %s: %v", pat, err)
+		return nil
+	}
+	if len(matches) == 0 {
+		n.note(line, Translated, "include %s: %s", pat, noMatch)
+		return nil
+	}
+	for _, m := range matches {
+		if open[m] {
+			return fmt.Errorf("%s: line %d: include %s: %s includes itself", fileLabel(from), line, pat, m)
+		}
+		data, err := files.ReadFile(m)
+		if err != nil {
+			n.note(line, Omitted, "include %s: %v", m, err)
+			continue
+		}
+		n.note(line, Translated, "include %s: read", m)
+		open[m] = true
+		*depth++
+		err = read(data, m)
+		*depth--
+		delete(open, m)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"fmt"
-	"path"
 	"strings"
 )
 
@@ -180,46 +179,9 @@ func stripComment(s string) (string, error) {
 
 // include reads the files an include line names.
 func (rd *icReader) include(from string, line int, pat string) error {
-	n := noter{rd.r, from}
-	if rd.files == nil {
-		n.note(line, Omitted, "include %s: not followed (no access to the input's directory); import the included files separately", pat)
-		return nil
-	}
-	if rd.depth >= maxIncludeDepth {
-		return fmt.Errorf("%s: line %d: include %s: more than %d nested includes", fileLabel(from), line, pat, maxIncludeDepth)
-	}
-	if !path.IsAbs(pat) && from != "" {
-		pat = path.Join(path.Dir(from), pat)
-	}
-	matches, err := rd.files.Glob(pat)
-	if err != nil {
-		n.note(line, Omitted, "include %s: %v", pat, err)
-		return nil
-	}
-	if len(matches) == 0 {
-		n.note(line, Translated, "include %s: no file matches (nothing included, as the daemon)", pat)
-		return nil
-	}
-	for _, m := range matches {
-		if rd.open[m] {
-			return fmt.Errorf("%s: line %d: include %s: %s includes itself", fileLabel(from), line, pat, m)
-		}
-		data, err := rd.files.ReadFile(m)
-		if err != nil {
-			n.note(line, Omitted, "include %s: %v", m, err)
-			continue
-		}
-		n.note(line, Translated, "include %s: read", m)
-		rd.open[m] = true
-		rd.depth++
-		err = rd.read(data, m)
-		rd.depth--
-		delete(rd.open, m)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return followInclude(noter{rd.r, from}, rd.files, rd.open, &rd.depth, line, pat,
+		"no file matches (nothing included, as the daemon)",
+		func(data []byte, file string) error { return rd.read(data, file) })
 }
 
 // resolve returns the parameters of conn s with also= and %default

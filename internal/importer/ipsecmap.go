@@ -5,6 +5,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // What ipsec.conf's parameters mean for ikegate, for strongSwan's and
@@ -193,7 +194,7 @@ func (im *icImporter) setupKey(kv *setKV) string {
 			note(Omitted, ": %v", err)
 			return ""
 		}
-		cd, ch := clampDuration(d, minDPD, 120*1e9)
+		cd, ch := clampDuration(d, minDPD, 2*time.Minute)
 		im.r.Gateway["natt_keepalive"] = tomlString(durationTOML(cd))
 		if ch {
 			note(Approximated, " → natt_keepalive = %q (from 1s to 2m)", durationTOML(cd))
@@ -1436,14 +1437,7 @@ func (im *icImporter) emitUsers() {
 				continue
 			}
 			seen[name] = true
-			t := &Table{Kind: "user", File: s.file, Lines: []int{s.line}}
-			t.Keys = append(t.Keys, KV{Key: "name", Value: tomlString(name)})
-			if s.kind == "NTLM" {
-				t.Keys = append(t.Keys, KV{Key: "nt_hash", Value: tomlString(strings.TrimPrefix(strings.ToLower(s.value), "0x")), Secret: true})
-			} else {
-				t.Keys = append(t.Keys, KV{Key: "password", Value: tomlString(s.value), Secret: true})
-			}
-			im.r.Tables = append(im.r.Tables, t)
+			im.r.Tables = append(im.r.Tables, userTable(s, name))
 			im.r.NoteIn(s.file, s.line, Translated, "user %s → [[user]] (password not shown)", name)
 		}
 	}

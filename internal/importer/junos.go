@@ -41,25 +41,10 @@ type junosItem struct {
 }
 
 // has reports whether the rest of the path starts with words ("*": any).
-func (it junosItem) has(words ...string) bool {
-	if len(it.rest) < len(words) {
-		return false
-	}
-	for i, w := range words {
-		if w != "*" && it.rest[i] != w {
-			return false
-		}
-	}
-	return true
-}
+func (it junosItem) has(words ...string) bool { return vendorHasWords(it.rest, words) }
 
 // arg is the i-th word of the rest of the path, "" past the end.
-func (it junosItem) arg(i int) string {
-	if i < len(it.rest) {
-		return it.rest[i]
-	}
-	return ""
-}
+func (it junosItem) arg(i int) string { return vendorWord(it.rest, i) }
 
 // show quotes the statement for the report, secrets replaced.
 func (it junosItem) show() string { return vendorShow(it.rest) }
@@ -1265,7 +1250,7 @@ func (j *junosParser) xauth(c *Conn, gw *junosGateway, profile string, line int,
 			}
 			j.users[name] = true
 			users++
-			j.tables = append(j.tables, &Table{Kind: "user", Lines: []int{it.s.line}, Keys: []KV{{Key: "name", Value: vendorTOMLString(name)}, {Key: "password", Value: vendorTOMLString(pw), Secret: true}}})
+			j.tables = append(j.tables, &Table{Kind: "user", Lines: []int{it.s.line}, Keys: []KV{{Key: "name", Value: tomlString(name)}, {Key: "password", Value: tomlString(pw), Secret: true}}})
 			j.r.Note(it.s.line, Translated, "client %s → [[user]] (the password is written only to the --out file)", name)
 		case it.has("authentication-order"):
 			for _, w := range it.rest[1:] {
@@ -1336,9 +1321,9 @@ func (j *junosParser) xauth(c *Conn, gw *junosGateway, profile string, line int,
 	name := vendorName(map[string]bool{}, pool)
 	if !j.pools[name] {
 		j.pools[name] = true
-		j.tables = append([]*Table{{Kind: "pool", Lines: vendorSortedUnique(plines), Keys: append([]KV{{Key: "name", Value: vendorTOMLString(name)}}, keys...)}}, j.tables...)
+		j.tables = append([]*Table{{Kind: "pool", Lines: vendorSortedUnique(plines), Keys: append([]KV{{Key: "name", Value: tomlString(name)}}, keys...)}}, j.tables...)
 	}
-	c.Extra["pool"] = vendorTOMLString(name)
+	c.Extra["pool"] = tomlString(name)
 	j.r.Note(poolLine, Translated, "address-assignment pool %s → pool = %q", pool, name)
 }
 
@@ -1618,37 +1603,15 @@ func (j *junosParser) finish() {
 	j.r.Tables = j.tables
 	if j.natKAl > 0 {
 		d, why := vendorNATKeepalive(j.natKA)
-		j.r.Gateway = map[string]string{"natt_keepalive": vendorTOMLString(d)}
+		j.r.Gateway = map[string]string{"natt_keepalive": tomlString(d)}
 		if why != "" {
 			j.r.Note(j.natKAl, Approximated, "nat-keepalive → gateway.natt_keepalive: %s", why)
 		} else {
 			j.r.Note(j.natKAl, Translated, "nat-keepalive %d → gateway.natt_keepalive = %q (one for all connections)", j.natKA, d)
 		}
 	}
-	seen := map[string]bool{}
-	var addrs []string
-	unknown := ""
-	for _, c := range j.r.Conns {
-		switch {
-		case c.LocalAddr == "":
-			if unknown == "" {
-				unknown = c.Name
-			}
-		case !seen[c.LocalAddr]:
-			seen[c.LocalAddr] = true
-			addrs = append(addrs, c.LocalAddr)
-		}
-	}
-	if unknown != "" || len(addrs) == 0 {
-		j.r.Listen = []string{"0.0.0.0"}
-		why := "no local address is known"
-		if unknown != "" {
-			why = "the local address of connection " + unknown + " is not known"
-		}
-		j.r.Note(0, Approximated, "gateway.listen = [\"0.0.0.0\"]: %s; set listen and local_addr to the address the peers talk to", why)
-	} else {
-		j.r.Listen = addrs
-	}
+	addrs, _, unknown := vendorConnAddrs(j.r.Conns)
+	vendorSetListen(j.r, addrs, unknown)
 	if len(j.r.Conns) == 0 {
 		j.r.Note(0, Omitted, "no security ipsec vpn: no connection is written")
 	}

@@ -1287,15 +1287,7 @@ func (im *swImporter) emitUsers() {
 				continue
 			}
 			seen[id] = true
-			t := &Table{Kind: "user", File: s.file, Lines: []int{s.line}}
-			t.Keys = append(t.Keys, KV{Key: "name", Value: tomlString(id)})
-			if s.kind == "NTLM" {
-				h := strings.TrimPrefix(strings.ToLower(s.value), "0x")
-				t.Keys = append(t.Keys, KV{Key: "nt_hash", Value: tomlString(h), Secret: true})
-			} else {
-				t.Keys = append(t.Keys, KV{Key: "password", Value: tomlString(s.value), Secret: true})
-			}
-			im.r.Tables = append(im.r.Tables, t)
+			im.r.Tables = append(im.r.Tables, userTable(s, id))
 			im.r.NoteIn(s.file, s.line, Translated, "secrets: user %s → [[user]] (password not shown)", id)
 		}
 	}

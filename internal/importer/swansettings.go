@@ -2,7 +2,6 @@ package importer
 
 import (
 	"fmt"
-	"path"
 	"strings"
 )
 
@@ -333,45 +332,9 @@ func (p *settingsParser) includeFiles(from string, line int, pat string, sec *se
 		n.note(line, Omitted, "include without a file name")
 		return nil
 	}
-	if p.files == nil {
-		n.note(line, Omitted, "include %s: not followed (no access to the input's directory); import the included files separately", pat)
-		return nil
-	}
-	if p.include >= maxIncludeDepth {
-		return fmt.Errorf("%s: line %d: include %s: more than %d nested includes", fileLabel(from), line, pat, maxIncludeDepth)
-	}
-	if !path.IsAbs(pat) && from != "" {
-		pat = path.Join(path.Dir(from), pat)
-	}
-	matches, err := p.files.Glob(pat)
-	if err != nil {
-		n.note(line, Omitted, "include %s: %v", pat, err)
-		return nil
-	}
-	if len(matches) == 0 {
-		n.note(line, Translated, "include %s: no file matches (as strongSwan, nothing is included)", pat)
-		return nil
-	}
-	for _, m := range matches {
-		if p.open[m] {
-			return fmt.Errorf("%s: line %d: include %s: %s includes itself", fileLabel(from), line, pat, m)
-		}
-		data, err := p.files.ReadFile(m)
-		if err != nil {
-			n.note(line, Omitted, "include %s: %v", m, err)
-			continue
-		}
-		n.note(line, Translated, "include %s: read", m)
-		p.open[m] = true
-		p.include++
-		err = p.parseSettings(data, m, sec)
-		p.include--
-		delete(p.open, m)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return followInclude(n, p.files, p.open, &p.include, line, pat,
+		"no file matches (as strongSwan, nothing is included)",
+		func(data []byte, file string) error { return p.parseSettings(data, file, sec) })
 }
 
 // resolveRefs applies section references ("name : ref {"): a referenced

@@ -12,17 +12,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"ikegate/oakley"
+	"ikegate/policy"
 )
 
-// Bounds of ikegate's lifetimes and DPD times (configs/README.md, Limits).
+// Bounds of ikegate's lifetimes and DPD times in seconds (policy's
+// limits).
 const (
-	vendorMinLifetime = 5
-	vendorMaxLifetime = 24 * 3600
-	vendorMinDPD      = 1
-	vendorMaxDPD      = 3600
+	vendorMinLifetime = int64(policy.MinLifetime / time.Second)
+	vendorMaxLifetime = int64(policy.MaxLifetime / time.Second)
+	vendorMinDPD      = int64(policy.MinDPDDelay / time.Second)
+	vendorMaxDPD      = int64(policy.MaxDPDDelay / time.Second)
 )
 
 // vendorDuration writes sec seconds as ikegate writes durations: "8h",
@@ -120,7 +123,13 @@ func vendorMaskBits(mask string, wild bool) (int, bool) {
 	if err != nil || !a.Is4() {
 		return 0, false
 	}
-	b := a.As4()
+	return maskBits(a, wild)
+}
+
+// maskBits returns the prefix length of an IPv4 netmask (a wildcard mask
+// when wild); false when its bits are not contiguous.
+func maskBits(m netip.Addr, wild bool) (int, bool) {
+	b := m.As4()
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 	if wild {
 		v = ^v
@@ -166,42 +175,16 @@ func vendorCIDR(s string) (string, bool) {
 	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked().String(), true
 }
 
-// vendorRange covers the inclusive range first-last exactly with prefixes.
+// vendorRange covers the inclusive range first-last exactly with prefixes
+// (at most 64 of them).
 func vendorRange(first, last string) ([]string, bool) {
 	a, err1 := netip.ParseAddr(first)
 	b, err2 := netip.ParseAddr(last)
 	if err1 != nil || err2 != nil || a.Is4() != b.Is4() || b.Less(a) {
 		return nil, false
 	}
-	var out []string
-	for {
-		bits := a.BitLen()
-		// The largest prefix starting at a that ends at or before b.
-		for bits > 0 {
-			p := netip.PrefixFrom(a, bits-1)
-			if p.Masked().Addr() != a || vendorLast(p).Compare(b) > 0 {
-				break
-			}
-			bits--
-		}
-		p := netip.PrefixFrom(a, bits)
-		out = append(out, p.String())
-		end := vendorLast(p)
-		if end == b || len(out) > 64 {
-			return out, len(out) <= 64
-		}
-		a = end.Next()
-	}
-}
-
-// vendorLast is the last address of p.
-func vendorLast(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 1 << (7 - i%8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
+	out := policy.PrefixStrings(policy.RangePrefixes(a, b))
+	return out, len(out) <= 64
 }
 
 // vendorPair is one selector pair (a crypto ACL line, a proxy ID).
@@ -304,11 +287,6 @@ type vendorSuite struct {
 	Enc, Integ, PRF, DH []string
 }
 
-// vendorAEAD reports whether an encryption keyword is an AEAD cipher.
-func vendorAEAD(enc string) bool {
-	return strings.Contains(enc, "gcm") || strings.Contains(enc, "ccm") || enc == "chacha20poly1305"
-}
-
 // proposals renders the suite as proposal strings (AEAD ciphers apart from
 // the others, as a proposal cannot mix them), checked with oakley. An IKE
 // proposal with an AEAD cipher and no PRF gets the PRF of its integrity
@@ -316,7 +294,7 @@ func vendorAEAD(enc string) bool {
 func (s vendorSuite) proposals(esp bool) ([]string, []string, error) {
 	var plain, aead []string
 	for _, e := range s.Enc {
-		if vendorAEAD(e) {
+		if oakley.IsAEADKeyword(e) {
 			aead = append(aead, e)
 		} else {
 			plain = append(plain, e)
@@ -406,12 +384,6 @@ func vendorCheckText(src []byte) int {
 	return 0
 }
 
-// vendorTOMLString quotes s as a TOML basic string.
-func vendorTOMLString(s string) string { return strconv.Quote(s) }
-
-// vendorTOMLList quotes a list of strings as a TOML array.
-func vendorTOMLList(v []string) string { return tomlList(v) }
-
 // vendorDPD translates DPD from an idle delay and a time to give up, both
 // in seconds: the dpd_delay and dpd_timeout values, and what was clamped.
 func vendorDPD(delay, timeout int64) (string, string, string) {
@@ -474,6 +446,28 @@ var (
 		"0": true, "5": true, "6": true, "7": true, "8": true, "9": true}
 )
 
+// vendorHasWords reports whether words starts with prefix ("*" matches
+// any word).
+func vendorHasWords(words, prefix []string) bool {
+	if len(words) < len(prefix) {
+		return false
+	}
+	for i, p := range prefix {
+		if p != "*" && words[i] != p {
+			return false
+		}
+	}
+	return true
+}
+
+// vendorWord is words[i], "" past the end.
+func vendorWord(words []string, i int) string {
+	if i < len(words) {
+		return words[i]
+	}
+	return ""
+}
+
 // vendorShow joins a command's words for the report, with every secret
 // (what follows key, pre-shared-key, password, secret, ascii-text, ...,
 // past an encryption type digit, local/remote or ascii-text) replaced by
@@ -519,6 +513,39 @@ func vendorUnique(v []string) []string {
 	return out
 }
 
+// vendorConnAddrs lists the connections' local addresses, each once (seen
+// holds them); unknown names the first connection without one.
+func vendorConnAddrs(conns []*Conn) (addrs []string, seen map[string]bool, unknown string) {
+	seen = map[string]bool{}
+	for _, c := range conns {
+		switch {
+		case c.LocalAddr == "":
+			if unknown == "" {
+				unknown = c.Name
+			}
+		case !seen[c.LocalAddr]:
+			seen[c.LocalAddr] = true
+			addrs = append(addrs, c.LocalAddr)
+		}
+	}
+	return addrs, seen, unknown
+}
+
+// vendorSetListen sets gateway.listen to addrs, or to 0.0.0.0 (noted)
+// when there are none or connection unknown has no local address.
+func vendorSetListen(r *Result, addrs []string, unknown string) {
+	if unknown == "" && len(addrs) > 0 {
+		r.Listen = addrs
+		return
+	}
+	r.Listen = []string{"0.0.0.0"}
+	why := "no local address is known"
+	if unknown != "" {
+		why = "the local address of connection " + unknown + " is not known"
+	}
+	r.Note(0, Approximated, "gateway.listen = [\"0.0.0.0\"]: %s; set listen and local_addr to the address the peers talk to", why)
+}
+
 // vendorMaxPairs bounds the selector pairs one line may expand to (object
 // groups on both sides multiply).
 const vendorMaxPairs = 10000
@@ -526,7 +553,7 @@ const vendorMaxPairs = 10000
 // vendorAllAEAD reports whether every cipher of enc is AEAD (and there is one).
 func vendorAllAEAD(enc []string) bool {
 	for _, e := range enc {
-		if !vendorAEAD(e) {
+		if !oakley.IsAEADKeyword(e) {
 			return false
 		}
 	}

@@ -215,7 +215,6 @@ func (e ClientError) Error() string { return fmt.Sprintf("client %d: %s", e.Clie
 // Check reports what is wrong with cfg, as Run would before opening any
 // socket.
 func (cfg Config) Check() error {
-	cfg.From = slices.Clone(cfg.From)
 	_, err := cfg.withDefaults()
 	return err
 }

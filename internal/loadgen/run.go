@@ -115,14 +115,14 @@ type run struct {
 	left atomic.Int64  // handshakes (or deletes) not yet finished
 
 	sent, received atomic.Int64 // IKE datagrams
+	dropped        atomic.Int64 // Result.Dropped
+	nDeleted       atomic.Int64 // Result.Deleted
 
-	mu       sync.Mutex    // guards what follows
-	done     chan struct{} // closed when left reaches zero
-	fails    map[string]int
-	errs     []ClientError
-	dropped  int
-	nDeleted int
-	readers  sync.WaitGroup // readers and shards
+	mu      sync.Mutex    // guards what follows
+	done    chan struct{} // closed when left reaches zero
+	fails   map[string]int
+	errs    []ClientError
+	readers sync.WaitGroup // readers and shards
 }
 
 // Run drives cfg.Count handshakes against cfg.Target and returns what came
@@ -172,9 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.deleteAll(ctx)
 	}
 	close(sweepDone)
-	r.mu.Lock()
-	res.Deleted, res.Dropped = r.nDeleted, r.dropped
-	r.mu.Unlock()
+	res.Deleted, res.Dropped = int(r.nDeleted.Load()), int(r.dropped.Load())
 	return res, ctx.Err()
 }
 
@@ -393,11 +391,7 @@ func (sh *shard) work() {
 	}
 }
 
-func (r *run) drop() {
-	r.mu.Lock()
-	r.dropped++
-	r.mu.Unlock()
-}
+func (r *run) drop() { r.dropped.Add(1) }
 
 // send writes datagrams (outside any shard's lock).
 func (r *run) send(out []outgoing) {
@@ -626,9 +620,7 @@ func (sh *shard) deleted(c *client) {
 		return
 	}
 	c.state = deleted
-	sh.r.mu.Lock()
-	sh.r.nDeleted++
-	sh.r.mu.Unlock()
+	sh.r.nDeleted.Add(1)
 	sh.over(c)
 }
 
