@@ -663,6 +663,9 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 // lifetime (the dataplane sends on the newest). Deleting them instead
 // could delete both ends' choices at once.
 func (e *Engine) supersede(sa *p1SA, c *child) {
+	if !sa.siteToSite() {
+		return // each remote-access client has its own selectors; no scan per install
+	}
 	for _, o := range e.sas {
 		if o.conn != sa.conn || !o.peerID.Equal(sa.peerID) {
 			continue

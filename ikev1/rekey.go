@@ -116,7 +116,7 @@ const crossCheckDelay = 5 * time.Second
 // ignored). It runs when a phase 2 SA comes up and crossCheckDelay after
 // a phase 1 SA did.
 func (e *Engine) resolveCrossing(now time.Time, sa *p1SA) {
-	if sa.ra != nil || sa.conn.XAuth != policy.XAuthNone || sa.conn.Pool != "" {
+	if !sa.siteToSite() {
 		return
 	}
 	var group []*p1SA

@@ -144,6 +144,15 @@ func (sa *p1SA) log(e *Engine) *zap.Logger {
 		zap.String("spi_i", engine.SPIHex(sa.ckyI)), zap.String("spi_r", engine.SPIHex(sa.ckyR))) // the cookies, named as IKEv2's SPIs
 }
 
+// siteToSite reports whether sa is a site-to-site SA, not a
+// remote-access client's (XAUTH, Mode Config, a pool): the per-peer
+// housekeeping of duplicates (supersede, resolveCrossing) is for those
+// only, and skipping it keeps remote-access installs free of a scan over
+// every SA.
+func (sa *p1SA) siteToSite() bool {
+	return sa.ra == nil && sa.conn.XAuth == policy.XAuthNone && sa.conn.Pool == ""
+}
+
 // Gone reports whether sa was removed from the engine.
 func (sa *p1SA) Gone() bool { return sa.state == stateGone }
 
