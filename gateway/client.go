@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ikegate/access"
+	"ikegate/cluster"
 	"ikegate/policy"
 )
 
@@ -271,6 +272,13 @@ func (c *Client) Leases(ctx context.Context) ([]access.Lease, error) {
 	var l []access.Lease
 	err := c.call(ctx, Request{Cmd: "leases"}, &l)
 	return l, err
+}
+
+// Cluster lists the nodes of the daemon's cluster.
+func (c *Client) Cluster(ctx context.Context) ([]cluster.NodeStatus, error) {
+	var n []cluster.NodeStatus
+	err := c.call(ctx, Request{Cmd: "cluster"}, &n)
+	return n, err
 }
 
 // Stats returns the daemon's counters.

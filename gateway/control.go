@@ -400,10 +400,16 @@ func (s *controlServer) handle(ctx context.Context, req Request, peer peer, send
 		return g.Stats(ctx)
 	case "leases":
 		return g.Leases(ctx)
+	case "cluster":
+		nodes, err := g.Cluster(ctx)
+		if err != nil {
+			return errorResponse{Error: err.Error()}
+		}
+		return nodes
 	case "":
 		return errorResponse{Error: "bad request: missing \"cmd\""}
 	}
-	return errorResponse{Error: fmt.Sprintf("unknown command %q (want up, down, rekey, reload, loglevel, log, sas, conns, certs, stats or leases)", req.Cmd)}
+	return errorResponse{Error: fmt.Sprintf("unknown command %q (want up, down, rekey, reload, loglevel, log, sas, conns, certs, stats, leases or cluster)", req.Cmd)}
 }
 
 // logLevel parses a client's log level ("": info).

@@ -92,6 +92,7 @@ type Gateway struct {
 	byLocal map[netip.AddrPort]*socket // read-only after New
 	shards  []*shard
 	ctl     *controlServer // nil without a control socket
+	cluster *clusterRun    // nil without [cluster]
 	// metricsLn is the Prometheus endpoint's listener (nil without
 	// metrics_listen), served by Run (metrics.go).
 	metricsLn net.Listener
@@ -248,6 +249,30 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			g.byLocal[s.local] = s
 		}
 	}
+	if cfg.Cluster != nil {
+		// The service addresses are bound wherever they live now
+		// (IP_FREEBIND): the node that owns one has it on its interface.
+		for _, p := range cfg.Cluster.ServiceAddresses {
+			for _, pt := range []struct {
+				port int
+				natt bool
+			}{{ikePort, false}, {nattPort, true}} {
+				ap := netip.AddrPortFrom(p.Addr().Unmap(), uint16(pt.port))
+				if g.byLocal[ap] != nil {
+					continue // also in listen
+				}
+				s, err := listenUDPFree(ap, pt.natt, log)
+				if err != nil {
+					return nil, fmt.Errorf("cluster service address: %w", err)
+				}
+				g.socks = append(g.socks, s)
+				g.byLocal[s.local] = s
+			}
+		}
+		if g.cluster, err = newClusterRun(g, cfg.Cluster); err != nil {
+			return nil, err
+		}
+	}
 	if gw.Dataplane == "xfrm" {
 		if err := g.prepareXfrmSockets(); err != nil {
 			return nil, err
@@ -322,6 +347,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.serveMetrics(ctx, &wg) // with metrics_listen
 	g.startKernel(ctx, &wg)  // traps and kernel events (trap.go)
+	// The cluster membership stops before the shards: leaving hands the
+	// service addresses' SAs to the survivors, and only the SAs left are
+	// then deleted by shutdown.
+	clusterDone := make(chan struct{})
+	clusterCtx, stopCluster := context.WithCancel(context.Background())
+	defer stopCluster()
+	if g.cluster != nil {
+		go func() {
+			defer close(clusterDone)
+			g.cluster.run(clusterCtx)
+		}()
+	} else {
+		close(clusterDone)
+	}
 	close(g.ready)
 	g.log.Info("ikegate running",
 		zap.Stringers("listen", g.LocalAddrs()),
@@ -340,6 +379,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	g.log.Info("ikegate stopping")
+	stopCluster()
+	<-clusterDone
 	g.shutdown()
 	close(g.done)
 	stopShards()

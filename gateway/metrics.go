@@ -76,6 +76,23 @@ var (
 
 	mPool = newDesc("ipsec_pool_addresses",
 		"Addresses of a remote-access pool, leased or free.", "pool", "state")
+
+	mClusterOwned = newDesc("ipsec_cluster_service_addresses",
+		"Cluster service addresses this node serves now.")
+	mClusterLease = newDesc("ipsec_cluster_lease_held",
+		"1 while this node holds its cluster lease in etcd, 0 when it is fenced or not joined.")
+	mClusterTakeovers = newDesc("ipsec_cluster_takeovers_total",
+		"Cluster service addresses this node took over.")
+	mClusterRestored = newDesc("ipsec_cluster_sas_restored_total",
+		"IKE SAs restored from etcd in takeovers.")
+	mClusterFences = newDesc("ipsec_cluster_fences_total",
+		"Times this node lost its lease and stopped serving its addresses.")
+	mClusterWrites = newDesc("ipsec_cluster_state_writes_total",
+		"SA records written to or deleted from etcd.")
+	mClusterWriteErrors = newDesc("ipsec_cluster_state_write_errors_total",
+		"Failed batch writes of SA state (retried).")
+	mClusterLag = newDesc("ipsec_cluster_replication_lag_seconds",
+		"Age of the oldest SA state change in the last batch written to etcd.")
 )
 
 // metricsCollector is the gateway's prometheus.Collector.
@@ -103,6 +120,8 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 		mInfo, mIKESAs, mHalfOpen, mChildSAs, mChildBytes, mChildPackets,
 		mEstablished, mAuthFailures, mMsgDropped, mUnknownSPI, mCookies, mHalfOpenEvicted, mHalfOpenRefused,
 		mDatagramsIn, mDatagramsOut, mGatewayDrops, mDataplaneDrops, mPool,
+		mClusterOwned, mClusterLease, mClusterTakeovers, mClusterRestored, mClusterFences, mClusterWrites,
+		mClusterWriteErrors, mClusterLag,
 	} {
 		ch <- d
 	}
@@ -212,6 +231,22 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(mPool, float64(u.Leased), u.Name, "leased")
 			gauge(mPool, max(u.Size-float64(u.Leased), 0), u.Name, "free")
 		}
+	}
+
+	// Cluster membership.
+	if cs, ok := g.clusterStats(); ok {
+		lease := 0.0
+		if cs.Lease {
+			lease = 1
+		}
+		gauge(mClusterOwned, float64(cs.Owned))
+		gauge(mClusterLease, lease)
+		counter(mClusterTakeovers, cs.Takeovers)
+		counter(mClusterRestored, cs.Restored)
+		counter(mClusterFences, cs.Fences)
+		counter(mClusterWrites, cs.Writes)
+		counter(mClusterWriteErrors, cs.WriteErrors)
+		gauge(mClusterLag, cs.Lag.Seconds())
 	}
 }
 

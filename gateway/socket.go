@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -14,14 +15,26 @@ import (
 // datagram's local address is known without IP_PKTINFO) and raises its
 // buffers so bursts of IKE_SA_INIT requests are not dropped by the kernel.
 func listenUDP(ap netip.AddrPort, natt bool, log *zap.Logger) (*socket, error) {
+	return listenUDPWith(net.ListenConfig{}, ap, natt, log)
+}
+
+// listenUDPFree is listenUDP for an address that may not be on this host
+// now (IP_FREEBIND): a cluster's service address, which the node that
+// owns it adds to its interface.
+func listenUDPFree(ap netip.AddrPort, natt bool, log *zap.Logger) (*socket, error) {
+	return listenUDPWith(net.ListenConfig{Control: freeBind}, ap, natt, log)
+}
+
+func listenUDPWith(lc net.ListenConfig, ap netip.AddrPort, natt bool, log *zap.Logger) (*socket, error) {
 	network := "udp4"
 	if ap.Addr().Is6() {
 		network = "udp6"
 	}
-	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
+	pc, err := lc.ListenPacket(context.Background(), network, net.UDPAddrFromAddrPort(ap).String())
 	if err != nil {
 		return nil, &ListenError{Addr: ap, Err: err}
 	}
+	conn := pc.(*net.UDPConn)
 	raiseBuffers(conn, log.With(zap.Stringer("socket", ap)))
 	local := ap
 	if la, ok := conn.LocalAddr().(*net.UDPAddr); ok {

@@ -139,3 +139,23 @@ func groupCanEnter(fi os.FileInfo, gid int) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return !ok || (m&0o010 != 0 && int(st.Gid) == gid)
 }
+
+// freeBind sets IP_FREEBIND (IPV6_FREEBIND) before bind: the address
+// need not be on the host yet.
+func freeBind(network, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		if network == "udp6" {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
+		} else {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("IP_FREEBIND: %w", serr)
+	}
+	return nil
+}

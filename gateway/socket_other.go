@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
 )
 
 func forceRcvBuf(*net.UDPConn, int) bool { return false }
@@ -33,3 +34,8 @@ func peerCred(net.Conn) peer { return peer{} }
 
 // groupCanEnter: without Linux's stat, assume the group may.
 func groupCanEnter(os.FileInfo, int) bool { return true }
+
+// freeBind: binding an address that is not on the host needs Linux.
+func freeBind(string, string, syscall.RawConn) error {
+	return errors.New("cluster service addresses need Linux (IP_FREEBIND)")
+}

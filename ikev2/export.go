@@ -60,7 +60,7 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		chosen: rec.Proposal.Oakley(), peerID: rec.PeerID.Policy(),
 		nextMsgID: rec.IKEv2.NextMsgID, peerMsgID: rec.IKEv2.PeerMsgID, lastResp: rec.IKEv2.LastResponse,
 		peerHashes: rec.IKEv2.PeerHashes, peerFragments: rec.IKEv2.PeerFragments, peerVendor: rec.IKEv2.PeerVendor,
-		Lifecycle: rec.Lifecycle(),
+		Lifecycle: rec.Lifecycle(), restored: true,
 	}
 	keys, err := restoreKeys(sa, rec.Secrets)
 	if err != nil {
@@ -82,6 +82,11 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		zap.Uint32("next_msgid", sa.nextMsgID), zap.Uint32("peer_msgid", sa.peerMsgID))
 	return nil
 }
+
+// maxRestoredLag is how many requests a restored SA's peer may be ahead
+// of the record: the exchanges a failed node answered between its last
+// write of the SA and its end (DPD, rekeys: a handful at most).
+const maxRestoredLag = 8
 
 // restoreKeys rebuilds the keys and ciphers of sa (its proposal set) from
 // the secrets of a record.

@@ -305,7 +305,11 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg 
 		e.resendResponse(sa, d)
 		return
 	}
-	if id != sa.peerMsgID {
+	// An SA restored on another node (a cluster takeover) may lag the
+	// failed node by the exchanges it answered after its last write: an
+	// authenticated request a little ahead is followed, once.
+	ahead := sa.restored && id > sa.peerMsgID && id-sa.peerMsgID <= maxRestoredLag
+	if id != sa.peerMsgID && !ahead {
 		e.Drop(fmt.Sprintf("request message ID %d outside window (expect %d)", id, sa.peerMsgID), d, nil)
 		return
 	}
@@ -317,6 +321,11 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg 
 	if !done {
 		return
 	}
+	if ahead {
+		sa.log(e).Info("restored IKE SA: the peer's message ID is ahead of the restored state (the previous node answered it); following",
+			zap.Uint32("expected", sa.peerMsgID), zap.Uint32("got", id))
+	}
+	sa.restored = false
 	sa.DPD.Seen(now)
 	if sa.undecidedOf != nil {
 		e.peerUsesUndecided(now, sa, inner)

@@ -67,12 +67,15 @@ type ikeSA struct {
 	ownerName     string // owner(), once established
 
 	// Message IDs (RFC 7296 2.3), window size one in each direction.
-	nextMsgID uint32   // our next request
-	peerMsgID uint32   // next request expected from the peer
-	lastResp  [][]byte // datagrams of our response to the peer's last request
-	req       *request // our request in flight
-	queue     []queued
-	frags     *fragments
+	nextMsgID uint32 // our next request
+	peerMsgID uint32 // next request expected from the peer
+	// restored: the SA came from a record (Restore) and has not yet
+	// answered a request; the peer's message ID may be ahead of it.
+	restored bool
+	lastResp [][]byte // datagrams of our response to the peer's last request
+	req      *request // our request in flight
+	queue    []queued
+	frags    *fragments
 
 	peerID policy.Identity
 	// ra is the remote-access state of a client's SA (nil: none).

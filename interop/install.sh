@@ -64,6 +64,9 @@ APT_PKGS=(
 	# what unit tests check the packaging with: systemd-analyze verify of
 	# the unit, zsh -n of the completion, groff of the man page
 	systemd zsh groff-base
+	# the etcd cluster of the [cluster] failover tests (etcdctl for
+	# looking at its keys)
+	etcd-server etcd-client
 )
 
 # Files whose presence means "installed" for the fast path.
@@ -79,6 +82,7 @@ MARKERS=(
 	/usr/bin/ike-scan /usr/bin/psk-crack
 	/usr/bin/prometheus /usr/bin/promtool
 	/usr/bin/systemd-analyze /usr/bin/zsh /usr/bin/groff
+	/usr/bin/etcd /usr/bin/etcdctl
 	"$PREFIX/usr/libexec/ipsec/pluto" "$PREFIX/usr/libexec/ipsec/whack"
 	"$PREFIX/usr/libexec/ipsec/addconn" "$PREFIX/.deps-installed" /usr/libexec/ipsec
 )
@@ -88,7 +92,7 @@ for f in "${MARKERS[@]}"; do
 	[[ -e $f ]] || missing+=("$f")
 done
 if [[ ${#missing[@]} -eq 0 && -z ${INTEROP_INSTALL_FORCE:-} ]]; then
-	log "already installed (strongSwan, vpnc, FreeRADIUS, ike-scan, Prometheus, tshark, Libreswan in $PREFIX); nothing to do"
+	log "already installed (strongSwan, vpnc, FreeRADIUS, ike-scan, Prometheus, etcd, tshark, Libreswan in $PREFIX); nothing to do"
 	exit 0
 fi
 log "missing: ${missing[*]:-(forced)}"

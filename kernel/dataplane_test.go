@@ -37,7 +37,7 @@ func TestDataplaneContract(t *testing.T) {
 				return newUserspaceWith(zaptest.NewLogger(t), UserspaceConfig{Workers: -1}, newFakeTUN(),
 					&fakeRoutes{routes: map[netip.Prefix]int{}})
 			},
-			caps: policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true},
+			caps: policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true, Resume: true},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -281,6 +281,7 @@ func TestUserspaceDataplaneCounters(t *testing.T) {
 					got, ok = side.u.Counters(side.spiIn)
 					g, w := got, side.want
 					g.LastInbound, w.LastInbound = time.Time{}, time.Time{}
+					g.SeqOut, g.SeqIn = 0, 0 // checked below
 					return ok && g == w
 				}
 				deadline := time.Now().Add(5 * time.Second)
@@ -289,6 +290,12 @@ func TestUserspaceDataplaneCounters(t *testing.T) {
 				}
 				if !ok || !match() {
 					t.Fatalf("%s: Counters(%#x) = %+v, %v; want %+v", side.name, side.spiIn, got, ok, side.want)
+				}
+				// Every packet sent took a sequence number; every one
+				// accepted moved the replay window (so did those that
+				// failed after the integrity check).
+				if uint64(got.SeqOut) != got.OutPackets || uint64(got.SeqIn) < got.InPackets {
+					t.Fatalf("%s: sequence numbers out %d in %d for %d packets out, %d in", side.name, got.SeqOut, got.SeqIn, got.OutPackets, got.InPackets)
 				}
 				if side.want.LastInbound.IsZero() != got.LastInbound.IsZero() ||
 					(!got.LastInbound.IsZero() && (got.LastInbound.Before(start) || got.LastInbound.After(time.Now()))) {

@@ -593,6 +593,8 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	if err != nil {
 		return fmt.Errorf("kernel: CHILD SA %q outbound: %w", sa.ConnName, err)
 	}
+	in.Resume(sa.ResumeSeqIn)
+	out.Resume(sa.ResumeSeqOut)
 	s := &usSA{
 		sa:       cloneChildSA(sa),
 		in:       in,
@@ -842,13 +844,15 @@ func (u *Userspace) Counters(spiIn uint32) (policy.ChildCounters, bool) {
 		Malformed:    in.Malformed,
 
 		OutsideTSDrops: s.outsideTSDrops.Load(),
+		SeqOut:         s.out.Seq(),
+		SeqIn:          s.in.Highest(),
 	}, true
 }
 
 // Capabilities reports per-SA counters with LastInbound, and ESP-in-UDP
 // from the gateway's NAT-T sockets; no traps, no events.
 func (u *Userspace) Capabilities() policy.Capabilities {
-	return policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true}
+	return policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true, Resume: true}
 }
 
 // InstallTrap is unsupported (errors.ErrUnsupported): the userspace

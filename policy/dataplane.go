@@ -129,6 +129,7 @@ type Capabilities struct {
 	ESPInUDP    bool // the dataplane takes ESP-in-UDP from the gateway's NAT-T sockets (HandleESP/SetSender)
 	Drops       bool // Stats counts dataplane-wide drops
 	Move        bool // MoveChildSA changes an installed SA's addresses (MOBIKE)
+	Resume      bool // ChildSA.ResumeSeqOut/In are honoured and ChildCounters.SeqOut/In reported (cluster takeover)
 }
 
 // Move records in sa the addresses MoveChildSA gave it.
@@ -153,6 +154,10 @@ type ChildCounters struct {
 	// Malformed: truncated, misaligned or wrong SPI; OutsideTSDrops:
 	// decrypted packets outside the traffic selectors.
 	ReplayDrops, AuthFailures, PadErrors, Malformed, OutsideTSDrops uint64
+	// SeqOut is the last outbound ESP sequence number used, SeqIn the
+	// highest inbound one accepted (with Capabilities().Resume; zero
+	// elsewhere): what a cluster checkpoints for a takeover.
+	SeqOut, SeqIn uint32
 }
 
 // DataplaneStats are the dataplane-wide drop counters (per-SA counters

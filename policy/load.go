@@ -139,6 +139,8 @@ type cfgLoader struct {
 	// and its files whose findings are warnings (load_warn.go).
 	host  *Host
 	warns []*FieldError
+	// service are the [cluster] service addresses (bound like listen).
+	service map[netip.Addr]bool
 }
 
 // sortErrs puts the errors in document order of their sections, keeping
@@ -187,6 +189,7 @@ func (l *cfgLoader) parse() *Config {
 	cfg.Groups = l.groups(top, acc)
 	cfg.Users = l.users(top, acc)
 	cfg.Radius = l.radius(top, acc)
+	cfg.Cluster = l.cluster(top, &cfg.Gateway)
 
 	names := map[string]int{}
 	for i, m := range l.tableArray(top, "connection") {
@@ -206,7 +209,7 @@ func (l *cfgLoader) parse() *Config {
 	return cfg
 }
 
-var validTopKeys = []string{"gateway", "connection", "pool", "group", "user", "radius"}
+var validTopKeys = []string{"gateway", "connection", "pool", "group", "user", "radius", "cluster"}
 
 // cfgAccess is what the connections may refer to: the declared pool names
 // and whether any [[user]] or a [radius] table exists. A table with errors
@@ -275,9 +278,9 @@ func (e *cfgSyntaxErr) Unwrap() error { return e.pe }
 
 // cfgSecretKeys are the keys whose values are secrets: psk (connections),
 // password and nt_hash ([[user]]), secret ([radius]).
-var cfgSecretKeys = []string{"psk", "password", "nt_hash", "secret"}
+var cfgSecretKeys = []string{"psk", "password", "nt_hash", "secret", "state_key"}
 
-var cfgSecretKeyLine = regexp.MustCompile(`^\s*(?:"(?:psk|password|nt_hash|secret)"|'(?:psk|password|nt_hash|secret)'|psk|password|nt_hash|secret)\s*=`)
+var cfgSecretKeyLine = regexp.MustCompile(`^\s*(?:"(?:psk|password|nt_hash|secret|state_key)"|'(?:psk|password|nt_hash|secret|state_key)'|psk|password|nt_hash|secret|state_key)\s*=`)
 
 // cfgSecretNear reports whether a parse error concerns a secret's value.
 func cfgSecretNear(src []byte, pe toml.ParseError) bool {
@@ -461,8 +464,8 @@ func (l *cfgLoader) connection(t *cfgTable, g *Gateway, acc *cfgAccess) *Connect
 		} else {
 			localOK = true
 			c.LocalAddr = a
-			if !cfgListensOn(g.Listen, a) && len(g.Listen) > 0 {
-				t.errf("local_addr", "%s is not one of gateway.listen (%s), so nothing would receive for it", a, cfgJoinAddrs(g.Listen))
+			if !cfgListensOn(g.Listen, a) && !l.service[a] && len(g.Listen) > 0 {
+				t.errf("local_addr", "%s is not one of gateway.listen (%s) nor a cluster service address, so nothing would receive for it", a, cfgJoinAddrs(g.Listen))
 			}
 		}
 	}

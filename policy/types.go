@@ -55,6 +55,9 @@ type Config struct {
 	Groups []*Group
 	Users  []*User
 	Radius *Radius
+
+	// Cluster is the [cluster] table (nil: this gateway runs alone).
+	Cluster *Cluster
 }
 
 // Gateway holds daemon-wide settings.
@@ -281,6 +284,13 @@ type ChildSA struct {
 
 	Lifetime      time.Duration
 	LifetimeBytes uint64 // 0: no byte limit
+
+	// ResumeSeqOut and ResumeSeqIn continue the SA where another node of
+	// a cluster left it (a takeover): the first outbound sequence number
+	// is ResumeSeqOut+1, and inbound numbers up to ResumeSeqIn count as
+	// seen. Zero for a new SA. Only the userspace dataplane honours them
+	// (Capabilities().Resume).
+	ResumeSeqOut, ResumeSeqIn uint32
 
 	// Owner is who the CHILD SA speaks for, for selector conflicts: the
 	// remote-access user if there is one, else the peer's identity and

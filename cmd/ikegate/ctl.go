@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -215,6 +216,33 @@ func cmdLeases(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%-10s %-40s %-24s %s\n", "POOL", "ADDRESS", "SINCE", "IDENTITY")
 	for _, l := range leases {
 		fmt.Fprintf(stdout, "%-10s %-40s %-24s %s\n", l.Pool, l.Address, l.Since.UTC().Format(time.RFC3339), l.Identity)
+	}
+	return exitOK
+}
+
+func cmdCluster(args []string, stdout, stderr io.Writer) int {
+	fs, f := newCtlFlagSet("cluster", true, stderr)
+	if code, ok := noPositional(fs, args); !ok {
+		return code
+	}
+	nodes, err := (&gateway.Client{Path: f.control}).Cluster(context.Background())
+	if err != nil {
+		return ctlError(err, stderr)
+	}
+	if f.json {
+		return printJSON(stdout, stderr, nodes)
+	}
+	fmt.Fprintf(stdout, "%-16s %-8s %6s  %s\n", "NODE", "LEASE", "SAS", "ADDRESSES")
+	for _, n := range nodes {
+		name := n.Node
+		if n.Self {
+			name += " (this)"
+		}
+		addrs := strings.Join(n.Addresses, " ")
+		if addrs == "" {
+			addrs = "-"
+		}
+		fmt.Fprintf(stdout, "%-16s %-8s %6d  %s\n", name, n.Lease, n.SAs, addrs)
 	}
 	return exitOK
 }

@@ -104,6 +104,11 @@ const longStats = `Shows the daemon's packet counters, drop reasons and per-engi
 const longLeases = `Lists the virtual addresses the daemon has handed to remote-access
 clients: pool, address, since when, and identity.`
 
+const longCluster = `Lists the nodes of the cluster this daemon belongs to ([cluster] in its
+configuration), as etcd knows them: each node, the service addresses it
+owns now, its IKE SA count and whether its lease lives. With --json, an
+array of objects with node, addresses, sas, lease, updated and self.`
+
 const longDemo = `Starts two gateways in this process, A (initiator) on --addr-a and B
 (responder) on --addr-b, without a dataplane (no root needed),
 negotiates an IKEv2 and an IKEv1 tunnel from A to B and prints both

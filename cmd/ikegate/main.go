@@ -61,6 +61,7 @@ func init() {
 		{name: "certs", args: "[--json] [--control SOCK]", help: "list the own certificates, intermediates and CAs with their expiry", run: cmdCerts, long: longCerts},
 		{name: "stats", args: "[--json] [--control SOCK]", help: "show packet counters and drops", run: cmdStats, long: longStats},
 		{name: "leases", args: "[--json] [--control SOCK]", help: "list the addresses handed to remote-access clients", run: cmdLeases, long: longLeases},
+		{name: "cluster", args: "[--json] [--control SOCK]", help: "list the cluster's nodes, their service addresses and SA counts", run: cmdCluster, long: longCluster},
 		{name: "import", args: "--from FORMAT FILE [--out FILE]", help: "translate a Cisco, Juniper, strongSwan or Libreswan configuration", run: cmdImport, long: longImport, complete: "files"},
 		{name: "demo", args: "[flags]", help: "negotiate tunnels between two in-process gateways on loopback", run: cmdDemo, long: longDemo},
 		{name: "bench", args: "TARGET [--count N] [--rate R] [flags]", help: "drive N IKE handshakes against a responder and report rate and latency", run: cmdBench, long: longBench},

@@ -118,7 +118,15 @@ type ChildRecord struct {
 	LifetimeBytes uint64        `json:"lifetime_bytes,omitempty"`
 	RekeyAt       time.Time     `json:"rekey_at,omitzero"`
 	Installed     time.Time     `json:"installed,omitzero"`
-	Secrets       Secrets       `json:"secrets"` // enc_in, integ_in, enc_out, integ_out
+	// SeqOut and SeqIn are ESP sequence numbers for a takeover (cluster):
+	// the restored SA sends from SeqOut+1 on and accepts inbound numbers
+	// above SeqIn. The engines leave them zero; the runtime that
+	// replicates records sets them from the dataplane, SeqOut reserved
+	// ahead of what was sent so that no sequence number (and AEAD nonce)
+	// is used twice.
+	SeqOut  uint32  `json:"seq_out,omitempty"`
+	SeqIn   uint32  `json:"seq_in,omitempty"`
+	Secrets Secrets `json:"secrets"` // enc_in, integ_in, enc_out, integ_out
 }
 
 // Selector is one traffic selector: an address range with protocol and
@@ -331,6 +339,7 @@ func (c *Core[S, C, W]) RestoreChild(rec ChildRecord, local, remote netip.Addr) 
 		EncKeyIn: keys[0], IntegKeyIn: keys[1], EncKeyOut: keys[2], IntegKeyOut: keys[3],
 		LocalTS: SelectorPrefixes(rec.LocalTS), RemoteTS: SelectorPrefixes(rec.RemoteTS),
 		Lifetime: rec.Lifetime, LifetimeBytes: rec.LifetimeBytes,
+		ResumeSeqOut: rec.SeqOut, ResumeSeqIn: rec.SeqIn,
 	}
 	ch := &Child{Conn: conn, SPIIn: rec.SPIIn, SPIOut: rec.SPIOut, Chosen: chosen, Since: rec.Installed}
 	return ch, c.RequestInstall(ch, k), nil

@@ -352,3 +352,36 @@ func (s *SA) Counters() Counters {
 
 // Seq returns the last outbound sequence number used (0: none yet).
 func (s *SA) Seq() uint32 { return uint32(min(s.seq.Load(), maxSeq)) }
+
+// Highest returns the highest sequence number an inbound SA has accepted
+// (0: none yet).
+func (s *SA) Highest() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return uint32(s.replay.last)
+}
+
+// Resume continues an SA that another process (a failed cluster node)
+// used before: an outbound SA's next sequence number is after seq, and an
+// inbound SA accepts only numbers above seq. Sequence numbers, and with
+// them AES-GCM and ChaCha20 nonces, are never used twice under one key
+// when seq is at or above the last the other process used. Call it
+// before the SA carries traffic.
+func (s *SA) Resume(seq uint32) {
+	if s.inbound {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		// Everything at or below seq counts as seen: the blocks behind
+		// seq's whole, seq's own up to seq.
+		s.replay = replayWindow{last: uint64(seq)}
+		for i := range s.replay.bitmap {
+			s.replay.bitmap[i] = ^uint64(0)
+		}
+		pos := uint64(seq) & replayBitMask
+		s.replay.bitmap[(uint64(seq)>>replayBitsLog)&replayBlockMask] = ^uint64(0) >> (63 - pos)
+		return
+	}
+	if uint64(seq) > s.seq.Load() {
+		s.seq.Store(uint64(seq))
+	}
+}
