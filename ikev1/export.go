@@ -63,7 +63,7 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		return err
 	}
 	sa.keys = keys
-	err = e.RestoreChildren(rec, sa.local.Addr(), sa.remote.Addr(), func(ch *engine.Child, cr engine.ChildRecord) installWait {
+	err = e.RestoreChildren(rec, sa.local.Addr(), sa.remote.Addr(), sa.owner(), func(ch *engine.Child, cr engine.ChildRecord) installWait {
 		c := &child{Child: *ch, localTS: engine.SelectorPrefixes(cr.LocalTS), remoteTS: engine.SelectorPrefixes(cr.RemoteTS)}
 		sa.children = append(sa.children, c)
 		return installWait{sa: sa, c: c, restored: true, rekeyAt: cr.RekeyAt}

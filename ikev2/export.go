@@ -67,7 +67,7 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		return err
 	}
 	sa.keys = keys
-	err = e.RestoreChildren(rec, sa.local.Addr(), sa.remote.Addr(), func(ch *engine.Child, cr engine.ChildRecord) installWait {
+	err = e.RestoreChildren(rec, sa.local.Addr(), sa.remote.Addr(), sa.owner(), func(ch *engine.Child, cr engine.ChildRecord) installWait {
 		c := &childSA{Child: *ch, localTS: wireSelectors(cr.LocalTS), remoteTS: wireSelectors(cr.RemoteTS), transport: !cr.Tunnel}
 		sa.children = append(sa.children, c)
 		return installWait{sa: sa, c: c, then: afterRestore, rekeyAt: cr.RekeyAt}

@@ -64,6 +64,11 @@ func restoreInto(t *testing.T, p *pair, n *node, blobs [][]byte) {
 		}
 		p.Do(enginetest.Peer{Engine: fresh, Inst: inst}, out)
 	}
+	for spi, ch := range inst.Live {
+		if old := n.inst.Live[spi]; old != nil && ch.Owner != old.Owner {
+			t.Fatalf("restored CHILD SA %08x speaks for %q, was %q (selector conflicts would misfire)", spi, ch.Owner, old.Owner)
+		}
+	}
 	if len(inst.Live) != len(n.inst.Live) {
 		t.Fatalf("restored %d CHILD SAs into the installer, had %d", len(inst.Live), len(n.inst.Live))
 	}

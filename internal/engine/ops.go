@@ -62,13 +62,14 @@ func (c *Core[S, C, W]) SAs() []policy.IKESAInfo {
 }
 
 // RestoreChildren rebuilds the CHILD SAs of rec between local and remote
-// (RestoreChild: installs requested) and hands each to add with its
-// record; what add returns waits for the install's answer. On an error
-// nothing waits any more (the output with the installs is dropped).
-func (c *Core[S, C, W]) RestoreChildren(rec *Record, local, remote netip.Addr, add func(ch *Child, cr ChildRecord) W) error {
+// for owner (policy.ChildSA.Owner; RestoreChild: installs requested) and
+// hands each to add with its record; what add returns waits for the
+// install's answer. On an error nothing waits any more (the output with
+// the installs is dropped).
+func (c *Core[S, C, W]) RestoreChildren(rec *Record, local, remote netip.Addr, owner string, add func(ch *Child, cr ChildRecord) W) error {
 	var ids []uint64
 	for _, cr := range rec.Children {
-		ch, id, err := c.RestoreChild(cr, local, remote)
+		ch, id, err := c.RestoreChild(cr, local, remote, owner)
 		if err != nil {
 			for _, id := range ids {
 				delete(c.waits, id)

@@ -311,11 +311,11 @@ func (ch *Child) Record(local, remote []Selector) ChildRecord {
 }
 
 // RestoreChild rebuilds an installed CHILD SA from its record between
-// local and remote and asks the runtime to install it (RequestInstall: a
+// local and remote, speaking for owner (policy.ChildSA.Owner), and asks the runtime to install it (RequestInstall: a
 // new reqid; the SPIs and keys of the record). The engine adds the
 // selectors of its version and, with the answer, calls InstallDone with
 // the record's RekeyAt.
-func (c *Core[S, C, W]) RestoreChild(rec ChildRecord, local, remote netip.Addr) (*Child, uint64, error) {
+func (c *Core[S, C, W]) RestoreChild(rec ChildRecord, local, remote netip.Addr, owner string) (*Child, uint64, error) {
 	conn := c.Cfg.DB.Lookup(rec.Conn)
 	if conn == nil {
 		return nil, 0, fmt.Errorf("CHILD SA %08x: no connection named %q", rec.SPIIn, rec.Conn)
@@ -339,7 +339,7 @@ func (c *Core[S, C, W]) RestoreChild(rec ChildRecord, local, remote netip.Addr) 
 		EncKeyIn: keys[0], IntegKeyIn: keys[1], EncKeyOut: keys[2], IntegKeyOut: keys[3],
 		LocalTS: SelectorPrefixes(rec.LocalTS), RemoteTS: SelectorPrefixes(rec.RemoteTS),
 		Lifetime: rec.Lifetime, LifetimeBytes: rec.LifetimeBytes,
-		ResumeSeqOut: rec.SeqOut, ResumeSeqIn: rec.SeqIn,
+		ResumeSeqOut: rec.SeqOut, ResumeSeqIn: rec.SeqIn, Owner: owner,
 	}
 	ch := &Child{Conn: conn, SPIIn: rec.SPIIn, SPIOut: rec.SPIOut, Chosen: chosen, Since: rec.Installed}
 	return ch, c.RequestInstall(ch, k), nil
