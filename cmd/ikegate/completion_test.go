@@ -80,7 +80,7 @@ printf '%s\n' "${COMPREPLY[@]}"
 		want  string
 	}{
 		{[]string{"ver"}, "version"},
-		{[]string{"c"}, "check conns certs completion"},
+		{[]string{"c"}, "check conns certs cluster completion"},
 		{[]string{"up", ""}, "site-a site-b"},
 		{[]string{"down", "--control", "/x.sock", "site-"}, "site-a site-b"},
 		{[]string{"down", "--control", "/x.sock", "via"}, "via-/x.sock"},
