@@ -99,7 +99,10 @@ func (cr *clusterRun) sync(ctx context.Context) {
 		for _, e := range sh.engines {
 			for _, r := range e.Export() {
 				addr := r.Local.Addr().Unmap()
-				if !cr.node.Service(addr) || !cr.node.Owns(addr) {
+				// Remote-access SAs are not replicated (their lease and
+				// user are not in records yet): their clients reconnect
+				// after a takeover.
+				if r.RemoteAccess || !cr.node.Service(addr) || !cr.node.Owns(addr) {
 					continue
 				}
 				name := recordName(&r)

@@ -17,7 +17,8 @@ func (sa *p1SA) record() engine.Record {
 		Format: engine.RecordFormat, Version: 1, Conn: sa.conn.Name, Initiator: sa.initiator,
 		SPIi: engine.SPI(sa.ckyI), SPIr: engine.SPI(sa.ckyR), Local: sa.local, Remote: sa.remote, NAT: sa.nat,
 		PeerID: engine.RecordIdentity(sa.peerID), Proposal: engine.RecordProposal(sa.chosen),
-		Secrets: engine.Secrets{"skeyid": k.skeyid, "skeyid_d": k.d, "skeyid_a": k.a, "enc_key": k.enc},
+		RemoteAccess: sa.ra != nil,
+		Secrets:      engine.Secrets{"skeyid": k.skeyid, "skeyid_d": k.d, "skeyid_a": k.a, "enc_key": k.enc},
 		IKEv1: &engine.V1State{
 			Aggressive: sa.aggressive, Hash: sa.hashID, Auth: sa.auth, Lifetime: sa.lifetime, NATT: uint8(sa.natT),
 			PeerDPD: sa.peerDPD, Product: sa.product, PhaseTwoIV: k.p1Last,

@@ -18,6 +18,7 @@ func (sa *ikeSA) record() engine.Record {
 		Format: engine.RecordFormat, Version: 2, Conn: sa.conn.Name, Initiator: sa.initiator,
 		SPIi: engine.SPI(sa.spiI), SPIr: engine.SPI(sa.spiR), Local: sa.local, Remote: sa.remote, NAT: sa.nat,
 		PeerID: engine.RecordIdentity(sa.peerID), Proposal: engine.RecordProposal(sa.chosen),
+		RemoteAccess: sa.ra != nil,
 		Secrets: engine.Secrets{"sk_d": k.SKd, "sk_ai": k.SKai, "sk_ar": k.SKar, "sk_ei": k.SKei, "sk_er": k.SKer,
 			"sk_pi": k.SKpi, "sk_pr": k.SKpr},
 		IKEv2: &engine.V2State{

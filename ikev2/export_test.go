@@ -257,6 +257,7 @@ func TestRestoreRefuses(t *testing.T) {
 		{"SPI in use", func(r *engine.Record) {}, "in use"},
 		{"other version", func(r *engine.Record) { r.Version, r.IKEv1 = 1, &engine.V1State{} }, "cannot restore an IKEv1 SA"},
 		{"other format", func(r *engine.Record) { r.Format = 2 }, "format 2"},
+		{"remote access", func(r *engine.Record) { r.SPIr++; r.RemoteAccess = true }, "remote-access SA"},
 		{"no such connection", func(r *engine.Record) { r.SPIr++; r.Conn = "gone" }, `no connection named "gone"`},
 		{"missing key", func(r *engine.Record) {
 			r.SPIr++

@@ -45,6 +45,10 @@ type Record struct {
 	NAT       natt.Detection `json:"nat"`
 	PeerID    Identity       `json:"peer_id"`
 	Proposal  Proposal       `json:"proposal"` // the IKE SA's algorithms
+	// RemoteAccess marks an SA with remote-access state (a user, a
+	// virtual address from a pool, EAP or XAUTH): that state is not in
+	// records yet, so such a record cannot be restored.
+	RemoteAccess bool `json:"remote_access,omitempty"`
 
 	RekeyAt       time.Time `json:"rekey_at,omitzero"`       // when we replace the IKE SA
 	Established   time.Time `json:"established,omitzero"`    // when it was established
@@ -294,6 +298,8 @@ func (r *Record) Check() error {
 		return errors.New("SA record: addresses missing")
 	case len(r.Proposal) == 0:
 		return errors.New("SA record: no proposal")
+	case r.RemoteAccess:
+		return errors.New("SA record: a remote-access SA (its user and virtual address are not in records yet)")
 	}
 	return nil
 }
