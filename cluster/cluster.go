@@ -115,6 +115,12 @@ type Node struct {
 
 	takeovers, restored, fences, writes, writeErrs atomic.Uint64
 	lag                                            atomic.Int64
+
+	// view is the cluster as last read from etcd, for redirects.
+	viewMu sync.Mutex
+	view   []NodeStatus
+	entry  map[netip.Addr]bool // redirect_from
+	prefer map[netip.Addr]bool
 }
 
 type pendingOp struct {
@@ -152,6 +158,13 @@ func New(cfg *policy.Cluster, log *zap.Logger, hooks Hooks) (*Node, error) {
 	}
 	for _, p := range cfg.ServiceAddresses {
 		n.svc[p.Addr()] = p
+	}
+	n.entry, n.prefer = map[netip.Addr]bool{}, map[netip.Addr]bool{}
+	for _, a := range cfg.RedirectFrom {
+		n.entry[a] = true
+	}
+	for _, a := range cfg.Prefer {
+		n.prefer[a] = true
 	}
 	return n, nil
 }
@@ -289,8 +302,10 @@ func (n *Node) session(ctx context.Context) error {
 	go n.flusher(sctx, g.ID)
 	watch := n.cli.Watch(clientv3.WithRequireLeader(sctx), n.cfg.Prefix+"owner/", clientv3.WithPrefix())
 
-	n.campaignAll(sctx, g.ID)
+	// Own addresses first; the others at the first tick, one TTL later.
+	n.campaignAll(sctx, g.ID, len(n.prefer) > 0)
 	n.publish(sctx, g.ID)
+	n.refreshView(sctx)
 	tick := time.NewTicker(n.cfg.LeaseTTL)
 	defer tick.Stop()
 	for {
@@ -305,6 +320,9 @@ func (n *Node) session(ctx context.Context) error {
 				watch = n.cli.Watch(clientv3.WithRequireLeader(sctx), n.cfg.Prefix+"owner/", clientv3.WithPrefix())
 				continue
 			}
+			if len(wr.Events) > 0 {
+				n.refreshView(sctx)
+			}
 			for _, ev := range wr.Events {
 				if ev.Type != clientv3.EventTypeDelete {
 					continue
@@ -316,8 +334,9 @@ func (n *Node) session(ctx context.Context) error {
 				}
 			}
 		case <-tick.C:
-			n.campaignAll(sctx, g.ID)
+			n.campaignAll(sctx, g.ID, false)
 			n.publish(sctx, g.ID)
+			n.refreshView(sctx)
 		}
 	}
 }
@@ -339,9 +358,11 @@ func (n *Node) campaignAfterDelay(ctx context.Context, lease clientv3.LeaseID, a
 	n.campaign(ctx, lease, a)
 }
 
-func (n *Node) campaignAll(ctx context.Context, lease clientv3.LeaseID) {
+// campaignAll campaigns for every unowned service address (only the
+// preferred ones with preferredOnly).
+func (n *Node) campaignAll(ctx context.Context, lease clientv3.LeaseID, preferredOnly bool) {
 	for _, p := range n.cfg.ServiceAddresses {
-		if !n.Owns(p.Addr()) {
+		if !n.Owns(p.Addr()) && (!preferredOnly || n.prefer[p.Addr()]) {
 			n.campaign(ctx, lease, p.Addr())
 		}
 	}
@@ -687,4 +708,61 @@ func (n *Node) Status(ctx context.Context) ([]NodeStatus, error) {
 	}
 	slices.SortFunc(res, func(a, b NodeStatus) int { return strings.Compare(a.Node, b.Node) })
 	return res, nil
+}
+
+// refreshView reads the cluster's nodes and owners for Redirect.
+func (n *Node) refreshView(ctx context.Context) {
+	if len(n.entry) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.LeaseTTL)
+	defer cancel()
+	v, err := n.Status(rctx)
+	if err != nil {
+		n.log.Debug("reading the cluster's load", zap.Error(err))
+		return
+	}
+	n.viewMu.Lock()
+	n.view = v
+	n.viewMu.Unlock()
+}
+
+// Redirect says where a new client that reached local should go (RFC
+// 5685): if local is an entry address this node serves, to a service
+// address (not an entry) of the live node with the fewest IKE SAs, unless
+// this node has fewer than that one. The choice counts the client at
+// once, so that a burst spreads before the nodes publish their load
+// again. It never blocks (it reads the last view of etcd).
+func (n *Node) Redirect(local netip.Addr) (netip.Addr, bool) {
+	local = local.Unmap()
+	if !n.entry[local] || !n.Owns(local) {
+		return netip.Addr{}, false
+	}
+	self := 0
+	if n.hooks.SAs != nil {
+		self = n.hooks.SAs()
+	}
+	n.viewMu.Lock()
+	defer n.viewMu.Unlock()
+	best, bestAddr := -1, netip.Addr{}
+	for i, v := range n.view {
+		if v.Node == n.cfg.Node || v.Lease != "ok" {
+			continue
+		}
+		var to netip.Addr
+		for _, a := range v.Addresses {
+			if p, err := netip.ParsePrefix(a); err == nil && !n.entry[p.Addr()] {
+				to = p.Addr()
+				break
+			}
+		}
+		if to.IsValid() && (best < 0 || v.SAs < n.view[best].SAs) {
+			best, bestAddr = i, to
+		}
+	}
+	if best < 0 || self < n.view[best].SAs {
+		return netip.Addr{}, false
+	}
+	n.view[best].SAs++
+	return bestAddr, true
 }

@@ -268,3 +268,12 @@ func (g *Gateway) clusterStats() (cluster.Stats, bool) {
 	}
 	return g.cluster.node.Stats(), true
 }
+
+// redirect is the engines' Redirect: the cluster's choice for a new
+// IKEv2 client on an entry address (none without a cluster).
+func (g *Gateway) redirect(local, _ netip.Addr) (netip.Addr, bool) {
+	if g.cluster == nil {
+		return netip.Addr{}, false
+	}
+	return g.cluster.node.Redirect(local)
+}

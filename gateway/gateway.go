@@ -224,6 +224,9 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			NATKeepalive: gw.NATKeepalive,
 			KeyLog:       keyLog,
 		}
+		if cfg.Cluster != nil && len(cfg.Cluster.RedirectFrom) > 0 {
+			ecfg.Redirect = g.redirect
+		}
 		g.shards = append(g.shards, &shard{
 			id: k,
 			g:  g,

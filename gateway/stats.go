@@ -87,6 +87,7 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 			"established":   sum.Established,
 			"auth_failures": sum.AuthFailures,
 			"half_open":     sum.HalfOpen,
+			"redirected":    sum.Redirected,
 		}
 		s.IKEv1 = map[string]uint64{
 			"dropped":           sum1.Dropped,

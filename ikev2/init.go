@@ -354,6 +354,9 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyNoProposalChosen})
 		return
 	}
+	if e.redirect(now, d, h, ps, nonce.Data) {
+		return
+	}
 	peerProps, peerWire := fromWire(saP.Proposals, protoIKE)
 	var conn *policy.Connection
 	var sel oakley.Selection

@@ -90,8 +90,14 @@ func clusterPeerConn(version int) Conn {
 	}
 }
 
-// startNode starts ikegate node i (0-based).
+// startNode starts ikegate node i (0-based) serving clusterSvc.
 func (c *clusterLab) startNode(i int) *Ikegate {
+	return c.startNodeWith(i, []string{clusterSvc + "/24"}, "")
+}
+
+// startNodeWith starts ikegate node i with service addresses svc and
+// extra lines for [cluster].
+func (c *clusterLab) startNodeWith(i int, svc []string, extra string) *Ikegate {
 	gw := userspaceGateway(clusterNodeAddr(i))
 	toml := IkegateTOML(gw, c.conns...)
 	ca, _, _, cert, key := EtcdCerts(c.t)
@@ -102,11 +108,12 @@ etcd = [%s]
 etcd_ca = %q
 etcd_cert = %q
 etcd_key = %q
-service_addresses = ["%s/24"]
+service_addresses = ["%s"]
 service_interface = %q
 state_key = %q
 lease_ttl = "2s"
-`, i+1, `"`+strings.Join(c.etcd.Endpoints, `", "`)+`"`, ca, cert, key, clusterSvc, clusterIface, c.key)
+%s
+`, i+1, `"`+strings.Join(c.etcd.Endpoints, `", "`)+`"`, ca, cert, key, strings.Join(svc, `", "`), clusterIface, c.key, extra)
 	g := c.StartIkegate(c.t, c.nodeNS[i], toml)
 	c.nodes[i] = g
 	return g
@@ -423,4 +430,86 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 	t.Logf("case took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestClusterRedirect (issue 15, spreading load): node 1 serves the entry
+// address 10.200.0.2 with redirect_from, node 2 serves 10.200.0.3. Two
+// strongSwan IKEv2 clients dial the entry address: the first is
+// redirected (RFC 5685) to node 2, which has no more SAs than node 1, and
+// comes up there; the second then stays on node 1, which now has fewer.
+func TestClusterRedirect(t *testing.T) {
+	c := newClusterLab(t)
+	const entry, other = clusterSvc, "10.200.0.3"
+	svc := []string{entry + "/24", other + "/24"}
+	peers := map[int]*Swan{}
+	for _, v := range []int{1, 2} {
+		pc := clusterPeerConn(2)
+		pc.Name = fmt.Sprintf("rd%d", v)
+		pc.LocalAddr = fmt.Sprintf("10.200.0.%d", 110+v)
+		pc.LocalID = fmt.Sprintf("@rd%d.lab", v)
+		pc.LocalTS = []string{fmt.Sprintf("10.201.%d.0/24", 10+v)}
+		gate := pc.Mirror()
+		gate.LocalAddr = "" // either service address
+		c.conns = append(c.conns, gate)
+		ns := c.NewNamespace(t, fmt.Sprintf("rd%d", v))
+		c.lanJoin(ns, fmt.Sprintf("rd%d", v), pc.LocalAddr+"/24")
+		c.AddSubnet(t, ns, "sn0", fmt.Sprintf("10.201.%d.1/24", 10+v))
+		peers[v] = c.StartStrongSwan(t, ns, SwanConfig{Conns: []Conn{pc}, LibIPsec: true})
+	}
+	n1 := c.startNodeWith(0, svc, fmt.Sprintf("prefer = [%q]\nredirect_from = [%q]", entry, entry))
+	n2 := c.startNodeWith(1, svc, fmt.Sprintf("prefer = [%q]", other))
+	keepLogs(t, peers[1].LogPath, peers[2].LogPath, n1.LogPath, n2.LogPath)
+	if !WaitFor(t, 15*time.Second, func() bool {
+		ns, err := clusterStatus(n1)
+		if err != nil {
+			return false
+		}
+		owners := map[string]string{}
+		for _, n := range ns {
+			for _, a := range n.Addresses {
+				owners[a] = n.Node
+			}
+		}
+		return owners[entry+"/24"] == "n1" && owners[other+"/24"] == "n2"
+	}) {
+		out, _ := n1.ctl("cluster")
+		t.Fatalf("want n1 serving %s and n2 serving %s: %s", entry, other, out)
+	}
+	time.Sleep(2500 * time.Millisecond) // n1's view of the load includes n2
+
+	for v, want := range []struct {
+		gw     *Ikegate
+		remote string
+	}{{n2, other}, {n1, entry}} {
+		v++ // clients 1 and 2, in order
+		name := fmt.Sprintf("rd%d", v)
+		if out, err := peers[v].Initiate(name, 15); err != nil {
+			t.Fatalf("swanctl --initiate %s: %v\n%s", name, err, out)
+		}
+		sa := waitSwanSA(t, peers[v], name, 1, 10*time.Second)
+		if sa.RemoteHost != want.remote {
+			t.Errorf("client %d: IKE SA with %s, want %s", v, sa.RemoteHost, want.remote)
+		}
+		if g := want.gw.SA(name); g == nil || g.State != "ESTABLISHED" {
+			t.Errorf("client %d: no established IKE SA on %s", v, want.gw.NS)
+		}
+		redirected := strings.Contains(readFile(t, peers[v].LogPath), "redirect")
+		t.Logf("client %d: IKE SA with %s (strongSwan logged a redirect: %v)", v, sa.RemoteHost, redirected)
+		if redirected != (v == 1) {
+			t.Errorf("client %d: strongSwan redirect in its log: %v", v, redirected)
+		}
+		if v == 1 {
+			time.Sleep(2500 * time.Millisecond) // n2 publishes its load
+		}
+	}
+	st, err := n1.StatsJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st["ikev2"].(map[string]any)["redirected"]; r != 1.0 {
+		t.Errorf("n1 stats: redirected %v, want 1", r)
+	}
+	if n1.SA("rd1") != nil {
+		t.Errorf("the redirected client has an SA on the entry node too")
+	}
 }

@@ -35,6 +35,15 @@ type Cluster struct {
 	SyncInterval time.Duration
 	// Prefix is the etcd key prefix of the cluster's keys.
 	Prefix string
+	// Prefer are the service addresses this node takes first when it
+	// joins; it campaigns for the others one lease TTL later, so that
+	// each node starts with its own (no preemption afterwards).
+	Prefer []netip.Addr
+	// RedirectFrom are entry addresses: a new IKEv2 client that reaches
+	// one of them (on this node) and supports RFC 5685 is redirected to a
+	// service address of the least-loaded node, unless this node is less
+	// loaded than every other.
+	RedirectFrom []netip.Addr
 }
 
 // Cluster defaults and bounds.
@@ -52,7 +61,7 @@ const (
 
 var validClusterKeys = []string{
 	"node", "etcd", "etcd_ca", "etcd_cert", "etcd_key", "service_addresses", "service_interface",
-	"state_key", "lease_ttl", "sync_interval", "prefix",
+	"state_key", "lease_ttl", "sync_interval", "prefix", "prefer", "redirect_from",
 }
 
 var cfgNodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -164,6 +173,29 @@ func (l *cfgLoader) cluster(top *cfgTable, g *Gateway) *Cluster {
 			t.errf("prefix", "%q must start and end with '/' (like \"/ikegate/\")", s)
 		}
 		c.Prefix = s
+	}
+	for _, k := range []struct {
+		key string
+		dst *[]netip.Addr
+	}{{"prefer", &c.Prefer}, {"redirect_from", &c.RedirectFrom}} {
+		list, ok := t.strs(k.key)
+		if !ok {
+			continue
+		}
+		for _, s := range list {
+			a, err := cfgParseAddr(s)
+			switch {
+			case err != nil:
+				t.errf(k.key, "%w", err)
+			case !l.service[a]:
+				t.errf(k.key, "%s is not one of service_addresses", a)
+			default:
+				*k.dst = append(*k.dst, a)
+			}
+		}
+	}
+	if len(c.RedirectFrom) > 0 && len(c.RedirectFrom) == len(c.ServiceAddresses) {
+		t.errf("redirect_from", "names every service address: clients would have nowhere to go")
 	}
 	if g.Dataplane == "xfrm" {
 		t.errf("node", `a cluster needs dataplane = "userspace" or "none": the xfrm dataplane cannot yet resume ESP sequence numbers after a takeover, and restarting them would reuse AES-GCM nonces`)

@@ -24,7 +24,7 @@ state_key = "` + testStateKey + `"
 `
 
 func TestClusterConfig(t *testing.T) {
-	cfg, err := Parse("c.toml", []byte(clusterSrc(clusterOK+"lease_ttl = \"2s\"\n")))
+	cfg, err := Parse("c.toml", []byte(clusterSrc(clusterOK+"lease_ttl = \"2s\"\nprefer = \"192.0.2.2\"\nredirect_from = [\"192.0.2.2\"]\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +32,9 @@ func TestClusterConfig(t *testing.T) {
 	if c == nil || c.Node != "n1" || len(c.Etcd) != 2 || c.ServiceInterface != "eth0" || len(c.StateKey) != StateKeyLen ||
 		c.LeaseTTL != 2*time.Second || c.SyncInterval != DefaultSyncInterval || c.Prefix != DefaultClusterPrefix {
 		t.Fatalf("cluster %+v", c)
+	}
+	if len(c.Prefer) != 1 || c.Prefer[0] != netip.MustParseAddr("192.0.2.2") || len(c.RedirectFrom) != 1 {
+		t.Fatalf("prefer %v redirect_from %v", c.Prefer, c.RedirectFrom)
 	}
 	if want := []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24"), netip.MustParsePrefix("2001:db8::2/64")}; len(c.ServiceAddresses) != 2 ||
 		c.ServiceAddresses[0] != want[0] || c.ServiceAddresses[1] != want[1] {
@@ -70,6 +73,8 @@ func TestClusterConfigErrors(t *testing.T) {
 		{"cert alone", clusterSrc(clusterOK + "etcd_cert = \"c.toml\"\n"), []string{"etcd_cert and etcd_key go together"}},
 		{"unknown", clusterSrc(clusterOK + "nodes = 3\n"), []string{`"nodes"`}},
 		{"xfrm", strings.Replace(clusterSrc(clusterOK), `dataplane = "userspace"`, `dataplane = "xfrm"`, 1), []string{`needs dataplane = "userspace" or "none"`}},
+		{"prefer elsewhere", clusterSrc(clusterOK + "prefer = [\"192.0.2.7\"]\n"), []string{`key "prefer": 192.0.2.7 is not one of service_addresses`}},
+		{"redirect everywhere", clusterSrc(clusterOK + "redirect_from = [\"192.0.2.2\", \"2001:db8::2\"]\n"), []string{"nowhere to go"}},
 		{"not a table", "cluster = 3\n[gateway]\nlisten = [\"192.0.2.11\"]\n", []string{`key "cluster": must be a table`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

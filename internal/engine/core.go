@@ -66,6 +66,13 @@ type Config struct {
 	// product and version helps whoever scans for vulnerable ones.
 	VendorIDs [][]byte
 
+	// Redirect (IKEv2), if set, is asked about each new IKE_SA_INIT
+	// request from a peer that announced REDIRECT_SUPPORTED: a target
+	// address makes the responder answer with REDIRECT (RFC 5685)
+	// instead of creating an SA. It must not block (a cluster answers
+	// from its cached view of the nodes' load).
+	Redirect func(local, remote netip.Addr) (netip.Addr, bool)
+
 	// KeyLog, if set, receives every IKE SA's keys: the explicit,
 	// documented key export for Wireshark (gateway.key_export). Nothing
 	// else sees keys.
@@ -125,6 +132,9 @@ type Counters struct {
 	// probing (taken as life) and ACKs answering none (ignored).
 	DPDAckEarlier uint64
 	DPDAckStale   uint64
+	// Redirected (IKEv2) counts IKE_SA_INIT requests answered with
+	// REDIRECT (RFC 5685).
+	Redirected uint64
 }
 
 // Add sums o into c (the counters of several engines, e.g. one per
@@ -141,6 +151,7 @@ func (c *Counters) Add(o Counters) {
 	c.HalfOpenRefused += o.HalfOpenRefused
 	c.DPDAckEarlier += o.DPDAckEarlier
 	c.DPDAckStale += o.DPDAckStale
+	c.Redirected += o.Redirected
 }
 
 // SA is what the core needs of an engine's IKE SA: when its timer is due
