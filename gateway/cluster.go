@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -90,6 +91,9 @@ func recordKey(r *engine.Record) uint64 {
 // sync writes the records that changed since the last sync and deletes
 // those of SAs that are gone.
 func (cr *clusterRun) sync(ctx context.Context) {
+	if cr.node.Stats().Owned == 0 {
+		return // a standby: nothing to write
+	}
 	g := cr.g
 	resume := g.caps.Resume
 	seen := map[string]bool{}
@@ -126,21 +130,16 @@ func (cr *clusterRun) sync(ctx context.Context) {
 				}
 				prev, had := cr.written[name]
 				mu.Unlock()
-				b, err := r.Marshal()
-				if err != nil {
-					sh.log.Error("cluster: encoding an SA record", zap.Object("sa", &r), zap.Error(err))
-					continue
-				}
-				h := fnv.New64a()
-				h.Write(b)
-				fp := h.Sum64()
+				fp := fingerprint(&r)
 				if had && prev.fp == fp {
 					continue
 				}
 				for i := range r.Children {
 					r.Children[i].SeqIn = seqIn[i]
 				}
-				if b, err = r.Marshal(); err != nil {
+				b, err := r.Marshal()
+				if err != nil {
+					sh.log.Error("cluster: encoding an SA record", zap.Object("sa", &r), zap.Error(err))
 					continue
 				}
 				cr.node.Put(addr, name, b)
@@ -166,6 +165,42 @@ func (cr *clusterRun) sync(ctx context.Context) {
 			delete(cr.marks, spi)
 		}
 	}
+}
+
+// fingerprint sums what of a record changes while the SA lives, so that
+// only changed records are encoded and written: addresses and NAT state
+// (MOBIKE, a NAT's new mapping), liveness state, rekey deadlines, message
+// IDs and the cached response, and per CHILD SA its SPIs, rekey deadline
+// and the outbound sequence numbers reserved. Timers that merely fire
+// early when restored from an older value (NAT keepalives, byte-limit
+// checks) and the inbound replay state are left out.
+func fingerprint(r *engine.Record) uint64 {
+	h := fnv.New64a()
+	var b []byte
+	u64 := func(v uint64) { b = binary.BigEndian.AppendUint64(b, v) }
+	t := func(v time.Time) { u64(uint64(v.UnixNano())) }
+	b = append(b, r.Conn...)
+	b, _ = r.Local.AppendBinary(b)
+	b, _ = r.Remote.AppendBinary(b)
+	b = append(b, boolByte(r.NAT.LocalBehindNAT), boolByte(r.NAT.PeerBehindNAT))
+	t(r.RekeyAt)
+	t(r.DPD.LastSeen)
+	t(r.DPD.ProbeSince)
+	t(r.DPD.LastProbe)
+	u64(uint64(r.DPD.Seq)<<32 | uint64(r.DPD.FirstSeq))
+	if v2 := r.IKEv2; v2 != nil {
+		u64(uint64(v2.NextMsgID)<<32 | uint64(v2.PeerMsgID))
+		for _, m := range v2.LastResponse {
+			b = append(b, m...)
+		}
+	}
+	for _, c := range r.Children {
+		u64(uint64(c.SPIIn)<<32 | uint64(c.SPIOut))
+		t(c.RekeyAt)
+		u64(uint64(c.SeqOut))
+	}
+	h.Write(b)
+	return h.Sum64()
 }
 
 // acquire restores the SAs of a service address this node now owns, each
@@ -276,4 +311,11 @@ func (g *Gateway) redirect(local, _ netip.Addr) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return g.cluster.node.Redirect(local)
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }
