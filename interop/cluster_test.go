@@ -351,8 +351,13 @@ func TestClusterFailover(t *testing.T) {
 	var next *Ikegate
 	if !WaitFor(t, 20*time.Second, func() bool {
 		for _, g := range c.nodes {
-			if g != oldOwner && owner(g) != "" && owner(g) != survivorName {
-				next = g
+			if g == oldOwner {
+				continue // cut off from etcd: it cannot say
+			}
+			if o := owner(g); o != "" && o != survivorName {
+				var i int
+				fmt.Sscanf(o, "n%d", &i)
+				next = c.nodes[i-1]
 				return true
 			}
 		}
