@@ -163,6 +163,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	})
 	defer stopHUP()
+	stopPprof, err := startPprof(log)
+	if err != nil {
+		log.Error("cannot start the profiler", zap.Error(err))
+		return exitFailure
+	}
+	defer stopPprof()
 
 	kb, err := kernel.New(cfg.Gateway.Dataplane, log)
 	if err != nil {
