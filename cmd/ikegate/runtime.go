@@ -8,10 +8,47 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"ikegate/policy"
 )
+
+// applyGC sets the garbage collector's gc_percent and memory_limit from
+// [gateway], unless GOGC or GOMEMLIMIT in the environment say otherwise
+// (those win: a systemd drop-in can override the file).
+func applyGC(g policy.Gateway, log *zap.Logger) {
+	if g.GCPercent != 0 {
+		if env := os.Getenv("GOGC"); env != "" {
+			log.Info("GOGC from the environment overrides gateway.gc_percent", zap.String("GOGC", env), zap.Int("gc_percent", g.GCPercent))
+		} else {
+			debug.SetGCPercent(g.GCPercent)
+		}
+	}
+	if g.MemoryLimit != 0 {
+		if env := os.Getenv("GOMEMLIMIT"); env != "" {
+			log.Info("GOMEMLIMIT from the environment overrides gateway.memory_limit", zap.String("GOMEMLIMIT", env), zap.Int64("memory_limit", g.MemoryLimit))
+		} else {
+			debug.SetMemoryLimit(g.MemoryLimit)
+		}
+	}
+}
+
+// sampled returns log with gateway.log_sample applied to what it writes
+// (zap's sampler: per message and level, n lines a second, then every
+// n-th); n = 0 returns log. Apply it before teeing the log hub, whose
+// followers get every line.
+func sampled(log *zap.Logger, n int) *zap.Logger {
+	if n <= 0 {
+		return log
+	}
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, time.Second, n, n)
+	}))
+}
 
 // pprofEnv names the environment variable that, set to "IP:port", makes
 // `ikegate run` serve Go's profiler (net/http/pprof) there. It is for
