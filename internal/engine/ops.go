@@ -209,7 +209,7 @@ func (c *Core[S, C, W]) Expired(now time.Time, spi uint32, hard bool) (Output, b
 			if !b.Installed() || (b.SPIIn != spi && b.SPIOut != spi) {
 				continue
 			}
-			log := c.hooks.Log(sa).WithLazy(zap.String("child", b.Conn.Name))
+			log := LogWith(c.hooks.Log(sa), zap.String("child", b.Conn.Name))
 			switch {
 			case hard:
 				log.Warn("the dataplane hard-expired a CHILD SA before it was replaced; deleting it")
