@@ -94,12 +94,14 @@ func (sh *shard) exec(i int, out engine.Output) {
 		go sh.g.answerLater(sh.id, i, id, r)
 	})
 	if len(sent) > 0 {
+		if sh.tx == nil {
+			sh.tx = newTxQueue() // a shard made without one, as in tests
+		}
 		sh.g.enqueue(sh.tx, sent, kinds[i], sh.log)
 	}
 }
 
-// flush sends what the engines queued (a shard made without a queue, as
-// in tests, has nothing to send).
+// flush sends what the engines queued.
 func (sh *shard) flush() {
 	if sh.tx != nil {
 		sh.g.flush(sh.tx, sh.log)
