@@ -348,3 +348,32 @@ type countingESP struct {
 }
 
 func (c *countingESP) HandleESP(netip.AddrPort, netip.AddrPort, []byte) { c.n++ }
+
+// TestSockaddr: source addresses come out of the kernel's sockaddr as
+// they went in (IPv4, IPv6, IPv4-mapped unmapped, IPv6 with a scope),
+// and a sockaddr of no IP family gives no address.
+func TestSockaddr(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the sockaddr conversion is Linux's")
+	}
+	for _, tc := range []struct {
+		in   string
+		v6   bool
+		want string
+	}{
+		{"192.0.2.1:500", false, "192.0.2.1:500"},
+		{"192.0.2.1:4500", false, "192.0.2.1:4500"},
+		{"[2001:db8::1]:500", true, "[2001:db8::1]:500"},
+		{"[fe80::1%7]:500", true, "[fe80::1%7]:500"},
+		{"[::ffff:192.0.2.9]:65535", true, "192.0.2.9:65535"},
+	} {
+		in := netip.MustParseAddrPort(tc.in)
+		got := sockaddrRoundTrip(in, tc.v6)
+		if got.String() != tc.want {
+			t.Errorf("%s: got %v, want %s", tc.in, got, tc.want)
+		}
+	}
+	if got := sockaddrRoundTrip(netip.AddrPort{}, false); got.IsValid() {
+		t.Errorf("a sockaddr of no family gave %v", got)
+	}
+}

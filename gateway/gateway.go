@@ -494,12 +494,15 @@ func (g *Gateway) readLoop(s *socket) {
 			continue
 		}
 		for _, m := range msgs {
-			if m.truncated {
+			switch {
+			case m.truncated:
 				g.stats.in[KindInvalid].Add(1)
 				g.drop(ReasonTooLong)
-				continue
+			case !m.from.IsValid():
+				g.drop(ReasonReadError) // a source address of no IP family: never seen on UDP
+			default:
+				g.dispatch(s, m.from, m.b, log)
 			}
-			g.dispatch(s, m.from, m.b, log)
 		}
 	}
 }
