@@ -63,6 +63,12 @@ type addrPool struct {
 	byAddr map[netip.Addr]*lease
 	byID   map[string]*lease
 	prev   map[string]netip.Addr // identity → its last released address
+
+	// freeRange and freeAddr are where lowestFree starts: every address
+	// of the ranges before them is leased (freeAddr invalid: the range's
+	// first address). Leasing keeps that true; a release moves them back.
+	freeRange int
+	freeAddr  netip.Addr
 }
 
 type lease struct {
@@ -265,12 +271,20 @@ func (p *Pools) owner(addr netip.Addr) *addrPool {
 	return nil
 }
 
-// lowestFree walks the ranges in order from their first address, skipping
+// lowestFree walks the ranges in order from their first address (from
+// the last free address it found, as long as nothing below was released
+// since: a pool filling up costs O(1) per lease, not O(leased)), skipping
 // leased ones: at most one step per leased address, plus one.
 func (ap *addrPool) lowestFree() (netip.Addr, bool) {
-	for _, r := range ap.ranges {
-		for a := r.First; ; a = a.Next() {
+	for ri := ap.freeRange; ri < len(ap.ranges); ri++ {
+		r := ap.ranges[ri]
+		a := r.First
+		if ri == ap.freeRange && ap.freeAddr.IsValid() {
+			a = ap.freeAddr
+		}
+		for ; ; a = a.Next() {
 			if ap.byAddr[a] == nil {
+				ap.freeRange, ap.freeAddr = ri, a
 				return a, true
 			}
 			if a == r.Last {
@@ -278,7 +292,22 @@ func (ap *addrPool) lowestFree() (netip.Addr, bool) {
 			}
 		}
 	}
+	ap.freeRange, ap.freeAddr = len(ap.ranges), netip.Addr{}
 	return netip.Addr{}, false
+}
+
+// freed moves lowestFree's start back to a, a pool address just
+// released, if it lies before it.
+func (ap *addrPool) freed(a netip.Addr) {
+	for ri, r := range ap.ranges {
+		if a.Compare(r.First) < 0 || a.Compare(r.Last) > 0 {
+			continue
+		}
+		if ri < ap.freeRange || (ri == ap.freeRange && (!ap.freeAddr.IsValid() || a.Less(ap.freeAddr))) {
+			ap.freeRange, ap.freeAddr = ri, a
+		}
+		return
+	}
 }
 
 // Release gives back one Lease of addr by identity; with the last, the
@@ -299,6 +328,7 @@ func (p *Pools) Release(pool, identity string, addr netip.Addr) {
 		return
 	}
 	delete(ap.byAddr, l.Address)
+	ap.freed(l.Address)
 	delete(ap.byID, l.key)
 	ap.prev[l.key] = l.Address
 }

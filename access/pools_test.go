@@ -3,6 +3,7 @@ package access
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -448,5 +449,55 @@ func TestLeaseForDevices(t *testing.T) {
 	p.Release("rw", "alice", phone)
 	if back := lease("alice", "192.0.2.7:62000"); back != phone {
 		t.Fatalf("the phone came back to %v, want its previous %v (and never the laptop's %v)", back, phone, laptop)
+	}
+}
+
+// TestLowestFreeHint: with leases and releases in any order over several
+// ranges, a new identity always gets the lowest address not leased, as a
+// scan from the first address would find (lowestFree starts at its hint).
+func TestLowestFreeHint(t *testing.T) {
+	p := testPools(t, poolTOML("p", "10.0.0.1-10.0.0.6", "10.0.1.1-10.0.1.4", "10.0.2.9/32"))
+	ap := p.pools["p"]
+	held := map[string]netip.Addr{}
+	n, full := 0, 0
+	for i := range 2000 {
+		if len(held) > 0 && i%3 == 0 {
+			// Release the identity holding the i-th lowest address.
+			ids := slices.Sorted(maps.Keys(held))
+			id := ids[(i*7)%len(ids)]
+			p.Release("p", id, held[id])
+			delete(held, id)
+			continue
+		}
+		var want netip.Addr // the scan lowestFree stands for
+	scan:
+		for _, r := range ap.ranges {
+			for a := r.First; ; a = a.Next() {
+				if ap.byAddr[a] == nil {
+					want = a
+					break scan
+				}
+				if a == r.Last {
+					break
+				}
+			}
+		}
+		n++
+		id := fmt.Sprintf("new%d", n) // never seen: no sticky address
+		got, err := p.Lease("p", id)
+		if !want.IsValid() {
+			if !errors.Is(err, ErrExhausted) {
+				t.Fatalf("step %d: full pool: %v, %v", i, got, err)
+			}
+			full++
+			continue
+		}
+		if err != nil || got != want {
+			t.Fatalf("step %d: got %v, %v; want %v", i, got, err, want)
+		}
+		held[id] = got
+	}
+	if full == 0 {
+		t.Error("the pool was never full: the test missed exhaustion")
 	}
 }

@@ -52,6 +52,7 @@ const (
 	ReasonReadError             // a socket read failed (other than at shutdown)
 	ReasonNotRunning            // the gateway was shutting down
 	ReasonEnginePanic           // an engine panicked handling it (a bug; logged with a stack)
+	ReasonTooLong               // longer than the receive buffer (truncated by the kernel)
 	numReasons
 )
 
@@ -68,6 +69,7 @@ var reasonNames = [numReasons]string{
 	ReasonReadError:      "read_error",
 	ReasonNotRunning:     "not_running",
 	ReasonEnginePanic:    "engine_panic",
+	ReasonTooLong:        "too_long",
 }
 
 func (r Reason) String() string {

@@ -2,13 +2,15 @@
 // dispatcher, SA shards, timers and the control API. It executes what the
 // sans-I/O engines ask for.
 //
-// Data flow: one reader goroutine per socket classifies each datagram
-// (Classify), copies IKE messages out of a pooled receive buffer and hands
-// them, without blocking, to the shard their SPI hashes to (ShardOf). Each
-// shard is one goroutine owning one *ikev2.Engine: it feeds the engine
-// datagrams, control requests and timer ticks, sends what the engine
-// returns, and re-arms its timer to the engine's next deadline. No lock is
-// taken on that path; counters are atomics.
+// Data flow: one reader goroutine per socket reads datagrams in batches
+// (recvmmsg on Linux, batch.go) into buffers it reuses, classifies each
+// (Classify), copies IKE messages out and hands them, without blocking,
+// to the shard their SPI hashes to (ShardOf). Each shard is one goroutine
+// owning one engine of each IKE version: it feeds them datagrams, control
+// requests and timer ticks, queues what they send and sends it in batches
+// (sendmmsg) once no other input is waiting, and re-arms its timer to the
+// engines' next deadline. No lock is taken on that path; counters are
+// atomics.
 package gateway
 
 import (
@@ -21,6 +23,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,7 +33,6 @@ import (
 	"ikegate/internal/engine"
 	"ikegate/isakmp"
 	"ikegate/kernel"
-	"ikegate/natt"
 	"ikegate/policy"
 )
 
@@ -97,9 +99,8 @@ type Gateway struct {
 	// metrics_listen), served by Run (metrics.go).
 	metricsLn net.Listener
 
-	stats   counters
-	rr      atomic.Uint32 // round-robin shard for initiations
-	bufPool sync.Pool     // *[]byte of recvBufSize
+	stats counters
+	rr    atomic.Uint32 // round-robin shard for initiations
 
 	started   atomic.Bool
 	ready     chan struct{} // closed when Run has started the shards
@@ -110,6 +111,7 @@ type Gateway struct {
 
 type socket struct {
 	conn  *net.UDPConn
+	rc    syscall.RawConn // conn's, for batched writes
 	local netip.AddrPort
 	natt  bool
 }
@@ -158,7 +160,6 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		done:    make(chan struct{}),
 	}
 	g.db.Store(policy.NewDB(cfg.Connections, cfg.Pools...))
-	g.bufPool.New = func() any { b := make([]byte, recvBufSize); return &b }
 
 	ownBackend := false
 	g.level = o.level
@@ -234,6 +235,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			engines: [2]ikeEngine{v1: ikev1.NewEngine(ecfg), v2: ikev2.NewEngine(ecfg)},
 			in:      make(chan inbound, o.queueLen),
 			ctl:     make(chan ctlReq),
+			tx:      newTxQueue(),
 			log:     slog,
 		})
 	}
@@ -469,37 +471,6 @@ func (g *Gateway) running() bool {
 
 func (g *Gateway) drop(r Reason) { g.stats.drops[r].Add(1) }
 
-// send transmits what an engine returned, each datagram through the
-// socket bound to its Local address (adding the non-ESP marker on the
-// NAT-T port).
-func (g *Gateway) send(out []isakmp.Datagram, kind Kind, log *zap.Logger) {
-	for _, d := range out {
-		s := g.socketFor(d)
-		if s == nil {
-			g.drop(ReasonNoSocket)
-			log.Warn("no socket for outbound datagram",
-				zap.Stringer("local", d.Local), zap.Stringer("peer", d.Remote))
-			continue
-		}
-		b := d.Data
-		if s.natt && !natt.IsKeepalive(d.Data) {
-			b = make([]byte, 4+len(d.Data))
-			copy(b[4:], d.Data)
-		}
-		if _, err := s.conn.WriteToUDPAddrPort(b, unmapAP(d.Remote)); err != nil {
-			g.drop(ReasonSendError)
-			if g.sendErrs.due(d.Remote.Addr(), time.Now()) {
-				// Otherwise the only trace is the peer "not answering".
-				log.Warn(fmt.Sprintf("cannot send to %s from %s: %v", d.Remote, s.local, err))
-			} else {
-				log.Debug("send failed", zap.Stringer("local", s.local), zap.Stringer("peer", d.Remote), zap.Error(err))
-			}
-			continue
-		}
-		g.stats.out[kind].Add(1)
-	}
-}
-
 // sendESP sends one ESP-in-UDP datagram (no non-ESP marker) for the
 // userspace dataplane from the socket bound to local (or, for an unset
 // local address, the first socket of remote's family on local's port).
@@ -545,14 +516,19 @@ func unmapAP(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// readLoop is the reader goroutine of one socket.
+// readLoop is the reader goroutine of one socket: it takes the datagrams
+// that are there, up to recvBatch per system call (batch.go), and
+// dispatches each.
 func (g *Gateway) readLoop(s *socket) {
 	log := g.log.With(zap.Stringer("socket", s.local))
+	r, err := newBatchReader(s.conn, recvBatch, recvBufSize)
+	if err != nil {
+		log.Error("cannot read from the socket", zap.Error(err))
+		return
+	}
 	for {
-		bp := g.bufPool.Get().(*[]byte)
-		n, from, err := s.conn.ReadFromUDPAddrPort(*bp)
+		msgs, err := r.read()
 		if err != nil {
-			g.bufPool.Put(bp)
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -561,8 +537,17 @@ func (g *Gateway) readLoop(s *socket) {
 			time.Sleep(time.Millisecond) // do not spin on a persistent error
 			continue
 		}
-		g.dispatch(s, unmapAP(from), (*bp)[:n], log)
-		g.bufPool.Put(bp)
+		for _, m := range msgs {
+			switch {
+			case m.truncated:
+				g.stats.in[KindInvalid].Add(1)
+				g.drop(ReasonTooLong)
+			case !m.from.IsValid():
+				g.drop(ReasonReadError) // a source address of no IP family: never seen on UDP
+			default:
+				g.dispatch(s, m.from, m.b, log)
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"ikegate/policy"
@@ -13,14 +14,21 @@ import (
 // selectors overlap those of an installed CHILD SA of another owner
 // (policy.ErrSelectorConflict): two peers that both claim 10.1.0.0/24, or
 // a client that claims another's virtual IP, cannot take each other's
-// traffic. One guard serves every shard. The check is a scan of the
-// installed CHILD SAs, O(n) per install. MoveChildSA goes straight to
-// the dataplane: a move keeps the selectors.
+// traffic. One guard serves every shard. CHILD SAs whose remote
+// selectors are single addresses (remote-access clients' virtual IPs) are
+// indexed by address, so installing one checks the SAs of its addresses
+// and those with wider selectors, not every SA; installing one with a
+// wider selector (site to site) still scans them all. MoveChildSA goes
+// straight to the dataplane: a move keeps the selectors.
 type selectorGuard struct {
 	policy.Dataplane
 
 	mu    sync.Mutex
 	owned map[uint32]guarded // by inbound SPI
+	// hosts indexes the owned SAs whose remote selectors are all single
+	// addresses, by each address; wide holds the others.
+	hosts map[netip.Addr][]uint32
+	wide  map[uint32]struct{}
 	// gone is the traffic of each owner's CHILD SAs that were removed
 	// (read just before), for accounting.
 	gone map[string]policy.ChildCounters
@@ -40,6 +48,7 @@ type guarded struct {
 
 func newSelectorGuard(dp policy.Dataplane) *selectorGuard {
 	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]guarded),
+		hosts: make(map[netip.Addr][]uint32), wide: make(map[uint32]struct{}),
 		gone: make(map[string]policy.ChildCounters), goneConn: make(map[string]policy.ChildCounters)}
 }
 
@@ -47,17 +56,11 @@ func newSelectorGuard(dp policy.Dataplane) *selectorGuard {
 // owner's.
 func (g *selectorGuard) AddChildSA(sa *policy.ChildSA) error {
 	g.mu.Lock()
-	for spi, o := range g.owned {
-		if o.owner == sa.Owner {
-			continue
-		}
-		if p, q, ok := overlap(sa.RemoteTS, o.remote); ok {
-			g.mu.Unlock()
-			return fmt.Errorf("%w: %s of %s overlaps %s of %s (CHILD SA %08x)", policy.ErrSelectorConflict,
-				p, sa.Owner, q, o.owner, spi)
-		}
+	if err := g.conflict(sa); err != nil {
+		g.mu.Unlock()
+		return err
 	}
-	g.owned[sa.SPIIn] = guarded{owner: sa.Owner, conn: sa.ConnName, remote: sa.RemoteTS}
+	g.own(sa.SPIIn, guarded{owner: sa.Owner, conn: sa.ConnName, remote: sa.RemoteTS})
 	g.mu.Unlock()
 	if err := g.Dataplane.AddChildSA(sa); err != nil {
 		g.forget(sa.SPIIn)
@@ -81,7 +84,7 @@ func (g *selectorGuard) DelChildSA(sa *policy.ChildSA) error {
 		g.gone[sa.Owner] = addTraffic(g.gone[sa.Owner], c)
 		g.goneConn[conn] = addTraffic(g.goneConn[conn], c)
 	}
-	delete(g.owned, sa.SPIIn)
+	g.disown(sa.SPIIn)
 	g.mu.Unlock()
 	return g.Dataplane.DelChildSA(sa)
 }
@@ -156,8 +159,92 @@ func (g *selectorGuard) traffic(owner string) policy.ChildCounters {
 
 func (g *selectorGuard) forget(spi uint32) {
 	g.mu.Lock()
-	delete(g.owned, spi)
+	g.disown(spi)
 	g.mu.Unlock()
+}
+
+// conflict returns the error of sa's remote selectors overlapping those
+// of an owned SA of another owner, nil if none do. Called with mu held.
+func (g *selectorGuard) conflict(sa *policy.ChildSA) error {
+	check := func(spi uint32) error {
+		o := g.owned[spi]
+		if o.owner == sa.Owner {
+			return nil
+		}
+		if p, q, ok := overlap(sa.RemoteTS, o.remote); ok {
+			return fmt.Errorf("%w: %s of %s overlaps %s of %s (CHILD SA %08x)", policy.ErrSelectorConflict,
+				p, sa.Owner, q, o.owner, spi)
+		}
+		return nil
+	}
+	for spi := range g.wide {
+		if err := check(spi); err != nil {
+			return err
+		}
+	}
+	if hostsOnly(sa.RemoteTS) {
+		for _, p := range sa.RemoteTS {
+			for _, spi := range g.hosts[p.Addr()] {
+				if err := check(spi); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, spis := range g.hosts {
+		for _, spi := range spis {
+			if err := check(spi); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// own records o as the SA spi, indexed. Called with mu held.
+func (g *selectorGuard) own(spi uint32, o guarded) {
+	g.disown(spi) // an SPI installed twice is indexed once
+	g.owned[spi] = o
+	if !hostsOnly(o.remote) {
+		g.wide[spi] = struct{}{}
+		return
+	}
+	for _, p := range o.remote {
+		if a := p.Addr(); !slices.Contains(g.hosts[a], spi) {
+			g.hosts[a] = append(g.hosts[a], spi)
+		}
+	}
+}
+
+// disown forgets the SA spi and its index entries. Called with mu held.
+func (g *selectorGuard) disown(spi uint32) {
+	o, ok := g.owned[spi]
+	if !ok {
+		return
+	}
+	delete(g.owned, spi)
+	delete(g.wide, spi)
+	for _, p := range o.remote {
+		a := p.Addr()
+		spis := slices.DeleteFunc(g.hosts[a], func(s uint32) bool { return s == spi })
+		if len(spis) == 0 {
+			delete(g.hosts, a)
+		} else {
+			g.hosts[a] = spis
+		}
+	}
+}
+
+// hostsOnly reports whether every prefix of ps is a single address (and
+// there is one at all).
+func hostsOnly(ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if !p.IsSingleIP() {
+			return false
+		}
+	}
+	return len(ps) > 0
 }
 
 // overlap returns the first pair of prefixes of a and b that overlap.

@@ -54,6 +54,7 @@ type shard struct {
 	engines [2]ikeEngine // by version: IKEv1, IKEv2
 	in      chan inbound // from the readers; never blocks them
 	ctl     chan ctlReq  // control requests, run on the shard goroutine
+	tx      *txQueue     // what the engines send, until flush
 	log     *zap.Logger
 }
 
@@ -82,8 +83,9 @@ func engineFor(v policy.Version) int {
 }
 
 // exec carries out what engine i returned: its effects on the dataplane
-// (engine.Execute, observed by observe) and then its datagrams. Every SA
-// state change of the shard passes here.
+// (engine.Execute, observed by observe), then it queues its datagrams,
+// which go out at the shard's next flush, before the shard waits for
+// anything. Every SA state change of the shard passes here.
 func (sh *shard) exec(i int, out engine.Output) {
 	if out.Empty() {
 		return
@@ -92,7 +94,17 @@ func (sh *shard) exec(i int, out engine.Output) {
 		go sh.g.answerLater(sh.id, i, id, r)
 	})
 	if len(sent) > 0 {
-		sh.g.send(sent, kinds[i], sh.log)
+		if sh.tx == nil {
+			sh.tx = newTxQueue() // a shard made without one, as in tests
+		}
+		sh.g.enqueue(sh.tx, sent, kinds[i], sh.log)
+	}
+}
+
+// flush sends what the engines queued.
+func (sh *shard) flush() {
+	if sh.tx != nil {
+		sh.g.flush(sh.tx, sh.log)
 	}
 }
 
@@ -137,7 +149,20 @@ func (sh *shard) run(ctx context.Context) {
 			timer.Stop()
 			return
 		case in := <-sh.in:
-			sh.guard("datagram", func() { sh.exec(in.ver, sh.engines[in.ver].HandleDatagram(time.Now(), in.d)) })
+			sh.handle(in)
+			// Work through what else is waiting, up to shardBatch
+			// inputs, before sending what they produced: one sendmmsg
+			// instead of one sendto per answer. A lone datagram is
+			// answered at once.
+		more:
+			for range shardBatch - 1 {
+				select {
+				case in := <-sh.in:
+					sh.handle(in)
+				default:
+					break more
+				}
+			}
 		case req := <-sh.ctl:
 			sh.guard("control request", func() { req(sh, time.Now()) })
 		case <-timer.C:
@@ -149,6 +174,8 @@ func (sh *shard) run(ctx context.Context) {
 				}
 			})
 		}
+
+		sh.flush()
 
 		// Re-arm to the engines' next deadline (Go >= 1.23 timers: Reset
 		// and Stop discard any stale expiry).
@@ -169,6 +196,11 @@ func (sh *shard) run(ctx context.Context) {
 	}
 }
 
+// handle passes one received datagram to its engine.
+func (sh *shard) handle(in inbound) {
+	sh.guard("datagram", func() { sh.exec(in.ver, sh.engines[in.ver].HandleDatagram(time.Now(), in.d)) })
+}
+
 // runOn runs fn on shard k's goroutine and waits for it to finish.
 func (g *Gateway) runOn(ctx context.Context, k int, fn func(sh *shard, now time.Time)) error {
 	if !g.running() {
@@ -178,6 +210,7 @@ func (g *Gateway) runOn(ctx context.Context, k int, fn func(sh *shard, now time.
 	req := func(sh *shard, now time.Time) {
 		defer close(done)
 		fn(sh, now)
+		sh.flush() // before the caller goes on (shutdown closes the sockets next)
 	}
 	select {
 	case g.shards[k].ctl <- req:

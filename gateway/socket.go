@@ -36,11 +36,16 @@ func listenUDPWith(lc net.ListenConfig, ap netip.AddrPort, natt bool, log *zap.L
 	}
 	conn := pc.(*net.UDPConn)
 	raiseBuffers(conn, log.With(zap.Stringer("socket", ap)))
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return nil, &ListenError{Addr: ap, Err: err}
+	}
 	local := ap
 	if la, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		local = unmapAP(la.AddrPort()) // the real port if ap's was 0
 	}
-	return &socket{conn: conn, local: local, natt: natt}, nil
+	return &socket{conn: conn, rc: rc, local: local, natt: natt}, nil
 }
 
 // raiseBuffers sets SO_RCVBUF and SO_SNDBUF to socketBufSize. SetReadBuffer

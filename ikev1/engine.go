@@ -72,7 +72,7 @@ func NewEngine(cfg Config) *Engine {
 		Initiate: e.initiatePhase1,
 		AddChild: e.startQuickMode,
 		Reusable: e.reusableSA,
-		Peer:     func(sa *p1SA) (string, netip.AddrPort) { return sa.peerID.String(), sa.remote },
+		Peer:     func(sa *p1SA) (policy.Identity, netip.AddrPort) { return sa.peerID, sa.remote },
 		User: func(sa *p1SA) string {
 			if sa.ra != nil {
 				return sa.ra.user

@@ -332,7 +332,7 @@ func (e *Engine) mainMode3(now time.Time, d isakmp.Datagram, msg *isakmp.V1Messa
 func (e *Engine) newResponderSA(now time.Time, d isakmp.Datagram, msg *isakmp.V1Message) (*p1SA, *isakmp.V1SA) {
 	h := msg.Header
 	aggressive := h.Exchange == isakmp.ExchangeV1Aggressive
-	log := e.Log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", h.Exchange))
+	log := engine.LogWith(e.Log, zap.Stringer("peer", d.Remote), zap.Stringer("exchange", h.Exchange))
 	saP, _ := msg.Find(isakmp.V1PayloadSA).(*isakmp.V1SA)
 	if saP == nil {
 		e.Drop("first message without SA payload", d, nil)

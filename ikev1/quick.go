@@ -167,7 +167,7 @@ func offeredESP(conn *policy.Connection, replaces *child) []oakley.Proposal {
 
 // startQuickModeTS sends QM1 for the client IDs local === remote.
 func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connection, local, remote []netip.Prefix, replaces *child) {
-	log := sa.log(e).With(zap.String("child", conn.Name))
+	log := engine.LogWith(sa.log(e), zap.String("child", conn.Name))
 	esp := offeredESP(conn, replaces)
 	transforms, pfs, err := phase2Transforms(conn, esp, e.encapMode(sa, conn.Transport))
 	if err != nil || len(transforms) == 0 {
@@ -276,7 +276,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 
 // respondQuick handles QM1: choose a proposal and answer with QM2.
 func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uint32, ps []isakmp.V1Payload, iv []byte, sum [32]byte, flags uint8) {
-	log := sa.log(e).With(zap.Uint32("msgid", id))
+	log := engine.LogWith(sa.log(e), zap.Uint32("msgid", id))
 	saP, _ := isakmp.FindV1(ps, isakmp.V1PayloadSA).(*isakmp.V1SA)
 	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
 	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
@@ -458,7 +458,7 @@ func (e *Engine) childConns(sa *p1SA) []*policy.Connection {
 
 // quickI2 handles QM2: check the choice, send QM3, install.
 func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Payload) {
-	log := sa.log(e).With(zap.String("child", q.conn.Name), zap.Uint32("msgid", q.msgID))
+	log := engine.LogWith(sa.log(e), zap.String("child", q.conn.Name), zap.Uint32("msgid", q.msgID))
 	fail := func(why string) {
 		delete(sa.quick, q.msgID)
 		log.Warn("Quick Mode failed: " + why)
@@ -613,7 +613,7 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 		rekeyAt = e.ChildRekeyAt(now, c.Kernel, sa.initiator)
 	}
 	e.InstallDone(now, &c.Child, err, rekeyAt)
-	log := sa.log(e).With(zap.String("child", c.Conn.Name))
+	log := engine.LogWith(sa.log(e), zap.String("child", c.Conn.Name))
 	switch {
 	case errors.Is(err, policy.ErrSelectorConflict):
 		// The peer holds the SA already (Quick Mode is over): take it back.

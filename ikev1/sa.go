@@ -140,7 +140,7 @@ func (sa *p1SA) log(e *Engine) *zap.Logger {
 	if sa.conn != nil {
 		name = sa.conn.Name
 	}
-	return e.Log.With(zap.String("conn", name), zap.Stringer("peer", sa.remote),
+	return engine.LogWith(e.Log, zap.String("conn", name), zap.Stringer("peer", sa.remote),
 		zap.String("spi_i", engine.SPIHex(sa.ckyI)), zap.String("spi_r", engine.SPIHex(sa.ckyR))) // the cookies, named as IKEv2's SPIs
 }
 

@@ -121,7 +121,7 @@ func (e *Engine) completeChild(now time.Time, sa *ikeSA, c, old *childSA, inner 
 			e.rekeyChildFailed(now, sa, c, old)
 		}
 	}()
-	log := sa.log(e).With(zap.String("child", c.Conn.Name))
+	log := engine.LogWith(sa.log(e), zap.String("child", c.Conn.Name))
 	failed := func(why string) {
 		c.State, c.Err = engine.ChildFailed, why
 		c.transport = c.Conn.Transport // what we asked for
@@ -488,7 +488,7 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 		rekeyAt = e.ChildRekeyAt(now, c.Kernel, sa.initiator)
 	}
 	e.InstallDone(now, &c.Child, err, rekeyAt)
-	log := sa.log(e).With(zap.String("child", c.Conn.Name))
+	log := engine.LogWith(sa.log(e), zap.String("child", c.Conn.Name))
 	switch {
 	case errors.Is(err, policy.ErrSelectorConflict):
 		log.Warn("CHILD SA refused: "+err.Error()+"; the IKE SA stays up",

@@ -266,7 +266,7 @@ func spiString(b []byte) string {
 // ours: both are answered as usual, the nonces decide once ours is
 // answered (childRekeyed).
 func (e *Engine) notePeerChildRekey(sa *ikeSA, old *childSA) {
-	log := sa.log(e).With(zap.String("child", old.Conn.Name), zap.String("old_spi_in", spi32Hex(old.SPIIn)))
+	log := engine.LogWith(sa.log(e), zap.String("child", old.Conn.Name), zap.String("old_spi_in", spi32Hex(old.SPIIn)))
 	if r := sa.req; r != nil && r.step == stepChild && r.old == old {
 		log.Info("CHILD SA rekey collision: the peer rekeys the CHILD SA we rekey; answering as usual (RFC 7296 2.8.1)")
 		return
@@ -340,7 +340,7 @@ func (e *Engine) childResponse(now time.Time, sa *ikeSA, r *request, inner []isa
 //   - CHILD_SA_NOT_FOUND for old: the peer lost it; we remove it without
 //     a delete and create a new CHILD SA (RFC 7296 2.25).
 func (e *Engine) childRefused(now time.Time, sa *ikeSA, c, old *childSA, t isakmp.NotifyType) bool {
-	log := sa.log(e).With(zap.String("child", c.Conn.Name), zap.Stringer("notify", t))
+	log := engine.LogWith(sa.log(e), zap.String("child", c.Conn.Name), zap.Stringer("notify", t))
 	switch {
 	case old != nil && (old.replacedByPeer() || old.State != engine.ChildInstalled):
 		log.Info("CHILD SA rekey abandoned: the peer replaced or deleted the CHILD SA before it saw our rekey",
@@ -375,7 +375,7 @@ func (e *Engine) childRefused(now time.Time, sa *ikeSA, c, old *childSA, t isakm
 // old, or the peer deletes its own and we delete old.
 func (e *Engine) childRekeyed(now time.Time, sa *ikeSA, c, old *childSA) {
 	if theirs := old.replacedBy; theirs != nil && old.replacedByPeer() && sa.state == stateEstablished {
-		log := sa.log(e).With(zap.String("child", c.Conn.Name), zap.String("ours_spi_in", spi32Hex(c.SPIIn)),
+		log := engine.LogWith(sa.log(e), zap.String("child", c.Conn.Name), zap.String("ours_spi_in", spi32Hex(c.SPIIn)),
 			zap.String("theirs_spi_in", spi32Hex(theirs.SPIIn)))
 		if c.nonces.lowerThan(theirs.nonces) {
 			log.Info("CHILD SA rekey collision: our exchange has the lowest nonce; deleting our redundant CHILD SA, the peer deletes the old one")
@@ -523,7 +523,7 @@ func (e *Engine) lostIKECollision(now time.Time, sa, n *ikeSA) bool {
 		return false
 	}
 	theirs := sa.replacedBy
-	log := sa.log(e).With(zap.String("ours_spi_i", spiHex(n.spiI)), zap.String("theirs_spi_i", spiHex(theirs.spiI)))
+	log := engine.LogWith(sa.log(e), zap.String("ours_spi_i", spiHex(n.spiI)), zap.String("theirs_spi_i", spiHex(theirs.spiI)))
 	// A successor already promoted is one the peer made the survivor.
 	if theirs.undecidedOf == nil || n.nonces.lowerThan(theirs.nonces) {
 		log.Info("IKE SA rekey collision: our exchange has the lowest nonce; deleting our redundant IKE SA, the peer deletes the old one")

@@ -82,7 +82,7 @@ func NewEngine(cfg Config) *Engine {
 			}
 			return ""
 		},
-		Peer:   func(sa *ikeSA) (string, netip.AddrPort) { return sa.peerID.String(), sa.remote },
+		Peer:   func(sa *ikeSA) (policy.Identity, netip.AddrPort) { return sa.peerID, sa.remote },
 		Lookup: engine.MapLookup(e.sas),
 		Remove: func(now time.Time, sa *ikeSA, notify bool, why string) {
 			if notify {

@@ -109,7 +109,7 @@ func parseHashList(b []byte) []uint16 {
 
 // initResponse handles the responder's answer to IKE_SA_INIT.
 func (e *Engine) initResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg *isakmp.Message) {
-	log := sa.log(e).With(zap.Stringer("exchange", isakmp.ExchangeIKESAInit))
+	log := engine.LogWith(sa.log(e), zap.Stringer("exchange", isakmp.ExchangeIKESAInit))
 	ps := msg.Payloads
 	if n := isakmp.FindNotify(ps, isakmp.NotifyCookie); n != nil {
 		if sa.hs.cookie != nil && string(sa.hs.cookie) == string(n.Data) {
@@ -323,7 +323,7 @@ func (e *Engine) cookieFor(ni []byte, peer netip.AddrPort, spiI uint64) []byte {
 func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Message) {
 	h := msg.Header
 	ps := msg.Payloads
-	log := e.Log.With(zap.Stringer("peer", d.Remote), zap.Stringer("exchange", isakmp.ExchangeIKESAInit),
+	log := engine.LogWith(e.Log, zap.Stringer("peer", d.Remote), zap.Stringer("exchange", isakmp.ExchangeIKESAInit),
 		zap.String("spi_i", spiHex(h.SPIi)))
 	if u := unsupportedCritical(ps); u != nil {
 		e.plainReply(d, h, &isakmp.Notify{NotifyType: isakmp.NotifyUnsupportedCriticalPayload, Data: []byte{byte(u.PType)}})

@@ -241,7 +241,7 @@ func (sa *ikeSA) log(e *Engine) *zap.Logger {
 	if sa.conn != nil {
 		name = sa.conn.Name
 	}
-	return e.Log.With(zap.String("conn", name), zap.Stringer("peer", sa.remote),
+	return engine.LogWith(e.Log, zap.String("conn", name), zap.Stringer("peer", sa.remote),
 		zap.String("spi_i", spiHex(sa.spiI)), zap.String("spi_r", spiHex(sa.spiR)))
 }
 

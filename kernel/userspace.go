@@ -1,11 +1,14 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -139,15 +142,68 @@ func containsAny(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
+// The lookup tables are copy-on-write, read without a lock by the
+// packet path. Each is split into tabShards pieces by key, and an install
+// or removal copies only the pieces it changes (about N/tabShards
+// entries), not the whole table: installing N SAs one by one costs
+// O(N^2/tabShards), not O(N^2) (on 2 CPUs the full copy took 65% of the
+// responder's CPU at 5,000 SAs).
+const tabShards = 64
+
+// inTable is the inbound table: SAs by inbound SPI.
+type inTable [tabShards]atomic.Pointer[map[uint32]*usSA]
+
+// get returns the SA with inbound SPI spi, nil if there is none.
+func (t *inTable) get(spi uint32) *usSA {
+	if m := t[spi%tabShards].Load(); m != nil {
+		return (*m)[spi]
+	}
+	return nil
+}
+
+// set installs s under spi, or removes spi for a nil s (with
+// Userspace.mu held: one writer at a time).
+func (t *inTable) set(spi uint32, s *usSA) {
+	p := &t[spi%tabShards]
+	var m map[uint32]*usSA
+	if old := p.Load(); old != nil {
+		m = maps.Clone(*old)
+	}
+	if m == nil {
+		m = map[uint32]*usSA{}
+	}
+	if s == nil {
+		delete(m, spi)
+	} else {
+		m[spi] = s
+	}
+	p.Store(&m)
+}
+
 // outTable finds the outbound SA for a packet: per family, groups of
-// prefixes of one length, longest first.
+// prefixes of one length, longest first. An outTable is never changed
+// once published: with returns a new one sharing what did not change.
 type outTable struct {
 	v4, v6 []lenGroup
 }
 
 type lenGroup struct {
 	bits int
-	m    map[netip.Prefix][]*usSA // newest first
+	n    int                                  // prefixes in m
+	m    *[tabShards]map[netip.Prefix][]*usSA // by prefixShard; each list newest first
+}
+
+// prefixShard is the piece of a lenGroup that holds p.
+func prefixShard(p netip.Prefix) int {
+	var h uint32
+	if a := p.Addr(); a.Is4() {
+		b := a.As4()
+		h = binary.BigEndian.Uint32(b[:])
+	} else {
+		b := a.As16()
+		h = binary.BigEndian.Uint32(b[0:]) ^ binary.BigEndian.Uint32(b[4:]) ^ binary.BigEndian.Uint32(b[8:]) ^ binary.BigEndian.Uint32(b[12:])
+	}
+	return int((h * 0x9e3779b1) >> 26) // the top 6 bits: tabShards = 64
 }
 
 func (t *outTable) lookup(src, dst netip.Addr) *usSA {
@@ -161,7 +217,7 @@ func (t *outTable) lookup(src, dst netip.Addr) *usSA {
 		if err != nil {
 			continue
 		}
-		for _, s := range g.m[p] {
+		for _, s := range g.m[prefixShard(p)][p] {
 			if containsAny(s.localTS, src) {
 				return s
 			}
@@ -170,31 +226,60 @@ func (t *outTable) lookup(src, dst netip.Addr) *usSA {
 	return nil
 }
 
-func buildOutTable(sas []*usSA) *outTable {
-	byBits := map[bool]map[int]map[netip.Prefix][]*usSA{true: {}, false: {}}
-	sorted := append([]*usSA(nil), sas...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].seq > sorted[j].seq })
-	for _, s := range sorted {
-		for _, p := range s.remoteTS {
-			m := byBits[p.Addr().Is4()]
-			if m[p.Bits()] == nil {
-				m[p.Bits()] = map[netip.Prefix][]*usSA{}
+// with returns t with s added (before every SA already there under its
+// prefixes: s must be the newest) or removed.
+func (t *outTable) with(s *usSA, add bool) *outTable {
+	nt := &outTable{v4: slices.Clone(t.v4), v6: slices.Clone(t.v6)}
+	for _, p := range s.remoteTS {
+		groups := &nt.v4
+		if !p.Addr().Is4() {
+			groups = &nt.v6
+		}
+		i, found := slices.BinarySearchFunc(*groups, p.Bits(), func(g lenGroup, bits int) int { return bits - g.bits })
+		if !found {
+			if !add {
+				continue
 			}
-			m[p.Bits()][p] = append(m[p.Bits()][p], s)
+			*groups = slices.Insert(*groups, i, lenGroup{bits: p.Bits(), m: new([tabShards]map[netip.Prefix][]*usSA)})
+		}
+		g := &(*groups)[i]
+		shards := *g.m // a copy of the pieces' pointers
+		k := prefixShard(p)
+		m := maps.Clone(shards[k])
+		if m == nil {
+			m = map[netip.Prefix][]*usSA{}
+		}
+		list := m[p]
+		if add {
+			m[p] = append([]*usSA{s}, list...)
+			if len(list) == 0 {
+				g.n++
+			}
+		} else {
+			rest := slices.DeleteFunc(slices.Clone(list), func(x *usSA) bool { return x == s })
+			if len(rest) > 0 {
+				m[p] = rest
+			} else if len(list) > 0 {
+				delete(m, p)
+				g.n--
+			}
+		}
+		shards[k] = m
+		g.m = &shards
+		if g.n == 0 {
+			*groups = slices.Delete(*groups, i, i+1)
 		}
 	}
+	return nt
+}
+
+// buildOutTable makes the outbound table of sas from scratch.
+func buildOutTable(sas []*usSA) *outTable {
+	sorted := append([]*usSA(nil), sas...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].seq < sorted[j].seq })
 	t := &outTable{}
-	for v4, m := range byBits {
-		var gs []lenGroup
-		for bits, pm := range m {
-			gs = append(gs, lenGroup{bits: bits, m: pm})
-		}
-		sort.Slice(gs, func(i, j int) bool { return gs[i].bits > gs[j].bits })
-		if v4 {
-			t.v4 = gs
-		} else {
-			t.v6 = gs
-		}
+	for _, s := range sorted { // oldest first: each goes before those older
+		t = t.with(s, true)
 	}
 	return t
 }
@@ -220,7 +305,7 @@ type Userspace struct {
 	routes routeTable
 
 	sender  atomic.Pointer[Sender]
-	inTab   atomic.Pointer[map[uint32]*usSA]
+	inTab   inTable
 	outTab  atomic.Pointer[outTable]
 	workers []chan job
 	bufs    sync.Pool // *[]byte of 2*half
@@ -272,8 +357,6 @@ func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, route
 	u.bufs.New = func() any { b := make([]byte, 2*half); return &b }
 	u.small.New = func() any { b := make([]byte, 2*smallHalf); return &b }
 	u.tunBig = cfg.MTU == 0 || cfg.MTU > smallHalf-128
-	empty := map[uint32]*usSA{}
-	u.inTab.Store(&empty)
 	u.outTab.Store(&outTable{})
 	for range max(cfg.Workers, 0) {
 		ch := make(chan job, cfg.Queue)
@@ -333,7 +416,7 @@ func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 		return
 	}
 	spi := uint32(pkt[0])<<24 | uint32(pkt[1])<<16 | uint32(pkt[2])<<8 | uint32(pkt[3])
-	s := (*u.inTab.Load())[spi]
+	s := u.inTab.get(spi)
 	if s == nil {
 		u.stats.inUnknownSPI.Add(1)
 		if ce := u.log.Check(zap.DebugLevel, "ESP for unknown SPI"); ce != nil {
@@ -536,7 +619,7 @@ func (u *Userspace) spiInUse(spi uint32) bool {
 			return true
 		}
 	}
-	return (*u.inTab.Load())[spi] != nil
+	return u.inTab.get(spi) != nil
 }
 
 func unmapTS(ps []netip.Prefix) []netip.Prefix {
@@ -614,7 +697,7 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 		return errClosed
 	}
 	k := keyOf(sa)
-	if (*u.inTab.Load())[sa.SPIIn] != nil {
+	if u.inTab.get(sa.SPIIn) != nil {
 		return fmt.Errorf("kernel: add inbound ESP SA spi %#08x %v->%v: already installed", sa.SPIIn, k.remote, k.local)
 	}
 	// The peer's own packets must never be routed into the tunnel whose
@@ -642,7 +725,8 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	s.seq = u.nextSeq
 	delete(u.allocated, spiKey{k.local, sa.SPIIn})
 	u.installed[k] = s
-	u.publishLocked()
+	u.inTab.set(sa.SPIIn, s)
+	u.outTab.Store(u.outTab.Load().with(s, true))
 	u.log.Info("CHILD SA installed in the userspace dataplane", zap.String("conn", sa.ConnName),
 		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)),
 		zap.String("suite", in.Suite()), zap.Stringers("local_ts", s.localTS), zap.Stringers("remote_ts", s.remoteTS),
@@ -700,15 +784,26 @@ func (u *Userspace) unrefRouteLocked(p netip.Prefix) {
 	}
 }
 
-// publishLocked swaps in fresh lookup tables.
+// publishLocked swaps in lookup tables made from scratch (a move, the
+// close; an install or removal changes the tables in place).
 func (u *Userspace) publishLocked() {
-	in := make(map[uint32]*usSA, len(u.installed))
+	var in [tabShards]map[uint32]*usSA
 	all := make([]*usSA, 0, len(u.installed))
 	for _, s := range u.installed {
-		in[s.sa.SPIIn] = s
+		k := s.sa.SPIIn % tabShards
+		if in[k] == nil {
+			in[k] = map[uint32]*usSA{}
+		}
+		in[k][s.sa.SPIIn] = s
 		all = append(all, s)
 	}
-	u.inTab.Store(&in)
+	for k := range in {
+		if in[k] == nil {
+			u.inTab[k].Store(nil)
+		} else {
+			u.inTab[k].Store(&in[k])
+		}
+	}
 	u.outTab.Store(buildOutTable(all))
 }
 
@@ -751,7 +846,8 @@ func (u *Userspace) DelChildSA(sa *policy.ChildSA) error {
 		return nil
 	}
 	delete(u.installed, k)
-	u.publishLocked()
+	u.inTab.set(s.sa.SPIIn, nil)
+	u.outTab.Store(u.outTab.Load().with(s, false))
 	for _, p := range s.remoteTS {
 		u.unrefRouteLocked(p)
 	}
@@ -816,7 +912,7 @@ func (u *Userspace) SACounters(sa *policy.ChildSA) (in, out esp.Counters, outsid
 // installed CHILD SA whose inbound SPI is spiIn (inbound SPIs are unique
 // in this backend), for the control API; ok is false if there is none.
 func (u *Userspace) CountersBySPI(spiIn uint32) (in, out esp.Counters, outsideTS uint64, ok bool) {
-	s := (*u.inTab.Load())[spiIn]
+	s := u.inTab.get(spiIn)
 	if s == nil {
 		return in, out, 0, false
 	}
@@ -829,7 +925,7 @@ func (u *Userspace) CountersBySPI(spiIn uint32) (in, out esp.Counters, outsideTS
 // advances when the inbound packet count has grown since the last call
 // (of Counters or LastInbound). ok is false if there is no such SA.
 func (u *Userspace) Counters(spiIn uint32) (policy.ChildCounters, bool) {
-	s := (*u.inTab.Load())[spiIn]
+	s := u.inTab.get(spiIn)
 	if s == nil {
 		return policy.ChildCounters{}, false
 	}

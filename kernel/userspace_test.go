@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -550,7 +552,7 @@ func benchInbound(b *testing.B, workers, readers, nSA int) {
 		if err := tmp.AddChildSA(saA); err != nil {
 			b.Fatal(err)
 		}
-		out := (*tmp.inTab.Load())[saA.SPIIn].out
+		out := tmp.inTab.get(saA.SPIIn).out
 		tmp.Close()
 		inner := ipv4("10.1.0.1", "10.2.0.5", make([]byte, 1400-28))
 		for range perSA {
@@ -686,5 +688,68 @@ func TestUserspaceMoveChildSA(t *testing.T) {
 	}
 	if err := b.MoveChildSA(saB, moved, moved); err == nil {
 		t.Error("moving an SA that is not installed: no error")
+	}
+}
+
+// TestOutTableIncremental: the outbound table changed one SA at a time
+// (outTable.with, as installs and removals do) finds what a scan of the
+// installed SAs would (longest remote prefix, then the newest SA whose
+// local selectors hold the source), and so does one built from scratch.
+func TestOutTableIncremental(t *testing.T) {
+	remote := []string{"10.9.0.1/32", "10.9.0.2/32", "10.9.0.0/30", "10.9.0.0/24", "10.0.0.0/8", "0.0.0.0/0",
+		"2001:db8::1/128", "2001:db8::/64", "::/0"}
+	local := []string{"0.0.0.0/0", "192.168.1.0/24", "::/0", "2001:db8:1::/48"}
+	dsts := []string{"10.9.0.1", "10.9.0.2", "10.9.0.3", "10.9.0.200", "10.1.2.3", "8.8.8.8", "2001:db8::1", "2001:db8::5", "2001:db9::1"}
+	srcs := []string{"192.168.1.5", "172.16.0.1", "2001:db8:1::9", "2001:db8:2::1"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	tab := &outTable{}
+	var live []*usSA
+	var seq uint64
+	for step := range 700 {
+		if len(live) > 0 && rng.IntN(3) == 0 {
+			i := rng.IntN(len(live))
+			tab = tab.with(live[i], false)
+			live = slices.Delete(live, i, i+1)
+		} else {
+			seq++
+			s := &usSA{seq: seq}
+			for range rng.IntN(2) + 1 {
+				s.remoteTS = append(s.remoteTS, netip.MustParsePrefix(remote[rng.IntN(len(remote))]))
+			}
+			s.localTS = []netip.Prefix{netip.MustParsePrefix(local[rng.IntN(len(local))])}
+			tab = tab.with(s, true)
+			live = append(live, s)
+		}
+		scratch := buildOutTable(live)
+		for _, d := range dsts {
+			for _, sr := range srcs {
+				dst, src := netip.MustParseAddr(d), netip.MustParseAddr(sr)
+				var want *usSA
+				bits := -1
+				for _, s := range live {
+					for _, p := range s.remoteTS {
+						if p.Contains(dst) && containsAny(s.localTS, src) &&
+							(p.Bits() > bits || (p.Bits() == bits && s.seq > want.seq)) {
+							want, bits = s, p.Bits()
+						}
+					}
+				}
+				if got := tab.lookup(src, dst); got != want {
+					t.Fatalf("step %d: %v -> %v: got %+v, want %+v", step, src, dst, got, want)
+				}
+				if got := scratch.lookup(src, dst); got != want {
+					t.Fatalf("step %d: from scratch: %v -> %v: got %+v, want %+v", step, src, dst, got, want)
+				}
+			}
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	for _, s := range live {
+		tab = tab.with(s, false)
+	}
+	if len(tab.v4)+len(tab.v6) != 0 {
+		t.Fatalf("empty table keeps %d + %d groups", len(tab.v4), len(tab.v6))
 	}
 }

@@ -373,13 +373,58 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 			g.MetricsListen = ap.String()
 		}
 	}
+	if v, ok := t.int("gc_percent"); ok {
+		if v != -1 && (v < MinGCPercent || v > MaxGCPercent) {
+			t.errf("gc_percent", "%d is out of range: must be from %d to %d, or -1 (the collector off until memory_limit)", v, MinGCPercent, MaxGCPercent)
+		} else {
+			g.GCPercent = v
+		}
+	}
+	if v, ok := t.str("memory_limit"); ok {
+		if n, err := parseByteSize(v); err != nil {
+			t.errf("memory_limit", "%w", err)
+		} else if n < MinMemoryLimit {
+			t.errf("memory_limit", "%q is below the minimum of 16MiB", v)
+		} else {
+			g.MemoryLimit = n
+		}
+	}
+	if g.GCPercent == -1 && g.MemoryLimit == 0 {
+		t.errf("gc_percent", "-1 turns the garbage collector off: set memory_limit too, or memory grows without bound")
+	}
+	t.intIn("log_sample", &g.LogSample, 0, MaxLogSample, "0 writes every line")
 	t.unknown(validGatewayKeys)
+}
+
+// Bounds of the runtime keys of [gateway].
+const (
+	MinGCPercent   = 10
+	MaxGCPercent   = 10000
+	MinMemoryLimit = 16 << 20
+	MaxLogSample   = 1000000
+)
+
+// parseByteSize reads a size: a number of bytes, or a number with one
+// of the units KiB, MiB, GiB, TiB (also KB, MB, GB, TB: powers of 1000).
+func parseByteSize(s string) (int64, error) {
+	num := strings.TrimSpace(s)
+	unit := ""
+	if i := strings.IndexFunc(num, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		num, unit = strings.TrimSpace(num[:i]), strings.TrimSpace(num[i:])
+	}
+	mult := map[string]int64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || mult == 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size (like \"512MiB\", \"2GiB\" or a number of bytes)", s)
+	}
+	return n * mult, nil
 }
 
 var validGatewayKeys = []string{
 	"listen", "ike_port", "natt_port", "dataplane", "control", "log_level", "log_format",
 	"cookie_threshold", "retransmit_tries", "retransmit_timeout", "natt_keepalive", "workers", "key_export",
-	"control_group", "metrics_listen",
+	"control_group", "metrics_listen", "gc_percent", "memory_limit", "log_sample",
 }
 
 // cfgParseMetricsListen parses metrics_listen: an IP address and a TCP

@@ -265,6 +265,14 @@ func TestParseErrors(t *testing.T) {
 		{"metrics_listen type", "[gateway]\nlisten = [\"192.0.2.1\"]\nmetrics_listen = 9595\n", []string{`gateway: key "metrics_listen": must be a string, not an integer (line 3)`}},
 		{"retransmit_tries", "[gateway]\nlisten = [\"192.0.2.1\"]\nretransmit_tries = 0\n", []string{`key "retransmit_tries": 0 is out of range: must be from 1 to 10 (line 3)`}},
 		{"workers", "[gateway]\nlisten = [\"192.0.2.1\"]\nworkers = -1\n", []string{`key "workers": -1 is out of range: must be from 0 to 1024 (0 means one per CPU) (line 3)`}},
+		{"gc_percent range", "[gateway]\nlisten = [\"192.0.2.1\"]\ngc_percent = 5\n", []string{`key "gc_percent": 5 is out of range: must be from 10 to 10000, or -1 (the collector off until memory_limit) (line 3)`}},
+		{"gc_percent zero", "[gateway]\nlisten = [\"192.0.2.1\"]\ngc_percent = 0\n", []string{`key "gc_percent": 0 is out of range`}},
+		{"gc_percent type", "[gateway]\nlisten = [\"192.0.2.1\"]\ngc_percent = \"200\"\n", []string{`key "gc_percent": must be an integer, not a string (line 3)`}},
+		{"gc_percent off alone", "[gateway]\nlisten = [\"192.0.2.1\"]\ngc_percent = -1\n", []string{`key "gc_percent": -1 turns the garbage collector off: set memory_limit too`}},
+		{"memory_limit unit", "[gateway]\nlisten = [\"192.0.2.1\"]\nmemory_limit = \"512 megs\"\n", []string{`key "memory_limit": "512 megs" is not a size (like "512MiB"`, `(line 3)`}},
+		{"memory_limit small", "[gateway]\nlisten = [\"192.0.2.1\"]\nmemory_limit = \"1MiB\"\n", []string{`key "memory_limit": "1MiB" is below the minimum of 16MiB`}},
+		{"memory_limit type", "[gateway]\nlisten = [\"192.0.2.1\"]\nmemory_limit = 512\n", []string{`key "memory_limit": must be a string, not an integer`}},
+		{"log_sample", "[gateway]\nlisten = [\"192.0.2.1\"]\nlog_sample = -1\n", []string{`key "log_sample": -1 is out of range: must be from 0 to 1000000 (0 writes every line) (line 3)`}},
 
 		{"missing name", "[gateway]\nlisten = [\"192.0.2.1\"]\n[[connection]]\nremote_addr = \"%any\"\nlocal_id = \"a\"\nlocal_ts = [\"10.0.0.0/8\"]\npsk = \"x\"\n",
 			[]string{`bad.toml: connection[0]: key "name": missing: every [[connection]] needs a name (line 3)`}},
@@ -1304,5 +1312,33 @@ func TestPFSKey(t *testing.T) {
 				t.Errorf("String %s: pfs=strict shown %v, want %v", conn, got, c.strict)
 			}
 		})
+	}
+}
+
+// TestRuntimeKeys: gc_percent, memory_limit and log_sample load as
+// written; unset, they leave the runtime and the log alone.
+func TestRuntimeKeys(t *testing.T) {
+	for _, tc := range []struct {
+		keys   string
+		gc     int
+		limit  int64
+		sample int
+	}{
+		{"", 0, 0, 0},
+		{"gc_percent = 200\n", 200, 0, 0},
+		{"gc_percent = -1\nmemory_limit = \"1GiB\"\n", -1, 1 << 30, 0},
+		{"memory_limit = \"512MiB\"\n", 0, 512 << 20, 0},
+		{"memory_limit = \"300 MB\"\n", 0, 300e6, 0},
+		{"memory_limit = \"67108864\"\n", 0, 64 << 20, 0},
+		{"log_sample = 100\n", 0, 0, 100},
+	} {
+		cfg, err := Parse("r.toml", []byte("[gateway]\nlisten = [\"192.0.2.1\"]\n"+tc.keys))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.keys, err)
+		}
+		if g := cfg.Gateway; g.GCPercent != tc.gc || g.MemoryLimit != tc.limit || g.LogSample != tc.sample {
+			t.Errorf("%q: gc_percent %d, memory_limit %d, log_sample %d; want %d, %d, %d",
+				tc.keys, g.GCPercent, g.MemoryLimit, g.LogSample, tc.gc, tc.limit, tc.sample)
+		}
 	}
 }

@@ -92,6 +92,21 @@ type Gateway struct {
 	// MetricsListen, if set, is the TCP address ("IP:port") of the
 	// Prometheus endpoint (/metrics); unset: no endpoint.
 	MetricsListen string
+	// GCPercent ("gc_percent") is the Go garbage collector's target
+	// percentage (GOGC) for the daemon: -1 turns the collector off until
+	// MemoryLimit is reached; 0 (unset) leaves the runtime's (GOGC from
+	// the environment, else 100). GOGC in the environment wins.
+	GCPercent int
+	// MemoryLimit ("memory_limit") is the Go runtime's soft memory limit
+	// in bytes (GOMEMLIMIT): past it the collector runs as often as it
+	// must. 0 (unset): the runtime's. GOMEMLIMIT in the environment wins.
+	MemoryLimit int64
+	// LogSample ("log_sample"): once that many lines with the same
+	// message and level were written within a second, only every
+	// LogSample-th more is, so the per-SA lines of a mass (re)connect
+	// cost little; 0 (unset) writes every line. The log followers
+	// (ikegate log, the waiting commands) see every line regardless.
+	LogSample int
 }
 
 // Connection is one [[connection]] table: a peer and how to talk to it.

@@ -148,11 +148,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer log.Sync()
+	log = sampled(log, cfg.Gateway.LogSample)
 	hub := gateway.NewLogHub()
 	log = log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, hub.Core()) }))
 	for _, w := range warns {
 		log.Warn(w.Error())
 	}
+	applyGC(cfg.Gateway, log)
 
 	// SIGHUP reloads the configuration (once the gateway runs; before,
 	// it must not kill the daemon, which is Go's default).
@@ -163,6 +165,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	})
 	defer stopHUP()
+	stopPprof, err := startPprof(log)
+	if err != nil {
+		log.Error("cannot start the profiler", zap.Error(err))
+		return exitFailure
+	}
+	defer stopPprof()
 
 	kb, err := kernel.New(cfg.Gateway.Dataplane, log)
 	if err != nil {

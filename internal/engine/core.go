@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"ikegate/internal/timerq"
 	"ikegate/isakmp"
@@ -350,3 +351,15 @@ func Due(t, now time.Time) bool { return !t.IsZero() && !t.After(now) }
 
 // SPIHex formats a 64-bit SPI or cookie as both engines log it.
 func SPIHex(spi uint64) string { return fmt.Sprintf("%016x", spi) }
+
+// LogWith returns log with fields added lazily: they are encoded only
+// when a line is written through it (zap's WithLazy), so the logger an
+// engine makes per SA or exchange costs little when nothing at its level
+// is logged. A logger that writes nothing at any level (zap.NewNop) is
+// returned as it is.
+func LogWith(log *zap.Logger, fields ...zap.Field) *zap.Logger {
+	if !log.Core().Enabled(zapcore.FatalLevel) {
+		return log
+	}
+	return log.WithLazy(fields...)
+}

@@ -25,24 +25,24 @@ func (ch *Child) Base() *Child { return ch }
 // versions share (Export, Expired, SAs, Kernels): how to visit its IKE SAs
 // and their CHILD SAs, and the few steps that differ by version.
 type Hooks[S SA, C ChildSA] struct {
-	SAs         func() iter.Seq[S]                                 // every IKE SA of the engine
-	Children    func(S) []C                                        // an IKE SA's CHILD SAs
-	Established func(S) bool                                       // whether the IKE SA is established
-	Negotiating func(S) bool                                       // whether the IKE SA is being negotiated
-	Conn        func(S) *policy.Connection                         // the IKE SA's connection
-	Creating    func(S, string) bool                               // whether a CHILD SA of the named connection is being negotiated on it
-	Info        func(S) policy.IKESAInfo                           // the IKE SA as `ikegate sas` shows it
-	Record      func(S) Record                                     // the export record of an established IKE SA
-	Log         func(S) *zap.Logger                                // the IKE SA's logger
-	Replace     func(now time.Time, sa S, c C)                     // start replacing c (rekey, new Quick Mode)
-	Delete      func(now time.Time, sa S, c C)                     // delete c and tell the peer
-	Initiate    func(now time.Time, conn *policy.Connection) error // start a new IKE SA
-	AddChild    func(now time.Time, sa S, conn *policy.Connection) // a further CHILD SA on sa
-	Reusable    func(conn *policy.Connection) (S, bool)            // an IKE SA that can carry conn's CHILD SA
-	Lookup      func(key uint64) (S, bool)                         // the IKE SA filed under key (see MapLookup)
-	User        func(S) string                                     // the remote-access user an IKE SA authenticated ("": none)
-	Peer        func(S) (identity string, addr netip.AddrPort)     // the peer's authenticated identity and address
-	Remove      func(now time.Time, sa S, notify bool, why string) // delete an IKE SA, telling the peer or not
+	SAs         func() iter.Seq[S]                                      // every IKE SA of the engine
+	Children    func(S) []C                                             // an IKE SA's CHILD SAs
+	Established func(S) bool                                            // whether the IKE SA is established
+	Negotiating func(S) bool                                            // whether the IKE SA is being negotiated
+	Conn        func(S) *policy.Connection                              // the IKE SA's connection
+	Creating    func(S, string) bool                                    // whether a CHILD SA of the named connection is being negotiated on it
+	Info        func(S) policy.IKESAInfo                                // the IKE SA as `ikegate sas` shows it
+	Record      func(S) Record                                          // the export record of an established IKE SA
+	Log         func(S) *zap.Logger                                     // the IKE SA's logger
+	Replace     func(now time.Time, sa S, c C)                          // start replacing c (rekey, new Quick Mode)
+	Delete      func(now time.Time, sa S, c C)                          // delete c and tell the peer
+	Initiate    func(now time.Time, conn *policy.Connection) error      // start a new IKE SA
+	AddChild    func(now time.Time, sa S, conn *policy.Connection)      // a further CHILD SA on sa
+	Reusable    func(conn *policy.Connection) (S, bool)                 // an IKE SA that can carry conn's CHILD SA
+	Lookup      func(key uint64) (S, bool)                              // the IKE SA filed under key (see MapLookup)
+	User        func(S) string                                          // the remote-access user an IKE SA authenticated ("": none)
+	Peer        func(S) (identity policy.Identity, addr netip.AddrPort) // the peer's authenticated identity and address
+	Remove      func(now time.Time, sa S, notify bool, why string)      // delete an IKE SA, telling the peer or not
 }
 
 // SetHooks gives the core its engine's hooks; engines call it once at
@@ -106,10 +106,23 @@ func (c *Core[S, C, W]) DeleteSA(now time.Time, key uint64, notify bool, why str
 // one NAT) and stay.
 func (c *Core[S, C, W]) InitialContact(now time.Time, sa S) {
 	id, addr := c.hooks.Peer(sa)
+	conn := c.hooks.Conn(sa)
+	idStr := "" // id's string, made once another SA of the address is found
 	var stale []S
 	for o := range c.hooks.SAs() {
+		if o == sa || c.hooks.Conn(o) != conn {
+			continue
+		}
+		// The address first: comparing it is cheap, and it rules out
+		// nearly every SA (each remote-access client has its own).
 		oid, oaddr := c.hooks.Peer(o)
-		if o != sa && c.hooks.Conn(o) == c.hooks.Conn(sa) && c.hooks.Established(o) && oid == id && oaddr == addr {
+		if oaddr != addr || !c.hooks.Established(o) {
+			continue
+		}
+		if idStr == "" {
+			idStr = id.String()
+		}
+		if oid.String() == idStr {
 			stale = append(stale, o)
 		}
 	}
@@ -197,7 +210,7 @@ func (c *Core[S, C, W]) Expired(now time.Time, spi uint32, hard bool) (Output, b
 			if !b.Installed() || (b.SPIIn != spi && b.SPIOut != spi) {
 				continue
 			}
-			log := c.hooks.Log(sa).With(zap.String("child", b.Conn.Name))
+			log := LogWith(c.hooks.Log(sa), zap.String("child", b.Conn.Name))
 			switch {
 			case hard:
 				log.Warn("the dataplane hard-expired a CHILD SA before it was replaced; deleting it")
