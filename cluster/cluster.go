@@ -116,9 +116,12 @@ type Node struct {
 	takeovers, restored, fences, writes, writeErrs atomic.Uint64
 	lag                                            atomic.Int64
 
-	// view is the cluster as last read from etcd, for redirects.
+	// view is the cluster as last read from etcd, for redirects, and
+	// sent are the redirects made to each node since: a node's load is
+	// what it published plus the clients sent to it after that.
 	viewMu sync.Mutex
 	view   []NodeStatus
+	sent   map[string][]time.Time
 	entry  map[netip.Addr]bool // redirect_from
 	prefer map[netip.Addr]bool
 }
@@ -722,6 +725,11 @@ func (n *Node) refreshView(ctx context.Context) {
 		n.log.Debug("reading the cluster's load", zap.Error(err))
 		return
 	}
+	n.refreshed(v)
+}
+
+// refreshed takes a new view of the cluster.
+func (n *Node) refreshed(v []NodeStatus) {
 	n.viewMu.Lock()
 	n.view = v
 	n.viewMu.Unlock()
@@ -730,9 +738,10 @@ func (n *Node) refreshView(ctx context.Context) {
 // Redirect says where a new client that reached local should go (RFC
 // 5685): if local is an entry address this node serves, to a service
 // address (not an entry) of the live node with the fewest IKE SAs, unless
-// this node has fewer than that one. The choice counts the client at
-// once, so that a burst spreads before the nodes publish their load
-// again. It never blocks (it reads the last view of etcd).
+// this node has fewer than that one. A node's count is what it last
+// published plus the clients redirected to it after it did, so that a
+// burst spreads before the nodes publish their load again. It never
+// blocks (it reads the last view of etcd).
 func (n *Node) Redirect(local netip.Addr) (netip.Addr, bool) {
 	local = local.Unmap()
 	if !n.entry[local] || !n.Owns(local) {
@@ -744,8 +753,11 @@ func (n *Node) Redirect(local netip.Addr) (netip.Addr, bool) {
 	}
 	n.viewMu.Lock()
 	defer n.viewMu.Unlock()
-	best, bestAddr := -1, netip.Addr{}
-	for i, v := range n.view {
+	if n.sent == nil {
+		n.sent = map[string][]time.Time{}
+	}
+	best, bestLoad, bestAddr := "", 0, netip.Addr{}
+	for _, v := range n.view {
 		if v.Node == n.cfg.Node || v.Lease != "ok" {
 			continue
 		}
@@ -756,13 +768,24 @@ func (n *Node) Redirect(local netip.Addr) (netip.Addr, bool) {
 				break
 			}
 		}
-		if to.IsValid() && (best < 0 || v.SAs < n.view[best].SAs) {
-			best, bestAddr = i, to
+		if !to.IsValid() {
+			continue
+		}
+		// Forget what the node's published count includes.
+		recent := n.sent[v.Node][:0]
+		for _, at := range n.sent[v.Node] {
+			if at.After(v.Updated) {
+				recent = append(recent, at)
+			}
+		}
+		n.sent[v.Node] = recent
+		if load := v.SAs + len(recent); best == "" || load < bestLoad {
+			best, bestLoad, bestAddr = v.Node, load, to
 		}
 	}
-	if best < 0 || self < n.view[best].SAs {
+	if best == "" || self < bestLoad {
 		return netip.Addr{}, false
 	}
-	n.view[best].SAs++
+	n.sent[best] = append(n.sent[best], time.Now())
 	return bestAddr, true
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"ikegate/policy"
 )
@@ -41,6 +42,17 @@ func TestRedirect(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("redirects %v, want %v", got, want)
 		}
+	}
+	// A view read before n3 published its new count keeps the clients
+	// sent since; one published after them drops them.
+	n.refreshed([]NodeStatus{{Node: "n3", Addresses: []string{"10.0.0.4/24"}, SAs: 2, Lease: "ok", Updated: time.Now().Add(-time.Minute)}})
+	self = 3
+	if to, ok := n.Redirect(a("10.0.0.2")); ok {
+		t.Errorf("after a stale view: redirected to %v; n3 has 2+2 clients, this node 3", to)
+	}
+	n.refreshed([]NodeStatus{{Node: "n3", Addresses: []string{"10.0.0.4/24"}, SAs: 3, Lease: "ok", Updated: time.Now()}})
+	if to, ok := n.Redirect(a("10.0.0.2")); !ok || to != a("10.0.0.4") {
+		t.Errorf("after a fresh view (n3 has 3, this node 3): %v %v", to, ok)
 	}
 	if _, ok := n.Redirect(a("10.0.0.3")); ok {
 		t.Error("redirected from an address that is no entry")
