@@ -258,3 +258,12 @@ func overlap(a, b []netip.Prefix) (netip.Prefix, netip.Prefix, bool) {
 	}
 	return netip.Prefix{}, netip.Prefix{}, false
 }
+
+// RetireOutbound passes a retirement to the dataplane when it has them
+// (policy.OutboundRetirer).
+func (g *selectorGuard) RetireOutbound(sa *policy.ChildSA) error {
+	if r, ok := g.Dataplane.(policy.OutboundRetirer); ok {
+		return r.RetireOutbound(sa)
+	}
+	return nil
+}

@@ -408,6 +408,9 @@ func (e *Engine) installChild(sa *ikeSA, c *childSA, gir, ni, nr []byte, weIniti
 		Owner:         sa.owner(),
 		Lifetime:      c.Conn.ChildLifetime,
 		LifetimeBytes: c.Conn.ChildLifetimeBytes,
+		// The peer installs an SA we answered for only when our answer
+		// arrives: no packets on it before it shows it has.
+		DeferOutbound: !weInitiated,
 	}
 	if weInitiated {
 		k.EncKeyOut, k.IntegKeyOut, k.EncKeyIn, k.IntegKeyIn = encI, integI, encR, integR

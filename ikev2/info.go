@@ -158,6 +158,7 @@ func (e *Engine) deleteChildAfter(now time.Time, sa *ikeSA, c *childSA, delay ti
 	spi := c.SPIIn
 	installed := c.State == engine.ChildInstalled || c.State == engine.ChildInstallFailed
 	if delay > 0 && c.State == engine.ChildInstalled && sa.state == stateEstablished {
+		e.RetireChild(&c.Child) // our packets go on its replacement now
 		sa.children = engine.Without(sa.children, c)
 		sa.lateRemovals = append(sa.lateRemovals, lateRemoval{at: now.Add(delay), child: &c.Child})
 	} else {

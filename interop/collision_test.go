@@ -123,17 +123,13 @@ func TestRekeyCollisions(t *testing.T) {
 	}
 	t.Logf("ping: %d of %d replies; lost %d during the CHILD SA collisions, %d during the IKE SA collisions",
 		replies.Load(), sent.Load(), lostBy["child"], lostBy["ike"])
-	// IKE SA collisions move the CHILD SAs: nothing may be lost. A CHILD
-	// SA collision installs two new SAs on each side before the nonces
-	// decide, and each side sends on its newest at once, so a few pings
-	// (at 10 per second) die on the redundant one until it is deleted:
-	// at most 5 per collision (measured: about 2; keeping the outbound
-	// on the old SA until the collision is decided is not done yet).
-	if lostBy["ike"] > 0 {
-		t.Errorf("ping lost %d packets during the IKE SA collisions", lostBy["ike"])
-	}
-	if lostBy["child"] > 5*collisionRounds {
-		t.Errorf("ping lost %d packets during %d CHILD SA collisions", lostBy["child"], collisionRounds)
+	// Nothing may be lost: IKE SA collisions move the CHILD SAs, and in
+	// a CHILD SA collision ikegate sends on an SA it answered for only
+	// once the peer uses it, and on none it deleted after the Delete.
+	for _, kind := range []string{"child", "ike"} {
+		if lostBy[kind] > 0 {
+			t.Errorf("ping lost %d packets during the %s SA collisions", lostBy[kind], kind)
+		}
 	}
 }
 

@@ -118,6 +118,10 @@ type usStats struct {
 type usSA struct {
 	sa             policy.ChildSA // deep copy
 	seq            uint64         // install order: newer SAs win outbound
+	// fit is how fit the SA is for our packets (outActive, outDeferred,
+	// outRetired): among the SAs that take a packet, the fittest newest
+	// one sends it.
+	fit atomic.Int32
 	in, out        *esp.SA
 	local          netip.AddrPort                 // our UDP encapsulation endpoint
 	remote         atomic.Pointer[netip.AddrPort] // the peer's; follows its NAT mapping
@@ -131,6 +135,29 @@ type usSA struct {
 	// it was last seen to grow (guarded by Userspace.mu).
 	lastInCount  uint64
 	lastInChange time.Time
+}
+
+// Outbound fitness of an SA (usSA.out).
+const (
+	outRetired  = 0 // deleted after a rekey, kept for inbound stragglers only
+	outDeferred = 1 // we answered its creation; the peer may not have it yet
+	outActive   = 2
+)
+
+// pick returns the SA that sends a packet from src among list (newest
+// first): the newest of the fittest that take src.
+func pick(list []*usSA, src netip.Addr) *usSA {
+	var best *usSA
+	bestOut := int32(-1)
+	for _, s := range list {
+		if o := s.fit.Load(); o > bestOut && containsAny(s.localTS, src) {
+			best, bestOut = s, o
+			if o == outActive {
+				break
+			}
+		}
+	}
+	return best
 }
 
 func containsAny(ps []netip.Prefix, a netip.Addr) bool {
@@ -217,10 +244,8 @@ func (t *outTable) lookup(src, dst netip.Addr) *usSA {
 		if err != nil {
 			continue
 		}
-		for _, s := range g.m[prefixShard(p)][p] {
-			if containsAny(s.localTS, src) {
-				return s
-			}
+		if s := pick(g.m[prefixShard(p)][p], src); s != nil {
+			return s
 		}
 	}
 	return nil
@@ -482,6 +507,13 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) {
 		}
 		return
 	}
+	// A packet on an SA we answered for: the peer has it, so ours may go
+	// on it too.
+	if s.fit.Load() == outDeferred && s.fit.CompareAndSwap(outDeferred, outActive) {
+		if ce := u.log.Check(zap.DebugLevel, "the peer uses the new CHILD SA: sending on it"); ce != nil {
+			ce.Write(zap.String("conn", s.sa.ConnName), zap.String("spi_in", fmt.Sprintf("%08x", s.sa.SPIIn)))
+		}
+	}
 	src, dst2, ok := ipAddrs(inner)
 	if !ok || (nh == esp.NextHeaderIPv4) != src.Is4() || !containsAny(s.remoteTS, src) || !containsAny(s.localTS, dst2) {
 		u.stats.inOutsideTS.Add(1)
@@ -723,6 +755,10 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	}
 	u.nextSeq++
 	s.seq = u.nextSeq
+	s.fit.Store(outActive)
+	if sa.DeferOutbound {
+		s.fit.Store(outDeferred)
+	}
 	delete(u.allocated, spiKey{k.local, sa.SPIIn})
 	u.installed[k] = s
 	u.inTab.set(sa.SPIIn, s)
@@ -829,6 +865,17 @@ func (u *Userspace) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort
 	u.publishLocked()
 	u.log.Info("CHILD SA moved to new addresses", zap.String("conn", s.sa.ConnName),
 		zap.String("spi_in", fmt.Sprintf("%08x", s.sa.SPIIn)), zap.Stringer("old", old), zap.Stringer("new", remote))
+	return nil
+}
+
+// RetireOutbound stops sending on the installed CHILD SA sa; its inbound
+// side works until DelChildSA (policy.OutboundRetirer).
+func (u *Userspace) RetireOutbound(sa *policy.ChildSA) error {
+	s := u.inTab.get(sa.SPIIn)
+	if s == nil {
+		return fmt.Errorf("kernel: retire CHILD SA %q spi %#08x: not installed", sa.ConnName, sa.SPIIn)
+	}
+	s.fit.Store(outRetired)
 	return nil
 }
 

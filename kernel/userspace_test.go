@@ -753,3 +753,37 @@ func TestOutTableIncremental(t *testing.T) {
 		t.Fatalf("empty table keeps %d + %d groups", len(tab.v4), len(tab.v6))
 	}
 }
+
+// TestPickFit: the newest of the fittest SAs sends: an SA we answered
+// for (deferred) only while no active one takes the packet, a retired
+// one only when nothing else does.
+func TestPickFit(t *testing.T) {
+	src := netip.MustParseAddr("10.2.0.1")
+	mk := func(name string, fit int32) *usSA {
+		s := &usSA{localTS: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}}
+		s.sa.ConnName = name
+		s.fit.Store(fit)
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		list []*usSA // newest first
+		want string
+	}{
+		{"newest active", []*usSA{mk("new", outActive), mk("old", outActive)}, "new"},
+		{"answered for, not yet used", []*usSA{mk("new", outDeferred), mk("old", outActive)}, "old"},
+		{"answered for, alone", []*usSA{mk("new", outDeferred)}, "new"},
+		{"old retired", []*usSA{mk("new", outDeferred), mk("old", outRetired)}, "new"},
+		{"collision: ours over the peer's", []*usSA{mk("ours", outActive), mk("peers", outDeferred), mk("old", outActive)}, "ours"},
+		{"collision: ours retired", []*usSA{mk("ours", outRetired), mk("peers", outDeferred), mk("old", outActive)}, "old"},
+		{"only retired", []*usSA{mk("gone", outRetired)}, "gone"},
+	} {
+		got := pick(tc.list, src)
+		if got == nil || got.sa.ConnName != tc.want {
+			t.Errorf("%s: picked %v, want %s", tc.name, got, tc.want)
+		}
+	}
+	if pick([]*usSA{mk("x", outActive)}, netip.MustParseAddr("10.9.0.1")) != nil {
+		t.Error("an SA whose local selectors do not take the source was picked")
+	}
+}

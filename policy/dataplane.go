@@ -62,6 +62,14 @@ type Dataplane interface {
 	Close() error
 }
 
+// OutboundRetirer is implemented by dataplanes that can stop sending on
+// an installed CHILD SA while they keep taking its inbound packets: a
+// CHILD SA deleted after a rekey stays a few seconds for the peer's
+// packets in flight, but ours go on its replacement at once.
+type OutboundRetirer interface {
+	RetireOutbound(sa *ChildSA) error
+}
+
 // ErrSelectorConflict is the runtime's answer to an install whose remote
 // traffic selectors overlap those of an installed CHILD SA of another
 // owner (ChildSA.Owner): no peer may take another peer's traffic or

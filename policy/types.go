@@ -300,6 +300,14 @@ type ChildSA struct {
 	Lifetime      time.Duration
 	LifetimeBytes uint64 // 0: no byte limit
 
+	// DeferOutbound: we answered the exchange that created the SA, so
+	// the peer may not have installed it yet (its answer still on the
+	// way). The dataplane sends on it only once a packet arrived on it,
+	// or while no other SA takes the same traffic; until then the SA it
+	// replaces carries our packets. (Honoured by the userspace
+	// dataplane.)
+	DeferOutbound bool
+
 	// ResumeSeqOut and ResumeSeqIn continue the SA where another node of
 	// a cluster left it (a takeover): the first outbound sequence number
 	// is ResumeSeqOut+1, and inbound numbers up to ResumeSeqIn count as

@@ -152,6 +152,14 @@ func (c *Core[S, C, W]) ChildRekeyAt(now time.Time, k *policy.ChildSA, initiator
 	return now.Add(c.RekeyDelay(initiator, k.Lifetime, DefaultChildLifetime))
 }
 
+// RetireChild asks the dataplane to send no more on the installed CHILD
+// SA ch; it stays for inbound packets until RemoveChild.
+func (c *Core[S, C, W]) RetireChild(ch *Child) {
+	if ch.Kernel != nil && ch.State == ChildInstalled {
+		c.Effect(Effect{Kind: EffectRetire, Child: ch.Kernel})
+	}
+}
+
 // RemoveChild asks the runtime to take ch out of the dataplane (if it is
 // in; an EffectRemove) and marks it DELETED: the one path out.
 func (c *Core[S, C, W]) RemoveChild(ch *Child) {

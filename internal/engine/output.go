@@ -54,6 +54,10 @@ const (
 	// and Remote of MovedTo (MOBIKE); Execute records them in Child when
 	// the dataplane moved it.
 	EffectMove
+	// EffectRetire asks the dataplane to send no more on Child, which
+	// stays installed for inbound packets until its EffectRemove
+	// (policy.OutboundRetirer; a no-op on dataplanes without it).
+	EffectRetire
 
 	numEffects
 )
@@ -79,6 +83,8 @@ func (k EffectKind) String() string {
 		return "eap"
 	case EffectMove:
 		return "move"
+	case EffectRetire:
+		return "retire"
 	}
 	return "effect?"
 }
@@ -230,6 +236,10 @@ func Execute(now time.Time, e Answerer, dp policy.Installer, acc Access, out Out
 		case EffectRemove:
 			r.Err = dp.DelChildSA(ef.Child)
 			ef.Child.WipeKeys()
+		case EffectRetire:
+			if rt, ok := dp.(policy.OutboundRetirer); ok {
+				r.Err = rt.RetireOutbound(ef.Child)
+			}
 		case EffectMove:
 			if r.Err = dp.MoveChildSA(ef.Child, ef.MovedTo.Local, ef.MovedTo.Remote); r.Err == nil {
 				ef.Child.Move(ef.MovedTo.Local, ef.MovedTo.Remote)
