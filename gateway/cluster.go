@@ -58,16 +58,28 @@ func newClusterRun(g *Gateway, cfg *policy.Cluster) (*clusterRun, error) {
 // membership ends by giving the addresses up (their SAs forgotten here,
 // served by a survivor) before run returns.
 func (cr *clusterRun) run(ctx context.Context) {
+	nodeCtx, stopNode := context.WithCancel(context.Background())
+	defer stopNode()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cr.node.Run(ctx)
+		cr.node.Run(nodeCtx)
 	}()
 	t := time.NewTicker(cr.cfg.SyncInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-done:
+			return
+		case <-ctx.Done():
+			// Stopping: the last changes go out before the node leaves
+			// (its leave writes them), so the survivors restore the SAs
+			// as they are now.
+			sctx, cancel := context.WithTimeout(context.Background(), cr.cfg.LeaseTTL)
+			cr.sync(sctx)
+			cancel()
+			stopNode()
+			<-done
 			return
 		case <-t.C:
 			cr.sync(ctx)

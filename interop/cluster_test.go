@@ -417,6 +417,39 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 
+	// A graceful stop of the owner (SIGTERM): it writes its last state,
+	// gives the address up and revokes its lease, so the last node takes
+	// over at once, and the peers keep their SAs.
+	var last *Ikegate
+	for _, g := range c.nodes {
+		if g != oldOwner && g != next {
+			last = g
+		}
+	}
+	spisNow := map[int]string{1: swanSPIs(peers[1], "cl1"), 2: swanSPIs(peers[2], "cl2")}
+	tStop := time.Now()
+	next.Proc.Stop()
+	stopped := time.Since(tStop)
+	lastName := ""
+	if !WaitFor(t, 10*time.Second, func() bool {
+		lastName = owner(last)
+		return lastName != "" && c.nodes[int(lastName[1]-'1')] == last
+	}) {
+		t.Fatalf("%s did not take over after %s stopped", last.NS, next.NS)
+	}
+	t.Logf("%s stopped in %v; %s owns %s %v after the stop began", next.NS, stopped.Round(time.Millisecond), last.NS, clusterSvc, time.Since(tStop).Round(time.Millisecond))
+	time.Sleep(3 * time.Second)
+	for _, v := range []int{2, 1} {
+		if got := swanSPIs(peers[v], fmt.Sprintf("cl%d", v)); got != spisNow[v] {
+			t.Errorf("IKEv%d peer after the graceful stop: %q, want %q", v, got, spisNow[v])
+		}
+		gap := pingers[v].MaxGap(tStop, time.Now())
+		t.Logf("IKEv%d tunnel: ping gap %v at the graceful stop", v, gap.Round(time.Millisecond))
+		if gap > 2*time.Second {
+			t.Errorf("IKEv%d tunnel: no ping answered for %v at a graceful stop", v, gap)
+		}
+	}
+
 	// Liveness checks against the last owner: strongSwan sends them when
 	// the tunnel is idle, so the pings stop.
 	for _, p := range pingers {
