@@ -63,6 +63,12 @@ type addrPool struct {
 	byAddr map[netip.Addr]*lease
 	byID   map[string]*lease
 	prev   map[string]netip.Addr // identity → its last released address
+	// free is where lowestFree starts: every address of the ranges
+	// before it is leased (invalid: start at the first). It only moves
+	// forward as lowestFree finds leased addresses, and back to an
+	// address that is released, so filling a pool costs O(1) per lease
+	// instead of a walk over all leased addresses.
+	free netip.Addr
 }
 
 type lease struct {
@@ -265,12 +271,21 @@ func (p *Pools) owner(addr netip.Addr) *addrPool {
 	return nil
 }
 
-// lowestFree walks the ranges in order from their first address, skipping
-// leased ones: at most one step per leased address, plus one.
+// lowestFree walks the ranges in order from the first address that may
+// be free (ap.free), skipping leased ones, and returns the lowest free
+// address.
 func (ap *addrPool) lowestFree() (netip.Addr, bool) {
 	for _, r := range ap.ranges {
-		for a := r.First; ; a = a.Next() {
+		if ap.free.IsValid() && r.Last.Less(ap.free) {
+			continue // all leased
+		}
+		a := r.First
+		if ap.free.IsValid() && r.First.Less(ap.free) {
+			a = ap.free
+		}
+		for ; ; a = a.Next() {
 			if ap.byAddr[a] == nil {
+				ap.free = a
 				return a, true
 			}
 			if a == r.Last {
@@ -279,6 +294,13 @@ func (ap *addrPool) lowestFree() (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// freed notes that addr is free again (for lowestFree).
+func (ap *addrPool) freed(addr netip.Addr) {
+	if ap.free.IsValid() && addr.Less(ap.free) {
+		ap.free = addr
+	}
 }
 
 // Release gives back one Lease of addr by identity; with the last, the
@@ -301,6 +323,7 @@ func (p *Pools) Release(pool, identity string, addr netip.Addr) {
 	delete(ap.byAddr, l.Address)
 	delete(ap.byID, l.key)
 	ap.prev[l.key] = l.Address
+	ap.freed(l.Address)
 }
 
 // Leases returns every current lease, sorted by pool, then address.

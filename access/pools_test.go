@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -448,5 +449,65 @@ func TestLeaseForDevices(t *testing.T) {
 	p.Release("rw", "alice", phone)
 	if back := lease("alice", "192.0.2.7:62000"); back != phone {
 		t.Fatalf("the phone came back to %v, want its previous %v (and never the laptop's %v)", back, phone, laptop)
+	}
+}
+
+// TestLeaseLowestAfterRelease: the lowest free address is handed out
+// after releases below, at and above the addresses leased so far, across
+// ranges (lowestFree starts where it last found one).
+func TestLeaseLowestAfterRelease(t *testing.T) {
+	p := testPools(t, poolTOML("p", "10.9.0.1-10.9.0.4", "10.9.1.1-10.9.1.2"))
+	addrs := map[string]netip.Addr{}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		addrs[id] = mustLease(t, p, "p", id)
+	}
+	for _, step := range []struct {
+		release []string // identities whose leases end
+		lease   string   // then a new identity leases
+		want    string
+	}{
+		{nil, "f", "10.9.1.2"},
+		{[]string{"c"}, "g", "10.9.0.3"},
+		{[]string{"e", "b"}, "h", "10.9.0.2"},
+		{nil, "i", "10.9.1.1"},
+		{[]string{"a", "d"}, "j", "10.9.0.1"},
+		{nil, "k", "10.9.0.4"},
+	} {
+		for _, id := range step.release {
+			p.Release("p", id, addrs[id])
+		}
+		got := mustLease(t, p, "p", step.lease)
+		if got.String() != step.want {
+			t.Fatalf("after releasing %v, %s got %s, want %s", step.release, step.lease, got, step.want)
+		}
+		addrs[step.lease] = got
+	}
+	if _, err := p.Lease("p", "full"); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("a full pool leased: %v", err)
+	}
+}
+
+// BenchmarkLeaseFill fills a pool of 2^20 addresses, 100,000 at a time:
+// constant time per lease (the walk from the first address made filling
+// the pool quadratic).
+//
+//	go test -run=NONE -bench=LeaseFill ./access/
+func BenchmarkLeaseFill(b *testing.B) {
+	cfg, err := policy.Parse("pools.toml", []byte("[gateway]\nlisten = [\"192.0.2.1\"]\n"+poolTOML("p", "10.64.0.0/12")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var p *Pools
+	for i := range b.N {
+		if i%100_000 == 0 {
+			b.StopTimer()
+			if p, err = NewPools(cfg.Pools, nil); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		if _, err := p.Lease("p", "c"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
