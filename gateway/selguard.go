@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"ikegate/policy"
@@ -25,7 +26,7 @@ type selectorGuard struct {
 	index selIndex           // the remote selectors of owned
 	// byOwner are the inbound SPIs of each owner's CHILD SAs, for its
 	// accounting (traffic).
-	byOwner map[string]map[uint32]struct{}
+	byOwner map[string][]uint32
 	// gone is the traffic of each owner's CHILD SAs that were removed
 	// (read just before), for accounting.
 	gone map[string]policy.ChildCounters
@@ -44,7 +45,7 @@ type guarded struct {
 }
 
 func newSelectorGuard(dp policy.Dataplane) *selectorGuard {
-	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]guarded), byOwner: make(map[string]map[uint32]struct{}),
+	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]guarded), byOwner: make(map[string][]uint32),
 		gone: make(map[string]policy.ChildCounters), goneConn: make(map[string]policy.ChildCounters)}
 }
 
@@ -55,12 +56,7 @@ func (g *selectorGuard) add(spi uint32, o guarded) {
 	for _, p := range o.remote {
 		g.index.add(p, selRef{spi: spi, owner: o.owner})
 	}
-	m := g.byOwner[o.owner]
-	if m == nil {
-		m = make(map[uint32]struct{}, 1)
-		g.byOwner[o.owner] = m
-	}
-	m[spi] = struct{}{}
+	g.byOwner[o.owner] = append(g.byOwner[o.owner], spi)
 }
 
 // remove forgets the CHILD SA with inbound SPI spi (under g.mu).
@@ -73,10 +69,14 @@ func (g *selectorGuard) remove(spi uint32) {
 	for _, p := range o.remote {
 		g.index.remove(p, spi)
 	}
-	if m := g.byOwner[o.owner]; m != nil {
-		if delete(m, spi); len(m) == 0 {
-			delete(g.byOwner, o.owner)
-		}
+	spis := g.byOwner[o.owner]
+	if i := slices.Index(spis, spi); i >= 0 {
+		spis = slices.Delete(spis, i, i+1)
+	}
+	if len(spis) == 0 {
+		delete(g.byOwner, o.owner)
+	} else {
+		g.byOwner[o.owner] = spis
 	}
 }
 
@@ -173,10 +173,7 @@ func (g *selectorGuard) traffic(owner string) policy.ChildCounters {
 	g.mu.Lock()
 	t := g.gone[owner]
 	delete(g.gone, owner)
-	live := make([]uint32, 0, len(g.byOwner[owner]))
-	for spi := range g.byOwner[owner] {
-		live = append(live, spi)
-	}
+	live := slices.Clone(g.byOwner[owner])
 	g.mu.Unlock()
 	for _, spi := range live {
 		if c, ok := g.Dataplane.Counters(spi); ok {

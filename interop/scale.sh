@@ -22,7 +22,9 @@
 #   IKEGATE_SCALE_IDLE         seconds of idle CPU measurement (default 60)
 #   IKEGATE_SCALE_DATAPLANE    the responder's dataplane: none (default) or userspace
 #   IKEGATE_SCALE_DPD          the responder's dpd_delay: a duration, "off"
-#                              (no liveness checks), or unset: ikegate's default (30 s)
+#                              (1h, the longest: no liveness check during the
+#                              run), or unset: ikegate's default (30 s)
+#   IKEGATE_SCALE_GOGC         the responder's GOGC (default: Go's, 100)
 #   IKEGATE_SCALE_WORKERS      the responder's workers (default: one per CPU)
 #   IKEGATE_SCALE_PORTS        source ports per source address (default 8192)
 #   IKEGATE_BIN                a built ikegate (default: built from this tree)
@@ -74,7 +76,7 @@ ip -n "$NS" link set lo up
 dpdline=
 case $DPD in
 "") ;;
-off) dpdline='dpd_delay = "0s"' ;;
+off) dpdline='dpd_delay = "1h"' ;; # the longest: no liveness check during the run
 *) dpdline="dpd_delay = \"$DPD\"" ;;
 esac
 workersline=
@@ -110,7 +112,7 @@ chmod 600 "$DIR/ikegate.toml"
 printf '%s\n' "$PSK" >"$DIR/psk"
 chmod 600 "$DIR/psk"
 
-GODEBUG=${IKEGATE_SCALE_GODEBUG:-} ip netns exec "$NS" "$BIN" run --config "$DIR/ikegate.toml" >"$DIR/ikegate.log" 2>&1 &
+GOGC=${IKEGATE_SCALE_GOGC:-} GODEBUG=${IKEGATE_SCALE_GODEBUG:-} ip netns exec "$NS" "$BIN" run --config "$DIR/ikegate.toml" >"$DIR/ikegate.log" 2>&1 &
 GW_PID=$!
 for _ in $(seq 100); do [[ -S $DIR/ctl.sock ]] && break; sleep 0.1; done
 [[ -S $DIR/ctl.sock ]] || { cat "$DIR/ikegate.log"; echo "scale.sh: ikegate did not start" >&2; exit 1; }
@@ -127,7 +129,7 @@ cpu0=$(cpu_ms "$GW_PID")
 # The generators hold their SAs until the script has measured, then are
 # told to stop (SIGTERM ends a hold early, without failure).
 HOLD=24h
-echo "scale: $N IKEv2 SAs from $NGEN generator processes, $PORTS source ports per address, $CONC in flight in all, dataplane $DATAPLANE, dpd_delay ${DPD:-default}; responder RSS at start $((rss0 / 1024)) MiB"
+echo "scale: $N IKEv2 SAs from $NGEN generator processes, $PORTS source ports per address, $CONC in flight in all, dataplane $DATAPLANE, dpd_delay ${DPD:-default}, GOGC ${IKEGATE_SCALE_GOGC:-default}; responder RSS at start $((rss0 / 1024)) MiB"
 BENCH_PIDS=()
 t0=$(date +%s.%N)
 for ((g = 0; g < NGEN; g++)); do
