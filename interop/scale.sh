@@ -171,7 +171,11 @@ sleep "$IDLE"
 cpu3=$(cpu_ms "$GW_PID")
 gcpu3=$(gen_cpu_ms)
 rss3=$(rss_kib "$GW_PID")
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 ip netns exec "$NS" "$BIN" stats --json --control "$DIR/ctl.sock" >"$DIR/stats.json" 2>&1 || true
+# The SAs the responder still holds (its counters only grow).
+held=$(ip netns exec "$NS" "$BIN" sas --json --control "$DIR/ctl.sock" 2>/dev/null |
+	jq '[.[] | select(.state == "ESTABLISHED" and any(.children[]; .state == "INSTALLED"))] | length' || echo "?")
 for pid in "${BENCH_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 for pid in "${BENCH_PIDS[@]}"; do wait "$pid" || true; done
 cat "$DIR"/bench*.err | grep -v 'holding them' >&2 || true
@@ -191,7 +195,7 @@ est=$(jq .established "$DIR/bench.json")
 [[ $est -gt 0 ]] || { cat "$DIR"/bench*.json; echo "scale.sh: nothing established" >&2; exit 1; }
 jq -r --argjson rss0 "$rss0" --argjson rss1 "$rss1" --argjson rss3 "$rss3" \
 	--argjson cpu0 "$cpu0" --argjson cpu1 "$cpu1" --argjson cpu2 "$cpu2" --argjson cpu3 "$cpu3" --argjson gcpu2 "$gcpu2" --argjson gcpu3 "$gcpu3" \
-	--argjson idle "$IDLE" --slurpfile st "$DIR/stats.json" '
+	--argjson idle "$IDLE" --arg held "$held" --slurpfile st "$DIR/stats.json" '
 def f(n): (n * 10 | round) / 10;
 "established      \(.established) of \(.count) in \(f(.elapsed_s)) s (\(.rate_per_s | round)/s; p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, the worst generator), failures: \(.failures // {} | tostring)",
 "responder RSS    \(f(($rss1) / 1024)) MiB with the SAs (\(f($rss0 / 1024)) MiB before): \((($rss1 - $rss0) * 1024 / .established) | round) B per SA; after the idle period \(f($rss3 / 1024)) MiB, \((($rss3 - $rss0) * 1024 / .established) | round) B per SA",
@@ -199,8 +203,10 @@ def f(n): (n * 10 | round) / 10;
 "generator        CPU \(f(.generator_cpu_s)) s establishing (\(.generator_cpu_us_per_sa | round) µs per SA), peak RSS \(f(.generator_peak_rss_kib / 1024)) MiB (\((.generator_peak_rss_kib * 1024 / .established) | round) B per SA); \(.generators) processes, \(.sockets) sockets, \(.engines) engines",
 "generator idle   \(f(($gcpu3 - $gcpu2) / 10 / $idle)) % of one CPU over the same \($idle) s (all processes)",
 "hold             \(f(.hold_s)) s (the shortest generator): \(.held) of \(.established) SAs still up at its end; datagrams during the holds: \(.hold_datagrams_sent) sent, \(.hold_datagrams_received) received",
-"responder stats  IKEv2 \($st[0].ikev2 // {} | tostring)"
+"responder holds  \($held) established IKE SAs with their CHILD SA at the end of the idle period",
+"responder stats  IKEv2 \($st[0].ikev2 // {} | tostring); queue_full drops \($st[0].drops.queue_full // 0)"
 ' "$DIR/bench.json"
+echo "load average     $load at the end of the idle period ($(nproc) CPUs, shared with whatever else runs)"
 if [[ -s $DIR/ikegate.log ]]; then
 	echo "responder log (warnings; last 5 lines of $(wc -l <"$DIR/ikegate.log")):"
 	tail -n 5 "$DIR/ikegate.log"
