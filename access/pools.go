@@ -63,12 +63,12 @@ type addrPool struct {
 	byAddr map[netip.Addr]*lease
 	byID   map[string]*lease
 	prev   map[string]netip.Addr // identity → its last released address
-
-	// freeRange and freeAddr are where lowestFree starts: every address
-	// of the ranges before them is leased (freeAddr invalid: the range's
-	// first address). Leasing keeps that true; a release moves them back.
-	freeRange int
-	freeAddr  netip.Addr
+	// free is where lowestFree starts: every address of the ranges
+	// before it is leased (invalid: start at the first). It only moves
+	// forward as lowestFree finds leased addresses, and back to an
+	// address that is released, so filling a pool costs O(1) per lease
+	// instead of a walk over all leased addresses.
+	free netip.Addr
 }
 
 type lease struct {
@@ -271,20 +271,21 @@ func (p *Pools) owner(addr netip.Addr) *addrPool {
 	return nil
 }
 
-// lowestFree walks the ranges in order from their first address (from
-// the last free address it found, as long as nothing below was released
-// since: a pool filling up costs O(1) per lease, not O(leased)), skipping
-// leased ones: at most one step per leased address, plus one.
+// lowestFree walks the ranges in order from the first address that may
+// be free (ap.free), skipping leased ones, and returns the lowest free
+// address.
 func (ap *addrPool) lowestFree() (netip.Addr, bool) {
-	for ri := ap.freeRange; ri < len(ap.ranges); ri++ {
-		r := ap.ranges[ri]
+	for _, r := range ap.ranges {
+		if ap.free.IsValid() && r.Last.Less(ap.free) {
+			continue // all leased
+		}
 		a := r.First
-		if ri == ap.freeRange && ap.freeAddr.IsValid() {
-			a = ap.freeAddr
+		if ap.free.IsValid() && r.First.Less(ap.free) {
+			a = ap.free
 		}
 		for ; ; a = a.Next() {
 			if ap.byAddr[a] == nil {
-				ap.freeRange, ap.freeAddr = ri, a
+				ap.free = a
 				return a, true
 			}
 			if a == r.Last {
@@ -292,21 +293,13 @@ func (ap *addrPool) lowestFree() (netip.Addr, bool) {
 			}
 		}
 	}
-	ap.freeRange, ap.freeAddr = len(ap.ranges), netip.Addr{}
 	return netip.Addr{}, false
 }
 
-// freed moves lowestFree's start back to a, a pool address just
-// released, if it lies before it.
-func (ap *addrPool) freed(a netip.Addr) {
-	for ri, r := range ap.ranges {
-		if a.Compare(r.First) < 0 || a.Compare(r.Last) > 0 {
-			continue
-		}
-		if ri < ap.freeRange || (ri == ap.freeRange && (!ap.freeAddr.IsValid() || a.Less(ap.freeAddr))) {
-			ap.freeRange, ap.freeAddr = ri, a
-		}
-		return
+// freed notes that addr is free again (for lowestFree).
+func (ap *addrPool) freed(addr netip.Addr) {
+	if ap.free.IsValid() && addr.Less(ap.free) {
+		ap.free = addr
 	}
 }
 
@@ -328,9 +321,9 @@ func (p *Pools) Release(pool, identity string, addr netip.Addr) {
 		return
 	}
 	delete(ap.byAddr, l.Address)
-	ap.freed(l.Address)
 	delete(ap.byID, l.key)
 	ap.prev[l.key] = l.Address
+	ap.freed(l.Address)
 }
 
 // Leases returns every current lease, sorted by pool, then address.

@@ -89,6 +89,7 @@ type Gateway struct {
 
 	peersMu sync.Mutex
 	peers   map[string][]saRef // IKE SAs by connection and peer identity (unique.go)
+	peerOf  map[saID]string    // the key of peers each IKE SA is filed under
 
 	socks   []*socket
 	byLocal map[netip.AddrPort]*socket // read-only after New
@@ -157,6 +158,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		byLocal: make(map[netip.AddrPort]*socket),
 		ready:   make(chan struct{}),
 		peers:   make(map[string][]saRef),
+		peerOf:  make(map[saID]string),
 		done:    make(chan struct{}),
 	}
 	g.db.Store(policy.NewDB(cfg.Connections, cfg.Pools...))

@@ -26,6 +26,14 @@ type saRef struct {
 	peer          netip.AddrPort
 }
 
+// saID is what identifies an IKE SA in saRef.
+type saID struct {
+	shard, engine int
+	key           uint64
+}
+
+func (r saRef) id() saID { return saID{r.shard, r.engine, r.key} }
+
 // peerKey identifies a peer of a connection.
 func peerKey(conn, identity string) string { return conn + "\x00" + identity }
 
@@ -37,21 +45,14 @@ func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
 		ref.engine = v1
 	}
 	g.peersMu.Lock()
+	k := peerKey(ef.Conn, ef.Identity)
+	if old, ok := g.peerOf[ref.id()]; ok && (ef.Kind == engine.EffectIKEDown || old != k) {
+		g.unfile(old, ref)
+	}
 	if ef.Kind == engine.EffectIKEDown {
-		for k, refs := range g.peers {
-			if i := indexRef(refs, ref); i >= 0 {
-				if refs = append(refs[:i], refs[i+1:]...); len(refs) == 0 {
-					delete(g.peers, k)
-				} else {
-					g.peers[k] = refs
-				}
-				break
-			}
-		}
 		g.peersMu.Unlock()
 		return
 	}
-	k := peerKey(ef.Conn, ef.Identity)
 	var others []saRef
 	for _, r := range g.peers[k] {
 		if r.shard != ref.shard || r.engine != ref.engine || r.key != ref.key {
@@ -60,6 +61,7 @@ func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
 	}
 	if indexRef(g.peers[k], ref) < 0 {
 		g.peers[k] = append(g.peers[k], ref)
+		g.peerOf[ref.id()] = k
 	}
 	g.peersMu.Unlock()
 	if ef.Rekey || len(others) == 0 {
@@ -92,6 +94,21 @@ func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
 		g.log.Info("removing an IKE SA of a peer", zap.String("conn", ef.Conn), zap.String("remote_id", ef.Identity),
 			zap.String("reason", why), zap.Int("version", ef.Version))
 		go g.deleteSA(v, notify, why)
+	}
+}
+
+// unfile removes the SA ref names from the peer k it is filed under
+// (under peersMu).
+func (g *Gateway) unfile(k string, ref saRef) {
+	delete(g.peerOf, ref.id())
+	refs := g.peers[k]
+	if i := indexRef(refs, ref); i >= 0 {
+		refs = append(refs[:i], refs[i+1:]...)
+	}
+	if len(refs) == 0 {
+		delete(g.peers, k)
+	} else {
+		g.peers[k] = refs
 	}
 }
 

@@ -26,7 +26,11 @@ type noneBackend struct {
 	mu        sync.Mutex
 	allocated map[spiKey]netip.Addr // reserved inbound SPIs -> remote
 	installed map[saKey]policy.ChildSA
-	closed    bool
+	// inbound finds installed SAs by inbound SPI and local address, so
+	// that AllocSPI and AddChildSA check an SPI in constant time (they
+	// scanned installed: O(n²) for n CHILD SAs).
+	inbound map[spiKey]saKey
+	closed  bool
 }
 
 func newNone(log *zap.Logger) *noneBackend {
@@ -37,6 +41,7 @@ func newNone(log *zap.Logger) *noneBackend {
 		log:       log,
 		allocated: map[spiKey]netip.Addr{},
 		installed: map[saKey]policy.ChildSA{},
+		inbound:   map[spiKey]saKey{},
 	}
 }
 
@@ -45,12 +50,8 @@ func (b *noneBackend) inUse(dst netip.Addr, spi uint32) bool {
 	if _, ok := b.allocated[spiKey{dst, spi}]; ok {
 		return true
 	}
-	for k := range b.installed {
-		if k.local == dst && k.spiIn == spi {
-			return true
-		}
-	}
-	return false
+	_, ok := b.inbound[spiKey{dst, spi}]
+	return ok
 }
 
 func (b *noneBackend) AllocSPI(local, remote netip.Addr) (uint32, error) {
@@ -97,13 +98,13 @@ func (b *noneBackend) AddChildSA(sa *policy.ChildSA) error {
 		return errClosed
 	}
 	k := keyOf(sa)
-	for ik := range b.installed {
-		if ik.local == k.local && ik.spiIn == k.spiIn {
-			return fmt.Errorf("kernel: add inbound ESP state spi %#08x %v->%v: already installed", sa.SPIIn, k.remote, k.local)
-		}
+	in := spiKey{k.local, k.spiIn}
+	if _, ok := b.inbound[in]; ok {
+		return fmt.Errorf("kernel: add inbound ESP state spi %#08x %v->%v: already installed", sa.SPIIn, k.remote, k.local)
 	}
-	delete(b.allocated, spiKey{k.local, k.spiIn})
+	delete(b.allocated, in)
 	b.installed[k] = cloneChildSA(sa)
+	b.inbound[in] = k
 	b.log.Debug("CHILD SA recorded (dataplane none)", zap.String("conn", sa.ConnName),
 		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)))
 	return nil
@@ -119,8 +120,11 @@ func (b *noneBackend) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPo
 		return fmt.Errorf("kernel: move CHILD SA spi %#08x: not installed", sa.SPIIn)
 	}
 	delete(b.installed, k)
+	delete(b.inbound, spiKey{k.local, k.spiIn})
 	s.Move(local, remote)
-	b.installed[keyOf(&s)] = s
+	nk := keyOf(&s)
+	b.installed[nk] = s
+	b.inbound[spiKey{nk.local, nk.spiIn}] = nk
 	return nil
 }
 
@@ -132,7 +136,11 @@ func (b *noneBackend) DelChildSA(sa *policy.ChildSA) error {
 	defer b.mu.Unlock()
 	k := keyOf(sa)
 	delete(b.installed, k)
-	delete(b.allocated, spiKey{k.local, k.spiIn})
+	in := spiKey{k.local, k.spiIn}
+	if b.inbound[in] == k {
+		delete(b.inbound, in)
+	}
+	delete(b.allocated, in)
 	return nil
 }
 
@@ -185,6 +193,7 @@ func (b *noneBackend) Close() error {
 	b.closed = true
 	clear(b.allocated)
 	clear(b.installed)
+	clear(b.inbound)
 	return nil
 }
 

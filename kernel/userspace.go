@@ -116,12 +116,12 @@ type usStats struct {
 
 // usSA is one installed CHILD SA pair.
 type usSA struct {
-	sa             policy.ChildSA // deep copy
-	seq            uint64         // install order: newer SAs win outbound
+	sa  policy.ChildSA // deep copy
+	seq uint64         // install order: newer SAs win outbound
 	// fit is how fit the SA is for our packets (outActive, outDeferred,
 	// outRetired): among the SAs that take a packet, the fittest newest
 	// one sends it.
-	fit atomic.Int32
+	fit            atomic.Int32
 	in, out        *esp.SA
 	local          netip.AddrPort                 // our UDP encapsulation endpoint
 	remote         atomic.Pointer[netip.AddrPort] // the peer's; follows its NAT mapping

@@ -187,13 +187,17 @@ func TestSKPeerPadding(t *testing.T) {
 
 	// ChaCha20-Poly1305 with 3 bytes of padding.
 	a := newTestSK(t, skCase{encr: Transform{TransformENCR, EncrChaCha20Poly1305, 0}}, 9).(*aeadSK)
+	aead, err := a.aead()
+	if err != nil {
+		t.Fatal(err)
+	}
 	iv8 := []byte("12345678")
-	body = append(append([]byte(nil), iv8...), a.aead.Seal(nil, a.nonce(iv8), padded(3), aad)...)
+	body = append(append([]byte(nil), iv8...), aead.Seal(nil, a.nonce(iv8), padded(3), aad)...)
 	if got, err := a.Open(aad, body); err != nil || !bytes.Equal(got, pt) {
 		t.Errorf("ChaCha20-Poly1305: %q, %v", got, err)
 	}
 	// An empty ciphertext has no pad length byte.
-	body = append(append([]byte(nil), iv8...), a.aead.Seal(nil, a.nonce(iv8), nil, aad)...)
+	body = append(append([]byte(nil), iv8...), aead.Seal(nil, a.nonce(iv8), nil, aad)...)
 	if _, err := a.Open(aad, body); !errors.Is(err, ErrSKMalformed) {
 		t.Errorf("empty AEAD plaintext: %v, want ErrSKMalformed", err)
 	}

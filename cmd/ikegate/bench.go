@@ -58,6 +58,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	natt := fs.Int("natt-port", 4500, "the responder's NAT-T `PORT`")
 	timeout := fs.Duration("timeout", loadgen.DefaultTimeout, "give up on a handshake after `DURATION`")
 	keep := fs.Bool("keep", false, "leave the SAs up at the end (default: delete them, telling the responder)")
+	hold := fs.Duration("hold", 0, "keep the established SAs up for `DURATION` after the handshakes, answering the responder (SIGINT or SIGTERM ends the hold early)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	level := fs.String("log-level", "error", "log `LEVEL` of the clients' engines, to stderr (debug, info, warn, error)")
 	pos, code, ok := parseArgs(fs, args)
@@ -80,7 +81,16 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	cfg := loadgen.Config{
 		LocalID: *id, RemoteID: *remoteID, VirtualIP: *vip, User: *user, Password: *password,
 		Count: *count, First: *first, Concurrency: *concurrency, Rate: *rate, Ports: *ports, Engines: *engines,
-		Timeout: *timeout, Delete: !*keep, IKEv1Mode: *mode, Log: log,
+		Timeout: *timeout, Delete: !*keep, IKEv1Mode: *mode, Log: log, Hold: *hold,
+	}
+	if *hold < 0 {
+		return usageErr("--hold %v: must not be negative", *hold)
+	}
+	if *hold > 0 {
+		cfg.Holding = func(res *loadgen.Result) {
+			fmt.Fprintf(stderr, "ikegate bench: %d of %d SAs established in %.3f s; holding them for %v\n",
+				res.Established, res.Count, res.Elapsed.Seconds(), *hold)
+		}
 	}
 	if cfg.Target, err = benchTarget(pos[0]); err != nil {
 		return usageErr("%v", err)
@@ -350,6 +360,11 @@ type benchReport struct {
 	Sent          int      `json:"datagrams_sent"`
 	Received      int      `json:"datagrams_received"`
 	Deleted       int      `json:"deleted"`
+	HoldS         float64  `json:"hold_s,omitempty"`
+	Held          int      `json:"held,omitempty"`
+	HoldCPUS      float64  `json:"hold_generator_cpu_s,omitempty"`
+	HoldSent      int      `json:"hold_datagrams_sent,omitempty"`
+	HoldReceived  int      `json:"hold_datagrams_received,omitempty"`
 	Sockets       int      `json:"sockets"`
 	Engines       int      `json:"engines"`
 	Dropped       int      `json:"dropped,omitempty"`
@@ -364,6 +379,8 @@ func newBenchReport(cfg loadgen.Config, res *loadgen.Result) *benchReport {
 		NotStarted: res.NotStarted, Failures: res.Failures, ElapsedS: res.Elapsed.Seconds(), Rate: res.Rate,
 		CPUS: res.CPU.Seconds(), PeakRSSKiB: res.PeakRSS / 1024, Deleted: res.Deleted, Sockets: res.Sockets, Sent: res.Sent, Received: res.Received,
 		Engines: res.Engines, Dropped: res.Dropped,
+		HoldS: res.HoldTime.Seconds(), Held: res.Held, HoldCPUS: res.HoldCPU.Seconds(),
+		HoldSent: res.HoldSent, HoldReceived: res.HoldReceived,
 	}
 	if cfg.Version == policy.IKEv1 {
 		r.Version = 1
@@ -420,6 +437,10 @@ func (r *benchReport) write(w io.Writer) {
 		fmt.Fprintf(w, " (%.1f and %.1f per SA)", float64(r.Sent)/float64(r.Established), float64(r.Received)/float64(r.Established))
 	}
 	fmt.Fprintln(w)
+	if r.HoldS > 0 {
+		fmt.Fprintf(w, "  hold         %.1f s: %d of %d SAs still up, generator CPU %.2f s (%.1f%% of a CPU), datagrams sent %d, received %d\n",
+			r.HoldS, r.Held, r.Established, r.HoldCPUS, 100*r.HoldCPUS/r.HoldS, r.HoldSent, r.HoldReceived)
+	}
 	fmt.Fprintf(w, "  deleted      %d\n", r.Deleted)
 	if len(r.Failures) > 0 {
 		fmt.Fprintln(w, "  failures:")

@@ -138,6 +138,11 @@ port. In --id, --user and --password, %d is the client's number
       --user user%d --password pass-%d --vip --count 500
   ikegate bench vpn.example --ca ca.pem --remote-id @vpn.example --user u%d --password p%d --vip
 
+--hold DURATION keeps the established SAs up that long after the
+handshakes (SIGINT or SIGTERM ends the hold early, without failing),
+answering the responder's liveness checks and rekeys, and reports how
+many were still up at its end and what the hold cost the generator:
+  ikegate bench 192.0.2.1 --psk-file psk.txt --id @c%d.load --vip --count 16000 --hold 10m --keep
 At the end the SAs are deleted (telling the responder) unless --keep.
 --json prints the same figures as a JSON object. Exits 0 when every
 handshake was established, 1 when some were not (or on Ctrl-C, after

@@ -178,6 +178,12 @@ type Core[S SA, C ChildSA, W any] struct {
 	hooks  Hooks[S, C]
 	waits  map[uint64]W          // exchange steps waiting for an install answer, by install ID
 	quiet  map[string]*quietKind // rate-limited log lines (quiet.go)
+	// byPeer files the established IKE SAs (reported up with
+	// EffectIKEUp) by the peer's address and port at that time, for
+	// InitialContact; peerAt is where each is filed. Unschedule (the SA
+	// is removed) takes it out.
+	byPeer map[netip.AddrPort][]S
+	peerAt map[S]netip.AddrPort
 	// lastErr is the latest failure of each connection we initiate
 	// (`ikegate up` waits for it or for success); keyed by configured
 	// names, so bounded by the configuration.
@@ -248,8 +254,14 @@ func (c *Core[S, C, W]) Answer(id uint64, cont func(W)) Output {
 	return c.Flush()
 }
 
-// Effect queues an effect for the runtime.
+// Effect queues an effect for the runtime. An IKE SA reported up is
+// filed by its peer's address (filePeer).
 func (c *Core[S, C, W]) Effect(ef Effect) {
+	if ef.Kind == EffectIKEUp && c.hooks.Lookup != nil {
+		if sa, ok := c.hooks.Lookup(ef.Key); ok {
+			c.filePeer(sa, ef.Remote)
+		}
+	}
 	if c.out.Effects == nil {
 		c.out.Effects = make([]Effect, 0, 4) // a handshake's step asks for two or three
 	}
@@ -307,8 +319,49 @@ func (c *Core[S, C, W]) Schedule(sa S) {
 	c.timers.Schedule(sa, sa.NextDeadline()) // zero: no deadline
 }
 
-// Unschedule cancels sa's timer (the SA is being removed).
-func (c *Core[S, C, W]) Unschedule(sa S) { c.timers.Cancel(sa) }
+// Unschedule cancels sa's timer (the SA is being removed) and takes it
+// out of the peer index.
+func (c *Core[S, C, W]) Unschedule(sa S) {
+	c.timers.Cancel(sa)
+	c.unfilePeer(sa)
+}
+
+// filePeer files sa under the peer address addr (once; a second report
+// moves it).
+func (c *Core[S, C, W]) filePeer(sa S, addr netip.AddrPort) {
+	if at, ok := c.peerAt[sa]; ok {
+		if at == addr {
+			return
+		}
+		c.unfilePeer(sa)
+	}
+	if c.byPeer == nil {
+		c.byPeer, c.peerAt = make(map[netip.AddrPort][]S), make(map[S]netip.AddrPort)
+	}
+	c.byPeer[addr] = append(c.byPeer[addr], sa)
+	c.peerAt[sa] = addr
+}
+
+// unfilePeer takes sa out of the peer index.
+func (c *Core[S, C, W]) unfilePeer(sa S) {
+	addr, ok := c.peerAt[sa]
+	if !ok {
+		return
+	}
+	delete(c.peerAt, sa)
+	list := c.byPeer[addr]
+	for i, o := range list {
+		if o == sa {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(c.byPeer, addr)
+	} else {
+		c.byPeer[addr] = list
+	}
+}
 
 // RunTimers calls fire for every SA whose deadline is at or before now,
 // then re-arms it, and returns what to send.

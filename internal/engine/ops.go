@@ -103,18 +103,19 @@ func (c *Core[S, C, W]) DeleteSA(now time.Time, key uint64, notify bool, why str
 // (INITIAL_CONTACT, RFC 7296 2.4, RFC 2407 4.6.3.3). The runtime does the
 // same on the other shards (EffectIKEUp). SAs of the same identity from
 // elsewhere are other devices sharing it (a group identity, clients behind
-// one NAT) and stay.
+// one NAT) and stay. The candidates come from the index of established
+// SAs by the peer address they came up from (filePeer), so this costs
+// the same with 100,000 SAs as with one; an SA whose peer moved since
+// (MOBIKE) is not found, as the runtime's table does not find it.
 func (c *Core[S, C, W]) InitialContact(now time.Time, sa S) {
 	id, addr := c.hooks.Peer(sa)
 	conn := c.hooks.Conn(sa)
 	idStr := "" // id's string, made once another SA of the address is found
 	var stale []S
-	for o := range c.hooks.SAs() {
+	for _, o := range c.byPeer[addr] {
 		if o == sa || c.hooks.Conn(o) != conn {
 			continue
 		}
-		// The address first: comparing it is cheap, and it rules out
-		// nearly every SA (each remote-access client has its own).
 		oid, oaddr := c.hooks.Peer(o)
 		if oaddr != addr || !c.hooks.Established(o) {
 			continue

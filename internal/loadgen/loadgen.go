@@ -147,9 +147,18 @@ type Config struct {
 	Timeout     time.Duration
 	Retransmits int
 	// Delete deletes the established SAs (telling the responder) once all
-	// handshakes are done; otherwise they stay until Run returns and the
-	// responder keeps them.
+	// handshakes are done (and the hold is over); otherwise they stay
+	// until Run returns and the responder keeps them.
 	Delete bool
+	// Hold keeps the established SAs up for this long after the
+	// handshakes (or until the context is cancelled, which then is no
+	// error): the engines keep answering the responder (liveness checks,
+	// rekeys) and Result reports what the hold cost and how many SAs
+	// were still up at its end. 0: no hold.
+	Hold time.Duration
+	// Holding, if set, is called when the hold begins, with the result
+	// of the handshakes (a caller can measure the responder then).
+	Holding func(*Result)
 
 	// Log receives the engines' log (nil: none).
 	Log *zap.Logger
@@ -191,6 +200,14 @@ type Result struct {
 	Sent, Received int
 	// Deleted is how many SAs were deleted at the end (Delete).
 	Deleted int
+	// Held is how many clients still had their IKE SA and CHILD SA at
+	// the end of the hold (Config.Hold); HoldTime is how long the hold
+	// lasted, HoldCPU the CPU time this process used meanwhile, and
+	// HoldSent and HoldReceived the IKE datagrams exchanged meanwhile
+	// (the responder's liveness checks and their answers, rekeys).
+	Held                   int
+	HoldTime, HoldCPU      time.Duration
+	HoldSent, HoldReceived int
 	// Sockets and Engines are what the run used; Dropped counts received
 	// datagrams that were not IKE (or were cut off) and datagrams of the
 	// engines that could not be sent.
@@ -288,6 +305,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Hold < 0 {
+		return cfg, errors.New("loadgen: the hold must not be negative")
 	}
 	if cfg.Retransmits <= 0 {
 		cfg.Retransmits = DefaultRetransmits

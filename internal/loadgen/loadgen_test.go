@@ -438,3 +438,58 @@ func TestGenericReason(t *testing.T) {
 		}
 	}
 }
+
+// TestRunHold: the established SAs are held for Config.Hold (or until
+// the context is cancelled, which is then no error) and are all still up
+// at its end, on both sides; Holding is called once, before the hold, with
+// the handshakes' result.
+func TestRunHold(t *testing.T) {
+	const psk = "loadgen-hold-secret-0123456789"
+	for _, tc := range []struct {
+		name   string
+		hold   time.Duration
+		cancel time.Duration // cancel the context this long after Holding (0: never)
+	}{
+		{"until the end", 300 * time.Millisecond, 0},
+		{"until cancelled", time.Hour, 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, port := responder(t, "version = \"ikev2\"\nike = [\"aes128gcm16-prfsha256-x25519\"]\nauth = \"psk\"\npsk = \""+
+				psk+"\"\npool = \"rw\"\n", 0)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			holding := 0
+			res, err := Run(ctx, Config{Target: netip.AddrPortFrom(loopback, port), NATTPort: port + 1,
+				From: []netip.Addr{clientIP}, PSK: []byte(psk), LocalID: "c%d.hold", VirtualIP: true, Count: 20,
+				Hold: tc.hold, Holding: func(r *Result) {
+					holding++
+					if r.Established != 20 {
+						t.Errorf("Holding: %d established, want 20", r.Established)
+					}
+					if tc.cancel > 0 {
+						time.AfterFunc(tc.cancel, cancel)
+					}
+				}})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if holding != 1 || res.Held != 20 {
+				t.Errorf("Holding called %d times, %d SAs held at the end, want 1 and 20", holding, res.Held)
+			}
+			want := tc.hold
+			if tc.cancel > 0 {
+				want = tc.cancel
+			}
+			if res.HoldTime < want || res.HoldTime > want+10*time.Second {
+				t.Errorf("held for %v, want %v (hold %v, cancelled after %v)", res.HoldTime, want, tc.hold, tc.cancel)
+			}
+			sas, err := g.SAs(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sas) != 20 {
+				t.Errorf("the responder holds %d IKE SAs, want 20", len(sas))
+			}
+		})
+	}
+}

@@ -26,6 +26,10 @@ import (
 // maxBatch is the most received datagrams a shard handles per lock.
 const maxBatch = 64
 
+// noKeepalive is the clients' NAT keepalive interval: longer than any
+// run, so that it never fires.
+const noKeepalive = 1000 * time.Hour
+
 // initiator is what a shard needs of either engine.
 type initiator interface {
 	engine.Answerer
@@ -168,6 +172,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := r.result(started, end.Sub(start), cpu)
 	res.PeakRSS = peakRSS()
 	res.Sent, res.Received = int(r.sent.Load()), int(r.received.Load())
+	if cfg.Hold > 0 && ctx.Err() == nil && res.Established > 0 {
+		r.hold(ctx, res)
+		if ctx.Err() != nil { // the hold was ended early: no failure, no delete
+			close(sweepDone)
+			res.Dropped = int(r.dropped.Load())
+			return res, nil
+		}
+	}
 	if cfg.Delete && ctx.Err() == nil {
 		r.deleteAll(ctx)
 	}
@@ -186,7 +198,11 @@ func (r *run) open() error {
 		ecfg := engine.Config{DB: policy.NewDB(nil), Installer: sh.dp, Log: cfg.Log.With(zap.Int("shard", i)),
 			IKEPort: cfg.Target.Port(), NATTPort: cfg.NATTPort, RetransmitTries: cfg.Retransmits,
 			// No half-open limits of a responder apply to us.
-			CookieThreshold: 1 << 30, MaxHalfOpen: 1 << 30}
+			CookieThreshold: 1 << 30, MaxHalfOpen: 1 << 30,
+			// No NAT keepalives: the "NAT" the responder detects is only
+			// our choice of source ports, and route drops them anyway;
+			// their timer would wake every engine for each SA every 20 s.
+			NATKeepalive: noKeepalive}
 		if cfg.Version == policy.IKEv1 {
 			e := ikev1.NewEngine(ecfg)
 			sh.eng, sh.initiate = e, e.Initiate
@@ -424,6 +440,47 @@ func (r *run) sweep(stop <-chan struct{}) {
 			}
 		}
 	}
+}
+
+// hold keeps the established SAs for cfg.Hold or until ctx is done, and
+// records in res what that cost and how many SAs are still up.
+func (r *run) hold(ctx context.Context, res *Result) {
+	if r.cfg.Holding != nil {
+		r.cfg.Holding(res)
+	}
+	cpu0, sent0, recv0 := cpuTime(), r.sent.Load(), r.received.Load()
+	start := time.Now()
+	t := time.NewTimer(r.cfg.Hold)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	res.HoldTime, res.HoldCPU = time.Since(start), cpuTime()-cpu0
+	res.HoldSent, res.HoldReceived = int(r.sent.Load()-sent0), int(r.received.Load()-recv0)
+	res.Held = r.holding()
+}
+
+// holding counts the clients that have an established IKE SA with an
+// installed CHILD SA.
+func (r *run) holding() int {
+	n := 0
+	for _, sh := range r.shards {
+		sh.mu.Lock()
+		for _, i := range sh.eng.SAs() {
+			if c := sh.byName[i.Name]; c == nil || c.state != up || i.State != "ESTABLISHED" {
+				continue
+			}
+			for _, ch := range i.Children {
+				if ch.State == engine.ChildInstalled.String() {
+					n++
+					break
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // deleteAll deletes the established SAs, Concurrency at a time, and waits
