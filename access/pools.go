@@ -217,6 +217,43 @@ func (p *Pools) LeaseFor(pool, identity, device string) (netip.Addr, error) {
 	return addr, nil
 }
 
+// Hold records that identity's device holds addr of the named pool,
+// as a lease made elsewhere says (another node of a cluster leased it and
+// the client's SA moves here): afterwards Lease and LeaseFor see it as
+// theirs, and Release gives it back. It fails when addr is not in the
+// pool or is another identity's or device's.
+func (p *Pools) Hold(pool, identity, device string, addr netip.Addr) error {
+	addr = addr.Unmap()
+	if identity == "" || !addr.IsValid() {
+		return fmt.Errorf("address pool %q: hold of %v by %q: no identity or address", pool, addr, identity)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ap := p.pools[pool]
+	if ap == nil {
+		return fmt.Errorf("unknown address pool %q", pool)
+	}
+	if !slices.ContainsFunc(ap.ranges, func(r policy.AddrRange) bool { return r.Contains(addr) }) {
+		return fmt.Errorf("address pool %q does not hold %s", pool, addr)
+	}
+	if l := ap.byAddr[addr]; l != nil {
+		if l.Identity != identity || l.device != device {
+			return fmt.Errorf("address %s (pool %q) is already leased to %q", addr, pool, l.Identity)
+		}
+		l.holders++
+		return nil
+	}
+	key := identity
+	for n := 2; ap.byID[key] != nil; n++ {
+		key = identity + "#" + strconv.Itoa(n)
+	}
+	l := &lease{Lease: Lease{Pool: pool, Address: addr, Identity: identity, Since: p.now()}, holders: 1, key: key, device: device}
+	ap.byAddr[addr] = l
+	ap.byID[key] = l
+	delete(ap.prev, key)
+	return nil
+}
+
 // ExternalPool is the pool name Leases shows for addresses claimed
 // outside every configured pool (a RADIUS server's Framed-IP-Address).
 const ExternalPool = "(external)"

@@ -511,3 +511,38 @@ func BenchmarkLeaseFill(b *testing.B) {
 		}
 	}
 }
+
+// TestHold: an address leased elsewhere (a cluster's failed node) is
+// held for its identity and device: nobody else gets it, the same device
+// leasing again gets it, its release frees it; a held address of
+// another identity, or outside the pool, is refused.
+func TestHold(t *testing.T) {
+	p := testPools(t, poolTOML("p", "10.9.0.1-10.9.0.4"))
+	a := netip.MustParseAddr
+	if err := p.Hold("p", "alice", "10.0.0.1:4500", a("10.9.0.3")); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"bob", "carol", "dave"} {
+		if got := mustLease(t, p, "p", id); got == a("10.9.0.3") {
+			t.Fatalf("%s got alice's held address", id)
+		}
+	}
+	if got, err := p.LeaseFor("p", "alice", "10.0.0.1:4500"); err != nil || got != a("10.9.0.3") {
+		t.Fatalf("alice's device leases again: %v %v", got, err)
+	}
+	for _, tc := range []struct {
+		id, device, addr string
+	}{{"bob", "", "10.9.0.3"}, {"alice", "10.0.0.9:4500", "10.9.0.3"}, {"erin", "", "10.9.9.9"}} {
+		if err := p.Hold("p", tc.id, tc.device, a(tc.addr)); err == nil {
+			t.Errorf("Hold(%s, %s, %s) accepted", tc.id, tc.device, tc.addr)
+		}
+	}
+	if err := p.Hold("nope", "x", "", a("10.9.0.1")); err == nil {
+		t.Error("Hold in an unknown pool accepted")
+	}
+	p.Release("p", "alice", a("10.9.0.3"))
+	p.Release("p", "alice", a("10.9.0.3"))
+	if got := mustLease(t, p, "p", "frank"); got != a("10.9.0.3") {
+		t.Fatalf("after alice's release frank got %v, want the freed 10.9.0.3", got)
+	}
+}

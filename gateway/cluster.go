@@ -115,9 +115,9 @@ func (cr *clusterRun) sync(ctx context.Context) {
 		for _, e := range sh.engines {
 			for _, r := range e.Export() {
 				addr := r.Local.Addr().Unmap()
-				// Remote-access SAs are not replicated (their lease and
-				// user are not in records yet): their clients reconnect
-				// after a takeover.
+				// SAs whose remote-access state records do not hold
+				// (IKEv1 XAUTH clients) are not replicated: their clients
+				// reconnect after a takeover.
 				if r.RemoteAccess || !cr.node.Service(addr) || !cr.node.Owns(addr) {
 					continue
 				}
@@ -230,6 +230,19 @@ func (cr *clusterRun) acquire(addr netip.Addr, recs map[string][]byte) int {
 		if rec.Version == 1 {
 			ver = v1
 		}
+		// A remote-access client's address is held in our pool first, so
+		// that no other client gets it; the SA's end releases it as usual.
+		cl := rec.Client
+		if cl != nil && cl.VIP.IsValid() {
+			if g.ra == nil {
+				g.log.Error("cluster: SA record of a remote-access client not restored: this node has no pools", zap.Object("sa", rec))
+				continue
+			}
+			if err := g.ra.pools.Hold(cl.Pool, cl.Identity, cl.Device, cl.VIP); err != nil {
+				g.log.Error("cluster: SA record of a remote-access client not restored", zap.Object("sa", rec), zap.Error(err))
+				continue
+			}
+		}
 		k := ShardOf(recordKey(rec), len(g.shards))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var rerr error
@@ -244,6 +257,9 @@ func (cr *clusterRun) acquire(addr netip.Addr, recs map[string][]byte) int {
 		cancel()
 		if err = errors.Join(err, rerr); err != nil {
 			g.log.Error("cluster: SA record not restored", zap.Object("sa", rec), zap.Error(err))
+			if cl != nil && cl.VIP.IsValid() {
+				g.ra.pools.Release(cl.Pool, cl.Identity, cl.VIP)
+			}
 			continue
 		}
 		n++

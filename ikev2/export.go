@@ -18,7 +18,7 @@ func (sa *ikeSA) record() engine.Record {
 		Format: engine.RecordFormat, Version: 2, Conn: sa.conn.Name, Initiator: sa.initiator,
 		SPIi: engine.SPI(sa.spiI), SPIr: engine.SPI(sa.spiR), Local: sa.local, Remote: sa.remote, NAT: sa.nat,
 		PeerID: engine.RecordIdentity(sa.peerID), Proposal: engine.RecordProposal(sa.chosen),
-		RemoteAccess: sa.ra != nil,
+		RemoteAccess: sa.ra != nil && sa.ra.client,
 		Secrets: engine.Secrets{"sk_d": k.SKd, "sk_ai": k.SKai, "sk_ar": k.SKar, "sk_ei": k.SKei, "sk_er": k.SKer,
 			"sk_pi": k.SKpi, "sk_pr": k.SKpr},
 		IKEv2: &engine.V2State{
@@ -26,6 +26,11 @@ func (sa *ikeSA) record() engine.Record {
 			PeerHashes: sa.peerHashes, PeerFragments: sa.peerFragments, PeerVendor: sa.peerVendor,
 		},
 		Children: []engine.ChildRecord{},
+	}
+	if ra := sa.ra; ra != nil && !ra.client {
+		ef := sa.raEffect(engine.EffectLease, ra.Pool, ra.VIP)
+		r.Client = &engine.ClientRecord{User: ra.user, Identity: ef.Identity, Device: ef.Device, VIP: ra.VIP, Pool: ra.Pool,
+			Group: ra.Group, Ends: ra.ends, Owner: sa.owner()}
 	}
 	// A request of ours in flight keeps its message ID: the restored side
 	// must not reuse it, or the peer would answer from its cache.
@@ -62,6 +67,10 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		nextMsgID: rec.IKEv2.NextMsgID, peerMsgID: rec.IKEv2.PeerMsgID, lastResp: rec.IKEv2.LastResponse,
 		peerHashes: rec.IKEv2.PeerHashes, peerFragments: rec.IKEv2.PeerFragments, peerVendor: rec.IKEv2.PeerVendor,
 		Lifecycle: rec.Lifecycle(), restored: true,
+	}
+	if c := rec.Client; c != nil {
+		sa.ra = &remoteAccess{user: c.User, ClientLease: engine.ClientLease{VIP: c.VIP, Pool: c.Pool, Group: c.Group}, ends: c.Ends}
+		sa.ownerName = c.Owner
 	}
 	keys, err := restoreKeys(sa, rec.Secrets)
 	if err != nil {

@@ -113,6 +113,10 @@ service_interface = %q
 state_key = %q
 lease_ttl = "2s"
 %s
+
+[[pool]]
+name = "rapool"
+addresses = ["10.99.0.0/24"]
 `, i+1, `"`+strings.Join(c.etcd.Endpoints, `", "`)+`"`, ca, cert, key, strings.Join(svc, `", "`), clusterIface, c.key, extra)
 	g := c.StartIkegate(c.t, c.nodeNS[i], toml)
 	c.nodes[i] = g
@@ -164,6 +168,14 @@ func macOf(t *testing.T, ns string) string {
 	return m[1]
 }
 
+// peerLabel names peer v of TestClusterFailover.
+func peerLabel(v int) string {
+	if v == 3 {
+		return "IKEv2 remote-access client"
+	}
+	return fmt.Sprintf("IKEv%d peer", v)
+}
+
 // swanSPIs is a peer's view: the IKE SA's SPIs and the installed CHILD
 // SA's (strongSwan keeps an IKEv1 CHILD SA it rekeyed, REKEYED, until it
 // expires).
@@ -184,9 +196,10 @@ func swanSPIs(s *Swan, name string) string {
 	return fmt.Sprintf("IKE %s/%s CHILD %s/%s", sa.InitSPI, sa.RespSPI, inst[0].SPIIn, inst[0].SPIOut)
 }
 
-// TestClusterFailover (issue 15): a strongSwan IKEv2 peer and an IKEv1
-// peer have tunnels to the service address, served by node 1 of three;
-// etcd with TLS client certificates. Continuous pings through both.
+// TestClusterFailover (issue 15): a strongSwan IKEv2 peer, an IKEv1 peer
+// and an IKEv2 remote-access client (virtual IP from the cluster's pool)
+// have tunnels to the service address, served by node 1 of three; etcd
+// with TLS client certificates. Continuous pings through all three.
 //
 //   - kill -9 node 1: a survivor owns the address within a few seconds; the
 //     peers keep their IKE and CHILD SAs with the same SPIs (their own
@@ -217,6 +230,20 @@ func TestClusterFailover(t *testing.T) {
 		}
 		peers[v] = c.StartStrongSwan(t, ns, SwanConfig{Conns: []Conn{pc}, LibIPsec: true, Extra: extra})
 	}
+	// Peer 3: an IKEv2 remote-access client with a virtual IP from the
+	// cluster's pool.
+	{
+		pc := clusterPeerConn(2)
+		pc.Name, pc.LocalAddr, pc.LocalID, pc.LocalTS = "cl3", "10.200.0.103", "@peer-cl3.lab", nil
+		pc.SwanExtra += "\nvips = 0.0.0.0"
+		gate := pc.Mirror()
+		gate.LocalAddr, gate.IkegateExtra = clusterSvc, `pool = "rapool"`
+		c.conns = append(c.conns, gate)
+		ns := c.NewNamespace(t, "p3")
+		c.lanJoin(ns, "p3", pc.LocalAddr+"/24")
+		peers[3] = c.StartStrongSwan(t, ns, SwanConfig{Conns: []Conn{pc}, LibIPsec: true})
+	}
+	vip := ""
 
 	// Node 1 first, so that it owns the address; then the others.
 	c.startNode(0)
@@ -226,7 +253,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	c.startNode(1)
 	c.startNode(2)
-	logs := []string{peers[1].LogPath, peers[2].LogPath}
+	logs := []string{peers[1].LogPath, peers[2].LogPath, peers[3].LogPath}
 	for _, g := range c.nodes {
 		logs = append(logs, g.LogPath)
 	}
@@ -238,10 +265,18 @@ func TestClusterFailover(t *testing.T) {
 		if out, err := s.Initiate(name, 15); err != nil {
 			t.Fatalf("swanctl --initiate %s: %v\n%s", name, err, out)
 		}
-		waitSwanSA(t, s, name, 1, 10*time.Second)
+		sa := waitSwanSA(t, s, name, 1, 10*time.Second)
 		spis[v] = swanSPIs(s, name)
-		pingers[v] = StartPinger(t, s.NS, fmt.Sprintf("10.201.%d.1", v), rightHost(0), 100*time.Millisecond)
-		t.Logf("IKEv%d peer: %s", v, spis[v])
+		src := fmt.Sprintf("10.201.%d.1", v)
+		if v == 3 {
+			if len(sa.LocalVIPs) != 1 {
+				t.Fatalf("remote-access client: virtual IPs %v", sa.LocalVIPs)
+			}
+			src, vip = sa.LocalVIPs[0], sa.LocalVIPs[0]
+			spis[v] += " VIP " + vip
+		}
+		pingers[v] = StartPinger(t, s.NS, src, rightHost(0), 100*time.Millisecond)
+		t.Logf("peer %d: %s", v, spis[v])
 	}
 	time.Sleep(3 * time.Second) // pings flow; liveness checks answered by node 1
 	for v, p := range pingers {
@@ -252,7 +287,7 @@ func TestClusterFailover(t *testing.T) {
 	if n, _ := clusterStatus(c.nodes[1]); len(n) != 3 {
 		t.Errorf("cluster --json lists %d nodes, want 3: %+v", len(n), n)
 	}
-	swanMark := map[int]logMark{1: markLog(peers[1].LogPath), 2: markLog(peers[2].LogPath)}
+	swanMark := map[int]logMark{1: markLog(peers[1].LogPath), 2: markLog(peers[2].LogPath), 3: markLog(peers[3].LogPath)}
 
 	// kill -9 node 1.
 	tKill := time.Now()
@@ -273,11 +308,15 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("node 1 killed; %s owns %s after %v", survivor.NS, clusterSvc, took.Round(time.Millisecond))
 	time.Sleep(8 * time.Second) // several liveness checks against the survivor
 	tCheck := time.Now()
-	for _, v := range []int{2, 1} {
+	for _, v := range []int{2, 1, 3} {
 		name := fmt.Sprintf("cl%d", v)
-		if got := swanSPIs(peers[v], name); got != spis[v] {
+		view := swanSPIs(peers[v], name)
+		if sa := peers[v].IKESA(name); v == 3 && sa != nil && len(sa.LocalVIPs) == 1 {
+			view += " VIP " + sa.LocalVIPs[0]
+		}
+		if view != spis[v] {
 			out, _ := peers[v].Swanctl("--list-sas")
-			t.Errorf("IKEv%d peer after the failover: %q, want the same SAs %q\n%s", v, got, spis[v], out)
+			t.Errorf("peer %d after the failover: %q, want the same SAs %q\n%s", v, view, spis[v], out)
 		}
 		since := swanMark[v].since()
 		// A liveness check that met the outage is retransmitted (IKEv2)
@@ -289,14 +328,19 @@ func TestClusterFailover(t *testing.T) {
 		}
 		gap := pingers[v].MaxGap(tKill, tCheck)
 		sent, got := pingers[v].Counts()
-		t.Logf("IKEv%d tunnel: ping gap %v at the failover; %d of %d pings answered so far", v, gap.Round(time.Millisecond), got, sent)
+		t.Logf("%s: ping gap %v at the failover; %d of %d pings answered so far", peerLabel(v), gap.Round(time.Millisecond), got, sent)
 		if gap > 6*time.Second {
-			t.Errorf("IKEv%d tunnel: no ping answered for %v", v, gap)
+			t.Errorf("%s: no ping answered for %v", peerLabel(v), gap)
 		}
 		gsa := survivor.SA(name)
 		if gsa == nil || gsa.State != "ESTABLISHED" || len(gsa.Children) != 1 {
 			t.Errorf("survivor %s has no established %s: %+v", survivor.NS, name, gsa)
 		}
+	}
+	// The remote-access client's address moved with it: the survivor's
+	// pool holds it for the client.
+	if out, err := survivor.ctl("leases"); err != nil || !strings.Contains(out, vip) || !strings.Contains(out, "peer-cl3.lab") {
+		t.Errorf("survivor's leases do not hold %s for the client: %v\n%s", vip, err, out)
 	}
 	if t.Failed() {
 		t.FailNow()

@@ -45,10 +45,14 @@ type Record struct {
 	NAT       natt.Detection `json:"nat"`
 	PeerID    Identity       `json:"peer_id"`
 	Proposal  Proposal       `json:"proposal"` // the IKE SA's algorithms
-	// RemoteAccess marks an SA with remote-access state (a user, a
-	// virtual address from a pool, EAP or XAUTH): that state is not in
-	// records yet, so such a record cannot be restored.
+	// RemoteAccess marks an SA with remote-access state that records do
+	// not hold yet (IKEv1 XAUTH and Mode Config, ikegate as a client):
+	// such a record cannot be restored.
 	RemoteAccess bool `json:"remote_access,omitempty"`
+	// Client is the remote-access client of an IKEv2 SA (its EAP user
+	// and virtual address; nil: none). The runtime holds the address in
+	// its pool before it restores the record.
+	Client *ClientRecord `json:"client,omitempty"`
 
 	RekeyAt       time.Time `json:"rekey_at,omitzero"`       // when we replace the IKE SA
 	Established   time.Time `json:"established,omitzero"`    // when it was established
@@ -105,6 +109,18 @@ type V1State struct {
 	LastSent    [][]byte `json:"last_sent,omitempty"`
 	LastSentFor []byte   `json:"last_sent_for,omitempty"`
 	LastRecv    []byte   `json:"last_recv,omitempty"`
+}
+
+// ClientRecord is a remote-access client's state in a Record.
+type ClientRecord struct {
+	User     string     `json:"user,omitempty"` // the EAP identity
+	Identity string     `json:"identity"`       // whom the lease is for
+	Device   string     `json:"device,omitempty"`
+	VIP      netip.Addr `json:"vip,omitzero"`
+	Pool     string     `json:"pool,omitempty"`
+	Group    string     `json:"group,omitempty"`
+	Ends     time.Time  `json:"ends,omitzero"` // RADIUS Session-Timeout
+	Owner    string     `json:"owner"`         // policy.ChildSA.Owner of its CHILD SAs
 }
 
 // ChildRecord is one installed CHILD SA (IKEv1: phase 2 SA pair).
