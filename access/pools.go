@@ -52,6 +52,68 @@ type Pools struct {
 	now   func() time.Time
 	mu    sync.Mutex
 	pools map[string]*addrPool
+	res   Reserver // nil: this process alone hands out the addresses
+}
+
+// Reserver makes leases unique beyond this process: the nodes of a
+// cluster that serve clients from the same pools reserve each address
+// they hand out (in etcd). Its calls may block briefly (they are made
+// with the pools' lock held, so that two clients here never race).
+type Reserver interface {
+	// Reserve claims addr of pool for identity; false (and a nil error)
+	// when another node holds it.
+	Reserve(pool string, addr netip.Addr, identity string) (bool, error)
+	// Unreserve gives addr of pool up.
+	Unreserve(pool string, addr netip.Addr)
+}
+
+// ElsewhereIdentity is the identity Leases shows for an address another
+// node of the cluster holds.
+const ElsewhereIdentity = "(another cluster node)"
+
+// SetReserver makes every address handed out (Lease, Claim, Hold) be
+// reserved with r first.
+func (p *Pools) SetReserver(r Reserver) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.res = r
+}
+
+// MarkElsewhere records that another node holds addr of pool (held), or
+// no longer does: Lease skips such addresses without asking the
+// Reserver. An address this process leased is left alone.
+func (p *Pools) MarkElsewhere(pool string, addr netip.Addr, held bool) {
+	addr = addr.Unmap()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ap := p.pools[pool]
+	if ap == nil || !slices.ContainsFunc(ap.ranges, func(r policy.AddrRange) bool { return r.Contains(addr) }) {
+		return
+	}
+	l := ap.byAddr[addr]
+	switch {
+	case held && l == nil:
+		ap.byAddr[addr] = &lease{Lease: Lease{Pool: pool, Address: addr, Identity: ElsewhereIdentity, Since: p.now()}, elsewhere: true}
+	case !held && l != nil && l.elsewhere:
+		delete(ap.byAddr, addr)
+		ap.freed(addr)
+	}
+}
+
+// reserve asks the Reserver for addr; with p.mu held. An address another
+// node holds is marked so (false).
+func (p *Pools) reserve(ap *addrPool, addr netip.Addr, identity string) (bool, error) {
+	if p.res == nil {
+		return true, nil
+	}
+	ok, err := p.res.Reserve(ap.cfg.Name, addr, identity)
+	if err != nil {
+		return false, fmt.Errorf("address pool %q: reserving %s in the cluster: %w", ap.cfg.Name, addr, err)
+	}
+	if !ok {
+		ap.byAddr[addr] = &lease{Lease: Lease{Pool: ap.cfg.Name, Address: addr, Identity: ElsewhereIdentity, Since: p.now()}, elsewhere: true}
+	}
+	return ok, nil
 }
 
 // addrPool is one pool's state, guarded by Pools.mu.
@@ -76,6 +138,9 @@ type lease struct {
 	holders int    // Lease calls not yet released
 	key     string // its key in byID and prev: the identity, or "identity#n" for its n-th concurrent address
 	device  string // LeaseFor's device that took it
+	// elsewhere: another node of the cluster holds the address (only in
+	// byAddr, so that nobody here gets it).
+	elsewhere bool
 }
 
 // NewPools checks the pools (unique names; at least one range each; every
@@ -207,6 +272,16 @@ func (p *Pools) LeaseFor(pool, identity, device string) (netip.Addr, error) {
 	if !ok || ap.byAddr[addr] != nil {
 		addr, ok = ap.lowestFree()
 	}
+	for ok {
+		won, err := p.reserve(ap, addr, identity)
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		if won {
+			break
+		}
+		addr, ok = ap.lowestFree() // another node has it: the next one
+	}
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("address pool %q: all %s addresses are leased: %w", pool, ap.size.String(), ErrExhausted)
 	}
@@ -236,7 +311,9 @@ func (p *Pools) Hold(pool, identity, device string, addr netip.Addr) error {
 	if !slices.ContainsFunc(ap.ranges, func(r policy.AddrRange) bool { return r.Contains(addr) }) {
 		return fmt.Errorf("address pool %q does not hold %s", pool, addr)
 	}
-	if l := ap.byAddr[addr]; l != nil {
+	if l := ap.byAddr[addr]; l != nil && l.elsewhere {
+		delete(ap.byAddr, addr) // its holder (a failed node) is gone: we take over its client
+	} else if l != nil {
 		if l.Identity != identity || l.device != device {
 			return fmt.Errorf("address %s (pool %q) is already leased to %q", addr, pool, l.Identity)
 		}
@@ -246,6 +323,11 @@ func (p *Pools) Hold(pool, identity, device string, addr netip.Addr) error {
 	key := identity
 	for n := 2; ap.byID[key] != nil; n++ {
 		key = identity + "#" + strconv.Itoa(n)
+	}
+	if won, err := p.reserve(ap, addr, identity); err != nil {
+		return err
+	} else if !won {
+		return fmt.Errorf("address %s (pool %q) is held by another node of the cluster", addr, pool)
 	}
 	l := &lease{Lease: Lease{Pool: pool, Address: addr, Identity: identity, Since: p.now()}, holders: 1, key: key, device: device}
 	ap.byAddr[addr] = l
@@ -289,6 +371,13 @@ func (p *Pools) Claim(identity string, addr netip.Addr) (string, error) {
 	}
 	if l := ap.byID[identity]; l != nil {
 		return "", fmt.Errorf("%q already holds %s of pool %q, not %s", identity, l.Address, name, addr)
+	}
+	if name != ExternalPool {
+		if won, err := p.reserve(ap, addr, identity); err != nil {
+			return "", err
+		} else if !won {
+			return "", fmt.Errorf("address %s (pool %q) is held by another node of the cluster", addr, name)
+		}
 	}
 	l := &lease{Lease: Lease{Pool: name, Address: addr, Identity: identity, Since: p.now()}, holders: 1, key: identity}
 	ap.byAddr[addr] = l
@@ -361,6 +450,9 @@ func (p *Pools) Release(pool, identity string, addr netip.Addr) {
 	delete(ap.byID, l.key)
 	ap.prev[l.key] = l.Address
 	ap.freed(l.Address)
+	if p.res != nil {
+		p.res.Unreserve(pool, l.Address)
+	}
 }
 
 // Leases returns every current lease, sorted by pool, then address.

@@ -546,3 +546,71 @@ func TestHold(t *testing.T) {
 		t.Fatalf("after alice's release frank got %v, want the freed 10.9.0.3", got)
 	}
 }
+
+// fakeReserver is a cluster's reservations: other nodes hold some
+// addresses.
+type fakeReserver struct {
+	others map[netip.Addr]bool
+	mine   map[netip.Addr]string
+	fail   bool
+}
+
+func (f *fakeReserver) Reserve(pool string, addr netip.Addr, identity string) (bool, error) {
+	if f.fail {
+		return false, errors.New("etcd unreachable")
+	}
+	if f.others[addr] {
+		return false, nil
+	}
+	f.mine[addr] = identity
+	return true, nil
+}
+
+func (f *fakeReserver) Unreserve(pool string, addr netip.Addr) { delete(f.mine, addr) }
+
+// TestReserver: with a cluster, an address another node holds is skipped
+// (and shown as the other node's), each address handed out is reserved
+// and unreserved when released, marks of other nodes' reservations come
+// and go, and no address is handed out when the reservation cannot be
+// made.
+func TestReserver(t *testing.T) {
+	a := netip.MustParseAddr
+	p := testPools(t, poolTOML("p", "10.9.0.1-10.9.0.4"))
+	f := &fakeReserver{others: map[netip.Addr]bool{a("10.9.0.1"): true}, mine: map[netip.Addr]string{}}
+	p.SetReserver(f)
+	if got := mustLease(t, p, "p", "alice"); got != a("10.9.0.2") {
+		t.Fatalf("alice got %v, want 10.9.0.2 (10.9.0.1 is another node's)", got)
+	}
+	if f.mine[a("10.9.0.2")] != "alice" {
+		t.Fatalf("not reserved: %v", f.mine)
+	}
+	p.MarkElsewhere("p", a("10.9.0.3"), true)
+	if got := mustLease(t, p, "p", "bob"); got != a("10.9.0.4") {
+		t.Fatalf("bob got %v, want 10.9.0.4", got)
+	}
+	elsewhere := 0
+	for _, l := range p.Leases() {
+		if l.Identity == ElsewhereIdentity {
+			elsewhere++
+		}
+	}
+	if elsewhere != 2 {
+		t.Errorf("%d addresses shown as another node's, want 2: %v", elsewhere, p.Leases())
+	}
+	p.MarkElsewhere("p", a("10.9.0.3"), false)
+	p.Release("p", "alice", a("10.9.0.2"))
+	if _, ok := f.mine[a("10.9.0.2")]; ok {
+		t.Error("released address still reserved")
+	}
+	if got := mustLease(t, p, "p", "carol"); got != a("10.9.0.2") {
+		t.Fatalf("carol got %v, want the freed 10.9.0.2", got)
+	}
+	if got := mustLease(t, p, "p", "dave"); got != a("10.9.0.3") {
+		t.Fatalf("dave got %v, want 10.9.0.3 (no longer another node's)", got)
+	}
+	f.fail = true
+	p.Release("p", "dave", a("10.9.0.3"))
+	if _, err := p.Lease("p", "erin"); err == nil || !strings.Contains(err.Error(), "etcd unreachable") {
+		t.Fatalf("lease without a reservation: %v", err)
+	}
+}

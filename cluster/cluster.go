@@ -66,6 +66,9 @@ type Hooks struct {
 	// SAs returns the number of IKE SAs this node holds, for the status
 	// it publishes.
 	SAs func() int
+	// Reserved reports another node's reservation of a pool address
+	// (held), or its end: the pools skip such addresses (Reserve).
+	Reserved func(pool string, addr netip.Addr, held bool)
 }
 
 // Stats are a node's counters (metrics).
@@ -304,6 +307,9 @@ func (n *Node) session(ctx context.Context) error {
 	go n.keepalive(sctx, g.ID, lost)
 	go n.flusher(sctx, g.ID)
 	watch := n.cli.Watch(clientv3.WithRequireLeader(sctx), n.cfg.Prefix+"owner/", clientv3.WithPrefix())
+	if n.hooks.Reserved != nil {
+		go n.watchReservations(sctx)
+	}
 
 	// Own addresses first; the others at the first tick, one TTL later.
 	n.campaignAll(sctx, g.ID, len(n.prefer) > 0)
@@ -788,4 +794,107 @@ func (n *Node) Redirect(local netip.Addr) (netip.Addr, bool) {
 	}
 	n.sent[best] = append(n.sent[best], time.Now())
 	return bestAddr, true
+}
+
+func (n *Node) leaseKey(pool string, addr netip.Addr) string {
+	return n.cfg.Prefix + "lease/" + pool + "/" + addr.String()
+}
+
+// reserveTimeout bounds a reservation: a client waits for it.
+const reserveTimeout = time.Second
+
+// Reserve claims addr of pool in etcd for this node (bound to its lease,
+// so that a dead node's reservations go with it): false when another
+// node holds it. It fails when this node is not a member now (fenced, or
+// etcd unreachable): no address is handed out then rather than one that
+// may be another's.
+func (n *Node) Reserve(pool string, addr netip.Addr, identity string) (bool, error) {
+	n.mu.Lock()
+	lease := n.lease
+	n.mu.Unlock()
+	if lease == 0 {
+		return false, errors.New("this node is not a member of the cluster now (its etcd lease is lost)")
+	}
+	key := n.leaseKey(pool, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), reserveTimeout)
+	defer cancel()
+	resp, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, n.cfg.Node+" "+identity, clientv3.WithLease(lease))).
+		Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return false, fmt.Errorf("etcd: %w", err)
+	}
+	if resp.Succeeded {
+		return true, nil
+	}
+	if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) == 1 && clientv3.LeaseID(r.Kvs[0].Lease) == lease {
+		return true, nil // ours already
+	}
+	return false, nil
+}
+
+// Unreserve gives addr of pool up (if this node's lease holds it); it
+// does not wait for etcd.
+func (n *Node) Unreserve(pool string, addr netip.Addr) {
+	n.mu.Lock()
+	lease := n.lease
+	n.mu.Unlock()
+	if lease == 0 {
+		return
+	}
+	key := n.leaseKey(pool, addr)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL)
+		defer cancel()
+		if _, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(key), "=", int64(lease))).
+			Then(clientv3.OpDelete(key)).Commit(); err != nil {
+			n.log.Debug("releasing an address reservation", zap.String("key", key), zap.Error(err))
+		}
+	}()
+}
+
+// watchReservations hands the other nodes' reservations to the pools:
+// those there now, then each change.
+func (n *Node) watchReservations(ctx context.Context) {
+	pfx := n.cfg.Prefix + "lease/"
+	parse := func(k []byte) (string, netip.Addr, bool) {
+		rest := strings.TrimPrefix(string(k), pfx)
+		i := strings.LastIndexByte(rest, '/')
+		if i < 0 {
+			return "", netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(rest[i+1:])
+		return rest[:i], a, err == nil
+	}
+	mine := func(v []byte) bool { return strings.HasPrefix(string(v), n.cfg.Node+" ") }
+	gctx, cancel := context.WithTimeout(ctx, n.cfg.LeaseTTL)
+	resp, err := n.cli.Get(gctx, pfx, clientv3.WithPrefix())
+	cancel()
+	rev := int64(0)
+	if err == nil {
+		rev = resp.Header.Revision + 1
+		for _, kv := range resp.Kvs {
+			if pool, a, ok := parse(kv.Key); ok && !mine(kv.Value) {
+				n.hooks.Reserved(pool, a, true)
+			}
+		}
+	}
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	for wr := range n.cli.Watch(clientv3.WithRequireLeader(ctx), pfx, opts...) {
+		for _, ev := range wr.Events {
+			pool, a, ok := parse(ev.Kv.Key)
+			if !ok {
+				continue
+			}
+			switch {
+			case ev.Type == clientv3.EventTypeDelete:
+				n.hooks.Reserved(pool, a, false)
+			case !mine(ev.Kv.Value):
+				n.hooks.Reserved(pool, a, true)
+			}
+		}
+	}
 }

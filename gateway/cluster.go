@@ -46,11 +46,20 @@ type writtenRec struct {
 
 func newClusterRun(g *Gateway, cfg *policy.Cluster) (*clusterRun, error) {
 	cr := &clusterRun{g: g, cfg: cfg, written: map[string]writtenRec{}, marks: map[uint32]uint32{}}
-	node, err := cluster.New(cfg, g.log, cluster.Hooks{Acquire: cr.acquire, Release: cr.release, SAs: cr.count})
+	hooks := cluster.Hooks{Acquire: cr.acquire, Release: cr.release, SAs: cr.count}
+	if g.ra != nil {
+		// Pool addresses are reserved in etcd, so that nodes serving
+		// clients from the same pools never hand out one address twice.
+		hooks.Reserved = g.ra.pools.MarkElsewhere
+	}
+	node, err := cluster.New(cfg, g.log, hooks)
 	if err != nil {
 		return nil, err
 	}
 	cr.node = node
+	if g.ra != nil {
+		g.ra.pools.SetReserver(node)
+	}
 	return cr, nil
 }
 

@@ -530,13 +530,14 @@ func TestClusterRedirect(t *testing.T) {
 		pc.Name = fmt.Sprintf("rd%d", v)
 		pc.LocalAddr = fmt.Sprintf("10.200.0.%d", 110+v)
 		pc.LocalID = fmt.Sprintf("@rd%d.lab", v)
-		pc.LocalTS = []string{fmt.Sprintf("10.201.%d.0/24", 10+v)}
+		pc.LocalTS = nil // its virtual IP
+		pc.SwanExtra += "\nvips = 0.0.0.0"
 		gate := pc.Mirror()
 		gate.LocalAddr = "" // either service address
+		gate.IkegateExtra = `pool = "rapool"`
 		c.conns = append(c.conns, gate)
 		ns := c.NewNamespace(t, fmt.Sprintf("rd%d", v))
 		c.lanJoin(ns, fmt.Sprintf("rd%d", v), pc.LocalAddr+"/24")
-		c.AddSubnet(t, ns, "sn0", fmt.Sprintf("10.201.%d.1/24", 10+v))
 		peers[v] = c.StartStrongSwan(t, ns, SwanConfig{Conns: []Conn{pc}, LibIPsec: true})
 	}
 	n1 := c.startNodeWith(0, svc, fmt.Sprintf("prefer = [%q]\nredirect_from = [%q]", entry, entry))
@@ -560,6 +561,7 @@ func TestClusterRedirect(t *testing.T) {
 	}
 	time.Sleep(2500 * time.Millisecond) // n1's view of the load includes n2
 
+	var vips []string
 	for v, want := range []struct {
 		gw     *Ikegate
 		remote string
@@ -573,6 +575,17 @@ func TestClusterRedirect(t *testing.T) {
 		if sa.RemoteHost != want.remote {
 			t.Errorf("client %d: IKE SA with %s, want %s", v, sa.RemoteHost, want.remote)
 		}
+		// Both nodes lease from the same pool, reserved in etcd: the
+		// clients must get different addresses.
+		if len(sa.LocalVIPs) != 1 {
+			t.Fatalf("client %d: virtual IPs %v", v, sa.LocalVIPs)
+		}
+		for _, o := range vips {
+			if o == sa.LocalVIPs[0] {
+				t.Errorf("client %d got %s, which another node already gave to another client", v, o)
+			}
+		}
+		vips = append(vips, sa.LocalVIPs[0])
 		if g := want.gw.SA(name); g == nil || g.State != "ESTABLISHED" {
 			t.Errorf("client %d: no established IKE SA on %s", v, want.gw.NS)
 		}
@@ -591,5 +604,9 @@ func TestClusterRedirect(t *testing.T) {
 	}
 	if n1.SA("rd1") != nil {
 		t.Errorf("the redirected client has an SA on the entry node too")
+	}
+	t.Logf("virtual IPs: %v", vips)
+	if out, err := n1.ctl("leases"); err != nil || !strings.Contains(out, "another cluster node") {
+		t.Errorf("n1's leases do not show the address n2 holds: %v\n%s", err, out)
 	}
 }
