@@ -227,8 +227,12 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			NATKeepalive: gw.NATKeepalive,
 			KeyLog:       keyLog,
 		}
-		if cfg.Cluster != nil && len(cfg.Cluster.RedirectFrom) > 0 {
-			ecfg.Redirect = g.redirect
+		if cfg.Cluster != nil {
+			// SAs may move to another node: announce RFC 6311.
+			ecfg.MIDSync = true
+			if len(cfg.Cluster.RedirectFrom) > 0 {
+				ecfg.Redirect = g.redirect
+			}
 		}
 		g.shards = append(g.shards, &shard{
 			id: k,

@@ -137,6 +137,9 @@ func (e *Engine) authRequest(now time.Time, sa *ikeSA) *request {
 	if conn.MOBIKE {
 		ps = append(ps, mobikeNotify())
 	}
+	if e.Cfg.MIDSync {
+		ps = append(ps, &isakmp.Notify{NotifyType: isakmp.NotifyMessageIDSyncSupported})
+	}
 	if conn.XAuthUser != "" {
 		// A remote-access client of ours: EAP-MSCHAPv2 instead of AUTH.
 		c, err := mschapv2.NewClient(conn.XAuthUser, conn.XAuthPassword, e.Cfg.Rand)
@@ -192,6 +195,7 @@ func (e *Engine) authResponse(now time.Time, sa *ikeSA, inner []isakmp.Payload) 
 	if conn.MOBIKE && isakmp.FindNotify(inner, isakmp.NotifyMOBIKESupported) != nil {
 		sa.mobike = true
 	}
+	sa.midSync = e.Cfg.MIDSync && isakmp.FindNotify(inner, isakmp.NotifyMessageIDSyncSupported) != nil
 	if ec := sa.hs.eapc; ec != nil && ec.idr != nil {
 		e.eapClientStep(now, sa, inner) // the gateway is authenticated: EAP goes on
 		return

@@ -24,6 +24,7 @@ func (sa *ikeSA) record() engine.Record {
 		IKEv2: &engine.V2State{
 			NextMsgID: sa.nextMsgID, PeerMsgID: sa.peerMsgID, LastResponse: sa.lastResp,
 			PeerHashes: sa.peerHashes, PeerFragments: sa.peerFragments, PeerVendor: sa.peerVendor,
+			PeerMIDSync: sa.midSync,
 		},
 		Children: []engine.ChildRecord{},
 	}
@@ -56,17 +57,17 @@ func (e *Engine) Restore(now time.Time, rec *engine.Record) (engine.Output, erro
 		ours = uint64(rec.SPIi)
 	}
 	inUse := func(spi uint64) bool { return e.sas[spi] != nil }
-	return e.Core.Restore(rec, 2, ours, inUse, func(conn *policy.Connection) error { return e.restore(rec, conn) })
+	return e.Core.Restore(rec, 2, ours, inUse, func(conn *policy.Connection) error { return e.restore(now, rec, conn) })
 }
 
-func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
+func (e *Engine) restore(now time.Time, rec *engine.Record, conn *policy.Connection) error {
 	sa := &ikeSA{
 		conn: conn, initiator: rec.Initiator, spiI: uint64(rec.SPIi), spiR: uint64(rec.SPIr),
 		state: stateEstablished, local: rec.Local, remote: rec.Remote, nat: rec.NAT,
 		chosen: rec.Proposal.Oakley(), peerID: rec.PeerID.Policy(),
 		nextMsgID: rec.IKEv2.NextMsgID, peerMsgID: rec.IKEv2.PeerMsgID, lastResp: rec.IKEv2.LastResponse,
 		peerHashes: rec.IKEv2.PeerHashes, peerFragments: rec.IKEv2.PeerFragments, peerVendor: rec.IKEv2.PeerVendor,
-		Lifecycle: rec.Lifecycle(), restored: true,
+		Lifecycle: rec.Lifecycle(), restored: true, midSync: rec.IKEv2.PeerMIDSync,
 	}
 	if c := rec.Client; c != nil {
 		sa.ra = &remoteAccess{user: c.User, ClientLease: engine.ClientLease{VIP: c.VIP, Pool: c.Pool, Group: c.Group}, ends: c.Ends}
@@ -87,6 +88,11 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 	}
 	e.sas[sa.ourSPI()] = sa
 	e.Effect(sa.upEffect(true, false))
+	if sa.midSync {
+		// The record may lag the exchanges the previous node made: ask
+		// the peer where the message IDs stand (RFC 6311).
+		e.sendRequest(now, sa, queued{what: queueMIDSync})
+	}
 	e.Schedule(sa)
 	sa.log(e).Info("IKE SA restored", zap.Int("children", len(sa.children)),
 		zap.Uint32("next_msgid", sa.nextMsgID), zap.Uint32("peer_msgid", sa.peerMsgID))

@@ -183,12 +183,16 @@ func TestRestoreStaleRecord(t *testing.T) {
 		name       string
 		dpdA, dpdB time.Duration
 		staleFor   time.Duration
+		midSync    bool // both announce RFC 6311
 	}{
-		{"peer's requests ahead", 10 * time.Second, 0, 25 * time.Second},
-		{"own request answered", 0, 10 * time.Second, 12 * time.Second},
+		{"peer's requests ahead", 10 * time.Second, 0, 25 * time.Second, false},
+		{"own request answered", 0, 10 * time.Second, 12 * time.Second, false},
+		{"RFC 6311: peer's requests ahead", 10 * time.Second, 0, 25 * time.Second, true},
+		{"RFC 6311: own requests ahead by three", 0, 10 * time.Second, 35 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t, []string{"aes128gcm16-prfsha256-x25519"}, []string{"aes128gcm16"})
+			p.a.eng.Cfg.MIDSync, p.b.eng.Cfg.MIDSync = tc.midSync, tc.midSync
 			p.a.conns[0].DPDDelay, p.b.conns[0].DPDDelay = tc.dpdA, tc.dpdB
 			for _, n := range []*node{p.a, p.b} {
 				n.conns[0].DPDTimeout, n.conns[0].DPDAction = 40*time.Second, "clear"
@@ -200,6 +204,11 @@ func TestRestoreStaleRecord(t *testing.T) {
 			stale := exportJSON(t, p.b)
 			p.run(tc.staleFor) // exchanges after b's record was taken
 			restoreInto(t, p, p.b, stale)
+			for _, sa := range p.b.eng.sas {
+				if sa.midSync != tc.midSync {
+					t.Fatalf("restored SA: RFC 6311 %v, want %v", sa.midSync, tc.midSync)
+				}
+			}
 			p.run(3 * time.Minute) // without following, a dead peer after 40 s
 			requireEstablished(t, p.a, p.b)
 			if got := p.a.eng.SAs()[0]; got.LocalSPI != first.LocalSPI {

@@ -189,6 +189,8 @@ func (e *Engine) startQueued(now time.Time, sa *ikeSA, q queued) {
 		r = e.routabilityRequest(sa)
 	case queueUpdateAddresses:
 		r = e.updateAddressesRequest(sa)
+	case queueMIDSync:
+		r = e.midSyncRequest(sa)
 	case queueDeleteChild:
 		r = e.encryptedRequest(sa, isakmp.ExchangeInformational,
 			[]isakmp.Payload{&isakmp.Delete{Protocol: protoESP, SPISize: 4, SPIs: [][]byte{spi32(q.spi)}}}, stepInfo)
@@ -293,6 +295,8 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, d isakmp.Datagram, msg
 		e.routabilityChecked(now, sa, r, inner)
 	case stepMoved:
 		e.moved(sa, d, inner)
+	case stepMIDSync:
+		e.midSynced(sa, inner)
 	}
 	if sa.state != stateGone {
 		e.nextQueued(now, sa)
@@ -303,6 +307,9 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, d isakmp.Datagram, msg 
 	id := msg.Header.MessageID
 	if id+1 == sa.peerMsgID && len(sa.lastResp) > 0 {
 		e.resendResponse(sa, d)
+		return
+	}
+	if id == 0 && sa.midSync && msg.Header.Exchange == isakmp.ExchangeInformational && e.midSyncRequested(sa, d, msg) {
 		return
 	}
 	// An SA restored on another node (a cluster takeover) may lag the

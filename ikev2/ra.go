@@ -317,6 +317,10 @@ func (e *Engine) clientAuthenticated(now time.Time, sa *ikeSA, d isakmp.Datagram
 		sa.mobike = true
 		prefix = append(prefix, mobikeNotify())
 	}
+	if e.Cfg.MIDSync {
+		prefix = append(prefix, &isakmp.Notify{NotifyType: isakmp.NotifyMessageIDSyncSupported})
+		sa.midSync = isakmp.FindNotify(req, isakmp.NotifyMessageIDSyncSupported) != nil
+	}
 	resp := pendingResponse{to: d, exchange: isakmp.ExchangeIKEAuth, msgID: msgID, prefix: prefix}
 	if cp := find[*isakmp.CP](req); cp != nil && cp.CfgType == isakmp.CfgRequest && conn.Pool != "" && asksAddress(cp) {
 		if sa.ra == nil {

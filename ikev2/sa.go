@@ -72,10 +72,14 @@ type ikeSA struct {
 	// restored: the SA came from a record (Restore) and has not yet
 	// answered a request; the peer's message ID may be ahead of it.
 	restored bool
-	lastResp [][]byte // datagrams of our response to the peer's last request
-	req      *request // our request in flight
-	queue    []queued
-	frags    *fragments
+	// midSync: both announced RFC 6311; midSyncNonce is that of our
+	// synchronisation request in flight.
+	midSync      bool
+	midSyncNonce []byte
+	lastResp     [][]byte // datagrams of our response to the peer's last request
+	req          *request // our request in flight
+	queue        []queued
+	frags        *fragments
 
 	peerID policy.Identity
 	// ra is the remote-access state of a client's SA (nil: none).
@@ -141,6 +145,7 @@ const (
 	stepInfo                        // other INFORMATIONAL (liveness, CHILD SA delete): nothing follows
 	stepRoutability                 // INFORMATIONAL with COOKIE2 after a MOBIKE move: routabilityChecked
 	stepMoved                       // our UPDATE_SA_ADDRESSES (MOBIKE): moved
+	stepMIDSync                     // INFORMATIONAL with IKEV2_MESSAGE_ID_SYNC (RFC 6311): midSynced
 )
 
 // ikeRekey is the scratch state of an IKE SA rekey we initiated.
@@ -170,6 +175,7 @@ const (
 	queueDeleteChild
 	queueRoutability     // MOBIKE return routability check
 	queueUpdateAddresses // MOBIKE: our address changed
+	queueMIDSync         // RFC 6311 after a takeover
 )
 
 // childSA is one CHILD SA of an IKE SA: the shared part and what IKEv2

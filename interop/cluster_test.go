@@ -336,6 +336,11 @@ func TestClusterFailover(t *testing.T) {
 		if gsa == nil || gsa.State != "ESTABLISHED" || len(gsa.Children) != 1 {
 			t.Errorf("survivor %s has no established %s: %+v", survivor.NS, name, gsa)
 		}
+		// IKEv2: the survivor synchronised the message IDs (RFC 6311),
+		// which strongSwan announced and answered.
+		if v != 1 && !strings.Contains(since, "responder requested MID sync") {
+			t.Errorf("%s: strongSwan logged no RFC 6311 message-ID synchronisation", peerLabel(v))
+		}
 	}
 	// The remote-access client's address moved with it: the survivor's
 	// pool holds it for the client.

@@ -60,6 +60,8 @@ const (
 	NotifyRedirect                    NotifyType = 16407 // RFC 5685
 	NotifyRedirectedFrom              NotifyType = 16408 // RFC 5685
 	NotifyEAPOnlyAuthentication       NotifyType = 16417 // RFC 5998
+	NotifyMessageIDSyncSupported      NotifyType = 16420 // RFC 6311
+	NotifyMessageIDSync               NotifyType = 16422 // RFC 6311
 	NotifyChildlessIKEv2Supported     NotifyType = 16418 // RFC 6023
 	NotifyIKEv2FragmentationSupported NotifyType = 16430 // RFC 7383
 	NotifySignatureHashAlgorithms     NotifyType = 16431 // RFC 7427
@@ -114,6 +116,8 @@ var notifyNames = map[NotifyType]string{
 	NotifyRedirect:                    "REDIRECT",
 	NotifyRedirectedFrom:              "REDIRECTED_FROM",
 	NotifyEAPOnlyAuthentication:       "EAP_ONLY_AUTHENTICATION",
+	NotifyMessageIDSyncSupported:      "IKEV2_MESSAGE_ID_SYNC_SUPPORTED",
+	NotifyMessageIDSync:               "IKEV2_MESSAGE_ID_SYNC",
 	NotifyMSStatus:                    "MS_STATUS",
 	NotifyChildlessIKEv2Supported:     "CHILDLESS_IKEV2_SUPPORTED",
 	NotifyIKEv2FragmentationSupported: "IKEV2_FRAGMENTATION_SUPPORTED",

@@ -67,6 +67,11 @@ type Config struct {
 	// product and version helps whoever scans for vulnerable ones.
 	VendorIDs [][]byte
 
+	// MIDSync (IKEv2) announces RFC 6311 message-ID synchronisation in
+	// IKE_AUTH; an SA restored on another node (a cluster takeover) then
+	// synchronises its message IDs with a peer that announced it too.
+	MIDSync bool
+
 	// Redirect (IKEv2), if set, is asked about each new IKE_SA_INIT
 	// request from a peer that announced REDIRECT_SUPPORTED: a target
 	// address makes the responder answer with REDIRECT (RFC 5685)

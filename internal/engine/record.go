@@ -88,6 +88,8 @@ type V2State struct {
 	PeerHashes    []uint16 `json:"peer_hashes,omitempty"`
 	PeerFragments bool     `json:"peer_fragments"`
 	PeerVendor    string   `json:"peer_vendor,omitempty"`
+	// PeerMIDSync: both announced RFC 6311 message-ID synchronisation.
+	PeerMIDSync bool `json:"peer_mid_sync,omitempty"`
 }
 
 // V1State is what an IKEv1 SA adds to a Record.
