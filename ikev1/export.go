@@ -17,7 +17,7 @@ func (sa *p1SA) record() engine.Record {
 		Format: engine.RecordFormat, Version: 1, Conn: sa.conn.Name, Initiator: sa.initiator,
 		SPIi: engine.SPI(sa.ckyI), SPIr: engine.SPI(sa.ckyR), Local: sa.local, Remote: sa.remote, NAT: sa.nat,
 		PeerID: engine.RecordIdentity(sa.peerID), Proposal: engine.RecordProposal(sa.chosen),
-		RemoteAccess: sa.ra != nil,
+		RemoteAccess: sa.ra != nil && !sa.clientRecordable(),
 		Secrets:      engine.Secrets{"skeyid": k.skeyid, "skeyid_d": k.d, "skeyid_a": k.a, "enc_key": k.enc},
 		IKEv1: &engine.V1State{
 			Aggressive: sa.aggressive, Hash: sa.hashID, Auth: sa.auth, Lifetime: sa.lifetime, NATT: uint8(sa.natT),
@@ -26,6 +26,11 @@ func (sa *p1SA) record() engine.Record {
 		},
 		Children: []engine.ChildRecord{},
 	}
+	if sa.ra != nil && sa.clientRecordable() {
+		ra := sa.ra
+		r.Client = &engine.ClientRecord{User: ra.user, Identity: sa.identity(), Device: sa.device(), VIP: ra.VIP,
+			Pool: ra.Pool, Group: ra.Group, Owner: sa.owner()}
+	}
 	for _, c := range sa.children {
 		if c.Installed() {
 			r.Children = append(r.Children, c.Record(engine.PrefixSelectors(c.localTS), engine.PrefixSelectors(c.remoteTS)))
@@ -33,6 +38,15 @@ func (sa *p1SA) record() engine.Record {
 	}
 	r.SetLifecycle(&sa.Lifecycle)
 	return r
+}
+
+// clientRecordable reports whether sa's remote-access state fits a
+// record: a client of ours (not ikegate as the client) whose XAUTH is
+// done (or not asked for) and no Mode Config transaction is under way.
+// Others are in the middle of their setup and start again elsewhere.
+func (sa *p1SA) clientRecordable() bool {
+	ra := sa.ra
+	return !ra.client && (ra.xauth == xauthDone || ra.xauth == xauthNone) && ra.tx == nil && ra.pending == nil && !ra.pushing
 }
 
 // Restore adds the ISAKMP SA of rec (from Export, here or in another
@@ -59,6 +73,13 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 	}
 	copy(sa.lastSentFor[:], v1.LastSentFor)
 	copy(sa.lastRecv[:], v1.LastRecv)
+	if c := rec.Client; c != nil {
+		x := xauthNone
+		if c.User != "" {
+			x = xauthDone
+		}
+		sa.ra = &remoteAccess{xauth: x, user: c.User, ClientLease: engine.ClientLease{VIP: c.VIP, Pool: c.Pool, Group: c.Group}}
+	}
 	keys, err := restoreKeys(sa, rec.Secrets, v1.PhaseTwoIV)
 	if err != nil {
 		return err

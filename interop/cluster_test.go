@@ -117,6 +117,10 @@ lease_ttl = "2s"
 [[pool]]
 name = "rapool"
 addresses = ["10.99.0.0/24"]
+
+[[user]]
+name = "alice"
+password = "alice-cluster-pw"
 `, i+1, `"`+strings.Join(c.etcd.Endpoints, `", "`)+`"`, ca, cert, key, strings.Join(svc, `", "`), clusterIface, c.key, extra)
 	g := c.StartIkegate(c.t, c.nodeNS[i], toml)
 	c.nodes[i] = g
@@ -170,8 +174,11 @@ func macOf(t *testing.T, ns string) string {
 
 // peerLabel names peer v of TestClusterFailover.
 func peerLabel(v int) string {
-	if v == 3 {
+	switch v {
+	case 3:
 		return "IKEv2 remote-access client"
+	case 4:
+		return "IKEv1 XAUTH client"
 	}
 	return fmt.Sprintf("IKEv%d peer", v)
 }
@@ -243,7 +250,59 @@ func TestClusterFailover(t *testing.T) {
 		c.lanJoin(ns, "p3", pc.LocalAddr+"/24")
 		peers[3] = c.StartStrongSwan(t, ns, SwanConfig{Conns: []Conn{pc}, LibIPsec: true})
 	}
-	vip := ""
+	// Peer 4: an IKEv1 remote-access client (Main Mode PSK + XAUTH, Mode
+	// Config address from the pool), as a Cisco-style concentrator serves.
+	{
+		gate := Conn{Name: "cl4", Version: 1, LocalAddr: clusterSvc, RemoteAddr: "10.200.0.104",
+			LocalID: "@cluster.lab", RemoteID: "@peer-cl4.lab", Auth: "psk", PSK: "cluster-cl4-0123456789abcdef",
+			IKE: []string{"aes128-sha256-modp2048"}, ESP: []string{"aes128gcm16"}, LocalTS: []string{rightSubnet(0)},
+			IkegateExtra: "xauth = \"local\"\npool = \"rapool\""}
+		c.conns = append(c.conns, gate)
+		ns := c.NewNamespace(t, "p4")
+		c.lanJoin(ns, "p4", gate.RemoteAddr+"/24")
+		swanctl := fmt.Sprintf(`connections {
+  cl4 {
+    version = 1
+    local_addrs = %s
+    remote_addrs = %s
+    proposals = aes128-sha256-modp2048
+    vips = 0.0.0.0
+    dpd_delay = 2s
+    local-1 {
+      auth = psk
+      id = @peer-cl4.lab
+    }
+    local-2 {
+      auth = xauth
+      xauth_id = alice
+    }
+    remote {
+      auth = psk
+      id = @cluster.lab
+    }
+    children {
+      cl4 {
+        remote_ts = %s
+        esp_proposals = aes128gcm16
+      }
+    }
+  }
+}
+secrets {
+  ike-cl4 {
+    id-1 = @peer-cl4.lab
+    id-2 = @cluster.lab
+    secret = %q
+  }
+  xauth-alice {
+    id = alice
+    secret = "alice-cluster-pw"
+  }
+}
+`, gate.RemoteAddr, clusterSvc, rightSubnet(0), gate.PSK)
+		peers[4] = c.StartStrongSwan(t, ns, SwanConfig{Swanctl: swanctl, LibIPsec: true, Plugins: raSwanPlugins(), Extra: v1SwanExtra})
+	}
+	vips := map[int]string{}
 
 	// Node 1 first, so that it owns the address; then the others.
 	c.startNode(0)
@@ -253,7 +312,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	c.startNode(1)
 	c.startNode(2)
-	logs := []string{peers[1].LogPath, peers[2].LogPath, peers[3].LogPath}
+	logs := []string{peers[1].LogPath, peers[2].LogPath, peers[3].LogPath, peers[4].LogPath}
 	for _, g := range c.nodes {
 		logs = append(logs, g.LogPath)
 	}
@@ -268,12 +327,12 @@ func TestClusterFailover(t *testing.T) {
 		sa := waitSwanSA(t, s, name, 1, 10*time.Second)
 		spis[v] = swanSPIs(s, name)
 		src := fmt.Sprintf("10.201.%d.1", v)
-		if v == 3 {
+		if v >= 3 {
 			if len(sa.LocalVIPs) != 1 {
-				t.Fatalf("remote-access client: virtual IPs %v", sa.LocalVIPs)
+				t.Fatalf("%s: virtual IPs %v", peerLabel(v), sa.LocalVIPs)
 			}
-			src, vip = sa.LocalVIPs[0], sa.LocalVIPs[0]
-			spis[v] += " VIP " + vip
+			src, vips[v] = sa.LocalVIPs[0], sa.LocalVIPs[0]
+			spis[v] += " VIP " + vips[v]
 		}
 		pingers[v] = StartPinger(t, s.NS, src, rightHost(0), 100*time.Millisecond)
 		t.Logf("peer %d: %s", v, spis[v])
@@ -287,7 +346,10 @@ func TestClusterFailover(t *testing.T) {
 	if n, _ := clusterStatus(c.nodes[1]); len(n) != 3 {
 		t.Errorf("cluster --json lists %d nodes, want 3: %+v", len(n), n)
 	}
-	swanMark := map[int]logMark{1: markLog(peers[1].LogPath), 2: markLog(peers[2].LogPath), 3: markLog(peers[3].LogPath)}
+	swanMark := map[int]logMark{}
+	for v, s := range peers {
+		swanMark[v] = markLog(s.LogPath)
+	}
 
 	// kill -9 node 1.
 	tKill := time.Now()
@@ -308,10 +370,10 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("node 1 killed; %s owns %s after %v", survivor.NS, clusterSvc, took.Round(time.Millisecond))
 	time.Sleep(8 * time.Second) // several liveness checks against the survivor
 	tCheck := time.Now()
-	for _, v := range []int{2, 1, 3} {
+	for _, v := range []int{2, 1, 3, 4} {
 		name := fmt.Sprintf("cl%d", v)
 		view := swanSPIs(peers[v], name)
-		if sa := peers[v].IKESA(name); v == 3 && sa != nil && len(sa.LocalVIPs) == 1 {
+		if sa := peers[v].IKESA(name); v >= 3 && sa != nil && len(sa.LocalVIPs) == 1 {
 			view += " VIP " + sa.LocalVIPs[0]
 		}
 		if view != spis[v] {
@@ -338,14 +400,16 @@ func TestClusterFailover(t *testing.T) {
 		}
 		// IKEv2: the survivor synchronised the message IDs (RFC 6311),
 		// which strongSwan announced and answered.
-		if v != 1 && !strings.Contains(since, "responder requested MID sync") {
+		if (v == 2 || v == 3) && !strings.Contains(since, "responder requested MID sync") {
 			t.Errorf("%s: strongSwan logged no RFC 6311 message-ID synchronisation", peerLabel(v))
 		}
 	}
-	// The remote-access client's address moved with it: the survivor's
-	// pool holds it for the client.
-	if out, err := survivor.ctl("leases"); err != nil || !strings.Contains(out, vip) || !strings.Contains(out, "peer-cl3.lab") {
-		t.Errorf("survivor's leases do not hold %s for the client: %v\n%s", vip, err, out)
+	// The remote-access clients' addresses moved with them: the
+	// survivor's pool holds them for the clients.
+	for v, who := range map[int]string{3: "peer-cl3.lab", 4: "alice"} {
+		if out, err := survivor.ctl("leases"); err != nil || !strings.Contains(out, vips[v]) || !strings.Contains(out, who) {
+			t.Errorf("survivor's leases do not hold %s for %s: %v\n%s", vips[v], who, err, out)
+		}
 	}
 	if t.Failed() {
 		t.FailNow()
