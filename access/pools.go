@@ -87,13 +87,13 @@ func (p *Pools) MarkElsewhere(pool string, addr netip.Addr, held bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ap := p.pools[pool]
-	if ap == nil || !slices.ContainsFunc(ap.ranges, func(r policy.AddrRange) bool { return r.Contains(addr) }) {
+	if ap == nil || !ap.contains(addr) {
 		return
 	}
 	l := ap.byAddr[addr]
 	switch {
 	case held && l == nil:
-		ap.byAddr[addr] = &lease{Lease: Lease{Pool: pool, Address: addr, Identity: ElsewhereIdentity, Since: p.now()}, elsewhere: true}
+		ap.heldElsewhere(addr, p.now())
 	case !held && l != nil && l.elsewhere:
 		delete(ap.byAddr, addr)
 		ap.freed(addr)
@@ -111,7 +111,7 @@ func (p *Pools) reserve(ap *addrPool, addr netip.Addr, identity string) (bool, e
 		return false, fmt.Errorf("address pool %q: reserving %s in the cluster: %w", ap.cfg.Name, addr, err)
 	}
 	if !ok {
-		ap.byAddr[addr] = &lease{Lease: Lease{Pool: ap.cfg.Name, Address: addr, Identity: ElsewhereIdentity, Since: p.now()}, elsewhere: true}
+		ap.heldElsewhere(addr, p.now())
 	}
 	return ok, nil
 }
@@ -308,7 +308,7 @@ func (p *Pools) Hold(pool, identity, device string, addr netip.Addr) error {
 	if ap == nil {
 		return fmt.Errorf("unknown address pool %q", pool)
 	}
-	if !slices.ContainsFunc(ap.ranges, func(r policy.AddrRange) bool { return r.Contains(addr) }) {
+	if !ap.contains(addr) {
 		return fmt.Errorf("address pool %q does not hold %s", pool, addr)
 	}
 	if l := ap.byAddr[addr]; l != nil && l.elsewhere {
@@ -385,13 +385,21 @@ func (p *Pools) Claim(identity string, addr netip.Addr) (string, error) {
 	return name, nil
 }
 
+// contains reports whether addr is one of the pool's.
+func (ap *addrPool) contains(addr netip.Addr) bool {
+	return slices.ContainsFunc(ap.ranges, func(r policy.AddrRange) bool { return r.Contains(addr) })
+}
+
+// heldElsewhere records that another node of the cluster holds addr.
+func (ap *addrPool) heldElsewhere(addr netip.Addr, now time.Time) {
+	ap.byAddr[addr] = &lease{Lease: Lease{Pool: ap.cfg.Name, Address: addr, Identity: ElsewhereIdentity, Since: now}, elsewhere: true}
+}
+
 // owner is the configured pool whose ranges hold addr, or nil.
 func (p *Pools) owner(addr netip.Addr) *addrPool {
 	for _, ap := range p.pools {
-		for _, r := range ap.ranges {
-			if r.Contains(addr) {
-				return ap
-			}
+		if ap.contains(addr) {
+			return ap
 		}
 	}
 	return nil

@@ -101,14 +101,6 @@ func recordName(r *engine.Record) string {
 	return fmt.Sprintf("v%d-%s-%s", r.Version, engine.SPIHex(uint64(r.SPIi)), engine.SPIHex(uint64(r.SPIr)))
 }
 
-// recordKey is the key the engine files the SA under (its shard's SPI).
-func recordKey(r *engine.Record) uint64 {
-	if r.Version == 2 && !r.Initiator {
-		return uint64(r.SPIr)
-	}
-	return uint64(r.SPIi)
-}
-
 // sync writes the records that changed since the last sync and deletes
 // those of SAs that are gone.
 func (cr *clusterRun) sync(ctx context.Context) {
@@ -119,20 +111,21 @@ func (cr *clusterRun) sync(ctx context.Context) {
 	resume := g.caps.Resume
 	seen := map[string]bool{}
 	live := map[uint32]bool{}
-	var mu sync.Mutex
+	// The shards run this at once; cr.mu guards marks, written and the
+	// two sets.
 	err := g.runOnAll(ctx, func(_ int, sh *shard, _ time.Time) {
 		for _, e := range sh.engines {
 			for _, r := range e.Export() {
 				addr := r.Local.Addr().Unmap()
-				// SAs whose remote-access state records do not hold
-				// (IKEv1 XAUTH clients) are not replicated: their clients
-				// reconnect after a takeover.
+				// SAs whose remote-access state records do not hold (a
+				// client in the middle of XAUTH or Mode Config, ikegate
+				// as a client) are not replicated: they start again.
 				if r.RemoteAccess || !cr.node.Service(addr) || !cr.node.Owns(addr) {
 					continue
 				}
 				name := recordName(&r)
 				var seqIn []uint32
-				mu.Lock()
+				cr.mu.Lock()
 				seen[name] = true
 				for i := range r.Children {
 					c := &r.Children[i]
@@ -150,7 +143,7 @@ func (cr *clusterRun) sync(ctx context.Context) {
 					seqIn = append(seqIn, ctr.SeqIn)
 				}
 				prev, had := cr.written[name]
-				mu.Unlock()
+				cr.mu.Unlock()
 				fp := fingerprint(&r)
 				if had && prev.fp == fp {
 					continue
@@ -164,9 +157,9 @@ func (cr *clusterRun) sync(ctx context.Context) {
 					continue
 				}
 				cr.node.Put(addr, name, b)
-				mu.Lock()
+				cr.mu.Lock()
 				cr.written[name] = writtenRec{addr: addr, fp: fp}
-				mu.Unlock()
+				cr.mu.Unlock()
 			}
 		}
 	})
@@ -252,7 +245,7 @@ func (cr *clusterRun) acquire(addr netip.Addr, recs map[string][]byte) int {
 				continue
 			}
 		}
-		k := ShardOf(recordKey(rec), len(g.shards))
+		k := ShardOf(rec.Key(), len(g.shards))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var rerr error
 		err = g.runOn(ctx, k, func(sh *shard, now time.Time) {
@@ -290,7 +283,7 @@ func (cr *clusterRun) release(addr netip.Addr) {
 				if r.Local.Addr().Unmap() != addr {
 					continue
 				}
-				out, ok := e.DeleteSA(now, recordKey(&r), false, "another node of the cluster serves "+addr.String()+" now")
+				out, ok := e.DeleteSA(now, r.Key(), false, "another node of the cluster serves "+addr.String()+" now")
 				sh.exec(i, out)
 				if ok {
 					mu.Lock()

@@ -246,38 +246,36 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		})
 	}
 
-	for _, ip := range gw.Listen {
-		ip = ip.Unmap()
+	// Both IKE ports on each listen address, and on each cluster service
+	// address wherever it lives now (IP_FREEBIND: the node that owns one
+	// has it on its interface).
+	bind := func(ip netip.Addr, listen func(netip.AddrPort, bool, *zap.Logger) (*socket, error)) error {
 		for _, p := range []struct {
 			port int
 			natt bool
 		}{{ikePort, false}, {nattPort, true}} {
-			s, err := listenUDP(netip.AddrPortFrom(ip, uint16(p.port)), p.natt, log)
+			ap := netip.AddrPortFrom(ip.Unmap(), uint16(p.port))
+			if g.byLocal[ap] != nil {
+				continue // a service address also in listen
+			}
+			s, err := listen(ap, p.natt, log)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			g.socks = append(g.socks, s)
 			g.byLocal[s.local] = s
 		}
+		return nil
+	}
+	for _, ip := range gw.Listen {
+		if err := bind(ip, listenUDP); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Cluster != nil {
-		// The service addresses are bound wherever they live now
-		// (IP_FREEBIND): the node that owns one has it on its interface.
 		for _, p := range cfg.Cluster.ServiceAddresses {
-			for _, pt := range []struct {
-				port int
-				natt bool
-			}{{ikePort, false}, {nattPort, true}} {
-				ap := netip.AddrPortFrom(p.Addr().Unmap(), uint16(pt.port))
-				if g.byLocal[ap] != nil {
-					continue // also in listen
-				}
-				s, err := listenUDPFree(ap, pt.natt, log)
-				if err != nil {
-					return nil, fmt.Errorf("cluster service address: %w", err)
-				}
-				g.socks = append(g.socks, s)
-				g.byLocal[s.local] = s
+			if err := bind(p.Addr(), listenUDPFree); err != nil {
+				return nil, fmt.Errorf("cluster service address: %w", err)
 			}
 		}
 		if g.cluster, err = newClusterRun(g, cfg.Cluster); err != nil {

@@ -58,7 +58,7 @@ func (sa *p1SA) clientRecordable() bool {
 // effects), which the caller executes as any other.
 func (e *Engine) Restore(now time.Time, rec *engine.Record) (engine.Output, error) {
 	inUse := func(cky uint64) bool { return e.sas[cky] != nil }
-	return e.Core.Restore(rec, 1, uint64(rec.SPIi), inUse, func(conn *policy.Connection) error { return e.restore(rec, conn) })
+	return e.Core.Restore(rec, 1, rec.Key(), inUse, func(conn *policy.Connection) error { return e.restore(rec, conn) })
 }
 
 func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {

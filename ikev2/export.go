@@ -52,12 +52,8 @@ func (sa *ikeSA) record() engine.Record {
 // The CHILD SAs are installed through the returned Output (install
 // effects), which the caller executes as any other.
 func (e *Engine) Restore(now time.Time, rec *engine.Record) (engine.Output, error) {
-	ours := uint64(rec.SPIr)
-	if rec.Initiator {
-		ours = uint64(rec.SPIi)
-	}
 	inUse := func(spi uint64) bool { return e.sas[spi] != nil }
-	return e.Core.Restore(rec, 2, ours, inUse, func(conn *policy.Connection) error { return e.restore(now, rec, conn) })
+	return e.Core.Restore(rec, 2, rec.Key(), inUse, func(conn *policy.Connection) error { return e.restore(now, rec, conn) })
 }
 
 func (e *Engine) restore(now time.Time, rec *engine.Record, conn *policy.Connection) error {

@@ -13,21 +13,9 @@
 # Not part of test-all.sh (it takes about two minutes).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if ! command -v go >/dev/null 2>&1; then
-	for d in /usr/local/go/bin /usr/lib/go/bin; do [[ -x $d/go ]] && PATH=$d:$PATH && break; done
-fi
-BINDIR=$(mktemp -d /tmp/ikegate-bench.XXXXXX)
-trap 'rm -rf "$BINDIR"' EXIT
-go build -o "$BINDIR/ikegate" ./cmd/ikegate
-LOG=$BINDIR/bench.log
-status=0
-IKEGATE_BIN=$BINDIR/ikegate IKEGATE_INTEROP=1 \
-	go test -tags bench -count=1 -v -timeout 10m -run '^TestHandshakeBenchmark$' ./interop/ "$@" >"$LOG" 2>&1 || status=$?
-if [[ $status -ne 0 ]]; then
-	tail -n 200 "$LOG"
-	echo "bench-handshakes.sh: FAILED (go test status $status)" >&2
-	exit $status
-fi
+# shellcheck source=interop/bench-lib.sh
+source interop/bench-lib.sh
+bench_run bench-handshakes.sh TestHandshakeBenchmark 10m "$@"
 # Every run's figures, then the tables the test prints (once as its log,
 # once on stdout: the latter).
 grep -E '^\s+handshake_bench_test.go:[0-9]+: run: ' "$LOG" | sed 's/^ *handshake_bench_test.go:[0-9]*: run: /  /'

@@ -95,7 +95,7 @@ func RequireLab(t testing.TB) {
 		problems = append(problems, "not running as root (network namespaces need it)")
 	}
 	for _, p := range []string{CharonSystemd, Swanctl, Tshark, Dumpcap, Certutil, Pk12util,
-		Openssl, Unshare, IPCmd, libreswanBin("pluto"), libreswanBin("whack"), libreswanBin("addconn")} {
+		Openssl, Unshare, IPCmd, Etcd, Etcdctl, libreswanBin("pluto"), libreswanBin("whack"), libreswanBin("addconn")} {
 		if _, err := os.Stat(p); err != nil {
 			problems = append(problems, fmt.Sprintf("missing %s (run interop/install.sh)", p))
 		}

@@ -35,9 +35,9 @@
 # file limit); not part of test-all.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if ! command -v go >/dev/null 2>&1; then
-	for d in /usr/local/go/bin /usr/lib/go/bin; do [[ -x $d/go ]] && PATH=$d:$PATH && break; done
-fi
+# shellcheck source=interop/bench-lib.sh
+source interop/bench-lib.sh
+bench_go
 N=${IKEGATE_SCALE_COUNT:-100000}
 CONC=${IKEGATE_SCALE_CONCURRENCY:-200}
 IDLE=${IKEGATE_SCALE_IDLE:-60}

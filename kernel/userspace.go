@@ -137,7 +137,7 @@ type usSA struct {
 	lastInChange time.Time
 }
 
-// Outbound fitness of an SA (usSA.out).
+// Outbound fitness of an SA (usSA.fit).
 const (
 	outRetired  = 0 // deleted after a rekey, kept for inbound stragglers only
 	outDeferred = 1 // we answered its creation; the peer may not have it yet

@@ -110,20 +110,10 @@ func (c *Core[S, C, W]) DeleteSA(now time.Time, key uint64, notify bool, why str
 func (c *Core[S, C, W]) InitialContact(now time.Time, sa S) {
 	id, addr := c.hooks.Peer(sa)
 	conn := c.hooks.Conn(sa)
-	idStr := "" // id's string, made once another SA of the address is found
 	var stale []S
 	for _, o := range c.byPeer[addr] {
-		if o == sa || c.hooks.Conn(o) != conn {
-			continue
-		}
 		oid, oaddr := c.hooks.Peer(o)
-		if oaddr != addr || !c.hooks.Established(o) {
-			continue
-		}
-		if idStr == "" {
-			idStr = id.String()
-		}
-		if oid.String() == idStr {
+		if o != sa && c.hooks.Conn(o) == conn && oaddr == addr && c.hooks.Established(o) && oid.Equal(id) {
 			stale = append(stale, o)
 		}
 	}

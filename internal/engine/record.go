@@ -283,6 +283,16 @@ func (r *Record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
+// Key is the SPI the restoring engine files the SA under, to which the
+// runtime routes its messages (and so the shard it belongs to): IKEv2
+// the SPI we chose, IKEv1 the initiator cookie.
+func (r *Record) Key() uint64 {
+	if r.Version == 2 && !r.Initiator {
+		return uint64(r.SPIr)
+	}
+	return uint64(r.SPIi)
+}
+
 // Marshal encodes r as JSON, stamping the format.
 func (r *Record) Marshal() ([]byte, error) {
 	r.Format = RecordFormat
