@@ -4,37 +4,19 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"ikegate/internal/netnstest"
 )
 
 // inNewNetns runs f on a thread inside a fresh network namespace.
 func inNewNetns(t *testing.T, f func() error) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: NOT ROOT — this test needs root (CAP_NET_ADMIN) for a network namespace; " +
-			"CI runs as root, so a skip there means it did NOT run")
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread dies with the goroutine: never back in the host's namespace
-		ns, err := netns.New()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		errc <- f()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	netnstest.Run(t, netnstest.New(t, "this test"), f)
 }
 
 // TestServiceAddress: a service address is added with a kernel lifetime

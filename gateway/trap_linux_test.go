@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 
+	"ikegate/internal/netnstest"
 	"ikegate/isakmp"
 	"ikegate/oakley"
 	"ikegate/policy"
@@ -24,50 +24,11 @@ import (
 
 // newTestNetns creates a network namespace without entering it.
 func newTestNetns(t *testing.T) netns.NsHandle {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: NOT ROOT — this test needs root (CAP_NET_ADMIN) for network namespaces and XFRM; " +
-			"a skip in CI means the xfrm dataplane was NOT tested")
-	}
-	var ns netns.NsHandle
-	inNS(t, netns.None(), func() error {
-		var err error
-		ns, err = netns.New() // the locked thread goes back in inNS
-		return err
-	})
-	t.Cleanup(func() { ns.Close() })
-	return ns
+	return netnstest.New(t, "this test (network namespaces and XFRM)")
 }
 
-// inNS runs f on a thread inside ns (netns.None(): the current one, for
-// f to create a namespace) and returns that thread to where it was.
-func inNS(t *testing.T, ns netns.NsHandle, f func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if ns.IsOpen() {
-			if err := netns.Set(ns); err != nil {
-				errc <- err
-				return
-			}
-		}
-		err = f()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread() // else the thread dies with the goroutine
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
+// inNS runs f on a thread inside ns (netns.None(): the current one).
+func inNS(t *testing.T, ns netns.NsHandle, f func() error) { netnstest.Run(t, ns, f) }
 
 func nsHandle(t *testing.T, ns netns.NsHandle) *netlink.Handle {
 	t.Helper()

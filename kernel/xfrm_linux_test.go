@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 
+	"ikegate/internal/netnstest"
 	"ikegate/oakley"
 	"ikegate/policy"
 )
@@ -62,48 +63,7 @@ func TestDecoderLayoutMatchesNetlink(t *testing.T) {
 // testNetns creates a fresh network namespace for one test, without
 // moving the test's threads into it; the backend and the checking handle
 // open their sockets there.
-func testNetns(t *testing.T) netns.NsHandle {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: NOT ROOT — this XFRM test needs root (CAP_NET_ADMIN) to create a network namespace; " +
-			"CI runs as root, so a skip there means the kernel tests did NOT run")
-	}
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// A thread that cannot be moved back stays locked and dies with
-		// this goroutine.
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.New()
-		if err != nil {
-			ch <- result{err: fmt.Errorf("create network namespace: %w", err)}
-			return
-		}
-		if err := netns.Set(orig); err != nil {
-			ns.Close()
-			ch <- result{err: fmt.Errorf("return to the original namespace: %w", err)}
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- result{ns: ns}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	ns := r.ns
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
+func testNetns(t *testing.T) netns.NsHandle { return netnstest.New(t, "this XFRM test") }
 
 func newTestXfrm(t *testing.T, ns netns.NsHandle) (*xfrmBackend, *netlink.Handle) {
 	t.Helper()
@@ -468,31 +428,7 @@ func TestXfrmAcquireEvent(t *testing.T) {
 }
 
 // inNetns runs f on a thread inside ns.
-func inNetns(t *testing.T, ns netns.NsHandle, f func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		err = f()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread() // else the thread dies with the goroutine
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-}
+func inNetns(t *testing.T, ns netns.NsHandle, f func() error) { netnstest.Run(t, ns, f) }
 
 // TestXfrmExpireEvent lets a larval SA from ALLOCSPI time out (after
 // net.core.xfrm_acq_expires, set to 1s in the test namespace): the kernel
