@@ -61,6 +61,10 @@ type UserspaceConfig struct {
 	MTU     int    // TUN MTU (default 1400)
 	Workers int    // crypto workers: 0 auto (inline on <= 2 CPUs, else one per CPU), < 0 inline on the readers
 	Queue   int    // per-worker queue length (default 512)
+	// NoOffload opens the TUN device without IFF_VNET_HDR: one packet
+	// per read and write, no TSO/GRO (the fallback where the kernel
+	// refuses offloads, forced).
+	NoOffload bool
 }
 
 // Userspace defaults.
@@ -78,17 +82,38 @@ const (
 	// maxInner is the largest inner packet taken from the TUN device:
 	// room is left in the lower half for the ESP overhead.
 	maxInner = half - 128
+	// tunOffset is the headroom in front of every packet written to the
+	// TUN device: with offloads the virtio-net header (10 bytes) goes
+	// there.
+	tunOffset = 16
+	// tunBatch is the most packets one TUN read or write and one batch
+	// send carry.
+	tunBatch = policy.MaxESPBatch
+	// groBufSize is the size of an inbound batch buffer: the TUN write
+	// coalesces the TCP segments of a batch (GRO) into the first one's
+	// buffer, up to 64 KiB.
+	groBufSize = tunOffset + 65536
+	// inBatchFree is how many inbound batch scratch areas (tunBatch
+	// buffers of groBufSize each) are kept for reuse.
+	inBatchFree = 4
 )
 
 // ErrNeedsUDPEncap is returned by the userspace backend for a CHILD SA
 // that is not UDP-encapsulated.
 var ErrNeedsUDPEncap = errors.New("kernel: the userspace dataplane needs UDP encapsulation (NAT-T, RFC 3948) for now; raw ESP (IP protocol 50) is not implemented")
 
-// tunDevice is the packet device of the dataplane (a TUN device without
-// packet information header, or a fake in tests).
+// tunDevice is the packet device of the dataplane: a TUN device without
+// packet information header (golang.zx2c4.com/wireguard/tun's, which
+// with IFF_VNET_HDR splits the kernel's TSO super-packets on Read and
+// coalesces TCP and UDP segments on Write), or a fake in tests. Read
+// fills bufs[i][offset:] and sizes[i] for up to BatchSize packets and
+// returns their number; Write writes the packets bufs[i][offset:], each
+// with offset bytes of headroom in front (at least tunOffset), and may
+// change the buffers.
 type tunDevice interface {
-	Read(b []byte) (int, error)
-	Write(b []byte) (int, error)
+	Read(bufs [][]byte, sizes []int, offset int) (int, error)
+	Write(bufs [][]byte, offset int) (int, error)
+	BatchSize() int
 	Close() error
 }
 
@@ -107,6 +132,10 @@ type routeTable interface {
 // Sender sends one ESP-in-UDP datagram (no non-ESP marker) from local to
 // remote; b is only valid during the call.
 type Sender func(local, remote netip.AddrPort, b []byte) error
+
+// BatchSender sends a batch of ESP-in-UDP datagrams (valid only during
+// the call) and returns how many it could not send.
+type BatchSender func(ds []policy.ESPDatagram) (failed int)
 
 type usStats struct {
 	outNoSA, outNotIP, outTooBig, outNoSender, outSendErr, outEncap atomic.Uint64
@@ -330,6 +359,8 @@ type Userspace struct {
 	routes routeTable
 
 	sender  atomic.Pointer[Sender]
+	bsender atomic.Pointer[BatchSender]
+	inFree  chan *inBatch // inbound batch scratch areas for reuse
 	inTab   inTable
 	outTab  atomic.Pointer[outTable]
 	workers []chan job
@@ -378,6 +409,7 @@ func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, route
 		installed: map[saKey]*usSA{},
 		bypasses:  map[netip.Addr]int{},
 		routeRefs: map[netip.Prefix]int{},
+		inFree:    make(chan *inBatch, inBatchFree),
 	}
 	u.bufs.New = func() any { b := make([]byte, 2*half); return &b }
 	u.small.New = func() any { b := make([]byte, 2*smallHalf); return &b }
@@ -401,6 +433,45 @@ func (u *Userspace) SetSender(f func(local, remote netip.AddrPort, b []byte) err
 	}
 	s := Sender(f)
 	u.sender.Store(&s)
+}
+
+// SetBatchSender sets the function that sends a batch of ESP-in-UDP
+// datagrams (policy.ESPBatcher); while set, it is used instead of the
+// SetSender function.
+func (u *Userspace) SetBatchSender(f func(ds []policy.ESPDatagram) (failed int)) {
+	if f == nil {
+		u.bsender.Store(nil)
+		return
+	}
+	s := BatchSender(f)
+	u.bsender.Store(&s)
+}
+
+// hasSender reports whether outbound datagrams can be sent now.
+func (u *Userspace) hasSender() bool { return u.bsender.Load() != nil || u.sender.Load() != nil }
+
+// send sends ds with the batch sender, or one by one with the sender,
+// and counts what failed.
+func (u *Userspace) send(ds []policy.ESPDatagram) {
+	if len(ds) == 0 {
+		return
+	}
+	if bs := u.bsender.Load(); bs != nil {
+		if failed := (*bs)(ds); failed > 0 {
+			u.stats.outSendErr.Add(uint64(failed))
+		}
+		return
+	}
+	send := u.sender.Load()
+	if send == nil {
+		u.stats.outNoSender.Add(uint64(len(ds)))
+		return
+	}
+	for _, d := range ds {
+		if err := (*send)(d.Local, d.Remote, d.B); err != nil {
+			u.stats.outSendErr.Add(1)
+		}
+	}
 }
 
 // Stats returns the dataplane-wide drop counters.
@@ -436,9 +507,111 @@ func (u *Userspace) putBuf(b *[]byte) {
 // received on local from remote. pkt is only read during the call. It is
 // safe to call from several goroutines.
 func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
+	if len(u.workers) == 0 {
+		sc := u.getInBatch()
+		u.decapBatch(sc, []policy.ESPDatagram{{Local: local, Remote: remote, B: pkt}})
+		u.putInBatch(sc)
+		return
+	}
+	s := u.inSA(remote, pkt)
+	if s == nil {
+		return
+	}
+	bp := u.getBuf(len(pkt))
+	n := copy((*bp)[len(*bp)/2:], pkt)
+	u.dispatch(job{sa: s, buf: bp, n: n, inbound: true, from: remote}, s.inWkr)
+}
+
+// HandleESPBatch takes the ESP-in-UDP datagrams of one read of the
+// gateway's socket (policy.ESPBatcher). Inline, they are decrypted into
+// the buffers of one scratch area and the inner packets written to the
+// TUN device with one batched write, which coalesces a TCP flow's
+// segments (GRO) where the device has offloads; with workers each is
+// handed to its SA's worker as HandleESP does.
+func (u *Userspace) HandleESPBatch(ds []policy.ESPDatagram) {
+	if len(u.workers) > 0 {
+		for _, d := range ds {
+			u.HandleESP(d.Local, d.Remote, d.B)
+		}
+		return
+	}
+	sc := u.getInBatch()
+	u.decapBatch(sc, ds)
+	u.putInBatch(sc)
+}
+
+// inBatch is the scratch area of one inline inbound batch: tunBatch
+// buffers of groBufSize and the packets ready for the TUN device.
+type inBatch struct {
+	bufs [][]byte
+	out  [][]byte
+}
+
+func (u *Userspace) getInBatch() *inBatch {
+	select {
+	case sc := <-u.inFree:
+		return sc
+	default:
+	}
+	sc := &inBatch{bufs: make([][]byte, tunBatch), out: make([][]byte, 0, tunBatch)}
+	for i := range sc.bufs {
+		sc.bufs[i] = make([]byte, groBufSize)
+	}
+	return sc
+}
+
+func (u *Userspace) putInBatch(sc *inBatch) {
+	select {
+	case u.inFree <- sc:
+	default: // enough kept: let it go
+	}
+}
+
+// decapBatch decrypts ds into sc's buffers and writes the inner packets
+// to the TUN device, tunBatch at a time.
+func (u *Userspace) decapBatch(sc *inBatch, ds []policy.ESPDatagram) {
+	sc.out = sc.out[:0]
+	for _, d := range ds {
+		s := u.inSA(d.Remote, d.B)
+		if s == nil {
+			continue
+		}
+		buf := sc.bufs[len(sc.out)]
+		inner, ok := u.decap(s, buf[:tunOffset], d.B, d.Remote)
+		if !ok {
+			continue
+		}
+		sc.out = append(sc.out, buf[:tunOffset+len(inner)])
+		if len(sc.out) == len(sc.bufs) {
+			u.writeTUN(sc.out)
+			sc.out = sc.out[:0]
+		}
+	}
+	if len(sc.out) > 0 {
+		u.writeTUN(sc.out)
+	}
+	clear(sc.out)
+	sc.out = sc.out[:0]
+}
+
+// writeTUN writes packets (each with tunOffset bytes of headroom) to the
+// TUN device and counts the failures.
+func (u *Userspace) writeTUN(pkts [][]byte) {
+	if _, err := u.tun.Write(pkts, tunOffset); err != nil {
+		n := 1
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			n = max(len(j.Unwrap()), 1)
+		}
+		u.stats.inTUNErr.Add(uint64(n))
+	}
+}
+
+// inSA returns the SA of an inbound ESP datagram, nil (counted) if it is
+// too short, too long or for an unknown SPI.
+func (u *Userspace) inSA(remote netip.AddrPort, pkt []byte) *usSA {
 	if len(pkt) < 8 {
 		u.stats.inRejected.Add(1)
-		return
+		return nil
 	}
 	spi := uint32(pkt[0])<<24 | uint32(pkt[1])<<16 | uint32(pkt[2])<<8 | uint32(pkt[3])
 	s := u.inTab.get(spi)
@@ -447,20 +620,18 @@ func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 		if ce := u.log.Check(zap.DebugLevel, "ESP for unknown SPI"); ce != nil {
 			ce.Write(zap.String("spi", fmt.Sprintf("%08x", spi)), zap.Stringer("peer", remote))
 		}
-		return
+		return nil
 	}
 	if len(pkt) > half {
 		u.stats.inTooBig.Add(1)
-		return
+		return nil
 	}
-	bp := u.getBuf(len(pkt))
-	n := copy((*bp)[len(*bp)/2:], pkt)
-	u.dispatch(job{sa: s, buf: bp, n: n, inbound: true, from: remote}, s.inWkr)
+	return s
 }
 
 func (u *Userspace) dispatch(j job, w int) {
 	if len(u.workers) == 0 {
-		u.process(j)
+		u.process(j, new(workScratch))
 		return
 	}
 	if u.blockOnFull {
@@ -476,36 +647,59 @@ func (u *Userspace) dispatch(j job, w int) {
 }
 
 func (u *Userspace) work(ch chan job) {
+	var sc workScratch
 	for {
 		select {
 		case j := <-ch:
-			u.process(j)
+			u.process(j, &sc)
 		case <-u.done:
 			return
 		}
 	}
 }
 
-func (u *Userspace) process(j job) {
+// workScratch is a worker's: the one-packet batches it hands on.
+type workScratch struct {
+	pkt [1][]byte
+	dg  [1]policy.ESPDatagram
+}
+
+func (u *Userspace) process(j job, sc *workScratch) {
 	defer u.putBuf(j.buf)
 	b := *j.buf
 	h := len(b) / 2
 	in := b[h : h+j.n]
 	if j.inbound {
-		u.decap(j.sa, b[:0:h], in, j.from)
-	} else {
-		u.encap(j.sa, b[:0:h], in)
+		inner, ok := u.decap(j.sa, b[:tunOffset:h], in, j.from)
+		if ok {
+			sc.pkt[0] = b[:tunOffset+len(inner)]
+			u.writeTUN(sc.pkt[:])
+			sc.pkt[0] = nil
+		}
+		return
+	}
+	if !u.hasSender() {
+		u.stats.outNoSender.Add(1)
+		return
+	}
+	if d, ok := u.encap(j.sa, b[:0:h], in); ok {
+		sc.dg[0] = d
+		u.send(sc.dg[:])
+		sc.dg[0] = policy.ESPDatagram{}
 	}
 }
 
-func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) {
+// decap decrypts the ESP packet pkt of s, received from from, appending
+// the inner packet to dst, and checks it: the inner packet, ok if it may
+// go to the TUN device (otherwise it was counted).
+func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) (_ []byte, ok bool) {
 	inner, nh, err := s.in.Decapsulate(dst, pkt)
 	if err != nil {
 		u.stats.inRejected.Add(1)
 		if ce := u.log.Check(zap.DebugLevel, "inbound ESP dropped"); ce != nil {
 			ce.Write(zap.String("conn", s.sa.ConnName), zap.String("spi", fmt.Sprintf("%08x", s.sa.SPIIn)), zap.Error(err))
 		}
-		return
+		return nil, false
 	}
 	// A packet on an SA we answered for: the peer has it, so ours may go
 	// on it too.
@@ -521,7 +715,7 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) {
 		if ce := u.log.Check(zap.DebugLevel, "decrypted packet outside the traffic selectors"); ce != nil {
 			ce.Write(zap.String("conn", s.sa.ConnName), zap.Stringer("src", src), zap.Stringer("dst", dst2))
 		}
-		return
+		return nil, false
 	}
 	// An authenticated packet from a new address or port means the peer's
 	// NAT mapping changed: follow it without renegotiation (RFC 3948 and
@@ -533,28 +727,21 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) {
 				zap.Stringer("old", *cur), zap.Stringer("new", from))
 		}
 	}
-	if _, err := u.tun.Write(inner); err != nil {
-		u.stats.inTUNErr.Add(1)
-	}
+	return inner, true
 }
 
-func (u *Userspace) encap(s *usSA, dst, inner []byte) {
-	send := u.sender.Load()
-	if send == nil {
-		u.stats.outNoSender.Add(1)
-		return
-	}
+// encap encapsulates inner on s into dst: the datagram to send, ok
+// unless it failed (counted).
+func (u *Userspace) encap(s *usSA, dst, inner []byte) (_ policy.ESPDatagram, ok bool) {
 	pkt, err := s.out.Encapsulate(dst, inner)
 	if err != nil {
 		u.stats.outEncap.Add(1)
 		if ce := u.log.Check(zap.DebugLevel, "outbound ESP failed"); ce != nil {
 			ce.Write(zap.String("conn", s.sa.ConnName), zap.Error(err))
 		}
-		return
+		return policy.ESPDatagram{}, false
 	}
-	if err := (*send)(s.local, *s.remote.Load(), pkt); err != nil {
-		u.stats.outSendErr.Add(1)
-	}
+	return policy.ESPDatagram{Local: s.local, Remote: *s.remote.Load(), B: pkt}, true
 }
 
 // ipAddrs returns the source and destination of an IPv4 or IPv6 packet.
@@ -577,18 +764,39 @@ func ipAddrs(p []byte) (src, dst netip.Addr, ok bool) {
 	return
 }
 
-// readTUN is the outbound reader.
+// readTUN is the outbound reader: it reads up to a batch of packets
+// from the TUN device (with offloads, the segments of one TSO
+// super-packet), finds each one's SA, and either encapsulates them all
+// and sends them with one batch send (inline), or hands each to its SA's
+// worker.
 func (u *Userspace) readTUN() {
-	for {
-		size := smallHalf - 128
-		if u.tunBig {
-			size = maxInner
+	batch := min(max(u.tun.BatchSize(), 1), tunBatch)
+	size := smallHalf - 128
+	if u.tunBig {
+		size = maxInner
+	}
+	bps := make([]*[]byte, batch)
+	rbufs := make([][]byte, batch)
+	sizes := make([]int, batch)
+	out := make([]policy.ESPDatagram, 0, batch)
+	defer func() {
+		for _, bp := range bps {
+			if bp != nil {
+				u.putBuf(bp)
+			}
 		}
-		bp := u.getBuf(size)
-		h := len(*bp) / 2
-		n, err := u.tun.Read((*bp)[h : h+size])
+	}()
+	for {
+		for i, bp := range bps {
+			if bp == nil {
+				bp = u.getBuf(size)
+				bps[i] = bp
+			}
+			h := len(*bp) / 2
+			rbufs[i] = (*bp)[h : h+size]
+		}
+		n, err := u.tun.Read(rbufs, sizes, 0)
 		if err != nil {
-			u.putBuf(bp)
 			select {
 			case <-u.done:
 				return
@@ -599,27 +807,45 @@ func (u *Userspace) readTUN() {
 			}
 			u.stats.tunReadErr.Add(1)
 			u.log.Debug("TUN read failed", zap.Error(err))
-			time.Sleep(time.Millisecond) // do not spin on a persistent error
-			continue
+			if n == 0 {
+				time.Sleep(time.Millisecond) // do not spin on a persistent error
+				continue
+			}
 		}
-		if n == size {
-			u.stats.outTooBig.Add(1) // possibly truncated
-			u.putBuf(bp)
-			continue
+		for i := range min(n, batch) {
+			m := sizes[i]
+			if m >= size || m < 0 {
+				u.stats.outTooBig.Add(1) // possibly truncated
+				continue
+			}
+			pkt := rbufs[i][:m]
+			src, dst, ok := ipAddrs(pkt)
+			if !ok {
+				u.stats.outNotIP.Add(1)
+				continue
+			}
+			s := u.outTab.Load().lookup(src, dst)
+			if s == nil {
+				u.stats.outNoSA.Add(1)
+				continue
+			}
+			if len(u.workers) > 0 {
+				u.dispatch(job{sa: s, buf: bps[i], n: m}, s.outWkr)
+				bps[i] = nil
+				continue
+			}
+			if !u.hasSender() {
+				u.stats.outNoSender.Add(1)
+				continue
+			}
+			h := len(*bps[i]) / 2
+			if d, ok := u.encap(s, (*bps[i])[:0:h], pkt); ok {
+				out = append(out, d)
+			}
 		}
-		src, dst, ok := ipAddrs((*bp)[h : h+n])
-		if !ok {
-			u.stats.outNotIP.Add(1)
-			u.putBuf(bp)
-			continue
-		}
-		s := u.outTab.Load().lookup(src, dst)
-		if s == nil {
-			u.stats.outNoSA.Add(1)
-			u.putBuf(bp)
-			continue
-		}
-		u.dispatch(job{sa: s, buf: bp, n: n}, s.outWkr)
+		u.send(out)
+		clear(out)
+		out = out[:0]
 	}
 }
 

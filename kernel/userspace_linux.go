@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/tun"
 )
 
 // NewUserspace opens the TUN device cfg.TUN (created if it does not
@@ -46,7 +46,7 @@ func newUserspaceAt(ns netns.NsHandle, log *zap.Logger, cfg UserspaceConfig) (*U
 	if cfg.MTU < 576 || cfg.MTU > maxInner {
 		return nil, fmt.Errorf("kernel: userspace dataplane: MTU %d out of range 576..%d", cfg.MTU, maxInner)
 	}
-	tun, err := openTUNAt(ns, cfg.TUN)
+	tun, err := openTUNAt(ns, cfg.TUN, !cfg.NoOffload)
 	if err != nil {
 		return nil, err
 	}
@@ -68,44 +68,51 @@ func newUserspaceAt(ns netns.NsHandle, log *zap.Logger, cfg UserspaceConfig) (*U
 		return nil, fmt.Errorf("kernel: userspace dataplane: set up %s: %w", cfg.TUN, err)
 	}
 	r := &nlRoutes{h: h, link: link, log: log}
-	log.Info("userspace ESP dataplane up", zap.String("tun", cfg.TUN), zap.Int("mtu", cfg.MTU))
+	log.Info("userspace ESP dataplane up", zap.String("tun", cfg.TUN), zap.Int("mtu", cfg.MTU),
+		zap.Bool("offloads", tun.BatchSize() > 1))
 	return newUserspaceWith(log, cfg, tun, r), nil
 }
 
+// tunTCPOffloads are the offloads asked of a TUN device opened with
+// IFF_VNET_HDR: the kernel may then hand us TCP super-packets of up to
+// 64 KiB (TSO) with a partial checksum, and take coalesced ones (GRO).
+// golang.zx2c4.com/wireguard/tun asks for the same (and for UDP
+// segmentation where the kernel has it) and does the splitting and
+// coalescing.
+const tunTCPOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+
 // openTUNAt opens /dev/net/tun and attaches it to the TUN interface name
-// (IFF_TUN | IFF_NO_PI: bare IP packets), in ns. The file is non-blocking,
-// so Go's poller serves it and Close interrupts a pending Read.
-func openTUNAt(ns netns.NsHandle, name string) (*os.File, error) {
+// (IFF_TUN | IFF_NO_PI: bare IP packets), in ns. With offload it asks
+// for IFF_VNET_HDR and the TCP offloads, and falls back to the plain
+// device, one packet per read and write, where the kernel refuses them.
+// The file is non-blocking, so Go's poller serves it and Close
+// interrupts a pending Read.
+func openTUNAt(ns netns.NsHandle, name string, offload bool) (tunDevice, error) {
 	if len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("kernel: TUN name %q is longer than %d bytes", name, unix.IFNAMSIZ-1)
 	}
-	open := func() (*os.File, error) {
-		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	open := func() (tunDevice, error) {
+		if offload {
+			fd, err := openTUNFD(name, true)
+			if err == nil {
+				return wrapTUN(fd, name)
+			}
+			if !errors.Is(err, errNoOffload) {
+				return nil, err
+			}
+		}
+		fd, err := openTUNFD(name, false)
 		if err != nil {
-			return nil, fmt.Errorf("kernel: open /dev/net/tun: %w", err)
+			return nil, err
 		}
-		ifr, err := unix.NewIfreq(name)
-		if err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("kernel: TUN name %q: %w", name, err)
-		}
-		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
-		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("kernel: TUNSETIFF %s: %w", name, err)
-		}
-		if err := unix.SetNonblock(fd, true); err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("kernel: TUN %s: set non-blocking: %w", name, err)
-		}
-		return os.NewFile(uintptr(fd), "/dev/net/tun:"+name), nil
+		return wrapTUN(fd, name)
 	}
 	if !ns.IsOpen() {
 		return open()
 	}
 	// The device is created in the namespace of the calling thread.
 	type result struct {
-		f   *os.File
+		d   tunDevice
 		err error
 	}
 	ch := make(chan result, 1)
@@ -121,14 +128,66 @@ func openTUNAt(ns netns.NsHandle, name string) (*os.File, error) {
 			ch <- result{err: err}
 			return
 		}
-		f, err := open()
+		d, err := open()
 		if netns.Set(orig) == nil {
 			runtime.UnlockOSThread() // otherwise the thread dies with us
 		}
-		ch <- result{f, err}
+		ch <- result{d, err}
 	}()
 	r := <-ch
-	return r.f, r.err
+	return r.d, r.err
+}
+
+// errNoOffload is openTUNFD's error when the kernel refuses IFF_VNET_HDR
+// or the TCP offloads.
+var errNoOffload = errors.New("kernel: TUN offloads unavailable")
+
+// openTUNFD opens /dev/net/tun and attaches it to the TUN interface name,
+// with IFF_VNET_HDR and the TCP offloads if vnet is set (errNoOffload if
+// the kernel refuses them: the descriptor is closed and the device, if
+// this call created it, gone).
+func openTUNFD(name string, vnet bool) (int, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("kernel: open /dev/net/tun: %w", err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("kernel: TUN name %q: %w", name, err)
+	}
+	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if vnet {
+		flags |= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		if vnet {
+			return -1, fmt.Errorf("%w: TUNSETIFF %s with IFF_VNET_HDR: %w", errNoOffload, name, err)
+		}
+		return -1, fmt.Errorf("kernel: TUNSETIFF %s: %w", name, err)
+	}
+	if vnet {
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunTCPOffloads); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("%w: TUNSETOFFLOAD %s: %w", errNoOffload, name, err)
+		}
+	}
+	return fd, nil
+}
+
+// wrapTUN hands the attached descriptor fd to
+// golang.zx2c4.com/wireguard/tun, which makes it non-blocking and, if it
+// has IFF_VNET_HDR, enables the offloads and batches.
+func wrapTUN(fd int, name string) (tunDevice, error) {
+	d, _, err := tun.CreateUnmonitoredTUNFromFD(fd)
+	if err != nil {
+		// The library has wrapped fd in an *os.File it does not return:
+		// its finalizer closes it.
+		return nil, fmt.Errorf("kernel: TUN %s: %w", name, err)
+	}
+	return d, nil
 }
 
 // nlRoutes installs routes through the TUN device with netlink.

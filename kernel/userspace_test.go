@@ -22,36 +22,56 @@ import (
 )
 
 // fakeTUN is a TUN device in memory: packets pushed to in are read by
-// the dataplane; packets it writes arrive on out.
+// the dataplane; packets it writes arrive on out. batch is the most
+// packets one Read returns (BatchSize; 0 means 1); writes counts the
+// Write calls.
 type fakeTUN struct {
-	in   chan []byte
-	out  chan []byte
-	once sync.Once
-	done chan struct{}
+	in     chan []byte
+	out    chan []byte
+	batch  int
+	writes atomic.Int64
+	once   sync.Once
+	done   chan struct{}
 }
 
 func newFakeTUN() *fakeTUN {
 	return &fakeTUN{in: make(chan []byte, 64), out: make(chan []byte, 1024), done: make(chan struct{})}
 }
 
-func (f *fakeTUN) Read(b []byte) (int, error) {
+func (f *fakeTUN) BatchSize() int { return max(f.batch, 1) }
+
+func (f *fakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	select {
 	case p := <-f.in:
-		return copy(b, p), nil
+		sizes[0] = copy(bufs[0][offset:], p)
 	case <-f.done:
 		return 0, fs.ErrClosed
 	}
+	n := 1
+	for n < min(len(bufs), f.BatchSize()) {
+		select {
+		case p := <-f.in:
+			sizes[n] = copy(bufs[n][offset:], p)
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
 }
 
-func (f *fakeTUN) Write(b []byte) (int, error) {
+func (f *fakeTUN) Write(bufs [][]byte, offset int) (int, error) {
+	f.writes.Add(1)
 	if f.out == nil {
-		return len(b), nil // benchmarks: discard
+		return len(bufs), nil // benchmarks: discard
 	}
-	select {
-	case f.out <- bytes.Clone(b):
-	default: // a benchmark that does not read: drop
+	for _, b := range bufs {
+		select {
+		case f.out <- bytes.Clone(b[offset:]):
+		default: // a benchmark that does not read: drop
+		}
 	}
-	return len(b), nil
+	return len(bufs), nil
 }
 
 func (f *fakeTUN) Close() error { f.once.Do(func() { close(f.done) }); return nil }

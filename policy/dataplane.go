@@ -62,6 +62,36 @@ type Dataplane interface {
 	Close() error
 }
 
+// ESPDatagram is one ESP-in-UDP datagram (without non-ESP marker) of a
+// batch between the gateway's NAT-T sockets and a userspace dataplane:
+// received on Local from Remote, or to be sent from Local to Remote. B
+// is only valid during the call that carries it.
+type ESPDatagram struct {
+	Local, Remote netip.AddrPort
+	B             []byte
+}
+
+// ESPBatcher is the optional batched form of HandleESP and SetSender that
+// a dataplane with Capabilities().ESPInUDP may implement: the gateway
+// then hands it every ESP datagram of one socket read at once, and it
+// sends a batch of datagrams with one call, so that both sides can use
+// batched system calls and UDP segmentation offload.
+type ESPBatcher interface {
+	// HandleESPBatch takes the ESP-in-UDP datagrams of one read, in the
+	// order received. The slice and the datagrams' bytes are only valid
+	// during the call.
+	HandleESPBatch(ds []ESPDatagram)
+	// SetBatchSender sets the function that sends a batch of ESP-in-UDP
+	// datagrams (at most MaxESPBatch, valid only during the call) and
+	// returns how many of them it could not send; nil unsets it. While
+	// it is set, it is used instead of the SetSender function.
+	SetBatchSender(send func(ds []ESPDatagram) (failed int))
+}
+
+// MaxESPBatch is the most datagrams an ESPBatcher hands its batch sender
+// in one call.
+const MaxESPBatch = 128
+
 // OutboundRetirer is implemented by dataplanes that can stop sending on
 // an installed CHILD SA while they keep taking its inbound packets: a
 // CHILD SA deleted after a rekey stays a few seconds for the peer's
