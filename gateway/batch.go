@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"net/netip"
 	"time"
 
@@ -41,6 +42,30 @@ type rxMsg struct {
 	b         []byte
 	from      netip.AddrPort
 	truncated bool // longer than the buffer: dropped
+	// seg is the segment size of datagrams coalesced by UDP GRO (0: b
+	// is one datagram): b holds segments of seg bytes, the last one
+	// possibly shorter, each a datagram of its own from the same peer.
+	seg int
+	// badGRO: a UDP GRO control message that could not be read (or a
+	// truncated control buffer): b cannot be split, so it is dropped.
+	badGRO bool
+}
+
+// groSegments yields the datagrams that UDP GRO coalesced into b with
+// segment size seg: seg bytes each, the last one possibly shorter. A seg
+// of 0 or less yields b whole.
+func groSegments(b []byte, seg int) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		if seg <= 0 || seg >= len(b) {
+			yield(b)
+			return
+		}
+		for off := 0; off < len(b); off += seg {
+			if !yield(b[off:min(off+seg, len(b)):min(off+seg, len(b))]) {
+				return
+			}
+		}
+	}
 }
 
 // txMsg is one datagram to send from a socket: the non-ESP marker (RFC

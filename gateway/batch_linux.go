@@ -1,16 +1,22 @@
 package gateway
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"ikegate/isakmp"
+	"ikegate/policy"
 )
 
 // batchReader reads datagrams from one UDP socket with recvmmsg(2), up to
@@ -24,6 +30,7 @@ type batchReader struct {
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // large enough for either family
 	bufs  [][]byte
+	oobs  []byte // oobSize per datagram: the UDP GRO segment size
 	msgs  []rxMsg
 
 	n     int   // datagrams of the last recvmmsg
@@ -44,6 +51,7 @@ func newBatchReader(conn *net.UDPConn, n, size int) (*batchReader, error) {
 		iovs:  make([]unix.Iovec, n),
 		names: make([]unix.RawSockaddrInet6, n),
 		bufs:  make([][]byte, n),
+		oobs:  make([]byte, n*oobSize),
 		msgs:  make([]rxMsg, 0, n),
 	}
 	for i := range r.hdrs {
@@ -53,6 +61,7 @@ func newBatchReader(conn *net.UDPConn, n, size int) (*batchReader, error) {
 		r.hdrs[i].Hdr.Iov = &r.iovs[i]
 		r.hdrs[i].Hdr.SetIovlen(1)
 		r.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		r.hdrs[i].Hdr.Control = &r.oobs[i*oobSize]
 	}
 	r.recvF = r.recv
 	return r, nil
@@ -65,6 +74,7 @@ func (r *batchReader) read() ([]rxMsg, error) {
 	for i := range r.hdrs {
 		r.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		r.hdrs[i].Hdr.Flags = 0
+		r.hdrs[i].Hdr.SetControllen(oobSize)
 		r.hdrs[i].Len = 0
 	}
 	r.n, r.errno = 0, nil
@@ -78,11 +88,16 @@ func (r *batchReader) read() ([]rxMsg, error) {
 	for i := range r.n {
 		h := &r.hdrs[i]
 		n := min(int(h.Len), len(r.bufs[i]))
-		msgs = append(msgs, rxMsg{
+		m := rxMsg{
 			b:         r.bufs[i][:n],
 			from:      fromSockaddr(&r.names[i], h.Hdr.Namelen),
 			truncated: h.Hdr.Flags&unix.MSG_TRUNC != 0,
-		})
+		}
+		if cl := int(h.Hdr.Controllen); cl > 0 || h.Hdr.Flags&unix.MSG_CTRUNC != 0 {
+			seg, ok := groSegment(r.oobs[i*oobSize : i*oobSize+min(cl, oobSize)])
+			m.seg, m.badGRO = seg, !ok || h.Hdr.Flags&unix.MSG_CTRUNC != 0
+		}
+		msgs = append(msgs, m)
 	}
 	r.msgs = msgs
 	return msgs, nil
@@ -236,6 +251,265 @@ func (w *batchWriter) write(s *socket, msgs []txMsg, res []error) {
 // send is the RawConn.Write callback: false asks to wait until the
 // socket is writable.
 func (w *batchWriter) send(fd uintptr) bool {
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.todo[0])), uintptr(len(w.todo)),
+			unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			w.n = int(n)
+			if w.n == 0 {
+				w.errno = errors.New("sendmmsg sent nothing")
+			}
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		w.errno = e
+		return true
+	}
+}
+
+// oobSize is the control buffer of one received datagram: room for the
+// UDP_GRO message (an int) and more.
+const oobSize = 64
+
+// groSegment reads the UDP_GRO control message from the control data
+// oob of one received datagram: the segment size of the datagrams the
+// kernel coalesced (0 if there is no such message: one datagram). ok is
+// false if oob is malformed or the message's size is not one we
+// understand; the datagram must then be dropped, not guessed at. Other
+// control messages are skipped.
+func groSegment(oob []byte) (seg int, ok bool) {
+	const hdrLen = unix.SizeofCmsghdr
+	const align = int(unsafe.Sizeof(uintptr(0)))
+	for len(oob) > 0 {
+		if len(oob) < hdrLen {
+			return 0, false
+		}
+		var l int
+		if unsafe.Sizeof(unix.Cmsghdr{}.Len) == 8 {
+			l64 := binary.NativeEndian.Uint64(oob)
+			if l64 > uint64(len(oob)) {
+				return 0, false
+			}
+			l = int(l64)
+		} else {
+			l = int(binary.NativeEndian.Uint32(oob))
+		}
+		if l < hdrLen || l > len(oob) {
+			return 0, false
+		}
+		level := int32(binary.NativeEndian.Uint32(oob[hdrLen-8:]))
+		typ := int32(binary.NativeEndian.Uint32(oob[hdrLen-4:]))
+		if level == unix.SOL_UDP && typ == unix.UDP_GRO {
+			data := oob[hdrLen:l]
+			if len(data) < 4 {
+				return 0, false
+			}
+			v := int32(binary.NativeEndian.Uint32(data))
+			if v <= 0 || v > 65535 {
+				return 0, false
+			}
+			seg = int(v)
+		}
+		step := (l + align - 1) &^ (align - 1)
+		if step >= len(oob) {
+			break
+		}
+		oob = oob[step:]
+	}
+	return seg, true
+}
+
+// enableUDPOffloads turns on UDP GRO for receiving (setsockopt UDP_GRO:
+// the kernel hands us runs of a peer's datagrams as one, with their
+// segment size) and, if the kernel has it, UDP GSO for sending ESP
+// batches (UDP_SEGMENT) on a NAT-T socket. Where the kernel lacks either,
+// the socket works as before; nothing fails.
+func enableUDPOffloads(s *socket, log *zap.Logger) {
+	var groErr, gsoErr error
+	err := s.rc.Control(func(fd uintptr) {
+		groErr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1)
+		_, gsoErr = unix.GetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT)
+	})
+	if err != nil {
+		groErr, gsoErr = err, err
+	}
+	s.gso.Store(gsoErr == nil)
+	log.Debug("UDP offloads on the NAT-T socket", zap.Stringer("socket", s.local),
+		zap.Bool("gro", groErr == nil), zap.Bool("gso", gsoErr == nil))
+}
+
+// UDP segmentation limits of one GSO send: at most maxGSOSegments
+// datagrams (the kernel's UDP_MAX_SEGMENTS is 64 on older kernels) and a
+// payload that fits one IP packet of either family.
+const (
+	maxGSOSegments = 64
+	maxGSOPayload  = 65535 - 40 - 8
+)
+
+// espWriter sends a batch of ESP datagrams from one socket: one
+// sendmmsg(2) whose messages are each either one datagram or, with UDP
+// GSO, a run of datagrams to the same peer of one size (the last may be
+// shorter) that the kernel splits (UDP_SEGMENT). It allocates nothing
+// per write.
+type espWriter struct {
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6
+	oobs  []byte
+	first []int // per message: the index of its first datagram
+	segs  []int // per message: its datagrams
+
+	todo  []unix.Mmsghdr
+	n     int
+	errno error
+	sendF func(fd uintptr) bool
+}
+
+// gsoOOB is the control buffer of one UDP_SEGMENT message.
+var gsoOOB = unix.CmsgSpace(2)
+
+func newESPWriter() *espWriter {
+	n := policy.MaxESPBatch
+	w := &espWriter{
+		hdrs:  make([]unix.Mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrInet6, n),
+		oobs:  make([]byte, n*gsoOOB),
+		first: make([]int, n),
+		segs:  make([]int, n),
+	}
+	w.sendF = w.send
+	return w
+}
+
+var espWriters = sync.Pool{New: func() any { return newESPWriter() }}
+
+// sendESPBatch sends a batch of the userspace dataplane's ESP-in-UDP
+// datagrams (policy.ESPBatcher), each from the NAT-T socket bound to its
+// Local address, and returns how many could not be sent.
+func (g *Gateway) sendESPBatch(ds []policy.ESPDatagram) (failed int) {
+	w := espWriters.Get().(*espWriter)
+	defer espWriters.Put(w)
+	for len(ds) > 0 {
+		n := 1
+		for n < len(ds) && n < len(w.hdrs) && ds[n].Local == ds[0].Local &&
+			ds[n].Remote.Addr().Unmap().Is4() == ds[0].Remote.Addr().Unmap().Is4() {
+			n++
+		}
+		s := g.socketFor(isakmp.Datagram{Local: ds[0].Local, Remote: ds[0].Remote})
+		if s == nil || !s.natt {
+			for range n {
+				g.drop(ReasonNoSocket)
+			}
+			failed += n
+		} else {
+			failed += g.writeESP(w, s, ds[:n])
+		}
+		ds = ds[n:]
+	}
+	return failed
+}
+
+// writeESP sends ds (at most the writer's size) from s, with UDP GSO if
+// s has it, and returns how many could not be sent.
+func (g *Gateway) writeESP(w *espWriter, s *socket, ds []policy.ESPDatagram) (failed int) {
+	v6 := s.local.Addr().Is6()
+	gso := s.gso.Load()
+	nh := 0
+	for i := 0; i < len(ds); {
+		to := unmapAP(ds[i].Remote)
+		size := len(ds[i].B)
+		if !to.IsValid() || to.Addr().Is4() == v6 || size == 0 {
+			g.drop(ReasonSendError)
+			failed++
+			i++
+			continue
+		}
+		j, total := i+1, size
+		if gso {
+			for j < len(ds) && j-i < maxGSOSegments && unmapAP(ds[j].Remote) == to &&
+				len(ds[j].B) > 0 && len(ds[j].B) <= size && total+len(ds[j].B) <= maxGSOPayload {
+				total += len(ds[j].B)
+				j++
+				if len(ds[j-1].B) < size {
+					break // a shorter datagram ends a run
+				}
+			}
+		}
+		for k := i; k < j; k++ {
+			w.iovs[k] = unix.Iovec{Base: &ds[k].B[0]}
+			w.iovs[k].SetLen(len(ds[k].B))
+		}
+		h := &w.hdrs[nh]
+		*h = unix.Mmsghdr{}
+		h.Hdr.Iov = &w.iovs[i]
+		h.Hdr.SetIovlen(j - i)
+		h.Hdr.Name = (*byte)(unsafe.Pointer(&w.names[nh]))
+		h.Hdr.Namelen = toSockaddr(&w.names[nh], to, v6)
+		if j-i > 1 {
+			oob := w.oobs[nh*gsoOOB : (nh+1)*gsoOOB]
+			cm := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+			cm.Level, cm.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+			cm.SetLen(unix.CmsgLen(2))
+			binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(size))
+			h.Hdr.Control = &oob[0]
+			h.Hdr.SetControllen(gsoOOB)
+		}
+		w.first[nh], w.segs[nh] = i, j-i
+		nh++
+		i = j
+	}
+	sent := 0
+	for off := 0; off < nh; {
+		w.todo, w.n, w.errno = w.hdrs[off:nh], 0, nil
+		if err := s.rc.Write(w.sendF); err != nil {
+			for k := off; k < nh; k++ {
+				failed += w.segs[k]
+				for range w.segs[k] {
+					g.drop(ReasonSendError)
+				}
+			}
+			break
+		}
+		if w.errno != nil {
+			if w.segs[off] > 1 && (errors.Is(w.errno, unix.EIO) || errors.Is(w.errno, unix.EINVAL)) {
+				// The route cannot segment (no checksum offload on the
+				// device, or a kernel without UDP_SEGMENT for this
+				// path): send the rest without GSO from now on.
+				s.gso.Store(false)
+				g.log.Debug("UDP GSO refused on the NAT-T socket; sending ESP without it",
+					zap.Stringer("socket", s.local), zap.Error(w.errno))
+				first := w.first[off]
+				clear(w.iovs[:len(ds)])
+				g.stats.out[KindESP].Add(uint64(sent))
+				return failed + g.writeESP(w, s, ds[first:])
+			}
+			// The first message failed; the kernel tells the error of a
+			// later one on the next call.
+			failed += w.segs[off]
+			for range w.segs[off] {
+				g.drop(ReasonSendError)
+			}
+			off++
+			continue
+		}
+		for k := off; k < off+w.n; k++ {
+			sent += w.segs[k]
+		}
+		off += w.n
+	}
+	g.stats.out[KindESP].Add(uint64(sent))
+	clear(w.iovs[:len(ds)]) // keep no datagram alive
+	return failed
+}
+
+// send is the RawConn.Write callback: false asks to wait until the
+// socket is writable.
+func (w *espWriter) send(fd uintptr) bool {
 	for {
 		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.todo[0])), uintptr(len(w.todo)),
 			unix.MSG_DONTWAIT, 0, 0)

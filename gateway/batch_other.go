@@ -4,6 +4,10 @@ package gateway
 
 import (
 	"net"
+
+	"go.uber.org/zap"
+
+	"ikegate/policy"
 )
 
 // batchReader is the fallback of batch_linux.go's: one datagram per read,
@@ -48,4 +52,18 @@ func (w *batchWriter) write(s *socket, msgs []txMsg, res []error) {
 		}
 		_, res[i] = s.conn.WriteToUDPAddrPort(b, m.to)
 	}
+}
+
+// enableUDPOffloads does nothing: UDP GRO and GSO are Linux's.
+func enableUDPOffloads(*socket, *zap.Logger) {}
+
+// sendESPBatch sends the userspace dataplane's ESP datagrams one by one
+// (policy.ESPBatcher) and returns how many could not be sent.
+func (g *Gateway) sendESPBatch(ds []policy.ESPDatagram) (failed int) {
+	for _, d := range ds {
+		if g.sendESP(d.Local, d.Remote, d.B) != nil {
+			failed++
+		}
+	}
+	return failed
 }

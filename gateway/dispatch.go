@@ -53,6 +53,7 @@ const (
 	ReasonNotRunning            // the gateway was shutting down
 	ReasonEnginePanic           // an engine panicked handling it (a bug; logged with a stack)
 	ReasonTooLong               // longer than the receive buffer (truncated by the kernel)
+	ReasonBadGRO                // a coalesced datagram (UDP GRO) whose segment size could not be read
 	numReasons
 )
 
@@ -70,6 +71,7 @@ var reasonNames = [numReasons]string{
 	ReasonNotRunning:     "not_running",
 	ReasonEnginePanic:    "engine_panic",
 	ReasonTooLong:        "too_long",
+	ReasonBadGRO:         "bad_gro",
 }
 
 func (r Reason) String() string {

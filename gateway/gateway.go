@@ -84,6 +84,7 @@ type Gateway struct {
 	sendErrs sendErrLog          // rate limit of send-failure warnings
 	guard    *selectorGuard      // the backend as the engines' effects reach it
 	caps     policy.Capabilities // the backend's, read once
+	espBatch policy.ESPBatcher   // the backend's batched ESP-in-UDP, if it has it (set by Run)
 	access   engine.Access       // users and pools (nil: no remote access)
 	ra       *accessLayer        // the same, for listing leases
 
@@ -115,6 +116,10 @@ type socket struct {
 	rc    syscall.RawConn // conn's, for batched writes
 	local netip.AddrPort
 	natt  bool
+	// gso: ESP batches are sent with UDP segmentation offload
+	// (UDP_SEGMENT), set by Run where the kernel has it and cleared when
+	// a send says the route cannot (batch_linux.go).
+	gso atomic.Bool
 }
 
 // New validates cfg, opens the kernel backend (unless one is given with
@@ -340,6 +345,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	if g.caps.ESPInUDP {
 		g.backend.SetSender(g.sendESP)
+		if b, ok := g.backend.(policy.ESPBatcher); ok {
+			// Batched ESP: UDP GSO for sending and UDP GRO for receiving
+			// on the NAT-T sockets where the kernel has them.
+			for _, s := range g.socks {
+				if s.natt {
+					enableUDPOffloads(s, g.log)
+				}
+			}
+			g.espBatch = b
+			b.SetBatchSender(g.sendESPBatch)
+		}
 	}
 	var wg sync.WaitGroup
 	// The shards outlive ctx by the shutdown below: they send the deletes.
@@ -530,6 +546,12 @@ func (g *Gateway) readLoop(s *socket) {
 		log.Error("cannot read from the socket", zap.Error(err))
 		return
 	}
+	// The ESP datagrams of one read go to a batched dataplane together.
+	var espq *[]policy.ESPDatagram
+	if s.natt && g.espBatch != nil {
+		q := make([]policy.ESPDatagram, 0, recvBatch)
+		espq = &q
+	}
 	for {
 		msgs, err := r.read()
 		if err != nil {
@@ -546,11 +568,25 @@ func (g *Gateway) readLoop(s *socket) {
 			case m.truncated:
 				g.stats.in[KindInvalid].Add(1)
 				g.drop(ReasonTooLong)
+			case m.badGRO:
+				g.stats.in[KindInvalid].Add(1)
+				g.drop(ReasonBadGRO)
 			case !m.from.IsValid():
 				g.drop(ReasonReadError) // a source address of no IP family: never seen on UDP
+			case m.seg > 0:
+				// Coalesced by UDP GRO: each segment is a datagram of its
+				// own, classified as if it had come alone.
+				for seg := range groSegments(m.b, m.seg) {
+					g.dispatchTo(s, m.from, seg, log, espq)
+				}
 			default:
-				g.dispatch(s, m.from, m.b, log)
+				g.dispatchTo(s, m.from, m.b, log, espq)
 			}
+		}
+		if espq != nil && len(*espq) > 0 {
+			g.espBatch.HandleESPBatch(*espq)
+			clear(*espq)
+			*espq = (*espq)[:0]
 		}
 	}
 }
@@ -558,6 +594,13 @@ func (g *Gateway) readLoop(s *socket) {
 // dispatch classifies one datagram and hands it on; b is only valid during
 // the call.
 func (g *Gateway) dispatch(s *socket, from netip.AddrPort, b []byte, log *zap.Logger) {
+	g.dispatchTo(s, from, b, log, nil)
+}
+
+// dispatchTo is dispatch that, with espq, queues an ESP-in-UDP datagram
+// there for the batched dataplane instead of handing it over alone (b
+// must then stay valid until the queue is handed over).
+func (g *Gateway) dispatchTo(s *socket, from netip.AddrPort, b []byte, log *zap.Logger, espq *[]policy.ESPDatagram) {
 	kind, reason, msg := Classify(b, s.natt)
 	g.stats.in[kind].Add(1)
 	switch kind {
@@ -571,6 +614,10 @@ func (g *Gateway) dispatch(s *socket, from netip.AddrPort, b []byte, log *zap.Lo
 		return
 	case KindESP:
 		if g.caps.ESPInUDP {
+			if espq != nil {
+				*espq = append(*espq, policy.ESPDatagram{Local: s.local, Remote: from, B: msg})
+				return
+			}
 			g.backend.HandleESP(s.local, from, msg)
 			return
 		}
