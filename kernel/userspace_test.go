@@ -23,10 +23,12 @@ import (
 
 // fakeTUN is a TUN device in memory: packets pushed to in are read by
 // the dataplane; packets it writes arrive on out. batch is the most
-// packets one Read returns (BatchSize; 0 means 1); writes counts the
-// Write calls.
+// packets one Read returns (BatchSize; 0 means 1); a burst pushed to
+// bursts is returned by one Read (as a TSO super-packet split by the
+// real device); writes counts the Write calls.
 type fakeTUN struct {
 	in     chan []byte
+	bursts chan [][]byte
 	out    chan []byte
 	batch  int
 	writes atomic.Int64
@@ -35,7 +37,7 @@ type fakeTUN struct {
 }
 
 func newFakeTUN() *fakeTUN {
-	return &fakeTUN{in: make(chan []byte, 64), out: make(chan []byte, 1024), done: make(chan struct{})}
+	return &fakeTUN{in: make(chan []byte, 64), bursts: make(chan [][]byte, 4), out: make(chan []byte, 1024), done: make(chan struct{})}
 }
 
 func (f *fakeTUN) BatchSize() int { return max(f.batch, 1) }
@@ -44,6 +46,13 @@ func (f *fakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	select {
 	case p := <-f.in:
 		sizes[0] = copy(bufs[0][offset:], p)
+	case burst := <-f.bursts:
+		n := 0
+		for _, p := range burst[:min(len(burst), len(bufs))] {
+			sizes[n] = copy(bufs[n][offset:], p)
+			n++
+		}
+		return n, nil
 	case <-f.done:
 		return 0, fs.ErrClosed
 	}
