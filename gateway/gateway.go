@@ -563,31 +563,37 @@ func (g *Gateway) readLoop(s *socket) {
 			time.Sleep(time.Millisecond) // do not spin on a persistent error
 			continue
 		}
-		for _, m := range msgs {
-			switch {
-			case m.truncated:
-				g.stats.in[KindInvalid].Add(1)
-				g.drop(ReasonTooLong)
-			case m.badGRO:
-				g.stats.in[KindInvalid].Add(1)
-				g.drop(ReasonBadGRO)
-			case !m.from.IsValid():
-				g.drop(ReasonReadError) // a source address of no IP family: never seen on UDP
-			case m.seg > 0:
-				// Coalesced by UDP GRO: each segment is a datagram of its
-				// own, classified as if it had come alone.
-				for seg := range groSegments(m.b, m.seg) {
-					g.dispatchTo(s, m.from, seg, log, espq)
-				}
-			default:
-				g.dispatchTo(s, m.from, m.b, log, espq)
+		g.handleRead(s, msgs, log, espq)
+	}
+}
+
+// handleRead dispatches the datagrams of one read of socket s: a
+// datagram that UDP GRO coalesced is split into its segments, each
+// classified as if it had come alone, and the ESP datagrams of the read
+// go to a batched dataplane at once (with espq, its scratch).
+func (g *Gateway) handleRead(s *socket, msgs []rxMsg, log *zap.Logger, espq *[]policy.ESPDatagram) {
+	for _, m := range msgs {
+		switch {
+		case m.truncated:
+			g.stats.in[KindInvalid].Add(1)
+			g.drop(ReasonTooLong)
+		case m.badGRO:
+			g.stats.in[KindInvalid].Add(1)
+			g.drop(ReasonBadGRO)
+		case !m.from.IsValid():
+			g.drop(ReasonReadError) // a source address of no IP family: never seen on UDP
+		case m.seg > 0:
+			for seg := range groSegments(m.b, m.seg) {
+				g.dispatchTo(s, m.from, seg, log, espq)
 			}
+		default:
+			g.dispatchTo(s, m.from, m.b, log, espq)
 		}
-		if espq != nil && len(*espq) > 0 {
-			g.espBatch.HandleESPBatch(*espq)
-			clear(*espq)
-			*espq = (*espq)[:0]
-		}
+	}
+	if espq != nil && len(*espq) > 0 {
+		g.espBatch.HandleESPBatch(*espq)
+		clear(*espq)
+		*espq = (*espq)[:0]
 	}
 }
 
