@@ -364,6 +364,7 @@ type Userspace struct {
 	inTab   inTable
 	outTab  atomic.Pointer[outTable]
 	workers []chan job
+	one     sync.Pool // *oneBuf: inline HandleESP
 	bufs    sync.Pool // *[]byte of 2*half
 	small   sync.Pool // *[]byte of 2*smallHalf
 	tunBig  bool      // MTU too large for small buffers
@@ -412,6 +413,7 @@ func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, route
 		inFree:    make(chan *inBatch, inBatchFree),
 	}
 	u.bufs.New = func() any { b := make([]byte, 2*half); return &b }
+	u.one.New = func() any { return &oneBuf{b: make([]byte, tunOffset+half)} }
 	u.small.New = func() any { b := make([]byte, 2*smallHalf); return &b }
 	u.tunBig = cfg.MTU == 0 || cfg.MTU > smallHalf-128
 	u.outTab.Store(&outTable{})
@@ -507,14 +509,19 @@ func (u *Userspace) putBuf(b *[]byte) {
 // received on local from remote. pkt is only read during the call. It is
 // safe to call from several goroutines.
 func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
-	if len(u.workers) == 0 {
-		sc := u.getInBatch()
-		u.decapBatch(sc, []policy.ESPDatagram{{Local: local, Remote: remote, B: pkt}})
-		u.putInBatch(sc)
-		return
-	}
 	s := u.inSA(remote, pkt)
 	if s == nil {
+		return
+	}
+	if len(u.workers) == 0 {
+		// Inline: decrypt straight from the caller's buffer.
+		o := u.one.Get().(*oneBuf)
+		if inner, ok := u.decap(s, o.b[:tunOffset], pkt, remote); ok {
+			o.v[0] = o.b[:tunOffset+len(inner)]
+			u.writeTUN(o.v[:])
+			o.v[0] = nil
+		}
+		u.one.Put(o)
 		return
 	}
 	bp := u.getBuf(len(pkt))
@@ -541,10 +548,18 @@ func (u *Userspace) HandleESPBatch(ds []policy.ESPDatagram) {
 }
 
 // inBatch is the scratch area of one inline inbound batch: tunBatch
-// buffers of groBufSize and the packets ready for the TUN device.
+// buffers of groBufSize (each made when first needed) and the packets
+// ready for the TUN device.
 type inBatch struct {
 	bufs [][]byte
 	out  [][]byte
+}
+
+// oneBuf is the scratch of one inline HandleESP: a buffer for the inner
+// packet and its one-packet batch.
+type oneBuf struct {
+	b []byte
+	v [1][]byte
 }
 
 func (u *Userspace) getInBatch() *inBatch {
@@ -553,11 +568,7 @@ func (u *Userspace) getInBatch() *inBatch {
 		return sc
 	default:
 	}
-	sc := &inBatch{bufs: make([][]byte, tunBatch), out: make([][]byte, 0, tunBatch)}
-	for i := range sc.bufs {
-		sc.bufs[i] = make([]byte, groBufSize)
-	}
-	return sc
+	return &inBatch{bufs: make([][]byte, tunBatch), out: make([][]byte, 0, tunBatch)}
 }
 
 func (u *Userspace) putInBatch(sc *inBatch) {
@@ -577,6 +588,10 @@ func (u *Userspace) decapBatch(sc *inBatch, ds []policy.ESPDatagram) {
 			continue
 		}
 		buf := sc.bufs[len(sc.out)]
+		if buf == nil {
+			buf = make([]byte, groBufSize)
+			sc.bufs[len(sc.out)] = buf
+		}
 		inner, ok := u.decap(s, buf[:tunOffset], d.B, d.Remote)
 		if !ok {
 			continue
