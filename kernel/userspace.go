@@ -23,18 +23,35 @@ import (
 // The userspace dataplane: ESP (RFC 4303) in UDP (RFC 3948) over a TUN
 // device, for hosts whose kernel lacks ESP.
 //
-//   - Outbound: one reader goroutine reads IP packets from the TUN device,
-//     finds the outbound SA by destination (longest prefix over the
-//     installed SAs' remote traffic selectors, then the source against the
-//     local selectors; newest SA first so a rekeyed SA takes over at once)
-//     and hands the packet to the worker that owns that SA, which
-//     encapsulates it and sends it through the gateway's NAT-T socket
-//     (SetSender).
-//   - Inbound: the gateway's socket reader calls HandleESP for each
-//     ESP-in-UDP datagram; it finds the SA by SPI, copies the datagram into
-//     a pooled buffer and hands it to the worker owning that SPI, which
-//     decapsulates it, checks the inner packet against the traffic
-//     selectors and writes it to the TUN device.
+//   - The TUN device is opened with IFF_VNET_HDR and the TCP offloads
+//     (TUNSETOFFLOAD) where the kernel allows them, and driven through
+//     golang.zx2c4.com/wireguard/tun: a read returns the segments of one
+//     TSO super-packet (up to 64 KiB of a TCP flow, split to the MTU) as
+//     a batch, and a write of a batch coalesces the segments of a flow
+//     again (GRO), so the kernel's TCP stack handles a few large packets
+//     instead of many small ones. Where the kernel refuses (or with
+//     UserspaceConfig.NoOffload) the device is the plain one, one packet
+//     per read and write.
+//   - Outbound: one reader goroutine reads a batch from the TUN device,
+//     finds each packet's outbound SA by destination (longest prefix
+//     over the installed SAs' remote traffic selectors, then the source
+//     against the local selectors; newest SA first so a rekeyed SA takes
+//     over at once), encapsulates them and hands the whole batch to the
+//     gateway's batch sender (SetBatchSender; policy.ESPBatcher), which
+//     sends it on the NAT-T socket with one sendmmsg(2), runs of
+//     equal-size datagrams to one peer as one UDP GSO send (UDP_SEGMENT),
+//     so a 64 KiB TCP super-packet leaves in about one system call. The
+//     one-datagram sender (SetSender) serves where no batch sender is
+//     set.
+//   - Inbound: the gateway's socket reader reads up to 16 datagrams per
+//     recvmmsg(2), with UDP GRO on the NAT-T socket (a peer's run of
+//     datagrams arrives as one, with its segment size; the gateway
+//     splits it and classifies each segment), and hands the ESP ones of
+//     one read to HandleESPBatch, which finds each SA by SPI, decrypts
+//     straight from the gateway's buffers into its own, checks the inner
+//     packets against the traffic selectors and writes them to the TUN
+//     device with one batched write (coalesced, above). HandleESP takes a
+//     single datagram the same way.
 //
 // Concurrency: the SA tables are immutable snapshots swapped atomically on
 // install and delete, so the packet path takes no lock. esp.SA is safe for
@@ -42,18 +59,24 @@ import (
 // mutex, held for a few word operations before and after the ICV check).
 // Two modes:
 //   - inline (Workers < 0; the default on <= 2 CPUs): inbound crypto runs
-//     on the gateway's socket reader that calls HandleESP, outbound on the
-//     TUN reader, so the two directions use two cores, and one SA's packets
-//     stay in order (one reader per direction);
+//     on the gateway's socket reader that calls HandleESPBatch, outbound
+//     on the TUN reader, so the two directions use two cores, and one
+//     SA's packets stay in order (one reader per direction); this is the
+//     batched path above;
 //   - workers (Workers > 0; the default on more CPUs): each SA direction
 //     is pinned to one worker goroutine by a hash of its SPI; the readers
 //     only copy and enqueue (drop and count when the queue is full), so
 //     many SAs spread over the cores and one SA's packets stay in order
 //     (no self-inflicted reordering that the peer's replay window or TCP
-//     would see).
+//     would see). Workers still read TSO batches from the TUN device, but
+//     encapsulate, send and write one packet at a time.
 // On the 2-CPU test host the worker hop costs about 400 ns per 1400-byte
 // packet (~700 ns inline vs ~1100 ns with workers for AES-GCM-128 inbound,
-// BenchmarkUserspaceInbound), hence the default.
+// BenchmarkUserspaceInbound), hence the default. A multi-queue TUN device
+// (IFF_MULTI_QUEUE, one reader per core) is not implemented: at about
+// 300 MB/s through one tunnel each daemon used about half a core
+// (interop/bench-traffic.sh on the 2-CPU host), so the one TUN reader
+// was not what limited it there.
 
 // UserspaceConfig configures the userspace dataplane.
 type UserspaceConfig struct {
@@ -737,7 +760,8 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) (_ []by
 	// RFC 7296 2.23 for IKE, which the engines do on their side).
 	if from.IsValid() {
 		if cur := s.remote.Load(); *cur != from {
-			s.remote.Store(&from)
+			moved := from // only this path allocates
+			s.remote.Store(&moved)
 			u.log.Info("peer's NAT mapping changed; ESP follows it", zap.String("conn", s.sa.ConnName),
 				zap.Stringer("old", *cur), zap.Stringer("new", from))
 		}
