@@ -21,7 +21,7 @@ import (
 // cmsg builds one control message as the kernel lays it out.
 func cmsg(level, typ int32, data []byte) []byte {
 	b := make([]byte, unix.CmsgSpace(len(data)))
-	h := (*unix.Cmsghdr)(unsafePointer(&b[0]))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
 	h.Level, h.Type = level, typ
 	h.SetLen(unix.CmsgLen(len(data)))
 	copy(b[unix.CmsgLen(0):], data)
@@ -310,5 +310,3 @@ func BenchmarkESPBatchSend(b *testing.B) {
 		})
 	}
 }
-
-func unsafePointer(b *byte) unsafe.Pointer { return unsafe.Pointer(b) }
