@@ -81,8 +81,9 @@ const (
 )
 
 // ErrNeedsUDPEncap is returned by the userspace backend for a CHILD SA
-// that is not UDP-encapsulated.
-var ErrNeedsUDPEncap = errors.New("kernel: the userspace dataplane needs UDP encapsulation (NAT-T, RFC 3948) for now; raw ESP (IP protocol 50) is not implemented")
+// that is not UDP-encapsulated when it was opened without its raw ESP
+// transport (Options.RawESP; gateway esp_encap = "auto").
+var ErrNeedsUDPEncap = errors.New(`kernel: the userspace dataplane was opened without raw ESP (IP protocol 50), so it needs UDP encapsulation (NAT-T, RFC 3948); set esp_encap = "auto" in [gateway] for raw ESP to peers not behind a NAT`)
 
 // tunDevice is the packet device of the dataplane (a TUN device without
 // packet information header, or a fake in tests).
@@ -330,6 +331,7 @@ type Userspace struct {
 	routes routeTable
 
 	sender  atomic.Pointer[Sender]
+	raw     atomic.Pointer[rawESP] // [rawesp] the raw ESP transport (rawesp.go); nil: ESP-in-UDP only
 	inTab   inTable
 	outTab  atomic.Pointer[outTable]
 	workers []chan job
@@ -434,7 +436,8 @@ func (u *Userspace) putBuf(b *[]byte) {
 
 // HandleESP takes one ESP-in-UDP datagram (without non-ESP marker)
 // received on local from remote. pkt is only read during the call. It is
-// safe to call from several goroutines.
+// safe to call from several goroutines. Ports 0 mean the packet came as
+// raw ESP (IP protocol 50; handleRawESP).
 func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 	if len(pkt) < 8 {
 		u.stats.inRejected.Add(1)
@@ -453,9 +456,19 @@ func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 		u.stats.inTooBig.Add(1)
 		return
 	}
+	// [rawesp] ESP must come the way its SA was installed: raw (port 0)
+	// or in UDP; a raw SA follows no address or port (from stays unset).
+	if (remote.Port() == 0) != (s.remote.Load().Port() == 0) {
+		u.stats.inRejected.Add(1)
+		return
+	}
+	from := remote
+	if remote.Port() == 0 {
+		from = netip.AddrPort{}
+	}
 	bp := u.getBuf(len(pkt))
 	n := copy((*bp)[len(*bp)/2:], pkt)
-	u.dispatch(job{sa: s, buf: bp, n: n, inbound: true, from: remote}, s.inWkr)
+	u.dispatch(job{sa: s, buf: bp, n: n, inbound: true, from: from}, s.inWkr)
 }
 
 func (u *Userspace) dispatch(j job, w int) {
@@ -540,6 +553,12 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) {
 
 func (u *Userspace) encap(s *usSA, dst, inner []byte) {
 	send := u.sender.Load()
+	if s.remote.Load().Port() == 0 { // [rawesp] no UDP encapsulation: IP protocol 50
+		send = nil
+		if r := u.raw.Load(); r != nil {
+			send = &r.send
+		}
+	}
 	if send == nil {
 		u.stats.outNoSender.Add(1)
 		return
@@ -690,7 +709,11 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	if !sa.Tunnel {
 		return fmt.Errorf("kernel: CHILD SA %q: the userspace dataplane supports tunnel mode only", sa.ConnName)
 	}
-	if sa.EncapLocalPort == 0 || sa.EncapRemotePort == 0 {
+	// [rawesp] without encapsulation ports: raw ESP, if the transport is open
+	if (sa.EncapLocalPort == 0) != (sa.EncapRemotePort == 0) {
+		return fmt.Errorf("kernel: CHILD SA %q: UDP encapsulation ports %d/%d: both or neither must be set", sa.ConnName, sa.EncapLocalPort, sa.EncapRemotePort)
+	}
+	if sa.EncapLocalPort == 0 && u.raw.Load() == nil {
 		return fmt.Errorf("CHILD SA %q: %w", sa.ConnName, ErrNeedsUDPEncap)
 	}
 	if len(sa.LocalTS) == 0 || len(sa.RemoteTS) == 0 {
@@ -846,9 +869,14 @@ func (u *Userspace) publishLocked() {
 // MoveChildSA gives an installed SA new outer addresses and UDP ports
 // (MOBIKE); sequence numbers and replay windows stay.
 func (u *Userspace) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort) error {
-	if local.Port() == 0 || remote.Port() == 0 {
-		return fmt.Errorf("kernel: move CHILD SA spi %#08x: the userspace dataplane needs UDP encapsulation: %w", sa.SPIIn, errors.ErrUnsupported)
+	// [rawesp] ports zero: raw ESP from now on, if the transport is open
+	if (local.Port() == 0) != (remote.Port() == 0) {
+		return fmt.Errorf("kernel: move CHILD SA spi %#08x: UDP encapsulation ports %d/%d: both or neither must be set", sa.SPIIn, local.Port(), remote.Port())
 	}
+	if local.Port() == 0 && u.raw.Load() == nil {
+		return fmt.Errorf("kernel: move CHILD SA spi %#08x: %w: %w", sa.SPIIn, ErrNeedsUDPEncap, errors.ErrUnsupported)
+	}
+	local, remote = netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	k := keyOf(sa)
@@ -992,10 +1020,12 @@ func (u *Userspace) Counters(spiIn uint32) (policy.ChildCounters, bool) {
 	}, true
 }
 
-// Capabilities reports per-SA counters with LastInbound, and ESP-in-UDP
-// from the gateway's NAT-T sockets; no traps, no events.
+// Capabilities reports per-SA counters with LastInbound, ESP-in-UDP
+// from the gateway's NAT-T sockets, and raw ESP when its transport is
+// open; no traps, no events.
 func (u *Userspace) Capabilities() policy.Capabilities {
-	return policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true, Resume: true}
+	return policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true, Resume: true,
+		RawESP: u.raw.Load() != nil} // [rawesp]
 }
 
 // InstallTrap is unsupported (errors.ErrUnsupported): the userspace
@@ -1045,7 +1075,7 @@ func (u *Userspace) Close() error {
 	u.mu.Unlock()
 
 	close(u.done)
-	err := u.tun.Close()
+	err := errors.Join(u.tun.Close(), u.closeRawESP()) // [rawesp]
 	u.wg.Wait()
 	if u.routes != nil {
 		u.routes.close()
