@@ -55,7 +55,7 @@ func WithLogLevel(level *zap.AtomicLevel) Option { return func(o *options) { o.l
 func WithLogHub(hub *LogHub) Option { return func(o *options) { o.hub = hub } }
 
 // WithBackend makes the gateway use b instead of opening
-// kernel.New(cfg.Gateway.Dataplane). The gateway owns b once New succeeds
+// kernel.Open(cfg.Gateway.Dataplane, ...). The gateway owns b once New succeeds
 // and closes it when Run returns (or on Close); if New fails, b is the
 // caller's to close.
 func WithBackend(b policy.Dataplane) Option { return func(o *options) { o.backend = b } }
