@@ -84,10 +84,10 @@ func rawGateway(listen ...string) IkegateGateway {
 func TestRawESPIkegatePair(t *testing.T) {
 	t.Parallel()
 	res := map[string][]TransferResult{}
-	for _, encap := range []string{"auto", "force"} {
+	for _, encap := range []string{"force", "auto"} {
 		t.Run(encap, func(t *testing.T) {
 			lab := NewLab(t)
-			res[encap] = rawPair(t, lab, addPairs(t, lab, 70, 2), encap, 20)
+			res[encap] = rawPair(t, lab, addPairs(t, lab, 70, 2), encap, pairMB)
 		})
 	}
 	if a, f := res["auto"], res["force"]; len(a) == 2 && len(f) == 2 {

@@ -9,7 +9,9 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/vishvananda/netns"
 	"go.uber.org/zap"
@@ -57,6 +59,52 @@ type rawSockets struct {
 	c6  net.PacketConn // nil without IPv6
 	p6  *xipv6.PacketConn
 	wg  sync.WaitGroup
+
+	rc4, rc6 syscall.RawConn // for send; rc6 nil without IPv6
+	sends    sync.Pool       // *rawSend
+}
+
+// rawSend is the state of one send: the message, its control data and
+// destination, and the function handed to RawConn.Write, all made once
+// per pooled value, so that a send allocates nothing.
+type rawSend struct {
+	b    []byte
+	oob  [64]byte // one IP_PKTINFO or IPV6_PKTINFO control message
+	oobN int
+	sa4  unix.SockaddrInet4
+	sa6  unix.SockaddrInet6
+	v6   bool
+	err  error
+	f    func(fd uintptr) bool
+}
+
+func (s *rawSend) sendmsg(fd uintptr) bool {
+	var to unix.Sockaddr = &s.sa4
+	if s.v6 {
+		to = &s.sa6
+	}
+	_, s.err = unix.SendmsgN(int(fd), s.b, s.oob[:s.oobN], to, 0)
+	return s.err != unix.EAGAIN
+}
+
+// pktinfo writes the control message that makes src the packet's source
+// address (IP_PKTINFO's ipi_spec_dst, IPV6_PKTINFO's address).
+func (s *rawSend) pktinfo(src netip.Addr) {
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&s.oob[0]))
+	data := unix.CmsgLen(0)
+	if src.Is4() {
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&s.oob[data]))
+		*pi = unix.Inet4Pktinfo{Spec_dst: src.As4()}
+		s.oobN = unix.CmsgSpace(unix.SizeofInet4Pktinfo)
+		return
+	}
+	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&s.oob[data]))
+	*pi = unix.Inet6Pktinfo{Addr: src.As16()}
+	s.oobN = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 }
 
 // openRawESPAt opens the raw ESP sockets in network namespace ns
@@ -83,6 +131,10 @@ func (u *Userspace) openRawESPAt(ns netns.NsHandle) error {
 	}
 	r.p4 = xipv4.NewPacketConn(r.c4)
 	setRawBuffers(r.c4)
+	if r.rc4, err = r.c4.(*net.IPConn).SyscallConn(); err != nil {
+		r.closeConns()
+		return fmt.Errorf("kernel: raw ESP: %w", err)
+	}
 	if r.c6 != nil {
 		r.p6 = xipv6.NewPacketConn(r.c6)
 		setRawBuffers(r.c6)
@@ -90,7 +142,12 @@ func (u *Userspace) openRawESPAt(ns netns.NsHandle) error {
 			r.closeConns()
 			return fmt.Errorf("kernel: raw ESP: IPV6_RECVPKTINFO: %w", err)
 		}
+		if r.rc6, err = r.c6.(*net.IPConn).SyscallConn(); err != nil {
+			r.closeConns()
+			return fmt.Errorf("kernel: raw ESP: %w", err)
+		}
 	}
+	r.sends.New = func() any { s := &rawSend{}; s.f = s.sendmsg; return s }
 	r.wg.Go(r.read4)
 	if r.p6 != nil {
 		r.wg.Go(r.read6)
@@ -145,19 +202,34 @@ func inNetnsThread(ns netns.NsHandle, f func() error) error {
 	return <-errc
 }
 
-// send sends one ESP packet from local's address to remote's.
+// send sends one ESP packet from local's address to remote's: one
+// sendmsg(2) with the source in IP_PKTINFO / IPV6_PKTINFO; the kernel
+// builds the IP header (protocol 50). It allocates nothing.
 func (r *rawSockets) send(local, remote netip.AddrPort, b []byte) error {
-	dst := remote.Addr().Unmap()
-	if dst.Is4() {
-		cm := &xipv4.ControlMessage{Src: local.Addr().Unmap().AsSlice()}
-		_, err := r.p4.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
-		return err
+	dst, src := remote.Addr().Unmap(), local.Addr().Unmap()
+	rc := r.rc4
+	if !dst.Is4() {
+		if rc = r.rc6; rc == nil {
+			return fmt.Errorf("kernel: raw ESP to %v: no IPv6 socket", dst)
+		}
 	}
-	if r.p6 == nil {
-		return fmt.Errorf("kernel: raw ESP to %v: no IPv6 socket", dst)
+	if src.Is4() != dst.Is4() {
+		return fmt.Errorf("kernel: raw ESP from %v to %v: address families differ", src, dst)
 	}
-	cm := &xipv6.ControlMessage{Src: local.Addr().AsSlice()}
-	_, err := r.p6.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
+	s := r.sends.Get().(*rawSend)
+	s.b, s.err, s.v6 = b, nil, !dst.Is4()
+	if s.v6 {
+		s.sa6.Addr = dst.As16()
+	} else {
+		s.sa4.Addr = dst.As4()
+	}
+	s.pktinfo(src)
+	err := rc.Write(s.f)
+	if err == nil {
+		err = s.err
+	}
+	s.b = nil
+	r.sends.Put(s)
 	return err
 }
 
