@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -15,15 +16,13 @@ import (
 
 	"github.com/vishvananda/netns"
 	"go.uber.org/zap"
-	xipv4 "golang.org/x/net/ipv4"
-	xipv6 "golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
 // Raw ESP transport on Linux: one raw socket per family for IP protocol
-// 50, read in batches (recvmmsg through x/net's ReadBatch), written one
-// packet per sendmsg with the SA's local address as source (IP_PKTINFO,
-// IPV6_PKTINFO).
+// 50, read in batches (recvmmsg(2) into buffers set up once), written one
+// packet per sendmsg(2) with the SA's local address as source
+// (IP_PKTINFO, IPV6_PKTINFO). Neither direction allocates per packet.
 
 const (
 	// rawBatch is how many packets one read takes at most.
@@ -55,9 +54,7 @@ type rawSockets struct {
 	u   *Userspace
 	log *zap.Logger
 	c4  net.PacketConn
-	p4  *xipv4.PacketConn
 	c6  net.PacketConn // nil without IPv6
-	p6  *xipv6.PacketConn
 	wg  sync.WaitGroup
 
 	rc4, rc6 syscall.RawConn // for send; rc6 nil without IPv6
@@ -129,31 +126,34 @@ func (u *Userspace) openRawESPAt(ns netns.NsHandle) error {
 	if err != nil {
 		return err
 	}
-	r.p4 = xipv4.NewPacketConn(r.c4)
 	setRawBuffers(r.c4)
 	if r.rc4, err = r.c4.(*net.IPConn).SyscallConn(); err != nil {
 		r.closeConns()
 		return fmt.Errorf("kernel: raw ESP: %w", err)
 	}
 	if r.c6 != nil {
-		r.p6 = xipv6.NewPacketConn(r.c6)
 		setRawBuffers(r.c6)
-		if err := r.p6.SetControlMessage(xipv6.FlagDst, true); err != nil {
-			r.closeConns()
-			return fmt.Errorf("kernel: raw ESP: IPV6_RECVPKTINFO: %w", err)
-		}
 		if r.rc6, err = r.c6.(*net.IPConn).SyscallConn(); err != nil {
 			r.closeConns()
 			return fmt.Errorf("kernel: raw ESP: %w", err)
 		}
+		var serr error
+		if err := r.rc6.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+		}); err != nil || serr != nil {
+			r.closeConns()
+			return fmt.Errorf("kernel: raw ESP: IPV6_RECVPKTINFO: %w", errors.Join(err, serr))
+		}
 	}
 	r.sends.New = func() any { s := &rawSend{}; s.f = s.sendmsg; return s }
-	r.wg.Go(r.read4)
-	if r.p6 != nil {
-		r.wg.Go(r.read6)
+	rd4 := newRawReader(r.rc4, false)
+	r.wg.Go(func() { r.readLoop(rd4) })
+	if r.rc6 != nil {
+		rd6 := newRawReader(r.rc6, true)
+		r.wg.Go(func() { r.readLoop(rd6) })
 	}
 	u.setRawESP(&rawESP{send: r.send, close: r.close})
-	u.log.Info("raw ESP transport up (IP protocol 50)", zap.Bool("ipv6", r.p6 != nil))
+	u.log.Info("raw ESP transport up (IP protocol 50)", zap.Bool("ipv6", r.rc6 != nil))
 	return nil
 }
 
@@ -243,77 +243,164 @@ func (r *rawSockets) readErr(err error) bool {
 	return false
 }
 
-// read4 is the IPv4 receive loop: each packet arrives with its IPv4
-// header, which parseRawIPv4 checks and strips.
-func (r *rawSockets) read4() {
-	ms := make([]xipv4.Message, rawBatch)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, rawBufSize)}
+// rawReader reads packets from one raw socket with recvmmsg(2), up to
+// rawBatch per call, into buffers, address and control message storage
+// set up once; it belongs to one goroutine.
+type rawReader struct {
+	rc    syscall.RawConn
+	v6    bool
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // large enough for either family
+	oobs  [][]byte                // IPv6: room for IPV6_PKTINFO
+	bufs  [][]byte
+
+	n     int   // packets of the last recvmmsg
+	errno error // its error
+	recvF func(fd uintptr) bool
+}
+
+// rawOOB is the control message room per IPv6 packet.
+const rawOOB = 64
+
+func newRawReader(rc syscall.RawConn, v6 bool) *rawReader {
+	r := &rawReader{
+		rc: rc, v6: v6,
+		hdrs:  make([]unix.Mmsghdr, rawBatch),
+		iovs:  make([]unix.Iovec, rawBatch),
+		names: make([]unix.RawSockaddrInet6, rawBatch),
+		oobs:  make([][]byte, rawBatch),
+		bufs:  make([][]byte, rawBatch),
 	}
+	for i := range r.hdrs {
+		r.bufs[i] = make([]byte, rawBufSize)
+		r.iovs[i].Base = &r.bufs[i][0]
+		r.iovs[i].SetLen(rawBufSize)
+		h := &r.hdrs[i].Hdr
+		h.Iov = &r.iovs[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
+		if v6 {
+			r.oobs[i] = make([]byte, rawOOB)
+			h.Control = &r.oobs[i][0]
+		}
+	}
+	r.recvF = r.recv
+	return r
+}
+
+// read waits for at least one packet and returns how many arrived (in
+// bufs, hdrs and names; valid until the next read).
+func (r *rawReader) read() (int, error) {
+	for i := range r.hdrs {
+		h := &r.hdrs[i]
+		h.Hdr.Namelen = unix.SizeofSockaddrInet6
+		h.Hdr.Flags = 0
+		h.Len = 0
+		if r.v6 {
+			h.Hdr.SetControllen(rawOOB)
+		}
+	}
+	r.n, r.errno = 0, nil
+	if err := r.rc.Read(r.recvF); err != nil {
+		return 0, err
+	}
+	if r.errno != nil {
+		return 0, os.NewSyscallError("recvmmsg", r.errno)
+	}
+	return r.n, nil
+}
+
+// recv is the RawConn.Read callback: false asks to wait for readability.
+func (r *rawReader) recv(fd uintptr) bool {
 	for {
-		n, err := r.p4.ReadBatch(ms, 0)
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
+			unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			r.n = int(n)
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		r.errno = e
+		return true
+	}
+}
+
+// packet returns packet i of the last read: the ESP packet and its outer
+// addresses. IPv4 packets come with their header, which parseRawIPv4
+// checks and strips; IPv6 ones without, the source in the address and
+// the destination in IPV6_PKTINFO.
+func (r *rawReader) packet(i int) (src, dst netip.Addr, pkt []byte, err error) {
+	h := &r.hdrs[i]
+	if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
+		return src, dst, nil, errRawTooBig
+	}
+	b := r.bufs[i][:min(int(h.Len), rawBufSize)]
+	if !r.v6 {
+		return parseRawIPv4(b)
+	}
+	sa := &r.names[i]
+	if sa.Family != unix.AF_INET6 || h.Hdr.Namelen < unix.SizeofSockaddrInet6 {
+		return src, dst, nil, errors.New("raw IPv6 packet without an IPv6 source")
+	}
+	dst, ok := pktinfoDst(r.oobs[i][:min(int(h.Hdr.Controllen), rawOOB)])
+	if !ok {
+		return src, dst, nil, errors.New("raw IPv6 packet without IPV6_PKTINFO")
+	}
+	return netip.AddrFrom16(sa.Addr), dst, b, nil
+}
+
+// errRawTooBig marks a packet larger than the buffers (MSG_TRUNC).
+var errRawTooBig = errors.New("raw ESP packet larger than the buffers")
+
+// pktinfoDst finds the destination address in the IPV6_PKTINFO control
+// message of oob.
+func pktinfoDst(oob []byte) (netip.Addr, bool) {
+	hl := unix.CmsgLen(0)
+	for len(oob) >= hl {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hl || l > len(oob) {
+			return netip.Addr{}, false
+		}
+		if h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && l >= unix.CmsgLen(unix.SizeofInet6Pktinfo) {
+			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[hl]))
+			return netip.AddrFrom16(pi.Addr), true
+		}
+		oob = oob[min(unix.CmsgSpace(l-hl), len(oob)):]
+	}
+	return netip.Addr{}, false
+}
+
+// readLoop hands every packet rd reads to the dataplane's inbound path,
+// counting what it cannot take, until the socket is closed.
+func (r *rawSockets) readLoop(rd *rawReader) {
+	for {
+		n, err := rd.read()
 		if err != nil {
 			if r.readErr(err) {
 				return
 			}
 			continue
 		}
-		for i := range ms[:n] {
-			m := &ms[i]
-			if m.Flags&unix.MSG_TRUNC != 0 {
-				r.u.stats.inTooBig.Add(1)
-				continue
-			}
-			src, dst, pkt, err := parseRawIPv4(m.Buffers[0][:m.N])
+		for i := range n {
+			src, dst, pkt, err := rd.packet(i)
 			if err != nil {
-				r.u.stats.inRejected.Add(1)
+				if errors.Is(err, errRawTooBig) {
+					r.u.stats.inTooBig.Add(1)
+				} else {
+					r.u.stats.inRejected.Add(1)
+				}
 				if ce := r.log.Check(zap.DebugLevel, "raw ESP packet dropped"); ce != nil {
 					ce.Write(zap.Error(err))
 				}
 				continue
 			}
 			r.u.handleRawESP(dst, src, pkt)
-		}
-	}
-}
-
-// read6 is the IPv6 receive loop: the kernel delivers the ESP packet
-// without the IPv6 header, the source as the address and the destination
-// in IPV6_PKTINFO.
-func (r *rawSockets) read6() {
-	ms := make([]xipv6.Message, rawBatch)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, rawBufSize)}
-		ms[i].OOB = xipv6.NewControlMessage(xipv6.FlagDst)
-	}
-	var cm xipv6.ControlMessage
-	for {
-		n, err := r.p6.ReadBatch(ms, 0)
-		if err != nil {
-			if r.readErr(err) {
-				return
-			}
-			continue
-		}
-		for i := range ms[:n] {
-			m := &ms[i]
-			if m.Flags&unix.MSG_TRUNC != 0 {
-				r.u.stats.inTooBig.Add(1)
-				continue
-			}
-			ia, _ := m.Addr.(*net.IPAddr)
-			cm = xipv6.ControlMessage{}
-			if ia == nil || cm.Parse(m.OOB[:m.NN]) != nil || cm.Dst == nil {
-				r.u.stats.inRejected.Add(1)
-				continue
-			}
-			src, ok1 := netip.AddrFromSlice(ia.IP)
-			dst, ok2 := netip.AddrFromSlice(cm.Dst)
-			if !ok1 || !ok2 {
-				r.u.stats.inRejected.Add(1)
-				continue
-			}
-			r.u.handleRawESP(dst, src, m.Buffers[0][:m.N])
 		}
 	}
 }
