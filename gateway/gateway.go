@@ -55,7 +55,7 @@ func WithLogLevel(level *zap.AtomicLevel) Option { return func(o *options) { o.l
 func WithLogHub(hub *LogHub) Option { return func(o *options) { o.hub = hub } }
 
 // WithBackend makes the gateway use b instead of opening
-// kernel.New(cfg.Gateway.Dataplane). The gateway owns b once New succeeds
+// kernel.Open(cfg.Gateway.Dataplane, ...). The gateway owns b once New succeeds
 // and closes it when Run returns (or on Close); if New fails, b is the
 // caller's to close.
 func WithBackend(b policy.Dataplane) Option { return func(o *options) { o.backend = b } }
@@ -174,7 +174,9 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 	if o.backend != nil {
 		g.backend = o.backend
 	} else {
-		kb, err := kernel.New(gw.Dataplane, log)
+		// esp_encap = "auto": the userspace dataplane opens its raw ESP
+		// transport for the SAs without UDP encapsulation.
+		kb, err := kernel.Open(gw.Dataplane, log, kernel.Options{RawESP: !gw.ForceEncap()})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: dataplane: %w", err)
 		}
@@ -182,6 +184,13 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 		ownBackend = true
 	}
 	g.caps = g.backend.Capabilities()
+	if gw.Dataplane == "userspace" && !gw.ForceEncap() && !g.caps.RawESP {
+		err := fmt.Errorf(`gateway: esp_encap = %q, but the %s dataplane carries ESP-in-UDP only (its raw ESP transport is not open): peers not behind a NAT could not be served; use esp_encap = "force"`, gw.ESPEncapMode(), gw.Dataplane)
+		if ownBackend {
+			g.backend.Close()
+		}
+		return nil, err
+	}
 	g.guard = newSelectorGuard(g.backend)
 	ra, err := newAccessLayer(cfg, g.guard, log)
 	if err != nil {
@@ -227,8 +236,9 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 			RetransmitTries: gw.RetransmitTries,
 			RetransmitBase:  gw.RetransmitBase,
 			SPIFilter:       spiFilter(k, workers),
-			// The userspace dataplane speaks ESP only inside UDP.
-			ForceEncap:   gw.Dataplane == "userspace",
+			// esp_encap = "force" (the userspace dataplane's default):
+			// every peer uses ESP-in-UDP.
+			ForceEncap:   gw.ForceEncap(),
 			NATKeepalive: gw.NATKeepalive,
 			KeyLog:       keyLog,
 		}

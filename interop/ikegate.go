@@ -44,6 +44,7 @@ type IkegateGateway struct {
 	Dataplane string   // default "none"
 	Control   string   // default: filled in by StartIkegate ("@CONTROL@")
 	LogLevel  string   // default "debug"
+	ESPEncap  string   // esp_encap: "" omitted (the dataplane's default), "force", "auto"
 }
 
 // ControlPlaceholder in a config handed to StartIkegate is replaced by the
@@ -72,6 +73,9 @@ func IkegateTOML(gw IkegateGateway, conns ...Conn) string {
 		dp = "none"
 	}
 	fmt.Fprintf(&b, "dataplane = %s\n", strconv.Quote(dp))
+	if gw.ESPEncap != "" {
+		fmt.Fprintf(&b, "esp_encap = %s\n", strconv.Quote(gw.ESPEncap))
+	}
 	ctl := gw.Control
 	if ctl == "" {
 		ctl = ControlPlaceholder

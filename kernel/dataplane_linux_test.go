@@ -22,7 +22,7 @@ func TestXfrmDataplane(t *testing.T) {
 	b, h := newTestXfrm(t, ns)
 	var dp policy.Dataplane = b
 
-	want := policy.Capabilities{Counters: true, Traps: true, Events: true}
+	want := policy.Capabilities{Counters: true, Traps: true, Events: true, RawESP: true}
 	if got := dp.Capabilities(); got != want {
 		t.Fatalf("Capabilities() = %+v, want %+v", got, want)
 	}

@@ -9,7 +9,9 @@
 //     engines, tests and `ikegate sas` work without a dataplane;
 //   - "userspace": ESP-in-UDP (RFC 4303, RFC 3948) in Go over a TUN device
 //     (see Userspace); the gateway hands it ESP datagrams from its NAT-T
-//     socket and sends what it encapsulates.
+//     socket and sends what it encapsulates. Opened with Options.RawESP
+//     (Open) it also carries raw ESP, IP protocol 50, on raw sockets of
+//     its own (rawesp.go).
 package kernel
 
 import (

@@ -122,8 +122,9 @@ const (
 )
 
 // ErrNeedsUDPEncap is returned by the userspace backend for a CHILD SA
-// that is not UDP-encapsulated.
-var ErrNeedsUDPEncap = errors.New("kernel: the userspace dataplane needs UDP encapsulation (NAT-T, RFC 3948) for now; raw ESP (IP protocol 50) is not implemented")
+// that is not UDP-encapsulated when it was opened without its raw ESP
+// transport (Options.RawESP; gateway esp_encap = "auto").
+var ErrNeedsUDPEncap = errors.New(`kernel: the userspace dataplane was opened without raw ESP (IP protocol 50), so it needs UDP encapsulation (NAT-T, RFC 3948); set esp_encap = "auto" in [gateway] for raw ESP to peers not behind a NAT`)
 
 // tunDevice is the packet device of the dataplane: a TUN device without
 // packet information header (golang.zx2c4.com/wireguard/tun's, which
@@ -383,7 +384,8 @@ type Userspace struct {
 
 	sender  atomic.Pointer[Sender]
 	bsender atomic.Pointer[BatchSender]
-	inFree  chan *inBatch // inbound batch scratch areas for reuse
+	raw     atomic.Pointer[rawESP] // the raw ESP transport (rawesp.go); nil: ESP-in-UDP only
+	inFree  chan *inBatch          // inbound batch scratch areas for reuse
 	inTab   inTable
 	outTab  atomic.Pointer[outTable]
 	workers []chan job
@@ -473,11 +475,14 @@ func (u *Userspace) SetBatchSender(f func(ds []policy.ESPDatagram) (failed int))
 }
 
 // hasSender reports whether outbound datagrams can be sent now.
-func (u *Userspace) hasSender() bool { return u.bsender.Load() != nil || u.sender.Load() != nil }
+func (u *Userspace) hasSender() bool {
+	return u.bsender.Load() != nil || u.sender.Load() != nil || u.raw.Load() != nil
+}
 
 // send sends ds with the batch sender, or one by one with the sender,
 // and counts what failed.
 func (u *Userspace) send(ds []policy.ESPDatagram) {
+	ds = u.sendRaw(ds)
 	if len(ds) == 0 {
 		return
 	}
@@ -497,6 +502,30 @@ func (u *Userspace) send(ds []policy.ESPDatagram) {
 			u.stats.outSendErr.Add(1)
 		}
 	}
+}
+
+// sendRaw sends the datagrams of ds without UDP encapsulation (remote
+// port 0) as raw ESP, one by one, and returns the others, moved to the
+// front of ds.
+func (u *Userspace) sendRaw(ds []policy.ESPDatagram) []policy.ESPDatagram {
+	k := 0
+	for i := range ds {
+		d := ds[i]
+		if d.Remote.Port() != 0 {
+			ds[k] = d
+			k++
+			continue
+		}
+		r := u.raw.Load()
+		if r == nil {
+			u.stats.outNoSender.Add(1)
+			continue
+		}
+		if err := r.send(d.Local, d.Remote, d.B); err != nil {
+			u.stats.outSendErr.Add(1)
+		}
+	}
+	return ds[:k]
 }
 
 // Stats returns the dataplane-wide drop counters.
@@ -530,7 +559,8 @@ func (u *Userspace) putBuf(b *[]byte) {
 
 // HandleESP takes one ESP-in-UDP datagram (without non-ESP marker)
 // received on local from remote. pkt is only read during the call. It is
-// safe to call from several goroutines.
+// safe to call from several goroutines. Ports 0 mean the packet came as
+// raw ESP (IP protocol 50; handleRawESP).
 func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 	s := u.inSA(remote, pkt)
 	if s == nil {
@@ -664,6 +694,12 @@ func (u *Userspace) inSA(remote netip.AddrPort, pkt []byte) *usSA {
 		u.stats.inTooBig.Add(1)
 		return nil
 	}
+	// ESP must come the way its SA was installed: raw (port 0) or in
+	// UDP.
+	if (remote.Port() == 0) != (s.remote.Load().Port() == 0) {
+		u.stats.inRejected.Add(1)
+		return nil
+	}
 	return s
 }
 
@@ -758,7 +794,7 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) (_ []by
 	// An authenticated packet from a new address or port means the peer's
 	// NAT mapping changed: follow it without renegotiation (RFC 3948 and
 	// RFC 7296 2.23 for IKE, which the engines do on their side).
-	if from.IsValid() {
+	if from.IsValid() && from.Port() != 0 { // (raw ESP, port 0, follows nothing)
 		if cur := s.remote.Load(); *cur != from {
 			moved := from // only this path allocates
 			s.remote.Store(&moved)
@@ -955,7 +991,11 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	if !sa.Tunnel {
 		return fmt.Errorf("kernel: CHILD SA %q: the userspace dataplane supports tunnel mode only", sa.ConnName)
 	}
-	if sa.EncapLocalPort == 0 || sa.EncapRemotePort == 0 {
+	// [rawesp] without encapsulation ports: raw ESP, if the transport is open
+	if (sa.EncapLocalPort == 0) != (sa.EncapRemotePort == 0) {
+		return fmt.Errorf("kernel: CHILD SA %q: UDP encapsulation ports %d/%d: both or neither must be set", sa.ConnName, sa.EncapLocalPort, sa.EncapRemotePort)
+	}
+	if sa.EncapLocalPort == 0 && u.raw.Load() == nil {
 		return fmt.Errorf("CHILD SA %q: %w", sa.ConnName, ErrNeedsUDPEncap)
 	}
 	if len(sa.LocalTS) == 0 || len(sa.RemoteTS) == 0 {
@@ -1111,9 +1151,14 @@ func (u *Userspace) publishLocked() {
 // MoveChildSA gives an installed SA new outer addresses and UDP ports
 // (MOBIKE); sequence numbers and replay windows stay.
 func (u *Userspace) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort) error {
-	if local.Port() == 0 || remote.Port() == 0 {
-		return fmt.Errorf("kernel: move CHILD SA spi %#08x: the userspace dataplane needs UDP encapsulation: %w", sa.SPIIn, errors.ErrUnsupported)
+	// [rawesp] ports zero: raw ESP from now on, if the transport is open
+	if (local.Port() == 0) != (remote.Port() == 0) {
+		return fmt.Errorf("kernel: move CHILD SA spi %#08x: UDP encapsulation ports %d/%d: both or neither must be set", sa.SPIIn, local.Port(), remote.Port())
 	}
+	if local.Port() == 0 && u.raw.Load() == nil {
+		return fmt.Errorf("kernel: move CHILD SA spi %#08x: %w: %w", sa.SPIIn, ErrNeedsUDPEncap, errors.ErrUnsupported)
+	}
+	local, remote = netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	k := keyOf(sa)
@@ -1257,10 +1302,12 @@ func (u *Userspace) Counters(spiIn uint32) (policy.ChildCounters, bool) {
 	}, true
 }
 
-// Capabilities reports per-SA counters with LastInbound, and ESP-in-UDP
-// from the gateway's NAT-T sockets; no traps, no events.
+// Capabilities reports per-SA counters with LastInbound, ESP-in-UDP
+// from the gateway's NAT-T sockets, and raw ESP when its transport is
+// open; no traps, no events.
 func (u *Userspace) Capabilities() policy.Capabilities {
-	return policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true, Resume: true}
+	return policy.Capabilities{Counters: true, LastInbound: true, ESPInUDP: true, Drops: true, Move: true, Resume: true,
+		RawESP: u.raw.Load() != nil} // [rawesp]
 }
 
 // InstallTrap is unsupported (errors.ErrUnsupported): the userspace
@@ -1310,7 +1357,7 @@ func (u *Userspace) Close() error {
 	u.mu.Unlock()
 
 	close(u.done)
-	err := u.tun.Close()
+	err := errors.Join(u.tun.Close(), u.closeRawESP()) // [rawesp]
 	u.wg.Wait()
 	if u.routes != nil {
 		u.routes.close()

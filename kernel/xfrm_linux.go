@@ -453,9 +453,10 @@ func (b *xfrmBackend) Counters(spiIn uint32) (policy.ChildCounters, bool) {
 	return policy.ChildCounters{InBytes: c.InBytes, InPackets: c.InPackets, OutBytes: c.OutBytes, OutPackets: c.OutPackets}, true
 }
 
-// Capabilities reports counters, traps and events.
+// Capabilities reports counters, traps, events and raw ESP (the kernel
+// carries ESP without UDP encapsulation itself).
 func (b *xfrmBackend) Capabilities() policy.Capabilities {
-	return policy.Capabilities{Counters: true, Traps: true, Events: true}
+	return policy.Capabilities{Counters: true, Traps: true, Events: true, RawESP: true}
 }
 
 // HandleESP does nothing: the kernel receives ESP-in-UDP itself (the

@@ -168,6 +168,11 @@ type Capabilities struct {
 	Drops       bool // Stats counts dataplane-wide drops
 	Move        bool // MoveChildSA changes an installed SA's addresses (MOBIKE)
 	Resume      bool // ChildSA.ResumeSeqOut/In are honoured and ChildCounters.SeqOut/In reported (cluster takeover)
+	// RawESP: AddChildSA and MoveChildSA take SAs without UDP
+	// encapsulation (encapsulation ports zero), whose ESP travels as IP
+	// protocol 50 (the kernel's for xfrm; the userspace dataplane's raw
+	// sockets when it opened them, kernel.Options.RawESP).
+	RawESP bool
 }
 
 // Move records in sa the addresses MoveChildSA gave it.

@@ -345,6 +345,7 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 		t.errf("natt_port", "must differ from ike_port (both are %d)", g.IKEPort)
 	}
 	t.enum("dataplane", &g.Dataplane, "xfrm", "userspace", "none")
+	l.espEncap(t, g)
 	if v, ok := t.str("control"); ok {
 		if v == "" {
 			t.errf("control", "must not be empty")
@@ -424,7 +425,7 @@ func parseByteSize(s string) (int64, error) {
 var validGatewayKeys = []string{
 	"listen", "ike_port", "natt_port", "dataplane", "control", "log_level", "log_format",
 	"cookie_threshold", "retransmit_tries", "retransmit_timeout", "natt_keepalive", "workers", "key_export",
-	"control_group", "metrics_listen", "gc_percent", "memory_limit", "log_sample",
+	"control_group", "metrics_listen", "gc_percent", "memory_limit", "log_sample", "esp_encap",
 }
 
 // cfgParseMetricsListen parses metrics_listen: an IP address and a TCP

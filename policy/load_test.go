@@ -164,7 +164,7 @@ func TestDefaults(t *testing.T) {
 	want := Gateway{
 		Listen: []netip.Addr{netip.MustParseAddr("192.0.2.1")}, IKEPort: 500, NATTPort: 4500,
 		Dataplane: "none", Control: "/run/ikegate/ikegate.sock", LogLevel: "info",
-		CookieThreshold: 100, RetransmitTries: 5, RetransmitBase: time.Second, Workers: 0,
+		CookieThreshold: 100, RetransmitTries: 5, RetransmitBase: time.Second, Workers: 0, ESPEncap: "auto",
 	}
 	if fmt.Sprint(g) != fmt.Sprint(want) {
 		t.Errorf("gateway defaults:\n got %+v\nwant %+v", g, want)
@@ -273,6 +273,8 @@ func TestParseErrors(t *testing.T) {
 		{"memory_limit small", "[gateway]\nlisten = [\"192.0.2.1\"]\nmemory_limit = \"1MiB\"\n", []string{`key "memory_limit": "1MiB" is below the minimum of 16MiB`}},
 		{"memory_limit type", "[gateway]\nlisten = [\"192.0.2.1\"]\nmemory_limit = 512\n", []string{`key "memory_limit": must be a string, not an integer`}},
 		{"log_sample", "[gateway]\nlisten = [\"192.0.2.1\"]\nlog_sample = -1\n", []string{`key "log_sample": -1 is out of range: must be from 0 to 1000000 (0 writes every line) (line 3)`}},
+		{"esp_encap value", "[gateway]\nlisten = [\"192.0.2.1\"]\ndataplane = \"userspace\"\nesp_encap = \"never\"\n", []string{`bad.toml: gateway: key "esp_encap": "never" is not one of "force", "auto" (line 4)`}},
+		{"esp_encap type", "[gateway]\nlisten = [\"192.0.2.1\"]\nesp_encap = true\n", []string{`gateway: key "esp_encap": must be a string, not a boolean (line 3)`}},
 
 		{"missing name", "[gateway]\nlisten = [\"192.0.2.1\"]\n[[connection]]\nremote_addr = \"%any\"\nlocal_id = \"a\"\nlocal_ts = [\"10.0.0.0/8\"]\npsk = \"x\"\n",
 			[]string{`bad.toml: connection[0]: key "name": missing: every [[connection]] needs a name (line 3)`}},

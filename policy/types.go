@@ -101,6 +101,12 @@ type Gateway struct {
 	// in bytes (GOMEMLIMIT): past it the collector runs as often as it
 	// must. 0 (unset): the runtime's. GOMEMLIMIT in the environment wins.
 	MemoryLimit int64
+	// ESPEncap ("esp_encap") says when CHILD SAs are UDP-encapsulated:
+	// ESPEncapForce makes every peer use ESP-in-UDP (the engines claim a
+	// NAT), ESPEncapAuto only peers behind a NAT (real NAT detection;
+	// raw ESP, IP protocol 50, to the others). Empty: the dataplane's
+	// default (ESPEncapDefault).
+	ESPEncap string
 	// LogSample ("log_sample"): once that many lines with the same
 	// message and level were written within a second, only every
 	// LogSample-th more is, so the per-SA lines of a mass (re)connect

@@ -172,7 +172,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	defer stopPprof()
 
-	kb, err := kernel.New(cfg.Gateway.Dataplane, log)
+	kb, err := kernel.Open(cfg.Gateway.Dataplane, log, kernel.Options{RawESP: !cfg.Gateway.ForceEncap()})
 	if err != nil {
 		log.Error("cannot open the dataplane", zap.String("dataplane", cfg.Gateway.Dataplane), zap.Error(err))
 		return exitFailure

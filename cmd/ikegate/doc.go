@@ -23,7 +23,8 @@ SIGHUP reloads the configuration, as ` + "`ikegate reload`" + ` does.
 The daemon needs CAP_NET_ADMIN (XFRM or TUN dataplane, socket options),
 CAP_NET_BIND_SERVICE (ports 500 and 4500) and, with
 gateway.control_group, CAP_CHOWN; packaging/ikegate.service runs it
-with those and no others.`
+with those and no others. gateway.esp_encap = "auto" with the userspace
+dataplane also needs CAP_NET_RAW (raw sockets for ESP, IP protocol 50).`
 
 const longCheck = `Loads and validates FILE as ` + "`ikegate run`" + ` would, including the checks
 against this host (listen addresses, control_group), prints the warnings
