@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"go.uber.org/zap"
+
+	"ikegate/policy"
 )
 
 // Raw ESP (RFC 4303 over IP protocol 50, no UDP encapsulation) for the
@@ -78,9 +80,17 @@ func (u *Userspace) closeRawESP() error {
 // handleRawESP takes one ESP packet that arrived as IP protocol 50 from
 // src to dst (the outer IP header already removed): HandleESP with port 0
 // for both ends, which is how the inbound path tells raw ESP from
-// ESP-in-UDP.
+// ESP-in-UDP. The raw receive loops hand whole reads to HandleESPBatch
+// the same way (rawDatagram).
 func (u *Userspace) handleRawESP(dst, src netip.Addr, pkt []byte) {
-	u.HandleESP(netip.AddrPortFrom(dst.Unmap(), 0), netip.AddrPortFrom(src.Unmap(), 0), pkt)
+	d := rawDatagram(dst, src, pkt)
+	u.HandleESP(d.Local, d.Remote, d.B)
+}
+
+// rawDatagram is the inbound datagram of a raw ESP packet from src to
+// dst: the addresses unmapped, the ports 0.
+func rawDatagram(dst, src netip.Addr, pkt []byte) policy.ESPDatagram {
+	return policy.ESPDatagram{Local: netip.AddrPortFrom(dst.Unmap(), 0), Remote: netip.AddrPortFrom(src.Unmap(), 0), B: pkt}
 }
 
 // IP protocol numbers and header sizes of the raw transport.

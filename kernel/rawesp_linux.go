@@ -17,11 +17,14 @@ import (
 	"github.com/vishvananda/netns"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"ikegate/policy"
 )
 
 // Raw ESP transport on Linux: one raw socket per family for IP protocol
-// 50, read in batches (recvmmsg(2) into buffers set up once), written one
-// packet per sendmsg(2) with the SA's local address as source
+// 50, read in batches (recvmmsg(2) into buffers set up once; each read's
+// packets decrypted and written to the TUN device as one batch), written
+// one packet per sendmsg(2) with the SA's local address as source
 // (IP_PKTINFO, IPV6_PKTINFO). Neither direction allocates per packet.
 
 const (
@@ -376,9 +379,10 @@ func pktinfoDst(oob []byte) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// readLoop hands every packet rd reads to the dataplane's inbound path,
-// counting what it cannot take, until the socket is closed.
+// readLoop hands the packets of each read of rd to the dataplane's
+// batched inbound path (handleBatch), until the socket is closed.
 func (r *rawSockets) readLoop(rd *rawReader) {
+	ds := make([]policy.ESPDatagram, 0, rawBatch)
 	for {
 		n, err := rd.read()
 		if err != nil {
@@ -387,22 +391,38 @@ func (r *rawSockets) readLoop(rd *rawReader) {
 			}
 			continue
 		}
-		for i := range n {
-			src, dst, pkt, err := rd.packet(i)
-			if err != nil {
-				if errors.Is(err, errRawTooBig) {
-					r.u.stats.inTooBig.Add(1)
-				} else {
-					r.u.stats.inRejected.Add(1)
-				}
-				if ce := r.log.Check(zap.DebugLevel, "raw ESP packet dropped"); ce != nil {
-					ce.Write(zap.Error(err))
-				}
-				continue
-			}
-			r.u.handleRawESP(dst, src, pkt)
-		}
+		ds = r.handleBatch(rd, n, ds)
 	}
+}
+
+// handleBatch takes the n packets of rd's last read: those it can parse
+// go, with their outer addresses and port 0 (raw ESP), to
+// Userspace.HandleESPBatch in one call, so that they are decrypted into
+// one batch and written to the TUN device with one (coalescing) write;
+// the others are dropped and counted. ds is scratch, returned emptied
+// for the next read.
+func (r *rawSockets) handleBatch(rd *rawReader, n int, ds []policy.ESPDatagram) []policy.ESPDatagram {
+	ds = ds[:0]
+	for i := range n {
+		src, dst, pkt, err := rd.packet(i)
+		if err != nil {
+			if errors.Is(err, errRawTooBig) {
+				r.u.stats.inTooBig.Add(1)
+			} else {
+				r.u.stats.inRejected.Add(1)
+			}
+			if ce := r.log.Check(zap.DebugLevel, "raw ESP packet dropped"); ce != nil {
+				ce.Write(zap.Error(err))
+			}
+			continue
+		}
+		ds = append(ds, rawDatagram(dst, src, pkt))
+	}
+	if len(ds) > 0 {
+		r.u.HandleESPBatch(ds)
+	}
+	clear(ds)
+	return ds[:0]
 }
 
 func (r *rawSockets) closeConns() error {
