@@ -58,8 +58,11 @@ func Open(name string, log *zap.Logger, o Options) (Backend, error) {
 type rawESP struct {
 	// send sends one ESP packet from local's address to remote's (the
 	// ports are zero and ignored); b is only valid during the call.
-	send  Sender
-	close func() error
+	send Sender
+	// sendBatch, if set, sends several such packets at once (in one
+	// system call where it can) and returns how many it could not send.
+	sendBatch BatchSender
+	close     func() error
 }
 
 // setRawESP gives u its raw ESP transport (before any SA is installed).

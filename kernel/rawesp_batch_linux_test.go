@@ -4,12 +4,20 @@ package kernel
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"ikegate/internal/netnstest"
+	"ikegate/policy"
 )
 
 // fillRawRead puts pkts into rd as if one recvmmsg had read them (IPv4:
@@ -116,6 +124,156 @@ func TestRawReadBatch(t *testing.T) {
 			}
 			if got := *b.inTab.get(saB.SPIIn).remote.Load(); got != netip.AddrPortFrom(gwA, 0) {
 				t.Errorf("raw SA's peer %v after a packet from elsewhere, want %v", got, netip.AddrPortFrom(gwA, 0))
+			}
+		})
+	}
+}
+
+// TestRawSendBatch sends batches through the raw transport's sendmmsg
+// path over loopback in a namespace of its own: every datagram of a
+// batch leaves as IP protocol 50 with the source its Local names
+// (IP_PKTINFO / IPV6_PKTINFO), in order, as an observer's raw socket
+// sees; the transport's own receive loop takes each back (an unknown
+// SPI, counted); a datagram whose source and destination families differ
+// is refused and counted as failed without stopping the rest.
+func TestRawSendBatch(t *testing.T) {
+	ns := netnstest.New(t, "the raw ESP batch send test")
+	netnstest.Run(t, ns, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
+	u := newUserspaceWith(zap.NewNop(), UserspaceConfig{Workers: -1}, newFakeTUN(), nil)
+	defer u.Close()
+	if err := u.openRawESPAt(ns); err != nil {
+		t.Fatal(err)
+	}
+	var obs net.PacketConn
+	netnstest.Run(t, ns, func() error {
+		var err error
+		obs, err = net.ListenPacket("ip4:50", "127.0.0.1")
+		return err
+	})
+	defer obs.Close()
+	for _, c := range []struct {
+		name     string
+		src, dst string
+		n        int
+	}{
+		{"ipv4", "127.0.0.2", "127.0.0.1", 40},
+		{"ipv4-full", "127.0.0.3", "127.0.0.1", policy.MaxESPBatch + 5},
+		{"ipv6", "::1", "::1", 20},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src, dst := netip.AddrPortFrom(netip.MustParseAddr(c.src), 0), netip.AddrPortFrom(netip.MustParseAddr(c.dst), 0)
+			var ds []policy.ESPDatagram
+			for i := range c.n {
+				p := make([]byte, 100+i)
+				binary.BigEndian.PutUint32(p, 0xfff00000+uint32(i)) // unknown SPIs
+				ds = append(ds, policy.ESPDatagram{Local: src, Remote: dst, B: p})
+			}
+			// One with the other family's source: refused.
+			mixed := netip.AddrPortFrom(netip.MustParseAddr("::1"), 0)
+			if dst.Addr().Is6() {
+				mixed = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0)
+			}
+			ds = slices.Insert(ds, 3, policy.ESPDatagram{Local: mixed, Remote: dst, B: make([]byte, 64)})
+			before := u.Stats().InUnknownSPI
+			if failed := u.raw.Load().sendBatch(ds); failed != 1 {
+				t.Fatalf("%d failed, want 1 (the mixed-family one)", failed)
+			}
+			waitUntil(t, "the raw receive loop", func() bool { return u.Stats().InUnknownSPI-before == uint64(c.n) })
+			if dst.Addr().Is6() {
+				return
+			}
+			obs.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 2048)
+			for i := range c.n {
+				n, from, err := obs.ReadFrom(buf)
+				if err != nil {
+					t.Fatalf("observer, packet %d: %v", i, err)
+				}
+				esp := buf[:n] // net.IPConn strips the IPv4 header
+				if got := from.(*net.IPAddr).IP.String(); got != c.src {
+					t.Errorf("packet %d from %s, want %s", i, got, c.src)
+				}
+				if len(esp) != 100+i || binary.BigEndian.Uint32(esp) != 0xfff00000+uint32(i) {
+					t.Fatalf("packet %d: %d bytes SPI %#x, want %d bytes SPI %#x", i, len(esp), binary.BigEndian.Uint32(esp), 100+i, 0xfff00000+i)
+				}
+			}
+		})
+	}
+}
+
+// TestUserspaceSendRawRuns: of a batch mixing raw and UDP datagrams,
+// each run of raw ones goes to the raw transport's batch send in one call
+// (a single one to its one-packet send), the UDP ones stay, in order, for
+// the UDP sender; without a batch send every raw one goes one by one.
+func TestUserspaceSendRawRuns(t *testing.T) {
+	udp := netip.AddrPortFrom(gwB, 4500)
+	raw := netip.AddrPortFrom(gwB, 0)
+	for _, c := range []struct {
+		name     string
+		batch    bool
+		remotes  []netip.AddrPort
+		calls    []int // sizes of the raw transport's calls
+		udpOrder []int // indices of the datagrams left for UDP
+	}{
+		{"all raw", true, []netip.AddrPort{raw, raw, raw}, []int{3}, nil},
+		{"mixed", true, []netip.AddrPort{raw, raw, udp, raw, udp, raw, raw, raw}, []int{2, 1, 3}, []int{2, 4}},
+		{"no batch send", false, []netip.AddrPort{raw, udp, raw, raw}, []int{1, 1, 1}, []int{1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := newUserspaceWith(zap.NewNop(), UserspaceConfig{Workers: -1}, newFakeTUN(), nil)
+			defer u.Close()
+			var calls []int
+			var order []byte
+			r := &rawESP{send: func(_, _ netip.AddrPort, b []byte) error {
+				calls, order = append(calls, 1), append(order, b[0])
+				return nil
+			}}
+			if c.batch {
+				r.sendBatch = func(ds []policy.ESPDatagram) int {
+					calls = append(calls, len(ds))
+					for _, d := range ds {
+						order = append(order, d.B[0])
+					}
+					return 1 // counted as send errors
+				}
+			}
+			u.setRawESP(r)
+			var ds []policy.ESPDatagram
+			var wantRaw []byte
+			for i, rem := range c.remotes {
+				ds = append(ds, policy.ESPDatagram{Local: netip.AddrPortFrom(gwA, rem.Port()), Remote: rem, B: []byte{byte(i)}})
+				if rem.Port() == 0 {
+					wantRaw = append(wantRaw, byte(i))
+				}
+			}
+			rest := u.sendRaw(ds)
+			if !slices.Equal(calls, c.calls) {
+				t.Errorf("raw transport calls %v, want %v", calls, c.calls)
+			}
+			if !bytes.Equal(order, wantRaw) {
+				t.Errorf("raw order %v, want %v", order, wantRaw)
+			}
+			var got []int
+			for _, d := range rest {
+				got = append(got, int(d.B[0]))
+			}
+			if !slices.Equal(got, c.udpOrder) {
+				t.Errorf("left for UDP %v, want %v", got, c.udpOrder)
+			}
+			wantErr := 0
+			for _, n := range c.calls {
+				if c.batch && n > 1 {
+					wantErr++
+				}
+			}
+			if e := u.Stats().OutSendErrors; e != uint64(wantErr) {
+				t.Errorf("%d send errors, want %d", e, wantErr)
 			}
 		})
 	}

@@ -24,8 +24,9 @@ import (
 // Raw ESP transport on Linux: one raw socket per family for IP protocol
 // 50, read in batches (recvmmsg(2) into buffers set up once; each read's
 // packets decrypted and written to the TUN device as one batch), written
-// one packet per sendmsg(2) with the SA's local address as source
-// (IP_PKTINFO, IPV6_PKTINFO). Neither direction allocates per packet.
+// a batch per sendmmsg(2) (one sendmsg(2) for a single packet), each with
+// its SA's local address as source (IP_PKTINFO, IPV6_PKTINFO). Neither
+// direction allocates per packet.
 
 const (
 	// rawBatch is how many packets one read takes at most.
@@ -62,6 +63,7 @@ type rawSockets struct {
 
 	rc4, rc6 syscall.RawConn // for send; rc6 nil without IPv6
 	sends    sync.Pool       // *rawSend
+	batches  sync.Pool       // *rawBatchSend
 }
 
 // rawSend is the state of one send: the message, its control data and
@@ -69,7 +71,7 @@ type rawSockets struct {
 // per pooled value, so that a send allocates nothing.
 type rawSend struct {
 	b    []byte
-	oob  [64]byte // one IP_PKTINFO or IPV6_PKTINFO control message
+	oob  [rawOOB]byte // one IP_PKTINFO or IPV6_PKTINFO control message
 	oobN int
 	sa4  unix.SockaddrInet4
 	sa6  unix.SockaddrInet6
@@ -89,22 +91,85 @@ func (s *rawSend) sendmsg(fd uintptr) bool {
 
 // pktinfo writes the control message that makes src the packet's source
 // address (IP_PKTINFO's ipi_spec_dst, IPV6_PKTINFO's address).
-func (s *rawSend) pktinfo(src netip.Addr) {
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&s.oob[0]))
+func (s *rawSend) pktinfo(src netip.Addr) { s.oobN = putPktinfo(s.oob[:], src) }
+
+// putPktinfo writes into oob (at least rawOOB bytes, aligned for a
+// cmsghdr) the control message that makes src a packet's source address
+// (IP_PKTINFO's ipi_spec_dst, IPV6_PKTINFO's address) and returns its
+// length.
+func putPktinfo(oob []byte, src netip.Addr) int {
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 	data := unix.CmsgLen(0)
 	if src.Is4() {
 		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
 		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
-		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&s.oob[data]))
+		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[data]))
 		*pi = unix.Inet4Pktinfo{Spec_dst: src.As4()}
-		s.oobN = unix.CmsgSpace(unix.SizeofInet4Pktinfo)
-		return
+		return unix.CmsgSpace(unix.SizeofInet4Pktinfo)
 	}
 	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
 	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
-	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&s.oob[data]))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[data]))
 	*pi = unix.Inet6Pktinfo{Addr: src.As16()}
-	s.oobN = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+	return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+}
+
+// rawBatchSend is the state of one batch send on a raw socket: a
+// message per datagram (one iovec, the destination, the source in a
+// pktinfo control message), made once per pooled value, so that a batch
+// send allocates nothing.
+type rawBatchSend struct {
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // large enough for either family
+	oobs  []uint64                // rawOOB bytes per message, aligned for cmsghdr
+	idx   []int                   // per message: its datagram in the batch
+
+	todo  []unix.Mmsghdr
+	n     int
+	errno error
+	f     func(fd uintptr) bool
+}
+
+func newRawBatchSend() *rawBatchSend {
+	n := policy.MaxESPBatch
+	w := &rawBatchSend{
+		hdrs:  make([]unix.Mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrInet6, n),
+		oobs:  make([]uint64, n*rawOOB/8),
+		idx:   make([]int, n),
+	}
+	w.f = w.sendmmsg
+	return w
+}
+
+// oob is message i's control message room.
+func (w *rawBatchSend) oob(i int) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&w.oobs[i*rawOOB/8])), rawOOB)
+}
+
+// sendmmsg is the RawConn.Write callback: false asks to wait until the
+// socket is writable.
+func (w *rawBatchSend) sendmmsg(fd uintptr) bool {
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.todo[0])), uintptr(len(w.todo)),
+			unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			w.n = int(n)
+			if w.n == 0 {
+				w.errno = errors.New("sendmmsg sent nothing")
+			}
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		w.errno = e
+		return true
+	}
 }
 
 // openRawESPAt opens the raw ESP sockets in network namespace ns
@@ -149,13 +214,14 @@ func (u *Userspace) openRawESPAt(ns netns.NsHandle) error {
 		}
 	}
 	r.sends.New = func() any { s := &rawSend{}; s.f = s.sendmsg; return s }
+	r.batches.New = func() any { return newRawBatchSend() }
 	rd4 := newRawReader(r.rc4, false)
 	r.wg.Go(func() { r.readLoop(rd4) })
 	if r.rc6 != nil {
 		rd6 := newRawReader(r.rc6, true)
 		r.wg.Go(func() { r.readLoop(rd6) })
 	}
-	u.setRawESP(&rawESP{send: r.send, close: r.close})
+	u.setRawESP(&rawESP{send: r.send, sendBatch: r.sendBatch, close: r.close})
 	u.log.Info("raw ESP transport up (IP protocol 50)", zap.Bool("ipv6", r.rc6 != nil))
 	return nil
 }
@@ -234,6 +300,86 @@ func (r *rawSockets) send(local, remote netip.AddrPort, b []byte) error {
 	s.b = nil
 	r.sends.Put(s)
 	return err
+}
+
+// sendBatch sends the raw ESP datagrams ds (each from its Local's
+// address to its Remote's; the ports are ignored) with one sendmmsg(2)
+// per run of one address family, up to policy.MaxESPBatch messages each,
+// the source of each in IP_PKTINFO / IPV6_PKTINFO, and returns how many
+// it could not send. It allocates nothing.
+func (r *rawSockets) sendBatch(ds []policy.ESPDatagram) (failed int) {
+	w := r.batches.Get().(*rawBatchSend)
+	defer r.batches.Put(w)
+	for len(ds) > 0 {
+		v4 := ds[0].Remote.Addr().Unmap().Is4()
+		n := 1
+		for n < len(ds) && n < len(w.hdrs) && ds[n].Remote.Addr().Unmap().Is4() == v4 {
+			n++
+		}
+		rc := r.rc4
+		if !v4 {
+			rc = r.rc6
+		}
+		if rc == nil {
+			failed += n // no IPv6 socket
+		} else {
+			failed += w.send(rc, ds[:n], v4)
+		}
+		ds = ds[n:]
+	}
+	return failed
+}
+
+// send sends ds, all of one family (IPv4 if v4), on rc and returns how
+// many could not be sent.
+func (w *rawBatchSend) send(rc syscall.RawConn, ds []policy.ESPDatagram, v4 bool) (failed int) {
+	nh := 0
+	for i := range ds {
+		dst, src := ds[i].Remote.Addr().Unmap(), ds[i].Local.Addr().Unmap()
+		if src.Is4() != v4 || len(ds[i].B) == 0 {
+			failed++ // families differ, or nothing to send
+			continue
+		}
+		w.iovs[nh] = unix.Iovec{Base: &ds[i].B[0]}
+		w.iovs[nh].SetLen(len(ds[i].B))
+		h := &w.hdrs[nh]
+		*h = unix.Mmsghdr{}
+		h.Hdr.Iov = &w.iovs[nh]
+		h.Hdr.SetIovlen(1)
+		name := &w.names[nh]
+		if v4 {
+			sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
+			*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+			h.Hdr.Namelen = unix.SizeofSockaddrInet4
+		} else {
+			*name = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+			h.Hdr.Namelen = unix.SizeofSockaddrInet6
+		}
+		h.Hdr.Name = (*byte)(unsafe.Pointer(name))
+		oob := w.oob(nh)
+		h.Hdr.Control = &oob[0]
+		h.Hdr.SetControllen(putPktinfo(oob, src))
+		w.idx[nh] = i
+		nh++
+	}
+	for off := 0; off < nh; {
+		w.todo, w.n, w.errno = w.hdrs[off:nh], 0, nil
+		if err := rc.Write(w.f); err != nil {
+			failed += nh - off // the socket is closed
+			break
+		}
+		if w.errno != nil {
+			// The first message failed; the kernel tells the error of a
+			// later one on the next call.
+			failed++
+			off++
+			continue
+		}
+		off += w.n
+	}
+	clear(w.iovs[:nh]) // keep no datagram alive
+	w.todo = nil
+	return failed
 }
 
 // readErr handles an error of a receive loop: true means stop.

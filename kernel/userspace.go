@@ -505,27 +505,47 @@ func (u *Userspace) send(ds []policy.ESPDatagram) {
 }
 
 // sendRaw sends the datagrams of ds without UDP encapsulation (remote
-// port 0) as raw ESP, one by one, and returns the others, moved to the
-// front of ds.
+// port 0) as raw ESP, each run of them with one batch send of the raw
+// transport (one by one without one), and returns the others, moved to
+// the front of ds. A run is sent before anything is moved over it.
 func (u *Userspace) sendRaw(ds []policy.ESPDatagram) []policy.ESPDatagram {
 	k := 0
-	for i := range ds {
-		d := ds[i]
-		if d.Remote.Port() != 0 {
-			ds[k] = d
+	for i := 0; i < len(ds); {
+		if ds[i].Remote.Port() != 0 {
+			ds[k] = ds[i]
 			k++
+			i++
 			continue
 		}
-		r := u.raw.Load()
-		if r == nil {
-			u.stats.outNoSender.Add(1)
-			continue
+		j := i + 1
+		for j < len(ds) && ds[j].Remote.Port() == 0 {
+			j++
 		}
+		u.sendRawRun(ds[i:j])
+		i = j
+	}
+	return ds[:k]
+}
+
+// sendRawRun sends the raw ESP datagrams ds through the raw transport
+// and counts what failed.
+func (u *Userspace) sendRawRun(ds []policy.ESPDatagram) {
+	r := u.raw.Load()
+	if r == nil {
+		u.stats.outNoSender.Add(uint64(len(ds)))
+		return
+	}
+	if r.sendBatch != nil && len(ds) > 1 {
+		if failed := r.sendBatch(ds); failed > 0 {
+			u.stats.outSendErr.Add(uint64(failed))
+		}
+		return
+	}
+	for _, d := range ds {
 		if err := r.send(d.Local, d.Remote, d.B); err != nil {
 			u.stats.outSendErr.Add(1)
 		}
 	}
-	return ds[:k]
 }
 
 // Stats returns the dataplane-wide drop counters.
