@@ -362,14 +362,34 @@ func buildOutTable(sas []*usSA) *outTable {
 	return t
 }
 
-// job is one packet for a worker: the input is the n bytes at the start
+// jobPkt is one packet of a job: its input is the n bytes at the start
 // of the upper half of buf.
+type jobPkt struct {
+	sa   *usSA
+	buf  *[]byte
+	n    int
+	from netip.AddrPort // inbound: where the datagram came from
+}
+
+// job is the work of one read for one worker: the packets of one
+// direction, from one TUN read or one socket read, whose SAs are pinned
+// to that worker, in the order they arrived.
 type job struct {
-	sa      *usSA
-	buf     *[]byte
-	n       int
 	inbound bool
-	from    netip.AddrPort // inbound: where the datagram came from
+	pkts    []jobPkt
+}
+
+// worker is one crypto worker's queue: jobs, and how many packets they
+// hold (bounded by UserspaceConfig.Queue).
+type worker struct {
+	ch     chan *job
+	queued atomic.Int64
+}
+
+// jobSet gathers a read's packets per worker, one job each (reader
+// scratch).
+type jobSet struct {
+	jobs []*job // by worker; nil: none yet
 }
 
 // Userspace is the userspace ESP dataplane backend. Of policy.Dataplane's
@@ -388,7 +408,9 @@ type Userspace struct {
 	inFree  chan *inBatch          // inbound batch scratch areas for reuse
 	inTab   inTable
 	outTab  atomic.Pointer[outTable]
-	workers []chan job
+	workers []*worker
+	jobs    sync.Pool // *job
+	jobSets sync.Pool // *jobSet: HandleESPBatch's grouping
 	one     sync.Pool // *oneBuf: inline HandleESP
 	bufs    sync.Pool // *[]byte of 2*half
 	small   sync.Pool // *[]byte of 2*smallHalf
@@ -435,18 +457,22 @@ func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, route
 		installed: map[saKey]*usSA{},
 		bypasses:  map[netip.Addr]int{},
 		routeRefs: map[netip.Prefix]int{},
-		inFree:    make(chan *inBatch, inBatchFree),
+		inFree:    make(chan *inBatch, inBatchFree+max(cfg.Workers, 0)),
 	}
 	u.bufs.New = func() any { b := make([]byte, 2*half); return &b }
 	u.one.New = func() any { return &oneBuf{b: make([]byte, tunOffset+half)} }
 	u.small.New = func() any { b := make([]byte, 2*smallHalf); return &b }
 	u.tunBig = cfg.MTU == 0 || cfg.MTU > smallHalf-128
 	u.outTab.Store(&outTable{})
+	u.jobs.New = func() any { return &job{pkts: make([]jobPkt, 0, tunBatch)} }
 	for range max(cfg.Workers, 0) {
-		ch := make(chan job, cfg.Queue)
-		u.workers = append(u.workers, ch)
-		u.wg.Go(func() { u.work(ch) })
+		// Every job holds at least one packet: a channel of Queue jobs
+		// never fills before the packet bound does.
+		w := &worker{ch: make(chan *job, cfg.Queue)}
+		u.workers = append(u.workers, w)
+		u.wg.Go(func() { u.work(w) })
 	}
+	u.jobSets.New = func() any { return &jobSet{jobs: make([]*job, len(u.workers))} }
 	u.wg.Go(u.readTUN)
 	return u
 }
@@ -597,27 +623,75 @@ func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 		u.one.Put(o)
 		return
 	}
-	bp := u.getBuf(len(pkt))
-	n := copy((*bp)[len(*bp)/2:], pkt)
-	u.dispatch(job{sa: s, buf: bp, n: n, inbound: true, from: remote}, s.inWkr)
+	j := u.newJob(true)
+	u.addIn(j, s, remote, pkt)
+	u.dispatch(j, s.inWkr)
 }
 
 // HandleESPBatch takes the ESP-in-UDP datagrams of one read of the
-// gateway's socket (policy.ESPBatcher). Inline, they are decrypted into
-// the buffers of one scratch area and the inner packets written to the
-// TUN device with one batched write, which coalesces a TCP flow's
-// segments (GRO) where the device has offloads; with workers each is
-// handed to its SA's worker as HandleESP does.
+// gateway's socket (policy.ESPBatcher), or of the raw transport's (ports
+// 0). Inline, they are decrypted into the buffers of one scratch area and
+// the inner packets written to the TUN device with one batched write,
+// which coalesces a TCP flow's segments (GRO) where the device has
+// offloads; with workers they are copied and grouped by their SAs'
+// workers, one job per worker, which does the same for its share.
 func (u *Userspace) HandleESPBatch(ds []policy.ESPDatagram) {
 	if len(u.workers) > 0 {
+		js := u.jobSets.Get().(*jobSet)
 		for _, d := range ds {
-			u.HandleESP(d.Local, d.Remote, d.B)
+			s := u.inSA(d.Remote, d.B)
+			if s == nil {
+				continue
+			}
+			w := s.inWkr % len(u.workers)
+			j := js.jobs[w]
+			if j == nil {
+				j = u.newJob(true)
+				js.jobs[w] = j
+			}
+			u.addIn(j, s, d.Remote, d.B)
 		}
+		u.dispatchAll(js)
+		u.jobSets.Put(js)
 		return
 	}
 	sc := u.getInBatch()
 	u.decapBatch(sc, ds)
 	u.putInBatch(sc)
+}
+
+// newJob returns an empty job from the pool.
+func (u *Userspace) newJob(inbound bool) *job {
+	j := u.jobs.Get().(*job)
+	j.inbound = inbound
+	return j
+}
+
+// addIn adds a copy of the inbound ESP packet pkt of s, from from, to j.
+func (u *Userspace) addIn(j *job, s *usSA, from netip.AddrPort, pkt []byte) {
+	bp := u.getBuf(len(pkt))
+	n := copy((*bp)[len(*bp)/2:], pkt)
+	j.pkts = append(j.pkts, jobPkt{sa: s, buf: bp, n: n, from: from})
+}
+
+// dispatchAll hands each job of js to its worker and empties js.
+func (u *Userspace) dispatchAll(js *jobSet) {
+	for w, j := range js.jobs {
+		if j != nil {
+			u.dispatch(j, w)
+			js.jobs[w] = nil
+		}
+	}
+}
+
+// putJob returns j's buffers and j to their pools.
+func (u *Userspace) putJob(j *job) {
+	for i := range j.pkts {
+		u.putBuf(j.pkts[i].buf)
+	}
+	clear(j.pkts)
+	j.pkts = j.pkts[:0]
+	u.jobs.Put(j)
 }
 
 // inBatch is the scratch area of one inline inbound batch: tunBatch
@@ -723,64 +797,102 @@ func (u *Userspace) inSA(remote netip.AddrPort, pkt []byte) *usSA {
 	return s
 }
 
-func (u *Userspace) dispatch(j job, w int) {
-	if len(u.workers) == 0 {
-		u.process(j, new(workScratch))
+// dispatch queues j on worker w, or drops its packets and counts them
+// (QueueFull) when they would make the worker hold more than Queue
+// packets (a job is taken whole or not at all; an idle worker takes any).
+func (u *Userspace) dispatch(j *job, w int) {
+	wk := u.workers[w%len(u.workers)]
+	n := int64(len(j.pkts))
+	if u.blockOnFull {
+		wk.queued.Add(n)
+		wk.ch <- j
 		return
 	}
-	if u.blockOnFull {
-		u.workers[w%len(u.workers)] <- j
+	if q := wk.queued.Add(n); q > int64(u.cfg.Queue) && q != n { // (a job larger than the queue goes in alone)
+		wk.queued.Add(-n)
+		u.stats.queueFull.Add(uint64(n))
+		u.putJob(j)
 		return
 	}
 	select {
-	case u.workers[w%len(u.workers)] <- j:
-	default:
-		u.stats.queueFull.Add(1)
-		u.putBuf(j.buf)
+	case wk.ch <- j:
+	default: // (cannot happen: every queued job holds a packet)
+		wk.queued.Add(-n)
+		u.stats.queueFull.Add(uint64(n))
+		u.putJob(j)
 	}
 }
 
-func (u *Userspace) work(ch chan job) {
-	var sc workScratch
+func (u *Userspace) work(w *worker) {
+	var out []policy.ESPDatagram
 	for {
 		select {
-		case j := <-ch:
-			u.process(j, &sc)
+		case j := <-w.ch:
+			w.queued.Add(-int64(len(j.pkts)))
+			if j.inbound {
+				u.processIn(j)
+			} else {
+				out = u.processOut(j, out)
+			}
+			u.putJob(j)
 		case <-u.done:
 			return
 		}
 	}
 }
 
-// workScratch is a worker's: the one-packet batches it hands on.
-type workScratch struct {
-	pkt [1][]byte
-	dg  [1]policy.ESPDatagram
+// processIn decrypts the packets of an inbound job into a scratch area
+// and writes the inner ones to the TUN device with one batched write
+// (coalescing, as the inline path).
+func (u *Userspace) processIn(j *job) {
+	sc := u.getInBatch()
+	sc.out = sc.out[:0]
+	for _, p := range j.pkts {
+		b := *p.buf
+		h := len(b) / 2
+		buf := sc.bufs[len(sc.out)]
+		if buf == nil {
+			buf = make([]byte, groBufSize)
+			sc.bufs[len(sc.out)] = buf
+		}
+		inner, ok := u.decap(p.sa, buf[:tunOffset], b[h:h+p.n], p.from)
+		if !ok {
+			continue
+		}
+		sc.out = append(sc.out, buf[:tunOffset+len(inner)])
+		if len(sc.out) == len(sc.bufs) {
+			u.writeTUN(sc.out)
+			sc.out = sc.out[:0]
+		}
+	}
+	if len(sc.out) > 0 {
+		u.writeTUN(sc.out)
+	}
+	clear(sc.out)
+	sc.out = sc.out[:0]
+	u.putInBatch(sc)
 }
 
-func (u *Userspace) process(j job, sc *workScratch) {
-	defer u.putBuf(j.buf)
-	b := *j.buf
-	h := len(b) / 2
-	in := b[h : h+j.n]
-	if j.inbound {
-		inner, ok := u.decap(j.sa, b[:tunOffset:h], in, j.from)
-		if ok {
-			sc.pkt[0] = b[:tunOffset+len(inner)]
-			u.writeTUN(sc.pkt[:])
-			sc.pkt[0] = nil
-		}
-		return
-	}
+// processOut encapsulates the packets of an outbound job, each into the
+// lower half of its buffer, and sends them with one batch send; out is
+// scratch, returned emptied.
+func (u *Userspace) processOut(j *job, out []policy.ESPDatagram) []policy.ESPDatagram {
 	if !u.hasSender() {
-		u.stats.outNoSender.Add(1)
-		return
+		u.stats.outNoSender.Add(uint64(len(j.pkts)))
+		return out
 	}
-	if d, ok := u.encap(j.sa, b[:0:h], in); ok {
-		sc.dg[0] = d
-		u.send(sc.dg[:])
-		sc.dg[0] = policy.ESPDatagram{}
+	for _, p := range j.pkts {
+		b := *p.buf
+		h := len(b) / 2
+		if d, ok := u.encap(p.sa, b[:0:h], b[h:h+p.n]); ok {
+			out = append(out, d)
+		}
 	}
+	for i := 0; i < len(out); i += tunBatch { // (a batch send takes at most tunBatch)
+		u.send(out[i:min(i+tunBatch, len(out))])
+	}
+	clear(out)
+	return out[:0]
 }
 
 // decap decrypts the ESP packet pkt of s, received from from, appending
@@ -874,6 +986,7 @@ func (u *Userspace) readTUN() {
 	rbufs := make([][]byte, batch)
 	sizes := make([]int, batch)
 	out := make([]policy.ESPDatagram, 0, batch)
+	js := &jobSet{jobs: make([]*job, len(u.workers))}
 	defer func() {
 		for _, bp := range bps {
 			if bp != nil {
@@ -925,7 +1038,13 @@ func (u *Userspace) readTUN() {
 				continue
 			}
 			if len(u.workers) > 0 {
-				u.dispatch(job{sa: s, buf: bps[i], n: m}, s.outWkr)
+				w := s.outWkr % len(u.workers)
+				j := js.jobs[w]
+				if j == nil {
+					j = u.newJob(false)
+					js.jobs[w] = j
+				}
+				j.pkts = append(j.pkts, jobPkt{sa: s, buf: bps[i], n: m})
 				bps[i] = nil
 				continue
 			}
@@ -937,6 +1056,10 @@ func (u *Userspace) readTUN() {
 			if d, ok := u.encap(s, (*bps[i])[:0:h], pkt); ok {
 				out = append(out, d)
 			}
+		}
+		if len(u.workers) > 0 {
+			u.dispatchAll(js)
+			continue
 		}
 		u.send(out)
 		clear(out)

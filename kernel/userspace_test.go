@@ -25,15 +25,16 @@ import (
 // the dataplane; packets it writes arrive on out. batch is the most
 // packets one Read returns (BatchSize; 0 means 1); a burst pushed to
 // bursts is returned by one Read (as a TSO super-packet split by the
-// real device); writes counts the Write calls.
+// real device); writes counts the Write calls, written the packets.
 type fakeTUN struct {
-	in     chan []byte
-	bursts chan [][]byte
-	out    chan []byte
-	batch  int
-	writes atomic.Int64
-	once   sync.Once
-	done   chan struct{}
+	in      chan []byte
+	bursts  chan [][]byte
+	out     chan []byte
+	batch   int
+	writes  atomic.Int64
+	written atomic.Int64
+	once    sync.Once
+	done    chan struct{}
 }
 
 func newFakeTUN() *fakeTUN {
@@ -71,6 +72,7 @@ func (f *fakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 
 func (f *fakeTUN) Write(bufs [][]byte, offset int) (int, error) {
 	f.writes.Add(1)
+	f.written.Add(int64(len(bufs)))
 	if f.out == nil {
 		return len(bufs), nil // benchmarks: discard
 	}
