@@ -51,7 +51,9 @@ import (
 //     straight from the gateway's buffers into its own, checks the inner
 //     packets against the traffic selectors and writes them to the TUN
 //     device with one batched write (coalesced, above). HandleESP takes a
-//     single datagram the same way.
+//     single datagram the same way. The raw ESP transport (rawesp.go)
+//     hands each of its recvmmsg(2) reads to HandleESPBatch too, and
+//     sends a batch's raw datagrams with one sendmmsg(2).
 //
 // Concurrency: the SA tables are immutable snapshots swapped atomically on
 // install and delete, so the packet path takes no lock. esp.SA is safe for
@@ -65,18 +67,25 @@ import (
 //     batched path above;
 //   - workers (Workers > 0; the default on more CPUs): each SA direction
 //     is pinned to one worker goroutine by a hash of its SPI; the readers
-//     only copy and enqueue (drop and count when the queue is full), so
-//     many SAs spread over the cores and one SA's packets stay in order
-//     (no self-inflicted reordering that the peer's replay window or TCP
-//     would see). Workers still read TSO batches from the TUN device, but
-//     encapsulate, send and write one packet at a time.
+//     only copy and enqueue, so many SAs spread over the cores and one
+//     SA's packets stay in order (no self-inflicted reordering that the
+//     peer's replay window or TCP would see). The readers group a read's
+//     packets (a TUN read's, a socket read's in HandleESPBatch) by worker
+//     and queue one job per worker; a worker encapsulates its job's
+//     packets and sends them with one batch send, or decrypts them and
+//     writes them with one (coalescing) TUN write. A worker's queue holds
+//     at most Queue packets: a job that does not fit is dropped whole and
+//     its packets counted (QueueFull); an idle worker takes any job.
 // On the 2-CPU test host the worker hop costs about 400 ns per 1400-byte
-// packet (~700 ns inline vs ~1100 ns with workers for AES-GCM-128 inbound,
-// BenchmarkUserspaceInbound), hence the default. A multi-queue TUN device
+// packet handed over alone (~700 ns inline vs ~1100 ns with workers for
+// AES-GCM-128 inbound, BenchmarkUserspaceInbound), hence the default;
+// batched jobs spread that over a read (BenchmarkUserspaceInboundBatch,
+// BenchmarkUserspaceOutboundBatch, workers=2). A multi-queue TUN device
 // (IFF_MULTI_QUEUE, one reader per core) is not implemented: at about
 // 300 MB/s through one tunnel each daemon used about half a core
 // (interop/bench-traffic.sh on the 2-CPU host), so the one TUN reader
-// was not what limited it there.
+// was not what limited it there, and a second queue's reader would
+// compete with the crypto for the same two cores.
 
 // UserspaceConfig configures the userspace dataplane.
 type UserspaceConfig struct {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
+	"strconv"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -19,9 +21,26 @@ import (
 // NewUserspace opens the TUN device cfg.TUN (created if it does not
 // exist), sets its MTU and brings it up, and starts the userspace ESP
 // dataplane. It needs CAP_NET_ADMIN.
+//
+// With cfg.Workers 0 (auto), the environment variable
+// IKEGATE_USERSPACE_WORKERS, if set to an integer, sets the mode instead
+// of the CPU count (> 0 workers, < 0 inline): a knob for measuring the
+// workers mode on small hosts, which have no configuration key for it.
 func NewUserspace(log *zap.Logger, cfg UserspaceConfig) (*Userspace, error) {
+	if cfg.Workers == 0 {
+		if v := os.Getenv(workersEnv); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("kernel: userspace dataplane: %s=%q: %w", workersEnv, v, err)
+			}
+			cfg.Workers = n
+		}
+	}
 	return newUserspaceAt(netns.None(), log, cfg)
 }
+
+// workersEnv overrides the automatic worker count (NewUserspace).
+const workersEnv = "IKEGATE_USERSPACE_WORKERS"
 
 func newUserspaceCurrentNS(log *zap.Logger) (Backend, error) {
 	u, err := NewUserspace(log, UserspaceConfig{})
@@ -68,9 +87,10 @@ func newUserspaceAt(ns netns.NsHandle, log *zap.Logger, cfg UserspaceConfig) (*U
 		return nil, fmt.Errorf("kernel: userspace dataplane: set up %s: %w", cfg.TUN, err)
 	}
 	r := &nlRoutes{h: h, link: link, log: log}
+	u := newUserspaceWith(log, cfg, tun, r)
 	log.Info("userspace ESP dataplane up", zap.String("tun", cfg.TUN), zap.Int("mtu", cfg.MTU),
-		zap.Bool("offloads", tun.BatchSize() > 1))
-	return newUserspaceWith(log, cfg, tun, r), nil
+		zap.Bool("offloads", tun.BatchSize() > 1), zap.Int("workers", len(u.workers)))
+	return u, nil
 }
 
 // tunTCPOffloads are the offloads asked of a TUN device opened with
