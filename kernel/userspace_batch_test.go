@@ -233,7 +233,7 @@ func benchInboundBatch(b *testing.B, workers, batch int) {
 					// Out of fresh sequence numbers: start over on a new SA
 					// (not timed).
 					b.StopTimer()
-					for tun.written.Load() < int64(done) {
+					for deadline := time.Now().Add(10 * time.Second); tun.written.Load() < int64(done) && time.Now().Before(deadline); {
 						time.Sleep(10 * time.Microsecond) // the workers' backlog
 					}
 					u.DelChildSA(saB)
