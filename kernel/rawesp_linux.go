@@ -123,7 +123,6 @@ type rawBatchSend struct {
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // large enough for either family
 	oobs  []uint64                // rawOOB bytes per message, aligned for cmsghdr
-	idx   []int                   // per message: its datagram in the batch
 
 	todo  []unix.Mmsghdr
 	n     int
@@ -138,7 +137,6 @@ func newRawBatchSend() *rawBatchSend {
 		iovs:  make([]unix.Iovec, n),
 		names: make([]unix.RawSockaddrInet6, n),
 		oobs:  make([]uint64, n*rawOOB/8),
-		idx:   make([]int, n),
 	}
 	w.f = w.sendmmsg
 	return w
@@ -359,7 +357,6 @@ func (w *rawBatchSend) send(rc syscall.RawConn, ds []policy.ESPDatagram, v4 bool
 		oob := w.oob(nh)
 		h.Hdr.Control = &oob[0]
 		h.Hdr.SetControllen(putPktinfo(oob, src))
-		w.idx[nh] = i
 		nh++
 	}
 	for off := 0; off < nh; {
