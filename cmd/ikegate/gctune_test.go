@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"ikegate/policy"
+)
+
+// TestGCTuner: the tuner goes to the idle target once a whole window
+// allocated less than half the idle target's budget, returns the free
+// heap to the OS then only if there is enough of it, and goes back to the
+// active target as soon as one interval allocates at the busy rate.
+func TestGCTuner(t *testing.T) {
+	const mib = 1 << 20
+	live := uint64(400 * mib) // idle budget per window: 400 MiB * 25% / 2 = 50 MiB
+	for _, tc := range []struct {
+		name   string
+		allocs []uint64 // allocated per interval
+		free   uint64
+		want   []string
+	}{
+		{"busy all along", []uint64{100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib}, 300 * mib, nil},
+		{"quiet after a burst", []uint64{300 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib}, 300 * mib, []string{"gc 25", "free"}},
+		{"quiet, little free heap", []uint64{5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib}, 10 * mib, []string{"gc 25"}},
+		{"not a whole window yet", []uint64{0, 0, 0, 0}, 300 * mib, nil},
+		{"a whole window", []uint64{0, 0, 0, 0, 0}, 300 * mib, []string{"gc 25", "free"}},
+		{"quiet, then a burst", []uint64{1, 1, 1, 1, 1, 1, 11 * mib}, 300 * mib, []string{"gc 25", "free", "gc 100"}},
+		{"quiet, slow allocation stays idle", []uint64{1, 1, 1, 1, 1, 1, 9 * mib, 9 * mib}, 300 * mib, []string{"gc 25", "free"}},
+		{"window sum over budget", []uint64{12 * mib, 12 * mib, 12 * mib, 12 * mib, 12 * mib, 12 * mib}, 300 * mib, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			tu := &gcTuner{active: 100, idle: 25,
+				setPercent: func(p int) { got = append(got, fmt.Sprintf("gc %d", p)) },
+				freeOS:     func() { got = append(got, "free") }}
+			var total uint64
+			tu.step(total, live, tc.free)
+			for _, a := range tc.allocs {
+				total += a
+				tu.step(total, live, tc.free)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("effects %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGCIdleActive: the targets the tuner switches between, and where it
+// stays off.
+func TestGCIdleActive(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		gogc         string
+		cfg          policy.Gateway
+		active, idle int
+		ok           bool
+	}{
+		{"defaults", "", policy.Gateway{}, 100, 25, true},
+		{"configured", "", policy.Gateway{GCPercent: 200, GCIdlePercent: 50}, 200, 50, true},
+		{"idle not lower", "", policy.Gateway{GCPercent: 50, GCIdlePercent: 50}, 50, 50, false},
+		{"idle above default active", "", policy.Gateway{GCIdlePercent: 150}, 100, 150, false},
+		{"collector off", "", policy.Gateway{GCPercent: -1, MemoryLimit: 1 << 30}, 0, 0, false},
+		{"GOGC wins", "80", policy.Gateway{}, 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.gogc)
+			active, idle, ok := gcIdleActive(tc.cfg)
+			if active != tc.active || idle != tc.idle || ok != tc.ok {
+				t.Errorf("gcIdleActive = %d, %d, %v; want %d, %d, %v", active, idle, ok, tc.active, tc.idle, tc.ok)
+			}
+		})
+	}
+}
