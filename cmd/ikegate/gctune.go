@@ -35,6 +35,9 @@ const (
 	// to allow (Go's minimum heap target is 4 MiB): a small heap is not
 	// tuned back and forth by a few allocations.
 	gcTuneMinBudget = 4 << 20
+	// gcTuneMinFree is the least free heap worth returning to the
+	// operating system (and the collection that takes) on going idle.
+	gcTuneMinFree = 1 << 20
 	// DefaultGCIdlePercent is gc_idle_percent's default.
 	DefaultGCIdlePercent = 25
 )
@@ -74,7 +77,7 @@ func (t *gcTuner) step(allocs, live, free uint64) {
 	if len(t.allocs) == gcTuneWindow+1 && allocs-t.allocs[0] < budget {
 		t.isIdle = true
 		t.setPercent(t.idle)
-		if free > max(live/8, gcTuneMinBudget) {
+		if free > max(live/8, gcTuneMinFree) {
 			t.freeOS()
 		}
 	}

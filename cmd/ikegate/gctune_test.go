@@ -14,27 +14,34 @@ import (
 // active target as soon as one interval allocates at the busy rate.
 func TestGCTuner(t *testing.T) {
 	const mib = 1 << 20
-	live := uint64(400 * mib) // idle budget per window: 400 MiB * 25% / 2 = 50 MiB
 	for _, tc := range []struct {
 		name   string
 		allocs []uint64 // allocated per interval
 		free   uint64
 		want   []string
+		live   uint64 // 0: 400 MiB (an idle budget per window of 400 MiB * 25% / 2 = 50 MiB)
 	}{
-		{"busy all along", []uint64{100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib}, 300 * mib, nil},
-		{"quiet after a burst", []uint64{300 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib}, 300 * mib, []string{"gc 25", "free"}},
-		{"quiet, little free heap", []uint64{5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib}, 10 * mib, []string{"gc 25"}},
-		{"not a whole window yet", []uint64{0, 0, 0, 0}, 300 * mib, nil},
-		{"a whole window", []uint64{0, 0, 0, 0, 0}, 300 * mib, []string{"gc 25", "free"}},
-		{"quiet, then a burst", []uint64{1, 1, 1, 1, 1, 1, 11 * mib}, 300 * mib, []string{"gc 25", "free", "gc 100"}},
-		{"quiet, slow allocation stays idle", []uint64{1, 1, 1, 1, 1, 1, 9 * mib, 9 * mib}, 300 * mib, []string{"gc 25", "free"}},
-		{"window sum over budget", []uint64{12 * mib, 12 * mib, 12 * mib, 12 * mib, 12 * mib, 12 * mib}, 300 * mib, nil},
+		{"busy all along", []uint64{100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib}, 300 * mib, nil, 0},
+		{"quiet after a burst", []uint64{300 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib}, 300 * mib, []string{"gc 25", "free"}, 0},
+		{"quiet, little free heap", []uint64{5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib}, 40 * mib, []string{"gc 25"}, 0},
+		{"quiet, a small heap with some free memory", []uint64{1, 1, 1, 1, 1, 1}, 2 * mib, []string{"gc 25", "free"}, 12 * mib},
+		{"quiet, a small heap with little free memory", []uint64{1, 1, 1, 1, 1, 1}, mib / 2, []string{"gc 25"}, 12 * mib},
+		{"a small heap, busy", []uint64{2 * mib, 2 * mib, 2 * mib, 2 * mib, 2 * mib, 2 * mib}, 2 * mib, nil, 12 * mib},
+		{"not a whole window yet", []uint64{0, 0, 0, 0}, 300 * mib, nil, 0},
+		{"a whole window", []uint64{0, 0, 0, 0, 0}, 300 * mib, []string{"gc 25", "free"}, 0},
+		{"quiet, then a burst", []uint64{1, 1, 1, 1, 1, 1, 11 * mib}, 300 * mib, []string{"gc 25", "free", "gc 100"}, 0},
+		{"quiet, slow allocation stays idle", []uint64{1, 1, 1, 1, 1, 1, 9 * mib, 9 * mib}, 300 * mib, []string{"gc 25", "free"}, 0},
+		{"window sum over budget", []uint64{12 * mib, 12 * mib, 12 * mib, 12 * mib, 12 * mib, 12 * mib}, 300 * mib, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
 			tu := &gcTuner{active: 100, idle: 25,
 				setPercent: func(p int) { got = append(got, fmt.Sprintf("gc %d", p)) },
 				freeOS:     func() { got = append(got, "free") }}
+			live := tc.live
+			if live == 0 {
+				live = 400 * mib
+			}
 			var total uint64
 			tu.step(total, live, tc.free)
 			for _, a := range tc.allocs {
