@@ -22,8 +22,11 @@ import (
 // follows the allocation rate. So the tuner switches between the two:
 // the configured target (gc_percent, else 100) while the daemon
 // allocates, the idle one once it has allocated less, for a window, than
-// would trigger a collection every 2 windows at the idle target, and then
-// returns the freed heap to the operating system once.
+// would trigger a collection once a minute at the idle target (so the
+// idle target costs at most a collection a minute), and then returns the
+// freed heap to the operating system, at most once a minute. Liveness
+// checks of many SAs without traffic allocate more than that (100,000
+// SAs with dpd_delay 30 s): the daemon then counts as busy.
 
 const (
 	// gcTuneInterval is how often the tuner samples the runtime.
@@ -31,6 +34,12 @@ const (
 	// gcTuneWindow is how many intervals without much allocation make
 	// the daemon idle.
 	gcTuneWindow = 5
+	// gcTuneSpacing is how many windows apart collections at the idle
+	// target may come at the most (5 s windows: a minute).
+	gcTuneSpacing = 12
+	// gcTuneFreeEvery is how many intervals apart the free heap is
+	// returned at the most (each return is a forced collection).
+	gcTuneFreeEvery = 60
 	// gcTuneMinBudget is the least heap growth the idle target is taken
 	// to allow (Go's minimum heap target is 4 MiB): a small heap is not
 	// tuned back and forth by a few allocations.
@@ -51,11 +60,14 @@ type gcTuner struct {
 
 	allocs []uint64 // cumulative bytes allocated, the last gcTuneWindow+1 samples
 	isIdle bool
+	steps  int // samples taken
+	freed  int // steps when the free heap was last returned (0: never)
 }
 
 // step takes one sample: the bytes allocated so far, the live heap and
 // the heap memory that is free but still held from the operating system.
 func (t *gcTuner) step(allocs, live, free uint64) {
+	t.steps++
 	t.allocs = append(t.allocs, allocs)
 	if len(t.allocs) > gcTuneWindow+1 {
 		t.allocs = t.allocs[1:]
@@ -64,8 +76,8 @@ func (t *gcTuner) step(allocs, live, free uint64) {
 		return
 	}
 	// At the idle target a collection comes after live*idle/100 bytes
-	// allocated; idle means fewer than half of that per window.
-	budget := max(live*uint64(t.idle)/100, gcTuneMinBudget) / 2
+	// allocated; idle means less than that per gcTuneSpacing windows.
+	budget := max(live*uint64(t.idle)/100, gcTuneMinBudget) / gcTuneSpacing
 	last := allocs - t.allocs[len(t.allocs)-2]
 	if t.isIdle {
 		if last*gcTuneWindow > budget { // allocating again: handshakes
@@ -77,7 +89,8 @@ func (t *gcTuner) step(allocs, live, free uint64) {
 	if len(t.allocs) == gcTuneWindow+1 && allocs-t.allocs[0] < budget {
 		t.isIdle = true
 		t.setPercent(t.idle)
-		if free > max(live/8, gcTuneMinFree) {
+		if free > max(live/8, gcTuneMinFree) && (t.freed == 0 || t.steps-t.freed >= gcTuneFreeEvery) {
+			t.freed = t.steps
 			t.freeOS()
 		}
 	}

@@ -9,8 +9,9 @@ import (
 )
 
 // TestGCTuner: the tuner goes to the idle target once a whole window
-// allocated less than half the idle target's budget, returns the free
-// heap to the OS then only if there is enough of it, and goes back to the
+// allocated less than a twelfth of what triggers a collection at the idle
+// target, returns the free heap to the OS then only if there is enough of
+// it and not within a minute of the last time, and goes back to the
 // active target as soon as one interval allocates at the busy rate.
 func TestGCTuner(t *testing.T) {
 	const mib = 1 << 20
@@ -19,19 +20,22 @@ func TestGCTuner(t *testing.T) {
 		allocs []uint64 // allocated per interval
 		free   uint64
 		want   []string
-		live   uint64 // 0: 400 MiB (an idle budget per window of 400 MiB * 25% / 2 = 50 MiB)
+		live   uint64 // 0: 400 MiB (an idle budget per 5-s window of 400 MiB * 25% / 12 = 8.3 MiB)
 	}{
 		{"busy all along", []uint64{100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib, 100 * mib}, 300 * mib, nil, 0},
-		{"quiet after a burst", []uint64{300 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib}, 300 * mib, []string{"gc 25", "free"}, 0},
-		{"quiet, little free heap", []uint64{5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib, 5 * mib}, 40 * mib, []string{"gc 25"}, 0},
+		{"quiet after a burst", []uint64{300 * mib, mib, mib, mib, mib, mib, mib}, 300 * mib, []string{"gc 25", "free"}, 0},
+		{"quiet, little free heap", []uint64{mib, mib, mib, mib, mib, mib}, 40 * mib, []string{"gc 25"}, 0},
 		{"quiet, a small heap with some free memory", []uint64{1, 1, 1, 1, 1, 1}, 2 * mib, []string{"gc 25", "free"}, 12 * mib},
 		{"quiet, a small heap with little free memory", []uint64{1, 1, 1, 1, 1, 1}, mib / 2, []string{"gc 25"}, 12 * mib},
-		{"a small heap, busy", []uint64{2 * mib, 2 * mib, 2 * mib, 2 * mib, 2 * mib, 2 * mib}, 2 * mib, nil, 12 * mib},
+		{"a small heap, busy", []uint64{mib, mib, mib, mib, mib, mib}, 2 * mib, nil, 12 * mib},
 		{"not a whole window yet", []uint64{0, 0, 0, 0}, 300 * mib, nil, 0},
 		{"a whole window", []uint64{0, 0, 0, 0, 0}, 300 * mib, []string{"gc 25", "free"}, 0},
-		{"quiet, then a burst", []uint64{1, 1, 1, 1, 1, 1, 11 * mib}, 300 * mib, []string{"gc 25", "free", "gc 100"}, 0},
-		{"quiet, slow allocation stays idle", []uint64{1, 1, 1, 1, 1, 1, 9 * mib, 9 * mib}, 300 * mib, []string{"gc 25", "free"}, 0},
-		{"window sum over budget", []uint64{12 * mib, 12 * mib, 12 * mib, 12 * mib, 12 * mib, 12 * mib}, 300 * mib, nil, 0},
+		{"quiet, then a burst", []uint64{1, 1, 1, 1, 1, 1, 2 * mib}, 300 * mib, []string{"gc 25", "free", "gc 100"}, 0},
+		{"quiet, slow allocation stays idle", []uint64{1, 1, 1, 1, 1, 1, 3 * mib / 2, 3 * mib / 2}, 300 * mib, []string{"gc 25", "free"}, 0},
+		{"window sum over budget", []uint64{2 * mib, 2 * mib, 2 * mib, 2 * mib, 2 * mib, 2 * mib}, 300 * mib, nil, 0},
+		// 400 MiB live: a collection a minute at 25% is 100 MiB, 8.3 MiB per window.
+		{"liveness checks of many SAs count as busy", []uint64{10 * mib, 10 * mib, 10 * mib, 10 * mib, 10 * mib, 10 * mib}, 300 * mib, nil, 0},
+		{"free heap returned once a minute at most", []uint64{1, 1, 1, 1, 1, 1, 2 * mib, 1, 1, 1, 1, 1}, 300 * mib, []string{"gc 25", "free", "gc 100", "gc 25"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
