@@ -249,11 +249,11 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	for id, q := range sa.quick {
 		if r := q.rtx; r.Due(now) && !e.Resend(now, r, sa.local, sa.remote) {
 			sa.log(e).Warn("Quick Mode: peer did not answer", zap.Uint32("msgid", id))
-			delete(sa.quick, id)
+			sa.dropQuick(id)
 			continue
 		}
 		if engine.Due(q.expires, now) {
-			delete(sa.quick, id)
+			sa.dropQuick(id)
 		}
 	}
 	if engine.Due(sa.expires, now) && sa.state != stateEstablished {

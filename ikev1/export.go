@@ -69,7 +69,7 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		chosen: rec.Proposal.Oakley(), hashID: v1.Hash, auth: v1.Auth, lifetime: v1.Lifetime,
 		natT: natTVariant(v1.NATT), peerDPD: v1.PeerDPD, product: v1.Product, peerID: rec.PeerID.Policy(),
 		Lifecycle: rec.Lifecycle(),
-		lastSent:  v1.LastSent, quick: map[uint32]*quickMode{},
+		lastSent:  v1.LastSent,
 	}
 	copy(sa.lastSentFor[:], v1.LastSentFor)
 	copy(sa.lastRecv[:], v1.LastRecv)

@@ -103,7 +103,7 @@ func (b *noneBackend) AddChildSA(sa *policy.ChildSA) error {
 		return fmt.Errorf("kernel: add inbound ESP state spi %#08x %v->%v: already installed", sa.SPIIn, k.remote, k.local)
 	}
 	delete(b.allocated, in)
-	b.installed[k] = cloneChildSA(sa)
+	b.installed[k] = recordOf(sa) // no keys: nothing uses them
 	b.inbound[in] = k
 	b.log.Debug("CHILD SA recorded (dataplane none)", zap.String("conn", sa.ConnName),
 		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)))

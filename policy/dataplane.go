@@ -28,8 +28,8 @@ import (
 type Dataplane interface {
 	Installer
 	// Installed lists copies of the installed CHILD SAs, sorted by ReqID,
-	// then SPIIn. Backends that keep no key material in memory (xfrm)
-	// return them with nil keys.
+	// then SPIIn, with nil keys: the backends keep their key material in
+	// their own form (ciphers, the kernel), not as bytes.
 	Installed() []ChildSA
 	// InstallTrap installs (or, with changed selectors or reqid, replaces)
 	// the trap of conn (start = "trap"): an outbound policy without SA, so

@@ -97,6 +97,12 @@ type Gateway struct {
 	// MemoryLimit is reached; 0 (unset) leaves the runtime's (GOGC from
 	// the environment, else 100). GOGC in the environment wins.
 	GCPercent int
+	// GCIdlePercent ("gc_idle_percent") is the collector's target while
+	// the daemon idles (allocates little): it returns to GCPercent once
+	// handshakes come in. 0 (unset): 25. A value not below GCPercent (or
+	// 100), GOGC in the environment or GCPercent -1 turn the switching
+	// off.
+	GCIdlePercent int
 	// MemoryLimit ("memory_limit") is the Go runtime's soft memory limit
 	// in bytes (GOMEMLIMIT): past it the collector runs as often as it
 	// must. 0 (unset): the runtime's. GOMEMLIMIT in the environment wins.
