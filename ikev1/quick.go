@@ -277,6 +277,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 // respondQuick handles QM1: choose a proposal and answer with QM2.
 func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uint32, ps []isakmp.V1Payload, iv []byte, sum [32]byte, flags uint8) {
 	log := engine.LogWith(sa.log(e), zap.Uint32("msgid", id))
+	sa.reauth = false // the peer brings Quick Modes on it after all (resolveCrossing)
 	saP, _ := isakmp.FindV1(ps, isakmp.V1PayloadSA).(*isakmp.V1SA)
 	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
 	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
