@@ -280,6 +280,9 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	e.rekeyDue(now, sa)
 	if engine.Due(sa.crossCheckAt, now) {
 		sa.crossCheckAt = time.Time{}
+		if sa.initiator {
+			e.retireReplaced(now, sa)
+		}
 		e.resolveCrossing(now, sa)
 		if sa.state != stateEstablished {
 			return

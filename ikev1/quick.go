@@ -561,6 +561,11 @@ func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
 		EncKeyIn: in[:alg.EncLen], IntegKeyIn: in[alg.EncLen:], EncKeyOut: out[:alg.EncLen], IntegKeyOut: out[alg.EncLen:],
 		LocalTS: q.localTS, RemoteTS: q.remoteTS,
 		Lifetime: q.lifetime, LifetimeBytes: q.lifeBytes, Owner: sa.owner(),
+		// The initiator sends Quick Mode's last message: the peer installs
+		// the SA only once that arrives (strongSwan in another thread than
+		// its ESP), so our packets stay on the SA this one replaces until
+		// the peer's first packet on it.
+		DeferOutbound: q.initiator,
 	}
 	switch q.offer.encap {
 	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
@@ -640,7 +645,7 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 			e.deletePhase2(sa, w.replaces)
 		}
 		if w.initiator {
-			e.retireReplaced(sa)
+			e.retireReplaced(now, sa)
 		}
 		e.supersede(sa, c)
 		e.resolveCrossing(now, sa)

@@ -78,8 +78,33 @@ func (e *Engine) renewing(sa *p1SA) bool {
 }
 
 // retireReplaced deletes, once a new ISAKMP SA carries a phase 2 SA, the
-// old ISAKMP SA of the same connection that we decided to replace.
-func (e *Engine) retireReplaced(sa *p1SA) {
+// old ISAKMP SA of the same connection that we decided to replace. It
+// waits until the newest phase 2 SA on sa is moveGrace old: the peer may
+// still send on the old one until it has installed the new one from our
+// Quick Mode's last message, and what arrives on a removed SA is lost
+// (crossCheckAt brings it back).
+func (e *Engine) retireReplaced(now time.Time, sa *p1SA) {
+	var newest time.Time
+	for _, c := range sa.children {
+		if c.Installed() && c.Since.After(newest) {
+			newest = c.Since
+		}
+	}
+	if newest.IsZero() {
+		return
+	}
+	if at := newest.Add(moveGrace); now.Before(at) {
+		for o := range e.renewed {
+			if o != sa && o.conn == sa.conn && o.Rekeying && o.state == stateEstablished {
+				if sa.crossCheckAt.IsZero() || at.Before(sa.crossCheckAt) {
+					sa.crossCheckAt = at
+					e.Schedule(sa)
+				}
+				return
+			}
+		}
+		return
+	}
 	for o := range e.renewed {
 		if o != sa && o.conn == sa.conn && o.Rekeying && o.state == stateEstablished {
 			var spis []uint32

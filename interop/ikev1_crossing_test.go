@@ -70,19 +70,22 @@ func TestIKEv1CrossingRenewals(t *testing.T) {
 			replies.Add(int64(n))
 		}
 	}()
-	hold := holdIKE(t, lab.Left, RightAddr)
+	holds := []func(bool){holdIKE(t, lab.Left, RightAddr), holdIKE(t, lab.Right, LeftAddr)}
 	seen := map[string]bool{}
 	for i := range v1CrossRounds {
 		before, sbefore, _ := v1CrossSettled(g, swan, name)
 		if before == nil {
 			t.Fatalf("round %d: not settled before the renewals: %s", i+1, v1CrossState(g, swan, name))
 		}
-		// Both renew the same ISAKMP SA at once: ikegate's IKE messages to
-		// strongSwan are held back while ikegate starts its renewal and
-		// strongSwan its reauthentication of that SA (by its unique id, as
-		// its rekey timer would: `--ike NAME` would reauthenticate every
-		// SA of the name), then go through with the retransmissions.
+		// Both renew the same ISAKMP SA at once: the IKE messages of one
+		// side (ikegate's in odd rounds, strongSwan's in even ones, so that
+		// either Main Mode may finish first) are held back while ikegate
+		// starts its renewal and strongSwan its reauthentication of that SA
+		// (by its unique id, as its rekey timer would: `--ike NAME` would
+		// reauthenticate every SA of the name), then go through with the
+		// retransmissions.
 		rg, rs := markLog(g.LogPath), markLog(swan.LogPath)
+		hold := holds[i%2]
 		hold(true)
 		var wg sync.WaitGroup
 		var gout string
