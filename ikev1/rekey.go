@@ -171,8 +171,8 @@ const moveGrace = time.Second
 // there) and none of their Quick Modes is under way; a peer that deletes
 // the loser too does no harm (a Delete of a gone SA is ignored).
 func (e *Engine) resolveCrossing(now time.Time, sa *p1SA) {
-	if !sa.siteToSite() {
-		return
+	if !sa.siteToSite() || e.noQuick {
+		return // noQuick: playing strongSwan, which settles nothing itself
 	}
 	var group []*p1SA
 	for _, o := range e.sas {
