@@ -160,9 +160,10 @@ const moveGrace = time.Second
 //     peer, and then the newest SA stays, as the peer's own bookkeeping
 //     has it: the peer never deletes the newest itself, and every order
 //     of the two Main Modes we can see is one in which the peer saw the
-//     same newest or keeps both. The others lose whatever their age (the
-//     peer, having reauthenticated, keeps its old SA in a rekeying state
-//     until it expires unless told).
+//     same newest or keeps both. The others lose whatever their age: a
+//     reauthentication of an old SA with no crossing is settled the same
+//     way, in about 6 s, before strongSwan deletes the old SA itself some
+//     10 s after (which would take the phase 2 SAs we file under it).
 //
 // A loser is deleted with its phase 2 SAs once the survivor carries a
 // phase 2 SA for each of their selector pairs (we start the Quick Modes

@@ -14,6 +14,10 @@ import (
 // TestIKEv1CrossingRenewals provokes.
 const v1CrossRounds = 10
 
+// v1LoneReauths is how many reauthentications by strongSwan alone
+// TestIKEv1CrossingRenewals adds after the crossings.
+const v1LoneReauths = 2
+
 // v1CrossDPD is ikegate's dpd_delay in TestIKEv1CrossingRenewals: each
 // crossing must have settled within it.
 const v1CrossDPD = 10 * time.Second
@@ -29,7 +33,8 @@ const v1CrossDPD = 10 * time.Second
 // Modes for its CHILD SAs) start at the same instant. Within one DPD
 // interval of each round both sides hold exactly one ISAKMP SA of the
 // connection, with the same cookies, and exactly the one configured phase
-// 2 SA with the same SPIs; over the whole run ikegate's DPD never
+// 2 SA with the same SPIs; the same after two reauthentications by
+// strongSwan alone; over the whole run ikegate's DPD never
 // declares the peer dead, ikegate logs no warning, and a continuous ping
 // through the tunnel loses nothing.
 func TestIKEv1CrossingRenewals(t *testing.T) {
@@ -139,6 +144,31 @@ func TestIKEv1CrossingRenewals(t *testing.T) {
 			i+1, settled.Round(100*time.Millisecond), gi, gr, map[bool]string{true: "ikegate", false: "strongSwan"}[gsa.Initiator],
 			gsa.Children[0].SPIIn, gsa.Children[0].SPIOut, gerr, sent.Load()-replies.Load(), sent.Load())
 	}
+	// And strongSwan's reauthentication alone, twice (its rekey_time
+	// would do the same): settled the same way, within one DPD interval,
+	// before strongSwan deletes the old SA itself.
+	for i := range v1LoneReauths {
+		before, sbefore, _ := v1CrossSettled(g, swan, name)
+		if before == nil {
+			t.Fatalf("reauthentication %d: not settled before: %s", i+1, v1CrossState(g, swan, name))
+		}
+		t0 := time.Now()
+		if out, err := swan.Swanctl("--rekey", "--ike-id", sbefore.UniqueID); err != nil {
+			t.Fatalf("swanctl --rekey --ike-id %s: %v: %s", sbefore.UniqueID, err, out)
+		}
+		var gsa *v1GateSA
+		if !WaitFor(t, v1CrossDPD, func() bool {
+			var ok bool
+			gsa, _, ok = v1CrossSettled(g, swan, name)
+			return ok && gsa.LocalSPI != before.LocalSPI
+		}) {
+			t.Fatalf("reauthentication %d: not settled within one DPD interval: %s", i+1, v1CrossState(g, swan, name))
+		}
+		gi, gr := v1Cookies(gsa)
+		t.Logf("reauthentication %d by strongSwan alone: settled after %v: ISAKMP SA %s/%s, phase 2 %s/%s; ping lost so far %d of %d",
+			i+1, time.Since(t0).Round(100*time.Millisecond), gi, gr, gsa.Children[0].SPIIn, gsa.Children[0].SPIOut,
+			sent.Load()-replies.Load(), sent.Load())
+	}
 	time.Sleep(time.Second) // the last round's pings are answered
 	cancel()
 	<-pingDone
@@ -164,7 +194,7 @@ func TestIKEv1CrossingRenewals(t *testing.T) {
 		}
 	}
 	lost := sent.Load() - replies.Load()
-	t.Logf("ping: %d of %d replies over %d crossing renewals", replies.Load(), sent.Load(), v1CrossRounds)
+	t.Logf("ping: %d of %d replies over %d crossing renewals and %d reauthentications", replies.Load(), sent.Load(), v1CrossRounds, v1LoneReauths)
 	if lost > 0 || sent.Load() == 0 {
 		t.Errorf("ping lost %d of %d packets", lost, sent.Load())
 	}
