@@ -27,9 +27,10 @@ var ErrAlreadyUp = errors.New("already up or being negotiated")
 // Up initiates connection name on a shard: IKEv1 on the shard of the
 // peer's address, where all ISAKMP SAs with it live (shardOfPeer); IKEv2
 // round robin, or the shard holding an IKE SA the new CHILD SA can reuse,
-// the engine picking the initiator SPI with that shard's SPIFilter, so the
-// answers come back to the same shard. A connection that is up or being negotiated is left
-// alone (ErrAlreadyUp): repeated `up` creates nothing new.
+// the engine picking the initiator SPI with that shard's SPIFilter, so
+// the answers come back to the same shard. A connection that is up or
+// being negotiated is left alone (ErrAlreadyUp): repeated `up` creates
+// nothing new.
 func (g *Gateway) Up(ctx context.Context, name string) error {
 	c := g.dbNow().Lookup(name)
 	if c == nil {

@@ -17,8 +17,8 @@
 // renewed by a new Main or Aggressive Mode with new cookies, and when
 // both ends renew at once (equal lifetimes, or an operator on each side)
 // each holds two new ISAKMP SAs, the one it initiated and the one the peer
-// did. The engine settles that (ikev1 resolveCrossing: the higher
-// initiator cookie stays) but only among the SAs it holds. Routed by
+// did. The engine settles that (ikev1 resolveCrossing keeps one by a rule
+// both ends share) but only among the SAs it holds. Routed by
 // cookie, the SA the peer initiated landed on a random shard, and with
 // two shards half of all crossings stayed unresolved until their
 // lifetime. Routed by the peer's address, every ISAKMP SA with a peer,
@@ -30,7 +30,9 @@
 // protocol to move phase 2 SAs between them. The cost: one peer address
 // is served by one shard, so many IKEv1 clients behind one NAT address
 // (or a load generator from one source address) share one CPU; NAT-T's
-// port float keeps the address and so the shard. IKEv2 keeps routing by
+// port float keeps the address and so the shard, but a peer whose address
+// changes in the middle of an SA (IKEv1 has no MOBIKE) now reaches
+// another shard, where its SA is unknown. IKEv2 keeps routing by
 // SPI: its rekeys (and their collisions, RFC 7296 2.8.1) are exchanges
 // inside one IKE SA and never span two.
 package gateway
