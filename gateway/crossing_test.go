@@ -161,3 +161,17 @@ func describeSAs(sas []policy.IKESAInfo) string {
 	}
 	return s
 }
+
+// BenchmarkShardOfPeer: the IKEv1 dispatch's shard choice, once per
+// datagram (no allocation).
+func BenchmarkShardOfPeer(b *testing.B) {
+	addrs := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::ffff:198.51.100.7")}
+	b.ReportAllocs()
+	k := 0
+	for i := 0; b.Loop(); i++ {
+		k += shardOfPeer(addrs[i%len(addrs)], 4)
+	}
+	if k < 0 {
+		b.Fatal(k)
+	}
+}
