@@ -52,7 +52,8 @@ func (sa *p1SA) clientRecordable() bool {
 // Restore adds the ISAKMP SA of rec (from Export, here or in another
 // process) and its phase 2 SAs, which go to the installer as they were
 // negotiated. The initiator cookie must be free in this engine and, with a
-// SPIFilter, route to it.
+// SPIFilter, pass it (the gateway sets none for IKEv1: it routes IKEv1 by
+// the peer's address).
 //
 // The phase 2 SAs are installed through the returned Output (install
 // effects), which the caller executes as any other.

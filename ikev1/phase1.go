@@ -937,7 +937,7 @@ func (e *Engine) mainI6(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		return
 	}
 	e.established(now, sa, ps)
-	if sa.ra == nil { // a remote-access client waits for XAUTH and its address
+	if sa.ra == nil && !e.noQuick { // a remote-access client waits for XAUTH and its address
 		e.startQuickMode(now, sa, sa.conn)
 	}
 }

@@ -295,6 +295,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 // respondQuick handles QM1: choose a proposal and answer with QM2.
 func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uint32, ps []isakmp.V1Payload, iv []byte, sum [32]byte, flags uint8) {
 	log := engine.LogWith(sa.log(e), zap.Uint32("msgid", id))
+	sa.reauth = false // the peer brings Quick Modes on it after all (resolveCrossing)
 	saP, _ := isakmp.FindV1(ps, isakmp.V1PayloadSA).(*isakmp.V1SA)
 	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
 	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
@@ -578,6 +579,11 @@ func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
 		EncKeyIn: in[:alg.EncLen], IntegKeyIn: in[alg.EncLen:], EncKeyOut: out[:alg.EncLen], IntegKeyOut: out[alg.EncLen:],
 		LocalTS: q.localTS, RemoteTS: q.remoteTS,
 		Lifetime: q.lifetime, LifetimeBytes: q.lifeBytes, Owner: sa.owner(),
+		// The initiator sends Quick Mode's last message: the peer installs
+		// the SA only once that arrives (strongSwan in another thread than
+		// its ESP), so our packets stay on the SA this one replaces until
+		// the peer's first packet on it.
+		DeferOutbound: q.initiator,
 	}
 	switch q.offer.encap {
 	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
@@ -657,7 +663,7 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 			e.deletePhase2(sa, w.replaces)
 		}
 		if w.initiator {
-			e.retireReplaced(sa)
+			e.retireReplaced(now, sa)
 		}
 		e.supersede(sa, c)
 		e.resolveCrossing(now, sa)

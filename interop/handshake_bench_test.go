@@ -64,11 +64,15 @@ func TestHandshakeBenchmark(t *testing.T) {
 	count := envInt("IKEGATE_BENCH_COUNT", 2000)
 	conc := envInt("IKEGATE_BENCH_CONCURRENCY", 100)
 	runs := envInt("IKEGATE_BENCH_RUNS", 3)
+	// Source addresses of the clients: ikegate serves each IKEv1 peer
+	// address on one shard (one CPU), so from one address IKEv1 load uses
+	// one of them.
+	sources := envInt("IKEGATE_BENCH_SOURCES", 1)
 	pskFile := filepath.Join(t.TempDir(), "psk")
 	writeFile(t, pskFile, hsPSK+"\n", 0o600)
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nIKE handshakes: %d clients, %d in flight, PSK, a virtual IP each, `ikegate bench` in the other namespace, %d CPUs (shared)",
-		count, conc, runtime.NumCPU())
+	fmt.Fprintf(&b, "\nIKE handshakes: %d clients, %d in flight, PSK, a virtual IP each, `ikegate bench` in the other namespace from %d source address(es), %d CPUs (shared)",
+		count, conc, sources, runtime.NumCPU())
 	if runs > 1 {
 		fmt.Fprintf(&b, ", median of %d runs by rate", runs)
 	}
@@ -82,7 +86,7 @@ func TestHandshakeBenchmark(t *testing.T) {
 			var figs []hsFigures
 			for i := range runs {
 				t.Run(fmt.Sprintf("ikev%d-%s-%d", s.version, resp, i+1), func(t *testing.T) {
-					figs = append(figs, hsRun(t, s, resp, count, conc, pskFile))
+					figs = append(figs, hsRun(t, s, resp, count, conc, sources, pskFile))
 				})
 			}
 			if len(figs) > 0 {
@@ -121,8 +125,14 @@ func TestHandshakeBenchmark(t *testing.T) {
 
 // hsRun starts responder resp in a fresh lab, runs the generator against
 // it and returns the figures.
-func hsRun(t *testing.T, s hsSuite, resp string, count, conc int, pskFile string) hsFigures {
+func hsRun(t *testing.T, s hsSuite, resp string, count, conc, sources int, pskFile string) hsFigures {
 	lab := NewLab(t)
+	from := []string{LeftAddr}
+	for i := 1; i < sources; i++ {
+		a := fmt.Sprintf("10.200.0.%d", 200+i)
+		MustRun(t, IPCmd, "-n", lab.Left, "addr", "add", a+"/24", "dev", LabIface)
+		from = append(from, a)
+	}
 	var pid int
 	name := "ikegate (userspace dataplane)"
 	switch resp {
@@ -152,7 +162,7 @@ func hsRun(t *testing.T, s hsSuite, resp string, count, conc int, pskFile string
 	time.Sleep(200 * time.Millisecond) // let the daemon settle after startup
 	rss0, cpu0 := vmRSS(t, pid), cpuTime(t, pid)
 	args := []string{IPCmd, "netns", "exec", lab.Left, IkegateBin(t), "bench", RightAddr,
-		"--version", strconv.Itoa(s.version), "--from", LeftAddr, "--psk-file", pskFile,
+		"--version", strconv.Itoa(s.version), "--from", strings.Join(from, ","), "--psk-file", pskFile,
 		"--id", "@c%d.bench", "--remote-id", "@gw.bench", "--vip", "--ike", s.ike, "--esp", s.esp,
 		"--count", strconv.Itoa(count), "--concurrency", strconv.Itoa(conc), "--timeout", "30s",
 		"--keep", "--json"}

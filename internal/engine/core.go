@@ -39,9 +39,10 @@ type Config struct {
 	RetransmitBase  time.Duration // first retransmit timeout, doubled each try
 
 	// SPIFilter, if set, must accept every IKE SPI (IKEv1: initiator
-	// cookie) the engine allocates for itself. The runtime routes every
-	// message to the shard that this SPI hashes to, so the filter keeps
-	// each SA on its own shard.
+	// cookie) the engine allocates for itself. The gateway routes every
+	// IKEv2 message to the shard that this SPI hashes to, so the filter
+	// keeps each SA on its own shard; it routes IKEv1 by the peer's
+	// address and sets none for the IKEv1 engine.
 	SPIFilter func(spi uint64) bool
 
 	// ForceEncap makes us claim to be behind a NAT (a made-up NAT
