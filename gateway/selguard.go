@@ -21,9 +21,16 @@ import (
 type selectorGuard struct {
 	policy.Dataplane
 
-	mu    sync.Mutex
-	owned map[uint32]guarded // by inbound SPI
-	index selIndex           // the remote selectors of owned
+	mu sync.Mutex
+	// owned are the installed CHILD SAs by inbound SPI: the engine's own
+	// record as installed (policy.Installer.AddChildSA lets us keep it;
+	// its owner, connection and selectors never change), not a copy.
+	owned map[uint32]*policy.ChildSA
+	index selIndex // the remote selectors of owned
+	// seen is what connTraffic last read of each CHILD SA that had
+	// traffic: a removal that can no longer read the counters (the kernel
+	// expired the SA) counts this. SAs without traffic have no entry.
+	seen map[uint32]policy.ChildCounters
 	// byOwner are the inbound SPIs of each owner's CHILD SAs, for its
 	// accounting (traffic).
 	byOwner map[string][]uint32
@@ -35,28 +42,21 @@ type selectorGuard struct {
 	goneConn map[string]policy.ChildCounters
 }
 
-type guarded struct {
-	owner  string
-	conn   string
-	remote []netip.Prefix
-	// seen is what connTraffic last read of the SA: a removal that can no
-	// longer read the counters (the kernel expired the SA) counts this.
-	seen policy.ChildCounters
-}
-
 func newSelectorGuard(dp policy.Dataplane) *selectorGuard {
-	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]guarded), byOwner: make(map[string][]uint32),
+	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]*policy.ChildSA),
+		seen: make(map[uint32]policy.ChildCounters), byOwner: make(map[string][]uint32),
 		gone: make(map[string]policy.ChildCounters), goneConn: make(map[string]policy.ChildCounters)}
 }
 
 // add files an installed CHILD SA (under g.mu).
-func (g *selectorGuard) add(spi uint32, o guarded) {
+func (g *selectorGuard) add(sa *policy.ChildSA) {
+	spi := sa.SPIIn
 	g.remove(spi) // a re-used SPI replaces what it had
-	g.owned[spi] = o
-	for _, p := range o.remote {
-		g.index.add(p, selRef{spi: spi, owner: o.owner})
+	g.owned[spi] = sa
+	for _, p := range sa.RemoteTS {
+		g.index.add(p, sa)
 	}
-	g.byOwner[o.owner] = append(g.byOwner[o.owner], spi)
+	g.byOwner[sa.Owner] = append(g.byOwner[sa.Owner], spi)
 }
 
 // remove forgets the CHILD SA with inbound SPI spi (under g.mu).
@@ -66,17 +66,18 @@ func (g *selectorGuard) remove(spi uint32) {
 		return
 	}
 	delete(g.owned, spi)
-	for _, p := range o.remote {
+	delete(g.seen, spi)
+	for _, p := range o.RemoteTS {
 		g.index.remove(p, spi)
 	}
-	spis := g.byOwner[o.owner]
+	spis := g.byOwner[o.Owner]
 	if i := slices.Index(spis, spi); i >= 0 {
 		spis = slices.Delete(spis, i, i+1)
 	}
 	if len(spis) == 0 {
-		delete(g.byOwner, o.owner)
+		delete(g.byOwner, o.Owner)
 	} else {
-		g.byOwner[o.owner] = spis
+		g.byOwner[o.Owner] = spis
 	}
 }
 
@@ -88,10 +89,10 @@ func (g *selectorGuard) AddChildSA(sa *policy.ChildSA) error {
 		if q, r, ok := g.index.conflict(p, sa.Owner); ok {
 			g.mu.Unlock()
 			return fmt.Errorf("%w: %s of %s overlaps %s of %s (CHILD SA %08x)", policy.ErrSelectorConflict,
-				p, sa.Owner, q, r.owner, r.spi)
+				p, sa.Owner, q, r.Owner, r.SPIIn)
 		}
 	}
-	g.add(sa.SPIIn, guarded{owner: sa.Owner, conn: sa.ConnName, remote: sa.RemoteTS})
+	g.add(sa)
 	g.mu.Unlock()
 	if err := g.Dataplane.AddChildSA(sa); err != nil {
 		g.forget(sa.SPIIn)
@@ -108,7 +109,7 @@ func (g *selectorGuard) DelChildSA(sa *policy.ChildSA) error {
 	c, ok := g.Dataplane.Counters(sa.SPIIn)
 	conn := sa.ConnName
 	if o, known := g.owned[sa.SPIIn]; known {
-		c, conn = maxTraffic(c, o.seen), o.conn
+		c, conn = maxTraffic(c, g.seen[sa.SPIIn]), o.ConnName
 		ok = ok || c.InBytes|c.OutBytes|c.InPackets|c.OutPackets != 0
 	}
 	if ok {
@@ -146,9 +147,11 @@ func (g *selectorGuard) connTraffic() map[string]policy.ChildCounters {
 		out[conn] = c
 	}
 	for spi, o := range g.owned {
-		o.seen = maxTraffic(read[spi], o.seen) // installed since: not read, so far nothing
-		g.owned[spi] = o
-		out[o.conn] = addTraffic(out[o.conn], o.seen)
+		seen := maxTraffic(read[spi], g.seen[spi]) // installed since: not read, so far nothing
+		if seen != (policy.ChildCounters{}) {
+			g.seen[spi] = seen
+		}
+		out[o.ConnName] = addTraffic(out[o.ConnName], seen)
 	}
 	return out
 }
@@ -189,11 +192,9 @@ func (g *selectorGuard) forget(spi uint32) {
 	g.mu.Unlock()
 }
 
-// selRef is one CHILD SA's claim on a prefix.
-type selRef struct {
-	spi   uint32
-	owner string
-}
+// selRef is one CHILD SA's claim on a prefix: the installed CHILD SA
+// (its inbound SPI and owner).
+type selRef = *policy.ChildSA
 
 // selIndex holds prefixes with the CHILD SAs that claim them, by family
 // and prefix length, and finds the claims that overlap a prefix. Two
@@ -244,7 +245,7 @@ func (x *selIndex) remove(p netip.Prefix, spi uint32) {
 	m := x.byLen[famIndex(p)][p.Bits()]
 	refs := m[p]
 	for i, r := range refs {
-		if r.spi == spi {
+		if r.SPIIn == spi {
 			refs = append(refs[:i], refs[i+1:]...)
 			break
 		}
@@ -261,16 +262,16 @@ func (x *selIndex) remove(p netip.Prefix, spi uint32) {
 func (x *selIndex) conflict(p netip.Prefix, owner string) (netip.Prefix, selRef, bool) {
 	p = p.Masked()
 	if !p.IsValid() {
-		return netip.Prefix{}, selRef{}, false
+		return netip.Prefix{}, nil, false
 	}
 	lens := x.byLen[famIndex(p)]
 	foreign := func(q netip.Prefix, refs []selRef) (netip.Prefix, selRef, bool) {
 		for _, r := range refs {
-			if r.owner != owner {
+			if r.Owner != owner {
 				return q, r, true
 			}
 		}
-		return netip.Prefix{}, selRef{}, false
+		return netip.Prefix{}, nil, false
 	}
 	// p itself and the prefixes that contain it.
 	for l := 0; l <= p.Bits() && l < len(lens); l++ {
@@ -305,7 +306,7 @@ func (x *selIndex) conflict(p netip.Prefix, owner string) (netip.Prefix, selRef,
 			}
 		}
 	}
-	return netip.Prefix{}, selRef{}, false
+	return netip.Prefix{}, nil, false
 }
 
 // subPrefix is the i-th prefix of length l inside the masked prefix p

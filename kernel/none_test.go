@@ -89,10 +89,17 @@ func TestNoneAddDelClose(t *testing.T) {
 	if len(got) != 1 || got[0].SPIIn != spi || got[0].SPIOut != 0xabcdef01 {
 		t.Fatalf("Installed() = %+v", got)
 	}
-	// The record is a copy.
-	sa.LocalTS[0] = netip.MustParsePrefix("192.0.2.0/24")
-	if b.Installed()[0].LocalTS[0].String() != "10.1.0.0/24" {
-		t.Fatal("Installed shares memory with the caller's ChildSA")
+	// The backend keeps the caller's ChildSA (policy.Installer.AddChildSA)
+	// and lists copies of it without the keys.
+	if b.installed[spiKey{addrL, spi}] != sa {
+		t.Fatal("the backend holds a copy of the caller's ChildSA")
+	}
+	got[0].LocalTS[0] = netip.MustParsePrefix("192.0.2.0/24")
+	if sa.LocalTS[0].String() != "10.1.0.0/24" || b.Installed()[0].LocalTS[0].String() != "10.1.0.0/24" {
+		t.Fatal("Installed shares memory with the recorded ChildSA")
+	}
+	if got[0].EncKeyIn != nil || got[0].IntegKeyOut != nil {
+		t.Fatalf("Installed lists keys: %+v", got[0])
 	}
 	if c, ok := b.Counters(sa.SPIIn); ok || c != (policy.ChildCounters{}) {
 		t.Fatalf("Counters = %+v, %v; want nothing counted", c, ok)
