@@ -207,7 +207,25 @@ type selRef = *policy.ChildSA
 // scanned. Remote-access clients' /32 (/128) virtual IPs and a few site
 // networks cost a few lookups per install. The zero value is empty.
 type selIndex struct {
-	byLen [2][]map[netip.Prefix][]selRef // [IPv4, IPv6][prefix length]
+	byLen [2][]map[selKey][]selRef // [IPv4, IPv6][prefix length]
+}
+
+// selKey is a masked prefix's address in 16 bytes (IPv4 as IPv4-mapped
+// IPv6): family and length are where the map sits in byLen, and a prefix
+// has no zone. A map entry is 16 bytes smaller than with netip.Prefix
+// keys, and there is one per remote selector installed.
+type selKey [16]byte
+
+// keyOf is the key of the masked prefix p.
+func keyOf(p netip.Prefix) selKey { return p.Addr().As16() }
+
+// prefix is the prefix of key k of family f (famIndex) and length l.
+func (k selKey) prefix(f, l int) netip.Prefix {
+	a := netip.AddrFrom16(k)
+	if f == 0 {
+		a = a.Unmap()
+	}
+	return netip.PrefixFrom(a, l)
 }
 
 // famIndex is 0 for IPv4 prefixes, 1 for IPv6.
@@ -226,14 +244,15 @@ func (x *selIndex) add(p netip.Prefix, ref selRef) {
 	}
 	f := famIndex(p)
 	if x.byLen[f] == nil {
-		x.byLen[f] = make([]map[netip.Prefix][]selRef, p.Addr().BitLen()+1)
+		x.byLen[f] = make([]map[selKey][]selRef, p.Addr().BitLen()+1)
 	}
 	m := x.byLen[f][p.Bits()]
 	if m == nil {
-		m = make(map[netip.Prefix][]selRef)
+		m = make(map[selKey][]selRef)
 		x.byLen[f][p.Bits()] = m
 	}
-	m[p] = append(m[p], ref)
+	k := keyOf(p)
+	m[k] = append(m[k], ref)
 }
 
 // remove drops the claim of the CHILD SA with inbound SPI spi on p.
@@ -243,7 +262,8 @@ func (x *selIndex) remove(p netip.Prefix, spi uint32) {
 		return
 	}
 	m := x.byLen[famIndex(p)][p.Bits()]
-	refs := m[p]
+	k := keyOf(p)
+	refs := m[k]
 	for i, r := range refs {
 		if r.SPIIn == spi {
 			refs = append(refs[:i], refs[i+1:]...)
@@ -251,9 +271,9 @@ func (x *selIndex) remove(p netip.Prefix, spi uint32) {
 		}
 	}
 	if len(refs) == 0 {
-		delete(m, p)
+		delete(m, k)
 	} else {
-		m[p] = refs
+		m[k] = refs
 	}
 }
 
@@ -264,7 +284,8 @@ func (x *selIndex) conflict(p netip.Prefix, owner string) (netip.Prefix, selRef,
 	if !p.IsValid() {
 		return netip.Prefix{}, nil, false
 	}
-	lens := x.byLen[famIndex(p)]
+	f := famIndex(p)
+	lens := x.byLen[f]
 	foreign := func(q netip.Prefix, refs []selRef) (netip.Prefix, selRef, bool) {
 		for _, r := range refs {
 			if r.Owner != owner {
@@ -279,7 +300,7 @@ func (x *selIndex) conflict(p netip.Prefix, owner string) (netip.Prefix, selRef,
 			continue
 		}
 		q := netip.PrefixFrom(p.Addr(), l).Masked()
-		if q, r, ok := foreign(q, lens[l][q]); ok {
+		if q, r, ok := foreign(q, lens[l][keyOf(q)]); ok {
 			return q, r, true
 		}
 	}
@@ -292,14 +313,14 @@ func (x *selIndex) conflict(p netip.Prefix, owner string) (netip.Prefix, selRef,
 		if span := l - p.Bits(); span < 31 && 1<<span <= len(m) {
 			for i := range uint32(1) << span {
 				q := subPrefix(p, l, i)
-				if q, r, ok := foreign(q, m[q]); ok {
+				if q, r, ok := foreign(q, m[keyOf(q)]); ok {
 					return q, r, true
 				}
 			}
 			continue
 		}
-		for q, refs := range m {
-			if p.Contains(q.Addr()) {
+		for k, refs := range m {
+			if q := k.prefix(f, l); p.Contains(q.Addr()) {
 				if q, r, ok := foreign(q, refs); ok {
 					return q, r, true
 				}
