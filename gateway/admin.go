@@ -24,11 +24,13 @@ import (
 // being negotiated: nothing new was initiated (not a failure).
 var ErrAlreadyUp = errors.New("already up or being negotiated")
 
-// Up initiates connection name on a shard (round robin, or the shard
-// holding an IKE SA the new CHILD SA can reuse). The engine picks
-// the initiator SPI with that shard's SPIFilter, so the answers come back
-// to the same shard. A connection that is up or being negotiated is left
-// alone (ErrAlreadyUp): repeated `up` creates nothing new.
+// Up initiates connection name on a shard: IKEv1 on the shard of the
+// peer's address, where all ISAKMP SAs with it live (shardOfPeer); IKEv2
+// round robin, or the shard holding an IKE SA the new CHILD SA can reuse,
+// the engine picking the initiator SPI with that shard's SPIFilter, so
+// the answers come back to the same shard. A connection that is up or
+// being negotiated is left alone (ErrAlreadyUp): repeated `up` creates
+// nothing new.
 func (g *Gateway) Up(ctx context.Context, name string) error {
 	c := g.dbNow().Lookup(name)
 	if c == nil {
@@ -40,13 +42,16 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 	if busy, why := g.connBusy(ctx, name); busy {
 		return fmt.Errorf("connection %q: %w (%s); nothing new initiated", name, ErrAlreadyUp, why)
 	}
-	k := int(g.rr.Add(1)-1) % len(g.shards)
+	k := g.initiatorShard(c)
 	// An established IKE SA to the same peer and identities carries the
 	// new CHILD SA (CREATE_CHILD_SA, or Quick Mode in IKEv1); it lives on
 	// one shard only, and only that shard's engine can find it.
 	var mu sync.Mutex
 	reuse := -1
 	if err := g.runOnAll(ctx, func(i int, sh *shard, _ time.Time) {
+		if c.Version == policy.IKEv1 && c.RemoteAddr.IsValid() {
+			return // only the peer's shard can hold one
+		}
 		if sh.engines[engineFor(c.Version)].Reusable(c) {
 			mu.Lock()
 			if reuse < 0 || i < reuse {
@@ -76,6 +81,26 @@ func (g *Gateway) Up(ctx context.Context, name string) error {
 	g.log.Debug("initiation handed to shard", zap.String("conn", name), zap.String("conn_version", string(c.Version)), zap.Int("shard", k),
 		zap.Stringer("peer", c.RemoteAddr))
 	return nil
+}
+
+// initiatorShard is where Up initiates c when no IKE SA can be reused:
+// an IKEv1 connection to a fixed address on that address's shard (the
+// peer's messages arrive there), anything else round robin.
+func (g *Gateway) initiatorShard(c *policy.Connection) int {
+	if c.Version == policy.IKEv1 && c.RemoteAddr.IsValid() {
+		return shardOfPeer(c.RemoteAddr, len(g.shards))
+	}
+	return int(g.rr.Add(1)-1) % len(g.shards)
+}
+
+// recordShard is the shard an SA record is restored on: the one its
+// messages are routed to (IKEv1 by the peer's address, IKEv2 by the SPI
+// we chose, the record's Key).
+func (g *Gateway) recordShard(rec *engine.Record) int {
+	if rec.Version == 1 {
+		return shardOfPeer(rec.Remote.Addr(), len(g.shards))
+	}
+	return ShardOf(rec.Key(), len(g.shards))
 }
 
 // Down terminates every IKE SA of connection name on every shard and

@@ -245,7 +245,7 @@ func (cr *clusterRun) acquire(addr netip.Addr, recs map[string][]byte) int {
 				continue
 			}
 		}
-		k := ShardOf(rec.Key(), len(g.shards))
+		k := g.recordShard(rec)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var rerr error
 		err = g.runOn(ctx, k, func(sh *shard, now time.Time) {

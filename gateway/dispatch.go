@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"encoding/binary"
+	"math/bits"
+	"net/netip"
 
 	"ikegate/isakmp"
 )
@@ -170,6 +172,20 @@ func routeSPI(h headerInfo) uint64 {
 		return h.spii
 	}
 	return h.spir
+}
+
+// shardOfPeer maps an IKEv1 peer's IP address to one of n shards: every
+// ISAKMP SA with that peer, whichever side initiated it, and every
+// initiation of ours towards it, runs on that shard (see the package
+// comment for why IKEv1 is routed by address and IKEv2 by SPI). The port
+// is left out on purpose: NAT-T floats it from 500 to 4500, and clients
+// behind one NAT differ only in it.
+func shardOfPeer(addr netip.Addr, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	b := addr.Unmap().As16()
+	return ShardOf(binary.BigEndian.Uint64(b[:8])^bits.RotateLeft64(binary.BigEndian.Uint64(b[8:]), 32), n)
 }
 
 // ShardOf maps an SPI to one of n shards. It is stable: the same SPI

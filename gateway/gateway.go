@@ -5,12 +5,36 @@
 // Data flow: one reader goroutine per socket reads datagrams in batches
 // (recvmmsg on Linux, batch.go) into buffers it reuses, classifies each
 // (Classify), copies IKE messages out and hands them, without blocking,
-// to the shard their SPI hashes to (ShardOf). Each shard is one goroutine
+// to their shard: IKEv2 by the SPI we chose (ShardOf), IKEv1 by the peer's
+// IP address (shardOfPeer). Each shard is one goroutine
 // owning one engine of each IKE version: it feeds them datagrams, control
 // requests and timer ticks, queues what they send and sends it in batches
 // (sendmmsg) once no other input is waiting, and re-arms its timer to the
 // engines' next deadline. No lock is taken on that path; counters are
 // atomics.
+//
+// Why IKEv1 goes by address. IKEv1 has no rekey exchange: an ISAKMP SA is
+// renewed by a new Main or Aggressive Mode with new cookies, and when
+// both ends renew at once (equal lifetimes, or an operator on each side)
+// each holds two new ISAKMP SAs, the one it initiated and the one the peer
+// did. The engine settles that (ikev1 resolveCrossing keeps one by a rule
+// both ends share) but only among the SAs it holds. Routed by
+// cookie, the SA the peer initiated landed on a random shard, and with
+// two shards half of all crossings stayed unresolved until their
+// lifetime. Routed by the peer's address, every ISAKMP SA with a peer,
+// and every initiation towards it (Up, the engine's own renewals and
+// retries), is on one shard, so the engine sees all of them; no message
+// between shards, no lock across shards and no scan per packet is needed.
+// The alternative, resolving in the runtime across shards when an SA
+// comes up, would need the same decision split over two engines plus a
+// protocol to move phase 2 SAs between them. The cost: one peer address
+// is served by one shard, so many IKEv1 clients behind one NAT address
+// (or a load generator from one source address) share one CPU; NAT-T's
+// port float keeps the address and so the shard, but a peer whose address
+// changes in the middle of an SA (IKEv1 has no MOBIKE) now reaches
+// another shard, where its SA is unknown. IKEv2 keeps routing by
+// SPI: its rekeys (and their collisions, RFC 7296 2.8.1) are exchanges
+// inside one IKE SA and never span two.
 package gateway
 
 import (
@@ -249,11 +273,15 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 				ecfg.Redirect = g.redirect
 			}
 		}
+		// IKEv1 is routed by the peer's address, not by a cookie: its
+		// engine may pick any cookie.
+		v1cfg := ecfg
+		v1cfg.SPIFilter = nil
 		g.shards = append(g.shards, &shard{
 			id: k,
 			g:  g,
 			// One configuration for both engines.
-			engines: [2]ikeEngine{v1: ikev1.NewEngine(ecfg), v2: ikev2.NewEngine(ecfg)},
+			engines: [2]ikeEngine{v1: ikev1.NewEngine(v1cfg), v2: ikev2.NewEngine(ecfg)},
 			in:      make(chan inbound, o.queueLen),
 			ctl:     make(chan ctlReq),
 			tx:      newTxQueue(),
@@ -320,7 +348,7 @@ func New(cfg *policy.Config, log *zap.Logger, opts ...Option) (_ *Gateway, err e
 	return g, nil
 }
 
-// spiFilter accepts the SPIs that route to shard k of n.
+// spiFilter accepts the IKEv2 SPIs that route to shard k of n.
 func spiFilter(k, n int) func(uint64) bool {
 	if n <= 1 {
 		return nil
@@ -646,13 +674,15 @@ func (g *Gateway) dispatchTo(s *socket, from netip.AddrPort, b []byte, log *zap.
 
 	h := peekHeader(msg)
 	d := isakmp.Datagram{Local: s.local, Remote: from, Data: append([]byte(nil), msg...)}
-	// IKEv1 SAs live on the shard of their initiator cookie, IKEv2 SAs on
-	// the shard of the SPI we chose (routeSPI).
-	ver, route := v2, routeSPI(h)
+	// IKEv1 SAs live on the shard of the peer's address (shardOfPeer),
+	// IKEv2 SAs on the shard of the SPI we chose (routeSPI).
+	var sh *shard
+	ver := v2
 	if kind == KindIKEv1 {
-		ver, route = v1, h.spii
+		ver, sh = v1, g.shards[shardOfPeer(from.Addr(), len(g.shards))]
+	} else {
+		sh = g.shards[ShardOf(routeSPI(h), len(g.shards))]
 	}
-	sh := g.shards[ShardOf(route, len(g.shards))]
 	select {
 	case sh.in <- inbound{d: d, ver: ver}:
 	default:

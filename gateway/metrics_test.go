@@ -273,4 +273,16 @@ func TestConnTrafficMonotonic(t *testing.T) {
 	if n := fmt.Sprint(g.connTraffic()["c"].InPackets); n != "1" {
 		t.Errorf("packets %s, want 1 (1+0+0)", n)
 	}
+	// What connTraffic saw is kept only for SAs with traffic, and only
+	// while they are installed.
+	add(0x400)
+	g.connTraffic()
+	g.mu.Lock()
+	_, quiet := g.seen[0x400]
+	_, busy := g.seen[0x300]
+	_, gone := g.seen[0x200]
+	g.mu.Unlock()
+	if quiet || !busy || gone {
+		t.Errorf("seen: SA without traffic %v, with traffic %v, removed %v; want false, true, false", quiet, busy, gone)
+	}
 }

@@ -21,9 +21,16 @@ import (
 type selectorGuard struct {
 	policy.Dataplane
 
-	mu    sync.Mutex
-	owned map[uint32]guarded // by inbound SPI
-	index selIndex           // the remote selectors of owned
+	mu sync.Mutex
+	// owned are the installed CHILD SAs by inbound SPI: the engine's own
+	// record as installed (policy.Installer.AddChildSA lets us keep it;
+	// its owner, connection and selectors never change), not a copy.
+	owned map[uint32]*policy.ChildSA
+	index selIndex // the remote selectors of owned
+	// seen is what connTraffic last read of each CHILD SA that had
+	// traffic: a removal that can no longer read the counters (the kernel
+	// expired the SA) counts this. SAs without traffic have no entry.
+	seen map[uint32]policy.ChildCounters
 	// byOwner are the inbound SPIs of each owner's CHILD SAs, for its
 	// accounting (traffic).
 	byOwner map[string][]uint32
@@ -35,28 +42,21 @@ type selectorGuard struct {
 	goneConn map[string]policy.ChildCounters
 }
 
-type guarded struct {
-	owner  string
-	conn   string
-	remote []netip.Prefix
-	// seen is what connTraffic last read of the SA: a removal that can no
-	// longer read the counters (the kernel expired the SA) counts this.
-	seen policy.ChildCounters
-}
-
 func newSelectorGuard(dp policy.Dataplane) *selectorGuard {
-	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]guarded), byOwner: make(map[string][]uint32),
+	return &selectorGuard{Dataplane: dp, owned: make(map[uint32]*policy.ChildSA),
+		seen: make(map[uint32]policy.ChildCounters), byOwner: make(map[string][]uint32),
 		gone: make(map[string]policy.ChildCounters), goneConn: make(map[string]policy.ChildCounters)}
 }
 
 // add files an installed CHILD SA (under g.mu).
-func (g *selectorGuard) add(spi uint32, o guarded) {
+func (g *selectorGuard) add(sa *policy.ChildSA) {
+	spi := sa.SPIIn
 	g.remove(spi) // a re-used SPI replaces what it had
-	g.owned[spi] = o
-	for _, p := range o.remote {
-		g.index.add(p, selRef{spi: spi, owner: o.owner})
+	g.owned[spi] = sa
+	for _, p := range sa.RemoteTS {
+		g.index.add(p, sa)
 	}
-	g.byOwner[o.owner] = append(g.byOwner[o.owner], spi)
+	g.byOwner[sa.Owner] = append(g.byOwner[sa.Owner], spi)
 }
 
 // remove forgets the CHILD SA with inbound SPI spi (under g.mu).
@@ -66,17 +66,18 @@ func (g *selectorGuard) remove(spi uint32) {
 		return
 	}
 	delete(g.owned, spi)
-	for _, p := range o.remote {
+	delete(g.seen, spi)
+	for _, p := range o.RemoteTS {
 		g.index.remove(p, spi)
 	}
-	spis := g.byOwner[o.owner]
+	spis := g.byOwner[o.Owner]
 	if i := slices.Index(spis, spi); i >= 0 {
 		spis = slices.Delete(spis, i, i+1)
 	}
 	if len(spis) == 0 {
-		delete(g.byOwner, o.owner)
+		delete(g.byOwner, o.Owner)
 	} else {
-		g.byOwner[o.owner] = spis
+		g.byOwner[o.Owner] = spis
 	}
 }
 
@@ -88,10 +89,10 @@ func (g *selectorGuard) AddChildSA(sa *policy.ChildSA) error {
 		if q, r, ok := g.index.conflict(p, sa.Owner); ok {
 			g.mu.Unlock()
 			return fmt.Errorf("%w: %s of %s overlaps %s of %s (CHILD SA %08x)", policy.ErrSelectorConflict,
-				p, sa.Owner, q, r.owner, r.spi)
+				p, sa.Owner, q, r.Owner, r.SPIIn)
 		}
 	}
-	g.add(sa.SPIIn, guarded{owner: sa.Owner, conn: sa.ConnName, remote: sa.RemoteTS})
+	g.add(sa)
 	g.mu.Unlock()
 	if err := g.Dataplane.AddChildSA(sa); err != nil {
 		g.forget(sa.SPIIn)
@@ -108,7 +109,7 @@ func (g *selectorGuard) DelChildSA(sa *policy.ChildSA) error {
 	c, ok := g.Dataplane.Counters(sa.SPIIn)
 	conn := sa.ConnName
 	if o, known := g.owned[sa.SPIIn]; known {
-		c, conn = maxTraffic(c, o.seen), o.conn
+		c, conn = maxTraffic(c, g.seen[sa.SPIIn]), o.ConnName
 		ok = ok || c.InBytes|c.OutBytes|c.InPackets|c.OutPackets != 0
 	}
 	if ok {
@@ -146,9 +147,11 @@ func (g *selectorGuard) connTraffic() map[string]policy.ChildCounters {
 		out[conn] = c
 	}
 	for spi, o := range g.owned {
-		o.seen = maxTraffic(read[spi], o.seen) // installed since: not read, so far nothing
-		g.owned[spi] = o
-		out[o.conn] = addTraffic(out[o.conn], o.seen)
+		seen := maxTraffic(read[spi], g.seen[spi]) // installed since: not read, so far nothing
+		if seen != (policy.ChildCounters{}) {
+			g.seen[spi] = seen
+		}
+		out[o.ConnName] = addTraffic(out[o.ConnName], seen)
 	}
 	return out
 }
@@ -189,11 +192,9 @@ func (g *selectorGuard) forget(spi uint32) {
 	g.mu.Unlock()
 }
 
-// selRef is one CHILD SA's claim on a prefix.
-type selRef struct {
-	spi   uint32
-	owner string
-}
+// selRef is one CHILD SA's claim on a prefix: the installed CHILD SA
+// (its inbound SPI and owner).
+type selRef = *policy.ChildSA
 
 // selIndex holds prefixes with the CHILD SAs that claim them, by family
 // and prefix length, and finds the claims that overlap a prefix. Two
@@ -206,7 +207,25 @@ type selRef struct {
 // scanned. Remote-access clients' /32 (/128) virtual IPs and a few site
 // networks cost a few lookups per install. The zero value is empty.
 type selIndex struct {
-	byLen [2][]map[netip.Prefix][]selRef // [IPv4, IPv6][prefix length]
+	byLen [2][]map[selKey][]selRef // [IPv4, IPv6][prefix length]
+}
+
+// selKey is a masked prefix's address in 16 bytes (IPv4 as IPv4-mapped
+// IPv6): family and length are where the map sits in byLen, and a prefix
+// has no zone. A map entry is 16 bytes smaller than with netip.Prefix
+// keys, and there is one per remote selector installed.
+type selKey [16]byte
+
+// keyOf is the key of the masked prefix p.
+func keyOf(p netip.Prefix) selKey { return p.Addr().As16() }
+
+// prefix is the prefix of key k of family f (famIndex) and length l.
+func (k selKey) prefix(f, l int) netip.Prefix {
+	a := netip.AddrFrom16(k)
+	if f == 0 {
+		a = a.Unmap()
+	}
+	return netip.PrefixFrom(a, l)
 }
 
 // famIndex is 0 for IPv4 prefixes, 1 for IPv6.
@@ -225,14 +244,15 @@ func (x *selIndex) add(p netip.Prefix, ref selRef) {
 	}
 	f := famIndex(p)
 	if x.byLen[f] == nil {
-		x.byLen[f] = make([]map[netip.Prefix][]selRef, p.Addr().BitLen()+1)
+		x.byLen[f] = make([]map[selKey][]selRef, p.Addr().BitLen()+1)
 	}
 	m := x.byLen[f][p.Bits()]
 	if m == nil {
-		m = make(map[netip.Prefix][]selRef)
+		m = make(map[selKey][]selRef)
 		x.byLen[f][p.Bits()] = m
 	}
-	m[p] = append(m[p], ref)
+	k := keyOf(p)
+	m[k] = append(m[k], ref)
 }
 
 // remove drops the claim of the CHILD SA with inbound SPI spi on p.
@@ -242,17 +262,18 @@ func (x *selIndex) remove(p netip.Prefix, spi uint32) {
 		return
 	}
 	m := x.byLen[famIndex(p)][p.Bits()]
-	refs := m[p]
+	k := keyOf(p)
+	refs := m[k]
 	for i, r := range refs {
-		if r.spi == spi {
+		if r.SPIIn == spi {
 			refs = append(refs[:i], refs[i+1:]...)
 			break
 		}
 	}
 	if len(refs) == 0 {
-		delete(m, p)
+		delete(m, k)
 	} else {
-		m[p] = refs
+		m[k] = refs
 	}
 }
 
@@ -261,16 +282,17 @@ func (x *selIndex) remove(p netip.Prefix, spi uint32) {
 func (x *selIndex) conflict(p netip.Prefix, owner string) (netip.Prefix, selRef, bool) {
 	p = p.Masked()
 	if !p.IsValid() {
-		return netip.Prefix{}, selRef{}, false
+		return netip.Prefix{}, nil, false
 	}
-	lens := x.byLen[famIndex(p)]
+	f := famIndex(p)
+	lens := x.byLen[f]
 	foreign := func(q netip.Prefix, refs []selRef) (netip.Prefix, selRef, bool) {
 		for _, r := range refs {
-			if r.owner != owner {
+			if r.Owner != owner {
 				return q, r, true
 			}
 		}
-		return netip.Prefix{}, selRef{}, false
+		return netip.Prefix{}, nil, false
 	}
 	// p itself and the prefixes that contain it.
 	for l := 0; l <= p.Bits() && l < len(lens); l++ {
@@ -278,7 +300,7 @@ func (x *selIndex) conflict(p netip.Prefix, owner string) (netip.Prefix, selRef,
 			continue
 		}
 		q := netip.PrefixFrom(p.Addr(), l).Masked()
-		if q, r, ok := foreign(q, lens[l][q]); ok {
+		if q, r, ok := foreign(q, lens[l][keyOf(q)]); ok {
 			return q, r, true
 		}
 	}
@@ -291,21 +313,21 @@ func (x *selIndex) conflict(p netip.Prefix, owner string) (netip.Prefix, selRef,
 		if span := l - p.Bits(); span < 31 && 1<<span <= len(m) {
 			for i := range uint32(1) << span {
 				q := subPrefix(p, l, i)
-				if q, r, ok := foreign(q, m[q]); ok {
+				if q, r, ok := foreign(q, m[keyOf(q)]); ok {
 					return q, r, true
 				}
 			}
 			continue
 		}
-		for q, refs := range m {
-			if p.Contains(q.Addr()) {
+		for k, refs := range m {
+			if q := k.prefix(f, l); p.Contains(q.Addr()) {
 				if q, r, ok := foreign(q, refs); ok {
 					return q, r, true
 				}
 			}
 		}
 	}
-	return netip.Prefix{}, selRef{}, false
+	return netip.Prefix{}, nil, false
 }
 
 // subPrefix is the i-th prefix of length l inside the masked prefix p

@@ -68,7 +68,7 @@ func TestSelIndexConflict(t *testing.T) {
 	}
 	var x selIndex
 	for i, c := range claims {
-		x.add(netip.MustParsePrefix(c.prefix), selRef{spi: uint32(i + 1), owner: c.owner})
+		x.add(netip.MustParsePrefix(c.prefix), &policy.ChildSA{SPIIn: uint32(i + 1), Owner: c.owner})
 	}
 	for _, tc := range []struct {
 		probe, owner string
@@ -87,11 +87,15 @@ func TestSelIndexConflict(t *testing.T) {
 			}
 		}
 		q, r, got := x.conflict(p, tc.owner)
-		if got != want {
-			t.Errorf("%s of %s: conflict %v (%s of %s), want %v", tc.probe, tc.owner, got, q, r.owner, want)
+		owner := ""
+		if r != nil {
+			owner = r.Owner
 		}
-		if got && (r.owner == tc.owner || !q.Overlaps(p)) {
-			t.Errorf("%s of %s: reported %s of %s", tc.probe, tc.owner, q, r.owner)
+		if got != want {
+			t.Errorf("%s of %s: conflict %v (%s of %s), want %v", tc.probe, tc.owner, got, q, owner, want)
+		}
+		if got && (owner == tc.owner || !q.Overlaps(p)) {
+			t.Errorf("%s of %s: reported %s of %s", tc.probe, tc.owner, q, owner)
 		}
 	}
 	// Removing every claim leaves nothing to conflict with.
@@ -99,7 +103,7 @@ func TestSelIndexConflict(t *testing.T) {
 		x.remove(netip.MustParsePrefix(c.prefix), uint32(i+1))
 	}
 	if q, r, ok := x.conflict(netip.MustParsePrefix("0.0.0.0/0"), "z"); ok {
-		t.Errorf("after removal: conflict with %s of %s", q, r.owner)
+		t.Errorf("after removal: conflict with %s of %s", q, r.Owner)
 	}
 }
 

@@ -18,21 +18,21 @@ import (
 // this table finds the other SAs of the same connection and peer identity
 // and has their shards delete them.
 
-// saRef names an IKE SA: its shard, engine (v1 or v2) and key there, and
-// the peer's address and port.
+// saRef names an IKE SA (saID) and the peer's address and port.
 type saRef struct {
-	shard, engine int
-	key           uint64
-	peer          netip.AddrPort
+	saID
+	peer netip.AddrPort
 }
 
-// saID is what identifies an IKE SA in saRef.
+// saID identifies an IKE SA: its shard, engine (v1 or v2) and key there.
+// It is kept small (16 bytes): the table files every IKE SA.
 type saID struct {
-	shard, engine int
-	key           uint64
+	key    uint64
+	shard  int32
+	engine uint8
 }
 
-func (r saRef) id() saID { return saID{r.shard, r.engine, r.key} }
+func (r saRef) id() saID { return r.saID }
 
 // peerKey identifies a peer of a connection.
 func peerKey(conn, identity string) string { return conn + "\x00" + identity }
@@ -40,7 +40,7 @@ func peerKey(conn, identity string) string { return conn + "\x00" + identity }
 // trackIKE keeps the table up to date from a shard's effects and applies
 // INITIAL_CONTACT and uniqueness when an IKE SA comes up.
 func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
-	ref := saRef{shard: shard, engine: v2, key: ef.Key, peer: netip.AddrPortFrom(ef.Remote.Addr().Unmap(), ef.Remote.Port())}
+	ref := saRef{saID: saID{key: ef.Key, shard: int32(shard), engine: v2}, peer: netip.AddrPortFrom(ef.Remote.Addr().Unmap(), ef.Remote.Port())}
 	if ef.Version == 1 {
 		ref.engine = v1
 	}
@@ -55,7 +55,7 @@ func (g *Gateway) trackIKE(shard int, ef engine.Effect) {
 	}
 	var others []saRef
 	for _, r := range g.peers[k] {
-		if r.shard != ref.shard || r.engine != ref.engine || r.key != ref.key {
+		if r.saID != ref.saID {
 			others = append(others, r)
 		}
 	}
@@ -115,7 +115,7 @@ func (g *Gateway) unfile(k string, ref saRef) {
 // indexRef finds the SA r names in refs (by shard, engine and key).
 func indexRef(refs []saRef, r saRef) int {
 	for i, x := range refs {
-		if x.shard == r.shard && x.engine == r.engine && x.key == r.key {
+		if x.saID == r.saID {
 			return i
 		}
 	}
@@ -127,9 +127,9 @@ func indexRef(refs []saRef, r saRef) int {
 func (g *Gateway) deleteSA(r saRef, notify bool, why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := g.runOn(ctx, r.shard, func(sh *shard, now time.Time) {
+	err := g.runOn(ctx, int(r.shard), func(sh *shard, now time.Time) {
 		out, _ := sh.engines[r.engine].DeleteSA(now, r.key, notify, why)
-		sh.exec(r.engine, out)
+		sh.exec(int(r.engine), out)
 	})
 	if err != nil {
 		g.log.Debug("deleting an IKE SA on another shard failed", zap.Error(err))

@@ -39,6 +39,12 @@ type Engine struct {
 	mm1       mm1Table            // Main Mode messages 1 answered statelessly
 	sharedDH  map[uint16]sharedDH // under pressure: one DH key per group for a while
 	unproven  []uint64            // cookies of half-open responder SAs in creation order (eviction)
+
+	// noQuick makes phase 1 initiations bring no Quick Mode and leaves
+	// crossings to the peer: tests use it to play a peer that renews
+	// phase 1 as strongSwan's IKEv1 reauthentication does
+	// (TestCrossingPhase1Renewal).
+	noQuick bool
 }
 
 // NewEngine returns an engine with no SAs.
@@ -249,11 +255,11 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	for id, q := range sa.quick {
 		if r := q.rtx; r.Due(now) && !e.Resend(now, r, sa.local, sa.remote) {
 			sa.log(e).Warn("Quick Mode: peer did not answer", zap.Uint32("msgid", id))
-			delete(sa.quick, id)
+			sa.dropQuick(id)
 			continue
 		}
 		if engine.Due(q.expires, now) {
-			delete(sa.quick, id)
+			sa.dropQuick(id)
 		}
 	}
 	if engine.Due(sa.expires, now) && sa.state != stateEstablished {
@@ -280,6 +286,9 @@ func (e *Engine) onTimer(now time.Time, sa *p1SA) {
 	e.rekeyDue(now, sa)
 	if engine.Due(sa.crossCheckAt, now) {
 		sa.crossCheckAt = time.Time{}
+		if sa.initiator {
+			e.retireReplaced(now, sa)
+		}
 		e.resolveCrossing(now, sa)
 		if sa.state != stateEstablished {
 			return

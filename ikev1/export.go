@@ -52,7 +52,8 @@ func (sa *p1SA) clientRecordable() bool {
 // Restore adds the ISAKMP SA of rec (from Export, here or in another
 // process) and its phase 2 SAs, which go to the installer as they were
 // negotiated. The initiator cookie must be free in this engine and, with a
-// SPIFilter, route to it.
+// SPIFilter, pass it (the gateway sets none for IKEv1: it routes IKEv1 by
+// the peer's address).
 //
 // The phase 2 SAs are installed through the returned Output (install
 // effects), which the caller executes as any other.
@@ -69,7 +70,7 @@ func (e *Engine) restore(rec *engine.Record, conn *policy.Connection) error {
 		chosen: rec.Proposal.Oakley(), hashID: v1.Hash, auth: v1.Auth, lifetime: v1.Lifetime,
 		natT: natTVariant(v1.NATT), peerDPD: v1.PeerDPD, product: v1.Product, peerID: rec.PeerID.Policy(),
 		Lifecycle: rec.Lifecycle(),
-		lastSent:  v1.LastSent, quick: map[uint32]*quickMode{},
+		lastSent:  v1.LastSent,
 	}
 	copy(sa.lastSentFor[:], v1.LastSentFor)
 	copy(sa.lastRecv[:], v1.LastRecv)

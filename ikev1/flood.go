@@ -40,6 +40,10 @@ type mm1Entry struct {
 	msg        []byte // message 1 as received
 }
 
+// mm1Slack is how many dead entries mm1Table's queue may hold beyond
+// twice its live ones before it is compacted.
+const mm1Slack = 64
+
 // mm1Table holds the answered Main Mode messages 1 until their message 3
 // comes, at most max of them: the oldest goes first.
 type mm1Table struct {
@@ -66,7 +70,11 @@ func (t *mm1Table) put(en *mm1Entry) {
 	}
 	t.byCky[en.ckyI] = en
 	t.order = append(t.order, en)
-	if len(t.order) > 2*t.max { // drop superseded entries from the queue
+	// Drop superseded and taken entries from the queue once it is twice
+	// what the table holds (plus some slack): a taken entry's message 1
+	// would otherwise stay in memory with every established SA, up to
+	// 2*max of them.
+	if len(t.order) > 2*len(t.byCky)+mm1Slack {
 		live := t.order[:0]
 		for _, x := range t.order {
 			if t.byCky[x.ckyI] == x {

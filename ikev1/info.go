@@ -168,6 +168,25 @@ func (e *Engine) deletePhase2(sa *p1SA, c *child) {
 	e.removeChild(sa, c)
 }
 
+// sendDeletes sends, over sa, a Delete for phase 2 SAs (our inbound SPIs)
+// that were deleted over another ISAKMP SA. IKEv1 does not tie a phase 2
+// SA to the ISAKMP SA it was negotiated on, and a peer looks a Delete up
+// among the phase 2 SAs it files under the ISAKMP SA the Delete came
+// over: strongSwan moves them to the newest ISAKMP SA when it
+// reauthenticates or sees a peer's renewal, so a Delete over the old one
+// finds nothing there ("CHILD_SA not found, ignored") and the phase 2 SA
+// stays until its lifetime. A peer that has none of them ignores it.
+func (e *Engine) sendDeletes(sa *p1SA, spis []uint32) {
+	if sa.state != stateEstablished || len(spis) == 0 {
+		return
+	}
+	d := &isakmp.V1Delete{DOI: isakmp.V1DOIIPsec, ProtocolID: isakmp.ProtocolESP, SPISize: 4}
+	for _, spi := range spis {
+		d.SPIs = append(d.SPIs, spi32(spi))
+	}
+	e.sendInfo(sa, []isakmp.V1Payload{d})
+}
+
 // deleteISAKMP tells the peer the ISAKMP SA is gone and removes it (IKEv1
 // deletes are not acknowledged).
 func (e *Engine) deleteISAKMP(sa *p1SA, why string) {

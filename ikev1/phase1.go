@@ -192,7 +192,6 @@ func (e *Engine) initiatePhase1(now time.Time, conn *policy.Connection) error {
 		remote:     netip.AddrPortFrom(conn.RemoteAddr, e.Cfg.IKEPort),
 		expires:    now.Add(phase1Timeout),
 		hs:         &handshake{},
-		quick:      map[uint32]*quickMode{},
 	}
 	sa.ckyI = e.cookie(true)
 	if sa.aggressive {
@@ -413,7 +412,6 @@ func (e *Engine) newResponderSA(now time.Time, d isakmp.Datagram, msg *isakmp.V1
 		lifetime:   offer.lifetime,
 		hs:         &handshake{saiB: append([]byte(nil), rawBody(raws, isakmp.V1PayloadSA)...)},
 		expires:    now.Add(phase1Timeout),
-		quick:      map[uint32]*quickMode{},
 	}
 	if decoyKey {
 		sa.decoyPSK = e.Random(32)
@@ -939,7 +937,7 @@ func (e *Engine) mainI6(now time.Time, sa *p1SA, d isakmp.Datagram, ps []isakmp.
 		return
 	}
 	e.established(now, sa, ps)
-	if sa.ra == nil { // a remote-access client waits for XAUTH and its address
+	if sa.ra == nil && !e.noQuick { // a remote-access client waits for XAUTH and its address
 		e.startQuickMode(now, sa, sa.conn)
 	}
 }
@@ -1018,6 +1016,9 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	sa.rtx = nil
 	sa.keys.p1Last = sa.keys.iv
 	sa.expires = time.Time{}
+	// The product is named (readVIDs); the vendor IDs point into the
+	// first messages, which would stay in memory with the SA.
+	sa.peerVIDs = nil
 	if sa.nat.LocalBehindNAT {
 		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}

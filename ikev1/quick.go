@@ -43,6 +43,24 @@ type quickMode struct {
 	esp       []oakley.Proposal // initiator: the ESP proposals we offered (offeredESP)
 }
 
+// addQuick files q under its message ID. The map exists only while a
+// Quick Mode is under way (dropQuick): an established ISAKMP SA with none
+// carries no map (a Go map never shrinks).
+func (sa *p1SA) addQuick(q *quickMode) {
+	if sa.quick == nil {
+		sa.quick = make(map[uint32]*quickMode, 1)
+	}
+	sa.quick[q.msgID] = q
+}
+
+// dropQuick forgets the Quick Mode with message ID id.
+func (sa *p1SA) dropQuick(id uint32) {
+	delete(sa.quick, id)
+	if len(sa.quick) == 0 {
+		sa.quick = nil
+	}
+}
+
 func (e *Engine) newMsgID(sa *p1SA) uint32 {
 	for {
 		id := binary.BigEndian.Uint32(e.Random(4))
@@ -202,7 +220,7 @@ func (e *Engine) startQuickModeTS(now time.Time, sa *p1SA, conn *policy.Connecti
 	q.iv = next
 	q.lastSent = [][]byte{raw}
 	q.rtx = e.Arm(now, q.lastSent)
-	sa.quick[q.msgID] = q
+	sa.addQuick(q)
 	log.Info("Quick Mode initiated", zap.Uint32("msgid", q.msgID), zap.String("esp", oakley.ProposalsString(esp)),
 		zap.String("local_ts", policy.JoinPrefixes(q.localTS)), zap.String("remote_ts", policy.JoinPrefixes(q.remoteTS)))
 	e.Emit(sa.local, sa.remote, raw)
@@ -267,7 +285,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 			return
 		}
 		q.rtx = nil
-		delete(sa.quick, id)
+		sa.dropQuick(id)
 		e.installQuick(sa, q)
 	default:
 		e.Drop("unexpected Quick Mode message", d, nil)
@@ -277,6 +295,7 @@ func (e *Engine) quickMode(now time.Time, sa *p1SA, d isakmp.Datagram, msg *isak
 // respondQuick handles QM1: choose a proposal and answer with QM2.
 func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uint32, ps []isakmp.V1Payload, iv []byte, sum [32]byte, flags uint8) {
 	log := engine.LogWith(sa.log(e), zap.Uint32("msgid", id))
+	sa.reauth = false // the peer brings Quick Modes on it after all (resolveCrossing)
 	saP, _ := isakmp.FindV1(ps, isakmp.V1PayloadSA).(*isakmp.V1SA)
 	nonce, _ := isakmp.FindV1(ps, isakmp.V1PayloadNonce).(*isakmp.V1Nonce)
 	ke, _ := isakmp.FindV1(ps, isakmp.V1PayloadKE).(*isakmp.V1KE)
@@ -434,7 +453,7 @@ func (e *Engine) respondQuick(now time.Time, sa *p1SA, d isakmp.Datagram, id uin
 	q.iv = next
 	q.lastSent = [][]byte{raw}
 	q.rtx = e.Arm(now, q.lastSent)
-	sa.quick[id] = q
+	sa.addQuick(q)
 	e.Emit(sa.local, sa.remote, raw)
 }
 
@@ -460,7 +479,7 @@ func (e *Engine) childConns(sa *p1SA) []*policy.Connection {
 func (e *Engine) quickI2(now time.Time, sa *p1SA, q *quickMode, ps []isakmp.V1Payload) {
 	log := engine.LogWith(sa.log(e), zap.String("child", q.conn.Name), zap.Uint32("msgid", q.msgID))
 	fail := func(why string) {
-		delete(sa.quick, q.msgID)
+		sa.dropQuick(q.msgID)
 		log.Warn("Quick Mode failed: " + why)
 		sa.children = append(sa.children, &child{Child: engine.Child{Conn: q.conn, State: engine.ChildFailed, Err: why, SPIIn: q.spiIn},
 			localTS: q.localTS, remoteTS: q.remoteTS})
@@ -560,6 +579,11 @@ func (e *Engine) installQuick(sa *p1SA, q *quickMode) {
 		EncKeyIn: in[:alg.EncLen], IntegKeyIn: in[alg.EncLen:], EncKeyOut: out[:alg.EncLen], IntegKeyOut: out[alg.EncLen:],
 		LocalTS: q.localTS, RemoteTS: q.remoteTS,
 		Lifetime: q.lifetime, LifetimeBytes: q.lifeBytes, Owner: sa.owner(),
+		// The initiator sends Quick Mode's last message: the peer installs
+		// the SA only once that arrives (strongSwan in another thread than
+		// its ESP), so our packets stay on the SA this one replaces until
+		// the peer's first packet on it.
+		DeferOutbound: q.initiator,
 	}
 	switch q.offer.encap {
 	case isakmp.V1EncapUDPTunnel, isakmp.V1EncapUDPTunnelDraft, isakmp.V1EncapUDPTransport, isakmp.V1EncapUDPTransportDraft:
@@ -639,7 +663,7 @@ func (e *Engine) installed(now time.Time, w installWait, err error) {
 			e.deletePhase2(sa, w.replaces)
 		}
 		if w.initiator {
-			e.retireReplaced(sa)
+			e.retireReplaced(now, sa)
 		}
 		e.supersede(sa, c)
 		e.resolveCrossing(now, sa)
@@ -741,7 +765,7 @@ func (e *Engine) quickRefused(sa *p1SA, n *isakmp.V1Notify) bool {
 		case isakmp.V1NotifyNoProposalChosen:
 			why += ": none of our ESP proposals matches its transform set, or the PFS group differs (a DH group in our esp proposals means PFS)"
 		}
-		delete(sa.quick, q.msgID)
+		sa.dropQuick(q.msgID)
 		sa.log(e).Warn("Quick Mode failed: "+why, zap.String("child", q.conn.Name))
 		sa.children = append(sa.children, &child{Child: engine.Child{Conn: q.conn, State: engine.ChildFailed, Err: why, SPIIn: q.spiIn},
 			localTS: q.localTS, remoteTS: q.remoteTS})

@@ -183,38 +183,72 @@ func TestSimultaneousPhase2Rekey(t *testing.T) {
 }
 
 // TestCrossingPhase1Renewal: both sides renew the ISAKMP SA at the same
-// instant, so each initiates a new Main Mode and Quick Mode and deletes
-// the old SA. Both then hold the two new ISAKMP SAs; by the
-// highest-initiator-cookie rule both keep the same one and delete the
-// other with its phase 2 SA: one ISAKMP SA and one phase 2 SA per side,
-// the same on both, renewed normally afterwards.
+// instant, so each initiates a new Main Mode and deletes the old SA once
+// its new one carries the phase 2 SAs. Two kinds of peer:
+//
+//   - one that renews as we do, with a Quick Mode on the new SA: both
+//     then hold the two new ISAKMP SAs, and by the
+//     highest-initiator-cookie rule both keep the same one and delete the
+//     other with its phase 2 SA;
+//   - one that reauthenticates as strongSwan does: a Main Mode without a
+//     Quick Mode, its phase 2 SAs moved to the new ISAKMP SA in its own
+//     bookkeeping (and gone with it if that SA is deleted), the old SA
+//     kept until told. The newest ISAKMP SA stays; we negotiate the phase
+//     2 SA on it if it has none and delete the others.
+//
+// Either way: one ISAKMP SA and one phase 2 SA per side, the same on both
+// (keys included), renewed normally afterwards.
 func TestCrossingPhase1Renewal(t *testing.T) {
-	for seed := range 4 {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
-			for _, n := range []*node{p.a, p.b} {
-				n.conns[0].IKELifetime, n.conns[0].ChildLifetime = 20*time.Minute, 5*time.Minute
-			}
-			p.initiate(p.a, p.a.conns[0])
-			p.run(time.Second)
-			requireUp(t, p.a, p.b, 1)
-			old := p.a.eng.SAs()[0].LocalSPI
-			p.Now = p.Now.Add(time.Duration(seed) * time.Second)
-			for _, n := range []*node{p.a, p.b} {
-				out, started := n.eng.Rekey(p.Now, n.conns[0].Name, true, false)
-				if started != 1 {
-					t.Fatalf("%s: Rekey started %d renewals", n.name, started)
+	for _, reauth := range []bool{false, true} {
+		for seed := range 4 {
+			t.Run(fmt.Sprintf("reauth=%v/%d", reauth, seed), func(t *testing.T) {
+				p := newPair(t, "main", []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
+				for _, n := range []*node{p.a, p.b} {
+					n.conns[0].IKELifetime, n.conns[0].ChildLifetime = 20*time.Minute, 5*time.Minute
 				}
-				p.do(n, out)
-			}
-			p.run(10 * time.Second)
-			requireUp(t, p.a, p.b, 1)
-			if p.a.eng.SAs()[0].LocalSPI == old {
-				t.Fatal("the old ISAKMP SA survived")
-			}
-			// And afterwards the survivor and its phase 2 SA renew as usual.
-			p.run(30 * time.Minute)
-			requireUp(t, p.a, p.b, 1)
-		})
+				p.initiate(p.a, p.a.conns[0])
+				p.run(time.Second)
+				requireUp(t, p.a, p.b, 1)
+				old := p.a.eng.SAs()[0].LocalSPI
+				p.Now = p.Now.Add(time.Duration(seed) * time.Second)
+				p.b.eng.noQuick = reauth
+				for _, n := range []*node{p.a, p.b} {
+					out, started := n.eng.Rekey(p.Now, n.conns[0].Name, true, false)
+					if started != 1 {
+						t.Fatalf("%s: Rekey started %d renewals", n.name, started)
+					}
+					if reauth && n == p.b {
+						moveToNewest(n.eng)
+					}
+					p.do(n, out)
+				}
+				p.run(10 * time.Second)
+				requireUp(t, p.a, p.b, 1)
+				if p.a.eng.SAs()[0].LocalSPI == old {
+					t.Fatal("the old ISAKMP SA survived")
+				}
+				// And afterwards the survivor and its phase 2 SA renew as usual.
+				p.run(30 * time.Minute)
+				requireUp(t, p.a, p.b, 1)
+			})
+		}
+	}
+}
+
+// moveToNewest plays strongSwan's reauthentication on e right after it
+// started a new phase 1: the phase 2 SAs of the SA being replaced are
+// filed under the new one.
+func moveToNewest(e *Engine) {
+	var from, to *p1SA
+	for _, sa := range e.sas {
+		switch {
+		case sa.state == stateEstablished && sa.Rekeying:
+			from = sa
+		case sa.state != stateEstablished && sa.initiator:
+			to = sa
+		}
+	}
+	if from != nil && to != nil {
+		to.children, from.children = from.children, nil
 	}
 }

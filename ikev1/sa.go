@@ -77,6 +77,13 @@ type p1SA struct {
 	state        p1State
 	crossingQM   bool      // resolveCrossing started Quick Modes for this loser's phase 2 SAs
 	crossCheckAt time.Time // when resolveCrossing looks at this newly established SA
+	// reauth: the peer initiated this SA and brought no Quick Mode on it
+	// within crossCheckDelay (a reauthentication; resolveCrossing).
+	reauth bool
+	// retired are the inbound SPIs of phase 2 SAs we deleted as this SA
+	// replaced their ISAKMP SA, which a peer may have filed under this
+	// one (sendDeletes).
+	retired []uint32
 
 	local, remote netip.AddrPort
 

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -263,14 +264,16 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
 	sa.RekeyAt = now.Add(e.rekeyDelay(sa, sa.conn.IKELifetime, defaultIKELifetime))
+	// A copy: peerID.Data may point into the decrypted IKE_AUTH message,
+	// which would otherwise stay in memory with the SA.
+	peerID.Data = slices.Clone(peerID.Data)
 	sa.peerID = peerID
 	if sa.ownerName == "" { // a rekeyed SA's successor keeps its own
 		sa.ownerName = sa.owner()
 	}
-	sa.expires = time.Time{}
-	if sa.halfOpen {
-		delete(e.halfOpen, sa.halfOpenKey)
-		sa.halfOpen = false
+	if sa.halfOpen != nil {
+		delete(e.halfOpen, sa.halfOpen.key)
+		sa.halfOpen = nil
 	}
 	e.Count.Established++
 	sa.log(e).Info("IKE SA established", zap.String("ike", sa.chosen.String()),

@@ -216,7 +216,7 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 		}
 		sa.log(e).Debug("retransmit", zap.Stringer("exchange", r.exchange), zap.Uint32("msgid", r.msgID), zap.Int("try", r.Tries))
 	}
-	if engine.Due(sa.expires, now) {
+	if sa.halfOpen != nil && engine.Due(sa.halfOpen.expires, now) {
 		e.Unauthenticated(now, "half-open IKE SA expired", sa.remote.Addr(), func() {
 			sa.log(e).Info("half-open IKE SA expired without IKE_AUTH")
 		})
@@ -295,9 +295,9 @@ func (e *Engine) destroy(sa *ikeSA, reason string) {
 	} else {
 		delete(e.sas, sa.spiR)
 	}
-	if sa.halfOpen {
-		delete(e.halfOpen, sa.halfOpenKey)
-		sa.halfOpen = false
+	if sa.halfOpen != nil {
+		delete(e.halfOpen, sa.halfOpen.key)
+		sa.halfOpen = nil
 	}
 	if sa.state == stateEstablished || sa.state == stateDeleting {
 		e.Effect(engine.IKEDown(2, sa.conn.Name, sa.ourSPI(), sa.spiI, sa.spiR))

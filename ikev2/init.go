@@ -405,7 +405,6 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 			initReq: append([]byte(nil), d.Data...)},
 		chosen:    sel.Chosen,
 		peerMsgID: 0,
-		expires:   now.Add(halfOpenTimeout),
 	}
 	sa.spiR = e.randomSPI()
 	e.readCapabilities(sa, ps)
@@ -437,10 +436,9 @@ func (e *Engine) respondInit(now time.Time, d isakmp.Datagram, msg *isakmp.Messa
 	sa.hs.initResp = raw
 	sa.lastResp = [][]byte{raw}
 	sa.peerMsgID = 1
-	sa.halfOpen = true
-	sa.halfOpenKey = halfOpenKey{d.Remote, h.SPIi}
+	sa.halfOpen = &halfOpenEntry{key: halfOpenKey{d.Remote, h.SPIi}, expires: now.Add(halfOpenTimeout)}
 	e.sas[sa.spiR] = sa
-	e.halfOpen[sa.halfOpenKey] = sa
+	e.halfOpen[sa.halfOpen.key] = sa
 	e.Emit(d.Local, d.Remote, raw)
 	e.Schedule(sa)
 	sa.log(e).Debug("IKE_SA_INIT answered", zap.String("ike", sel.Chosen.String()), zap.Bool("nat", sa.nat.Any()))

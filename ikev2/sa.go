@@ -96,9 +96,16 @@ type ikeSA struct {
 	// Rekeying and its collisions (collision.go).
 	rekeyState
 
-	halfOpen    bool
-	halfOpenKey halfOpenKey
-	expires     time.Time // half-open expiry
+	// halfOpen is set while the SA is half-open (responder, before
+	// IKE_AUTH): its key in Engine.halfOpen and when it expires. A
+	// pointer, so that established SAs do not carry it.
+	halfOpen *halfOpenEntry
+}
+
+// halfOpenEntry is a half-open IKE SA's entry in Engine.halfOpen.
+type halfOpenEntry struct {
+	key     halfOpenKey
+	expires time.Time
 }
 
 // handshake is what IKE_SA_INIT and IKE_AUTH need until the IKE SA is
@@ -260,7 +267,9 @@ func (sa *ikeSA) NextDeadline() time.Time {
 	if sa.req != nil {
 		d.Consider(sa.req.Next)
 	}
-	d.Consider(sa.expires)
+	if sa.halfOpen != nil {
+		d.Consider(sa.halfOpen.expires)
+	}
 	for _, r := range sa.lateRemovals {
 		d.Consider(r.at)
 	}

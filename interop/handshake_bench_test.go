@@ -16,6 +16,11 @@ import (
 	"time"
 )
 
+// hsIdleWait is how long after the handshakes the responder's RSS is
+// read again, idle with every SA held: ikegate lowers its collector's
+// target once it has allocated little for 5 s (gc_idle_percent).
+const hsIdleWait = 8 * time.Second
+
 // hsPSK is the benchmark's pre-shared key.
 const hsPSK = "handshake-benchmark-secret-0123456789"
 
@@ -28,14 +33,15 @@ type hsSuite struct {
 // hsFigures are one responder's figures: the generator's report
 // (`ikegate bench --json`) and the responder's CPU time and RSS growth.
 type hsFigures struct {
-	name        string
-	established int
-	count       int
-	rate        float64
-	p50, p99    float64 // ms
-	cpuPerSA    float64 // responder, µs
-	rssPerSA    float64 // responder, KiB
-	genCPUPerSA float64 // generator, µs
+	name         string
+	established  int
+	count        int
+	rate         float64
+	p50, p99     float64 // ms
+	cpuPerSA     float64 // responder, µs
+	rssPerSA     float64 // responder, KiB, right after the handshakes
+	idleRSSPerSA float64 // responder, KiB, hsIdleWait later
+	genCPUPerSA  float64 // generator, µs
 }
 
 // TestHandshakeBenchmark (built only with -tags bench, which
@@ -50,18 +56,23 @@ type hsFigures struct {
 // + Mode Config + Quick Mode with AES-128/SHA-256/Curve25519 and
 // AES-GCM-128 ESP. It prints one table per version: established, rate,
 // latency, the responder's CPU time (utime+stime of /proc/PID/stat) and
-// RSS growth per SA with every SA held, the generator's CPU per SA, and
-// the ratio ikegate/strongSwan.
+// RSS growth per SA with every SA held (right after the handshakes and
+// hsIdleWait later), the generator's CPU per SA, and the ratio
+// ikegate/strongSwan.
 func TestHandshakeBenchmark(t *testing.T) {
 	RequireLab(t)
 	count := envInt("IKEGATE_BENCH_COUNT", 2000)
 	conc := envInt("IKEGATE_BENCH_CONCURRENCY", 100)
 	runs := envInt("IKEGATE_BENCH_RUNS", 3)
+	// Source addresses of the clients: ikegate serves each IKEv1 peer
+	// address on one shard (one CPU), so from one address IKEv1 load uses
+	// one of them.
+	sources := envInt("IKEGATE_BENCH_SOURCES", 1)
 	pskFile := filepath.Join(t.TempDir(), "psk")
 	writeFile(t, pskFile, hsPSK+"\n", 0o600)
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nIKE handshakes: %d clients, %d in flight, PSK, a virtual IP each, `ikegate bench` in the other namespace, %d CPUs (shared)",
-		count, conc, runtime.NumCPU())
+	fmt.Fprintf(&b, "\nIKE handshakes: %d clients, %d in flight, PSK, a virtual IP each, `ikegate bench` in the other namespace from %d source address(es), %d CPUs (shared)",
+		count, conc, sources, runtime.NumCPU())
 	if runs > 1 {
 		fmt.Fprintf(&b, ", median of %d runs by rate", runs)
 	}
@@ -75,7 +86,7 @@ func TestHandshakeBenchmark(t *testing.T) {
 			var figs []hsFigures
 			for i := range runs {
 				t.Run(fmt.Sprintf("ikev%d-%s-%d", s.version, resp, i+1), func(t *testing.T) {
-					figs = append(figs, hsRun(t, s, resp, count, conc, pskFile))
+					figs = append(figs, hsRun(t, s, resp, count, conc, sources, pskFile))
 				})
 			}
 			if len(figs) > 0 {
@@ -89,11 +100,11 @@ func TestHandshakeBenchmark(t *testing.T) {
 			mode = " Main Mode + Mode Config + Quick Mode"
 		}
 		fmt.Fprintf(&b, "\nIKEv%d%s, IKE %s, ESP %s\n", s.version, mode, s.ike, s.esp)
-		fmt.Fprintf(&b, "%-32s %11s %8s %8s %8s %11s %11s %14s\n",
-			"responder", "established", "rate/s", "p50 ms", "p99 ms", "CPU µs/SA", "RSS KiB/SA", "gen CPU µs/SA")
+		fmt.Fprintf(&b, "%-32s %11s %8s %8s %8s %11s %11s %11s %14s\n",
+			"responder", "established", "rate/s", "p50 ms", "p99 ms", "CPU µs/SA", "RSS KiB/SA", "idle KiB/SA", "gen CPU µs/SA")
 		for _, r := range rows {
-			fmt.Fprintf(&b, "%-32s %11s %8.0f %8.1f %8.1f %11.0f %11.1f %14.0f\n", r.name,
-				fmt.Sprintf("%d/%d", r.established, r.count), r.rate, r.p50, r.p99, r.cpuPerSA, r.rssPerSA, r.genCPUPerSA)
+			fmt.Fprintf(&b, "%-32s %11s %8.0f %8.1f %8.1f %11.0f %11.1f %11.1f %14.0f\n", r.name,
+				fmt.Sprintf("%d/%d", r.established, r.count), r.rate, r.p50, r.p99, r.cpuPerSA, r.rssPerSA, r.idleRSSPerSA, r.genCPUPerSA)
 		}
 		if len(rows) >= 2 && rows[0].established > 0 && rows[1].established > 0 {
 			sw, ig := rows[0], rows[1]
@@ -103,9 +114,9 @@ func TestHandshakeBenchmark(t *testing.T) {
 				}
 				return fmt.Sprintf("%.2f", a/b)
 			}
-			fmt.Fprintf(&b, "%-32s %11s %8s %8s %8s %11s %11s\n", "ratio ikegate/strongSwan", "",
+			fmt.Fprintf(&b, "%-32s %11s %8s %8s %8s %11s %11s %11s\n", "ratio ikegate/strongSwan", "",
 				ratio(ig.rate, sw.rate), ratio(ig.p50, sw.p50), ratio(ig.p99, sw.p99),
-				ratio(ig.cpuPerSA, sw.cpuPerSA), ratio(ig.rssPerSA, sw.rssPerSA))
+				ratio(ig.cpuPerSA, sw.cpuPerSA), ratio(ig.rssPerSA, sw.rssPerSA), ratio(ig.idleRSSPerSA, sw.idleRSSPerSA))
 		}
 	}
 	t.Log(b.String())
@@ -114,8 +125,14 @@ func TestHandshakeBenchmark(t *testing.T) {
 
 // hsRun starts responder resp in a fresh lab, runs the generator against
 // it and returns the figures.
-func hsRun(t *testing.T, s hsSuite, resp string, count, conc int, pskFile string) hsFigures {
+func hsRun(t *testing.T, s hsSuite, resp string, count, conc, sources int, pskFile string) hsFigures {
 	lab := NewLab(t)
+	from := []string{LeftAddr}
+	for i := 1; i < sources; i++ {
+		a := fmt.Sprintf("10.200.0.%d", 200+i)
+		MustRun(t, IPCmd, "-n", lab.Left, "addr", "add", a+"/24", "dev", LabIface)
+		from = append(from, a)
+	}
 	var pid int
 	name := "ikegate (userspace dataplane)"
 	switch resp {
@@ -145,7 +162,7 @@ func hsRun(t *testing.T, s hsSuite, resp string, count, conc int, pskFile string
 	time.Sleep(200 * time.Millisecond) // let the daemon settle after startup
 	rss0, cpu0 := vmRSS(t, pid), cpuTime(t, pid)
 	args := []string{IPCmd, "netns", "exec", lab.Left, IkegateBin(t), "bench", RightAddr,
-		"--version", strconv.Itoa(s.version), "--from", LeftAddr, "--psk-file", pskFile,
+		"--version", strconv.Itoa(s.version), "--from", strings.Join(from, ","), "--psk-file", pskFile,
 		"--id", "@c%d.bench", "--remote-id", "@gw.bench", "--vip", "--ike", s.ike, "--esp", s.esp,
 		"--count", strconv.Itoa(count), "--concurrency", strconv.Itoa(conc), "--timeout", "30s",
 		"--keep", "--json"}
@@ -154,6 +171,8 @@ func hsRun(t *testing.T, s hsSuite, resp string, count, conc int, pskFile string
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	rss1, cpu1 := vmRSS(t, pid), cpuTime(t, pid)
+	time.Sleep(hsIdleWait)
+	rss2 := vmRSS(t, pid)
 	var rep struct {
 		Established int            `json:"established"`
 		Count       int            `json:"count"`
@@ -176,10 +195,11 @@ func hsRun(t *testing.T, s hsSuite, resp string, count, conc int, pskFile string
 	if rep.Established > 0 {
 		f.cpuPerSA = float64((cpu1 - cpu0).Microseconds()) / float64(rep.Established)
 		f.rssPerSA = float64(rss1-rss0) / float64(rep.Established)
+		f.idleRSSPerSA = float64(rss2-rss0) / float64(rep.Established)
 	}
-	t.Logf("run: IKEv%d %-32s %d/%d, %.0f/s, p50 %.1f ms, p99 %.1f ms, CPU %.0f µs/SA (%v), RSS %.1f KiB/SA (%d -> %d KiB), generator %.0f µs/SA",
+	t.Logf("run: IKEv%d %-32s %d/%d, %.0f/s, p50 %.1f ms, p99 %.1f ms, CPU %.0f µs/SA (%v), RSS %.1f KiB/SA (%d -> %d KiB), idle %.1f KiB/SA (%d KiB), generator %.0f µs/SA",
 		s.version, name, f.established, f.count, f.rate, f.p50, f.p99, f.cpuPerSA, (cpu1 - cpu0).Round(time.Millisecond),
-		f.rssPerSA, rss0, rss1, f.genCPUPerSA)
+		f.rssPerSA, rss0, rss1, f.idleRSSPerSA, rss2, f.genCPUPerSA)
 	return f
 }
 

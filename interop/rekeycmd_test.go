@@ -66,8 +66,13 @@ func TestRekeyDownCommands(t *testing.T) {
 			if err != nil || !strings.Contains(out, "rekeyed: new IKE SA") {
 				t.Fatalf("rekey --ike: %v: %s", err, out)
 			}
-			after := g.SA(c.Name)
-			if after == nil || after.LocalSPI == before.LocalSPI {
+			// IKEv1 deletes the old ISAKMP SA a second after the new one
+			// carries its phase 2 SA (the peer may still send on the old).
+			var after *IkegateSA
+			if !WaitFor(t, 5*time.Second, func() bool {
+				after = g.SA(c.Name)
+				return after != nil && after.LocalSPI != before.LocalSPI
+			}) {
 				t.Fatalf("IKE SA after rekey --ike: %+v (was %s)", after, before.LocalSPI)
 			}
 			// strongSwan ends with exactly one IKE SA of the connection, the new one.

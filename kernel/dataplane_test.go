@@ -82,6 +82,12 @@ func TestDataplaneContract(t *testing.T) {
 			if len(inst) != 2 || inst[0].SPIIn != sa2.SPIIn || inst[1].SPIIn != sa1.SPIIn {
 				t.Fatalf("Installed() = %+v, want the SAs with SPI in %#x then %#x", inst, sa2.SPIIn, sa1.SPIIn)
 			}
+			for _, sa := range inst {
+				// No backend keeps the key bytes beside its ciphers.
+				if sa.EncKeyIn != nil || sa.EncKeyOut != nil || sa.IntegKeyIn != nil || sa.IntegKeyOut != nil {
+					t.Errorf("Installed() has keys: %+v", sa)
+				}
+			}
 			inst[0].RemoteTS[0] = netip.MustParsePrefix("192.0.2.0/24")
 			if dp.Installed()[0].RemoteTS[0] != sa2.RemoteTS[0] {
 				t.Fatal("Installed() shares memory with the dataplane")

@@ -116,6 +116,17 @@ type spiKey struct {
 	spi uint32
 }
 
+// recordOf is what a backend keeps of an installed CHILD SA for its
+// listing (Installed) and moves: a copy without the keys, which the
+// backend holds in its own form (ciphers, the kernel) or not at all.
+func recordOf(sa *policy.ChildSA) policy.ChildSA {
+	c := *sa
+	c.EncKeyIn, c.EncKeyOut, c.IntegKeyIn, c.IntegKeyOut = nil, nil, nil, nil
+	c.LocalTS = append([]netip.Prefix(nil), sa.LocalTS...)
+	c.RemoteTS = append([]netip.Prefix(nil), sa.RemoteTS...)
+	return c
+}
+
 // cloneChildSA copies sa deeply enough that later changes by the caller
 // (or zeroing of key material) do not affect the copy.
 func cloneChildSA(sa *policy.ChildSA) policy.ChildSA {

@@ -25,12 +25,15 @@ type noneBackend struct {
 
 	mu        sync.Mutex
 	allocated map[spiKey]netip.Addr // reserved inbound SPIs -> remote
-	installed map[saKey]policy.ChildSA
-	// inbound finds installed SAs by inbound SPI and local address, so
-	// that AllocSPI and AddChildSA check an SPI in constant time (they
-	// scanned installed: O(n²) for n CHILD SAs).
-	inbound map[spiKey]saKey
-	closed  bool
+	// installed are the recorded CHILD SAs by local address and inbound
+	// SPI (unique: AddChildSA refuses a second), so that AllocSPI and
+	// AddChildSA check an SPI in constant time. Each is the caller's own
+	// ChildSA (policy.Installer.AddChildSA lets a dataplane keep it), not
+	// a copy: one record per CHILD SA in the whole daemon. A moved SA is
+	// replaced by a copy of ours (MoveChildSA), as its caller then
+	// rewrites the addresses of its own.
+	installed map[spiKey]*policy.ChildSA
+	closed    bool
 }
 
 func newNone(log *zap.Logger) *noneBackend {
@@ -40,8 +43,7 @@ func newNone(log *zap.Logger) *noneBackend {
 	return &noneBackend{
 		log:       log,
 		allocated: map[spiKey]netip.Addr{},
-		installed: map[saKey]policy.ChildSA{},
-		inbound:   map[spiKey]saKey{},
+		installed: map[spiKey]*policy.ChildSA{},
 	}
 }
 
@@ -50,7 +52,7 @@ func (b *noneBackend) inUse(dst netip.Addr, spi uint32) bool {
 	if _, ok := b.allocated[spiKey{dst, spi}]; ok {
 		return true
 	}
-	_, ok := b.inbound[spiKey{dst, spi}]
+	_, ok := b.installed[spiKey{dst, spi}]
 	return ok
 }
 
@@ -99,12 +101,11 @@ func (b *noneBackend) AddChildSA(sa *policy.ChildSA) error {
 	}
 	k := keyOf(sa)
 	in := spiKey{k.local, k.spiIn}
-	if _, ok := b.inbound[in]; ok {
+	if _, ok := b.installed[in]; ok {
 		return fmt.Errorf("kernel: add inbound ESP state spi %#08x %v->%v: already installed", sa.SPIIn, k.remote, k.local)
 	}
 	delete(b.allocated, in)
-	b.installed[k] = cloneChildSA(sa)
-	b.inbound[in] = k
+	b.installed[in] = sa // kept, not copied (see installed)
 	b.log.Debug("CHILD SA recorded (dataplane none)", zap.String("conn", sa.ConnName),
 		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)))
 	return nil
@@ -114,17 +115,16 @@ func (b *noneBackend) AddChildSA(sa *policy.ChildSA) error {
 func (b *noneBackend) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	k := keyOf(sa)
-	s, ok := b.installed[k]
+	in, s, ok := b.lookup(sa)
 	if !ok {
 		return fmt.Errorf("kernel: move CHILD SA spi %#08x: not installed", sa.SPIIn)
 	}
-	delete(b.installed, k)
-	delete(b.inbound, spiKey{k.local, k.spiIn})
-	s.Move(local, remote)
-	nk := keyOf(&s)
-	b.installed[nk] = s
-	b.inbound[spiKey{nk.local, nk.spiIn}] = nk
+	delete(b.installed, in)
+	// Our own copy from now on: the caller moves its ChildSA after this
+	// returns, outside b.mu, while Installed may read the record.
+	c := recordOf(s)
+	c.Move(local, remote)
+	b.installed[spiKey{c.Local.Unmap(), c.SPIIn}] = &c
 	return nil
 }
 
@@ -134,14 +134,23 @@ func (b *noneBackend) DelChildSA(sa *policy.ChildSA) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	k := keyOf(sa)
-	delete(b.installed, k)
-	in := spiKey{k.local, k.spiIn}
-	if b.inbound[in] == k {
-		delete(b.inbound, in)
+	if in, _, ok := b.lookup(sa); ok {
+		delete(b.installed, in)
 	}
-	delete(b.allocated, in)
+	delete(b.allocated, spiKey{sa.Local.Unmap(), sa.SPIIn})
 	return nil
+}
+
+// lookup finds the recorded CHILD SA with sa's addresses and SPIs, and
+// its key in installed (under b.mu).
+func (b *noneBackend) lookup(sa *policy.ChildSA) (spiKey, *policy.ChildSA, bool) {
+	k := keyOf(sa)
+	in := spiKey{k.local, k.spiIn}
+	s, ok := b.installed[in]
+	if !ok || keyOf(s) != k {
+		return in, nil, false
+	}
+	return in, s, true
 }
 
 var _ policy.Dataplane = (*noneBackend)(nil)
@@ -181,7 +190,7 @@ func (b *noneBackend) Installed() []policy.ChildSA {
 	defer b.mu.Unlock()
 	out := make([]policy.ChildSA, 0, len(b.installed))
 	for _, sa := range b.installed {
-		out = append(out, cloneChildSA(&sa))
+		out = append(out, recordOf(sa)) // without the keys, which the caller keeps
 	}
 	sortChildSAs(out)
 	return out
@@ -193,7 +202,6 @@ func (b *noneBackend) Close() error {
 	b.closed = true
 	clear(b.allocated)
 	clear(b.installed)
-	clear(b.inbound)
 	return nil
 }
 

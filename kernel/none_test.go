@@ -89,10 +89,17 @@ func TestNoneAddDelClose(t *testing.T) {
 	if len(got) != 1 || got[0].SPIIn != spi || got[0].SPIOut != 0xabcdef01 {
 		t.Fatalf("Installed() = %+v", got)
 	}
-	// The record is a copy.
-	sa.LocalTS[0] = netip.MustParsePrefix("192.0.2.0/24")
-	if b.Installed()[0].LocalTS[0].String() != "10.1.0.0/24" {
-		t.Fatal("Installed shares memory with the caller's ChildSA")
+	// The backend keeps the caller's ChildSA (policy.Installer.AddChildSA)
+	// and lists copies of it without the keys.
+	if b.installed[spiKey{addrL, spi}] != sa {
+		t.Fatal("the backend holds a copy of the caller's ChildSA")
+	}
+	got[0].LocalTS[0] = netip.MustParsePrefix("192.0.2.0/24")
+	if sa.LocalTS[0].String() != "10.1.0.0/24" || b.Installed()[0].LocalTS[0].String() != "10.1.0.0/24" {
+		t.Fatal("Installed shares memory with the recorded ChildSA")
+	}
+	if got[0].EncKeyIn != nil || got[0].IntegKeyOut != nil {
+		t.Fatalf("Installed lists keys: %+v", got[0])
 	}
 	if c, ok := b.Counters(sa.SPIIn); ok || c != (policy.ChildCounters{}) {
 		t.Fatalf("Counters = %+v, %v; want nothing counted", c, ok)
@@ -175,5 +182,65 @@ func BenchmarkNoneInstall(b *testing.B) {
 		if err := nb.DelChildSA(install()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestNoneMove: a move files the SA under its new local address in a
+// copy of the backend's own (the caller moves its ChildSA afterwards,
+// as engine.Execute does), DelChildSA finds it with the moved record,
+// and an SA that is not installed (or not with these SPIs) cannot move.
+func TestNoneMove(t *testing.T) {
+	newL := netip.MustParseAddr("10.200.1.1")
+	to := struct{ local, remote netip.AddrPort }{
+		netip.AddrPortFrom(newL, 4500), netip.AddrPortFrom(netip.MustParseAddr("10.200.1.2"), 34567),
+	}
+	for _, tc := range []struct {
+		name    string
+		probe   func(sa *policy.ChildSA) *policy.ChildSA // what MoveChildSA is given
+		wantErr bool
+	}{
+		{"installed", func(sa *policy.ChildSA) *policy.ChildSA { return sa }, false},
+		{"other SPI out", func(sa *policy.ChildSA) *policy.ChildSA {
+			c := *sa
+			c.SPIOut++
+			return &c
+		}, true},
+		{"not installed", func(sa *policy.ChildSA) *policy.ChildSA { return testChildSA(0x2000, 0x3000) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newNone(nil)
+			sa := testChildSA(0x1000, 0xabcdef01)
+			if err := b.AddChildSA(sa); err != nil {
+				t.Fatal(err)
+			}
+			err := b.MoveChildSA(tc.probe(sa), to.local, to.remote)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("MoveChildSA: %v, want an error: %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				if got := b.Installed(); len(got) != 1 || got[0].Local != addrL {
+					t.Fatalf("after a failed move: Installed() = %+v", got)
+				}
+				return
+			}
+			if b.installed[spiKey{newL, sa.SPIIn}] == sa {
+				t.Fatal("the backend keeps the caller's ChildSA after a move (the caller changes it next)")
+			}
+			sa.Move(to.local, to.remote) // as engine.Execute does
+			got := b.Installed()
+			if len(got) != 1 || got[0].Local != newL || got[0].Remote != to.remote.Addr() ||
+				got[0].EncapLocalPort != 4500 || got[0].EncapRemotePort != 34567 || got[0].EncKeyIn != nil {
+				t.Fatalf("after the move: Installed() = %+v", got)
+			}
+			if b.inUse(addrL, sa.SPIIn) || !b.inUse(newL, sa.SPIIn) {
+				t.Fatal("the SPI is still filed under the old local address")
+			}
+			if err := b.DelChildSA(sa); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.Installed(); len(got) != 0 {
+				t.Fatalf("after DelChildSA: Installed() = %+v", got)
+			}
+		})
 	}
 }

@@ -178,7 +178,7 @@ type usStats struct {
 
 // usSA is one installed CHILD SA pair.
 type usSA struct {
-	sa  policy.ChildSA // deep copy
+	sa  policy.ChildSA // deep copy without the keys (recordOf)
 	seq uint64         // install order: newer SAs win outbound
 	// fit is how fit the SA is for our packets (outActive, outDeferred,
 	// outRetired): among the SAs that take a packet, the fittest newest
@@ -1168,7 +1168,7 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	in.Resume(sa.ResumeSeqIn)
 	out.Resume(sa.ResumeSeqOut)
 	s := &usSA{
-		sa:       cloneChildSA(sa),
+		sa:       recordOf(sa), // the keys are in the ciphers of in and out
 		in:       in,
 		out:      out,
 		local:    netip.AddrPortFrom(sa.Local.Unmap(), sa.EncapLocalPort),

@@ -357,8 +357,7 @@ func (b *xfrmBackend) AddChildSA(sa *policy.ChildSA) error {
 	}
 
 	delete(b.allocated, spiKey{k.local, k.spiIn})
-	rec := cloneChildSA(sa)
-	rec.EncKeyIn, rec.EncKeyOut, rec.IntegKeyIn, rec.IntegKeyOut = nil, nil, nil, nil // keys live in the kernel only
+	rec := recordOf(sa) // keys live in the kernel only
 	b.installed[k] = rec
 	b.log.Info("CHILD SA installed", zap.String("conn", sa.ConnName), zap.Uint32("reqid", sa.ReqID),
 		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)),

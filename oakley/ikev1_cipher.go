@@ -35,9 +35,14 @@ var ErrV1Malformed = errors.New("oakley: malformed IKEv1 encrypted message")
 //
 // Supported: AES-CBC (128/192/256-bit keys), 3DES-CBC and, to recognise
 // and talk to very old peers, DES-CBC. A V1Cipher is stateless (the IV is
-// passed in) and safe for concurrent use.
+// passed in) and safe for concurrent use. It keeps its key and builds the
+// block cipher per message: an AES key schedule is about 500 bytes, held
+// by every idle ISAKMP SA otherwise, for a fraction of a microsecond per
+// message.
 type V1Cipher struct {
-	block cipher.Block
+	id  uint16 // EncrAESCBC, Encr3DES or EncrDES
+	bs  int    // block size
+	key []byte
 }
 
 // NewV1Cipher returns the cipher for an IKEv2-numbered encryption
@@ -51,27 +56,41 @@ func NewV1Cipher(encr Transform, key []byte) (*V1Cipher, error) {
 	if len(key) != need {
 		return nil, fmt.Errorf("oakley: %s key is %d bytes, want %d", v1EncrName(encr), len(key), need)
 	}
-	var b cipher.Block
-	switch encr.ID {
-	case EncrAESCBC:
-		b, err = aes.NewCipher(key)
-	case Encr3DES:
-		b, err = des.NewTripleDESCipher(key)
-	case EncrDES:
-		b, err = des.NewCipher(key)
-	default:
-		// Unreachable: V1EncrKeyLen accepted only the three above.
-		return nil, fmt.Errorf("%w: %s", ErrV1Unsupported, v1EncrName(encr))
-	}
+	c := &V1Cipher{id: encr.ID, key: append([]byte(nil), key...)}
+	b, err := c.block() // checks the key now
 	if err != nil {
 		return nil, err
 	}
-	return &V1Cipher{block: b}, nil
+	c.bs = b.BlockSize()
+	return c, nil
+}
+
+// block builds the block cipher of c's key.
+func (c *V1Cipher) block() (cipher.Block, error) {
+	switch c.id {
+	case EncrAESCBC:
+		return aes.NewCipher(c.key)
+	case Encr3DES:
+		return des.NewTripleDESCipher(c.key)
+	case EncrDES:
+		return des.NewCipher(c.key)
+	}
+	// Unreachable: NewV1Cipher accepted only the three above.
+	return nil, fmt.Errorf("%w: %s", ErrV1Unsupported, v1EncrName(Transform{Type: TransformENCR, ID: c.id}))
+}
+
+// mustBlock is block for a cipher NewV1Cipher made, whose key it checked.
+func (c *V1Cipher) mustBlock() cipher.Block {
+	b, err := c.block()
+	if err != nil {
+		panic("oakley: IKEv1 cipher: " + err.Error()) // NewV1Cipher checked the key
+	}
+	return b
 }
 
 // BlockSize returns the cipher's block size in bytes (16 for AES, 8 for
 // 3DES and DES), which is also the IV length.
-func (c *V1Cipher) BlockSize() int { return c.block.BlockSize() }
+func (c *V1Cipher) BlockSize() int { return c.bs }
 
 // Encrypt zero-pads plaintext to a multiple of the block size (no padding
 // if it already is one; see V1Cipher) and CBC-encrypts it with iv. It
@@ -80,7 +99,7 @@ func (c *V1Cipher) BlockSize() int { return c.block.BlockSize() }
 // bytes long; anything else is a programming error and panics. An empty
 // plaintext encrypts to an empty ciphertext and returns iv as nextIV.
 func (c *V1Cipher) Encrypt(iv, plaintext []byte) (ct, nextIV []byte) {
-	bs := c.block.BlockSize()
+	bs := c.bs
 	if len(iv) != bs {
 		panic(fmt.Sprintf("oakley: IKEv1 IV is %d bytes, want %d", len(iv), bs))
 	}
@@ -90,7 +109,7 @@ func (c *V1Cipher) Encrypt(iv, plaintext []byte) (ct, nextIV []byte) {
 	if n == 0 {
 		return ct, append([]byte(nil), iv...)
 	}
-	cipher.NewCBCEncrypter(c.block, iv).CryptBlocks(ct, ct)
+	cipher.NewCBCEncrypter(c.mustBlock(), iv).CryptBlocks(ct, ct)
 	return ct, append([]byte(nil), ct[n-bs:]...)
 }
 
@@ -100,7 +119,7 @@ func (c *V1Cipher) Encrypt(iv, plaintext []byte) (ct, nextIV []byte) {
 // multiple of the block size or iv has the wrong length. ct and iv are not
 // modified.
 func (c *V1Cipher) Decrypt(iv, ct []byte) (pt, nextIV []byte, err error) {
-	bs := c.block.BlockSize()
+	bs := c.bs
 	switch {
 	case len(iv) != bs:
 		return nil, nil, fmt.Errorf("%w: IV is %d bytes, want %d", ErrV1Malformed, len(iv), bs)
@@ -111,6 +130,6 @@ func (c *V1Cipher) Decrypt(iv, ct []byte) (pt, nextIV []byte, err error) {
 	}
 	nextIV = append([]byte(nil), ct[len(ct)-bs:]...)
 	pt = make([]byte, len(ct))
-	cipher.NewCBCDecrypter(c.block, iv).CryptBlocks(pt, ct)
+	cipher.NewCBCDecrypter(c.mustBlock(), iv).CryptBlocks(pt, ct)
 	return pt, nextIV, nil
 }

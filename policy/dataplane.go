@@ -28,8 +28,8 @@ import (
 type Dataplane interface {
 	Installer
 	// Installed lists copies of the installed CHILD SAs, sorted by ReqID,
-	// then SPIIn. Backends that keep no key material in memory (xfrm)
-	// return them with nil keys.
+	// then SPIIn, with nil keys: the backends keep their key material in
+	// their own form (ciphers, the kernel), not as bytes.
 	Installed() []ChildSA
 	// InstallTrap installs (or, with changed selectors or reqid, replaces)
 	// the trap of conn (start = "trap"): an outbound policy without SA, so
@@ -116,7 +116,13 @@ type Installer interface {
 	// AllocReqID hands out a reqid for a CHILD SA or a trap, unique
 	// within the dataplane and never 0.
 	AllocReqID() uint32
-	// AddChildSA installs both directions of sa and its policies.
+	// AddChildSA installs both directions of sa and its policies. The
+	// dataplane may keep sa itself until DelChildSA rather than a copy
+	// (the none dataplane and the runtime's selector guard do, so that a
+	// CHILD SA is held once): the caller changes none of its fields while
+	// it is installed, except the addresses it updates after MoveChildSA
+	// (a dataplane that keeps sa copies it there) and the key bytes it
+	// wipes after DelChildSA.
 	AddChildSA(sa *ChildSA) error
 	// DelChildSA removes what AddChildSA installed; it is safe on a
 	// partially installed SA and on one that is not installed.

@@ -381,6 +381,13 @@ func (l *cfgLoader) gateway(t *cfgTable, g *Gateway) {
 			g.GCPercent = v
 		}
 	}
+	if v, ok := t.int("gc_idle_percent"); ok {
+		if v < MinGCPercent || v > MaxGCPercent {
+			t.errf("gc_idle_percent", "%d is out of range: must be from %d to %d (at or above gc_percent: no switching)", v, MinGCPercent, MaxGCPercent)
+		} else {
+			g.GCIdlePercent = v
+		}
+	}
 	if v, ok := t.str("memory_limit"); ok {
 		if n, err := parseByteSize(v); err != nil {
 			t.errf("memory_limit", "%w", err)
@@ -425,7 +432,7 @@ func parseByteSize(s string) (int64, error) {
 var validGatewayKeys = []string{
 	"listen", "ike_port", "natt_port", "dataplane", "control", "log_level", "log_format",
 	"cookie_threshold", "retransmit_tries", "retransmit_timeout", "natt_keepalive", "workers", "key_export",
-	"control_group", "metrics_listen", "gc_percent", "memory_limit", "log_sample", "esp_encap",
+	"control_group", "metrics_listen", "gc_percent", "gc_idle_percent", "memory_limit", "log_sample", "esp_encap",
 }
 
 // cfgParseMetricsListen parses metrics_listen: an IP address and a TCP

@@ -272,6 +272,8 @@ func TestParseErrors(t *testing.T) {
 		{"memory_limit unit", "[gateway]\nlisten = [\"192.0.2.1\"]\nmemory_limit = \"512 megs\"\n", []string{`key "memory_limit": "512 megs" is not a size (like "512MiB"`, `(line 3)`}},
 		{"memory_limit small", "[gateway]\nlisten = [\"192.0.2.1\"]\nmemory_limit = \"1MiB\"\n", []string{`key "memory_limit": "1MiB" is below the minimum of 16MiB`}},
 		{"memory_limit type", "[gateway]\nlisten = [\"192.0.2.1\"]\nmemory_limit = 512\n", []string{`key "memory_limit": must be a string, not an integer`}},
+		{"gc_idle_percent range", "[gateway]\nlisten = [\"192.0.2.1\"]\ngc_idle_percent = 5\n", []string{`key "gc_idle_percent": 5 is out of range: must be from 10 to 10000 (at or above gc_percent: no switching) (line 3)`}},
+		{"gc_idle_percent off", "[gateway]\nlisten = [\"192.0.2.1\"]\ngc_idle_percent = -1\n", []string{`key "gc_idle_percent": -1 is out of range`}},
 		{"log_sample", "[gateway]\nlisten = [\"192.0.2.1\"]\nlog_sample = -1\n", []string{`key "log_sample": -1 is out of range: must be from 0 to 1000000 (0 writes every line) (line 3)`}},
 		{"esp_encap value", "[gateway]\nlisten = [\"192.0.2.1\"]\ndataplane = \"userspace\"\nesp_encap = \"never\"\n", []string{`bad.toml: gateway: key "esp_encap": "never" is not one of "force", "auto" (line 4)`}},
 		{"esp_encap type", "[gateway]\nlisten = [\"192.0.2.1\"]\nesp_encap = true\n", []string{`gateway: key "esp_encap": must be a string, not a boolean (line 3)`}},
@@ -1317,7 +1319,7 @@ func TestPFSKey(t *testing.T) {
 	}
 }
 
-// TestRuntimeKeys: gc_percent, memory_limit and log_sample load as
+// TestRuntimeKeys: gc_percent, gc_idle_percent, memory_limit and log_sample load as
 // written; unset, they leave the runtime and the log alone.
 func TestRuntimeKeys(t *testing.T) {
 	for _, tc := range []struct {
@@ -1325,22 +1327,24 @@ func TestRuntimeKeys(t *testing.T) {
 		gc     int
 		limit  int64
 		sample int
+		idle   int
 	}{
-		{"", 0, 0, 0},
-		{"gc_percent = 200\n", 200, 0, 0},
-		{"gc_percent = -1\nmemory_limit = \"1GiB\"\n", -1, 1 << 30, 0},
-		{"memory_limit = \"512MiB\"\n", 0, 512 << 20, 0},
-		{"memory_limit = \"300 MB\"\n", 0, 300e6, 0},
-		{"memory_limit = \"67108864\"\n", 0, 64 << 20, 0},
-		{"log_sample = 100\n", 0, 0, 100},
+		{"", 0, 0, 0, 0},
+		{"gc_percent = 200\n", 200, 0, 0, 0},
+		{"gc_percent = -1\nmemory_limit = \"1GiB\"\n", -1, 1 << 30, 0, 0},
+		{"memory_limit = \"512MiB\"\n", 0, 512 << 20, 0, 0},
+		{"memory_limit = \"300 MB\"\n", 0, 300e6, 0, 0},
+		{"memory_limit = \"67108864\"\n", 0, 64 << 20, 0, 0},
+		{"log_sample = 100\n", 0, 0, 100, 0},
+		{"gc_idle_percent = 50\n", 0, 0, 0, 50},
 	} {
 		cfg, err := Parse("r.toml", []byte("[gateway]\nlisten = [\"192.0.2.1\"]\n"+tc.keys))
 		if err != nil {
 			t.Fatalf("%q: %v", tc.keys, err)
 		}
-		if g := cfg.Gateway; g.GCPercent != tc.gc || g.MemoryLimit != tc.limit || g.LogSample != tc.sample {
-			t.Errorf("%q: gc_percent %d, memory_limit %d, log_sample %d; want %d, %d, %d",
-				tc.keys, g.GCPercent, g.MemoryLimit, g.LogSample, tc.gc, tc.limit, tc.sample)
+		if g := cfg.Gateway; g.GCPercent != tc.gc || g.MemoryLimit != tc.limit || g.LogSample != tc.sample || g.GCIdlePercent != tc.idle {
+			t.Errorf("%q: gc_percent %d, memory_limit %d, log_sample %d, gc_idle_percent %d; want %d, %d, %d, %d",
+				tc.keys, g.GCPercent, g.MemoryLimit, g.LogSample, g.GCIdlePercent, tc.gc, tc.limit, tc.sample, tc.idle)
 		}
 	}
 }

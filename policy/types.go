@@ -97,6 +97,12 @@ type Gateway struct {
 	// MemoryLimit is reached; 0 (unset) leaves the runtime's (GOGC from
 	// the environment, else 100). GOGC in the environment wins.
 	GCPercent int
+	// GCIdlePercent ("gc_idle_percent") is the collector's target while
+	// the daemon idles (allocates little): it returns to GCPercent once
+	// handshakes come in. 0 (unset): 25. A value not below GCPercent (or
+	// 100), GOGC in the environment or GCPercent -1 turn the switching
+	// off.
+	GCIdlePercent int
 	// MemoryLimit ("memory_limit") is the Go runtime's soft memory limit
 	// in bytes (GOMEMLIMIT): past it the collector runs as often as it
 	// must. 0 (unset): the runtime's. GOMEMLIMIT in the environment wins.
@@ -281,6 +287,21 @@ type ChildSA struct {
 	ConnName string
 	ReqID    uint32
 	Tunnel   bool // tunnel mode (else transport)
+	// SHA256Trunc96: Integ is HMAC-SHA2-256 with a 96-bit ICV (the
+	// connection's sha2_truncbug), not 128.
+	SHA256Trunc96 bool
+	// DeferOutbound: we answered the exchange that created the SA, so
+	// the peer may not have installed it yet (its answer still on the
+	// way). The dataplane sends on it only once a packet arrived on it,
+	// or while no other SA takes the same traffic; until then the SA it
+	// replaces carries our packets. (Honoured by the userspace
+	// dataplane.)
+	//
+	// The three flags sit together after ReqID, in what would be
+	// padding: the struct is one per CHILD SA (the engine's record, which
+	// the none dataplane and the selector guard share), 280 bytes, the
+	// 288-byte size class rather than 320.
+	DeferOutbound bool
 
 	Local, Remote netip.Addr
 	// EncapLocalPort and EncapRemotePort are set (non-zero) when ESP is
@@ -291,9 +312,6 @@ type ChildSA struct {
 
 	Encr  oakley.Transform // ENCR transform (KeyLen in bits)
 	Integ oakley.Transform // INTEG transform; ID IntegNone for AEAD
-	// SHA256Trunc96: Integ is HMAC-SHA2-256 with a 96-bit ICV (the
-	// connection's sha2_truncbug), not 128.
-	SHA256Trunc96 bool
 
 	// Keys: the encryption key (including any salt/nonce bytes the cipher
 	// takes from KEYMAT, e.g. 4 bytes for AES-GCM) and the integrity key,
@@ -305,14 +323,6 @@ type ChildSA struct {
 
 	Lifetime      time.Duration
 	LifetimeBytes uint64 // 0: no byte limit
-
-	// DeferOutbound: we answered the exchange that created the SA, so
-	// the peer may not have installed it yet (its answer still on the
-	// way). The dataplane sends on it only once a packet arrived on it,
-	// or while no other SA takes the same traffic; until then the SA it
-	// replaces carries our packets. (Honoured by the userspace
-	// dataplane.)
-	DeferOutbound bool
 
 	// ResumeSeqOut and ResumeSeqIn continue the SA where another node of
 	// a cluster left it (a takeover): the first outbound sequence number

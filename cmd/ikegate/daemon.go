@@ -196,6 +196,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	reload.Store(&doReload)
+	startGCTuner(ctx, cfg.Gateway, log)
 	if err := g.Run(ctx); err != nil {
 		log.Error("stopped with an error", zap.Error(err))
 		return exitFailure

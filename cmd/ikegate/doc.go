@@ -174,7 +174,7 @@ var manSections = []struct{ title, text string }{
 2  bad command line or bad configuration`},
 	{"SIGNALS", `SIGINT, SIGTERM  ` + "`ikegate run`" + ` shuts down cleanly and exits 0
 SIGHUP           ` + "`ikegate run`" + ` reloads its configuration (see reload)`},
-	{"ENVIRONMENT", `GOGC        ` + "`ikegate run`" + `: the garbage collector's target percentage; wins over gateway.gc_percent
+	{"ENVIRONMENT", `GOGC        ` + "`ikegate run`" + `: the garbage collector's target percentage; wins over gateway.gc_percent and turns gateway.gc_idle_percent off
 GOMEMLIMIT  ` + "`ikegate run`" + `: the Go runtime's soft memory limit (e.g. 512MiB); wins over gateway.memory_limit
 IKEGATE_PPROF  ` + "`ikegate run`" + `: a loopback IP:port (e.g. 127.0.0.1:6060) where Go's profiler (net/http/pprof, /debug/pprof/) is served, for measurement; unset: none`},
 	{"FILES", `/etc/ikegate/ikegate.toml    configuration (mode 0600 when it holds secrets; /etc/ikegate 0700)

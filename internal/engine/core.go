@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/netip"
 	"time"
@@ -39,9 +40,10 @@ type Config struct {
 	RetransmitBase  time.Duration // first retransmit timeout, doubled each try
 
 	// SPIFilter, if set, must accept every IKE SPI (IKEv1: initiator
-	// cookie) the engine allocates for itself. The runtime routes every
-	// message to the shard that this SPI hashes to, so the filter keeps
-	// each SA on its own shard.
+	// cookie) the engine allocates for itself. The gateway routes every
+	// IKEv2 message to the shard that this SPI hashes to, so the filter
+	// keeps each SA on its own shard; it routes IKEv1 by the peer's
+	// address and sets none for the IKEv1 engine.
 	SPIFilter func(spi uint64) bool
 
 	// ForceEncap makes us claim to be behind a NAT (a made-up NAT
@@ -184,11 +186,15 @@ type Core[S SA, C ChildSA, W any] struct {
 	waits  map[uint64]W          // exchange steps waiting for an install answer, by install ID
 	quiet  map[string]*quietKind // rate-limited log lines (quiet.go)
 	// byPeer files the established IKE SAs (reported up with
-	// EffectIKEUp) by the peer's address and port at that time, for
-	// InitialContact; peerAt is where each is filed. Unschedule (the SA
-	// is removed) takes it out.
-	byPeer map[netip.AddrPort][]S
-	peerAt map[S]netip.AddrPort
+	// EffectIKEUp) by a hash of the peer's address and port at that time
+	// (peerHash), for InitialContact, which compares the addresses
+	// themselves; peerAt is where each is filed. Unschedule (the SA is
+	// removed) takes it out. A 64-bit hash instead of the 32-byte
+	// netip.AddrPort keeps both maps' entries small: they hold every
+	// established IKE SA.
+	byPeer   map[uint64][]S
+	peerAt   map[S]uint64
+	peerSeed maphash.Seed
 	// lastErr is the latest failure of each connection we initiate
 	// (`ikegate up` waits for it or for success); keyed by configured
 	// names, so bounded by the configuration.
@@ -334,17 +340,25 @@ func (c *Core[S, C, W]) Unschedule(sa S) {
 // filePeer files sa under the peer address addr (once; a second report
 // moves it).
 func (c *Core[S, C, W]) filePeer(sa S, addr netip.AddrPort) {
+	if c.byPeer == nil {
+		c.byPeer, c.peerAt = make(map[uint64][]S), make(map[S]uint64)
+		c.peerSeed = maphash.MakeSeed()
+	}
+	h := c.peerHash(addr)
 	if at, ok := c.peerAt[sa]; ok {
-		if at == addr {
+		if at == h {
 			return
 		}
 		c.unfilePeer(sa)
 	}
-	if c.byPeer == nil {
-		c.byPeer, c.peerAt = make(map[netip.AddrPort][]S), make(map[S]netip.AddrPort)
-	}
-	c.byPeer[addr] = append(c.byPeer[addr], sa)
-	c.peerAt[sa] = addr
+	c.byPeer[h] = append(c.byPeer[h], sa)
+	c.peerAt[sa] = h
+}
+
+// peerHash is where byPeer files the SAs of peer address addr (valid
+// once byPeer is made).
+func (c *Core[S, C, W]) peerHash(addr netip.AddrPort) uint64 {
+	return maphash.Comparable(c.peerSeed, addr)
 }
 
 // unfilePeer takes sa out of the peer index.

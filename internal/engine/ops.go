@@ -111,7 +111,10 @@ func (c *Core[S, C, W]) InitialContact(now time.Time, sa S) {
 	id, addr := c.hooks.Peer(sa)
 	conn := c.hooks.Conn(sa)
 	var stale []S
-	for _, o := range c.byPeer[addr] {
+	if c.byPeer == nil {
+		return
+	}
+	for _, o := range c.byPeer[c.peerHash(addr)] {
 		oid, oaddr := c.hooks.Peer(o)
 		if o != sa && c.hooks.Conn(o) == conn && oaddr == addr && c.hooks.Established(o) && oid.Equal(id) {
 			stale = append(stale, o)

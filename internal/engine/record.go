@@ -283,9 +283,10 @@ func (r *Record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// Key is the SPI the restoring engine files the SA under, to which the
-// runtime routes its messages (and so the shard it belongs to): IKEv2
-// the SPI we chose, IKEv1 the initiator cookie.
+// Key is the SPI the restoring engine files the SA under: IKEv2 the SPI
+// we chose (to which the runtime also routes its messages, so the shard
+// it belongs to), IKEv1 the initiator cookie (the runtime routes IKEv1 by
+// the peer's address, Remote, instead).
 func (r *Record) Key() uint64 {
 	if r.Version == 2 && !r.Initiator {
 		return uint64(r.SPIr)

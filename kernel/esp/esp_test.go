@@ -632,7 +632,7 @@ func BenchmarkDecapsulate(b *testing.B) {
 				// Same ciphertext with the window reset keeps the cost of
 				// a fresh packet (check, verify, decrypt, update) without
 				// precomputing b.N packets.
-				in.replay = replayWindow{}
+				*in.replay = replayWindow{}
 				if _, _, err := in.Decapsulate(buf[:0], pkt); err != nil {
 					b.Fatal(err)
 				}

@@ -105,7 +105,7 @@ func TestReplayWindowModel(t *testing.T) {
 func TestResume(t *testing.T) {
 	for _, seq := range []uint32{0, 1, 63, 64, 100, 4000} {
 		var s SA
-		s.inbound = true
+		s.inbound, s.replay = true, new(replayWindow)
 		s.Resume(seq)
 		for _, c := range []struct {
 			seq  uint64

@@ -94,7 +94,7 @@ type SA struct {
 	aead  cipher.AEAD
 	salt  [4]byte
 	gcm8  bool         // AES-GCM with an 8-byte ICV: aead has 16-byte tags
-	block cipher.Block // AES-GCM-8 (for CTR decryption) and CBC suites
+	block cipher.Block // AES-GCM-8 (for CTR decryption) and CBC suites only: nil otherwise
 
 	// CBC suites.
 	blockSize int
@@ -110,8 +110,8 @@ type SA struct {
 
 	seq atomic.Uint64 // outbound: last sequence number used
 
-	mu     sync.Mutex // inbound: guards replay
-	replay replayWindow
+	mu     sync.Mutex    // inbound: guards replay
+	replay *replayWindow // inbound only (nil outbound: about 270 bytes less per SA)
 
 	c counters
 
@@ -147,9 +147,12 @@ func NewInbound(spi uint32, encr oakley.Transform, integID uint16, encKey, integ
 }
 
 func newSA(spi uint32, inbound bool, encr oakley.Transform, integID uint16, encKey, integKey []byte) (*SA, error) {
-	s := &SA{spi: spi, inbound: inbound}
 	if spi == 0 {
 		return nil, errors.New("esp: SPI 0 is reserved")
+	}
+	s := &SA{spi: spi, inbound: inbound}
+	if inbound {
+		s.replay = new(replayWindow)
 	}
 	if oakley.IsAEAD(encr.ID) {
 		if integID != oakley.IntegNone || len(integKey) != 0 {
@@ -205,20 +208,24 @@ func (s *SA) initAEAD(encr oakley.Transform, encKey []byte) error {
 		s.icvLen = chacha20poly1305.Overhead
 		s.aead, err = chacha20poly1305.New(key)
 	default:
-		s.block, err = aes.NewCipher(key)
+		// The GCM keeps its own copy of the key schedule: the block is
+		// kept only where CTR decryption needs it (GCM-8), which saves
+		// about 500 bytes per SA of the others.
+		var block cipher.Block
+		block, err = aes.NewCipher(key)
 		if err != nil {
 			break
 		}
 		switch encr.ID {
 		case oakley.EncrAESGCM8:
-			s.icvLen, s.gcm8 = 8, true
-			s.aead, err = cipher.NewGCM(s.block)
+			s.icvLen, s.gcm8, s.block = 8, true, block
+			s.aead, err = cipher.NewGCM(block)
 		case oakley.EncrAESGCM12:
 			s.icvLen = 12
-			s.aead, err = cipher.NewGCMWithTagSize(s.block, 12)
+			s.aead, err = cipher.NewGCMWithTagSize(block, 12)
 		default:
 			s.icvLen = 16
-			s.aead, err = cipher.NewGCM(s.block)
+			s.aead, err = cipher.NewGCM(block)
 		}
 		s.name = fmt.Sprintf("aes%dgcm%d", keyLen*8, s.icvLen*8)
 	}
@@ -356,6 +363,9 @@ func (s *SA) Seq() uint32 { return uint32(min(s.seq.Load(), maxSeq)) }
 // Highest returns the highest sequence number an inbound SA has accepted
 // (0: none yet).
 func (s *SA) Highest() uint32 {
+	if s.replay == nil {
+		return 0 // outbound
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return uint32(s.replay.last)
@@ -373,7 +383,7 @@ func (s *SA) Resume(seq uint32) {
 		defer s.mu.Unlock()
 		// Everything at or below seq counts as seen: the blocks behind
 		// seq's whole, seq's own up to seq.
-		s.replay = replayWindow{last: uint64(seq)}
+		*s.replay = replayWindow{last: uint64(seq)}
 		for i := range s.replay.bitmap {
 			s.replay.bitmap[i] = ^uint64(0)
 		}
