@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"ikegate/internal/mmsg"
 	"ikegate/isakmp"
 	"ikegate/policy"
 )
@@ -105,21 +106,9 @@ func (r *batchReader) read() ([]rxMsg, error) {
 
 // recv is the RawConn.Read callback: false asks to wait for readability.
 func (r *batchReader) recv(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
-			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			r.n = int(n)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		r.errno = e
-		return true
-	}
+	var done bool
+	r.n, done, r.errno = mmsg.Recv(fd, r.hdrs)
+	return done
 }
 
 // fromSockaddr reads a datagram's source address (an IPv4-mapped IPv6
@@ -251,24 +240,9 @@ func (w *batchWriter) write(s *socket, msgs []txMsg, res []error) {
 // send is the RawConn.Write callback: false asks to wait until the
 // socket is writable.
 func (w *batchWriter) send(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.todo[0])), uintptr(len(w.todo)),
-			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			w.n = int(n)
-			if w.n == 0 {
-				w.errno = errors.New("sendmmsg sent nothing")
-			}
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		w.errno = e
-		return true
-	}
+	var done bool
+	w.n, done, w.errno = mmsg.Send(fd, w.todo)
+	return done
 }
 
 // oobSize is the control buffer of one received datagram: room for the
@@ -510,22 +484,7 @@ func (g *Gateway) writeESP(w *espWriter, s *socket, ds []policy.ESPDatagram) (fa
 // send is the RawConn.Write callback: false asks to wait until the
 // socket is writable.
 func (w *espWriter) send(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.todo[0])), uintptr(len(w.todo)),
-			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			w.n = int(n)
-			if w.n == 0 {
-				w.errno = errors.New("sendmmsg sent nothing")
-			}
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		w.errno = e
-		return true
-	}
+	var done bool
+	w.n, done, w.errno = mmsg.Send(fd, w.todo)
+	return done
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"ikegate/internal/mmsg"
 	"ikegate/policy"
 )
 
@@ -150,24 +151,9 @@ func (w *rawBatchSend) oob(i int) []byte {
 // sendmmsg is the RawConn.Write callback: false asks to wait until the
 // socket is writable.
 func (w *rawBatchSend) sendmmsg(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.todo[0])), uintptr(len(w.todo)),
-			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			w.n = int(n)
-			if w.n == 0 {
-				w.errno = errors.New("sendmmsg sent nothing")
-			}
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		w.errno = e
-		return true
-	}
+	var done bool
+	w.n, done, w.errno = mmsg.Send(fd, w.todo)
+	return done
 }
 
 // openRawESPAt opens the raw ESP sockets in network namespace ns
@@ -459,21 +445,9 @@ func (r *rawReader) read() (int, error) {
 
 // recv is the RawConn.Read callback: false asks to wait for readability.
 func (r *rawReader) recv(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(len(r.hdrs)),
-			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			r.n = int(n)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		r.errno = e
-		return true
-	}
+	var done bool
+	r.n, done, r.errno = mmsg.Recv(fd, r.hdrs)
+	return done
 }
 
 // packet returns packet i of the last read: the ESP packet and its outer
