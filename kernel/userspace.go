@@ -739,25 +739,36 @@ func (u *Userspace) putInBatch(sc *inBatch) {
 func (u *Userspace) decapBatch(sc *inBatch, ds []policy.ESPDatagram) {
 	sc.out = sc.out[:0]
 	for _, d := range ds {
-		s := u.inSA(d.Remote, d.B)
-		if s == nil {
-			continue
-		}
-		buf := sc.bufs[len(sc.out)]
-		if buf == nil {
-			buf = make([]byte, groBufSize)
-			sc.bufs[len(sc.out)] = buf
-		}
-		inner, ok := u.decap(s, buf[:tunOffset], d.B, d.Remote)
-		if !ok {
-			continue
-		}
-		sc.out = append(sc.out, buf[:tunOffset+len(inner)])
-		if len(sc.out) == len(sc.bufs) {
-			u.writeTUN(sc.out)
-			sc.out = sc.out[:0]
+		if s := u.inSA(d.Remote, d.B); s != nil {
+			u.decapInto(sc, s, d.B, d.Remote)
 		}
 	}
+	u.flushIn(sc)
+}
+
+// decapInto decrypts pkt of s, received from from, into sc's next
+// buffer and queues the inner packet for the TUN device, writing the
+// batch once sc is full.
+func (u *Userspace) decapInto(sc *inBatch, s *usSA, pkt []byte, from netip.AddrPort) {
+	buf := sc.bufs[len(sc.out)]
+	if buf == nil {
+		buf = make([]byte, groBufSize)
+		sc.bufs[len(sc.out)] = buf
+	}
+	inner, ok := u.decap(s, buf[:tunOffset], pkt, from)
+	if !ok {
+		return
+	}
+	sc.out = append(sc.out, buf[:tunOffset+len(inner)])
+	if len(sc.out) == len(sc.bufs) {
+		u.writeTUN(sc.out)
+		sc.out = sc.out[:0]
+	}
+}
+
+// flushIn writes the inner packets sc still holds to the TUN device and
+// empties it.
+func (u *Userspace) flushIn(sc *inBatch) {
 	if len(sc.out) > 0 {
 		u.writeTUN(sc.out)
 	}
@@ -859,26 +870,9 @@ func (u *Userspace) processIn(j *job) {
 	for _, p := range j.pkts {
 		b := *p.buf
 		h := len(b) / 2
-		buf := sc.bufs[len(sc.out)]
-		if buf == nil {
-			buf = make([]byte, groBufSize)
-			sc.bufs[len(sc.out)] = buf
-		}
-		inner, ok := u.decap(p.sa, buf[:tunOffset], b[h:h+p.n], p.from)
-		if !ok {
-			continue
-		}
-		sc.out = append(sc.out, buf[:tunOffset+len(inner)])
-		if len(sc.out) == len(sc.bufs) {
-			u.writeTUN(sc.out)
-			sc.out = sc.out[:0]
-		}
+		u.decapInto(sc, p.sa, b[h:h+p.n], p.from)
 	}
-	if len(sc.out) > 0 {
-		u.writeTUN(sc.out)
-	}
-	clear(sc.out)
-	sc.out = sc.out[:0]
+	u.flushIn(sc)
 	u.putInBatch(sc)
 }
 
