@@ -96,10 +96,7 @@ func (e *Engine) retireReplaced(now time.Time, sa *p1SA) {
 	if at := newest.Add(moveGrace); now.Before(at) {
 		for o := range e.renewed {
 			if o != sa && o.conn == sa.conn && o.Rekeying && o.state == stateEstablished {
-				if sa.crossCheckAt.IsZero() || at.Before(sa.crossCheckAt) {
-					sa.crossCheckAt = at
-					e.Schedule(sa)
-				}
+				e.crossCheckBy(sa, at)
 				return
 			}
 		}
@@ -107,14 +104,7 @@ func (e *Engine) retireReplaced(now time.Time, sa *p1SA) {
 	}
 	for o := range e.renewed {
 		if o != sa && o.conn == sa.conn && o.Rekeying && o.state == stateEstablished {
-			var spis []uint32
-			for _, c := range append([]*child(nil), o.children...) {
-				if c.State != engine.ChildFailed {
-					spis = append(spis, c.SPIIn)
-				}
-				e.deletePhase2(o, c)
-			}
-			e.deleteISAKMP(o, "replaced by a new ISAKMP SA")
+			spis := e.dropISAKMP(o, "replaced by a new ISAKMP SA")
 			// The peer may have moved them to the new SA (sendDeletes), or
 			// to one crossing it (resolveCrossing sends them again).
 			e.sendDeletes(sa, spis)
@@ -132,6 +122,30 @@ const crossingWindow = time.Minute
 // crossCheckDelay is how long after phase 1 resolveCrossing waits for the
 // Quick Modes that follow it.
 const crossCheckDelay = 5 * time.Second
+
+// dropISAKMP deletes the ISAKMP SA o with its phase 2 SAs and returns
+// the inbound SPIs of those that had come up, for Deletes over the SA
+// that replaces o (the peer may have filed them there).
+func (e *Engine) dropISAKMP(o *p1SA, why string) []uint32 {
+	var spis []uint32
+	for _, c := range append([]*child(nil), o.children...) {
+		if c.State != engine.ChildFailed {
+			spis = append(spis, c.SPIIn)
+		}
+		e.deletePhase2(o, c)
+	}
+	e.deleteISAKMP(o, why)
+	return spis
+}
+
+// crossCheckBy makes resolveCrossing look at sa again at at, unless it
+// is due to earlier.
+func (e *Engine) crossCheckBy(sa *p1SA, at time.Time) {
+	if sa.crossCheckAt.IsZero() || at.Before(sa.crossCheckAt) {
+		sa.crossCheckAt = at
+		e.Schedule(sa)
+	}
+}
 
 // moveGrace is how long resolveCrossing keeps a loser's phase 2 SA after
 // the survivor got the one replacing it.
@@ -238,22 +252,13 @@ func (e *Engine) resolveCrossing(now time.Time, sa *p1SA) {
 			// on our Delete before it has installed the new one from our
 			// Quick Mode's last message (strongSwan handles the two in
 			// parallel), and traffic would have no SA for a moment.
-			if winner.crossCheckAt.IsZero() || at.Before(winner.crossCheckAt) {
-				winner.crossCheckAt = at
-				e.Schedule(winner)
-			}
+			e.crossCheckBy(winner, at)
 			continue
 		}
 		o.log(e).Info("phase 1 renewals crossed: "+rule+", deleting this one",
 			zap.String("kept_spi_i", engine.SPIHex(winner.ckyI)))
 		spis := slices.Concat(o.retired, winner.retired)
-		for _, c := range append([]*child(nil), o.children...) {
-			if c.State != engine.ChildFailed {
-				spis = append(spis, c.SPIIn)
-			}
-			e.deletePhase2(o, c)
-		}
-		e.deleteISAKMP(o, "crossing phase 1 renewal")
+		spis = append(spis, e.dropISAKMP(o, "crossing phase 1 renewal")...)
 		// Whatever of these the peer filed under the survivor (a
 		// reauthenticating peer moves them there) goes too.
 		e.sendDeletes(winner, spis)
