@@ -63,8 +63,13 @@ func (s *SA) Encapsulate(dst, inner []byte) ([]byte, error) {
 	pt[ptLen-2] = byte(padLen)
 	pt[ptLen-1] = nh
 
+	cs, err := s.ciphers()
+	if err != nil {
+		s.c.errs.Add(1)
+		return dst, err
+	}
 	sc := s.pool.Get().(*scratch)
-	if s.aead != nil {
+	if cs.aead != nil {
 		// RFC 4106 3.1 / RFC 7634 2: the explicit IV is the sequence
 		// number, unique per key; the nonce is salt || IV.
 		binary.BigEndian.PutUint64(pkt[hdrLen:bodyOff], seq)
@@ -73,7 +78,7 @@ func (s *SA) Encapsulate(dst, inner []byte) ([]byte, error) {
 		}
 		copy(sc.nonce[:4], s.salt[:])
 		copy(sc.nonce[4:], pkt[hdrLen:bodyOff])
-		s.aead.Seal(pkt[:bodyOff], sc.nonce[:], pt, pkt[:hdrLen])
+		cs.aead.Seal(pkt[:bodyOff], sc.nonce[:], pt, pkt[:hdrLen])
 		// For GCM-8 the last 8 tag bytes landed in the slack beyond pkt.
 	} else {
 		// NIST SP 800-38A Appendix C: an unpredictable CBC IV is the
@@ -82,7 +87,7 @@ func (s *SA) Encapsulate(dst, inner []byte) ([]byte, error) {
 		iv := sc.iv[:s.blockSize]
 		copy(iv, s.ivPrefix[:s.blockSize-4])
 		binary.BigEndian.PutUint32(iv[s.blockSize-4:], uint32(seq))
-		s.block.Encrypt(iv, iv)
+		cs.block.Encrypt(iv, iv)
 		copy(pkt[hdrLen:bodyOff], iv)
 		mode := sc.mode.(ivSetter)
 		mode.SetIV(iv)
@@ -124,7 +129,7 @@ func (s *SA) Decapsulate(dst, pkt []byte) (inner []byte, nextHeader uint8, err e
 	}
 	seq := uint64(binary.BigEndian.Uint32(pkt[4:8]))
 	s.mu.Lock()
-	ok := s.replay.check(seq)
+	ok := s.replay.check(seq) // nil before the first packet: any seq but 0
 	s.mu.Unlock()
 	if !ok {
 		s.c.replay.Add(1)
@@ -134,17 +139,22 @@ func (s *SA) Decapsulate(dst, pkt []byte) (inner []byte, nextHeader uint8, err e
 	start := len(dst)
 	dst = grow(dst, ctLen+16)
 	var out []byte
+	cs, err := s.ciphers()
+	if err != nil {
+		s.c.malformed.Add(1)
+		return nil, 0, err
+	}
 	sc := s.pool.Get().(*scratch)
 	switch {
 	case s.gcm8:
 		copy(sc.nonce[:4], s.salt[:])
 		copy(sc.nonce[4:], pkt[hdrLen:bodyOff])
-		out, ok = s.openGCM8(dst[start:start], sc.nonce[:], pkt[bodyOff:bodyOff+ctLen], pkt[:hdrLen], pkt[bodyOff+ctLen:])
-	case s.aead != nil:
+		out, ok = s.openGCM8(cs, dst[start:start], sc.nonce[:], pkt[bodyOff:bodyOff+ctLen], pkt[:hdrLen], pkt[bodyOff+ctLen:])
+	case cs.aead != nil:
 		copy(sc.nonce[:4], s.salt[:])
 		copy(sc.nonce[4:], pkt[hdrLen:bodyOff])
 		var oerr error
-		out, oerr = s.aead.Open(dst[start:start], sc.nonce[:], pkt[bodyOff:], pkt[:hdrLen])
+		out, oerr = cs.aead.Open(dst[start:start], sc.nonce[:], pkt[bodyOff:], pkt[:hdrLen])
 		ok = oerr == nil
 	default:
 		sc.mac.Reset()
@@ -165,6 +175,9 @@ func (s *SA) Decapsulate(dst, pkt []byte) (inner []byte, nextHeader uint8, err e
 	}
 
 	s.mu.Lock()
+	if s.replay == nil {
+		s.replay = new(replayWindow)
+	}
 	ok = s.replay.update(seq)
 	s.mu.Unlock()
 	if !ok {
@@ -207,13 +220,13 @@ func (s *SA) Decapsulate(dst, pkt []byte) (inner []byte, nextHeader uint8, err e
 // SP 800-38D 7.2) into out, re-sealed into a scratch buffer to recompute
 // the full tag, and the tag's first 8 bytes compared with icv in constant
 // time. out is returned only if they match, and cleared otherwise.
-func (s *SA) openGCM8(out, nonce, ct, aad, icv []byte) ([]byte, bool) {
+func (s *SA) openGCM8(cs *cipherState, out, nonce, ct, aad, icv []byte) ([]byte, bool) {
 	var ctr [16]byte
 	copy(ctr[:12], nonce)
 	ctr[15] = 2
 	out = out[:len(ct)]
-	cipher.NewCTR(s.block, ctr[:]).XORKeyStream(out, ct)
-	resealed := s.aead.Seal(make([]byte, 0, len(ct)+16), nonce, out, aad)
+	cipher.NewCTR(cs.block, ctr[:]).XORKeyStream(out, ct)
+	resealed := cs.aead.Seal(make([]byte, 0, len(ct)+16), nonce, out, aad)
 	if len(icv) != 8 || subtle.ConstantTimeCompare(resealed[len(ct):len(ct)+8], icv) != 1 {
 		clear(out)
 		return nil, false

@@ -3,14 +3,16 @@ package esp
 import (
 	"bytes"
 	"runtime"
+	"sync"
 	"testing"
 
 	"ikegate/oakley"
 )
 
-// TestSAState checks what an SA keeps besides its cipher: the AES block
-// only where CTR decryption needs it (GCM-8) or the mode is CBC, the
-// anti-replay window only inbound.
+// TestSAState checks what an SA keeps: no cipher state and no anti-replay
+// window until its first packet; then the AES block only where CTR
+// decryption needs it (GCM-8) or the mode is CBC, the anti-replay window
+// only inbound.
 func TestSAState(t *testing.T) {
 	for _, c := range []struct {
 		name      string
@@ -19,12 +21,13 @@ func TestSAState(t *testing.T) {
 		encKey    []byte
 		integKey  []byte
 		wantBlock bool
+		suite     string
 	}{
-		{"aes128gcm16", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESGCM16, KeyLen: 128}, oakley.IntegNone, bytes.Repeat([]byte{1}, 20), nil, false},
-		{"aes256gcm12", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESGCM12, KeyLen: 256}, oakley.IntegNone, bytes.Repeat([]byte{2}, 36), nil, false},
-		{"aes128gcm8", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESGCM8, KeyLen: 128}, oakley.IntegNone, bytes.Repeat([]byte{3}, 20), nil, true},
-		{"chacha20poly1305", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrChaCha20Poly1305}, oakley.IntegNone, bytes.Repeat([]byte{4}, 36), nil, false},
-		{"aes128cbc-sha256", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESCBC, KeyLen: 128}, oakley.IntegHMACSHA2_256, bytes.Repeat([]byte{5}, 16), bytes.Repeat([]byte{6}, 32), true},
+		{"aes128gcm16", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESGCM16, KeyLen: 128}, oakley.IntegNone, bytes.Repeat([]byte{1}, 20), nil, false, "aes128gcm128"},
+		{"aes256gcm12", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESGCM12, KeyLen: 256}, oakley.IntegNone, bytes.Repeat([]byte{2}, 36), nil, false, "aes256gcm96"},
+		{"aes128gcm8", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESGCM8, KeyLen: 128}, oakley.IntegNone, bytes.Repeat([]byte{3}, 20), nil, true, "aes128gcm64"},
+		{"chacha20poly1305", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrChaCha20Poly1305}, oakley.IntegNone, bytes.Repeat([]byte{4}, 36), nil, false, "chacha20poly1305"},
+		{"aes128cbc-sha256", oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESCBC, KeyLen: 128}, oakley.IntegHMACSHA2_256, bytes.Repeat([]byte{5}, 16), bytes.Repeat([]byte{6}, 32), true, "aes128cbc-sha256_128"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := NewOutbound(0x1000, c.encr, c.integ, c.encKey, c.integKey)
@@ -36,14 +39,11 @@ func TestSAState(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range []*SA{out, in} {
-				if got := s.block != nil; got != c.wantBlock {
-					t.Errorf("inbound %v: block kept %v, want %v", s.inbound, got, c.wantBlock)
-				}
-				if got := s.replay != nil; got != s.inbound {
-					t.Errorf("inbound %v: replay window %v, want %v", s.inbound, got, s.inbound)
+				if s.cs.Load() != nil || s.replay != nil {
+					t.Errorf("inbound %v: cipher state or replay window before the first packet", s.inbound)
 				}
 			}
-			if out.Highest() != 0 {
+			if out.Highest() != 0 || in.Highest() != 0 {
 				t.Errorf("outbound Highest() = %d, want 0", out.Highest())
 			}
 			// The pair still works.
@@ -56,6 +56,21 @@ func TestSAState(t *testing.T) {
 			}
 			if in.Highest() != 1 {
 				t.Errorf("inbound Highest() = %d after one packet, want 1", in.Highest())
+			}
+			for _, s := range []*SA{out, in} {
+				cs := s.cs.Load()
+				if cs == nil {
+					t.Fatalf("inbound %v: no cipher state after a packet", s.inbound)
+				}
+				if got := cs.block != nil; got != c.wantBlock {
+					t.Errorf("inbound %v: block kept %v, want %v", s.inbound, got, c.wantBlock)
+				}
+				if got := s.replay != nil; got != s.inbound {
+					t.Errorf("inbound %v: replay window %v, want %v", s.inbound, got, s.inbound)
+				}
+				if got := s.Suite(); got != c.suite {
+					t.Errorf("Suite() = %q, want %q", got, c.suite)
+				}
 			}
 		})
 	}
@@ -89,4 +104,44 @@ func BenchmarkNewSA(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "heap-bytes/pair")
 	runtime.KeepAlive(held)
+}
+
+// TestFirstPacketConcurrent: goroutines sending an SA's first packets at
+// once all get working cipher state (one is kept), and every packet
+// decapsulates on the peer's fresh SA.
+func TestFirstPacketConcurrent(t *testing.T) {
+	encr := oakley.Transform{Type: oakley.TransformENCR, ID: oakley.EncrAESGCM16, KeyLen: 128}
+	key := bytes.Repeat([]byte{9}, 20)
+	out, err := NewOutbound(0x2000, encr, oakley.IntegNone, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := NewInbound(0x2000, encr, oakley.IntegNone, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := []byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2}
+	const n = 8
+	pkts := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { pkts[i], errs[i] = out.Encapsulate(nil, inner) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		wg.Go(func() { _, _, errs[i] = in.Decapsulate(nil, pkts[i]) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("packet %d: %v", i, err)
+		}
+	}
+	if c := in.Counters(); c.Packets != n {
+		t.Errorf("%d packets accepted, want %d", c.Packets, n)
+	}
 }

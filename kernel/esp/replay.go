@@ -21,10 +21,14 @@ type replayWindow struct {
 }
 
 // check reports whether seq may be accepted: it is neither zero, nor too
-// old, nor already seen. It changes nothing.
+// old, nor already seen. It changes nothing. A nil window (no packet
+// accepted yet) takes any number but zero.
 func (w *replayWindow) check(seq uint64) bool {
 	if seq == 0 {
 		return false // never sent (RFC 4303 3.3.3: the first packet is 1)
+	}
+	if w == nil {
+		return true
 	}
 	if seq > w.last {
 		return true // fast path: ahead of the window

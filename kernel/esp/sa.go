@@ -85,16 +85,25 @@ type counters struct {
 }
 
 // SA is one direction of an ESP security association.
+//
+// Its cipher state (for AES-GCM the key schedule and GHASH table, about
+// 770 bytes) is built from the key on the SA's first packet, and its
+// anti-replay window (inbound, about 270 bytes) on the first packet
+// accepted: an SA that carries no traffic, as most of a concentrator's
+// idle clients' do not most of the time, holds its key and little else.
 type SA struct {
 	spi     uint32
 	inbound bool
-	name    string
+
+	encr   oakley.Transform
+	integ  uint16   // INTEG transform (IntegNone for an AEAD)
+	key    [32]byte // encryption key without the AEAD salt
+	keyLen uint8
+	cs     atomic.Pointer[cipherState] // built on first use (ciphers)
 
 	// AEAD suites.
-	aead  cipher.AEAD
-	salt  [4]byte
-	gcm8  bool         // AES-GCM with an 8-byte ICV: aead has 16-byte tags
-	block cipher.Block // AES-GCM-8 (for CTR decryption) and CBC suites only: nil otherwise
+	salt [4]byte
+	gcm8 bool // AES-GCM with an 8-byte ICV: aead has 16-byte tags
 
 	// CBC suites.
 	blockSize int
@@ -111,11 +120,17 @@ type SA struct {
 	seq atomic.Uint64 // outbound: last sequence number used
 
 	mu     sync.Mutex    // inbound: guards replay
-	replay *replayWindow // inbound only (nil outbound: about 270 bytes less per SA)
+	replay *replayWindow // inbound, from the first packet accepted (nil before and outbound)
 
 	c counters
 
 	testIV []byte // known-answer tests only: fixed explicit AEAD IV
+}
+
+// cipherState is an SA's cipher state, built from its key on first use.
+type cipherState struct {
+	aead  cipher.AEAD  // AEAD suites
+	block cipher.Block // AES-GCM-8 (for CTR decryption) and CBC suites only: nil otherwise
 }
 
 // scratch is per-call state that may not be shared between goroutines.
@@ -150,10 +165,7 @@ func newSA(spi uint32, inbound bool, encr oakley.Transform, integID uint16, encK
 	if spi == 0 {
 		return nil, errors.New("esp: SPI 0 is reserved")
 	}
-	s := &SA{spi: spi, inbound: inbound}
-	if inbound {
-		s.replay = new(replayWindow)
-	}
+	s := &SA{spi: spi, inbound: inbound, encr: encr, integ: integID}
 	if oakley.IsAEAD(encr.ID) {
 		if integID != oakley.IntegNone || len(integKey) != 0 {
 			return nil, fmt.Errorf("esp: %v: %w", encr, errAEADWithInteg)
@@ -188,51 +200,81 @@ func (s *SA) initAEAD(encr oakley.Transform, encKey []byte) error {
 			return err
 		}
 		keyLen = n
+		s.icvLen = 16
+		switch encr.ID {
+		case oakley.EncrAESGCM8:
+			s.icvLen, s.gcm8 = 8, true
+		case oakley.EncrAESGCM12:
+			s.icvLen = 12
+		}
 	case oakley.EncrChaCha20Poly1305:
 		if encr.KeyLen != 0 && encr.KeyLen != 256 {
 			return fmt.Errorf("esp: %v: key length must be 256 bits", encr)
 		}
 		keyLen = chacha20poly1305.KeySize
+		s.icvLen = chacha20poly1305.Overhead
 	default:
 		return fmt.Errorf("esp: AEAD %v: %w", encr, errNotSupported)
 	}
 	if len(encKey) != keyLen+4 {
 		return fmt.Errorf("esp: %v: key is %d bytes, want %d (key plus 4-byte salt)", encr, len(encKey), keyLen+4)
 	}
-	key := encKey[:keyLen]
+	s.keyLen = uint8(copy(s.key[:], encKey[:keyLen]))
 	copy(s.salt[:], encKey[keyLen:])
+	return nil
+}
+
+// ciphers returns the SA's cipher state, building it on first use. Two
+// goroutines may build it at once; one result is kept. The key and
+// algorithms were checked when the SA was made, and the constructors
+// fail on nothing else, so the error is not expected.
+func (s *SA) ciphers() (*cipherState, error) {
+	if c := s.cs.Load(); c != nil {
+		return c, nil
+	}
+	c, err := s.build()
+	if err != nil {
+		return nil, fmt.Errorf("esp: %s: %w", s.Suite(), err)
+	}
+	if !s.cs.CompareAndSwap(nil, c) {
+		return s.cs.Load(), nil
+	}
+	return c, nil
+}
+
+// build makes the cipher state from the key.
+func (s *SA) build() (*cipherState, error) {
+	key := s.key[:s.keyLen]
+	c := &cipherState{}
 	var err error
-	switch encr.ID {
+	switch s.encr.ID {
 	case oakley.EncrChaCha20Poly1305:
-		s.name = "chacha20poly1305"
-		s.icvLen = chacha20poly1305.Overhead
-		s.aead, err = chacha20poly1305.New(key)
-	default:
+		c.aead, err = chacha20poly1305.New(key)
+	case oakley.EncrAESGCM8, oakley.EncrAESGCM12, oakley.EncrAESGCM16:
 		// The GCM keeps its own copy of the key schedule: the block is
 		// kept only where CTR decryption needs it (GCM-8), which saves
 		// about 500 bytes per SA of the others.
 		var block cipher.Block
-		block, err = aes.NewCipher(key)
-		if err != nil {
+		if block, err = aes.NewCipher(key); err != nil {
 			break
 		}
-		switch encr.ID {
+		switch s.encr.ID {
 		case oakley.EncrAESGCM8:
-			s.icvLen, s.gcm8, s.block = 8, true, block
-			s.aead, err = cipher.NewGCM(block)
+			c.block = block
+			c.aead, err = cipher.NewGCM(block)
 		case oakley.EncrAESGCM12:
-			s.icvLen = 12
-			s.aead, err = cipher.NewGCMWithTagSize(block, 12)
+			c.aead, err = cipher.NewGCMWithTagSize(block, 12)
 		default:
-			s.icvLen = 16
-			s.aead, err = cipher.NewGCM(block)
+			c.aead, err = cipher.NewGCM(block)
 		}
-		s.name = fmt.Sprintf("aes%dgcm%d", keyLen*8, s.icvLen*8)
+	case oakley.EncrAESCBC:
+		c.block, err = aes.NewCipher(key)
+	case oakley.Encr3DES:
+		c.block, err = des.NewTripleDESCipher(key)
+	default:
+		err = errNotSupported
 	}
-	if err != nil {
-		return fmt.Errorf("esp: %v: %w", encr, err)
-	}
-	return nil
+	return c, err
 }
 
 type integAlg struct {
@@ -260,8 +302,6 @@ func (s *SA) initCBC(encr oakley.Transform, integID uint16, encKey, integKey []b
 	if encr.Type != 0 && encr.Type != oakley.TransformENCR {
 		return fmt.Errorf("esp: encryption transform has type %v, want ENCR", encr.Type)
 	}
-	var err error
-	var cname string
 	switch encr.ID {
 	case oakley.EncrAESCBC:
 		n, err := aesKeyLen(encr)
@@ -271,11 +311,7 @@ func (s *SA) initCBC(encr oakley.Transform, integID uint16, encKey, integKey []b
 		if len(encKey) != n {
 			return fmt.Errorf("esp: %v: key is %d bytes, want %d", encr, len(encKey), n)
 		}
-		s.block, err = aes.NewCipher(encKey)
-		if err != nil {
-			return fmt.Errorf("esp: %v: %w", encr, err)
-		}
-		cname = fmt.Sprintf("aes%dcbc", n*8)
+		s.blockSize = aes.BlockSize
 	case oakley.Encr3DES:
 		if encr.KeyLen != 0 && encr.KeyLen != 192 {
 			return fmt.Errorf("esp: %v: 3DES has a fixed 192-bit key", encr)
@@ -283,11 +319,10 @@ func (s *SA) initCBC(encr oakley.Transform, integID uint16, encKey, integKey []b
 		if len(encKey) != 24 {
 			return fmt.Errorf("esp: %v: key is %d bytes, want 24", encr, len(encKey))
 		}
-		s.block, err = des.NewTripleDESCipher(encKey)
-		if err != nil {
+		if _, err := des.NewTripleDESCipher(encKey); err != nil {
 			return fmt.Errorf("esp: %v: %w", encr, err)
 		}
-		cname = "3des"
+		s.blockSize = des.BlockSize
 	default:
 		return fmt.Errorf("esp: encryption algorithm %v: %w", encr, errNotSupported)
 	}
@@ -301,14 +336,13 @@ func (s *SA) initCBC(encr oakley.Transform, integID uint16, encKey, integKey []b
 	if len(integKey) != ia.keyLen {
 		return fmt.Errorf("esp: %s integrity key is %d bytes, want %d", ia.name, len(integKey), ia.keyLen)
 	}
-	s.blockSize = s.block.BlockSize()
+	s.keyLen = uint8(copy(s.key[:], encKey))
 	s.ivLen, s.align, s.icvLen = s.blockSize, s.blockSize, ia.icvLen
 	s.newMAC = ia.newH
 	s.integKey = append([]byte(nil), integKey...)
 	if _, err := rand.Read(s.ivPrefix[:]); err != nil {
 		return fmt.Errorf("esp: IV prefix: %w", err)
 	}
-	s.name = cname + "-" + ia.name
 	return nil
 }
 
@@ -317,10 +351,11 @@ func (s *SA) newScratch() any {
 	if s.newMAC != nil {
 		sc.mac = hmac.New(s.newMAC, s.integKey)
 		var zero [16]byte
+		block := s.cs.Load().block // built by Get's caller (ciphers)
 		if s.inbound {
-			sc.mode = cipher.NewCBCDecrypter(s.block, zero[:s.blockSize])
+			sc.mode = cipher.NewCBCDecrypter(block, zero[:s.blockSize])
 		} else {
-			sc.mode = cipher.NewCBCEncrypter(s.block, zero[:s.blockSize])
+			sc.mode = cipher.NewCBCEncrypter(block, zero[:s.blockSize])
 		}
 		if _, ok := sc.mode.(ivSetter); !ok {
 			panic("esp: CBC mode without SetIV") // Go's CBC modes all have it
@@ -337,7 +372,17 @@ func (s *SA) Inbound() bool { return s.inbound }
 
 // Suite names the SA's algorithms, e.g. "aes128gcm128" or
 // "aes256cbc-sha256_128".
-func (s *SA) Suite() string { return s.name }
+func (s *SA) Suite() string {
+	switch s.encr.ID {
+	case oakley.EncrChaCha20Poly1305:
+		return "chacha20poly1305"
+	case oakley.EncrAESCBC:
+		return fmt.Sprintf("aes%dcbc-%s", int(s.keyLen)*8, integAlgs[s.integ].name)
+	case oakley.Encr3DES:
+		return "3des-" + integAlgs[s.integ].name
+	}
+	return fmt.Sprintf("aes%dgcm%d", int(s.keyLen)*8, s.icvLen*8)
+}
 
 // Overhead returns how many bytes Encapsulate adds at most to an inner
 // packet: header, IV, padding, pad length and next header, ICV, plus
@@ -383,6 +428,9 @@ func (s *SA) Resume(seq uint32) {
 		defer s.mu.Unlock()
 		// Everything at or below seq counts as seen: the blocks behind
 		// seq's whole, seq's own up to seq.
+		if s.replay == nil {
+			s.replay = new(replayWindow)
+		}
 		*s.replay = replayWindow{last: uint64(seq)}
 		for i := range s.replay.bitmap {
 			s.replay.bitmap[i] = ^uint64(0)
