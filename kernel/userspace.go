@@ -178,8 +178,14 @@ type usStats struct {
 
 // usSA is one installed CHILD SA pair.
 type usSA struct {
-	sa  policy.ChildSA // deep copy without the keys (recordOf)
-	seq uint64         // install order: newer SAs win outbound
+	// rec is the caller's record, kept as policy.Installer.AddChildSA
+	// allows (a CHILD SA held once), and our own copy after a move (the
+	// caller then changes the addresses of its own). The packet path
+	// reads only fields that never change (ConnName); the keys are in the
+	// ciphers of in and out, and the caller wipes the record's after
+	// DelChildSA.
+	rec atomic.Pointer[policy.ChildSA]
+	seq uint64 // install order: newer SAs win outbound
 	// fit is how fit the SA is for our packets (outActive, outDeferred,
 	// outRetired): among the SAs that take a packet, the fittest newest
 	// one sends it.
@@ -906,7 +912,7 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) (_ []by
 	if err != nil {
 		u.stats.inRejected.Add(1)
 		if ce := u.log.Check(zap.DebugLevel, "inbound ESP dropped"); ce != nil {
-			ce.Write(zap.String("conn", s.sa.ConnName), zap.String("spi", fmt.Sprintf("%08x", s.sa.SPIIn)), zap.Error(err))
+			ce.Write(zap.String("conn", s.rec.Load().ConnName), zap.String("spi", fmt.Sprintf("%08x", s.in.SPI())), zap.Error(err))
 		}
 		return nil, false
 	}
@@ -914,7 +920,7 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) (_ []by
 	// on it too.
 	if s.fit.Load() == outDeferred && s.fit.CompareAndSwap(outDeferred, outActive) {
 		if ce := u.log.Check(zap.DebugLevel, "the peer uses the new CHILD SA: sending on it"); ce != nil {
-			ce.Write(zap.String("conn", s.sa.ConnName), zap.String("spi_in", fmt.Sprintf("%08x", s.sa.SPIIn)))
+			ce.Write(zap.String("conn", s.rec.Load().ConnName), zap.String("spi_in", fmt.Sprintf("%08x", s.in.SPI())))
 		}
 	}
 	src, dst2, ok := ipAddrs(inner)
@@ -922,7 +928,7 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) (_ []by
 		u.stats.inOutsideTS.Add(1)
 		s.outsideTSDrops.Add(1)
 		if ce := u.log.Check(zap.DebugLevel, "decrypted packet outside the traffic selectors"); ce != nil {
-			ce.Write(zap.String("conn", s.sa.ConnName), zap.Stringer("src", src), zap.Stringer("dst", dst2))
+			ce.Write(zap.String("conn", s.rec.Load().ConnName), zap.Stringer("src", src), zap.Stringer("dst", dst2))
 		}
 		return nil, false
 	}
@@ -933,7 +939,7 @@ func (u *Userspace) decap(s *usSA, dst, pkt []byte, from netip.AddrPort) (_ []by
 		if cur := s.remote.Load(); *cur != from {
 			moved := from // only this path allocates
 			s.remote.Store(&moved)
-			u.log.Info("peer's NAT mapping changed; ESP follows it", zap.String("conn", s.sa.ConnName),
+			u.log.Info("peer's NAT mapping changed; ESP follows it", zap.String("conn", s.rec.Load().ConnName),
 				zap.Stringer("old", *cur), zap.Stringer("new", from))
 		}
 	}
@@ -947,7 +953,7 @@ func (u *Userspace) encap(s *usSA, dst, inner []byte) (_ policy.ESPDatagram, ok 
 	if err != nil {
 		u.stats.outEncap.Add(1)
 		if ce := u.log.Check(zap.DebugLevel, "outbound ESP failed"); ce != nil {
-			ce.Write(zap.String("conn", s.sa.ConnName), zap.Error(err))
+			ce.Write(zap.String("conn", s.rec.Load().ConnName), zap.Error(err))
 		}
 		return policy.ESPDatagram{}, false
 	}
@@ -1101,7 +1107,12 @@ func (u *Userspace) spiInUse(spi uint32) bool {
 	return u.inTab.get(spi) != nil
 }
 
+// unmapTS returns ps with IPv4-mapped IPv6 prefixes as IPv4 and every
+// prefix masked: ps itself where nothing changes.
 func unmapTS(ps []netip.Prefix) []netip.Prefix {
+	if !slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr().Is4In6() || p != p.Masked() }) {
+		return ps // the caller's, unchanged while installed (policy.Installer)
+	}
 	out := make([]netip.Prefix, 0, len(ps))
 	for _, p := range ps {
 		a := p.Addr()
@@ -1162,7 +1173,6 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	in.Resume(sa.ResumeSeqIn)
 	out.Resume(sa.ResumeSeqOut)
 	s := &usSA{
-		sa:       recordOf(sa), // the keys are in the ciphers of in and out
 		in:       in,
 		out:      out,
 		local:    netip.AddrPortFrom(sa.Local.Unmap(), sa.EncapLocalPort),
@@ -1171,6 +1181,7 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 		inWkr:    spiHash(sa.SPIIn, len(u.workers)),
 		outWkr:   spiHash(sa.SPIOut, len(u.workers)),
 	}
+	s.rec.Store(sa)
 	remote := netip.AddrPortFrom(sa.Remote.Unmap(), sa.EncapRemotePort)
 	s.remote.Store(&remote)
 
@@ -1277,11 +1288,11 @@ func (u *Userspace) publishLocked() {
 	var in [tabShards]map[uint32]*usSA
 	all := make([]*usSA, 0, len(u.installed))
 	for _, s := range u.installed {
-		k := s.sa.SPIIn % tabShards
+		k := s.in.SPI() % tabShards
 		if in[k] == nil {
 			in[k] = map[uint32]*usSA{}
 		}
-		in[k][s.sa.SPIIn] = s
+		in[k][s.in.SPI()] = s
 		all = append(all, s)
 	}
 	for k := range in {
@@ -1314,13 +1325,17 @@ func (u *Userspace) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort
 	}
 	old := *s.remote.Load()
 	delete(u.installed, k)
-	s.sa.Move(local, remote)
+	// Our own copy from now on: the caller moves its ChildSA after this
+	// returns, outside u.mu, while Installed may read the record.
+	c := recordOf(s.rec.Load())
+	c.Move(local, remote)
+	s.rec.Store(&c)
 	s.local = local
 	s.remote.Store(&remote)
-	u.installed[keyOf(&s.sa)] = s
+	u.installed[keyOf(&c)] = s
 	u.publishLocked()
-	u.log.Info("CHILD SA moved to new addresses", zap.String("conn", s.sa.ConnName),
-		zap.String("spi_in", fmt.Sprintf("%08x", s.sa.SPIIn)), zap.Stringer("old", old), zap.Stringer("new", remote))
+	u.log.Info("CHILD SA moved to new addresses", zap.String("conn", s.rec.Load().ConnName),
+		zap.String("spi_in", fmt.Sprintf("%08x", c.SPIIn)), zap.Stringer("old", old), zap.Stringer("new", remote))
 	return nil
 }
 
@@ -1349,7 +1364,7 @@ func (u *Userspace) DelChildSA(sa *policy.ChildSA) error {
 		return nil
 	}
 	delete(u.installed, k)
-	u.inTab.set(s.sa.SPIIn, nil)
+	u.inTab.set(s.in.SPI(), nil)
 	u.outTab.Store(u.outTab.Load().with(s, false))
 	for _, p := range s.remoteTS {
 		u.unrefRouteLocked(p)
@@ -1475,7 +1490,7 @@ func (u *Userspace) Installed() []policy.ChildSA {
 	defer u.mu.Unlock()
 	out := make([]policy.ChildSA, 0, len(u.installed))
 	for _, s := range u.installed {
-		out = append(out, cloneChildSA(&s.sa))
+		out = append(out, recordOf(s.rec.Load()))
 	}
 	sortChildSAs(out)
 	return out

@@ -792,7 +792,7 @@ func TestPickFit(t *testing.T) {
 	src := netip.MustParseAddr("10.2.0.1")
 	mk := func(name string, fit int32) *usSA {
 		s := &usSA{localTS: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}}
-		s.sa.ConnName = name
+		s.rec.Store(&policy.ChildSA{ConnName: name})
 		s.fit.Store(fit)
 		return s
 	}
@@ -810,7 +810,7 @@ func TestPickFit(t *testing.T) {
 		{"only retired", []*usSA{mk("gone", outRetired)}, "gone"},
 	} {
 		got := pick(tc.list, src)
-		if got == nil || got.sa.ConnName != tc.want {
+		if got == nil || got.rec.Load().ConnName != tc.want {
 			t.Errorf("%s: picked %v, want %s", tc.name, got, tc.want)
 		}
 	}

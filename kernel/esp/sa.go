@@ -423,6 +423,9 @@ func (s *SA) Highest() uint32 {
 // when seq is at or above the last the other process used. Call it
 // before the SA carries traffic.
 func (s *SA) Resume(seq uint32) {
+	if seq == 0 {
+		return // nothing used yet: a fresh SA
+	}
 	if s.inbound {
 		s.mu.Lock()
 		defer s.mu.Unlock()
