@@ -43,7 +43,7 @@ func (e *Engine) makeAuth(sa *ikeSA, conn *policy.Connection, octets []byte) (*i
 	if conn.Auth == policy.AuthPSK {
 		return &isakmp.Auth{Method: oakley.AuthSharedKeyMIC, Data: oakley.PSKAuth(sa.keys.prf, conn.PSK, octets)}, nil
 	}
-	method, data, err := oakley.SignAuth(conn.Key, sa.peerHashes, false, octets, e.Cfg.Rand)
+	method, data, err := oakley.SignAuth(conn.Key, sa.peerHashes.list(), false, octets, e.Cfg.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("signing AUTH: %w", err)
 	}

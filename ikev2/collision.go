@@ -46,12 +46,24 @@ const (
 )
 
 // exchangeNonces are the two nonces of the CREATE_CHILD_SA exchange that
-// created an SA.
+// created an SA (nil: not created by a rekey).
 type exchangeNonces struct{ ni, nr []byte }
 
+// newNonces copies ni and nr into one allocation, so that the SA does not
+// pin the decrypted message they came in.
+func newNonces(ni, nr []byte) *exchangeNonces {
+	b := make([]byte, len(ni)+len(nr))
+	copy(b, ni)
+	copy(b[len(ni):], nr)
+	return &exchangeNonces{ni: b[:len(ni):len(ni)], nr: b[len(ni):]}
+}
+
 // lowest is the lower of the two nonces: compared octet by octet, a nonce
-// that ends first being the lower (RFC 7296 2.8.1).
-func (x exchangeNonces) lowest() []byte {
+// that ends first being the lower (RFC 7296 2.8.1). Nil has none.
+func (x *exchangeNonces) lowest() []byte {
+	if x == nil {
+		return nil
+	}
 	if bytes.Compare(x.nr, x.ni) < 0 {
 		return x.nr
 	}
@@ -60,14 +72,14 @@ func (x exchangeNonces) lowest() []byte {
 
 // lowerThan reports whether x holds the lowest of the four nonces of x
 // and y: the SA of x is then the redundant one.
-func (x exchangeNonces) lowerThan(y exchangeNonces) bool {
+func (x *exchangeNonces) lowerThan(y *exchangeNonces) bool {
 	return bytes.Compare(x.lowest(), y.lowest()) < 0
 }
 
 // rekeyState is an IKE SA's part in rekeys besides its Lifecycle.
 type rekeyState struct {
 	// nonces are those of the exchange that created the SA by a rekey.
-	nonces exchangeNonces
+	nonces *exchangeNonces
 	// replacedBy is the IKE SA that the peer's rekey of this one created.
 	replacedBy *ikeSA
 	// undecidedOf is set on a new IKE SA of the peer's rekey that
@@ -94,7 +106,7 @@ type childRetry struct {
 type childRekeyState struct {
 	// nonces are those of the CREATE_CHILD_SA that created the CHILD SA
 	// by a rekey.
-	nonces exchangeNonces
+	nonces *exchangeNonces
 	// replacedBy is the CHILD SA that the peer's rekey of this one
 	// created.
 	replacedBy *childSA
@@ -308,7 +320,7 @@ func (e *Engine) peerRekeyedChild(now time.Time, old, c *childSA, cc *childReque
 	if old == nil {
 		return
 	}
-	c.nonces = exchangeNonces{ni: cc.ni, nr: cc.nr}
+	c.nonces = newNonces(cc.ni, cc.nr)
 	old.replacedBy = c
 	retireChild(now, old, replacedGrace)
 }
@@ -322,7 +334,7 @@ func (e *Engine) childResponse(now time.Time, sa *ikeSA, r *request, inner []isa
 		return
 	}
 	if n := find[*isakmp.Nonce](inner); n != nil && c.nonce != nil {
-		c.nonces = exchangeNonces{ni: c.nonce, nr: n.Data}
+		c.nonces = newNonces(c.nonce, n.Data)
 	}
 	if find[*isakmp.SA](inner) == nil {
 		if n := peerError(inner); n != nil && e.childRefused(now, sa, c, old, n.NotifyType) {
@@ -417,7 +429,7 @@ func ikeRekeyRefusal(sa *ikeSA) string {
 // and sa waits for the peer's delete; when our own rekey of sa is in
 // flight, n carries nothing until the nonces decide (completeIKERekey).
 func (e *Engine) peerRekeyedIKE(now time.Time, sa, n *ikeSA, ni, nr []byte) {
-	n.nonces = exchangeNonces{ni: ni, nr: nr}
+	n.nonces = newNonces(ni, nr)
 	sa.replacedBy = n
 	if r := sa.req; r != nil && r.step == stepRekeyIKE {
 		sa.log(e).Info("IKE SA rekey collision: the peer rekeys the IKE SA we rekey; answering as usual (RFC 7296 2.8.2)",

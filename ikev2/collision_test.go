@@ -496,17 +496,17 @@ func survivor(t *testing.T, aAnswered, bAnswered bool) string {
 }
 
 func nonces(sa *ikeSA) exchangeNonces {
-	if sa == nil {
+	if sa == nil || sa.nonces == nil {
 		return exchangeNonces{}
 	}
-	return sa.nonces
+	return *sa.nonces
 }
 
 func childNonces(c *childSA) exchangeNonces {
-	if c == nil {
+	if c == nil || c.nonces == nil {
 		return exchangeNonces{}
 	}
-	return c.nonces
+	return *c.nonces
 }
 
 // TestRekeyMeetsOtherRekey: a rekey that cannot be a symmetric collision

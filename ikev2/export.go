@@ -23,7 +23,7 @@ func (sa *ikeSA) record() engine.Record {
 			"sk_pi": k.SKpi, "sk_pr": k.SKpr},
 		IKEv2: &engine.V2State{
 			NextMsgID: sa.nextMsgID, PeerMsgID: sa.peerMsgID, LastResponse: sa.lastResp,
-			PeerHashes: sa.peerHashes, PeerFragments: sa.peerFragments, PeerVendor: sa.peerVendor,
+			PeerHashes: sa.peerHashes.list(), PeerFragments: sa.peerFragments, PeerVendor: sa.peerVendor,
 			PeerMIDSync: sa.midSync,
 		},
 		Children: []engine.ChildRecord{},
@@ -62,7 +62,7 @@ func (e *Engine) restore(now time.Time, rec *engine.Record, conn *policy.Connect
 		state: stateEstablished, local: rec.Local, remote: rec.Remote, nat: rec.NAT,
 		chosen: rec.Proposal.Oakley(), peerID: rec.PeerID.Policy(),
 		nextMsgID: rec.IKEv2.NextMsgID, peerMsgID: rec.IKEv2.PeerMsgID, lastResp: rec.IKEv2.LastResponse,
-		peerHashes: rec.IKEv2.PeerHashes, peerFragments: rec.IKEv2.PeerFragments, peerVendor: rec.IKEv2.PeerVendor,
+		peerHashes: hashSetOf(rec.IKEv2.PeerHashes), peerFragments: rec.IKEv2.PeerFragments, peerVendor: rec.IKEv2.PeerVendor,
 		Lifecycle: rec.Lifecycle(), restored: true, midSync: rec.IKEv2.PeerMIDSync,
 	}
 	if c := rec.Client; c != nil {

@@ -99,12 +99,16 @@ func hashList(hs []uint16) []byte {
 	return b
 }
 
-func parseHashList(b []byte) []uint16 {
-	out := make([]uint16, 0, len(b)/2)
+// parseHashList reads a SIGNATURE_HASH_ALGORITHMS notify's list of
+// 2-octet IDs (RFC 7427 4).
+func parseHashList(b []byte) hashSet {
+	var h hashSet
 	for i := 0; i+1 < len(b); i += 2 {
-		out = append(out, binary.BigEndian.Uint16(b[i:]))
+		if id := binary.BigEndian.Uint16(b[i:]); id < 16 {
+			h |= 1 << id
+		}
 	}
-	return out
+	return h
 }
 
 // initResponse handles the responder's answer to IKE_SA_INIT.

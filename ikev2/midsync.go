@@ -25,13 +25,11 @@ const midSyncJump = 16
 
 // midSyncRequest builds the synchronisation request (message ID 0).
 func (e *Engine) midSyncRequest(sa *ikeSA) *request {
-	nonce := make([]byte, 4)
-	if _, err := e.Cfg.Rand.Read(nonce); err != nil {
+	data := make([]byte, 12)
+	if _, err := e.Cfg.Rand.Read(data[:4]); err != nil {
 		return nil
 	}
-	sa.midSyncNonce = nonce
-	data := make([]byte, 12)
-	copy(data, nonce)
+	copy(sa.midSyncNonce[:], data[:4])
 	binary.BigEndian.PutUint32(data[4:], sa.nextMsgID+midSyncJump)
 	binary.BigEndian.PutUint32(data[8:], sa.peerMsgID)
 	raw, err := e.seal(sa, isakmp.ExchangeInformational, 0, false,
@@ -47,7 +45,7 @@ func (e *Engine) midSyncRequest(sa *ikeSA) *request {
 // next request ID and the one it expects from us.
 func (e *Engine) midSynced(sa *ikeSA, inner []isakmp.Payload) {
 	n := isakmp.FindNotify(inner, isakmp.NotifyMessageIDSync)
-	if n == nil || len(n.Data) != 12 || !bytes.Equal(n.Data[:4], sa.midSyncNonce) {
+	if n == nil || len(n.Data) != 12 || !bytes.Equal(n.Data[:4], sa.midSyncNonce[:]) {
 		sa.log(e).Warn("the peer's answer to the message-ID synchronisation is unusable; keeping the restored counters")
 		return
 	}
@@ -56,7 +54,7 @@ func (e *Engine) midSynced(sa *ikeSA, inner []isakmp.Payload) {
 		zap.Uint32("next_msgid", ourNext), zap.Uint32("peer_msgid", peerNext),
 		zap.Uint32("was_next", sa.nextMsgID), zap.Uint32("was_peer", sa.peerMsgID))
 	sa.nextMsgID, sa.peerMsgID = ourNext, peerNext
-	sa.restored, sa.midSyncNonce = false, nil
+	sa.restored, sa.midSyncNonce = false, [4]byte{}
 }
 
 // midSyncRequested answers a peer's synchronisation request (message ID

@@ -133,7 +133,7 @@ func (e *Engine) completeIKERekey(now time.Time, sa *ikeSA, rk *ikeRekey, inner 
 		return
 	}
 	n.hs = nil
-	n.nonces = exchangeNonces{ni: ni, nr: nonce.Data}
+	n.nonces = newNonces(ni, nonce.Data)
 	e.sas[spi] = n
 	e.established(now, n, sa.peerID)
 	e.Effect(n.upEffect(true, false))

@@ -45,41 +45,45 @@ type ikeKeys struct {
 
 // ikeSA is one IKE SA and the exchanges in flight on it.
 type ikeSA struct {
-	conn      *policy.Connection
-	initiator bool
-	spiI      uint64
-	spiR      uint64
-	state     saState
+	conn *policy.Connection
+	spiI uint64
+	spiR uint64
 
-	local, remote netip.AddrPort
+	// The small fields together (the struct is in the 640-byte size
+	// class; each IKE SA has one).
+	initiator     bool
+	state         saState
 	nat           natt.Detection
-
-	// hs is the scratch state of IKE_SA_INIT and IKE_AUTH (nil once the
-	// IKE SA is established).
-	hs            *handshake
-	chosen        oakley.Proposal
-	keys          *ikeKeys
-	peerHashes    []uint16 // SIGNATURE_HASH_ALGORITHMS from the peer
 	peerFragments bool
-	peerCertReq   bool   // the peer asked for our certificate (CERTREQ): send_cert = "ifasked"
-	mobike        bool   // both announced MOBIKE_SUPPORTED (RFC 4555)
-	peerVendor    string // the peer's product, from its IKE_SA_INIT (vendor.go)
-	ownerName     string // owner(), once established
-
-	// Message IDs (RFC 7296 2.3), window size one in each direction.
-	nextMsgID uint32 // our next request
-	peerMsgID uint32 // next request expected from the peer
+	peerCertReq   bool    // the peer asked for our certificate (CERTREQ): send_cert = "ifasked"
+	mobike        bool    // both announced MOBIKE_SUPPORTED (RFC 4555)
+	peerHashes    hashSet // SIGNATURE_HASH_ALGORITHMS from the peer
 	// restored: the SA came from a record (Restore) and has not yet
 	// answered a request; the peer's message ID may be ahead of it.
 	restored bool
 	// midSync: both announced RFC 6311; midSyncNonce is that of our
 	// synchronisation request in flight.
 	midSync      bool
-	midSyncNonce []byte
-	lastResp     [][]byte // datagrams of our response to the peer's last request
-	req          *request // our request in flight
-	queue        []queued
-	frags        *fragments
+	midSyncNonce [4]byte
+
+	// Message IDs (RFC 7296 2.3), window size one in each direction.
+	nextMsgID uint32 // our next request
+	peerMsgID uint32 // next request expected from the peer
+
+	local, remote netip.AddrPort
+
+	// hs is the scratch state of IKE_SA_INIT and IKE_AUTH (nil once the
+	// IKE SA is established).
+	hs         *handshake
+	chosen     oakley.Proposal
+	keys       *ikeKeys
+	peerVendor string // the peer's product, from its IKE_SA_INIT (vendor.go)
+	ownerName  string // owner(), once established
+
+	lastResp [][]byte // datagrams of our response to the peer's last request
+	req      *request // our request in flight
+	queue    []queued
+	frags    *fragments
 
 	peerID policy.Identity
 	// ra is the remote-access state of a client's SA (nil: none).
@@ -100,6 +104,33 @@ type ikeSA struct {
 	// IKE_AUTH): its key in Engine.halfOpen and when it expires. A
 	// pointer, so that established SAs do not carry it.
 	halfOpen *halfOpenEntry
+}
+
+// hashSet is a set of hash algorithm IDs 0-15 (RFC 7427
+// SIGNATURE_HASH_ALGORITHMS); larger IDs, which we do not sign with,
+// are left out.
+type hashSet uint16
+
+// hashSetOf returns the set of ids.
+func hashSetOf(ids []uint16) hashSet {
+	var h hashSet
+	for _, id := range ids {
+		if id < 16 {
+			h |= 1 << id
+		}
+	}
+	return h
+}
+
+// list returns the IDs in the set, in ascending order (nil: none).
+func (h hashSet) list() []uint16 {
+	var out []uint16
+	for id := range uint16(16) {
+		if h&(1<<id) != 0 {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // halfOpenEntry is a half-open IKE SA's entry in Engine.halfOpen.

@@ -55,12 +55,12 @@ func (s ChildState) String() string {
 type Child struct {
 	Conn          *policy.Connection
 	State         ChildState
-	Err           string // why it failed
+	Rekeying      bool // our replacement is under way
 	SPIIn, SPIOut uint32
+	Err           string // why it failed
 	Chosen        oakley.Proposal
 	Kernel        *policy.ChildSA // what was handed to the installer
 	RekeyAt       time.Time       // when we replace it (zero: not installed)
-	Rekeying      bool            // our replacement is under way
 	Since         time.Time       // when it was installed
 }
 
