@@ -7,6 +7,10 @@
 // one stays behind, stale, until it reaches the top and is dropped. That
 // keeps Schedule at one O(log n) push with no search or removal.
 //
+// Deadlines are kept as nanoseconds after the first one scheduled (an
+// int64, not a 24-byte time.Time): a heap entry is 24 bytes and an item's
+// live deadline 16, which every SA of a large gateway pays once or more.
+//
 // A Queue is not safe for concurrent use; an engine owns its queue.
 package timerq
 
@@ -18,18 +22,34 @@ type Queue[T comparable] struct {
 	heap []entry[T]
 	live map[T]liveEntry // the current deadline of each scheduled item
 	seq  uint64          // stamps entries; an entry is live iff its seq matches live[item]
+	base time.Time       // the first deadline scheduled: deadlines are kept relative to it
 }
 
+// An offset is a deadline as nanoseconds after Queue.base.
+type offset = time.Duration
+
 type entry[T comparable] struct {
-	when time.Time
+	when offset
 	item T
 	seq  uint64
 }
 
 type liveEntry struct {
-	when time.Time
+	when offset
 	seq  uint64
 }
+
+// offset returns when relative to the queue's base (setting the base on
+// first use). Deadlines more than 292 years from it saturate.
+func (q *Queue[T]) offset(when time.Time) offset {
+	if q.base.IsZero() {
+		q.base = when
+	}
+	return when.Sub(q.base)
+}
+
+// time returns the deadline at offset d.
+func (q *Queue[T]) time(d offset) time.Time { return q.base.Add(d) }
 
 // Schedule sets item's deadline to when, replacing any earlier one. The zero
 // time cancels it. Scheduling an item at the deadline it already has is a
@@ -39,15 +59,16 @@ func (q *Queue[T]) Schedule(item T, when time.Time) {
 		q.Cancel(item)
 		return
 	}
-	if cur, ok := q.live[item]; ok && cur.when.Equal(when) {
+	d := q.offset(when)
+	if cur, ok := q.live[item]; ok && cur.when == d {
 		return
 	}
 	if q.live == nil {
 		q.live = make(map[T]liveEntry)
 	}
 	q.seq++
-	q.live[item] = liveEntry{when: when, seq: q.seq}
-	q.push(entry[T]{when: when, item: item, seq: q.seq})
+	q.live[item] = liveEntry{when: d, seq: q.seq}
+	q.push(entry[T]{when: d, item: item, seq: q.seq})
 }
 
 // Cancel removes item's deadline, if any.
@@ -58,7 +79,11 @@ func (q *Queue[T]) Cancel(item T) {
 // Deadline returns item's current deadline, or the zero time if it has
 // none.
 func (q *Queue[T]) Deadline(item T) time.Time {
-	return q.live[item].when
+	cur, ok := q.live[item]
+	if !ok {
+		return time.Time{}
+	}
+	return q.time(cur.when)
 }
 
 // Len returns the number of items with a deadline.
@@ -73,7 +98,7 @@ func (q *Queue[T]) Next() (item T, when time.Time, ok bool) {
 		var zero T
 		return zero, time.Time{}, false
 	}
-	return q.heap[0].item, q.heap[0].when, true
+	return q.heap[0].item, q.time(q.heap[0].when), true
 }
 
 // PopDue removes and returns the item with the earliest deadline if that
@@ -82,7 +107,7 @@ func (q *Queue[T]) Next() (item T, when time.Time, ok bool) {
 // taken into account.
 func (q *Queue[T]) PopDue(now time.Time) (item T, ok bool) {
 	q.dropStale()
-	if len(q.heap) == 0 || q.heap[0].when.After(now) {
+	if len(q.heap) == 0 || q.heap[0].when > q.offset(now) {
 		var zero T
 		return zero, false
 	}
@@ -105,7 +130,7 @@ func (q *Queue[T]) dropStale() {
 // The heap operations follow container/heap (same sift order), without its
 // interface boxing.
 
-func (q *Queue[T]) less(i, j int) bool { return q.heap[i].when.Before(q.heap[j].when) }
+func (q *Queue[T]) less(i, j int) bool { return q.heap[i].when < q.heap[j].when }
 
 func (q *Queue[T]) push(e entry[T]) {
 	q.heap = append(q.heap, e)

@@ -278,3 +278,38 @@ func BenchmarkQueue(b *testing.B) {
 		})
 	}
 }
+
+// TestOffsets: deadlines kept relative to the first one come back equal
+// to those scheduled, before and after it, with and without a monotonic
+// clock reading, and order and due times are unchanged.
+func TestOffsets(t *testing.T) {
+	for _, base := range []time.Time{t0, time.Now()} {
+		var q Queue[string]
+		times := map[string]time.Time{
+			"first":  base,
+			"before": base.Add(-time.Hour),
+			"after":  base.Add(90 * time.Minute),
+			"far":    base.Add(200 * 24 * time.Hour),
+		}
+		for _, it := range []string{"first", "before", "after", "far"} {
+			q.Schedule(it, times[it])
+		}
+		for it, want := range times {
+			if got := q.Deadline(it); !got.Equal(want) {
+				t.Errorf("Deadline(%s) = %v, want %v", it, got, want)
+			}
+		}
+		if got := q.Deadline("unknown"); !got.IsZero() {
+			t.Errorf("Deadline(unknown) = %v, want zero", got)
+		}
+		if it, when, _ := q.Next(); it != "before" || !when.Equal(times["before"]) {
+			t.Errorf("Next() = %s %v, want before %v", it, when, times["before"])
+		}
+		if got := drain(&q, base.Add(-time.Nanosecond)); !slices.Equal(got, []string{"before"}) {
+			t.Errorf("due a nanosecond before the first: %v, want [before]", got)
+		}
+		if got := drain(&q, base.Add(90*time.Minute)); !slices.Equal(got, []string{"first", "after"}) {
+			t.Errorf("due at after: %v, want [first after]", got)
+		}
+	}
+}
