@@ -27,27 +27,24 @@ type PRF struct {
 	keyLen  int
 }
 
-// NewPRF returns the PRF with the given IANA ID.
+// prfs are the PRFs by IANA ID: a PRF is immutable, so one serves every
+// SA (an SA holds a pointer, not a PRF of its own).
+var prfs = map[uint16]*PRF{
+	PRFHMACMD5:      {id: PRFHMACMD5, newHash: md5.New, size: md5.Size, keyLen: md5.Size},
+	PRFHMACSHA1:     {id: PRFHMACSHA1, newHash: sha1.New, size: sha1.Size, keyLen: sha1.Size},
+	PRFHMACSHA2_256: {id: PRFHMACSHA2_256, newHash: sha256.New, size: sha256.Size, keyLen: sha256.Size},
+	PRFHMACSHA2_384: {id: PRFHMACSHA2_384, newHash: sha512.New384, size: sha512.Size384, keyLen: sha512.Size384},
+	PRFHMACSHA2_512: {id: PRFHMACSHA2_512, newHash: sha512.New, size: sha512.Size, keyLen: sha512.Size},
+	PRFAES128XCBC:   {id: PRFAES128XCBC, size: aes.BlockSize, keyLen: 16},
+}
+
+// NewPRF returns the PRF with the given IANA ID. PRFs are immutable and
+// shared: the same pointer for every call with one ID.
 func NewPRF(id uint16) (*PRF, error) {
-	var h func() hash.Hash
-	switch id {
-	case PRFHMACMD5:
-		h = md5.New
-	case PRFHMACSHA1:
-		h = sha1.New
-	case PRFHMACSHA2_256:
-		h = sha256.New
-	case PRFHMACSHA2_384:
-		h = sha512.New384
-	case PRFHMACSHA2_512:
-		h = sha512.New
-	case PRFAES128XCBC:
-		return &PRF{id: id, size: aes.BlockSize, keyLen: 16}, nil
-	default:
-		return nil, fmt.Errorf("%w: %s", ErrUnsupportedPRF, Transform{Type: TransformPRF, ID: id})
+	if p := prfs[id]; p != nil {
+		return p, nil
 	}
-	n := h().Size()
-	return &PRF{id: id, newHash: h, size: n, keyLen: n}, nil
+	return nil, fmt.Errorf("%w: %s", ErrUnsupportedPRF, Transform{Type: TransformPRF, ID: id})
 }
 
 // ID returns the PRF's IANA transform ID.
