@@ -44,10 +44,11 @@ func (s *SA) Encapsulate(dst, inner []byte) ([]byte, error) {
 		return dst, ErrSeqExhausted
 	}
 
-	padLen := (s.align - (len(inner)+2)%s.align) % s.align
+	align, ivLen, icvLen, bs := int(s.align), int(s.ivLen), int(s.icvLen), int(s.blockSize)
+	padLen := (align - (len(inner)+2)%align) % align
 	ptLen := len(inner) + padLen + 2
-	bodyOff := hdrLen + s.ivLen
-	total := bodyOff + ptLen + s.icvLen
+	bodyOff := hdrLen + ivLen
+	total := bodyOff + ptLen + icvLen
 	start := len(dst)
 	// AES-GCM-8 seals a 16-byte tag and keeps 8: 8 bytes of slack.
 	dst = grow(dst, total+8)
@@ -68,13 +69,14 @@ func (s *SA) Encapsulate(dst, inner []byte) ([]byte, error) {
 		s.c.errs.Add(1)
 		return dst, err
 	}
-	sc := s.pool.Get().(*scratch)
+	pool := s.scratchPool()
+	sc := pool.Get().(*scratch)
 	if cs.aead != nil {
 		// RFC 4106 3.1 / RFC 7634 2: the explicit IV is the sequence
 		// number, unique per key; the nonce is salt || IV.
 		binary.BigEndian.PutUint64(pkt[hdrLen:bodyOff], seq)
 		if s.testIV != nil {
-			copy(pkt[hdrLen:bodyOff], s.testIV)
+			copy(pkt[hdrLen:bodyOff], s.testIV[:])
 		}
 		copy(sc.nonce[:4], s.salt[:])
 		copy(sc.nonce[4:], pkt[hdrLen:bodyOff])
@@ -84,9 +86,9 @@ func (s *SA) Encapsulate(dst, inner []byte) ([]byte, error) {
 		// NIST SP 800-38A Appendix C: an unpredictable CBC IV is the
 		// block cipher, under the encryption key, applied to a nonce
 		// (here a per-SA random prefix and the sequence number).
-		iv := sc.iv[:s.blockSize]
-		copy(iv, s.ivPrefix[:s.blockSize-4])
-		binary.BigEndian.PutUint32(iv[s.blockSize-4:], uint32(seq))
+		iv := sc.iv[:bs]
+		copy(iv, s.cbc.ivPrefix[:bs-4])
+		binary.BigEndian.PutUint32(iv[bs-4:], uint32(seq))
 		cs.block.Encrypt(iv, iv)
 		copy(pkt[hdrLen:bodyOff], iv)
 		mode := sc.mode.(ivSetter)
@@ -95,9 +97,9 @@ func (s *SA) Encapsulate(dst, inner []byte) ([]byte, error) {
 		sc.mac.Reset()
 		sc.mac.Write(pkt[:bodyOff+ptLen])
 		sum := sc.mac.Sum(sc.sum[:0])
-		copy(pkt[bodyOff+ptLen:], sum[:s.icvLen])
+		copy(pkt[bodyOff+ptLen:], sum[:icvLen])
 	}
-	s.pool.Put(sc)
+	pool.Put(sc)
 	s.c.packets.Add(1)
 	s.c.bytes.Add(uint64(len(inner)))
 	return dst[:start+total], nil
@@ -114,12 +116,13 @@ func (s *SA) Decapsulate(dst, pkt []byte) (inner []byte, nextHeader uint8, err e
 	if !s.inbound {
 		return nil, 0, ErrWrongDir
 	}
-	bodyOff := hdrLen + s.ivLen
+	ivLen, icvLen, bs := int(s.ivLen), int(s.icvLen), int(s.blockSize)
+	bodyOff := hdrLen + ivLen
 	// The encrypted part holds at least pad length and next header; a
 	// block cipher's must be whole blocks. AEAD senders should align to 4
 	// bytes, but like Linux we do not insist.
-	ctLen := len(pkt) - bodyOff - s.icvLen
-	if ctLen < 2 || (s.blockSize > 0 && ctLen%s.blockSize != 0) {
+	ctLen := len(pkt) - bodyOff - icvLen
+	if ctLen < 2 || (bs > 0 && ctLen%bs != 0) {
 		s.c.malformed.Add(1)
 		return nil, 0, ErrTruncated
 	}
@@ -144,7 +147,8 @@ func (s *SA) Decapsulate(dst, pkt []byte) (inner []byte, nextHeader uint8, err e
 		s.c.malformed.Add(1)
 		return nil, 0, err
 	}
-	sc := s.pool.Get().(*scratch)
+	pool := s.scratchPool()
+	sc := pool.Get().(*scratch)
 	switch {
 	case s.gcm8:
 		copy(sc.nonce[:4], s.salt[:])
@@ -160,7 +164,7 @@ func (s *SA) Decapsulate(dst, pkt []byte) (inner []byte, nextHeader uint8, err e
 		sc.mac.Reset()
 		sc.mac.Write(pkt[:bodyOff+ctLen])
 		sum := sc.mac.Sum(sc.sum[:0])
-		ok = subtle.ConstantTimeCompare(sum[:s.icvLen], pkt[bodyOff+ctLen:]) == 1
+		ok = subtle.ConstantTimeCompare(sum[:icvLen], pkt[bodyOff+ctLen:]) == 1
 		if ok {
 			out = dst[start : start+ctLen]
 			mode := sc.mode.(ivSetter)
@@ -168,7 +172,7 @@ func (s *SA) Decapsulate(dst, pkt []byte) (inner []byte, nextHeader uint8, err e
 			mode.CryptBlocks(out, pkt[bodyOff:bodyOff+ctLen])
 		}
 	}
-	s.pool.Put(sc)
+	pool.Put(sc)
 	if !ok {
 		s.c.auth.Add(1)
 		return nil, 0, ErrAuth

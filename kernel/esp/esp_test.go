@@ -98,7 +98,7 @@ func TestRoundTrip(t *testing.T) {
 					if got := len(pkt); got > n+out.Overhead() {
 						t.Fatalf("n=%d: packet %d bytes > n + Overhead %d", n, got, out.Overhead())
 					}
-					if (len(pkt)-hdrLen-out.ivLen-out.icvLen)%out.align != 0 {
+					if (len(pkt)-hdrLen-int(out.ivLen)-int(out.icvLen))%int(out.align) != 0 {
 						t.Fatalf("n=%d: encrypted part not aligned to %d", n, out.align)
 					}
 					if binary.BigEndian.Uint32(pkt) != 0xc0ffee01 {
@@ -135,10 +135,10 @@ func TestSequenceAndIV(t *testing.T) {
 		if binary.BigEndian.Uint32(a[4:]) != 1 || binary.BigEndian.Uint32(b[4:]) != 2 {
 			t.Fatalf("%s: sequence numbers %x %x, want 1, 2", s.name, a[4:8], b[4:8])
 		}
-		if bytes.Equal(a[8:8+out.ivLen], b[8:8+out.ivLen]) {
+		if bytes.Equal(a[8:8+int(out.ivLen)], b[8:8+int(out.ivLen)]) {
 			t.Fatalf("%s: IV repeated", s.name)
 		}
-		if bytes.Equal(a[8+out.ivLen:], b[8+out.ivLen:]) {
+		if bytes.Equal(a[8+int(out.ivLen):], b[8+int(out.ivLen):]) {
 			t.Fatalf("%s: same ciphertext twice", s.name)
 		}
 		// Out of order delivery within the window is fine.
@@ -464,7 +464,7 @@ func TestChaCha20Poly1305ESPVector(t *testing.T) {
 			t.Fatal(err)
 		}
 		out.seq.Store(uint64(seq) - 1)
-		out.testIV = unhex(t, v.IV)
+		out.testIV = (*[8]byte)(unhex(t, v.IV))
 		got, err := out.Encapsulate(nil, inner)
 		if err != nil {
 			t.Fatal(err)
@@ -528,7 +528,7 @@ func TestAESGCMVectors(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if s.icvLen != v.ICVLen {
+				if int(s.icvLen) != v.ICVLen {
 					t.Fatalf("icv length %d, want %d", s.icvLen, v.ICVLen)
 				}
 				nonce := append(s.salt[:], unhex(t, v.IV)...)
@@ -538,7 +538,7 @@ func TestAESGCMVectors(t *testing.T) {
 				pt, aad := unhex(t, v.Plaintext), unhex(t, v.AAD)
 				ct, icv := unhex(t, v.Ciphertext), unhex(t, v.ICV)
 				sealed := mustCiphers(t, s).aead.Seal(nil, nonce, pt, aad)
-				sealed = sealed[:len(ct)+s.icvLen] // GCM-8 truncates the 16-byte tag
+				sealed = sealed[:len(ct)+int(s.icvLen)] // GCM-8 truncates the 16-byte tag
 				if want := slicesConcat(ct, icv); !bytes.Equal(sealed, want) {
 					t.Fatalf("seal:\n got %x\nwant %x", sealed, want)
 				}

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"ikegate/oakley"
 )
@@ -143,5 +144,13 @@ func TestFirstPacketConcurrent(t *testing.T) {
 	}
 	if c := in.Counters(); c.Packets != n {
 		t.Errorf("%d packets accepted, want %d", c.Packets, n)
+	}
+}
+
+// TestSASize keeps an SA direction in the 160-byte size class of the Go
+// allocator: every CHILD SA of the userspace dataplane has two.
+func TestSASize(t *testing.T) {
+	if n := unsafe.Sizeof(SA{}); n > 160 {
+		t.Errorf("SA is %d bytes, want at most 160", n)
 	}
 }

@@ -11,8 +11,11 @@
 // golang.org/x/crypto/chacha20poly1305).
 //
 // An SA is safe for concurrent use: the outbound sequence number is an
-// atomic counter, the replay window has its own mutex, and per-call cipher
-// state (CBC modes, HMAC) comes from a per-SA pool. With a destination
+// atomic counter, the replay window has its own mutex, the cipher state
+// is built once on first use, and per-call state comes from a pool (a
+// per-SA one for the CBC modes and HMAC, a shared one for the AEADs'
+// nonces). An SA holds about 160 bytes until its first packet (its key,
+// no cipher state, no anti-replay window). With a destination
 // buffer of sufficient capacity (see Overhead), Encapsulate and Decapsulate
 // do not allocate, except Decapsulate for AES-GCM with an 8-byte ICV (Go's
 // GCM cannot open truncated tags, so the tag is recomputed).
@@ -94,28 +97,17 @@ type counters struct {
 type SA struct {
 	spi     uint32
 	inbound bool
-
-	encr   oakley.Transform
-	integ  uint16   // INTEG transform (IntegNone for an AEAD)
-	key    [32]byte // encryption key without the AEAD salt
-	keyLen uint8
-	cs     atomic.Pointer[cipherState] // built on first use (ciphers)
-
-	// AEAD suites.
-	salt [4]byte
-	gcm8 bool // AES-GCM with an 8-byte ICV: aead has 16-byte tags
-
-	// CBC suites.
-	blockSize int
-	ivPrefix  [16]byte // random per SA; IV = E_K(ivPrefix || seq)
-	newMAC    func() hash.Hash
-	integKey  []byte
-
-	ivLen  int
-	align  int // padding alignment of the encrypted part
-	icvLen int
-
-	pool sync.Pool // *scratch
+	gcm8    bool // AES-GCM with an 8-byte ICV: the AEAD has 16-byte tags
+	keyLen  uint8
+	// Packet layout: block size (CBC, 0 for an AEAD), explicit IV,
+	// padding alignment of the encrypted part, ICV.
+	blockSize, ivLen, align, icvLen uint8
+	integ                           uint16                      // INTEG transform (IntegNone for an AEAD)
+	encr                            oakley.Transform            // ENCR transform
+	salt                            [4]byte                     // AEAD suites
+	key                             [32]byte                    // encryption key without the AEAD salt
+	cs                              atomic.Pointer[cipherState] // built on first use (ciphers)
+	cbc                             *cbcParams                  // CBC suites only
 
 	seq atomic.Uint64 // outbound: last sequence number used
 
@@ -124,7 +116,27 @@ type SA struct {
 
 	c counters
 
-	testIV []byte // known-answer tests only: fixed explicit AEAD IV
+	testIV *[8]byte // known-answer tests only: fixed explicit AEAD IV
+}
+
+// cbcParams is what a CBC suite's SA has beyond an AEAD's.
+type cbcParams struct {
+	ivPrefix [16]byte // random per SA; IV = E_K(ivPrefix || seq)
+	newMAC   func() hash.Hash
+	integKey []byte
+	pool     sync.Pool // *scratch with this SA's HMAC and CBC mode
+}
+
+// aeadScratch serves the AEAD suites' per-call state (a nonce), which
+// holds nothing of an SA's.
+var aeadScratch = sync.Pool{New: func() any { return new(scratch) }}
+
+// scratchPool is where s's per-call state comes from.
+func (s *SA) scratchPool() *sync.Pool {
+	if s.cbc != nil {
+		return &s.cbc.pool
+	}
+	return &aeadScratch
 }
 
 // cipherState is an SA's cipher state, built from its key on first use.
@@ -176,7 +188,9 @@ func newSA(spi uint32, inbound bool, encr oakley.Transform, integID uint16, encK
 	} else if err := s.initCBC(encr, integID, encKey, integKey); err != nil {
 		return nil, err
 	}
-	s.pool.New = s.newScratch
+	if s.cbc != nil {
+		s.cbc.pool.New = s.newScratch
+	}
 	return s, nil
 }
 
@@ -337,10 +351,9 @@ func (s *SA) initCBC(encr oakley.Transform, integID uint16, encKey, integKey []b
 		return fmt.Errorf("esp: %s integrity key is %d bytes, want %d", ia.name, len(integKey), ia.keyLen)
 	}
 	s.keyLen = uint8(copy(s.key[:], encKey))
-	s.ivLen, s.align, s.icvLen = s.blockSize, s.blockSize, ia.icvLen
-	s.newMAC = ia.newH
-	s.integKey = append([]byte(nil), integKey...)
-	if _, err := rand.Read(s.ivPrefix[:]); err != nil {
+	s.ivLen, s.align, s.icvLen = s.blockSize, s.blockSize, uint8(ia.icvLen)
+	s.cbc = &cbcParams{newMAC: ia.newH, integKey: append([]byte(nil), integKey...)}
+	if _, err := rand.Read(s.cbc.ivPrefix[:]); err != nil {
 		return fmt.Errorf("esp: IV prefix: %w", err)
 	}
 	return nil
@@ -348,8 +361,8 @@ func (s *SA) initCBC(encr oakley.Transform, integID uint16, encKey, integKey []b
 
 func (s *SA) newScratch() any {
 	sc := &scratch{}
-	if s.newMAC != nil {
-		sc.mac = hmac.New(s.newMAC, s.integKey)
+	if s.cbc != nil {
+		sc.mac = hmac.New(s.cbc.newMAC, s.cbc.integKey)
 		var zero [16]byte
 		block := s.cs.Load().block // built by Get's caller (ciphers)
 		if s.inbound {
@@ -381,13 +394,13 @@ func (s *SA) Suite() string {
 	case oakley.Encr3DES:
 		return "3des-" + integAlgs[s.integ].name
 	}
-	return fmt.Sprintf("aes%dgcm%d", int(s.keyLen)*8, s.icvLen*8)
+	return fmt.Sprintf("aes%dgcm%d", int(s.keyLen)*8, int(s.icvLen)*8)
 }
 
 // Overhead returns how many bytes Encapsulate adds at most to an inner
 // packet: header, IV, padding, pad length and next header, ICV, plus
 // slack the AES-GCM-8 path needs in the buffer.
-func (s *SA) Overhead() int { return hdrLen + s.ivLen + s.align + 2 + maxICVLen }
+func (s *SA) Overhead() int { return hdrLen + int(s.ivLen) + int(s.align) + 2 + maxICVLen }
 
 // Counters returns a snapshot of the SA's counters.
 func (s *SA) Counters() Counters {
