@@ -69,17 +69,36 @@ type handshake struct {
 
 // p1SA is one ISAKMP SA (phase 1) with its Quick Mode exchanges.
 type p1SA struct {
-	conn         *policy.Connection
-	decoyPSK     []byte // set: an Aggressive Mode answer to an unknown identity, keyed with this random PSK
-	initiator    bool
-	aggressive   bool
-	ckyI, ckyR   uint64
-	state        p1State
-	crossingQM   bool      // resolveCrossing started Quick Modes for this loser's phase 2 SAs
-	crossCheckAt time.Time // when resolveCrossing looks at this newly established SA
+	conn       *policy.Connection
+	ckyI, ckyR uint64
+
+	// The small fields together (the struct is in the 704-byte size
+	// class; each ISAKMP SA has one).
+	initiator  bool
+	aggressive bool
+	state      p1State
+	crossingQM bool // resolveCrossing started Quick Modes for this loser's phase 2 SAs
 	// reauth: the peer initiated this SA and brought no Quick Mode on it
 	// within crossCheckDelay (a reauthentication; resolveCrossing).
-	reauth bool
+	reauth  bool
+	natT    natTVariant
+	peerDPD bool // the peer announced RFC 3706 DPD
+	// peerFrags: the peer announced IKE fragmentation, so our large
+	// phase 1 messages go in fragments (frag.go); frags collects the
+	// peer's, fragID numbers ours.
+	peerFrags bool
+	fragID    uint16
+	hashID    uint16 // negotiated IKEv1 hash (IVs, NAT-D)
+	auth      uint16 // IKEv1 authentication method
+	nat       natt.Detection
+	halfOpen  bool // counted in Engine.halfOpen
+	proven    bool // the peer answered from its address (message 3 arrived)
+	// keysDeferred: keys holds only the PRF and SKEYID (Aggressive Mode
+	// responder with a PSK before message 3: flood.go).
+	keysDeferred bool
+
+	decoyPSK     []byte    // set: an Aggressive Mode answer to an unknown identity, keyed with this random PSK
+	crossCheckAt time.Time // when resolveCrossing looks at this newly established SA
 	// retired are the inbound SPIs of phase 2 SAs we deleted as this SA
 	// replaced their ISAKMP SA, which a peer may have filed under this
 	// one (sendDeletes).
@@ -88,8 +107,6 @@ type p1SA struct {
 	local, remote netip.AddrPort
 
 	chosen   oakley.Proposal // as IKEv2-numbered transforms, for display and keys
-	hashID   uint16          // negotiated IKEv1 hash (IVs, NAT-D)
-	auth     uint16          // IKEv1 authentication method
 	lifetime time.Duration
 
 	// hs is the scratch state of Main or Aggressive Mode (nil once phase
@@ -99,21 +116,13 @@ type p1SA struct {
 
 	peerVIDs [][]byte
 	product  string
-	natT     natTVariant
-	peerDPD  bool // the peer announced RFC 3706 DPD
-	// peerFrags: the peer announced IKE fragmentation, so our large
-	// phase 1 messages go in fragments (frag.go); frags collects the
-	// peer's, fragID numbers ours.
-	peerFrags bool
-	frags     *reassembly
-	fragID    uint16
+	frags    *reassembly
 	// Lifecycle: R-U-THERE probing, NAT keepalives, a new phase 1 to
 	// replace this one at RekeyAt (Rekeying once we started it).
 	engine.Lifecycle
 	// quickAt is when our first Quick Mode starts (Aggressive Mode
 	// initiator; zero: none pending).
 	quickAt time.Time
-	nat     natt.Detection
 	ra      *remoteAccess // XAUTH and Mode Config of a remote-access client (nil: none)
 	peerID  policy.Identity
 
@@ -123,13 +132,8 @@ type p1SA struct {
 	rtx         *engine.Retransmit
 	expires     time.Time
 
-	halfOpen bool // counted in Engine.halfOpen
-	proven   bool // the peer answered from its address (message 3 arrived)
-	// keysDeferred: keys holds only the PRF and SKEYID (Aggressive Mode
-	// responder with a PSK before message 3: flood.go).
-	keysDeferred bool
-	quick        map[uint32]*quickMode
-	children     []*child
+	quick    map[uint32]*quickMode
+	children []*child
 }
 
 // child is one pair of IPsec SAs negotiated in Quick Mode: the shared
