@@ -33,9 +33,9 @@ func idBody(id *isakmp.ID) []byte {
 // initiator signs its IKE_SA_INIT request, the responder its response.
 func (sa *ikeSA) octets(ofInitiator bool, id *isakmp.ID) []byte {
 	if ofInitiator {
-		return oakley.SignedOctets(sa.keys.prf, sa.hs.initReq, sa.hs.nonceR, sa.keys.sk.SKpi, idBody(id))
+		return oakley.SignedOctets(sa.keys.prf, sa.hs.initReq, sa.hs.nonceR, sa.keys.sk().SKpi, idBody(id))
 	}
-	return oakley.SignedOctets(sa.keys.prf, sa.hs.initResp, sa.hs.nonceI, sa.keys.sk.SKpr, idBody(id))
+	return oakley.SignedOctets(sa.keys.prf, sa.hs.initResp, sa.hs.nonceI, sa.keys.sk().SKpr, idBody(id))
 }
 
 // makeAuth computes our AUTH payload for conn over octets.

@@ -391,7 +391,7 @@ func (e *Engine) installChild(sa *ikeSA, c *childSA, gir, ni, nr []byte, weIniti
 		return 0
 	}
 	encLen, integLen := alg.EncLen, alg.IntegLen
-	km := oakley.ChildKeymat(sa.keys.prf, sa.keys.sk.SKd, gir, ni, nr, 2*(encLen+integLen))
+	km := oakley.ChildKeymat(sa.keys.prf, sa.keys.sk().SKd, gir, ni, nr, 2*(encLen+integLen))
 	encI, integI := km[:encLen], km[encLen:encLen+integLen]
 	encR, integR := km[encLen+integLen:2*encLen+integLen], km[2*encLen+integLen:]
 	k := &policy.ChildSA{

@@ -13,7 +13,7 @@ import (
 )
 
 func (sa *ikeSA) record() engine.Record {
-	k := sa.keys.sk
+	k := sa.keys.sk()
 	r := engine.Record{
 		Format: engine.RecordFormat, Version: 2, Conn: sa.conn.Name, Initiator: sa.initiator,
 		SPIi: engine.SPI(sa.spiI), SPIr: engine.SPI(sa.spiR), Local: sa.local, Remote: sa.remote, NAT: sa.nat,
@@ -134,7 +134,7 @@ func restoreKeys(sa *ikeSA, s engine.Secrets) (*ikeKeys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SA record: %w", err)
 	}
-	keys := &ikeKeys{prf: prf, sk: k, in: cr, out: ci}
+	keys := newIKEKeys(prf, k, cr, ci)
 	if !sa.initiator {
 		keys.in, keys.out = ci, cr
 	}

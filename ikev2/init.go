@@ -279,7 +279,7 @@ func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte, old *ikeKeys) error {
 	}
 	skeyseed := oakley.SKEYSEED(prf, sa.hs.nonceI, sa.hs.nonceR, gir)
 	if old != nil {
-		skeyseed = oakley.RekeySKEYSEED(old.prf, old.sk.SKd, gir, sa.hs.nonceI, sa.hs.nonceR)
+		skeyseed = oakley.RekeySKEYSEED(old.prf, old.sk().SKd, gir, sa.hs.nonceI, sa.hs.nonceR)
 	}
 	k := oakley.DeriveIKEKeys(prf, skeyseed, sa.hs.nonceI, sa.hs.nonceR, sa.spiI, sa.spiR, encLen, integLen)
 	if e.Cfg.KeyLog != nil {
@@ -294,7 +294,7 @@ func (e *Engine) deriveIKEKeys(sa *ikeSA, gir []byte, old *ikeKeys) error {
 	if err != nil {
 		return err
 	}
-	keys := &ikeKeys{prf: prf, sk: k, in: cr, out: ci}
+	keys := newIKEKeys(prf, k, cr, ci)
 	if !sa.initiator {
 		keys.in, keys.out = ci, cr
 	}

@@ -210,7 +210,8 @@ func (e *Engine) continueEAP(now time.Time, sa *ikeSA, d isakmp.Datagram, msgID 
 	// SK_pr for a method without one.
 	keyI, keyR := a.msk, a.msk
 	if len(a.msk) == 0 {
-		keyI, keyR = sa.keys.sk.SKpi, sa.keys.sk.SKpr
+		sk := sa.keys.sk()
+		keyI, keyR = sk.SKpi, sk.SKpr
 	}
 	if auth.Method != oakley.AuthSharedKeyMIC ||
 		!hmac.Equal(auth.Data, oakley.PSKAuth(sa.keys.prf, keyI, sa.octets(true, a.idi))) {

@@ -36,11 +36,42 @@ func (s saState) String() string {
 	return "DESTROYED"
 }
 
-// ikeKeys holds an established IKE SA's keys and ciphers.
+// ikeKeys holds an established IKE SA's keys and ciphers. The keys are
+// one buffer, SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr, with
+// their lengths (72 bytes, not the 168 of seven slice headers).
 type ikeKeys struct {
 	prf     *oakley.PRF
-	sk      oakley.IKEKeys // SK_d, SK_a*, SK_e*, SK_p* (for the export record)
 	in, out oakley.SKCipher
+	km      []byte
+	// Lengths of SK_d (and SK_p*), of each SK_a and of each SK_e.
+	dLen, aLen, eLen uint8
+}
+
+// newIKEKeys keeps k (copied into one buffer) with the PRF and the
+// ciphers of an IKE SA. Key lengths are at most 64 bytes (SHA-512).
+func newIKEKeys(prf *oakley.PRF, k oakley.IKEKeys, in, out oakley.SKCipher) *ikeKeys {
+	km := make([]byte, 0, 3*len(k.SKd)+2*len(k.SKai)+2*len(k.SKei))
+	for _, b := range [][]byte{k.SKd, k.SKai, k.SKar, k.SKei, k.SKer, k.SKpi, k.SKpr} {
+		km = append(km, b...)
+	}
+	return &ikeKeys{prf: prf, in: in, out: out, km: km,
+		dLen: uint8(len(k.SKd)), aLen: uint8(len(k.SKai)), eLen: uint8(len(k.SKei))}
+}
+
+// sk returns the keys, slices of the one buffer.
+func (k *ikeKeys) sk() oakley.IKEKeys {
+	km := k.km
+	next := func(n uint8) []byte {
+		b := km[:n:n]
+		km = km[n:]
+		return b
+	}
+	var out oakley.IKEKeys
+	out.SKd = next(k.dLen)
+	out.SKai, out.SKar = next(k.aLen), next(k.aLen)
+	out.SKei, out.SKer = next(k.eLen), next(k.eLen)
+	out.SKpi, out.SKpr = next(k.dLen), next(k.dLen)
+	return out
 }
 
 // ikeSA is one IKE SA and the exchanges in flight on it.

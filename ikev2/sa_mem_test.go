@@ -1,14 +1,17 @@
 package ikev2
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 	"unsafe"
+
+	"ikegate/oakley"
 )
 
 // TestSASizes keeps the records every SA has in their size classes of
-// the Go allocator (640 and 288 bytes): one field more moves each to the
-// next class (768, 320), which every SA of a large gateway pays.
+// the Go allocator (640, 288 and 80 bytes): one field more moves each to
+// the next class, which every SA of a large gateway pays.
 func TestSASizes(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -16,6 +19,7 @@ func TestSASizes(t *testing.T) {
 	}{
 		{"ikeSA", unsafe.Sizeof(ikeSA{}), 640},
 		{"childSA", unsafe.Sizeof(childSA{}), 288},
+		{"ikeKeys", unsafe.Sizeof(ikeKeys{}), 80},
 	} {
 		if tc.size > tc.max {
 			t.Errorf("%s is %d bytes, want at most %d", tc.name, tc.size, tc.max)
@@ -46,5 +50,26 @@ func TestHashSet(t *testing.T) {
 				t.Errorf("hashSetOf(list()) = %#x, want %#x", back, h)
 			}
 		})
+	}
+}
+
+// TestIKEKeys: the keys kept in one buffer come back as derived, for an
+// AEAD (no SK_a) and for a cipher with an integrity algorithm.
+func TestIKEKeys(t *testing.T) {
+	key := func(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
+	for _, k := range []oakley.IKEKeys{
+		{SKd: key(32, 1), SKei: key(20, 4), SKer: key(20, 5), SKpi: key(32, 6), SKpr: key(32, 7)},
+		{SKd: key(64, 1), SKai: key(64, 2), SKar: key(64, 3), SKei: key(32, 4), SKer: key(32, 5), SKpi: key(64, 6), SKpr: key(64, 7)},
+	} {
+		got := newIKEKeys(nil, k, nil, nil).sk()
+		for _, f := range []struct {
+			name      string
+			got, want []byte
+		}{{"SK_d", got.SKd, k.SKd}, {"SK_ai", got.SKai, k.SKai}, {"SK_ar", got.SKar, k.SKar}, {"SK_ei", got.SKei, k.SKei},
+			{"SK_er", got.SKer, k.SKer}, {"SK_pi", got.SKpi, k.SKpi}, {"SK_pr", got.SKpr, k.SKpr}} {
+			if !bytes.Equal(f.got, f.want) || cap(f.got) != len(f.want) {
+				t.Errorf("%s = %x (cap %d), want %x", f.name, f.got, cap(f.got), f.want)
+			}
+		}
 	}
 }

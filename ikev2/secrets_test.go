@@ -34,7 +34,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 		}
 	}
 	for _, sa := range p.a.eng.sas {
-		secrets = append(secrets, hex.EncodeToString(sa.keys.sk.SKd), hex.EncodeToString(sa.keys.sk.SKpi))
+		secrets = append(secrets, hex.EncodeToString(sa.keys.sk().SKd), hex.EncodeToString(sa.keys.sk().SKpi))
 	}
 	ds, _ := p.b.eng.Terminate(p.Now, "ba")
 	p.do(p.b, ds)
