@@ -230,31 +230,39 @@ func (s *ctrSK) Open(aad, body []byte) ([]byte, error) {
 // with its GCM state is about 700 bytes per direction (140 MB for 100,000
 // IKE SAs), while building it costs well under a microsecond per message.
 type aeadSK struct {
-	id   uint16 // the encryption transform
-	key  []byte // keymat without the salt
-	salt [saltLen]byte
-	icv  int // the AEAD's overhead
+	id     uint16 // the encryption transform
+	keyLen uint8
+	icv    uint8 // the AEAD's overhead
+	salt   [saltLen]byte
+	keyBuf [32]byte // keymat without the salt (AES-128/192/256 or ChaCha20: at most 32 bytes)
 }
 
 func newAEADSK(encr Transform, keymat []byte) (*aeadSK, error) {
 	k := len(keymat) - saltLen
-	s := &aeadSK{id: encr.ID, key: append([]byte(nil), keymat[:k]...)}
+	if k < 0 || k > 32 {
+		return nil, fmt.Errorf("oakley: %s key material is %d bytes", encrTransformName(encr), len(keymat))
+	}
+	s := &aeadSK{id: encr.ID, keyLen: uint8(k)}
+	copy(s.keyBuf[:], keymat[:k])
 	copy(s.salt[:], keymat[k:])
 	a, err := s.aead() // checks the key and the transform now
 	if err != nil {
 		return nil, err
 	}
-	s.icv = a.Overhead()
+	s.icv = uint8(a.Overhead())
 	return s, nil
 }
+
+// key is the encryption key without the salt.
+func (s *aeadSK) key() []byte { return s.keyBuf[:s.keyLen] }
 
 // aead builds the AEAD of s's key.
 func (s *aeadSK) aead() (cipher.AEAD, error) {
 	switch s.id {
 	case EncrChaCha20Poly1305:
-		return chacha20poly1305.New(s.key)
+		return chacha20poly1305.New(s.key())
 	case EncrAESGCM8, EncrAESGCM12, EncrAESGCM16:
-		b, err := aes.NewCipher(s.key)
+		b, err := aes.NewCipher(s.key())
 		if err != nil {
 			return nil, err
 		}
@@ -270,7 +278,7 @@ func (s *aeadSK) aead() (cipher.AEAD, error) {
 	return nil, fmt.Errorf("%w: %s", ErrUnsupportedEncr, encrTransformName(Transform{Type: TransformENCR, ID: s.id}))
 }
 
-func (s *aeadSK) BodyLen(n int) int { return aeadIVLen + n + 1 + s.icv }
+func (s *aeadSK) BodyLen(n int) int { return aeadIVLen + n + 1 + int(s.icv) }
 
 func (s *aeadSK) nonce(iv []byte) []byte {
 	n := make([]byte, saltLen+aeadIVLen)
@@ -297,7 +305,7 @@ func (s *aeadSK) Seal(aad, plaintext []byte, rand io.Reader) ([]byte, error) {
 }
 
 func (s *aeadSK) Open(aad, body []byte) ([]byte, error) {
-	minLen := aeadIVLen + 1 + s.icv
+	minLen := aeadIVLen + 1 + int(s.icv)
 	if len(body) < minLen {
 		return nil, fmt.Errorf("%w: %d-byte body is shorter than IV, pad length and ICV (%d)", ErrSKMalformed, len(body), minLen)
 	}
