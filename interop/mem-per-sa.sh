@@ -76,7 +76,7 @@ r2=$(rss $PID)
 sleep ${IDLE_WAIT:-8}
 r3=$(rss $PID); c3=$(cpu_ms $PID)
 pp 'heap?debug=1' | sed -n '/^# runtime.MemStats/,$p' > $OUT/memstats3.txt
-pp 'goroutine?debug=1' | head -1 > $OUT/goroutines.txt
+pp 'goroutine?debug=1' | sed -n 1p > $OUT/goroutines.txt # sed reads it all: head would end curl with SIGPIPE, and pipefail the script
 est=$(jq .established $OUT/bench.json)
 echo "dp=$DP v=$VER est=$est rss0=$r0 rss1=$r1 rss_after_gc=$r2 KiB; RSS/SA $(( (r1-r0)*1024/est )) B; CPU/SA $(( (c1-c0)*1000/est )) us; idle RSS/SA $(( (r3-r0)*1024/est )) B (CPU $((c3-c1)) ms incl. the forced GC); $(cat $OUT/goroutines.txt)" | tee $OUT/summary.txt
 grep -E '^# (HeapAlloc|HeapSys|HeapIdle|HeapInuse|HeapReleased|StackInuse|Sys|NumGC|MSpanInuse|NextGC) ' $OUT/memstats0.txt $OUT/memstats1.txt $OUT/memstats2.txt $OUT/memstats3.txt | tee -a $OUT/summary.txt
