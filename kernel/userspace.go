@@ -97,6 +97,10 @@ type UserspaceConfig struct {
 	// per read and write, no TSO/GRO (the fallback where the kernel
 	// refuses offloads, forced).
 	NoOffload bool
+	// Queues is the number of TUN queues (IFF_MULTI_QUEUE), each with
+	// its own reader goroutine: 0 auto (defaultQueues), 1 a single-queue
+	// device, at most MaxTUNQueues.
+	Queues int
 }
 
 // Userspace defaults.
@@ -105,6 +109,9 @@ const (
 	DefaultMTU = 1400
 
 	defaultQueue = 512
+	// MaxTUNQueues is the most TUN queues UserspaceConfig.Queues takes
+	// (and the cap of the automatic count).
+	MaxTUNQueues = 8
 	// half is the size of each half of a packet buffer: the input packet
 	// sits in the upper half and the output is written into the lower.
 	// Packets up to smallHalf-128 bytes use small buffers, so that a
@@ -150,6 +157,14 @@ type tunDevice interface {
 	Close() error
 }
 
+// tunQueue is one queue of the TUN device (one descriptor attached with
+// IFF_MULTI_QUEUE, or the only one) and the packets its reader took
+// from it.
+type tunQueue struct {
+	dev   tunDevice
+	reads atomic.Uint64
+}
+
 // routeTable adds and removes the routes that steer traffic for the
 // remote traffic selectors into the TUN device (nil: none, in tests), and
 // the bypass routes that keep a peer's own address (its IKE, NAT-T and
@@ -185,7 +200,7 @@ type usSA struct {
 	// one sends it.
 	fit            atomic.Int32
 	in, out        *esp.SA
-	local          netip.AddrPort                 // our UDP encapsulation endpoint
+	local          atomic.Pointer[netip.AddrPort] // our UDP encapsulation endpoint; MOBIKE moves it
 	remote         atomic.Pointer[netip.AddrPort] // the peer's; follows its NAT mapping
 	localTS        []netip.Prefix                 // unmapped
 	remoteTS       []netip.Prefix
@@ -408,7 +423,8 @@ type Userspace struct {
 	ReqIDs
 	log    *zap.Logger
 	cfg    UserspaceConfig
-	tun    tunDevice
+	queues []*tunQueue   // the TUN device's queues, one reader each
+	wq     atomic.Uint32 // the queue of the next TUN write (round robin)
 	routes routeTable
 
 	sender  atomic.Pointer[Sender]
@@ -440,8 +456,15 @@ type Userspace struct {
 	bypasses  map[netip.Addr]int // bypass routes, by peer address: CHILD SAs needing each
 }
 
-// newUserspaceWith starts the dataplane over an opened device.
+// newUserspaceWith starts the dataplane over an opened single-queue
+// device.
 func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, routes routeTable) *Userspace {
+	return newUserspaceQueues(log, cfg, []tunDevice{tun}, routes)
+}
+
+// newUserspaceQueues starts the dataplane over the opened queues of one
+// TUN device (at least one), a reader on each.
+func newUserspaceQueues(log *zap.Logger, cfg UserspaceConfig, tuns []tunDevice, routes routeTable) *Userspace {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -459,7 +482,6 @@ func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, route
 	u := &Userspace{
 		log:       log,
 		cfg:       cfg,
-		tun:       tun,
 		routes:    routes,
 		done:      make(chan struct{}),
 		allocated: map[spiKey]netip.Addr{},
@@ -482,7 +504,12 @@ func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, route
 		u.wg.Go(func() { u.work(w) })
 	}
 	u.jobSets.New = func() any { return &jobSet{jobs: make([]*job, len(u.workers))} }
-	u.wg.Go(u.readTUN)
+	for _, d := range tuns {
+		u.queues = append(u.queues, &tunQueue{dev: d})
+	}
+	for _, q := range u.queues {
+		u.wg.Go(func() { u.readTUN(q) })
+	}
 	return u
 }
 
@@ -581,6 +608,16 @@ func (u *Userspace) sendRawRun(ds []policy.ESPDatagram) {
 			u.stats.outSendErr.Add(1)
 		}
 	}
+}
+
+// TUNQueueReads returns the packets read from each queue of the TUN
+// device so far (policy.TUNQueueCounter), one entry per queue.
+func (u *Userspace) TUNQueueReads() []uint64 {
+	out := make([]uint64, len(u.queues))
+	for i, q := range u.queues {
+		out[i] = q.reads.Load()
+	}
+	return out
 }
 
 // Stats returns the dataplane-wide drop counters.
@@ -777,9 +814,18 @@ func (u *Userspace) flushIn(sc *inBatch) {
 }
 
 // writeTUN writes packets (each with tunOffset bytes of headroom) to the
-// TUN device and counts the failures.
+// TUN device and counts the failures. Each call takes the next queue in
+// turn, so that concurrent writers (socket readers, workers) mostly use
+// different queues; two on one queue are serialized by the library
+// (golang.zx2c4.com/wireguard/tun's NativeTun.Write holds a per-device
+// mutex over its GRO tables and write list), and one writer's calls
+// follow each other, so its packets keep their order.
 func (u *Userspace) writeTUN(pkts [][]byte) {
-	if _, err := u.tun.Write(pkts, tunOffset); err != nil {
+	q := u.queues[0]
+	if n := len(u.queues); n > 1 {
+		q = u.queues[int(u.wq.Add(1)%uint32(n))]
+	}
+	if _, err := q.dev.Write(pkts, tunOffset); err != nil {
 		n := 1
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			n = max(len(j.Unwrap()), 1)
@@ -951,7 +997,7 @@ func (u *Userspace) encap(s *usSA, dst, inner []byte) (_ policy.ESPDatagram, ok 
 		}
 		return policy.ESPDatagram{}, false
 	}
-	return policy.ESPDatagram{Local: s.local, Remote: *s.remote.Load(), B: pkt}, true
+	return policy.ESPDatagram{Local: *s.local.Load(), Remote: *s.remote.Load(), B: pkt}, true
 }
 
 // ipAddrs returns the source and destination of an IPv4 or IPv6 packet.
@@ -974,13 +1020,16 @@ func ipAddrs(p []byte) (src, dst netip.Addr, ok bool) {
 	return
 }
 
-// readTUN is the outbound reader: it reads up to a batch of packets
-// from the TUN device (with offloads, the segments of one TSO
-// super-packet), finds each one's SA, and either encapsulates them all
-// and sends them with one batch send (inline), or hands each to its SA's
-// worker.
-func (u *Userspace) readTUN() {
-	batch := min(max(u.tun.BatchSize(), 1), tunBatch)
+// readTUN is the outbound reader of queue q: it reads up to a batch of
+// packets from it (with offloads, the segments of one TSO super-packet),
+// finds each one's SA, and either encapsulates them all and sends them
+// with one batch send (inline), or hands each to its SA's worker. With
+// several queues several readers run at once: everything here is the
+// reader's own (buffers, batch, job set) or safe for concurrent use (the
+// atomically swapped tables, the SA's atomic sequence number and fitness,
+// its atomically replaced endpoints, the atomic counters, the senders).
+func (u *Userspace) readTUN(q *tunQueue) {
+	batch := min(max(q.dev.BatchSize(), 1), tunBatch)
 	size := smallHalf - 128
 	if u.tunBig {
 		size = maxInner
@@ -1006,7 +1055,10 @@ func (u *Userspace) readTUN() {
 			h := len(*bp) / 2
 			rbufs[i] = (*bp)[h : h+size]
 		}
-		n, err := u.tun.Read(rbufs, sizes, 0)
+		n, err := q.dev.Read(rbufs, sizes, 0)
+		if n > 0 {
+			q.reads.Add(uint64(min(n, batch)))
+		}
 		if err != nil {
 			select {
 			case <-u.done:
@@ -1165,12 +1217,13 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 		sa:       recordOf(sa), // the keys are in the ciphers of in and out
 		in:       in,
 		out:      out,
-		local:    netip.AddrPortFrom(sa.Local.Unmap(), sa.EncapLocalPort),
 		localTS:  unmapTS(sa.LocalTS),
 		remoteTS: unmapTS(sa.RemoteTS),
 		inWkr:    spiHash(sa.SPIIn, len(u.workers)),
 		outWkr:   spiHash(sa.SPIOut, len(u.workers)),
 	}
+	local := netip.AddrPortFrom(sa.Local.Unmap(), sa.EncapLocalPort)
+	s.local.Store(&local)
 	remote := netip.AddrPortFrom(sa.Remote.Unmap(), sa.EncapRemotePort)
 	s.remote.Store(&remote)
 
@@ -1217,7 +1270,7 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	u.log.Info("CHILD SA installed in the userspace dataplane", zap.String("conn", sa.ConnName),
 		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)),
 		zap.String("suite", in.Suite()), zap.Stringers("local_ts", s.localTS), zap.Stringers("remote_ts", s.remoteTS),
-		zap.Stringer("encap_local", s.local), zap.Stringer("encap_remote", *s.remote.Load()))
+		zap.Stringer("encap_local", *s.local.Load()), zap.Stringer("encap_remote", *s.remote.Load()))
 	return nil
 }
 
@@ -1315,7 +1368,7 @@ func (u *Userspace) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort
 	old := *s.remote.Load()
 	delete(u.installed, k)
 	s.sa.Move(local, remote)
-	s.local = local
+	s.local.Store(&local)
 	s.remote.Store(&remote)
 	u.installed[keyOf(&s.sa)] = s
 	u.publishLocked()
@@ -1503,7 +1556,11 @@ func (u *Userspace) Close() error {
 	u.mu.Unlock()
 
 	close(u.done)
-	err := errors.Join(u.tun.Close(), u.closeRawESP()) // [rawesp]
+	var errs []error
+	for _, q := range u.queues { // the device goes with the last queue
+		errs = append(errs, q.dev.Close())
+	}
+	err := errors.Join(append(errs, u.closeRawESP())...) // [rawesp]
 	u.wg.Wait()
 	if u.routes != nil {
 		u.routes.close()
