@@ -423,8 +423,7 @@ type Userspace struct {
 	ReqIDs
 	log    *zap.Logger
 	cfg    UserspaceConfig
-	queues []*tunQueue   // the TUN device's queues, one reader each
-	wq     atomic.Uint32 // the queue of the next TUN write (round robin)
+	queues []*tunQueue // the TUN device's queues, one reader each
 	routes routeTable
 
 	sender  atomic.Pointer[Sender]
@@ -663,7 +662,7 @@ func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 		o := u.one.Get().(*oneBuf)
 		if inner, ok := u.decap(s, o.b[:tunOffset], pkt, remote); ok {
 			o.v[0] = o.b[:tunOffset+len(inner)]
-			u.writeTUN(o.v[:])
+			u.writeTUN(o.v[:], nil) // (one packet: one queue, no sorting)
 			o.v[0] = nil
 		}
 		u.one.Put(o)
@@ -746,6 +745,7 @@ func (u *Userspace) putJob(j *job) {
 type inBatch struct {
 	bufs [][]byte
 	out  [][]byte
+	byQ  [MaxTUNQueues][][]byte // writeTUN's scratch
 }
 
 // oneBuf is the scratch of one inline HandleESP: a buffer for the inner
@@ -798,7 +798,7 @@ func (u *Userspace) decapInto(sc *inBatch, s *usSA, pkt []byte, from netip.AddrP
 	}
 	sc.out = append(sc.out, buf[:tunOffset+len(inner)])
 	if len(sc.out) == len(sc.bufs) {
-		u.writeTUN(sc.out)
+		u.writeTUN(sc.out, &sc.byQ)
 		sc.out = sc.out[:0]
 	}
 }
@@ -807,24 +807,62 @@ func (u *Userspace) decapInto(sc *inBatch, s *usSA, pkt []byte, from netip.AddrP
 // empties it.
 func (u *Userspace) flushIn(sc *inBatch) {
 	if len(sc.out) > 0 {
-		u.writeTUN(sc.out)
+		u.writeTUN(sc.out, &sc.byQ)
 	}
 	clear(sc.out)
 	sc.out = sc.out[:0]
 }
 
 // writeTUN writes packets (each with tunOffset bytes of headroom) to the
-// TUN device and counts the failures. Each call takes the next queue in
-// turn, so that concurrent writers (socket readers, workers) mostly use
-// different queues; two on one queue are serialized by the library
-// (golang.zx2c4.com/wireguard/tun's NativeTun.Write holds a per-device
-// mutex over its GRO tables and write list), and one writer's calls
-// follow each other, so its packets keep their order.
-func (u *Userspace) writeTUN(pkts [][]byte) {
-	q := u.queues[0]
-	if n := len(u.queues); n > 1 {
-		q = u.queues[int(u.wq.Add(1)%uint32(n))]
+// TUN device and counts the failures; byQ is the caller's scratch for
+// sorting them by queue (needed for several packets on several queues
+// only).
+//
+// Each packet goes to the queue of its flow (flowQueue). This matters
+// beyond spreading the writers: a multi-queue TUN device records, for
+// each flow it is handed on a queue, that queue, and sends the flow's
+// outbound packets to the reader of that same queue (the kernel's
+// automatic queue selection, made for a guest that reads and writes a
+// flow on one vCPU). Writing a flow's packets to varying queues would
+// move its outbound side between readers and reorder it (seen as
+// out-of-order segments in TestUserspaceMultiQueueTCP with the queues
+// taken in turn); one queue per flow keeps each flow on one reader in
+// both directions, and different flows spread over the queues.
+// Concurrent writes to one queue are safe: the library's NativeTun.Write
+// holds a per-descriptor mutex over its GRO tables and write list.
+func (u *Userspace) writeTUN(pkts [][]byte, byQ *[MaxTUNQueues][][]byte) {
+	n := len(u.queues)
+	if n == 1 {
+		u.writeQueue(u.queues[0], pkts)
+		return
 	}
+	first := flowQueue(pkts[0][tunOffset:], n)
+	i := 1
+	for i < len(pkts) && flowQueue(pkts[i][tunOffset:], n) == first {
+		i++
+	}
+	if i == len(pkts) { // one queue (one flow, typically): no sorting
+		u.writeQueue(u.queues[first], pkts)
+		return
+	}
+	for k := range n {
+		byQ[k] = byQ[k][:0]
+	}
+	byQ[first] = append(byQ[first], pkts[:i]...)
+	for _, p := range pkts[i:] {
+		k := flowQueue(p[tunOffset:], n)
+		byQ[k] = append(byQ[k], p)
+	}
+	for k := range n {
+		if len(byQ[k]) > 0 {
+			u.writeQueue(u.queues[k], byQ[k])
+			clear(byQ[k])
+		}
+	}
+}
+
+// writeQueue writes packets to queue q and counts the failures.
+func (u *Userspace) writeQueue(q *tunQueue, pkts [][]byte) {
 	if _, err := q.dev.Write(pkts, tunOffset); err != nil {
 		n := 1
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -832,6 +870,48 @@ func (u *Userspace) writeTUN(pkts [][]byte) {
 		}
 		u.stats.inTUNErr.Add(uint64(n))
 	}
+}
+
+// flowQueue returns the queue (of n > 1) for the IP packet p: a hash of
+// its addresses, protocol and, for TCP, UDP, SCTP and UDP-Lite in an
+// unfragmented IPv4 packet or directly after the IPv6 header, ports;
+// symmetric (both directions of a flow hash alike). Anything it cannot
+// parse goes to queue 0.
+func flowQueue(p []byte, n int) int {
+	var h uint32
+	var proto byte
+	var l4 []byte
+	switch {
+	case len(p) >= 20 && p[0]>>4 == 4:
+		h = binary.BigEndian.Uint32(p[12:16]) ^ binary.BigEndian.Uint32(p[16:20])
+		proto = p[9]
+		if ihl := int(p[0]&0xf) * 4; ihl >= 20 && binary.BigEndian.Uint16(p[6:8])&0x3fff == 0 && len(p) >= ihl+4 {
+			l4 = p[ihl:]
+		}
+	case len(p) >= 40 && p[0]>>4 == 6:
+		for o := 8; o < 40; o += 4 {
+			h ^= binary.BigEndian.Uint32(p[o : o+4])
+		}
+		proto = p[6]
+		if len(p) >= 44 {
+			l4 = p[40:]
+		}
+	default:
+		return 0
+	}
+	switch proto {
+	case 6, 17, 132, 136: // TCP, UDP, SCTP, UDP-Lite
+		if l4 != nil {
+			h ^= uint32(binary.BigEndian.Uint16(l4[0:2]) ^ binary.BigEndian.Uint16(l4[2:4]))
+		}
+	}
+	h ^= uint32(proto) << 16
+	// Mix (the multiplier of a Fibonacci hash, then the high bits), and
+	// scale to n without a division.
+	h ^= h >> 16
+	h *= 0x9e3779b1
+	h ^= h >> 15
+	return int(uint64(h) * uint64(n) >> 32)
 }
 
 // inSA returns the SA of an inbound ESP datagram, nil (counted) if it is

@@ -1,0 +1,306 @@
+//go:build linux
+
+package kernel
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/sys/unix"
+
+	"ikegate/policy"
+)
+
+// loAddr brings up lo in ns and gives it addr.
+func loAddr(t *testing.T, ns netns.NsHandle, addr netip.Addr) {
+	t.Helper()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err == nil {
+		err = h.LinkSetUp(lo)
+	}
+	if err == nil {
+		err = h.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(32, 32)}})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tcpExt returns a TcpExt counter of /proc/net/netstat in ns.
+func tcpExt(t *testing.T, ns netns.NsHandle, name string) uint64 {
+	t.Helper()
+	var v uint64
+	inNetns(t, ns, func() error {
+		// thread-self: the namespace of this (locked) thread, not of
+		// the process's main thread.
+		b, err := os.ReadFile("/proc/thread-self/net/netstat")
+		if err != nil {
+			return err
+		}
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i+1 < len(lines); i += 2 {
+			keys, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+			if len(keys) == 0 || keys[0] != "TcpExt:" || len(vals) != len(keys) {
+				continue
+			}
+			for j, k := range keys {
+				if k == name {
+					v, err = strconv.ParseUint(vals[j], 10, 64)
+					return err
+				}
+			}
+		}
+		return fmt.Errorf("no TcpExt %s in /proc/net/netstat", name)
+	})
+	return v
+}
+
+// TestUserspaceMultiQueueTCP passes parallel TCP connections through two
+// real two-queue TUN devices (IFF_MULTI_QUEUE) in their own namespaces,
+// joined by the backends' batch senders and HandleESPBatch, inline and
+// with workers, and checks every byte of every connection by hash. Both
+// queues of both devices must have been read (the kernel spreads flows
+// over the queues: 16 connections all on one of two queues would come
+// with odds of 2^-15), nothing may be dropped, and the receivers' TCP
+// must have seen no segment out of order (each flow stays on one queue,
+// so one reader encrypts all of its packets, in order).
+func TestUserspaceMultiQueueTCP(t *testing.T) {
+	requireRoot(t)
+	for _, workers := range []int{-1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			testMultiQueueTCP(t, workers)
+		})
+	}
+}
+
+func testMultiQueueTCP(t *testing.T, workers int) {
+	nsA, nsB := testNetns(t), testNetns(t)
+	hostA, hostB := netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.2.0.5")
+	loAddr(t, nsA, hostA)
+	loAddr(t, nsB, hostB)
+	log := zaptest.NewLogger(t)
+	a, err := newUserspaceAt(nsA, log.Named("A"), UserspaceConfig{TUN: "ikmA", Workers: workers, Queues: 2, Queue: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := newUserspaceAt(nsB, log.Named("B"), UserspaceConfig{TUN: "ikmB", Workers: workers, Queues: 2, Queue: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for name, u := range map[string]*Userspace{"A": a, "B": b} {
+		if len(u.queues) != 2 || len(u.TUNQueueReads()) != 2 {
+			t.Fatalf("%s has %d TUN queues, want 2", name, len(u.queues))
+		}
+		if u.queues[0].dev.BatchSize() <= 1 || u.queues[1].dev.BatchSize() <= 1 {
+			t.Fatalf("%s: a queue without offloads", name)
+		}
+	}
+	// The wire: two readers (or workers) send at once, each straight
+	// into the other side's HandleESPBatch, as the gateway's socket
+	// readers call it, concurrently.
+	join := func(to *Userspace) func([]policy.ESPDatagram) int {
+		var pool sync.Pool
+		return func(ds []policy.ESPDatagram) int {
+			sw, _ := pool.Get().(*[]policy.ESPDatagram)
+			if sw == nil {
+				sw = new([]policy.ESPDatagram)
+			}
+			*sw = swapped(*sw, ds)
+			to.HandleESPBatch(*sw)
+			clear(*sw)
+			pool.Put(sw)
+			return 0
+		}
+	}
+	a.SetBatchSender(join(b))
+	b.SetBatchSender(join(a))
+	saA, saB := mirrorSAs(gcm128, 0, 0x9600a, 0x9600b, 16)
+	if err := a.AddChildSA(saA); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddChildSA(saB); err != nil {
+		t.Fatal(err)
+	}
+	ofoB0, ofoA0 := tcpExt(t, nsB, "TCPOFOQueue"), tcpExt(t, nsA, "TCPOFOQueue")
+
+	// flows connections at once: each sends up bytes A->B, B answers
+	// with down bytes; each side checks the other's bytes by hash.
+	const flows, up, down = 16, 1 << 20, 256 << 10
+	var ln net.Listener
+	inNetns(t, nsB, func() error {
+		var err error
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(hostB, 7780).String())
+		return err
+	})
+	defer ln.Close()
+	srvErr := make(chan error, flows)
+	go func() {
+		for range flows {
+			c, err := ln.Accept()
+			if err != nil {
+				srvErr <- err
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(60 * time.Second))
+				var seed [1]byte
+				if _, err := io.ReadFull(c, seed[:]); err != nil {
+					srvErr <- fmt.Errorf("server read seed: %w", err)
+					return
+				}
+				h := sha256.New()
+				if _, err := io.CopyN(h, c, up); err != nil {
+					srvErr <- fmt.Errorf("server read %d: %w", seed[0], err)
+					return
+				}
+				if [32]byte(h.Sum(nil)) != sumOf(stream(uint64(seed[0])), up) {
+					srvErr <- fmt.Errorf("flow %d: B received other bytes than A sent", seed[0])
+					return
+				}
+				_, err := io.CopyN(c, stream(100+uint64(seed[0])), down)
+				srvErr <- err
+			}()
+		}
+	}()
+	start := time.Now()
+	cliErr := make(chan error, flows)
+	for i := range flows {
+		go func() {
+			var c net.Conn
+			inNetns(t, nsA, func() error {
+				var err error
+				c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(hostB, 7780).String(), 5*time.Second)
+				return err
+			})
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			if _, err := c.Write([]byte{byte(i)}); err != nil {
+				cliErr <- err
+				return
+			}
+			if _, err := io.CopyN(c, stream(uint64(i)), up); err != nil {
+				cliErr <- fmt.Errorf("client write %d: %w", i, err)
+				return
+			}
+			h := sha256.New()
+			if _, err := io.CopyN(h, c, down); err != nil {
+				cliErr <- fmt.Errorf("client read %d: %w", i, err)
+				return
+			}
+			if [32]byte(h.Sum(nil)) != sumOf(stream(100+uint64(i)), down) {
+				cliErr <- fmt.Errorf("flow %d: A received other bytes than B sent", i)
+				return
+			}
+			cliErr <- nil
+		}()
+	}
+	for range flows {
+		if err := <-cliErr; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-srvErr; err != nil {
+			t.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	ra, rb := a.TUNQueueReads(), b.TUNQueueReads()
+	ofoB, ofoA := tcpExt(t, nsB, "TCPOFOQueue")-ofoB0, tcpExt(t, nsA, "TCPOFOQueue")-ofoA0
+	t.Logf("workers=%d: %d connections, %d KiB A->B and %d KiB B->A each, in %v; packets read per queue: A %v, B %v; segments queued out of order: at B %d, at A %d",
+		workers, flows, up>>10, down>>10, elapsed.Round(time.Millisecond), ra, rb, ofoB, ofoA)
+	for name, u := range map[string]*Userspace{"A": a, "B": b} {
+		st := u.Stats()
+		st.OutNoSA = 0 // (what the kernel routes into a device as it comes up, before any SA)
+		if st != (policy.DataplaneStats{}) {
+			t.Errorf("%s dropped packets: %+v", name, st)
+		}
+		for q, n := range u.TUNQueueReads() {
+			if n == 0 {
+				t.Errorf("%s: queue %d read no packet: the flows were not spread over the queues", name, q)
+			}
+		}
+	}
+	ca, _ := a.Counters(saA.SPIIn)
+	if got := ra[0] + ra[1]; got < ca.OutPackets {
+		t.Errorf("A's queues read %d packets but A sent %d", got, ca.OutPackets)
+	}
+	if ofoA != 0 || ofoB != 0 {
+		t.Errorf("TCP saw segments out of order (at B %d, at A %d): a flow's packets were split between queues", ofoB, ofoA)
+	}
+}
+
+// TestUserspaceMultiQueueFallback: where the kernel refuses
+// IFF_MULTI_QUEUE (here: the device exists, persistent, without it, and
+// TUNSETIFF with the flag fails with EINVAL) the dataplane opens one
+// queue, says so at info, and still works; an explicit count out of
+// range is refused.
+func TestUserspaceMultiQueueFallback(t *testing.T) {
+	requireRoot(t)
+	ns := testNetns(t)
+	inNetns(t, ns, func() error {
+		fd, err := openTUNFD("ikfb0", true, false)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1)
+	})
+	// The kernel does refuse it (the premise of the test).
+	inNetns(t, ns, func() error {
+		fd, err := openTUNFD("ikfb0", true, true)
+		if err == nil {
+			unix.Close(fd)
+			return fmt.Errorf("the kernel attached a multi-queue descriptor to a single-queue device")
+		}
+		if !strings.Contains(err.Error(), unix.EINVAL.Error()) {
+			return fmt.Errorf("multi-queue attach to a single-queue device: %w, want EINVAL", err)
+		}
+		return nil
+	})
+	core, logs := observer.New(zap.InfoLevel)
+	u, err := newUserspaceAt(ns, zap.New(core), UserspaceConfig{TUN: "ikfb0", Queues: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(u.TUNQueueReads()); n != 1 {
+		t.Errorf("%d queues after the fallback, want 1", n)
+	}
+	if got := logs.FilterMessage("TUN device: multi-queue refused, using one queue").All(); len(got) != 1 {
+		t.Errorf("fallback logged %d times, want once: %v", len(got), logs.All())
+	} else if got[0].Level != zap.InfoLevel || got[0].ContextMap()["queues_wanted"] != int64(4) {
+		t.Errorf("fallback log entry %+v", got[0])
+	}
+	if up := logs.FilterMessage("userspace ESP dataplane up").All(); len(up) != 1 || up[0].ContextMap()["tun_queues"] != int64(1) {
+		t.Errorf("start-up log: %v", up)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []int{-1, MaxTUNQueues + 1} {
+		if u, err := newUserspaceAt(ns, zap.NewNop(), UserspaceConfig{TUN: "ikfb1", Queues: q}); err == nil {
+			u.Close()
+			t.Errorf("Queues %d accepted", q)
+		}
+	}
+}
