@@ -5,6 +5,8 @@
 #
 #   sudo interop/bench-traffic.sh            # 200 MB per transfer, 3 runs per direction
 #   sudo IKEGATE_BENCH_MB=500 IKEGATE_BENCH_RUNS=5 interop/bench-traffic.sh
+#   sudo IKEGATE_BENCH_FLOWS=4 interop/bench-traffic.sh   # 4 TCP connections at once
+#   sudo IKEGATE_USERSPACE_QUEUES=1 interop/bench-traffic.sh # ikegate's TUN with one queue
 #
 # Needs what interop/install.sh installs (strongSwan with kernel-libipsec).
 # Not part of test-all.sh (it takes about a minute).

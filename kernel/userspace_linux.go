@@ -29,6 +29,16 @@ import (
 // Likewise, with cfg.Queues 0 (auto), IKEGATE_USERSPACE_QUEUES sets the
 // number of TUN queues (1..MaxTUNQueues).
 func NewUserspace(log *zap.Logger, cfg UserspaceConfig) (*Userspace, error) {
+	cfg, err := userspaceEnv(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newUserspaceAt(netns.None(), log, cfg)
+}
+
+// userspaceEnv applies IKEGATE_USERSPACE_WORKERS and
+// IKEGATE_USERSPACE_QUEUES to the automatic (zero) settings of cfg.
+func userspaceEnv(cfg UserspaceConfig) (UserspaceConfig, error) {
 	for _, e := range []struct {
 		name string
 		v    *int
@@ -39,12 +49,12 @@ func NewUserspace(log *zap.Logger, cfg UserspaceConfig) (*Userspace, error) {
 		if v := os.Getenv(e.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return nil, fmt.Errorf("kernel: userspace dataplane: %s=%q: %w", e.name, v, err)
+				return cfg, fmt.Errorf("kernel: userspace dataplane: %s=%q: %w", e.name, v, err)
 			}
 			*e.v = n
 		}
 	}
-	return newUserspaceAt(netns.None(), log, cfg)
+	return cfg, nil
 }
 
 // workersEnv overrides the automatic worker count, queuesEnv the

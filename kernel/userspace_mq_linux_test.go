@@ -304,3 +304,23 @@ func TestUserspaceMultiQueueFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestUserspaceEnv: IKEGATE_USERSPACE_QUEUES and
+// IKEGATE_USERSPACE_WORKERS fill in the automatic settings only; a value
+// that is not a number is an error naming the variable.
+func TestUserspaceEnv(t *testing.T) {
+	t.Setenv(queuesEnv, "1")
+	t.Setenv(workersEnv, "2")
+	cfg, err := userspaceEnv(UserspaceConfig{})
+	if err != nil || cfg.Queues != 1 || cfg.Workers != 2 {
+		t.Fatalf("userspaceEnv: %+v, %v", cfg, err)
+	}
+	cfg, err = userspaceEnv(UserspaceConfig{Queues: 3, Workers: -1})
+	if err != nil || cfg.Queues != 3 || cfg.Workers != -1 {
+		t.Fatalf("userspaceEnv with explicit settings: %+v, %v", cfg, err)
+	}
+	t.Setenv(queuesEnv, "two")
+	if _, err := userspaceEnv(UserspaceConfig{}); err == nil || !strings.Contains(err.Error(), queuesEnv) {
+		t.Fatalf("userspaceEnv with %s=two: %v", queuesEnv, err)
+	}
+}
