@@ -207,6 +207,10 @@ type usSA struct {
 	bypass         netip.Addr // the peer's address, routed around the tunnel (remoteTS covers it)
 	inWkr, outWkr  int
 	outsideTSDrops atomic.Uint64
+	// outMu is held by a TUN reader (several queues, inline) from taking
+	// the first outbound sequence number of a run of this SA's packets
+	// until it has sent them: one SA's packets leave in sequence order.
+	outMu sync.Mutex
 
 	// For LastInbound: the inbound packet count when last asked, and when
 	// it was last seen to grow (guarded by Userspace.mu).
@@ -1119,6 +1123,12 @@ func (u *Userspace) readTUN(q *tunQueue) {
 	sizes := make([]int, batch)
 	out := make([]policy.ESPDatagram, 0, batch)
 	js := &jobSet{jobs: make([]*job, len(u.workers))}
+	// With several queues, inline, a reader holds an SA's order lock
+	// from the first sequence number of its run of the SA's packets to
+	// their send (held), so that one SA's packets leave in sequence
+	// order (see the comment at the top).
+	ordered := len(u.queues) > 1 && len(u.workers) == 0
+	var held *usSA
 	defer func() {
 		for _, bp := range bps {
 			if bp != nil {
@@ -1187,6 +1197,12 @@ func (u *Userspace) readTUN(q *tunQueue) {
 				u.stats.outNoSender.Add(1)
 				continue
 			}
+			if ordered && s != held {
+				// Another SA's run: send the last one's and release it.
+				out = u.sendHeld(held, out)
+				s.outMu.Lock()
+				held = s
+			}
 			h := len(*bps[i]) / 2
 			if d, ok := u.encap(s, (*bps[i])[:0:h], pkt); ok {
 				out = append(out, d)
@@ -1196,10 +1212,22 @@ func (u *Userspace) readTUN(q *tunQueue) {
 			u.dispatchAll(js)
 			continue
 		}
+		out = u.sendHeld(held, out)
+		held = nil
+	}
+}
+
+// sendHeld sends out and releases held's order lock (if held is not
+// nil: readTUN with several queues); out is returned emptied.
+func (u *Userspace) sendHeld(held *usSA, out []policy.ESPDatagram) []policy.ESPDatagram {
+	if len(out) > 0 {
 		u.send(out)
 		clear(out)
-		out = out[:0]
 	}
+	if held != nil {
+		held.outMu.Unlock()
+	}
+	return out[:0]
 }
 
 // AllocSPI reserves an inbound SPI. SPIs are unique across the backend

@@ -4,6 +4,7 @@ package kernel
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -82,7 +83,9 @@ func tcpExt(t *testing.T, ns netns.NsHandle, name string) uint64 {
 // over the queues: 16 connections all on one of two queues would come
 // with odds of 2^-15), nothing may be dropped, and the receivers' TCP
 // must have seen no segment out of order (each flow stays on one queue,
-// so one reader encrypts all of its packets, in order).
+// so one reader encrypts all of its packets, in order), nor may one SA's
+// ESP packets have been sent out of sequence order (which a peer with a
+// small replay window, such as strongSwan's default of 32, would drop).
 func TestUserspaceMultiQueueTCP(t *testing.T) {
 	requireRoot(t)
 	for _, workers := range []int{-1, 2} {
@@ -119,9 +122,14 @@ func testMultiQueueTCP(t *testing.T, workers int) {
 	// The wire: two readers (or workers) send at once, each straight
 	// into the other side's HandleESPBatch, as the gateway's socket
 	// readers call it, concurrently.
-	join := func(to *Userspace) func([]policy.ESPDatagram) int {
+	// Each side's sequence numbers are also counted in the order they
+	// are handed to the wire (w), against a replay window of 32 packets
+	// (strongSwan's default replay_window): how a peer with a small
+	// window would see them.
+	join := func(to *Userspace, w *seqOrder) func([]policy.ESPDatagram) int {
 		var pool sync.Pool
 		return func(ds []policy.ESPDatagram) int {
+			w.add(ds)
 			sw, _ := pool.Get().(*[]policy.ESPDatagram)
 			if sw == nil {
 				sw = new([]policy.ESPDatagram)
@@ -133,8 +141,9 @@ func testMultiQueueTCP(t *testing.T, workers int) {
 			return 0
 		}
 	}
-	a.SetBatchSender(join(b))
-	b.SetBatchSender(join(a))
+	var wireAB, wireBA seqOrder
+	a.SetBatchSender(join(b, &wireAB))
+	b.SetBatchSender(join(a, &wireBA))
 	saA, saB := mirrorSAs(gcm128, 0, 0x9600a, 0x9600b, 16)
 	if err := a.AddChildSA(saA); err != nil {
 		t.Fatal(err)
@@ -229,6 +238,15 @@ func testMultiQueueTCP(t *testing.T, workers int) {
 	ofoB, ofoA := tcpExt(t, nsB, "TCPOFOQueue")-ofoB0, tcpExt(t, nsA, "TCPOFOQueue")-ofoA0
 	t.Logf("workers=%d: %d connections, %d KiB A->B and %d KiB B->A each, in %v; packets read per queue: A %v, B %v; segments queued out of order: at B %d, at A %d",
 		workers, flows, up>>10, down>>10, elapsed.Round(time.Millisecond), ra, rb, ofoB, ofoA)
+	t.Logf("ESP sequence numbers handed to the wire out of order: A->B %d of %d (more than 32 behind the highest: %d), B->A %d of %d (%d)",
+		wireAB.late, wireAB.n, wireAB.late32, wireBA.late, wireBA.n, wireBA.late32)
+	if wireAB.late != 0 || wireBA.late != 0 {
+		// One SA's packets leave in sequence order whatever queue they
+		// were read from: inline, a reader holds the SA's order lock
+		// from its first sequence number to the send; with workers the
+		// SA is one worker's.
+		t.Errorf("an SA's packets were sent out of sequence order")
+	}
 	for name, u := range map[string]*Userspace{"A": a, "B": b} {
 		st := u.Stats()
 		st.OutNoSA = 0 // (what the kernel routes into a device as it comes up, before any SA)
@@ -242,7 +260,9 @@ func testMultiQueueTCP(t *testing.T, workers int) {
 		}
 	}
 	ca, _ := a.Counters(saA.SPIIn)
-	if got := ra[0] + ra[1]; got < ca.OutPackets {
+	// (Read after the SA's count: every packet sent was read before.)
+	if ra := a.TUNQueueReads(); ra[0]+ra[1] < ca.OutPackets {
+		got := ra[0] + ra[1]
 		t.Errorf("A's queues read %d packets but A sent %d", got, ca.OutPackets)
 	}
 	if ofoA != 0 || ofoB != 0 {
@@ -322,5 +342,33 @@ func TestUserspaceEnv(t *testing.T) {
 	t.Setenv(queuesEnv, "two")
 	if _, err := userspaceEnv(UserspaceConfig{}); err == nil || !strings.Contains(err.Error(), queuesEnv) {
 		t.Fatalf("userspaceEnv with %s=two: %v", queuesEnv, err)
+	}
+}
+
+// seqOrder counts the ESP sequence numbers of one SA direction in the
+// order they are sent: how many came below the highest sent before
+// (late) and how many of those more than 32 below (what a replay window
+// of 32 packets would drop).
+type seqOrder struct {
+	mu              sync.Mutex
+	highest         uint32
+	n, late, late32 int
+}
+
+func (w *seqOrder) add(ds []policy.ESPDatagram) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, d := range ds {
+		seq := binary.BigEndian.Uint32(d.B[4:8])
+		w.n++
+		switch {
+		case seq > w.highest:
+			w.highest = seq
+		case w.highest-seq >= 32:
+			w.late32++
+			w.late++
+		default:
+			w.late++
+		}
 	}
 }

@@ -89,9 +89,9 @@ func TestFlowQueue(t *testing.T) {
 }
 
 // TestUserspaceQueues drives a dataplane over two (fake) TUN queues:
-// both readers encrypt at once on one SA (inline and with workers) and
-// every packet leaves once with its own sequence number, each queue's
-// reads counted; an inbound batch of several flows is written per flow
+// both readers take packets of one SA at once (inline and with workers)
+// and every packet leaves once with its own sequence number, in
+// sequence order, each queue's reads counted; an inbound batch of several flows is written per flow
 // to the flow's queue, each flow's packets in order; Close closes both
 // queues.
 func TestUserspaceQueues(t *testing.T) {
@@ -107,11 +107,18 @@ func TestUserspaceQueues(t *testing.T) {
 			}
 			var mu sync.Mutex
 			seqs := map[uint32]int{}
+			var highest uint32
+			late := 0
 			u.SetBatchSender(func(ds []policy.ESPDatagram) int {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, d := range ds {
-					seqs[binary.BigEndian.Uint32(d.B[4:8])]++
+					seq := binary.BigEndian.Uint32(d.B[4:8])
+					seqs[seq]++
+					if seq < highest {
+						late++
+					}
+					highest = max(highest, seq)
 				}
 				return 0
 			})
@@ -138,6 +145,9 @@ func TestUserspaceQueues(t *testing.T) {
 			}
 			if len(seqs) != 2*per {
 				t.Errorf("%d sequence numbers for %d packets", len(seqs), 2*per)
+			}
+			if late != 0 {
+				t.Errorf("%d packets sent after one with a higher sequence number", late)
 			}
 			mu.Unlock()
 			if r := u.TUNQueueReads(); len(r) != 2 || r[0] != per || r[1] != per {
