@@ -18,3 +18,5 @@ bench_run bench-traffic.sh TestTrafficBenchmark 15m "$@"
 # Every run's numbers, then the table the test prints.
 grep -E '^\s+traffic_bench_test.go:[0-9]+: .* -> .*MB/s' "$LOG" | sed 's/^ *traffic_bench_test.go:[0-9]*: /  /'
 sed -n '/^TCP through one tunnel/,/^CPU per GB ratio/p' "$LOG"
+# The ikegate pair's TUN queues and what each read (IKEGATE_USERSPACE_QUEUES).
+grep -E '^ikegate in .*: packets read per TUN queue' "$LOG" || true

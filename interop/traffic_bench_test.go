@@ -3,6 +3,7 @@
 package interop
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -62,6 +63,18 @@ func TestTrafficBenchmark(t *testing.T) {
 			leftLabel: "ikegate L", rightLabel: "ikegate R"}
 		r.fwd, r.rev = benchBothWays(t, lab, r.leftPID, r.rightPID, mb, runs, flows)
 		results = append(results, r)
+		// Which TUN queues carried the traffic (IKEGATE_USERSPACE_QUEUES).
+		for _, g := range []*Ikegate{left, right} {
+			out, err := g.ctl("stats", "--json")
+			var st struct {
+				TUNQueueReads []uint64 `json:"tun_queue_reads"`
+			}
+			if err == nil {
+				err = json.Unmarshal([]byte(out), &st)
+			}
+			t.Logf("%s: packets read per TUN queue %v (%v)", g.NS, st.TUNQueueReads, err)
+			fmt.Printf("ikegate in %s: packets read per TUN queue %v\n", g.NS, st.TUNQueueReads)
+		}
 		left.Proc.Stop()
 		right.Proc.Stop()
 	}

@@ -32,7 +32,18 @@ import (
 //     instead of many small ones. Where the kernel refuses (or with
 //     UserspaceConfig.NoOffload) the device is the plain one, one packet
 //     per read and write.
-//   - Outbound: one reader goroutine reads a batch from the TUN device,
+//   - Queues: the device is opened with IFF_MULTI_QUEUE, one descriptor
+//     per queue (UserspaceConfig.Queues; IKEGATE_USERSPACE_QUEUES), each
+//     wrapped by the library and read by its own goroutine; where the
+//     kernel refuses IFF_MULTI_QUEUE, one queue (logged at info). The
+//     kernel chooses the queue of each packet it routes into the device
+//     by flow: a flow it was last handed on some queue goes to that
+//     queue, another by a hash of the flow. Inbound writes put each
+//     packet on the queue of its flow (flowQueue: addresses, protocol
+//     and ports, the same both ways), so one flow stays on one queue,
+//     and one reader, in both directions and keeps its order, while
+//     different flows, also of one SA, spread over the queues.
+//   - Outbound: each queue's reader reads a batch from the TUN device,
 //     finds each packet's outbound SA by destination (longest prefix
 //     over the installed SAs' remote traffic selectors, then the source
 //     against the local selectors; newest SA first so a rekeyed SA takes
@@ -59,12 +70,22 @@ import (
 // install and delete, so the packet path takes no lock. esp.SA is safe for
 // concurrent use (atomic sequence counter; the replay window has its own
 // mutex, held for a few word operations before and after the ICV check).
+// An SA's fitness (deferred, retired) and endpoints (NAT mapping, MOBIKE)
+// are atomic, the counters too, and each TUN reader has its own buffers,
+// batch and job set, so several readers run at once.
 // Two modes:
 //   - inline (Workers < 0; the default on <= 2 CPUs): inbound crypto runs
 //     on the gateway's socket reader that calls HandleESPBatch, outbound
-//     on the TUN reader, so the two directions use two cores, and one
-//     SA's packets stay in order (one reader per direction); this is the
-//     batched path above;
+//     on the TUN readers, so the two directions use at least two cores;
+//     this is the batched path above. With several queues the readers
+//     encrypt their own reads, different SAs' packets in parallel, but
+//     one SA's in turn: a reader holds the SA's order lock (usSA.outMu)
+//     from the first sequence number of its run of the SA's packets to
+//     their send, so that they leave in sequence order. Without it two
+//     readers interleaved one SA's numbers and one of them sent later:
+//     in TestUserspaceMultiQueueTCP 0.5-0.8% of the packets went out
+//     more than 32 behind the highest sent, which a peer with a replay
+//     window of 32 (strongSwan's default replay_window) drops;
 //   - workers (Workers > 0; the default on more CPUs): each SA direction
 //     is pinned to one worker goroutine by a hash of its SPI; the readers
 //     only copy and enqueue, so many SAs spread over the cores and one
@@ -80,12 +101,19 @@ import (
 // packet handed over alone (~700 ns inline vs ~1100 ns with workers for
 // AES-GCM-128 inbound, BenchmarkUserspaceInbound), hence the default;
 // batched jobs spread that over a read (BenchmarkUserspaceInboundBatch,
-// BenchmarkUserspaceOutboundBatch, workers=2). A multi-queue TUN device
-// (IFF_MULTI_QUEUE, one reader per core) is not implemented: at about
-// 300 MB/s through one tunnel each daemon used about half a core
-// (interop/bench-traffic.sh on the 2-CPU host), so the one TUN reader
-// was not what limited it there, and a second queue's reader would
-// compete with the crypto for the same two cores.
+// BenchmarkUserspaceOutboundBatch, workers=2).
+// Two TUN queues gained nothing beyond the noise on the 2-CPU test host
+// (interop/bench-traffic.sh, 300 MB per transfer, median of 3,
+// IKEGATE_USERSPACE_QUEUES=1 and 2 alternating in one session, load
+// average 4-9 from other work): four TCP connections at once 372-510
+// MB/s per direction with two queues, 239-487 with one (pairs run one
+// after the other, L->R: 372/239, 510/487, 409/434); one connection,
+// which one queue carries either way, 358-392 against 381-467; CPU per
+// GB alike (1.3-1.8 s per daemon and direction). The two cores are taken
+// by both directions' crypto, TCP and the device already, hence one
+// queue by default there (defaultQueues). Sorting a write's packets by
+// flow queue costs about 10-18 ns per packet (BenchmarkUserspaceWriteTUN,
+// 64-packet batches, against a device whose writes cost nothing).
 
 // UserspaceConfig configures the userspace dataplane.
 type UserspaceConfig struct {
@@ -98,8 +126,9 @@ type UserspaceConfig struct {
 	// refuses offloads, forced).
 	NoOffload bool
 	// Queues is the number of TUN queues (IFF_MULTI_QUEUE), each with
-	// its own reader goroutine: 0 auto (defaultQueues), 1 a single-queue
-	// device, at most MaxTUNQueues.
+	// its own reader goroutine: 0 auto (one on <= 2 CPUs, else one per
+	// CPU up to MaxTUNQueues), 1 a single-queue device, at most
+	// MaxTUNQueues.
 	Queues int
 }
 
