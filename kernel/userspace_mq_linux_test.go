@@ -272,9 +272,9 @@ func testMultiQueueTCP(t *testing.T, workers int) {
 
 // TestUserspaceMultiQueueFallback: where the kernel refuses
 // IFF_MULTI_QUEUE (here: the device exists, persistent, without it, and
-// TUNSETIFF with the flag fails with EINVAL) the dataplane opens one
-// queue, says so at info, and still works; an explicit count out of
-// range is refused.
+// TUNSETIFF with the flag fails with EINVAL) the dataplane comes up
+// with one queue and says so at info; an explicit count out of range is
+// refused.
 func TestUserspaceMultiQueueFallback(t *testing.T) {
 	requireRoot(t)
 	ns := testNetns(t)
@@ -370,5 +370,46 @@ func (w *seqOrder) add(ds []policy.ESPDatagram) {
 		default:
 			w.late++
 		}
+	}
+}
+
+// TestUserspaceMultiQueueClose opens the backend through NewUserspace
+// with IKEGATE_USERSPACE_QUEUES=3 in a fresh namespace: the kernel
+// reports a multi-queue TUN device with three queues attached (netlink
+// IFLA_TUN_MULTI_QUEUE, IFLA_TUN_NUM_QUEUES), and Close detaches them
+// all: the device goes away with the last one.
+func TestUserspaceMultiQueueClose(t *testing.T) {
+	requireRoot(t)
+	t.Setenv(queuesEnv, "3")
+	ns := testNetns(t)
+	var u *Userspace
+	inNetns(t, ns, func() error {
+		var err error
+		u, err = NewUserspace(zaptest.NewLogger(t), UserspaceConfig{TUN: "ikmq0"})
+		return err
+	})
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		u.Close()
+		t.Fatal(err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName("ikmq0")
+	if err != nil {
+		u.Close()
+		t.Fatal(err)
+	}
+	tt, ok := link.(*netlink.Tuntap)
+	if !ok || tt.Flags&netlink.TUNTAP_MULTI_QUEUE == 0 || tt.Queues != 3 {
+		t.Errorf("link %T %+v: want a multi-queue TUN device with 3 queues", link, link)
+	}
+	if n := len(u.TUNQueueReads()); n != 3 {
+		t.Errorf("%d queues read, want 3", n)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.LinkByName("ikmq0"); err == nil {
+		t.Error("TUN device left behind after Close")
 	}
 }
