@@ -166,7 +166,7 @@ func openTUNAt(ns netns.NsHandle, log *zap.Logger, name string, offload bool, qu
 		log = zap.NewNop()
 	}
 	// openOne attaches one descriptor, with offloads if vnet (falling
-	// back to none where refused); vnet reports which it got.
+	// back to none where refused); gotVnet reports whether it got them.
 	openOne := func(vnet, mq bool) (_ tunDevice, gotVnet bool, _ error) {
 		if vnet {
 			fd, err := openTUNFD(name, true, mq)
@@ -205,8 +205,9 @@ func openTUNAt(ns netns.NsHandle, log *zap.Logger, name string, offload bool, qu
 		}
 		ds := []tunDevice{d}
 		for len(ds) < queues {
-			// Every queue with the first one's flags: TUNSETIFF sets
-			// the device's IFF_VNET_HDR to the last attached queue's.
+			// Every queue with the first one's flags: IFF_VNET_HDR is
+			// the device's, set by each TUNSETIFF, and the library
+			// reads it once per descriptor.
 			fd, err := openTUNFD(name, vnet, true)
 			if err == nil {
 				d, err = wrapTUN(fd, name)
