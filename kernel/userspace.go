@@ -102,18 +102,18 @@ import (
 // AES-GCM-128 inbound, BenchmarkUserspaceInbound), hence the default;
 // batched jobs spread that over a read (BenchmarkUserspaceInboundBatch,
 // BenchmarkUserspaceOutboundBatch, workers=2).
-// Two TUN queues gained nothing beyond the noise on the 2-CPU test host
+// Two TUN queues against one on the 2-CPU test host
 // (interop/bench-traffic.sh, 300 MB per transfer, median of 3,
 // IKEGATE_USERSPACE_QUEUES=1 and 2 alternating in one session, load
-// average 4-9 from other work): four TCP connections at once 372-510
-// MB/s per direction with two queues, 239-487 with one (pairs run one
-// after the other, L->R: 372/239, 510/487, 409/434); one connection,
-// which one queue carries either way, 358-392 against 381-467; CPU per
-// GB alike (1.3-1.8 s per daemon and direction). The two cores are taken
-// by both directions' crypto, TCP and the device already, hence one
-// queue by default there (defaultQueues). Sorting a write's packets by
-// flow queue costs about 10-18 ns per packet (BenchmarkUserspaceWriteTUN,
-// 64-packet batches, against a device whose writes cost nothing).
+// average 2.6-9 from other work; README, Benchmarks): four TCP connections
+// at once were faster with two queues in 9 of 10 paired directions (-6%
+// to +70%; 367-526 MB/s against 239-498), one connection slower in 7 of
+// 8 (+4% to -24%; 318-392 against 307-473), CPU per GB alike; the cause
+// of the one-connection loss was not found. Hence one queue by default
+// on up to 2 CPUs (defaultQueues): no workload loses against before.
+// Sorting a write's packets by flow queue costs about 10-18 ns per
+// packet (BenchmarkUserspaceWriteTUN, 64-packet batches, against a
+// device whose writes cost nothing).
 
 // UserspaceConfig configures the userspace dataplane.
 type UserspaceConfig struct {

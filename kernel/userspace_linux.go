@@ -136,9 +136,9 @@ func newUserspaceAt(ns netns.NsHandle, log *zap.Logger, cfg UserspaceConfig) (*U
 const tunTCPOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
 
 // defaultQueues is the automatic TUN queue count (UserspaceConfig.Queues
-// 0): one queue on up to 2 CPUs, where two queues gained nothing beyond
-// the noise of the shared test host (the comment at the top of
-// userspace.go), else one per CPU up to MaxTUNQueues (not measured on
+// 0): one queue on up to 2 CPUs, where two carried several TCP
+// connections faster but one connection slower (the comment at the top
+// of userspace.go), else one per CPU up to MaxTUNQueues (not measured on
 // such a host; there the workers mode is the default as well, which
 // keeps each SA's packets in order whatever queue they come from).
 func defaultQueues() int {
