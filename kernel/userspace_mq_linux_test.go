@@ -27,7 +27,7 @@ import (
 )
 
 // loAddr brings up lo in ns and gives it addr.
-func loAddr(t *testing.T, ns netns.NsHandle, addr netip.Addr) {
+func loAddr(t testing.TB, ns netns.NsHandle, addr netip.Addr) {
 	t.Helper()
 	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
@@ -238,9 +238,10 @@ func testMultiQueueTCP(t *testing.T, workers int) {
 	ofoB, ofoA := tcpExt(t, nsB, "TCPOFOQueue")-ofoB0, tcpExt(t, nsA, "TCPOFOQueue")-ofoA0
 	t.Logf("workers=%d: %d connections, %d KiB A->B and %d KiB B->A each, in %v; packets read per queue: A %v, B %v; segments queued out of order: at B %d, at A %d",
 		workers, flows, up>>10, down>>10, elapsed.Round(time.Millisecond), ra, rb, ofoB, ofoA)
+	ab, ba := wireAB.snapshot(), wireBA.snapshot() // (a late packet may still pass)
 	t.Logf("ESP sequence numbers handed to the wire out of order: A->B %d of %d (more than 32 behind the highest: %d), B->A %d of %d (%d)",
-		wireAB.late, wireAB.n, wireAB.late32, wireBA.late, wireBA.n, wireBA.late32)
-	if wireAB.late != 0 || wireBA.late != 0 {
+		ab.late, ab.n, ab.late32, ba.late, ba.n, ba.late32)
+	if ab.late != 0 || ba.late != 0 {
 		// One SA's packets leave in sequence order whatever queue they
 		// were read from: inline, a reader holds the SA's order lock
 		// from its first sequence number to the send; with workers the
@@ -350,9 +351,17 @@ func TestUserspaceEnv(t *testing.T) {
 // (late) and how many of those more than 32 below (what a replay window
 // of 32 packets would drop).
 type seqOrder struct {
-	mu              sync.Mutex
-	highest         uint32
-	n, late, late32 int
+	mu      sync.Mutex
+	highest uint32
+	seqCounts
+}
+
+type seqCounts struct{ n, late, late32 int }
+
+func (w *seqOrder) snapshot() seqCounts {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seqCounts
 }
 
 func (w *seqOrder) add(ds []policy.ESPDatagram) {
@@ -412,4 +421,115 @@ func TestUserspaceMultiQueueClose(t *testing.T) {
 	if _, err := h.LinkByName("ikmq0"); err == nil {
 		t.Error("TUN device left behind after Close")
 	}
+}
+
+// BenchmarkUserspaceTCPQueues (root): TCP from namespace A to B through
+// two real TUN devices of 1 or 2 queues, inline, joined in memory by the
+// batch senders and HandleESPBatch: 32 MiB per operation over 1 or 4
+// connections at once. It isolates the dataplane and the TUN devices
+// from the sockets and the other daemon of interop/bench-traffic.sh.
+func BenchmarkUserspaceTCPQueues(b *testing.B) {
+	requireRootB(b)
+	for _, queues := range []int{1, 2} {
+		for _, flows := range []int{1, 4} {
+			b.Run(fmt.Sprintf("queues=%d/flows=%d", queues, flows), func(b *testing.B) {
+				benchTCPQueues(b, queues, flows)
+			})
+		}
+	}
+}
+
+func benchTCPQueues(b *testing.B, queues, flows int) {
+	nsA, nsB := testNetns(b), testNetns(b)
+	hostA, hostB := netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.2.0.5")
+	loAddr(b, nsA, hostA)
+	loAddr(b, nsB, hostB)
+	a, err := newUserspaceAt(nsA, nil, UserspaceConfig{TUN: "ikbA", Workers: -1, Queues: queues})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	bb, err := newUserspaceAt(nsB, nil, UserspaceConfig{TUN: "ikbB", Workers: -1, Queues: queues})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bb.Close()
+	join := func(to *Userspace) func([]policy.ESPDatagram) int {
+		var pool sync.Pool
+		return func(ds []policy.ESPDatagram) int {
+			sw, _ := pool.Get().(*[]policy.ESPDatagram)
+			if sw == nil {
+				sw = new([]policy.ESPDatagram)
+			}
+			*sw = swapped(*sw, ds)
+			to.HandleESPBatch(*sw)
+			clear(*sw)
+			pool.Put(sw)
+			return 0
+		}
+	}
+	a.SetBatchSender(join(bb))
+	bb.SetBatchSender(join(a))
+	saA, saB := mirrorSAs(gcm128, 0, 0x9900a, 0x9900b, 19)
+	if err := a.AddChildSA(saA); err != nil {
+		b.Fatal(err)
+	}
+	if err := bb.AddChildSA(saB); err != nil {
+		b.Fatal(err)
+	}
+	var ln net.Listener
+	inNetns(b, nsB, func() error {
+		var err error
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(hostB, 7781).String())
+		return err
+	})
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	const per = 32 << 20
+	buf := make([]byte, 256<<10)
+	b.SetBytes(per)
+	b.ResetTimer()
+	for range b.N {
+		errs := make(chan error, flows)
+		for range flows {
+			go func() {
+				var c net.Conn
+				inNetns(b, nsA, func() error {
+					var err error
+					c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(hostB, 7781).String(), 5*time.Second)
+					return err
+				})
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(60 * time.Second))
+				for sent := 0; sent < per/flows; sent += len(buf) {
+					if _, err := c.Write(buf); err != nil {
+						errs <- err
+						return
+					}
+				}
+				// Until the receiver has read it all (and closed).
+				c.(*net.TCPConn).CloseWrite()
+				_, err := io.Copy(io.Discard, c)
+				errs <- err
+			}()
+		}
+		for range flows {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(a.Stats().OutSendErrors+bb.Stats().InRejected), "drops")
 }
