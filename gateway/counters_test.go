@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,6 +28,8 @@ func (countingBackend) Counters(spi uint32) (policy.ChildCounters, bool) {
 func (countingBackend) Stats() policy.DataplaneStats {
 	return policy.DataplaneStats{InUnknownSPI: 7, InRejected: 5}
 }
+
+func (countingBackend) TUNQueueReads() []uint64 { return []uint64{4, 9} }
 
 func (countingBackend) Capabilities() policy.Capabilities {
 	return policy.Capabilities{Counters: true, Drops: true}
@@ -62,11 +65,14 @@ func TestChildCountersFromDataplane(t *testing.T) {
 	if s.Dataplane["in_unknown_spi"] != 7 || s.Dataplane["in_rejected"] != 5 {
 		t.Fatalf("dataplane stats %v", s.Dataplane)
 	}
+	if !slices.Equal(s.TUNQueueReads, []uint64{4, 9}) {
+		t.Fatalf("TUN queue reads %v, want [4 9]", s.TUNQueueReads)
+	}
 
 	plain := &Gateway{backend: kb}
 	ch2 := policy.ChildSAInfo{SPIIn: "c0ffee01"}
 	plain.fillChildCounters(&ch2)
-	if ch2.InPackets != 0 || plain.Stats(context.Background()).Dataplane != nil {
+	if ps := plain.Stats(context.Background()); ch2.InPackets != 0 || ps.Dataplane != nil || ps.TUNQueueReads != nil {
 		t.Fatalf("a backend without counters: child %+v", ch2)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -74,6 +75,11 @@ var (
 	mDataplaneDrops = newDesc("ipsec_dataplane_drops_total",
 		"Packets the dataplane dropped, by reason; only with a dataplane that counts drops (userspace).", "reason")
 
+	mTUNQueues = newDesc("ipsec_dataplane_tun_queues",
+		"Queues of the dataplane's TUN device, one reader each (userspace only).")
+	mTUNQueueReads = newDesc("ipsec_dataplane_tun_queue_packets_total",
+		"Packets read from each queue of the dataplane's TUN device (as `ikegate stats` \"tun_queue_reads\"; userspace only).", "queue")
+
 	mPool = newDesc("ipsec_pool_addresses",
 		"Addresses of a remote-access pool, leased or free.", "pool", "state")
 
@@ -119,7 +125,7 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		mInfo, mIKESAs, mHalfOpen, mChildSAs, mChildBytes, mChildPackets,
 		mEstablished, mAuthFailures, mMsgDropped, mUnknownSPI, mCookies, mHalfOpenEvicted, mHalfOpenRefused,
-		mDatagramsIn, mDatagramsOut, mGatewayDrops, mDataplaneDrops, mPool,
+		mDatagramsIn, mDatagramsOut, mGatewayDrops, mDataplaneDrops, mTUNQueues, mTUNQueueReads, mPool,
 		mClusterOwned, mClusterLease, mClusterTakeovers, mClusterRestored, mClusterFences, mClusterWrites,
 		mClusterWriteErrors, mClusterLag,
 	} {
@@ -222,6 +228,13 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	if g.caps.Drops {
 		for reason, n := range dataplaneDrops(g.backend.Stats()) {
 			counter(mDataplaneDrops, n, reason)
+		}
+	}
+	if q, ok := g.backend.(policy.TUNQueueCounter); ok {
+		reads := q.TUNQueueReads()
+		gauge(mTUNQueues, float64(len(reads)))
+		for i, n := range reads {
+			counter(mTUNQueueReads, n, strconv.Itoa(i))
 		}
 	}
 

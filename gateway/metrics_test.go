@@ -79,6 +79,9 @@ func (b *metricsBackend) Stats() policy.DataplaneStats {
 	return policy.DataplaneStats{InUnknownSPI: 7, OutNoSA: 3}
 }
 
+// TUNQueueReads: two TUN queues (policy.TUNQueueCounter).
+func (b *metricsBackend) TUNQueueReads() []uint64 { return []uint64{11, 13} }
+
 // scrape GETs url and returns the exposition text.
 func scrape(t *testing.T, url string) string {
 	t.Helper()
@@ -144,6 +147,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		`ipsec_ike_established_total{version="ikev2"}`:         "0",
 		`ipsec_dataplane_drops_total{reason="in_unknown_spi"}`: "7",
 		`ipsec_dataplane_drops_total{reason="out_no_sa"}`:      "3",
+		`ipsec_dataplane_tun_queues`:                           "2",
+		`ipsec_dataplane_tun_queue_packets_total{queue="0"}`:   "11",
+		`ipsec_dataplane_tun_queue_packets_total{queue="1"}`:   "13",
 		`ipsec_gateway_drops_total{reason="queue_full"}`:       "0",
 		`ipsec_cookies_sent_total`:                             "0",
 		`ipsec_ike_half_open{version="ikev1"}`:                 "0",

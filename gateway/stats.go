@@ -34,6 +34,9 @@ type Stats struct {
 	// Dataplane is the userspace dataplane's drop counters (absent with
 	// another dataplane); per-SA counters are in `sas --json`.
 	Dataplane map[string]uint64 `json:"dataplane,omitempty"`
+	// TUNQueueReads is the packets the userspace dataplane read from
+	// each queue of its TUN device (absent with another dataplane).
+	TUNQueueReads []uint64 `json:"tun_queue_reads,omitempty"`
 	// Effects counts what the engines asked the shards to do: CHILD SA
 	// installs and removals, IKE SAs up and down (both versions).
 	Effects map[string]uint64 `json:"effects"`
@@ -68,6 +71,9 @@ func (g *Gateway) Stats(ctx context.Context) Stats {
 	s := g.stats.snapshot(len(g.shards))
 	if g.backend.Capabilities().Drops {
 		s.Dataplane = dataplaneDrops(g.backend.Stats())
+	}
+	if q, ok := g.backend.(policy.TUNQueueCounter); ok {
+		s.TUNQueueReads = q.TUNQueueReads()
 	}
 	var mu sync.Mutex
 	var sums [2]engine.Counters

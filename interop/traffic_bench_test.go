@@ -3,6 +3,8 @@
 package interop
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -21,11 +23,15 @@ import (
 // host, with the CPU time (utime+stime from /proc/PID/stat) each daemon
 // used during the transfers. IKEGATE_BENCH_MB sets the size of each
 // transfer (default 200), IKEGATE_BENCH_RUNS the runs per direction
-// (default 3; the median is reported).
+// (default 3; the median is reported), IKEGATE_BENCH_FLOWS the TCP
+// connections that carry each transfer at once (default 1; the MB split
+// evenly between them, MB/s counted over the whole), which a multi-queue
+// TUN device spreads over its queues (a single connection stays on one).
 func TestTrafficBenchmark(t *testing.T) {
 	RequireLab(t)
 	mb := envInt("IKEGATE_BENCH_MB", 200)
 	runs := envInt("IKEGATE_BENCH_RUNS", 3)
+	flows := envInt("IKEGATE_BENCH_FLOWS", 1)
 
 	type result struct {
 		name       string
@@ -55,8 +61,20 @@ func TestTrafficBenchmark(t *testing.T) {
 		logMTU(t, lab.Left, "ikegate0")
 		r := result{name: "ikegate <-> ikegate (userspace ESP)", leftPID: left.Proc.Pid(), rightPID: right.Proc.Pid(),
 			leftLabel: "ikegate L", rightLabel: "ikegate R"}
-		r.fwd, r.rev = benchBothWays(t, lab, r.leftPID, r.rightPID, mb, runs)
+		r.fwd, r.rev = benchBothWays(t, lab, r.leftPID, r.rightPID, mb, runs, flows)
 		results = append(results, r)
+		// Which TUN queues carried the traffic (IKEGATE_USERSPACE_QUEUES).
+		for _, g := range []*Ikegate{left, right} {
+			out, err := g.ctl("stats", "--json")
+			var st struct {
+				TUNQueueReads []uint64 `json:"tun_queue_reads"`
+			}
+			if err == nil {
+				err = json.Unmarshal([]byte(out), &st)
+			}
+			t.Logf("%s: packets read per TUN queue %v (%v)", g.NS, st.TUNQueueReads, err)
+			fmt.Printf("ikegate in %s: packets read per TUN queue %v\n", g.NS, st.TUNQueueReads)
+		}
 		left.Proc.Stop()
 		right.Proc.Stop()
 	}
@@ -82,12 +100,13 @@ func TestTrafficBenchmark(t *testing.T) {
 		logMTU(t, lab.Left, "ipsec0")
 		r := result{name: "strongSwan libipsec <-> strongSwan libipsec", leftPID: left.Proc.Pid(), rightPID: right.Proc.Pid(),
 			leftLabel: "charon L", rightLabel: "charon R"}
-		r.fwd, r.rev = benchBothWays(t, lab, r.leftPID, r.rightPID, mb, runs)
+		r.fwd, r.rev = benchBothWays(t, lab, r.leftPID, r.rightPID, mb, runs, flows)
 		results = append(results, r)
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nTCP through one tunnel, AES-GCM-128, inner MTU 1400, %d MB per transfer, median of %d runs, %d CPUs\n", mb, runs, runtime.NumCPU())
+	fmt.Fprintf(&b, "\nTCP through one tunnel, AES-GCM-128, inner MTU 1400, %d MB per transfer over %d connection(s), median of %d runs, %d CPUs\n",
+		mb, flows, runs, runtime.NumCPU())
 	fmt.Fprintf(&b, "%-46s %-6s %9s %22s %22s\n", "setup", "dir", "MB/s", "CPU s/GB sender-side", "CPU s/GB receiver-side")
 	for _, r := range results {
 		for _, f := range []struct {
@@ -114,7 +133,7 @@ type benchFigure struct {
 	SendCPUPerGB, RecvCPUPerGB float64 // CPU seconds per GB of payload, of the sending and receiving side's daemon
 }
 
-func benchBothWays(t *testing.T, lab *Lab, leftPID, rightPID, mb, runs int) (fwd, rev benchFigure) {
+func benchBothWays(t *testing.T, lab *Lab, leftPID, rightPID, mb, runs, flows int) (fwd, rev benchFigure) {
 	t.Helper()
 	// Warm up (TCP, pools, page cache of nothing): 20 MB.
 	if _, err := Transfer(lab.Left, leftHost(0), lab.Right, rightHost(0), 20<<20, false, 60*time.Second); err != nil {
@@ -125,7 +144,7 @@ func benchBothWays(t *testing.T, lab *Lab, leftPID, rightPID, mb, runs int) (fwd
 		for range runs {
 			s0, _ := CPUTime(sPID)
 			d0, _ := CPUTime(dPID)
-			r, err := Transfer(sNS, src, dNS, dst, int64(mb)<<20, false, 120*time.Second)
+			r, err := transferFlows(sNS, src, dNS, dst, int64(mb)<<20, flows, 120*time.Second)
 			if err != nil {
 				t.Fatalf("transfer %s -> %s: %v", src, dst, err)
 			}
@@ -142,6 +161,37 @@ func benchBothWays(t *testing.T, lab *Lab, leftPID, rightPID, mb, runs int) (fwd
 	fwd = one(lab.Left, leftHost(0), lab.Right, rightHost(0), leftPID, rightPID)
 	rev = one(lab.Right, rightHost(0), lab.Left, leftHost(0), rightPID, leftPID)
 	return fwd, rev
+}
+
+// transferFlows is Transfer of n bytes over flows connections at once
+// (n/flows each): the bytes of all, over the time until the last ended.
+func transferFlows(srcNS, src, dstNS, dst string, n int64, flows int, timeout time.Duration) (TransferResult, error) {
+	if flows <= 1 {
+		return Transfer(srcNS, src, dstNS, dst, n, false, timeout)
+	}
+	type res struct {
+		r   TransferResult
+		err error
+	}
+	ch := make(chan res, flows)
+	t0 := time.Now()
+	for range flows {
+		go func() {
+			r, err := Transfer(srcNS, src, dstNS, dst, n/int64(flows), false, timeout)
+			ch <- res{r, err}
+		}()
+	}
+	var total TransferResult
+	var errs []error
+	for range flows {
+		r := <-ch
+		total.Bytes += r.r.Bytes
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	total.Elapsed = time.Since(t0)
+	return total, errors.Join(errs...)
 }
 
 func logMTU(t *testing.T, ns, dev string) {

@@ -32,7 +32,18 @@ import (
 //     instead of many small ones. Where the kernel refuses (or with
 //     UserspaceConfig.NoOffload) the device is the plain one, one packet
 //     per read and write.
-//   - Outbound: one reader goroutine reads a batch from the TUN device,
+//   - Queues: the device is opened with IFF_MULTI_QUEUE, one descriptor
+//     per queue (UserspaceConfig.Queues; IKEGATE_USERSPACE_QUEUES), each
+//     wrapped by the library and read by its own goroutine; where the
+//     kernel refuses IFF_MULTI_QUEUE, one queue (logged at info). The
+//     kernel chooses the queue of each packet it routes into the device
+//     by flow: a flow it was last handed on some queue goes to that
+//     queue, another by a hash of the flow. Inbound writes put each
+//     packet on the queue of its flow (flowQueue: addresses, protocol
+//     and ports, the same both ways), so one flow stays on one queue,
+//     and one reader, in both directions and keeps its order, while
+//     different flows, also of one SA, spread over the queues.
+//   - Outbound: each queue's reader reads a batch from the TUN device,
 //     finds each packet's outbound SA by destination (longest prefix
 //     over the installed SAs' remote traffic selectors, then the source
 //     against the local selectors; newest SA first so a rekeyed SA takes
@@ -59,12 +70,22 @@ import (
 // install and delete, so the packet path takes no lock. esp.SA is safe for
 // concurrent use (atomic sequence counter; the replay window has its own
 // mutex, held for a few word operations before and after the ICV check).
+// An SA's fitness (deferred, retired) and endpoints (NAT mapping, MOBIKE)
+// are atomic, the counters too, and each TUN reader has its own buffers,
+// batch and job set, so several readers run at once.
 // Two modes:
 //   - inline (Workers < 0; the default on <= 2 CPUs): inbound crypto runs
 //     on the gateway's socket reader that calls HandleESPBatch, outbound
-//     on the TUN reader, so the two directions use two cores, and one
-//     SA's packets stay in order (one reader per direction); this is the
-//     batched path above;
+//     on the TUN readers, so the two directions use at least two cores;
+//     this is the batched path above. With several queues the readers
+//     encrypt their own reads, different SAs' packets in parallel, but
+//     one SA's in turn: a reader holds the SA's order lock (usSA.outMu)
+//     from the first sequence number of its run of the SA's packets to
+//     their send, so that they leave in sequence order. Without it two
+//     readers interleaved one SA's numbers and one of them sent later:
+//     in TestUserspaceMultiQueueTCP 0.5-0.8% of the packets went out
+//     more than 32 behind the highest sent, which a peer with a replay
+//     window of 32 (strongSwan's default replay_window) drops;
 //   - workers (Workers > 0; the default on more CPUs): each SA direction
 //     is pinned to one worker goroutine by a hash of its SPI; the readers
 //     only copy and enqueue, so many SAs spread over the cores and one
@@ -80,12 +101,19 @@ import (
 // packet handed over alone (~700 ns inline vs ~1100 ns with workers for
 // AES-GCM-128 inbound, BenchmarkUserspaceInbound), hence the default;
 // batched jobs spread that over a read (BenchmarkUserspaceInboundBatch,
-// BenchmarkUserspaceOutboundBatch, workers=2). A multi-queue TUN device
-// (IFF_MULTI_QUEUE, one reader per core) is not implemented: at about
-// 300 MB/s through one tunnel each daemon used about half a core
-// (interop/bench-traffic.sh on the 2-CPU host), so the one TUN reader
-// was not what limited it there, and a second queue's reader would
-// compete with the crypto for the same two cores.
+// BenchmarkUserspaceOutboundBatch, workers=2).
+// Two TUN queues against one on the 2-CPU test host
+// (interop/bench-traffic.sh, 300 MB per transfer, median of 3,
+// IKEGATE_USERSPACE_QUEUES=1 and 2 alternating in one session, load
+// average 2.6-9 from other work; README, Benchmarks): four TCP connections
+// at once were faster with two queues in 9 of 10 paired directions (-6%
+// to +70%; 367-526 MB/s against 239-498), one connection slower in 7 of
+// 8 (+4% to -24%; 318-392 against 307-473), CPU per GB alike; the cause
+// of the one-connection loss was not found. Hence one queue by default
+// on up to 2 CPUs (defaultQueues): no workload loses against before.
+// Sorting a write's packets by flow queue costs about 10-18 ns per
+// packet (BenchmarkUserspaceWriteTUN, 64-packet batches, against a
+// device whose writes cost nothing).
 
 // UserspaceConfig configures the userspace dataplane.
 type UserspaceConfig struct {
@@ -97,6 +125,11 @@ type UserspaceConfig struct {
 	// per read and write, no TSO/GRO (the fallback where the kernel
 	// refuses offloads, forced).
 	NoOffload bool
+	// Queues is the number of TUN queues (IFF_MULTI_QUEUE), each with
+	// its own reader goroutine: 0 auto (one on <= 2 CPUs, else one per
+	// CPU up to MaxTUNQueues), 1 a single-queue device, at most
+	// MaxTUNQueues.
+	Queues int
 }
 
 // Userspace defaults.
@@ -105,6 +138,9 @@ const (
 	DefaultMTU = 1400
 
 	defaultQueue = 512
+	// MaxTUNQueues is the most TUN queues UserspaceConfig.Queues takes
+	// (and the cap of the automatic count).
+	MaxTUNQueues = 8
 	// half is the size of each half of a packet buffer: the input packet
 	// sits in the upper half and the output is written into the lower.
 	// Packets up to smallHalf-128 bytes use small buffers, so that a
@@ -150,6 +186,14 @@ type tunDevice interface {
 	Close() error
 }
 
+// tunQueue is one queue of the TUN device (one descriptor attached with
+// IFF_MULTI_QUEUE, or the only one) and the packets its reader took
+// from it.
+type tunQueue struct {
+	dev   tunDevice
+	reads atomic.Uint64
+}
+
 // routeTable adds and removes the routes that steer traffic for the
 // remote traffic selectors into the TUN device (nil: none, in tests), and
 // the bypass routes that keep a peer's own address (its IKE, NAT-T and
@@ -191,13 +235,17 @@ type usSA struct {
 	// one sends it.
 	fit            atomic.Int32
 	in, out        *esp.SA
-	local          netip.AddrPort                 // our UDP encapsulation endpoint
+	local          atomic.Pointer[netip.AddrPort] // our UDP encapsulation endpoint; MOBIKE moves it
 	remote         atomic.Pointer[netip.AddrPort] // the peer's; follows its NAT mapping
 	localTS        []netip.Prefix                 // unmapped
 	remoteTS       []netip.Prefix
 	bypass         netip.Addr // the peer's address, routed around the tunnel (remoteTS covers it)
 	inWkr, outWkr  int
 	outsideTSDrops atomic.Uint64
+	// outMu is held by a TUN reader (several queues, inline) from taking
+	// the first outbound sequence number of a run of this SA's packets
+	// until it has sent them: one SA's packets leave in sequence order.
+	outMu sync.Mutex
 
 	// For LastInbound: the inbound packet count when last asked, and when
 	// it was last seen to grow (guarded by Userspace.mu).
@@ -414,7 +462,7 @@ type Userspace struct {
 	ReqIDs
 	log    *zap.Logger
 	cfg    UserspaceConfig
-	tun    tunDevice
+	queues []*tunQueue // the TUN device's queues, one reader each
 	routes routeTable
 
 	sender  atomic.Pointer[Sender]
@@ -446,8 +494,15 @@ type Userspace struct {
 	bypasses  map[netip.Addr]int // bypass routes, by peer address: CHILD SAs needing each
 }
 
-// newUserspaceWith starts the dataplane over an opened device.
+// newUserspaceWith starts the dataplane over an opened single-queue
+// device.
 func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, routes routeTable) *Userspace {
+	return newUserspaceQueues(log, cfg, []tunDevice{tun}, routes)
+}
+
+// newUserspaceQueues starts the dataplane over the opened queues of one
+// TUN device (at least one), a reader on each.
+func newUserspaceQueues(log *zap.Logger, cfg UserspaceConfig, tuns []tunDevice, routes routeTable) *Userspace {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -465,7 +520,6 @@ func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, route
 	u := &Userspace{
 		log:       log,
 		cfg:       cfg,
-		tun:       tun,
 		routes:    routes,
 		done:      make(chan struct{}),
 		allocated: map[spiKey]netip.Addr{},
@@ -488,7 +542,12 @@ func newUserspaceWith(log *zap.Logger, cfg UserspaceConfig, tun tunDevice, route
 		u.wg.Go(func() { u.work(w) })
 	}
 	u.jobSets.New = func() any { return &jobSet{jobs: make([]*job, len(u.workers))} }
-	u.wg.Go(u.readTUN)
+	for _, d := range tuns {
+		u.queues = append(u.queues, &tunQueue{dev: d})
+	}
+	for _, q := range u.queues {
+		u.wg.Go(func() { u.readTUN(q) })
+	}
 	return u
 }
 
@@ -589,6 +648,16 @@ func (u *Userspace) sendRawRun(ds []policy.ESPDatagram) {
 	}
 }
 
+// TUNQueueReads returns the packets read from each queue of the TUN
+// device so far (policy.TUNQueueCounter), one entry per queue.
+func (u *Userspace) TUNQueueReads() []uint64 {
+	out := make([]uint64, len(u.queues))
+	for i, q := range u.queues {
+		out[i] = q.reads.Load()
+	}
+	return out
+}
+
 // Stats returns the dataplane-wide drop counters.
 func (u *Userspace) Stats() policy.DataplaneStats {
 	s := &u.stats
@@ -632,7 +701,7 @@ func (u *Userspace) HandleESP(local, remote netip.AddrPort, pkt []byte) {
 		o := u.one.Get().(*oneBuf)
 		if inner, ok := u.decap(s, o.b[:tunOffset], pkt, remote); ok {
 			o.v[0] = o.b[:tunOffset+len(inner)]
-			u.writeTUN(o.v[:])
+			u.writeTUN(o.v[:], nil) // (one packet: one queue, no sorting)
 			o.v[0] = nil
 		}
 		u.one.Put(o)
@@ -715,6 +784,7 @@ func (u *Userspace) putJob(j *job) {
 type inBatch struct {
 	bufs [][]byte
 	out  [][]byte
+	byQ  [MaxTUNQueues][][]byte // writeTUN's scratch
 }
 
 // oneBuf is the scratch of one inline HandleESP: a buffer for the inner
@@ -767,7 +837,7 @@ func (u *Userspace) decapInto(sc *inBatch, s *usSA, pkt []byte, from netip.AddrP
 	}
 	sc.out = append(sc.out, buf[:tunOffset+len(inner)])
 	if len(sc.out) == len(sc.bufs) {
-		u.writeTUN(sc.out)
+		u.writeTUN(sc.out, &sc.byQ)
 		sc.out = sc.out[:0]
 	}
 }
@@ -776,22 +846,111 @@ func (u *Userspace) decapInto(sc *inBatch, s *usSA, pkt []byte, from netip.AddrP
 // empties it.
 func (u *Userspace) flushIn(sc *inBatch) {
 	if len(sc.out) > 0 {
-		u.writeTUN(sc.out)
+		u.writeTUN(sc.out, &sc.byQ)
 	}
 	clear(sc.out)
 	sc.out = sc.out[:0]
 }
 
 // writeTUN writes packets (each with tunOffset bytes of headroom) to the
-// TUN device and counts the failures.
-func (u *Userspace) writeTUN(pkts [][]byte) {
-	if _, err := u.tun.Write(pkts, tunOffset); err != nil {
+// TUN device and counts the failures; byQ is the caller's scratch for
+// sorting them by queue (needed for several packets on several queues
+// only).
+//
+// Each packet goes to the queue of its flow (flowQueue). This matters
+// beyond spreading the writers: a multi-queue TUN device records, for
+// each flow it is handed on a queue, that queue, and sends the flow's
+// outbound packets to the reader of that same queue (the kernel's
+// automatic queue selection, made for a guest that reads and writes a
+// flow on one vCPU). Writing a flow's packets to varying queues would
+// move its outbound side between readers and reorder it (seen as
+// out-of-order segments in TestUserspaceMultiQueueTCP with the queues
+// taken in turn); one queue per flow keeps each flow on one reader in
+// both directions, and different flows spread over the queues.
+// Concurrent writes to one queue are safe: the library's NativeTun.Write
+// holds a per-descriptor mutex over its GRO tables and write list.
+func (u *Userspace) writeTUN(pkts [][]byte, byQ *[MaxTUNQueues][][]byte) {
+	n := len(u.queues)
+	if n == 1 {
+		u.writeQueue(u.queues[0], pkts)
+		return
+	}
+	first := flowQueue(pkts[0][tunOffset:], n)
+	i := 1
+	for i < len(pkts) && flowQueue(pkts[i][tunOffset:], n) == first {
+		i++
+	}
+	if i == len(pkts) { // one queue (one flow, typically): no sorting
+		u.writeQueue(u.queues[first], pkts)
+		return
+	}
+	for k := range n {
+		byQ[k] = byQ[k][:0]
+	}
+	byQ[first] = append(byQ[first], pkts[:i]...)
+	for _, p := range pkts[i:] {
+		k := flowQueue(p[tunOffset:], n)
+		byQ[k] = append(byQ[k], p)
+	}
+	for k := range n {
+		if len(byQ[k]) > 0 {
+			u.writeQueue(u.queues[k], byQ[k])
+			clear(byQ[k])
+		}
+	}
+}
+
+// writeQueue writes packets to queue q and counts the failures.
+func (u *Userspace) writeQueue(q *tunQueue, pkts [][]byte) {
+	if _, err := q.dev.Write(pkts, tunOffset); err != nil {
 		n := 1
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			n = max(len(j.Unwrap()), 1)
 		}
 		u.stats.inTUNErr.Add(uint64(n))
 	}
+}
+
+// flowQueue returns the queue (of n > 1) for the IP packet p: a hash of
+// its addresses, protocol and, for TCP, UDP, SCTP and UDP-Lite in an
+// unfragmented IPv4 packet or directly after the IPv6 header, ports;
+// symmetric (both directions of a flow hash alike). Anything it cannot
+// parse goes to queue 0.
+func flowQueue(p []byte, n int) int {
+	var h uint32
+	var proto byte
+	var l4 []byte
+	switch {
+	case len(p) >= 20 && p[0]>>4 == 4:
+		h = binary.BigEndian.Uint32(p[12:16]) ^ binary.BigEndian.Uint32(p[16:20])
+		proto = p[9]
+		if ihl := int(p[0]&0xf) * 4; ihl >= 20 && binary.BigEndian.Uint16(p[6:8])&0x3fff == 0 && len(p) >= ihl+4 {
+			l4 = p[ihl:]
+		}
+	case len(p) >= 40 && p[0]>>4 == 6:
+		for o := 8; o < 40; o += 4 {
+			h ^= binary.BigEndian.Uint32(p[o : o+4])
+		}
+		proto = p[6]
+		if len(p) >= 44 {
+			l4 = p[40:]
+		}
+	default:
+		return 0
+	}
+	switch proto {
+	case 6, 17, 132, 136: // TCP, UDP, SCTP, UDP-Lite
+		if l4 != nil {
+			h ^= uint32(binary.BigEndian.Uint16(l4[0:2]) ^ binary.BigEndian.Uint16(l4[2:4]))
+		}
+	}
+	h ^= uint32(proto) << 16
+	// Mix (the multiplier of a Fibonacci hash, then the high bits), and
+	// scale to n without a division.
+	h ^= h >> 16
+	h *= 0x9e3779b1
+	h ^= h >> 15
+	return int(uint64(h) * uint64(n) >> 32)
 }
 
 // inSA returns the SA of an inbound ESP datagram, nil (counted) if it is
@@ -957,7 +1116,7 @@ func (u *Userspace) encap(s *usSA, dst, inner []byte) (_ policy.ESPDatagram, ok 
 		}
 		return policy.ESPDatagram{}, false
 	}
-	return policy.ESPDatagram{Local: s.local, Remote: *s.remote.Load(), B: pkt}, true
+	return policy.ESPDatagram{Local: *s.local.Load(), Remote: *s.remote.Load(), B: pkt}, true
 }
 
 // ipAddrs returns the source and destination of an IPv4 or IPv6 packet.
@@ -980,13 +1139,16 @@ func ipAddrs(p []byte) (src, dst netip.Addr, ok bool) {
 	return
 }
 
-// readTUN is the outbound reader: it reads up to a batch of packets
-// from the TUN device (with offloads, the segments of one TSO
-// super-packet), finds each one's SA, and either encapsulates them all
-// and sends them with one batch send (inline), or hands each to its SA's
-// worker.
-func (u *Userspace) readTUN() {
-	batch := min(max(u.tun.BatchSize(), 1), tunBatch)
+// readTUN is the outbound reader of queue q: it reads up to a batch of
+// packets from it (with offloads, the segments of one TSO super-packet),
+// finds each one's SA, and either encapsulates them all and sends them
+// with one batch send (inline), or hands each to its SA's worker. With
+// several queues several readers run at once: everything here is the
+// reader's own (buffers, batch, job set) or safe for concurrent use (the
+// atomically swapped tables, the SA's atomic sequence number and fitness,
+// its atomically replaced endpoints, the atomic counters, the senders).
+func (u *Userspace) readTUN(q *tunQueue) {
+	batch := min(max(q.dev.BatchSize(), 1), tunBatch)
 	size := smallHalf - 128
 	if u.tunBig {
 		size = maxInner
@@ -996,6 +1158,12 @@ func (u *Userspace) readTUN() {
 	sizes := make([]int, batch)
 	out := make([]policy.ESPDatagram, 0, batch)
 	js := &jobSet{jobs: make([]*job, len(u.workers))}
+	// With several queues, inline, a reader holds an SA's order lock
+	// from the first sequence number of its run of the SA's packets to
+	// their send (held), so that one SA's packets leave in sequence
+	// order (see the comment at the top).
+	ordered := len(u.queues) > 1 && len(u.workers) == 0
+	var held *usSA
 	defer func() {
 		for _, bp := range bps {
 			if bp != nil {
@@ -1012,7 +1180,10 @@ func (u *Userspace) readTUN() {
 			h := len(*bp) / 2
 			rbufs[i] = (*bp)[h : h+size]
 		}
-		n, err := u.tun.Read(rbufs, sizes, 0)
+		n, err := q.dev.Read(rbufs, sizes, 0)
+		if n > 0 {
+			q.reads.Add(uint64(min(n, batch)))
+		}
 		if err != nil {
 			select {
 			case <-u.done:
@@ -1061,6 +1232,12 @@ func (u *Userspace) readTUN() {
 				u.stats.outNoSender.Add(1)
 				continue
 			}
+			if ordered && s != held {
+				// Another SA's run: send the last one's and release it.
+				out = u.sendHeld(held, out)
+				s.outMu.Lock()
+				held = s
+			}
 			h := len(*bps[i]) / 2
 			if d, ok := u.encap(s, (*bps[i])[:0:h], pkt); ok {
 				out = append(out, d)
@@ -1070,10 +1247,22 @@ func (u *Userspace) readTUN() {
 			u.dispatchAll(js)
 			continue
 		}
+		out = u.sendHeld(held, out)
+		held = nil
+	}
+}
+
+// sendHeld sends out and releases held's order lock (if held is not
+// nil: readTUN with several queues); out is returned emptied.
+func (u *Userspace) sendHeld(held *usSA, out []policy.ESPDatagram) []policy.ESPDatagram {
+	if len(out) > 0 {
 		u.send(out)
 		clear(out)
-		out = out[:0]
 	}
+	if held != nil {
+		held.outMu.Unlock()
+	}
+	return out[:0]
 }
 
 // AllocSPI reserves an inbound SPI. SPIs are unique across the backend
@@ -1175,13 +1364,14 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	s := &usSA{
 		in:       in,
 		out:      out,
-		local:    netip.AddrPortFrom(sa.Local.Unmap(), sa.EncapLocalPort),
 		localTS:  unmapTS(sa.LocalTS),
 		remoteTS: unmapTS(sa.RemoteTS),
 		inWkr:    spiHash(sa.SPIIn, len(u.workers)),
 		outWkr:   spiHash(sa.SPIOut, len(u.workers)),
 	}
 	s.rec.Store(sa)
+	local := netip.AddrPortFrom(sa.Local.Unmap(), sa.EncapLocalPort)
+	s.local.Store(&local)
 	remote := netip.AddrPortFrom(sa.Remote.Unmap(), sa.EncapRemotePort)
 	s.remote.Store(&remote)
 
@@ -1228,7 +1418,7 @@ func (u *Userspace) AddChildSA(sa *policy.ChildSA) error {
 	u.log.Info("CHILD SA installed in the userspace dataplane", zap.String("conn", sa.ConnName),
 		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)),
 		zap.String("suite", in.Suite()), zap.Stringers("local_ts", s.localTS), zap.Stringers("remote_ts", s.remoteTS),
-		zap.Stringer("encap_local", s.local), zap.Stringer("encap_remote", *s.remote.Load()))
+		zap.Stringer("encap_local", *s.local.Load()), zap.Stringer("encap_remote", *s.remote.Load()))
 	return nil
 }
 
@@ -1330,7 +1520,7 @@ func (u *Userspace) MoveChildSA(sa *policy.ChildSA, local, remote netip.AddrPort
 	c := recordOf(s.rec.Load())
 	c.Move(local, remote)
 	s.rec.Store(&c)
-	s.local = local
+	s.local.Store(&local)
 	s.remote.Store(&remote)
 	u.installed[keyOf(&c)] = s
 	u.publishLocked()
@@ -1518,7 +1708,11 @@ func (u *Userspace) Close() error {
 	u.mu.Unlock()
 
 	close(u.done)
-	err := errors.Join(u.tun.Close(), u.closeRawESP()) // [rawesp]
+	var errs []error
+	for _, q := range u.queues { // the device goes with the last queue
+		errs = append(errs, q.dev.Close())
+	}
+	err := errors.Join(append(errs, u.closeRawESP())...) // [rawesp]
 	u.wg.Wait()
 	if u.routes != nil {
 		u.routes.close()

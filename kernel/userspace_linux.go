@@ -26,21 +26,43 @@ import (
 // IKEGATE_USERSPACE_WORKERS, if set to an integer, sets the mode instead
 // of the CPU count (> 0 workers, < 0 inline): a knob for measuring the
 // workers mode on small hosts, which have no configuration key for it.
+// Likewise, with cfg.Queues 0 (auto), IKEGATE_USERSPACE_QUEUES sets the
+// number of TUN queues (1..MaxTUNQueues).
 func NewUserspace(log *zap.Logger, cfg UserspaceConfig) (*Userspace, error) {
-	if cfg.Workers == 0 {
-		if v := os.Getenv(workersEnv); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return nil, fmt.Errorf("kernel: userspace dataplane: %s=%q: %w", workersEnv, v, err)
-			}
-			cfg.Workers = n
-		}
+	cfg, err := userspaceEnv(cfg)
+	if err != nil {
+		return nil, err
 	}
 	return newUserspaceAt(netns.None(), log, cfg)
 }
 
-// workersEnv overrides the automatic worker count (NewUserspace).
-const workersEnv = "IKEGATE_USERSPACE_WORKERS"
+// userspaceEnv applies IKEGATE_USERSPACE_WORKERS and
+// IKEGATE_USERSPACE_QUEUES to the automatic (zero) settings of cfg.
+func userspaceEnv(cfg UserspaceConfig) (UserspaceConfig, error) {
+	for _, e := range []struct {
+		name string
+		v    *int
+	}{{workersEnv, &cfg.Workers}, {queuesEnv, &cfg.Queues}} {
+		if *e.v != 0 {
+			continue
+		}
+		if v := os.Getenv(e.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return cfg, fmt.Errorf("kernel: userspace dataplane: %s=%q: %w", e.name, v, err)
+			}
+			*e.v = n
+		}
+	}
+	return cfg, nil
+}
+
+// workersEnv overrides the automatic worker count, queuesEnv the
+// automatic TUN queue count (NewUserspace).
+const (
+	workersEnv = "IKEGATE_USERSPACE_WORKERS"
+	queuesEnv  = "IKEGATE_USERSPACE_QUEUES"
+)
 
 func newUserspaceCurrentNS(log *zap.Logger) (Backend, error) {
 	u, err := NewUserspace(log, UserspaceConfig{})
@@ -65,13 +87,25 @@ func newUserspaceAt(ns netns.NsHandle, log *zap.Logger, cfg UserspaceConfig) (*U
 	if cfg.MTU < 576 || cfg.MTU > maxInner {
 		return nil, fmt.Errorf("kernel: userspace dataplane: MTU %d out of range 576..%d", cfg.MTU, maxInner)
 	}
-	tun, err := openTUNAt(ns, cfg.TUN, !cfg.NoOffload)
+	if cfg.Queues < 0 || cfg.Queues > MaxTUNQueues {
+		return nil, fmt.Errorf("kernel: userspace dataplane: %d TUN queues out of range 1..%d (0: auto)", cfg.Queues, MaxTUNQueues)
+	}
+	want := cfg.Queues
+	if want == 0 {
+		want = defaultQueues()
+	}
+	tuns, err := openTUNAt(ns, log, cfg.TUN, !cfg.NoOffload, want)
 	if err != nil {
 		return nil, err
 	}
+	closeAll := func() {
+		for _, d := range tuns {
+			d.Close()
+		}
+	}
 	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
-		tun.Close()
+		closeAll()
 		return nil, fmt.Errorf("kernel: userspace dataplane: open route netlink socket: %w", err)
 	}
 	link, err := h.LinkByName(cfg.TUN)
@@ -83,13 +117,13 @@ func newUserspaceAt(ns netns.NsHandle, log *zap.Logger, cfg UserspaceConfig) (*U
 	}
 	if err != nil {
 		h.Close()
-		tun.Close()
+		closeAll()
 		return nil, fmt.Errorf("kernel: userspace dataplane: set up %s: %w", cfg.TUN, err)
 	}
 	r := &nlRoutes{h: h, link: link, log: log}
-	u := newUserspaceWith(log, cfg, tun, r)
+	u := newUserspaceQueues(log, cfg, tuns, r)
 	log.Info("userspace ESP dataplane up", zap.String("tun", cfg.TUN), zap.Int("mtu", cfg.MTU),
-		zap.Bool("offloads", tun.BatchSize() > 1), zap.Int("workers", len(u.workers)))
+		zap.Bool("offloads", tuns[0].BatchSize() > 1), zap.Int("workers", len(u.workers)), zap.Int("tun_queues", len(tuns)))
 	return u, nil
 }
 
@@ -101,38 +135,98 @@ func newUserspaceAt(ns netns.NsHandle, log *zap.Logger, cfg UserspaceConfig) (*U
 // coalescing.
 const tunTCPOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
 
+// defaultQueues is the automatic TUN queue count (UserspaceConfig.Queues
+// 0): one queue on up to 2 CPUs, where two carried several TCP
+// connections faster but one connection slower (the comment at the top
+// of userspace.go), else one per CPU up to MaxTUNQueues (not measured on
+// such a host; there the workers mode is the default as well, which
+// keeps each SA's packets in order whatever queue they come from).
+func defaultQueues() int {
+	if n := runtime.NumCPU(); n > 2 {
+		return min(n, MaxTUNQueues)
+	}
+	return 1
+}
+
 // openTUNAt opens /dev/net/tun and attaches it to the TUN interface name
-// (IFF_TUN | IFF_NO_PI: bare IP packets), in ns. With offload it asks
-// for IFF_VNET_HDR and the TCP offloads, and falls back to the plain
-// device, one packet per read and write, where the kernel refuses them.
-// The file is non-blocking, so Go's poller serves it and Close
+// (IFF_TUN | IFF_NO_PI: bare IP packets), in ns, queues times with
+// IFF_MULTI_QUEUE if queues > 1: one device, a descriptor per queue. With
+// offload it asks for IFF_VNET_HDR and the TCP offloads, and falls back
+// to the plain device, one packet per read and write, where the kernel
+// refuses them. Where the kernel refuses IFF_MULTI_QUEUE (e.g. the
+// device exists without it) it falls back to one queue, logged at info;
+// if a later queue cannot be attached it keeps those it has, logged
+// too. The files are non-blocking, so Go's poller serves them and Close
 // interrupts a pending Read.
-func openTUNAt(ns netns.NsHandle, name string, offload bool) (tunDevice, error) {
+func openTUNAt(ns netns.NsHandle, log *zap.Logger, name string, offload bool, queues int) ([]tunDevice, error) {
 	if len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("kernel: TUN name %q is longer than %d bytes", name, unix.IFNAMSIZ-1)
 	}
-	open := func() (tunDevice, error) {
-		if offload {
-			fd, err := openTUNFD(name, true)
+	if log == nil {
+		log = zap.NewNop()
+	}
+	// openOne attaches one descriptor, with offloads if vnet (falling
+	// back to none where refused); gotVnet reports whether it got them.
+	openOne := func(vnet, mq bool) (_ tunDevice, gotVnet bool, _ error) {
+		if vnet {
+			fd, err := openTUNFD(name, true, mq)
 			if err == nil {
-				return wrapTUN(fd, name)
+				d, err := wrapTUN(fd, name)
+				return d, true, err
 			}
 			if !errors.Is(err, errNoOffload) {
-				return nil, err
+				return nil, false, err
 			}
 		}
-		fd, err := openTUNFD(name, false)
+		fd, err := openTUNFD(name, false, mq)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return wrapTUN(fd, name)
+		d, err := wrapTUN(fd, name)
+		return d, false, err
+	}
+	open := func() ([]tunDevice, error) {
+		if queues <= 1 {
+			d, _, err := openOne(offload, false)
+			if err != nil {
+				return nil, err
+			}
+			return []tunDevice{d}, nil
+		}
+		d, vnet, err := openOne(offload, true)
+		if err != nil {
+			log.Info("TUN device: multi-queue refused, using one queue", zap.String("tun", name),
+				zap.Int("queues_wanted", queues), zap.Error(err))
+			d, _, err := openOne(offload, false)
+			if err != nil {
+				return nil, err
+			}
+			return []tunDevice{d}, nil
+		}
+		ds := []tunDevice{d}
+		for len(ds) < queues {
+			// Every queue with the first one's flags: IFF_VNET_HDR is
+			// the device's, set by each TUNSETIFF, and the library
+			// reads it once per descriptor.
+			fd, err := openTUNFD(name, vnet, true)
+			if err == nil {
+				d, err = wrapTUN(fd, name)
+			}
+			if err != nil {
+				log.Info("TUN device: cannot attach another queue, keeping those attached", zap.String("tun", name),
+					zap.Int("queues", len(ds)), zap.Int("queues_wanted", queues), zap.Error(err))
+				break
+			}
+			ds = append(ds, d)
+		}
+		return ds, nil
 	}
 	if !ns.IsOpen() {
 		return open()
 	}
 	// The device is created in the namespace of the calling thread.
 	type result struct {
-		d   tunDevice
+		d   []tunDevice
 		err error
 	}
 	ch := make(chan result, 1)
@@ -165,8 +259,10 @@ var errNoOffload = errors.New("kernel: TUN offloads unavailable")
 // openTUNFD opens /dev/net/tun and attaches it to the TUN interface name,
 // with IFF_VNET_HDR and the TCP offloads if vnet is set (errNoOffload if
 // the kernel refuses them: the descriptor is closed and the device, if
-// this call created it, gone).
-func openTUNFD(name string, vnet bool) (int, error) {
+// this call created it, gone), as one queue of a multi-queue device if
+// mq is set (IFF_MULTI_QUEUE; the kernel refuses it with EINVAL for a
+// device that exists without it).
+func openTUNFD(name string, vnet, mq bool) (int, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("kernel: open /dev/net/tun: %w", err)
@@ -180,13 +276,16 @@ func openTUNFD(name string, vnet bool) (int, error) {
 	if vnet {
 		flags |= unix.IFF_VNET_HDR
 	}
+	if mq {
+		flags |= unix.IFF_MULTI_QUEUE
+	}
 	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		if vnet {
-			return -1, fmt.Errorf("%w: TUNSETIFF %s with IFF_VNET_HDR: %w", errNoOffload, name, err)
+			return -1, fmt.Errorf("%w: TUNSETIFF %s with IFF_VNET_HDR (multi-queue %v): %w", errNoOffload, name, mq, err)
 		}
-		return -1, fmt.Errorf("kernel: TUNSETIFF %s: %w", name, err)
+		return -1, fmt.Errorf("kernel: TUNSETIFF %s (multi-queue %v): %w", name, mq, err)
 	}
 	if vnet {
 		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunTCPOffloads); err != nil {

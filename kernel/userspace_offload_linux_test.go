@@ -74,8 +74,8 @@ func testOffloadTCP(t *testing.T, offload bool) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if got := a.tun.BatchSize() > 1; got != offload {
-		t.Fatalf("TUN batch size %d with offload=%v", a.tun.BatchSize(), offload)
+	if got := a.queues[0].dev.BatchSize() > 1; got != offload {
+		t.Fatalf("TUN batch size %d with offload=%v", a.queues[0].dev.BatchSize(), offload)
 	}
 
 	// The wire: each side's batches go to the other whole. Each sender

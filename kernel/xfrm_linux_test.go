@@ -63,7 +63,7 @@ func TestDecoderLayoutMatchesNetlink(t *testing.T) {
 // testNetns creates a fresh network namespace for one test, without
 // moving the test's threads into it; the backend and the checking handle
 // open their sockets there.
-func testNetns(t *testing.T) netns.NsHandle { return netnstest.New(t, "this XFRM test") }
+func testNetns(t testing.TB) netns.NsHandle { return netnstest.New(t, "this XFRM test") }
 
 func newTestXfrm(t *testing.T, ns netns.NsHandle) (*xfrmBackend, *netlink.Handle) {
 	t.Helper()
@@ -428,7 +428,7 @@ func TestXfrmAcquireEvent(t *testing.T) {
 }
 
 // inNetns runs f on a thread inside ns.
-func inNetns(t *testing.T, ns netns.NsHandle, f func() error) { netnstest.Run(t, ns, f) }
+func inNetns(t testing.TB, ns netns.NsHandle, f func() error) { netnstest.Run(t, ns, f) }
 
 // TestXfrmExpireEvent lets a larval SA from ALLOCSPI time out (after
 // net.core.xfrm_acq_expires, set to 1s in the test namespace): the kernel

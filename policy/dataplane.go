@@ -227,6 +227,14 @@ type DataplaneStats struct {
 	TUNReadErrors uint64 // reading from the TUN device failed
 }
 
+// TUNQueueCounter is implemented by a dataplane that reads a TUN device
+// (userspace): TUNQueueReads returns the packets read from each of the
+// device's queues (IFF_MULTI_QUEUE; one entry per queue, one reader
+// each).
+type TUNQueueCounter interface {
+	TUNQueueReads() []uint64
+}
+
 // EventKind says what a dataplane Event reports.
 type EventKind int
 
