@@ -163,7 +163,7 @@ func (sa *p1SA) detectNAT(d isakmp.Datagram, ps []isakmp.V1Payload, forceEncap b
 	if ok {
 		sa.nat = det
 		if forceEncap {
-			sa.nat.LocalBehindNAT = true
+			sa.nat.Force()
 		}
 	}
 }
@@ -1019,7 +1019,7 @@ func (e *Engine) established(now time.Time, sa *p1SA, ps []isakmp.V1Payload) {
 	// The product is named (readVIDs); the vendor IDs point into the
 	// first messages, which would stay in memory with the SA.
 	sa.peerVIDs = nil
-	if sa.nat.LocalBehindNAT {
+	if sa.nat.Keepalives() {
 		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
 	sa.lifetime = bounded(sa.log(e), "ISAKMP SA", sa.lifetime, sa.conn.IKELifetime, defaultIKELifetime)

@@ -260,7 +260,7 @@ func (e *Engine) established(now time.Time, sa *ikeSA, peerID policy.Identity) {
 	sa.state = stateEstablished
 	sa.Since = now
 	sa.DPD = dpd.New(sa.conn.DPDDelay, sa.conn.DPDTimeout, now, 0)
-	if sa.nat.LocalBehindNAT {
+	if sa.nat.Keepalives() {
 		sa.NextKeepalive = now.Add(e.Cfg.NATKeepalive)
 	}
 	sa.RekeyAt = now.Add(e.rekeyDelay(sa, sa.conn.IKELifetime, defaultIKELifetime))

@@ -241,7 +241,7 @@ func (e *Engine) detectNAT(sa *ikeSA, d isakmp.Datagram, ps []isakmp.Payload, fu
 	if det, ok := natt.DetectIKEv2(sa.spiI, spir, d.Local, d.Remote, src, dst); ok {
 		sa.nat = det
 		if e.Cfg.ForceEncap {
-			sa.nat.LocalBehindNAT = true
+			sa.nat.Force()
 		}
 	}
 }
