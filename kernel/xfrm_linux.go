@@ -359,9 +359,12 @@ func (b *xfrmBackend) AddChildSA(sa *policy.ChildSA) error {
 	delete(b.allocated, spiKey{k.local, k.spiIn})
 	rec := recordOf(sa) // keys live in the kernel only
 	b.installed[k] = rec
-	b.log.Info("CHILD SA installed", zap.String("conn", sa.ConnName), zap.Uint32("reqid", sa.ReqID),
-		zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)),
-		zap.String("algs", algs.String()), zap.Int("policies", len(specs)))
+	// Debug: the engine's "CHILD SA established" says it at info.
+	if ce := b.log.Check(zap.DebugLevel, "CHILD SA installed"); ce != nil {
+		ce.Write(zap.String("conn", sa.ConnName), zap.Uint32("reqid", sa.ReqID),
+			zap.String("spi_in", fmt.Sprintf("%08x", sa.SPIIn)), zap.String("spi_out", fmt.Sprintf("%08x", sa.SPIOut)),
+			zap.String("algs", algs.String()), zap.Int("policies", len(specs)))
+	}
 	return nil
 }
 
