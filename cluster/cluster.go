@@ -741,6 +741,11 @@ func (n *Node) refreshed(v []NodeStatus) {
 	n.viewMu.Unlock()
 }
 
+// redirectSettle is how long a redirected client counts against its new
+// node beyond that node's next published SA count: the client has to
+// reconnect there and complete IKE_AUTH before the count can have it.
+const redirectSettle = 5 * time.Second
+
 // Redirect says where a new client that reached local should go (RFC
 // 5685): if local is an entry address this node serves, to a service
 // address (not an entry) of the live node with the fewest IKE SAs, unless
@@ -777,10 +782,13 @@ func (n *Node) Redirect(local netip.Addr) (netip.Addr, bool) {
 		if !to.IsValid() {
 			continue
 		}
-		// Forget what the node's published count includes.
+		// Forget what the node's published count includes: a client
+		// sent at t counts until the node published after t +
+		// redirectSettle (it reconnects there and completes IKE_AUTH
+		// first; a count published in between may not have it yet).
 		recent := n.sent[v.Node][:0]
 		for _, at := range n.sent[v.Node] {
-			if at.After(v.Updated) {
+			if at.Add(redirectSettle).After(v.Updated) {
 				recent = append(recent, at)
 			}
 		}

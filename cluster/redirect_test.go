@@ -44,13 +44,18 @@ func TestRedirect(t *testing.T) {
 		}
 	}
 	// A view read before n3 published its new count keeps the clients
-	// sent since; one published after them drops them.
+	// sent since, and so does one published right after them (they may
+	// not have arrived); one published redirectSettle later drops them.
 	n.refreshed([]NodeStatus{{Node: "n3", Addresses: []string{"10.0.0.4/24"}, SAs: 2, Lease: "ok", Updated: time.Now().Add(-time.Minute)}})
 	self = 3
 	if to, ok := n.Redirect(a("10.0.0.2")); ok {
 		t.Errorf("after a stale view: redirected to %v; n3 has 2+2 clients, this node 3", to)
 	}
-	n.refreshed([]NodeStatus{{Node: "n3", Addresses: []string{"10.0.0.4/24"}, SAs: 3, Lease: "ok", Updated: time.Now()}})
+	n.refreshed([]NodeStatus{{Node: "n3", Addresses: []string{"10.0.0.4/24"}, SAs: 2, Lease: "ok", Updated: time.Now()}})
+	if to, ok := n.Redirect(a("10.0.0.2")); ok {
+		t.Errorf("after a view published right after the redirects: redirected to %v; n3 has 2+2 clients, this node 3", to)
+	}
+	n.refreshed([]NodeStatus{{Node: "n3", Addresses: []string{"10.0.0.4/24"}, SAs: 3, Lease: "ok", Updated: time.Now().Add(redirectSettle)}})
 	if to, ok := n.Redirect(a("10.0.0.2")); !ok || to != a("10.0.0.4") {
 		t.Errorf("after a fresh view (n3 has 3, this node 3): %v %v", to, ok)
 	}
