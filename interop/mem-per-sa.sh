@@ -18,6 +18,8 @@
 # handshakes: leave it out for CPU figures). Needs root (ip netns), curl
 # and jq.
 set -euo pipefail
+# shellcheck source=interop/bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 BIN=$1 DP=$2 N=$3 OUT=$4 VER=${5:-2}
 mkdir -p "$OUT"
 NS=memsa-$$
@@ -27,34 +29,8 @@ cleanup() { [[ -n $PID ]] && kill $PID 2>/dev/null; wait $PID 2>/dev/null; ip ne
 trap cleanup EXIT
 ip netns add $NS; ip -n $NS link set lo up
 PSK=memsa-benchmark-secret-0123456789
-if [[ $VER == 2 ]]; then IKE=aes128gcm16-prfsha256-x25519; else IKE=aes128-sha256-x25519; fi
-cat > $D/ikegate.toml <<T
-[gateway]
-listen = ["127.0.0.1"]
-dataplane = "$DP"
-log_level = "warn"
-control = "$D/ctl.sock"
-cookie_threshold = 1000000
-${EXTRA_GW:-}
-
-[[pool]]
-name = "rw"
-addresses = ["10.64.0.0/12"]
-
-[[connection]]
-name = "scale"
-version = "ikev$VER"
-local_addr = "127.0.0.1"
-remote_addr = "%any"
-local_id = "@gw.scale"
-auth = "psk"
-psk = "$PSK"
-pool = "rw"
-ike = ["$IKE"]
-esp = ["aes128gcm16"]
-local_ts = ["0.0.0.0/0"]
-T
-chmod 600 $D/ikegate.toml; printf '%s\n' "$PSK" > $D/psk; chmod 600 $D/psk
+bench_scale_config "$D" "$DP" "$VER" "$PSK" "${EXTRA_GW:-}"
+IKE=$BENCH_IKE
 ulimit -n "$(ulimit -Hn)"
 GODEBUG=${GODEBUG:-} IKEGATE_PPROF=127.0.0.1:6060 ip netns exec $NS "$BIN" run --config $D/ikegate.toml > $OUT/ikegate.log 2>&1 &
 PID=$!

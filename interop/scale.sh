@@ -81,36 +81,7 @@ off) dpdline='dpd_delay = "1h"' ;; # the longest: no liveness check during the r
 esac
 workersline=
 [[ -n $WORKERS ]] && workersline="workers = $WORKERS"
-cat >"$DIR/ikegate.toml" <<EOF
-[gateway]
-listen = ["127.0.0.1"]
-dataplane = "$DATAPLANE"
-log_level = "warn"
-control = "$DIR/ctl.sock"
-cookie_threshold = 1000000
-$workersline
-
-[[pool]]
-name = "rw"
-addresses = ["10.64.0.0/12"]
-
-[[connection]]
-name = "scale"
-version = "ikev2"
-local_addr = "127.0.0.1"
-remote_addr = "%any"
-local_id = "@gw.scale"
-auth = "psk"
-psk = "$PSK"
-pool = "rw"
-ike = ["aes128gcm16-prfsha256-x25519"]
-esp = ["aes128gcm16"]
-local_ts = ["0.0.0.0/0"]
-$dpdline
-EOF
-chmod 600 "$DIR/ikegate.toml"
-printf '%s\n' "$PSK" >"$DIR/psk"
-chmod 600 "$DIR/psk"
+bench_scale_config "$DIR" "$DATAPLANE" 2 "$PSK" "$workersline" "$dpdline"
 
 GOGC=${IKEGATE_SCALE_GOGC:-} GODEBUG=${IKEGATE_SCALE_GODEBUG:-} ip netns exec "$NS" "$BIN" run --config "$DIR/ikegate.toml" >"$DIR/ikegate.log" 2>&1 &
 GW_PID=$!
