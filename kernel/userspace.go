@@ -1200,6 +1200,7 @@ func (u *Userspace) readTUN(q *tunQueue) {
 				continue
 			}
 		}
+		canSend := u.hasSender() // inline: checked once per read, not per packet
 		for i := range min(n, batch) {
 			m := sizes[i]
 			if m >= size || m < 0 {
@@ -1228,7 +1229,7 @@ func (u *Userspace) readTUN(q *tunQueue) {
 				bps[i] = nil
 				continue
 			}
-			if !u.hasSender() {
+			if !canSend {
 				u.stats.outNoSender.Add(1)
 				continue
 			}
