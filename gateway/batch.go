@@ -170,7 +170,3 @@ func (g *Gateway) sendFailed(s *socket, to netip.AddrPort, err error, log *zap.L
 		log.Debug("send failed", zap.Stringer("local", s.local), zap.Stringer("peer", to), zap.Error(err))
 	}
 }
-
-// errNotSent is the result of a datagram of a batch that the kernel did
-// not take because the write stopped before it (the socket was closed).
-var errNotSent = errors.New("not sent: the batch was cut short")

@@ -101,9 +101,3 @@ func cookies(ckyI, ckyR uint64) []byte {
 	binary.BigEndian.PutUint64(b[8:], ckyR)
 	return b
 }
-
-func msgIDBytes(id uint32) []byte {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], id)
-	return b[:]
-}

@@ -32,7 +32,6 @@ type quickMode struct {
 	offer     phase2Offer
 	localTS   []netip.Prefix
 	remoteTS  []netip.Prefix
-	sentIDs   bool
 	lifetime  time.Duration
 	lifeBytes uint64 // 0: no byte limit
 	rtx       *engine.Retransmit

@@ -126,8 +126,6 @@ type ikeSA struct {
 	// lateRemovals are deleted CHILD SAs still in the dataplane for a
 	// while (deleteRekeyedChild).
 	lateRemovals []lateRemoval
-	// pendingChild is the CHILD SA we are negotiating as initiator.
-	pendingChild *childSA
 	// Rekeying and its collisions (collision.go).
 	rekeyState
 

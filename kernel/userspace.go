@@ -1600,16 +1600,6 @@ func (u *Userspace) lastInbound(s *usSA) time.Time {
 	return s.lastInChange
 }
 
-// pairCounters returns the traffic counters of sa (inner bytes).
-func (u *Userspace) pairCounters(sa *policy.ChildSA) (Counters, error) {
-	s := u.find(sa)
-	if s == nil {
-		return Counters{}, fmt.Errorf("kernel: CHILD SA spi in %#08x: not installed", sa.SPIIn)
-	}
-	in, out := s.in.Counters(), s.out.Counters()
-	return Counters{InBytes: in.Bytes, InPackets: in.Packets, OutBytes: out.Bytes, OutPackets: out.Packets}, nil
-}
-
 // SACounters returns the full ESP counters of both directions of sa,
 // including replay, integrity and padding drops, and the number of
 // decrypted packets dropped for being outside the traffic selectors.

@@ -383,7 +383,6 @@ type ciscoParser struct {
 	keepalive, v2dpd, natKeepalive, identity *ciscoNode
 	saLifeSec, saLifeKB                      int64
 	saLifeSecLine, saLifeKBLine              int
-	natTOffLine                              int
 	ikeEnable                                []*ciscoNode
 
 	vpn        bool
@@ -393,7 +392,6 @@ type ciscoParser struct {
 	gpUsed     map[string]bool // group-policies used by a remote-access connection
 	userAttrs  []*ciscoNode    // ASA "username N attributes" blocks
 	usedPools  []string
-	usedGroups []string
 	xauthLocal []int // lines of the connections that need [[user]]
 	tables     []*Table
 }

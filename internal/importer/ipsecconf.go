@@ -51,16 +51,6 @@ type icSection struct {
 	keys []*setKV // in order; also= kept as keys
 }
 
-// get returns the last key of that name (nil when absent).
-func (s *icSection) get(key string) *setKV {
-	for i := len(s.keys) - 1; i >= 0; i-- {
-		if s.keys[i].key == key {
-			return s.keys[i]
-		}
-	}
-	return nil
-}
-
 // icReader reads ipsec.conf files into sections.
 type icReader struct {
 	files    Files

@@ -271,7 +271,6 @@ type icConnState struct {
 	xauth                 string // "local", "radius"
 	xauthServer           bool
 	ike, esp, pfs         *setKV
-	ikeLine               *setKV
 	certKV, caKV          *setKV
 	pool                  *Table
 	poolDNS               []string

@@ -43,9 +43,6 @@ type junosItem struct {
 // has reports whether the rest of the path starts with words ("*": any).
 func (it junosItem) has(words ...string) bool { return vendorHasWords(it.rest, words) }
 
-// arg is the i-th word of the rest of the path, "" past the end.
-func (it junosItem) arg(i int) string { return vendorWord(it.rest, i) }
-
 // show quotes the statement for the report, secrets replaced.
 func (it junosItem) show() string { return vendorShow(it.rest) }
 
