@@ -138,23 +138,7 @@ func rawESPPair(t *testing.T, outerA, outerB netip.Addr, bits int) {
 	})
 	defer obs.Close()
 
-	var srv *net.UDPConn
-	inNetns(t, nsB, func() error {
-		var err error
-		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: hostB.AsSlice(), Port: 7777})
-		return err
-	})
-	defer srv.Close()
-	go func() {
-		buf := make([]byte, 2000)
-		for {
-			n, from, err := srv.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			srv.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
+	udpEchoServer(t, nsB, netip.AddrPortFrom(hostB, 7777))
 	var cli *net.UDPConn
 	inNetns(t, nsA, func() error {
 		var err error

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 )
@@ -82,26 +81,8 @@ func TestUserspaceThroughTUN(t *testing.T) {
 	requireRoot(t)
 	nsA, nsB := testNetns(t), testNetns(t)
 	hostA, hostB := netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.2.0.5")
-	for _, c := range []struct {
-		ns   netns.NsHandle
-		addr netip.Addr
-	}{{nsA, hostA}, {nsB, hostB}} {
-		h, err := netlink.NewHandleAt(c.ns, unix.NETLINK_ROUTE)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lo, err := h.LinkByName("lo")
-		if err == nil {
-			err = h.LinkSetUp(lo)
-		}
-		if err == nil {
-			err = h.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: c.addr.AsSlice(), Mask: net.CIDRMask(32, 32)}})
-		}
-		h.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	loAddr(t, nsA, hostA)
+	loAddr(t, nsB, hostB)
 	log := zaptest.NewLogger(t)
 	a, err := newUserspaceAt(nsA, log.Named("A"), UserspaceConfig{TUN: "ikgA"})
 	if err != nil {
@@ -155,23 +136,7 @@ func TestUserspaceThroughTUN(t *testing.T) {
 	}
 
 	// A UDP echo server in B's namespace.
-	var srv *net.UDPConn
-	inNetns(t, nsB, func() error {
-		var err error
-		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: hostB.AsSlice(), Port: 7777})
-		return err
-	})
-	defer srv.Close()
-	go func() {
-		buf := make([]byte, 2000)
-		for {
-			n, from, err := srv.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			srv.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
+	udpEchoServer(t, nsB, netip.AddrPortFrom(hostB, 7777))
 	var cli *net.UDPConn
 	inNetns(t, nsA, func() error {
 		var err error

@@ -26,26 +26,6 @@ import (
 	"ikegate/policy"
 )
 
-// loAddr brings up lo in ns and gives it addr.
-func loAddr(t testing.TB, ns netns.NsHandle, addr netip.Addr) {
-	t.Helper()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err == nil {
-		err = h.LinkSetUp(lo)
-	}
-	if err == nil {
-		err = h.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(32, 32)}})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // tcpExt returns a TcpExt counter of /proc/net/netstat in ns.
 func tcpExt(t *testing.T, ns netns.NsHandle, name string) uint64 {
 	t.Helper()

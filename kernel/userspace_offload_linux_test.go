@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 
@@ -43,26 +42,8 @@ func TestUserspaceOffloadTCP(t *testing.T) {
 func testOffloadTCP(t *testing.T, offload bool) {
 	nsA, nsB := testNetns(t), testNetns(t)
 	hostA, hostB := netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.2.0.5")
-	for _, c := range []struct {
-		ns   netns.NsHandle
-		addr netip.Addr
-	}{{nsA, hostA}, {nsB, hostB}} {
-		h, err := netlink.NewHandleAt(c.ns, unix.NETLINK_ROUTE)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lo, err := h.LinkByName("lo")
-		if err == nil {
-			err = h.LinkSetUp(lo)
-		}
-		if err == nil {
-			err = h.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: c.addr.AsSlice(), Mask: net.CIDRMask(32, 32)}})
-		}
-		h.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	loAddr(t, nsA, hostA)
+	loAddr(t, nsB, hostB)
 	log := zaptest.NewLogger(t)
 	a, err := newUserspaceAt(nsA, log.Named("A"), UserspaceConfig{TUN: "ikoA", Workers: -1, NoOffload: !offload})
 	if err != nil {
