@@ -49,22 +49,12 @@ func TestRekeyCollisions(t *testing.T) {
 	gmark := markLog(g.LogPath)
 
 	// A continuous ping through the tunnel for the whole run.
-	ctx, cancel := context.WithCancel(context.Background())
-	var sent, replies atomic.Int64
-	pingDone := make(chan struct{})
-	go func() {
-		defer close(pingDone)
-		for ctx.Err() == nil {
-			n, _ := Ping(lab.Left, leftHost(0), rightHost(0), 5, 100*time.Millisecond, time.Second)
-			sent.Add(5)
-			replies.Add(int64(n))
-		}
-	}()
+	ping := startPing(lab.Left, leftHost(0), rightHost(0))
 
 	hold := holdIKE(t, lab.Left, RightAddr)
 	lostBy := map[string]int64{}
 	for _, kind := range []string{"child", "ike"} {
-		lost0 := sent.Load() - replies.Load()
+		lost0 := ping.sent.Load() - ping.replies.Load()
 		for i := range collisionRounds {
 			before := g.SA(name)
 			if before == nil {
@@ -90,13 +80,12 @@ func TestRekeyCollisions(t *testing.T) {
 			hold(false)
 			r := <-res
 			colSettled(t, g, swan, name)
-			t.Logf("%s collision %d: ikegate rekey: %s; ping lost so far %d of %d", kind, i+1, r, sent.Load()-replies.Load(), sent.Load())
+			t.Logf("%s collision %d: ikegate rekey: %s; ping lost so far %d of %d", kind, i+1, r, ping.sent.Load()-ping.replies.Load(), ping.sent.Load())
 		}
 		time.Sleep(time.Second) // the pings of the last round are answered
-		lostBy[kind] = sent.Load() - replies.Load() - lost0
+		lostBy[kind] = ping.sent.Load() - ping.replies.Load() - lost0
 	}
-	cancel()
-	<-pingDone
+	ping.stop()
 	// The retired SAs are gone within their grace: one IKE SA each.
 	if !WaitFor(t, 30*time.Second, func() bool {
 		gs, err1 := g.SAs()
@@ -122,7 +111,7 @@ func TestRekeyCollisions(t *testing.T) {
 		}
 	}
 	t.Logf("ping: %d of %d replies; lost %d during the CHILD SA collisions, %d during the IKE SA collisions",
-		replies.Load(), sent.Load(), lostBy["child"], lostBy["ike"])
+		ping.replies.Load(), ping.sent.Load(), lostBy["child"], lostBy["ike"])
 	// Nothing may be lost: IKE SA collisions move the CHILD SAs, and in
 	// a CHILD SA collision ikegate sends on an SA it answered for only
 	// once the peer uses it, and on none it deleted after the Delete.
@@ -169,4 +158,33 @@ func holdIKE(t *testing.T, ns, from string) func(on bool) {
 			MustRun(t, IPCmd, append([]string{"netns", "exec", ns, "nft", "add", "rule", "inet", table, "in"}, strings.Fields(r)...)...)
 		}
 	}
+}
+
+// bgPing is a continuous ping through a tunnel: 5 echoes 100 ms apart,
+// again and again, counted, until stop.
+type bgPing struct {
+	sent, replies atomic.Int64
+	cancel        context.CancelFunc
+	done          chan struct{}
+}
+
+// startPing starts pinging dst from src in namespace ns.
+func startPing(ns, src, dst string) *bgPing {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &bgPing{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for ctx.Err() == nil {
+			n, _ := Ping(ns, src, dst, 5, 100*time.Millisecond, time.Second)
+			p.sent.Add(5)
+			p.replies.Add(int64(n))
+		}
+	}()
+	return p
+}
+
+// stop ends the pinging and waits for the echoes under way.
+func (p *bgPing) stop() {
+	p.cancel()
+	<-p.done
 }

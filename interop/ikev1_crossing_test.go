@@ -1,11 +1,9 @@
 package interop
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,17 +62,7 @@ func TestIKEv1CrossingRenewals(t *testing.T) {
 	gmark := markLog(g.LogPath)
 	smark := markLog(swan.LogPath)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var sent, replies atomic.Int64
-	pingDone := make(chan struct{})
-	go func() {
-		defer close(pingDone)
-		for ctx.Err() == nil {
-			n, _ := Ping(lab.Left, leftHost(3), rightHost(3), 5, 100*time.Millisecond, time.Second)
-			sent.Add(5)
-			replies.Add(int64(n))
-		}
-	}()
+	ping := startPing(lab.Left, leftHost(3), rightHost(3))
 	holds := []func(bool){holdIKE(t, lab.Left, RightAddr), holdIKE(t, lab.Right, LeftAddr)}
 	seen := map[string]bool{}
 	for i := range v1CrossRounds {
@@ -142,7 +130,7 @@ func TestIKEv1CrossingRenewals(t *testing.T) {
 		}
 		t.Logf("round %d: settled after %v: ISAKMP SA %s/%s (initiated by %s), phase 2 %s/%s; ikegate rekey: %v; ping lost so far %d of %d",
 			i+1, settled.Round(100*time.Millisecond), gi, gr, map[bool]string{true: "ikegate", false: "strongSwan"}[gsa.Initiator],
-			gsa.Children[0].SPIIn, gsa.Children[0].SPIOut, gerr, sent.Load()-replies.Load(), sent.Load())
+			gsa.Children[0].SPIIn, gsa.Children[0].SPIOut, gerr, ping.sent.Load()-ping.replies.Load(), ping.sent.Load())
 	}
 	// And strongSwan's reauthentication alone, twice (its rekey_time
 	// would do the same): settled the same way, within one DPD interval,
@@ -167,11 +155,10 @@ func TestIKEv1CrossingRenewals(t *testing.T) {
 		gi, gr := v1Cookies(gsa)
 		t.Logf("reauthentication %d by strongSwan alone: settled after %v: ISAKMP SA %s/%s, phase 2 %s/%s; ping lost so far %d of %d",
 			i+1, time.Since(t0).Round(100*time.Millisecond), gi, gr, gsa.Children[0].SPIIn, gsa.Children[0].SPIOut,
-			sent.Load()-replies.Load(), sent.Load())
+			ping.sent.Load()-ping.replies.Load(), ping.sent.Load())
 	}
 	time.Sleep(time.Second) // the last round's pings are answered
-	cancel()
-	<-pingDone
+	ping.stop()
 
 	// Both sides renewed in every round: the crossing happened.
 	glog, slog := gmark.since(), smark.since()
@@ -193,10 +180,10 @@ func TestIKEv1CrossingRenewals(t *testing.T) {
 			t.Errorf("ikegate: %s", l)
 		}
 	}
-	lost := sent.Load() - replies.Load()
-	t.Logf("ping: %d of %d replies over %d crossing renewals and %d reauthentications", replies.Load(), sent.Load(), v1CrossRounds, v1LoneReauths)
-	if lost > 0 || sent.Load() == 0 {
-		t.Errorf("ping lost %d of %d packets", lost, sent.Load())
+	lost := ping.sent.Load() - ping.replies.Load()
+	t.Logf("ping: %d of %d replies over %d crossing renewals and %d reauthentications", ping.replies.Load(), ping.sent.Load(), v1CrossRounds, v1LoneReauths)
+	if lost > 0 || ping.sent.Load() == 0 {
+		t.Errorf("ping lost %d of %d packets", lost, ping.sent.Load())
 	}
 }
 
